@@ -1,0 +1,141 @@
+//! Opening an archive file, and finding the indexes it has.
+//!
+//! An archive is memory-mapped read-only; this is the crate's one `unsafe` site. An index is either
+//! *embedded* (the first member is `.tarfs` and its data is an index) or a *sidecar*
+//! (`ARCHIVE.tarfs` beside the archive, or under an `--index-dir` mirror of the archive's path).
+
+use std::fs::File;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use memmap2::{Advice, Mmap};
+
+use crate::error::{IoContext, Result};
+use crate::format::header::round_up;
+use crate::format::tarfs;
+use crate::scan::{ScanOptions, Scanner};
+
+/// An archive file, mapped into memory.
+pub struct Archive {
+    path: PathBuf,
+    map: Option<Mmap>,
+}
+
+impl Archive {
+    /// Opens and maps `path`. An empty file is an empty archive (it cannot be mapped).
+    pub fn open(path: &Path) -> Result<Archive> {
+        let file = File::open(path).at(path)?;
+        let meta = file.metadata().at(path)?;
+        if meta.is_dir() {
+            return Err(crate::Error::Invalid(format!("{}: is a directory", path.display())));
+        }
+        let map = if meta.len() == 0 {
+            None
+        } else {
+            // SAFETY: `Mmap::map` is unsafe because the mapping aliases the file: if another
+            // process truncates or rewrites the file while it is mapped, reads may see the change
+            // or fault (SIGBUS). tarfs only reads through the map, and its own writers
+            // (embed, csv) take the archive's lock file and never map while writing. A file
+            // changed behind tarfs's back is outside what any tar reader can promise; the
+            // checksums and index cross-checks make such a change an error, not a silent wrong
+            // answer. This is the only `unsafe` in the crate.
+            let map = unsafe { Mmap::map(&file) }.at(path)?;
+            Some(map)
+        };
+        Ok(Archive { path: path.to_path_buf(), map })
+    }
+
+    /// The archive's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The archive's bytes.
+    pub fn bytes(&self) -> &[u8] {
+        self.map.as_deref().unwrap_or_default()
+    }
+
+    /// Length in bytes.
+    pub fn len(&self) -> u64 {
+        self.bytes().len() as u64
+    }
+
+    /// Whether the archive is empty.
+    pub fn is_empty(&self) -> bool {
+        self.bytes().is_empty()
+    }
+
+    /// Hints the kernel about the coming access pattern. Failure is harmless and ignored.
+    pub fn advise(&self, advice: Advice) {
+        if let Some(m) = &self.map {
+            let _ = m.advise(advice);
+        }
+    }
+
+    /// The embedded index, if the first member is `.tarfs` holding an index.
+    pub fn embedded(&self) -> Option<Embedded> {
+        let first = Scanner::new(self.bytes(), ScanOptions::default()).next()?.ok()?;
+        if first.path().as_ref() != tarfs::MEMBER_NAME.as_bytes() || first.typeflag != b'0' && first.typeflag != 0 {
+            return None;
+        }
+        let start = first.data_offset;
+        let data = &self.bytes()[start as usize..(start + first.stored_size) as usize];
+        if !data.starts_with(tarfs::MAGIC) {
+            return None;
+        }
+        Some(Embedded {
+            member_position: first.position,
+            data: start as usize..(start + first.stored_size) as usize,
+            base: start + round_up(first.stored_size)?,
+        })
+    }
+}
+
+/// Where an embedded index is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Embedded {
+    /// Byte offset of the `.tarfs` member's header.
+    pub member_position: u64,
+    /// Byte range of the index data within the archive.
+    pub data: Range<usize>,
+    /// Byte offset that positions count from: the first block after the `.tarfs` member.
+    pub base: u64,
+}
+
+/// Where sidecar indexes go: under `dir`, mirroring each archive's path relative to `root`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexDir {
+    /// The directory sidecars are written under.
+    pub dir: PathBuf,
+    /// The directory the archive's relative path is taken from (the argument it was found under,
+    /// or its parent for a file argument).
+    pub root: PathBuf,
+}
+
+/// The sidecar path of `archive`: `ARCHIVE.tarfs` beside it, or the mirror under an index dir.
+pub fn sidecar_path(archive: &Path, index_dir: Option<&IndexDir>) -> PathBuf {
+    let mut name = archive.file_name().unwrap_or_default().to_os_string();
+    name.push(".tarfs");
+    match index_dir {
+        None => archive.with_file_name(name),
+        Some(d) => {
+            let rel = archive.strip_prefix(&d.root).unwrap_or_else(|_| Path::new(archive.file_name().unwrap_or_default()));
+            let rel = rel.strip_prefix("/").unwrap_or(rel);
+            d.dir.join(rel).with_file_name(name)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sidecar_paths() {
+        assert_eq!(sidecar_path(Path::new("a/b.tar"), None), PathBuf::from("a/b.tar.tarfs"));
+        let d = IndexDir { dir: "/idx".into(), root: "/tape".into() };
+        assert_eq!(sidecar_path(Path::new("/tape/x/y.tar"), Some(&d)), PathBuf::from("/idx/x/y.tar.tarfs"));
+        let d = IndexDir { dir: "/idx".into(), root: "/elsewhere".into() };
+        assert_eq!(sidecar_path(Path::new("/tape/x/y.tar"), Some(&d)), PathBuf::from("/idx/y.tar.tarfs"));
+    }
+}

@@ -1,0 +1,84 @@
+//! The library's error type. Every error names the archive (or index) it is about, and scan
+//! errors name the byte offset, so that a batch can report and go on.
+
+use std::io;
+use std::path::PathBuf;
+
+use crate::format::tarfs::IndexError;
+use crate::scan::ScanError;
+
+/// A tarfs error.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An I/O error on a file.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: io::Error,
+    },
+    /// The archive is malformed at a byte offset.
+    #[error("{}: {source}", path.display())]
+    Scan {
+        /// The archive.
+        path: PathBuf,
+        /// Where and what.
+        source: ScanError,
+    },
+    /// An index does not decode.
+    #[error("{}: {source}", index.display())]
+    Index {
+        /// The index file (or the archive, for an embedded index).
+        index: PathBuf,
+        /// What is wrong.
+        source: IndexError,
+    },
+    /// The index does not describe the archive as it is now.
+    #[error("{}: {msg}", path.display())]
+    Stale {
+        /// The archive.
+        path: PathBuf,
+        /// How it differs.
+        msg: String,
+    },
+    /// An index entry does not match the archive at its position (a wrong or corrupt index).
+    #[error("{}: index entry {entry} ({name}) does not match the archive at byte {offset}: {msg}", path.display())]
+    Mismatch {
+        /// The archive.
+        path: PathBuf,
+        /// 0-based entry number.
+        entry: u64,
+        /// The entry's name.
+        name: String,
+        /// Byte offset in the archive the entry points at.
+        offset: u64,
+        /// What differs.
+        msg: String,
+    },
+    /// No such member.
+    #[error("{}: {name}: not found in archive", path.display())]
+    NotFound {
+        /// The archive.
+        path: PathBuf,
+        /// The member name asked for.
+        name: String,
+    },
+    /// An invalid request (bad glob, refused extraction, ...).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// `Result` with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Attaches a path to an I/O error.
+pub(crate) trait IoContext<T> {
+    fn at(self, path: impl Into<PathBuf>) -> Result<T>;
+}
+
+impl<T> IoContext<T> for io::Result<T> {
+    fn at(self, path: impl Into<PathBuf>) -> Result<T> {
+        self.map_err(|source| Error::Io { path: path.into(), source })
+    }
+}

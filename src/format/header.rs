@@ -1,0 +1,372 @@
+//! A tar header block as a typed, zero-copy view over `[u8; 512]`.
+//!
+//! [`HeaderView`] knows the field layout of v7, ustar/pax, GNU (old-GNU) and star headers, decodes
+//! their numeric fields (octal and GNU base-256) and checks the header checksum, accepting both the
+//! unsigned sum that POSIX specifies and the signed sum some historic tars wrote. It does no I/O and
+//! never allocates.
+
+use std::fmt;
+
+/// The tar block size. Every header, and every member's data, starts on a multiple of it.
+pub const BLOCK: usize = 512;
+/// [`BLOCK`] as a `u64`, for offset arithmetic.
+pub const BLOCK_U64: u64 = BLOCK as u64;
+
+/// Rounds `n` up to a whole number of blocks, or `None` on overflow.
+pub fn round_up(n: u64) -> Option<u64> {
+    n.checked_add(BLOCK_U64 - 1).map(|v| v & !(BLOCK_U64 - 1))
+}
+
+/// Whether a block is all zeros (an end-of-archive block).
+pub fn is_zero_block(block: &[u8]) -> bool {
+    // Compare 8 bytes at a time; this is on the hot path of every scan.
+    block
+        .chunks_exact(8)
+        .all(|c| u64::from_ne_bytes(c.try_into().expect("8-byte chunk")) == 0)
+        && block.chunks_exact(8).remainder().iter().all(|&b| b == 0)
+}
+
+/// Which header dialect a block is written in, from its magic and version fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// No magic: 7th Edition Unix. Only `name`..`linkname` are meaningful.
+    V7,
+    /// `ustar\0` `00`: POSIX ustar, also used by pax. Has a 155-byte `prefix`.
+    Ustar,
+    /// `ustar\0` `00` with `tar\0` at byte 508: Jörg Schilling's star. 131-byte `prefix`.
+    Star,
+    /// `ustar ` ` \0`: GNU and old-GNU. The prefix area holds atime, ctime and sparse data.
+    Gnu,
+}
+
+/// A field that is not a valid number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FieldError {
+    /// Name of the field (`size`, `mtime`, ...).
+    pub field: &'static str,
+    /// What is wrong with it.
+    pub problem: &'static str,
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} field is {}", self.field, self.problem)
+    }
+}
+
+/// Decodes a numeric header field: GNU base-256 when the top bit of the first byte is set,
+/// otherwise octal ASCII. Octal text ends at the first NUL and may be padded with spaces; an empty
+/// field is 0 (as GNU tar and Python read it).
+pub fn parse_signed(field: &[u8], name: &'static str) -> Result<i64, FieldError> {
+    if let Some(&first) = field.first() {
+        if first & 0x80 != 0 {
+            return parse_base256(field, name);
+        }
+    }
+    parse_octal(field, name).and_then(|v| {
+        i64::try_from(v).map_err(|_| FieldError { field: name, problem: "out of range" })
+    })
+}
+
+/// Like [`parse_signed`], for fields that cannot be negative.
+pub fn parse_unsigned(field: &[u8], name: &'static str) -> Result<u64, FieldError> {
+    if let Some(&first) = field.first() {
+        if first & 0x80 != 0 {
+            let v = parse_base256(field, name)?;
+            return u64::try_from(v).map_err(|_| FieldError { field: name, problem: "negative" });
+        }
+    }
+    parse_octal(field, name)
+}
+
+fn parse_octal(field: &[u8], name: &'static str) -> Result<u64, FieldError> {
+    let end = field.iter().position(|&b| b == 0).unwrap_or(field.len());
+    let text = trim_spaces(&field[..end]);
+    let mut v: u64 = 0;
+    for &b in text {
+        if !(b'0'..=b'7').contains(&b) {
+            return Err(FieldError { field: name, problem: "not octal" });
+        }
+        v = v
+            .checked_mul(8)
+            .and_then(|v| v.checked_add(u64::from(b - b'0')))
+            .ok_or(FieldError { field: name, problem: "out of range" })?;
+    }
+    Ok(v)
+}
+
+fn parse_base256(field: &[u8], name: &'static str) -> Result<i64, FieldError> {
+    let negative = field[0] & 0x40 != 0;
+    // Two's complement over the whole field, with the marker bit removed from the first byte.
+    let mut v: i128 = i128::from(field[0] & 0x7f);
+    if negative {
+        v -= 0x80;
+    }
+    for &b in &field[1..] {
+        v = v
+            .checked_mul(256)
+            .map(|v| v + i128::from(b))
+            .filter(|v| *v >= i128::from(i64::MIN) && *v <= i128::from(i64::MAX))
+            .ok_or(FieldError { field: name, problem: "out of range" })?;
+    }
+    Ok(v as i64)
+}
+
+fn trim_spaces(mut s: &[u8]) -> &[u8] {
+    while let [b' ', rest @ ..] = s {
+        s = rest;
+    }
+    while let [rest @ .., b' '] = s {
+        s = rest;
+    }
+    s
+}
+
+/// Bytes up to the first NUL.
+pub fn c_str(field: &[u8]) -> &[u8] {
+    let end = field.iter().position(|&b| b == 0).unwrap_or(field.len());
+    &field[..end]
+}
+
+/// The two checksums tar implementations have written: the unsigned byte sum POSIX specifies and
+/// the signed one of some old Unix tars, both with the checksum field counted as 8 spaces.
+pub fn checksums(block: &[u8; BLOCK]) -> (u32, i32) {
+    let mut unsigned: u32 = 0;
+    let mut signed: i32 = 0;
+    for (i, &b) in block.iter().enumerate() {
+        let b = if (148..156).contains(&i) { b' ' } else { b };
+        unsigned += u32::from(b);
+        signed += i32::from(b as i8);
+    }
+    (unsigned, signed)
+}
+
+/// A read-only view of one header block.
+#[derive(Clone, Copy)]
+pub struct HeaderView<'a> {
+    raw: &'a [u8; BLOCK],
+}
+
+impl fmt::Debug for HeaderView<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HeaderView")
+            .field("name", &String::from_utf8_lossy(self.name()))
+            .field("typeflag", &(self.typeflag() as char))
+            .field("format", &self.format())
+            .finish()
+    }
+}
+
+impl<'a> HeaderView<'a> {
+    /// Views a block as a header. Any block can be viewed; [`HeaderView::checksum_ok`] says whether
+    /// it is one.
+    pub fn new(raw: &'a [u8; BLOCK]) -> Self {
+        HeaderView { raw }
+    }
+
+    /// Views the first block of `bytes`, if it holds a whole block.
+    pub fn from_slice(bytes: &'a [u8]) -> Option<Self> {
+        bytes.get(..BLOCK).map(|b| HeaderView::new(b.try_into().expect("one block")))
+    }
+
+    /// The raw 512 bytes.
+    pub fn as_bytes(&self) -> &'a [u8; BLOCK] {
+        self.raw
+    }
+
+    fn field(&self, start: usize, len: usize) -> &'a [u8] {
+        &self.raw[start..start + len]
+    }
+
+    /// The stored checksum, if the field is readable octal.
+    pub fn stored_checksum(&self) -> Option<u64> {
+        parse_octal(self.field(148, 8), "chksum").ok().filter(|_| {
+            // An all-blank field is not a checksum of 0.
+            !trim_spaces(c_str(self.field(148, 8))).is_empty()
+        })
+    }
+
+    /// Whether the stored checksum matches the block's unsigned or signed byte sum.
+    pub fn checksum_ok(&self) -> bool {
+        match self.stored_checksum() {
+            Some(stored) => {
+                let (u, s) = checksums(self.raw);
+                stored == u64::from(u) || i64::try_from(stored).ok() == Some(i64::from(s))
+            }
+            None => false,
+        }
+    }
+
+    /// The dialect, from the magic and version fields.
+    pub fn format(&self) -> Format {
+        match (self.field(257, 6), self.field(263, 2)) {
+            (b"ustar\0", _) if self.field(508, 4) == b"tar\0" => Format::Star,
+            (b"ustar\0", _) => Format::Ustar,
+            (b"ustar ", b" \0") => Format::Gnu,
+            _ => Format::V7,
+        }
+    }
+
+    /// The raw typeflag byte (`b'0'`, `b'5'`, `b'x'`, `0` for an old v7 regular file, ...).
+    pub fn typeflag(&self) -> u8 {
+        self.raw[156]
+    }
+
+    /// The `name` field, up to its first NUL.
+    pub fn name(&self) -> &'a [u8] {
+        c_str(self.field(0, 100))
+    }
+
+    /// The ustar/star `prefix` field, up to its first NUL; empty for v7 and GNU headers, whose
+    /// prefix area holds other data.
+    pub fn prefix(&self) -> &'a [u8] {
+        match self.format() {
+            Format::Ustar => c_str(self.field(345, 155)),
+            Format::Star => c_str(self.field(345, 131)),
+            Format::Gnu if self.gnu_times_invalid() => {
+                // Go before 1.8 wrote a ustar prefix into GNU headers. Like Go and Python, read it
+                // as a prefix when the atime/ctime fields there do not parse and it is ASCII.
+                let p = c_str(self.field(345, 155));
+                if p.is_ascii() { p } else { &[] }
+            }
+            Format::V7 | Format::Gnu => &[],
+        }
+    }
+
+    /// GNU headers: whether the atime and ctime fields fail to parse as numbers.
+    fn gnu_times_invalid(&self) -> bool {
+        parse_signed(self.field(345, 12), "atime").is_err() || parse_signed(self.field(357, 12), "ctime").is_err()
+    }
+
+    /// The `linkname` field, up to its first NUL.
+    pub fn linkname(&self) -> &'a [u8] {
+        c_str(self.field(157, 100))
+    }
+
+    /// The permission bits and file type bits of the `mode` field.
+    pub fn mode(&self) -> Result<u32, FieldError> {
+        // Some writers put file-type bits above 07777; keep them, callers mask what they need.
+        parse_unsigned(self.field(100, 8), "mode").map(|m| (m & 0o7777_7777) as u32)
+    }
+
+    /// Owner id.
+    pub fn uid(&self) -> Result<u64, FieldError> {
+        parse_unsigned(self.field(108, 8), "uid")
+    }
+
+    /// Group id.
+    pub fn gid(&self) -> Result<u64, FieldError> {
+        parse_unsigned(self.field(116, 8), "gid")
+    }
+
+    /// The `size` field: bytes of data stored after this header (for `S`, the stored bytes).
+    pub fn size(&self) -> Result<u64, FieldError> {
+        parse_unsigned(self.field(124, 12), "size")
+    }
+
+    /// Modification time, seconds since the epoch (negative before 1970, in base-256).
+    pub fn mtime(&self) -> Result<i64, FieldError> {
+        parse_signed(self.field(136, 12), "mtime")
+    }
+
+    /// Owner name (ustar, GNU and star only).
+    pub fn uname(&self) -> &'a [u8] {
+        if self.format() == Format::V7 {
+            return &[];
+        }
+        c_str(self.field(265, 32))
+    }
+
+    /// Group name (ustar, GNU and star only).
+    pub fn gname(&self) -> &'a [u8] {
+        if self.format() == Format::V7 {
+            return &[];
+        }
+        c_str(self.field(297, 32))
+    }
+
+    /// Device major and minor numbers, for character and block devices.
+    pub fn device(&self) -> Result<(u64, u64), FieldError> {
+        if self.format() == Format::V7 {
+            return Ok((0, 0));
+        }
+        Ok((parse_unsigned(self.field(329, 8), "devmajor")?, parse_unsigned(self.field(337, 8), "devminor")?))
+    }
+
+    /// GNU `S` headers: the logical size of the sparse file.
+    pub fn gnu_real_size(&self) -> Result<u64, FieldError> {
+        parse_unsigned(self.field(483, 12), "realsize")
+    }
+
+    /// GNU `S` headers: whether sparse extension blocks follow.
+    pub fn gnu_is_extended(&self) -> bool {
+        self.raw[482] != 0
+    }
+
+    /// GNU `S` headers: the up to four `(offset, length)` sparse entries stored in the header.
+    pub fn gnu_sparse_slots(&self) -> &'a [u8] {
+        self.field(386, 4 * 24)
+    }
+}
+
+/// Decodes up to `slots.len() / 24` old-GNU sparse descriptors (12-byte offset, 12-byte length),
+/// stopping at the first empty one.
+pub fn gnu_sparse_entries(slots: &[u8]) -> impl Iterator<Item = Result<(u64, u64), FieldError>> + '_ {
+    slots
+        .chunks_exact(24)
+        .take_while(|d| d[0] != 0)
+        .map(|d| Ok((parse_unsigned(&d[..12], "sparse offset")?, parse_unsigned(&d[12..], "sparse numbytes")?)))
+}
+
+/// Whether a typeflag carries no data, whatever its size field says (hard and symbolic links,
+/// devices, directories, FIFOs), as Python's tarfile and Go's archive/tar read it.
+pub fn is_header_only(typeflag: u8) -> bool {
+    matches!(typeflag, b'1' | b'2' | b'3' | b'4' | b'5' | b'6')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn octal_fields() {
+        assert_eq!(parse_unsigned(b"0000644\0", "mode"), Ok(0o644));
+        assert_eq!(parse_unsigned(b"   644 \0", "mode"), Ok(0o644));
+        assert_eq!(parse_unsigned(b"\0\0\0\0\0\0\0\x30\x30\x31\x36\0", "size"), Ok(0));
+        assert_eq!(parse_unsigned(b"        ", "size"), Ok(0));
+        assert!(parse_unsigned(b"0008\0", "size").is_err());
+        assert!(parse_unsigned(b"77777777777777777777777", "size").is_err());
+    }
+
+    #[test]
+    fn base256_fields() {
+        let mut f = [0u8; 12];
+        f[0] = 0x80;
+        f[11] = 0x10;
+        f[10] = 0x01;
+        assert_eq!(parse_signed(&f, "size"), Ok(0x110));
+        let neg = [0xffu8; 12];
+        assert_eq!(parse_signed(&neg, "mtime"), Ok(-1));
+        assert!(parse_unsigned(&neg, "size").is_err());
+        let mut big = [0xffu8; 12];
+        big[0] = 0x80 | 0x3f;
+        assert!(parse_signed(&big, "size").is_err());
+    }
+
+    #[test]
+    fn round_up_blocks() {
+        assert_eq!(round_up(0), Some(0));
+        assert_eq!(round_up(1), Some(512));
+        assert_eq!(round_up(512), Some(512));
+        assert_eq!(round_up(513), Some(1024));
+        assert_eq!(round_up(u64::MAX), None);
+    }
+
+    #[test]
+    fn zero_block() {
+        let mut b = [0u8; 512];
+        assert!(is_zero_block(&b));
+        b[511] = 1;
+        assert!(!is_zero_block(&b));
+    }
+}

@@ -1,0 +1,7 @@
+//! Format knowledge, apart from I/O: tar header views, pax records, sparse maps, and the codecs of
+//! tarfs's own index formats. Everything here works on byte slices and is pure.
+
+pub mod header;
+pub mod pax;
+pub mod sparse;
+pub mod tarfs;

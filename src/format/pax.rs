@@ -1,0 +1,310 @@
+//! POSIX pax extended header records (`x`, `X` and `g` members), read without allocating.
+//!
+//! A record is `LEN KEY=VALUE\n`, where `LEN` counts the whole record in decimal. [`Records`]
+//! iterates them over a borrowed slice; [`PaxOverrides`] collects the keys tarfs understands
+//! (`path`, `linkpath`, `size`, `uid`, `gid`, `uname`, `gname`, `mtime` and the `GNU.sparse.*`
+//! family) as borrowed slices and numbers, and merges a member's local records over the archive's
+//! global ones.
+
+use std::fmt;
+
+/// What is wrong with a pax record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaxError {
+    /// Byte offset of the bad record within the extended header's data.
+    pub at: usize,
+    /// What is wrong.
+    pub problem: String,
+}
+
+impl fmt::Display for PaxError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "bad pax record at byte {} of the extended header: {}", self.at, self.problem)
+    }
+}
+
+/// Iterates the records of an extended header's data. Trailing NUL padding ends the data.
+pub struct Records<'a> {
+    data: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Records<'a> {
+    /// Records over an extended header's data (exactly `size` bytes, without block padding).
+    pub fn new(data: &'a [u8]) -> Self {
+        Records { data, at: 0 }
+    }
+}
+
+impl<'a> Iterator for Records<'a> {
+    type Item = Result<(&'a [u8], &'a [u8]), PaxError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let rest = &self.data[self.at..];
+        if rest.is_empty() || rest[0] == 0 {
+            return None;
+        }
+        let at = self.at;
+        let fail = |problem: &str| {
+            Some(Err(PaxError { at, problem: problem.to_string() }))
+        };
+        let Some(space) = rest.iter().take(20).position(|&b| b == b' ') else {
+            self.at = self.data.len();
+            return fail("no length");
+        };
+        let digits = &rest[..space];
+        if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+            self.at = self.data.len();
+            return fail("length is not a decimal number");
+        }
+        let len: usize = match std::str::from_utf8(digits).ok().and_then(|s| s.parse().ok()) {
+            Some(l) => l,
+            None => {
+                self.at = self.data.len();
+                return fail("length out of range");
+            }
+        };
+        if len <= space + 1 || len > rest.len() {
+            self.at = self.data.len();
+            return fail("length runs past the header data");
+        }
+        let record = &rest[space + 1..len];
+        self.at += len;
+        let Some((&b'\n', kv)) = record.split_last() else {
+            self.at = self.data.len();
+            return fail("record does not end with a newline");
+        };
+        let Some(eq) = kv.iter().position(|&b| b == b'=') else {
+            self.at = self.data.len();
+            return fail("record has no '='");
+        };
+        if eq == 0 {
+            self.at = self.data.len();
+            return fail("record has an empty key");
+        }
+        if kv[..eq].contains(&0) {
+            self.at = self.data.len();
+            return fail("key contains a NUL byte");
+        }
+        Some(Ok((&kv[..eq], &kv[eq + 1..])))
+    }
+}
+
+/// Keys of one extended header that change how a member is read. `None` means "not given".
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PaxOverrides<'a> {
+    /// `path`.
+    pub path: Option<&'a [u8]>,
+    /// `linkpath`.
+    pub linkpath: Option<&'a [u8]>,
+    /// `size`: bytes of data stored after the main header.
+    pub size: Option<u64>,
+    /// `uid`.
+    pub uid: Option<u64>,
+    /// `gid`.
+    pub gid: Option<u64>,
+    /// `uname`.
+    pub uname: Option<&'a [u8]>,
+    /// `gname`.
+    pub gname: Option<&'a [u8]>,
+    /// `mtime`, whole seconds (the fraction is dropped).
+    pub mtime: Option<i64>,
+    /// `GNU.sparse.major` and `GNU.sparse.minor`.
+    pub sparse_version: (Option<u64>, Option<u64>),
+    /// `GNU.sparse.name`: the real name of a sparse member (0.1 and 1.0).
+    pub sparse_name: Option<&'a [u8]>,
+    /// `GNU.sparse.realsize` (1.0) or `GNU.sparse.size` (0.x): the logical size.
+    pub sparse_real_size: Option<u64>,
+    /// `GNU.sparse.map` (0.1): comma-separated offsets and lengths.
+    pub sparse_map: Option<&'a [u8]>,
+    /// Whether `GNU.sparse.offset`/`GNU.sparse.numbytes` records (0.0) are present.
+    pub sparse_00: bool,
+}
+
+/// Which GNU sparse format a member uses, if any.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaxSparse {
+    /// 0.0: the map is `GNU.sparse.offset`/`numbytes` record pairs.
+    V00,
+    /// 0.1: the map is `GNU.sparse.map`.
+    V01,
+    /// 1.0: the map is stored in decimal lines at the start of the member's data.
+    V10,
+}
+
+impl<'a> PaxOverrides<'a> {
+    /// Parses the records of an extended header. Unknown keys are ignored; a malformed record,
+    /// or a malformed number in a known key, is an error.
+    ///
+    /// `global` is true for a `g` header: there an empty value means "delete this key" (POSIX), so
+    /// it is recorded as `Some(&[])`, which [`PaxOverrides::apply_global`] turns into a deletion.
+    pub fn parse(data: &'a [u8]) -> Result<Self, PaxError> {
+        let mut o = PaxOverrides::default();
+        let mut records = Records::new(data);
+        loop {
+            let at = records.at;
+            let Some(rec) = records.next() else { break };
+            let (key, value) = rec?;
+            let num = |what: &str| -> Result<u64, PaxError> {
+                parse_decimal(value).ok_or_else(|| PaxError { at, problem: format!("{what} is not a decimal number") })
+            };
+            if matches!(key, b"path" | b"linkpath" | b"GNU.sparse.name") && value.contains(&0) {
+                return Err(PaxError { at, problem: format!("{} contains a NUL byte", String::from_utf8_lossy(key)) });
+            }
+            match key {
+                b"path" => o.path = Some(value),
+                b"linkpath" => o.linkpath = Some(value),
+                b"uname" => o.uname = Some(value),
+                b"gname" => o.gname = Some(value),
+                b"size" => o.size = if value.is_empty() { None } else { Some(num("size")?) },
+                b"uid" => o.uid = if value.is_empty() { None } else { Some(num("uid")?) },
+                b"gid" => o.gid = if value.is_empty() { None } else { Some(num("gid")?) },
+                b"mtime" => {
+                    o.mtime = if value.is_empty() {
+                        None
+                    } else {
+                        Some(parse_time(value).ok_or_else(|| PaxError { at, problem: "mtime is not a number".into() })?)
+                    }
+                }
+                b"GNU.sparse.major" => o.sparse_version.0 = Some(num("GNU.sparse.major")?),
+                b"GNU.sparse.minor" => o.sparse_version.1 = Some(num("GNU.sparse.minor")?),
+                b"GNU.sparse.name" => o.sparse_name = Some(value),
+                b"GNU.sparse.realsize" | b"GNU.sparse.size" => o.sparse_real_size = Some(num("GNU.sparse.realsize")?),
+                b"GNU.sparse.map" => o.sparse_map = Some(value),
+                b"GNU.sparse.offset" | b"GNU.sparse.numbytes" => o.sparse_00 = true,
+                _ => {}
+            }
+        }
+        Ok(o)
+    }
+
+    /// Merges a global header's records into the global state: a given value replaces, an empty
+    /// text value deletes.
+    pub fn apply_global(&mut self, g: &PaxOverrides<'a>) {
+        fn text<'a>(slot: &mut Option<&'a [u8]>, new: Option<&'a [u8]>) {
+            match new {
+                Some([]) => *slot = None,
+                Some(v) => *slot = Some(v),
+                None => {}
+            }
+        }
+        text(&mut self.path, g.path);
+        text(&mut self.linkpath, g.linkpath);
+        text(&mut self.uname, g.uname);
+        text(&mut self.gname, g.gname);
+        self.size = g.size.or(self.size);
+        self.uid = g.uid.or(self.uid);
+        self.gid = g.gid.or(self.gid);
+        self.mtime = g.mtime.or(self.mtime);
+    }
+
+    /// The effective overrides for one member: its local records over the global ones. Sparse
+    /// keys are only ever local.
+    pub fn over(&self, global: &PaxOverrides<'a>) -> PaxOverrides<'a> {
+        let nonempty = |v: Option<&'a [u8]>| v.filter(|v| !v.is_empty());
+        PaxOverrides {
+            path: nonempty(self.path).or(global.path),
+            linkpath: nonempty(self.linkpath).or(global.linkpath),
+            uname: self.uname.or(global.uname),
+            gname: self.gname.or(global.gname),
+            size: self.size.or(global.size),
+            uid: self.uid.or(global.uid),
+            gid: self.gid.or(global.gid),
+            mtime: self.mtime.or(global.mtime),
+            ..*self
+        }
+    }
+
+    /// Whether any key is set.
+    pub fn is_empty(&self) -> bool {
+        *self == PaxOverrides::default()
+    }
+
+    /// The GNU sparse format these records describe, if any.
+    pub fn sparse(&self) -> Option<PaxSparse> {
+        match self.sparse_version {
+            (Some(1), Some(0)) => Some(PaxSparse::V10),
+            _ if self.sparse_map.is_some() => Some(PaxSparse::V01),
+            _ if self.sparse_00 => Some(PaxSparse::V00),
+            _ => None,
+        }
+    }
+}
+
+/// A non-negative decimal number that fits a `u64`; leading zeros are allowed.
+pub fn parse_decimal(s: &[u8]) -> Option<u64> {
+    if s.is_empty() || !s.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let first = s.iter().position(|&b| b != b'0').unwrap_or(s.len());
+    let digits = &s[first..];
+    if digits.is_empty() {
+        return Some(0);
+    }
+    std::str::from_utf8(digits).ok()?.parse().ok()
+}
+
+/// A pax time: optional sign, decimal seconds, optional fraction (dropped, rounding toward
+/// negative infinity as tar does).
+fn parse_time(s: &[u8]) -> Option<i64> {
+    let (neg, s) = match s.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, s),
+    };
+    let (whole, frac) = match s.iter().position(|&b| b == b'.') {
+        Some(dot) => (&s[..dot], &s[dot + 1..]),
+        None => (s, &[][..]),
+    };
+    if !frac.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let secs = i64::try_from(parse_decimal(whole)?).ok()?;
+    let has_frac = frac.iter().any(|&b| b != b'0');
+    Some(if neg { -secs - i64::from(has_frac) } else { secs })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_parse() {
+        let data = b"16 path=global1\n22 mtime=1500000000.0\n";
+        let r: Vec<_> = Records::new(data).collect::<Result<_, _>>().unwrap();
+        assert_eq!(r, vec![(&b"path"[..], &b"global1"[..]), (&b"mtime"[..], &b"1500000000.0"[..])]);
+        let o = PaxOverrides::parse(data).unwrap();
+        assert_eq!(o.path, Some(&b"global1"[..]));
+        assert_eq!(o.mtime, Some(1_500_000_000));
+    }
+
+    #[test]
+    fn bad_records() {
+        for bad in [&b"99 path=x\n"[..], b"x path=a\n", b"9 pathx\n", b"11 path=abc", b"5 =a\n", b"0 \n"] {
+            assert!(PaxOverrides::parse(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
+        }
+        assert!(PaxOverrides::parse(b"13 size=12x4\n").is_err());
+    }
+
+    #[test]
+    fn nul_padding_ends_data() {
+        let o = PaxOverrides::parse(b"11 path=ab\n\0\0\0").unwrap();
+        assert_eq!(o.path, Some(&b"ab"[..]));
+    }
+
+    #[test]
+    fn negative_and_fractional_time() {
+        assert_eq!(parse_time(b"-2146608000"), Some(-2_146_608_000));
+        assert_eq!(parse_time(b"-1.5"), Some(-2));
+        assert_eq!(parse_time(b"12.25"), Some(12));
+        assert_eq!(parse_time(b"1x"), None);
+    }
+
+    #[test]
+    fn global_delete() {
+        let mut g = PaxOverrides::default();
+        g.apply_global(&PaxOverrides::parse(b"16 path=global1\n").unwrap());
+        assert_eq!(g.path, Some(&b"global1"[..]));
+        g.apply_global(&PaxOverrides::parse(b"8 path=\n").unwrap());
+        assert_eq!(g.path, None);
+    }
+}

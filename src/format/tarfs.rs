@@ -1,0 +1,389 @@
+//! The `.tarfs` index, version 1.0: pure encoding and decoding.
+//!
+//! # Layout
+//!
+//! An index of *n* members is `(n + 1) * 512` bytes (plus, in an embedded index, one zero block
+//! and any gap; see `docs/FORMAT.md`):
+//!
+//! | bytes | content |
+//! |---|---|
+//! | `[0, 10)` | `.tar-index` |
+//! | `10` | NUL |
+//! | `[11, 25)` | `v1.0` and 10 spaces |
+//! | `[25, 512)` | zeros, except the tarfs extension record at `[64, 512)` |
+//! | then | one 512-byte entry per indexed member, in archive order |
+//!
+//! An **entry** is a copy of the member's main header with `[148, 156)` replaced: `[148, 153)` is
+//! the position (the block number of the first block of the member's header chain) as a 40-bit
+//! big-endian integer, and `[153, 156)` the checksum as a 24-bit big-endian integer, computed as
+//! tar computes it with `[148, 156)` taken as spaces.
+//!
+//! **tarfs extensions** (a plain v1.0 reader ignores both):
+//!
+//! - *Header record*, `[64, 512)` of the first block: `TFSX`, a version byte (1), a flags byte
+//!   ([`FLAG_SUBSET`], [`FLAG_GLOBALS`], [`FLAG_FILTER`]), then at `[72, 80)` the entry count, at
+//!   `[80, 88)` the archive length, at `[88, 96)` the end offset (just past the last member), all
+//!   big-endian `u64`, and at `[128, 512)` the member filter as text (`+GLOB` / `-GLOB` lines,
+//!   NUL-padded) when [`FLAG_FILTER`] is set.
+//! - *Entry record*, `[500, 512)` of an entry, written only when the member's header has zeros
+//!   there (true of ustar, GNU and v7 headers; star keeps a trailer there): `TFS`, version 1, the
+//!   number of blocks from the position to the data as a big-endian `u32` at `[504, 508)`, and a
+//!   flags byte at 508 ([`ENTRY_SIMPLE`]: the header alone describes the member).
+
+use std::fmt;
+
+use super::header::{checksums, is_zero_block, BLOCK};
+
+/// Bytes `[0, 10)` of every index.
+pub const MAGIC: &[u8; 10] = b".tar-index";
+/// The name of an embedded index member.
+pub const MEMBER_NAME: &str = ".tarfs";
+/// Largest position a 40-bit field holds, in blocks.
+pub const MAX_POSITION: u64 = (1 << 40) - 1;
+
+/// Header flag: the index holds only the members a filter selected.
+pub const FLAG_SUBSET: u8 = 1;
+/// Header flag: the archive has pax global headers, which entries cannot carry; readers that
+/// need full metadata must scan.
+pub const FLAG_GLOBALS: u8 = 2;
+/// Header flag: the filter text is recorded at `[128, 512)`.
+pub const FLAG_FILTER: u8 = 4;
+/// Entry flag: the member's main header alone describes it (no extension headers, not sparse).
+pub const ENTRY_SIMPLE: u8 = 1;
+
+const EXT_TAG: &[u8; 4] = b"TFSX";
+const ENTRY_TAG: &[u8; 3] = b"TFS";
+const FILTER_AT: usize = 128;
+
+/// What is wrong with an index.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IndexError {
+    /// The data does not start with `.tar-index`.
+    #[error("not a .tarfs index (no .tar-index magic)")]
+    NoMagic,
+    /// No `vMAJOR.MINOR` token in `[10, 35)`.
+    #[error("no index version in the header")]
+    NoVersion,
+    /// A major version other than 1.
+    #[error("unsupported index version {0}.{1} (this tarfs reads 1.x)")]
+    UnsupportedVersion(u32, u32),
+    /// Not a whole number of blocks.
+    #[error("index is {0} bytes, not a whole number of 512-byte blocks")]
+    Ragged(usize),
+    /// An entry's checksum does not hold.
+    #[error("entry {entry} (byte {offset} of the index) has a bad checksum")]
+    EntryChecksum {
+        /// 0-based entry number.
+        entry: u64,
+        /// Byte offset of the entry in the index.
+        offset: u64,
+    },
+    /// The header's entry count disagrees with the entries present.
+    #[error("index header says {claimed} entries, but {found} are present")]
+    Count {
+        /// The count in the header record.
+        claimed: u64,
+        /// Entries found before the data ended.
+        found: u64,
+    },
+    /// A position does not fit 40 bits.
+    #[error("position of {0} blocks does not fit the 40-bit field")]
+    PositionTooLarge(u64),
+}
+
+/// What the tarfs header record says.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IndexInfo {
+    /// Entries in the index.
+    pub entries: u64,
+    /// Length in bytes of the archive the index was made from.
+    pub archive_len: u64,
+    /// Byte offset just past the archive's last member.
+    pub end_offset: u64,
+    /// [`FLAG_SUBSET`] and [`FLAG_GLOBALS`] (FLAG_FILTER is implied by `filter`).
+    pub flags: u8,
+    /// The member filter, as `+GLOB`/`-GLOB` lines, when it fits.
+    pub filter: Option<String>,
+}
+
+/// A decoded index header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexHeader {
+    /// Major and minor version.
+    pub version: (u32, u32),
+    /// The tarfs extension record, if present.
+    pub info: Option<IndexInfo>,
+}
+
+/// Encodes the first block of an index.
+pub fn encode_header(info: &IndexInfo) -> [u8; BLOCK] {
+    let mut b = [0u8; BLOCK];
+    b[..10].copy_from_slice(MAGIC);
+    b[11..25].copy_from_slice(b"v1.0          ");
+    b[64..68].copy_from_slice(EXT_TAG);
+    b[68] = 1;
+    let mut flags = info.flags & (FLAG_SUBSET | FLAG_GLOBALS);
+    if let Some(f) = info.filter.as_deref().filter(|f| f.len() <= BLOCK - FILTER_AT && !f.contains('\0')) {
+        b[FILTER_AT..FILTER_AT + f.len()].copy_from_slice(f.as_bytes());
+        flags |= FLAG_FILTER;
+    }
+    b[69] = flags;
+    b[72..80].copy_from_slice(&info.entries.to_be_bytes());
+    b[80..88].copy_from_slice(&info.archive_len.to_be_bytes());
+    b[88..96].copy_from_slice(&info.end_offset.to_be_bytes());
+    b
+}
+
+/// Decodes the first block of an index, tolerantly: the version token may sit anywhere in
+/// `[10, 35)`, and any 1.x is accepted.
+pub fn decode_header(b: &[u8; BLOCK]) -> Result<IndexHeader, IndexError> {
+    if &b[..10] != MAGIC {
+        return Err(IndexError::NoMagic);
+    }
+    let version = parse_version(&b[10..35]).ok_or(IndexError::NoVersion)?;
+    if version.0 != 1 {
+        return Err(IndexError::UnsupportedVersion(version.0, version.1));
+    }
+    let info = (&b[64..68] == EXT_TAG && b[68] == 1).then(|| {
+        let u = |r: std::ops::Range<usize>| u64::from_be_bytes(b[r].try_into().expect("8 bytes"));
+        let flags = b[69];
+        let filter = (flags & FLAG_FILTER != 0).then(|| {
+            let t = &b[FILTER_AT..];
+            let end = t.iter().position(|&c| c == 0).unwrap_or(t.len());
+            String::from_utf8_lossy(&t[..end]).into_owned()
+        });
+        IndexInfo { entries: u(72..80), archive_len: u(80..88), end_offset: u(88..96), flags: flags & !FLAG_FILTER, filter }
+    });
+    Ok(IndexHeader { version, info })
+}
+
+fn parse_version(field: &[u8]) -> Option<(u32, u32)> {
+    let text: Vec<u8> = field.iter().copied().filter(|&c| c != 0 && c != b' ').collect();
+    let v = text.iter().position(|&c| c == b'v')?;
+    let rest = std::str::from_utf8(&text[v + 1..]).ok()?;
+    let (major, minor) = rest.split_once('.')?;
+    let minor: String = minor.chars().take_while(char::is_ascii_digit).collect();
+    Some((major.parse().ok()?, minor.parse().ok()?))
+}
+
+/// The entry checksum: tar's unsigned byte sum with `[148, 156)` as spaces, in 24 bits.
+pub fn entry_checksum(block: &[u8; BLOCK]) -> u32 {
+    checksums(block).0 & 0x00ff_ffff
+}
+
+/// Encodes one entry from a member's main header.
+///
+/// `position` is in blocks; `chain_blocks` is the number of blocks from the position to the
+/// member's data; `simple` says that the main header alone describes the member.
+pub fn encode_entry(main_header: &[u8; BLOCK], position: u64, chain_blocks: u64, simple: bool) -> Result<[u8; BLOCK], IndexError> {
+    if position > MAX_POSITION {
+        return Err(IndexError::PositionTooLarge(position));
+    }
+    let mut b = *main_header;
+    if b[500..].iter().all(|&c| c == 0) {
+        if let Ok(chain) = u32::try_from(chain_blocks) {
+            b[500..503].copy_from_slice(ENTRY_TAG);
+            b[503] = 1;
+            b[504..508].copy_from_slice(&chain.to_be_bytes());
+            b[508] = if simple { ENTRY_SIMPLE } else { 0 };
+        }
+    }
+    b[148..153].copy_from_slice(&position.to_be_bytes()[3..]);
+    let sum = entry_checksum(&b);
+    b[153..156].copy_from_slice(&sum.to_be_bytes()[1..]);
+    Ok(b)
+}
+
+/// One entry of a decoded index: a view over its block.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct IndexEntry<'a> {
+    block: &'a [u8; BLOCK],
+}
+
+impl fmt::Debug for IndexEntry<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IndexEntry")
+            .field("position", &self.position())
+            .field("chain_blocks", &self.chain_blocks())
+            .finish()
+    }
+}
+
+impl<'a> IndexEntry<'a> {
+    /// Views a block as an entry (no checks).
+    pub fn new(block: &'a [u8; BLOCK]) -> Self {
+        IndexEntry { block }
+    }
+
+    /// The raw block.
+    pub fn as_bytes(&self) -> &'a [u8; BLOCK] {
+        self.block
+    }
+
+    /// Position of the member's header chain, in blocks.
+    pub fn position(&self) -> u64 {
+        let mut p = [0u8; 8];
+        p[3..].copy_from_slice(&self.block[148..153]);
+        u64::from_be_bytes(p)
+    }
+
+    /// The stored checksum.
+    pub fn stored_checksum(&self) -> u32 {
+        u32::from_be_bytes([0, self.block[153], self.block[154], self.block[155]])
+    }
+
+    /// Whether the stored checksum holds.
+    pub fn checksum_ok(&self) -> bool {
+        self.stored_checksum() == entry_checksum(self.block)
+    }
+
+    fn has_record(&self) -> bool {
+        &self.block[500..503] == ENTRY_TAG && self.block[503] == 1
+    }
+
+    /// Blocks from the position to the data, when the entry record holds it.
+    pub fn chain_blocks(&self) -> Option<u64> {
+        self.has_record().then(|| u64::from(u32::from_be_bytes(self.block[504..508].try_into().expect("4 bytes"))))
+    }
+
+    /// Whether the entry record says the header alone describes the member.
+    pub fn is_simple(&self) -> bool {
+        self.has_record() && self.block[508] & ENTRY_SIMPLE != 0
+    }
+
+    /// Whether `header` (a main header read from the archive) is the header this entry copies:
+    /// equal outside the checksum field and, when the entry record is present, `[500, 512)`.
+    pub fn matches_header(&self, header: &[u8; BLOCK]) -> bool {
+        let end = if self.has_record() { 500 } else { BLOCK };
+        self.block[..148] == header[..148] && self.block[156..end] == header[156..end]
+    }
+
+    /// The entry as a tar header block: the checksum field restored as tar writes it, and the
+    /// entry record cleared, so that header accessors and checksum checks work on it.
+    pub fn to_header(&self) -> [u8; BLOCK] {
+        let mut b = *self.block;
+        if self.has_record() {
+            b[500..].fill(0);
+        }
+        b[148..156].fill(b' ');
+        let sum = checksums(&b).0;
+        b[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+        b
+    }
+}
+
+/// A decoded index: its header and its entries.
+#[derive(Debug, Clone)]
+pub struct Index<'a> {
+    /// The header.
+    pub header: IndexHeader,
+    /// The entries, in archive order.
+    pub entries: Vec<IndexEntry<'a>>,
+}
+
+/// Decodes an index from its bytes (a sidecar's content, or an embedded member's data).
+///
+/// Entries end at the entry count of the extension record when there is one, otherwise at the
+/// first all-zero block or the end of the data. Every entry's checksum is checked.
+pub fn decode<'a>(data: &'a [u8]) -> Result<Index<'a>, IndexError> {
+    let first: &[u8; BLOCK] = data.get(..BLOCK).ok_or(IndexError::NoMagic)?.try_into().expect("one block");
+    let header = decode_header(first)?;
+    let body = &data[BLOCK..];
+    let claimed = header.info.as_ref().map(|i| i.entries);
+    let mut entries = Vec::new();
+    for (i, chunk) in body.chunks(BLOCK).enumerate() {
+        if Some(entries.len() as u64) == claimed {
+            break;
+        }
+        let block: &[u8; BLOCK] = chunk.try_into().map_err(|_| IndexError::Ragged(data.len()))?;
+        if claimed.is_none() && is_zero_block(block) {
+            break;
+        }
+        let e = IndexEntry::new(block);
+        if !e.checksum_ok() {
+            return Err(IndexError::EntryChecksum { entry: i as u64, offset: ((i + 1) * BLOCK) as u64 });
+        }
+        entries.push(e);
+    }
+    if let Some(c) = claimed {
+        if c != entries.len() as u64 {
+            return Err(IndexError::Count { claimed: c, found: entries.len() as u64 });
+        }
+    }
+    Ok(Index { header, entries })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ustar_header(name: &str) -> [u8; BLOCK] {
+        let mut h = [0u8; BLOCK];
+        h[..name.len()].copy_from_slice(name.as_bytes());
+        h[100..108].copy_from_slice(b"0000644\0");
+        h[124..136].copy_from_slice(b"00000000012\0");
+        h[156] = b'0';
+        h[257..265].copy_from_slice(b"ustar\x0000");
+        h
+    }
+
+    #[test]
+    fn header_layout() {
+        let b = encode_header(&IndexInfo { entries: 3, ..Default::default() });
+        assert_eq!(&b[..10], b".tar-index");
+        assert_eq!(b[10], 0);
+        assert_eq!(&b[11..25], b"v1.0          ");
+        assert!(b[25..64].iter().all(|&c| c == 0));
+        let h = decode_header(&b).unwrap();
+        assert_eq!(h.version, (1, 0));
+        assert_eq!(h.info.unwrap().entries, 3);
+    }
+
+    #[test]
+    fn tolerant_version() {
+        let mut b = [0u8; BLOCK];
+        b[..10].copy_from_slice(MAGIC);
+        b[14..18].copy_from_slice(b"v1.7");
+        assert_eq!(decode_header(&b).unwrap().version, (1, 7));
+        b[14..18].copy_from_slice(b"v2.0");
+        assert_eq!(decode_header(&b), Err(IndexError::UnsupportedVersion(2, 0)));
+        b[14..18].fill(b' ');
+        assert_eq!(decode_header(&b), Err(IndexError::NoVersion));
+    }
+
+    #[test]
+    fn entry_fields() {
+        let h = ustar_header("a.txt");
+        let e = encode_entry(&h, 0x12_3456_789a, 3, true).unwrap();
+        assert_eq!(&e[148..153], &[0x12, 0x34, 0x56, 0x78, 0x9a]);
+        let v = IndexEntry::new(&e);
+        assert_eq!(v.position(), 0x12_3456_789a);
+        assert!(v.checksum_ok());
+        assert_eq!(v.chain_blocks(), Some(3));
+        assert!(v.is_simple());
+        assert!(v.matches_header(&h));
+        assert!(encode_entry(&h, 1 << 40, 1, true).is_err());
+    }
+
+    #[test]
+    fn corrupt_entry_rejected() {
+        let mut data = encode_header(&IndexInfo { entries: 1, ..Default::default() }).to_vec();
+        let mut e = encode_entry(&ustar_header("x"), 5, 1, true).unwrap();
+        e[0] ^= 1;
+        data.extend_from_slice(&e);
+        assert!(matches!(decode(&data), Err(IndexError::EntryChecksum { entry: 0, offset: 512 })));
+    }
+
+    #[test]
+    fn plain_reader_stops_at_zero_block() {
+        let mut data = [0u8; BLOCK].to_vec();
+        data[..10].copy_from_slice(MAGIC);
+        data[11..25].copy_from_slice(b"v1.0          ");
+        data.extend_from_slice(&encode_entry(&ustar_header("x"), 5, 1, true).unwrap());
+        data.extend_from_slice(&[0u8; BLOCK]);
+        data.extend_from_slice(&[7u8; BLOCK]); // gap bytes, never read
+        let idx = decode(&data).unwrap();
+        assert_eq!(idx.entries.len(), 1);
+        assert_eq!(idx.entries[0].position(), 5);
+    }
+}

@@ -1,0 +1,22 @@
+//! tarfs gives existing tar archives an index, so that one member can be read by seeking instead
+//! of scanning the whole archive.
+//!
+//! Layers, from the bottom:
+//! - [`format`]: tar headers, pax records, sparse maps and the `.tarfs` codec, as pure functions
+//!   over bytes;
+//! - [`scan`]: the scanner, which walks an archive held in memory;
+//! - [`archive`]: opening an archive file (the memory map) and finding its indexes;
+//! - [`ops`]: the operations (write a sidecar index, list, cat, extract, verify);
+//! - [`discover`]: finding archives under directories.
+//!
+//! The `tarfs` binary is a thin CLI over these.
+
+pub mod archive;
+//TMP pub mod discover;
+pub mod error;
+pub mod format;
+//TMP pub mod ops;
+pub mod scan;
+
+pub use error::{Error, Result};
+pub use scan::{Entry, Limits, ScanEnd, ScanError, ScanOptions, Scanner};
