@@ -12,10 +12,10 @@
 //! The `tarfs` binary is a thin CLI over these.
 
 pub mod archive;
-//TMP pub mod discover;
+pub mod discover;
 pub mod error;
 pub mod format;
-//TMP pub mod ops;
+pub mod ops;
 pub mod scan;
 
 pub use error::{Error, Result};

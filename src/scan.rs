@@ -516,32 +516,13 @@ impl<'a> Scanner<'a> {
     fn member(&mut self, at: u64, h: HeaderView<'a>, header_size: u64, pending: Pending<'a>) -> Result<Entry<'a>, ScanError> {
         let limits = self.opts.limits;
         let err = |offset, kind| ScanError { offset, kind };
-        fn field<T>(at: u64, r: Result<T, FieldError>) -> Result<T, ScanError> {
-            r.map_err(|e| ScanError { offset: at, kind: ScanErrorKind::Field(e) })
-        }
         let local = match pending.pax {
             Some(d) => PaxOverrides::parse(d).map_err(|e| err(at, ScanErrorKind::Pax(e)))?,
             None => PaxOverrides::default(),
         };
         let pax = local.over(&self.globals);
-        let mode = field(at, h.mode())?;
-        let uid = match pax.uid {
-            Some(u) => u,
-            None => field(at, h.uid())?,
-        };
-        let gid = match pax.gid {
-            Some(g) => g,
-            None => field(at, h.gid())?,
-        };
-        let mtime = match pax.mtime {
-            Some(m) => m,
-            None => field(at, h.mtime())?,
-        };
-        let mut typeflag = h.typeflag();
-        let device = if matches!(typeflag, b'3' | b'4') { field(at, h.device())? } else { (0, 0) };
-        if typeflag == 0 && h.name().ends_with(b"/") {
-            typeflag = b'5';
-        }
+        let f = MainFields::decode(h, &pax).map_err(|e| err(at, ScanErrorKind::Field(e)))?;
+        let typeflag = f.typeflag;
         let mut data_offset = at + BLOCK_U64;
         let mut stored = pax.size.unwrap_or(header_size);
         let mut size = stored;
@@ -562,7 +543,7 @@ impl<'a> Scanner<'a> {
                 extended = b[504] != 0;
                 data_offset += BLOCK_U64;
             }
-            size = field(at, h.gnu_real_size())?;
+            size = h.gnu_real_size().map_err(|e| err(at, ScanErrorKind::Field(e)))?;
             sparse = Some(SparseSource::Gnu { ext: &self.data[ext_start as usize..data_offset as usize] });
         } else if let Some(kind) = local.sparse() {
             size = pax.sparse_real_size.unwrap_or(stored);
@@ -601,11 +582,11 @@ impl<'a> Scanner<'a> {
             size,
             header: h,
             typeflag,
-            mode,
-            uid,
-            gid,
-            mtime,
-            device,
+            mode: f.mode,
+            uid: f.uid,
+            gid: f.gid,
+            mtime: f.mtime,
+            device: f.device,
             pax,
             long_name: pending.long_name,
             long_link: pending.long_link,
@@ -635,6 +616,64 @@ impl<'a> Iterator for Scanner<'a> {
             self.failed = true;
         }
         r
+    }
+}
+
+/// The numeric fields of a main header, with pax overrides applied.
+struct MainFields {
+    typeflag: u8,
+    mode: u32,
+    uid: u64,
+    gid: u64,
+    mtime: i64,
+    device: (u64, u64),
+}
+
+impl MainFields {
+    fn decode(h: HeaderView<'_>, pax: &PaxOverrides<'_>) -> Result<MainFields, FieldError> {
+        let mut typeflag = h.typeflag();
+        if typeflag == 0 && h.name().ends_with(b"/") {
+            typeflag = b'5';
+        }
+        Ok(MainFields {
+            typeflag,
+            mode: h.mode()?,
+            uid: pax.uid.map_or_else(|| h.uid(), Ok)?,
+            gid: pax.gid.map_or_else(|| h.gid(), Ok)?,
+            mtime: pax.mtime.map_or_else(|| h.mtime(), Ok)?,
+            device: if matches!(typeflag, b'3' | b'4') { h.device()? } else { (0, 0) },
+        })
+    }
+}
+
+impl<'a> Entry<'a> {
+    /// Builds the entry of a *simple* member (see [`Entry::is_simple`]) from its main header alone,
+    /// as a `.tarfs` index entry holds it: `position` is the byte offset of that header. The
+    /// header's checksum field is not looked at.
+    pub fn from_simple_header(h: HeaderView<'a>, position: u64) -> Result<Entry<'a>, ScanError> {
+        let pax = PaxOverrides::default();
+        let err = |e| ScanError { offset: position, kind: ScanErrorKind::Field(e) };
+        let f = MainFields::decode(h, &pax).map_err(err)?;
+        let size = h.size().map_err(err)?;
+        Ok(Entry {
+            position,
+            header_offset: position,
+            data_offset: position + BLOCK_U64,
+            stored_size: if is_header_only(f.typeflag) { 0 } else { size },
+            size,
+            header: h,
+            typeflag: f.typeflag,
+            mode: f.mode,
+            uid: f.uid,
+            gid: f.gid,
+            mtime: f.mtime,
+            device: f.device,
+            pax,
+            long_name: None,
+            long_link: None,
+            sparse: None,
+            has_globals: false,
+        })
     }
 }
 

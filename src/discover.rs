@@ -1,0 +1,82 @@
+//! Finding archives: each path argument is a file (taken as it is) or a directory (walked
+//! recursively, in sorted order, without following symbolic links unless asked). Our own `.tarfs`
+//! sidecars and temporary files are never taken as archives.
+
+use std::path::{Path, PathBuf};
+
+use globset::{Glob, GlobMatcher};
+use walkdir::WalkDir;
+
+use crate::archive::IndexDir;
+use crate::error::{Error, Result};
+
+/// One archive to work on, with the directory its relative path counts from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    /// The archive.
+    pub path: PathBuf,
+    /// The argument it was found under (its parent, for a file argument).
+    pub root: PathBuf,
+}
+
+impl Found {
+    /// The `--index-dir` mapping for this archive.
+    pub fn index_dir(&self, dir: Option<&Path>) -> Option<IndexDir> {
+        dir.map(|d| IndexDir { dir: d.to_path_buf(), root: self.root.clone() })
+    }
+}
+
+/// How to walk.
+#[derive(Debug, Clone)]
+pub struct Discover {
+    /// Which file names are archives (default `*.tar`).
+    pub glob: GlobMatcher,
+    /// Follow symbolic links.
+    pub follow_links: bool,
+}
+
+impl Default for Discover {
+    fn default() -> Self {
+        Discover { glob: Glob::new("*.tar").expect("valid glob").compile_matcher(), follow_links: false }
+    }
+}
+
+impl Discover {
+    /// A walker selecting file names that match `glob`.
+    pub fn with_glob(glob: &str) -> Result<Discover> {
+        let g = Glob::new(glob).map_err(|e| Error::Invalid(format!("bad glob {glob:?}: {e}")))?;
+        Ok(Discover { glob: g.compile_matcher(), ..Discover::default() })
+    }
+
+    /// Expands path arguments into archives. Walk errors (unreadable directories) are returned
+    /// beside the archives found, so that one bad directory does not stop the run.
+    pub fn find(&self, args: &[PathBuf]) -> (Vec<Found>, Vec<Error>) {
+        let mut found = Vec::new();
+        let mut errors = Vec::new();
+        for arg in args {
+            if !arg.is_dir() {
+                let root = arg.parent().map(Path::to_path_buf).unwrap_or_default();
+                found.push(Found { path: arg.clone(), root });
+                continue;
+            }
+            let walk = WalkDir::new(arg).follow_links(self.follow_links).sort_by_file_name();
+            for entry in walk {
+                match entry {
+                    Ok(e) if e.file_type().is_file() || (self.follow_links && e.path().is_file()) => {
+                        let name = e.file_name();
+                        let ours = name.to_string_lossy().ends_with(".tarfs") || name.to_string_lossy().ends_with(".tmp");
+                        if !ours && self.glob.is_match(name) {
+                            found.push(Found { path: e.into_path(), root: arg.clone() });
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(err) => {
+                        let path = err.path().map(Path::to_path_buf).unwrap_or_else(|| arg.clone());
+                        errors.push(Error::Io { path, source: err.into() });
+                    }
+                }
+            }
+        }
+        (found, errors)
+    }
+}

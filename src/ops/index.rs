@@ -1,0 +1,104 @@
+//! Building `.tarfs` indexes from a scan.
+//!
+//! [`write_index`] streams one entry per selected member to any `Write + Seek` sink and writes
+//! the header block last, once the count is known, so memory stays constant whatever the number
+//! of members. [`write_sidecar`] wraps it in an atomic file write.
+
+use std::io::{Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use memmap2::Advice;
+
+use crate::archive::Archive;
+use crate::error::{Error, IoContext, Result};
+use crate::format::header::BLOCK_U64;
+use crate::format::tarfs::{self, IndexInfo, FLAG_GLOBALS, FLAG_SUBSET};
+use crate::ops::atomic::write_atomic;
+use crate::ops::filter::Filter;
+use crate::scan::{ScanEnd, ScanOptions, Scanner};
+
+/// How to build an index.
+#[derive(Debug, Clone, Default)]
+pub struct IndexOptions {
+    /// Scanner options.
+    pub scan: ScanOptions,
+    /// Index only the members this selects (a subset index).
+    pub filter: Option<Filter>,
+}
+
+/// What building an index found.
+#[derive(Debug, Clone)]
+pub struct IndexReport {
+    /// Where the index was written.
+    pub index_path: PathBuf,
+    /// Members in the archive.
+    pub members: u64,
+    /// Entries in the index (fewer than `members` for a subset).
+    pub entries: u64,
+    /// Bytes of archive scanned.
+    pub bytes: u64,
+    /// How the scan ended (and its warning, if any).
+    pub end: ScanEnd,
+}
+
+/// Writes the index of `data` (an archive whose positions count from its first byte) to `out`:
+/// a header block, then one entry per selected member. Errors name `path`.
+pub fn write_index<W: Write + Seek>(path: &Path, data: &[u8], opts: &IndexOptions, out: &mut W) -> Result<(IndexInfo, ScanEnd)> {
+    let io = |e: std::io::Error| Error::Io { path: path.to_path_buf(), source: e };
+    let start = out.stream_position().map_err(io)?;
+    out.write_all(&[0u8; 512]).map_err(io)?;
+    let mut entries = 0u64;
+    let mut failure = None;
+    let mut scanner = Scanner::new(data, opts.scan);
+    for e in scanner.by_ref() {
+        let e = e.map_err(|source| Error::Scan { path: path.to_path_buf(), source })?;
+        if let Some(f) = &opts.filter {
+            if !f.matches(&e.path()) {
+                continue;
+            }
+        }
+        let block = tarfs::encode_entry(e.header.as_bytes(), e.position / BLOCK_U64, e.chain_blocks(), e.is_simple())
+            .map_err(|source| Error::Index { index: path.to_path_buf(), source })?;
+        if let Err(err) = out.write_all(&block) {
+            failure = Some(io(err));
+            break;
+        }
+        entries += 1;
+    }
+    if let Some(f) = failure {
+        return Err(f);
+    }
+    let end = scanner.end().expect("scan finished without error");
+    let mut flags = 0;
+    if opts.filter.is_some() {
+        flags |= FLAG_SUBSET;
+    }
+    if end.has_globals {
+        flags |= FLAG_GLOBALS;
+    }
+    let info = IndexInfo {
+        entries,
+        archive_len: data.len() as u64,
+        end_offset: end.end_offset,
+        flags,
+        filter: opts.filter.as_ref().map(|f| f.text().to_string()),
+    };
+    let after = out.stream_position().map_err(io)?;
+    out.seek(SeekFrom::Start(start)).map_err(io)?;
+    out.write_all(&tarfs::encode_header(&info)).map_err(io)?;
+    out.seek(SeekFrom::Start(after)).map_err(io)?;
+    Ok((info, end))
+}
+
+/// Scans `archive` and writes its index to `dest` atomically. On any error, nothing is left at
+/// `dest` (an older index there stays as it was).
+pub fn write_sidecar(archive: &Archive, dest: &Path, opts: &IndexOptions) -> Result<IndexReport> {
+    archive.advise(Advice::Sequential);
+    let (info, end) = write_atomic(dest, |w| write_index(archive.path(), archive.bytes(), opts, w))?;
+    Ok(IndexReport { index_path: dest.to_path_buf(), members: end.members, entries: info.entries, bytes: archive.len(), end })
+}
+
+/// Reads a whole sidecar file.
+pub fn read_sidecar(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).at(path)
+}

@@ -1,0 +1,308 @@
+//! Reading an archive through the best index it has.
+//!
+//! [`Reader::open`] looks for an embedded `.tarfs` index (the first member), then a sidecar
+//! `ARCHIVE.tarfs`, and otherwise scans. A sidecar that is stale (made for an archive of another
+//! length), an index that does not decode, or one that cannot carry the archive's metadata (pax
+//! global headers) is not used: the reader scans instead and says why in [`Reader::note`].
+//!
+//! Listing uses index entries directly where they are self-contained, without touching the
+//! archive. Before any member's data is read, [`Reader::checked`] re-reads its header chain at the
+//! indexed position and compares it with the entry, so a wrong index can never yield wrong bytes.
+
+use std::fmt;
+use std::io::Write;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use crate::archive::{sidecar_path, Archive, IndexDir};
+use crate::error::{Error, IoContext, Result};
+use crate::format::header::{HeaderView, BLOCK_U64};
+use crate::format::tarfs::{self, Index, IndexEntry, FLAG_GLOBALS};
+use crate::scan::{Entry, ScanEnd, ScanOptions, Scanner};
+
+/// Which index a reader uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// The `.tarfs` first member.
+    Embedded,
+    /// A sidecar file.
+    Sidecar(PathBuf),
+    /// No usable index: a full scan.
+    Scan,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Embedded => write!(f, "embedded .tarfs index"),
+            Source::Sidecar(p) => write!(f, "sidecar index {}", p.display()),
+            Source::Scan => write!(f, "full scan (no index)"),
+        }
+    }
+}
+
+/// Index bytes, wherever they live.
+#[derive(Debug, Clone)]
+pub enum IndexBytes {
+    /// A range of the archive (an embedded index).
+    InArchive(Range<usize>),
+    /// A sidecar's content.
+    Owned(Vec<u8>),
+}
+
+/// An index found for an archive.
+#[derive(Debug, Clone)]
+pub struct Located {
+    /// Where it is.
+    pub source: Source,
+    /// Its bytes.
+    pub bytes: IndexBytes,
+    /// Byte offset in the archive that positions count from.
+    pub base: u64,
+}
+
+impl Located {
+    /// The index bytes.
+    pub fn slice<'a>(&'a self, archive: &'a Archive) -> &'a [u8] {
+        match &self.bytes {
+            IndexBytes::InArchive(r) => &archive.bytes()[r.clone()],
+            IndexBytes::Owned(v) => v,
+        }
+    }
+
+    /// The path to name in errors about this index.
+    pub fn path(&self, archive: &Archive) -> PathBuf {
+        match &self.source {
+            Source::Sidecar(p) => p.clone(),
+            _ => archive.path().to_path_buf(),
+        }
+    }
+}
+
+/// Finds the best index of `archive`: embedded first, then the sidecar.
+pub fn locate(archive: &Archive, index_dir: Option<&IndexDir>) -> Result<Option<Located>> {
+    if let Some(e) = archive.embedded() {
+        return Ok(Some(Located { source: Source::Embedded, bytes: IndexBytes::InArchive(e.data), base: e.base }));
+    }
+    let side = sidecar_path(archive.path(), index_dir);
+    match std::fs::read(&side) {
+        Ok(bytes) => Ok(Some(Located { source: Source::Sidecar(side), bytes: IndexBytes::Owned(bytes), base: 0 })),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).at(side),
+    }
+}
+
+/// Checks that a decoded index can serve `archive` as it is now; returns why not.
+pub fn usable(index: &Index<'_>, located: &Located, archive: &Archive) -> Result<(), String> {
+    let Some(info) = &index.header.info else { return Ok(()) };
+    if matches!(located.source, Source::Sidecar(_)) && info.archive_len != archive.len() {
+        return Err(format!(
+            "{} is stale: it was made for an archive of {} bytes, the archive is {} bytes",
+            located.source, info.archive_len, archive.len()
+        ));
+    }
+    if info.flags & FLAG_GLOBALS != 0 {
+        return Err(format!("{} cannot carry the archive's pax global headers", located.source));
+    }
+    Ok(())
+}
+
+/// Reads members of one archive through its best index.
+pub struct Reader<'a> {
+    archive: &'a Archive,
+    located: Option<Located>,
+    opts: ScanOptions,
+    note: Option<String>,
+}
+
+impl<'a> Reader<'a> {
+    /// Opens `archive` for reading through its best usable index.
+    pub fn open(archive: &'a Archive, index_dir: Option<&IndexDir>, opts: ScanOptions) -> Result<Reader<'a>> {
+        let mut located = locate(archive, index_dir)?;
+        let mut note = None;
+        if let Some(l) = &located {
+            let problem = match tarfs::decode(l.slice(archive)) {
+                Ok(idx) => usable(&idx, l, archive).err(),
+                Err(e) => Some(format!("{} does not decode: {e}", l.source)),
+            };
+            if let Some(p) = problem {
+                note = Some(format!("{p}; scanning instead"));
+                located = None;
+            }
+        }
+        Ok(Reader { archive, located, opts, note })
+    }
+
+    /// The index in use.
+    pub fn source(&self) -> Source {
+        self.located.as_ref().map_or(Source::Scan, |l| l.source.clone())
+    }
+
+    /// Why an index that exists is not used, if so.
+    pub fn note(&self) -> Option<&str> {
+        self.note.as_deref()
+    }
+
+    /// The scanner options in use.
+    pub fn scan_options(&self) -> ScanOptions {
+        self.opts
+    }
+
+    /// The archive.
+    pub fn archive(&self) -> &'a Archive {
+        self.archive
+    }
+
+    /// Hands every member, in archive order, to `f`. The embedded `.tarfs` member itself is not
+    /// included. Returns how the scan ended when the archive was scanned.
+    pub fn for_each(&self, mut f: impl FnMut(&Entry<'_>) -> Result<()>) -> Result<Option<ScanEnd>> {
+        let path = self.archive.path();
+        let Some(located) = &self.located else {
+            let skip = self.archive.embedded().map(|e| e.member_position);
+            let mut scanner = Scanner::new(self.archive.bytes(), self.opts);
+            for e in scanner.by_ref() {
+                let e = e.map_err(|source| Error::Scan { path: path.to_path_buf(), source })?;
+                if Some(e.position) == skip {
+                    continue;
+                }
+                f(&e)?;
+            }
+            return Ok(scanner.end());
+        };
+        let index = tarfs::decode(located.slice(self.archive))
+            .map_err(|source| Error::Index { index: located.path(self.archive), source })?;
+        for (i, ie) in index.entries.iter().enumerate() {
+            let pos = located.base + ie.position() * BLOCK_U64;
+            let entry = if ie.is_simple() {
+                Entry::from_simple_header(HeaderView::new(ie.as_bytes()), pos)
+                    .map_err(|source| Error::Scan { path: located.path(self.archive), source })?
+            } else {
+                self.read_at(i as u64, pos, Some(ie))?
+            };
+            f(&entry)?;
+        }
+        Ok(None)
+    }
+
+    /// Re-reads `e`'s header chain from the archive at its position, and checks that it is the
+    /// member the index described. Use before reading data.
+    pub fn checked(&self, e: &Entry<'_>) -> Result<Entry<'a>> {
+        let found = self.read_at(u64::MAX, e.position, None)?;
+        let same = found.header.as_bytes()[..148] == e.header.as_bytes()[..148]
+            && found.header.as_bytes()[156..500] == e.header.as_bytes()[156..500]
+            && found.data_offset == e.data_offset
+            && found.path() == e.path();
+        if !same {
+            return Err(self.mismatch(u64::MAX, e.position, &e.path(), "the header there is another member's"));
+        }
+        Ok(found)
+    }
+
+    fn read_at(&self, entry: u64, pos: u64, ie: Option<&IndexEntry<'_>>) -> Result<Entry<'a>> {
+        let name = || ie.map(|i| String::from_utf8_lossy(HeaderView::new(i.as_bytes()).name()).into_owned()).unwrap_or_default();
+        if pos >= self.archive.len() {
+            return Err(self.mismatch(entry, pos, name().as_bytes(), "position is past the end of the archive"));
+        }
+        let found = match Scanner::at(self.archive.bytes(), pos, self.opts).next() {
+            Some(Ok(e)) => e,
+            Some(Err(err)) => return Err(self.mismatch(entry, pos, name().as_bytes(), &format!("no member there ({})", err.kind))),
+            None => return Err(self.mismatch(entry, pos, name().as_bytes(), "no member there (end of archive)")),
+        };
+        if let Some(ie) = ie {
+            if found.position != pos || !ie.matches_header(found.header.as_bytes()) {
+                return Err(self.mismatch(entry, pos, name().as_bytes(), "the header there differs from the index entry"));
+            }
+            if ie.chain_blocks().is_some_and(|c| c != found.chain_blocks()) {
+                return Err(self.mismatch(entry, pos, name().as_bytes(), "the header chain there has another length"));
+            }
+        }
+        Ok(found)
+    }
+
+    fn mismatch(&self, entry: u64, offset: u64, name: &[u8], msg: &str) -> Error {
+        Error::Mismatch {
+            path: self.archive.path().to_path_buf(),
+            entry,
+            name: String::from_utf8_lossy(name).into_owned(),
+            offset,
+            msg: msg.to_string(),
+        }
+    }
+}
+
+/// Strips trailing slashes, so that `dir` and `dir/` name the same member.
+pub fn normalize_name(n: &[u8]) -> &[u8] {
+    let mut n = n;
+    while n.len() > 1 && n.ends_with(b"/") {
+        n = &n[..n.len() - 1];
+    }
+    n.strip_prefix(b"./").filter(|r| !r.is_empty()).unwrap_or(n)
+}
+
+/// Writes the contents of the members named `names` to `out`, in archive order; a sparse member is
+/// expanded with its holes as zeros. Every occurrence of a name is written, as `tar -xOf` does.
+/// Names not found are an error, after the others are written.
+pub fn cat(reader: &Reader<'_>, names: &[Vec<u8>], out: &mut dyn Write) -> Result<()> {
+    let wanted: Vec<&[u8]> = names.iter().map(|n| normalize_name(n)).collect();
+    let mut found = vec![false; names.len()];
+    let stdout = Path::new("-");
+    reader.for_each(|e| {
+        let path = e.path();
+        let name = normalize_name(&path);
+        let hits: Vec<usize> = wanted.iter().enumerate().filter(|(_, w)| **w == name).map(|(i, _)| i).collect();
+        if hits.is_empty() {
+            return Ok(());
+        }
+        for i in hits {
+            found[i] = true;
+        }
+        let e = reader.checked(e)?;
+        write_data(reader.archive(), &e, &reader.opts, out).map_err(|err| match err {
+            Error::Io { source, .. } => Error::Io { path: stdout.to_path_buf(), source },
+            other => other,
+        })
+    })?;
+    match found.iter().position(|f| !f) {
+        Some(i) => Err(Error::NotFound { path: reader.archive().path().to_path_buf(), name: String::from_utf8_lossy(&names[i]).into_owned() }),
+        None => Ok(()),
+    }
+}
+
+/// Writes one member's logical contents (sparse holes expanded) to `out`.
+pub fn write_data(archive: &Archive, e: &Entry<'_>, opts: &ScanOptions, out: &mut dyn Write) -> Result<()> {
+    let io = |source| Error::Io { path: PathBuf::from("-"), source };
+    let data = &archive.bytes()[e.data_offset as usize..(e.data_offset + e.stored_size) as usize];
+    let map = e
+        .sparse_map(&opts.limits)
+        .map_err(|err| Error::Invalid(format!("{}: at byte {}: {err}", archive.path().display(), e.header_offset)))?;
+    let Some(map) = map else {
+        return out.write_all(data).map_err(io);
+    };
+    let stored = crate::format::sparse::validate(&map, e.size)
+        .map_err(|err| Error::Invalid(format!("{}: at byte {}: {err}", archive.path().display(), e.header_offset)))?;
+    if stored > data.len() as u64 {
+        return Err(Error::Invalid(format!(
+            "{}: at byte {}: sparse map needs {stored} bytes of data, the member stores {}",
+            archive.path().display(),
+            e.header_offset,
+            data.len()
+        )));
+    }
+    let zeros = [0u8; 64 << 10];
+    let write_zeros = |mut n: u64, out: &mut dyn Write| -> Result<()> {
+        while n > 0 {
+            let k = n.min(zeros.len() as u64) as usize;
+            out.write_all(&zeros[..k]).map_err(io)?;
+            n -= k as u64;
+        }
+        Ok(())
+    };
+    let (mut logical, mut at) = (0u64, 0usize);
+    for (offset, len) in map {
+        write_zeros(offset - logical, out)?;
+        out.write_all(&data[at..at + len as usize]).map_err(io)?;
+        at += len as usize;
+        logical = offset + len;
+    }
+    write_zeros(e.size - logical, out)
+}

@@ -1,0 +1,98 @@
+//! Checking an index against its archive.
+//!
+//! [`verify`] finds the archive's index (embedded, then sidecar), decodes it (every entry's
+//! checksum must hold), and walks the archive once, pairing each member with its entry: the
+//! position must be the member's header chain, the entry a copy of its main header, and the chain
+//! length the one recorded. A full index must list every member; a subset index must list exactly
+//! the members its recorded filter selects (or, without a recorded filter, only real members).
+
+use crate::archive::{Archive, IndexDir};
+use crate::error::{Error, Result};
+use crate::format::header::{HeaderView, BLOCK_U64};
+use crate::format::tarfs::{self, FLAG_SUBSET};
+use crate::ops::filter::Filter;
+use crate::ops::read::{locate, Source};
+use crate::scan::{ScanOptions, Scanner};
+
+/// What a successful check found.
+#[derive(Debug, Clone)]
+pub struct VerifyReport {
+    /// The index checked.
+    pub source: Source,
+    /// Entries in it.
+    pub entries: u64,
+    /// Members in the archive (without the embedded `.tarfs` member).
+    pub members: u64,
+    /// Whether it is a subset index.
+    pub subset: bool,
+}
+
+/// Verifies the index of `archive`. Any missing, stale or corrupt index is an error that names the
+/// archive and, where there is one, the entry.
+pub fn verify(archive: &Archive, index_dir: Option<&IndexDir>, opts: ScanOptions) -> Result<VerifyReport> {
+    let path = archive.path().to_path_buf();
+    let located = locate(archive, index_dir)?.ok_or_else(|| Error::Stale { path: path.clone(), msg: "no index (no embedded .tarfs member and no sidecar)".into() })?;
+    let index = tarfs::decode(located.slice(archive)).map_err(|source| Error::Index { index: located.path(archive), source })?;
+    let info = index.header.info.clone().unwrap_or_default();
+    if matches!(located.source, Source::Sidecar(_)) && index.header.info.is_some() && info.archive_len != archive.len() {
+        return Err(Error::Stale {
+            path,
+            msg: format!("{} is stale: made for {} bytes, the archive is {} bytes", located.source, info.archive_len, archive.len()),
+        });
+    }
+    let subset = info.flags & FLAG_SUBSET != 0;
+    let filter = match (&info.filter, subset) {
+        (Some(text), true) => Filter::parse(text)?,
+        _ => None,
+    };
+    let skip = archive.embedded().map(|e| e.member_position);
+    let mismatch = |entry: usize, offset: u64, name: &[u8], msg: &str| Error::Mismatch {
+        path: archive.path().to_path_buf(),
+        entry: entry as u64,
+        name: String::from_utf8_lossy(name).into_owned(),
+        offset,
+        msg: msg.to_string(),
+    };
+    let mut next = 0usize;
+    let mut members = 0u64;
+    for e in Scanner::new(archive.bytes(), opts) {
+        let e = e.map_err(|source| Error::Scan { path: path.clone(), source })?;
+        if Some(e.position) == skip {
+            continue;
+        }
+        members += 1;
+        let expected_pos = index.entries.get(next).map(|ie| located.base + ie.position() * BLOCK_U64);
+        let listed = match (&filter, subset) {
+            (Some(f), _) => f.matches(&e.path()),
+            (None, true) => expected_pos == Some(e.position),
+            (None, false) => true,
+        };
+        if !listed {
+            continue;
+        }
+        let Some(ie) = index.entries.get(next) else {
+            return Err(Error::Stale {
+                path,
+                msg: format!("index has {} entries but the archive has more members, from {:?} at byte {}", index.entries.len(), String::from_utf8_lossy(&e.path()), e.position),
+            });
+        };
+        let name = HeaderView::new(ie.as_bytes()).name();
+        let pos = expected_pos.expect("entry exists");
+        if pos != e.position {
+            return Err(mismatch(next, pos, name, &format!("the member there is at byte {} ({:?})", e.position, String::from_utf8_lossy(&e.path()))));
+        }
+        if !ie.matches_header(e.header.as_bytes()) {
+            return Err(mismatch(next, pos, name, "the header there differs from the index entry"));
+        }
+        if ie.chain_blocks().is_some_and(|c| c != e.chain_blocks()) {
+            return Err(mismatch(next, pos, name, "the header chain there has another length"));
+        }
+        next += 1;
+    }
+    if let Some(ie) = index.entries.get(next) {
+        let pos = located.base + ie.position() * BLOCK_U64;
+        return Err(mismatch(next, pos, HeaderView::new(ie.as_bytes()).name(), "no member of the archive is there"));
+    }
+    let entries = index.entries.len() as u64;
+    Ok(VerifyReport { source: located.source.clone(), entries, members, subset })
+}
