@@ -20,3 +20,50 @@ pub fn truth() -> Vec<Value> {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
 }
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// The `tarfs` binary under test.
+pub fn tarfs() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_tarfs"))
+}
+
+/// Runs a command, panicking with its stderr if it fails.
+pub fn ok(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(out.status.success(), "{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+/// Python's view of an archive: one JSON object per member with name, offset, offset_data, size,
+/// type and whether it is sparse.
+pub fn python_members(archive: &Path) -> Vec<Value> {
+    let script = r#"
+import json, sys, tarfile
+with tarfile.open(sys.argv[1]) as t:
+    for m in t:
+        print(json.dumps({"name": m.name, "offset": m.offset, "offset_data": m.offset_data,
+                          "size": m.size, "type": m.type.decode("latin-1"), "sparse": m.sparse is not None}))
+"#;
+    let out = ok(Command::new("python3").arg("-c").arg(script).arg(archive));
+    String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+/// `tarfs ls --json`.
+pub fn tarfs_members(archive: &Path) -> Vec<Value> {
+    let out = ok(tarfs().arg("ls").arg("--json").arg(archive));
+    String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+/// Writes `len` bytes of a deterministic pattern (seeded) to `path`.
+pub fn write_pattern(path: &Path, len: usize, seed: u64) {
+    let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let data: Vec<u8> = (0..len)
+        .map(|_| {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (x >> 33) as u8
+        })
+        .collect();
+    std::fs::write(path, data).unwrap();
+}
