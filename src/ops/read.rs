@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use crate::archive::{sidecar_path, Archive, IndexDir};
 use crate::error::{Error, IoContext, Result};
-use crate::format::header::{HeaderView, BLOCK_U64};
+use crate::format::header::{is_zero_block, HeaderView, BLOCK, BLOCK_U64};
 use crate::format::tarfs::{self, Index, IndexEntry, FLAG_GLOBALS};
 use crate::scan::{Entry, ScanEnd, ScanOptions, Scanner};
 
@@ -103,6 +103,21 @@ pub fn usable(index: &Index<'_>, located: &Located, archive: &Archive) -> Result
     }
     if info.flags & FLAG_GLOBALS != 0 {
         return Err(format!("{} cannot carry the archive's pax global headers", located.source));
+    }
+    // Members appended since (tar -rf writes over the end marker, often without changing the
+    // length): the archive must still end where the index says.
+    let end = located.base + info.end_offset;
+    let data = archive.bytes();
+    let tail = data.get(end as usize..).unwrap_or_default();
+    if end > archive.len() || !is_zero_block(&tail[..tail.len().min(BLOCK)]) {
+        return Err(format!("{} is stale: the archive no longer ends at byte {end}", located.source));
+    }
+    if let Some(last) = index.entries.last() {
+        let pos = (located.base + last.position() * BLOCK_U64) as usize;
+        let here = data.get(pos..pos + BLOCK).map(|b| <&[u8; BLOCK]>::try_from(b).expect("one block"));
+        if !here.is_some_and(|h| last.matches_header(h)) {
+            return Err(format!("{} is stale: its last entry no longer matches the archive", located.source));
+        }
     }
     Ok(())
 }

@@ -73,7 +73,12 @@ pub fn verify(archive: &Archive, index_dir: Option<&IndexDir>, opts: ScanOptions
         let Some(ie) = index.entries.get(next) else {
             return Err(Error::Stale {
                 path,
-                msg: format!("index has {} entries but the archive has more members, from {:?} at byte {}", index.entries.len(), String::from_utf8_lossy(&e.path()), e.position),
+                msg: format!(
+                    "index is stale: it has {} entries, but the archive has more members, from {:?} at byte {}",
+                    index.entries.len(),
+                    String::from_utf8_lossy(&e.path()),
+                    e.position
+                ),
             });
         };
         let name = HeaderView::new(ie.as_bytes()).name();
