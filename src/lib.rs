@@ -12,6 +12,7 @@
 //! The `tarfs` binary is a thin CLI over these.
 
 pub mod archive;
+pub mod builder;
 pub mod discover;
 pub mod error;
 pub mod format;

@@ -195,6 +195,15 @@ impl<'a> Entry<'a> {
         }
     }
 
+    /// The length of [`Entry::path`], without assembling it.
+    pub fn path_len(&self) -> usize {
+        if let Some(p) = self.pax.sparse_name.filter(|_| self.sparse.is_some()).or(self.pax.path).or(self.long_name) {
+            return p.len();
+        }
+        let prefix = self.header.prefix().len();
+        self.header.name().len() + if prefix > 0 { prefix + 1 } else { 0 }
+    }
+
     /// The link target: pax `linkpath`, then a GNU long link, then the header's `linkname`.
     pub fn link(&self) -> &'a [u8] {
         self.pax.linkpath.or(self.long_link).unwrap_or_else(|| self.header.linkname())
@@ -593,7 +602,7 @@ impl<'a> Scanner<'a> {
             sparse,
             has_globals: self.has_globals,
         };
-        let path_len = entry.path().len().max(entry.link().len());
+        let path_len = entry.path_len().max(entry.link().len());
         if path_len > limits.max_path {
             return Err(err(at, ScanErrorKind::PathTooLong { len: path_len, limit: limits.max_path }));
         }

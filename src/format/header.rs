@@ -131,14 +131,20 @@ pub fn c_str(field: &[u8]) -> &[u8] {
 /// The two checksums tar implementations have written: the unsigned byte sum POSIX specifies and
 /// the signed one of some old Unix tars, both with the checksum field counted as 8 spaces.
 pub fn checksums(block: &[u8; BLOCK]) -> (u32, i32) {
-    let mut unsigned: u32 = 0;
-    let mut signed: i32 = 0;
-    for (i, &b) in block.iter().enumerate() {
-        let b = if (148..156).contains(&i) { b' ' } else { b };
-        unsigned += u32::from(b);
-        signed += i32::from(b as i8);
-    }
-    (unsigned, signed)
+    (unsigned_checksum(block), signed_checksum(block))
+}
+
+/// The POSIX checksum alone (the common case; written so that it vectorizes).
+pub fn unsigned_checksum(block: &[u8; BLOCK]) -> u32 {
+    let all: u32 = block.iter().map(|&b| u32::from(b)).sum();
+    let field: u32 = block[148..156].iter().map(|&b| u32::from(b)).sum();
+    all - field + 8 * u32::from(b' ')
+}
+
+fn signed_checksum(block: &[u8; BLOCK]) -> i32 {
+    let all: i32 = block.iter().map(|&b| i32::from(b as i8)).sum();
+    let field: i32 = block[148..156].iter().map(|&b| i32::from(b as i8)).sum();
+    all - field + 8 * i32::from(b' ')
 }
 
 /// A read-only view of one header block.
@@ -190,8 +196,8 @@ impl<'a> HeaderView<'a> {
     pub fn checksum_ok(&self) -> bool {
         match self.stored_checksum() {
             Some(stored) => {
-                let (u, s) = checksums(self.raw);
-                stored == u64::from(u) || i64::try_from(stored).ok() == Some(i64::from(s))
+                stored == u64::from(unsigned_checksum(self.raw))
+                    || i64::try_from(stored).ok() == Some(i64::from(signed_checksum(self.raw)))
             }
             None => false,
         }
@@ -309,6 +315,134 @@ impl<'a> HeaderView<'a> {
     }
 }
 
+/// The fields of a ustar header to write. Text fields are bytes; numbers must fit their octal
+/// fields (see [`UstarFields::encode`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UstarFields<'a> {
+    /// Full path; split into `prefix` and `name` when over 100 bytes.
+    pub path: &'a [u8],
+    /// Link target (`linkname`).
+    pub link: &'a [u8],
+    /// Permission bits.
+    pub mode: u32,
+    /// Owner id.
+    pub uid: u64,
+    /// Group id.
+    pub gid: u64,
+    /// Data size.
+    pub size: u64,
+    /// Modification time.
+    pub mtime: i64,
+    /// Typeflag.
+    pub typeflag: u8,
+    /// Owner name.
+    pub uname: &'a [u8],
+    /// Group name.
+    pub gname: &'a [u8],
+}
+
+/// Which ustar fields cannot hold a value, so that a pax record must carry it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Overflow {
+    /// The path does not fit `prefix`/`name`.
+    pub path: bool,
+    /// The link does not fit `linkname`.
+    pub link: bool,
+    /// The size is over 8 GiB - 1.
+    pub size: bool,
+    /// uid over 2097151.
+    pub uid: bool,
+    /// gid over 2097151.
+    pub gid: bool,
+    /// mtime negative or over 8^11 - 1.
+    pub mtime: bool,
+    /// uname over 32 bytes.
+    pub uname: bool,
+    /// gname over 32 bytes.
+    pub gname: bool,
+}
+
+impl Overflow {
+    /// Whether anything overflows.
+    pub fn any(&self) -> bool {
+        *self != Overflow::default()
+    }
+}
+
+const MAX_OCTAL_11: u64 = 0o77777777777;
+const MAX_OCTAL_7: u64 = 0o7777777;
+
+/// Splits a path into ustar `prefix` and `name`, if it fits.
+fn split_ustar(path: &[u8]) -> Option<(&[u8], &[u8])> {
+    if path.len() <= 100 {
+        return Some((&[], path));
+    }
+    // The prefix ends at a '/', is at most 155 bytes, and leaves at most 100 for the name.
+    let lo = path.len().saturating_sub(101);
+    (lo..path.len().min(156)).find(|&i| path[i] == b'/' && path.len() - i - 1 <= 100 && i > 0).map(|i| (&path[..i], &path[i + 1..]))
+}
+
+impl UstarFields<'_> {
+    /// What does not fit the ustar fields.
+    pub fn overflow(&self) -> Overflow {
+        Overflow {
+            path: split_ustar(self.path).is_none() || self.path.contains(&0),
+            link: self.link.len() > 100,
+            size: self.size > MAX_OCTAL_11,
+            uid: self.uid > MAX_OCTAL_7,
+            gid: self.gid > MAX_OCTAL_7,
+            mtime: self.mtime < 0 || self.mtime as u64 > MAX_OCTAL_11,
+            uname: self.uname.len() > 32,
+            gname: self.gname.len() > 32,
+        }
+    }
+
+    /// Encodes a POSIX ustar header. Fields that overflow (see [`UstarFields::overflow`]) are
+    /// truncated or written as 0; the caller puts the real values in a pax header first.
+    pub fn encode(&self) -> [u8; BLOCK] {
+        let mut b = [0u8; BLOCK];
+        let (prefix, name) = split_ustar(self.path).unwrap_or_else(|| (&[], &self.path[self.path.len().saturating_sub(100)..]));
+        put(&mut b[0..100], name);
+        put_octal(&mut b[100..108], u64::from(self.mode & 0o7777), MAX_OCTAL_7);
+        put_octal(&mut b[108..116], self.uid, MAX_OCTAL_7);
+        put_octal(&mut b[116..124], self.gid, MAX_OCTAL_7);
+        put_octal(&mut b[124..136], self.size, MAX_OCTAL_11);
+        put_octal(&mut b[136..148], u64::try_from(self.mtime).unwrap_or(0), MAX_OCTAL_11);
+        b[156] = self.typeflag;
+        put(&mut b[157..257], &self.link[..self.link.len().min(100)]);
+        b[257..263].copy_from_slice(b"ustar\0");
+        b[263..265].copy_from_slice(b"00");
+        put(&mut b[265..297], &self.uname[..self.uname.len().min(32)]);
+        put(&mut b[297..329], &self.gname[..self.gname.len().min(32)]);
+        put_octal(&mut b[329..337], 0, MAX_OCTAL_7);
+        put_octal(&mut b[337..345], 0, MAX_OCTAL_7);
+        put(&mut b[345..500], prefix);
+        set_checksum(&mut b);
+        b
+    }
+}
+
+fn put(field: &mut [u8], value: &[u8]) {
+    let n = value.len().min(field.len());
+    field[..n].copy_from_slice(&value[..n]);
+}
+
+/// Writes `value` as zero-padded octal with a NUL terminator (0 when it exceeds `max`).
+fn put_octal(field: &mut [u8], value: u64, max: u64) {
+    let value = if value > max { 0 } else { value };
+    let digits = field.len() - 1;
+    let text = format!("{value:0digits$o}");
+    field[..digits].copy_from_slice(text.as_bytes());
+    field[digits] = 0;
+}
+
+/// Computes and stores a header's checksum as tar writes it: six octal digits, NUL, space.
+pub fn set_checksum(b: &mut [u8; BLOCK]) {
+    b[148..156].fill(b' ');
+    let sum = checksums(b).0;
+    b[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+}
+
 /// Decodes up to `slots.len() / 24` old-GNU sparse descriptors (12-byte offset, 12-byte length),
 /// stopping at the first empty one.
 pub fn gnu_sparse_entries(slots: &[u8]) -> impl Iterator<Item = Result<(u64, u64), FieldError>> + '_ {
@@ -360,6 +494,23 @@ mod tests {
         assert_eq!(round_up(512), Some(512));
         assert_eq!(round_up(513), Some(1024));
         assert_eq!(round_up(u64::MAX), None);
+    }
+
+    #[test]
+    fn ustar_encoding() {
+        let long = format!("{}/{}", "d".repeat(120), "f".repeat(90));
+        let f = UstarFields { path: long.as_bytes(), mode: 0o644, size: 5, mtime: 1, typeflag: b'0', ..Default::default() };
+        assert!(!f.overflow().any());
+        let b = f.encode();
+        let h = HeaderView::new(&b);
+        assert!(h.checksum_ok());
+        assert_eq!(h.format(), Format::Ustar);
+        assert_eq!(h.prefix(), "d".repeat(120).as_bytes());
+        assert_eq!(h.name(), "f".repeat(90).as_bytes());
+        assert_eq!(h.size(), Ok(5));
+        let too_long = "x".repeat(300);
+        assert!(UstarFields { path: too_long.as_bytes(), ..Default::default() }.overflow().path);
+        assert!(UstarFields { size: 1 << 40, ..Default::default() }.overflow().size);
     }
 
     #[test]

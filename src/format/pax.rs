@@ -231,6 +231,21 @@ impl<'a> PaxOverrides<'a> {
     }
 }
 
+/// Appends one record, `LEN KEY=VALUE\n`, whose length counts its own digits.
+pub fn push_record(out: &mut Vec<u8>, key: &[u8], value: &[u8]) {
+    let body = key.len() + value.len() + 3; // ' ', '=', '\n'
+    let mut len = body + 1;
+    while len != body + len.to_string().len() {
+        len = body + len.to_string().len();
+    }
+    out.extend_from_slice(len.to_string().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(key);
+    out.push(b'=');
+    out.extend_from_slice(value);
+    out.push(b'\n');
+}
+
 /// A non-negative decimal number that fits a `u64`; leading zeros are allowed.
 pub fn parse_decimal(s: &[u8]) -> Option<u64> {
     if s.is_empty() || !s.iter().all(u8::is_ascii_digit) {
@@ -275,6 +290,17 @@ mod tests {
         let o = PaxOverrides::parse(data).unwrap();
         assert_eq!(o.path, Some(&b"global1"[..]));
         assert_eq!(o.mtime, Some(1_500_000_000));
+    }
+
+    #[test]
+    fn record_lengths_count_themselves() {
+        for n in [0usize, 1, 5, 6, 7, 90, 95, 96, 97, 990, 995, 996, 10_000] {
+            let mut out = Vec::new();
+            let v = vec![b'a'; n];
+            push_record(&mut out, b"path", &v);
+            let parsed: Vec<_> = Records::new(&out).collect::<Result<_, _>>().unwrap();
+            assert_eq!(parsed, vec![(&b"path"[..], &v[..])], "value of {n} bytes");
+        }
     }
 
     #[test]

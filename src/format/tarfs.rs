@@ -32,7 +32,7 @@
 
 use std::fmt;
 
-use super::header::{checksums, is_zero_block, BLOCK};
+use super::header::{is_zero_block, unsigned_checksum, BLOCK};
 
 /// Bytes `[0, 10)` of every index.
 pub const MAGIC: &[u8; 10] = b".tar-index";
@@ -168,7 +168,7 @@ fn parse_version(field: &[u8]) -> Option<(u32, u32)> {
 
 /// The entry checksum: tar's unsigned byte sum with `[148, 156)` as spaces, in 24 bits.
 pub fn entry_checksum(block: &[u8; BLOCK]) -> u32 {
-    checksums(block).0 & 0x00ff_ffff
+    unsigned_checksum(block) & 0x00ff_ffff
 }
 
 /// Encodes one entry from a member's main header.
@@ -266,8 +266,7 @@ impl<'a> IndexEntry<'a> {
             b[500..].fill(0);
         }
         b[148..156].fill(b' ');
-        let sum = checksums(&b).0;
-        b[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+        crate::format::header::set_checksum(&mut b);
         b
     }
 }
