@@ -355,14 +355,6 @@ impl<'a> Scanner<'a> {
         self.end
     }
 
-    /// Runs the scan to its end, handing each entry to `f`.
-    pub fn for_each_entry(mut self, mut f: impl FnMut(&Entry<'a>)) -> Result<ScanEnd, ScanError> {
-        while let Some(e) = self.next() {
-            f(&e?);
-        }
-        Ok(self.end.expect("a scan that returned None without error has ended"))
-    }
-
     fn len(&self) -> u64 {
         self.data.len() as u64
     }
