@@ -17,6 +17,7 @@
 
 use std::io::{self, Write};
 
+use crate::format::csv::{self, Row};
 use crate::format::header::{round_up, UstarFields, BLOCK, BLOCK_U64};
 use crate::format::pax::push_record;
 
@@ -66,12 +67,13 @@ pub struct Builder<W: Write> {
     out: W,
     offset: u64,
     placed: Vec<Placed>,
+    indexes: u32,
 }
 
 impl<W: Write> Builder<W> {
     /// A builder writing to `out`.
     pub fn new(out: W) -> Self {
-        Builder { out, offset: 0, placed: Vec::new() }
+        Builder { out, offset: 0, placed: Vec::new(), indexes: 0 }
     }
 
     /// Adds a regular file with default options.
@@ -140,6 +142,16 @@ impl<W: Write> Builder<W> {
         self.write_data(data)?;
         self.placed.push(Placed { name: name.to_vec(), position, data_offset, size: data.len() as u64 });
         Ok(self.placed.last().expect("just pushed"))
+    }
+
+    /// Adds a CSV index member, `.tarindex_N.csv`, listing every member written so far (earlier
+    /// indexes included), one row each: name, size, data block, data blocks. It can be called any
+    /// number of times; N counts up from 0. See [`crate::format::csv`].
+    pub fn add_index(&mut self) -> io::Result<&Placed> {
+        let rows: Vec<Row> = self.placed.iter().map(|p| Row::new(&p.name, p.size, p.data_offset)).collect();
+        let name = csv::member_name(self.indexes);
+        self.indexes += 1;
+        self.add(name, &csv::encode(&rows))
     }
 
     /// Members written so far, in order.

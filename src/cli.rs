@@ -22,6 +22,7 @@ pub struct Cli {
 const EXAMPLES: &str = "Examples:
   tarfs index backups/                   write NAME.tar.tarfs beside every *.tar under backups/
   tarfs index --index-dir /idx /mnt/tape  sidecars for a read-only tree, under /idx
+  tarfs csv store/                        append a .tarindex_N.csv member to every *.tar under store/
   tarfs ls -l big.tar                     list through the best index, like tar -tv
   tarfs cat big.tar path/in/archive       print one member by seeking to it
   tarfs verify backups/                   check every index against its archive";
@@ -30,6 +31,10 @@ const EXAMPLES: &str = "Examples:
 pub enum Command {
     /// Write an external .tarfs index (sidecar) for each archive.
     Index(IndexArgs),
+    /// Append a .tarindex_N.csv index member to each archive, in place.
+    Csv(CsvArgs),
+    /// Finish or undo an in-place change that was interrupted (using its journal).
+    Recover(RecoverArgs),
     /// List members, like tar -t.
     Ls(LsArgs),
     /// Write members' contents to standard output, like tar -xO.
@@ -67,6 +72,18 @@ pub struct IndexArgs {
     /// Leave out members matching GLOB (repeatable).
     #[arg(long, value_name = "GLOB")]
     pub exclude: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CsvArgs {
+    #[command(flatten)]
+    pub walk: WalkArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RecoverArgs {
+    #[command(flatten)]
+    pub walk: WalkArgs,
 }
 
 #[derive(Debug, Args)]

@@ -64,6 +64,20 @@ pub enum Error {
         /// The member name asked for.
         name: String,
     },
+    /// Another process holds the archive's lock.
+    #[error("{}: busy: another tarfs process is changing this archive; skipped", path.display())]
+    Busy {
+        /// The archive.
+        path: PathBuf,
+    },
+    /// The archive cannot be changed as asked; it was left untouched.
+    #[error("{}: {msg}; the archive was not changed", path.display())]
+    Refused {
+        /// The archive.
+        path: PathBuf,
+        /// Why.
+        msg: String,
+    },
     /// An invalid request (bad glob, refused extraction, ...).
     #[error("{0}")]
     Invalid(String),

@@ -16,8 +16,11 @@ use clap::Parser;
 use rayon::prelude::*;
 use tarfs::archive::{sidecar_path, Archive, IndexDir};
 use tarfs::discover::{Discover, Found};
+use tarfs::ops::append_csv::append_csv_index;
 use tarfs::ops::extract::{extract, ExtractOptions};
 use tarfs::ops::filter::Filter;
+use tarfs::ops::journal::{recover, Recovery};
+use tarfs::ops::lock::try_lock;
 use tarfs::ops::index::{write_sidecar, IndexOptions};
 use tarfs::ops::read::{cat, Reader};
 use tarfs::ops::verify::verify;
@@ -31,6 +34,8 @@ fn main() -> ExitCode {
     let opts = ScanOptions { lenient: cli.lenient, ..ScanOptions::default() };
     let result = match &cli.command {
         Command::Index(a) => run_index(&cli, a, opts),
+        Command::Csv(a) => run_csv(&cli, a, opts),
+        Command::Recover(a) => run_recover(a),
         Command::Ls(a) => run_ls(&cli, a, opts),
         Command::Cat(a) => run_cat(&cli, a, opts),
         Command::Extract(a) => run_extract(&cli, a, opts),
@@ -115,6 +120,41 @@ fn run_index(cli: &Cli, a: &cli::IndexArgs, scan: ScanOptions) -> Result<bool> {
             start.elapsed().as_secs_f64()
         );
     }
+    Ok(ok && walk_ok)
+}
+
+fn run_csv(cli: &Cli, a: &cli::CsvArgs, scan: ScanOptions) -> Result<bool> {
+    let (found, walk_ok) = find(&a.walk)?;
+    let ok = for_each_archive(
+        &found,
+        |f| append_csv_index(&f.path, scan),
+        |f, r| {
+            if cli.verbose {
+                eprintln!("{}: appended {} ({} rows) at byte {}", f.path.display(), r.name, r.rows, r.offset);
+            }
+        },
+    );
+    Ok(ok && walk_ok)
+}
+
+fn run_recover(a: &cli::RecoverArgs) -> Result<bool> {
+    let (found, walk_ok) = find(&a.walk)?;
+    let mut out = io::stdout().lock();
+    let ok = for_each_archive(
+        &found,
+        |f| {
+            let _lock = try_lock(&f.path)?;
+            recover(&f.path)
+        },
+        |f, r| {
+            let what = match r {
+                None => "nothing to recover",
+                Some(Recovery::Finished) => "finished the interrupted change",
+                Some(Recovery::RolledBack) => "rolled back the interrupted change; the archive is as it was",
+            };
+            let _ = writeln!(out, "{}: {what}", f.path.display());
+        },
+    );
     Ok(ok && walk_ok)
 }
 

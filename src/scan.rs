@@ -267,6 +267,14 @@ pub enum Warning {
         /// Its byte offset.
         offset: u64,
     },
+    /// Lenient mode found zero blocks at `zeros`, then a block at `offset` that is not a header:
+    /// the archive ends at the zero blocks, and what follows is not read.
+    TrailingData {
+        /// Where the zero blocks start (the end of the archive).
+        zeros: u64,
+        /// The first non-header block after them.
+        offset: u64,
+    },
     /// Lenient mode skipped `count` zero blocks at `offset`.
     SkippedZeroBlocks {
         /// Byte offset of the first.
@@ -282,6 +290,10 @@ impl fmt::Display for Warning {
             Warning::LoneZeroBlock { offset } => write!(
                 f,
                 "a lone zero block at byte {offset} ends the archive; the data after it is not read (use --lenient to read on)"
+            ),
+            Warning::TrailingData { zeros, offset } => write!(
+                f,
+                "zero blocks at byte {zeros} are followed by data that is not a tar header (at byte {offset}); the archive ends at the zero blocks"
             ),
             Warning::SkippedZeroBlocks { offset, count } => {
                 write!(f, "skipped {count} zero block(s) at byte {offset} (--lenient)")
@@ -316,6 +328,8 @@ pub struct Scanner<'a> {
     warning: Option<Warning>,
     end: Option<ScanEnd>,
     failed: bool,
+    /// In lenient mode: where the zero blocks just skipped started.
+    skipped_zeros_at: Option<u64>,
 }
 
 /// Extension headers collected before a main header.
@@ -347,6 +361,7 @@ impl<'a> Scanner<'a> {
             warning: None,
             end: None,
             failed: false,
+            skipped_zeros_at: None,
         }
     }
 
@@ -424,8 +439,13 @@ impl<'a> Scanner<'a> {
             }
             let h = HeaderView::new(raw);
             if !h.checksum_ok() {
+                if let Some(zeros) = self.skipped_zeros_at.filter(|_| pending.start.is_none()) {
+                    self.warning = Some(Warning::TrailingData { zeros, offset: at });
+                    return self.finish(zeros, Stop::EndMarker);
+                }
                 return Some(Err(ScanError { offset: at, kind: ScanErrorKind::BadChecksum }));
             }
+            self.skipped_zeros_at = None;
             let size = match h.size() {
                 Ok(s) => s,
                 Err(e) => return Some(Err(ScanError { offset: at, kind: ScanErrorKind::Field(e) })),
@@ -500,6 +520,7 @@ impl<'a> Scanner<'a> {
                 return None;
             }
             self.warning = Some(Warning::SkippedZeroBlocks { offset: at, count: (p - at) / BLOCK_U64 });
+            self.skipped_zeros_at.get_or_insert(at);
             return Some(p);
         }
         if second_zero {

@@ -1,11 +1,16 @@
-//! Operations over archives, built on the scanner: writing sidecar indexes ([`index`]), reading
+//! Operations over archives, built on the scanner: writing sidecar indexes ([`index`]), appending
+//! CSV index members ([`append_csv`]), reading
 //! through the best index present ([`read`]: list and cat), extracting ([`extract`]) and checking
 //! indexes ([`verify`]).
 
+pub mod append_csv;
 pub mod extract;
 pub mod filter;
 pub mod index;
+pub mod journal;
+pub mod lock;
 pub mod read;
 pub mod verify;
 
 mod atomic;
+mod crash;

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use crate::archive::{sidecar_path, Archive, IndexDir};
 use crate::error::{Error, IoContext, Result};
 use crate::format::header::{is_zero_block, HeaderView, BLOCK, BLOCK_U64};
+use crate::format::csv;
 use crate::format::tarfs::{self, Index, IndexEntry, FLAG_GLOBALS};
 use crate::scan::{Entry, ScanEnd, ScanOptions, Scanner};
 
@@ -27,6 +28,8 @@ pub enum Source {
     Embedded,
     /// A sidecar file.
     Sidecar(PathBuf),
+    /// The newest `.tarindex_N.csv` member, and the byte offset of its header.
+    Csv(String, u64),
     /// No usable index: a full scan.
     Scan,
 }
@@ -36,6 +39,7 @@ impl fmt::Display for Source {
         match self {
             Source::Embedded => write!(f, "embedded .tarfs index"),
             Source::Sidecar(p) => write!(f, "sidecar index {}", p.display()),
+            Source::Csv(name, _) => write!(f, "CSV index member {name}"),
             Source::Scan => write!(f, "full scan (no index)"),
         }
     }
@@ -79,7 +83,7 @@ impl Located {
     }
 }
 
-/// Finds the best index of `archive`: embedded first, then the sidecar.
+/// Finds the best `.tarfs` index of `archive`: embedded first, then the sidecar.
 pub fn locate(archive: &Archive, index_dir: Option<&IndexDir>) -> Result<Option<Located>> {
     if let Some(e) = archive.embedded() {
         return Ok(Some(Located { source: Source::Embedded, bytes: IndexBytes::InArchive(e.data), base: e.base }));
@@ -90,6 +94,29 @@ pub fn locate(archive: &Archive, index_dir: Option<&IndexDir>) -> Result<Option<
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e).at(side),
     }
+}
+
+/// How far back from the end of an archive the newest CSV index is looked for.
+pub const CSV_SEARCH_BYTES: usize = 64 << 20;
+
+/// Finds the newest CSV index member: stepping back from the end one block at a time (at most
+/// [`CSV_SEARCH_BYTES`]), the first block named `.tarindex_N.csv` whose checksum holds, that
+/// decodes as a member, and whose data parses as CSV rows.
+pub fn locate_csv(archive: &Archive, opts: ScanOptions) -> Option<Located> {
+    let bytes = archive.bytes();
+    let from = bytes.len().saturating_sub(CSV_SEARCH_BYTES) / BLOCK * BLOCK;
+    let tail = &bytes[from..];
+    csv::candidates(tail).find_map(|at| {
+        let at = from as u64 + at;
+        let e = Scanner::at(bytes, at, opts).next()?.ok()?;
+        if e.header_offset != at || !matches!(e.typeflag, b'0' | 0) {
+            return None;
+        }
+        let range = e.data_offset as usize..(e.data_offset + e.stored_size) as usize;
+        csv::decode(&bytes[range.clone()]).ok()?;
+        let name = String::from_utf8_lossy(&e.path()).into_owned();
+        Some(Located { source: Source::Csv(name, at), bytes: IndexBytes::InArchive(range), base: 0 })
+    })
 }
 
 /// Checks that a decoded index can serve `archive` as it is now; returns why not.
@@ -135,7 +162,10 @@ impl<'a> Reader<'a> {
     pub fn open(archive: &'a Archive, index_dir: Option<&IndexDir>, opts: ScanOptions) -> Result<Reader<'a>> {
         let mut located = locate(archive, index_dir)?;
         let mut note = None;
-        if let Some(l) = &located {
+        if located.is_none() {
+            located = locate_csv(archive, opts);
+        }
+        if let Some(l) = located.as_ref().filter(|l| !matches!(l.source, Source::Csv(..))) {
             let problem = match tarfs::decode(l.slice(archive)) {
                 Ok(idx) => usable(&idx, l, archive).err(),
                 Err(e) => Some(format!("{} does not decode: {e}", l.source)),
@@ -184,6 +214,9 @@ impl<'a> Reader<'a> {
             }
             return Ok(scanner.end());
         };
+        if let Source::Csv(name, at) = &located.source {
+            return self.for_each_csv(name, *at, located.slice(self.archive), f).map(|()| None);
+        }
         let index = tarfs::decode(located.slice(self.archive))
             .map_err(|source| Error::Index { index: located.path(self.archive), source })?;
         for (i, ie) in index.entries.iter().enumerate() {
@@ -199,9 +232,41 @@ impl<'a> Reader<'a> {
         Ok(None)
     }
 
+    /// Members through a CSV index. A row gives the name and the data's place; the main header
+    /// is the block before the data, and must be a header of that size or that name.
+    fn for_each_csv(&self, name: &str, index_at: u64, data: &[u8], mut f: impl FnMut(&Entry<'_>) -> Result<()>) -> Result<()> {
+        let rows = csv::decode(data).map_err(|e| Error::Invalid(format!("{}: {name}: {e}", self.archive.path().display())))?;
+        for (i, row) in rows.iter().enumerate() {
+            let data_offset = row.start_block.saturating_mul(BLOCK_U64);
+            let at = data_offset.saturating_sub(BLOCK_U64);
+            let bad = |msg: &str| self.mismatch(i as u64, at, &row.name, &format!("{name} row {}: {msg}", i + 1));
+            if row.start_block == 0 || data_offset.saturating_add(row.size) > self.archive.len() {
+                return Err(bad("the row's data is outside the archive"));
+            }
+            let mut e = match Scanner::at(self.archive.bytes(), at, self.opts).next() {
+                Some(Ok(e)) if e.data_offset == data_offset => e,
+                _ => return Err(bad("the block before the data is not the member's header")),
+            };
+            if e.path().as_ref() != row.name.as_slice() && e.stored_size != row.size {
+                return Err(bad("the header there is another member's"));
+            }
+            e.pax.path = Some(&row.name);
+            f(&e)?;
+        }
+        // The index member itself, which its own rows cannot list.
+        match Scanner::at(self.archive.bytes(), index_at, self.opts).next() {
+            Some(Ok(e)) => f(&e),
+            _ => Err(self.mismatch(rows.len() as u64, index_at, name.as_bytes(), "the CSV index member no longer decodes")),
+        }
+    }
+
     /// Re-reads `e`'s header chain from the archive at its position, and checks that it is the
-    /// member the index described. Use before reading data.
-    pub fn checked(&self, e: &Entry<'_>) -> Result<Entry<'a>> {
+    /// member the index described. Use before reading data. (Members listed through a CSV index
+    /// were checked against their header as they were listed.)
+    pub fn checked<'s>(&'s self, e: &Entry<'s>) -> Result<Entry<'s>> {
+        if matches!(self.source(), Source::Csv(..)) {
+            return Ok(*e);
+        }
         let found = self.read_at(u64::MAX, e.position, None)?;
         let same = found.header.as_bytes()[..148] == e.header.as_bytes()[..148]
             && found.header.as_bytes()[156..500] == e.header.as_bytes()[156..500]

@@ -43,7 +43,8 @@ pub fn python_members(archive: &Path) -> Vec<Value> {
 import json, sys, tarfile
 with tarfile.open(sys.argv[1]) as t:
     for m in t:
-        print(json.dumps({"name": m.name, "offset": m.offset, "offset_data": m.offset_data,
+        name = m.name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        print(json.dumps({"name": name, "offset": m.offset, "offset_data": m.offset_data,
                           "size": m.size, "type": m.type.decode("latin-1"), "sparse": m.sparse is not None}))
 "#;
     let out = ok(Command::new("python3").arg("-c").arg(script).arg(archive));

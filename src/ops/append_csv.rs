@@ -1,0 +1,134 @@
+//! Appending a CSV index member (`.tarindex_N.csv`) to an archive in place.
+//!
+//! The member lists every member before it (earlier CSV indexes and a `.tarfs` member included),
+//! and a fresh end-of-archive marker follows it. Write order, for crash safety:
+//!
+//! 1. the member's blocks but its first, and the new end marker, past the old end marker's first
+//!    block; fsync;
+//! 2. the one block that links them in (the member's header, or the pax header naming it when
+//!    the archive has pax global headers), over the old end marker's first block; fsync.
+//!
+//! Until step 2 completes, every tar reader still stops at the old end marker's first zero block,
+//! so the archive lists exactly as before. The archive's lock is held throughout, and a journal
+//! (see [`crate::ops::journal`]) lets the next run, or `tarfs recover`, undo an interrupted
+//! append byte for byte, or finish one whose header was already written.
+
+use std::fs::OpenOptions;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::archive::Archive;
+use crate::error::{Error, IoContext, Result};
+use crate::format::compression::Compression;
+use crate::format::csv::{self, Row};
+use crate::format::header::{round_up, UstarFields, BLOCK, BLOCK_U64};
+use crate::format::pax::push_record;
+use crate::ops::crash;
+use crate::ops::journal::{self, Journal};
+use crate::ops::lock::try_lock;
+use crate::scan::{ScanOptions, Scanner, Warning};
+
+/// What appending did.
+#[derive(Debug, Clone)]
+pub struct CsvReport {
+    /// The new member's name.
+    pub name: String,
+    /// Rows written (members before it).
+    pub rows: u64,
+    /// Byte offset of the new member's header.
+    pub offset: u64,
+    /// Bytes written to the archive.
+    pub bytes_written: u64,
+}
+
+/// Refuses, with a clear reason, to change an archive that cannot or must not be changed in
+/// place: read-only files, compressed streams. Nothing is modified.
+pub fn check_rewritable(path: &Path, head: &[u8], what: &str) -> Result<()> {
+    let meta = std::fs::metadata(path).at(path)?;
+    if meta.permissions().readonly() {
+        return Err(Error::Refused { path: path.to_path_buf(), msg: format!("the file is read-only; {what} changes archives in place (use `tarfs index` for a sidecar)") });
+    }
+    if let Some(c) = Compression::detect(head) {
+        return Err(Error::Refused {
+            path: path.to_path_buf(),
+            msg: format!("it is {}-compressed, and {what} needs an uncompressed tar; use `tarfs index` to write a sidecar index instead", c.name()),
+        });
+    }
+    Ok(())
+}
+
+/// Appends a `.tarindex_N.csv` member to the archive at `path`.
+pub fn append_csv_index(path: &Path, opts: ScanOptions) -> Result<CsvReport> {
+    let _lock = try_lock(path)?;
+    journal::recover(path)?;
+    let archive = Archive::open(path)?;
+    check_rewritable(path, archive.bytes(), "csv")?;
+    let mut rows = Vec::new();
+    let mut next = 0u32;
+    let mut scanner = Scanner::new(archive.bytes(), opts);
+    for e in scanner.by_ref() {
+        let e = e.map_err(|source| Error::Scan { path: path.to_path_buf(), source })?;
+        let name = e.path();
+        if let Some(n) = csv::index_number(&name) {
+            next = next.max(n.saturating_add(1));
+        }
+        rows.push(Row::new(&name, e.stored_size, e.data_offset));
+    }
+    let end = scanner.end().expect("scan finished");
+    if let Some(Warning::LoneZeroBlock { offset }) = end.warning {
+        return Err(Error::Refused {
+            path: path.to_path_buf(),
+            msg: format!("data follows a lone zero block at byte {offset} and would be overwritten; use --lenient to read past it"),
+        });
+    }
+    let tail_start = (end.end_offset as usize).min(archive.bytes().len());
+    if let Some(i) = archive.bytes()[tail_start..].iter().position(|&b| b != 0) {
+        if !opts.lenient {
+            return Err(Error::Refused {
+                path: path.to_path_buf(),
+                msg: format!("there is data after the end-of-archive marker (at byte {}) that would be overwritten", tail_start + i),
+            });
+        }
+    }
+    let name = csv::member_name(next);
+    let data = csv::encode(&rows);
+    let mtime = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    let fields = UstarFields { path: name.as_bytes(), mode: 0o644, size: data.len() as u64, mtime, typeflag: b'0', ..Default::default() };
+    // The new member's blocks: with pax global headers in force (which GNU tar and Python apply,
+    // `path` included), a local pax header that names the member; then its header, its data and
+    // a new end marker.
+    let mut member = Vec::new();
+    if end.has_globals {
+        let mut pax = Vec::new();
+        push_record(&mut pax, b"path", name.as_bytes());
+        member.extend_from_slice(&UstarFields { path: b"PaxHeaders/tarindex", mode: 0o644, size: pax.len() as u64, typeflag: b'x', ..Default::default() }.encode());
+        member.extend_from_slice(&pax);
+        member.resize(round_up(member.len() as u64).expect("small") as usize, 0);
+    }
+    member.extend_from_slice(&fields.encode());
+    member.extend_from_slice(&data);
+    member.resize(round_up(member.len() as u64).expect("index fits") as usize + 2 * BLOCK, 0);
+    let (first, rest) = member.split_at(BLOCK);
+    let first: [u8; BLOCK] = first.try_into().expect("one block");
+    let at = end.end_offset;
+    // Everything the change may overwrite, as far as the file reaches.
+    let original_len = archive.len();
+    let touched_end = (at + member.len() as u64).min(original_len);
+    let saved = archive.bytes()[at.min(original_len) as usize..touched_end as usize].to_vec();
+    drop(archive);
+    Journal { op: "csv".into(), original_len, proof_at: at, proof: first, saved: vec![(at, saved)] }.write(path)?;
+    crash::point("csv-journal-written");
+
+    let file = OpenOptions::new().write(true).open(path).at(path)?;
+    file.write_all_at(rest, at + BLOCK_U64).at(path)?;
+    crash::point("csv-data-written");
+    file.sync_all().at(path)?;
+    crash::point("csv-data-synced");
+    file.write_all_at(&first, at).at(path)?;
+    crash::point("csv-header-written");
+    file.sync_all().at(path)?;
+    crash::point("csv-header-synced");
+    journal::remove(path)?;
+    Ok(CsvReport { name, rows: rows.len() as u64, offset: at, bytes_written: member.len() as u64 })
+}
