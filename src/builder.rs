@@ -14,11 +14,43 @@
 //! let tar = b.finish().unwrap();
 //! assert_eq!(tar.len(), 512 * 6);
 //! ```
+//!
+//! The seed's use case: a program cuts a large input into thousands of named pieces, writes them
+//! straight into one archive with a CSV index every so often, and a tool later pulls one piece out
+//! through the newest index, found by stepping back from the end of the archive:
+//!
+//! ```
+//! use tarfs::builder::Builder;
+//! use tarfs::format::csv;
+//! use tarfs::{ScanOptions, Scanner};
+//!
+//! // Segment a 1 MB input into 4,000 pieces, with an index after every 1,000.
+//! let input: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
+//! let mut b = Builder::new(Vec::new());
+//! for (n, piece) in input.chunks(250).enumerate() {
+//!     b.add(format!("segments/{n:05}.bin"), piece).unwrap();
+//!     if n % 1000 == 999 {
+//!         b.add_index().unwrap();
+//!     }
+//! }
+//! let tar = b.finish().unwrap();
+//!
+//! // Read piece 3210 back: the newest index is the last `.tarindex_N.csv` header from the end.
+//! let at = csv::candidates(&tar).next().expect("an index") as usize;
+//! let index = Scanner::at(&tar, at as u64, ScanOptions::default()).next().unwrap().unwrap();
+//! assert_eq!(index.path().as_ref(), b".tarindex_3.csv");
+//! let data = &tar[index.data_offset as usize..][..index.stored_size as usize];
+//! let rows = csv::decode(data).unwrap();
+//! let row = rows.iter().find(|r| r.name == b"segments/03210.bin").unwrap();
+//! let start = (row.start_block * 512) as usize;
+//! assert_eq!(&tar[start..start + row.size as usize], &input[3210 * 250..3211 * 250]);
+//! ```
 
-use std::io::{self, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 
 use crate::format::csv::{self, Row};
 use crate::format::header::{round_up, UstarFields, BLOCK, BLOCK_U64};
+use crate::format::tarfs::{self, IndexInfo};
 use crate::format::pax::push_record;
 
 /// Header fields of one member beyond its name and data.
@@ -68,12 +100,13 @@ pub struct Builder<W: Write> {
     offset: u64,
     placed: Vec<Placed>,
     indexes: u32,
+    last_header: [u8; BLOCK],
 }
 
 impl<W: Write> Builder<W> {
     /// A builder writing to `out`.
     pub fn new(out: W) -> Self {
-        Builder { out, offset: 0, placed: Vec::new(), indexes: 0 }
+        Builder { out, offset: 0, placed: Vec::new(), indexes: 0, last_header: [0; BLOCK] }
     }
 
     /// Adds a regular file with default options.
@@ -84,11 +117,18 @@ impl<W: Write> Builder<W> {
     /// Adds a member with the given header options. Members other than regular files must have
     /// empty data.
     pub fn add_with(&mut self, name: impl AsRef<[u8]>, data: &[u8], opts: &MemberOptions) -> io::Result<&Placed> {
+        let mut reader = data;
+        self.add_stream(name, data.len() as u64, &mut reader, opts)
+    }
+
+    /// Adds a member whose `size` bytes of data are read from `data` (streamed, never held whole
+    /// in memory). Fails if `data` ends early.
+    pub fn add_stream(&mut self, name: impl AsRef<[u8]>, size: u64, data: &mut dyn Read, opts: &MemberOptions) -> io::Result<&Placed> {
         let name = name.as_ref();
         if name.is_empty() {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "empty member name"));
         }
-        if !data.is_empty() && !matches!(opts.typeflag, b'0' | 0 | b'7') {
+        if size != 0 && !matches!(opts.typeflag, b'0' | 0 | b'7') {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "only regular files carry data"));
         }
         let fields = UstarFields {
@@ -97,7 +137,7 @@ impl<W: Write> Builder<W> {
             mode: opts.mode,
             uid: opts.uid,
             gid: opts.gid,
-            size: data.len() as u64,
+            size,
             mtime: opts.mtime,
             typeflag: opts.typeflag,
             uname: opts.uname.as_bytes(),
@@ -115,7 +155,7 @@ impl<W: Write> Builder<W> {
                 push_record(&mut pax, b"linkpath", &opts.link);
             }
             if over.size {
-                push_record(&mut pax, b"size", &num(data.len() as u64));
+                push_record(&mut pax, b"size", &num(size));
             }
             if over.uid {
                 push_record(&mut pax, b"uid", &num(opts.uid));
@@ -137,10 +177,16 @@ impl<W: Write> Builder<W> {
             self.write_block(&xh)?;
             self.write_data(&pax)?;
         }
-        self.write_block(&fields.encode())?;
+        let header = fields.encode();
+        self.write_block(&header)?;
         let data_offset = self.offset;
-        self.write_data(data)?;
-        self.placed.push(Placed { name: name.to_vec(), position, data_offset, size: data.len() as u64 });
+        let copied = io::copy(&mut data.take(size), &mut self.out)?;
+        if copied != size {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, format!("member data ended after {copied} of {size} bytes")));
+        }
+        self.pad(size)?;
+        self.placed.push(Placed { name: name.to_vec(), position, data_offset, size });
+        self.last_header = header;
         Ok(self.placed.last().expect("just pushed"))
     }
 
@@ -180,10 +226,140 @@ impl<W: Write> Builder<W> {
     /// Writes data and pads it to a block boundary (no padding when already aligned).
     fn write_data(&mut self, data: &[u8]) -> io::Result<()> {
         self.out.write_all(data)?;
-        let padded = round_up(data.len() as u64).expect("in-memory data fits");
-        self.out.write_all(&[0u8; BLOCK][..(padded - data.len() as u64) as usize])?;
+        self.pad(data.len() as u64)
+    }
+
+    /// Pads `len` bytes of data just written to a block boundary, and counts them.
+    fn pad(&mut self, len: u64) -> io::Result<()> {
+        let padded = round_up(len).ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "size out of range"))?;
+        self.out.write_all(&[0u8; BLOCK][..(padded - len) as usize])?;
         self.offset += padded;
         Ok(())
+    }
+}
+
+/// Where the body of an index-first archive waits: in memory up to a threshold, then in an
+/// anonymous temporary file.
+pub struct Spool {
+    memory: Vec<u8>,
+    file: Option<std::fs::File>,
+    threshold: usize,
+}
+
+impl Spool {
+    fn new(threshold: usize) -> Spool {
+        Spool { memory: Vec::new(), file: None, threshold }
+    }
+
+    /// Copies the spooled bytes to `out`.
+    fn copy_to(&mut self, out: &mut dyn Write) -> io::Result<()> {
+        match &mut self.file {
+            None => out.write_all(&self.memory),
+            Some(f) => {
+                f.seek(SeekFrom::Start(0))?;
+                io::copy(f, out).map(drop)
+            }
+        }
+    }
+}
+
+impl Write for Spool {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.file.is_none() && self.memory.len() + buf.len() > self.threshold {
+            let mut f = tempfile::tempfile()?;
+            f.write_all(&self.memory)?;
+            self.memory = Vec::new();
+            self.file = Some(f);
+        }
+        match &mut self.file {
+            Some(f) => f.write(buf),
+            None => self.memory.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.as_mut().map_or(Ok(()), Write::flush)
+    }
+}
+
+/// Builds a `.tarfs` archive: the index as the first member, then every member in the order
+/// added. Members are spooled (in memory up to a threshold, then to a temporary file) until
+/// [`IndexFirstBuilder::finish`] knows the index. GNU tar, bsdtar and Python read the result as
+/// an ordinary archive whose first member is `.tarfs`.
+///
+/// ```
+/// use tarfs::builder::IndexFirstBuilder;
+///
+/// let mut b = IndexFirstBuilder::new();
+/// b.add("a.txt", b"alpha").unwrap();
+/// b.add("b.txt", b"beta").unwrap();
+/// let mut tar = Vec::new();
+/// b.finish(&mut tar).unwrap();
+/// assert_eq!(&tar[..6], b".tarfs");
+/// ```
+pub struct IndexFirstBuilder {
+    body: Builder<Spool>,
+    entries: Vec<u8>,
+}
+
+impl Default for IndexFirstBuilder {
+    fn default() -> Self {
+        IndexFirstBuilder::new()
+    }
+}
+
+impl IndexFirstBuilder {
+    /// A builder that keeps up to 64 MiB of members in memory before spooling to a temporary file.
+    pub fn new() -> Self {
+        IndexFirstBuilder::with_threshold(64 << 20)
+    }
+
+    /// A builder with another spooling threshold, in bytes.
+    pub fn with_threshold(threshold: usize) -> Self {
+        IndexFirstBuilder { body: Builder::new(Spool::new(threshold)), entries: Vec::new() }
+    }
+
+    /// Adds a regular file.
+    pub fn add(&mut self, name: impl AsRef<[u8]>, data: &[u8]) -> io::Result<()> {
+        self.add_with(name, data, &MemberOptions::default())
+    }
+
+    /// Adds a member with header options.
+    pub fn add_with(&mut self, name: impl AsRef<[u8]>, data: &[u8], opts: &MemberOptions) -> io::Result<()> {
+        let mut reader = data;
+        self.add_stream(name, data.len() as u64, &mut reader, opts)
+    }
+
+    /// Adds a member whose data is streamed from `data`.
+    pub fn add_stream(&mut self, name: impl AsRef<[u8]>, size: u64, data: &mut dyn Read, opts: &MemberOptions) -> io::Result<()> {
+        let p = self.body.add_stream(name, size, data, opts)?.clone();
+        let chain = (p.data_offset - p.position) / BLOCK_U64;
+        let simple = chain == 1;
+        let entry = tarfs::encode_entry(&self.body.last_header, p.position / BLOCK_U64, chain, simple)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        self.entries.extend_from_slice(&entry);
+        Ok(())
+    }
+
+    /// Writes the archive to `out`: the `.tarfs` member, then the members, then the end marker.
+    pub fn finish(self, out: &mut dyn Write) -> io::Result<()> {
+        let end_offset = self.body.offset();
+        let entries = self.entries;
+        let mut spool = self.body.finish()?;
+        let info = IndexInfo {
+            entries: (entries.len() / BLOCK) as u64,
+            archive_len: end_offset + 2 * BLOCK_U64,
+            end_offset,
+            flags: 0,
+            filter: None,
+        };
+        let index_len = (BLOCK + entries.len()) as u64;
+        let header = UstarFields { path: tarfs::MEMBER_NAME.as_bytes(), mode: 0o644, size: index_len, typeflag: b'0', ..Default::default() }.encode();
+        out.write_all(&header)?;
+        out.write_all(&tarfs::encode_header(&info))?;
+        out.write_all(&entries)?;
+        spool.copy_to(out)?;
+        out.flush()
     }
 }
 

@@ -35,6 +35,8 @@ pub enum Command {
     Csv(CsvArgs),
     /// Finish or undo an in-place change that was interrupted (using its journal).
     Recover(RecoverArgs),
+    /// Create a new archive from files, with its .tarfs index as the first member.
+    Create(CreateArgs),
     /// List members, like tar -t.
     Ls(LsArgs),
     /// Write members' contents to standard output, like tar -xO.
@@ -84,6 +86,19 @@ pub struct CsvArgs {
 pub struct RecoverArgs {
     #[command(flatten)]
     pub walk: WalkArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// The archive to write.
+    #[arg(short = 'f', long = "file", value_name = "OUT")]
+    pub out: PathBuf,
+    /// Take PATHs relative to DIR.
+    #[arg(short = 'C', long = "directory", value_name = "DIR", default_value = ".")]
+    pub dir: PathBuf,
+    /// Files and directories to archive.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]

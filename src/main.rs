@@ -17,6 +17,7 @@ use rayon::prelude::*;
 use tarfs::archive::{sidecar_path, Archive, IndexDir};
 use tarfs::discover::{Discover, Found};
 use tarfs::ops::append_csv::append_csv_index;
+use tarfs::ops::create::create;
 use tarfs::ops::extract::{extract, ExtractOptions};
 use tarfs::ops::filter::Filter;
 use tarfs::ops::journal::{recover, Recovery};
@@ -36,6 +37,7 @@ fn main() -> ExitCode {
         Command::Index(a) => run_index(&cli, a, opts),
         Command::Csv(a) => run_csv(&cli, a, opts),
         Command::Recover(a) => run_recover(a),
+        Command::Create(a) => run_create(&cli, a),
         Command::Ls(a) => run_ls(&cli, a, opts),
         Command::Cat(a) => run_cat(&cli, a, opts),
         Command::Extract(a) => run_extract(&cli, a, opts),
@@ -156,6 +158,14 @@ fn run_recover(a: &cli::RecoverArgs) -> Result<bool> {
         },
     );
     Ok(ok && walk_ok)
+}
+
+fn run_create(cli: &Cli, a: &cli::CreateArgs) -> Result<bool> {
+    let r = create(&a.out, &a.dir, &a.paths)?;
+    if cli.verbose {
+        warn(format!("{}: {} members, index first", a.out.display(), r.members));
+    }
+    Ok(true)
 }
 
 fn open_reader<'a>(cli: &Cli, archive: &'a Archive, index_dir: Option<&Path>, scan: ScanOptions) -> Result<Reader<'a>> {

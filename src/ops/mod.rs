@@ -4,6 +4,7 @@
 //! indexes ([`verify`]).
 
 pub mod append_csv;
+pub mod create;
 pub mod extract;
 pub mod filter;
 pub mod index;
