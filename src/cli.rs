@@ -22,6 +22,7 @@ pub struct Cli {
 const EXAMPLES: &str = "Examples:
   tarfs index backups/                   write NAME.tar.tarfs beside every *.tar under backups/
   tarfs index --index-dir /idx /mnt/tape  sidecars for a read-only tree, under /idx
+  tarfs embed store/                      put a .tarfs index first in every *.tar under store/, in place
   tarfs csv store/                        append a .tarindex_N.csv member to every *.tar under store/
   tarfs ls -l big.tar                     list through the best index, like tar -tv
   tarfs cat big.tar path/in/archive       print one member by seeking to it
@@ -31,6 +32,8 @@ const EXAMPLES: &str = "Examples:
 pub enum Command {
     /// Write an external .tarfs index (sidecar) for each archive.
     Index(IndexArgs),
+    /// Embed a .tarfs index as the first member of each archive, in place.
+    Embed(EmbedArgs),
     /// Append a .tarindex_N.csv index member to each archive, in place.
     Csv(CsvArgs),
     /// Finish or undo an in-place change that was interrupted (using its journal).
@@ -74,6 +77,19 @@ pub struct IndexArgs {
     /// Leave out members matching GLOB (repeatable).
     #[arg(long, value_name = "GLOB")]
     pub exclude: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct EmbedArgs {
+    #[command(flatten)]
+    pub walk: WalkArgs,
+    /// Rewrite an embedded index that is already up to date.
+    #[arg(long)]
+    pub force: bool,
+    /// Write a new archive to FILE instead (one archive): .tarfs first, then every member in its
+    /// original order; the input is not touched.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -18,6 +18,7 @@ use tarfs::archive::{sidecar_path, Archive, IndexDir};
 use tarfs::discover::{Discover, Found};
 use tarfs::ops::append_csv::append_csv_index;
 use tarfs::ops::create::create;
+use tarfs::ops::embed::{embed, embed_to, EmbedAction, EmbedOptions};
 use tarfs::ops::extract::{extract, ExtractOptions};
 use tarfs::ops::filter::Filter;
 use tarfs::ops::journal::{recover, Recovery};
@@ -35,6 +36,7 @@ fn main() -> ExitCode {
     let opts = ScanOptions { lenient: cli.lenient, ..ScanOptions::default() };
     let result = match &cli.command {
         Command::Index(a) => run_index(&cli, a, opts),
+        Command::Embed(a) => run_embed(&cli, a, opts),
         Command::Csv(a) => run_csv(&cli, a, opts),
         Command::Recover(a) => run_recover(a),
         Command::Create(a) => run_create(&cli, a),
@@ -122,6 +124,36 @@ fn run_index(cli: &Cli, a: &cli::IndexArgs, scan: ScanOptions) -> Result<bool> {
             start.elapsed().as_secs_f64()
         );
     }
+    Ok(ok && walk_ok)
+}
+
+fn run_embed(cli: &Cli, a: &cli::EmbedArgs, scan: ScanOptions) -> Result<bool> {
+    let opts = EmbedOptions { scan, force: a.force };
+    if let Some(out) = &a.output {
+        if a.walk.paths.len() != 1 || a.walk.paths[0].is_dir() {
+            anyhow::bail!("--output takes exactly one archive");
+        }
+        let r = embed_to(&a.walk.paths[0], out, opts)?;
+        if cli.verbose {
+            warn(format!("{}: {} members, index first, {} bytes written", out.display(), r.members, r.bytes_written));
+        }
+        return Ok(true);
+    }
+    let (found, walk_ok) = find(&a.walk)?;
+    let ok = for_each_archive(
+        &found,
+        |f| embed(&f.path, opts),
+        |f, r| {
+            let what = match r.action {
+                EmbedAction::UpToDate => "index up to date; left alone".to_string(),
+                EmbedAction::Reindexed => format!("re-indexed in place ({} members)", r.members),
+                EmbedAction::Embedded => format!("embedded ({} members, {} displaced to the end)", r.members, r.displaced),
+            };
+            if cli.verbose || r.action == EmbedAction::UpToDate {
+                eprintln!("{}: {what}; {} bytes written", f.path.display(), r.bytes_written);
+            }
+        },
+    );
     Ok(ok && walk_ok)
 }
 

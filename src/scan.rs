@@ -315,6 +315,9 @@ pub struct ScanEnd {
     pub warning: Option<Warning>,
     /// Whether pax `g` headers were seen.
     pub has_globals: bool,
+    /// Whether a pax `g` header set an attribute tarfs reads (path, size, ids, names, mtime);
+    /// `comment`-only globals, as `git archive` writes, do not.
+    pub global_attributes: bool,
 }
 
 /// Iterates the members of an archive held in memory.
@@ -324,6 +327,7 @@ pub struct Scanner<'a> {
     opts: ScanOptions,
     globals: PaxOverrides<'a>,
     has_globals: bool,
+    global_attributes: bool,
     members: u64,
     warning: Option<Warning>,
     end: Option<ScanEnd>,
@@ -357,6 +361,7 @@ impl<'a> Scanner<'a> {
             opts,
             globals: PaxOverrides::default(),
             has_globals: false,
+            global_attributes: false,
             members: 0,
             warning: None,
             end: None,
@@ -402,6 +407,7 @@ impl<'a> Scanner<'a> {
             members: self.members,
             warning: self.warning,
             has_globals: self.has_globals,
+            global_attributes: self.global_attributes,
         });
         None
     }
@@ -492,6 +498,7 @@ impl<'a> Scanner<'a> {
                         Ok(g) => {
                             self.globals.apply_global(&g);
                             self.has_globals = true;
+                            self.global_attributes |= !g.is_empty();
                         }
                         Err(e) => return Some(Err(ScanError { offset: at, kind: ScanErrorKind::Pax(e) })),
                     }

@@ -117,7 +117,7 @@ pub fn append_csv_index(path: &Path, opts: ScanOptions) -> Result<CsvReport> {
     let touched_end = (at + member.len() as u64).min(original_len);
     let saved = archive.bytes()[at.min(original_len) as usize..touched_end as usize].to_vec();
     drop(archive);
-    Journal { op: "csv".into(), original_len, proof_at: at, proof: first, saved: vec![(at, saved)] }.write(path)?;
+    Journal { op: "csv".into(), original_len, proof_at: at, proof: first, saved: vec![(at, saved)], moved: vec![] }.write(path)?;
     crash::point("csv-journal-written");
 
     let file = OpenOptions::new().write(true).open(path).at(path)?;

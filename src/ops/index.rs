@@ -82,6 +82,7 @@ pub fn write_index<W: Write + Seek>(path: &Path, data: &[u8], opts: &IndexOption
         end_offset: end.end_offset,
         flags,
         filter: opts.filter.as_ref().map(|f| f.text().to_string()),
+        generation: 0,
     };
     let after = out.stream_position().map_err(io)?;
     out.seek(SeekFrom::Start(start)).map_err(io)?;

@@ -12,8 +12,9 @@
 //! it on request.
 //!
 //! Layout: `TFSJ`, version 1, the operation's name (NUL-padded to 16 bytes), the original length,
-//! the proof offset and block, the saved ranges (offset, length, bytes), and an FNV-1a 64
-//! checksum of everything before it. All integers are big-endian `u64`.
+//! the proof offset and block, the saved ranges (offset, length, bytes), the moved ranges
+//! (original offset, copy offset, length, FNV-1a 64 of the bytes), and an FNV-1a 64 checksum of
+//! everything before it. All integers are big-endian `u64`.
 
 use std::fs::OpenOptions;
 use std::os::unix::fs::FileExt;
@@ -34,8 +35,24 @@ pub struct Journal {
     pub proof_at: u64,
     /// That block.
     pub proof: [u8; BLOCK],
-    /// Original bytes of every range the change overwrites: `(offset, bytes)`.
+    /// Original bytes of ranges the change overwrites: `(offset, bytes)`.
     pub saved: Vec<(u64, Vec<u8>)>,
+    /// Ranges whose original bytes the change copies elsewhere in the archive before it overwrites
+    /// them, so the journal need not hold them.
+    pub moved: Vec<Moved>,
+}
+
+/// Original bytes that were copied within the archive before being overwritten.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Moved {
+    /// Where the original bytes were.
+    pub to: u64,
+    /// Where their copy is.
+    pub copy_at: u64,
+    /// How many bytes.
+    pub len: u64,
+    /// FNV-1a 64 of the original bytes, to tell a complete copy from an interrupted one.
+    pub checksum: u64,
 }
 
 /// What recovery did.
@@ -53,7 +70,8 @@ pub fn journal_path(archive: &Path) -> PathBuf {
     archive.with_file_name(format!(".{name}.tarfs-journal"))
 }
 
-fn fnv(data: &[u8]) -> u64 {
+/// FNV-1a 64.
+pub fn fnv(data: &[u8]) -> u64 {
     data.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }
 
@@ -72,6 +90,12 @@ impl Journal {
             b.extend_from_slice(&at.to_be_bytes());
             b.extend_from_slice(&(bytes.len() as u64).to_be_bytes());
             b.extend_from_slice(bytes);
+        }
+        b.extend_from_slice(&(self.moved.len() as u64).to_be_bytes());
+        for m in &self.moved {
+            for v in [m.to, m.copy_at, m.len, m.checksum] {
+                b.extend_from_slice(&v.to_be_bytes());
+            }
         }
         let sum = fnv(&b);
         b.extend_from_slice(&sum.to_be_bytes());
@@ -102,7 +126,13 @@ impl Journal {
             let len = usize::try_from(u(take(8)?)).ok()?;
             saved.push((off, take(len)?.to_vec()));
         }
-        Some(Journal { op, original_len, proof_at, proof, saved })
+        let n = u(take(8)?);
+        let mut moved = Vec::new();
+        for _ in 0..n {
+            let (to, copy_at, len, checksum) = (u(take(8)?), u(take(8)?), u(take(8)?), u(take(8)?));
+            moved.push(Moved { to, copy_at, len, checksum });
+        }
+        Some(Journal { op, original_len, proof_at, proof, saved, moved })
     }
 
     /// Writes the journal beside `archive`, atomically and durably.
@@ -139,6 +169,14 @@ pub fn recover(archive: &Path) -> Result<Option<Recovery>> {
     let outcome = if complete {
         Recovery::Finished
     } else {
+        // Copies are fsynced before anything they protect is overwritten, so an incomplete copy
+        // means its original is intact.
+        for m in &j.moved {
+            let mut copy = vec![0u8; usize::try_from(m.len).map_err(|_| Error::Invalid("journal range too large".into()))?];
+            if file.read_exact_at(&mut copy, m.copy_at).is_ok() && fnv(&copy) == m.checksum {
+                file.write_all_at(&copy, m.to).at(archive)?;
+            }
+        }
         for (at, bytes) in &j.saved {
             file.write_all_at(bytes, *at).at(archive)?;
         }
@@ -156,7 +194,14 @@ mod tests {
 
     #[test]
     fn journal_round_trip_and_damage() {
-        let j = Journal { op: "csv".into(), original_len: 10240, proof_at: 1024, proof: [7; BLOCK], saved: vec![(1024, vec![1, 2, 3]), (4096, vec![])] };
+        let j = Journal {
+            op: "csv".into(),
+            original_len: 10240,
+            proof_at: 1024,
+            proof: [7; BLOCK],
+            saved: vec![(1024, vec![1, 2, 3]), (4096, vec![])],
+            moved: vec![Moved { to: 0, copy_at: 4096, len: 1024, checksum: 99 }],
+        };
         let mut e = j.encode();
         assert_eq!(Journal::decode(&e), Some(j));
         e[20] ^= 1;

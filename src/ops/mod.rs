@@ -5,6 +5,7 @@
 
 pub mod append_csv;
 pub mod create;
+pub mod embed;
 pub mod extract;
 pub mod filter;
 pub mod index;

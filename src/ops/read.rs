@@ -162,6 +162,10 @@ impl<'a> Reader<'a> {
     pub fn open(archive: &'a Archive, index_dir: Option<&IndexDir>, opts: ScanOptions) -> Result<Reader<'a>> {
         let mut located = locate(archive, index_dir)?;
         let mut note = None;
+        if crate::ops::journal::journal_path(archive.path()).exists() {
+            note = Some("an interrupted change left a journal (run `tarfs recover`); scanning instead of using an index".to_string());
+            return Ok(Reader { archive, located: None, opts, note });
+        }
         if located.is_none() {
             located = locate_csv(archive, opts);
         }

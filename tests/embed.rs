@@ -1,0 +1,360 @@
+//! `tarfs embed`: the index in place as the first member, displaced members at the end, and
+//! nothing lost at any crash.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
+
+use common::{corpus_dir, ok, python_members, tarfs, truth, write_pattern};
+use tempfile::TempDir;
+
+/// Every member's name and content, as GNU tar extracts them (duplicates counted).
+fn contents(archive: &Path) -> BTreeMap<String, Vec<Vec<u8>>> {
+    let names = String::from_utf8(ok(Command::new("tar").arg("-tf").arg(archive)).stdout).unwrap();
+    let py = python_members(archive);
+    let mut m: BTreeMap<String, Vec<Vec<u8>>> = BTreeMap::new();
+    for (name, p) in names.lines().zip(&py) {
+        if name == ".tarfs" {
+            continue;
+        }
+        let data = if p["type"] == "0" && p["sparse"] == false {
+            let at = p["offset_data"].as_u64().unwrap() as usize;
+            fs::read(archive).unwrap()[at..at + p["size"].as_u64().unwrap() as usize].to_vec()
+        } else {
+            Vec::new()
+        };
+        m.entry(name.to_string()).or_default().push(data);
+    }
+    m
+}
+
+fn listing(tool: &str, archive: &Path) -> Vec<String> {
+    let out = ok(Command::new(tool).arg("-tf").arg(archive));
+    String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect()
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+/// The checks of the round trip: the tools list the original members plus `.tarfs` first, with
+/// the same contents, and `tarfs verify` passes.
+fn check_embedded(orig: &Path, a: &Path, gnu: bool, bsd: bool) {
+    ok(tarfs().arg("verify").arg(a));
+    for (tool, check) in [("tar", gnu), ("bsdtar", bsd)] {
+        if !check {
+            continue;
+        }
+        let before = listing(tool, orig);
+        let after = listing(tool, a);
+        assert_eq!(after[0], ".tarfs", "{tool} {a:?}");
+        assert_eq!(sorted(after[1..].to_vec()), sorted(before), "{tool} {a:?}");
+    }
+    let py_before = python_members(orig);
+    let py_after = python_members(a);
+    assert_eq!(py_after[0]["name"], ".tarfs");
+    assert_eq!(py_after.len(), py_before.len() + 1, "{a:?}");
+    if gnu {
+        assert_eq!(contents(a), contents(orig), "{a:?}");
+    }
+}
+
+fn tree(dir: &Path, sizes: &[usize]) {
+    fs::create_dir_all(dir).unwrap();
+    for (i, len) in sizes.iter().enumerate() {
+        write_pattern(&dir.join(format!("m{i:03}")), *len, i as u64);
+    }
+}
+
+fn tar_of(tmp: &Path, name: &str, sizes: &[usize], format: &str) -> std::path::PathBuf {
+    let src = tmp.join(format!("{name}-src"));
+    tree(&src, sizes);
+    let a = tmp.join(format!("{name}.tar"));
+    ok(Command::new("tar").arg(format!("--format={format}")).arg("-C").arg(&src).arg("-cf").arg(&a).arg("."));
+    a
+}
+
+#[test]
+fn round_trip_tool_archives() {
+    let tmp = TempDir::new().unwrap();
+    let sizes: Vec<usize> = (0..40).map(|i| i * 131 % 3000).collect();
+    let mut archives = Vec::new();
+    for f in ["gnu", "oldgnu", "posix", "ustar", "v7"] {
+        archives.push(tar_of(tmp.path(), f, &sizes, f));
+    }
+    // Sparse, long names, and bsdtar and Python writers.
+    let src = tmp.path().join("x-src");
+    tree(&src, &sizes[..10]);
+    let f = fs::File::create(src.join("sparse.img")).unwrap();
+    f.set_len(3 << 20).unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&f, b"data", 1 << 20).unwrap();
+    write_pattern(&src.join("l".repeat(200)), 77, 3);
+    for (name, cmd) in [("gnu-sparse", vec!["tar", "--format=gnu", "-S", "-cf"]), ("posix-sparse", vec!["tar", "--format=posix", "-S", "-cf"]), ("bsd", vec!["bsdtar", "-cf"])] {
+        let a = tmp.path().join(format!("{name}.tar"));
+        ok(Command::new(cmd[0]).args(&cmd[1..]).arg(&a).arg("-C").arg(&src).arg("."));
+        archives.push(a);
+    }
+    for fmt in ["PAX_FORMAT", "GNU_FORMAT", "USTAR_FORMAT"] {
+        let a = tmp.path().join(format!("py-{fmt}.tar"));
+        let short = tmp.path().join("short-src");
+        tree(&short, &sizes[..12]);
+        ok(Command::new("python3").arg("-c").arg(format!("import tarfile,sys\nwith tarfile.open(sys.argv[1],'w',format=tarfile.{fmt}) as t: t.add(sys.argv[2],'d')")).arg(&a).arg(&short));
+        archives.push(a);
+    }
+    for a in archives {
+        let orig = a.with_extension("orig");
+        fs::copy(&a, &orig).unwrap();
+        ok(tarfs().arg("embed").arg(&a));
+        check_embedded(&orig, &a, true, true);
+        // A second run leaves one .tarfs, untouched.
+        let before = fs::read(&a).unwrap();
+        let out = ok(tarfs().arg("embed").arg(&a));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("up to date"));
+        assert_eq!(fs::read(&a).unwrap(), before);
+        assert_eq!(listing("tar", &a).iter().filter(|n| *n == ".tarfs").count(), 1);
+        // Sparse members still read right through the embedded index.
+        if a.to_string_lossy().contains("sparse") {
+            let got = ok(tarfs().arg("cat").arg(&a).arg("./sparse.img")).stdout;
+            assert_eq!(got, ok(Command::new("tar").arg("-xOf").arg(&orig).arg("./sparse.img")).stdout);
+        }
+    }
+}
+
+#[test]
+fn round_trip_corpus_archives() {
+    let tmp = TempDir::new().unwrap();
+    let (mut embedded, mut refused) = (0, 0);
+    for (i, t) in truth().iter().enumerate() {
+        let file = t["file"].as_str().unwrap();
+        if t["python_ok"] != true || t["expected_outcome"] != "valid" || t["members"].as_array().unwrap().is_empty() {
+            continue;
+        }
+        let a = tmp.path().join(format!("c{i}.tar"));
+        fs::copy(corpus_dir().join(file), &a).unwrap();
+        fs::set_permissions(&a, fs::Permissions::from_mode(0o644)).unwrap();
+        let orig = tmp.path().join(format!("c{i}.orig"));
+        fs::copy(&a, &orig).unwrap();
+        let out = tarfs().arg("embed").arg(&a).output().unwrap();
+        if !out.status.success() {
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(err.contains("not changed"), "{file}: {err}");
+            assert_eq!(fs::read(&a).unwrap(), fs::read(&orig).unwrap(), "{file}: changed by a refused embed");
+            refused += 1;
+            continue;
+        }
+        // Python's own reading quirks (docs/FORMAT.md) make its listing unreliable where GNU tar
+        // and bsdtar disagree with it; compare with whichever tools read the original cleanly.
+        let gnu = t["gnutar_rc"] == 0 && t["gnutar_stderr"] == "";
+        let bsd = t["bsdtar_rc"] == 0 && t["bsdtar_stderr"] == "";
+        ok(tarfs().arg("verify").arg(&a));
+        for (tool, check) in [("tar", gnu), ("bsdtar", bsd)] {
+            if check {
+                let after = listing(tool, &a);
+                assert_eq!(after[0], ".tarfs", "{file}");
+                assert_eq!(sorted(after[1..].to_vec()), sorted(listing(tool, &orig)), "{file}: {tool}");
+            }
+        }
+        embedded += 1;
+    }
+    assert!(embedded >= 80, "embedded {embedded}, refused {refused}");
+}
+
+/// Runs embed stopping after `step`, then checks the states the issue allows, recovers, and
+/// checks the result.
+fn crash_case(tmp: &Path, orig: &Path, step: &str, name: &str) {
+    let a = tmp.join(format!("{name}-{step}.tar"));
+    fs::copy(orig, &a).unwrap();
+    let out = tarfs().arg("embed").arg(&a).env("TARFS_CRASH_AFTER", step).output().unwrap();
+    assert_eq!(out.status.code(), Some(86), "{name} {step}: {}", String::from_utf8_lossy(&out.stderr));
+    let original = fs::read(orig).unwrap();
+    let want = contents(orig);
+    if fs::read(&a).unwrap() != original {
+        // A valid archive with the same members, possibly duplicated at the end.
+        let got = contents(&a);
+        for (k, v) in &want {
+            let g = got.get(k).unwrap_or_else(|| panic!("{name} {step}: {k} missing"));
+            assert!(g.starts_with(v) || g.ends_with(v), "{name} {step}: {k} differs");
+        }
+        assert!(got.keys().all(|k| want.contains_key(k)), "{name} {step}: extra members");
+    }
+    let out = ok(tarfs().arg("recover").arg(&a));
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    if said.contains("rolled back") {
+        assert_eq!(fs::read(&a).unwrap(), original, "{name} {step}: not byte-identical after roll-back");
+    } else {
+        assert!(said.contains("finished"), "{name} {step}: {said}");
+        ok(tarfs().arg("verify").arg(&a));
+        assert_eq!(listing("tar", &a)[0], ".tarfs");
+    }
+    assert_eq!(contents(&a), want, "{name} {step}");
+    // And embed completes afterwards.
+    ok(tarfs().arg("embed").arg(&a));
+    ok(tarfs().arg("verify").arg(&a));
+}
+
+const STEPS: [&str; 9] = [
+    "embed-journal-written",
+    "embed-copy-written",
+    "embed-copy-synced",
+    "embed-header-written",
+    "embed-header-synced",
+    "embed-entries-written",
+    "embed-entries-synced",
+    "embed-index-written",
+    "embed-index-synced",
+];
+
+#[test]
+fn crash_at_every_step_gap_0_1_and_huge() {
+    let tmp = TempDir::new().unwrap();
+    // 10 one-block members: the index takes 12 blocks, six members cover them exactly (G = 0).
+    let g0 = tar_of(tmp.path(), "g0", &[100; 10], "ustar");
+    // A first member of two data blocks: seven blocks... 3+2+2+2+2+2 = 13 (G = 1).
+    let mut s1 = vec![100; 10];
+    s1[0] = 600;
+    let g1 = tar_of(tmp.path(), "g1", &s1, "ustar");
+    // A 3 MB first member: G is about 6000 blocks.
+    let gh = tar_of(tmp.path(), "gh", &[3 << 20, 10, 20], "gnu");
+    for (name, orig, gap) in [("g0", &g0, 0u64), ("g1", &g1, 1), ("gh", &gh, 6000)] {
+        // The gap is what the case says it is.
+        let probe = tmp.path().join(format!("{name}-probe.tar"));
+        fs::copy(orig, &probe).unwrap();
+        ok(tarfs().arg("embed").arg(&probe));
+        let first = &python_members(&probe)[0];
+        let members = python_members(orig).len() as u64;
+        let size_blocks = first["size"].as_u64().unwrap() / 512;
+        let g = size_blocks - (members + 1);
+        if gap < 6000 {
+            assert_eq!(g, gap, "{name}");
+        } else {
+            assert!(g > gap, "{name}: gap {g}");
+        }
+        for step in STEPS {
+            crash_case(tmp.path(), orig, step, name);
+        }
+    }
+}
+
+#[test]
+fn reindex_in_place_and_crashes_there() {
+    let tmp = TempDir::new().unwrap();
+    let a = tar_of(tmp.path(), "r", &[3 << 20, 10, 20, 30], "gnu");
+    ok(tarfs().arg("embed").arg(&a));
+    // Append a member: the index no longer covers it, and the big gap has room for a new one.
+    write_pattern(&tmp.path().join("new.txt"), 5000, 1);
+    ok(Command::new("tar").arg("-rf").arg(&a).arg("-C").arg(tmp.path()).arg("new.txt"));
+    assert!(!tarfs().arg("verify").arg(&a).output().unwrap().status.success());
+    for step in ["reindex-journal-written", "reindex-header-written", "reindex-entries-written", "reindex-entries-synced", "reindex-index-written"] {
+        let c = tmp.path().join(format!("r-{step}.tar"));
+        fs::copy(&a, &c).unwrap();
+        let out = tarfs().arg("embed").arg(&c).env("TARFS_CRASH_AFTER", step).output().unwrap();
+        assert_eq!(out.status.code(), Some(86), "{step}");
+        ok(Command::new("tar").arg("-tf").arg(&c));
+        ok(tarfs().arg("recover").arg(&c));
+        assert_eq!(contents(&c), contents(&a), "{step}");
+    }
+    let out = ok(tarfs().arg("-v").arg("embed").arg(&a));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("re-indexed in place"), "{}", String::from_utf8_lossy(&out.stderr));
+    ok(tarfs().arg("verify").arg(&a));
+    assert_eq!(ok(tarfs().arg("cat").arg(&a).arg("new.txt")).stdout, fs::read(tmp.path().join("new.txt")).unwrap());
+    assert_eq!(listing("tar", &a).iter().filter(|n| *n == ".tarfs").count(), 1);
+}
+
+#[test]
+fn reindex_that_does_not_fit_displaces_again() {
+    let tmp = TempDir::new().unwrap();
+    let a = tar_of(tmp.path(), "d", &[100; 10], "ustar");
+    let orig = tmp.path().join("d.orig");
+    fs::copy(&a, &orig).unwrap();
+    ok(tarfs().arg("embed").arg(&a));
+    let src = tmp.path().join("more");
+    tree(&src, &[100; 30]);
+    for i in 0..30 {
+        ok(Command::new("tar").arg("-rf").arg(&a).arg("-C").arg(&src).arg(format!("m{i:03}")));
+    }
+    ok(tarfs().arg("embed").arg(&a));
+    ok(tarfs().arg("verify").arg(&a));
+    let names = listing("tar", &a);
+    assert_eq!(names.iter().filter(|n| *n == ".tarfs").count(), 1);
+    assert_eq!(names.len(), 1 + 11 + 30, "the 10 files and ./, then 30 appended");
+}
+
+#[test]
+fn refusals_leave_the_file_untouched() {
+    let tmp = TempDir::new().unwrap();
+    let a = tar_of(tmp.path(), "a", &[100, 200], "ustar");
+    let ro = tmp.path().join("ro.tar");
+    fs::copy(&a, &ro).unwrap();
+    fs::set_permissions(&ro, fs::Permissions::from_mode(0o444)).unwrap();
+    let gz = tmp.path().join("z.tar");
+    ok(Command::new("tar").arg("-czf").arg(&gz).arg("-C").arg(tmp.path()).arg("a-src"));
+    let trail = tmp.path().join("t.tar");
+    let mut bytes = fs::read(&a).unwrap();
+    let n = bytes.len();
+    bytes[n - 1] = 1;
+    fs::write(&trail, &bytes).unwrap();
+    let glob = tmp.path().join("g.tar");
+    ok(Command::new("python3")
+        .arg("-c")
+        .arg("import tarfile,io,sys\nwith tarfile.open(sys.argv[1],'w',format=tarfile.PAX_FORMAT,pax_headers={'uname':'x'}) as t:\n i=tarfile.TarInfo('f'); i.size=1; t.addfile(i, io.BytesIO(b'1'))")
+        .arg(&glob));
+    for (f, msg) in [(&ro, "read-only"), (&gz, "gzip-compressed"), (&trail, "after the end-of-archive marker"), (&glob, "global headers")] {
+        let before = fs::read(f).unwrap();
+        let out = tarfs().arg("embed").arg(f).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.contains(msg) && err.contains("not changed"), "{err}");
+        assert_eq!(fs::read(f).unwrap(), before);
+    }
+    ok(tarfs().arg("--lenient").arg("embed").arg(&trail));
+    ok(tarfs().arg("verify").arg(&trail));
+}
+
+#[test]
+fn a_second_process_finds_the_archive_busy() {
+    let tmp = TempDir::new().unwrap();
+    let a = tar_of(tmp.path(), "b", &[100, 200], "ustar");
+    let before = fs::read(&a).unwrap();
+    let lock = tarfs::ops::lock::try_lock(&a).unwrap();
+    let out = tarfs().arg("embed").arg(&a).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(err.contains("busy") && err.contains("skipped"), "{err}");
+    assert_eq!(fs::read(&a).unwrap(), before);
+    drop(lock);
+    ok(tarfs().arg("embed").arg(&a));
+}
+
+#[test]
+fn concurrent_embeds_one_works_one_skips() {
+    let tmp = TempDir::new().unwrap();
+    let a = tar_of(tmp.path(), "c", &[3 << 20, 1, 2], "ustar");
+    let mut children: Vec<_> = (0..2).map(|_| tarfs().arg("embed").arg(&a).stderr(std::process::Stdio::piped()).spawn().unwrap()).collect();
+    let outs: Vec<_> = children.drain(..).map(|c| c.wait_with_output().unwrap()).collect();
+    let errs: Vec<String> = outs.iter().map(|o| String::from_utf8_lossy(&o.stderr).to_string()).collect();
+    // Either one was busy, or the second found the work done; never two embeds.
+    assert!(outs.iter().any(|o| o.status.success()), "{errs:?}");
+    assert!(errs.iter().any(|e| e.contains("busy") || e.contains("up to date")) || outs.iter().all(|o| o.status.success()), "{errs:?}");
+    ok(tarfs().arg("verify").arg(&a));
+    assert_eq!(listing("tar", &a).iter().filter(|n| *n == ".tarfs").count(), 1);
+}
+
+#[test]
+fn output_writes_a_new_archive_in_order() {
+    let tmp = TempDir::new().unwrap();
+    let a = tar_of(tmp.path(), "o", &[100, 5000, 0, 7], "posix");
+    let before = fs::read(&a).unwrap();
+    let out = tmp.path().join("out.tar");
+    ok(tarfs().arg("embed").arg(&a).arg("--output").arg(&out));
+    assert_eq!(fs::read(&a).unwrap(), before);
+    let mut want = vec![".tarfs".to_string()];
+    want.extend(listing("tar", &a));
+    assert_eq!(listing("tar", &out), want);
+    ok(tarfs().arg("verify").arg(&out));
+    check_embedded(&a, &out, true, true);
+}
