@@ -280,7 +280,8 @@ fn run_verify(cli: &Cli, walk: &WalkArgs, scan: ScanOptions) -> Result<bool> {
         },
         |f, r| {
             let kind = if r.subset { "subset index" } else { "index" };
-            let _ = writeln!(out, "{}: ok: {kind} of {} entries ({}), {} members", f.path.display(), r.entries, r.source, r.members);
+            let later = if r.uncovered > 0 { format!("; {} later members are not in it", r.uncovered) } else { String::new() };
+            let _ = writeln!(out, "{}: ok: {kind} of {} entries ({}), {} members{later}", f.path.display(), r.entries, r.source, r.members);
         },
     );
     let _ = cli;

@@ -171,6 +171,18 @@ fn csv_twice_lists_the_first() {
     let out = ok(tarfs().arg("-v").arg("ls").arg(&a));
     assert!(String::from_utf8_lossy(&out.stderr).contains("CSV index member .tarindex_1.csv"));
     assert_eq!(String::from_utf8(out.stdout).unwrap(), listing);
+    ok(tarfs().arg("verify").arg(&a));
+    // A member appended after the index is reported, not an error; a row that lies is.
+    ok(Command::new("tar").arg("-rf").arg(&a).arg("-C").arg(tmp.path()).arg("x"));
+    let out = ok(tarfs().arg("verify").arg(&a));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 later members are not in it"), "{}", String::from_utf8_lossy(&out.stdout));
+    let mut bytes = fs::read(&a).unwrap();
+    let at = bytes.windows(8).rposition(|w| w == b"x,1000,1").unwrap();
+    bytes[at + 2] = b'2';
+    fs::write(&a, &bytes).unwrap();
+    let out = tarfs().arg("verify").arg(&a).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains(".tarindex_1.csv row 1 says"), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 #[test]
@@ -279,6 +291,12 @@ fn seed_archives_read_through_csv_and_lenient_scan() {
     for (name, data) in [&pieces[2], &pieces[3], &pieces[29]] {
         assert_eq!(&ok(tarfs().arg("cat").arg(&a).arg(name)).stdout, data, "{name}");
     }
+    // verify checks the rows against a scan; the seed's stray zero blocks need --lenient.
+    let out = tarfs().arg("verify").arg(&a).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("try --lenient"), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = ok(tarfs().arg("--lenient").arg("verify").arg(&a));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ok: index of 32 entries (CSV index member .tarindex_2.csv)"), "{}", String::from_utf8_lossy(&out.stdout));
     let bytes = fs::read(&a).unwrap();
     let strict: Vec<_> = Scanner::new(&bytes, ScanOptions::default()).map(Result::unwrap).collect();
     assert!(strict.len() < 33, "a strict scan stops at the first stray zero block");

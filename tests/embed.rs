@@ -61,6 +61,12 @@ fn check_embedded(orig: &Path, a: &Path, gnu: bool, bsd: bool) {
     assert_eq!(py_after.len(), py_before.len() + 1, "{a:?}");
     if gnu {
         assert_eq!(contents(a), contents(orig), "{a:?}");
+        // Modes, owners, times and link targets, as tar -tv shows them.
+        let tv = |f: &Path| {
+            let out = ok(Command::new("tar").arg("-tvf").arg(f));
+            sorted(String::from_utf8_lossy(&out.stdout).lines().filter(|l| !l.ends_with(" .tarfs")).map(str::to_string).collect())
+        };
+        assert_eq!(tv(a), tv(orig), "{a:?}");
     }
 }
 
@@ -117,6 +123,10 @@ fn round_trip_tool_archives() {
         assert!(String::from_utf8_lossy(&out.stderr).contains("up to date"));
         assert_eq!(fs::read(&a).unwrap(), before);
         assert_eq!(listing("tar", &a).iter().filter(|n| *n == ".tarfs").count(), 1);
+        // --force rewrites it anyway, and it still verifies.
+        let out = ok(tarfs().arg("-v").arg("embed").arg("--force").arg(&a));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("re-indexed in place"), "{}", String::from_utf8_lossy(&out.stderr));
+        ok(tarfs().arg("verify").arg(&a));
         // Sparse members still read right through the embedded index.
         if a.to_string_lossy().contains("sparse") {
             let got = ok(tarfs().arg("cat").arg(&a).arg("./sparse.img")).stdout;
@@ -303,7 +313,12 @@ fn refusals_leave_the_file_untouched() {
         .arg("-c")
         .arg("import tarfile,io,sys\nwith tarfile.open(sys.argv[1],'w',format=tarfile.PAX_FORMAT,pax_headers={'uname':'x'}) as t:\n i=tarfile.TarInfo('f'); i.size=1; t.addfile(i, io.BytesIO(b'1'))")
         .arg(&glob));
-    for (f, msg) in [(&ro, "read-only"), (&gz, "gzip-compressed"), (&trail, "after the end-of-archive marker"), (&glob, "global headers")] {
+    let rodir = tmp.path().join("rodir");
+    fs::create_dir_all(&rodir).unwrap();
+    let in_ro = rodir.join("a.tar");
+    fs::copy(&a, &in_ro).unwrap();
+    fs::set_permissions(&rodir, fs::Permissions::from_mode(0o555)).unwrap();
+    for (f, msg) in [(&ro, "read-only"), (&in_ro, "directory is read-only"), (&gz, "gzip-compressed"), (&trail, "after the end-of-archive marker"), (&glob, "global headers")] {
         let before = fs::read(f).unwrap();
         let out = tarfs().arg("embed").arg(f).output().unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
@@ -311,6 +326,8 @@ fn refusals_leave_the_file_untouched() {
         assert!(err.contains(msg) && err.contains("not changed"), "{err}");
         assert_eq!(fs::read(f).unwrap(), before);
     }
+    assert!(fs::read_dir(&rodir).unwrap().count() == 1, "nothing was created in the read-only directory");
+    fs::set_permissions(&rodir, fs::Permissions::from_mode(0o755)).unwrap();
     ok(tarfs().arg("--lenient").arg("embed").arg(&trail));
     ok(tarfs().arg("verify").arg(&trail));
 }

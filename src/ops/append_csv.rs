@@ -43,13 +43,23 @@ pub struct CsvReport {
 }
 
 /// Refuses, with a clear reason, to change an archive that cannot or must not be changed in
-/// place: read-only files, compressed streams. Nothing is modified.
-pub fn check_rewritable(path: &Path, head: &[u8], what: &str) -> Result<()> {
+/// place: read-only files, read-only directories (the journal and lock live beside the archive),
+/// compressed streams. Nothing is modified. Runs before the lock is taken.
+pub fn check_rewritable(path: &Path, what: &str) -> Result<()> {
     let meta = std::fs::metadata(path).at(path)?;
     if meta.permissions().readonly() {
         return Err(Error::Refused { path: path.to_path_buf(), msg: format!("the file is read-only; {what} changes archives in place (use `tarfs index` for a sidecar)") });
     }
-    if let Some(c) = Compression::detect(head) {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    if std::fs::metadata(dir).at(dir)?.permissions().readonly() {
+        return Err(Error::Refused {
+            path: path.to_path_buf(),
+            msg: format!("its directory is read-only, and {what} keeps a journal and a lock beside the archive (use `tarfs index --index-dir` for a sidecar)"),
+        });
+    }
+    let mut head = [0u8; 8];
+    let n = std::io::Read::read(&mut std::fs::File::open(path).at(path)?, &mut head).at(path)?;
+    if let Some(c) = Compression::detect(&head[..n]) {
         return Err(Error::Refused {
             path: path.to_path_buf(),
             msg: format!("it is {}-compressed, and {what} needs an uncompressed tar; use `tarfs index` to write a sidecar index instead", c.name()),
@@ -60,10 +70,10 @@ pub fn check_rewritable(path: &Path, head: &[u8], what: &str) -> Result<()> {
 
 /// Appends a `.tarindex_N.csv` member to the archive at `path`.
 pub fn append_csv_index(path: &Path, opts: ScanOptions) -> Result<CsvReport> {
+    check_rewritable(path, "csv")?;
     let _lock = try_lock(path)?;
     journal::recover(path)?;
     let archive = Archive::open(path)?;
-    check_rewritable(path, archive.bytes(), "csv")?;
     let mut rows = Vec::new();
     let mut next = 0u32;
     let mut scanner = Scanner::new(archive.bytes(), opts);

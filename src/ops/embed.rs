@@ -171,10 +171,10 @@ fn tarfs_header(index_len_with_gap: u64) -> [u8; BLOCK] {
 
 /// Embeds an index in the archive at `path`, in place.
 pub fn embed(path: &Path, opts: EmbedOptions) -> Result<EmbedReport> {
+    check_rewritable(path, "embed")?;
     let _lock = try_lock(path)?;
     journal::recover(path)?;
     let archive = Archive::open(path)?;
-    check_rewritable(path, archive.bytes(), "embed")?;
     let s = survey(path, &archive, opts.scan)?;
     let n = s.members.len() as u64;
     let index_blocks = 1 + (n + 1); // the .tarfs header, then the index

@@ -11,7 +11,9 @@ use crate::error::{Error, Result};
 use crate::format::header::{HeaderView, BLOCK_U64};
 use crate::format::tarfs::{self, FLAG_SUBSET};
 use crate::ops::filter::Filter;
-use crate::ops::read::{locate, Source};
+use crate::format::csv::{self, Row};
+use crate::ops::read::{locate, locate_csv, Source};
+use crate::scan::Warning;
 use crate::scan::{ScanOptions, Scanner};
 
 /// What a successful check found.
@@ -25,13 +27,20 @@ pub struct VerifyReport {
     pub members: u64,
     /// Whether it is a subset index.
     pub subset: bool,
+    /// Members after a CSV index member, which it does not list (0 for `.tarfs` indexes).
+    pub uncovered: u64,
 }
 
 /// Verifies the index of `archive`. Any missing, stale or corrupt index is an error that names the
 /// archive and, where there is one, the entry.
 pub fn verify(archive: &Archive, index_dir: Option<&IndexDir>, opts: ScanOptions) -> Result<VerifyReport> {
     let path = archive.path().to_path_buf();
-    let located = locate(archive, index_dir)?.ok_or_else(|| Error::Stale { path: path.clone(), msg: "no index (no embedded .tarfs member and no sidecar)".into() })?;
+    let Some(located) = locate(archive, index_dir)? else {
+        return match locate_csv(archive, opts) {
+            Some(l) => verify_csv(archive, &l, opts),
+            None => Err(Error::Stale { path, msg: "no index (no embedded .tarfs member, no sidecar, no .tarindex_N.csv member)".into() }),
+        };
+    };
     let index = tarfs::decode(located.slice(archive)).map_err(|source| Error::Index { index: located.path(archive), source })?;
     let info = index.header.info.clone().unwrap_or_default();
     if matches!(located.source, Source::Sidecar(_)) && index.header.info.is_some() && info.archive_len != archive.len() {
@@ -99,5 +108,49 @@ pub fn verify(archive: &Archive, index_dir: Option<&IndexDir>, opts: ScanOptions
         return Err(mismatch(next, pos, HeaderView::new(ie.as_bytes()).name(), "no member of the archive is there"));
     }
     let entries = index.entries.len() as u64;
-    Ok(VerifyReport { source: located.source.clone(), entries, members, subset })
+    Ok(VerifyReport { source: located.source.clone(), entries, members, subset, uncovered: 0 })
+}
+
+/// Verifies a CSV index member: its rows must be exactly the members before it, with their
+/// names, stored sizes and data blocks. Members after it (the seed's library adds indexes as it
+/// goes) are counted, not required.
+fn verify_csv(archive: &Archive, located: &crate::ops::read::Located, opts: ScanOptions) -> Result<VerifyReport> {
+    let path = archive.path().to_path_buf();
+    let Source::Csv(name, index_at) = &located.source else { unreachable!("a CSV location") };
+    let rows = csv::decode(located.slice(archive)).map_err(|e| Error::Invalid(format!("{}: {name}: {e}", path.display())))?;
+    let mut scanner = Scanner::new(archive.bytes(), opts);
+    let mut i = 0usize;
+    let mut after = 0u64;
+    let mut members = 0u64;
+    for e in scanner.by_ref() {
+        let e = e.map_err(|source| Error::Scan { path: path.clone(), source })?;
+        members += 1;
+        if e.position >= *index_at {
+            after += u64::from(e.position > *index_at);
+            continue;
+        }
+        let want = Row::new(&e.path(), e.stored_size, e.data_offset);
+        match rows.get(i) {
+            Some(r) if *r == want => {}
+            Some(r) => {
+                return Err(Error::Mismatch {
+                    path,
+                    entry: i as u64,
+                    name: String::from_utf8_lossy(&r.name).into_owned(),
+                    offset: e.position,
+                    msg: format!("{name} row {} says ({}, {}, {}, {}); the member there is ({:?}, {}, {}, {})", i + 1, String::from_utf8_lossy(&r.name), r.size, r.start_block, r.blocks, String::from_utf8_lossy(&want.name), want.size, want.start_block, want.blocks),
+                })
+            }
+            None => return Err(Error::Stale { path, msg: format!("{name} has {} rows, but more members precede it", rows.len()) }),
+        }
+        i += 1;
+    }
+    if i != rows.len() {
+        let hint = match scanner.end().and_then(|e| e.warning) {
+            Some(Warning::LoneZeroBlock { offset }) => format!(" (the scan stopped at a lone zero block at byte {offset}; try --lenient)"),
+            _ => String::new(),
+        };
+        return Err(Error::Stale { path, msg: format!("{name} has {} rows, but only {i} members precede it{hint}", rows.len()) });
+    }
+    Ok(VerifyReport { source: located.source.clone(), entries: rows.len() as u64, members, subset: false, uncovered: after })
 }
