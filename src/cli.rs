@@ -21,7 +21,8 @@ pub struct Cli {
 
 const EXAMPLES: &str = "Examples:
   tarfs index backups/                   write NAME.tar.tarfs beside every *.tar under backups/
-  tarfs index --index-dir /idx /mnt/tape  sidecars for a read-only tree, under /idx
+  tarfs index --index-dir /idx /mnt/tape  sidecars for a read-only tape or mount, under /idx
+  crontab: 15 3 * * * tarfs index -q /srv/archives   nightly; fresh indexes are skipped, errors mail you
   tarfs embed store/                      put a .tarfs index first in every *.tar under store/, in place
   tarfs csv store/                        append a .tarindex_N.csv member to every *.tar under store/
   tarfs ls -l big.tar                     list through the best index, like tar -tv
@@ -48,6 +49,33 @@ pub enum Command {
     Extract(ExtractArgs),
     /// Check that each archive's index is present, intact and up to date.
     Verify(VerifyArgs),
+    /// Print a shell completion script.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff).
+    Man,
+}
+
+#[derive(Debug, Args)]
+pub struct BatchArgs {
+    /// Worker threads (default: one per core).
+    #[arg(short = 'j', long, value_name = "N", default_value_t = 0)]
+    pub jobs: usize,
+    /// No progress bar and no summary; errors still go to stderr.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// When to draw progress bars (on stderr).
+    #[arg(long, value_enum, default_value = "auto", value_name = "WHEN")]
+    pub progress: crate::progress::When,
+    /// One JSON object per archive on stdout: path, action, reason, members, bytes, index_path,
+    /// seconds, error (message and offset).
+    #[arg(long)]
+    pub json: bool,
+    /// Stop starting archives after the first failure.
+    #[arg(long)]
+    pub fail_fast: bool,
 }
 
 #[derive(Debug, Args)]
@@ -71,6 +99,17 @@ pub struct WalkArgs {
 pub struct IndexArgs {
     #[command(flatten)]
     pub walk: WalkArgs,
+    #[command(flatten)]
+    pub batch: BatchArgs,
+    /// Rebuild indexes that are fresh.
+    #[arg(long)]
+    pub force: bool,
+    /// Say what would be done; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Judge freshness by a full check of each index against its archive, not the cheap one.
+    #[arg(long)]
+    pub verify: bool,
     /// Index only members matching GLOB (repeatable); the index records that it is a subset.
     #[arg(long, value_name = "GLOB")]
     pub include: Vec<String>,
@@ -83,6 +122,11 @@ pub struct IndexArgs {
 pub struct EmbedArgs {
     #[command(flatten)]
     pub walk: WalkArgs,
+    #[command(flatten)]
+    pub batch: BatchArgs,
+    /// Say what would be done; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
     /// Rewrite an embedded index that is already up to date.
     #[arg(long)]
     pub force: bool,
@@ -96,12 +140,23 @@ pub struct EmbedArgs {
 pub struct CsvArgs {
     #[command(flatten)]
     pub walk: WalkArgs,
+    #[command(flatten)]
+    pub batch: BatchArgs,
+    /// Skip archives whose last member is already a CSV index of every member before it (for
+    /// cron; without it, each run appends a new index, as the seed's library does).
+    #[arg(long)]
+    pub skip_fresh: bool,
+    /// Say what would be done; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct RecoverArgs {
     #[command(flatten)]
     pub walk: WalkArgs,
+    #[command(flatten)]
+    pub batch: BatchArgs,
 }
 
 #[derive(Debug, Args)]
@@ -162,4 +217,6 @@ pub struct ExtractArgs {
 pub struct VerifyArgs {
     #[command(flatten)]
     pub walk: WalkArgs,
+    #[command(flatten)]
+    pub batch: BatchArgs,
 }

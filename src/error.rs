@@ -83,6 +83,17 @@ pub enum Error {
     Invalid(String),
 }
 
+impl Error {
+    /// The byte offset in the archive the error is about, when it has one.
+    pub fn offset(&self) -> Option<u64> {
+        match self {
+            Error::Scan { source, .. } => Some(source.offset),
+            Error::Mismatch { offset, .. } => Some(*offset),
+            _ => None,
+        }
+    }
+}
+
 /// `Result` with [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

@@ -7,11 +7,13 @@
 //! - [`scan`]: the scanner, which walks an archive held in memory;
 //! - [`archive`]: opening an archive file (the memory map) and finding its indexes;
 //! - [`ops`]: the operations (write a sidecar index, list, cat, extract, verify);
-//! - [`discover`]: finding archives under directories.
+//! - [`discover`]: finding archives under directories;
+//! - [`batch`]: running an operation over many archives, in parallel, with one outcome each.
 //!
 //! The `tarfs` binary is a thin CLI over these.
 
 pub mod archive;
+pub mod batch;
 pub mod builder;
 pub mod discover;
 pub mod error;

@@ -1,35 +1,47 @@
 //! The `tarfs` command: parses flags into library options, runs the operation on each archive,
 //! and reports. One archive's failure never stops the others; the exit status is 0 when all went
-//! well, 1 when any archive failed, and 2 for usage errors (from clap).
+//! well, 1 when any archive failed (or was busy), 2 for usage errors (from clap), and 130 when
+//! interrupted.
 
 mod cli;
 mod listing;
+mod progress;
 
 use std::io::{self, BufWriter, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use clap::Parser;
-use rayon::prelude::*;
+use clap::{CommandFactory, Parser};
 use tarfs::archive::{sidecar_path, Archive, IndexDir};
+use tarfs::batch::{self, Action, BatchOptions, Done, Summary};
 use tarfs::discover::{Discover, Found};
-use tarfs::ops::append_csv::append_csv_index;
+use tarfs::ops::append_csv::{append_csv_index, CsvOptions, CsvOutcome};
 use tarfs::ops::create::create;
 use tarfs::ops::embed::{embed, embed_to, EmbedAction, EmbedOptions};
 use tarfs::ops::extract::{extract, ExtractOptions};
 use tarfs::ops::filter::Filter;
+use tarfs::ops::index::{sidecar_freshness, write_sidecar, Freshness, IndexOptions};
 use tarfs::ops::journal::{recover, Recovery};
 use tarfs::ops::lock::try_lock;
-use tarfs::ops::index::{write_sidecar, IndexOptions};
 use tarfs::ops::read::{cat, Reader};
 use tarfs::ops::verify::verify;
 use tarfs::ScanOptions;
 
-use cli::{Cli, Command, WalkArgs};
+use cli::{BatchArgs, Cli, Command, WalkArgs};
 use listing::{JsonMember, LongFormat};
+use progress::Bars;
+
+/// Exit status: success, failure, or interrupted.
+enum Status {
+    Ok,
+    Failed,
+    Interrupted,
+}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -38,16 +50,22 @@ fn main() -> ExitCode {
         Command::Index(a) => run_index(&cli, a, opts),
         Command::Embed(a) => run_embed(&cli, a, opts),
         Command::Csv(a) => run_csv(&cli, a, opts),
-        Command::Recover(a) => run_recover(a),
-        Command::Create(a) => run_create(&cli, a),
-        Command::Ls(a) => run_ls(&cli, a, opts),
-        Command::Cat(a) => run_cat(&cli, a, opts),
-        Command::Extract(a) => run_extract(&cli, a, opts),
-        Command::Verify(a) => run_verify(&cli, &a.walk, opts),
+        Command::Recover(a) => run_recover(&cli, a),
+        Command::Create(a) => run_create(&cli, a).map(status),
+        Command::Ls(a) => run_ls(&cli, a, opts).map(status),
+        Command::Cat(a) => run_cat(&cli, a, opts).map(status),
+        Command::Extract(a) => run_extract(&cli, a, opts).map(status),
+        Command::Verify(a) => run_verify(&cli, a, opts),
+        Command::Completions { shell } => {
+            clap_complete::generate(*shell, &mut Cli::command(), "tarfs", &mut io::stdout());
+            Ok(Status::Ok)
+        }
+        Command::Man => clap_mangen::Man::new(Cli::command()).render(&mut io::stdout()).map(|()| Status::Ok).map_err(Into::into),
     };
     match result {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::from(1),
+        Ok(Status::Ok) => ExitCode::SUCCESS,
+        Ok(Status::Failed) => ExitCode::from(1),
+        Ok(Status::Interrupted) => ExitCode::from(130),
         Err(e) => {
             // A closed stdout (`tarfs ls | head`) is not an error worth reporting.
             if e.downcast_ref::<io::Error>().is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe) {
@@ -59,6 +77,14 @@ fn main() -> ExitCode {
     }
 }
 
+fn status(ok: bool) -> Status {
+    if ok {
+        Status::Ok
+    } else {
+        Status::Failed
+    }
+}
+
 fn warn(msg: impl std::fmt::Display) {
     eprintln!("tarfs: {msg}");
 }
@@ -67,68 +93,107 @@ fn index_dir_for(path: &Path, dir: Option<&Path>) -> Option<IndexDir> {
     dir.map(|d| IndexDir { dir: d.to_path_buf(), root: path.parent().map(Path::to_path_buf).unwrap_or_default() })
 }
 
-fn find(walk: &WalkArgs) -> Result<(Vec<Found>, bool)> {
+/// Runs `job` over the archives that `walk` finds, with progress, reports and a summary, and
+/// returns the exit status. `line` formats a per-archive line for stdout (verify, recover), if
+/// the command has one.
+fn run_batch(
+    cli: &Cli,
+    verb: &str,
+    walk: &WalkArgs,
+    b: &BatchArgs,
+    job: impl Fn(&Found) -> tarfs::Result<Done> + Sync,
+    line: Option<&dyn Fn(&batch::Outcome) -> String>,
+) -> Result<Status> {
     let mut d = Discover::with_glob(&walk.glob)?;
     d.follow_links = walk.follow_links;
-    let (found, errors) = d.find(&walk.paths);
-    for e in &errors {
+    let (found, walk_errors) = d.find(&walk.paths);
+    for e in &walk_errors {
         warn(e);
     }
-    Ok((found, errors.is_empty()))
-}
-
-/// Runs `job` on every archive in parallel, and reports results in discovery order.
-fn for_each_archive<T: Send>(found: &[Found], job: impl Fn(&Found) -> tarfs::Result<T> + Sync, mut report: impl FnMut(&Found, T)) -> bool {
-    let results: Vec<tarfs::Result<T>> = found.par_iter().map(&job).collect();
-    let mut ok = true;
-    for (f, r) in found.iter().zip(results) {
-        match r {
-            Ok(v) => report(f, v),
-            Err(e) => {
-                warn(e);
-                ok = false;
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        // Only one handler may be set per process; a second batch in one process keeps the first.
+        let _ = ctrlc::set_handler(move || {
+            if stop.swap(true, Ordering::SeqCst) {
+                std::process::exit(130);
             }
+            eprintln!("tarfs: interrupted: finishing the archives in progress (again to quit now)");
+        });
+    }
+    let bars = Bars::new(b.progress, b.quiet, cli.verbose, b.json);
+    let start = Instant::now();
+    let (outcomes, stopped) = batch::run(&found, BatchOptions { jobs: b.jobs, fail_fast: b.fail_fast }, &stop, &bars, job);
+    bars.finish();
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    for o in outcomes.iter().flatten() {
+        if b.json {
+            serde_json::to_writer(&mut out, o)?;
+            writeln!(out)?;
+        } else if let Some(line) = line.filter(|_| o.error.is_none()) {
+            writeln!(out, "{}", line(o))?;
         }
     }
-    ok
-}
-
-fn run_index(cli: &Cli, a: &cli::IndexArgs, scan: ScanOptions) -> Result<bool> {
-    let opts = IndexOptions { scan, filter: Filter::new(&a.include, &a.exclude)? };
-    let (found, walk_ok) = find(&a.walk)?;
-    let start = Instant::now();
-    let (mut archives, mut members, mut bytes) = (0u64, 0u64, 0u64);
-    let ok = for_each_archive(
-        &found,
-        |f| {
-            let archive = Archive::open(&f.path)?;
-            let dest = sidecar_path(&f.path, f.index_dir(a.walk.index_dir.as_deref()).as_ref());
-            write_sidecar(&archive, &dest, &opts)
-        },
-        |f, r| {
-            if let Some(w) = r.end.warning {
-                warn(format!("{}: warning: {w}", f.path.display()));
-            }
-            if cli.verbose {
-                eprintln!("{}: {} members, {} entries -> {}", f.path.display(), r.members, r.entries, r.index_path.display());
-            }
-            archives += 1;
-            members += r.members;
-            bytes += r.bytes;
-        },
-    );
-    if cli.verbose || found.len() > 1 {
-        let failed = found.len() as u64 - archives;
-        eprintln!(
-            "tarfs: indexed {archives} archive(s), {members} members, {bytes} bytes in {:.2}s; {failed} failed",
-            start.elapsed().as_secs_f64()
-        );
+    out.flush()?;
+    let s = Summary::of(&outcomes);
+    if !b.quiet {
+        warn(summary_line(verb, &s, start.elapsed().as_secs_f64()));
     }
-    Ok(ok && walk_ok)
+    let interrupted = stop.load(Ordering::SeqCst);
+    Ok(if interrupted {
+        Status::Interrupted
+    } else {
+        status(s.failed == 0 && s.busy == 0 && walk_errors.is_empty() && !stopped)
+    })
 }
 
-fn run_embed(cli: &Cli, a: &cli::EmbedArgs, scan: ScanOptions) -> Result<bool> {
-    let opts = EmbedOptions { scan, force: a.force };
+fn summary_line(verb: &str, s: &Summary, secs: f64) -> String {
+    let mut parts = Vec::new();
+    for (n, what) in [(s.indexed, "indexed"), (s.verified, "verified"), (s.skipped, "skipped"), (s.failed, "failed"), (s.busy, "busy"), (s.not_started, "not started")] {
+        if n > 0 || what == "failed" {
+            parts.push(format!("{n} {what}"));
+        }
+    }
+    let mib = s.bytes as f64 / (1 << 20) as f64;
+    format!("{verb}: {}; {} members, {mib:.1} MiB in {secs:.2} s", parts.join(", "), s.members)
+}
+
+fn run_index(cli: &Cli, a: &cli::IndexArgs, scan: ScanOptions) -> Result<Status> {
+    let filter = Filter::new(&a.include, &a.exclude)?;
+    let opts = IndexOptions { scan, filter: filter.clone() };
+    let job = |f: &Found| -> tarfs::Result<Done> {
+        let archive = Archive::open(&f.path)?;
+        let dir = f.index_dir(a.walk.index_dir.as_deref());
+        let dest = sidecar_path(&f.path, dir.as_ref());
+        let fresh = if a.verify && dest.exists() {
+            match verify(&archive, dir.as_ref(), scan) {
+                Ok(_) => Freshness::Fresh,
+                Err(e) => Freshness::Stale(e.to_string()),
+            }
+        } else {
+            sidecar_freshness(&archive, &dest, filter.as_ref())
+        };
+        let reason = match fresh {
+            Freshness::Fresh if !a.force => {
+                return Ok(Done { action: Action::Skipped, reason: Some("fresh".into()), members: 0, index_path: Some(dest), warning: None })
+            }
+            Freshness::Fresh => "forced".to_string(),
+            Freshness::Missing => "new".to_string(),
+            Freshness::Stale(why) => format!("rebuilt: {why}"),
+            Freshness::Corrupt(why) => format!("rebuilt: the old index is corrupt: {why}"),
+        };
+        if a.dry_run {
+            return Ok(Done { action: Action::Indexed, reason: Some(format!("dry run: would index ({reason})")), members: 0, index_path: Some(dest), warning: None });
+        }
+        let r = write_sidecar(&archive, &dest, &opts)?;
+        Ok(Done { action: Action::Indexed, reason: Some(reason), members: r.members, index_path: Some(dest), warning: r.end.warning.map(|w| w.to_string()) })
+    };
+    run_batch(cli, "index", &a.walk, &a.batch, job, None)
+}
+
+fn run_embed(cli: &Cli, a: &cli::EmbedArgs, scan: ScanOptions) -> Result<Status> {
+    let opts = EmbedOptions { scan, force: a.force, dry_run: a.dry_run };
     if let Some(out) = &a.output {
         if a.walk.paths.len() != 1 || a.walk.paths[0].is_dir() {
             anyhow::bail!("--output takes exactly one archive");
@@ -137,59 +202,66 @@ fn run_embed(cli: &Cli, a: &cli::EmbedArgs, scan: ScanOptions) -> Result<bool> {
         if cli.verbose {
             warn(format!("{}: {} members, index first, {} bytes written", out.display(), r.members, r.bytes_written));
         }
-        return Ok(true);
+        return Ok(Status::Ok);
     }
-    let (found, walk_ok) = find(&a.walk)?;
-    let ok = for_each_archive(
-        &found,
-        |f| embed(&f.path, opts),
-        |f, r| {
-            let what = match r.action {
-                EmbedAction::UpToDate => "index up to date; left alone".to_string(),
-                EmbedAction::Reindexed => format!("re-indexed in place ({} members)", r.members),
-                EmbedAction::Embedded => format!("embedded ({} members, {} displaced to the end)", r.members, r.displaced),
-            };
-            if cli.verbose || r.action == EmbedAction::UpToDate {
-                eprintln!("{}: {what}; {} bytes written", f.path.display(), r.bytes_written);
-            }
-        },
-    );
-    Ok(ok && walk_ok)
+    let dry = if a.dry_run { "dry run: would have " } else { "" };
+    let job = |f: &Found| -> tarfs::Result<Done> {
+        let r = embed(&f.path, opts)?;
+        let (action, reason) = match r.action {
+            EmbedAction::UpToDate => (Action::Skipped, "index up to date".to_string()),
+            EmbedAction::Reindexed => (Action::Indexed, format!("{dry}re-indexed in place; {} bytes written", r.bytes_written)),
+            EmbedAction::Embedded => (Action::Indexed, format!("{dry}embedded, {} members displaced to the end; {} bytes written", r.displaced, r.bytes_written)),
+        };
+        Ok(Done { action, reason: Some(reason), members: r.members, index_path: Some(f.path.clone()), warning: None })
+    };
+    run_batch(cli, "embed", &a.walk, &a.batch, job, None)
 }
 
-fn run_csv(cli: &Cli, a: &cli::CsvArgs, scan: ScanOptions) -> Result<bool> {
-    let (found, walk_ok) = find(&a.walk)?;
-    let ok = for_each_archive(
-        &found,
-        |f| append_csv_index(&f.path, scan),
-        |f, r| {
-            if cli.verbose {
-                eprintln!("{}: appended {} ({} rows) at byte {}", f.path.display(), r.name, r.rows, r.offset);
+fn run_csv(cli: &Cli, a: &cli::CsvArgs, scan: ScanOptions) -> Result<Status> {
+    let opts = CsvOptions { scan, skip_fresh: a.skip_fresh, dry_run: a.dry_run };
+    let dry = if a.dry_run { "dry run: would have " } else { "" };
+    let job = |f: &Found| -> tarfs::Result<Done> {
+        Ok(match append_csv_index(&f.path, opts)? {
+            CsvOutcome::Fresh { name, rows } => {
+                Done { action: Action::Skipped, reason: Some(format!("{name} already lists every member")), members: rows, index_path: None, warning: None }
             }
-        },
-    );
-    Ok(ok && walk_ok)
+            CsvOutcome::Appended(r) => Done {
+                action: Action::Indexed,
+                reason: Some(format!("{dry}appended {} at byte {}", r.name, r.offset)),
+                members: r.rows,
+                index_path: None,
+                warning: None,
+            },
+        })
+    };
+    run_batch(cli, "csv", &a.walk, &a.batch, job, None)
 }
 
-fn run_recover(a: &cli::RecoverArgs) -> Result<bool> {
-    let (found, walk_ok) = find(&a.walk)?;
-    let mut out = io::stdout().lock();
-    let ok = for_each_archive(
-        &found,
-        |f| {
-            let _lock = try_lock(&f.path)?;
-            recover(&f.path)
-        },
-        |f, r| {
-            let what = match r {
-                None => "nothing to recover",
-                Some(Recovery::Finished) => "finished the interrupted change",
-                Some(Recovery::RolledBack) => "rolled back the interrupted change; the archive is as it was",
-            };
-            let _ = writeln!(out, "{}: {what}", f.path.display());
-        },
-    );
-    Ok(ok && walk_ok)
+fn run_recover(cli: &Cli, a: &cli::RecoverArgs) -> Result<Status> {
+    let job = |f: &Found| -> tarfs::Result<Done> {
+        let _lock = try_lock(&f.path)?;
+        let (action, reason) = match recover(&f.path)? {
+            None => (Action::Skipped, "nothing to recover"),
+            Some(Recovery::Finished) => (Action::Indexed, "finished the interrupted change"),
+            Some(Recovery::RolledBack) => (Action::Indexed, "rolled back the interrupted change; the archive is as it was"),
+        };
+        Ok(Done { action, reason: Some(reason.into()), members: 0, index_path: None, warning: None })
+    };
+    let line = |o: &batch::Outcome| format!("{}: {}", o.path.display(), o.reason.as_deref().unwrap_or_default());
+    run_batch(cli, "recover", &a.walk, &a.batch, job, Some(&line))
+}
+
+fn run_verify(cli: &Cli, a: &cli::VerifyArgs, scan: ScanOptions) -> Result<Status> {
+    let job = |f: &Found| -> tarfs::Result<Done> {
+        let archive = Archive::open(&f.path)?;
+        let r = verify(&archive, f.index_dir(a.walk.index_dir.as_deref()).as_ref(), scan)?;
+        let kind = if r.subset { "subset index" } else { "index" };
+        let later = if r.uncovered > 0 { format!("; {} later members are not in it", r.uncovered) } else { String::new() };
+        let reason = format!("{kind} of {} entries ({}), {} members{later}", r.entries, r.source, r.members);
+        Ok(Done { action: Action::Verified, reason: Some(reason), members: r.members, index_path: None, warning: None })
+    };
+    let line = |o: &batch::Outcome| format!("{}: ok: {}", o.path.display(), o.reason.as_deref().unwrap_or_default());
+    run_batch(cli, "verify", &a.walk, &a.batch, job, Some(&line))
 }
 
 fn run_create(cli: &Cli, a: &cli::CreateArgs) -> Result<bool> {
@@ -267,23 +339,4 @@ fn run_extract(cli: &Cli, a: &cli::ExtractArgs, scan: ScanOptions) -> Result<boo
         warn(format!("{}: extracted {} members", a.archive.display(), report.extracted));
     }
     Ok(report.failures.is_empty())
-}
-
-fn run_verify(cli: &Cli, walk: &WalkArgs, scan: ScanOptions) -> Result<bool> {
-    let (found, walk_ok) = find(walk)?;
-    let mut out = io::stdout().lock();
-    let ok = for_each_archive(
-        &found,
-        |f| {
-            let archive = Archive::open(&f.path)?;
-            verify(&archive, f.index_dir(walk.index_dir.as_deref()).as_ref(), scan)
-        },
-        |f, r| {
-            let kind = if r.subset { "subset index" } else { "index" };
-            let later = if r.uncovered > 0 { format!("; {} later members are not in it", r.uncovered) } else { String::new() };
-            let _ = writeln!(out, "{}: ok: {kind} of {} entries ({}), {} members{later}", f.path.display(), r.entries, r.source, r.members);
-        },
-    );
-    let _ = cli;
-    Ok(ok && walk_ok)
 }

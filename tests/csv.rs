@@ -172,6 +172,11 @@ fn csv_twice_lists_the_first() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("CSV index member .tarindex_1.csv"));
     assert_eq!(String::from_utf8(out.stdout).unwrap(), listing);
     ok(tarfs().arg("verify").arg(&a));
+    // For cron: --skip-fresh leaves an archive whose last member indexes everything.
+    let before = fs::read(&a).unwrap();
+    let out = ok(tarfs().arg("csv").arg("--skip-fresh").arg("--json").arg(&a));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\"action\":\"skipped\""), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(fs::read(&a).unwrap(), before);
     // A member appended after the index is reported, not an error; a row that lies is.
     ok(Command::new("tar").arg("-rf").arg(&a).arg("-C").arg(tmp.path()).arg("x"));
     let out = ok(tarfs().arg("verify").arg(&a));

@@ -68,22 +68,60 @@ pub fn check_rewritable(path: &Path, what: &str) -> Result<()> {
     Ok(())
 }
 
+/// How to append.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CsvOptions {
+    /// Scanner options.
+    pub scan: ScanOptions,
+    /// Skip the archive when its last member is already a CSV index of everything before it.
+    /// Without this, every call appends a new index (listing the earlier ones), as the seed's
+    /// library does.
+    pub skip_fresh: bool,
+    /// Work out what would be done, and write nothing.
+    pub dry_run: bool,
+}
+
+/// What [`append_csv_index`] did.
+#[derive(Debug, Clone)]
+pub enum CsvOutcome {
+    /// A member was appended (or, in a dry run, would be).
+    Appended(CsvReport),
+    /// The last member is already a CSV index listing every member before it.
+    Fresh {
+        /// Its name.
+        name: String,
+        /// Its rows.
+        rows: u64,
+    },
+}
+
 /// Appends a `.tarindex_N.csv` member to the archive at `path`.
-pub fn append_csv_index(path: &Path, opts: ScanOptions) -> Result<CsvReport> {
+pub fn append_csv_index(path: &Path, opts: CsvOptions) -> Result<CsvOutcome> {
     check_rewritable(path, "csv")?;
-    let _lock = try_lock(path)?;
-    journal::recover(path)?;
+    let _lock = if opts.dry_run { None } else { Some(try_lock(path)?) };
+    if opts.dry_run {
+        journal::refuse_pending(path)?;
+    } else {
+        journal::recover(path)?;
+    }
     let archive = Archive::open(path)?;
+    let mut last_index = None;
     let mut rows = Vec::new();
     let mut next = 0u32;
-    let mut scanner = Scanner::new(archive.bytes(), opts);
+    let mut scanner = Scanner::new(archive.bytes(), opts.scan);
     for e in scanner.by_ref() {
         let e = e.map_err(|source| Error::Scan { path: path.to_path_buf(), source })?;
         let name = e.path();
+        last_index = csv::index_number(&name).map(|_| (String::from_utf8_lossy(&name).into_owned(), e.data_offset as usize..(e.data_offset + e.stored_size) as usize));
         if let Some(n) = csv::index_number(&name) {
             next = next.max(n.saturating_add(1));
         }
         rows.push(Row::new(&name, e.stored_size, e.data_offset));
+    }
+    if let Some((name, range)) = last_index.filter(|_| opts.skip_fresh) {
+        if csv::decode(&archive.bytes()[range]).is_ok_and(|r| r == rows[..rows.len() - 1]) {
+            return Ok(CsvOutcome::Fresh { name, rows: rows.len() as u64 - 1 });
+        }
     }
     let end = scanner.end().expect("scan finished");
     if let Some(Warning::LoneZeroBlock { offset }) = end.warning {
@@ -94,7 +132,7 @@ pub fn append_csv_index(path: &Path, opts: ScanOptions) -> Result<CsvReport> {
     }
     let tail_start = (end.end_offset as usize).min(archive.bytes().len());
     if let Some(i) = archive.bytes()[tail_start..].iter().position(|&b| b != 0) {
-        if !opts.lenient {
+        if !opts.scan.lenient {
             return Err(Error::Refused {
                 path: path.to_path_buf(),
                 msg: format!("there is data after the end-of-archive marker (at byte {}) that would be overwritten", tail_start + i),
@@ -122,6 +160,9 @@ pub fn append_csv_index(path: &Path, opts: ScanOptions) -> Result<CsvReport> {
     let (first, rest) = member.split_at(BLOCK);
     let first: [u8; BLOCK] = first.try_into().expect("one block");
     let at = end.end_offset;
+    if opts.dry_run {
+        return Ok(CsvOutcome::Appended(CsvReport { name, rows: rows.len() as u64, offset: at, bytes_written: member.len() as u64 }));
+    }
     // Everything the change may overwrite, as far as the file reaches.
     let original_len = archive.len();
     let touched_end = (at + member.len() as u64).min(original_len);
@@ -140,5 +181,5 @@ pub fn append_csv_index(path: &Path, opts: ScanOptions) -> Result<CsvReport> {
     file.sync_all().at(path)?;
     crash::point("csv-header-synced");
     journal::remove(path)?;
-    Ok(CsvReport { name, rows: rows.len() as u64, offset: at, bytes_written: member.len() as u64 })
+    Ok(CsvOutcome::Appended(CsvReport { name, rows: rows.len() as u64, offset: at, bytes_written: member.len() as u64 }))
 }

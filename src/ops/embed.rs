@@ -53,6 +53,8 @@ pub struct EmbedOptions {
     pub scan: ScanOptions,
     /// Rewrite an index that is already up to date.
     pub force: bool,
+    /// Work out what would be done, and write nothing (no lock, no journal).
+    pub dry_run: bool,
 }
 
 /// What embedding did.
@@ -172,8 +174,12 @@ fn tarfs_header(index_len_with_gap: u64) -> [u8; BLOCK] {
 /// Embeds an index in the archive at `path`, in place.
 pub fn embed(path: &Path, opts: EmbedOptions) -> Result<EmbedReport> {
     check_rewritable(path, "embed")?;
-    let _lock = try_lock(path)?;
-    journal::recover(path)?;
+    let _lock = if opts.dry_run { None } else { Some(try_lock(path)?) };
+    if opts.dry_run {
+        journal::refuse_pending(path)?;
+    } else {
+        journal::recover(path)?;
+    }
     let archive = Archive::open(path)?;
     let s = survey(path, &archive, opts.scan)?;
     let n = s.members.len() as u64;
@@ -198,6 +204,9 @@ pub fn embed(path: &Path, opts: EmbedOptions) -> Result<EmbedReport> {
             body.extend_from_slice(&[0u8; BLOCK]);
         }
         let header = tarfs_header(base - BLOCK_U64);
+        if opts.dry_run {
+            return Ok(EmbedReport { members: n, displaced: 0, gap_blocks, bytes_written: (BLOCK + body.len()) as u64, action: EmbedAction::Reindexed });
+        }
         let saved = archive.bytes()[..BLOCK + body.len()].to_vec();
         drop(archive);
         let written = write_head(path, len, &header, &body, vec![(0, saved)], Vec::new(), None, "reindex")?;
@@ -244,6 +253,10 @@ pub fn embed(path: &Path, opts: EmbedOptions) -> Result<EmbedReport> {
     let displaced = &archive.bytes()[region.start as usize..region.end as usize];
     let tail_len = displaced.len() as u64 + 2 * BLOCK_U64;
 
+    if opts.dry_run {
+        let bytes_written = tail_len + (BLOCK + body.len()) as u64;
+        return Ok(EmbedReport { members: n, displaced: k as u64, gap_blocks, bytes_written, action: EmbedAction::Embedded });
+    }
     // Refuse when the file system cannot take the copy.
     let grow = (copy_at + tail_len).saturating_sub(len);
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));

@@ -13,6 +13,7 @@ use crate::archive::Archive;
 use crate::error::{Error, IoContext, Result};
 use crate::format::header::BLOCK_U64;
 use crate::format::tarfs::{self, IndexInfo, FLAG_GLOBALS, FLAG_SUBSET};
+use crate::ops::read::{usable, IndexBytes, Located, Source};
 use crate::ops::atomic::write_atomic;
 use crate::ops::filter::Filter;
 use crate::scan::{ScanEnd, ScanOptions, Scanner};
@@ -97,6 +98,45 @@ pub fn write_sidecar(archive: &Archive, dest: &Path, opts: &IndexOptions) -> Res
     archive.advise(Advice::Sequential);
     let (info, end) = write_atomic(dest, |w| write_index(archive.path(), archive.bytes(), opts, w))?;
     Ok(IndexReport { index_path: dest.to_path_buf(), members: end.members, entries: info.entries, bytes: archive.len(), end })
+}
+
+/// Whether an existing sidecar can be kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Freshness {
+    /// Present, intact, and describing the archive as it is.
+    Fresh,
+    /// No sidecar.
+    Missing,
+    /// Present but no longer describing the archive, or made with another filter; why.
+    Stale(String),
+    /// Present but undecodable; why.
+    Corrupt(String),
+}
+
+/// The cheap freshness check, without a rescan: the sidecar decodes (every entry's checksum), its
+/// recorded archive length and end offset hold, its last entry's header is still at its
+/// position, and it was made with the same member filter.
+pub fn sidecar_freshness(archive: &Archive, dest: &Path, filter: Option<&Filter>) -> Freshness {
+    let bytes = match std::fs::read(dest) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Freshness::Missing,
+        Err(e) => return Freshness::Corrupt(format!("{}: {e}", dest.display())),
+    };
+    let index = match tarfs::decode(&bytes) {
+        Ok(i) => i,
+        Err(e) => return Freshness::Corrupt(e.to_string()),
+    };
+    let Some(info) = &index.header.info else {
+        return Freshness::Stale("made by another tool (no tarfs record to check freshness against)".into());
+    };
+    if info.filter.as_deref() != filter.map(Filter::text) || (info.flags & FLAG_SUBSET != 0) != filter.is_some() {
+        return Freshness::Stale("made with another member filter".into());
+    }
+    let located = Located { source: Source::Sidecar(dest.to_path_buf()), bytes: IndexBytes::Owned(Vec::new()), base: 0 };
+    match usable(&index, &located, archive) {
+        Ok(()) => Freshness::Fresh,
+        Err(why) => Freshness::Stale(why),
+    }
 }
 
 /// Reads a whole sidecar file.

@@ -150,6 +150,14 @@ pub fn remove(archive: &Path) -> Result<()> {
     std::fs::File::open(dir).and_then(|d| d.sync_all()).at(dir)
 }
 
+/// Refuses to plan a change while an interrupted one is pending.
+pub fn refuse_pending(archive: &Path) -> Result<()> {
+    if journal_path(archive).exists() {
+        return Err(Error::Refused { path: archive.to_path_buf(), msg: "an interrupted change is pending; run `tarfs recover` first".into() });
+    }
+    Ok(())
+}
+
 /// Finishes or undoes an interrupted change of `archive`, if a journal is left. The caller holds
 /// the archive's lock.
 pub fn recover(archive: &Path) -> Result<Option<Recovery>> {

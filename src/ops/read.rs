@@ -119,7 +119,7 @@ pub fn locate_csv(archive: &Archive, opts: ScanOptions) -> Option<Located> {
     })
 }
 
-/// Checks that a decoded index can serve `archive` as it is now; returns why not.
+/// Checks that a decoded index still describes `archive` as it is now; returns why not.
 pub fn usable(index: &Index<'_>, located: &Located, archive: &Archive) -> Result<(), String> {
     let Some(info) = &index.header.info else { return Ok(()) };
     if matches!(located.source, Source::Sidecar(_)) && info.archive_len != archive.len() {
@@ -127,9 +127,6 @@ pub fn usable(index: &Index<'_>, located: &Located, archive: &Archive) -> Result
             "{} is stale: it was made for an archive of {} bytes, the archive is {} bytes",
             located.source, info.archive_len, archive.len()
         ));
-    }
-    if info.flags & FLAG_GLOBALS != 0 {
-        return Err(format!("{} cannot carry the archive's pax global headers", located.source));
     }
     // Members appended since (tar -rf writes over the end marker, often without changing the
     // length): the archive must still end where the index says.
@@ -171,6 +168,9 @@ impl<'a> Reader<'a> {
         }
         if let Some(l) = located.as_ref().filter(|l| !matches!(l.source, Source::Csv(..))) {
             let problem = match tarfs::decode(l.slice(archive)) {
+                Ok(idx) if idx.header.info.as_ref().is_some_and(|i| i.flags & FLAG_GLOBALS != 0) => {
+                    Some(format!("{} cannot carry the archive's pax global headers", l.source))
+                }
                 Ok(idx) => usable(&idx, l, archive).err(),
                 Err(e) => Some(format!("{} does not decode: {e}", l.source)),
             };

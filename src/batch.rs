@@ -1,0 +1,230 @@
+//! Running one operation over many archives: in parallel, largest first, one outcome per archive,
+//! and no archive's failure stopping the others (unless asked).
+//!
+//! The runner knows nothing of terminals: it reports through the [`Progress`] trait, which the
+//! binary implements with progress bars on a TTY and with nothing under cron.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::discover::Found;
+use crate::error::Error;
+
+/// What happened to one archive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// An index was written (or, in a dry run, would be).
+    Indexed,
+    /// Nothing needed doing: the index is present and fresh.
+    Skipped,
+    /// `verify`: the index checked out.
+    Verified,
+    /// The archive could not be processed.
+    Failed,
+    /// Another process is changing the archive.
+    Busy,
+}
+
+/// Where a failure is, for machine-readable reports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Failure {
+    /// The whole message.
+    pub message: String,
+    /// The byte offset in the archive, when the failure has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offset: Option<u64>,
+}
+
+/// The outcome of one archive.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Outcome {
+    /// The archive.
+    pub path: PathBuf,
+    /// What happened.
+    pub action: Action,
+    /// Why (new, stale, forced, fresh, dry run, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Members in the archive.
+    pub members: u64,
+    /// Bytes of archive read.
+    pub bytes: u64,
+    /// The index written or checked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub index_path: Option<PathBuf>,
+    /// Wall-clock seconds spent on it.
+    pub seconds: f64,
+    /// The failure, for `failed`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<Failure>,
+    /// A warning worth showing (a lone zero block, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
+}
+
+/// What an operation reports for one archive that it handled.
+#[derive(Debug, Clone)]
+pub struct Done {
+    /// What was done: [`Action::Indexed`], [`Action::Skipped`] or [`Action::Verified`].
+    pub action: Action,
+    /// Why.
+    pub reason: Option<String>,
+    /// Members.
+    pub members: u64,
+    /// The index path.
+    pub index_path: Option<PathBuf>,
+    /// A warning.
+    pub warning: Option<String>,
+}
+
+impl Outcome {
+    fn new(path: &Path, bytes: u64, seconds: f64, r: Result<Done, Error>) -> Outcome {
+        match r {
+            Ok(d) => Outcome {
+                path: path.to_path_buf(),
+                action: d.action,
+                reason: d.reason,
+                members: d.members,
+                bytes,
+                index_path: d.index_path,
+                seconds,
+                error: None,
+                warning: d.warning,
+            },
+            Err(e) => Outcome {
+                path: path.to_path_buf(),
+                action: if matches!(e, Error::Busy { .. }) { Action::Busy } else { Action::Failed },
+                reason: None,
+                members: 0,
+                bytes,
+                index_path: None,
+                seconds,
+                error: Some(Failure { offset: e.offset(), message: e.to_string() }),
+                warning: None,
+            },
+        }
+    }
+}
+
+/// Hears about a batch as it runs. Called from worker threads.
+pub trait Progress: Sync {
+    /// The batch is about to run `archives` archives, `bytes` in all.
+    fn begin(&self, archives: u64, bytes: u64);
+    /// A worker started on `path` (`bytes` long).
+    fn started(&self, path: &Path, bytes: u64);
+    /// A worker finished an archive.
+    fn finished(&self, outcome: &Outcome);
+}
+
+/// A [`Progress`] that shows nothing.
+pub struct Silent;
+
+impl Progress for Silent {
+    fn begin(&self, _: u64, _: u64) {}
+    fn started(&self, _: &Path, _: u64) {}
+    fn finished(&self, _: &Outcome) {}
+}
+
+/// How to run a batch.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BatchOptions {
+    /// Worker threads; 0 for one per core.
+    pub jobs: usize,
+    /// Stop starting archives after the first failure.
+    pub fail_fast: bool,
+}
+
+/// Runs `job` on every archive. Returns the outcomes in the order of `found` (sorted discovery
+/// order), and whether the batch was stopped early (by `stop`, or by `fail_fast`).
+///
+/// Archives are started largest first, so that a long one does not finish last. When `stop` is
+/// set (by a SIGINT handler), workers finish the archive they are on, whose writes are atomic or
+/// journaled, and start no other.
+pub fn run(
+    found: &[Found],
+    opts: BatchOptions,
+    stop: &AtomicBool,
+    progress: &dyn Progress,
+    job: impl Fn(&Found) -> Result<Done, Error> + Sync,
+) -> (Vec<Option<Outcome>>, bool) {
+    let sizes: Vec<u64> = found.iter().map(|f| std::fs::metadata(&f.path).map_or(0, |m| m.len())).collect();
+    let mut order: Vec<usize> = (0..found.len()).collect();
+    order.sort_by(|&a, &b| sizes[b].cmp(&sizes[a]).then(a.cmp(&b)));
+    progress.begin(found.len() as u64, sizes.iter().sum());
+    let results: Mutex<Vec<Option<Outcome>>> = Mutex::new(vec![None; found.len()]);
+    let failed = AtomicBool::new(false);
+    let work = || {
+        order.par_iter().with_max_len(1).for_each(|&i| {
+            if stop.load(Ordering::SeqCst) || (opts.fail_fast && failed.load(Ordering::SeqCst)) {
+                return;
+            }
+            let f = &found[i];
+            progress.started(&f.path, sizes[i]);
+            let t = Instant::now();
+            let outcome = Outcome::new(&f.path, sizes[i], 0.0, job(f));
+            let outcome = Outcome { seconds: t.elapsed().as_secs_f64(), ..outcome };
+            if outcome.action == Action::Failed {
+                failed.store(true, Ordering::SeqCst);
+            }
+            progress.finished(&outcome);
+            results.lock().expect("no worker panics while holding it")[i] = Some(outcome);
+        })
+    };
+    match rayon::ThreadPoolBuilder::new().num_threads(opts.jobs).build() {
+        Ok(pool) => pool.install(work),
+        Err(_) => work(),
+    }
+    let results = results.into_inner().expect("workers are done");
+    let stopped = results.iter().any(Option::is_none);
+    (results, stopped)
+}
+
+/// Totals of a batch, for the summary line.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Summary {
+    /// Archives indexed.
+    pub indexed: u64,
+    /// Archives verified.
+    pub verified: u64,
+    /// Archives skipped as fresh.
+    pub skipped: u64,
+    /// Archives that failed.
+    pub failed: u64,
+    /// Archives another process held.
+    pub busy: u64,
+    /// Archives not started (interrupted, or --fail-fast).
+    pub not_started: u64,
+    /// Members in the archives handled.
+    pub members: u64,
+    /// Bytes of the archives handled.
+    pub bytes: u64,
+}
+
+impl Summary {
+    /// Adds up outcomes.
+    pub fn of(outcomes: &[Option<Outcome>]) -> Summary {
+        let mut s = Summary::default();
+        for o in outcomes {
+            let Some(o) = o else {
+                s.not_started += 1;
+                continue;
+            };
+            match o.action {
+                Action::Indexed => s.indexed += 1,
+                Action::Verified => s.verified += 1,
+                Action::Skipped => s.skipped += 1,
+                Action::Failed => s.failed += 1,
+                Action::Busy => s.busy += 1,
+            }
+            s.members += o.members;
+            s.bytes += o.bytes;
+        }
+        s
+    }
+}
