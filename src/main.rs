@@ -20,6 +20,7 @@ use clap::{CommandFactory, Parser};
 use tarfs::archive::{sidecar_path, Archive, IndexDir};
 use tarfs::batch::{self, Action, BatchOptions, Done, Summary};
 use tarfs::discover::{Discover, Found};
+use tarfs::ops::atomic::DirSyncs;
 use tarfs::ops::append_csv::{append_csv_index, CsvOptions, CsvOutcome};
 use tarfs::ops::create::create;
 use tarfs::ops::embed::{embed, embed_to, EmbedAction, EmbedOptions};
@@ -161,7 +162,8 @@ fn summary_line(verb: &str, s: &Summary, secs: f64) -> String {
 
 fn run_index(cli: &Cli, a: &cli::IndexArgs, scan: ScanOptions) -> Result<Status> {
     let filter = Filter::new(&a.include, &a.exclude)?;
-    let opts = IndexOptions { scan, filter: filter.clone() };
+    let syncs = Arc::new(DirSyncs::default());
+    let opts = IndexOptions { scan, filter: filter.clone(), dir_syncs: Some(syncs.clone()) };
     let job = |f: &Found| -> tarfs::Result<Done> {
         let archive = Archive::open(&f.path)?;
         let dir = f.index_dir(a.walk.index_dir.as_deref());
@@ -184,12 +186,22 @@ fn run_index(cli: &Cli, a: &cli::IndexArgs, scan: ScanOptions) -> Result<Status>
             Freshness::Corrupt(why) => format!("rebuilt: the old index is corrupt: {why}"),
         };
         if a.dry_run {
-            return Ok(Done { action: Action::Indexed, reason: Some(format!("dry run: would index ({reason})")), members: 0, index_path: Some(dest), warning: None });
+            // Scan (reading only), so that archives that would fail are reported as failing.
+            let mut members = 0;
+            let mut scanner = tarfs::Scanner::new(archive.bytes(), scan);
+            for e in scanner.by_ref() {
+                e.map_err(|source| tarfs::Error::Scan { path: f.path.clone(), source })?;
+                members += 1;
+            }
+            let warning = scanner.end().and_then(|e| e.warning).map(|w| w.to_string());
+            return Ok(Done { action: Action::Indexed, reason: Some(format!("dry run: would index ({reason})")), members, index_path: Some(dest), warning });
         }
         let r = write_sidecar(&archive, &dest, &opts)?;
         Ok(Done { action: Action::Indexed, reason: Some(reason), members: r.members, index_path: Some(dest), warning: r.end.warning.map(|w| w.to_string()) })
     };
-    run_batch(cli, "index", &a.walk, &a.batch, job, None)
+    let status = run_batch(cli, "index", &a.walk, &a.batch, job, None);
+    syncs.sync_all()?;
+    status
 }
 
 fn run_embed(cli: &Cli, a: &cli::EmbedArgs, scan: ScanOptions) -> Result<Status> {

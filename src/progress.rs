@@ -69,6 +69,9 @@ impl Progress for Bars {
     }
 
     fn started(&self, path: &Path, _bytes: u64) {
+        if self.multi.is_hidden() {
+            return;
+        }
         let bar = self.multi.add(ProgressBar::new_spinner());
         bar.set_style(ProgressStyle::with_template("  {spinner} {wide_msg}").expect("valid template"));
         bar.set_message(path.display().to_string());

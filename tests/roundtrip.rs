@@ -148,6 +148,12 @@ fn real_tools_round_trip() {
         let sidecar = tmp.path().join(format!("{}.tar.tarfs", case.name));
         assert!(sidecar.is_file(), "{}: no sidecar", case.name);
         ok(tarfs().arg("verify").arg(&archive));
+        // Readers use the sidecar (not a fallback scan) for every writer's archives.
+        let out = ok(tarfs().arg("-v").arg("ls").arg(&archive));
+        let err = String::from_utf8_lossy(&out.stderr);
+        if !err.contains("using sidecar index") || err.contains("scanning") {
+            failures.push(format!("{}: ls did not use the sidecar: {err}", case.name));
+        }
 
         // ls --json against Python's offsets.
         let py = python_members(&archive);

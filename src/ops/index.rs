@@ -14,7 +14,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::format::header::BLOCK_U64;
 use crate::format::tarfs::{self, IndexInfo, FLAG_GLOBALS, FLAG_SUBSET};
 use crate::ops::read::{usable, IndexBytes, Located, Source};
-use crate::ops::atomic::write_atomic;
+use crate::ops::atomic::{write_atomic_deferred, DirSyncs};
 use crate::ops::filter::Filter;
 use crate::scan::{ScanEnd, ScanOptions, Scanner};
 
@@ -25,6 +25,9 @@ pub struct IndexOptions {
     pub scan: ScanOptions,
     /// Index only the members this selects (a subset index).
     pub filter: Option<Filter>,
+    /// Defer the fsync of the sidecar's directory to the caller (a batch syncs each directory
+    /// once, at its end). `None`: fsync it before returning.
+    pub dir_syncs: Option<std::sync::Arc<DirSyncs>>,
 }
 
 /// What building an index found.
@@ -96,7 +99,14 @@ pub fn write_index<W: Write + Seek>(path: &Path, data: &[u8], opts: &IndexOption
 /// `dest` (an older index there stays as it was).
 pub fn write_sidecar(archive: &Archive, dest: &Path, opts: &IndexOptions) -> Result<IndexReport> {
     archive.advise(Advice::Sequential);
-    let (info, end) = write_atomic(dest, |w| write_index(archive.path(), archive.bytes(), opts, w))?;
+    let (info, end) = write_atomic_deferred(dest, opts.dir_syncs.as_deref(), |w| write_index(archive.path(), archive.bytes(), opts, w)).map_err(|e| match e {
+        // Name the archive as well as the file that could not be written.
+        Error::Io { path, source } => Error::Io {
+            path: archive.path().to_path_buf(),
+            source: std::io::Error::new(source.kind(), format!("cannot write its index {}: {}: {source}", dest.display(), path.display())),
+        },
+        other => other,
+    })?;
     Ok(IndexReport { index_path: dest.to_path_buf(), members: end.members, entries: info.entries, bytes: archive.len(), end })
 }
 

@@ -14,5 +14,5 @@ pub mod lock;
 pub mod read;
 pub mod verify;
 
-mod atomic;
+pub mod atomic;
 mod crash;

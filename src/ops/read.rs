@@ -137,9 +137,10 @@ pub fn usable(index: &Index<'_>, located: &Located, archive: &Archive) -> Result
         return Err(format!("{} is stale: the archive no longer ends at byte {end}", located.source));
     }
     if let Some(last) = index.entries.last() {
-        let pos = (located.base + last.position() * BLOCK_U64) as usize;
-        let here = data.get(pos..pos + BLOCK).map(|b| <&[u8; BLOCK]>::try_from(b).expect("one block"));
-        if !here.is_some_and(|h| last.matches_header(h)) {
+        // The position is the first block of the header chain; the entry copies the main header.
+        let pos = located.base + last.position() * BLOCK_U64;
+        let here = Scanner::at(data, pos, ScanOptions::default()).next().and_then(Result::ok);
+        if !here.is_some_and(|e| e.position == pos && last.matches_header(e.header.as_bytes())) {
             return Err(format!("{} is stale: its last entry no longer matches the archive", located.source));
         }
     }
