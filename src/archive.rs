@@ -19,6 +19,7 @@ use crate::scan::{ScanOptions, Scanner};
 pub struct Archive {
     path: PathBuf,
     map: Option<Mmap>,
+    compressed_len: Option<u64>,
 }
 
 impl Archive {
@@ -42,7 +43,20 @@ impl Archive {
             let map = unsafe { Mmap::map(&file) }.at(path)?;
             Some(map)
         };
-        Ok(Archive { path: path.to_path_buf(), map })
+        Ok(Archive { path: path.to_path_buf(), map, compressed_len: None })
+    }
+
+    /// The same mapping, named `path` in messages: a temporary decompressed copy of the
+    /// compressed file at `path`, which is `compressed_len` bytes long.
+    pub fn decompressed_from(mut self, path: &Path, compressed_len: u64) -> Archive {
+        self.path = path.to_path_buf();
+        self.compressed_len = Some(compressed_len);
+        self
+    }
+
+    /// For a decompressed copy: the length of the compressed file it came from.
+    pub fn compressed_len(&self) -> Option<u64> {
+        self.compressed_len
     }
 
     /// The archive's path.

@@ -120,6 +120,30 @@ pub trait Progress: Sync {
     fn started(&self, path: &Path, bytes: u64);
     /// A worker finished an archive.
     fn finished(&self, outcome: &Outcome);
+    /// A worker read `bytes` more of `path` (streams and compressed files, as they are read).
+    fn read(&self, _path: &Path, _bytes: u64) {}
+}
+
+/// A reader that tells a [`Progress`] how much it has read.
+pub struct Counting<'p, R> {
+    inner: R,
+    progress: &'p dyn Progress,
+    path: PathBuf,
+}
+
+impl<'p, R> Counting<'p, R> {
+    /// Counts what `inner` reads, as bytes of `path`.
+    pub fn new(inner: R, progress: &'p dyn Progress, path: &Path) -> Self {
+        Counting { inner, progress, path: path.to_path_buf() }
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for Counting<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.progress.read(&self.path, n as u64);
+        Ok(n)
+    }
 }
 
 /// A [`Progress`] that shows nothing.
@@ -151,7 +175,7 @@ pub fn run(
     opts: BatchOptions,
     stop: &AtomicBool,
     progress: &dyn Progress,
-    job: impl Fn(&Found) -> Result<Done, Error> + Sync,
+    job: impl Fn(&Found, &dyn Progress) -> Result<Done, Error> + Sync,
 ) -> (Vec<Option<Outcome>>, bool) {
     let sizes: Vec<u64> = found.iter().map(|f| std::fs::metadata(&f.path).map_or(0, |m| m.len())).collect();
     let mut order: Vec<usize> = (0..found.len()).collect();
@@ -167,7 +191,7 @@ pub fn run(
             let f = &found[i];
             progress.started(&f.path, sizes[i]);
             let t = Instant::now();
-            let outcome = Outcome::new(&f.path, sizes[i], 0.0, job(f));
+            let outcome = Outcome::new(&f.path, sizes[i], 0.0, job(f, progress));
             let outcome = Outcome { seconds: t.elapsed().as_secs_f64(), ..outcome };
             if outcome.action == Action::Failed {
                 failed.store(true, Ordering::SeqCst);

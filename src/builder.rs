@@ -353,6 +353,7 @@ impl IndexFirstBuilder {
             flags: 0,
             filter: None,
             generation: 0,
+            source_len: 0,
         };
         let index_len = (BLOCK + entries.len()) as u64;
         let header = UstarFields { path: tarfs::MEMBER_NAME.as_bytes(), mode: 0o644, size: index_len, typeflag: b'0', ..Default::default() }.encode();

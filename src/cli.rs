@@ -83,9 +83,10 @@ pub struct WalkArgs {
     /// Archives, or directories to search for them.
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
-    /// Which file names under directories are archives.
-    #[arg(long, default_value = "*.tar")]
-    pub glob: String,
+    /// Which file names under directories are archives (repeatable; default `*.tar`, and for
+    /// index and verify also `*.tar.gz`, `*.tgz`, `*.tar.zst`, `*.tar.xz`, `*.tar.bz2`).
+    #[arg(long, value_name = "PATTERN")]
+    pub glob: Vec<String>,
     /// Follow symbolic links while walking directories.
     #[arg(short = 'L', long)]
     pub follow_links: bool,
@@ -110,6 +111,13 @@ pub struct IndexArgs {
     /// Judge freshness by a full check of each index against its archive, not the cheap one.
     #[arg(long)]
     pub verify: bool,
+    /// Write the index to FILE (one input). Required for standard input (`-`).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Read streams in records of BYTES (tape devices: the drive's block size; GNU tar's default
+    /// is 10240, blocking factor 20).
+    #[arg(long, value_name = "BYTES", default_value_t = 10240)]
+    pub record_size: usize,
     /// Index only members matching GLOB (repeatable); the index records that it is a subset.
     #[arg(long, value_name = "GLOB")]
     pub include: Vec<String>,

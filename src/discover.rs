@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use globset::{Glob, GlobMatcher};
+use globset::{Glob, GlobSet, GlobSetBuilder};
 use walkdir::WalkDir;
 
 use crate::archive::IndexDir;
@@ -26,26 +26,33 @@ impl Found {
     }
 }
 
+/// File names `index` and `verify` take by default: tar archives and compressed tar archives.
+pub const ARCHIVE_GLOBS: [&str; 6] = ["*.tar", "*.tar.gz", "*.tgz", "*.tar.zst", "*.tar.xz", "*.tar.bz2"];
+
 /// How to walk.
 #[derive(Debug, Clone)]
 pub struct Discover {
     /// Which file names are archives (default `*.tar`).
-    pub glob: GlobMatcher,
+    pub glob: GlobSet,
     /// Follow symbolic links.
     pub follow_links: bool,
 }
 
 impl Default for Discover {
     fn default() -> Self {
-        Discover { glob: Glob::new("*.tar").expect("valid glob").compile_matcher(), follow_links: false }
+        Discover::with_globs(&["*.tar"]).expect("valid glob")
     }
 }
 
 impl Discover {
-    /// A walker selecting file names that match `glob`.
-    pub fn with_glob(glob: &str) -> Result<Discover> {
-        let g = Glob::new(glob).map_err(|e| Error::Invalid(format!("bad glob {glob:?}: {e}")))?;
-        Ok(Discover { glob: g.compile_matcher(), ..Discover::default() })
+    /// A walker selecting file names that match any of `globs`.
+    pub fn with_globs(globs: &[&str]) -> Result<Discover> {
+        let mut b = GlobSetBuilder::new();
+        for g in globs {
+            b.add(Glob::new(g).map_err(|e| Error::Invalid(format!("bad glob {g:?}: {e}")))?);
+        }
+        let glob = b.build().map_err(|e| Error::Invalid(e.to_string()))?;
+        Ok(Discover { glob, follow_links: false })
     }
 
     /// Expands path arguments into archives. Walk errors (unreadable directories) are returned

@@ -20,6 +20,7 @@ pub mod error;
 pub mod format;
 pub mod ops;
 pub mod scan;
+pub mod stream;
 
 pub use error::{Error, Result};
 pub use scan::{Entry, Limits, ScanEnd, ScanError, ScanOptions, Scanner};

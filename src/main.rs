@@ -18,15 +18,17 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use clap::{CommandFactory, Parser};
 use tarfs::archive::{sidecar_path, Archive, IndexDir};
-use tarfs::batch::{self, Action, BatchOptions, Done, Summary};
-use tarfs::discover::{Discover, Found};
+use tarfs::batch::{self, Action, BatchOptions, Counting, Done, Progress, Summary};
+use tarfs::discover::{Discover, Found, ARCHIVE_GLOBS};
 use tarfs::ops::atomic::DirSyncs;
 use tarfs::ops::append_csv::{append_csv_index, CsvOptions, CsvOutcome};
 use tarfs::ops::create::create;
 use tarfs::ops::embed::{embed, embed_to, EmbedAction, EmbedOptions};
 use tarfs::ops::extract::{extract, ExtractOptions};
 use tarfs::ops::filter::Filter;
-use tarfs::ops::index::{sidecar_freshness, write_sidecar, Freshness, IndexOptions};
+use tarfs::ops::compressed;
+use tarfs::ops::index::{sidecar_freshness, write_sidecar, write_stream_sidecar, Freshness, IndexOptions};
+use tarfs::stream::open_stream;
 use tarfs::ops::journal::{recover, Recovery};
 use tarfs::ops::lock::try_lock;
 use tarfs::ops::read::{cat, Reader};
@@ -100,12 +102,14 @@ fn index_dir_for(path: &Path, dir: Option<&Path>) -> Option<IndexDir> {
 fn run_batch(
     cli: &Cli,
     verb: &str,
+    default_globs: &[&str],
     walk: &WalkArgs,
     b: &BatchArgs,
-    job: impl Fn(&Found) -> tarfs::Result<Done> + Sync,
+    job: impl Fn(&Found, &dyn Progress) -> tarfs::Result<Done> + Sync,
     line: Option<&dyn Fn(&batch::Outcome) -> String>,
 ) -> Result<Status> {
-    let mut d = Discover::with_glob(&walk.glob)?;
+    let globs: Vec<&str> = if walk.glob.is_empty() { default_globs.to_vec() } else { walk.glob.iter().map(String::as_str).collect() };
+    let mut d = Discover::with_globs(&globs)?;
     d.follow_links = walk.follow_links;
     let (found, walk_errors) = d.find(&walk.paths);
     for e in &walk_errors {
@@ -164,10 +168,16 @@ fn run_index(cli: &Cli, a: &cli::IndexArgs, scan: ScanOptions) -> Result<Status>
     let filter = Filter::new(&a.include, &a.exclude)?;
     let syncs = Arc::new(DirSyncs::default());
     let opts = IndexOptions { scan, filter: filter.clone(), dir_syncs: Some(syncs.clone()) };
-    let job = |f: &Found| -> tarfs::Result<Done> {
-        let archive = Archive::open(&f.path)?;
+    if a.output.is_some() && (a.walk.paths.len() != 1 || a.walk.paths[0].is_dir()) {
+        anyhow::bail!("--output takes exactly one archive");
+    }
+    let job = |f: &Found, progress: &dyn Progress| -> tarfs::Result<Done> {
         let dir = f.index_dir(a.walk.index_dir.as_deref());
-        let dest = sidecar_path(&f.path, dir.as_ref());
+        if let Some(kind) = stream_kind(&f.path) {
+            return index_stream(&f.path, kind, a, &opts, dir.as_ref(), progress);
+        }
+        let archive = Archive::open(&f.path)?;
+        let dest = a.output.clone().unwrap_or_else(|| sidecar_path(&f.path, dir.as_ref()));
         let fresh = if a.verify && dest.exists() {
             match verify(&archive, dir.as_ref(), scan) {
                 Ok(_) => Freshness::Fresh,
@@ -185,6 +195,14 @@ fn run_index(cli: &Cli, a: &cli::IndexArgs, scan: ScanOptions) -> Result<Status>
             Freshness::Stale(why) => format!("rebuilt: {why}"),
             Freshness::Corrupt(why) => format!("rebuilt: the old index is corrupt: {why}"),
         };
+        if compressed::compression(&archive).is_some() {
+            if a.dry_run {
+                return Ok(Done { action: Action::Indexed, reason: Some(format!("dry run: would index ({reason})")), members: 0, index_path: Some(dest), warning: None });
+            }
+            let (mut r, _) = open_stream(&f.path, |file| Box::new(Counting::new(file, progress, &f.path)))?;
+            let rep = write_stream_sidecar(&f.path, &mut r, 1 << 20, archive.len(), &dest, &opts)?;
+            return Ok(Done { action: Action::Indexed, reason: Some(reason), members: rep.members, index_path: Some(dest), warning: rep.end.warning.map(|w| w.to_string()) });
+        }
         if a.dry_run {
             // Scan (reading only), so that archives that would fail are reported as failing.
             let mut members = 0;
@@ -199,9 +217,58 @@ fn run_index(cli: &Cli, a: &cli::IndexArgs, scan: ScanOptions) -> Result<Status>
         let r = write_sidecar(&archive, &dest, &opts)?;
         Ok(Done { action: Action::Indexed, reason: Some(reason), members: r.members, index_path: Some(dest), warning: r.end.warning.map(|w| w.to_string()) })
     };
-    let status = run_batch(cli, "index", &a.walk, &a.batch, job, None);
+    let status = run_batch(cli, "index", &ARCHIVE_GLOBS, &a.walk, &a.batch, job, None);
     syncs.sync_all()?;
     status
+}
+
+/// Inputs read as streams: standard input, FIFOs, and character devices (tape drives).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum StreamKind {
+    Stdin,
+    Fifo,
+    Device,
+}
+
+fn stream_kind(path: &Path) -> Option<StreamKind> {
+    use std::os::unix::fs::FileTypeExt;
+    if path.as_os_str() == "-" {
+        return Some(StreamKind::Stdin);
+    }
+    let ft = std::fs::metadata(path).ok()?.file_type();
+    if ft.is_fifo() {
+        Some(StreamKind::Fifo)
+    } else if ft.is_char_device() {
+        Some(StreamKind::Device)
+    } else {
+        None
+    }
+}
+
+/// Indexes a stream input into `--output`, or the device's name under `--index-dir`, or (for a
+/// FIFO) the usual sidecar beside it.
+fn index_stream(path: &Path, kind: StreamKind, a: &cli::IndexArgs, opts: &IndexOptions, dir: Option<&IndexDir>, progress: &dyn Progress) -> tarfs::Result<Done> {
+    let dest = match (&a.output, kind, dir) {
+        (Some(out), _, _) => out.clone(),
+        (None, StreamKind::Stdin, _) => return Err(tarfs::Error::Invalid("indexing standard input needs --output FILE".into())),
+        (None, StreamKind::Device, Some(d)) => d.dir.join(format!("{}.tarfs", path.file_name().unwrap_or_default().to_string_lossy())),
+        (None, StreamKind::Device, None) => {
+            return Err(tarfs::Error::Invalid(format!("{}: a device's index needs --output FILE or --index-dir DIR", path.display())))
+        }
+        (None, StreamKind::Fifo, _) => sidecar_path(path, dir),
+    };
+    if a.dry_run {
+        return Ok(Done { action: Action::Indexed, reason: Some("dry run: would read the stream and index it".into()), members: 0, index_path: Some(dest), warning: None });
+    }
+    // Tapes are read in whole records; pipes in large reads.
+    let chunk = if kind == StreamKind::Device || a.record_size != 10240 { a.record_size } else { 1 << 20 };
+    let rep = if kind == StreamKind::Stdin {
+        write_stream_sidecar(Path::new("-"), &mut Counting::new(io::stdin().lock(), progress, path), chunk, 0, &dest, opts)?
+    } else {
+        let f = std::fs::File::open(path).map_err(|e| tarfs::Error::Io { path: path.to_path_buf(), source: e })?;
+        write_stream_sidecar(path, &mut Counting::new(f, progress, path), chunk, 0, &dest, opts)?
+    };
+    Ok(Done { action: Action::Indexed, reason: Some("read as a stream".into()), members: rep.members, index_path: Some(dest), warning: rep.end.warning.map(|w| w.to_string()) })
 }
 
 fn run_embed(cli: &Cli, a: &cli::EmbedArgs, scan: ScanOptions) -> Result<Status> {
@@ -217,7 +284,7 @@ fn run_embed(cli: &Cli, a: &cli::EmbedArgs, scan: ScanOptions) -> Result<Status>
         return Ok(Status::Ok);
     }
     let dry = if a.dry_run { "dry run: would have " } else { "" };
-    let job = |f: &Found| -> tarfs::Result<Done> {
+    let job = |f: &Found, _: &dyn Progress| -> tarfs::Result<Done> {
         let r = embed(&f.path, opts)?;
         let (action, reason) = match r.action {
             EmbedAction::UpToDate => (Action::Skipped, "index up to date".to_string()),
@@ -226,13 +293,13 @@ fn run_embed(cli: &Cli, a: &cli::EmbedArgs, scan: ScanOptions) -> Result<Status>
         };
         Ok(Done { action, reason: Some(reason), members: r.members, index_path: Some(f.path.clone()), warning: None })
     };
-    run_batch(cli, "embed", &a.walk, &a.batch, job, None)
+    run_batch(cli, "embed", &["*.tar"], &a.walk, &a.batch, job, None)
 }
 
 fn run_csv(cli: &Cli, a: &cli::CsvArgs, scan: ScanOptions) -> Result<Status> {
     let opts = CsvOptions { scan, skip_fresh: a.skip_fresh, dry_run: a.dry_run };
     let dry = if a.dry_run { "dry run: would have " } else { "" };
-    let job = |f: &Found| -> tarfs::Result<Done> {
+    let job = |f: &Found, _: &dyn Progress| -> tarfs::Result<Done> {
         Ok(match append_csv_index(&f.path, opts)? {
             CsvOutcome::Fresh { name, rows } => {
                 Done { action: Action::Skipped, reason: Some(format!("{name} already lists every member")), members: rows, index_path: None, warning: None }
@@ -246,11 +313,11 @@ fn run_csv(cli: &Cli, a: &cli::CsvArgs, scan: ScanOptions) -> Result<Status> {
             },
         })
     };
-    run_batch(cli, "csv", &a.walk, &a.batch, job, None)
+    run_batch(cli, "csv", &["*.tar"], &a.walk, &a.batch, job, None)
 }
 
 fn run_recover(cli: &Cli, a: &cli::RecoverArgs) -> Result<Status> {
-    let job = |f: &Found| -> tarfs::Result<Done> {
+    let job = |f: &Found, _: &dyn Progress| -> tarfs::Result<Done> {
         let _lock = try_lock(&f.path)?;
         let (action, reason) = match recover(&f.path)? {
             None => (Action::Skipped, "nothing to recover"),
@@ -260,20 +327,24 @@ fn run_recover(cli: &Cli, a: &cli::RecoverArgs) -> Result<Status> {
         Ok(Done { action, reason: Some(reason.into()), members: 0, index_path: None, warning: None })
     };
     let line = |o: &batch::Outcome| format!("{}: {}", o.path.display(), o.reason.as_deref().unwrap_or_default());
-    run_batch(cli, "recover", &a.walk, &a.batch, job, Some(&line))
+    run_batch(cli, "recover", &["*.tar"], &a.walk, &a.batch, job, Some(&line))
 }
 
 fn run_verify(cli: &Cli, a: &cli::VerifyArgs, scan: ScanOptions) -> Result<Status> {
-    let job = |f: &Found| -> tarfs::Result<Done> {
+    let job = |f: &Found, _: &dyn Progress| -> tarfs::Result<Done> {
         let archive = Archive::open(&f.path)?;
-        let r = verify(&archive, f.index_dir(a.walk.index_dir.as_deref()).as_ref(), scan)?;
+        let dir = f.index_dir(a.walk.index_dir.as_deref());
+        let r = match compressed::compression(&archive) {
+            Some(c) => compressed::verify(&archive, c, dir.as_ref(), scan)?,
+            None => verify(&archive, dir.as_ref(), scan)?,
+        };
         let kind = if r.subset { "subset index" } else { "index" };
         let later = if r.uncovered > 0 { format!("; {} later members are not in it", r.uncovered) } else { String::new() };
         let reason = format!("{kind} of {} entries ({}), {} members{later}", r.entries, r.source, r.members);
         Ok(Done { action: Action::Verified, reason: Some(reason), members: r.members, index_path: None, warning: None })
     };
     let line = |o: &batch::Outcome| format!("{}: ok: {}", o.path.display(), o.reason.as_deref().unwrap_or_default());
-    run_batch(cli, "verify", &a.walk, &a.batch, job, Some(&line))
+    run_batch(cli, "verify", &ARCHIVE_GLOBS, &a.walk, &a.batch, job, Some(&line))
 }
 
 fn run_create(cli: &Cli, a: &cli::CreateArgs) -> Result<bool> {
@@ -298,12 +369,11 @@ fn open_reader<'a>(cli: &Cli, archive: &'a Archive, index_dir: Option<&Path>, sc
 
 fn run_ls(cli: &Cli, a: &cli::LsArgs, scan: ScanOptions) -> Result<bool> {
     let archive = Archive::open(&a.archive)?;
-    let reader = open_reader(cli, &archive, a.index_dir.as_deref(), scan)?;
     let stdout = io::stdout().lock();
     let mut out = BufWriter::with_capacity(1 << 16, stdout);
     let mut long = LongFormat::default();
     let mut io_err = None;
-    let end = reader.for_each(|e| {
+    let mut each = |e: &tarfs::Entry<'_>| {
         let r = if a.json {
             serde_json::to_writer(&mut out, &JsonMember::new(e)).map_err(io::Error::from).and_then(|_| out.write_all(b"\n"))
         } else if a.long {
@@ -316,7 +386,20 @@ fn run_ls(cli: &Cli, a: &cli::LsArgs, scan: ScanOptions) -> Result<bool> {
             return Err(tarfs::Error::Invalid("output closed".into()));
         }
         Ok(())
-    });
+    };
+    let end = match compressed::compression(&archive) {
+        Some(c) => {
+            let dir = index_dir_for(archive.path(), a.index_dir.as_deref());
+            let source = compressed::list(&archive, c, dir.as_ref(), scan, &mut each);
+            if cli.verbose {
+                if let Ok(s) = &source {
+                    warn(format!("{}: using {s} of the {}-compressed archive", a.archive.display(), c.name()));
+                }
+            }
+            source.map(|_| None)
+        }
+        None => open_reader(cli, &archive, a.index_dir.as_deref(), scan)?.for_each(&mut each),
+    };
     if let Some(err) = io_err {
         return Err(err.into());
     }
@@ -330,17 +413,25 @@ fn run_ls(cli: &Cli, a: &cli::LsArgs, scan: ScanOptions) -> Result<bool> {
 
 fn run_cat(cli: &Cli, a: &cli::CatArgs, scan: ScanOptions) -> Result<bool> {
     let archive = Archive::open(&a.archive)?;
-    let reader = open_reader(cli, &archive, a.index_dir.as_deref(), scan)?;
     let names: Vec<Vec<u8>> = a.members.iter().map(|m| m.as_os_str().as_bytes().to_vec()).collect();
     let mut out = BufWriter::with_capacity(1 << 20, io::stdout().lock());
-    let r = cat(&reader, &names, &mut out);
+    let r = match compressed::compression(&archive) {
+        Some(c) => {
+            let dir = index_dir_for(archive.path(), a.index_dir.as_deref());
+            compressed::cat(&archive, c, dir.as_ref(), &names, scan, &mut out)
+        }
+        None => cat(&open_reader(cli, &archive, a.index_dir.as_deref(), scan)?, &names, &mut out),
+    };
     out.flush()?;
     r?;
     Ok(true)
 }
 
 fn run_extract(cli: &Cli, a: &cli::ExtractArgs, scan: ScanOptions) -> Result<bool> {
-    let archive = Archive::open(&a.archive)?;
+    let mut archive = Archive::open(&a.archive)?;
+    if let Some(c) = compressed::compression(&archive) {
+        archive = compressed::decompressed(&archive, c)?;
+    }
     let reader = open_reader(cli, &archive, a.index_dir.as_deref(), scan)?;
     let names = a.members.iter().map(|m| m.as_os_str().as_bytes().to_vec()).collect();
     let report = extract(&reader, &ExtractOptions { dest: a.dest.clone(), names }).context("extract")?;

@@ -29,6 +29,7 @@ pub struct Bars {
     multi: MultiProgress,
     overall: ProgressBar,
     workers: Mutex<HashMap<PathBuf, ProgressBar>>,
+    streamed: Mutex<HashMap<PathBuf, u64>>,
     done: Mutex<(u64, u64)>,
     verbose: bool,
     json: bool,
@@ -46,7 +47,7 @@ impl Bars {
                 .expect("valid template")
                 .progress_chars("=> "),
         );
-        Bars { multi, overall, workers: Mutex::new(HashMap::new()), done: Mutex::new((0, 0)), verbose, json }
+        Bars { multi, overall, workers: Mutex::new(HashMap::new()), streamed: Mutex::new(HashMap::new()), done: Mutex::new((0, 0)), verbose, json }
     }
 
     /// Prints a line to stderr without tearing the bars.
@@ -79,6 +80,11 @@ impl Progress for Bars {
         self.workers.lock().expect("unpoisoned").insert(path.to_path_buf(), bar);
     }
 
+    fn read(&self, path: &Path, bytes: u64) {
+        *self.streamed.lock().expect("unpoisoned").entry(path.to_path_buf()).or_default() += bytes;
+        self.overall.inc(bytes);
+    }
+
     fn finished(&self, o: &Outcome) {
         if let Some(bar) = self.workers.lock().expect("unpoisoned").remove(&o.path) {
             bar.finish_and_clear();
@@ -89,7 +95,8 @@ impl Progress for Bars {
             d.0 += 1;
             *d
         };
-        self.overall.inc(o.bytes);
+        let streamed = self.streamed.lock().expect("unpoisoned").remove(&o.path).unwrap_or(0);
+        self.overall.inc(o.bytes.saturating_sub(streamed));
         self.overall.set_message(format!("{done}/{total} archives"));
         if let Some(e) = &o.error {
             self.println(&format!("tarfs: {}", e.message));

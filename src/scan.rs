@@ -88,6 +88,10 @@ pub enum ScanErrorKind {
     /// A sparse map is bad or over the limit.
     #[error("{0}")]
     Sparse(SparseError),
+    /// Stream scanning only: the window of bytes ended before the scanner could decide; the
+    /// driver reads more and tries again. Never returned by a scanner over a whole archive.
+    #[error("more input needed")]
+    NeedMore,
     /// A path or link target is over the limit.
     #[error("path of {len} bytes exceeds the limit of {limit} bytes")]
     PathTooLong {
@@ -334,6 +338,11 @@ pub struct Scanner<'a> {
     failed: bool,
     /// In lenient mode: where the zero blocks just skipped started.
     skipped_zeros_at: Option<u64>,
+    /// Stream scanning: more bytes may follow `data`, so running out of them is `NeedMore`, and
+    /// member data is not required to be in `data`.
+    more: bool,
+    /// Byte ranges of the pax `g` data met, for a stream driver to keep.
+    global_ranges: Vec<(u64, u64)>,
 }
 
 /// Extension headers collected before a main header.
@@ -355,7 +364,16 @@ impl<'a> Scanner<'a> {
 
     /// A scanner starting at byte `offset` (a member's position), with no global pax state.
     pub fn at(data: &'a [u8], offset: u64, opts: ScanOptions) -> Self {
-        Scanner {
+        Scanner::window(data, offset, opts, false, &[])
+    }
+
+    /// A scanner over a window of a stream: `data` holds the bytes from a member boundary on,
+    /// `more` says whether the stream goes on past them, and `globals` are the data of the pax
+    /// `g` headers met before the window, in order. Offsets are relative to `data`. With `more`,
+    /// running out of bytes is [`ScanErrorKind::NeedMore`], and member data may lie past the
+    /// window (the driver skips it by reading).
+    pub fn window(data: &'a [u8], offset: u64, opts: ScanOptions, more: bool, globals: &'a [Vec<u8>]) -> Self {
+        let mut s = Scanner {
             data,
             pos: offset,
             opts,
@@ -367,7 +385,26 @@ impl<'a> Scanner<'a> {
             end: None,
             failed: false,
             skipped_zeros_at: None,
+            more,
+            global_ranges: Vec::new(),
+        };
+        for g in globals {
+            if let Ok(o) = PaxOverrides::parse(g) {
+                s.globals.apply_global(&o);
+                s.has_globals = true;
+                s.global_attributes |= !o.is_empty();
+            }
         }
+        s
+    }
+
+    /// The `(offset, length)` of each pax `g` header's data this scanner met.
+    pub fn global_ranges(&self) -> &[(u64, u64)] {
+        &self.global_ranges
+    }
+
+    fn need_more(&self, at: u64) -> ScanError {
+        ScanError { offset: at, kind: ScanErrorKind::NeedMore }
     }
 
     /// How the scan ended; `None` until the iterator has returned `None`, or after an error.
@@ -381,6 +418,9 @@ impl<'a> Scanner<'a> {
 
     fn block(&self, at: u64) -> Result<&'a [u8; BLOCK], ScanError> {
         let remaining = self.len().saturating_sub(at);
+        if remaining < BLOCK_U64 && self.more {
+            return Err(self.need_more(at));
+        }
         if remaining < BLOCK_U64 {
             return Err(ScanError { offset: at, kind: ScanErrorKind::TruncatedHeader(remaining) });
         }
@@ -393,6 +433,7 @@ impl<'a> Scanner<'a> {
         let end = at.checked_add(len).filter(|&e| e <= self.len());
         match end {
             Some(end) => Ok(&self.data[at as usize..end as usize]),
+            None if self.more => Err(self.need_more(at)),
             None => Err(ScanError {
                 offset: err_at,
                 kind: ScanErrorKind::PastEof { what, size: len, missing: at.saturating_add(len) - self.len() },
@@ -417,6 +458,10 @@ impl<'a> Scanner<'a> {
         let limits = self.opts.limits;
         loop {
             let at = self.pos;
+            if self.more && self.len() < at.saturating_add(2 * BLOCK_U64) {
+                // Enough to tell a header, an end marker and a lone zero block apart.
+                return Some(Err(self.need_more(at)));
+            }
             if at >= self.len() {
                 if pending.start.is_some() {
                     return Some(Err(ScanError { offset: at, kind: ScanErrorKind::OrphanExtension }));
@@ -436,11 +481,12 @@ impl<'a> Scanner<'a> {
                     return Some(Err(ScanError { offset: at, kind: ScanErrorKind::OrphanExtension }));
                 }
                 match self.zero_block(at) {
-                    Some(next) => {
+                    Ok(Some(next)) => {
                         self.pos = next;
                         continue;
                     }
-                    None => return None,
+                    Ok(None) => return None,
+                    Err(e) => return Some(Err(e)),
                 }
             }
             let h = HeaderView::new(raw);
@@ -494,6 +540,7 @@ impl<'a> Scanner<'a> {
                         Ok(d) => d,
                         Err(e) => return Some(Err(e)),
                     };
+                    self.global_ranges.push((at + BLOCK_U64, size));
                     match PaxOverrides::parse(data) {
                         Ok(g) => {
                             self.globals.apply_global(&g);
@@ -510,7 +557,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// Handles a zero block at `at`: returns where to go on, or ends the scan.
-    fn zero_block(&mut self, at: u64) -> Option<u64> {
+    fn zero_block(&mut self, at: u64) -> Result<Option<u64>, ScanError> {
         let next = at + BLOCK_U64;
         let second_zero = self.data.get(next as usize..(next as usize + BLOCK)).is_some_and(is_zero_block);
         if self.opts.lenient {
@@ -522,24 +569,28 @@ impl<'a> Scanner<'a> {
                 }
                 p += BLOCK_U64;
             }
+            if self.more && p + 2 * BLOCK_U64 > self.len() {
+                return Err(self.need_more(at));
+            }
             if p + BLOCK_U64 > self.len() {
                 self.finish(at, if second_zero { Stop::EndMarker } else { Stop::Eof });
-                return None;
+                return Ok(None);
             }
             self.warning = Some(Warning::SkippedZeroBlocks { offset: at, count: (p - at) / BLOCK_U64 });
             self.skipped_zeros_at.get_or_insert(at);
-            return Some(p);
+            return Ok(Some(p));
         }
         if second_zero {
             self.finish(at, Stop::EndMarker);
-            return None;
+            return Ok(None);
         }
+        // (A stream driver decides this warning itself, once it has read the rest.)
         let rest = self.data.get(next as usize..).unwrap_or_default();
         if !rest.iter().all(|&b| b == 0) {
             self.warning = Some(Warning::LoneZeroBlock { offset: at });
         }
         self.finish(at, Stop::LoneZeroBlock);
-        None
+        Ok(None)
     }
 
     fn member(&mut self, at: u64, h: HeaderView<'a>, header_size: u64, pending: Pending<'a>) -> Result<Entry<'a>, ScanError> {
@@ -581,8 +632,12 @@ impl<'a> Scanner<'a> {
                 PaxSparse::V01 => SparseSource::Pax01 { map: local.sparse_map.unwrap_or_default() },
                 PaxSparse::V10 => {
                     let avail = self.bytes(data_offset, stored.min(self.len().saturating_sub(data_offset)), "", at)?;
-                    let (_, map_len) = sparse::decode_pax_10(avail, limits.max_sparse_entries)
-                        .map_err(|e| err(data_offset, ScanErrorKind::Sparse(e)))?;
+                    let (_, map_len) = match sparse::decode_pax_10(avail, limits.max_sparse_entries) {
+                        Ok(m) => m,
+                        // The map may go on past the window.
+                        Err(SparseError::Malformed(_)) if self.more && (avail.len() as u64) < stored => return Err(self.need_more(at)),
+                        Err(e) => return Err(err(data_offset, ScanErrorKind::Sparse(e))),
+                    };
                     if map_len > stored.max(BLOCK_U64) {
                         return Err(err(data_offset, ScanErrorKind::Sparse(SparseError::Malformed("map is larger than the member"))));
                     }
@@ -598,7 +653,7 @@ impl<'a> Scanner<'a> {
             stored = 0;
         }
         let span = round_up(stored).ok_or_else(|| err(at, ScanErrorKind::PastEof { what: "member data", size: stored, missing: stored }))?;
-        let data_end = data_offset.checked_add(stored).filter(|&e| e <= self.len());
+        let data_end = data_offset.checked_add(stored).filter(|&e| e <= self.len() || self.more);
         if data_end.is_none() {
             let missing = data_offset.saturating_add(stored) - self.len();
             return Err(err(at, ScanErrorKind::PastEof { what: "member data", size: stored, missing }));
@@ -627,7 +682,7 @@ impl<'a> Scanner<'a> {
             return Err(err(at, ScanErrorKind::PathTooLong { len: path_len, limit: limits.max_path }));
         }
         // Padding after the last member's data may be cut off; the next step sees the end.
-        self.pos = (data_offset + span).min(self.len().max(data_offset + stored));
+        self.pos = if self.more { data_offset + span } else { (data_offset + span).min(self.len().max(data_offset + stored)) };
         self.members += 1;
         Ok(entry)
     }

@@ -23,7 +23,8 @@
 //! - *Header record*, `[64, 512)` of the first block: `TFSX`, a version byte (1), a flags byte
 //!   ([`FLAG_SUBSET`], [`FLAG_GLOBALS`], [`FLAG_FILTER`]), then at `[72, 80)` the entry count, at
 //!   `[80, 88)` the archive length, at `[88, 96)` the end offset (just past the last member), at
-//!   `[96, 104)` a write generation (see [`IndexInfo::generation`]), all big-endian `u64`, and at `[128, 512)` the member filter as text (`+GLOB` / `-GLOB` lines,
+//!   `[96, 104)` a write generation (see [`IndexInfo::generation`]), at `[104, 112)` the length of
+//!   a compressed source file (see [`IndexInfo::source_len`]), all big-endian `u64`, and at `[128, 512)` the member filter as text (`+GLOB` / `-GLOB` lines,
 //!   NUL-padded) when [`FLAG_FILTER`] is set.
 //! - *Entry record*, `[500, 512)` of an entry, written only when the member's header has zeros
 //!   there (true of ustar, GNU and v7 headers; star keeps a trailer there): `TFS`, version 1, the
@@ -107,6 +108,9 @@ pub struct IndexInfo {
     /// A number that changes each time an index is written in place, so that its header block
     /// never equals an older one (crash recovery looks for it).
     pub generation: u64,
+    /// When the index was made from a compressed file: that file's length (positions count in
+    /// the decompressed stream, whose length is `archive_len`). 0 otherwise.
+    pub source_len: u64,
 }
 
 /// A decoded index header.
@@ -135,6 +139,7 @@ pub fn encode_header(info: &IndexInfo) -> [u8; BLOCK] {
     b[80..88].copy_from_slice(&info.archive_len.to_be_bytes());
     b[88..96].copy_from_slice(&info.end_offset.to_be_bytes());
     b[96..104].copy_from_slice(&info.generation.to_be_bytes());
+    b[104..112].copy_from_slice(&info.source_len.to_be_bytes());
     b
 }
 
@@ -156,7 +161,7 @@ pub fn decode_header(b: &[u8; BLOCK]) -> Result<IndexHeader, IndexError> {
             let end = t.iter().position(|&c| c == 0).unwrap_or(t.len());
             String::from_utf8_lossy(&t[..end]).into_owned()
         });
-        IndexInfo { entries: u(72..80), archive_len: u(80..88), end_offset: u(88..96), flags: flags & !FLAG_FILTER, filter, generation: u(96..104) }
+        IndexInfo { entries: u(72..80), archive_len: u(80..88), end_offset: u(88..96), flags: flags & !FLAG_FILTER, filter, generation: u(96..104), source_len: u(104..112) }
     });
     Ok(IndexHeader { version, info })
 }

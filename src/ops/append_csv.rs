@@ -57,7 +57,7 @@ pub fn check_rewritable(path: &Path, what: &str) -> Result<()> {
             msg: format!("its directory is read-only, and {what} keeps a journal and a lock beside the archive (use `tarfs index --index-dir` for a sidecar)"),
         });
     }
-    let mut head = [0u8; 8];
+    let mut head = [0u8; Compression::HEAD];
     let n = std::io::Read::read(&mut std::fs::File::open(path).at(path)?, &mut head).at(path)?;
     if let Some(c) = Compression::detect(&head[..n]) {
         return Err(Error::Refused {

@@ -4,13 +4,15 @@
 //! the header block last, once the count is known, so memory stays constant whatever the number
 //! of members. [`write_sidecar`] wraps it in an atomic file write.
 
-use std::io::{Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use memmap2::Advice;
 
 use crate::archive::Archive;
 use crate::error::{Error, IoContext, Result};
+use crate::stream::{scan_stream, StreamEnd};
+use crate::scan::Entry;
 use crate::format::header::BLOCK_U64;
 use crate::format::tarfs::{self, IndexInfo, FLAG_GLOBALS, FLAG_SUBSET};
 use crate::ops::read::{usable, IndexBytes, Located, Source};
@@ -45,54 +47,87 @@ pub struct IndexReport {
     pub end: ScanEnd,
 }
 
+/// Streams index entries to a sink: a placeholder header block first, then one entry per
+/// selected member, then the real header block once the count is known.
+struct EntrySink<'w, W: Write + Seek> {
+    out: &'w mut W,
+    path: &'w Path,
+    filter: Option<&'w Filter>,
+    start: u64,
+    entries: u64,
+}
+
+impl<'w, W: Write + Seek> EntrySink<'w, W> {
+    fn new(path: &'w Path, out: &'w mut W, filter: Option<&'w Filter>) -> Result<Self> {
+        let start = out.stream_position().at(path)?;
+        out.write_all(&[0u8; 512]).at(path)?;
+        Ok(EntrySink { out, path, filter, start, entries: 0 })
+    }
+
+    fn push(&mut self, e: &Entry<'_>) -> Result<()> {
+        if self.filter.is_some_and(|f| !f.matches(&e.path())) {
+            return Ok(());
+        }
+        let block = tarfs::encode_entry(e.header.as_bytes(), e.position / BLOCK_U64, e.chain_blocks(), e.is_simple())
+            .map_err(|source| Error::Index { index: self.path.to_path_buf(), source })?;
+        self.out.write_all(&block).at(self.path)?;
+        self.entries += 1;
+        Ok(())
+    }
+
+    /// Writes the header block; returns what it records.
+    fn finish(self, archive_len: u64, source_len: u64, end: &ScanEnd) -> Result<IndexInfo> {
+        let mut flags = 0;
+        if self.filter.is_some() {
+            flags |= FLAG_SUBSET;
+        }
+        if end.has_globals {
+            flags |= FLAG_GLOBALS;
+        }
+        let info = IndexInfo {
+            entries: self.entries,
+            archive_len,
+            end_offset: end.end_offset,
+            flags,
+            filter: self.filter.map(|f| f.text().to_string()),
+            generation: 0,
+            source_len,
+        };
+        let after = self.out.stream_position().at(self.path)?;
+        self.out.seek(SeekFrom::Start(self.start)).at(self.path)?;
+        self.out.write_all(&tarfs::encode_header(&info)).at(self.path)?;
+        self.out.seek(SeekFrom::Start(after)).at(self.path)?;
+        Ok(info)
+    }
+}
+
 /// Writes the index of `data` (an archive whose positions count from its first byte) to `out`:
 /// a header block, then one entry per selected member. Errors name `path`.
 pub fn write_index<W: Write + Seek>(path: &Path, data: &[u8], opts: &IndexOptions, out: &mut W) -> Result<(IndexInfo, ScanEnd)> {
-    let io = |e: std::io::Error| Error::Io { path: path.to_path_buf(), source: e };
-    let start = out.stream_position().map_err(io)?;
-    out.write_all(&[0u8; 512]).map_err(io)?;
-    let mut entries = 0u64;
-    let mut failure = None;
+    let mut sink = EntrySink::new(path, out, opts.filter.as_ref())?;
     let mut scanner = Scanner::new(data, opts.scan);
     for e in scanner.by_ref() {
-        let e = e.map_err(|source| Error::Scan { path: path.to_path_buf(), source })?;
-        if let Some(f) = &opts.filter {
-            if !f.matches(&e.path()) {
-                continue;
-            }
-        }
-        let block = tarfs::encode_entry(e.header.as_bytes(), e.position / BLOCK_U64, e.chain_blocks(), e.is_simple())
-            .map_err(|source| Error::Index { index: path.to_path_buf(), source })?;
-        if let Err(err) = out.write_all(&block) {
-            failure = Some(io(err));
-            break;
-        }
-        entries += 1;
-    }
-    if let Some(f) = failure {
-        return Err(f);
+        sink.push(&e.map_err(|source| Error::Scan { path: path.to_path_buf(), source })?)?;
     }
     let end = scanner.end().expect("scan finished without error");
-    let mut flags = 0;
-    if opts.filter.is_some() {
-        flags |= FLAG_SUBSET;
-    }
-    if end.has_globals {
-        flags |= FLAG_GLOBALS;
-    }
-    let info = IndexInfo {
-        entries,
-        archive_len: data.len() as u64,
-        end_offset: end.end_offset,
-        flags,
-        filter: opts.filter.as_ref().map(|f| f.text().to_string()),
-        generation: 0,
-    };
-    let after = out.stream_position().map_err(io)?;
-    out.seek(SeekFrom::Start(start)).map_err(io)?;
-    out.write_all(&tarfs::encode_header(&info)).map_err(io)?;
-    out.seek(SeekFrom::Start(after)).map_err(io)?;
+    let info = sink.finish(data.len() as u64, 0, &end)?;
     Ok((info, end))
+}
+
+/// Writes the index of a stream (a pipe, a tape, a decompressor) to `out`, reading it once in
+/// reads of `chunk` bytes. Positions count in the (decompressed) stream. `source_len` is the
+/// length of the compressed file it came from, or 0.
+pub fn write_stream_index<W: Write + Seek>(path: &Path, r: &mut dyn Read, chunk: usize, source_len: u64, opts: &IndexOptions, out: &mut W) -> Result<(IndexInfo, StreamEnd)> {
+    let mut sink = EntrySink::new(path, out, opts.filter.as_ref())?;
+    let end = scan_stream(r, path, opts.scan, chunk, |e| sink.push(e))?;
+    let info = sink.finish(end.total_len, source_len, &end.end)?;
+    Ok((info, end))
+}
+
+/// Indexes a stream into the sidecar `dest`, atomically. `path` names the stream in messages.
+pub fn write_stream_sidecar(path: &Path, r: &mut dyn Read, chunk: usize, source_len: u64, dest: &Path, opts: &IndexOptions) -> Result<IndexReport> {
+    let (info, end) = write_atomic_deferred(dest, opts.dir_syncs.as_deref(), |w| write_stream_index(path, r, chunk, source_len, opts, w))?;
+    Ok(IndexReport { index_path: dest.to_path_buf(), members: end.end.members, entries: info.entries, bytes: end.total_len, end: end.end })
 }
 
 /// Scans `archive` and writes its index to `dest` atomically. On any error, nothing is left at

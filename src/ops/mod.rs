@@ -4,6 +4,7 @@
 //! indexes ([`verify`]).
 
 pub mod append_csv;
+pub mod compressed;
 pub mod create;
 pub mod embed;
 pub mod extract;

@@ -122,6 +122,17 @@ pub fn locate_csv(archive: &Archive, opts: ScanOptions) -> Option<Located> {
 /// Checks that a decoded index still describes `archive` as it is now; returns why not.
 pub fn usable(index: &Index<'_>, located: &Located, archive: &Archive) -> Result<(), String> {
     let Some(info) = &index.header.info else { return Ok(()) };
+    if info.source_len != 0 {
+        // Made from a compressed file: its length is what can be checked without decompressing.
+        let compressed = archive.compressed_len().unwrap_or(archive.len());
+        if info.source_len != compressed {
+            return Err(format!("{} is stale: it was made for a compressed file of {} bytes, the file is {} bytes", located.source, info.source_len, compressed));
+        }
+        if archive.compressed_len().is_none() {
+            return Ok(());
+        }
+        // A decompressed copy: the checks below apply to it.
+    }
     if matches!(located.source, Source::Sidecar(_)) && info.archive_len != archive.len() {
         return Err(format!(
             "{} is stale: it was made for an archive of {} bytes, the archive is {} bytes",

@@ -9,12 +9,13 @@
 use crate::archive::{Archive, IndexDir};
 use crate::error::{Error, Result};
 use crate::format::header::{HeaderView, BLOCK_U64};
-use crate::format::tarfs::{self, FLAG_SUBSET};
+use crate::format::tarfs::{self, Index, FLAG_SUBSET};
 use crate::ops::filter::Filter;
 use crate::format::csv::{self, Row};
 use crate::ops::read::{locate, locate_csv, Source};
 use crate::scan::Warning;
-use crate::scan::{ScanOptions, Scanner};
+use crate::scan::{Entry, ScanOptions, Scanner};
+use std::path::{Path, PathBuf};
 
 /// What a successful check found.
 #[derive(Debug, Clone)]
@@ -49,42 +50,64 @@ pub fn verify(archive: &Archive, index_dir: Option<&IndexDir>, opts: ScanOptions
             msg: format!("{} is stale: made for {} bytes, the archive is {} bytes", located.source, info.archive_len, archive.len()),
         });
     }
-    let subset = info.flags & FLAG_SUBSET != 0;
-    let filter = match (&info.filter, subset) {
-        (Some(text), true) => Filter::parse(text)?,
-        _ => None,
-    };
     let skip = archive.embedded().map(|e| e.member_position);
-    let mismatch = |entry: usize, offset: u64, name: &[u8], msg: &str| Error::Mismatch {
-        path: archive.path().to_path_buf(),
-        entry: entry as u64,
-        name: String::from_utf8_lossy(name).into_owned(),
-        offset,
-        msg: msg.to_string(),
-    };
-    let mut next = 0usize;
-    let mut members = 0u64;
+    let mut pairing = Pairing::new(archive.path(), &index, located.base, skip)?;
     for e in Scanner::new(archive.bytes(), opts) {
-        let e = e.map_err(|source| Error::Scan { path: path.clone(), source })?;
-        if Some(e.position) == skip {
-            continue;
+        pairing.member(&e.map_err(|source| Error::Scan { path: path.clone(), source })?)?;
+    }
+    pairing.finish(located.source.clone())
+}
+
+/// Pairs the members of an archive, met in order, with the entries of its index.
+pub struct Pairing<'i, 'd> {
+    path: PathBuf,
+    index: &'i Index<'d>,
+    base: u64,
+    skip: Option<u64>,
+    subset: bool,
+    filter: Option<Filter>,
+    next: usize,
+    members: u64,
+}
+
+impl<'i, 'd> Pairing<'i, 'd> {
+    /// Pairing for `index`, whose positions count from `base`; the member at `skip` (an embedded
+    /// `.tarfs`) is not one of the indexed.
+    pub fn new(path: &Path, index: &'i Index<'d>, base: u64, skip: Option<u64>) -> Result<Self> {
+        let info = index.header.info.clone().unwrap_or_default();
+        let subset = info.flags & FLAG_SUBSET != 0;
+        let filter = match (&info.filter, subset) {
+            (Some(text), true) => Filter::parse(text)?,
+            _ => None,
+        };
+        Ok(Pairing { path: path.to_path_buf(), index, base, skip, subset, filter, next: 0, members: 0 })
+    }
+
+    fn mismatch(&self, entry: usize, offset: u64, name: &[u8], msg: &str) -> Error {
+        Error::Mismatch { path: self.path.clone(), entry: entry as u64, name: String::from_utf8_lossy(name).into_owned(), offset, msg: msg.to_string() }
+    }
+
+    /// The next member of the archive.
+    pub fn member(&mut self, e: &Entry<'_>) -> Result<()> {
+        if Some(e.position) == self.skip {
+            return Ok(());
         }
-        members += 1;
-        let expected_pos = index.entries.get(next).map(|ie| located.base + ie.position() * BLOCK_U64);
-        let listed = match (&filter, subset) {
+        self.members += 1;
+        let expected_pos = self.index.entries.get(self.next).map(|ie| self.base + ie.position() * BLOCK_U64);
+        let listed = match (&self.filter, self.subset) {
             (Some(f), _) => f.matches(&e.path()),
             (None, true) => expected_pos == Some(e.position),
             (None, false) => true,
         };
         if !listed {
-            continue;
+            return Ok(());
         }
-        let Some(ie) = index.entries.get(next) else {
+        let Some(ie) = self.index.entries.get(self.next) else {
             return Err(Error::Stale {
-                path,
+                path: self.path.clone(),
                 msg: format!(
                     "index is stale: it has {} entries, but the archive has more members, from {:?} at byte {}",
-                    index.entries.len(),
+                    self.index.entries.len(),
                     String::from_utf8_lossy(&e.path()),
                     e.position
                 ),
@@ -93,22 +116,26 @@ pub fn verify(archive: &Archive, index_dir: Option<&IndexDir>, opts: ScanOptions
         let name = HeaderView::new(ie.as_bytes()).name();
         let pos = expected_pos.expect("entry exists");
         if pos != e.position {
-            return Err(mismatch(next, pos, name, &format!("the member there is at byte {} ({:?})", e.position, String::from_utf8_lossy(&e.path()))));
+            return Err(self.mismatch(self.next, pos, name, &format!("the member there is at byte {} ({:?})", e.position, String::from_utf8_lossy(&e.path()))));
         }
         if !ie.matches_header(e.header.as_bytes()) {
-            return Err(mismatch(next, pos, name, "the header there differs from the index entry"));
+            return Err(self.mismatch(self.next, pos, name, "the header there differs from the index entry"));
         }
         if ie.chain_blocks().is_some_and(|c| c != e.chain_blocks()) {
-            return Err(mismatch(next, pos, name, "the header chain there has another length"));
+            return Err(self.mismatch(self.next, pos, name, "the header chain there has another length"));
         }
-        next += 1;
+        self.next += 1;
+        Ok(())
     }
-    if let Some(ie) = index.entries.get(next) {
-        let pos = located.base + ie.position() * BLOCK_U64;
-        return Err(mismatch(next, pos, HeaderView::new(ie.as_bytes()).name(), "no member of the archive is there"));
+
+    /// After the last member: every entry must have been met.
+    pub fn finish(self, source: Source) -> Result<VerifyReport> {
+        if let Some(ie) = self.index.entries.get(self.next) {
+            let pos = self.base + ie.position() * BLOCK_U64;
+            return Err(self.mismatch(self.next, pos, HeaderView::new(ie.as_bytes()).name(), "no member of the archive is there"));
+        }
+        Ok(VerifyReport { source, entries: self.index.entries.len() as u64, members: self.members, subset: self.subset, uncovered: 0 })
     }
-    let entries = index.entries.len() as u64;
-    Ok(VerifyReport { source: located.source.clone(), entries, members, subset, uncovered: 0 })
 }
 
 /// Verifies a CSV index member: its rows must be exactly the members before it, with their

@@ -1,0 +1,268 @@
+//! Scanning archives that cannot be mapped: pipes, standard input, tape devices, and compressed
+//! streams. The stream is read once, front to back, in large reads (whole records for tapes), and
+//! member data is skipped by reading, never by seeking.
+//!
+//! The same [`Scanner`] decodes the headers: it runs over a window of the stream that starts at a
+//! member boundary. When the window ends too early it answers `NeedMore`, and the driver reads
+//! further and tries again. Pax `g` data is kept across windows. Offsets given to the caller are
+//! offsets in the (decompressed) stream.
+
+use std::fs::File;
+use std::io::{self, BufReader, Read};
+use std::path::Path;
+
+use crate::error::{Error, IoContext, Result};
+use crate::format::compression::Compression;
+use crate::format::header::{round_up, BLOCK};
+use crate::scan::{Entry, ScanEnd, ScanError, ScanErrorKind, ScanOptions, Scanner, Stop, Warning};
+
+/// How a stream scan ended.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamEnd {
+    /// As for a mapped archive; offsets in the stream.
+    pub end: ScanEnd,
+    /// Total bytes in the stream, trailing padding included.
+    pub total_len: u64,
+}
+
+/// The largest window a single member's header chain may need: the extension limit, plus room.
+fn window_limit(opts: &ScanOptions) -> usize {
+    usize::try_from(opts.limits.max_metadata).unwrap_or(usize::MAX).saturating_mul(2).saturating_add(16 << 20)
+}
+
+/// Reads into `buf` until it holds `want` bytes or the stream ends. Returns whether it ended.
+fn fill(r: &mut dyn Read, buf: &mut Vec<u8>, want: usize, chunk: usize, at: u64, path: &Path) -> Result<bool> {
+    while buf.len() < want {
+        let old = buf.len();
+        buf.resize(old + chunk, 0);
+        let n = loop {
+            match r.read(&mut buf[old..]) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    buf.truncate(old);
+                    return Err(stream_error(path, at + old as u64, e));
+                }
+            }
+        };
+        buf.truncate(old + n);
+        if n == 0 {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// An I/O or decompression error, naming the offset in the (decompressed) stream.
+fn stream_error(path: &Path, at: u64, e: io::Error) -> Error {
+    Error::Io { path: path.to_path_buf(), source: io::Error::new(e.kind(), format!("at byte {at} of the stream: {e}")) }
+}
+
+/// What to do with a member met in a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Visit {
+    /// Skip its data.
+    Skip,
+    /// Hand its stored data to the data callback, in order.
+    Data,
+    /// Stop reading the stream here.
+    Stop,
+}
+
+/// Scans a stream, handing each member to `f` with offsets in the stream. `chunk` is the read
+/// size (a tape's record size). `path` names the stream in errors.
+pub fn scan_stream(r: &mut dyn Read, path: &Path, opts: ScanOptions, chunk: usize, mut f: impl FnMut(&Entry<'_>) -> Result<()>) -> Result<StreamEnd> {
+    let end = scan_stream_with(r, path, opts, chunk, |e| f(e).map(|()| Visit::Skip), |_| Ok(()))?;
+    Ok(end.expect("never stopped"))
+}
+
+/// Like [`scan_stream`], but `visit` may ask for a member's stored data, which is then passed to
+/// `data` in order, in pieces, or stop the scan (then `None` is returned).
+pub fn scan_stream_with(
+    r: &mut dyn Read,
+    path: &Path,
+    opts: ScanOptions,
+    chunk: usize,
+    mut visit: impl FnMut(&Entry<'_>) -> Result<Visit>,
+    mut data: impl FnMut(&[u8]) -> Result<()>,
+) -> Result<Option<StreamEnd>> {
+    let chunk = chunk.max(BLOCK);
+    let mut buf: Vec<u8> = Vec::with_capacity(chunk * 2);
+    let mut cursor = 0usize; // where the window starts in buf
+    let mut start = 0u64; // stream offset of buf[cursor]
+    let mut eof = false;
+    let mut globals: Vec<Vec<u8>> = Vec::new();
+    let mut members = 0u64;
+    let mut global_attributes = false;
+    let scan_err = |source: ScanError, base: u64| Error::Scan { path: path.to_path_buf(), source: ScanError { offset: source.offset + base, ..source } };
+    let end = loop {
+        if !eof && buf.len() - cursor < 2 * BLOCK {
+            if cursor > 0 {
+                buf.drain(..cursor);
+                cursor = 0;
+            }
+            eof = fill(r, &mut buf, 2 * BLOCK, chunk, start, path)?;
+        }
+        let mut sc = Scanner::window(&buf[cursor..], 0, opts, !eof, &globals);
+        let step = sc.next();
+        let new_globals: Vec<Vec<u8>> = sc.global_ranges().iter().map(|&(s, l)| buf[cursor + s as usize..cursor + (s + l) as usize].to_vec()).collect();
+        match step {
+            Some(Ok(mut e)) => {
+                e.position += start;
+                e.header_offset += start;
+                e.data_offset += start;
+                let want = match visit(&e)? {
+                    Visit::Stop => return Ok(None),
+                    Visit::Data => true,
+                    Visit::Skip => false,
+                };
+                members += 1;
+                global_attributes |= sc.end().is_some_and(|x| x.global_attributes);
+                let next_rel = (e.data_offset - start) + round_up(e.stored_size).expect("scanned size fits");
+                let (data_end, header_offset, stored) = (e.data_offset + e.stored_size, e.header_offset, e.stored_size);
+                drop(sc);
+                globals.extend(new_globals);
+                let have = (buf.len() - cursor) as u64;
+                let data_rel = (data_end - stored) - start;
+                if want {
+                    // The part of the data already in the window.
+                    let from = (cursor as u64 + data_rel).min(buf.len() as u64) as usize;
+                    let to = (cursor as u64 + data_rel + stored).min(buf.len() as u64) as usize;
+                    data(&buf[from..to])?;
+                }
+                if next_rel <= have {
+                    cursor += next_rel as usize;
+                    start += next_rel;
+                } else {
+                    // Skip the rest of the member's data by reading it.
+                    let mut skip = next_rel - have;
+                    start += have;
+                    buf.clear();
+                    cursor = 0;
+                    let mut sink = vec![0u8; chunk.max(64 << 10)];
+                    while skip > 0 {
+                        let len = skip.min(sink.len() as u64) as usize;
+                        let n = match r.read(&mut sink[..len]) {
+                            Ok(n) => n,
+                            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                            Err(e) => return Err(stream_error(path, start, e)),
+                        };
+                        if want && start < data_end {
+                            let upto = ((data_end - start) as usize).min(n);
+                            data(&sink[..upto])?;
+                        }
+                        if n == 0 {
+                            eof = true;
+                            if start < data_end {
+                                let kind = ScanErrorKind::PastEof { what: "member data", size: stored, missing: data_end - start };
+                                return Err(scan_err(ScanError { offset: header_offset, kind }, 0));
+                            }
+                            break; // only the padding of the last member is missing
+                        }
+                        skip -= n as u64;
+                        start += n as u64;
+                    }
+                }
+            }
+            Some(Err(e)) if e.kind == ScanErrorKind::NeedMore => {
+                let have = buf.len() - cursor;
+                if have >= window_limit(&opts) {
+                    return Err(scan_err(ScanError { offset: e.offset, kind: ScanErrorKind::ChainTooLong(opts.limits.max_chain) }, start));
+                }
+                if cursor > 0 {
+                    buf.drain(..cursor);
+                    cursor = 0;
+                }
+                eof = fill(r, &mut buf, have + have.max(chunk), chunk, start, path)?;
+            }
+            Some(Err(e)) => return Err(scan_err(e, start)),
+            None => {
+                let mut end = sc.end().expect("scan ended");
+                end.end_offset += start;
+                end.members = members;
+                end.global_attributes |= global_attributes;
+                break end;
+            }
+        }
+    };
+    // Read the rest, to know the stream's length and whether anything but zeros follows.
+    let mut end = end;
+    let mut total = start + (buf.len() - cursor) as u64;
+    let tail_nonzero = buf[cursor..].iter().skip((end.end_offset - start) as usize + BLOCK).any(|&b| b != 0);
+    let mut nonzero_after = tail_nonzero;
+    let mut sink = vec![0u8; chunk.max(64 << 10)];
+    let mut trailing_error = None;
+    loop {
+        let n = match r.read(&mut sink) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if is_trailing_garbage(&e) => {
+                // Past the archive's end, bytes that do not start another compressed stream:
+                // gzip and bzip2 ignore such trailing garbage too. The archive is complete.
+                trailing_error = Some(Warning::TrailingData { zeros: end.end_offset, offset: total });
+                break;
+            }
+            // Anything else (a checksum failure above all) means the data is corrupt.
+            Err(e) => return Err(stream_error(path, total, e)),
+        };
+        if n == 0 {
+            break;
+        }
+        nonzero_after |= sink[..n].iter().any(|&b| b != 0);
+        total += n as u64;
+    }
+    if end.stop == Stop::LoneZeroBlock {
+        end.warning = nonzero_after.then_some(Warning::LoneZeroBlock { offset: end.end_offset });
+    }
+    if trailing_error.is_some() {
+        end.warning = trailing_error;
+    }
+    Ok(Some(StreamEnd { end, total_len: total }))
+}
+
+/// Whether a decoder's error says that what follows a complete stream is not another stream (as
+/// opposed to a corrupt stream). The decoders give no error kinds for this; their messages do.
+fn is_trailing_garbage(e: &io::Error) -> bool {
+    let m = e.to_string().to_ascii_lowercase();
+    ["invalid gzip header", "bz2 header missing", "unknown frame descriptor", "format not recognized"].iter().any(|k| m.contains(k))
+}
+
+/// Opens `path` for streaming: a decompressor when its first bytes are a compressed format's,
+/// the file itself otherwise. `wrap` sees the file's own (compressed) bytes, for progress.
+/// Returns the reader and the compression found.
+pub fn open_stream<'a>(path: &Path, wrap: impl FnOnce(File) -> Box<dyn Read + Send + 'a>) -> Result<(Box<dyn Read + Send + 'a>, Option<Compression>)> {
+    let mut file = File::open(path).at(path)?;
+    let mut head = [0u8; Compression::HEAD];
+    let mut n = 0;
+    while n < head.len() {
+        match file.read(&mut head[n..]).at(path)? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    let file = BufReader::with_capacity(1 << 20, wrap(File::open(path).at(path)?));
+    let c = Compression::detect(&head[..n]);
+    Ok((decoder(file, c, path)?, c))
+}
+
+/// Wraps `input` in the decompressor for `c` (the stream itself for `None`).
+pub fn decoder<'a, R: io::BufRead + Send + 'a>(input: R, c: Option<Compression>, path: &Path) -> Result<Box<dyn Read + Send + 'a>> {
+    Ok(match c {
+        None => Box::new(input),
+        Some(Compression::Gzip) => Box::new(flate2::bufread::MultiGzDecoder::new(input)),
+        Some(Compression::Bzip2) => Box::new(bzip2::bufread::MultiBzDecoder::new(input)),
+        Some(Compression::Xz) => Box::new(liblzma::bufread::XzDecoder::new_multi_decoder(input)),
+        Some(Compression::LzmaAlone) => {
+            let stream = liblzma::stream::Stream::new_lzma_decoder(u64::MAX).map_err(|e| Error::Io { path: path.to_path_buf(), source: e.into() })?;
+            Box::new(liblzma::bufread::XzDecoder::new_stream(input, stream))
+        }
+        Some(Compression::Zstd) => Box::new(zstd::stream::read::Decoder::with_buffer(input).at(path)?),
+        Some(other) => {
+            return Err(Error::Invalid(format!(
+                "{}: {}-compressed archives are not supported; decompress it first (gzip, bzip2, xz, lzma and zstd are)",
+                path.display(),
+                other.name()
+            )))
+        }
+    })
+}
