@@ -15,6 +15,18 @@ pub struct Cli {
     /// Skip zero blocks between members (like GNU tar -i) instead of ending at a lone one.
     #[arg(long, global = true)]
     pub lenient: bool,
+    /// Most bytes of extension headers (pax, GNU long names) per member.
+    #[arg(long, global = true, value_name = "BYTES", default_value_t = 1 << 20)]
+    pub max_metadata: u64,
+    /// Most entries in one sparse map.
+    #[arg(long, global = true, value_name = "N", default_value_t = 1_000_000)]
+    pub max_sparse_entries: usize,
+    /// Most extension headers before one member.
+    #[arg(long, global = true, value_name = "N", default_value_t = 64)]
+    pub max_chain: usize,
+    /// Longest path or link target, in bytes.
+    #[arg(long, global = true, value_name = "BYTES", default_value_t = 64 << 10)]
+    pub max_path: usize,
     #[command(subcommand)]
     pub command: Command,
 }

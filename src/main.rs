@@ -48,7 +48,8 @@ enum Status {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let opts = ScanOptions { lenient: cli.lenient, ..ScanOptions::default() };
+    let limits = tarfs::Limits { max_metadata: cli.max_metadata, max_sparse_entries: cli.max_sparse_entries, max_chain: cli.max_chain, max_path: cli.max_path };
+    let opts = ScanOptions { lenient: cli.lenient, limits };
     let result = match &cli.command {
         Command::Index(a) => run_index(&cli, a, opts),
         Command::Embed(a) => run_embed(&cli, a, opts),
@@ -74,7 +75,11 @@ fn main() -> ExitCode {
             if e.downcast_ref::<io::Error>().is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("tarfs: {e:#}");
+            // Library errors already say what caused them; others carry context to show.
+            match e.downcast_ref::<tarfs::Error>() {
+                Some(inner) => eprintln!("tarfs: {inner}"),
+                None => eprintln!("tarfs: {e:#}"),
+            }
             ExitCode::from(1)
         }
     }
