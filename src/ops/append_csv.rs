@@ -20,13 +20,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::archive::Archive;
 use crate::error::{Error, IoContext, Result};
-use crate::format::compression::Compression;
 use crate::format::csv::{self, Row};
 use crate::format::header::{round_up, UstarFields, BLOCK, BLOCK_U64};
 use crate::format::pax::push_record;
 use crate::ops::crash;
 use crate::ops::journal::{self, Journal};
-use crate::ops::lock::try_lock;
+use crate::ops::in_place::begin;
 use crate::scan::{ScanOptions, Scanner, Warning};
 
 /// What appending did.
@@ -40,32 +39,6 @@ pub struct CsvReport {
     pub offset: u64,
     /// Bytes written to the archive.
     pub bytes_written: u64,
-}
-
-/// Refuses, with a clear reason, to change an archive that cannot or must not be changed in
-/// place: read-only files, read-only directories (the journal and lock live beside the archive),
-/// compressed streams. Nothing is modified. Runs before the lock is taken.
-pub fn check_rewritable(path: &Path, what: &str) -> Result<()> {
-    let meta = std::fs::metadata(path).at(path)?;
-    if meta.permissions().readonly() {
-        return Err(Error::Refused { path: path.to_path_buf(), msg: format!("the file is read-only; {what} changes archives in place (use `tarfs index` for a sidecar)") });
-    }
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    if std::fs::metadata(dir).at(dir)?.permissions().readonly() {
-        return Err(Error::Refused {
-            path: path.to_path_buf(),
-            msg: format!("its directory is read-only, and {what} keeps a journal and a lock beside the archive (use `tarfs index --index-dir` for a sidecar)"),
-        });
-    }
-    let mut head = [0u8; Compression::HEAD];
-    let n = std::io::Read::read(&mut std::fs::File::open(path).at(path)?, &mut head).at(path)?;
-    if let Some(c) = Compression::detect(&head[..n]) {
-        return Err(Error::Refused {
-            path: path.to_path_buf(),
-            msg: format!("it is {}-compressed, and {what} needs an uncompressed tar; use `tarfs index` to write a sidecar index instead", c.name()),
-        });
-    }
-    Ok(())
 }
 
 /// How to append.
@@ -97,13 +70,7 @@ pub enum CsvOutcome {
 
 /// Appends a `.tarindex_N.csv` member to the archive at `path`.
 pub fn append_csv_index(path: &Path, opts: CsvOptions) -> Result<CsvOutcome> {
-    check_rewritable(path, "csv")?;
-    let _lock = if opts.dry_run { None } else { Some(try_lock(path)?) };
-    if opts.dry_run {
-        journal::refuse_pending(path)?;
-    } else {
-        journal::recover(path)?;
-    }
+    let _lock = begin(path, "csv", opts.dry_run)?;
     let archive = Archive::open(path)?;
     let mut last_index = None;
     let mut rows = Vec::new();

@@ -39,11 +39,10 @@ use crate::archive::Archive;
 use crate::error::{Error, IoContext, Result};
 use crate::format::header::{round_up, UstarFields, BLOCK, BLOCK_U64};
 use crate::format::tarfs::{self, IndexInfo};
-use crate::ops::append_csv::check_rewritable;
+use crate::ops::in_place::begin;
 use crate::ops::atomic::write_atomic;
 use crate::ops::crash;
 use crate::ops::journal::{self, fnv, Journal, Moved};
-use crate::ops::lock::try_lock;
 use crate::scan::{ScanOptions, Scanner, Warning};
 
 /// How to embed.
@@ -173,13 +172,7 @@ fn tarfs_header(index_len_with_gap: u64) -> [u8; BLOCK] {
 
 /// Embeds an index in the archive at `path`, in place.
 pub fn embed(path: &Path, opts: EmbedOptions) -> Result<EmbedReport> {
-    check_rewritable(path, "embed")?;
-    let _lock = if opts.dry_run { None } else { Some(try_lock(path)?) };
-    if opts.dry_run {
-        journal::refuse_pending(path)?;
-    } else {
-        journal::recover(path)?;
-    }
+    let _lock = begin(path, "embed", opts.dry_run)?;
     let archive = Archive::open(path)?;
     let s = survey(path, &archive, opts.scan)?;
     let n = s.members.len() as u64;

@@ -9,6 +9,7 @@ pub mod create;
 pub mod embed;
 pub mod extract;
 pub mod filter;
+pub mod in_place;
 pub mod index;
 pub mod journal;
 pub mod lock;
