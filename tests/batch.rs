@@ -38,6 +38,9 @@ fn store(root: &Path) -> (usize, usize) {
         ok(Command::new("tar").arg(format!("--format={f}")).arg("-C").arg(&src).arg("-cf").arg(root.join(format!("d0/{f}.tar"))).arg("x"));
         good += 1;
     }
+    // A compressed archive, indexed by a sidecar.
+    ok(Command::new("tar").arg("-czf").arg(root.join("d5/sub2/z.tar.gz")).arg("-C").arg(&src).arg("x"));
+    good += 1;
     fs::remove_dir_all(&src).unwrap();
     for (i, bytes) in [vec![b'z'; 512], vec![7u8; 2000], vec![0xffu8; 1024]].into_iter().enumerate() {
         fs::write(root.join(format!("d1/bad{i}.tar")), bytes).unwrap();
@@ -97,6 +100,7 @@ fn first_second_and_third_runs() {
     assert_eq!(sorted, again, "records come in sorted order");
     assert!(err.contains(&format!("index: {good} indexed, {bad} failed")), "{err}");
     assert!(!root.join("d2/link.tar.tarfs").exists());
+    assert!(root.join("d5/sub2/z.tar.gz.tarfs").is_file(), "the compressed archive has its sidecar");
 
     // Second run: everything fresh is skipped.
     let (code, recs, _) = json_run(&["index"], &root);
