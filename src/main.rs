@@ -183,7 +183,10 @@ fn run_index(cli: &Cli, a: &cli::IndexArgs, scan: ScanOptions) -> Result<Status>
         }
         let archive = Archive::open(&f.path)?;
         let dest = a.output.clone().unwrap_or_else(|| sidecar_path(&f.path, dir.as_ref()));
-        let fresh = if a.verify && dest.exists() {
+        let fresh = if a.force {
+            // Rebuilt whatever its state: no need to read the old index.
+            Freshness::Fresh
+        } else if a.verify && dest.exists() {
             match verify(&archive, dir.as_ref(), scan) {
                 Ok(_) => Freshness::Fresh,
                 Err(e) => Freshness::Stale(e.to_string()),
