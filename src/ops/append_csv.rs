@@ -25,8 +25,8 @@ use crate::format::header::{round_up, UstarFields, BLOCK, BLOCK_U64};
 use crate::format::pax::push_record;
 use crate::ops::crash;
 use crate::ops::journal::{self, Journal};
-use crate::ops::in_place::begin;
-use crate::scan::{ScanOptions, Scanner, Warning};
+use crate::ops::in_place::{begin, check_end};
+use crate::scan::{ScanOptions, Scanner};
 
 /// What appending did.
 #[derive(Debug, Clone)]
@@ -91,21 +91,7 @@ pub fn append_csv_index(path: &Path, opts: CsvOptions) -> Result<CsvOutcome> {
         }
     }
     let end = scanner.end().expect("scan finished");
-    if let Some(Warning::LoneZeroBlock { offset }) = end.warning {
-        return Err(Error::Refused {
-            path: path.to_path_buf(),
-            msg: format!("data follows a lone zero block at byte {offset} and would be overwritten; use --lenient to read past it"),
-        });
-    }
-    let tail_start = (end.end_offset as usize).min(archive.bytes().len());
-    if let Some(i) = archive.bytes()[tail_start..].iter().position(|&b| b != 0) {
-        if !opts.scan.lenient {
-            return Err(Error::Refused {
-                path: path.to_path_buf(),
-                msg: format!("there is data after the end-of-archive marker (at byte {}) that would be overwritten", tail_start + i),
-            });
-        }
-    }
+    check_end(path, archive.bytes(), &end, opts.scan.lenient)?;
     let name = csv::member_name(next);
     let data = csv::encode(&rows);
     let mtime = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);

@@ -39,11 +39,11 @@ use crate::archive::Archive;
 use crate::error::{Error, IoContext, Result};
 use crate::format::header::{round_up, UstarFields, BLOCK, BLOCK_U64};
 use crate::format::tarfs::{self, IndexInfo};
-use crate::ops::in_place::begin;
+use crate::ops::in_place::{begin, check_end};
 use crate::ops::atomic::write_atomic;
 use crate::ops::crash;
 use crate::ops::journal::{self, fnv, Journal, Moved};
-use crate::scan::{ScanOptions, Scanner, Warning};
+use crate::scan::{ScanOptions, Scanner};
 
 /// How to embed.
 #[derive(Debug, Clone, Copy, Default)]
@@ -115,29 +115,12 @@ fn survey(path: &Path, archive: &Archive, opts: ScanOptions) -> Result<Survey> {
         members.push(Member { typeflag: e.typeflag, position: e.position, header_offset: e.header_offset, chain_blocks: e.chain_blocks(), simple: e.is_simple(), end });
     }
     let end = scanner.end().expect("scan finished");
-    match end.warning {
-        Some(Warning::LoneZeroBlock { offset }) => {
-            return Err(Error::Refused {
-                path: path.to_path_buf(),
-                msg: format!("data follows a lone zero block at byte {offset} and would be overwritten; use --lenient to read past it"),
-            })
-        }
-        _ if end.global_attributes => {
-            return Err(Error::Refused {
-                path: path.to_path_buf(),
-                msg: "it has pax global headers that set member attributes, which moving members would change; use `tarfs index` for a sidecar".into(),
-            })
-        }
-        _ => {}
-    }
-    if !opts.lenient {
-        let tail = &archive.bytes()[(end.end_offset as usize).min(archive.bytes().len())..];
-        if let Some(i) = tail.iter().position(|&b| b != 0) {
-            return Err(Error::Refused {
-                path: path.to_path_buf(),
-                msg: format!("there is data after the end-of-archive marker (at byte {}) that would be overwritten; use --lenient to allow it", end.end_offset as usize + i),
-            });
-        }
+    check_end(path, archive.bytes(), &end, opts.lenient)?;
+    if end.global_attributes {
+        return Err(Error::Refused {
+            path: path.to_path_buf(),
+            msg: "it has pax global headers that set member attributes, which moving members would change; use `tarfs index` for a sidecar".into(),
+        });
     }
     Ok(Survey { members, start, end_offset: end.end_offset })
 }

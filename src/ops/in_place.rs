@@ -7,6 +7,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::format::compression::Compression;
 use crate::ops::journal;
 use crate::ops::lock::{try_lock, ArchiveLock};
+use crate::scan::{ScanEnd, Warning};
 
 /// Refuses, with a clear reason, to change an archive that cannot or must not be changed in
 /// place: read-only files, read-only directories (the journal and lock live beside the archive),
@@ -45,4 +46,23 @@ pub fn begin(path: &Path, what: &str, dry_run: bool) -> Result<Option<ArchiveLoc
     let lock = try_lock(path)?;
     journal::recover(path)?;
     Ok(Some(lock))
+}
+
+/// Refuses a change that would overwrite data the scan did not read: data after a lone zero
+/// block, or (unless `lenient`) non-zero bytes after the end of the archive.
+pub fn check_end(path: &Path, bytes: &[u8], end: &ScanEnd, lenient: bool) -> Result<()> {
+    if let Some(Warning::LoneZeroBlock { offset }) = end.warning {
+        return Err(Error::Refused {
+            path: path.to_path_buf(),
+            msg: format!("data follows a lone zero block at byte {offset} and would be overwritten; use --lenient to read past it"),
+        });
+    }
+    let tail_start = (end.end_offset as usize).min(bytes.len());
+    match bytes[tail_start..].iter().position(|&b| b != 0) {
+        Some(i) if !lenient => Err(Error::Refused {
+            path: path.to_path_buf(),
+            msg: format!("there is data after the end-of-archive marker (at byte {}) that would be overwritten; use --lenient to allow it", tail_start + i),
+        }),
+        _ => Ok(()),
+    }
 }
