@@ -19,9 +19,8 @@ use crate::archive::{Archive, IndexDir};
 use crate::error::{Error, IoContext, Result};
 use crate::format::compression::Compression;
 use crate::format::header::HeaderView;
-use crate::format::sparse::Region;
 use crate::format::tarfs;
-use crate::ops::read::{normalize_name, Reader, Source};
+use crate::ops::read::{normalize_name, Expander, Reader, Source};
 use crate::ops::verify::{Pairing, VerifyReport};
 use crate::scan::{Entry, ScanOptions};
 use crate::stream::{decoder, scan_stream, scan_stream_with, Visit};
@@ -60,66 +59,6 @@ pub fn list(archive: &Archive, c: Compression, index_dir: Option<&IndexDir>, opt
     let mut r = stream_of(archive, c)?;
     scan_stream(&mut r, archive.path(), opts, CHUNK, |e| f(e))?;
     Ok(Source::Scan)
-}
-
-/// Writes a member's logical contents as its stored data arrives: a sparse member's holes as
-/// zeros, in order.
-struct Expander {
-    map: Vec<Region>,
-    region: usize,
-    in_region: u64,
-    logical: u64,
-    size: u64,
-}
-
-impl Expander {
-    fn new(e: &Entry<'_>, opts: &ScanOptions, archive: &Archive) -> Result<Expander> {
-        let bad = |err: &dyn std::fmt::Display| Error::Invalid(format!("{}: at byte {}: {err}", archive.path().display(), e.header_offset));
-        let map = match e.sparse_map(&opts.limits).map_err(|err| bad(&err))? {
-            Some(m) => {
-                crate::format::sparse::validate(&m, e.size).map_err(|err| bad(&err))?;
-                m
-            }
-            None => vec![(0, e.stored_size)],
-        };
-        let size = if e.sparse.is_some() { e.size } else { e.stored_size };
-        Ok(Expander { map, region: 0, in_region: 0, logical: 0, size })
-    }
-
-    fn zeros(&mut self, mut n: u64, out: &mut dyn Write) -> std::io::Result<()> {
-        let z = [0u8; 8192];
-        while n > 0 {
-            let k = n.min(z.len() as u64) as usize;
-            out.write_all(&z[..k])?;
-            n -= k as u64;
-            self.logical += k as u64;
-        }
-        Ok(())
-    }
-
-    fn feed(&mut self, mut data: &[u8], out: &mut dyn Write) -> std::io::Result<()> {
-        while !data.is_empty() && self.region < self.map.len() {
-            let (offset, len) = self.map[self.region];
-            if self.in_region == 0 && self.logical < offset {
-                self.zeros(offset - self.logical, out)?;
-            }
-            let k = (len - self.in_region).min(data.len() as u64) as usize;
-            out.write_all(&data[..k])?;
-            self.logical += k as u64;
-            self.in_region += k as u64;
-            data = &data[k..];
-            if self.in_region == len {
-                self.region += 1;
-                self.in_region = 0;
-            }
-        }
-        Ok(())
-    }
-
-    fn finish(&mut self, out: &mut dyn Write) -> std::io::Result<()> {
-        let end = self.size;
-        self.zeros(end.saturating_sub(self.logical), out)
-    }
 }
 
 /// What `cat` carries between the stream callbacks.

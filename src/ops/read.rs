@@ -18,6 +18,7 @@ use crate::archive::{sidecar_path, Archive, IndexDir};
 use crate::error::{Error, IoContext, Result};
 use crate::format::header::{is_zero_block, HeaderView, BLOCK, BLOCK_U64};
 use crate::format::csv;
+use crate::format::sparse::Region;
 use crate::format::tarfs::{self, Index, IndexEntry, FLAG_GLOBALS};
 use crate::scan::{Entry, ScanEnd, ScanOptions, Scanner};
 
@@ -368,37 +369,82 @@ pub fn cat(reader: &Reader<'_>, names: &[Vec<u8>], out: &mut dyn Write) -> Resul
 pub fn write_data(archive: &Archive, e: &Entry<'_>, opts: &ScanOptions, out: &mut dyn Write) -> Result<()> {
     let io = |source| Error::Io { path: PathBuf::from("-"), source };
     let data = &archive.bytes()[e.data_offset as usize..(e.data_offset + e.stored_size) as usize];
-    let map = e
-        .sparse_map(&opts.limits)
-        .map_err(|err| Error::Invalid(format!("{}: at byte {}: {err}", archive.path().display(), e.header_offset)))?;
-    let Some(map) = map else {
-        return out.write_all(data).map_err(io);
-    };
-    let stored = crate::format::sparse::validate(&map, e.size)
-        .map_err(|err| Error::Invalid(format!("{}: at byte {}: {err}", archive.path().display(), e.header_offset)))?;
-    if stored > data.len() as u64 {
+    let mut x = Expander::new(e, opts, archive)?;
+    if x.stored() > data.len() as u64 {
         return Err(Error::Invalid(format!(
-            "{}: at byte {}: sparse map needs {stored} bytes of data, the member stores {}",
+            "{}: at byte {}: sparse map needs {} bytes of data, the member stores {}",
             archive.path().display(),
             e.header_offset,
+            x.stored(),
             data.len()
         )));
     }
-    let zeros = [0u8; 64 << 10];
-    let write_zeros = |mut n: u64, out: &mut dyn Write| -> Result<()> {
+    x.feed(data, out).map_err(io)?;
+    x.finish(out).map_err(io)
+}
+
+/// Writes a member's logical contents as its stored data arrives: a sparse member's holes as
+/// zeros, in order.
+pub(crate) struct Expander {
+    map: Vec<Region>,
+    region: usize,
+    in_region: u64,
+    logical: u64,
+    size: u64,
+}
+
+impl Expander {
+    pub(crate) fn new(e: &Entry<'_>, opts: &ScanOptions, archive: &Archive) -> Result<Expander> {
+        let bad = |err: &dyn std::fmt::Display| Error::Invalid(format!("{}: at byte {}: {err}", archive.path().display(), e.header_offset));
+        let map = match e.sparse_map(&opts.limits).map_err(|err| bad(&err))? {
+            Some(m) => {
+                crate::format::sparse::validate(&m, e.size).map_err(|err| bad(&err))?;
+                m
+            }
+            None => vec![(0, e.stored_size)],
+        };
+        let size = if e.sparse.is_some() { e.size } else { e.stored_size };
+        Ok(Expander { map, region: 0, in_region: 0, logical: 0, size })
+    }
+
+    /// Bytes of stored data the map accounts for.
+    pub(crate) fn stored(&self) -> u64 {
+        self.map.iter().map(|r| r.1).sum()
+    }
+
+    fn zeros(&mut self, mut n: u64, out: &mut dyn Write) -> std::io::Result<()> {
+        let z = [0u8; 8192];
         while n > 0 {
-            let k = n.min(zeros.len() as u64) as usize;
-            out.write_all(&zeros[..k]).map_err(io)?;
+            let k = n.min(z.len() as u64) as usize;
+            out.write_all(&z[..k])?;
             n -= k as u64;
+            self.logical += k as u64;
         }
         Ok(())
-    };
-    let (mut logical, mut at) = (0u64, 0usize);
-    for (offset, len) in map {
-        write_zeros(offset - logical, out)?;
-        out.write_all(&data[at..at + len as usize]).map_err(io)?;
-        at += len as usize;
-        logical = offset + len;
     }
-    write_zeros(e.size - logical, out)
+
+    pub(crate) fn feed(&mut self, mut data: &[u8], out: &mut dyn Write) -> std::io::Result<()> {
+        while !data.is_empty() && self.region < self.map.len() {
+            let (offset, len) = self.map[self.region];
+            if self.in_region == 0 && self.logical < offset {
+                self.zeros(offset - self.logical, out)?;
+            }
+            let k = (len - self.in_region).min(data.len() as u64) as usize;
+            out.write_all(&data[..k])?;
+            self.logical += k as u64;
+            self.in_region += k as u64;
+            data = &data[k..];
+            if self.in_region == len {
+                self.region += 1;
+                self.in_region = 0;
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn finish(&mut self, out: &mut dyn Write) -> std::io::Result<()> {
+        let end = self.size;
+        self.zeros(end.saturating_sub(self.logical), out)
+    }
 }
+
