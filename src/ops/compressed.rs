@@ -37,22 +37,21 @@ fn stream_of(archive: &Archive, c: Compression) -> Result<Box<dyn std::io::Read 
     decoder(Cursor::new(archive.bytes()), Some(c), archive.path())
 }
 
-/// The sidecar's entries, when there is a usable sidecar and every entry is self-contained.
-fn simple_sidecar(archive: &Archive, index_dir: Option<&IndexDir>, opts: ScanOptions) -> Result<Option<Vec<u8>>> {
+/// A reader through the sidecar, when there is a usable sidecar and every entry is
+/// self-contained (so nothing needs decompressing to list members).
+fn simple_sidecar<'a>(archive: &'a Archive, index_dir: Option<&IndexDir>, opts: ScanOptions) -> Result<Option<Reader<'a>>> {
     let reader = Reader::open(archive, index_dir, opts)?;
-    let Source::Sidecar(side) = reader.source() else { return Ok(None) };
-    let bytes = std::fs::read(&side).at(&side)?;
-    let index = tarfs::decode(&bytes).map_err(|source| Error::Index { index: side.clone(), source })?;
+    let (Source::Sidecar(side), Some(bytes)) = (reader.source(), reader.index_bytes()) else { return Ok(None) };
+    let index = tarfs::decode(bytes).map_err(|source| Error::Index { index: side, source })?;
     let simple = index.entries.iter().all(|e| e.is_simple());
     drop(index);
-    Ok(simple.then_some(bytes))
+    Ok(simple.then_some(reader))
 }
 
 /// Lists members: from the sidecar when it alone describes every member, else by decompressing.
 /// Returns the source used.
 pub fn list(archive: &Archive, c: Compression, index_dir: Option<&IndexDir>, opts: ScanOptions, mut f: impl FnMut(&Entry<'_>) -> Result<()>) -> Result<Source> {
-    if simple_sidecar(archive, index_dir, opts)?.is_some() {
-        let reader = Reader::open(archive, index_dir, opts)?;
+    if let Some(reader) = simple_sidecar(archive, index_dir, opts)? {
         reader.for_each(f)?;
         return Ok(reader.source());
     }
@@ -73,8 +72,8 @@ pub fn cat(archive: &Archive, c: Compression, index_dir: Option<&IndexDir>, name
     let wanted: Vec<&[u8]> = names.iter().map(|n| normalize_name(n)).collect();
     // When the sidecar names every member, stop after the last position a wanted name has.
     let mut stop_after = None;
-    if let Some(bytes) = simple_sidecar(archive, index_dir, opts)? {
-        let index = tarfs::decode(&bytes).map_err(|source| Error::Index { index: archive.path().to_path_buf(), source })?;
+    if let Some(reader) = simple_sidecar(archive, index_dir, opts)? {
+        let index = tarfs::decode(reader.index_bytes().expect("a sidecar reader has index bytes")).map_err(|source| Error::Index { index: archive.path().to_path_buf(), source })?;
         for e in &index.entries {
             let block = e.to_header();
             let h = HeaderView::new(&block);

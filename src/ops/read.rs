@@ -205,6 +205,11 @@ impl<'a> Reader<'a> {
         self.note.as_deref()
     }
 
+    /// The bytes of the index in use, if any.
+    pub fn index_bytes(&self) -> Option<&[u8]> {
+        self.located.as_ref().map(|l| l.slice(self.archive))
+    }
+
     /// The scanner options in use.
     pub fn scan_options(&self) -> ScanOptions {
         self.opts
