@@ -136,6 +136,22 @@ pub struct IndexArgs {
     /// Leave out members matching GLOB (repeatable).
     #[arg(long, value_name = "GLOB")]
     pub exclude: Vec<String>,
+    /// How to scan a mapped archive: `sequential` walks the header chain on one thread (touching
+    /// only header pages), `parallel` scans chunks on every core and stitches them, `auto`
+    /// chunks large archives of small members.
+    #[arg(long, value_enum, value_name = "HOW", default_value_t = ScanArg::Auto)]
+    pub scan: ScanArg,
+}
+
+/// `--scan` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ScanArg {
+    /// Chunked for large archives of small members, sequential otherwise.
+    Auto,
+    /// One thread.
+    Sequential,
+    /// Every core.
+    Parallel,
 }
 
 #[derive(Debug, Args)]

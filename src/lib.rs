@@ -4,7 +4,8 @@
 //! Layers, from the bottom:
 //! - [`format`]: tar headers, pax records, sparse maps and the `.tarfs` codec, as pure functions
 //!   over bytes;
-//! - [`scan`]: the scanner, which walks an archive held in memory;
+//! - [`scan`]: the scanner, which walks an archive held in memory, and [`chunked`], which runs
+//!   scanners on several threads and stitches their results into the sequential one;
 //! - [`archive`]: opening an archive file (the memory map) and finding its indexes;
 //! - [`ops`]: the operations (write a sidecar index, list, cat, extract, verify);
 //! - [`discover`]: finding archives under directories;
@@ -15,6 +16,7 @@
 pub mod archive;
 pub mod batch;
 pub mod builder;
+pub mod chunked;
 pub mod discover;
 pub mod error;
 pub mod format;

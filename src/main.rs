@@ -27,6 +27,7 @@ use tarfs::ops::embed::{embed, embed_to, EmbedAction, EmbedOptions};
 use tarfs::ops::extract::{extract, ExtractOptions};
 use tarfs::ops::filter::Filter;
 use tarfs::ops::compressed;
+use tarfs::chunked::ScanMode;
 use tarfs::ops::index::{sidecar_freshness, write_sidecar, write_stream_sidecar, Freshness, IndexOptions};
 use tarfs::stream::open_stream;
 use tarfs::ops::journal::{recover, Recovery};
@@ -172,7 +173,12 @@ fn summary_line(verb: &str, s: &Summary, secs: f64) -> String {
 fn run_index(cli: &Cli, a: &cli::IndexArgs, scan: ScanOptions) -> Result<Status> {
     let filter = Filter::new(&a.include, &a.exclude)?;
     let syncs = Arc::new(DirSyncs::default());
-    let opts = IndexOptions { scan, filter: filter.clone(), dir_syncs: Some(syncs.clone()) };
+    let mode = match a.scan {
+        cli::ScanArg::Auto => ScanMode::Auto,
+        cli::ScanArg::Sequential => ScanMode::Sequential,
+        cli::ScanArg::Parallel => ScanMode::Parallel,
+    };
+    let opts = IndexOptions { scan, filter: filter.clone(), dir_syncs: Some(syncs.clone()), mode, threads: 0 };
     if a.output.is_some() && (a.walk.paths.len() != 1 || a.walk.paths[0].is_dir()) {
         anyhow::bail!("--output takes exactly one archive");
     }

@@ -12,7 +12,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use crate::format::header::{is_header_only, is_zero_block, round_up, FieldError, Format, HeaderView, BLOCK, BLOCK_U64};
+use crate::format::header::{is_header_only, is_zero_block, round_up, unsigned_checksum, FieldError, Format, HeaderView, BLOCK, BLOCK_U64};
 use crate::format::pax::{PaxError, PaxOverrides, PaxSparse};
 use crate::format::sparse::{self, Region, SparseError};
 
@@ -152,6 +152,8 @@ pub struct Entry<'a> {
     pub size: u64,
     /// The main header.
     pub header: HeaderView<'a>,
+    /// The main header's unsigned byte sum (see [`HeaderView::verified_sum`]).
+    pub header_sum: u32,
     /// The effective typeflag: the header's, with a v7 regular file whose name ends in `/` read
     /// as a directory (`5`), as Python and Go do.
     pub typeflag: u8,
@@ -407,6 +409,24 @@ impl<'a> Scanner<'a> {
         ScanError { offset: at, kind: ScanErrorKind::NeedMore }
     }
 
+    /// Byte offset where the next step starts: between members, a member boundary.
+    pub fn position(&self) -> u64 {
+        self.pos
+    }
+
+    /// Whether the state a scan carries from member to member is still the initial one: no pax
+    /// `g` header met and no zero blocks being skipped. From such a state, scanning on from
+    /// [`Scanner::position`] gives the same members as a fresh [`Scanner::at`] there, which is what
+    /// lets the chunked scan (`crate::chunked`) splice independent scans together.
+    pub fn is_fresh(&self) -> bool {
+        !self.has_globals && self.skipped_zeros_at.is_none()
+    }
+
+    /// The last warning so far.
+    pub fn warning(&self) -> Option<Warning> {
+        self.warning
+    }
+
     /// How the scan ended; `None` until the iterator has returned `None`, or after an error.
     pub fn end(&self) -> Option<ScanEnd> {
         self.end
@@ -490,13 +510,13 @@ impl<'a> Scanner<'a> {
                 }
             }
             let h = HeaderView::new(raw);
-            if !h.checksum_ok() {
+            let Some(header_sum) = h.verified_sum() else {
                 if let Some(zeros) = self.skipped_zeros_at.filter(|_| pending.start.is_none()) {
                     self.warning = Some(Warning::TrailingData { zeros, offset: at });
                     return self.finish(zeros, Stop::EndMarker);
                 }
                 return Some(Err(ScanError { offset: at, kind: ScanErrorKind::BadChecksum }));
-            }
+            };
             self.skipped_zeros_at = None;
             let size = match h.size() {
                 Ok(s) => s,
@@ -551,7 +571,7 @@ impl<'a> Scanner<'a> {
                     }
                     self.pos = at + BLOCK_U64 + round_up(size).expect("size fits the file");
                 }
-                _ => return Some(self.member(at, h, size, pending)),
+                _ => return Some(self.member(at, h, header_sum, size, pending)),
             }
         }
     }
@@ -593,7 +613,7 @@ impl<'a> Scanner<'a> {
         Ok(None)
     }
 
-    fn member(&mut self, at: u64, h: HeaderView<'a>, header_size: u64, pending: Pending<'a>) -> Result<Entry<'a>, ScanError> {
+    fn member(&mut self, at: u64, h: HeaderView<'a>, header_sum: u32, header_size: u64, pending: Pending<'a>) -> Result<Entry<'a>, ScanError> {
         let limits = self.opts.limits;
         let err = |offset, kind| ScanError { offset, kind };
         let local = match pending.pax {
@@ -665,6 +685,7 @@ impl<'a> Scanner<'a> {
             stored_size: stored,
             size,
             header: h,
+            header_sum,
             typeflag,
             mode: f.mode,
             uid: f.uid,
@@ -746,6 +767,7 @@ impl<'a> Entry<'a> {
             stored_size: if is_header_only(f.typeflag) { 0 } else { size },
             size,
             header: h,
+            header_sum: unsigned_checksum(h.as_bytes()),
             typeflag: f.typeflag,
             mode: f.mode,
             uid: f.uid,

@@ -194,13 +194,17 @@ impl<'a> HeaderView<'a> {
 
     /// Whether the stored checksum matches the block's unsigned or signed byte sum.
     pub fn checksum_ok(&self) -> bool {
-        match self.stored_checksum() {
-            Some(stored) => {
-                stored == u64::from(unsigned_checksum(self.raw))
-                    || i64::try_from(stored).ok() == Some(i64::from(signed_checksum(self.raw)))
-            }
-            None => false,
-        }
+        self.verified_sum().is_some()
+    }
+
+    /// The block's unsigned byte sum (the POSIX checksum, with `[148, 156)` as spaces) when the
+    /// stored checksum matches it or the signed sum; `None` when the block is not a header.
+    /// An index entry's checksum is derived from it without summing the block again.
+    pub fn verified_sum(&self) -> Option<u32> {
+        let stored = self.stored_checksum()?;
+        let unsigned = unsigned_checksum(self.raw);
+        let ok = stored == u64::from(unsigned) || i64::try_from(stored).ok() == Some(i64::from(signed_checksum(self.raw)));
+        ok.then_some(unsigned)
     }
 
     /// The dialect, from the magic and version fields.

@@ -185,22 +185,34 @@ pub fn entry_checksum(block: &[u8; BLOCK]) -> u32 {
 /// `position` is in blocks; `chain_blocks` is the number of blocks from the position to the
 /// member's data; `simple` says that the main header alone describes the member.
 pub fn encode_entry(main_header: &[u8; BLOCK], position: u64, chain_blocks: u64, simple: bool) -> Result<[u8; BLOCK], IndexError> {
+    let mut b = [0u8; BLOCK];
+    encode_entry_into(&mut b, main_header, unsigned_checksum(main_header), position, chain_blocks, simple)?;
+    Ok(b)
+}
+
+/// [`encode_entry`] into `out`, given the header's unsigned byte sum (as
+/// [`super::header::HeaderView::verified_sum`] gives it), so the block is not summed again: the
+/// entry's checksum is that sum plus the bytes of the entry record, which replaces zeros.
+pub fn encode_entry_into(out: &mut [u8; BLOCK], main_header: &[u8; BLOCK], header_sum: u32, position: u64, chain_blocks: u64, simple: bool) -> Result<(), IndexError> {
     if position > MAX_POSITION {
         return Err(IndexError::PositionTooLarge(position));
     }
-    let mut b = *main_header;
-    if b[500..].iter().all(|&c| c == 0) {
+    out.copy_from_slice(main_header);
+    let mut sum = header_sum;
+    if out[500..].iter().all(|&c| c == 0) {
         if let Ok(chain) = u32::try_from(chain_blocks) {
-            b[500..503].copy_from_slice(ENTRY_TAG);
-            b[503] = 1;
-            b[504..508].copy_from_slice(&chain.to_be_bytes());
-            b[508] = if simple { ENTRY_SIMPLE } else { 0 };
+            let mut record = [0u8; 12];
+            record[..3].copy_from_slice(ENTRY_TAG);
+            record[3] = 1;
+            record[4..8].copy_from_slice(&chain.to_be_bytes());
+            record[8] = if simple { ENTRY_SIMPLE } else { 0 };
+            sum += record.iter().map(|&c| u32::from(c)).sum::<u32>();
+            out[500..].copy_from_slice(&record);
         }
     }
-    b[148..153].copy_from_slice(&position.to_be_bytes()[3..]);
-    let sum = entry_checksum(&b);
-    b[153..156].copy_from_slice(&sum.to_be_bytes()[1..]);
-    Ok(b)
+    out[148..153].copy_from_slice(&position.to_be_bytes()[3..]);
+    out[153..156].copy_from_slice(&(sum & 0x00ff_ffff).to_be_bytes()[1..]);
+    Ok(())
 }
 
 /// One entry of a decoded index: a view over its block.
@@ -324,6 +336,22 @@ pub fn decode<'a>(data: &'a [u8]) -> Result<Index<'a>, IndexError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn derived_entry_checksum_equals_a_full_sum() {
+        // Headers with and without room for the entry record, with high bytes, at odd positions.
+        for (i, trailer) in [[0u8; 12], *b"tar\0\0\0\0\0\0\0\0\0", [0xff; 12]].iter().enumerate() {
+            let mut h = ustar_header("caf\u{e9}-\u{2603}");
+            h[345..350].copy_from_slice(&[0xe9, 0x80, 0xff, 0x01, 0x7f]);
+            h[500..].copy_from_slice(trailer);
+            for (pos, chain, simple) in [(0, 1, true), (MAX_POSITION, 3, false), (12345 + i as u64, u64::from(u32::MAX) + 1, true)] {
+                let b = encode_entry(&h, pos, chain, simple).unwrap();
+                let stored = u32::from_be_bytes([0, b[153], b[154], b[155]]);
+                assert_eq!(stored, entry_checksum(&b), "trailer {i}, position {pos}, chain {chain}");
+                assert_eq!(IndexEntry::new(&b).position(), pos);
+            }
+        }
+    }
 
     fn ustar_header(name: &str) -> [u8; BLOCK] {
         let mut h = [0u8; BLOCK];

@@ -4,6 +4,7 @@
 //! the header block last, once the count is known, so memory stays constant whatever the number
 //! of members. [`write_sidecar`] wraps it in an atomic file write.
 
+use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
@@ -18,7 +19,8 @@ use crate::format::tarfs::{self, IndexInfo, FLAG_GLOBALS, FLAG_SUBSET};
 use crate::ops::read::{usable, IndexBytes, Located, Source};
 use crate::ops::atomic::{write_atomic_deferred, DirSyncs};
 use crate::ops::filter::Filter;
-use crate::scan::{ScanEnd, ScanOptions, Scanner};
+use crate::chunked::{self, Plan, ScanMode};
+use crate::scan::{ScanEnd, ScanOptions};
 
 /// How to build an index.
 #[derive(Debug, Clone, Default)]
@@ -30,6 +32,20 @@ pub struct IndexOptions {
     /// Defer the fsync of the sidecar's directory to the caller (a batch syncs each directory
     /// once, at its end). `None`: fsync it before returning.
     pub dir_syncs: Option<std::sync::Arc<DirSyncs>>,
+    /// Sequential or chunked scan (see [`crate::chunked`]).
+    pub mode: ScanMode,
+    /// Threads for a chunked scan; 0 for one per core.
+    pub threads: usize,
+}
+
+impl IndexOptions {
+    /// The worker threads a chunked scan uses.
+    pub fn threads(&self) -> usize {
+        match self.threads {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            n => n,
+        }
+    }
 }
 
 /// What building an index found.
@@ -47,36 +63,77 @@ pub struct IndexReport {
     pub end: ScanEnd,
 }
 
+/// What the index needs of one member: small, `Send`, and computed on any thread (see
+/// [`crate::chunked`]).
+struct EntryRec<'a> {
+    header: &'a [u8; 512],
+    header_sum: u32,
+    position: u64,
+    chain_blocks: u64,
+    simple: bool,
+    selected: bool,
+}
+
+impl<'a> EntryRec<'a> {
+    fn of(e: &Entry<'a>, filter: Option<&Filter>) -> Self {
+        EntryRec {
+            header: e.header.as_bytes(),
+            header_sum: e.header_sum,
+            position: e.position,
+            chain_blocks: e.chain_blocks(),
+            simple: e.is_simple(),
+            selected: filter.is_none_or(|f| f.matches(&e.path())),
+        }
+    }
+}
+
+/// Bytes of entries gathered before each write to the sink.
+const WRITE_BATCH: usize = 1 << 20;
+
 /// Streams index entries to a sink: a placeholder header block first, then one entry per
-/// selected member, then the real header block once the count is known.
+/// selected member, gathered into large writes, then the real header block once the count is
+/// known.
 struct EntrySink<'w, W: Write + Seek> {
     out: &'w mut W,
     path: &'w Path,
     filter: Option<&'w Filter>,
     start: u64,
     entries: u64,
+    buf: Vec<u8>,
 }
 
 impl<'w, W: Write + Seek> EntrySink<'w, W> {
     fn new(path: &'w Path, out: &'w mut W, filter: Option<&'w Filter>) -> Result<Self> {
         let start = out.stream_position().at(path)?;
-        out.write_all(&[0u8; 512]).at(path)?;
-        Ok(EntrySink { out, path, filter, start, entries: 0 })
+        let mut buf = Vec::with_capacity(WRITE_BATCH);
+        buf.extend_from_slice(&[0u8; 512]);
+        Ok(EntrySink { out, path, filter, start, entries: 0, buf })
     }
 
     fn push(&mut self, e: &Entry<'_>) -> Result<()> {
-        if self.filter.is_some_and(|f| !f.matches(&e.path())) {
+        self.push_rec(EntryRec::of(e, self.filter))
+    }
+
+    fn push_rec(&mut self, r: EntryRec<'_>) -> Result<()> {
+        if !r.selected {
             return Ok(());
         }
-        let block = tarfs::encode_entry(e.header.as_bytes(), e.position / BLOCK_U64, e.chain_blocks(), e.is_simple())
+        let at = self.buf.len();
+        self.buf.resize(at + 512, 0);
+        let block: &mut [u8; 512] = (&mut self.buf[at..]).try_into().expect("one block");
+        tarfs::encode_entry_into(block, r.header, r.header_sum, r.position / BLOCK_U64, r.chain_blocks, r.simple)
             .map_err(|source| Error::Index { index: self.path.to_path_buf(), source })?;
-        self.out.write_all(&block).at(self.path)?;
         self.entries += 1;
+        if self.buf.len() >= WRITE_BATCH {
+            self.out.write_all(&self.buf).at(self.path)?;
+            self.buf.clear();
+        }
         Ok(())
     }
 
     /// Writes the header block; returns what it records.
     fn finish(self, archive_len: u64, source_len: u64, end: &ScanEnd) -> Result<IndexInfo> {
+        self.out.write_all(&self.buf).at(self.path)?;
         let mut flags = 0;
         if self.filter.is_some() {
             flags |= FLAG_SUBSET;
@@ -104,12 +161,10 @@ impl<'w, W: Write + Seek> EntrySink<'w, W> {
 /// Writes the index of `data` (an archive whose positions count from its first byte) to `out`:
 /// a header block, then one entry per selected member. Errors name `path`.
 pub fn write_index<W: Write + Seek>(path: &Path, data: &[u8], opts: &IndexOptions, out: &mut W) -> Result<(IndexInfo, ScanEnd)> {
-    let mut sink = EntrySink::new(path, out, opts.filter.as_ref())?;
-    let mut scanner = Scanner::new(data, opts.scan);
-    for e in scanner.by_ref() {
-        sink.push(&e.map_err(|source| Error::Scan { path: path.to_path_buf(), source })?)?;
-    }
-    let end = scanner.end().expect("scan finished without error");
+    let filter = opts.filter.as_ref();
+    let mut sink = EntrySink::new(path, out, filter)?;
+    let scan_error = |source| Error::Scan { path: path.to_path_buf(), source };
+    let end = chunked::scan_map(data, opts.scan, opts.mode, opts.threads(), |e| EntryRec::of(e, filter), |r| sink.push_rec(r), scan_error)?;
     let info = sink.finish(data.len() as u64, 0, &end)?;
     Ok((info, end))
 }
@@ -133,8 +188,21 @@ pub fn write_stream_sidecar(path: &Path, r: &mut dyn Read, chunk: usize, source_
 /// Scans `archive` and writes its index to `dest` atomically. On any error, nothing is left at
 /// `dest` (an older index there stays as it was).
 pub fn write_sidecar(archive: &Archive, dest: &Path, opts: &IndexOptions) -> Result<IndexReport> {
-    archive.advise(Advice::Sequential);
-    let (info, end) = write_atomic_deferred(dest, opts.dir_syncs.as_deref(), |w| write_index(archive.path(), archive.bytes(), opts, w)).map_err(|e| match e {
+    let plan = chunked::plan(archive.bytes(), opts.scan, opts.mode, opts.threads());
+    let written = if plan == Plan::Reads && archive.compressed_len().is_none() {
+        // Large members: read the headers and seek over the data; the mapping stays untouched.
+        let file = File::open(archive.path()).at(archive.path())?;
+        write_atomic_deferred(dest, opts.dir_syncs.as_deref(), |w| {
+            let mut sink = EntrySink::new(archive.path(), w, opts.filter.as_ref())?;
+            let end = crate::stream::scan_file(&file, archive.path(), opts.scan, |e| sink.push(e))?;
+            let info = sink.finish(end.total_len, 0, &end.end)?;
+            Ok((info, end.end))
+        })
+    } else {
+        archive.advise(Advice::Sequential);
+        write_atomic_deferred(dest, opts.dir_syncs.as_deref(), |w| write_index(archive.path(), archive.bytes(), opts, w))
+    };
+    let (info, end) = written.map_err(|e| match e {
         // Name the archive as well as the file that could not be written.
         Error::Io { path, source } => Error::Io {
             path: archive.path().to_path_buf(),
