@@ -16,10 +16,19 @@ use crate::format::tarfs;
 use crate::scan::{ScanOptions, Scanner};
 
 /// An archive file, mapped into memory.
+///
+/// Also used to map `.tarfs` sidecars: they are only ever replaced by rename, never rewritten in
+/// place, so a mapping of one stays valid.
 pub struct Archive {
     path: PathBuf,
     map: Option<Mmap>,
     compressed_len: Option<u64>,
+}
+
+impl std::fmt::Debug for Archive {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Archive").field("path", &self.path).field("len", &self.len()).finish()
+    }
 }
 
 impl Archive {

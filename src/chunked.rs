@@ -117,6 +117,14 @@ struct Chunk<T> {
     left: bool,
 }
 
+impl<T> Chunk<T> {
+    fn new(mut items: Vec<(u64, T)>, next: u64, left: bool) -> Self {
+        // Results wait for the stitcher: hold no spare capacity meanwhile.
+        items.shrink_to_fit();
+        Chunk { items, next, left }
+    }
+}
+
 /// Whether a block could start a header chain: the POSIX or GNU magic and a valid checksum.
 fn candidate(block: &[u8]) -> bool {
     block[257..262] == *b"ustar" && block[0] != 0 && HeaderView::new(block.try_into().expect("one block")).checksum_ok()
@@ -137,11 +145,11 @@ fn speculate<'d, T>(data: &'d [u8], opts: ScanOptions, j: u64, chunk: u64, map: 
     loop {
         let before = scanner.position();
         if before >= end {
-            return Chunk { items, next: before, left: true };
+            return Chunk::new(items, before, true);
         }
         match scanner.next() {
             Some(Ok(e)) if scanner.is_fresh() && scanner.warning().is_none() && e.position == before => items.push((before, map(&e))),
-            _ => return Chunk { items, next: before, left: false },
+            _ => return Chunk::new(items, before, false),
         }
     }
 }

@@ -292,6 +292,12 @@ impl<'a> IndexEntry<'a> {
     }
 }
 
+/// The entries of an index that [`decode`] has already accepted, without checking them again.
+/// `entries` is the count it found.
+pub fn decoded_entries(data: &[u8], entries: usize) -> impl Iterator<Item = IndexEntry<'_>> {
+    data[BLOCK..BLOCK * (entries + 1)].chunks_exact(BLOCK).map(|b| IndexEntry::new(b.try_into().expect("one block")))
+}
+
 /// A decoded index: its header and its entries.
 #[derive(Debug, Clone)]
 pub struct Index<'a> {
@@ -306,12 +312,20 @@ pub struct Index<'a> {
 /// Entries end at the entry count of the extension record when there is one, otherwise at the
 /// first all-zero block or the end of the data. Every entry's checksum is checked.
 pub fn decode<'a>(data: &'a [u8]) -> Result<Index<'a>, IndexError> {
+    let index = decode_layout(data)?;
+    check_entries(&index.entries, 0)?;
+    Ok(index)
+}
+
+/// [`decode`] without the entry checksums, which the caller checks with [`check_entries`]
+/// (perhaps on several threads, a slice each).
+pub fn decode_layout<'a>(data: &'a [u8]) -> Result<Index<'a>, IndexError> {
     let first: &[u8; BLOCK] = data.get(..BLOCK).ok_or(IndexError::NoMagic)?.try_into().expect("one block");
     let header = decode_header(first)?;
     let body = &data[BLOCK..];
     let claimed = header.info.as_ref().map(|i| i.entries);
     let mut entries = Vec::new();
-    for (i, chunk) in body.chunks(BLOCK).enumerate() {
+    for chunk in body.chunks(BLOCK) {
         if Some(entries.len() as u64) == claimed {
             break;
         }
@@ -319,11 +333,7 @@ pub fn decode<'a>(data: &'a [u8]) -> Result<Index<'a>, IndexError> {
         if claimed.is_none() && is_zero_block(block) {
             break;
         }
-        let e = IndexEntry::new(block);
-        if !e.checksum_ok() {
-            return Err(IndexError::EntryChecksum { entry: i as u64, offset: ((i + 1) * BLOCK) as u64 });
-        }
-        entries.push(e);
+        entries.push(IndexEntry::new(block));
     }
     if let Some(c) = claimed {
         if c != entries.len() as u64 {
@@ -331,6 +341,17 @@ pub fn decode<'a>(data: &'a [u8]) -> Result<Index<'a>, IndexError> {
         }
     }
     Ok(Index { header, entries })
+}
+
+/// Checks the checksums of `entries`, the first of which is entry number `first` of its index.
+pub fn check_entries(entries: &[IndexEntry<'_>], first: u64) -> Result<(), IndexError> {
+    match entries.iter().position(|e| !e.checksum_ok()) {
+        Some(i) => {
+            let entry = first + i as u64;
+            Err(IndexError::EntryChecksum { entry, offset: (entry + 1) * BLOCK as u64 })
+        }
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use crate::stream::{scan_stream, StreamEnd};
 use crate::scan::Entry;
 use crate::format::header::BLOCK_U64;
 use crate::format::tarfs::{self, IndexInfo, FLAG_GLOBALS, FLAG_SUBSET};
-use crate::ops::read::{usable, IndexBytes, Located, Source};
+use crate::ops::read::{decode_index, usable, IndexBytes, Located, Source};
 use crate::ops::atomic::{write_atomic_deferred, DirSyncs};
 use crate::ops::filter::Filter;
 use crate::chunked::{self, Plan, ScanMode};
@@ -230,12 +230,12 @@ pub enum Freshness {
 /// recorded archive length and end offset hold, its last entry's header is still at its
 /// position, and it was made with the same member filter.
 pub fn sidecar_freshness(archive: &Archive, dest: &Path, filter: Option<&Filter>) -> Freshness {
-    let bytes = match std::fs::read(dest) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Freshness::Missing,
-        Err(e) => return Freshness::Corrupt(format!("{}: {e}", dest.display())),
+    let map = match Archive::open(dest) {
+        Ok(m) => m,
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => return Freshness::Missing,
+        Err(e) => return Freshness::Corrupt(e.to_string()),
     };
-    let index = match tarfs::decode(&bytes) {
+    let index = match decode_index(map.bytes()) {
         Ok(i) => i,
         Err(e) => return Freshness::Corrupt(e.to_string()),
     };

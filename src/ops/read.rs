@@ -15,7 +15,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use crate::archive::{sidecar_path, Archive, IndexDir};
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, Result};
 use crate::format::header::{is_zero_block, HeaderView, BLOCK, BLOCK_U64};
 use crate::format::csv;
 use crate::format::sparse::Region;
@@ -53,6 +53,8 @@ pub enum IndexBytes {
     InArchive(Range<usize>),
     /// A sidecar's content.
     Owned(Vec<u8>),
+    /// A sidecar, mapped (through [`Archive::open`], the crate's one mapping site).
+    Mapped(std::sync::Arc<Archive>),
 }
 
 /// An index found for an archive.
@@ -72,6 +74,7 @@ impl Located {
         match &self.bytes {
             IndexBytes::InArchive(r) => &archive.bytes()[r.clone()],
             IndexBytes::Owned(v) => v,
+            IndexBytes::Mapped(a) => a.bytes(),
         }
     }
 
@@ -90,10 +93,10 @@ pub fn locate(archive: &Archive, index_dir: Option<&IndexDir>) -> Result<Option<
         return Ok(Some(Located { source: Source::Embedded, bytes: IndexBytes::InArchive(e.data), base: e.base }));
     }
     let side = sidecar_path(archive.path(), index_dir);
-    match std::fs::read(&side) {
-        Ok(bytes) => Ok(Some(Located { source: Source::Sidecar(side), bytes: IndexBytes::Owned(bytes), base: 0 })),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e).at(side),
+    match Archive::open(&side) {
+        Ok(map) => Ok(Some(Located { source: Source::Sidecar(side), bytes: IndexBytes::Mapped(std::sync::Arc::new(map)), base: 0 })),
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
     }
 }
 
@@ -118,6 +121,26 @@ pub fn locate_csv(archive: &Archive, opts: ScanOptions) -> Option<Located> {
         let name = String::from_utf8_lossy(&e.path()).into_owned();
         Some(Located { source: Source::Csv(name, at), bytes: IndexBytes::InArchive(range), base: 0 })
     })
+}
+
+/// [`tarfs::decode`], with the entry checksums of a large index checked on every core.
+pub fn decode_index(data: &[u8]) -> std::result::Result<Index<'_>, tarfs::IndexError> {
+    use rayon::prelude::*;
+    const PER_TASK: usize = 4096;
+    let index = tarfs::decode_layout(data)?;
+    if index.entries.len() <= PER_TASK {
+        tarfs::check_entries(&index.entries, 0)?;
+    } else {
+        // The first bad entry in index order, as the sequential check reports.
+        let bad = index.entries.par_chunks(PER_TASK).enumerate().filter_map(|(i, c)| tarfs::check_entries(c, (i * PER_TASK) as u64).err()).min_by_key(|e| match e {
+            tarfs::IndexError::EntryChecksum { entry, .. } => *entry,
+            _ => u64::MAX,
+        });
+        if let Some(e) = bad {
+            return Err(e);
+        }
+    }
+    Ok(index)
 }
 
 /// Checks that a decoded index still describes `archive` as it is now; returns why not.
@@ -163,6 +186,8 @@ pub fn usable(index: &Index<'_>, located: &Located, archive: &Archive) -> Result
 pub struct Reader<'a> {
     archive: &'a Archive,
     located: Option<Located>,
+    /// Entries in the `.tarfs` index in use, which [`Reader::open`] decoded (every checksum).
+    entries: usize,
     opts: ScanOptions,
     note: Option<String>,
 }
@@ -174,17 +199,21 @@ impl<'a> Reader<'a> {
         let mut note = None;
         if crate::ops::journal::journal_path(archive.path()).exists() {
             note = Some("an interrupted change left a journal (run `tarfs recover`); scanning instead of using an index".to_string());
-            return Ok(Reader { archive, located: None, opts, note });
+            return Ok(Reader { archive, located: None, entries: 0, opts, note });
         }
         if located.is_none() {
             located = locate_csv(archive, opts);
         }
+        let mut entries = 0;
         if let Some(l) = located.as_ref().filter(|l| !matches!(l.source, Source::Csv(..))) {
-            let problem = match tarfs::decode(l.slice(archive)) {
+            let problem = match decode_index(l.slice(archive)) {
                 Ok(idx) if idx.header.info.as_ref().is_some_and(|i| i.flags & FLAG_GLOBALS != 0) => {
                     Some(format!("{} cannot carry the archive's pax global headers", l.source))
                 }
-                Ok(idx) => usable(&idx, l, archive).err(),
+                Ok(idx) => {
+                    entries = idx.entries.len();
+                    usable(&idx, l, archive).err()
+                }
                 Err(e) => Some(format!("{} does not decode: {e}", l.source)),
             };
             if let Some(p) = problem {
@@ -192,7 +221,7 @@ impl<'a> Reader<'a> {
                 located = None;
             }
         }
-        Ok(Reader { archive, located, opts, note })
+        Ok(Reader { archive, located, entries, opts, note })
     }
 
     /// The index in use.
@@ -239,19 +268,53 @@ impl<'a> Reader<'a> {
         if let Source::Csv(name, at) = &located.source {
             return self.for_each_csv(name, *at, located.slice(self.archive), f).map(|()| None);
         }
-        let index = tarfs::decode(located.slice(self.archive))
-            .map_err(|source| Error::Index { index: located.path(self.archive), source })?;
-        for (i, ie) in index.entries.iter().enumerate() {
-            let pos = located.base + ie.position() * BLOCK_U64;
-            let entry = if ie.is_simple() {
-                Entry::from_simple_header(HeaderView::new(ie.as_bytes()), pos)
-                    .map_err(|source| Error::Scan { path: located.path(self.archive), source })?
-            } else {
-                self.read_at(i as u64, pos, Some(ie))?
-            };
-            f(&entry)?;
-        }
+        self.for_each_indexed(located, |_| true, f)?;
         Ok(None)
+    }
+
+    /// Like [`Reader::for_each`], but only for members whose path `keep` accepts. Through a
+    /// `.tarfs` index, a self-contained entry's path is judged on the entry alone, so members
+    /// not kept cost no decoding and no archive access.
+    pub fn for_each_path(&self, keep: impl Fn(&[u8]) -> bool + Sync, mut f: impl FnMut(&Entry<'_>) -> Result<()>) -> Result<()> {
+        match &self.located {
+            Some(located) if !matches!(located.source, Source::Csv(..)) => self.for_each_indexed(located, keep, f),
+            _ => self.for_each(|e| if keep(&e.path()) { f(e) } else { Ok(()) }).map(drop),
+        }
+    }
+
+    fn for_each_indexed(&self, located: &Located, keep: impl Fn(&[u8]) -> bool + Sync, mut f: impl FnMut(&Entry<'_>) -> Result<()>) -> Result<()> {
+        use rayon::prelude::*;
+        let data = located.slice(self.archive);
+        let blocks = &data[BLOCK..BLOCK * (self.entries + 1)];
+        // Judge self-contained entries by their paths on every core; the others need the archive.
+        let wanted: Vec<usize> = blocks
+            .par_chunks(BLOCK * 4096)
+            .enumerate()
+            .flat_map_iter(|(c, chunk)| {
+                let mut path = Vec::new();
+                let keep = &keep;
+                chunk.chunks_exact(BLOCK).enumerate().filter_map(move |(i, b)| {
+                    let ie = IndexEntry::new(b.try_into().expect("one block"));
+                    (!ie.is_simple() || keep(simple_path(&ie, &mut path))).then_some(c * 4096 + i)
+                })
+            })
+            .collect();
+        let mut path = Vec::new();
+        for i in wanted {
+            let ie = IndexEntry::new(blocks[i * BLOCK..(i + 1) * BLOCK].try_into().expect("one block"));
+            let pos = located.base + ie.position() * BLOCK_U64;
+            if ie.is_simple() {
+                debug_assert!(keep(simple_path(&ie, &mut path)));
+                let entry = Entry::from_simple_header(HeaderView::new(ie.as_bytes()), pos).map_err(|source| Error::Scan { path: located.path(self.archive), source })?;
+                f(&entry)?;
+            } else {
+                let entry = self.read_at(i as u64, pos, Some(&ie))?;
+                if keep(&entry.path()) {
+                    f(&entry)?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Members through a CSV index. A row gives the name and the data's place; the main header
@@ -332,6 +395,18 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// The path of a self-contained entry (`prefix/name` of its header), built in `buf`.
+fn simple_path<'b>(ie: &IndexEntry<'_>, buf: &'b mut Vec<u8>) -> &'b [u8] {
+    let h = HeaderView::new(ie.as_bytes());
+    buf.clear();
+    if !h.prefix().is_empty() {
+        buf.extend_from_slice(h.prefix());
+        buf.push(b'/');
+    }
+    buf.extend_from_slice(h.name());
+    buf
+}
+
 /// Strips trailing slashes, so that `dir` and `dir/` name the same member.
 pub fn normalize_name(n: &[u8]) -> &[u8] {
     let mut n = n;
@@ -348,7 +423,7 @@ pub fn cat(reader: &Reader<'_>, names: &[Vec<u8>], out: &mut dyn Write) -> Resul
     let wanted: Vec<&[u8]> = names.iter().map(|n| normalize_name(n)).collect();
     let mut found = vec![false; names.len()];
     let stdout = Path::new("-");
-    reader.for_each(|e| {
+    reader.for_each_path(|p| wanted.contains(&normalize_name(p)), |e| {
         let path = e.path();
         let name = normalize_name(&path);
         let hits: Vec<usize> = wanted.iter().enumerate().filter(|(_, w)| **w == name).map(|(i, _)| i).collect();
