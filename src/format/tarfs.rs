@@ -194,10 +194,15 @@ pub fn encode_entry(main_header: &[u8; BLOCK], position: u64, chain_blocks: u64,
 /// [`super::header::HeaderView::verified_sum`] gives it), so the block is not summed again: the
 /// entry's checksum is that sum plus the bytes of the entry record, which replaces zeros.
 pub fn encode_entry_into(out: &mut [u8; BLOCK], main_header: &[u8; BLOCK], header_sum: u32, position: u64, chain_blocks: u64, simple: bool) -> Result<(), IndexError> {
+    out.copy_from_slice(main_header);
+    patch_entry(out, header_sum, position, chain_blocks, simple)
+}
+
+/// Turns a copy of a main header, in place, into its entry (see [`encode_entry_into`]).
+pub fn patch_entry(out: &mut [u8; BLOCK], header_sum: u32, position: u64, chain_blocks: u64, simple: bool) -> Result<(), IndexError> {
     if position > MAX_POSITION {
         return Err(IndexError::PositionTooLarge(position));
     }
-    out.copy_from_slice(main_header);
     let mut sum = header_sum;
     if out[500..].iter().all(|&c| c == 0) {
         if let Ok(chain) = u32::try_from(chain_blocks) {

@@ -119,10 +119,12 @@ impl<'w, W: Write + Seek> EntrySink<'w, W> {
             return Ok(());
         }
         let at = self.buf.len();
-        self.buf.resize(at + 512, 0);
+        self.buf.extend_from_slice(r.header);
         let block: &mut [u8; 512] = (&mut self.buf[at..]).try_into().expect("one block");
-        tarfs::encode_entry_into(block, r.header, r.header_sum, r.position / BLOCK_U64, r.chain_blocks, r.simple)
-            .map_err(|source| Error::Index { index: self.path.to_path_buf(), source })?;
+        if let Err(source) = tarfs::patch_entry(block, r.header_sum, r.position / BLOCK_U64, r.chain_blocks, r.simple) {
+            self.buf.truncate(at);
+            return Err(Error::Index { index: self.path.to_path_buf(), source });
+        }
         self.entries += 1;
         if self.buf.len() >= WRITE_BATCH {
             self.out.write_all(&self.buf).at(self.path)?;
