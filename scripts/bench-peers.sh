@@ -55,6 +55,11 @@ if [ -z "${SKIP_SLOW:-}" ]; then
         echo "== installing ratarmount into $VENV" >&2
         { python3 -m venv "$VENV" && "$VENV/bin/pip" install -q ratarmount; } >"$RESULTS/pip.log" 2>&1 || true
     fi
+    # ratarmount imports FUSE even with --no-mount.
+    python3 - <<'PY' 2>/dev/null || apt_install libfuse2 || apt_install libfuse2t64 || true
+import ctypes.util, sys
+sys.exit(0 if ctypes.util.find_library("fuse") else 1)
+PY
     if "$VENV/bin/ratarmount" --version >/dev/null 2>&1; then
         RATAR="$VENV/bin/ratarmount"
     else
@@ -74,9 +79,7 @@ for p in sys.argv[1:]:
         os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
         os.close(fd)
 EOF
-PYLIST='import sys, tarfile
-with tarfile.open(sys.argv[1]) as t:
-    n = len(t.getmembers())'
+PYLIST='import sys, tarfile; n = len(tarfile.open(sys.argv[1]).getmembers())'
 
 # name|command, with ARCH for the archive and IDX for an index file to remove before each run.
 peers() {
@@ -140,7 +143,11 @@ results, shapes = sys.argv[1], sys.argv[2].split()
 rows = {}
 for f in sorted(glob.glob(os.path.join(results, "*.json"))):
     shape, cache = os.path.basename(f).split(".")[:2]
-    for r in json.load(open(f))["results"]:
+    try:
+        runs = json.load(open(f))["results"]
+    except (ValueError, KeyError):
+        continue  # a failed peer, listed under Skipped
+    for r in runs:
         rows.setdefault((shape, cache), {})[r["command"]] = statistics.median(r["times"])
 names = []
 for v in rows.values():

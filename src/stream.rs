@@ -93,25 +93,39 @@ pub fn scan_stream_with(
 /// the fastest way through an archive of large members, warm or cold (see `docs/ARCHITECTURE.md`).
 /// Offsets and results are those of [`scan_stream`] and of a scan of the mapped file.
 pub fn scan_file(file: &File, path: &Path, opts: ScanOptions, mut f: impl FnMut(&Entry<'_>) -> Result<()>) -> Result<StreamEnd> {
-    use std::io::{Seek, SeekFrom};
     let len = file.metadata().at(path)?.len();
-    let mut reader: &File = file;
-    reader.seek(SeekFrom::Start(0)).at(path)?;
+    // Reads with pread at a position that skipping moves: one system call per header.
+    let pos = std::cell::Cell::new(0u64);
+    let mut reader = PositionedReader { file, pos: &pos };
     let seek = |from: u64, n: u64| -> io::Result<bool> {
         // Past the end, read instead, so that the error is the reading scanner's.
         if from.saturating_add(n) > len {
             return Ok(false);
         }
-        let mut f: &File = file;
-        f.seek(SeekFrom::Current(n as i64))?;
+        pos.set(pos.get() + n);
         Ok(true)
     };
     let end = scan_reads(&mut reader, Some(&seek), path, opts, SEEKING_READ, |e| f(e).map(|()| Visit::Skip), |_| Ok(()))?;
     Ok(end.expect("never stopped"))
 }
 
+/// Reads a file from a position kept outside it, so that a skip is just an addition.
+struct PositionedReader<'f> {
+    file: &'f File,
+    pos: &'f std::cell::Cell<u64>,
+}
+
+impl Read for PositionedReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        use std::os::unix::fs::FileExt;
+        let n = self.file.read_at(buf, self.pos.get())?;
+        self.pos.set(self.pos.get() + n as u64);
+        Ok(n)
+    }
+}
+
 /// The read size of [`scan_file`]: a header and the start of what follows it.
-const SEEKING_READ: usize = 4096;
+const SEEKING_READ: usize = 1024;
 
 /// The scan loop. `seek(from, n)`, when given, skips `n` bytes of unwanted member data starting at
 /// stream offset `from` without reading them, or answers `false` to have them read.
