@@ -156,8 +156,8 @@ fn speculate<'d, T>(data: &'d [u8], opts: ScanOptions, j: u64, chunk: u64, map: 
 
 /// Scans `data` as [`Scanner`] would, calling `map` on each member (on any thread) and `sink` on
 /// each result in archive order (on the calling thread). `threads` workers scan chunks in
-/// parallel when [`plan`] says [`Plan::Chunked`]; otherwise this is a plain sequential scan of
-/// the mapping. Stops at the first scan error, or the first error from `sink`.
+/// parallel for `Parallel`, and for `Auto` when [`plan`] says [`Plan::Chunked`]; otherwise this
+/// is a plain sequential scan of the mapping. Stops at the first scan error, or the first error from `sink`.
 pub fn scan_map<'d, T, E>(
     data: &'d [u8],
     opts: ScanOptions,
@@ -170,7 +170,12 @@ pub fn scan_map<'d, T, E>(
 where
     T: Send,
 {
-    if plan(data, opts, mode, threads) != Plan::Chunked {
+    let chunked = match mode {
+        ScanMode::Parallel => true,
+        ScanMode::Sequential => false,
+        ScanMode::Auto => plan(data, opts, mode, threads) == Plan::Chunked,
+    };
+    if !chunked {
         let mut s = Scanner::new(data, opts);
         for e in s.by_ref() {
             sink(map(&e.map_err(&scan_error)?))?;

@@ -202,7 +202,10 @@ pub fn write_sidecar(archive: &Archive, dest: &Path, opts: &IndexOptions) -> Res
         })
     } else {
         archive.advise(Advice::Sequential);
-        write_atomic_deferred(dest, opts.dir_syncs.as_deref(), |w| write_index(archive.path(), archive.bytes(), opts, w))
+        // The plan is made: do not sample the archive again.
+        let mode = if plan == Plan::Chunked { ScanMode::Parallel } else { ScanMode::Sequential };
+        let opts = IndexOptions { mode, ..opts.clone() };
+        write_atomic_deferred(dest, opts.dir_syncs.as_deref(), |w| write_index(archive.path(), archive.bytes(), &opts, w))
     };
     let (info, end) = written.map_err(|e| match e {
         // Name the archive as well as the file that could not be written.

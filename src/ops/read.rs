@@ -268,7 +268,7 @@ impl<'a> Reader<'a> {
         if let Source::Csv(name, at) = &located.source {
             return self.for_each_csv(name, *at, located.slice(self.archive), f).map(|()| None);
         }
-        self.for_each_indexed(located, |_| true, f)?;
+        self.for_each_indexed(located, None, f)?;
         Ok(None)
     }
 
@@ -277,39 +277,43 @@ impl<'a> Reader<'a> {
     /// not kept cost no decoding and no archive access.
     pub fn for_each_path(&self, keep: impl Fn(&[u8]) -> bool + Sync, mut f: impl FnMut(&Entry<'_>) -> Result<()>) -> Result<()> {
         match &self.located {
-            Some(located) if !matches!(located.source, Source::Csv(..)) => self.for_each_indexed(located, keep, f),
+            Some(located) if !matches!(located.source, Source::Csv(..)) => self.for_each_indexed(located, Some(&keep), f),
             _ => self.for_each(|e| if keep(&e.path()) { f(e) } else { Ok(()) }).map(drop),
         }
     }
 
-    fn for_each_indexed(&self, located: &Located, keep: impl Fn(&[u8]) -> bool + Sync, mut f: impl FnMut(&Entry<'_>) -> Result<()>) -> Result<()> {
+    /// Members through a `.tarfs` index; with `keep`, only those whose path it accepts.
+    fn for_each_indexed(&self, located: &Located, keep: Option<&(dyn Fn(&[u8]) -> bool + Sync)>, mut f: impl FnMut(&Entry<'_>) -> Result<()>) -> Result<()> {
         use rayon::prelude::*;
         let data = located.slice(self.archive);
         let blocks = &data[BLOCK..BLOCK * (self.entries + 1)];
-        // Judge self-contained entries by their paths on every core; the others need the archive.
-        let wanted: Vec<usize> = blocks
-            .par_chunks(BLOCK * 4096)
-            .enumerate()
-            .flat_map_iter(|(c, chunk)| {
-                let mut path = Vec::new();
-                let keep = &keep;
-                chunk.chunks_exact(BLOCK).enumerate().filter_map(move |(i, b)| {
-                    let ie = IndexEntry::new(b.try_into().expect("one block"));
-                    (!ie.is_simple() || keep(simple_path(&ie, &mut path))).then_some(c * 4096 + i)
+        let wanted: Vec<usize> = match keep {
+            None => (0..self.entries).collect(),
+            // Judge self-contained entries by their paths on every core; the others need the
+            // archive.
+            Some(keep) => blocks
+                .par_chunks(BLOCK * 4096)
+                .enumerate()
+                .flat_map_iter(|(c, chunk)| {
+                    let mut path = Vec::new();
+                    chunk.chunks_exact(BLOCK).enumerate().filter_map(move |(i, b)| {
+                        let ie = IndexEntry::new(b.try_into().expect("one block"));
+                        (!ie.is_simple() || keep(simple_path(&ie, &mut path))).then_some(c * 4096 + i)
+                    })
                 })
-            })
-            .collect();
+                .collect(),
+        };
         let mut path = Vec::new();
         for i in wanted {
             let ie = IndexEntry::new(blocks[i * BLOCK..(i + 1) * BLOCK].try_into().expect("one block"));
             let pos = located.base + ie.position() * BLOCK_U64;
             if ie.is_simple() {
-                debug_assert!(keep(simple_path(&ie, &mut path)));
+                debug_assert!(keep.is_none_or(|k| k(simple_path(&ie, &mut path))));
                 let entry = Entry::from_simple_header(HeaderView::new(ie.as_bytes()), pos).map_err(|source| Error::Scan { path: located.path(self.archive), source })?;
                 f(&entry)?;
             } else {
                 let entry = self.read_at(i as u64, pos, Some(&ie))?;
-                if keep(&entry.path()) {
+                if keep.is_none_or(|k| k(&entry.path())) {
                     f(&entry)?;
                 }
             }
