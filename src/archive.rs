@@ -4,7 +4,6 @@
 //! *embedded* (the first member is `.tarfs` and its data is an index) or a *sidecar*
 //! (`ARCHIVE.tarfs` beside the archive, or under an `--index-dir` mirror of the archive's path).
 
-use std::fs::File;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
@@ -23,6 +22,8 @@ pub struct Archive {
     path: PathBuf,
     map: Option<Mmap>,
     compressed_len: Option<u64>,
+    mode: u32,
+    identity: (u64, u64),
 }
 
 impl std::fmt::Debug for Archive {
@@ -32,13 +33,21 @@ impl std::fmt::Debug for Archive {
 }
 
 impl Archive {
-    /// Opens and maps `path`. An empty file is an empty archive (it cannot be mapped).
+    /// Opens and maps `path`. An empty file is an empty archive (it cannot be mapped). Anything
+    /// but a regular file is refused, without blocking: a FIFO or a device has no length to map
+    /// (`tarfs index` reads those as streams).
     pub fn open(path: &Path) -> Result<Archive> {
-        let file = File::open(path).at(path)?;
+        use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32 | rustix::fs::OFlags::NOCTTY.bits() as i32)
+            .open(path)
+            .at(path)?;
         let meta = file.metadata().at(path)?;
-        if meta.is_dir() {
-            return Err(crate::Error::Invalid(format!("{}: is a directory", path.display())));
+        if let Some(kind) = crate::ops::in_place::not_regular(&meta) {
+            return Err(crate::Error::Invalid(format!("{}: is {kind}, not a tar archive file (`tarfs index` reads FIFOs and tape devices as streams)", path.display())));
         }
+        let (mode, identity) = (meta.mode(), (meta.dev(), meta.ino()));
         let map = if meta.len() == 0 {
             None
         } else {
@@ -52,7 +61,17 @@ impl Archive {
             let map = unsafe { Mmap::map(&file) }.at(path)?;
             Some(map)
         };
-        Ok(Archive { path: path.to_path_buf(), map, compressed_len: None })
+        Ok(Archive { path: path.to_path_buf(), map, compressed_len: None, mode, identity })
+    }
+
+    /// The file's mode when it was opened.
+    pub fn mode(&self) -> u32 {
+        self.mode
+    }
+
+    /// The file's device and inode when it was opened.
+    pub fn identity(&self) -> (u64, u64) {
+        self.identity
     }
 
     /// The same mapping, named `path` in messages: a temporary decompressed copy of the

@@ -162,6 +162,9 @@ pub struct BatchOptions {
     pub jobs: usize,
     /// Stop starting archives after the first failure.
     pub fail_fast: bool,
+    /// Handle each file once, however many of its names (hard links, symlinks) were found: the
+    /// others are skipped, naming the one handled. For in-place changes.
+    pub once_per_file: bool,
 }
 
 /// Runs `job` on every archive. Returns the outcomes in the order of `found` (sorted discovery
@@ -177,7 +180,20 @@ pub fn run(
     progress: &dyn Progress,
     job: impl Fn(&Found, &dyn Progress) -> Result<Done, Error> + Sync,
 ) -> (Vec<Option<Outcome>>, bool) {
-    let sizes: Vec<u64> = found.iter().map(|f| std::fs::metadata(&f.path).map_or(0, |m| m.len())).collect();
+    use std::os::unix::fs::MetadataExt;
+    let metas: Vec<Option<std::fs::Metadata>> = found.iter().map(|f| std::fs::metadata(&f.path).ok()).collect();
+    let sizes: Vec<u64> = metas.iter().map(|m| m.as_ref().map_or(0, |m| m.len())).collect();
+    // The first name found of each file; the others are the same file again.
+    let mut first_name = std::collections::HashMap::new();
+    let same_as: Vec<Option<usize>> = metas
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let m = m.as_ref().filter(|m| opts.once_per_file && m.is_file())?;
+            let first = *first_name.entry((m.dev(), m.ino())).or_insert(i);
+            (first != i).then_some(first)
+        })
+        .collect();
     let mut order: Vec<usize> = (0..found.len()).collect();
     order.sort_by(|&a, &b| sizes[b].cmp(&sizes[a]).then(a.cmp(&b)));
     progress.begin(found.len() as u64, sizes.iter().sum());
@@ -191,7 +207,17 @@ pub fn run(
             let f = &found[i];
             progress.started(&f.path, sizes[i]);
             let t = Instant::now();
-            let outcome = Outcome::new(&f.path, sizes[i], 0.0, job(f, progress));
+            let result = match same_as[i] {
+                Some(first) => Ok(Done {
+                    action: Action::Skipped,
+                    reason: Some(format!("the same file as {}, which this run handles", found[first].path.display())),
+                    members: 0,
+                    index_path: None,
+                    warning: None,
+                }),
+                None => job(f, progress),
+            };
+            let outcome = Outcome::new(&f.path, sizes[i], 0.0, result);
             let outcome = Outcome { seconds: t.elapsed().as_secs_f64(), ..outcome };
             if outcome.action == Action::Failed {
                 failed.store(true, Ordering::SeqCst);

@@ -46,6 +46,11 @@ pub enum Command {
     /// Write an external .tarfs index (sidecar) for each archive.
     Index(IndexArgs),
     /// Embed a .tarfs index as the first member of each archive, in place.
+    ///
+    /// The leading members that the index displaces are copied to the end, so the archive grows
+    /// by their size (refused above --max-growth). Where moving them would change what tar
+    /// extracts (hard links to them, names that occur twice, headers readers disagree on),
+    /// embed refuses and leaves the file unchanged: use --output, which keeps the order.
     Embed(EmbedArgs),
     /// Append a .tarindex_N.csv index member to each archive, in place.
     Csv(CsvArgs),
@@ -170,6 +175,30 @@ pub struct EmbedArgs {
     /// original order; the input is not touched.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Refuse to grow an archive by more than SIZE bytes (suffixes K, M, G, T: powers of 1024).
+    /// The archive grows by the size of the leading members the index displaces.
+    #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = parse_size)]
+    pub max_growth: u64,
+}
+
+/// A byte count with an optional K, M, G or T suffix (powers of 1024).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let (digits, shift) = match s.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let shift = match c.to_ascii_uppercase() {
+                'K' => 10,
+                'M' => 20,
+                'G' => 30,
+                'T' => 40,
+                _ => return Err(format!("unknown size suffix {c:?} (use K, M, G or T)")),
+            };
+            (&s[..i], shift)
+        }
+        _ => (s, 0),
+    };
+    let n: u64 = digits.parse().map_err(|_| format!("{s:?} is not a size"))?;
+    n.checked_mul(1u64 << shift).ok_or_else(|| format!("{s} is too large"))
 }
 
 #[derive(Debug, Args)]

@@ -78,6 +78,35 @@ pub enum Error {
         /// Why.
         msg: String,
     },
+    /// A journal left by an interrupted change could not be used; it was kept, and the archive
+    /// was not touched by this attempt.
+    #[error("{}: the interrupted change journaled in {} was not recovered: {msg}; the archive needs `tarfs recover {}` once this is fixed", path.display(), journal.display(), path.display())]
+    Recovery {
+        /// The archive.
+        path: PathBuf,
+        /// The journal.
+        journal: PathBuf,
+        /// Why.
+        msg: String,
+    },
+    /// An in-place change failed and was rolled back: the archive is as it was.
+    #[error("{cause}; the change was rolled back: {} is as it was", path.display())]
+    RolledBack {
+        /// The archive.
+        path: PathBuf,
+        /// What failed.
+        cause: Box<Error>,
+    },
+    /// An in-place change failed, and so did rolling it back: the journal is kept.
+    #[error("{cause}; rolling the change back failed too ({also}): the archive needs `tarfs recover {}`", path.display())]
+    NeedsRecover {
+        /// The archive.
+        path: PathBuf,
+        /// What failed.
+        cause: Box<Error>,
+        /// Why the rollback failed.
+        also: Box<Error>,
+    },
     /// An invalid request (bad glob, refused extraction, ...).
     #[error("{0}")]
     Invalid(String),
@@ -89,6 +118,7 @@ impl Error {
         match self {
             Error::Scan { source, .. } => Some(source.offset),
             Error::Mismatch { offset, .. } => Some(*offset),
+            Error::RolledBack { cause, .. } | Error::NeedsRecover { cause, .. } => cause.offset(),
             _ => None,
         }
     }

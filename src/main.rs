@@ -30,8 +30,8 @@ use tarfs::ops::compressed;
 use tarfs::chunked::ScanMode;
 use tarfs::ops::index::{sidecar_freshness, write_sidecar, write_stream_sidecar, Freshness, IndexOptions};
 use tarfs::stream::open_stream;
-use tarfs::ops::journal::{recover, Recovery};
-use tarfs::ops::lock::try_lock;
+use tarfs::ops::in_place::Target;
+use tarfs::ops::journal::Recovery;
 use tarfs::ops::read::{cat, Reader};
 use tarfs::ops::verify::verify;
 use tarfs::ScanOptions;
@@ -134,7 +134,9 @@ fn run_batch(
     }
     let bars = Bars::new(b.progress, b.quiet, cli.verbose, b.json);
     let start = Instant::now();
-    let (outcomes, stopped) = batch::run(&found, BatchOptions { jobs: b.jobs, fail_fast: b.fail_fast }, &stop, &bars, job);
+    // In-place changes handle a file once, by whichever of its names was found first.
+    let once_per_file = matches!(verb, "embed" | "csv" | "recover");
+    let (outcomes, stopped) = batch::run(&found, BatchOptions { jobs: b.jobs, fail_fast: b.fail_fast, once_per_file }, &stop, &bars, job);
     bars.finish();
     let stdout = io::stdout();
     let mut out = stdout.lock();
@@ -286,7 +288,7 @@ fn index_stream(path: &Path, kind: StreamKind, a: &cli::IndexArgs, opts: &IndexO
 }
 
 fn run_embed(cli: &Cli, a: &cli::EmbedArgs, scan: ScanOptions) -> Result<Status> {
-    let opts = EmbedOptions { scan, force: a.force, dry_run: a.dry_run };
+    let opts = EmbedOptions { scan, force: a.force, dry_run: a.dry_run, max_growth: a.max_growth };
     if let Some(out) = &a.output {
         if a.walk.paths.len() != 1 || a.walk.paths[0].is_dir() {
             anyhow::bail!("--output takes exactly one archive");
@@ -303,7 +305,10 @@ fn run_embed(cli: &Cli, a: &cli::EmbedArgs, scan: ScanOptions) -> Result<Status>
         let (action, reason) = match r.action {
             EmbedAction::UpToDate => (Action::Skipped, "index up to date".to_string()),
             EmbedAction::Reindexed => (Action::Indexed, format!("{dry}re-indexed in place; {} bytes written", r.bytes_written)),
-            EmbedAction::Embedded => (Action::Indexed, format!("{dry}embedded, {} members displaced to the end; {} bytes written", r.displaced, r.bytes_written)),
+            EmbedAction::Embedded => (
+                Action::Indexed,
+                format!("{dry}embedded, {} members displaced to the end; {} bytes written, the archive grew by {} bytes", r.displaced, r.bytes_written, r.growth),
+            ),
         };
         Ok(Done { action, reason: Some(reason), members: r.members, index_path: Some(f.path.clone()), warning: None })
     };
@@ -332,8 +337,7 @@ fn run_csv(cli: &Cli, a: &cli::CsvArgs, scan: ScanOptions) -> Result<Status> {
 
 fn run_recover(cli: &Cli, a: &cli::RecoverArgs) -> Result<Status> {
     let job = |f: &Found, _: &dyn Progress| -> tarfs::Result<Done> {
-        let _lock = try_lock(&f.path)?;
-        let (action, reason) = match recover(&f.path)? {
+        let (action, reason) = match Target::recover_only(&f.path)? {
             None => (Action::Skipped, "nothing to recover"),
             Some(Recovery::Finished) => (Action::Indexed, "finished the interrupted change"),
             Some(Recovery::RolledBack) => (Action::Indexed, "rolled back the interrupted change; the archive is as it was"),

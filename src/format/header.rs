@@ -306,6 +306,27 @@ impl<'a> HeaderView<'a> {
         Ok((parse_unsigned(self.field(329, 8), "devmajor")?, parse_unsigned(self.field(337, 8), "devminor")?))
     }
 
+    /// Why some tar readers would read this header differently from others, if they would: a
+    /// numeric field that is not a number (Python's `tarfile` stops at it, GNU tar warns and reads
+    /// on), a link, directory, device or FIFO with a non-zero size (whether data follows it is
+    /// read differently), or a typeflag outside POSIX, GNU and pax. Devices fields are checked in
+    /// every header, as Python parses them in every header.
+    pub fn disagreement(&self) -> Option<&'static str> {
+        let numbers: [(usize, usize); 7] = [(100, 8), (108, 8), (116, 8), (124, 12), (136, 12), (329, 8), (337, 8)];
+        if numbers.iter().any(|&(at, len)| parse_signed(self.field(at, len), "").is_err()) {
+            return Some("a numeric field of its header is not a number");
+        }
+        let t = self.typeflag();
+        if is_header_only(t) && self.size().is_ok_and(|s| s != 0) {
+            return Some("its header says it has data, which its type does not have");
+        }
+        let known = matches!(t, 0 | b'0'..=b'7' | b'x' | b'g' | b'L' | b'K' | b'A' | b'E') || (t == b'S' && self.format() == Format::Gnu);
+        if !known {
+            return Some("its typeflag is not one that every reader knows");
+        }
+        None
+    }
+
     /// GNU `S` headers: the logical size of the sparse file.
     pub fn gnu_real_size(&self) -> Result<u64, FieldError> {
         parse_unsigned(self.field(483, 12), "realsize")

@@ -9,23 +9,21 @@
 //!    the archive has pax global headers), over the old end marker's first block; fsync.
 //!
 //! Until step 2 completes, every tar reader still stops at the old end marker's first zero block,
-//! so the archive lists exactly as before. The archive's lock is held throughout, and a journal
-//! (see [`crate::ops::journal`]) lets the next run, or `tarfs recover`, undo an interrupted
-//! append byte for byte, or finish one whose header was already written.
+//! so the archive lists exactly as before. The change goes through [`crate::ops::in_place`]: the
+//! lock on the archive, a journal that lets the next run, or `tarfs recover`, undo an
+//! interrupted append byte for byte (or finish one whose every block is in place), the space
+//! reserved first, and the result read back through [`Reader`] before it is reported.
 
-use std::fs::OpenOptions;
-use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::archive::Archive;
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, Result};
 use crate::format::csv::{self, Row};
 use crate::format::header::{round_up, UstarFields, BLOCK, BLOCK_U64};
 use crate::format::pax::push_record;
-use crate::ops::crash;
-use crate::ops::journal::{self, Journal};
-use crate::ops::in_place::{begin, check_end};
+use crate::ops::in_place::{check_end, Change, Phase, Target};
+use crate::ops::read::{locate_csv, Reader, Source};
 use crate::scan::{ScanOptions, Scanner};
 
 /// What appending did.
@@ -68,10 +66,34 @@ pub enum CsvOutcome {
     },
 }
 
+/// Reads the archive at `path` back after an append: its newest CSV index is `name` at byte
+/// `at`, and lists the `rows` members before it, each checked against its header.
+fn read_back(path: &Path, opts: ScanOptions, name: &str, at: u64, rows: usize) -> Result<()> {
+    let bad = |msg: String| Error::Refused { path: path.to_path_buf(), msg: format!("the CSV index did not read back as written: {msg}") };
+    let archive = Archive::open(path)?;
+    let located = locate_csv(&archive, opts).ok_or_else(|| bad("no CSV index member is found from the end".into()))?;
+    if located.source != Source::Csv(name.to_string(), at) {
+        return Err(bad(format!("the newest one found is {}", located.source)));
+    }
+    let reader = Reader::with_index(&archive, located, opts).map_err(bad)?;
+    let mut n = 0usize;
+    reader.for_each(|_| {
+        n += 1;
+        Ok(())
+    })?;
+    if n != rows + 1 {
+        return Err(bad(format!("it lists {} members, not {rows}", n.saturating_sub(1))));
+    }
+    Ok(())
+}
+
 /// Appends a `.tarindex_N.csv` member to the archive at `path`.
 pub fn append_csv_index(path: &Path, opts: CsvOptions) -> Result<CsvOutcome> {
-    let _lock = begin(path, "csv", opts.dry_run)?;
+    let target = Target::open(path, "csv", opts.dry_run)?;
     let archive = Archive::open(path)?;
+    if archive.identity() != target.identity() || archive.len() != target.len {
+        return Err(Error::Refused { path: path.to_path_buf(), msg: "the file was replaced while it was being opened; try again".into() });
+    }
     let mut last_index = None;
     let mut rows = Vec::new();
     let mut next = 0u32;
@@ -85,13 +107,13 @@ pub fn append_csv_index(path: &Path, opts: CsvOptions) -> Result<CsvOutcome> {
         }
         rows.push(Row::new(&name, e.stored_size, e.data_offset));
     }
+    let end = scanner.end().expect("scan finished");
+    check_end(path, archive.bytes(), &end)?;
     if let Some((name, range)) = last_index.filter(|_| opts.skip_fresh) {
         if csv::decode(&archive.bytes()[range]).is_ok_and(|r| r == rows[..rows.len() - 1]) {
             return Ok(CsvOutcome::Fresh { name, rows: rows.len() as u64 - 1 });
         }
     }
-    let end = scanner.end().expect("scan finished");
-    check_end(path, archive.bytes(), &end, opts.scan.lenient)?;
     let name = csv::member_name(next);
     let data = csv::encode(&rows);
     let mtime = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
@@ -107,32 +129,18 @@ pub fn append_csv_index(path: &Path, opts: CsvOptions) -> Result<CsvOutcome> {
         member.extend_from_slice(&pax);
         member.resize(round_up(member.len() as u64).expect("small") as usize, 0);
     }
+    let header_at = end.end_offset + member.len() as u64;
     member.extend_from_slice(&fields.encode());
     member.extend_from_slice(&data);
     member.resize(round_up(member.len() as u64).expect("index fits") as usize + 2 * BLOCK, 0);
     let (first, rest) = member.split_at(BLOCK);
-    let first: [u8; BLOCK] = first.try_into().expect("one block");
     let at = end.end_offset;
+    let report = CsvReport { name, rows: rows.len() as u64, offset: at, bytes_written: member.len() as u64 };
     if opts.dry_run {
-        return Ok(CsvOutcome::Appended(CsvReport { name, rows: rows.len() as u64, offset: at, bytes_written: member.len() as u64 }));
+        return Ok(CsvOutcome::Appended(report));
     }
-    // Everything the change may overwrite, as far as the file reaches.
-    let original_len = archive.len();
-    let touched_end = (at + member.len() as u64).min(original_len);
-    let saved = archive.bytes()[at.min(original_len) as usize..touched_end as usize].to_vec();
-    drop(archive);
-    Journal { op: "csv".into(), original_len, proof_at: at, proof: first, saved: vec![(at, saved)], moved: vec![] }.write(path)?;
-    crash::point("csv-journal-written");
-
-    let file = OpenOptions::new().write(true).open(path).at(path)?;
-    file.write_all_at(rest, at + BLOCK_U64).at(path)?;
-    crash::point("csv-data-written");
-    file.sync_all().at(path)?;
-    crash::point("csv-data-synced");
-    file.write_all_at(&first, at).at(path)?;
-    crash::point("csv-header-written");
-    file.sync_all().at(path)?;
-    crash::point("csv-header-synced");
-    journal::remove(path)?;
-    Ok(CsvOutcome::Appended(CsvReport { name, rows: rows.len() as u64, offset: at, bytes_written: member.len() as u64 }))
+    // Until the first block is written, every reader stops at the old end marker.
+    let change = Change { prefix: "csv", phases: vec![Phase { step: "data", writes: vec![(at + BLOCK_U64, rest)] }, Phase { step: "header", writes: vec![(at, first)] }], moved: None };
+    target.apply(archive.bytes(), &change, || read_back(path, opts.scan, &report.name, header_at, rows.len()))?;
+    Ok(CsvOutcome::Appended(report))
 }

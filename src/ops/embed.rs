@@ -16,37 +16,37 @@
 //! `.tarfs` member's space counts toward covering the new one). An index that is already up to
 //! date is left alone unless forced.
 //!
-//! Crash safety (DESIGN §5), under the archive's lock:
-//! 1. a journal records the original length, the tail bytes that will be overwritten, and where
-//!    the head bytes are copied to, with their checksum; fsync;
-//! 2. the displaced members and the new end marker are written past the old end; fsync. The
-//!    archive now lists its members, then copies of the displaced ones;
-//! 3. the `.tarfs` header is written; fsync. The archive now lists `.tarfs`, the members that
-//!    stay, and the displaced copies;
-//! 4. the index (and its zero block) are written; fsync;
-//! 5. the journal is removed.
+//! Moving members is done only where it keeps the archive's meaning (DESIGN §10): every header
+//! must be one that all readers read alike ([`HeaderView::disagreement`]), no member may hide
+//! behind zero blocks, and the order model ([`crate::ops::order`]) must find that extracting the
+//! moved sequence gives the same tree (hard links, names that occur twice). Otherwise `embed`
+//! refuses and points to `--output`, which keeps the order. It also refuses to grow an archive
+//! by more than `--max-growth` bytes.
 //!
-//! `recover` finishes (when the last index block is in place) or restores the original, byte for
-//! byte, from the copy and the journal.
+//! Crash safety (DESIGN §5) is [`crate::ops::in_place`]'s: under the lock on the archive, a
+//! journal; the space reserved; then, each followed by an fsync, the displaced members and a new
+//! end marker past the old end, the `.tarfs` header, the index entries (and zero block), and the
+//! index's own header block; the result read back through [`Reader`]; the journal removed. Any
+//! failure rolls back to the original, byte for byte.
 
-use std::fs::OpenOptions;
-use std::io::Write;
-use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::archive::Archive;
 use crate::error::{Error, IoContext, Result};
-use crate::format::header::{round_up, UstarFields, BLOCK, BLOCK_U64};
+use crate::format::header::{round_up, HeaderView, UstarFields, BLOCK, BLOCK_U64};
 use crate::format::tarfs::{self, IndexInfo};
-use crate::ops::in_place::{begin, check_end};
 use crate::ops::atomic::write_atomic;
-use crate::ops::crash;
-use crate::ops::journal::{self, fnv, Journal, Moved};
-use crate::scan::{ScanOptions, Scanner};
+use crate::ops::in_place::{check_end, Change, Phase, Target};
+use crate::ops::order::{self, Item};
+use crate::ops::read::{Located, IndexBytes, Reader, Source};
+use crate::scan::{ScanOptions, Scanner, Warning};
+
+/// The default of [`EmbedOptions::max_growth`]: 1 GiB.
+pub const DEFAULT_MAX_GROWTH: u64 = 1 << 30;
 
 /// How to embed.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct EmbedOptions {
     /// Scanner options.
     pub scan: ScanOptions,
@@ -54,6 +54,15 @@ pub struct EmbedOptions {
     pub force: bool,
     /// Work out what would be done, and write nothing (no lock, no journal).
     pub dry_run: bool,
+    /// Refuse when the archive would grow by more than this many bytes (the displaced members
+    /// are copied to the end).
+    pub max_growth: u64,
+}
+
+impl Default for EmbedOptions {
+    fn default() -> Self {
+        EmbedOptions { scan: ScanOptions::default(), force: false, dry_run: false, max_growth: DEFAULT_MAX_GROWTH }
+    }
 }
 
 /// What embedding did.
@@ -67,6 +76,8 @@ pub struct EmbedReport {
     pub gap_blocks: u64,
     /// Bytes written to the archive (or to the output file).
     pub bytes_written: u64,
+    /// Bytes the archive grew by.
+    pub growth: u64,
     /// What was done.
     pub action: EmbedAction,
 }
@@ -95,34 +106,70 @@ struct Member {
 /// The archive's members (without an old `.tarfs`), and where they start.
 struct Survey {
     members: Vec<Member>,
+    /// The members as extraction sees them, for the order model.
+    items: Vec<Item>,
     /// Byte offset where the members start: 0, or the end of an old `.tarfs` member.
     start: u64,
     /// Where the archive's members end.
     end_offset: u64,
 }
 
-fn survey(path: &Path, archive: &Archive, opts: ScanOptions) -> Result<Survey> {
+fn refused(path: &Path, msg: impl Into<String>) -> Error {
+    Error::Refused { path: path.to_path_buf(), msg: msg.into() }
+}
+
+/// The first header of the chain from `from` up to the main header at `main` that some readers
+/// read differently, with why.
+fn chain_disagreement(bytes: &[u8], from: u64, main: u64) -> Option<(u64, &'static str)> {
+    let mut at = from;
+    loop {
+        let h = HeaderView::from_slice(&bytes[at as usize..])?;
+        if let Some(why) = h.disagreement() {
+            return Some((at, why));
+        }
+        if at >= main {
+            return None;
+        }
+        at += BLOCK_U64 + round_up(h.size().ok()?)?;
+    }
+}
+
+fn survey(path: &Path, archive: &Archive, opts: ScanOptions, in_place: bool) -> Result<Survey> {
     let old = archive.embedded();
     let start = old.as_ref().map_or(0, |e| e.base);
+    let bytes = archive.bytes();
     let mut members = Vec::new();
-    let mut scanner = Scanner::new(archive.bytes(), opts);
+    let mut items = Vec::new();
+    let mut scanner = Scanner::new(bytes, opts);
     for e in scanner.by_ref() {
         let e = e.map_err(|source| Error::Scan { path: path.to_path_buf(), source })?;
         if old.as_ref().is_some_and(|o| o.member_position == e.position) {
             continue;
         }
         let end = e.data_offset + round_up(e.stored_size).expect("scanned member fits");
+        if in_place {
+            if let Some((at, why)) = chain_disagreement(bytes, e.position, e.header_offset) {
+                return Err(refused(path, format!("the member at byte {at} is one that tar readers read differently ({why}), so moving members would change what some of them extract; use `--output` (which keeps the order) or `tarfs index` for a sidecar")));
+            }
+            let name = e.path();
+            if order::normalize(&name).is_some_and(|n| n == tarfs::MEMBER_NAME.as_bytes() || n.starts_with(b".tarfs/")) {
+                return Err(refused(path, format!("it already has a member named {} (at byte {}), which the index member would clash with", String::from_utf8_lossy(&name), e.position)));
+            }
+            items.push(Item::new(&name, e.typeflag, e.link()));
+        }
         members.push(Member { typeflag: e.typeflag, position: e.position, header_offset: e.header_offset, chain_blocks: e.chain_blocks(), simple: e.is_simple(), end });
     }
     let end = scanner.end().expect("scan finished");
-    check_end(path, archive.bytes(), &end, opts.lenient)?;
-    if end.global_attributes {
-        return Err(Error::Refused {
-            path: path.to_path_buf(),
-            msg: "it has pax global headers that set member attributes, which moving members would change; use `tarfs index` for a sidecar".into(),
-        });
+    if in_place {
+        check_end(path, bytes, &end)?;
+        if let Some(Warning::SkippedZeroBlocks { offset, .. } | Warning::TrailingData { zeros: offset, .. }) = end.warning {
+            return Err(refused(path, format!("it has zero blocks at byte {offset} with members after them (--lenient), which plain tar readers stop at: moving members to the end would hide them from those readers; use `--output` or `tarfs index` for a sidecar")));
+        }
     }
-    Ok(Survey { members, start, end_offset: end.end_offset })
+    if end.global_attributes {
+        return Err(refused(path, "it has pax global headers that set member attributes, which moving members would change; use `tarfs index` for a sidecar"));
+    }
+    Ok(Survey { members, items, start, end_offset: end.end_offset })
 }
 
 /// Encodes the index of `members`, whose positions count from `base`, with `moved` members
@@ -153,11 +200,46 @@ fn tarfs_header(index_len_with_gap: u64) -> [u8; BLOCK] {
     UstarFields { path: tarfs::MEMBER_NAME.as_bytes(), mode: 0o644, size: index_len_with_gap, mtime, typeflag: b'0', ..Default::default() }.encode()
 }
 
+static ZEROS: [u8; 2 * BLOCK] = [0; 2 * BLOCK];
+
+/// Reads the archive at `path` back after a change: the embedded index is found at `base`,
+/// decodes, is fresh, and lists exactly the members at `positions` (absolute byte offsets, in
+/// index order); a sample of entries is checked against the headers at their positions.
+fn read_back(path: &Path, opts: ScanOptions, base: u64, positions: &[u64]) -> Result<()> {
+    let bad = |msg: String| refused(path, format!("the embedded index did not read back as written: {msg}"));
+    let archive = Archive::open(path)?;
+    let e = archive.embedded().ok_or_else(|| bad("no `.tarfs` first member".into()))?;
+    if e.base != base {
+        return Err(bad(format!("it ends at byte {}, not {base}", e.base)));
+    }
+    let located = Located { source: Source::Embedded, bytes: IndexBytes::InArchive(e.data), base: e.base };
+    let reader = Reader::with_index(&archive, located, opts).map_err(bad)?;
+    let mut i = 0usize;
+    let step = (positions.len() / 64).max(1);
+    reader.for_each(|entry| {
+        if positions.get(i) != Some(&entry.position) {
+            return Err(bad(format!("entry {i} is at byte {}, not {:?}", entry.position, positions.get(i))));
+        }
+        if i % step == 0 || i + 1 == positions.len() {
+            reader.checked(entry)?;
+        }
+        i += 1;
+        Ok(())
+    })?;
+    if i != positions.len() {
+        return Err(bad(format!("it lists {i} members, not {}", positions.len())));
+    }
+    Ok(())
+}
+
 /// Embeds an index in the archive at `path`, in place.
 pub fn embed(path: &Path, opts: EmbedOptions) -> Result<EmbedReport> {
-    let _lock = begin(path, "embed", opts.dry_run)?;
+    let target = Target::open(path, "embed", opts.dry_run)?;
     let archive = Archive::open(path)?;
-    let s = survey(path, &archive, opts.scan)?;
+    if archive.identity() != target.identity() || archive.len() != target.len {
+        return Err(refused(path, "the file was replaced while it was being opened; try again"));
+    }
+    let s = survey(path, &archive, opts.scan, true)?;
     let n = s.members.len() as u64;
     let index_blocks = 1 + (n + 1); // the .tarfs header, then the index
     let len = archive.len();
@@ -172,7 +254,7 @@ pub fn embed(path: &Path, opts: EmbedOptions) -> Result<EmbedReport> {
         let fresh = current.get(BLOCK..index.len()) == Some(&index[BLOCK..])
             && tarfs::decode_header(current[..BLOCK].try_into().expect("one block")).ok().and_then(|h| h.info).is_some_and(|i| i.entries == n && i.end_offset == info.end_offset);
         if fresh && !opts.force {
-            return Ok(EmbedReport { members: n, displaced: 0, gap_blocks: 0, bytes_written: 0, action: EmbedAction::UpToDate });
+            return Ok(EmbedReport { members: n, displaced: 0, gap_blocks: 0, bytes_written: 0, growth: 0, action: EmbedAction::UpToDate });
         }
         let gap_blocks = base / BLOCK_U64 - index_blocks;
         let mut body = index;
@@ -180,13 +262,14 @@ pub fn embed(path: &Path, opts: EmbedOptions) -> Result<EmbedReport> {
             body.extend_from_slice(&[0u8; BLOCK]);
         }
         let header = tarfs_header(base - BLOCK_U64);
+        let bytes_written = (BLOCK + body.len()) as u64;
         if opts.dry_run {
-            return Ok(EmbedReport { members: n, displaced: 0, gap_blocks, bytes_written: (BLOCK + body.len()) as u64, action: EmbedAction::Reindexed });
+            return Ok(EmbedReport { members: n, displaced: 0, gap_blocks, bytes_written, growth: 0, action: EmbedAction::Reindexed });
         }
-        let saved = archive.bytes()[..BLOCK + body.len()].to_vec();
-        drop(archive);
-        let written = write_head(path, len, &header, &body, vec![(0, saved)], Vec::new(), None, "reindex")?;
-        return Ok(EmbedReport { members: n, displaced: 0, gap_blocks, bytes_written: written, action: EmbedAction::Reindexed });
+        let positions: Vec<u64> = s.members.iter().map(|m| m.position).collect();
+        let change = head_change("reindex", &header, &body, None);
+        target.apply(archive.bytes(), &change, || read_back(path, opts.scan, base, &positions))?;
+        return Ok(EmbedReport { members: n, displaced: 0, gap_blocks, bytes_written, growth: 0, action: EmbedAction::Reindexed });
     }
 
     // Displacement: the smallest k leading members that, with the old .tarfs space, cover the
@@ -197,6 +280,15 @@ pub fn embed(path: &Path, opts: EmbedOptions) -> Result<EmbedReport> {
     // libarchive attaches them to the member that follows: never separate the two.
     while k < s.members.len() && matches!(s.members[k - 1].typeflag, b'A' | b'E') {
         k += 1;
+    }
+    // Moving the first k members to the end must not change what any reader extracts.
+    let count = s.items.len();
+    if let Err(u) = order::same_meaning(&s.items, (k..count).chain(0..k)) {
+        let at = s.members.get(u.member).map_or(0, |m| m.position);
+        return Err(refused(
+            path,
+            format!("the member at byte {at} cannot be moved to the end: {}; use `tarfs embed --output NEW.tar` (which keeps the order) or `tarfs index` for a sidecar", u.why),
+        ));
     }
     let region = s.start..s.members[..k].last().map_or(s.start, |m| m.end);
     let tarfs_end = region.end.max(need); // the first block after the new .tarfs member: the base
@@ -229,96 +321,47 @@ pub fn embed(path: &Path, opts: EmbedOptions) -> Result<EmbedReport> {
     // the old end, never over the bytes it copies.
     let displaced = &archive.bytes()[region.start as usize..region.end as usize];
     let tail_len = displaced.len() as u64 + 2 * BLOCK_U64;
-
+    let growth = (copy_at + tail_len).saturating_sub(len);
+    let bytes_written = tail_len + (BLOCK + body.len()) as u64;
+    let report = EmbedReport { members: n, displaced: k as u64, gap_blocks, bytes_written, growth, action: EmbedAction::Embedded };
+    if growth > opts.max_growth {
+        return Err(refused(
+            path,
+            format!(
+                "embedding would copy {region_len} bytes of leading members to the end and grow the archive by {growth} bytes, over the limit of {} (--max-growth); use `tarfs index` for a sidecar, or `tarfs embed --output NEW.tar`",
+                opts.max_growth
+            ),
+        ));
+    }
     if opts.dry_run {
-        let bytes_written = tail_len + (BLOCK + body.len()) as u64;
-        return Ok(EmbedReport { members: n, displaced: k as u64, gap_blocks, bytes_written, action: EmbedAction::Embedded });
+        return Ok(report);
     }
-    // Refuse when the file system cannot take the copy.
-    let grow = (copy_at + tail_len).saturating_sub(len);
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    if let Ok(st) = rustix::fs::statvfs(dir) {
-        let free = st.f_bavail.saturating_mul(st.f_frsize);
-        if grow > free {
-            return Err(Error::Refused { path: path.to_path_buf(), msg: format!("not enough free space: the displaced copy needs {grow} more bytes, {free} are free") });
-        }
-    }
-
-    // The journal: tail bytes that the copy overwrites are saved; the head's bytes are in the copy.
-    let saved_tail_end = (copy_at + tail_len).min(len);
-    let saved_tail = archive.bytes()[s.end_offset.min(len) as usize..saved_tail_end.max(s.end_offset.min(len)) as usize].to_vec();
-    let head_len = (BLOCK + body.len()) as u64;
-    let mut moved = Vec::new();
-    if region_len > 0 {
-        moved.push(Moved { to: region.start, copy_at, len: region_len, checksum: fnv(&archive.bytes()[region.start as usize..region.end as usize]) });
-    }
-    // Bytes of the head outside the displaced region: an old .tarfs member's, and the old end
-    // marker's when the index is larger than every member together.
-    let mut saved = vec![(s.end_offset.min(len), saved_tail)];
-    if region.start > 0 {
-        saved.push((0, archive.bytes()[..(region.start.min(head_len)) as usize].to_vec()));
-    }
-    if head_len > region.end && region.end < len {
-        saved.push((region.end, archive.bytes()[region.end as usize..head_len.min(len) as usize].to_vec()));
-    }
-    let bytes_written = write_head(path, len, &header, &body, saved, moved, Some((copy_at, displaced)), "embed")?;
-    drop(archive);
-    Ok(EmbedReport {
-        members: n,
-        displaced: k as u64,
-        gap_blocks,
-        bytes_written,
-        action: EmbedAction::Embedded,
-    })
+    let positions: Vec<u64> = order.iter().map(|(p, _)| base + p).collect();
+    let mut change = head_change("embed", &header, &body, Some((region.clone(), copy_at)));
+    change.phases.insert(0, Phase { step: "copy", writes: vec![(copy_at, displaced), (copy_at + region_len, &ZEROS)] });
+    target.apply(archive.bytes(), &change, || read_back(path, opts.scan, base, &positions))?;
+    Ok(report)
 }
 
-/// Journals and writes an in-place index, in the crash-safe order:
-/// 1. the journal (with `saved` bytes and `moved` ranges); fsync;
-/// 2. the displaced copy (straight from the archive's mapping) and new end marker, if any; fsync;
-/// 3. the `.tarfs` header; fsync;
-/// 4. the index entries and zero block; fsync;
-/// 5. the index's own header block, the proof of completion; fsync;
-/// 6. the journal's removal.
-///
-/// Returns the bytes written to the archive.
-#[allow(clippy::too_many_arguments)]
-fn write_head(path: &Path, original_len: u64, header: &[u8; BLOCK], body: &[u8], saved: Vec<(u64, Vec<u8>)>, moved: Vec<Moved>, copy: Option<(u64, &[u8])>, step: &str) -> Result<u64> {
-    let proof: [u8; BLOCK] = body[..BLOCK].try_into().expect("the index header block");
-    Journal { op: "embed".into(), original_len, proof_at: BLOCK_U64, proof, saved, moved }.write(path)?;
-    crash::point(&format!("{step}-journal-written"));
-    let file = OpenOptions::new().write(true).open(path).at(path)?;
-    let mut written = 0u64;
-    if let Some((at, displaced)) = copy {
-        for (i, chunk) in displaced.chunks(8 << 20).enumerate() {
-            file.write_all_at(chunk, at + (i * (8 << 20)) as u64).at(path)?;
-        }
-        file.write_all_at(&[0u8; 2 * BLOCK], at + displaced.len() as u64).at(path)?;
-        crash::point(&format!("{step}-copy-written"));
-        file.sync_all().at(path)?;
-        crash::point(&format!("{step}-copy-synced"));
-        written += (displaced.len() + 2 * BLOCK) as u64;
+/// The writes of a new head, in the crash-safe order: the `.tarfs` header, the index entries
+/// (and zero block), then the index's own header block last.
+fn head_change<'a>(prefix: &'static str, header: &'a [u8; BLOCK], body: &'a [u8], moved: Option<(std::ops::Range<u64>, u64)>) -> Change<'a> {
+    Change {
+        prefix,
+        phases: vec![
+            Phase { step: "header", writes: vec![(0, header.as_slice())] },
+            Phase { step: "entries", writes: vec![(2 * BLOCK_U64, &body[BLOCK..])] },
+            Phase { step: "index", writes: vec![(BLOCK_U64, &body[..BLOCK])] },
+        ],
+        moved,
     }
-    file.write_all_at(header, 0).at(path)?;
-    crash::point(&format!("{step}-header-written"));
-    file.sync_all().at(path)?;
-    crash::point(&format!("{step}-header-synced"));
-    file.write_all_at(&body[BLOCK..], 2 * BLOCK_U64).at(path)?;
-    crash::point(&format!("{step}-entries-written"));
-    file.sync_all().at(path)?;
-    crash::point(&format!("{step}-entries-synced"));
-    file.write_all_at(&proof, BLOCK_U64).at(path)?;
-    crash::point(&format!("{step}-index-written"));
-    file.sync_all().at(path)?;
-    crash::point(&format!("{step}-index-synced"));
-    journal::remove(path)?;
-    Ok(written + (BLOCK + body.len()) as u64)
 }
 
 /// Writes a new archive to `out`: `.tarfs` first, then every member of `input` in its original
 /// order. Nothing is displaced, and `input` is not touched.
 pub fn embed_to(input: &Path, out: &Path, opts: EmbedOptions) -> Result<EmbedReport> {
     let archive = Archive::open(input)?;
-    let s = survey(input, &archive, opts.scan)?;
+    let s = survey(input, &archive, opts.scan, false)?;
     let n = s.members.len() as u64;
     let base = s.start;
     let order: Vec<(u64, &Member)> = s.members.iter().map(|m| (m.position - base, m)).collect();
@@ -326,11 +369,15 @@ pub fn embed_to(input: &Path, out: &Path, opts: EmbedOptions) -> Result<EmbedRep
     let info = IndexInfo { entries: n, archive_len: body_len + 2 * BLOCK_U64, end_offset: body_len, flags: 0, filter: None, generation: 0, source_len: 0 };
     let index = encode_index(&archive, &order, &info)?;
     let header = tarfs_header(index.len() as u64);
-    let body = &archive.bytes()[base as usize..s.end_offset as usize];
+    let body = &archive.bytes()[base as usize..s.end_offset.min(archive.len()) as usize];
+    // An archive cut inside its last member's padding gets the padding back.
+    let pad = round_up(body.len() as u64).expect("within the file") as usize - body.len();
     write_atomic(out, |w| {
+        use std::io::Write;
         w.write_all(&header).at(out)?;
         w.write_all(&index).at(out)?;
         w.write_all(body).at(out)?;
+        w.write_all(&ZEROS[..pad]).at(out)?;
         w.write_all(&[0u8; 2 * BLOCK]).at(out)
     })?;
     Ok(EmbedReport {
@@ -338,6 +385,7 @@ pub fn embed_to(input: &Path, out: &Path, opts: EmbedOptions) -> Result<EmbedRep
         displaced: 0,
         gap_blocks: 0,
         bytes_written: (BLOCK + index.len() + body.len() + 2 * BLOCK) as u64,
+        growth: 0,
         action: EmbedAction::Embedded,
     })
 }

@@ -1,68 +1,328 @@
-//! What every in-place change of an archive does before it reads it: refuse what must not be
-//! changed, take the archive's lock, and finish or undo an earlier change a crash interrupted.
+//! The one mechanism every in-place change of an archive goes through (`embed`, `csv`).
+//!
+//! An in-place change ends in one of two states, whatever happens: the archive byte-identical to
+//! before, or the archive changed as planned and read back through tarfs's own reader. Between
+//! the two stands a journal ([`crate::ops::journal`]) that recovery turns into one of them
+//! without guessing.
+//!
+//! - [`Target::open`] opens the archive once, without blocking (a FIFO named as an archive does
+//!   not hang), and refuses, before anything is written, what must not be changed in place:
+//!   anything but a regular file, a file or directory that is not writable, a compressed stream.
+//!   It takes the lock on the open file itself (`flock`), so that every name of the file (hard
+//!   links, symlinks) shares one lock and no lock file is left behind. A journal left by an
+//!   interrupted change is recovered first, under the lock.
+//! - A change is planned as [`Phase`]s of writes. [`Target::apply`] journals them (with the
+//!   original bytes each write covers, or where the change copies them), reserves the space the
+//!   file will grow by (`fallocate`), so that a full disk stops it before anything changes, then
+//!   writes and fsyncs each phase, reads the result back through a check the caller gives, and
+//!   removes the journal. Any failure after the journal is written rolls the change back at once;
+//!   if even that fails, the error says that the archive needs `tarfs recover`.
 
-use std::path::Path;
+use std::fs::{File, OpenOptions};
+use std::io::ErrorKind;
+use std::ops::Range;
+use std::os::unix::fs::{FileExt, FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
 
 use crate::error::{Error, IoContext, Result};
 use crate::format::compression::Compression;
-use crate::ops::journal;
-use crate::ops::lock::{try_lock, ArchiveLock};
+use crate::format::header::BLOCK_U64;
+use crate::ops::crash;
+use crate::ops::journal::{self, hash, Covered, Journal, Recovery, Source, Written, FINGERPRINT_BLOCKS};
 use crate::scan::{ScanEnd, Warning};
 
-/// Refuses, with a clear reason, to change an archive that cannot or must not be changed in
-/// place: read-only files, read-only directories (the journal and lock live beside the archive),
-/// compressed streams. Nothing is modified. Runs before the lock is taken.
-pub fn check_rewritable(path: &Path, what: &str) -> Result<()> {
-    let meta = std::fs::metadata(path).at(path)?;
-    if meta.permissions().readonly() {
-        return Err(Error::Refused { path: path.to_path_buf(), msg: format!("the file is read-only; {what} changes archives in place (use `tarfs index` for a sidecar)") });
+/// What kind of file `meta` describes, in words, when it is not a regular file.
+pub fn not_regular(meta: &std::fs::Metadata) -> Option<&'static str> {
+    let ft = meta.file_type();
+    if ft.is_file() {
+        None
+    } else if ft.is_dir() {
+        Some("a directory")
+    } else if ft.is_block_device() {
+        Some("a block device")
+    } else if ft.is_char_device() {
+        Some("a character device")
+    } else if ft.is_fifo() {
+        Some("a FIFO")
+    } else if ft.is_socket() {
+        Some("a socket")
+    } else {
+        Some("not a regular file")
     }
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    if std::fs::metadata(dir).at(dir)?.permissions().readonly() {
-        return Err(Error::Refused {
-            path: path.to_path_buf(),
-            msg: format!("its directory is read-only, and {what} keeps a journal and a lock beside the archive (use `tarfs index --index-dir` for a sidecar)"),
-        });
+}
+
+/// An archive opened for an in-place change, with its lock held while this lives.
+#[derive(Debug)]
+pub struct Target {
+    /// The path it was reached by.
+    pub path: PathBuf,
+    /// The open file (read-write, or read-only for a dry run).
+    pub file: File,
+    /// Its length when opened (after any recovery).
+    pub len: u64,
+    dev: u64,
+    ino: u64,
+    nlink: u64,
+    /// What recovery did before the change, if a journal was pending.
+    pub recovered: Option<Recovery>,
+}
+
+fn refused(path: &Path, msg: impl Into<String>) -> Error {
+    Error::Refused { path: path.to_path_buf(), msg: msg.into() }
+}
+
+impl Target {
+    /// Opens `path` for the in-place change `what`: refusals, the lock, and recovery of an
+    /// interrupted change. A dry run opens read-only, takes no lock, and refuses while a change
+    /// is pending. Nothing is written by a refusal.
+    pub fn open(path: &Path, what: &str, dry_run: bool) -> Result<Target> {
+        let meta = std::fs::metadata(path).at(path)?;
+        if let Some(kind) = not_regular(&meta) {
+            return Err(refused(path, format!("it is {kind}; {what} changes only regular files (use `tarfs index` for a sidecar)")));
+        }
+        if meta.permissions().mode() & 0o222 == 0 {
+            return Err(refused(path, format!("the file is read-only; {what} changes archives in place (use `tarfs index` for a sidecar)")));
+        }
+        let file = OpenOptions::new()
+            .read(true)
+            .write(!dry_run)
+            .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32 | rustix::fs::OFlags::NOCTTY.bits() as i32)
+            .open(path)
+            .map_err(|e| match e.kind() {
+                ErrorKind::PermissionDenied => refused(path, format!("it is not writable by this user ({e}); {what} changes archives in place (use `tarfs index` for a sidecar)")),
+                _ => Error::Io { path: path.to_path_buf(), source: e },
+            })?;
+        // The file opened may not be the one stat'ed (replaced in between): judge the open one.
+        let meta = file.metadata().at(path)?;
+        if let Some(kind) = not_regular(&meta) {
+            return Err(refused(path, format!("it is {kind}; {what} changes only regular files")));
+        }
+        let dir = journal::journal_path(path, meta.dev(), meta.ino()).parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+        let dir_meta = std::fs::metadata(&dir).at(&dir)?;
+        if dir_meta.permissions().mode() & 0o222 == 0 || rustix::fs::access(&dir, rustix::fs::Access::WRITE_OK).is_err() {
+            return Err(refused(
+                path,
+                format!("its directory {} is not writable, and {what} keeps a journal there while it works (use `tarfs index --index-dir` for a sidecar)", dir.display()),
+            ));
+        }
+        let mut head = [0u8; Compression::HEAD];
+        let n = file.read_at(&mut head, 0).at(path)?;
+        if let Some(c) = Compression::detect(&head[..n]) {
+            return Err(refused(path, format!("it is {}-compressed, and {what} needs an uncompressed tar; use `tarfs index` to write a sidecar index instead", c.name())));
+        }
+        let mut t = Target { path: path.to_path_buf(), len: meta.len(), dev: meta.dev(), ino: meta.ino(), nlink: meta.nlink(), file, recovered: None };
+        if dry_run {
+            if let Some(jp) = journal::find(path, &t.file) {
+                return Err(refused(path, format!("an interrupted change is pending (journal {}); run `tarfs recover` first", jp.display())));
+            }
+            return Ok(t);
+        }
+        match rustix::fs::flock(&t.file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => {}
+            Err(rustix::io::Errno::WOULDBLOCK) => return Err(Error::Busy { path: path.to_path_buf() }),
+            Err(e) => return Err(Error::Io { path: path.to_path_buf(), source: e.into() }),
+        }
+        t.recovered = t.recover()?;
+        t.len = t.file.metadata().at(path)?.len();
+        Ok(t)
     }
-    let mut head = [0u8; Compression::HEAD];
-    let n = std::io::Read::read(&mut std::fs::File::open(path).at(path)?, &mut head).at(path)?;
-    if let Some(c) = Compression::detect(&head[..n]) {
-        return Err(Error::Refused {
-            path: path.to_path_buf(),
-            msg: format!("it is {}-compressed, and {what} needs an uncompressed tar; use `tarfs index` to write a sidecar index instead", c.name()),
-        });
+
+    /// The device and inode of the open file.
+    pub fn identity(&self) -> (u64, u64) {
+        (self.dev, self.ino)
+    }
+
+    /// Opens `path` for `tarfs recover`: the same refusals and lock, and the recovery.
+    pub fn recover_only(path: &Path) -> Result<Option<Recovery>> {
+        Ok(Target::open(path, "recover", false)?.recovered)
+    }
+
+    /// Finishes or undoes a pending change, if there is one.
+    fn recover(&self) -> Result<Option<Recovery>> {
+        let Some(jp) = journal::find(&self.path, &self.file) else { return Ok(None) };
+        match journal::recover_with(&jp, &self.path, &self.file) {
+            Ok(r) => Ok(Some(r)),
+            Err(e @ Error::Recovery { .. }) => Err(e),
+            Err(e) => Err(Error::Recovery { path: self.path.clone(), journal: jp, msg: format!("recovery stopped: {e}; the journal was kept") }),
+        }
+    }
+
+    /// Journals and applies `change` (see the module docs); `original` is the archive's content
+    /// as planned from (its mapping), and `check` reads the result back. Returns the bytes
+    /// written.
+    pub fn apply(&self, original: &[u8], change: &Change<'_>, check: impl FnOnce() -> Result<()>) -> Result<u64> {
+        let path = &self.path;
+        if original.len() as u64 != self.len {
+            return Err(refused(path, "the file changed while it was being read"));
+        }
+        let j = self.journal(original, change);
+        let jp = journal::journal_path(path, self.dev, self.ino);
+        let marked = j.write(path, &self.file)?;
+        if !marked && self.nlink > 1 {
+            journal::remove(&jp, &self.file)?;
+            return Err(refused(
+                path,
+                format!("the file has {} names (hard links), and this file system cannot mark it with the place of its journal, which another name would not find", self.nlink),
+            ));
+        }
+        let prefix = change.prefix;
+        crash::point(&format!("{prefix}-journal-written"));
+        if let Err(e) = self.reserve(j.final_len) {
+            let full = |code: Option<i32>| code == Some(rustix::io::Errno::NOSPC.raw_os_error()) || code == Some(rustix::io::Errno::DQUOT.raw_os_error());
+            let e = match e {
+                Error::Io { source, .. } if full(source.raw_os_error()) => {
+                    refused(path, format!("there is no room for the {} bytes the archive would grow by", j.final_len - self.len))
+                }
+                e => e,
+            };
+            return Err(self.undo(&jp, e));
+        }
+        let mut written = 0u64;
+        let result = (|| {
+            for phase in &change.phases {
+                for (at, data) in &phase.writes {
+                    for (i, chunk) in data.chunks(journal::CHUNK).enumerate() {
+                        self.file.write_all_at(chunk, at + (i * journal::CHUNK) as u64).at(path)?;
+                    }
+                    written += data.len() as u64;
+                }
+                crash::point(&format!("{prefix}-{}-written", phase.step));
+                self.file.sync_all().at(path)?;
+                crash::point(&format!("{prefix}-{}-synced", phase.step));
+            }
+            check()
+        })();
+        if let Err(e) = result {
+            return Err(self.undo(&jp, e));
+        }
+        journal::remove(&jp, &self.file)?;
+        Ok(written)
+    }
+
+    /// Rolls back after `cause`, and says what state the archive is in.
+    fn undo(&self, jp: &Path, cause: Error) -> Error {
+        match journal::recover_with(jp, &self.path, &self.file) {
+            Ok(Recovery::RolledBack) => Error::RolledBack { path: self.path.clone(), cause: Box::new(cause) },
+            // Every write was in place after all: the change is complete, and only its
+            // read-back (or a later step) failed.
+            Ok(Recovery::Finished) => cause,
+            Err(also) => Error::NeedsRecover { path: self.path.clone(), cause: Box::new(cause), also: Box::new(also) },
+        }
+    }
+
+    /// Allocates the blocks the file will grow into, keeping its length, so that running out of
+    /// space happens now. Where the file system cannot, checks the free space instead.
+    fn reserve(&self, final_len: u64) -> Result<()> {
+        let grow = final_len.saturating_sub(self.len);
+        if grow == 0 {
+            return Ok(());
+        }
+        match rustix::fs::fallocate(&self.file, rustix::fs::FallocateFlags::KEEP_SIZE, self.len, grow) {
+            Ok(()) => Ok(()),
+            Err(e) if e == rustix::io::Errno::OPNOTSUPP || e == rustix::io::Errno::NOSYS => {
+                let dir = self.path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+                let st = rustix::fs::statvfs(dir).map_err(|e| Error::Io { path: dir.to_path_buf(), source: e.into() })?;
+                if grow > st.f_bavail.saturating_mul(st.f_frsize) {
+                    return Err(Error::Io { path: self.path.clone(), source: rustix::io::Errno::NOSPC.into() });
+                }
+                Ok(())
+            }
+            Err(e) => Err(Error::Io { path: self.path.clone(), source: e.into() }),
+        }
+    }
+
+    /// The journal of `change` over `original`.
+    fn journal(&self, original: &[u8], change: &Change<'_>) -> Journal {
+        let orig = original.len() as u64;
+        let mut writes = Vec::new();
+        let mut covered = Vec::new();
+        let mut final_len = orig;
+        for (at, data) in change.phases.iter().flat_map(|p| p.writes.iter()) {
+            let end = at + data.len() as u64;
+            final_len = final_len.max(end);
+            writes.push(Written { at: *at, len: data.len() as u64, hash: hash(data) });
+            // The original bytes this write covers, piece by piece: inside the moved region they
+            // are in the copy; elsewhere saved (or known to be zeros).
+            let mut pieces: Vec<(Range<u64>, Option<u64>)> = Vec::new();
+            let span = *at..end.min(orig);
+            if span.start < span.end {
+                match &change.moved {
+                    Some((region, copy_at)) => {
+                        let inside = span.start.max(region.start)..span.end.min(region.end);
+                        if inside.start < inside.end {
+                            if span.start < inside.start {
+                                pieces.push((span.start..inside.start, None));
+                            }
+                            pieces.push((inside.clone(), Some(copy_at + (inside.start - region.start))));
+                            if inside.end < span.end {
+                                pieces.push((inside.end..span.end, None));
+                            }
+                        } else {
+                            pieces.push((span, None));
+                        }
+                    }
+                    None => pieces.push((span, None)),
+                }
+            }
+            for (r, copy) in pieces {
+                let bytes = &original[r.start as usize..r.end as usize];
+                let source = match copy {
+                    Some(c) => Source::Copy(c),
+                    None if crate::format::header::is_zero_block(bytes) => Source::Zeros,
+                    None => Source::Saved(bytes.to_vec()),
+                };
+                covered.push(Covered { at: r.start, len: r.end - r.start, hash: hash(bytes), source });
+            }
+        }
+        // The fingerprint: blocks spread over the original that no write touches.
+        let step = (orig / BLOCK_U64 / FINGERPRINT_BLOCKS).max(1) * BLOCK_U64;
+        let untouched = |b: u64| writes.iter().all(|w| b + BLOCK_U64 <= w.at || b >= w.at + w.len);
+        let mut fingerprint: Vec<(u64, u64)> = (0..FINGERPRINT_BLOCKS)
+            .map(|k| k * step)
+            .chain(std::iter::once(orig.saturating_sub(BLOCK_U64) / BLOCK_U64 * BLOCK_U64))
+            .filter(|&b| b < orig && untouched(b))
+            .map(|b| (b, hash(&original[b as usize..(b + BLOCK_U64).min(orig) as usize])))
+            .collect();
+        fingerprint.dedup();
+        Journal { op: change.prefix.to_string(), dev: self.dev, ino: self.ino, original_len: orig, final_len, fingerprint, writes, covered }
+    }
+}
+
+/// Writes made together, then fsynced, named for the crash points around them.
+#[derive(Debug)]
+pub struct Phase<'a> {
+    /// `copy`, `header`, `entries`, ...: the crash points are `PREFIX-STEP-written` and
+    /// `PREFIX-STEP-synced`.
+    pub step: &'static str,
+    /// `(offset, bytes)`.
+    pub writes: Vec<(u64, &'a [u8])>,
+}
+
+/// A planned in-place change.
+#[derive(Debug)]
+pub struct Change<'a> {
+    /// The operation, as crash points and the journal name it (`embed`, `reindex`, `csv`).
+    pub prefix: &'static str,
+    /// The phases, in order.
+    pub phases: Vec<Phase<'a>>,
+    /// A region of the original that the change copies, before overwriting it, to an offset:
+    /// recovery restores it from there.
+    pub moved: Option<(Range<u64>, u64)>,
+}
+
+/// Refuses a change that would overwrite data the scan did not read, or that would make an
+/// archive readers stop early: data after a lone zero block, non-zero bytes after the end of the
+/// archive, and an archive cut short inside its last member's padding.
+pub fn check_end(path: &Path, bytes: &[u8], end: &ScanEnd) -> Result<()> {
+    if let Some(Warning::LoneZeroBlock { offset }) = end.warning {
+        return Err(refused(path, format!("data follows a lone zero block at byte {offset}; it would be overwritten")));
+    }
+    if end.end_offset % BLOCK_U64 != 0 || end.end_offset > bytes.len() as u64 {
+        return Err(refused(path, format!("the archive is cut short at byte {}, inside its last member's padding; in-place changes need a whole archive", bytes.len())));
+    }
+    let tail_start = end.end_offset as usize;
+    if let Some(i) = bytes[tail_start..].iter().position(|&b| b != 0) {
+        return Err(refused(path, format!("there is data after the end-of-archive marker (at byte {}) that would be overwritten", tail_start + i)));
     }
     Ok(())
-}
-
-/// Prepares an in-place change named `what`: refusals, then the lock and recovery. A dry run
-/// takes no lock and changes nothing; it refuses while an interrupted change is pending.
-pub fn begin(path: &Path, what: &str, dry_run: bool) -> Result<Option<ArchiveLock>> {
-    check_rewritable(path, what)?;
-    if dry_run {
-        journal::refuse_pending(path)?;
-        return Ok(None);
-    }
-    let lock = try_lock(path)?;
-    journal::recover(path)?;
-    Ok(Some(lock))
-}
-
-/// Refuses a change that would overwrite data the scan did not read: data after a lone zero
-/// block, or (unless `lenient`) non-zero bytes after the end of the archive.
-pub fn check_end(path: &Path, bytes: &[u8], end: &ScanEnd, lenient: bool) -> Result<()> {
-    if let Some(Warning::LoneZeroBlock { offset }) = end.warning {
-        return Err(Error::Refused {
-            path: path.to_path_buf(),
-            msg: format!("data follows a lone zero block at byte {offset} and would be overwritten; use --lenient to read past it"),
-        });
-    }
-    let tail_start = (end.end_offset as usize).min(bytes.len());
-    match bytes[tail_start..].iter().position(|&b| b != 0) {
-        Some(i) if !lenient => Err(Error::Refused {
-            path: path.to_path_buf(),
-            msg: format!("there is data after the end-of-archive marker (at byte {}) that would be overwritten; use --lenient to allow it", tail_start + i),
-        }),
-        _ => Ok(()),
-    }
 }

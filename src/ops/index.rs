@@ -17,7 +17,7 @@ use crate::scan::Entry;
 use crate::format::header::BLOCK_U64;
 use crate::format::tarfs::{self, IndexInfo, FLAG_GLOBALS, FLAG_SUBSET};
 use crate::ops::read::{decode_index, usable, IndexBytes, Located, Source};
-use crate::ops::atomic::{write_atomic_deferred, DirSyncs};
+use crate::ops::atomic::{write_atomic_deferred, DirSyncs, Perm};
 use crate::ops::filter::Filter;
 use crate::chunked::{self, Plan, ScanMode};
 use crate::scan::{ScanEnd, ScanOptions};
@@ -181,9 +181,19 @@ pub fn write_stream_index<W: Write + Seek>(path: &Path, r: &mut dyn Read, chunk:
     Ok((info, end))
 }
 
+/// The permissions of the index of the file at `path`: no wider read access than it has (for a
+/// stream that is not a file, as the umask gives).
+fn perm_like(path: &Path) -> Perm {
+    use std::os::unix::fs::PermissionsExt;
+    match std::fs::metadata(path) {
+        Ok(m) if path.as_os_str() != "-" => Perm::NoWiderThan(m.permissions().mode()),
+        _ => Perm::Default,
+    }
+}
+
 /// Indexes a stream into the sidecar `dest`, atomically. `path` names the stream in messages.
 pub fn write_stream_sidecar(path: &Path, r: &mut dyn Read, chunk: usize, source_len: u64, dest: &Path, opts: &IndexOptions) -> Result<IndexReport> {
-    let (info, end) = write_atomic_deferred(dest, opts.dir_syncs.as_deref(), |w| write_stream_index(path, r, chunk, source_len, opts, w))?;
+    let (info, end) = write_atomic_deferred(dest, opts.dir_syncs.as_deref(), perm_like(path), |w| write_stream_index(path, r, chunk, source_len, opts, w))?;
     Ok(IndexReport { index_path: dest.to_path_buf(), members: end.end.members, entries: info.entries, bytes: end.total_len, end: end.end })
 }
 
@@ -194,7 +204,7 @@ pub fn write_sidecar(archive: &Archive, dest: &Path, opts: &IndexOptions) -> Res
     let written = if plan == Plan::Reads && archive.compressed_len().is_none() {
         // Large members: read the headers and seek over the data; the mapping stays untouched.
         let file = File::open(archive.path()).at(archive.path())?;
-        write_atomic_deferred(dest, opts.dir_syncs.as_deref(), |w| {
+        write_atomic_deferred(dest, opts.dir_syncs.as_deref(), Perm::NoWiderThan(archive.mode()), |w| {
             let mut sink = EntrySink::new(archive.path(), w, opts.filter.as_ref())?;
             let end = crate::stream::scan_file(&file, archive.path(), opts.scan, |e| sink.push(e))?;
             let info = sink.finish(end.total_len, 0, &end.end)?;
@@ -205,7 +215,7 @@ pub fn write_sidecar(archive: &Archive, dest: &Path, opts: &IndexOptions) -> Res
         // The plan is made: do not sample the archive again.
         let mode = if plan == Plan::Chunked { ScanMode::Parallel } else { ScanMode::Sequential };
         let opts = IndexOptions { mode, ..opts.clone() };
-        write_atomic_deferred(dest, opts.dir_syncs.as_deref(), |w| write_index(archive.path(), archive.bytes(), &opts, w))
+        write_atomic_deferred(dest, opts.dir_syncs.as_deref(), Perm::NoWiderThan(archive.mode()), |w| write_index(archive.path(), archive.bytes(), &opts, w))
     };
     let (info, end) = written.map_err(|e| match e {
         // Name the archive as well as the file that could not be written.

@@ -1,58 +1,109 @@
 //! The write-ahead journal of an in-place change, and recovery from it.
 //!
-//! Before an in-place change writes to an archive, it records in `.NAME.tarfs-journal` (beside
-//! the archive, written atomically and fsynced) everything needed to undo it: the archive's
-//! original length, and the original bytes of every range it will overwrite. It also records the
-//! block whose presence proves the change complete. The journal is removed once the change is
-//! fsynced.
+//! Before an in-place change writes to an archive, it records in a journal everything needed to
+//! tell which file it was made for, and to put that file back as it was:
 //!
-//! [`recover`] finds a leftover journal and either finishes the change (the proof block is in
-//! place: only an fsync and the journal's removal were missing) or restores the original archive
-//! byte for byte. Writers run it under the archive's lock before they start; `tarfs recover` runs
-//! it on request.
+//! - the file's identity (device and inode), its original length and the length it will have;
+//! - a *fingerprint*: hashes of up to [`FINGERPRINT_BLOCKS`] blocks of the original that the
+//!   change never writes, spread over the whole file;
+//! - every range the change writes, with the hash of its new bytes;
+//! - every range of the original that a write covers, with the hash of its original bytes and
+//!   where those bytes can be had again: saved in the journal, all zeros, or copied elsewhere in
+//!   the archive by the change itself (the members `embed` displaces).
 //!
-//! Layout: `TFSJ`, version 1, the operation's name (NUL-padded to 16 bytes), the original length,
-//! the proof offset and block, the saved ranges (offset, length, bytes), the moved ranges
-//! (original offset, copy offset, length, FNV-1a 64 of the bytes), and an FNV-1a 64 checksum of
-//! everything before it. All integers are big-endian `u64`.
+//! The journal lives in the archive's directory (symlinks resolved), named after the file's
+//! identity, `.tarfs-journal-DEV-INO`, so that every name of the file (hard links, symlinks, bind
+//! mounts) finds it. Where the file system allows, the archive also carries the journal's path in
+//! the extended attribute `user.tarfs.journal`, so that a hard link in another directory finds it
+//! too.
+//!
+//! [`recover`] never guesses. It refuses, touching nothing, when the journal was made for another
+//! file (identity, length, or fingerprint differ: a backup restored over the archive). It
+//! *finishes* when every write is in place (only the journal's removal was missing), and
+//! otherwise *rolls back*: each covered range that does not hold its original bytes is restored
+//! from its source, whose hash is checked first, the file is cut to its original length, and the
+//! restored ranges are read back. Any read or write error stops it with the journal kept. Data is
+//! streamed in [`CHUNK`]-byte pieces: memory does not grow with the archive.
+//!
+//! Layout (integers big-endian `u64`): `TFSJ`, version 2, the operation (16 bytes, NUL-padded),
+//! device, inode, original length, final length, the fingerprint (count, then offset and hash),
+//! the writes (count, then offset, length, hash), the covered ranges (count, then offset, length,
+//! hash, source kind 0 saved / 1 zeros / 2 copy, and the saved bytes or the copy's offset), and an
+//! xxh3-64 of everything before it.
 
-use std::fs::OpenOptions;
-use std::os::unix::fs::FileExt;
+use std::fs::File;
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, IoContext, Result};
-use crate::format::header::BLOCK;
-use crate::ops::atomic::write_atomic;
+use xxhash_rust::xxh3::{xxh3_64, Xxh3};
 
-/// What an interrupted change needs, to be finished or undone.
+use crate::error::{Error, IoContext, Result};
+use crate::format::header::BLOCK_U64;
+use crate::ops::atomic::write_atomic_private;
+
+/// Bytes read or written at a time by recovery.
+pub const CHUNK: usize = 8 << 20;
+
+/// Blocks of the untouched original that a journal fingerprints.
+pub const FINGERPRINT_BLOCKS: u64 = 64;
+
+/// The extended attribute that points from an archive to its journal.
+pub const XATTR: &str = "user.tarfs.journal";
+
+/// Where the original bytes of a covered range can be had again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// Saved in the journal.
+    Saved(Vec<u8>),
+    /// All zeros.
+    Zeros,
+    /// Copied by the change to this offset of the archive.
+    Copy(u64),
+}
+
+/// A range of the original that the change overwrites.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Covered {
+    /// Offset in the archive.
+    pub at: u64,
+    /// Length.
+    pub len: u64,
+    /// xxh3-64 of the original bytes.
+    pub hash: u64,
+    /// Where to get them again.
+    pub source: Source,
+}
+
+/// A range the change writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Written {
+    /// Offset in the archive.
+    pub at: u64,
+    /// Length.
+    pub len: u64,
+    /// xxh3-64 of the new bytes.
+    pub hash: u64,
+}
+
+/// What an interrupted change needs, to be recognized and finished or undone.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Journal {
     /// The operation (`csv`, `embed`).
     pub op: String,
+    /// The archive's device.
+    pub dev: u64,
+    /// The archive's inode.
+    pub ino: u64,
     /// The archive's length before the change.
     pub original_len: u64,
-    /// Offset of the block whose presence proves the change complete.
-    pub proof_at: u64,
-    /// That block.
-    pub proof: [u8; BLOCK],
-    /// Original bytes of ranges the change overwrites: `(offset, bytes)`.
-    pub saved: Vec<(u64, Vec<u8>)>,
-    /// Ranges whose original bytes the change copies elsewhere in the archive before it overwrites
-    /// them, so the journal need not hold them.
-    pub moved: Vec<Moved>,
-}
-
-/// Original bytes that were copied within the archive before being overwritten.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Moved {
-    /// Where the original bytes were.
-    pub to: u64,
-    /// Where their copy is.
-    pub copy_at: u64,
-    /// How many bytes.
-    pub len: u64,
-    /// FNV-1a 64 of the original bytes, to tell a complete copy from an interrupted one.
-    pub checksum: u64,
+    /// Its length after the change.
+    pub final_len: u64,
+    /// `(offset, xxh3-64)` of blocks of the original that the change does not write.
+    pub fingerprint: Vec<(u64, u64)>,
+    /// Everything the change writes.
+    pub writes: Vec<Written>,
+    /// Every range of the original that the writes cover.
+    pub covered: Vec<Covered>,
 }
 
 /// What recovery did.
@@ -64,136 +115,280 @@ pub enum Recovery {
     RolledBack,
 }
 
-/// The journal path of `archive`.
-pub fn journal_path(archive: &Path) -> PathBuf {
-    let name = archive.file_name().unwrap_or_default().to_string_lossy();
-    archive.with_file_name(format!(".{name}.tarfs-journal"))
+/// The hash used throughout the journal.
+pub fn hash(data: &[u8]) -> u64 {
+    xxh3_64(data)
 }
 
-/// FNV-1a 64.
-pub fn fnv(data: &[u8]) -> u64 {
-    data.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+/// The directory the journal of the archive at `path` lives in: its own, symlinks resolved.
+fn home(path: &Path) -> PathBuf {
+    let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    match real.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// The journal path of the file at `path` with identity `(dev, ino)`.
+pub fn journal_path(path: &Path, dev: u64, ino: u64) -> PathBuf {
+    home(path).join(format!(".tarfs-journal-{dev:x}-{ino:x}"))
+}
+
+/// The journal of the open archive `file` (reached as `path`), if one is pending.
+pub fn find(path: &Path, file: &File) -> Option<PathBuf> {
+    let meta = file.metadata().ok()?;
+    let p = journal_path(path, meta.dev(), meta.ino());
+    if p.exists() {
+        return Some(p);
+    }
+    let mut buf = vec![0u8; 4096];
+    let n = rustix::fs::fgetxattr(file, XATTR, &mut buf[..]).ok()?;
+    let p = PathBuf::from(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(&buf[..n]));
+    p.exists().then_some(p)
+}
+
+/// Whether a change of the archive at `path`, with identity `(dev, ino)`, is pending.
+pub fn pending(path: &Path, (dev, ino): (u64, u64)) -> bool {
+    if journal_path(path, dev, ino).exists() {
+        return true;
+    }
+    let mut buf = vec![0u8; 4096];
+    rustix::fs::getxattr(path, XATTR, &mut buf[..]).is_ok_and(|n| Path::new(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(&buf[..n])).exists())
+}
+
+/// Reads a big-endian `u64` list out of a journal body.
+struct Cursor<'a> {
+    body: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let s = self.body.get(self.at..self.at.checked_add(n)?)?;
+        self.at += n;
+        Some(s)
+    }
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_be_bytes(self.take(8)?.try_into().ok()?))
+    }
+    /// A count of items at least `item` bytes each, bounded by what is left.
+    fn count(&mut self, item: usize) -> Option<usize> {
+        let n = usize::try_from(self.u64()?).ok()?;
+        (n <= (self.body.len() - self.at) / item).then_some(n)
+    }
 }
 
 impl Journal {
     /// Encodes the journal.
     pub fn encode(&self) -> Vec<u8> {
-        let mut b = b"TFSJ\x01".to_vec();
+        let mut b = b"TFSJ\x02".to_vec();
         let mut op = [0u8; 16];
-        op[..self.op.len().min(16)].copy_from_slice(&self.op.as_bytes()[..self.op.len().min(16)]);
+        let n = self.op.len().min(16);
+        op[..n].copy_from_slice(&self.op.as_bytes()[..n]);
         b.extend_from_slice(&op);
-        b.extend_from_slice(&self.original_len.to_be_bytes());
-        b.extend_from_slice(&self.proof_at.to_be_bytes());
-        b.extend_from_slice(&self.proof);
-        b.extend_from_slice(&(self.saved.len() as u64).to_be_bytes());
-        for (at, bytes) in &self.saved {
-            b.extend_from_slice(&at.to_be_bytes());
-            b.extend_from_slice(&(bytes.len() as u64).to_be_bytes());
-            b.extend_from_slice(bytes);
+        let put = |b: &mut Vec<u8>, v: u64| b.extend_from_slice(&v.to_be_bytes());
+        for v in [self.dev, self.ino, self.original_len, self.final_len, self.fingerprint.len() as u64] {
+            put(&mut b, v);
         }
-        b.extend_from_slice(&(self.moved.len() as u64).to_be_bytes());
-        for m in &self.moved {
-            for v in [m.to, m.copy_at, m.len, m.checksum] {
-                b.extend_from_slice(&v.to_be_bytes());
+        for &(at, h) in &self.fingerprint {
+            put(&mut b, at);
+            put(&mut b, h);
+        }
+        put(&mut b, self.writes.len() as u64);
+        for w in &self.writes {
+            for v in [w.at, w.len, w.hash] {
+                put(&mut b, v);
             }
         }
-        let sum = fnv(&b);
-        b.extend_from_slice(&sum.to_be_bytes());
+        put(&mut b, self.covered.len() as u64);
+        for c in &self.covered {
+            for v in [c.at, c.len, c.hash] {
+                put(&mut b, v);
+            }
+            match &c.source {
+                Source::Saved(bytes) => {
+                    put(&mut b, 0);
+                    b.extend_from_slice(bytes);
+                }
+                Source::Zeros => put(&mut b, 1),
+                Source::Copy(at) => {
+                    put(&mut b, 2);
+                    put(&mut b, *at);
+                }
+            }
+        }
+        let sum = hash(&b);
+        put(&mut b, sum);
         b
     }
 
     /// Decodes a journal; `None` if it is not one or is damaged.
     pub fn decode(data: &[u8]) -> Option<Journal> {
         let (body, sum) = data.split_at_checked(data.len().checked_sub(8)?)?;
-        if fnv(body) != u64::from_be_bytes(sum.try_into().ok()?) || !body.starts_with(b"TFSJ\x01") {
+        if hash(body) != u64::from_be_bytes(sum.try_into().ok()?) || !body.starts_with(b"TFSJ\x02") {
             return None;
         }
-        let mut at = 5;
-        let mut take = |n: usize| -> Option<&[u8]> {
-            let s = body.get(at..at + n)?;
-            at += n;
-            Some(s)
-        };
-        let op = String::from_utf8_lossy(take(16)?).trim_end_matches('\0').to_string();
-        let u = |s: &[u8]| u64::from_be_bytes(s.try_into().expect("8 bytes"));
-        let original_len = u(take(8)?);
-        let proof_at = u(take(8)?);
-        let proof: [u8; BLOCK] = take(BLOCK)?.try_into().ok()?;
-        let n = u(take(8)?);
-        let mut saved = Vec::new();
+        let mut c = Cursor { body, at: 5 };
+        let op = String::from_utf8_lossy(c.take(16)?).trim_end_matches('\0').to_string();
+        let (dev, ino, original_len, final_len) = (c.u64()?, c.u64()?, c.u64()?, c.u64()?);
+        let n = c.count(16)?;
+        let fingerprint = (0..n).map(|_| Some((c.u64()?, c.u64()?))).collect::<Option<Vec<_>>>()?;
+        let n = c.count(24)?;
+        let writes = (0..n).map(|_| Some(Written { at: c.u64()?, len: c.u64()?, hash: c.u64()? })).collect::<Option<Vec<_>>>()?;
+        let n = c.count(32)?;
+        let mut covered = Vec::with_capacity(n);
         for _ in 0..n {
-            let off = u(take(8)?);
-            let len = usize::try_from(u(take(8)?)).ok()?;
-            saved.push((off, take(len)?.to_vec()));
+            let (at, len, h) = (c.u64()?, c.u64()?, c.u64()?);
+            let source = match c.u64()? {
+                0 => Source::Saved(c.take(usize::try_from(len).ok()?)?.to_vec()),
+                1 => Source::Zeros,
+                2 => Source::Copy(c.u64()?),
+                _ => return None,
+            };
+            covered.push(Covered { at, len, hash: h, source });
         }
-        let n = u(take(8)?);
-        let mut moved = Vec::new();
-        for _ in 0..n {
-            let (to, copy_at, len, checksum) = (u(take(8)?), u(take(8)?), u(take(8)?), u(take(8)?));
-            moved.push(Moved { to, copy_at, len, checksum });
-        }
-        Some(Journal { op, original_len, proof_at, proof, saved, moved })
+        (c.at == body.len()).then_some(Journal { op, dev, ino, original_len, final_len, fingerprint, writes, covered })
     }
 
-    /// Writes the journal beside `archive`, atomically and durably.
-    pub fn write(&self, archive: &Path) -> Result<()> {
+    /// Writes the journal for the archive at `path` (open as `file`), atomically and durably, and
+    /// points the archive's extended attribute at it where the file system allows. Returns
+    /// whether the attribute was set.
+    pub fn write(&self, path: &Path, file: &File) -> Result<bool> {
         let data = self.encode();
-        write_atomic(&journal_path(archive), |w| std::io::Write::write_all(w, &data).at(archive))
+        let jp = journal_path(path, self.dev, self.ino);
+        write_atomic_private(&jp, |w| std::io::Write::write_all(w, &data).at(&jp))?;
+        let abs = std::path::absolute(&jp).unwrap_or_else(|_| jp.clone());
+        Ok(rustix::fs::fsetxattr(file, XATTR, abs.as_os_str().as_encoded_bytes(), rustix::fs::XattrFlags::empty()).is_ok())
     }
 }
 
-/// Removes the journal of `archive` and fsyncs its directory.
-pub fn remove(archive: &Path) -> Result<()> {
-    let p = journal_path(archive);
-    std::fs::remove_file(&p).at(&p)?;
-    let dir = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::File::open(dir).and_then(|d| d.sync_all()).at(dir)
+/// Removes the journal `jp` of the archive open as `file`, and fsyncs the journal's directory.
+pub fn remove(jp: &Path, file: &File) -> Result<()> {
+    std::fs::remove_file(jp).at(jp)?;
+    let _ = rustix::fs::fremovexattr(file, XATTR);
+    let dir = jp.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    File::open(dir).and_then(|d| d.sync_all()).at(dir)
 }
 
-/// Refuses to plan a change while an interrupted one is pending.
-pub fn refuse_pending(archive: &Path) -> Result<()> {
-    if journal_path(archive).exists() {
-        return Err(Error::Refused { path: archive.to_path_buf(), msg: "an interrupted change is pending; run `tarfs recover` first".into() });
+/// xxh3-64 of `len` bytes of `file` at `at`, read in chunks; a short file is an error.
+pub fn hash_range(file: &File, path: &Path, at: u64, len: u64) -> Result<u64> {
+    let mut h = Xxh3::new();
+    let mut buf = vec![0u8; CHUNK.min(usize::try_from(len).unwrap_or(CHUNK)).max(1)];
+    let mut done = 0u64;
+    while done < len {
+        let n = buf.len().min(usize::try_from(len - done).unwrap_or(usize::MAX));
+        file.read_exact_at(&mut buf[..n], at + done).at(path)?;
+        h.update(&buf[..n]);
+        done += n as u64;
+    }
+    Ok(h.digest())
+}
+
+/// Copies `len` bytes within `file` from `from` to `to` (non-overlapping), in chunks.
+fn copy_range(file: &File, path: &Path, from: u64, to: u64, len: u64) -> Result<()> {
+    let mut buf = vec![0u8; CHUNK.min(usize::try_from(len).unwrap_or(CHUNK)).max(1)];
+    let mut done = 0u64;
+    while done < len {
+        let n = buf.len().min(usize::try_from(len - done).unwrap_or(usize::MAX));
+        file.read_exact_at(&mut buf[..n], from + done).at(path)?;
+        file.write_all_at(&buf[..n], to + done).at(path)?;
+        done += n as u64;
     }
     Ok(())
 }
 
-/// Finishes or undoes an interrupted change of `archive`, if a journal is left. The caller holds
-/// the archive's lock.
-pub fn recover(archive: &Path) -> Result<Option<Recovery>> {
-    let jp = journal_path(archive);
-    let data = match std::fs::read(&jp) {
-        Ok(d) => d,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e).at(&jp),
-    };
-    let j = Journal::decode(&data).ok_or_else(|| Error::Refused {
-        path: archive.to_path_buf(),
-        msg: format!("the journal {} is damaged; it needs a look by hand", jp.display()),
-    })?;
-    let file = OpenOptions::new().read(true).write(true).open(archive).at(archive)?;
-    let mut block = [0u8; BLOCK];
-    let complete = file.read_exact_at(&mut block, j.proof_at).is_ok() && block == j.proof;
-    let outcome = if complete {
-        Recovery::Finished
-    } else {
-        // Copies are fsynced before anything they protect is overwritten, so an incomplete copy
-        // means its original is intact.
-        for m in &j.moved {
-            let mut copy = vec![0u8; usize::try_from(m.len).map_err(|_| Error::Invalid("journal range too large".into()))?];
-            if file.read_exact_at(&mut copy, m.copy_at).is_ok() && fnv(&copy) == m.checksum {
-                file.write_all_at(&copy, m.to).at(archive)?;
-            }
+/// Writes `len` zeros at `at`, in chunks.
+fn zero_range(file: &File, path: &Path, at: u64, len: u64) -> Result<()> {
+    let zeros = vec![0u8; CHUNK.min(usize::try_from(len).unwrap_or(CHUNK)).max(1)];
+    let mut done = 0u64;
+    while done < len {
+        let n = zeros.len().min(usize::try_from(len - done).unwrap_or(usize::MAX));
+        file.write_all_at(&zeros[..n], at + done).at(path)?;
+        done += n as u64;
+    }
+    Ok(())
+}
+
+/// Why a journal does not belong to the file it was found for, if it does not.
+fn foreign(j: &Journal, file: &File, path: &Path) -> Result<Option<String>> {
+    let meta = file.metadata().at(path)?;
+    if (meta.dev(), meta.ino()) != (j.dev, j.ino) {
+        return Ok(Some(format!("it was written for another file (device {:x}, inode {})", j.dev, j.ino)));
+    }
+    let len = meta.len();
+    if len < j.original_len || len > j.original_len.max(j.final_len) {
+        return Ok(Some(format!("it was written for a file of {} bytes (growing to {}), and the file is {len} bytes", j.original_len, j.final_len)));
+    }
+    for &(at, h) in &j.fingerprint {
+        if hash_range(file, path, at, BLOCK_U64.min(j.original_len - at))? != h {
+            return Ok(Some(format!("the file's bytes at {at}, which the change never writes, are not the ones it was written for")));
         }
-        for (at, bytes) in &j.saved {
-            file.write_all_at(bytes, *at).at(archive)?;
+    }
+    Ok(None)
+}
+
+/// Finishes or undoes the change journaled in `jp`, on the archive open read-write as `file` and
+/// locked by the caller.
+pub fn recover_with(jp: &Path, path: &Path, file: &File) -> Result<Recovery> {
+    let keep = |why: String| Error::Recovery { path: path.to_path_buf(), journal: jp.to_path_buf(), msg: why };
+    let data = std::fs::read(jp).at(jp)?;
+    let j = Journal::decode(&data).ok_or_else(|| keep("the journal is damaged or from another version of tarfs; the archive was not touched".into()))?;
+    if let Some(why) = foreign(&j, file, path)? {
+        return Err(keep(format!(
+            "the journal does not belong to this file: {why}. The archive was not touched; if it was replaced (a backup restored over it), delete the journal"
+        )));
+    }
+    let len = file.metadata().at(path)?.len();
+    let mut complete = len == j.final_len;
+    for w in &j.writes {
+        if !complete {
+            break;
         }
-        file.set_len(j.original_len).at(archive)?;
-        Recovery::RolledBack
-    };
-    file.sync_all().at(archive)?;
-    remove(archive)?;
-    Ok(Some(outcome))
+        complete = w.at + w.len <= len && hash_range(file, path, w.at, w.len)? == w.hash;
+    }
+    if complete {
+        file.sync_all().at(path)?;
+        remove(jp, file)?;
+        return Ok(Recovery::Finished);
+    }
+    // Roll back: every source is checked before anything is written.
+    let mut todo = Vec::new();
+    for c in &j.covered {
+        if c.at + c.len <= len && hash_range(file, path, c.at, c.len)? == c.hash {
+            continue;
+        }
+        let ok = match &c.source {
+            Source::Saved(b) => hash(b) == c.hash,
+            Source::Zeros => hash(&vec![0u8; usize::try_from(c.len).unwrap_or(0)]) == c.hash,
+            Source::Copy(at) => at + c.len <= len && hash_range(file, path, *at, c.len)? == c.hash,
+        };
+        if !ok {
+            return Err(keep(format!("the original bytes at {}..{} cannot be restored: their saved copy does not match; the archive was not touched", c.at, c.at + c.len)));
+        }
+        todo.push(c);
+    }
+    // Ranges restored from the copy first: restoring the others (the old end of the archive)
+    // may overwrite the copy.
+    todo.sort_by_key(|c| !matches!(c.source, Source::Copy(_)));
+    for c in &todo {
+        match &c.source {
+            Source::Saved(b) => file.write_all_at(b, c.at).at(path)?,
+            Source::Zeros => zero_range(file, path, c.at, c.len)?,
+            Source::Copy(from) => copy_range(file, path, *from, c.at, c.len)?,
+        }
+    }
+    file.sync_all().at(path)?;
+    if len != j.original_len {
+        file.set_len(j.original_len).at(path)?;
+        file.sync_all().at(path)?;
+    }
+    for c in &todo {
+        if hash_range(file, path, c.at, c.len)? != c.hash {
+            return Err(keep(format!("the restored bytes at {} do not read back as the original", c.at)));
+        }
+    }
+    remove(jp, file)?;
+    Ok(Recovery::RolledBack)
 }
 
 #[cfg(test)]
@@ -204,11 +399,17 @@ mod tests {
     fn journal_round_trip_and_damage() {
         let j = Journal {
             op: "csv".into(),
+            dev: 3,
+            ino: 99,
             original_len: 10240,
-            proof_at: 1024,
-            proof: [7; BLOCK],
-            saved: vec![(1024, vec![1, 2, 3]), (4096, vec![])],
-            moved: vec![Moved { to: 0, copy_at: 4096, len: 1024, checksum: 99 }],
+            final_len: 20480,
+            fingerprint: vec![(0, 5), (512, 6)],
+            writes: vec![Written { at: 10240, len: 512, hash: 1 }],
+            covered: vec![
+                Covered { at: 1024, len: 3, hash: 2, source: Source::Saved(vec![1, 2, 3]) },
+                Covered { at: 4096, len: 512, hash: 3, source: Source::Zeros },
+                Covered { at: 0, len: 1024, hash: 4, source: Source::Copy(10240) },
+            ],
         };
         let mut e = j.encode();
         assert_eq!(Journal::decode(&e), Some(j));

@@ -12,7 +12,7 @@ pub mod filter;
 pub mod in_place;
 pub mod index;
 pub mod journal;
-pub mod lock;
+pub mod order;
 pub mod read;
 pub mod verify;
 

@@ -193,35 +193,58 @@ pub struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
-    /// Opens `archive` for reading through its best usable index.
+    /// Opens `archive` for reading through its best usable index: the embedded one, the sidecar,
+    /// then the newest CSV index member. An index that cannot be read, is stale or does not
+    /// decode is passed over, and [`Reader::note`] says why; with none usable, the archive is
+    /// scanned.
     pub fn open(archive: &'a Archive, index_dir: Option<&IndexDir>, opts: ScanOptions) -> Result<Reader<'a>> {
-        let mut located = locate(archive, index_dir)?;
-        let mut note = None;
-        if crate::ops::journal::journal_path(archive.path()).exists() {
-            note = Some("an interrupted change left a journal (run `tarfs recover`); scanning instead of using an index".to_string());
-            return Ok(Reader { archive, located: None, entries: 0, opts, note });
+        let scan = |note: Option<String>| Reader { archive, located: None, entries: 0, opts, note };
+        if crate::ops::journal::pending(archive.path(), archive.identity()) {
+            return Ok(scan(Some("an interrupted change left a journal (run `tarfs recover`); scanning instead of using an index".to_string())));
         }
-        if located.is_none() {
-            located = locate_csv(archive, opts);
-        }
-        let mut entries = 0;
-        if let Some(l) = located.as_ref().filter(|l| !matches!(l.source, Source::Csv(..))) {
-            let problem = match decode_index(l.slice(archive)) {
-                Ok(idx) if idx.header.info.as_ref().is_some_and(|i| i.flags & FLAG_GLOBALS != 0) => {
-                    Some(format!("{} cannot carry the archive's pax global headers", l.source))
+        let mut notes = Vec::new();
+        let embedded = archive.embedded().map(|e| Located { source: Source::Embedded, bytes: IndexBytes::InArchive(e.data), base: e.base });
+        let side = sidecar_path(archive.path(), index_dir);
+        let sidecar = match Archive::open(&side) {
+            Ok(map) => Some(Located { source: Source::Sidecar(side), bytes: IndexBytes::Mapped(std::sync::Arc::new(map)), base: 0 }),
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => {
+                notes.push(format!("the sidecar cannot be read ({e})"));
+                None
+            }
+        };
+        for located in embedded.into_iter().chain(sidecar) {
+            match Reader::with_index(archive, located, opts) {
+                Ok(mut r) => {
+                    r.note = (!notes.is_empty()).then(|| format!("{}; using {}", notes.join("; "), r.source()));
+                    return Ok(r);
                 }
-                Ok(idx) => {
-                    entries = idx.entries.len();
-                    usable(&idx, l, archive).err()
-                }
-                Err(e) => Some(format!("{} does not decode: {e}", l.source)),
-            };
-            if let Some(p) = problem {
-                note = Some(format!("{p}; scanning instead"));
-                located = None;
+                Err(p) => notes.push(p),
             }
         }
-        Ok(Reader { archive, located, entries, opts, note })
+        if let Some(located) = locate_csv(archive, opts) {
+            let mut r = Reader::with_index(archive, located, opts).map_err(Error::Invalid)?;
+            r.note = (!notes.is_empty()).then(|| format!("{}; using {}", notes.join("; "), r.source()));
+            return Ok(r);
+        }
+        Ok(scan((!notes.is_empty()).then(|| format!("{}; scanning instead", notes.join("; ")))))
+    }
+
+    /// A reader through `located`, if that index decodes and still describes the archive; else
+    /// why not.
+    pub fn with_index(archive: &'a Archive, located: Located, opts: ScanOptions) -> std::result::Result<Reader<'a>, String> {
+        if matches!(located.source, Source::Csv(..)) {
+            return Ok(Reader { archive, located: Some(located), entries: 0, opts, note: None });
+        }
+        match decode_index(located.slice(archive)) {
+            Ok(idx) if idx.header.info.as_ref().is_some_and(|i| i.flags & FLAG_GLOBALS != 0) => Err(format!("{} cannot carry the archive's pax global headers", located.source)),
+            Ok(idx) => {
+                usable(&idx, &located, archive)?;
+                let entries = idx.entries.len();
+                Ok(Reader { archive, located: Some(located), entries, opts, note: None })
+            }
+            Err(e) => Err(format!("{} does not decode: {e}", located.source)),
+        }
     }
 
     /// The index in use.
@@ -325,16 +348,27 @@ impl<'a> Reader<'a> {
     /// is the block before the data, and must be a header of that size or that name.
     fn for_each_csv(&self, name: &str, index_at: u64, data: &[u8], mut f: impl FnMut(&Entry<'_>) -> Result<()>) -> Result<()> {
         let rows = csv::decode(data).map_err(|e| Error::Invalid(format!("{}: {name}: {e}", self.archive.path().display())))?;
+        let bytes = self.archive.bytes();
         for (i, row) in rows.iter().enumerate() {
             let data_offset = row.start_block.saturating_mul(BLOCK_U64);
+            // The member's header chain starts where the previous row's data ends (extension
+            // headers, sparse maps and pax globals come between); a writer that pads with an
+            // extra block leaves the header just before the data.
+            let from = match i.checked_sub(1).map(|p| &rows[p]) {
+                None => 0,
+                Some(p) => p.start_block.saturating_add(p.blocks).saturating_mul(BLOCK_U64),
+            };
             let at = data_offset.saturating_sub(BLOCK_U64);
             let bad = |msg: &str| self.mismatch(i as u64, at, &row.name, &format!("{name} row {}: {msg}", i + 1));
             if row.start_block == 0 || data_offset.saturating_add(row.size) > self.archive.len() {
                 return Err(bad("the row's data is outside the archive"));
             }
-            let mut e = match Scanner::at(self.archive.bytes(), at, self.opts).next() {
-                Some(Ok(e)) if e.data_offset == data_offset => e,
-                _ => return Err(bad("the block before the data is not the member's header")),
+            let found = |start: u64| match Scanner::at(bytes, start, self.opts).next() {
+                Some(Ok(e)) if e.data_offset == data_offset => Some(e),
+                _ => None,
+            };
+            let Some(mut e) = found(from).or_else(|| found(at)) else {
+                return Err(bad("no member header leads to the row's data"));
             };
             if e.path().as_ref() != row.name.as_slice() && e.stored_size != row.size {
                 return Err(bad("the header there is another member's"));

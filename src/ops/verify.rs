@@ -152,8 +152,9 @@ fn verify_csv(archive: &Archive, located: &crate::ops::read::Located, opts: Scan
     for e in scanner.by_ref() {
         let e = e.map_err(|source| Error::Scan { path: path.clone(), source })?;
         members += 1;
-        if e.position >= *index_at {
-            after += u64::from(e.position > *index_at);
+        // The index member's chain may start before its header (a pax header naming it).
+        if e.header_offset >= *index_at {
+            after += u64::from(e.header_offset > *index_at);
             continue;
         }
         let want = Row::new(&e.path(), e.stored_size, e.data_offset);
