@@ -17,6 +17,10 @@ command -v bzip2 >/dev/null || need+=(bzip2)
 command -v script >/dev/null || need+=(bsdutils)
 [ -x /usr/bin/time ] || need+=(time)
 command -v setpriv >/dev/null || need+=(util-linux)
+# Fault injection (strace -e inject), the git archive test, and Debian packages as real archives.
+command -v strace >/dev/null || need+=(strace)
+command -v git >/dev/null || need+=(git)
+command -v dpkg-deb >/dev/null || need+=(dpkg)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
@@ -24,6 +28,19 @@ if [ ${#need[@]} -gt 0 ]; then
     echo "missing: ${need[*]} (install them, e.g. apt-get install ${need[*]})" >&2
     exit 1
   fi
+fi
+# Real archives for the in-place tests: Debian's perl-base data.tar (hard links to a member that
+# embed would displace). Downloaded once into target/real-archives/.
+real=target/real-archives
+if [ ! -f "$real/perl-base.data.tar" ]; then
+  mkdir -p "$real"
+  tmp=$(mktemp -d)
+  if ! (cd "$tmp" && apt-get download perl-base >/dev/null 2>&1); then
+    apt-get update -qq && (cd "$tmp" && apt-get download perl-base >/dev/null)
+  fi
+  dpkg-deb --fsys-tarfile "$tmp"/perl-base_*.deb > "$real/perl-base.data.tar.part"
+  mv "$real/perl-base.data.tar.part" "$real/perl-base.data.tar"
+  rm -rf "$tmp"
 fi
 [ -f ../shared/corpus/truth.jsonl ] || { echo "the corpus must be at ../shared/corpus (see README)" >&2; exit 1; }
 

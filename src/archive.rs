@@ -38,6 +38,10 @@ impl Archive {
     /// (`tarfs index` reads those as streams).
     pub fn open(path: &Path) -> Result<Archive> {
         use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+        // Judge the name first (a socket cannot even be opened), then the file opened.
+        if let Some(kind) = std::fs::metadata(path).ok().as_ref().and_then(crate::ops::in_place::not_regular) {
+            return Err(crate::Error::Invalid(format!("{}: is {kind}, not a tar archive file (`tarfs index` reads FIFOs and tape devices as streams)", path.display())));
+        }
         let file = std::fs::OpenOptions::new()
             .read(true)
             .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32 | rustix::fs::OFlags::NOCTTY.bits() as i32)

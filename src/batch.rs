@@ -215,7 +215,7 @@ pub fn run(
                     index_path: None,
                     warning: None,
                 }),
-                None => job(f, progress),
+                None => isolated(f, progress, &job),
             };
             let outcome = Outcome::new(&f.path, sizes[i], 0.0, result);
             let outcome = Outcome { seconds: t.elapsed().as_secs_f64(), ..outcome };
@@ -233,6 +233,18 @@ pub fn run(
     let results = results.into_inner().expect("workers are done");
     let stopped = results.iter().any(Option::is_none);
     (results, stopped)
+}
+
+/// Runs `job` on one archive, turning a panic (a bug in tarfs) into that archive's failure, so
+/// that the batch goes on and reports.
+fn isolated(f: &Found, progress: &dyn Progress, job: &(impl Fn(&Found, &dyn Progress) -> Result<Done, Error> + Sync)) -> Result<Done, Error> {
+    use std::os::unix::fs::MetadataExt;
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(f, progress))).unwrap_or_else(|payload| {
+        let what = payload.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| payload.downcast_ref::<String>().cloned()).unwrap_or_default();
+        let pending = std::fs::metadata(&f.path).is_ok_and(|m| crate::ops::journal::pending(&f.path, (m.dev(), m.ino())));
+        let state = if pending { format!("; an in-place change was interrupted: run `tarfs recover {}`", f.path.display()) } else { String::new() };
+        Err(Error::Invalid(format!("{}: internal error (a bug in tarfs): {what}{state}", f.path.display())))
+    })
 }
 
 /// Totals of a batch, for the summary line.

@@ -107,18 +107,47 @@ pub enum Error {
         /// Why the rollback failed.
         also: Box<Error>,
     },
+    /// An in-place change failed before it wrote anything to the archive.
+    #[error("{cause}; the archive was not changed")]
+    Unchanged {
+        /// What failed.
+        cause: Box<Error>,
+    },
+    /// An in-place change completed, but its journal could not be removed.
+    #[error("{cause}: the change of {} is complete, but its journal was left; `tarfs recover {}` will finish it", path.display(), path.display())]
+    JournalLeft {
+        /// The archive.
+        path: PathBuf,
+        /// What failed.
+        cause: Box<Error>,
+    },
     /// An invalid request (bad glob, refused extraction, ...).
     #[error("{0}")]
     Invalid(String),
 }
 
 impl Error {
+    /// Marks an error of an in-place change as one that came before anything was written,
+    /// unless it already says what state the archive is in.
+    pub fn unchanged(self) -> Error {
+        match self {
+            e @ (Error::Refused { .. }
+            | Error::Busy { .. }
+            | Error::RolledBack { .. }
+            | Error::NeedsRecover { .. }
+            | Error::Recovery { .. }
+            | Error::Unchanged { .. }
+            | Error::JournalLeft { .. }) => e,
+            e => Error::Unchanged { cause: Box::new(e) },
+        }
+    }
+
     /// The byte offset in the archive the error is about, when it has one.
     pub fn offset(&self) -> Option<u64> {
         match self {
             Error::Scan { source, .. } => Some(source.offset),
             Error::Mismatch { offset, .. } => Some(*offset),
-            Error::RolledBack { cause, .. } | Error::NeedsRecover { cause, .. } => cause.offset(),
+            Error::RolledBack { cause, .. } | Error::NeedsRecover { cause, .. } | Error::Unchanged { cause } | Error::JournalLeft { cause, .. } => cause.offset(),
             _ => None,
         }
     }

@@ -78,8 +78,8 @@ fn main() -> ExitCode {
             }
             // Library errors already say what caused them; others carry context to show.
             match e.downcast_ref::<tarfs::Error>() {
-                Some(inner) => eprintln!("tarfs: {inner}"),
-                None => eprintln!("tarfs: {e:#}"),
+                Some(inner) => warn(inner),
+                None => warn(format!("{e:#}")),
             }
             ExitCode::from(1)
         }
@@ -94,8 +94,10 @@ fn status(ok: bool) -> Status {
     }
 }
 
+/// Prints `tarfs: MSG` on stderr. A stderr that cannot be written (`2>/dev/full`, a closed
+/// pipe) is not a reason to stop: the exit status still tells.
 fn warn(msg: impl std::fmt::Display) {
-    eprintln!("tarfs: {msg}");
+    let _ = writeln!(io::stderr(), "tarfs: {msg}");
 }
 
 fn index_dir_for(path: &Path, dir: Option<&Path>) -> Option<IndexDir> {
@@ -129,7 +131,7 @@ fn run_batch(
             if stop.swap(true, Ordering::SeqCst) {
                 std::process::exit(130);
             }
-            eprintln!("tarfs: interrupted: finishing the archives in progress (again to quit now)");
+            warn("interrupted: finishing the archives in progress (again to quit now)");
         });
     }
     let bars = Bars::new(b.progress, b.quiet, cli.verbose, b.json);

@@ -4,6 +4,7 @@
 //! warnings, `-v` lines) go through [`Bars::println`], which suspends the bars, so they reach
 //! stderr whether or not the bars are drawn.
 
+use std::io::Write;
 use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -52,7 +53,9 @@ impl Bars {
 
     /// Prints a line to stderr without tearing the bars.
     pub fn println(&self, line: &str) {
-        self.multi.suspend(|| eprintln!("{line}"));
+        self.multi.suspend(|| {
+            let _ = writeln!(std::io::stderr(), "{line}");
+        });
     }
 
     /// Removes the bars.

@@ -87,8 +87,13 @@ fn read_back(path: &Path, opts: ScanOptions, name: &str, at: u64, rows: usize) -
     Ok(())
 }
 
-/// Appends a `.tarindex_N.csv` member to the archive at `path`.
+/// Appends a `.tarindex_N.csv` member to the archive at `path`. Every error says what state the
+/// archive is in, as [`crate::ops::embed::embed`]'s do.
 pub fn append_csv_index(path: &Path, opts: CsvOptions) -> Result<CsvOutcome> {
+    append(path, opts).map_err(Error::unchanged)
+}
+
+fn append(path: &Path, opts: CsvOptions) -> Result<CsvOutcome> {
     let target = Target::open(path, "csv", opts.dry_run)?;
     let archive = Archive::open(path)?;
     if archive.identity() != target.identity() || archive.len() != target.len {

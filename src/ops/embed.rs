@@ -232,8 +232,14 @@ fn read_back(path: &Path, opts: ScanOptions, base: u64, positions: &[u64]) -> Re
     Ok(())
 }
 
-/// Embeds an index in the archive at `path`, in place.
+/// Embeds an index in the archive at `path`, in place. Every error says what state the archive
+/// is in: not changed, rolled back, or (only when rolling back failed too) needing `tarfs
+/// recover`.
 pub fn embed(path: &Path, opts: EmbedOptions) -> Result<EmbedReport> {
+    embed_in_place(path, opts).map_err(Error::unchanged)
+}
+
+fn embed_in_place(path: &Path, opts: EmbedOptions) -> Result<EmbedReport> {
     let target = Target::open(path, "embed", opts.dry_run)?;
     let archive = Archive::open(path)?;
     if archive.identity() != target.identity() || archive.len() != target.len {

@@ -190,12 +190,15 @@ impl Target {
                 self.file.sync_all().at(path)?;
                 crash::point(&format!("{prefix}-{}-synced", phase.step));
             }
+            if let Some((at, _)) = change.phases.last().and_then(|p| p.writes.last()) {
+                crash::tamper(&format!("{prefix}-check"), &self.file, *at);
+            }
             check()
         })();
         if let Err(e) = result {
             return Err(self.undo(&jp, e));
         }
-        journal::remove(&jp, &self.file)?;
+        journal::remove(&jp, &self.file).map_err(|e| Error::JournalLeft { path: path.clone(), cause: Box::new(e) })?;
         Ok(written)
     }
 

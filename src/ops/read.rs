@@ -349,6 +349,8 @@ impl<'a> Reader<'a> {
     fn for_each_csv(&self, name: &str, index_at: u64, data: &[u8], mut f: impl FnMut(&Entry<'_>) -> Result<()>) -> Result<()> {
         let rows = csv::decode(data).map_err(|e| Error::Invalid(format!("{}: {name}: {e}", self.archive.path().display())))?;
         let bytes = self.archive.bytes();
+        // The pax global headers met so far: a member's attributes depend on them.
+        let mut globals: Vec<Vec<u8>> = Vec::new();
         for (i, row) in rows.iter().enumerate() {
             let data_offset = row.start_block.saturating_mul(BLOCK_U64);
             // The member's header chain starts where the previous row's data ends (extension
@@ -363,9 +365,16 @@ impl<'a> Reader<'a> {
             if row.start_block == 0 || data_offset.saturating_add(row.size) > self.archive.len() {
                 return Err(bad("the row's data is outside the archive"));
             }
-            let found = |start: u64| match Scanner::at(bytes, start, self.opts).next() {
-                Some(Ok(e)) if e.data_offset == data_offset => Some(e),
-                _ => None,
+            let mut seen = Vec::new();
+            let mut found = |start: u64| {
+                let mut sc = Scanner::window(bytes, start, self.opts, false, &globals);
+                match sc.next() {
+                    Some(Ok(e)) if e.data_offset == data_offset => {
+                        seen = sc.global_ranges().to_vec();
+                        Some(e)
+                    }
+                    _ => None,
+                }
             };
             let Some(mut e) = found(from).or_else(|| found(at)) else {
                 return Err(bad("no member header leads to the row's data"));
@@ -375,6 +384,7 @@ impl<'a> Reader<'a> {
             }
             e.pax.path = Some(&row.name);
             f(&e)?;
+            globals.extend(seen.iter().map(|&(at, len)| bytes[at as usize..(at + len) as usize].to_vec()));
         }
         // The index member itself, which its own rows cannot list.
         match Scanner::at(self.archive.bytes(), index_at, self.opts).next() {
