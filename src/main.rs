@@ -142,15 +142,26 @@ fn run_batch(
     bars.finish();
     let stdout = io::stdout();
     let mut out = stdout.lock();
-    for o in outcomes.iter().flatten() {
-        if b.json {
-            serde_json::to_writer(&mut out, o)?;
-            writeln!(out)?;
-        } else if let Some(line) = line.filter(|_| o.error.is_none()) {
-            writeln!(out, "{}", line(o))?;
+    let printed = (|| -> io::Result<()> {
+        for o in outcomes.iter().flatten() {
+            if b.json {
+                serde_json::to_writer(&mut out, o)?;
+                writeln!(out)?;
+            } else if let Some(line) = line.filter(|_| o.error.is_none()) {
+                writeln!(out, "{}", line(o))?;
+            }
         }
-    }
-    out.flush()?;
+        out.flush()
+    })();
+    // The work is done whether or not its report can be printed: say so, and still summarize.
+    let print_failed = match printed {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => false,
+        Err(e) => {
+            warn(format!("cannot write the report to standard output: {e}"));
+            true
+        }
+        Ok(()) => false,
+    };
     let s = Summary::of(&outcomes);
     if !b.quiet {
         warn(summary_line(verb, &s, start.elapsed().as_secs_f64()));
@@ -159,13 +170,14 @@ fn run_batch(
     Ok(if interrupted {
         Status::Interrupted
     } else {
-        status(s.failed == 0 && s.busy == 0 && walk_errors.is_empty() && !stopped)
+        status(s.failed == 0 && s.busy == 0 && walk_errors.is_empty() && !stopped && !print_failed)
     })
 }
 
 fn summary_line(verb: &str, s: &Summary, secs: f64) -> String {
     let mut parts = Vec::new();
-    for (n, what) in [(s.indexed, "indexed"), (s.verified, "verified"), (s.skipped, "skipped"), (s.failed, "failed"), (s.busy, "busy"), (s.not_started, "not started")] {
+    let done = if verb == "recover" { "recovered" } else { "indexed" };
+    for (n, what) in [(s.indexed, done), (s.verified, "verified"), (s.skipped, "skipped"), (s.failed, "failed"), (s.busy, "busy"), (s.not_started, "not started")] {
         if n > 0 || what == "failed" {
             parts.push(format!("{n} {what}"));
         }

@@ -132,9 +132,13 @@ impl Target {
         (self.dev, self.ino)
     }
 
-    /// Opens `path` for `tarfs recover`: the same refusals and lock, and the recovery.
+    /// Opens `path` for `tarfs recover`: the same refusals and lock, and the recovery. An error
+    /// that stops it before recovery starts says that the archive was not touched.
     pub fn recover_only(path: &Path) -> Result<Option<Recovery>> {
-        Ok(Target::open(path, "recover", false)?.recovered)
+        Target::open(path, "recover", false).map(|t| t.recovered).map_err(|e| match e {
+            e @ (Error::Recovery { .. } | Error::Busy { .. } | Error::Refused { .. }) => e,
+            e => Error::Unchanged { cause: Box::new(Error::Invalid(format!("{e}; nothing was recovered (run `tarfs recover {}` again)", path.display()))) },
+        })
     }
 
     /// Finishes or undoes a pending change, if there is one.
@@ -157,7 +161,20 @@ impl Target {
         }
         let j = self.journal(original, change);
         let jp = journal::journal_path(path, self.dev, self.ino);
-        let marked = j.write(path, &self.file)?;
+        let marked = match j.write(path, &self.file) {
+            Ok(m) => m,
+            Err(e) => {
+                // Nothing was written to the archive: take back a journal that did reach its name.
+                if jp.exists() {
+                    journal::remove(&jp, &self.file).map_err(|also| Error::Recovery {
+                        path: path.clone(),
+                        journal: jp.clone(),
+                        msg: format!("the journal could not be written ({e}), nor removed ({also}); the archive itself was not written"),
+                    })?;
+                }
+                return Err(e);
+            }
+        };
         if !marked && self.nlink > 1 {
             journal::remove(&jp, &self.file)?;
             return Err(refused(

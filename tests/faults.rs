@@ -1,0 +1,306 @@
+//! Fault injection over every write path: `embed`, `embed --force` (re-indexing in place), `csv`,
+//! `index` and `recover`, on small archives.
+//!
+//! For each command, one traced run counts its syscalls (`strace -f`). Then, for every syscall
+//! name and every invocation of it, one run is killed (SIGKILL) before that invocation, and for
+//! `write`, `pwrite64`, `fsync`, `fdatasync`, `rename*`, `ftruncate`, `fallocate`, `openat` and
+//! `pread64`, one run each gets EIO and one ENOSPC there (`strace -e inject`). After each run:
+//!
+//! - an in-place change either left the archive byte-identical (with no journal), said so, or
+//!   said that it needs `tarfs recover`; killed runs are recovered. After recovery, the archive
+//!   is byte-identical to the original, or GNU tar, bsdtar and Python extract the same tree from
+//!   it as from the original (`tests/trees.py`, once per distinct result);
+//! - an index either verifies, or is absent and the next run writes one and leaves no temporary
+//!   file; a failed fsync, fdatasync or rename always fails the run.
+//!
+//! CI runs a fixed sample: every invocation of the syscalls that write or sync, and every third
+//! invocation of the others. `TARFS_FAULTS=all` runs every one.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+
+use common::{ok, tarfs, write_pattern};
+use tempfile::TempDir;
+
+const ERRORS: [&str; 11] = ["write", "pwrite64", "fsync", "fdatasync", "rename", "renameat", "renameat2", "ftruncate", "fallocate", "openat", "pread64"];
+const DURABLE: [&str; 5] = ["fsync", "fdatasync", "rename", "renameat", "renameat2"];
+
+fn tarfs_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_tarfs")
+}
+
+/// A GNU tar archive whose first member is `first` bytes, then `n` small files.
+fn archive(dir: &Path, name: &str, first: usize, n: usize) -> PathBuf {
+    let src = dir.join(format!("{name}-src"));
+    fs::create_dir_all(&src).unwrap();
+    write_pattern(&src.join("a-first"), first, 1);
+    for i in 0..n {
+        write_pattern(&src.join(format!("f{i:03}")), 100 + i * 37, i as u64 + 2);
+    }
+    let a = dir.join(format!("{name}.tar"));
+    ok(Command::new("tar").args(["--format=gnu", "--sort=name", "-cf"]).arg(&a).arg("-C").arg(&src).arg("."));
+    fs::remove_dir_all(&src).unwrap();
+    a
+}
+
+/// One command under test: how to set up its input, and what it runs.
+struct Case {
+    name: &'static str,
+    args: &'static [&'static str],
+    in_place: bool,
+    /// Makes the input in `dir` from the original archive; returns the path the command takes.
+    setup: fn(&Path, &Path) -> PathBuf,
+}
+
+fn copy_in(orig: &Path, dir: &Path) -> PathBuf {
+    let a = dir.join("a.tar");
+    fs::copy(orig, &a).unwrap();
+    a
+}
+
+fn embedded_in(orig: &Path, dir: &Path) -> PathBuf {
+    let a = copy_in(orig, dir);
+    ok(tarfs().arg("embed").arg(&a));
+    a
+}
+
+fn crashed_in(orig: &Path, dir: &Path) -> PathBuf {
+    let a = copy_in(orig, dir);
+    let out = tarfs().arg("embed").arg(&a).env("TARFS_CRASH_AFTER", "embed-entries-written").output().unwrap();
+    assert_eq!(out.status.code(), Some(86));
+    a
+}
+
+const CASES: [Case; 5] = [
+    Case { name: "embed", args: &["embed"], in_place: true, setup: copy_in },
+    Case { name: "reindex", args: &["embed", "--force"], in_place: true, setup: embedded_in },
+    Case { name: "csv", args: &["csv"], in_place: true, setup: copy_in },
+    Case { name: "index", args: &["index"], in_place: false, setup: copy_in },
+    Case { name: "recover", args: &["recover"], in_place: true, setup: crashed_in },
+];
+
+/// Syscall name -> invocations, from one traced run.
+fn count_syscalls(case: &Case, orig: &Path, dir: &Path) -> BTreeMap<String, usize> {
+    fs::create_dir_all(dir).unwrap();
+    let a = (case.setup)(orig, dir);
+    let log = dir.join("trace");
+    ok(Command::new("strace").args(["-f", "-qq", "-o"]).arg(&log).arg(tarfs_bin()).args(case.args).arg(&a));
+    // Injections count per syscall and per thread: what matters is the most calls of a name
+    // that one thread makes.
+    let mut per_thread: BTreeMap<(String, String), usize> = BTreeMap::new();
+    for line in fs::read_to_string(&log).unwrap().lines() {
+        let (pid, rest) = line.split_once(' ').unwrap_or(("", line));
+        let rest = rest.trim_start();
+        if let Some(name) = rest.split('(').next().filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')) {
+            *per_thread.entry((name.to_string(), pid.to_string())).or_insert(0) += 1;
+        }
+    }
+    let mut counts = BTreeMap::new();
+    for ((name, _), n) in per_thread {
+        let c = counts.entry(name).or_insert(0);
+        *c = n.max(*c);
+    }
+    counts
+}
+
+/// What a run must end in, checked after it.
+#[derive(Default)]
+struct Tally {
+    runs: usize,
+    /// Runs in which the fault was injected (the others ended before that invocation).
+    injected: usize,
+    state1: usize,
+    state2: usize,
+    recovered: usize,
+    failures: Vec<String>,
+    /// Distinct changed results, to compare with the original's tree: content hash -> path.
+    changed: BTreeMap<u64, PathBuf>,
+}
+
+fn journal_left(dir: &Path) -> bool {
+    fs::read_dir(dir).unwrap().any(|e| e.unwrap().file_name().to_string_lossy().starts_with(".tarfs-journal"))
+}
+
+fn temp_left(dir: &Path) -> bool {
+    fs::read_dir(dir).unwrap().any(|e| e.unwrap().file_name().to_string_lossy().ends_with(".tarfs-tmp"))
+}
+
+/// Runs `case` with `inject` in a fresh `dir`, and checks what it left.
+fn one(case: &Case, orig: &Path, original: &[u8], dir: &Path, syscall: &str, inject: &str, keep: &Path, tally: &Mutex<Tally>) {
+    fs::create_dir_all(dir).unwrap();
+    let a = (case.setup)(orig, dir);
+    let input = fs::read(&a).unwrap();
+    let log = dir.join("strace.log");
+    let out = Command::new("strace").args(["-f", "-q", "-o"]).arg(&log).arg("-e").arg(format!("trace={syscall}")).arg("-e").arg(inject).arg(tarfs_bin()).args(case.args).arg(&a).output().unwrap();
+    let log = fs::read_to_string(&log).unwrap_or_default();
+    let injected = log.contains("(INJECTED)") || log.contains("killed by SIGKILL");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    let code = out.status.code();
+    let what = format!("{} {inject}: exit {code:?}: {}", case.name, err.trim());
+    let mut problems = Vec::new();
+    let mut recovered = false;
+    if code == Some(101) || err.contains("panicked") {
+        problems.push("panicked".to_string());
+    }
+    if case.in_place {
+        let said_recover = err.contains("tarfs recover");
+        let killed = code.is_none() || code == Some(137);
+        if killed || said_recover || journal_left(dir) {
+            if code == Some(1) && !said_recover && err.contains("tarfs:") {
+                problems.push("a journal was left, and the message does not say to run `tarfs recover`".into());
+            }
+            let r = tarfs().arg("recover").arg(&a).output().unwrap();
+            if !r.status.success() {
+                problems.push(format!("recover failed: {}", String::from_utf8_lossy(&r.stderr)));
+            }
+            recovered = true;
+        } else if code == Some(1) && err.contains("tarfs:") && !(err.contains("not changed") || err.contains("as it was") || err.contains("busy") || err.contains("recovered")) {
+            problems.push("the error does not say what state the archive is in".into());
+        }
+        if journal_left(dir) {
+            problems.push("a journal is left after recovery".into());
+        }
+        let now = fs::read(&a).unwrap();
+        let mut t = tally.lock().unwrap();
+        t.runs += 1;
+        t.injected += usize::from(injected);
+        t.recovered += usize::from(recovered);
+        // Unchanged: as the command found it, or (recovering) as it was before the crash.
+        if now == input || now == original {
+            t.state1 += 1;
+        } else {
+            t.state2 += 1;
+            // The `.tarfs` header and the index header hold times: results that differ only
+            // there are one result.
+            let mut key = now.clone();
+            let head = key.len().min(1024);
+            key[..head].fill(0);
+            let h = xxhash(&key);
+            if !t.changed.contains_key(&h) {
+                let p = keep.join(format!("{}-{h:016x}.tar", case.name));
+                fs::write(&p, &now).unwrap();
+                t.changed.insert(h, p);
+            }
+        }
+        if !problems.is_empty() {
+            t.failures.push(format!("{what}: {}", problems.join("; ")));
+        }
+    } else {
+        let side = dir.join("a.tar.tarfs");
+        if code == Some(0) {
+            let v = tarfs().arg("verify").arg(&a).output().unwrap();
+            if !v.status.success() {
+                problems.push(format!("exit 0, but the index does not verify: {}", String::from_utf8_lossy(&v.stderr)));
+            }
+            if DURABLE.contains(&syscall) && inject.contains("error=") && injected {
+                problems.push("a failed fsync/fdatasync/rename did not fail the run".into());
+            }
+        } else {
+            let v = tarfs().arg("verify").arg(&a).output().unwrap();
+            if side.exists() && !v.status.success() {
+                problems.push("a sidecar that does not verify is left under its name".into());
+            }
+            let again = tarfs().arg("index").arg(&a).output().unwrap();
+            if !again.status.success() || temp_left(dir) {
+                problems.push(format!("the next run did not take over: {}", String::from_utf8_lossy(&again.stderr)));
+            }
+        }
+        let mut t = tally.lock().unwrap();
+        t.runs += 1;
+        t.injected += usize::from(injected);
+        if !problems.is_empty() {
+            t.failures.push(format!("{what}: {}", problems.join("; ")));
+        }
+    }
+    fs::remove_dir_all(dir).unwrap();
+}
+
+fn xxhash(b: &[u8]) -> u64 {
+    b.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &x| (h ^ u64::from(x)).wrapping_mul(0x0100_0000_01b3))
+}
+
+#[test]
+fn every_write_path_survives_kills_and_io_errors_at_every_syscall() {
+    let all = std::env::var("TARFS_FAULTS").is_ok_and(|v| v == "all");
+    let tmp = TempDir::new().unwrap();
+    let orig = archive(tmp.path(), "orig", 24_000, 40);
+    let original = fs::read(&orig).unwrap();
+    let keep = tmp.path().join("results");
+    fs::create_dir_all(&keep).unwrap();
+    let mut report = Vec::new();
+    let mut total_failures = Vec::new();
+    for case in &CASES {
+        let counts = count_syscalls(case, &orig, &tmp.path().join(format!("count-{}", case.name)));
+        let mut runs: Vec<(String, String)> = Vec::new();
+        for (name, &n) in &counts {
+            let writes = ERRORS[..9].contains(&name.as_str());
+            for k in 1..=n {
+                if !all && !writes && k % 3 != 1 {
+                    continue;
+                }
+                runs.push((name.clone(), format!("inject={name}:signal=KILL:when={k}")));
+                if ERRORS.contains(&name.as_str()) {
+                    for e in ["EIO", "ENOSPC"] {
+                        runs.push((name.clone(), format!("inject={name}:error={e}:when={k}")));
+                    }
+                }
+            }
+        }
+        let tally = Mutex::new(Tally::default());
+        let next = Mutex::new(0usize);
+        std::thread::scope(|s| {
+            for w in 0..2 {
+                let (runs, tally, next, orig, original, keep) = (&runs, &tally, &next, &orig, &original, &keep);
+                let base = tmp.path().join(format!("{}-w{w}", case.name));
+                s.spawn(move || loop {
+                    let i = {
+                        let mut n = next.lock().unwrap();
+                        *n += 1;
+                        *n - 1
+                    };
+                    let Some((syscall, inject)) = runs.get(i) else { break };
+                    one(case, orig, original, &base.join(i.to_string()), syscall, inject, keep, tally);
+                });
+            }
+        });
+        let mut t = tally.into_inner().unwrap();
+        // Every distinct changed result extracts like the original with every reader.
+        let changed: Vec<PathBuf> = t.changed.values().cloned().collect();
+        if !changed.is_empty() {
+            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/trees.py");
+            let mut c = Command::new("python3");
+            c.arg(script);
+            for p in &changed {
+                c.arg(&orig).arg(p);
+            }
+            let out = c.output().unwrap();
+            if !out.status.success() {
+                t.failures.push(format!("{}: results that extract differently: {}", case.name, String::from_utf8_lossy(&out.stdout)));
+            }
+        }
+        let syscalls: BTreeSet<&String> = counts.keys().collect();
+        report.push(format!(
+            "{}: {} syscalls of {} kinds traced; {} runs ({} injected): {} unchanged, {} changed as planned ({} distinct), {} recovered; {} failures",
+            case.name,
+            counts.values().sum::<usize>(),
+            syscalls.len(),
+            t.runs,
+            t.injected,
+            t.state1,
+            t.state2,
+            t.changed.len(),
+            t.recovered,
+            t.failures.len()
+        ));
+        total_failures.extend(t.failures);
+    }
+    for r in &report {
+        eprintln!("faults: {r}");
+    }
+    assert!(total_failures.is_empty(), "{} failures:\n{}", total_failures.len(), total_failures.iter().take(30).cloned().collect::<Vec<_>>().join("\n"));
+}
