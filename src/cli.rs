@@ -24,8 +24,9 @@ pub struct Cli {
     /// Most extension headers before one member.
     #[arg(long, global = true, value_name = "N", default_value_t = 64)]
     pub max_chain: usize,
-    /// Longest path or link target, in bytes.
-    #[arg(long, global = true, value_name = "BYTES", default_value_t = 64 << 10)]
+    /// Longest path or link target, in bytes (memory is bounded by --max-metadata anyway; Python
+    /// and Go read paths of 444 KB, as in node-tar's excessively-deep.tar).
+    #[arg(long, global = true, value_name = "BYTES", default_value_t = 1 << 20)]
     pub max_path: usize,
     #[command(subcommand)]
     pub command: Command,

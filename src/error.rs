@@ -43,7 +43,7 @@ pub enum Error {
         msg: String,
     },
     /// An index entry does not match the archive at its position (a wrong or corrupt index).
-    #[error("{}: index entry {entry} ({name}) does not match the archive at byte {offset}: {msg}", path.display())]
+    #[error("{}: {}{name}: the index does not match the archive at byte {offset}: {msg}", path.display(), entry_label(*entry))]
     Mismatch {
         /// The archive.
         path: PathBuf,
@@ -150,6 +150,15 @@ impl Error {
             Error::RolledBack { cause, .. } | Error::NeedsRecover { cause, .. } | Error::Unchanged { cause } | Error::JournalLeft { cause, .. } => cause.offset(),
             _ => None,
         }
+    }
+}
+
+/// "index entry N: ", or nothing when the entry's number is not known.
+fn entry_label(entry: u64) -> String {
+    if entry == u64::MAX {
+        String::new()
+    } else {
+        format!("index entry {entry}: ")
     }
 }
 

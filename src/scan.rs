@@ -32,7 +32,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_metadata: 1 << 20, max_sparse_entries: 1_000_000, max_chain: 64, max_path: 64 << 10 }
+        Limits { max_metadata: 1 << 20, max_sparse_entries: 1_000_000, max_chain: 64, max_path: 1 << 20 }
     }
 }
 
@@ -661,7 +661,8 @@ impl<'a> Scanner<'a> {
                     if map_len > stored.max(BLOCK_U64) {
                         return Err(err(data_offset, ScanErrorKind::Sparse(SparseError::Malformed("map is larger than the member"))));
                     }
-                    let map = &self.data[data_offset as usize..(data_offset + map_len) as usize];
+                    // The map's blocks may run past the end of the bytes.
+                    let map = self.bytes(data_offset, map_len, "sparse map", at)?;
                     data_offset += map_len;
                     stored = stored.saturating_sub(map_len);
                     SparseSource::Pax10 { map }
@@ -672,12 +673,14 @@ impl<'a> Scanner<'a> {
         if is_header_only(typeflag) {
             stored = 0;
         }
-        let span = round_up(stored).ok_or_else(|| err(at, ScanErrorKind::PastEof { what: "member data", size: stored, missing: stored }))?;
+        // The member's end must be a representable offset, even in a stream whose length is
+        // not known yet (a pax size near 2^64 would otherwise wrap around).
+        let next = round_up(stored).and_then(|span| data_offset.checked_add(span));
         let data_end = data_offset.checked_add(stored).filter(|&e| e <= self.len() || self.more);
-        if data_end.is_none() {
-            let missing = data_offset.saturating_add(stored) - self.len();
+        let Some(next) = next.filter(|_| data_end.is_some()) else {
+            let missing = data_offset.saturating_add(stored).saturating_sub(self.len());
             return Err(err(at, ScanErrorKind::PastEof { what: "member data", size: stored, missing }));
-        }
+        };
         let entry = Entry {
             position: pending.start.unwrap_or(at),
             header_offset: at,
@@ -703,7 +706,7 @@ impl<'a> Scanner<'a> {
             return Err(err(at, ScanErrorKind::PathTooLong { len: path_len, limit: limits.max_path }));
         }
         // Padding after the last member's data may be cut off; the next step sees the end.
-        self.pos = if self.more { data_offset + span } else { (data_offset + span).min(self.len().max(data_offset + stored)) };
+        self.pos = if self.more { next } else { next.min(self.len().max(data_offset + stored)) };
         self.members += 1;
         Ok(entry)
     }

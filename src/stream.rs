@@ -170,7 +170,11 @@ fn scan_reads(
                 };
                 members += 1;
                 global_attributes |= sc.end().is_some_and(|x| x.global_attributes);
-                let next_rel = (e.data_offset - start) + round_up(e.stored_size).expect("scanned size fits");
+                // Offsets in a stream of unknown length: checked, so that no size wraps around.
+                let next_rel = round_up(e.stored_size)
+                    .and_then(|span| (e.data_offset - start).checked_add(span))
+                    .filter(|n| start.checked_add(*n).is_some())
+                    .ok_or_else(|| stream_error(path, e.header_offset, io::Error::new(io::ErrorKind::InvalidData, format!("member data of {} bytes runs past any possible end", e.stored_size))))?;
                 let (data_end, header_offset, stored) = (e.data_offset + e.stored_size, e.header_offset, e.stored_size);
                 drop(sc);
                 globals.extend(new_globals);

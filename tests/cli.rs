@@ -97,10 +97,14 @@ fn verify_finds_stale_and_corrupt_indexes() {
     wrong[e + 153..e + 156].copy_from_slice(&sum.to_be_bytes()[1..]);
     fs::write(&side, &wrong).unwrap();
     let name = String::from_utf8_lossy(&ok(tarfs().arg("ls").arg(&a)).stdout).lines().nth(2).unwrap().to_string();
-    let out = tarfs().arg("cat").arg(&a).arg(&name).output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    assert!(out.stdout.is_empty());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("does not match the archive"), "{}", String::from_utf8_lossy(&out.stderr));
+    // The freshness check compares a sample of entries (here, every one) with the headers at
+    // their positions: the index is passed over, and the archive scanned, never wrong bytes.
+    let out = ok(tarfs().arg("cat").arg(&a).arg(&name));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no longer matches the archive"), "{}", String::from_utf8_lossy(&out.stderr));
+    let side_moved = tmp.path().join("side.moved");
+    fs::rename(&side, &side_moved).unwrap();
+    assert_eq!(out.stdout, ok(tarfs().arg("cat").arg(&a).arg(&name)).stdout);
+    fs::rename(&side_moved, &side).unwrap();
     let out = tarfs().arg("verify").arg(&a).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
 
@@ -131,10 +135,11 @@ fn subset_index_is_recorded_and_verified() {
     let out = ok(tarfs().arg("verify").arg(&a));
     let s = String::from_utf8_lossy(&out.stdout);
     assert!(s.contains("subset index of 2 entries"), "{s}");
-    let listed = String::from_utf8_lossy(&ok(tarfs().arg("ls").arg(&a)).stdout).to_string();
-    let mut listed: Vec<_> = listed.lines().collect();
-    listed.sort();
-    assert_eq!(listed, vec!["./file1.txt", "./file10.txt"]);
+    // Readers do not answer from a subset index: ls lists every member, and says why.
+    let out = ok(tarfs().arg("ls").arg(&a));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("subset index"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 13);
+    ok(tarfs().arg("cat").arg(&a).arg("./file5.txt"));
 }
 
 #[test]
@@ -195,6 +200,7 @@ with tarfile.open(sys.argv[1], "w", format=tarfile.PAX_FORMAT) as t:
     let a = tmp.path().join("evil.tar");
     ok(Command::new("python3").arg("-c").arg(script).arg(&a).arg(&outside));
     let dest = tmp.path().join("dest");
+    fs::create_dir_all(&dest).unwrap();
     let out = tarfs().arg("extract").arg(&a).arg("-C").arg(&dest).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");

@@ -191,6 +191,7 @@ fn real_tools_round_trip() {
 
         // extract against tar -xf.
         let (a, b) = (tmp.path().join("ours"), tmp.path().join("theirs"));
+        fs::create_dir_all(&a).unwrap();
         fs::create_dir_all(&b).unwrap();
         ok(tarfs().arg("extract").arg(&archive).arg("-C").arg(&a));
         ok(Command::new("tar").arg("-xf").arg(&archive).arg("-C").arg(&b));

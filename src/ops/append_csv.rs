@@ -69,7 +69,7 @@ pub enum CsvOutcome {
 /// Reads the archive at `path` back after an append: its newest CSV index is `name` at byte
 /// `at`, and lists the `rows` members before it, each checked against its header.
 fn read_back(path: &Path, opts: ScanOptions, name: &str, at: u64, rows: usize) -> Result<()> {
-    let bad = |msg: String| Error::Refused { path: path.to_path_buf(), msg: format!("the CSV index did not read back as written: {msg}") };
+    let bad = |msg: String| Error::Invalid(format!("{}: the CSV index did not read back as written: {msg}", path.display()));
     let archive = Archive::open(path)?;
     let located = locate_csv(&archive, opts).ok_or_else(|| bad("no CSV index member is found from the end".into()))?;
     if located.source != Source::Csv(name.to_string(), at) {
@@ -113,7 +113,7 @@ fn append(path: &Path, opts: CsvOptions) -> Result<CsvOutcome> {
         rows.push(Row::new(&name, e.stored_size, e.data_offset));
     }
     let end = scanner.end().expect("scan finished");
-    check_end(path, archive.bytes(), &end)?;
+    check_end(path, &target.file, archive.bytes(), &end)?;
     if let Some((name, range)) = last_index.filter(|_| opts.skip_fresh) {
         if csv::decode(&archive.bytes()[range]).is_ok_and(|r| r == rows[..rows.len() - 1]) {
             return Ok(CsvOutcome::Fresh { name, rows: rows.len() as u64 - 1 });

@@ -134,7 +134,9 @@ fn chain_disagreement(bytes: &[u8], from: u64, main: u64) -> Option<(u64, &'stat
     }
 }
 
-fn survey(path: &Path, archive: &Archive, opts: ScanOptions, in_place: bool) -> Result<Survey> {
+/// Scans the archive for a plan. `in_place` is the file being changed in place, whose checks
+/// (readers that disagree, zero blocks, the tail) only an in-place change needs.
+fn survey(path: &Path, archive: &Archive, opts: ScanOptions, in_place: Option<&std::fs::File>) -> Result<Survey> {
     let old = archive.embedded();
     let start = old.as_ref().map_or(0, |e| e.base);
     let bytes = archive.bytes();
@@ -147,7 +149,7 @@ fn survey(path: &Path, archive: &Archive, opts: ScanOptions, in_place: bool) -> 
             continue;
         }
         let end = e.data_offset + round_up(e.stored_size).expect("scanned member fits");
-        if in_place {
+        if in_place.is_some() {
             if let Some((at, why)) = chain_disagreement(bytes, e.position, e.header_offset) {
                 return Err(refused(path, format!("the member at byte {at} is one that tar readers read differently ({why}), so moving members would change what some of them extract; use `--output` (which keeps the order) or `tarfs index` for a sidecar")));
             }
@@ -160,8 +162,8 @@ fn survey(path: &Path, archive: &Archive, opts: ScanOptions, in_place: bool) -> 
         members.push(Member { typeflag: e.typeflag, position: e.position, header_offset: e.header_offset, chain_blocks: e.chain_blocks(), simple: e.is_simple(), end });
     }
     let end = scanner.end().expect("scan finished");
-    if in_place {
-        check_end(path, bytes, &end)?;
+    if let Some(file) = in_place {
+        check_end(path, file, bytes, &end)?;
         if let Some(Warning::SkippedZeroBlocks { offset, .. } | Warning::TrailingData { zeros: offset, .. }) = end.warning {
             return Err(refused(path, format!("it has zero blocks at byte {offset} with members after them (--lenient), which plain tar readers stop at: moving members to the end would hide them from those readers; use `--output` or `tarfs index` for a sidecar")));
         }
@@ -206,7 +208,7 @@ static ZEROS: [u8; 2 * BLOCK] = [0; 2 * BLOCK];
 /// decodes, is fresh, and lists exactly the members at `positions` (absolute byte offsets, in
 /// index order); a sample of entries is checked against the headers at their positions.
 fn read_back(path: &Path, opts: ScanOptions, base: u64, positions: &[u64]) -> Result<()> {
-    let bad = |msg: String| refused(path, format!("the embedded index did not read back as written: {msg}"));
+    let bad = |msg: String| Error::Invalid(format!("{}: the embedded index did not read back as written: {msg}", path.display()));
     let archive = Archive::open(path)?;
     let e = archive.embedded().ok_or_else(|| bad("no `.tarfs` first member".into()))?;
     if e.base != base {
@@ -245,7 +247,7 @@ fn embed_in_place(path: &Path, opts: EmbedOptions) -> Result<EmbedReport> {
     if archive.identity() != target.identity() || archive.len() != target.len {
         return Err(refused(path, "the file was replaced while it was being opened; try again"));
     }
-    let s = survey(path, &archive, opts.scan, true)?;
+    let s = survey(path, &archive, opts.scan, Some(&target.file))?;
     let n = s.members.len() as u64;
     let index_blocks = 1 + (n + 1); // the .tarfs header, then the index
     let len = archive.len();
@@ -367,7 +369,7 @@ fn head_change<'a>(prefix: &'static str, header: &'a [u8; BLOCK], body: &'a [u8]
 /// order. Nothing is displaced, and `input` is not touched.
 pub fn embed_to(input: &Path, out: &Path, opts: EmbedOptions) -> Result<EmbedReport> {
     let archive = Archive::open(input)?;
-    let s = survey(input, &archive, opts.scan, false)?;
+    let s = survey(input, &archive, opts.scan, None)?;
     let n = s.members.len() as u64;
     let base = s.start;
     let order: Vec<(u64, &Member)> = s.members.iter().map(|m| (m.position - base, m)).collect();

@@ -25,7 +25,7 @@ use crate::scan::Entry;
 /// What to extract, and where.
 #[derive(Debug, Clone, Default)]
 pub struct ExtractOptions {
-    /// The destination directory (created if missing).
+    /// The destination directory, which must exist (as `tar -C` requires).
     pub dest: PathBuf,
     /// Members to extract (and, for directories, everything under them); empty for all.
     pub names: Vec<Vec<u8>>,
@@ -42,7 +42,10 @@ pub struct ExtractReport {
 
 /// Extracts members of `reader`'s archive under `opts.dest`.
 pub fn extract(reader: &Reader<'_>, opts: &ExtractOptions) -> Result<ExtractReport> {
-    fs::create_dir_all(&opts.dest).at(&opts.dest)?;
+    // As tar does: the destination must exist.
+    if !opts.dest.is_dir() {
+        return Err(crate::Error::Invalid(format!("{}: cannot extract there: no such directory", opts.dest.display())));
+    }
     let root = fs::canonicalize(&opts.dest).at(&opts.dest)?;
     let wanted: Vec<&[u8]> = opts.names.iter().map(|n| normalize_name(n)).collect();
     let mut found = vec![false; wanted.len()];
@@ -175,6 +178,11 @@ fn extract_one(reader: &Reader<'_>, e: &Entry<'_>, root: &Path, dirs: &mut Vec<(
             let real = fs::canonicalize(&src).map_err(|err| format!("hard link target {}: {err}", src_rel.display()))?;
             if !real.starts_with(root) {
                 return Err(format!("refusing a hard link to {} outside the destination", src_rel.display()));
+            }
+            // A link to the very file at its own path (binutils' source tarball has one after
+            // every file) leaves it as it is, as GNU tar and Python do.
+            if fs::canonicalize(&target).is_ok_and(|t| t == real) && fs::symlink_metadata(&target).is_ok_and(|m| !m.file_type().is_symlink()) {
+                return Ok(true);
             }
             clear(&target)?;
             fs::hard_link(&real, &target).map_err(|err| err.to_string())?;

@@ -144,7 +144,7 @@ impl Target {
     /// Finishes or undoes a pending change, if there is one.
     fn recover(&self) -> Result<Option<Recovery>> {
         let Some(jp) = journal::find(&self.path, &self.file) else { return Ok(None) };
-        match journal::recover_with(&jp, &self.path, &self.file) {
+        match journal::recover_with(&jp, &self.path, &self.file, true) {
             Ok(r) => Ok(Some(r)),
             Err(e @ Error::Recovery { .. }) => Err(e),
             Err(e) => Err(Error::Recovery { path: self.path.clone(), journal: jp, msg: format!("recovery stopped: {e}; the journal was kept") }),
@@ -219,13 +219,11 @@ impl Target {
         Ok(written)
     }
 
-    /// Rolls back after `cause`, and says what state the archive is in.
+    /// Rolls back after `cause` (even a change whose every write is in place: it failed after
+    /// them, or did not read back), and says what state the archive is in.
     fn undo(&self, jp: &Path, cause: Error) -> Error {
-        match journal::recover_with(jp, &self.path, &self.file) {
-            Ok(Recovery::RolledBack) => Error::RolledBack { path: self.path.clone(), cause: Box::new(cause) },
-            // Every write was in place after all: the change is complete, and only its
-            // read-back (or a later step) failed.
-            Ok(Recovery::Finished) => cause,
+        match journal::recover_with(jp, &self.path, &self.file, false) {
+            Ok(_) => Error::RolledBack { path: self.path.clone(), cause: Box::new(cause) },
             Err(also) => Error::NeedsRecover { path: self.path.clone(), cause: Box::new(cause), also: Box::new(also) },
         }
     }
@@ -333,16 +331,41 @@ pub struct Change<'a> {
 /// Refuses a change that would overwrite data the scan did not read, or that would make an
 /// archive readers stop early: data after a lone zero block, non-zero bytes after the end of the
 /// archive, and an archive cut short inside its last member's padding.
-pub fn check_end(path: &Path, bytes: &[u8], end: &ScanEnd) -> Result<()> {
+///
+/// The bytes after the end are read only where the file has data (`SEEK_DATA`): a sparse file of
+/// zeros a terabyte long is judged at once.
+pub fn check_end(path: &Path, file: &File, bytes: &[u8], end: &ScanEnd) -> Result<()> {
     if let Some(Warning::LoneZeroBlock { offset }) = end.warning {
         return Err(refused(path, format!("data follows a lone zero block at byte {offset}; it would be overwritten")));
     }
     if end.end_offset % BLOCK_U64 != 0 || end.end_offset > bytes.len() as u64 {
         return Err(refused(path, format!("the archive is cut short at byte {}, inside its last member's padding; in-place changes need a whole archive", bytes.len())));
     }
-    let tail_start = end.end_offset as usize;
-    if let Some(i) = bytes[tail_start..].iter().position(|&b| b != 0) {
-        return Err(refused(path, format!("there is data after the end-of-archive marker (at byte {}) that would be overwritten", tail_start + i)));
+    if let Some(at) = first_nonzero(file, bytes, end.end_offset) {
+        return Err(refused(path, format!("there is data after the end-of-archive marker (at byte {at}) that would be overwritten")));
     }
     Ok(())
+}
+
+/// The offset of the first non-zero byte of `bytes` (the mapping of `file`) at or after `from`,
+/// visiting only the regions the file system says hold data.
+fn first_nonzero(file: &File, bytes: &[u8], from: u64) -> Option<u64> {
+    use rustix::fs::{seek, SeekFrom};
+    let len = bytes.len() as u64;
+    let mut at = from;
+    while at < len {
+        // Without SEEK_DATA support, the rest is one data region.
+        let data = match seek(file, SeekFrom::Data(at)) {
+            Ok(d) => d,
+            Err(rustix::io::Errno::NXIO) => return None,
+            Err(_) => at,
+        };
+        let hole = seek(file, SeekFrom::Hole(data)).unwrap_or(len).min(len);
+        let region = &bytes[data.min(len) as usize..hole as usize];
+        if let Some(i) = region.iter().position(|&b| b != 0) {
+            return Some(data + i as u64);
+        }
+        at = hole.max(at + 1);
+    }
+    None
 }

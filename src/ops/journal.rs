@@ -328,8 +328,9 @@ fn foreign(j: &Journal, file: &File, path: &Path) -> Result<Option<String>> {
 }
 
 /// Finishes or undoes the change journaled in `jp`, on the archive open read-write as `file` and
-/// locked by the caller.
-pub fn recover_with(jp: &Path, path: &Path, file: &File) -> Result<Recovery> {
+/// locked by the caller. With `finish` false, a complete change is undone too (its result did
+/// not read back as planned).
+pub fn recover_with(jp: &Path, path: &Path, file: &File, finish: bool) -> Result<Recovery> {
     let keep = |why: String| Error::Recovery { path: path.to_path_buf(), journal: jp.to_path_buf(), msg: why };
     let data = std::fs::read(jp).at(jp)?;
     let j = Journal::decode(&data).ok_or_else(|| keep("the journal is damaged or from another version of tarfs; the archive was not touched".into()))?;
@@ -339,7 +340,7 @@ pub fn recover_with(jp: &Path, path: &Path, file: &File) -> Result<Recovery> {
         )));
     }
     let len = file.metadata().at(path)?.len();
-    let mut complete = len == j.final_len;
+    let mut complete = finish && len == j.final_len;
     for w in &j.writes {
         if !complete {
             break;

@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::format::header::{is_zero_block, HeaderView, BLOCK, BLOCK_U64};
 use crate::format::csv;
 use crate::format::sparse::Region;
-use crate::format::tarfs::{self, Index, IndexEntry, FLAG_GLOBALS};
+use crate::format::tarfs::{self, Index, IndexEntry, FLAG_GLOBALS, FLAG_SUBSET};
 use crate::scan::{Entry, ScanEnd, ScanOptions, Scanner};
 
 /// Which index a reader uses.
@@ -143,6 +143,9 @@ pub fn decode_index(data: &[u8]) -> std::result::Result<Index<'_>, tarfs::IndexE
     Ok(index)
 }
 
+/// Entries of an index that freshness compares with the archive, besides the first and last.
+pub const SAMPLE: usize = 64;
+
 /// Checks that a decoded index still describes `archive` as it is now; returns why not.
 pub fn usable(index: &Index<'_>, located: &Located, archive: &Archive) -> Result<(), String> {
     let Some(info) = &index.header.info else { return Ok(()) };
@@ -171,12 +174,19 @@ pub fn usable(index: &Index<'_>, located: &Located, archive: &Archive) -> Result
     if end > archive.len() || !is_zero_block(&tail[..tail.len().min(BLOCK)]) {
         return Err(format!("{} is stale: the archive no longer ends at byte {end}", located.source));
     }
-    if let Some(last) = index.entries.last() {
+    // The first, the last, and a fixed sample of entries between must match the headers at
+    // their positions: another archive of the same length (replaced under the index) fails here.
+    let n = index.entries.len();
+    let step = (n / SAMPLE).max(1);
+    let sample = (0..n).step_by(step).chain(n.checked_sub(1));
+    for i in sample {
+        let entry = &index.entries[i];
         // The position is the first block of the header chain; the entry copies the main header.
-        let pos = located.base + last.position() * BLOCK_U64;
+        let pos = located.base + entry.position() * BLOCK_U64;
         let here = Scanner::at(data, pos, ScanOptions::default()).next().and_then(Result::ok);
-        if !here.is_some_and(|e| e.position == pos && last.matches_header(e.header.as_bytes())) {
-            return Err(format!("{} is stale: its last entry no longer matches the archive", located.source));
+        if !here.is_some_and(|e| e.position == pos && entry.matches_header(e.header.as_bytes())) {
+            let which = if i + 1 == n { "its last entry".to_string() } else { format!("its entry {i}") };
+            return Err(format!("{} is stale: {which} no longer matches the archive at byte {pos}", located.source));
         }
     }
     Ok(())
@@ -238,6 +248,9 @@ impl<'a> Reader<'a> {
         }
         match decode_index(located.slice(archive)) {
             Ok(idx) if idx.header.info.as_ref().is_some_and(|i| i.flags & FLAG_GLOBALS != 0) => Err(format!("{} cannot carry the archive's pax global headers", located.source)),
+            Ok(idx) if idx.header.info.as_ref().is_some_and(|i| i.flags & FLAG_SUBSET != 0) => {
+                Err(format!("{} is a subset index ({} entries), which cannot answer for the members it leaves out", located.source, idx.entries.len()))
+            }
             Ok(idx) => {
                 usable(&idx, &located, archive)?;
                 let entries = idx.entries.len();
@@ -480,6 +493,13 @@ pub fn cat(reader: &Reader<'_>, names: &[Vec<u8>], out: &mut dyn Write) -> Resul
         }
         for i in hits {
             found[i] = true;
+        }
+        if e.typeflag == b'5' {
+            return Err(Error::Invalid(format!(
+                "{}: {}: is a directory, which has no contents to print (use `tarfs extract` for its subtree)",
+                reader.archive().path().display(),
+                String::from_utf8_lossy(&path)
+            )));
         }
         let e = reader.checked(e)?;
         write_data(reader.archive(), &e, &reader.opts, out).map_err(|err| match err {
