@@ -239,7 +239,14 @@ pub fn run(
 /// that the batch goes on and reports.
 fn isolated(f: &Found, progress: &dyn Progress, job: &(impl Fn(&Found, &dyn Progress) -> Result<Done, Error> + Sync)) -> Result<Done, Error> {
     use std::os::unix::fs::MetadataExt;
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(f, progress))).unwrap_or_else(|payload| {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        // Testing aid: a bug, simulated on the archive named by `TARFS_PANIC_ON`.
+        if std::env::var_os("TARFS_PANIC_ON").is_some_and(|n| Some(n.as_os_str()) == f.path.file_name()) {
+            panic!("TARFS_PANIC_ON");
+        }
+        job(f, progress)
+    }))
+    .unwrap_or_else(|payload| {
         let what = payload.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| payload.downcast_ref::<String>().cloned()).unwrap_or_default();
         let pending = std::fs::metadata(&f.path).is_ok_and(|m| crate::ops::journal::pending(&f.path, (m.dev(), m.ino())));
         let state = if pending { format!("; an in-place change was interrupted: run `tarfs recover {}`", f.path.display()) } else { String::new() };
