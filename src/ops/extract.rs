@@ -207,7 +207,9 @@ fn extract_one(reader: &Reader<'_>, e: &Entry<'_>, root: &Path, dirs: &mut Vec<(
             // Regular files, contiguous files, sparse files and unknown types (as tar does).
             clear(&target)?;
             let f = OpenOptions::new().write(true).create_new(true).mode(0o600).open(&target).map_err(|err| err.to_string())?;
-            {
+            if e.sparse.is_some() {
+                write_sparse(reader, e, &f)?;
+            } else {
                 let mut w = BufWriter::with_capacity(1 << 20, &f);
                 write_data(reader.archive(), e, &reader.scan_options(), &mut w).map_err(|err| err.to_string())?;
                 std::io::Write::flush(&mut w).map_err(|err| err.to_string())?;
@@ -217,6 +219,24 @@ fn extract_one(reader: &Reader<'_>, e: &Entry<'_>, root: &Path, dirs: &mut Vec<(
         }
     }
     Ok(true)
+}
+
+/// Writes a sparse member's data regions at their offsets and sets its length, leaving the holes
+/// unwritten, as GNU tar does: a 60 GB sparse member with little data takes little time and space.
+fn write_sparse(reader: &Reader<'_>, e: &Entry<'_>, f: &fs::File) -> std::result::Result<(), String> {
+    use std::os::unix::fs::FileExt;
+    let x = crate::ops::read::Expander::new(e, &reader.scan_options(), reader.archive()).map_err(|err| err.to_string())?;
+    let data = &reader.archive().bytes()[e.data_offset as usize..(e.data_offset + e.stored_size) as usize];
+    if x.stored() > data.len() as u64 {
+        return Err(format!("sparse map needs {} bytes of data, the member stores {}", x.stored(), data.len()));
+    }
+    let mut at = 0usize;
+    for &(offset, len) in x.regions() {
+        let len = len as usize;
+        f.write_all_at(&data[at..at + len], offset).map_err(|err| err.to_string())?;
+        at += len;
+    }
+    f.set_len(x.size()).map_err(|err| err.to_string())
 }
 
 #[cfg(test)]

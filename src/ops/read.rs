@@ -555,6 +555,16 @@ impl Expander {
         Ok(Expander { map, region: 0, in_region: 0, logical: 0, size })
     }
 
+    /// The `(logical offset, length)` regions of data, in order, checked against the member.
+    pub(crate) fn regions(&self) -> &[Region] {
+        &self.map
+    }
+
+    /// The member's logical size.
+    pub(crate) fn size(&self) -> u64 {
+        self.size
+    }
+
     /// Bytes of stored data the map accounts for.
     pub(crate) fn stored(&self) -> u64 {
         self.map.iter().map(|r| r.1).sum()
