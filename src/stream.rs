@@ -11,6 +11,7 @@ use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::path::Path;
 
+use crate::format::pax::merge_globals;
 use crate::error::{Error, IoContext, Result};
 use crate::format::compression::Compression;
 use crate::format::header::{round_up, BLOCK};
@@ -143,7 +144,9 @@ fn scan_reads(
     let mut cursor = 0usize; // where the window starts in buf
     let mut start = 0u64; // stream offset of buf[cursor]
     let mut eof = false;
+    // The globals in force, merged into one record set (see `merge_globals`).
     let mut globals: Vec<Vec<u8>> = Vec::new();
+    let mut merged: Vec<u8> = Vec::new();
     let mut members = 0u64;
     let mut global_attributes = false;
     let scan_err = |source: ScanError, base: u64| Error::Scan { path: path.to_path_buf(), source: ScanError { offset: source.offset + base, ..source } };
@@ -177,7 +180,12 @@ fn scan_reads(
                     .ok_or_else(|| stream_error(path, e.header_offset, io::Error::new(io::ErrorKind::InvalidData, format!("member data of {} bytes runs past any possible end", e.stored_size))))?;
                 let (data_end, header_offset, stored) = (e.data_offset + e.stored_size, e.header_offset, e.stored_size);
                 drop(sc);
-                globals.extend(new_globals);
+                for g in &new_globals {
+                    merge_globals(&mut merged, g, opts.limits.max_metadata).map_err(|e| Error::Scan { path: path.to_path_buf(), source: crate::scan::ScanError { offset: header_offset, kind: crate::scan::ScanErrorKind::Pax(e) } })?;
+                }
+                if !new_globals.is_empty() {
+                    globals = vec![merged.clone()];
+                }
                 let have = (buf.len() - cursor) as u64;
                 let data_rel = (data_end - stored) - start;
                 if want {

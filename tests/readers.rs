@@ -313,3 +313,37 @@ fn a_path_of_444_749_bytes_is_read() {
     let py = ok(Command::new("python3").arg("-c").arg("import tarfile,sys\nprint(len(tarfile.open(sys.argv[1]).getnames()[0]))").arg(&a));
     assert_eq!(String::from_utf8_lossy(&py.stdout).trim(), "444749");
 }
+
+// Case 3: pax global headers over a stream: the globals in force are carried, merged, not
+// re-parsed per member; memory stays bounded.
+#[test]
+fn global_headers_over_a_stream_are_carried_in_bounded_memory() {
+    let tmp = TempDir::new().unwrap();
+    let a = tmp.path().join("g.tar");
+    // 300 global headers of 500 KB each (150 MB of globals), each followed by a member.
+    let script = "import tarfile,io,sys\nwith open(sys.argv[1],'wb') as f:\n t=tarfile.open(fileobj=f,mode='w',format=tarfile.PAX_FORMAT)\n for i in range(300):\n  f.write(tarfile.TarInfo._create_pax_generic_header({'comment':'x'*500000,'uname':'u%d'%i},tarfile.XGLTYPE,'utf-8'))\n  ti=tarfile.TarInfo('f%d'%i); ti.size=1; t.addfile(ti,io.BytesIO(b'1'))\n t.close()";
+    ok(Command::new("python3").arg("-c").arg(script).arg(&a));
+    let side = tmp.path().join("s.tarfs");
+    let out = Command::new("/usr/bin/time")
+        .args(["-f", "%M"])
+        .arg(env!("CARGO_BIN_EXE_tarfs"))
+        .args(["index", "-", "--output"])
+        .arg(&side)
+        .stdin(fs::File::open(&a).unwrap())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let kb: u64 = err.lines().last().unwrap().trim().parse().unwrap();
+    assert!(kb < 64 * 1024, "indexing 150 MB of global headers from a stream took {kb} KiB");
+    // The same index as from the mapped file, where globals are applied as met.
+    let mapped = tmp.path().join("m.tarfs");
+    ok(tarfs().arg("index").arg(&a).arg("--output").arg(&mapped));
+    assert_eq!(fs::read(&side).unwrap(), fs::read(&mapped).unwrap());
+    // A later global that empties a key deletes it.
+    let mut state = Vec::new();
+    tarfs::format::pax::merge_globals(&mut state, &record("uname", "a"), 1 << 20).unwrap();
+    tarfs::format::pax::merge_globals(&mut state, &[record("comment", "c"), record("uname", "")].concat(), 1 << 20).unwrap();
+    assert_eq!(state, record("comment", "c"));
+    assert!(tarfs::format::pax::merge_globals(&mut state, &record("x", &"y".repeat(2000)), 1000).is_err());
+}

@@ -231,6 +231,34 @@ impl<'a> PaxOverrides<'a> {
     }
 }
 
+/// Merges the records of a global header, `next`, into `state`, the records of the globals in
+/// force (one record per key, in first-seen order), as readers apply them: a value replaces, an
+/// empty value deletes. Carrying this one merged set, instead of every global header met, keeps
+/// a stream's scan linear and its memory bounded: the merged set may not exceed `limit` bytes.
+pub fn merge_globals(state: &mut Vec<u8>, next: &[u8], limit: u64) -> Result<(), PaxError> {
+    let mut pairs: Vec<(Vec<u8>, Vec<u8>)> = Records::new(state).map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec()))).collect::<Result<_, _>>()?;
+    for r in Records::new(next) {
+        let (k, v) = r?;
+        match pairs.iter().position(|(pk, _)| pk == k) {
+            Some(i) if v.is_empty() => {
+                pairs.remove(i);
+            }
+            Some(i) => pairs[i].1 = v.to_vec(),
+            None if v.is_empty() => {}
+            None => pairs.push((k.to_vec(), v.to_vec())),
+        }
+    }
+    let mut out = Vec::new();
+    for (k, v) in &pairs {
+        push_record(&mut out, k, v);
+    }
+    if out.len() as u64 > limit {
+        return Err(PaxError { at: 0, problem: format!("the pax global headers in force come to {} bytes, over the limit of {limit}", out.len()) });
+    }
+    *state = out;
+    Ok(())
+}
+
 /// Appends one record, `LEN KEY=VALUE\n`, whose length counts its own digits.
 pub fn push_record(out: &mut Vec<u8>, key: &[u8], value: &[u8]) {
     let body = key.len() + value.len() + 3; // ' ', '=', '\n'

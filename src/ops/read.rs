@@ -397,7 +397,12 @@ impl<'a> Reader<'a> {
             }
             e.pax.path = Some(&row.name);
             f(&e)?;
-            globals.extend(seen.iter().map(|&(at, len)| bytes[at as usize..(at + len) as usize].to_vec()));
+            for &(at, len) in &seen {
+                let mut merged = globals.pop().unwrap_or_default();
+                crate::format::pax::merge_globals(&mut merged, &bytes[at as usize..(at + len) as usize], self.opts.limits.max_metadata)
+                    .map_err(|err| bad(&format!("its pax global headers: {err}")))?;
+                globals = vec![merged];
+            }
         }
         // The index member itself, which its own rows cannot list.
         match Scanner::at(self.archive.bytes(), index_at, self.opts).next() {
