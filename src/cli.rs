@@ -277,6 +277,13 @@ pub struct ExtractArgs {
     /// Where sidecars are kept.
     #[arg(long, value_name = "DIR")]
     pub index_dir: Option<PathBuf>,
+    /// Remove N leading components from member names (and hard link targets); members with no
+    /// more than N are skipped.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub strip_components: usize,
+    /// As root, restore owners by their numeric ids instead of by user and group names.
+    #[arg(long)]
+    pub numeric_owner: bool,
 }
 
 #[derive(Debug, Args)]

@@ -466,7 +466,7 @@ fn run_extract(cli: &Cli, a: &cli::ExtractArgs, scan: ScanOptions) -> Result<boo
     }
     let reader = open_reader(cli, &archive, a.index_dir.as_deref(), scan)?;
     let names = a.members.iter().map(|m| m.as_os_str().as_bytes().to_vec()).collect();
-    let report = extract(&reader, &ExtractOptions { dest: a.dest.clone(), names }).context("extract")?;
+    let report = extract(&reader, &ExtractOptions { dest: a.dest.clone(), names, strip_components: a.strip_components, numeric_owner: a.numeric_owner }).context("extract")?;
     for f in &report.failures {
         warn(f);
     }

@@ -347,3 +347,75 @@ fn global_headers_over_a_stream_are_carried_in_bounded_memory() {
     assert_eq!(state, record("comment", "c"));
     assert!(tarfs::format::pax::merge_globals(&mut state, &record("x", &"y".repeat(2000)), 1000).is_err());
 }
+
+// Case 12: owners are restored as GNU tar does for root, and setuid/setgid never stay on a file
+// whose owner was not restored.
+#[test]
+fn owners_are_restored_and_setuid_never_outlives_them() {
+    use std::os::unix::fs::MetadataExt;
+    let tmp = TempDir::new().unwrap();
+    fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let a = tmp.path().join("suid.tar");
+    let script = "import tarfile,sys,io\nwith tarfile.open(sys.argv[1],'w',format=tarfile.GNU_FORMAT) as t:\n for n,uid,un in [('byid',1000,'no-such-user-x'),('byname',1234,'nobody')]:\n  i=tarfile.TarInfo(n); i.size=2; i.mode=0o4755; i.uid=uid; i.gid=uid; i.uname=un; i.gname=un; t.addfile(i, io.BytesIO(b'#!'))";
+    ok(Command::new("python3").arg("-c").arg(script).arg(&a));
+    fs::set_permissions(&a, fs::Permissions::from_mode(0o644)).unwrap();
+    let root_out = tmp.path().join("root");
+    fs::create_dir_all(&root_out).unwrap();
+    ok(tarfs().arg("extract").arg(&a).arg("-C").arg(&root_out));
+    let m = fs::metadata(root_out.join("byid")).unwrap();
+    assert_eq!((m.uid(), m.mode() & 0o7777), (1000, 0o4755), "owned by the archive's id, setuid kept");
+    assert_eq!(fs::metadata(root_out.join("byname")).unwrap().uid(), 65534, "by name: nobody");
+    let numeric = tmp.path().join("numeric");
+    fs::create_dir_all(&numeric).unwrap();
+    ok(tarfs().arg("extract").arg("--numeric-owner").arg(&a).arg("-C").arg(&numeric));
+    assert_eq!(fs::metadata(numeric.join("byname")).unwrap().uid(), 1234);
+    // Not root: the owner is not restored, so neither is setuid.
+    let user_out = tmp.path().join("user");
+    fs::create_dir_all(&user_out).unwrap();
+    fs::set_permissions(&user_out, fs::Permissions::from_mode(0o777)).unwrap();
+    ok(Command::new("setpriv").args(["--reuid=65534", "--regid=65534", "--clear-groups"]).arg(env!("CARGO_BIN_EXE_tarfs")).arg("extract").arg(&a).arg("-C").arg(&user_out));
+    let m = fs::metadata(user_out.join("byid")).unwrap();
+    assert_eq!((m.uid(), m.mode() & 0o7777), (65534, 0o755));
+}
+
+// Case 13: sparse members are extracted with holes.
+#[test]
+fn sparse_members_extract_with_holes() {
+    use std::os::unix::fs::MetadataExt;
+    let tmp = TempDir::new().unwrap();
+    let src = tmp.path().join("src");
+    fs::create_dir_all(&src).unwrap();
+    let f = fs::File::create(src.join("holes.img")).unwrap();
+    f.set_len(50 << 20).unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&f, b"data in the middle", 20 << 20).unwrap();
+    let a = tmp.path().join("s.tar");
+    ok(Command::new("tar").args(["--format=posix", "--sparse", "-cf"]).arg(&a).arg("-C").arg(&src).arg("holes.img"));
+    let out = tmp.path().join("out");
+    fs::create_dir_all(&out).unwrap();
+    ok(tarfs().arg("extract").arg(&a).arg("-C").arg(&out));
+    let m = fs::metadata(out.join("holes.img")).unwrap();
+    assert_eq!(m.len(), 50 << 20);
+    assert!(m.blocks() * 512 < 1 << 20, "{} bytes allocated", m.blocks() * 512);
+    assert_eq!(fs::read(out.join("holes.img")).unwrap(), fs::read(src.join("holes.img")).unwrap());
+}
+
+// Case 15: --strip-components.
+#[test]
+fn strip_components_as_tar_does() {
+    let tmp = TempDir::new().unwrap();
+    let src = tmp.path().join("src");
+    fs::create_dir_all(src.join("proj-1.0/lib")).unwrap();
+    fs::write(src.join("proj-1.0/lib/a.c"), b"a").unwrap();
+    fs::hard_link(src.join("proj-1.0/lib/a.c"), src.join("proj-1.0/b.c")).unwrap();
+    let a = tmp.path().join("p.tar");
+    ok(Command::new("tar").args(["--sort=name", "-cf"]).arg(&a).arg("-C").arg(&src).arg("proj-1.0"));
+    let (ours, theirs) = (tmp.path().join("ours"), tmp.path().join("theirs"));
+    fs::create_dir_all(&ours).unwrap();
+    fs::create_dir_all(&theirs).unwrap();
+    ok(tarfs().arg("extract").arg(&a).arg("-C").arg(&ours).arg("--strip-components").arg("1"));
+    ok(Command::new("tar").arg("-xf").arg(&a).arg("-C").arg(&theirs).arg("--strip-components=1"));
+    for p in ["lib/a.c", "b.c"] {
+        assert_eq!(fs::read(ours.join(p)).unwrap(), fs::read(theirs.join(p)).unwrap(), "{p}");
+    }
+    assert!(!ours.join("proj-1.0").exists());
+}

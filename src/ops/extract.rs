@@ -29,6 +29,62 @@ pub struct ExtractOptions {
     pub dest: PathBuf,
     /// Members to extract (and, for directories, everything under them); empty for all.
     pub names: Vec<Vec<u8>>,
+    /// Leading path components removed from names and hard link targets (`--strip-components`).
+    pub strip_components: usize,
+    /// As root, restore owners by numeric id rather than by name (`--numeric-owner`).
+    pub numeric_owner: bool,
+}
+
+/// Who will own what extraction creates: as root, the member's owner (by user and group name
+/// where the name exists here, else by id, as GNU tar does); otherwise nobody's is restored.
+struct Owners {
+    root: bool,
+    numeric: bool,
+    users: std::collections::HashMap<Vec<u8>, Option<u32>>,
+    groups: std::collections::HashMap<Vec<u8>, Option<u32>>,
+}
+
+impl Owners {
+    fn of(&mut self, e: &Entry<'_>) -> Option<(u32, u32)> {
+        if !self.root {
+            return None;
+        }
+        let by_name = |cache: &mut std::collections::HashMap<Vec<u8>, Option<u32>>, name: &[u8], user: bool| -> Option<u32> {
+            if name.is_empty() {
+                return None;
+            }
+            *cache.entry(name.to_vec()).or_insert_with(|| {
+                let n = std::str::from_utf8(name).ok()?;
+                if user {
+                    nix::unistd::User::from_name(n).ok().flatten().map(|u| u.uid.as_raw())
+                } else {
+                    nix::unistd::Group::from_name(n).ok().flatten().map(|g| g.gid.as_raw())
+                }
+            })
+        };
+        let (mut uid, mut gid) = (u32::try_from(e.uid).ok()?, u32::try_from(e.gid).ok()?);
+        if !self.numeric {
+            uid = by_name(&mut self.users, e.uname(), true).unwrap_or(uid);
+            gid = by_name(&mut self.groups, e.gname(), false).unwrap_or(gid);
+        }
+        Some((uid, gid))
+    }
+}
+
+/// Gives `target` its owner, if one is to be restored; returns whether it was. Symbolic links
+/// themselves are changed, never what they point to.
+fn chown(target: &Path, owner: Option<(u32, u32)>) -> bool {
+    use rustix::fs::{chownat, AtFlags, Gid, Uid, CWD};
+    owner.is_some_and(|(u, g)| chownat(CWD, target, Some(Uid::from_raw(u)), Some(Gid::from_raw(g)), AtFlags::SYMLINK_NOFOLLOW).is_ok())
+}
+
+/// The permission bits to give a file: setuid and setgid only where its owner was restored.
+fn safe_mode(mode: u32, owned: bool) -> u32 {
+    if owned {
+        mode
+    } else {
+        mode & !0o6000
+    }
 }
 
 /// What extraction did.
@@ -52,6 +108,7 @@ pub fn extract(reader: &Reader<'_>, opts: &ExtractOptions) -> Result<ExtractRepo
     let mut report = ExtractReport::default();
     let mut dirs: Vec<(PathBuf, u32, i64)> = Vec::new();
     let archive = reader.archive().path().to_path_buf();
+    let mut owners = Owners { root: rustix::process::geteuid().is_root(), numeric: opts.numeric_owner, users: Default::default(), groups: Default::default() };
     reader.for_each(|e| {
         let path = e.path();
         let name = normalize_name(&path);
@@ -68,7 +125,7 @@ pub fn extract(reader: &Reader<'_>, opts: &ExtractOptions) -> Result<ExtractRepo
             }
         }
         let e = reader.checked(e)?;
-        match extract_one(reader, &e, &root, &mut dirs) {
+        match extract_one(reader, &e, &root, &mut dirs, &mut owners, opts.strip_components) {
             Ok(true) => report.extracted += 1,
             Ok(false) => {}
             Err(msg) => report.failures.push(format!("{}: {}: {msg}", archive.display(), String::from_utf8_lossy(&path))),
@@ -149,12 +206,16 @@ fn clear(target: &Path) -> std::result::Result<(), String> {
     }
 }
 
-fn extract_one(reader: &Reader<'_>, e: &Entry<'_>, root: &Path, dirs: &mut Vec<(PathBuf, u32, i64)>) -> std::result::Result<bool, String> {
-    let rel = safe_relative(&e.path())?;
-    if rel.as_os_str().is_empty() {
-        return Ok(false);
-    }
+/// `rel` without its first `n` components; `None` when nothing is left.
+fn strip(rel: PathBuf, n: usize) -> Option<PathBuf> {
+    let rest: PathBuf = rel.components().skip(n).collect();
+    (!rest.as_os_str().is_empty()).then_some(rest)
+}
+
+fn extract_one(reader: &Reader<'_>, e: &Entry<'_>, root: &Path, dirs: &mut Vec<(PathBuf, u32, i64)>, owners: &mut Owners, strip_n: usize) -> std::result::Result<bool, String> {
+    let Some(rel) = strip(safe_relative(&e.path())?, strip_n) else { return Ok(false) };
     let target = safe_parent(root, &rel)?;
+    let owner = owners.of(e);
     let mode = e.mode & 0o7777;
     match e.typeflag {
         b'5' | b'D' => {
@@ -166,14 +227,18 @@ fn extract_one(reader: &Reader<'_>, e: &Entry<'_>, root: &Path, dirs: &mut Vec<(
                 }
                 Err(_) => fs::create_dir(&target).map_err(|err| err.to_string())?,
             }
-            dirs.push((target, mode, e.mtime));
+            let owned = chown(&target, owner);
+            dirs.push((target, safe_mode(mode, owned), e.mtime));
         }
         b'2' => {
             clear(&target)?;
             symlink(std::ffi::OsStr::from_bytes(e.link()), &target).map_err(|err| err.to_string())?;
+            chown(&target, owner);
         }
         b'1' => {
-            let src_rel = safe_relative(e.link())?;
+            let Some(src_rel) = strip(safe_relative(e.link())?, strip_n) else {
+                return Err("its hard link target has no components left after --strip-components".into());
+            };
             let src = root.join(&src_rel);
             let real = fs::canonicalize(&src).map_err(|err| format!("hard link target {}: {err}", src_rel.display()))?;
             if !real.starts_with(root) {
@@ -199,8 +264,9 @@ fn extract_one(reader: &Reader<'_>, e: &Entry<'_>, root: &Path, dirs: &mut Vec<(
             }
             clear(&target)?;
             let dev = rustix::fs::makedev(e.device.0 as u32, e.device.1 as u32);
-            mknodat(CWD, &target, kind, Mode::from_raw_mode(mode), dev).map_err(|err| err.to_string())?;
-            fs::set_permissions(&target, fs::Permissions::from_mode(mode)).map_err(|err| err.to_string())?;
+            mknodat(CWD, &target, kind, Mode::from_raw_mode(mode & 0o777), dev).map_err(|err| err.to_string())?;
+            let owned = chown(&target, owner);
+            fs::set_permissions(&target, fs::Permissions::from_mode(safe_mode(mode, owned))).map_err(|err| err.to_string())?;
         }
         b'V' | b'M' | b'N' => return Ok(false),
         _ => {
@@ -214,7 +280,10 @@ fn extract_one(reader: &Reader<'_>, e: &Entry<'_>, root: &Path, dirs: &mut Vec<(
                 write_data(reader.archive(), e, &reader.scan_options(), &mut w).map_err(|err| err.to_string())?;
                 std::io::Write::flush(&mut w).map_err(|err| err.to_string())?;
             }
-            f.set_permissions(fs::Permissions::from_mode(mode)).map_err(|err| err.to_string())?;
+            // The owner first: changing it clears setuid and setgid, which the mode then sets
+            // only where the owner was restored.
+            let owned = chown(&target, owner);
+            f.set_permissions(fs::Permissions::from_mode(safe_mode(mode, owned))).map_err(|err| err.to_string())?;
             f.set_modified(to_time(e.mtime)).map_err(|err| err.to_string())?;
         }
     }
