@@ -7,7 +7,7 @@ cd "$(dirname "$0")"
 secs=${1:-600}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(header scan tarfs_index csv_index differential)
+[ ${#targets[@]} -gt 0 ] || targets=(header scan tarfs_index csv_index differential stream stream_gzip)
 export RUSTC_BOOTSTRAP=1   # cargo-fuzz's flags are nightly-only; this lets the stable toolchain take them
 for t in "${targets[@]}"; do
   mkdir -p "corpus/$t" artifacts/"$t"
