@@ -8,6 +8,7 @@
 //! members. The archive ends at two zero blocks, or at the end of the bytes.
 //!
 //! Decisions where other readers disagree are listed in `docs/FORMAT.md`.
+#![deny(clippy::arithmetic_side_effects)]
 
 use std::borrow::Cow;
 use std::fmt;
@@ -193,7 +194,8 @@ impl<'a> Entry<'a> {
         if prefix.is_empty() {
             Cow::Borrowed(name)
         } else {
-            let mut p = Vec::with_capacity(prefix.len() + 1 + name.len());
+            // Both fields are within one 512-byte header.
+            let mut p = Vec::with_capacity(prefix.len().saturating_add(name.len()).saturating_add(1));
             p.extend_from_slice(prefix);
             p.push(b'/');
             p.extend_from_slice(name);
@@ -207,7 +209,8 @@ impl<'a> Entry<'a> {
             return p.len();
         }
         let prefix = self.header.prefix().len();
-        self.header.name().len() + if prefix > 0 { prefix + 1 } else { 0 }
+        // Both fields are within one 512-byte header.
+        self.header.name().len().saturating_add(if prefix > 0 { prefix.saturating_add(1) } else { 0 })
     }
 
     /// The link target: pax `linkpath`, then a GNU long link, then the header's `linkname`.
@@ -227,14 +230,15 @@ impl<'a> Entry<'a> {
 
     /// Blocks from `position` to `data_offset`: the header chain, sparse blocks and map.
     pub fn chain_blocks(&self) -> u64 {
-        (self.data_offset - self.position) / BLOCK_U64
+        // The scanner sets data_offset past position.
+        self.data_offset.saturating_sub(self.position) / BLOCK_U64
     }
 
     /// Whether the main header alone describes the member: no extension headers, no globals,
     /// not sparse. Such a member can be listed from a `.tarfs` entry without reading the archive.
     pub fn is_simple(&self) -> bool {
         self.position == self.header_offset
-            && self.data_offset == self.header_offset + BLOCK_U64
+            && self.header_offset.checked_add(BLOCK_U64) == Some(self.data_offset)
             && self.sparse.is_none()
             && !self.has_globals
             && self.typeflag == self.header.typeflag()
@@ -445,7 +449,7 @@ impl<'a> Scanner<'a> {
             return Err(ScanError { offset: at, kind: ScanErrorKind::TruncatedHeader(remaining) });
         }
         let at = at as usize;
-        Ok(self.data[at..at + BLOCK].try_into().expect("one block"))
+        Ok(self.data[at..at.saturating_add(BLOCK)].try_into().expect("one block"))
     }
 
     /// `len` bytes at `at`, or a past-EOF error naming `what`.
@@ -456,7 +460,7 @@ impl<'a> Scanner<'a> {
             None if self.more => Err(self.need_more(at)),
             None => Err(ScanError {
                 offset: err_at,
-                kind: ScanErrorKind::PastEof { what, size: len, missing: at.saturating_add(len) - self.len() },
+                kind: ScanErrorKind::PastEof { what, size: len, missing: at.saturating_add(len).saturating_sub(self.len()) },
             }),
         }
     }
@@ -488,7 +492,7 @@ impl<'a> Scanner<'a> {
                 }
                 return self.finish(at, Stop::Eof);
             }
-            if self.len() - at < BLOCK_U64 && is_zero_block(&self.data[at as usize..]) && pending.start.is_none() {
+            if self.len().saturating_sub(at) < BLOCK_U64 && is_zero_block(&self.data[at as usize..]) && pending.start.is_none() {
                 // A short all-zero tail is padding, not a header.
                 return self.finish(at, Stop::Eof);
             }
@@ -524,7 +528,7 @@ impl<'a> Scanner<'a> {
             };
             match h.typeflag() {
                 b'x' | b'X' | b'L' | b'K' => {
-                    pending.count += 1;
+                    pending.count = pending.count.saturating_add(1);
                     if pending.count > limits.max_chain {
                         return Some(Err(ScanError { offset: at, kind: ScanErrorKind::ChainTooLong(limits.max_chain) }));
                     }
@@ -533,7 +537,7 @@ impl<'a> Scanner<'a> {
                         let kind = ScanErrorKind::MetadataTooLarge { size: pending.metadata, limit: limits.max_metadata };
                         return Some(Err(ScanError { offset: at, kind }));
                     }
-                    let data = match self.bytes(at + BLOCK_U64, size, "extension header data", at) {
+                    let data = match self.bytes(at.saturating_add(BLOCK_U64), size, "extension header data", at) {
                         Ok(d) => d,
                         Err(e) => return Some(Err(e)),
                     };
@@ -549,18 +553,19 @@ impl<'a> Scanner<'a> {
                         b'L' => pending.long_name = Some(trim_nuls(data)),
                         _ => pending.long_link = Some(trim_nuls(data)),
                     }
-                    self.pos = at + BLOCK_U64 + round_up(size).expect("size fits the file");
+                    // The data was read whole: this is within the bytes plus padding.
+                    self.pos = at.saturating_add(BLOCK_U64).saturating_add(round_up(size).expect("size fits the file"));
                 }
                 b'g' => {
                     if size > limits.max_metadata {
                         let kind = ScanErrorKind::MetadataTooLarge { size, limit: limits.max_metadata };
                         return Some(Err(ScanError { offset: at, kind }));
                     }
-                    let data = match self.bytes(at + BLOCK_U64, size, "global header data", at) {
+                    let data = match self.bytes(at.saturating_add(BLOCK_U64), size, "global header data", at) {
                         Ok(d) => d,
                         Err(e) => return Some(Err(e)),
                     };
-                    self.global_ranges.push((at + BLOCK_U64, size));
+                    self.global_ranges.push((at.saturating_add(BLOCK_U64), size));
                     match PaxOverrides::parse(data) {
                         Ok(g) => {
                             self.globals.apply_global(&g);
@@ -569,7 +574,8 @@ impl<'a> Scanner<'a> {
                         }
                         Err(e) => return Some(Err(ScanError { offset: at, kind: ScanErrorKind::Pax(e) })),
                     }
-                    self.pos = at + BLOCK_U64 + round_up(size).expect("size fits the file");
+                    // The data was read whole: this is within the bytes plus padding.
+                    self.pos = at.saturating_add(BLOCK_U64).saturating_add(round_up(size).expect("size fits the file"));
                 }
                 _ => return Some(self.member(at, h, header_sum, size, pending)),
             }
@@ -577,6 +583,10 @@ impl<'a> Scanner<'a> {
     }
 
     /// Handles a zero block at `at`: returns where to go on, or ends the scan.
+    ///
+    /// Offsets here are within the bytes (a slice: under `isize::MAX`), so adding a few blocks
+    /// to them cannot overflow a `u64`.
+    #[allow(clippy::arithmetic_side_effects)]
     fn zero_block(&mut self, at: u64) -> Result<Option<u64>, ScanError> {
         let next = at + BLOCK_U64;
         let second_zero = self.data.get(next as usize..(next as usize + BLOCK)).is_some_and(is_zero_block);
@@ -623,7 +633,7 @@ impl<'a> Scanner<'a> {
         let pax = local.over(&self.globals);
         let f = MainFields::decode(h, &pax).map_err(|e| err(at, ScanErrorKind::Field(e)))?;
         let typeflag = f.typeflag;
-        let mut data_offset = at + BLOCK_U64;
+        let mut data_offset = at.saturating_add(BLOCK_U64);
         let mut stored = pax.size.unwrap_or(header_size);
         let mut size = stored;
         let mut sparse = None;
@@ -632,16 +642,17 @@ impl<'a> Scanner<'a> {
             // Old-GNU sparse: extension blocks follow while the previous block says so.
             let mut extended = h.gnu_is_extended();
             let ext_start = data_offset;
-            let max_blocks = limits.max_sparse_entries / 21 + 1;
+            let max_blocks = (limits.max_sparse_entries / 21).saturating_add(1);
             let mut blocks = 0usize;
             while extended {
-                blocks += 1;
+                blocks = blocks.saturating_add(1);
                 if blocks > max_blocks {
                     return Err(err(data_offset, ScanErrorKind::Sparse(SparseError::TooManyEntries(limits.max_sparse_entries))));
                 }
                 let b = self.block(data_offset)?;
                 extended = b[504] != 0;
-                data_offset += BLOCK_U64;
+                // The block was read: data_offset + 512 is within the bytes.
+                data_offset = data_offset.saturating_add(BLOCK_U64);
             }
             size = h.gnu_real_size().map_err(|e| err(at, ScanErrorKind::Field(e)))?;
             sparse = Some(SparseSource::Gnu { ext: &self.data[ext_start as usize..data_offset as usize] });
@@ -663,7 +674,8 @@ impl<'a> Scanner<'a> {
                     }
                     // The map's blocks may run past the end of the bytes.
                     let map = self.bytes(data_offset, map_len, "sparse map", at)?;
-                    data_offset += map_len;
+                    // The map was read: data_offset + map_len is within the bytes.
+                    data_offset = data_offset.saturating_add(map_len);
                     stored = stored.saturating_sub(map_len);
                     SparseSource::Pax10 { map }
                 }
@@ -677,7 +689,7 @@ impl<'a> Scanner<'a> {
         // not known yet (a pax size near 2^64 would otherwise wrap around).
         let next = round_up(stored).and_then(|span| data_offset.checked_add(span));
         let data_end = data_offset.checked_add(stored).filter(|&e| e <= self.len() || self.more);
-        let Some(next) = next.filter(|_| data_end.is_some()) else {
+        let (Some(next), Some(data_end)) = (next, data_end) else {
             let missing = data_offset.saturating_add(stored).saturating_sub(self.len());
             return Err(err(at, ScanErrorKind::PastEof { what: "member data", size: stored, missing }));
         };
@@ -706,8 +718,8 @@ impl<'a> Scanner<'a> {
             return Err(err(at, ScanErrorKind::PathTooLong { len: path_len, limit: limits.max_path }));
         }
         // Padding after the last member's data may be cut off; the next step sees the end.
-        self.pos = if self.more { next } else { next.min(self.len().max(data_offset + stored)) };
-        self.members += 1;
+        self.pos = if self.more { next } else { next.min(self.len().max(data_end)) };
+        self.members = self.members.saturating_add(1);
         Ok(entry)
     }
 }
@@ -766,7 +778,7 @@ impl<'a> Entry<'a> {
         Ok(Entry {
             position,
             header_offset: position,
-            data_offset: position + BLOCK_U64,
+            data_offset: position.saturating_add(BLOCK_U64),
             stored_size: if is_header_only(f.typeflag) { 0 } else { size },
             size,
             header: h,

@@ -6,6 +6,7 @@
 //! member boundary. When the window ends too early it answers `NeedMore`, and the driver reads
 //! further and tries again. Pax `g` data is kept across windows. Offsets given to the caller are
 //! offsets in the (decompressed) stream.
+#![deny(clippy::arithmetic_side_effects)]
 
 use std::fs::File;
 use std::io::{self, BufReader, Read};
@@ -32,6 +33,10 @@ fn window_limit(opts: &ScanOptions) -> usize {
 }
 
 /// Reads into `buf` until it holds `want` bytes or the stream ends. Returns whether it ended.
+///
+/// Bounded: `buf` grows by at most `chunk` past `want`, both sizes of buffers in memory, and `at`
+/// plus a buffer offset is a count of bytes read from the stream.
+#[allow(clippy::arithmetic_side_effects)]
 fn fill(r: &mut dyn Read, buf: &mut Vec<u8>, want: usize, chunk: usize, at: u64, path: &Path) -> Result<bool> {
     while buf.len() < want {
         let old = buf.len();
@@ -103,7 +108,8 @@ pub fn scan_file(file: &File, path: &Path, opts: ScanOptions, mut f: impl FnMut(
         if from.saturating_add(n) > len {
             return Ok(false);
         }
-        pos.set(pos.get() + n);
+        // Within the file's length, checked just above.
+        pos.set(pos.get().saturating_add(n));
         Ok(true)
     };
     let end = scan_reads(&mut reader, Some(&seek), path, opts, SEEKING_READ, |e| f(e).map(|()| Visit::Skip), |_| Ok(()))?;
@@ -120,7 +126,8 @@ impl Read for PositionedReader<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         use std::os::unix::fs::FileExt;
         let n = self.file.read_at(buf, self.pos.get())?;
-        self.pos.set(self.pos.get() + n as u64);
+        // A count of bytes read from the file.
+        self.pos.set(self.pos.get().saturating_add(n as u64));
         Ok(n)
     }
 }
@@ -130,6 +137,14 @@ const SEEKING_READ: usize = 1024;
 
 /// The scan loop. `seek(from, n)`, when given, skips `n` bytes of unwanted member data starting at
 /// stream offset `from` without reading them, or answers `false` to have them read.
+///
+/// Arithmetic here is bounded by what was read, with one exception that is checked: `start` and
+/// `total` count bytes read from (or sought over within) the stream, so they stay far below
+/// 2^64; `cursor` and the other buffer offsets are within `buf`; offsets of an entry are its
+/// window offsets (within `buf`) plus `start`. The one value from the input that moves a
+/// position without reading, a member's span (`next_rel`), is checked against overflow, and a
+/// member whose end would pass 2^64 is an error at its header.
+#[allow(clippy::arithmetic_side_effects)]
 fn scan_reads(
     r: &mut dyn Read,
     seek: Option<&dyn Fn(u64, u64) -> io::Result<bool>>,
@@ -307,7 +322,7 @@ pub fn open_stream<'a>(path: &Path, wrap: impl FnOnce(File) -> Box<dyn Read + Se
     while n < head.len() {
         match file.read(&mut head[n..]).at(path)? {
             0 => break,
-            k => n += k,
+            k => n = n.saturating_add(k),
         }
     }
     let file = BufReader::with_capacity(1 << 20, wrap(File::open(path).at(path)?));

@@ -40,7 +40,7 @@ impl Compression {
         } else if head.len() >= 8 && head[0] & 0xf0 == 0x50 && head[1..4] == [0x2a, 0x4d, 0x18] {
             // A skippable frame (0x184D2A5?), which zstd and lz4 share: look at the frame after it.
             let size = u32::from_le_bytes(head[4..8].try_into().expect("4 bytes")) as usize;
-            match head.get(8 + size..) {
+            match head.get(size.saturating_add(8)..) {
                 Some(rest) if rest.len() >= 4 => Compression::detect(rest),
                 _ => Some(Compression::Zstd),
             }
@@ -85,8 +85,8 @@ fn lzma_alone(head: &[u8]) -> bool {
         return false;
     }
     let dict = u32::from_le_bytes(head[1..5].try_into().expect("4 bytes"));
-    let top = 1u32.checked_shl(31 - dict.leading_zeros()).unwrap_or(0);
-    let dict_ok = dict >= 4096 && (dict == top || dict == top + (top >> 1));
+    let top = 1u32.checked_shl(31u32.saturating_sub(dict.leading_zeros())).unwrap_or(0);
+    let dict_ok = dict >= 4096 && (dict == top || top.checked_add(top >> 1) == Some(dict));
     let size = u64::from_le_bytes(head[5..13].try_into().expect("8 bytes"));
     dict_ok && (size == u64::MAX || size < 1 << 48)
 }

@@ -70,11 +70,11 @@ pub fn encode(rows: &[Row]) -> Vec<u8> {
 
 /// Decodes rows, ignoring NUL padding after them.
 pub fn decode(data: &[u8]) -> Result<Vec<Row>, CsvError> {
-    let end = data.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+    let end = data.iter().rposition(|&b| b != 0).map_or(0, |i| i.saturating_add(1));
     let mut r = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(&data[..end]);
     let mut rows = Vec::new();
     for (i, rec) in r.byte_records().enumerate() {
-        let row = i as u64 + 1;
+        let row = (i as u64).saturating_add(1);
         let rec = rec.map_err(|e| CsvError::BadRow { row, problem: e.to_string() })?;
         if rec.len() != 4 {
             return Err(CsvError::BadRow { row, problem: format!("{} fields, expected 4", rec.len()) });
@@ -91,8 +91,11 @@ pub fn decode(data: &[u8]) -> Result<Vec<Row>, CsvError> {
 /// is `.tarindex_N.csv` and the checksum holds. Steps back from the end one block at a time.
 pub fn candidates(archive: &[u8]) -> impl Iterator<Item = u64> + '_ {
     let blocks = archive.len() / BLOCK;
-    (0..blocks).rev().map(|b| b * BLOCK).filter_map(move |at| {
-        let block = &archive[at..at + BLOCK];
+    // Bounded: b < archive.len() / BLOCK, so b * BLOCK + BLOCK <= archive.len().
+    #[allow(clippy::arithmetic_side_effects)]
+    let at_of = |b: usize| (b * BLOCK, b * BLOCK + BLOCK);
+    (0..blocks).rev().map(at_of).filter_map(move |(at, end)| {
+        let block = &archive[at..end];
         if !block.starts_with(b".tarindex_") {
             return None;
         }

@@ -89,7 +89,7 @@ fn parse_octal(field: &[u8], name: &'static str) -> Result<u64, FieldError> {
         }
         v = v
             .checked_mul(8)
-            .and_then(|v| v.checked_add(u64::from(b - b'0')))
+            .and_then(|v| v.checked_add(u64::from(b.saturating_sub(b'0'))))
             .ok_or(FieldError { field: name, problem: "out of range" })?;
     }
     Ok(v)
@@ -100,12 +100,12 @@ fn parse_base256(field: &[u8], name: &'static str) -> Result<i64, FieldError> {
     // Two's complement over the whole field, with the marker bit removed from the first byte.
     let mut v: i128 = i128::from(field[0] & 0x7f);
     if negative {
-        v -= 0x80;
+        v = v.saturating_sub(0x80);
     }
     for &b in &field[1..] {
         v = v
             .checked_mul(256)
-            .map(|v| v + i128::from(b))
+            .and_then(|v| v.checked_add(i128::from(b)))
             .filter(|v| *v >= i128::from(i64::MIN) && *v <= i128::from(i64::MAX))
             .ok_or(FieldError { field: name, problem: "out of range" })?;
     }
@@ -139,15 +139,26 @@ pub fn unsigned_checksum(block: &[u8; BLOCK]) -> u32 {
     // Sums of 256 bytes fit 16 bits (256 * 255 < 65536), and 16-bit lanes are twice as many per
     // vector as 32-bit ones.
     let half = |h: &[u8]| u32::from(h.iter().fold(0u16, |a, &b| a.wrapping_add(u16::from(b))));
-    let all = half(&block[..BLOCK / 2]) + half(&block[BLOCK / 2..]);
-    let field: u32 = block[148..156].iter().map(|&b| u32::from(b)).sum();
-    all - field + 8 * u32::from(b' ')
+    // Bounded: 512 bytes of at most 255 sum to under 2^17, and the field's 8 bytes are part of
+    // that sum, so nothing here overflows or goes below zero.
+    #[allow(clippy::arithmetic_side_effects)]
+    let sum = {
+        let all = half(&block[..BLOCK / 2]) + half(&block[BLOCK / 2..]);
+        let field: u32 = block[148..156].iter().map(|&b| u32::from(b)).sum();
+        all - field + 8 * u32::from(b' ')
+    };
+    sum
 }
 
 fn signed_checksum(block: &[u8; BLOCK]) -> i32 {
-    let all: i32 = block.iter().map(|&b| i32::from(b as i8)).sum();
-    let field: i32 = block[148..156].iter().map(|&b| i32::from(b as i8)).sum();
-    all - field + 8 * i32::from(b' ')
+    // Bounded: 512 values in -128..=127 sum to within ±2^16.
+    #[allow(clippy::arithmetic_side_effects)]
+    let sum = {
+        let all: i32 = block.iter().map(|&b| i32::from(b as i8)).sum();
+        let field: i32 = block[148..156].iter().map(|&b| i32::from(b as i8)).sum();
+        all - field + 8 * i32::from(b' ')
+    };
+    sum
 }
 
 /// A read-only view of one header block.
@@ -183,8 +194,10 @@ impl<'a> HeaderView<'a> {
         self.raw
     }
 
+    /// `len` bytes at `start`: callers pass the constant offsets of ustar fields, all within
+    /// the 512-byte block.
     fn field(&self, start: usize, len: usize) -> &'a [u8] {
-        &self.raw[start..start + len]
+        &self.raw[start..start.saturating_add(len)]
     }
 
     /// The stored checksum, if the field is readable octal.
@@ -407,7 +420,10 @@ fn split_ustar(path: &[u8]) -> Option<(&[u8], &[u8])> {
     }
     // The prefix ends at a '/', is at most 155 bytes, and leaves at most 100 for the name.
     let lo = path.len().saturating_sub(101);
-    (lo..path.len().min(156)).find(|&i| path[i] == b'/' && path.len() - i - 1 <= 100 && i > 0).map(|i| (&path[..i], &path[i + 1..]))
+    // Bounded: i < path.len(), so neither `path.len() - i - 1` nor `i + 1` can overflow.
+    #[allow(clippy::arithmetic_side_effects)]
+    let split = (lo..path.len().min(156)).find(|&i| path[i] == b'/' && path.len() - i - 1 <= 100 && i > 0).map(|i| (&path[..i], &path[i + 1..]));
+    split
 }
 
 impl UstarFields<'_> {
@@ -458,7 +474,7 @@ fn put(field: &mut [u8], value: &[u8]) {
 /// Writes `value` as zero-padded octal with a NUL terminator (0 when it exceeds `max`).
 fn put_octal(field: &mut [u8], value: u64, max: u64) {
     let value = if value > max { 0 } else { value };
-    let digits = field.len() - 1;
+    let digits = field.len().saturating_sub(1);
     let text = format!("{value:0digits$o}");
     field[..digits].copy_from_slice(text.as_bytes());
     field[digits] = 0;

@@ -1,6 +1,10 @@
 //! Format knowledge, apart from I/O: tar header views, pax records, sparse maps, and the codecs of
 //! tarfs's own index formats (`.tarfs` and the seed's CSV index). Everything here works on byte
 //! slices and is pure.
+//!
+//! Every piece of arithmetic on values read from input is checked: the lint below holds for the
+//! whole module, and each exception says where it stands why it cannot overflow.
+#![deny(clippy::arithmetic_side_effects)]
 
 pub mod compression;
 pub mod csv;

@@ -64,12 +64,14 @@ impl<'a> Iterator for Records<'a> {
                 return fail("length out of range");
             }
         };
-        if len <= space + 1 || len > rest.len() {
+        // `space` < 20, and `len` <= rest.len() = data.len() - at, so none of this overflows.
+        let start = space.saturating_add(1);
+        if len <= start || len > rest.len() {
             self.at = self.data.len();
             return fail("length runs past the header data");
         }
-        let record = &rest[space + 1..len];
-        self.at += len;
+        let record = &rest[start..len];
+        self.at = self.at.saturating_add(len);
         let Some((&b'\n', kv)) = record.split_last() else {
             self.at = self.data.len();
             return fail("record does not end with a newline");
@@ -86,7 +88,7 @@ impl<'a> Iterator for Records<'a> {
             self.at = self.data.len();
             return fail("key contains a NUL byte");
         }
-        Some(Ok((&kv[..eq], &kv[eq + 1..])))
+        Some(Ok((&kv[..eq], &kv[eq.saturating_add(1)..])))
     }
 }
 
@@ -261,11 +263,16 @@ pub fn merge_globals(state: &mut Vec<u8>, next: &[u8], limit: u64) -> Result<(),
 
 /// Appends one record, `LEN KEY=VALUE\n`, whose length counts its own digits.
 pub fn push_record(out: &mut Vec<u8>, key: &[u8], value: &[u8]) {
-    let body = key.len() + value.len() + 3; // ' ', '=', '\n'
-    let mut len = body + 1;
-    while len != body + len.to_string().len() {
-        len = body + len.to_string().len();
-    }
+    // Bounded: key and value are in memory, so their lengths plus a few bytes fit a usize.
+    #[allow(clippy::arithmetic_side_effects)]
+    let len = {
+        let body = key.len() + value.len() + 3; // ' ', '=', '\n'
+        let mut len = body + 1;
+        while len != body + len.to_string().len() {
+            len = body + len.to_string().len();
+        }
+        len
+    };
     out.extend_from_slice(len.to_string().as_bytes());
     out.push(b' ');
     out.extend_from_slice(key);
@@ -295,7 +302,7 @@ fn parse_time(s: &[u8]) -> Option<i64> {
         _ => (false, s),
     };
     let (whole, frac) = match s.iter().position(|&b| b == b'.') {
-        Some(dot) => (&s[..dot], &s[dot + 1..]),
+        Some(dot) => (&s[..dot], &s[dot.saturating_add(1)..]),
         None => (s, &[][..]),
     };
     if !frac.iter().all(u8::is_ascii_digit) {
@@ -303,7 +310,8 @@ fn parse_time(s: &[u8]) -> Option<i64> {
     }
     let secs = i64::try_from(parse_decimal(whole)?).ok()?;
     let has_frac = frac.iter().any(|&b| b != b'0');
-    Some(if neg { -secs - i64::from(has_frac) } else { secs })
+    // secs is in 0..=i64::MAX, so its negation, less one, still fits.
+    Some(if neg { secs.checked_neg()?.checked_sub(i64::from(has_frac))? } else { secs })
 }
 
 #[cfg(test)]

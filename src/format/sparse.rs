@@ -122,7 +122,8 @@ fn next_line_number(data: &[u8], at: usize) -> Result<(u64, usize), SparseError>
         .position(|&b| b == b'\n')
         .ok_or(SparseError::Malformed("map line is missing or too long"))?;
     let n = parse_decimal(&rest[..nl]).ok_or(SparseError::Malformed("map line is not a number"))?;
-    Ok((n, at + nl + 1))
+    // Bounded: at + nl < data.len().
+    Ok((n, at.saturating_add(nl).saturating_add(1)))
 }
 
 /// Checks that regions are in order, do not overlap, and end within `real_size`, and returns the

@@ -131,7 +131,7 @@ pub fn encode_header(info: &IndexInfo) -> [u8; BLOCK] {
     b[68] = 1;
     let mut flags = info.flags & (FLAG_SUBSET | FLAG_GLOBALS);
     if let Some(f) = info.filter.as_deref().filter(|f| f.len() <= BLOCK - FILTER_AT && !f.contains('\0')) {
-        b[FILTER_AT..FILTER_AT + f.len()].copy_from_slice(f.as_bytes());
+        b[FILTER_AT..FILTER_AT.saturating_add(f.len())].copy_from_slice(f.as_bytes());
         flags |= FLAG_FILTER;
     }
     b[69] = flags;
@@ -169,7 +169,7 @@ pub fn decode_header(b: &[u8; BLOCK]) -> Result<IndexHeader, IndexError> {
 fn parse_version(field: &[u8]) -> Option<(u32, u32)> {
     let text: Vec<u8> = field.iter().copied().filter(|&c| c != 0 && c != b' ').collect();
     let v = text.iter().position(|&c| c == b'v')?;
-    let rest = std::str::from_utf8(&text[v + 1..]).ok()?;
+    let rest = std::str::from_utf8(&text[v.saturating_add(1)..]).ok()?;
     let (major, minor) = rest.split_once('.')?;
     let minor: String = minor.chars().take_while(char::is_ascii_digit).collect();
     Some((major.parse().ok()?, minor.parse().ok()?))
@@ -211,7 +211,8 @@ pub fn patch_entry(out: &mut [u8; BLOCK], header_sum: u32, position: u64, chain_
             record[3] = 1;
             record[4..8].copy_from_slice(&chain.to_be_bytes());
             record[8] = if simple { ENTRY_SIMPLE } else { 0 };
-            sum += record.iter().map(|&c| u32::from(c)).sum::<u32>();
+            // Bounded: a block's checksum is under 2^17, and 12 more bytes add under 2^12.
+            sum = sum.saturating_add(record.iter().map(|&c| u32::from(c)).sum::<u32>());
             out[500..].copy_from_slice(&record);
         }
     }
@@ -300,7 +301,7 @@ impl<'a> IndexEntry<'a> {
 /// The entries of an index that [`decode`] has already accepted, without checking them again.
 /// `entries` is the count it found.
 pub fn decoded_entries(data: &[u8], entries: usize) -> impl Iterator<Item = IndexEntry<'_>> {
-    data[BLOCK..BLOCK * (entries + 1)].chunks_exact(BLOCK).map(|b| IndexEntry::new(b.try_into().expect("one block")))
+    data[BLOCK..BLOCK.saturating_mul(entries.saturating_add(1))].chunks_exact(BLOCK).map(|b| IndexEntry::new(b.try_into().expect("one block")))
 }
 
 /// A decoded index: its header and its entries.
@@ -352,8 +353,8 @@ pub fn decode_layout<'a>(data: &'a [u8]) -> Result<Index<'a>, IndexError> {
 pub fn check_entries(entries: &[IndexEntry<'_>], first: u64) -> Result<(), IndexError> {
     match entries.iter().position(|e| !e.checksum_ok()) {
         Some(i) => {
-            let entry = first + i as u64;
-            Err(IndexError::EntryChecksum { entry, offset: (entry + 1) * BLOCK as u64 })
+            let entry = first.saturating_add(i as u64);
+            Err(IndexError::EntryChecksum { entry, offset: entry.saturating_add(1).saturating_mul(BLOCK as u64) })
         }
         None => Ok(()),
     }
