@@ -15,11 +15,11 @@ fuzz_target!(|data: &[u8]| {
     let path = Path::new("fuzz.tar.gz");
     if let Ok(mut r) = tarfs::stream::decoder(std::io::BufReader::new(data), Some(Compression::Gzip), path) {
         let _ = tarfs::stream::scan_stream(&mut r, path, opts, 4096, |_| Ok(()));
-    }
+    };
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     gz.write_all(data).unwrap();
     let gz = gz.finish().unwrap();
     if let Ok(mut r) = tarfs::stream::decoder(std::io::BufReader::new(&gz[..]), Some(Compression::Gzip), path) {
         let _ = tarfs::stream::scan_stream(&mut r, path, opts, 4096, |_| Ok(()));
-    }
+    };
 });
