@@ -38,9 +38,13 @@ impl Archive {
     /// (`tarfs index` reads those as streams).
     pub fn open(path: &Path) -> Result<Archive> {
         use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+        let regular = |meta: &std::fs::Metadata| match crate::ops::in_place::not_regular(meta) {
+            Some(kind) => Err(crate::Error::Invalid(format!("{}: is {kind}, not a tar archive file (`tarfs index` reads FIFOs and tape devices as streams)", path.display()))),
+            None => Ok(()),
+        };
         // Judge the name first (a socket cannot even be opened), then the file opened.
-        if let Some(kind) = std::fs::metadata(path).ok().as_ref().and_then(crate::ops::in_place::not_regular) {
-            return Err(crate::Error::Invalid(format!("{}: is {kind}, not a tar archive file (`tarfs index` reads FIFOs and tape devices as streams)", path.display())));
+        if let Ok(meta) = std::fs::metadata(path) {
+            regular(&meta)?;
         }
         let file = std::fs::OpenOptions::new()
             .read(true)
@@ -48,9 +52,7 @@ impl Archive {
             .open(path)
             .at(path)?;
         let meta = file.metadata().at(path)?;
-        if let Some(kind) = crate::ops::in_place::not_regular(&meta) {
-            return Err(crate::Error::Invalid(format!("{}: is {kind}, not a tar archive file (`tarfs index` reads FIFOs and tape devices as streams)", path.display())));
-        }
+        regular(&meta)?;
         let (mode, identity) = (meta.mode(), (meta.dev(), meta.ino()));
         let map = if meta.len() == 0 {
             None

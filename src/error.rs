@@ -127,6 +127,11 @@ pub enum Error {
 }
 
 impl Error {
+    /// [`Error::Refused`] for the archive at `path`.
+    pub fn refused(path: &std::path::Path, msg: impl Into<String>) -> Error {
+        Error::Refused { path: path.to_path_buf(), msg: msg.into() }
+    }
+
     /// Marks an error of an in-place change as one that came before anything was written,
     /// unless it already says what state the archive is in.
     pub fn unchanged(self) -> Error {

@@ -12,7 +12,7 @@ use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::path::Path;
 
-use crate::format::pax::merge_globals;
+use crate::format::pax::Globals;
 use crate::error::{Error, IoContext, Result};
 use crate::format::compression::Compression;
 use crate::format::header::{round_up, BLOCK};
@@ -159,9 +159,7 @@ fn scan_reads(
     let mut cursor = 0usize; // where the window starts in buf
     let mut start = 0u64; // stream offset of buf[cursor]
     let mut eof = false;
-    // The globals in force, merged into one record set (see `merge_globals`).
-    let mut globals: Vec<Vec<u8>> = Vec::new();
-    let mut merged: Vec<u8> = Vec::new();
+    let mut globals = Globals::default();
     let mut members = 0u64;
     let mut global_attributes = false;
     let scan_err = |source: ScanError, base: u64| Error::Scan { path: path.to_path_buf(), source: ScanError { offset: source.offset + base, ..source } };
@@ -173,7 +171,7 @@ fn scan_reads(
             }
             eof = fill(r, &mut buf, 2 * BLOCK, chunk, start, path)?;
         }
-        let mut sc = Scanner::window(&buf[cursor..], 0, opts, !eof, &globals);
+        let mut sc = Scanner::window(&buf[cursor..], 0, opts, !eof, globals.as_slice());
         let step = sc.next();
         let new_globals: Vec<Vec<u8>> = sc.global_ranges().iter().map(|&(s, l)| buf[cursor + s as usize..cursor + (s + l) as usize].to_vec()).collect();
         match step {
@@ -196,10 +194,7 @@ fn scan_reads(
                 let (data_end, header_offset, stored) = (e.data_offset + e.stored_size, e.header_offset, e.stored_size);
                 drop(sc);
                 for g in &new_globals {
-                    merge_globals(&mut merged, g, opts.limits.max_metadata).map_err(|e| Error::Scan { path: path.to_path_buf(), source: crate::scan::ScanError { offset: header_offset, kind: crate::scan::ScanErrorKind::Pax(e) } })?;
-                }
-                if !new_globals.is_empty() {
-                    globals = vec![merged.clone()];
+                    globals.add(g, opts.limits.max_metadata).map_err(|e| Error::Scan { path: path.to_path_buf(), source: crate::scan::ScanError { offset: header_offset, kind: crate::scan::ScanErrorKind::Pax(e) } })?;
                 }
                 let have = (buf.len() - cursor) as u64;
                 let data_rel = (data_end - stored) - start;

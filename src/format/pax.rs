@@ -233,6 +233,30 @@ impl<'a> PaxOverrides<'a> {
     }
 }
 
+/// The pax globals in force while a scan is resumed piece by piece (a stream, a CSV index),
+/// as [`crate::scan::Scanner::window`] takes them: none until a global header is met, then one
+/// merged record set (see [`merge_globals`]).
+#[derive(Debug, Default)]
+pub struct Globals {
+    /// Empty, or the one merged set.
+    sets: Vec<Vec<u8>>,
+}
+
+impl Globals {
+    /// Applies the global header data `g`; the merged set may not exceed `limit` bytes.
+    pub fn add(&mut self, g: &[u8], limit: u64) -> Result<(), PaxError> {
+        if self.sets.is_empty() {
+            self.sets.push(Vec::new());
+        }
+        merge_globals(&mut self.sets[0], g, limit)
+    }
+
+    /// The globals in force, for [`crate::scan::Scanner::window`].
+    pub fn as_slice(&self) -> &[Vec<u8>] {
+        &self.sets
+    }
+}
+
 /// Merges the records of a global header, `next`, into `state`, the records of the globals in
 /// force (one record per key, in first-seen order), as readers apply them: a value replaces, an
 /// empty value deletes. Carrying this one merged set, instead of every global header met, keeps

@@ -95,10 +95,7 @@ pub fn append_csv_index(path: &Path, opts: CsvOptions) -> Result<CsvOutcome> {
 
 fn append(path: &Path, opts: CsvOptions) -> Result<CsvOutcome> {
     let target = Target::open(path, "csv", opts.dry_run)?;
-    let archive = Archive::open(path)?;
-    if archive.identity() != target.identity() || archive.len() != target.len {
-        return Err(Error::Refused { path: path.to_path_buf(), msg: "the file was replaced while it was being opened; try again".into() });
-    }
+    let archive = target.map()?;
     let mut last_index = None;
     let mut rows = Vec::new();
     let mut next = 0u32;

@@ -39,7 +39,7 @@ use crate::format::tarfs::{self, IndexInfo};
 use crate::ops::atomic::write_atomic;
 use crate::ops::in_place::{check_end, Change, Phase, Target};
 use crate::ops::order::{self, Item};
-use crate::ops::read::{Located, IndexBytes, Reader, Source};
+use crate::ops::read::{Located, Reader};
 use crate::scan::{ScanOptions, Scanner, Warning};
 
 /// The default of [`EmbedOptions::max_growth`]: 1 GiB.
@@ -114,10 +114,6 @@ struct Survey {
     end_offset: u64,
 }
 
-fn refused(path: &Path, msg: impl Into<String>) -> Error {
-    Error::Refused { path: path.to_path_buf(), msg: msg.into() }
-}
-
 /// The first header of the chain from `from` up to the main header at `main` that some readers
 /// read differently, with why.
 fn chain_disagreement(bytes: &[u8], from: u64, main: u64) -> Option<(u64, &'static str)> {
@@ -151,11 +147,11 @@ fn survey(path: &Path, archive: &Archive, opts: ScanOptions, in_place: Option<&s
         let end = e.data_offset + round_up(e.stored_size).expect("scanned member fits");
         if in_place.is_some() {
             if let Some((at, why)) = chain_disagreement(bytes, e.position, e.header_offset) {
-                return Err(refused(path, format!("the member at byte {at} is one that tar readers read differently ({why}), so moving members would change what some of them extract; use `--output` (which keeps the order) or `tarfs index` for a sidecar")));
+                return Err(Error::refused(path, format!("the member at byte {at} is one that tar readers read differently ({why}), so moving members would change what some of them extract; use `--output` (which keeps the order) or `tarfs index` for a sidecar")));
             }
             let name = e.path();
             if order::normalize(&name).is_some_and(|n| n == tarfs::MEMBER_NAME.as_bytes() || n.starts_with(b".tarfs/")) {
-                return Err(refused(path, format!("it already has a member named {} (at byte {}), which the index member would clash with", String::from_utf8_lossy(&name), e.position)));
+                return Err(Error::refused(path, format!("it already has a member named {} (at byte {}), which the index member would clash with", String::from_utf8_lossy(&name), e.position)));
             }
             items.push(Item::new(&name, e.typeflag, e.link()));
         }
@@ -165,11 +161,11 @@ fn survey(path: &Path, archive: &Archive, opts: ScanOptions, in_place: Option<&s
     if let Some(file) = in_place {
         check_end(path, file, bytes, &end)?;
         if let Some(Warning::SkippedZeroBlocks { offset, .. } | Warning::TrailingData { zeros: offset, .. }) = end.warning {
-            return Err(refused(path, format!("it has zero blocks at byte {offset} with members after them (--lenient), which plain tar readers stop at: moving members to the end would hide them from those readers; use `--output` or `tarfs index` for a sidecar")));
+            return Err(Error::refused(path, format!("it has zero blocks at byte {offset} with members after them (--lenient), which plain tar readers stop at: moving members to the end would hide them from those readers; use `--output` or `tarfs index` for a sidecar")));
         }
     }
     if end.global_attributes {
-        return Err(refused(path, "it has pax global headers that set member attributes, which moving members would change; use `tarfs index` for a sidecar"));
+        return Err(Error::refused(path, "it has pax global headers that set member attributes, which moving members would change; use `tarfs index` for a sidecar"));
     }
     Ok(Survey { members, items, start, end_offset: end.end_offset })
 }
@@ -210,11 +206,10 @@ static ZEROS: [u8; 2 * BLOCK] = [0; 2 * BLOCK];
 fn read_back(path: &Path, opts: ScanOptions, base: u64, positions: &[u64]) -> Result<()> {
     let bad = |msg: String| Error::Invalid(format!("{}: the embedded index did not read back as written: {msg}", path.display()));
     let archive = Archive::open(path)?;
-    let e = archive.embedded().ok_or_else(|| bad("no `.tarfs` first member".into()))?;
-    if e.base != base {
-        return Err(bad(format!("it ends at byte {}, not {base}", e.base)));
+    let located = Located::embedded(&archive).ok_or_else(|| bad("no `.tarfs` first member".into()))?;
+    if located.base != base {
+        return Err(bad(format!("it ends at byte {}, not {base}", located.base)));
     }
-    let located = Located { source: Source::Embedded, bytes: IndexBytes::InArchive(e.data), base: e.base };
     let reader = Reader::with_index(&archive, located, opts).map_err(bad)?;
     let mut i = 0usize;
     let step = (positions.len() / 64).max(1);
@@ -243,10 +238,7 @@ pub fn embed(path: &Path, opts: EmbedOptions) -> Result<EmbedReport> {
 
 fn embed_in_place(path: &Path, opts: EmbedOptions) -> Result<EmbedReport> {
     let target = Target::open(path, "embed", opts.dry_run)?;
-    let archive = Archive::open(path)?;
-    if archive.identity() != target.identity() || archive.len() != target.len {
-        return Err(refused(path, "the file was replaced while it was being opened; try again"));
-    }
+    let archive = target.map()?;
     let s = survey(path, &archive, opts.scan, Some(&target.file))?;
     let n = s.members.len() as u64;
     let index_blocks = 1 + (n + 1); // the .tarfs header, then the index
@@ -293,7 +285,7 @@ fn embed_in_place(path: &Path, opts: EmbedOptions) -> Result<EmbedReport> {
     let count = s.items.len();
     if let Err(u) = order::same_meaning(&s.items, (k..count).chain(0..k)) {
         let at = s.members.get(u.member).map_or(0, |m| m.position);
-        return Err(refused(
+        return Err(Error::refused(
             path,
             format!("the member at byte {at} cannot be moved to the end: {}; use `tarfs embed --output NEW.tar` (which keeps the order) or `tarfs index` for a sidecar", u.why),
         ));
@@ -333,7 +325,7 @@ fn embed_in_place(path: &Path, opts: EmbedOptions) -> Result<EmbedReport> {
     let bytes_written = tail_len + (BLOCK + body.len()) as u64;
     let report = EmbedReport { members: n, displaced: k as u64, gap_blocks, bytes_written, growth, action: EmbedAction::Embedded };
     if growth > opts.max_growth {
-        return Err(refused(
+        return Err(Error::refused(
             path,
             format!(
                 "embedding would copy {region_len} bytes of leading members to the end and grow the archive by {growth} bytes, over the limit of {} (--max-growth); use `tarfs index` for a sidecar, or `tarfs embed --output NEW.tar`",

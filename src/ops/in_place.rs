@@ -63,12 +63,10 @@ pub struct Target {
     dev: u64,
     ino: u64,
     nlink: u64,
+    /// Where its journal goes ([`journal::journal_path`]).
+    journal: PathBuf,
     /// What recovery did before the change, if a journal was pending.
     pub recovered: Option<Recovery>,
-}
-
-fn refused(path: &Path, msg: impl Into<String>) -> Error {
-    Error::Refused { path: path.to_path_buf(), msg: msg.into() }
 }
 
 impl Target {
@@ -78,10 +76,10 @@ impl Target {
     pub fn open(path: &Path, what: &str, dry_run: bool) -> Result<Target> {
         let meta = std::fs::metadata(path).at(path)?;
         if let Some(kind) = not_regular(&meta) {
-            return Err(refused(path, format!("it is {kind}; {what} changes only regular files (use `tarfs index` for a sidecar)")));
+            return Err(Error::refused(path, format!("it is {kind}; {what} changes only regular files (use `tarfs index` for a sidecar)")));
         }
         if meta.permissions().mode() & 0o222 == 0 {
-            return Err(refused(path, format!("the file is read-only; {what} changes archives in place (use `tarfs index` for a sidecar)")));
+            return Err(Error::refused(path, format!("the file is read-only; {what} changes archives in place (use `tarfs index` for a sidecar)")));
         }
         let file = OpenOptions::new()
             .read(true)
@@ -89,18 +87,19 @@ impl Target {
             .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32 | rustix::fs::OFlags::NOCTTY.bits() as i32)
             .open(path)
             .map_err(|e| match e.kind() {
-                ErrorKind::PermissionDenied => refused(path, format!("it is not writable by this user ({e}); {what} changes archives in place (use `tarfs index` for a sidecar)")),
+                ErrorKind::PermissionDenied => Error::refused(path, format!("it is not writable by this user ({e}); {what} changes archives in place (use `tarfs index` for a sidecar)")),
                 _ => Error::Io { path: path.to_path_buf(), source: e },
             })?;
         // The file opened may not be the one stat'ed (replaced in between): judge the open one.
         let meta = file.metadata().at(path)?;
         if let Some(kind) = not_regular(&meta) {
-            return Err(refused(path, format!("it is {kind}; {what} changes only regular files")));
+            return Err(Error::refused(path, format!("it is {kind}; {what} changes only regular files")));
         }
-        let dir = journal::journal_path(path, meta.dev(), meta.ino()).parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+        let journal = journal::journal_path(path, meta.dev(), meta.ino());
+        let dir = journal.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
         let dir_meta = std::fs::metadata(&dir).at(&dir)?;
         if dir_meta.permissions().mode() & 0o222 == 0 || rustix::fs::access(&dir, rustix::fs::Access::WRITE_OK).is_err() {
-            return Err(refused(
+            return Err(Error::refused(
                 path,
                 format!("its directory {} is not writable, and {what} keeps a journal there while it works (use `tarfs index --index-dir` for a sidecar)", dir.display()),
             ));
@@ -108,12 +107,12 @@ impl Target {
         let mut head = [0u8; Compression::HEAD];
         let n = file.read_at(&mut head, 0).at(path)?;
         if let Some(c) = Compression::detect(&head[..n]) {
-            return Err(refused(path, format!("it is {}-compressed, and {what} needs an uncompressed tar; use `tarfs index` to write a sidecar index instead", c.name())));
+            return Err(Error::refused(path, format!("it is {}-compressed, and {what} needs an uncompressed tar; use `tarfs index` to write a sidecar index instead", c.name())));
         }
-        let mut t = Target { path: path.to_path_buf(), len: meta.len(), dev: meta.dev(), ino: meta.ino(), nlink: meta.nlink(), file, recovered: None };
+        let mut t = Target { path: path.to_path_buf(), len: meta.len(), dev: meta.dev(), ino: meta.ino(), nlink: meta.nlink(), journal, file, recovered: None };
         if dry_run {
-            if let Some(jp) = journal::find(path, &t.file) {
-                return Err(refused(path, format!("an interrupted change is pending (journal {}); run `tarfs recover` first", jp.display())));
+            if let Some(jp) = journal::find(&t.journal, &t.file) {
+                return Err(Error::refused(path, format!("an interrupted change is pending (journal {}); run `tarfs recover` first", jp.display())));
             }
             return Ok(t);
         }
@@ -127,9 +126,14 @@ impl Target {
         Ok(t)
     }
 
-    /// The device and inode of the open file.
-    pub fn identity(&self) -> (u64, u64) {
-        (self.dev, self.ino)
+    /// The archive mapped for planning the change: the same file, of the same length, as the
+    /// one opened and locked (not another put in its place since).
+    pub fn map(&self) -> Result<crate::archive::Archive> {
+        let archive = crate::archive::Archive::open(&self.path)?;
+        if archive.identity() != (self.dev, self.ino) || archive.len() != self.len {
+            return Err(Error::refused(&self.path, "the file was replaced while it was being opened; try again"));
+        }
+        Ok(archive)
     }
 
     /// Opens `path` for `tarfs recover`: the same refusals and lock, and the recovery. An error
@@ -143,7 +147,7 @@ impl Target {
 
     /// Finishes or undoes a pending change, if there is one.
     fn recover(&self) -> Result<Option<Recovery>> {
-        let Some(jp) = journal::find(&self.path, &self.file) else { return Ok(None) };
+        let Some(jp) = journal::find(&self.journal, &self.file) else { return Ok(None) };
         match journal::recover_with(&jp, &self.path, &self.file, true) {
             Ok(r) => Ok(Some(r)),
             Err(e @ Error::Recovery { .. }) => Err(e),
@@ -157,16 +161,16 @@ impl Target {
     pub fn apply(&self, original: &[u8], change: &Change<'_>, check: impl FnOnce() -> Result<()>) -> Result<u64> {
         let path = &self.path;
         if original.len() as u64 != self.len {
-            return Err(refused(path, "the file changed while it was being read"));
+            return Err(Error::refused(path, "the file changed while it was being read"));
         }
         let j = self.journal(original, change);
-        let jp = journal::journal_path(path, self.dev, self.ino);
-        let marked = match j.write(path, &self.file) {
+        let jp = &self.journal;
+        let marked = match j.write(jp, &self.file) {
             Ok(m) => m,
             Err(e) => {
                 // Nothing was written to the archive: take back a journal that did reach its name.
                 if jp.exists() {
-                    journal::remove(&jp, &self.file).map_err(|also| Error::Recovery {
+                    journal::remove(jp, &self.file).map_err(|also| Error::Recovery {
                         path: path.clone(),
                         journal: jp.clone(),
                         msg: format!("the journal could not be written ({e}), nor removed ({also}); the archive itself was not written"),
@@ -176,8 +180,8 @@ impl Target {
             }
         };
         if !marked && self.nlink > 1 {
-            journal::remove(&jp, &self.file)?;
-            return Err(refused(
+            journal::remove(jp, &self.file)?;
+            return Err(Error::refused(
                 path,
                 format!("the file has {} names (hard links), and this file system cannot mark it with the place of its journal, which another name would not find", self.nlink),
             ));
@@ -188,11 +192,11 @@ impl Target {
             let full = |code: Option<i32>| code == Some(rustix::io::Errno::NOSPC.raw_os_error()) || code == Some(rustix::io::Errno::DQUOT.raw_os_error());
             let e = match e {
                 Error::Io { source, .. } if full(source.raw_os_error()) => {
-                    refused(path, format!("there is no room for the {} bytes the archive would grow by", j.final_len - self.len))
+                    Error::refused(path, format!("there is no room for the {} bytes the archive would grow by", j.final_len - self.len))
                 }
                 e => e,
             };
-            return Err(self.undo(&jp, e));
+            return Err(self.undo(jp, e));
         }
         let mut written = 0u64;
         let result = (|| {
@@ -213,9 +217,9 @@ impl Target {
             check()
         })();
         if let Err(e) = result {
-            return Err(self.undo(&jp, e));
+            return Err(self.undo(jp, e));
         }
-        journal::remove(&jp, &self.file).map_err(|e| Error::JournalLeft { path: path.clone(), cause: Box::new(e) })?;
+        journal::remove(jp, &self.file).map_err(|e| Error::JournalLeft { path: path.clone(), cause: Box::new(e) })?;
         Ok(written)
     }
 
@@ -238,7 +242,8 @@ impl Target {
         match rustix::fs::fallocate(&self.file, rustix::fs::FallocateFlags::KEEP_SIZE, self.len, grow) {
             Ok(()) => Ok(()),
             Err(e) if e == rustix::io::Errno::OPNOTSUPP || e == rustix::io::Errno::NOSYS => {
-                let dir = self.path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+                // The journal's directory is the archive's own (symlinks resolved).
+                let dir = self.journal.parent().unwrap_or(Path::new("."));
                 let st = rustix::fs::statvfs(dir).map_err(|e| Error::Io { path: dir.to_path_buf(), source: e.into() })?;
                 if grow > st.f_bavail.saturating_mul(st.f_frsize) {
                     return Err(Error::Io { path: self.path.clone(), source: rustix::io::Errno::NOSPC.into() });
@@ -336,13 +341,13 @@ pub struct Change<'a> {
 /// zeros a terabyte long is judged at once.
 pub fn check_end(path: &Path, file: &File, bytes: &[u8], end: &ScanEnd) -> Result<()> {
     if let Some(Warning::LoneZeroBlock { offset }) = end.warning {
-        return Err(refused(path, format!("data follows a lone zero block at byte {offset}; it would be overwritten")));
+        return Err(Error::refused(path, format!("data follows a lone zero block at byte {offset}; it would be overwritten")));
     }
     if end.end_offset % BLOCK_U64 != 0 || end.end_offset > bytes.len() as u64 {
-        return Err(refused(path, format!("the archive is cut short at byte {}, inside its last member's padding; in-place changes need a whole archive", bytes.len())));
+        return Err(Error::refused(path, format!("the archive is cut short at byte {}, inside its last member's padding; in-place changes need a whole archive", bytes.len())));
     }
     if let Some(at) = first_nonzero(file, bytes, end.end_offset) {
-        return Err(refused(path, format!("there is data after the end-of-archive marker (at byte {at}) that would be overwritten")));
+        return Err(Error::refused(path, format!("there is data after the end-of-archive marker (at byte {at}) that would be overwritten")));
     }
     Ok(())
 }

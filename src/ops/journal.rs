@@ -134,26 +134,26 @@ pub fn journal_path(path: &Path, dev: u64, ino: u64) -> PathBuf {
     home(path).join(format!(".tarfs-journal-{dev:x}-{ino:x}"))
 }
 
-/// The journal of the open archive `file` (reached as `path`), if one is pending.
-pub fn find(path: &Path, file: &File) -> Option<PathBuf> {
-    let meta = file.metadata().ok()?;
-    let p = journal_path(path, meta.dev(), meta.ino());
-    if p.exists() {
-        return Some(p);
+/// The pending journal: at `by_inode` (its [`journal_path`]), or where the archive's extended
+/// attribute, read by `xattr`, says.
+fn pending_at(by_inode: PathBuf, xattr: impl FnOnce(&mut [u8]) -> rustix::io::Result<usize>) -> Option<PathBuf> {
+    if by_inode.exists() {
+        return Some(by_inode);
     }
     let mut buf = vec![0u8; 4096];
-    let n = rustix::fs::fgetxattr(file, XATTR, &mut buf[..]).ok()?;
+    let n = xattr(&mut buf).ok()?;
     let p = PathBuf::from(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(&buf[..n]));
     p.exists().then_some(p)
 }
 
+/// The journal pending for the open archive `file`, whose [`journal_path`] is `by_inode`.
+pub fn find(by_inode: &Path, file: &File) -> Option<PathBuf> {
+    pending_at(by_inode.to_path_buf(), |buf| rustix::fs::fgetxattr(file, XATTR, buf))
+}
+
 /// Whether a change of the archive at `path`, with identity `(dev, ino)`, is pending.
 pub fn pending(path: &Path, (dev, ino): (u64, u64)) -> bool {
-    if journal_path(path, dev, ino).exists() {
-        return true;
-    }
-    let mut buf = vec![0u8; 4096];
-    rustix::fs::getxattr(path, XATTR, &mut buf[..]).is_ok_and(|n| Path::new(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(&buf[..n])).exists())
+    pending_at(journal_path(path, dev, ino), |buf| rustix::fs::getxattr(path, XATTR, buf)).is_some()
 }
 
 /// Reads a big-endian `u64` list out of a journal body.
@@ -250,14 +250,13 @@ impl Journal {
         (c.at == body.len()).then_some(Journal { op, dev, ino, original_len, final_len, fingerprint, writes, covered })
     }
 
-    /// Writes the journal for the archive at `path` (open as `file`), atomically and durably, and
-    /// points the archive's extended attribute at it where the file system allows. Returns
-    /// whether the attribute was set.
-    pub fn write(&self, path: &Path, file: &File) -> Result<bool> {
+    /// Writes the journal to `jp` (the [`journal_path`] of the archive open as `file`),
+    /// atomically and durably, and points the archive's extended attribute at it where the file
+    /// system allows. Returns whether the attribute was set.
+    pub fn write(&self, jp: &Path, file: &File) -> Result<bool> {
         let data = self.encode();
-        let jp = journal_path(path, self.dev, self.ino);
-        write_atomic_private(&jp, |w| std::io::Write::write_all(w, &data).at(&jp))?;
-        let abs = std::path::absolute(&jp).unwrap_or_else(|_| jp.clone());
+        write_atomic_private(jp, |w| std::io::Write::write_all(w, &data).at(jp))?;
+        let abs = std::path::absolute(jp).unwrap_or_else(|_| jp.to_path_buf());
         Ok(rustix::fs::fsetxattr(file, XATTR, abs.as_os_str().as_encoded_bytes(), rustix::fs::XattrFlags::empty()).is_ok())
     }
 }

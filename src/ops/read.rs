@@ -69,6 +69,21 @@ pub struct Located {
 }
 
 impl Located {
+    /// The embedded index of `archive`, if its first member is one.
+    pub fn embedded(archive: &Archive) -> Option<Located> {
+        archive.embedded().map(|e| Located { source: Source::Embedded, bytes: IndexBytes::InArchive(e.data), base: e.base })
+    }
+
+    /// The sidecar of `archive` (beside it, or under `index_dir`), mapped, if there is one.
+    pub fn sidecar(archive: &Archive, index_dir: Option<&IndexDir>) -> Result<Option<Located>> {
+        let side = sidecar_path(archive.path(), index_dir);
+        match Archive::open(&side) {
+            Ok(map) => Ok(Some(Located { source: Source::Sidecar(side), bytes: IndexBytes::Mapped(std::sync::Arc::new(map)), base: 0 })),
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// The index bytes.
     pub fn slice<'a>(&'a self, archive: &'a Archive) -> &'a [u8] {
         match &self.bytes {
@@ -89,14 +104,9 @@ impl Located {
 
 /// Finds the best `.tarfs` index of `archive`: embedded first, then the sidecar.
 pub fn locate(archive: &Archive, index_dir: Option<&IndexDir>) -> Result<Option<Located>> {
-    if let Some(e) = archive.embedded() {
-        return Ok(Some(Located { source: Source::Embedded, bytes: IndexBytes::InArchive(e.data), base: e.base }));
-    }
-    let side = sidecar_path(archive.path(), index_dir);
-    match Archive::open(&side) {
-        Ok(map) => Ok(Some(Located { source: Source::Sidecar(side), bytes: IndexBytes::Mapped(std::sync::Arc::new(map)), base: 0 })),
-        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
+    match Located::embedded(archive) {
+        Some(e) => Ok(Some(e)),
+        None => Located::sidecar(archive, index_dir),
     }
 }
 
@@ -213,17 +223,11 @@ impl<'a> Reader<'a> {
             return Ok(scan(Some("an interrupted change left a journal (run `tarfs recover`); scanning instead of using an index".to_string())));
         }
         let mut notes = Vec::new();
-        let embedded = archive.embedded().map(|e| Located { source: Source::Embedded, bytes: IndexBytes::InArchive(e.data), base: e.base });
-        let side = sidecar_path(archive.path(), index_dir);
-        let sidecar = match Archive::open(&side) {
-            Ok(map) => Some(Located { source: Source::Sidecar(side), bytes: IndexBytes::Mapped(std::sync::Arc::new(map)), base: 0 }),
-            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => {
-                notes.push(format!("the sidecar cannot be read ({e})"));
-                None
-            }
-        };
-        for located in embedded.into_iter().chain(sidecar) {
+        let sidecar = Located::sidecar(archive, index_dir).unwrap_or_else(|e| {
+            notes.push(format!("the sidecar cannot be read ({e})"));
+            None
+        });
+        for located in Located::embedded(archive).into_iter().chain(sidecar) {
             match Reader::with_index(archive, located, opts) {
                 Ok(mut r) => {
                     r.note = (!notes.is_empty()).then(|| format!("{}; using {}", notes.join("; "), r.source()));
@@ -363,7 +367,7 @@ impl<'a> Reader<'a> {
         let rows = csv::decode(data).map_err(|e| Error::Invalid(format!("{}: {name}: {e}", self.archive.path().display())))?;
         let bytes = self.archive.bytes();
         // The pax global headers met so far: a member's attributes depend on them.
-        let mut globals: Vec<Vec<u8>> = Vec::new();
+        let mut globals = crate::format::pax::Globals::default();
         for (i, row) in rows.iter().enumerate() {
             let data_offset = row.start_block.saturating_mul(BLOCK_U64);
             // The member's header chain starts where the previous row's data ends (extension
@@ -380,7 +384,7 @@ impl<'a> Reader<'a> {
             }
             let mut seen = Vec::new();
             let mut found = |start: u64| {
-                let mut sc = Scanner::window(bytes, start, self.opts, false, &globals);
+                let mut sc = Scanner::window(bytes, start, self.opts, false, globals.as_slice());
                 match sc.next() {
                     Some(Ok(e)) if e.data_offset == data_offset => {
                         seen = sc.global_ranges().to_vec();
@@ -398,10 +402,7 @@ impl<'a> Reader<'a> {
             e.pax.path = Some(&row.name);
             f(&e)?;
             for &(at, len) in &seen {
-                let mut merged = globals.pop().unwrap_or_default();
-                crate::format::pax::merge_globals(&mut merged, &bytes[at as usize..(at + len) as usize], self.opts.limits.max_metadata)
-                    .map_err(|err| bad(&format!("its pax global headers: {err}")))?;
-                globals = vec![merged];
+                globals.add(&bytes[at as usize..(at + len) as usize], self.opts.limits.max_metadata).map_err(|err| bad(&format!("its pax global headers: {err}")))?;
             }
         }
         // The index member itself, which its own rows cannot list.
