@@ -51,6 +51,7 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use crate::format::csv::{self, Row};
 use crate::format::header::{round_up, UstarFields, BLOCK, BLOCK_U64};
 use crate::format::tarfs::{self, IndexInfo};
+use crate::format::ext::ExtSink;
 use crate::format::pax::push_record;
 
 /// Header fields of one member beyond its name and data.
@@ -101,12 +102,14 @@ pub struct Builder<W: Write> {
     placed: Vec<Placed>,
     indexes: u32,
     last_header: [u8; BLOCK],
+    /// Which fields of the last member went into a pax header.
+    last_over: Option<crate::format::header::Overflow>,
 }
 
 impl<W: Write> Builder<W> {
     /// A builder writing to `out`.
     pub fn new(out: W) -> Self {
-        Builder { out, offset: 0, placed: Vec::new(), indexes: 0, last_header: [0; BLOCK] }
+        Builder { out, offset: 0, placed: Vec::new(), indexes: 0, last_header: [0; BLOCK], last_over: None }
     }
 
     /// Adds a regular file with default options.
@@ -187,6 +190,7 @@ impl<W: Write> Builder<W> {
         self.pad(size)?;
         self.placed.push(Placed { name: name.to_vec(), position, data_offset, size });
         self.last_header = header;
+        self.last_over = over.any().then_some(over);
         Ok(self.placed.last().expect("just pushed"))
     }
 
@@ -300,6 +304,7 @@ impl Write for Spool {
 pub struct IndexFirstBuilder {
     body: Builder<Spool>,
     entries: Vec<u8>,
+    ext: ExtSink,
 }
 
 impl Default for IndexFirstBuilder {
@@ -316,7 +321,7 @@ impl IndexFirstBuilder {
 
     /// A builder with another spooling threshold, in bytes.
     pub fn with_threshold(threshold: usize) -> Self {
-        IndexFirstBuilder { body: Builder::new(Spool::new(threshold)), entries: Vec::new() }
+        IndexFirstBuilder { body: Builder::new(Spool::new(threshold)), entries: Vec::new(), ext: ExtSink::default() }
     }
 
     /// Adds a regular file.
@@ -337,6 +342,25 @@ impl IndexFirstBuilder {
         let simple = chain == 1;
         let entry = tarfs::encode_entry(&self.body.last_header, p.position / BLOCK_U64, chain, simple)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        // What the scanner would find of the member (the pax header holds what overflowed).
+        let over = self.body.last_over.unwrap_or_default();
+        let blocks = |n: u64| u32::try_from(n / BLOCK_U64).ok();
+        let meta = blocks(p.data_offset - p.position).map(|chain_blocks| crate::format::ext::Meta {
+            size: p.size,
+            stored_size: p.size,
+            mtime: opts.mtime,
+            mtime_nsec: 0,
+            uid: opts.uid,
+            gid: opts.gid,
+            main_blocks: chain_blocks.saturating_sub(1),
+            chain_blocks,
+            flags: 0,
+            path: over.path.then_some(p.name.as_slice()),
+            link: over.link.then_some(opts.link.as_slice()),
+            uname: over.uname.then_some(opts.uname.as_bytes()),
+            gname: over.gname.then_some(opts.gname.as_bytes()),
+        });
+        self.ext.push(&entry, meta.as_ref());
         self.entries.extend_from_slice(&entry);
         Ok(())
     }
@@ -346,7 +370,7 @@ impl IndexFirstBuilder {
         let end_offset = self.body.offset();
         let entries = self.entries;
         let mut spool = self.body.finish()?;
-        let info = IndexInfo {
+        let mut info = IndexInfo {
             entries: (entries.len() / BLOCK) as u64,
             archive_len: end_offset + 2 * BLOCK_U64,
             end_offset,
@@ -354,12 +378,17 @@ impl IndexFirstBuilder {
             filter: None,
             generation: 0,
             source_len: 0,
+            ext_len: 0,
         };
-        let index_len = (BLOCK + entries.len()) as u64;
+        self.ext.plan(&mut info);
+        let index_header = tarfs::encode_header(&info);
+        let ext = self.ext.finish(&index_header);
+        let index_len = (BLOCK + entries.len() + ext.len()) as u64;
         let header = UstarFields { path: tarfs::MEMBER_NAME.as_bytes(), mode: 0o644, size: index_len, typeflag: b'0', ..Default::default() }.encode();
         out.write_all(&header)?;
-        out.write_all(&tarfs::encode_header(&info))?;
+        out.write_all(&index_header)?;
         out.write_all(&entries)?;
+        out.write_all(&ext)?;
         spool.copy_to(out)?;
         out.flush()
     }

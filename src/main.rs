@@ -26,7 +26,6 @@ use tarfs::ops::create::create;
 use tarfs::ops::embed::{embed, embed_to, EmbedAction, EmbedOptions};
 use tarfs::ops::extract::{extract, ExtractOptions};
 use tarfs::ops::filter::Filter;
-use tarfs::ops::compressed;
 use tarfs::chunked::ScanMode;
 use tarfs::ops::index::{sidecar_freshness, write_sidecar, write_stream_sidecar, Freshness, IndexOptions};
 use tarfs::stream::open_stream;
@@ -225,7 +224,7 @@ fn run_index(cli: &Cli, a: &cli::IndexArgs, scan: ScanOptions) -> Result<Status>
             Freshness::Stale(why) => format!("rebuilt: {why}"),
             Freshness::Corrupt(why) => format!("rebuilt: the old index is corrupt: {why}"),
         };
-        if compressed::compression(&archive).is_some() {
+        if tarfs::source::compression_of(&archive).is_some() {
             if a.dry_run {
                 return Ok(Done { action: Action::Indexed, reason: Some(format!("dry run: would index ({reason})")), members: 0, index_path: Some(dest), warning: None });
             }
@@ -366,10 +365,7 @@ fn run_verify(cli: &Cli, a: &cli::VerifyArgs, scan: ScanOptions) -> Result<Statu
     let job = |f: &Found, _: &dyn Progress| -> tarfs::Result<Done> {
         let archive = Archive::open(&f.path)?;
         let dir = f.index_dir(a.walk.index_dir.as_deref());
-        let r = match compressed::compression(&archive) {
-            Some(c) => compressed::verify(&archive, c, dir.as_ref(), scan)?,
-            None => verify(&archive, dir.as_ref(), scan)?,
-        };
+        let r = verify(&archive, dir.as_ref(), scan)?;
         let kind = if r.subset { "subset index" } else { "index" };
         let later = if r.uncovered > 0 { format!("; {} later members are not in it", r.uncovered) } else { String::new() };
         let reason = format!("{kind} of {} entries ({}), {} members{later}", r.entries, r.source, r.members);
@@ -385,6 +381,15 @@ fn run_create(cli: &Cli, a: &cli::CreateArgs) -> Result<bool> {
         warn(format!("{}: {} members, index first", a.out.display(), r.members));
     }
     Ok(true)
+}
+
+/// What opening the index read of the archive, for `-v`.
+fn freshness_note(reader: &Reader<'_>) -> String {
+    match (reader.opening_reads(), reader.compression()) {
+        (_, Some(c)) => format!(" ({}-compressed; the index's freshness is its recorded file length)", c.name()),
+        (0, None) => String::new(),
+        (n, None) => format!(", and {n} bytes of its headers to check the index is fresh"),
+    }
 }
 
 fn open_reader<'a>(cli: &Cli, archive: &'a Archive, index_dir: Option<&Path>, scan: ScanOptions) -> Result<Reader<'a>> {
@@ -419,19 +424,11 @@ fn run_ls(cli: &Cli, a: &cli::LsArgs, scan: ScanOptions) -> Result<bool> {
         }
         Ok(())
     };
-    let end = match compressed::compression(&archive) {
-        Some(c) => {
-            let dir = index_dir_for(archive.path(), a.index_dir.as_deref());
-            let source = compressed::list(&archive, c, dir.as_ref(), scan, &mut each);
-            if cli.verbose {
-                if let Ok(s) = &source {
-                    warn(format!("{}: using {s} of the {}-compressed archive", a.archive.display(), c.name()));
-                }
-            }
-            source.map(|_| None)
-        }
-        None => open_reader(cli, &archive, a.index_dir.as_deref(), scan)?.for_each(&mut each),
-    };
+    let reader = open_reader(cli, &archive, a.index_dir.as_deref(), scan)?;
+    let end = reader.for_each(&mut each);
+    if cli.verbose {
+        warn(format!("{}: read {} bytes of the archive for the listing{}", a.archive.display(), reader.bytes_read(), freshness_note(&reader)));
+    }
     if let Some(err) = io_err {
         return Err(err.into());
     }
@@ -447,22 +444,22 @@ fn run_cat(cli: &Cli, a: &cli::CatArgs, scan: ScanOptions) -> Result<bool> {
     let archive = Archive::open(&a.archive)?;
     let names: Vec<Vec<u8>> = a.members.iter().map(|m| m.as_os_str().as_bytes().to_vec()).collect();
     let mut out = BufWriter::with_capacity(1 << 20, io::stdout().lock());
-    let r = match compressed::compression(&archive) {
-        Some(c) => {
-            let dir = index_dir_for(archive.path(), a.index_dir.as_deref());
-            compressed::cat(&archive, c, dir.as_ref(), &names, scan, &mut out)
-        }
-        None => cat(&open_reader(cli, &archive, a.index_dir.as_deref(), scan)?, &names, &mut out),
-    };
+    let reader = open_reader(cli, &archive, a.index_dir.as_deref(), scan)?;
+    let r = cat(&reader, &names, &mut out);
     out.flush()?;
+    if cli.verbose {
+        warn(format!("{}: read {} bytes of the archive{}", a.archive.display(), reader.bytes_read(), freshness_note(&reader)));
+    }
     r?;
     Ok(true)
 }
 
 fn run_extract(cli: &Cli, a: &cli::ExtractArgs, scan: ScanOptions) -> Result<bool> {
     let mut archive = Archive::open(&a.archive)?;
-    if let Some(c) = compressed::compression(&archive) {
-        archive = compressed::decompressed(&archive, c)?;
+    if let Some(c) = tarfs::source::compression_of(&archive) {
+        // Extraction reads every member: decode once into a temporary file, mapped.
+        let plain = tarfs::source::Decoded::new(&archive, c).materialize()?;
+        archive = plain;
     }
     let reader = open_reader(cli, &archive, a.index_dir.as_deref(), scan)?;
     let names = a.members.iter().map(|m| m.as_os_str().as_bytes().to_vec()).collect();

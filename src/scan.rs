@@ -14,6 +14,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 use crate::format::header::{is_header_only, is_zero_block, round_up, unsigned_checksum, FieldError, Format, HeaderView, BLOCK, BLOCK_U64};
+use crate::format::ext;
 use crate::format::pax::{PaxError, PaxOverrides, PaxSparse};
 use crate::format::sparse::{self, Region, SparseError};
 
@@ -176,7 +177,8 @@ pub struct Entry<'a> {
     pub long_link: Option<&'a [u8]>,
     /// Where the sparse map is, for sparse members.
     pub sparse: Option<SparseSource<'a>>,
-    /// Whether pax `g` records were in force for this member.
+    /// Whether pax `g` records that set attributes tarfs reads were in force for this member
+    /// (`comment`-only globals, as `git archive` writes, do not count).
     pub has_globals: bool,
 }
 
@@ -711,7 +713,7 @@ impl<'a> Scanner<'a> {
             long_name: pending.long_name,
             long_link: pending.long_link,
             sparse,
-            has_globals: self.has_globals,
+            has_globals: self.global_attributes,
         };
         let path_len = entry.path_len().max(entry.link().len());
         if path_len > limits.max_path {
@@ -794,6 +796,85 @@ impl<'a> Entry<'a> {
             long_link: None,
             sparse: None,
             has_globals: false,
+        })
+    }
+}
+
+impl<'a> Entry<'a> {
+    /// The member's extension record (see [`crate::format::ext`]): what its `.tarfs` entry
+    /// cannot hold. `None` when a block count does not fit 32 bits.
+    pub fn ext_meta(&self) -> Option<ext::Meta<'a>> {
+        let blocks = |from: u64, to: u64| u32::try_from(to.checked_sub(from)? / BLOCK_U64).ok();
+        let path = match (self.pax.sparse_name.filter(|_| self.sparse.is_some()).or(self.pax.path), self.long_name) {
+            (Some(p), _) | (None, Some(p)) => Some(p),
+            (None, None) => None,
+        };
+        let mut flags = 0;
+        if self.sparse.is_some() {
+            flags |= ext::SPARSE;
+        }
+        if self.pax.xattrs {
+            flags |= ext::XATTRS;
+        }
+        if self.has_globals {
+            flags |= ext::GLOBALS;
+        }
+        Some(ext::Meta {
+            size: self.size,
+            stored_size: self.stored_size,
+            mtime: self.mtime,
+            mtime_nsec: self.pax.mtime_nsec.unwrap_or(0),
+            uid: self.uid,
+            gid: self.gid,
+            main_blocks: blocks(self.position, self.header_offset)?,
+            chain_blocks: blocks(self.position, self.data_offset)?,
+            flags,
+            path,
+            link: self.pax.linkpath.or(self.long_link),
+            uname: self.pax.uname,
+            gname: self.pax.gname,
+        })
+    }
+
+    /// The entry a `.tarfs` index with extension data describes: the main header `h` (the
+    /// entry's block), the chain's `position` in bytes, and the member's extension record. It
+    /// equals the scanner's entry in every field a listing shows; the header chain is not read,
+    /// so nothing of the sparse map is known but that there is one.
+    pub fn from_index(h: HeaderView<'a>, position: u64, m: &ext::Meta<'a>) -> Result<Entry<'a>, ScanError> {
+        let pax = PaxOverrides {
+            path: m.path,
+            linkpath: m.link,
+            uname: m.uname,
+            gname: m.gname,
+            uid: Some(m.uid),
+            gid: Some(m.gid),
+            mtime: Some(m.mtime),
+            mtime_nsec: Some(m.mtime_nsec),
+            xattrs: m.flags & ext::XATTRS != 0,
+            ..PaxOverrides::default()
+        };
+        let err = |e| ScanError { offset: position, kind: ScanErrorKind::Field(e) };
+        let f = MainFields::decode(h, &pax).map_err(err)?;
+        let at = |blocks: u32| position.checked_add(u64::from(blocks).saturating_mul(BLOCK_U64)).ok_or(ScanError { offset: position, kind: ScanErrorKind::PastEof { what: "an indexed header chain", size: u64::from(blocks), missing: 0 } });
+        Ok(Entry {
+            position,
+            header_offset: at(m.main_blocks)?,
+            data_offset: at(m.chain_blocks)?,
+            stored_size: m.stored_size,
+            size: m.size,
+            header: h,
+            header_sum: unsigned_checksum(h.as_bytes()),
+            typeflag: f.typeflag,
+            mode: f.mode,
+            uid: m.uid,
+            gid: m.gid,
+            mtime: m.mtime,
+            device: f.device,
+            pax,
+            long_name: None,
+            long_link: None,
+            sparse: None,
+            has_globals: m.flags & ext::GLOBALS != 0,
         })
     }
 }

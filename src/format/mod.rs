@@ -8,6 +8,7 @@
 
 pub mod compression;
 pub mod csv;
+pub mod ext;
 pub mod header;
 pub mod pax;
 pub mod sparse;

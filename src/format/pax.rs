@@ -109,8 +109,12 @@ pub struct PaxOverrides<'a> {
     pub uname: Option<&'a [u8]>,
     /// `gname`.
     pub gname: Option<&'a [u8]>,
-    /// `mtime`, whole seconds (the fraction is dropped).
+    /// `mtime`, whole seconds (rounded down).
     pub mtime: Option<i64>,
+    /// The nanoseconds of `mtime` past [`PaxOverrides::mtime`] (0 to 999,999,999).
+    pub mtime_nsec: Option<u32>,
+    /// Whether `SCHILY.xattr.*` or `LIBARCHIVE.xattr.*` records are present.
+    pub xattrs: bool,
     /// `GNU.sparse.major` and `GNU.sparse.minor`.
     pub sparse_version: (Option<u64>, Option<u64>),
     /// `GNU.sparse.name`: the real name of a sparse member (0.1 and 1.0).
@@ -162,12 +166,11 @@ impl<'a> PaxOverrides<'a> {
                 b"uid" => o.uid = if value.is_empty() { None } else { Some(num("uid")?) },
                 b"gid" => o.gid = if value.is_empty() { None } else { Some(num("gid")?) },
                 b"mtime" => {
-                    o.mtime = if value.is_empty() {
-                        None
-                    } else {
-                        Some(parse_time(value).ok_or_else(|| PaxError { at, problem: "mtime is not a number".into() })?)
-                    }
+                    let t = if value.is_empty() { None } else { Some(parse_time(value).ok_or_else(|| PaxError { at, problem: "mtime is not a number".into() })?) };
+                    o.mtime = t.map(|t| t.0);
+                    o.mtime_nsec = t.map(|t| t.1);
                 }
+                k if k.starts_with(b"SCHILY.xattr.") || k.starts_with(b"LIBARCHIVE.xattr.") => o.xattrs = true,
                 b"GNU.sparse.major" => o.sparse_version.0 = Some(num("GNU.sparse.major")?),
                 b"GNU.sparse.minor" => o.sparse_version.1 = Some(num("GNU.sparse.minor")?),
                 b"GNU.sparse.name" => o.sparse_name = Some(value),
@@ -198,6 +201,8 @@ impl<'a> PaxOverrides<'a> {
         self.uid = g.uid.or(self.uid);
         self.gid = g.gid.or(self.gid);
         self.mtime = g.mtime.or(self.mtime);
+        self.mtime_nsec = g.mtime_nsec.or(self.mtime_nsec);
+        self.xattrs |= g.xattrs;
     }
 
     /// The effective overrides for one member: its local records over the global ones. Sparse
@@ -320,7 +325,8 @@ pub fn parse_decimal(s: &[u8]) -> Option<u64> {
 
 /// A pax time: optional sign, decimal seconds, optional fraction (dropped, rounding toward
 /// negative infinity as tar does).
-fn parse_time(s: &[u8]) -> Option<i64> {
+/// A pax time: whole seconds rounded down, and the nanoseconds past them.
+fn parse_time(s: &[u8]) -> Option<(i64, u32)> {
     let (neg, s) = match s.split_first() {
         Some((b'-', rest)) => (true, rest),
         _ => (false, s),
@@ -333,9 +339,22 @@ fn parse_time(s: &[u8]) -> Option<i64> {
         return None;
     }
     let secs = i64::try_from(parse_decimal(whole)?).ok()?;
+    // The first nine digits of the fraction, as nanoseconds; the rest is dropped (truncated).
+    let mut nsec: u32 = 0;
+    for i in 0..9 {
+        let d = frac.get(i).map_or(0, |&b| u32::from(b.saturating_sub(b'0')));
+        nsec = nsec.saturating_mul(10).saturating_add(d);
+    }
     let has_frac = frac.iter().any(|&b| b != b'0');
     // secs is in 0..=i64::MAX, so its negation, less one, still fits.
-    Some(if neg { secs.checked_neg()?.checked_sub(i64::from(has_frac))? } else { secs })
+    Some(if neg {
+        let s = secs.checked_neg()?.checked_sub(i64::from(has_frac))?;
+        // -1.25 is -2 seconds plus 0.75: the nanoseconds count up from the rounded-down second.
+        let n = if nsec == 0 { 0 } else { 1_000_000_000u32.saturating_sub(nsec) };
+        (s, n)
+    } else {
+        (secs, nsec)
+    })
 }
 
 #[cfg(test)]
@@ -379,9 +398,10 @@ mod tests {
 
     #[test]
     fn negative_and_fractional_time() {
-        assert_eq!(parse_time(b"-2146608000"), Some(-2_146_608_000));
-        assert_eq!(parse_time(b"-1.5"), Some(-2));
-        assert_eq!(parse_time(b"12.25"), Some(12));
+        assert_eq!(parse_time(b"-2146608000"), Some((-2_146_608_000, 0)));
+        assert_eq!(parse_time(b"-1.5"), Some((-2, 500_000_000)));
+        assert_eq!(parse_time(b"12.25"), Some((12, 250_000_000)));
+        assert_eq!(parse_time(b"1.1234567899"), Some((1, 123_456_789)));
         assert_eq!(parse_time(b"1x"), None);
     }
 

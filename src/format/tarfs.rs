@@ -49,6 +49,9 @@ pub const FLAG_SUBSET: u8 = 1;
 pub const FLAG_GLOBALS: u8 = 2;
 /// Header flag: the filter text is recorded at `[128, 512)`.
 pub const FLAG_FILTER: u8 = 4;
+/// Header flag: extension data (see [`super::ext`]) follows the entries and their zero block;
+/// its length is at `[112, 120)`.
+pub const FLAG_EXT: u8 = 8;
 /// Entry flag: the member's main header alone describes it (no extension headers, not sparse).
 pub const ENTRY_SIMPLE: u8 = 1;
 
@@ -111,6 +114,8 @@ pub struct IndexInfo {
     /// When the index was made from a compressed file: that file's length (positions count in
     /// the decompressed stream, whose length is `archive_len`). 0 otherwise.
     pub source_len: u64,
+    /// With [`FLAG_EXT`]: the length in bytes of the extension data.
+    pub ext_len: u64,
 }
 
 /// A decoded index header.
@@ -129,7 +134,7 @@ pub fn encode_header(info: &IndexInfo) -> [u8; BLOCK] {
     b[11..25].copy_from_slice(b"v1.0          ");
     b[64..68].copy_from_slice(EXT_TAG);
     b[68] = 1;
-    let mut flags = info.flags & (FLAG_SUBSET | FLAG_GLOBALS);
+    let mut flags = info.flags & (FLAG_SUBSET | FLAG_GLOBALS | FLAG_EXT);
     if let Some(f) = info.filter.as_deref().filter(|f| f.len() <= BLOCK - FILTER_AT && !f.contains('\0')) {
         b[FILTER_AT..FILTER_AT.saturating_add(f.len())].copy_from_slice(f.as_bytes());
         flags |= FLAG_FILTER;
@@ -140,6 +145,7 @@ pub fn encode_header(info: &IndexInfo) -> [u8; BLOCK] {
     b[88..96].copy_from_slice(&info.end_offset.to_be_bytes());
     b[96..104].copy_from_slice(&info.generation.to_be_bytes());
     b[104..112].copy_from_slice(&info.source_len.to_be_bytes());
+    b[112..120].copy_from_slice(&info.ext_len.to_be_bytes());
     b
 }
 
@@ -161,7 +167,7 @@ pub fn decode_header(b: &[u8; BLOCK]) -> Result<IndexHeader, IndexError> {
             let end = t.iter().position(|&c| c == 0).unwrap_or(t.len());
             String::from_utf8_lossy(&t[..end]).into_owned()
         });
-        IndexInfo { entries: u(72..80), archive_len: u(80..88), end_offset: u(88..96), flags: flags & !FLAG_FILTER, filter, generation: u(96..104), source_len: u(104..112) }
+        IndexInfo { entries: u(72..80), archive_len: u(80..88), end_offset: u(88..96), flags: flags & !FLAG_FILTER, filter, generation: u(96..104), source_len: u(104..112), ext_len: u(112..120) }
     });
     Ok(IndexHeader { version, info })
 }
@@ -219,6 +225,18 @@ pub fn patch_entry(out: &mut [u8; BLOCK], header_sum: u32, position: u64, chain_
     out[148..153].copy_from_slice(&position.to_be_bytes()[3..]);
     out[153..156].copy_from_slice(&(sum & 0x00ff_ffff).to_be_bytes()[1..]);
     Ok(())
+}
+
+/// Where the extension data of an index with this header lies in its data `data`: after the
+/// entries and one all-zero block. `None` without [`FLAG_EXT`], or when the data does not hold it.
+pub fn ext_range(data: &[u8], info: &IndexInfo) -> Option<std::ops::Range<usize>> {
+    if info.flags & FLAG_EXT == 0 || info.ext_len == 0 {
+        return None;
+    }
+    let zero = usize::try_from(info.entries).ok()?.checked_add(1)?.checked_mul(BLOCK)?;
+    let start = zero.checked_add(BLOCK)?;
+    let end = start.checked_add(usize::try_from(info.ext_len).ok()?)?;
+    (end <= data.len() && is_zero_block(&data[zero..start])).then_some(start..end)
 }
 
 /// One entry of a decoded index: a view over its block.

@@ -35,6 +35,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::archive::Archive;
 use crate::error::{Error, IoContext, Result};
 use crate::format::header::{round_up, HeaderView, UstarFields, BLOCK, BLOCK_U64};
+use crate::format::ext::{self, ExtSink};
 use crate::format::tarfs::{self, IndexInfo};
 use crate::ops::atomic::write_atomic;
 use crate::ops::in_place::{check_end, Change, Phase, Target};
@@ -94,24 +95,28 @@ pub enum EmbedAction {
 }
 
 /// One member of the archive being embedded, as the plan needs it.
-struct Member {
+struct Member<'a> {
     typeflag: u8,
     position: u64,
     header_offset: u64,
     chain_blocks: u64,
     simple: bool,
     end: u64,
+    /// The extension record (see [`crate::format::ext`]).
+    meta: Option<ext::Meta<'a>>,
 }
 
 /// The archive's members (without an old `.tarfs`), and where they start.
-struct Survey {
-    members: Vec<Member>,
+struct Survey<'a> {
+    members: Vec<Member<'a>>,
     /// The members as extraction sees them, for the order model.
     items: Vec<Item>,
     /// Byte offset where the members start: 0, or the end of an old `.tarfs` member.
     start: u64,
     /// Where the archive's members end.
     end_offset: u64,
+    /// How the scan ended.
+    end: crate::scan::ScanEnd,
 }
 
 /// The first header of the chain from `from` up to the main header at `main` that some readers
@@ -132,7 +137,7 @@ fn chain_disagreement(bytes: &[u8], from: u64, main: u64) -> Option<(u64, &'stat
 
 /// Scans the archive for a plan. `in_place` is the file being changed in place, whose checks
 /// (readers that disagree, zero blocks, the tail) only an in-place change needs.
-fn survey(path: &Path, archive: &Archive, opts: ScanOptions, in_place: Option<&std::fs::File>) -> Result<Survey> {
+fn survey<'a>(path: &Path, archive: &'a Archive, opts: ScanOptions, in_place: Option<&std::fs::File>) -> Result<Survey<'a>> {
     let old = archive.embedded();
     let start = old.as_ref().map_or(0, |e| e.base);
     let bytes = archive.bytes();
@@ -155,7 +160,7 @@ fn survey(path: &Path, archive: &Archive, opts: ScanOptions, in_place: Option<&s
             }
             items.push(Item::new(&name, e.typeflag, e.link()));
         }
-        members.push(Member { typeflag: e.typeflag, position: e.position, header_offset: e.header_offset, chain_blocks: e.chain_blocks(), simple: e.is_simple(), end });
+        members.push(Member { typeflag: e.typeflag, position: e.position, header_offset: e.header_offset, chain_blocks: e.chain_blocks(), simple: e.is_simple(), end, meta: e.ext_meta() });
     }
     let end = scanner.end().expect("scan finished");
     if let Some(file) = in_place {
@@ -167,21 +172,59 @@ fn survey(path: &Path, archive: &Archive, opts: ScanOptions, in_place: Option<&s
     if end.global_attributes {
         return Err(Error::refused(path, "it has pax global headers that set member attributes, which moving members would change; use `tarfs index` for a sidecar"));
     }
-    Ok(Survey { members, items, start, end_offset: end.end_offset })
+    Ok(Survey { members, items, start, end_offset: end.end_offset, end })
 }
 
-/// Encodes the index of `members`, whose positions count from `base`, with `moved` members
-/// (those at `from..`) relocated to `to`.
-fn encode_index(archive: &Archive, order: &[(u64, &Member)], info: &IndexInfo) -> Result<Vec<u8>> {
+/// Encodes the index of `order` (each member with its position relative to the base): the header
+/// block, the entries and, when it can be represented, the zero block and the extension data.
+fn encode_index(archive: &Archive, order: &[(u64, &Member<'_>)], info: &IndexInfo, end: &crate::scan::ScanEnd) -> Result<Vec<u8>> {
+    let mut info = info.clone();
     let mut out = Vec::with_capacity((order.len() + 1) * BLOCK);
-    out.extend_from_slice(&tarfs::encode_header(info));
+    out.extend_from_slice(&[0u8; BLOCK]);
+    let mut ext = ExtSink::default();
+    ext.globals(end.has_globals, end.global_attributes);
     for (pos, m) in order {
         let h: &[u8; BLOCK] = archive.bytes()[m.header_offset as usize..][..BLOCK].try_into().expect("one block");
         let entry = tarfs::encode_entry(h, pos / BLOCK_U64, m.chain_blocks, m.simple)
             .map_err(|source| Error::Index { index: archive.path().to_path_buf(), source })?;
+        ext.push(&entry, m.meta.as_ref());
         out.extend_from_slice(&entry);
     }
+    ext.plan(&mut info);
+    let header = tarfs::encode_header(&info);
+    out[..BLOCK].copy_from_slice(&header);
+    out.extend_from_slice(&ext.finish(&header));
     Ok(out)
+}
+
+/// Blocks the index of `members` takes, with its extension data (whose length does not depend
+/// on positions), and whether that ends with the zero block after the entries.
+fn index_blocks(members: &[Member<'_>], archive: &Archive) -> (u64, bool) {
+    let mut ext = ExtSink::default();
+    for m in members {
+        let h: &[u8; BLOCK] = archive.bytes()[m.header_offset as usize..][..BLOCK].try_into().expect("one block");
+        ext.push(h, m.meta.as_ref());
+    }
+    let mut info = IndexInfo::default();
+    ext.plan(&mut info);
+    let n = members.len() as u64;
+    match info.ext_len {
+        0 => (1 + n, false),
+        len => (1 + n + 1 + len / BLOCK_U64, true),
+    }
+}
+
+/// Whether the old index bytes `current` say what the new `index` says: equal but for the
+/// header block and the extension's header block (both carry the write generation).
+fn same_index(current: &[u8], index: &[u8], entries: u64) -> bool {
+    let ext_at = (entries as usize + 2) * BLOCK;
+    if current.len() < index.len() {
+        return false;
+    }
+    if index.len() <= ext_at {
+        return current[BLOCK..index.len()] == index[BLOCK..];
+    }
+    current[BLOCK..ext_at] == index[BLOCK..ext_at] && current[ext_at + BLOCK..index.len()] == index[ext_at + BLOCK..]
 }
 
 fn now() -> std::time::Duration {
@@ -241,24 +284,26 @@ fn embed_in_place(path: &Path, opts: EmbedOptions) -> Result<EmbedReport> {
     let archive = target.map()?;
     let s = survey(path, &archive, opts.scan, Some(&target.file))?;
     let n = s.members.len() as u64;
-    let index_blocks = 1 + (n + 1); // the .tarfs header, then the index
+    // The .tarfs header, then the index (with its extension data).
+    let (blocks, ends_with_zero) = index_blocks(&s.members, &archive);
+    let index_blocks = 1 + blocks;
     let len = archive.len();
 
     // Re-index in place when an old .tarfs member has room for the new index.
     if let Some(old) = archive.embedded().filter(|_| s.start >= index_blocks * BLOCK_U64) {
         let base = s.start;
         let order: Vec<(u64, &Member)> = s.members.iter().map(|m| (m.position - base, m)).collect();
-        let info = IndexInfo { entries: n, archive_len: len, end_offset: s.end_offset - base, flags: 0, filter: None, generation: generation(), source_len: 0 };
-        let index = encode_index(&archive, &order, &info)?;
+        let info = IndexInfo { entries: n, archive_len: len, end_offset: s.end_offset - base, flags: 0, filter: None, generation: generation(), source_len: 0, ext_len: 0 };
+        let index = encode_index(&archive, &order, &info, &s.end)?;
         let current = &archive.bytes()[old.data.clone()];
-        let fresh = current.get(BLOCK..index.len()) == Some(&index[BLOCK..])
+        let fresh = same_index(current, &index, n)
             && tarfs::decode_header(current[..BLOCK].try_into().expect("one block")).ok().and_then(|h| h.info).is_some_and(|i| i.entries == n && i.end_offset == info.end_offset);
         if fresh && !opts.force {
             return Ok(EmbedReport { members: n, displaced: 0, gap_blocks: 0, bytes_written: 0, growth: 0, action: EmbedAction::UpToDate });
         }
         let gap_blocks = base / BLOCK_U64 - index_blocks;
         let mut body = index;
-        if gap_blocks > 0 {
+        if gap_blocks > 0 && !ends_with_zero {
             body.extend_from_slice(&[0u8; BLOCK]);
         }
         let header = tarfs_header(base - BLOCK_U64);
@@ -309,12 +354,13 @@ fn embed_in_place(path: &Path, opts: EmbedOptions) -> Result<EmbedReport> {
         filter: None,
         generation: generation(),
         source_len: 0,
+        ext_len: 0,
     };
-    let index = encode_index(&archive, &order, &info)?;
+    let index = encode_index(&archive, &order, &info, &s.end)?;
     let gap_blocks = base / BLOCK_U64 - index_blocks;
     let header = tarfs_header(base - BLOCK_U64);
     let mut body = index;
-    if gap_blocks > 0 {
+    if gap_blocks > 0 && !ends_with_zero {
         body.extend_from_slice(&[0u8; BLOCK]);
     }
     // The displaced members are copied straight from the mapping: the copy lands at or after
@@ -366,8 +412,8 @@ pub fn embed_to(input: &Path, out: &Path, opts: EmbedOptions) -> Result<EmbedRep
     let base = s.start;
     let order: Vec<(u64, &Member)> = s.members.iter().map(|m| (m.position - base, m)).collect();
     let body_len = s.end_offset - base;
-    let info = IndexInfo { entries: n, archive_len: body_len + 2 * BLOCK_U64, end_offset: body_len, flags: 0, filter: None, generation: 0, source_len: 0 };
-    let index = encode_index(&archive, &order, &info)?;
+    let info = IndexInfo { entries: n, archive_len: body_len + 2 * BLOCK_U64, end_offset: body_len, flags: 0, filter: None, generation: 0, source_len: 0, ext_len: 0 };
+    let index = encode_index(&archive, &order, &info, &s.end)?;
     let header = tarfs_header(index.len() as u64);
     let body = &archive.bytes()[base as usize..s.end_offset.min(archive.len()) as usize];
     // An archive cut inside its last member's padding gets the padding back.

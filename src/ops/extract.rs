@@ -294,7 +294,7 @@ fn extract_one(reader: &Reader<'_>, e: &Entry<'_>, root: &Path, dirs: &mut Vec<(
 /// unwritten, as GNU tar does: a 60 GB sparse member with little data takes little time and space.
 fn write_sparse(reader: &Reader<'_>, e: &Entry<'_>, f: &fs::File) -> std::result::Result<(), String> {
     use std::os::unix::fs::FileExt;
-    let x = crate::ops::read::Expander::new(e, &reader.scan_options(), reader.archive()).map_err(|err| err.to_string())?;
+    let x = crate::ops::read::Expander::new(e, &reader.scan_options(), reader.archive().path()).map_err(|err| err.to_string())?;
     let data = &reader.archive().bytes()[e.data_offset as usize..(e.data_offset + e.stored_size) as usize];
     if x.stored() > data.len() as u64 {
         return Err(format!("sparse map needs {} bytes of data, the member stores {}", x.stored(), data.len()));

@@ -15,6 +15,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::stream::{scan_stream, StreamEnd};
 use crate::scan::Entry;
 use crate::format::header::BLOCK_U64;
+use crate::format::ext::{self, ExtSink};
 use crate::format::tarfs::{self, IndexInfo, FLAG_GLOBALS, FLAG_SUBSET};
 use crate::ops::read::{decode_index, usable, IndexBytes, Located, Source};
 use crate::ops::atomic::{write_atomic_deferred, DirSyncs, Perm};
@@ -72,6 +73,8 @@ struct EntryRec<'a> {
     chain_blocks: u64,
     simple: bool,
     selected: bool,
+    /// The extension record; `None` when it does not fit.
+    meta: Option<ext::Meta<'a>>,
 }
 
 impl<'a> EntryRec<'a> {
@@ -83,6 +86,7 @@ impl<'a> EntryRec<'a> {
             chain_blocks: e.chain_blocks(),
             simple: e.is_simple(),
             selected: filter.is_none_or(|f| f.matches(&e.path())),
+            meta: e.ext_meta(),
         }
     }
 }
@@ -100,6 +104,7 @@ struct EntrySink<'w, W: Write + Seek> {
     start: u64,
     entries: u64,
     buf: Vec<u8>,
+    ext: ExtSink,
 }
 
 impl<'w, W: Write + Seek> EntrySink<'w, W> {
@@ -107,7 +112,7 @@ impl<'w, W: Write + Seek> EntrySink<'w, W> {
         let start = out.stream_position().at(path)?;
         let mut buf = Vec::with_capacity(WRITE_BATCH);
         buf.extend_from_slice(&[0u8; 512]);
-        Ok(EntrySink { out, path, filter, start, entries: 0, buf })
+        Ok(EntrySink { out, path, filter, start, entries: 0, buf, ext: ExtSink::default() })
     }
 
     fn push(&mut self, e: &Entry<'_>) -> Result<()> {
@@ -125,6 +130,7 @@ impl<'w, W: Write + Seek> EntrySink<'w, W> {
             self.buf.truncate(at);
             return Err(Error::Index { index: self.path.to_path_buf(), source });
         }
+        self.ext.push(block, r.meta.as_ref());
         self.entries += 1;
         if self.buf.len() >= WRITE_BATCH {
             self.out.write_all(&self.buf).at(self.path)?;
@@ -134,16 +140,16 @@ impl<'w, W: Write + Seek> EntrySink<'w, W> {
     }
 
     /// Writes the header block; returns what it records.
-    fn finish(self, archive_len: u64, source_len: u64, end: &ScanEnd) -> Result<IndexInfo> {
+    fn finish(mut self, archive_len: u64, source_len: u64, end: &ScanEnd) -> Result<IndexInfo> {
         self.out.write_all(&self.buf).at(self.path)?;
         let mut flags = 0;
         if self.filter.is_some() {
             flags |= FLAG_SUBSET;
         }
-        if end.has_globals {
+        if end.global_attributes {
             flags |= FLAG_GLOBALS;
         }
-        let info = IndexInfo {
+        let mut info = IndexInfo {
             entries: self.entries,
             archive_len,
             end_offset: end.end_offset,
@@ -151,10 +157,15 @@ impl<'w, W: Write + Seek> EntrySink<'w, W> {
             filter: self.filter.map(|f| f.text().to_string()),
             generation: 0,
             source_len,
+            ext_len: 0,
         };
+        self.ext.globals(end.has_globals, end.global_attributes);
+        self.ext.plan(&mut info);
+        let header = tarfs::encode_header(&info);
+        self.out.write_all(&self.ext.finish(&header)).at(self.path)?;
         let after = self.out.stream_position().at(self.path)?;
         self.out.seek(SeekFrom::Start(self.start)).at(self.path)?;
-        self.out.write_all(&tarfs::encode_header(&info)).at(self.path)?;
+        self.out.write_all(&header).at(self.path)?;
         self.out.seek(SeekFrom::Start(after)).at(self.path)?;
         Ok(info)
     }

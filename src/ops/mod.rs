@@ -4,7 +4,6 @@
 //! indexes ([`verify`]).
 
 pub mod append_csv;
-pub mod compressed;
 pub mod create;
 pub mod embed;
 pub mod extract;

@@ -19,7 +19,10 @@ use crate::error::{Error, Result};
 use crate::format::header::{is_zero_block, HeaderView, BLOCK, BLOCK_U64};
 use crate::format::csv;
 use crate::format::sparse::Region;
+use crate::format::compression::Compression;
+use crate::format::ext;
 use crate::format::tarfs::{self, Index, IndexEntry, FLAG_GLOBALS, FLAG_SUBSET};
+use crate::source::{compression_of, source_of, ByteSource, Decoded};
 use crate::scan::{Entry, ScanEnd, ScanOptions, Scanner};
 
 /// Which index a reader uses.
@@ -159,6 +162,23 @@ pub const SAMPLE: usize = 64;
 /// Checks that a decoded index still describes `archive` as it is now; returns why not.
 pub fn usable(index: &Index<'_>, located: &Located, archive: &Archive) -> Result<(), String> {
     let Some(info) = &index.header.info else { return Ok(()) };
+    freshness(info, index.entries.len(), |i| Some(index.entries[i]), located, archive).map(drop)
+}
+
+/// The one freshness check: whether an index whose header says `info`, with `n` entries that
+/// `entry(i)` gives (`None`: entry `i` is corrupt), still describes `archive`; else why not.
+///
+/// - A compressed file's index records that file's length, which is all that can be checked
+///   without decompressing.
+/// - A sidecar records the archive's length.
+/// - The archive must still end where the index says (GNU `tar -rf` appends over the end marker,
+///   often without changing the length).
+/// - The first, the last, and a fixed sample of [`SAMPLE`] entries between must match the
+///   headers at their positions: another archive of the same length put in place fails here.
+///   That is 66 header reads whatever the index's size.
+///
+/// Returns the archive bytes it read.
+pub fn freshness<'e>(info: &tarfs::IndexInfo, n: usize, entry: impl Fn(usize) -> Option<IndexEntry<'e>>, located: &Located, archive: &Archive) -> Result<u64, String> {
     if info.source_len != 0 {
         // Made from a compressed file: its length is what can be checked without decompressing.
         let compressed = archive.compressed_len().unwrap_or(archive.len());
@@ -166,7 +186,7 @@ pub fn usable(index: &Index<'_>, located: &Located, archive: &Archive) -> Result
             return Err(format!("{} is stale: it was made for a compressed file of {} bytes, the file is {} bytes", located.source, info.source_len, compressed));
         }
         if archive.compressed_len().is_none() {
-            return Ok(());
+            return Ok(0);
         }
         // A decompressed copy: the checks below apply to it.
     }
@@ -176,38 +196,47 @@ pub fn usable(index: &Index<'_>, located: &Located, archive: &Archive) -> Result
             located.source, info.archive_len, archive.len()
         ));
     }
-    // Members appended since (tar -rf writes over the end marker, often without changing the
-    // length): the archive must still end where the index says.
+    let mut read = BLOCK_U64;
     let end = located.base + info.end_offset;
     let data = archive.bytes();
     let tail = data.get(end as usize..).unwrap_or_default();
     if end > archive.len() || !is_zero_block(&tail[..tail.len().min(BLOCK)]) {
         return Err(format!("{} is stale: the archive no longer ends at byte {end}", located.source));
     }
-    // The first, the last, and a fixed sample of entries between must match the headers at
-    // their positions: another archive of the same length (replaced under the index) fails here.
-    let n = index.entries.len();
     let step = (n / SAMPLE).max(1);
     let sample = (0..n).step_by(step).chain(n.checked_sub(1));
     for i in sample {
-        let entry = &index.entries[i];
+        let which = if i + 1 == n { "its last entry".to_string() } else { format!("its entry {i}") };
+        let Some(entry) = entry(i).filter(IndexEntry::checksum_ok) else {
+            return Err(format!("{} is corrupt: {which} has a bad checksum", located.source));
+        };
         // The position is the first block of the header chain; the entry copies the main header.
         let pos = located.base + entry.position() * BLOCK_U64;
         let here = Scanner::at(data, pos, ScanOptions::default()).next().and_then(Result::ok);
+        read += here.as_ref().map_or(BLOCK_U64, |e| e.header_offset + BLOCK_U64 - e.position);
         if !here.is_some_and(|e| e.position == pos && entry.matches_header(e.header.as_bytes())) {
-            let which = if i + 1 == n { "its last entry".to_string() } else { format!("its entry {i}") };
             return Err(format!("{} is stale: {which} no longer matches the archive at byte {pos}", located.source));
         }
     }
-    Ok(())
+    Ok(read)
 }
 
-/// Reads members of one archive through its best index.
+/// Reads members of one archive through its best index, over the archive's [`ByteSource`]: the
+/// mapping for a plain archive, the decoded stream for a compressed one.
 pub struct Reader<'a> {
     archive: &'a Archive,
+    source: Box<dyn ByteSource + 'a>,
+    compression: Option<Compression>,
     located: Option<Located>,
-    /// Entries in the `.tarfs` index in use, which [`Reader::open`] decoded (every checksum).
+    /// Entries in the `.tarfs` index in use.
     entries: usize,
+    /// Whether the index in use has extension data that opened (see [`crate::format::ext`]):
+    /// then listing and lookup read nothing of the archive.
+    ext: bool,
+    /// The index header's flags.
+    flags: u8,
+    /// Archive bytes read while opening (freshness samples).
+    opening_reads: u64,
     opts: ScanOptions,
     note: Option<String>,
 }
@@ -216,9 +245,9 @@ impl<'a> Reader<'a> {
     /// Opens `archive` for reading through its best usable index: the embedded one, the sidecar,
     /// then the newest CSV index member. An index that cannot be read, is stale or does not
     /// decode is passed over, and [`Reader::note`] says why; with none usable, the archive is
-    /// scanned.
+    /// scanned. A compressed archive can only have a sidecar.
     pub fn open(archive: &'a Archive, index_dir: Option<&IndexDir>, opts: ScanOptions) -> Result<Reader<'a>> {
-        let scan = |note: Option<String>| Reader { archive, located: None, entries: 0, opts, note };
+        let scan = |note: Option<String>| Reader::scanning(archive, opts, note);
         if crate::ops::journal::pending(archive.path(), archive.identity()) {
             return Ok(scan(Some("an interrupted change left a journal (run `tarfs recover`); scanning instead of using an index".to_string())));
         }
@@ -227,7 +256,8 @@ impl<'a> Reader<'a> {
             notes.push(format!("the sidecar cannot be read ({e})"));
             None
         });
-        for located in Located::embedded(archive).into_iter().chain(sidecar) {
+        let compressed = compression_of(archive).is_some();
+        for located in Located::embedded(archive).filter(|_| !compressed).into_iter().chain(sidecar) {
             match Reader::with_index(archive, located, opts) {
                 Ok(mut r) => {
                     r.note = (!notes.is_empty()).then(|| format!("{}; using {}", notes.join("; "), r.source()));
@@ -236,7 +266,7 @@ impl<'a> Reader<'a> {
                 Err(p) => notes.push(p),
             }
         }
-        if let Some(located) = locate_csv(archive, opts) {
+        if let Some(located) = locate_csv(archive, opts).filter(|_| !compressed) {
             let mut r = Reader::with_index(archive, located, opts).map_err(Error::Invalid)?;
             r.note = (!notes.is_empty()).then(|| format!("{}; using {}", notes.join("; "), r.source()));
             return Ok(r);
@@ -244,24 +274,60 @@ impl<'a> Reader<'a> {
         Ok(scan((!notes.is_empty()).then(|| format!("{}; scanning instead", notes.join("; ")))))
     }
 
+    fn scanning(archive: &'a Archive, opts: ScanOptions, note: Option<String>) -> Reader<'a> {
+        Reader { archive, source: source_of(archive), compression: compression_of(archive), located: None, entries: 0, ext: false, flags: 0, opening_reads: 0, opts, note }
+    }
+
     /// A reader through `located`, if that index decodes and still describes the archive; else
     /// why not.
+    ///
+    /// An index with extension data is opened without checking every entry: its header, its
+    /// extension's header and chunk table, and the freshness sample are checked now, and each
+    /// entry and extension piece as it is first used. Opening therefore costs the same at any
+    /// number of members. An index without it is decoded whole (every entry's checksum).
     pub fn with_index(archive: &'a Archive, located: Located, opts: ScanOptions) -> std::result::Result<Reader<'a>, String> {
+        let mut r = Reader::scanning(archive, opts, None);
         if matches!(located.source, Source::Csv(..)) {
-            return Ok(Reader { archive, located: Some(located), entries: 0, opts, note: None });
+            r.located = Some(located);
+            return Ok(r);
         }
-        match decode_index(located.slice(archive)) {
-            Ok(idx) if idx.header.info.as_ref().is_some_and(|i| i.flags & FLAG_GLOBALS != 0) => Err(format!("{} cannot carry the archive's pax global headers", located.source)),
-            Ok(idx) if idx.header.info.as_ref().is_some_and(|i| i.flags & FLAG_SUBSET != 0) => {
-                Err(format!("{} is a subset index ({} entries), which cannot answer for the members it leaves out", located.source, idx.entries.len()))
+        let data = located.slice(archive);
+        let header = data.get(..BLOCK).and_then(|b| <&[u8; BLOCK]>::try_from(b).ok()).ok_or_else(|| format!("{} does not decode: {}", located.source, tarfs::IndexError::NoMagic))?;
+        let head = tarfs::decode_header(header).map_err(|e| format!("{} does not decode: {e}", located.source))?;
+        let ext = head.info.as_ref().and_then(|info| {
+            let range = tarfs::ext_range(data, info)?;
+            let n = usize::try_from(info.entries).ok()?;
+            (data.len() >= (n + 1) * BLOCK).then_some(())?;
+            Some(ext::Ext::open(&data[range], header, info.entries).map(|_| n))
+        });
+        let n = match ext {
+            Some(Ok(n)) => {
+                r.ext = true;
+                n
             }
-            Ok(idx) => {
-                usable(&idx, &located, archive)?;
-                let entries = idx.entries.len();
-                Ok(Reader { archive, located: Some(located), entries, opts, note: None })
+            failed => {
+                let idx = decode_index(data).map_err(|e| format!("{} does not decode: {e}", located.source))?;
+                if let Some(Err(e)) = failed {
+                    r.note = Some(format!("{}: {e}; using its entries alone", located.source));
+                }
+                idx.entries.len()
             }
-            Err(e) => Err(format!("{} does not decode: {e}", located.source)),
+        };
+        let info = head.info.clone().unwrap_or_default();
+        if info.flags & FLAG_GLOBALS != 0 && !r.ext {
+            return Err(format!("{} cannot carry the archive's pax global headers", located.source));
         }
+        if info.flags & FLAG_SUBSET != 0 {
+            return Err(format!("{} is a subset index ({n} entries), which cannot answer for the members it leaves out", located.source));
+        }
+        if head.info.is_some() {
+            let entry = |i: usize| Some(IndexEntry::new(data.get((i + 1) * BLOCK..(i + 2) * BLOCK)?.try_into().ok()?));
+            r.opening_reads = freshness(&info, n, entry, &located, archive)?;
+        }
+        r.flags = info.flags;
+        r.entries = n;
+        r.located = Some(located);
+        Ok(r)
     }
 
     /// The index in use.
@@ -279,6 +345,27 @@ impl<'a> Reader<'a> {
         self.located.as_ref().map(|l| l.slice(self.archive))
     }
 
+    /// Whether the index in use has extension data: listing and lookup need no archive bytes.
+    pub fn has_extension(&self) -> bool {
+        self.ext
+    }
+
+    /// Archive bytes read so far through the source (for a compressed archive, decoded bytes
+    /// handed out), besides the freshness sample taken when the index was opened.
+    pub fn bytes_read(&self) -> u64 {
+        self.source.bytes_read()
+    }
+
+    /// Archive bytes the freshness sample read when the index was opened.
+    pub fn opening_reads(&self) -> u64 {
+        self.opening_reads
+    }
+
+    /// The compression of the archive, if it is a compressed stream.
+    pub fn compression(&self) -> Option<Compression> {
+        self.compression
+    }
+
     /// The scanner options in use.
     pub fn scan_options(&self) -> ScanOptions {
         self.opts
@@ -289,11 +376,78 @@ impl<'a> Reader<'a> {
         self.archive
     }
 
+    /// The extension data of the index in use, opened.
+    fn extension(&self) -> Option<Result<(ext::Ext<'_>, &[u8])>> {
+        let located = self.located.as_ref().filter(|_| self.ext)?;
+        let data = located.slice(self.archive);
+        let header: &[u8; BLOCK] = data[..BLOCK].try_into().expect("checked at open");
+        let info = tarfs::decode_header(header).ok()?.info?;
+        let range = tarfs::ext_range(data, &info)?;
+        Some(ext::Ext::open(&data[range], header, info.entries).map(|e| (e, data)).map_err(|e| Error::Invalid(format!("{}: {e}", located.path(self.archive).display()))))
+    }
+
+    /// Entry `i` of the index, with its checksum checked, and the member it describes (from the
+    /// extension record).
+    fn ext_entry<'s>(&'s self, x: &ext::Ext<'s>, data: &'s [u8], i: usize) -> Result<Entry<'s>> {
+        let located = self.located.as_ref().expect("an index is in use");
+        let bad = |msg: String| Error::Invalid(format!("{}: entry {i} (byte {} of the index): {msg}", located.path(self.archive).display(), (i + 1) * BLOCK));
+        let block: &[u8; BLOCK] = data.get((i + 1) * BLOCK..(i + 2) * BLOCK).and_then(|b| b.try_into().ok()).ok_or_else(|| bad("missing".into()))?;
+        let ie = IndexEntry::new(block);
+        if !ie.checksum_ok() {
+            return Err(Error::Index { index: located.path(self.archive), source: tarfs::IndexError::EntryChecksum { entry: i as u64, offset: ((i + 1) * BLOCK) as u64 } });
+        }
+        let m = x.meta(i, ie.stored_checksum()).map_err(|e| bad(e.to_string()))?;
+        Entry::from_index(HeaderView::new(block), located.base + ie.position() * BLOCK_U64, &m).map_err(|source| Error::Scan { path: located.path(self.archive), source })
+    }
+
+    /// The members named `name` (as [`normalize_name`] compares names), in archive order. Through
+    /// an index with extension data this is a binary search of its name table: a few dozen
+    /// entries read whatever the index's size, and no archive bytes. Otherwise members are
+    /// listed and compared.
+    pub fn lookup(&self, name: &[u8]) -> Result<Vec<Entry<'_>>> {
+        let key = normalize_name(name);
+        if let Some(x) = self.extension() {
+            let (x, data) = x?;
+            let mut path = Vec::new();
+            let range = x.equal_range(key, |i| -> Result<Vec<u8>> {
+                let e = self.ext_entry(&x, data, i)?;
+                path.clear();
+                path.extend_from_slice(&e.path());
+                Ok(normalize_name(&path).to_vec())
+            }, |e| Error::Invalid(format!("{}: {e}", self.archive.path().display())))?;
+            let mut found = Vec::with_capacity(range.len());
+            for k in range {
+                let i = x.ordered(k).map_err(|e| Error::Invalid(format!("{}: {e}", self.archive.path().display())))?;
+                found.push(self.ext_entry(&x, data, i)?);
+            }
+            found.sort_by_key(|e| e.position);
+            return Ok(found);
+        }
+        let mut found = Vec::new();
+        if self.compression.is_some() || matches!(self.source(), Source::Csv(..)) || self.located.is_none() {
+            // Entries of a scan borrow its buffers: keep their positions, and look again.
+            return Err(Error::Invalid(format!("{}: lookup by name needs an index with extension data", self.archive.path().display())));
+        }
+        self.for_each_indexed(self.located.as_ref().expect("checked"), Some(&|p: &[u8]| normalize_name(p) == key), |e| {
+            found.push(e.position);
+            Ok(())
+        })?;
+        found.into_iter().map(|pos| self.member_at(pos)).collect()
+    }
+
+    /// The member whose header chain is at byte `pos`, read from the archive.
+    fn member_at(&self, pos: u64) -> Result<Entry<'a>> {
+        self.read_at(u64::MAX, pos, None)
+    }
+
     /// Hands every member, in archive order, to `f`. The embedded `.tarfs` member itself is not
     /// included. Returns how the scan ended when the archive was scanned.
     pub fn for_each(&self, mut f: impl FnMut(&Entry<'_>) -> Result<()>) -> Result<Option<ScanEnd>> {
         let path = self.archive.path();
         let Some(located) = &self.located else {
+            if let Some(c) = self.compression {
+                return self.scan_stream(c, f).map(Some);
+            }
             let skip = self.archive.embedded().map(|e| e.member_position);
             let mut scanner = Scanner::new(self.archive.bytes(), self.opts);
             for e in scanner.by_ref() {
@@ -303,13 +457,37 @@ impl<'a> Reader<'a> {
                 }
                 f(&e)?;
             }
+            self.source.note_read(self.archive.len());
             return Ok(scanner.end());
         };
         if let Source::Csv(name, at) = &located.source {
             return self.for_each_csv(name, *at, located.slice(self.archive), f).map(|()| None);
         }
+        if self.ext {
+            let (x, data) = self.extension().expect("opened")?;
+            for i in 0..self.entries {
+                f(&self.ext_entry(&x, data, i)?)?;
+            }
+            return Ok(None);
+        }
+        if let Some(c) = self.compression {
+            // Entries that need their header chain would need the stream decoded to them: decode
+            // once, as a scan, unless the index alone describes every member.
+            let data = located.slice(self.archive);
+            if !tarfs::decoded_entries(data, self.entries).all(|e| e.is_simple()) {
+                return self.scan_stream(c, f).map(Some);
+            }
+        }
         self.for_each_indexed(located, None, f)?;
         Ok(None)
+    }
+
+    /// Scans a compressed archive's decoded stream once.
+    fn scan_stream(&self, c: Compression, mut f: impl FnMut(&Entry<'_>) -> Result<()>) -> Result<ScanEnd> {
+        let decoded = Decoded::new(self.archive, c);
+        let mut r = decoded.stream()?;
+        let end = crate::stream::scan_stream(&mut r, self.archive.path(), self.opts, 1 << 20, |e| f(e))?;
+        Ok(end.end)
     }
 
     /// Like [`Reader::for_each`], but only for members whose path `keep` accepts. Through a
@@ -317,7 +495,7 @@ impl<'a> Reader<'a> {
     /// not kept cost no decoding and no archive access.
     pub fn for_each_path(&self, keep: impl Fn(&[u8]) -> bool + Sync, mut f: impl FnMut(&Entry<'_>) -> Result<()>) -> Result<()> {
         match &self.located {
-            Some(located) if !matches!(located.source, Source::Csv(..)) => self.for_each_indexed(located, Some(&keep), f),
+            Some(located) if !self.ext && self.compression.is_none() && !matches!(located.source, Source::Csv(..)) => self.for_each_indexed(located, Some(&keep), f),
             _ => self.for_each(|e| if keep(&e.path()) { f(e) } else { Ok(()) }).map(drop),
         }
     }
@@ -419,7 +597,18 @@ impl<'a> Reader<'a> {
         if matches!(self.source(), Source::Csv(..)) {
             return Ok(*e);
         }
-        let found = self.read_at(u64::MAX, e.position, None)?;
+        let found = if e.has_globals {
+            // Pax globals that set attributes apply: the chain means what it means only after
+            // them, so follow the archive from its start (rare: `git archive` globals set none).
+            self.source.note_read(e.data_offset);
+            let mut scanner = Scanner::new(self.archive.bytes(), self.opts);
+            match scanner.find(|x| x.as_ref().map_or(true, |x| x.position >= e.position)) {
+                Some(Ok(x)) if x.position == e.position => x,
+                _ => return Err(self.mismatch(u64::MAX, e.position, &e.path(), "no member starts there")),
+            }
+        } else {
+            self.read_at(u64::MAX, e.position, None)?
+        };
         let same = found.header.as_bytes()[..148] == e.header.as_bytes()[..148]
             && found.header.as_bytes()[156..500] == e.header.as_bytes()[156..500]
             && found.data_offset == e.data_offset
@@ -440,6 +629,7 @@ impl<'a> Reader<'a> {
             Some(Err(err)) => return Err(self.mismatch(entry, pos, name().as_bytes(), &format!("no member there ({})", err.kind))),
             None => return Err(self.mismatch(entry, pos, name().as_bytes(), "no member there (end of archive)")),
         };
+        self.source.note_read(found.data_offset - pos);
         if let Some(ie) = ie {
             if found.position != pos || !ie.matches_header(found.header.as_bytes()) {
                 return Err(self.mismatch(entry, pos, name().as_bytes(), "the header there differs from the index entry"));
@@ -449,6 +639,61 @@ impl<'a> Reader<'a> {
             }
         }
         Ok(found)
+    }
+
+    /// Writes member `e`'s logical contents (sparse holes expanded) to `out`, after checking
+    /// that its header chain in the archive is the one the index described.
+    pub fn write_member(&self, e: &Entry<'_>, out: &mut dyn Write) -> Result<()> {
+        if self.compression.is_none() {
+            let found = self.checked(e)?;
+            return write_data(self.archive, &found, &self.opts, out);
+        }
+        let path = self.archive.path();
+        let io_in = |source: std::io::Error| Error::Io { path: path.to_path_buf(), source };
+        let io_out = |source| Error::Io { path: PathBuf::from("-"), source };
+        let chain_len = e.data_offset - e.position;
+        // The chain, and the first of the data with it (a window of at least two blocks, as
+        // the scanner wants before it trusts a header).
+        let first = e.stored_size.min(1 << 20).max(2 * BLOCK_U64);
+        let head = self.source.read_at(e.position, (chain_len + first) as usize).map_err(io_in)?;
+        let mut sc = Scanner::window(&head, 0, self.opts, true, &[]);
+        let found = match sc.next() {
+            Some(Ok(f)) => f,
+            Some(Err(err)) => return Err(self.mismatch(u64::MAX, e.position, &e.path(), &format!("no member there ({})", err.kind))),
+            None => return Err(self.mismatch(u64::MAX, e.position, &e.path(), "no member there (end of archive)")),
+        };
+        let same = found.position == 0
+            && found.header.as_bytes()[..148] == e.header.as_bytes()[..148]
+            && found.header.as_bytes()[156..500] == e.header.as_bytes()[156..500]
+            && found.data_offset == chain_len
+            && found.stored_size == e.stored_size
+            && found.path() == e.path();
+        if !same {
+            return Err(self.mismatch(u64::MAX, e.position, &e.path(), "the header there is another member's"));
+        }
+        let mut x = Expander::new(&found, &self.opts, path)?;
+        if x.stored() > found.stored_size {
+            return Err(Error::Invalid(format!("{}: at byte {}: sparse map needs {} bytes of data, the member stores {}", path.display(), e.header_offset, x.stored(), found.stored_size)));
+        }
+        let end = e.data_offset + e.stored_size;
+        let short = || Error::Invalid(format!("{}: the stream ends inside the data of the member at byte {}", path.display(), e.position));
+        let in_head = &head[chain_len as usize..];
+        let take = (in_head.len() as u64).min(e.stored_size) as usize;
+        x.feed(&in_head[..take], out).map_err(io_out)?;
+        let mut at = e.data_offset + take as u64;
+        if take as u64 != e.stored_size && in_head.len() as u64 > take as u64 {
+            return Err(short());
+        }
+        while at < end {
+            let n = (end - at).min(1 << 20) as usize;
+            let piece = self.source.read_at(at, n).map_err(io_in)?;
+            if piece.len() < n {
+                return Err(short());
+            }
+            x.feed(&piece, out).map_err(io_out)?;
+            at += n as u64;
+        }
+        x.finish(out).map_err(io_out)
     }
 
     fn mismatch(&self, entry: u64, offset: u64, name: &[u8], msg: &str) -> Error {
@@ -474,56 +719,155 @@ fn simple_path<'b>(ie: &IndexEntry<'_>, buf: &'b mut Vec<u8>) -> &'b [u8] {
     buf
 }
 
-/// Strips trailing slashes, so that `dir` and `dir/` name the same member.
-pub fn normalize_name(n: &[u8]) -> &[u8] {
-    let mut n = n;
-    while n.len() > 1 && n.ends_with(b"/") {
-        n = &n[..n.len() - 1];
-    }
-    n.strip_prefix(b"./").filter(|r| !r.is_empty()).unwrap_or(n)
-}
+pub use crate::format::ext::normalize_name;
 
 /// Writes the contents of the members named `names` to `out`, in archive order; a sparse member is
 /// expanded with its holes as zeros. Every occurrence of a name is written, as `tar -xOf` does.
 /// Names not found are an error, after the others are written.
 pub fn cat(reader: &Reader<'_>, names: &[Vec<u8>], out: &mut dyn Write) -> Result<()> {
+    let stdout = Path::new("-");
+    let to_stdout = |err| match err {
+        Error::Io { source, .. } if reader.compression().is_none() => Error::Io { path: stdout.to_path_buf(), source },
+        other => other,
+    };
+    let is_dir = |e: &Entry<'_>| {
+        Error::Invalid(format!(
+            "{}: {}: is a directory, which has no contents to print (use `tarfs extract` for its subtree)",
+            reader.archive().path().display(),
+            String::from_utf8_lossy(&e.path())
+        ))
+    };
+    let not_found = |i: usize| Error::NotFound { path: reader.archive().path().to_path_buf(), name: String::from_utf8_lossy(&names[i]).into_owned() };
+    if reader.has_extension() && !(reader.compression().is_some() && reader.flags & FLAG_GLOBALS != 0) {
+        // Look each name up, then write the members in archive order (so a compressed stream
+        // is decoded once, forward).
+        let mut members = Vec::new();
+        let mut missing = None;
+        for (i, n) in names.iter().enumerate() {
+            let found = reader.lookup(n)?;
+            if found.is_empty() {
+                missing.get_or_insert(i);
+            }
+            members.extend(found);
+        }
+        members.sort_by_key(|e| e.position);
+        members.dedup_by_key(|e| e.position);
+        for e in &members {
+            if e.typeflag == b'5' {
+                return Err(is_dir(e));
+            }
+            reader.write_member(e, out).map_err(to_stdout)?;
+        }
+        return missing.map_or(Ok(()), |i| Err(not_found(i)));
+    }
     let wanted: Vec<&[u8]> = names.iter().map(|n| normalize_name(n)).collect();
     let mut found = vec![false; names.len()];
-    let stdout = Path::new("-");
-    reader.for_each_path(|p| wanted.contains(&normalize_name(p)), |e| {
-        let path = e.path();
-        let name = normalize_name(&path);
-        let hits: Vec<usize> = wanted.iter().enumerate().filter(|(_, w)| **w == name).map(|(i, _)| i).collect();
-        if hits.is_empty() {
-            return Ok(());
-        }
-        for i in hits {
-            found[i] = true;
-        }
-        if e.typeflag == b'5' {
-            return Err(Error::Invalid(format!(
-                "{}: {}: is a directory, which has no contents to print (use `tarfs extract` for its subtree)",
-                reader.archive().path().display(),
-                String::from_utf8_lossy(&path)
-            )));
-        }
-        let e = reader.checked(e)?;
-        write_data(reader.archive(), &e, &reader.opts, out).map_err(|err| match err {
-            Error::Io { source, .. } => Error::Io { path: stdout.to_path_buf(), source },
-            other => other,
-        })
-    })?;
+    if let Some(c) = reader.compression() {
+        cat_stream(reader, c, &wanted, &mut found, out)?;
+    } else {
+        reader.for_each_path(|p| wanted.contains(&normalize_name(p)), |e| {
+            let path = e.path();
+            let name = normalize_name(&path);
+            let mut hit = false;
+            for (i, w) in wanted.iter().enumerate() {
+                if *w == name {
+                    found[i] = true;
+                    hit = true;
+                }
+            }
+            if !hit {
+                return Ok(());
+            }
+            if e.typeflag == b'5' {
+                return Err(is_dir(e));
+            }
+            reader.write_member(e, out).map_err(to_stdout)
+        })?;
+    }
     match found.iter().position(|f| !f) {
-        Some(i) => Err(Error::NotFound { path: reader.archive().path().to_path_buf(), name: String::from_utf8_lossy(&names[i]).into_owned() }),
+        Some(i) => Err(not_found(i)),
         None => Ok(()),
     }
+}
+
+/// What [`cat_stream`] carries between the stream callbacks.
+struct CatState<'o> {
+    out: &'o mut dyn Write,
+    current: Option<Expander>,
+}
+
+/// `cat` of a compressed archive without an index that names its members: one pass over the
+/// decoded stream, writing the members named as they pass. With an index whose entries
+/// describe every member alone, the pass stops after the last position a wanted name has.
+fn cat_stream(reader: &Reader<'_>, c: Compression, wanted: &[&[u8]], found: &mut [bool], out: &mut dyn Write) -> Result<()> {
+    use crate::stream::{scan_stream_with, Visit};
+    use std::cell::RefCell;
+    let archive = reader.archive();
+    let mut stop_after = None;
+    if let Some(data) = reader.index_bytes().filter(|_| matches!(reader.source(), Source::Sidecar(_))) {
+        let all_simple = tarfs::decoded_entries(data, reader.entries).all(|e| e.is_simple());
+        if all_simple {
+            let mut path = Vec::new();
+            for e in tarfs::decoded_entries(data, reader.entries) {
+                if wanted.contains(&normalize_name(simple_path(&e, &mut path))) {
+                    stop_after = Some(e.position() * BLOCK_U64);
+                }
+            }
+            stop_after.get_or_insert(0);
+        }
+    }
+    let io = |e: std::io::Error| Error::Io { path: "-".into(), source: e };
+    let state = RefCell::new(CatState { out, current: None });
+    let hits = RefCell::new(found);
+    let mut r = Decoded::new(archive, c).stream()?;
+    let visit = |e: &Entry<'_>| -> Result<Visit> {
+        let mut s = state.borrow_mut();
+        let s = &mut *s;
+        if let Some(mut x) = s.current.take() {
+            x.finish(s.out).map_err(io)?;
+        }
+        if stop_after.is_some_and(|last| e.position > last) {
+            return Ok(Visit::Stop);
+        }
+        let path = e.path();
+        let name = normalize_name(&path);
+        let mut hit = false;
+        for (i, w) in wanted.iter().enumerate() {
+            if *w == name {
+                hits.borrow_mut()[i] = true;
+                hit = true;
+            }
+        }
+        if !hit {
+            return Ok(Visit::Skip);
+        }
+        if e.typeflag == b'5' {
+            return Err(Error::Invalid(format!("{}: {}: is a directory, which has no contents to print (use `tarfs extract` for its subtree)", archive.path().display(), String::from_utf8_lossy(&path))));
+        }
+        s.current = Some(Expander::new(e, &reader.opts, archive.path())?);
+        Ok(Visit::Data)
+    };
+    let data = |chunk: &[u8]| -> Result<()> {
+        let mut s = state.borrow_mut();
+        let s = &mut *s;
+        if let Some(x) = s.current.as_mut() {
+            x.feed(chunk, s.out).map_err(io)?;
+        }
+        Ok(())
+    };
+    scan_stream_with(&mut r, archive.path(), reader.opts, 1 << 20, visit, data)?;
+    let mut s = state.into_inner();
+    if let Some(mut x) = s.current.take() {
+        x.finish(s.out).map_err(io)?;
+    }
+    Ok(())
 }
 
 /// Writes one member's logical contents (sparse holes expanded) to `out`.
 pub fn write_data(archive: &Archive, e: &Entry<'_>, opts: &ScanOptions, out: &mut dyn Write) -> Result<()> {
     let io = |source| Error::Io { path: PathBuf::from("-"), source };
     let data = &archive.bytes()[e.data_offset as usize..(e.data_offset + e.stored_size) as usize];
-    let mut x = Expander::new(e, opts, archive)?;
+    let mut x = Expander::new(e, opts, archive.path())?;
     if x.stored() > data.len() as u64 {
         return Err(Error::Invalid(format!(
             "{}: at byte {}: sparse map needs {} bytes of data, the member stores {}",
@@ -548,8 +892,8 @@ pub(crate) struct Expander {
 }
 
 impl Expander {
-    pub(crate) fn new(e: &Entry<'_>, opts: &ScanOptions, archive: &Archive) -> Result<Expander> {
-        let bad = |err: &dyn std::fmt::Display| Error::Invalid(format!("{}: at byte {}: {err}", archive.path().display(), e.header_offset));
+    pub(crate) fn new(e: &Entry<'_>, opts: &ScanOptions, path: &Path) -> Result<Expander> {
+        let bad = |err: &dyn std::fmt::Display| Error::Invalid(format!("{}: at byte {}: {err}", path.display(), e.header_offset));
         let map = match e.sparse_map(&opts.limits).map_err(|err| bad(&err))? {
             Some(m) => {
                 crate::format::sparse::validate(&m, e.size).map_err(|err| bad(&err))?;

@@ -14,6 +14,9 @@ use crate::ops::filter::Filter;
 use crate::format::csv::{self, Row};
 use crate::ops::read::{locate, locate_csv, Source};
 use crate::scan::Warning;
+use crate::format::compression::Compression;
+use crate::source::{compression_of, Decoded};
+use crate::error::IoContext;
 use crate::scan::{Entry, ScanOptions, Scanner};
 use std::path::{Path, PathBuf};
 
@@ -35,6 +38,9 @@ pub struct VerifyReport {
 /// Verifies the index of `archive`. Any missing, stale or corrupt index is an error that names the
 /// archive and, where there is one, the entry.
 pub fn verify(archive: &Archive, index_dir: Option<&IndexDir>, opts: ScanOptions) -> Result<VerifyReport> {
+    if let Some(c) = compression_of(archive) {
+        return verify_compressed(archive, c, index_dir, opts);
+    }
     let path = archive.path().to_path_buf();
     let Some(located) = locate(archive, index_dir)? else {
         return match locate_csv(archive, opts) {
@@ -181,4 +187,29 @@ fn verify_csv(archive: &Archive, located: &crate::ops::read::Located, opts: Scan
         return Err(Error::Stale { path, msg: format!("{name} has {} rows, but only {i} members precede it{hint}", rows.len()) });
     }
     Ok(VerifyReport { source: located.source.clone(), entries: rows.len() as u64, members, subset: false, uncovered: after })
+}
+
+/// Verifies the sidecar of a compressed archive by one pass over its decoded stream.
+fn verify_compressed(archive: &Archive, c: Compression, index_dir: Option<&IndexDir>, opts: ScanOptions) -> Result<VerifyReport> {
+    let side = crate::archive::sidecar_path(archive.path(), index_dir);
+    let bytes = match std::fs::read(&side) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::Stale { path: archive.path().to_path_buf(), msg: format!("no index (no sidecar {})", side.display()) })
+        }
+        Err(e) => return Err(e).at(&side),
+    };
+    let index = tarfs::decode(&bytes).map_err(|source| Error::Index { index: side.clone(), source })?;
+    if let Some(info) = &index.header.info {
+        if info.source_len != 0 && info.source_len != archive.len() {
+            return Err(Error::Stale {
+                path: archive.path().to_path_buf(),
+                msg: format!("sidecar {} is stale: made for a compressed file of {} bytes, the file is {} bytes", side.display(), info.source_len, archive.len()),
+            });
+        }
+    }
+    let mut pairing = Pairing::new(archive.path(), &index, 0, None)?;
+    let mut r = Decoded::new(archive, c).stream()?;
+    crate::stream::scan_stream(&mut r, archive.path(), opts, 1 << 20, |e| pairing.member(e))?;
+    pairing.finish(Source::Sidecar(side))
 }

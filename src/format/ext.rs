@@ -1,0 +1,628 @@
+//! The tarfs extension data of a `.tarfs` index, version 1: pure encoding and decoding.
+//!
+//! A v1.0 entry is a copy of a member's main header, so it cannot hold a long name, pax
+//! attributes or the fact that a member is sparse. The extension data holds them, with a sorted
+//! table of names for lookup, so that an index alone answers a listing and a lookup by name.
+//!
+//! # Where it is
+//!
+//! Right after the entries and the one all-zero block that ends them (a plain v1.0 reader stops
+//! there, DESIGN §2), at byte `(n + 2) * 512` of the index data; the index header's extension
+//! record gives its length at `[112, 120)` and sets flag 8 ([`super::tarfs::FLAG_EXT`]). In an
+//! embedded index it is part of the `.tarfs` member, before the gap.
+//!
+//! # Layout (all integers big-endian)
+//!
+//! Block 0, the header: `TFSE`, version 1 at byte 4; at `[8, 16)` the entry count; `[16, 24)`
+//! the extension's length in bytes (whole blocks); `[24, 32)` the xxh3-64 of the index's header
+//! block (binding the extension to its index, whose header binds it to the archive: lengths, end
+//! offset and write generation); then `u64` offsets from the extension's start and lengths of the
+//! sections: records `[32, 40)`, order `[40, 48)`, strings `[48, 56)` and `[56, 64)`, chunk table
+//! `[80, 88)` and its count `[88, 96)`; the chunk size `u32` at `[96, 100)`, the record size `u32`
+//! at `[100, 104)`, the xxh3-64 of the chunk table at `[104, 112)`, header flags at 112
+//! ([`HAS_GLOBALS`], [`GLOBAL_ATTRIBUTES`]); and at `[504, 512)` the xxh3-64 of `[0, 504)`.
+//!
+//! - **Records**: one of [`RECORD`] bytes per entry, in entry order: logical size `u64`, stored
+//!   size `u64`, mtime seconds `i64`, mtime nanoseconds `u32`, uid `u64`, gid `u64`, blocks from
+//!   the position to the main header `u32`, blocks from the position to the data `u32`, flags
+//!   (`PATH`, `LINK`, `UNAME`, `GNAME`, `SPARSE`, `XATTRS`, `GLOBALS`), a copy of the entry's
+//!   24-bit checksum (binding the record to its entry), and the record's offset in the strings.
+//! - **Order**: the entry numbers as `u32`, sorted by normalized path (trailing slashes and a
+//!   leading `./` removed), bytewise, and by entry number among equal paths.
+//! - **Strings**: for each record with any of `PATH`, `LINK`, `UNAME`, `GNAME`, those values in
+//!   that order, each as a LEB128 length and its bytes: the full path, link target and names
+//!   where the main header alone does not give them.
+//! - **Chunk table**: the xxh3-64 of each [`CHUNK`]-byte piece of the extension from byte 512 up
+//!   to the table. A reader checks a piece the first time it reads from it, so opening costs the
+//!   header and the table (8 bytes per 32 KiB), and a lookup the few pieces it touches.
+//!
+//! Bytes per member, names aside: [`RECORD`] + 4.
+#![deny(clippy::arithmetic_side_effects)]
+
+use std::ops::Range;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use xxhash_rust::xxh3::xxh3_64;
+
+use super::header::BLOCK;
+
+/// The record of one member, in bytes.
+pub const RECORD: usize = 60;
+/// The piece of the extension one chunk hash covers.
+pub const CHUNK: usize = 32 << 10;
+/// Extension bytes per member, not counting names.
+pub const BYTES_PER_MEMBER: usize = RECORD + 4;
+
+const TAG: &[u8; 4] = b"TFSE";
+const VERSION: u8 = 1;
+
+/// Record flag: the full path is in the strings.
+pub const PATH: u8 = 1;
+/// Record flag: the link target is in the strings.
+pub const LINK: u8 = 2;
+/// Record flag: the owner name is in the strings.
+pub const UNAME: u8 = 4;
+/// Record flag: the group name is in the strings.
+pub const GNAME: u8 = 8;
+/// Record flag: the member is sparse (its data is read through the map in its header chain).
+pub const SPARSE: u8 = 16;
+/// Record flag: the member has extended attributes (pax `SCHILY.xattr.*`).
+pub const XATTRS: u8 = 32;
+/// Record flag: pax globals that set attributes were in force for the member.
+pub const GLOBALS: u8 = 64;
+
+/// Header flag: the archive has pax global headers.
+pub const HAS_GLOBALS: u8 = 1;
+/// Header flag: some of them set member attributes.
+pub const GLOBAL_ATTRIBUTES: u8 = 2;
+
+/// What is wrong with extension data.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExtError {
+    /// Not extension data of a version this tarfs reads.
+    #[error("index extension: no TFSE version 1 header")]
+    NoHeader,
+    /// A checksum does not hold.
+    #[error("index extension: {0} has a bad checksum")]
+    Checksum(&'static str),
+    /// It belongs to another index.
+    #[error("index extension: it was written for another index (header hash differs)")]
+    Unbound,
+    /// A section lies outside the data, or a value is out of range.
+    #[error("index extension: {0}")]
+    Malformed(String),
+    /// A record does not belong to its entry.
+    #[error("index extension: record {0} does not belong to entry {0} (checksum copy differs)")]
+    Record(u64),
+}
+
+/// One member's extension record, decoded; strings borrow from the extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Meta<'a> {
+    /// Logical size.
+    pub size: u64,
+    /// Bytes of data stored.
+    pub stored_size: u64,
+    /// Modification time, whole seconds (rounded down).
+    pub mtime: i64,
+    /// Nanoseconds past `mtime`.
+    pub mtime_nsec: u32,
+    /// Owner id.
+    pub uid: u64,
+    /// Group id.
+    pub gid: u64,
+    /// Blocks from the position to the main header.
+    pub main_blocks: u32,
+    /// Blocks from the position to the data.
+    pub chain_blocks: u32,
+    /// `SPARSE`, `XATTRS`, `GLOBALS` (the string flags follow from the fields below).
+    pub flags: u8,
+    /// The full path, when the main header does not give it.
+    pub path: Option<&'a [u8]>,
+    /// The link target, when the main header does not give it.
+    pub link: Option<&'a [u8]>,
+    /// The owner name, when the main header does not give it.
+    pub uname: Option<&'a [u8]>,
+    /// The group name, when the main header does not give it.
+    pub gname: Option<&'a [u8]>,
+}
+
+impl Meta<'_> {
+    fn string_flags(&self) -> u8 {
+        let f = |o: Option<&[u8]>, bit: u8| if o.is_some() { bit } else { 0 };
+        f(self.path, PATH) | f(self.link, LINK) | f(self.uname, UNAME) | f(self.gname, GNAME)
+    }
+}
+
+/// Builds extension data, one member at a time.
+#[derive(Debug, Default)]
+pub struct Builder {
+    records: Vec<u8>,
+    strings: Vec<u8>,
+    keys: Vec<u8>,
+    key_ends: Vec<usize>,
+    flags: u8,
+    /// Set when a value does not fit the format (more than 2^32 members, 4 GiB of strings, a
+    /// chain of 2^32 blocks): then [`Builder::finish`] gives nothing, and the index has no
+    /// extension.
+    overflow: bool,
+}
+
+fn leb128(out: &mut Vec<u8>, mut n: usize) {
+    loop {
+        let low = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            out.push(low);
+            return;
+        }
+        out.push(low | 0x80);
+    }
+}
+
+impl Builder {
+    /// A builder.
+    pub fn new() -> Builder {
+        Builder::default()
+    }
+
+    /// Records the archive's global headers: seen, and whether they set attributes.
+    pub fn globals(&mut self, seen: bool, attributes: bool) {
+        if seen {
+            self.flags |= HAS_GLOBALS;
+        }
+        if attributes {
+            self.flags |= GLOBAL_ATTRIBUTES;
+        }
+    }
+
+    /// Adds the next member: its metadata, its entry's 24-bit checksum, and its lookup key (the
+    /// normalized path).
+    pub fn push(&mut self, m: &Meta<'_>, entry_checksum: u32, key: &[u8]) {
+        let Ok(offset) = u32::try_from(self.strings.len()) else {
+            self.overflow = true;
+            return;
+        };
+        if self.key_ends.len() >= u32::MAX as usize {
+            self.overflow = true;
+            return;
+        }
+        let mut r = [0u8; RECORD];
+        r[0..8].copy_from_slice(&m.size.to_be_bytes());
+        r[8..16].copy_from_slice(&m.stored_size.to_be_bytes());
+        r[16..24].copy_from_slice(&m.mtime.to_be_bytes());
+        r[24..28].copy_from_slice(&m.mtime_nsec.to_be_bytes());
+        r[28..36].copy_from_slice(&m.uid.to_be_bytes());
+        r[36..44].copy_from_slice(&m.gid.to_be_bytes());
+        r[44..48].copy_from_slice(&m.main_blocks.to_be_bytes());
+        r[48..52].copy_from_slice(&m.chain_blocks.to_be_bytes());
+        r[52] = (m.flags & (SPARSE | XATTRS | GLOBALS)) | m.string_flags();
+        r[53..56].copy_from_slice(&entry_checksum.to_be_bytes()[1..]);
+        r[56..60].copy_from_slice(&offset.to_be_bytes());
+        self.records.extend_from_slice(&r);
+        for s in [m.path, m.link, m.uname, m.gname].into_iter().flatten() {
+            leb128(&mut self.strings, s.len());
+            self.strings.extend_from_slice(s);
+        }
+        self.keys.extend_from_slice(key);
+        self.key_ends.push(self.keys.len());
+    }
+
+    /// Marks the data as not representable (see [`Builder::push`]).
+    pub fn overflow(&mut self) {
+        self.overflow = true;
+    }
+
+    /// Members pushed.
+    pub fn len(&self) -> usize {
+        self.key_ends.len()
+    }
+
+    /// Whether none were.
+    pub fn is_empty(&self) -> bool {
+        self.key_ends.is_empty()
+    }
+
+    /// The length [`Builder::finish`] will give, or `None` when a value did not fit: the index
+    /// header records it, and the extension records the header's hash.
+    pub fn encoded_len(&self) -> Option<usize> {
+        if self.overflow {
+            return None;
+        }
+        let body = BLOCK.checked_add(self.records.len())?.checked_add(self.key_ends.len().checked_mul(4)?)?.checked_add(self.strings.len())?;
+        let table_at = body.checked_add(7)? & !7;
+        let chunks = (table_at - BLOCK).div_ceil(CHUNK);
+        Some(table_at.checked_add(chunks.checked_mul(8)?)?.div_ceil(BLOCK).checked_mul(BLOCK)?)
+    }
+
+    /// The extension data for the index whose header block is `index_header`, or `None` when a
+    /// value did not fit.
+    pub fn finish(self, index_header: &[u8; BLOCK]) -> Option<Vec<u8>> {
+        use rayon::prelude::*;
+        if self.overflow {
+            return None;
+        }
+        let n = self.key_ends.len();
+        let key = |i: u32| {
+            let i = i as usize;
+            let start = i.checked_sub(1).map_or(0, |p| self.key_ends[p]);
+            &self.keys[start..self.key_ends[i]]
+        };
+        // Stable: equal paths keep entry order.
+        let mut order: Vec<u32> = (0..u32::try_from(n).ok()?).collect();
+        order.par_sort_by(|&a, &b| key(a).cmp(key(b)));
+        let align8 = |x: usize| x.checked_add(7).map(|y| y & !7);
+        let records_at = BLOCK;
+        let order_at = records_at.checked_add(self.records.len())?;
+        let strings_at = order_at.checked_add(n.checked_mul(4)?)?;
+        let table_at = align8(strings_at.checked_add(self.strings.len())?)?;
+        let mut out = Vec::with_capacity(table_at.checked_add(BLOCK)?);
+        out.resize(BLOCK, 0);
+        out.extend_from_slice(&self.records);
+        for i in &order {
+            out.extend_from_slice(&i.to_be_bytes());
+        }
+        out.extend_from_slice(&self.strings);
+        out.resize(table_at, 0);
+        let chunks: Vec<u64> = out[BLOCK..].par_chunks(CHUNK).map(xxh3_64).collect();
+        let table_start = out.len();
+        for h in &chunks {
+            out.extend_from_slice(&h.to_be_bytes());
+        }
+        let table_hash = xxh3_64(&out[table_start..]);
+        let total = out.len().div_ceil(BLOCK).checked_mul(BLOCK)?;
+        out.resize(total, 0);
+        debug_assert_eq!(Some(total), self.encoded_len());
+        let h = &mut out[..BLOCK];
+        h[0..4].copy_from_slice(TAG);
+        h[4] = VERSION;
+        let put = |h: &mut [u8], at: usize, v: u64| h[at..at.saturating_add(8)].copy_from_slice(&v.to_be_bytes());
+        put(h, 8, n as u64);
+        put(h, 16, total as u64);
+        put(h, 24, xxh3_64(index_header));
+        put(h, 32, records_at as u64);
+        put(h, 40, order_at as u64);
+        put(h, 48, strings_at as u64);
+        put(h, 56, self.strings.len() as u64);
+        put(h, 80, table_start as u64);
+        put(h, 88, chunks.len() as u64);
+        h[96..100].copy_from_slice(&(CHUNK as u32).to_be_bytes());
+        h[100..104].copy_from_slice(&(RECORD as u32).to_be_bytes());
+        put(h, 104, table_hash);
+        h[112] = self.flags;
+        let hh = xxh3_64(&h[..504]);
+        put(h, 504, hh);
+        Some(out)
+    }
+}
+
+/// Strips trailing slashes, and a leading `./`, so that `dir`, `dir/` and `./dir` name the same
+/// member: the lookup key.
+pub fn normalize_name(n: &[u8]) -> &[u8] {
+    let mut n = n;
+    while n.len() > 1 && n.ends_with(b"/") {
+        n = &n[..n.len().saturating_sub(1)];
+    }
+    n.strip_prefix(b"./").filter(|r| !r.is_empty()).unwrap_or(n)
+}
+
+/// Collects the extension data of an index as its entries are written (see
+/// [`crate::format::ext`]), for every writer of `.tarfs` indexes.
+#[derive(Debug, Default)]
+pub struct ExtSink {
+    builder: Builder,
+    key: Vec<u8>,
+}
+
+impl ExtSink {
+    /// Adds the member whose entry block (as written) is `entry` and whose extension record is
+    /// `meta` (`None`: the index gets no extension data).
+    pub fn push(&mut self, entry: &[u8; 512], meta: Option<&Meta<'_>>) {
+        let Some(m) = meta else {
+            self.builder.overflow();
+            return;
+        };
+        let ie = super::tarfs::IndexEntry::new(entry);
+        self.key.clear();
+        match m.path {
+            Some(p) => self.key.extend_from_slice(p),
+            None => {
+                let h = super::header::HeaderView::new(entry);
+                if !h.prefix().is_empty() {
+                    self.key.extend_from_slice(h.prefix());
+                    self.key.push(b'/');
+                }
+                self.key.extend_from_slice(h.name());
+            }
+        }
+        let key = normalize_name(&self.key);
+        self.builder.push(m, ie.stored_checksum(), key);
+    }
+
+    /// Records what the scan found of pax global headers: any, and any that set attributes.
+    pub fn globals(&mut self, seen: bool, attributes: bool) {
+        self.builder.globals(seen, attributes);
+    }
+
+    /// Sets the extension's place in `info` (flag and length), or leaves it out when it cannot
+    /// be represented.
+    pub fn plan(&self, info: &mut super::tarfs::IndexInfo) {
+        match self.builder.encoded_len() {
+            Some(len) => {
+                info.flags |= super::tarfs::FLAG_EXT;
+                info.ext_len = len as u64;
+            }
+            None => {
+                info.flags &= !super::tarfs::FLAG_EXT;
+                info.ext_len = 0;
+            }
+        }
+    }
+
+    /// The bytes that follow the entries: one zero block, then the extension data bound to
+    /// `header` (the index's header block, encoded from the `info` that [`ExtSink::plan`] set).
+    /// Empty when the extension is left out.
+    pub fn finish(self, header: &[u8; 512]) -> Vec<u8> {
+        match self.builder.finish(header) {
+            Some(data) => {
+                let mut out = vec![0u8; BLOCK];
+                out.extend_from_slice(&data);
+                out
+            }
+            None => Vec::new(),
+        }
+    }
+}
+
+/// A view of extension data. Pieces are checked against the chunk table as they are first read.
+#[derive(Debug)]
+pub struct Ext<'a> {
+    data: &'a [u8],
+    n: usize,
+    records: usize,
+    order: usize,
+    strings: Range<usize>,
+    table: &'a [u8],
+    body_end: usize,
+    flags: u8,
+    /// Per chunk: 0 not checked, 1 good, 2 bad.
+    checked: Vec<AtomicU8>,
+}
+
+impl<'a> Ext<'a> {
+    /// Opens the extension `data` of the index whose header block is `index_header` and which
+    /// has `entries` entries. Checks the header, the binding and the chunk table, not the body.
+    pub fn open(data: &'a [u8], index_header: &[u8; BLOCK], entries: u64) -> Result<Ext<'a>, ExtError> {
+        let h = data.get(..BLOCK).ok_or(ExtError::NoHeader)?;
+        if &h[..4] != TAG || h[4] != VERSION {
+            return Err(ExtError::NoHeader);
+        }
+        let u = |at: usize| u64::from_be_bytes(h[at..at.saturating_add(8)].try_into().expect("8 bytes"));
+        if u(504) != xxh3_64(&h[..504]) {
+            return Err(ExtError::Checksum("its header"));
+        }
+        if u(24) != xxh3_64(index_header) {
+            return Err(ExtError::Unbound);
+        }
+        let bad = |what: &str| ExtError::Malformed(what.to_string());
+        let size = |at: usize| usize::try_from(u(at)).map_err(|_| bad("an offset is out of range"));
+        let n = size(8)?;
+        if n as u64 != entries {
+            return Err(ExtError::Malformed(format!("it describes {n} entries, the index has {entries}")));
+        }
+        let chunk = u32::from_be_bytes(h[96..100].try_into().expect("4 bytes")) as usize;
+        let record = u32::from_be_bytes(h[100..104].try_into().expect("4 bytes")) as usize;
+        if chunk != CHUNK || record != RECORD || size(16)? != data.len() {
+            return Err(bad("unexpected chunk size, record size or length"));
+        }
+        let (records, order, strings_at, strings_len, table_at, chunks) = (size(32)?, size(40)?, size(48)?, size(56)?, size(80)?, size(88)?);
+        let ends = |at: usize, len: Option<usize>| len.and_then(|l| at.checked_add(l));
+        let in_order = records == BLOCK
+            && ends(records, n.checked_mul(RECORD)) == Some(order)
+            && ends(order, n.checked_mul(4)) == Some(strings_at)
+            && ends(strings_at, Some(strings_len)).is_some_and(|e| e <= table_at)
+            && ends(table_at, chunks.checked_mul(8)).is_some_and(|e| e <= data.len())
+            && table_at.saturating_sub(BLOCK).div_ceil(CHUNK) == chunks;
+        if !in_order {
+            return Err(bad("its sections are out of place"));
+        }
+        let table = &data[table_at..table_at.saturating_add(chunks.saturating_mul(8))];
+        if xxh3_64(table) != u(104) {
+            return Err(ExtError::Checksum("its chunk table"));
+        }
+        let checked = (0..chunks).map(|_| AtomicU8::new(0)).collect();
+        Ok(Ext { data, n, records, order, strings: strings_at..strings_at.saturating_add(strings_len), table, body_end: table_at, flags: h[112], checked })
+    }
+
+    /// Entries described.
+    pub fn len(&self) -> usize {
+        self.n
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    /// Header flags ([`HAS_GLOBALS`], [`GLOBAL_ATTRIBUTES`]).
+    pub fn flags(&self) -> u8 {
+        self.flags
+    }
+
+    /// The bytes `range` of the extension, after checking the chunks they lie in.
+    fn bytes(&self, range: Range<usize>) -> Result<&'a [u8], ExtError> {
+        if range.end > self.body_end || range.start < BLOCK {
+            return Err(ExtError::Malformed("a read falls outside the body".into()));
+        }
+        if range.start < range.end {
+            let first = (range.start - BLOCK) / CHUNK;
+            let last = (range.end - 1 - BLOCK) / CHUNK;
+            for c in first..=last {
+                self.check_chunk(c)?;
+            }
+        }
+        Ok(&self.data[range])
+    }
+
+    fn check_chunk(&self, c: usize) -> Result<(), ExtError> {
+        match self.checked[c].load(Ordering::Relaxed) {
+            1 => return Ok(()),
+            2 => return Err(ExtError::Checksum("a chunk of its body")),
+            _ => {}
+        }
+        let start = BLOCK.saturating_add(c.saturating_mul(CHUNK));
+        let piece = &self.data[start..start.saturating_add(CHUNK).min(self.body_end)];
+        let want = u64::from_be_bytes(self.table[c.saturating_mul(8)..c.saturating_mul(8).saturating_add(8)].try_into().expect("8 bytes"));
+        let ok = xxh3_64(piece) == want;
+        self.checked[c].store(if ok { 1 } else { 2 }, Ordering::Relaxed);
+        if ok {
+            Ok(())
+        } else {
+            Err(ExtError::Checksum("a chunk of its body"))
+        }
+    }
+
+    /// Checks every chunk (for `verify`).
+    pub fn check_all(&self) -> Result<(), ExtError> {
+        use rayon::prelude::*;
+        (0..self.checked.len()).into_par_iter().try_for_each(|c| self.check_chunk(c))
+    }
+
+    /// The record of entry `i`, whose stored 24-bit checksum is `entry_checksum`.
+    pub fn meta(&self, i: usize, entry_checksum: u32) -> Result<Meta<'a>, ExtError> {
+        if i >= self.n {
+            return Err(ExtError::Malformed(format!("no record {i}")));
+        }
+        let at = self.records.saturating_add(i.saturating_mul(RECORD));
+        let r = self.bytes(at..at.saturating_add(RECORD))?;
+        let u64_at = |a: usize| u64::from_be_bytes(r[a..a.saturating_add(8)].try_into().expect("8 bytes"));
+        let u32_at = |a: usize| u32::from_be_bytes(r[a..a.saturating_add(4)].try_into().expect("4 bytes"));
+        if r[53..56] != entry_checksum.to_be_bytes()[1..] {
+            return Err(ExtError::Record(i as u64));
+        }
+        let flags = r[52];
+        let mut m = Meta {
+            size: u64_at(0),
+            stored_size: u64_at(8),
+            mtime: i64::from_be_bytes(r[16..24].try_into().expect("8 bytes")),
+            mtime_nsec: u32_at(24),
+            uid: u64_at(28),
+            gid: u64_at(36),
+            main_blocks: u32_at(44),
+            chain_blocks: u32_at(48),
+            flags: flags & (SPARSE | XATTRS | GLOBALS),
+            ..Meta::default()
+        };
+        if flags & (PATH | LINK | UNAME | GNAME) != 0 {
+            let mut at = self.strings.start.saturating_add(u32_at(56) as usize);
+            let mut next = || -> Result<&'a [u8], ExtError> {
+                let mut len: usize = 0;
+                let mut shift = 0u32;
+                loop {
+                    let b = *self.bytes(at..at.saturating_add(1))?.first().expect("one byte");
+                    at = at.saturating_add(1);
+                    len |= usize::from(b & 0x7f).checked_shl(shift).ok_or_else(|| ExtError::Malformed("a string length is too long".into()))?;
+                    shift = shift.saturating_add(7);
+                    if b & 0x80 == 0 {
+                        break;
+                    }
+                }
+                let end = at.checked_add(len).filter(|&e| e <= self.strings.end).ok_or_else(|| ExtError::Malformed("a string runs past the strings".into()))?;
+                let s = self.bytes(at..end)?;
+                at = end;
+                Ok(s)
+            };
+            for (bit, slot) in [(PATH, &mut m.path), (LINK, &mut m.link), (UNAME, &mut m.uname), (GNAME, &mut m.gname)] {
+                if flags & bit != 0 {
+                    *slot = Some(next()?);
+                }
+            }
+        }
+        Ok(m)
+    }
+
+    /// The entry number at place `k` of the name order.
+    pub fn ordered(&self, k: usize) -> Result<usize, ExtError> {
+        let at = self.order.saturating_add(k.saturating_mul(4));
+        let b = self.bytes(at..at.saturating_add(4))?;
+        let i = u32::from_be_bytes(b.try_into().expect("4 bytes")) as usize;
+        if i >= self.n {
+            return Err(ExtError::Malformed(format!("the name order names entry {i} of {}", self.n)));
+        }
+        Ok(i)
+    }
+
+    /// The places `[lo, hi)` of the name order whose key equals `key`, found by binary search;
+    /// `key_of(i)` gives entry `i`'s key, and `wrap` turns this view's errors into the caller's.
+    pub fn equal_range<E>(&self, key: &[u8], mut key_of: impl FnMut(usize) -> Result<Vec<u8>, E>, wrap: impl Fn(ExtError) -> E) -> Result<Range<usize>, E> {
+        let mut bound = |strict: bool| -> Result<usize, E> {
+            let (mut lo, mut hi) = (0usize, self.n);
+            while lo < hi {
+                let mid = lo.saturating_add((hi - lo) / 2);
+                let k = key_of(self.ordered(mid).map_err(&wrap)?)?;
+                let before = if strict { k.as_slice() <= key } else { k.as_slice() < key };
+                if before {
+                    lo = mid.saturating_add(1);
+                } else {
+                    hi = mid;
+                }
+            }
+            Ok(lo)
+        };
+        let lo = bound(false)?;
+        let hi = bound(true)?;
+        Ok(lo..hi.max(lo))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(path: Option<&'static [u8]>) -> Meta<'static> {
+        Meta { size: 5, stored_size: 5, mtime: -3, mtime_nsec: 7, uid: 1 << 40, gid: 2, main_blocks: 2, chain_blocks: 3, flags: XATTRS, path, link: Some(b"t"), uname: None, gname: Some(b"g") }
+    }
+
+    #[test]
+    fn round_trip_and_lookup() {
+        let header = [9u8; BLOCK];
+        let mut b = Builder::new();
+        let names: [&'static [u8]; 4] = [b"b", b"a", b"c/d", b"a"];
+        for (i, n) in names.iter().enumerate() {
+            b.push(&meta(Some(n)), i as u32 * 3, n);
+        }
+        let len = b.encoded_len();
+        let data = b.finish(&header).unwrap();
+        assert_eq!(Some(data.len()), len);
+        assert_eq!(data.len() % BLOCK, 0);
+        let e = Ext::open(&data, &header, 4).unwrap();
+        for (i, n) in names.iter().enumerate() {
+            assert_eq!(e.meta(i, i as u32 * 3).unwrap(), meta(Some(n)));
+        }
+        assert_eq!(e.meta(1, 4), Err(ExtError::Record(1)));
+        let key_of = |i: usize| Ok::<_, ExtError>(names[i].to_vec());
+        let r = e.equal_range(b"a", key_of, |e| e).unwrap();
+        assert_eq!(r.clone().map(|k| e.ordered(k).unwrap()).collect::<Vec<_>>(), vec![1, 3]);
+        assert!(e.equal_range(b"bb", key_of, |e| e).unwrap().is_empty());
+        assert_eq!(Ext::open(&data, &[8u8; BLOCK], 4).err(), Some(ExtError::Unbound));
+        assert!(Ext::open(&data, &header, 5).is_err());
+    }
+
+    #[test]
+    fn damage_is_found_where_it_is_read() {
+        let header = [1u8; BLOCK];
+        let mut b = Builder::new();
+        for i in 0..2000u32 {
+            b.push(&meta(None), i, format!("f{i}").as_bytes());
+        }
+        let mut data = b.finish(&header).unwrap();
+        let at = BLOCK + 1500 * RECORD;
+        data[at] ^= 1;
+        let e = Ext::open(&data, &header, 2000).unwrap();
+        assert!(e.meta(0, 0).is_ok());
+        assert_eq!(e.meta(1500, 1500), Err(ExtError::Checksum("a chunk of its body")));
+        assert!(e.check_all().is_err());
+        data[5] ^= 1;
+        assert_eq!(Ext::open(&data, &header, 2000).err(), Some(ExtError::Checksum("its header")));
+    }
+}

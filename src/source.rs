@@ -1,0 +1,276 @@
+//! Where an archive's bytes come from: the seam every reader goes through (DESIGN §8).
+//!
+//! [`ByteSource`] answers one question, *which bytes are at offset X*, and counts what it
+//! answers, so that a caller (and a test) can tell how much of an archive a command read.
+//!
+//! - [`Mapped`]: a memory map (the crate's one mapping, in [`crate::archive`]). It also exposes
+//!   the whole slice, which the chunked parallel scan and the mapped reader use directly.
+//! - [`Positioned`]: `pread` on an open file, for archives of large members read a few at a time.
+//! - [`Decoded`]: a compressed stream, decoded front to back. Reads must move forward; a read
+//!   behind the decoder's position starts decoding again from the beginning (seek points, #12,
+//!   will resume from the nearest checkpoint instead).
+//!
+//! A source's [`ByteSource::stamp`] is what freshness compares with an index: the length of the
+//! file it reads (for a compressed source, the compressed file's length).
+
+use std::borrow::Cow;
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use crate::archive::Archive;
+use crate::error::{Error, IoContext, Result};
+use crate::format::compression::Compression;
+
+/// Bytes at offsets.
+pub trait ByteSource: Send + Sync {
+    /// `len` bytes at `offset`, borrowed where the source can; fewer only at the end of the data.
+    fn read_at(&self, offset: u64, len: usize) -> io::Result<Cow<'_, [u8]>>;
+    /// The whole data, when it is in memory (a mapping).
+    fn as_slice(&self) -> Option<&[u8]> {
+        None
+    }
+    /// The length of the file the bytes come from, for freshness.
+    fn stamp(&self) -> u64;
+    /// Bytes handed out by [`ByteSource::read_at`] so far, and those noted by
+    /// [`ByteSource::note_read`].
+    fn bytes_read(&self) -> u64;
+    /// Counts `n` bytes that a caller read through [`ByteSource::as_slice`] directly.
+    fn note_read(&self, n: u64);
+    /// The file, for messages.
+    fn path(&self) -> &Path;
+}
+
+/// A mapped archive.
+#[derive(Debug)]
+pub struct Mapped<'a> {
+    archive: &'a Archive,
+    read: AtomicU64,
+}
+
+impl<'a> Mapped<'a> {
+    /// The source of a mapped archive.
+    pub fn new(archive: &'a Archive) -> Mapped<'a> {
+        Mapped { archive, read: AtomicU64::new(0) }
+    }
+
+}
+
+impl ByteSource for Mapped<'_> {
+    fn read_at(&self, offset: u64, len: usize) -> io::Result<Cow<'_, [u8]>> {
+        let data = self.archive.bytes();
+        let start = usize::try_from(offset).unwrap_or(usize::MAX).min(data.len());
+        let end = start.saturating_add(len).min(data.len());
+        self.note_read((end - start) as u64);
+        Ok(Cow::Borrowed(&data[start..end]))
+    }
+
+    fn as_slice(&self) -> Option<&[u8]> {
+        Some(self.archive.bytes())
+    }
+
+    fn stamp(&self) -> u64 {
+        self.archive.compressed_len().unwrap_or(self.archive.len())
+    }
+
+    fn bytes_read(&self) -> u64 {
+        self.read.load(Ordering::Relaxed)
+    }
+
+    fn note_read(&self, n: u64) {
+        self.read.fetch_add(n, Ordering::Relaxed);
+    }
+
+    fn path(&self) -> &Path {
+        self.archive.path()
+    }
+}
+
+/// An open file read with `pread`.
+#[derive(Debug)]
+pub struct Positioned {
+    file: File,
+    path: PathBuf,
+    len: u64,
+    read: AtomicU64,
+}
+
+impl Positioned {
+    /// Opens `path`.
+    pub fn open(path: &Path) -> Result<Positioned> {
+        let file = File::open(path).at(path)?;
+        let len = file.metadata().at(path)?.len();
+        Ok(Positioned { file, path: path.to_path_buf(), len, read: AtomicU64::new(0) })
+    }
+}
+
+impl ByteSource for Positioned {
+    fn read_at(&self, offset: u64, len: usize) -> io::Result<Cow<'_, [u8]>> {
+        let want = usize::try_from(self.len.saturating_sub(offset)).unwrap_or(usize::MAX).min(len);
+        let mut buf = vec![0u8; want];
+        let mut got = 0;
+        while got < want {
+            match self.file.read_at(&mut buf[got..], offset.saturating_add(got as u64)) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        buf.truncate(got);
+        self.read.fetch_add(got as u64, Ordering::Relaxed);
+        Ok(Cow::Owned(buf))
+    }
+
+    fn stamp(&self) -> u64 {
+        self.len
+    }
+
+    fn bytes_read(&self) -> u64 {
+        self.read.load(Ordering::Relaxed)
+    }
+
+    fn note_read(&self, n: u64) {
+        self.read.fetch_add(n, Ordering::Relaxed);
+    }
+
+    fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// The decoder's state: where it is in the decompressed stream.
+struct DecodeState<'a> {
+    reader: Box<dyn Read + Send + 'a>,
+    at: u64,
+    /// The last bytes handed out (up to [`BACK`]), which end at `at`: a read that starts a
+    /// little behind the decoder (a header just after data read with it) is served from here.
+    recent: Vec<u8>,
+}
+
+/// How far behind its position a decoded source can read without decoding again.
+const BACK: usize = 64 << 10;
+
+/// A compressed archive, decoded front to back.
+pub struct Decoded<'a> {
+    archive: &'a Archive,
+    compression: Compression,
+    state: Mutex<Option<DecodeState<'a>>>,
+    read: AtomicU64,
+    decoded: AtomicU64,
+}
+
+impl std::fmt::Debug for Decoded<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Decoded").field("path", &self.archive.path()).field("compression", &self.compression).finish()
+    }
+}
+
+impl<'a> Decoded<'a> {
+    /// The decompressed stream of the mapped compressed file `archive`.
+    pub fn new(archive: &'a Archive, compression: Compression) -> Decoded<'a> {
+        Decoded { archive, compression, state: Mutex::new(None), read: AtomicU64::new(0), decoded: AtomicU64::new(0) }
+    }
+
+    /// The compression.
+    pub fn compression(&self) -> Compression {
+        self.compression
+    }
+
+    /// A fresh decoder from the start of the stream.
+    pub fn stream(&self) -> Result<Box<dyn Read + Send + 'a>> {
+        crate::stream::decoder(io::Cursor::new(self.archive.bytes()), Some(self.compression), self.archive.path())
+    }
+
+    /// Bytes decompressed so far (including those skipped to reach a read).
+    pub fn bytes_decoded(&self) -> u64 {
+        self.decoded.load(Ordering::Relaxed)
+    }
+
+    /// Decompresses the whole stream into an anonymous temporary file beside the archive (or in
+    /// the temporary directory) and maps it, for work that needs the whole archive at once.
+    pub fn materialize(&self) -> Result<Archive> {
+        let path = self.archive.path();
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let mut tmp = tempfile::NamedTempFile::new_in(dir).or_else(|_| tempfile::NamedTempFile::new()).at(dir)?;
+        let mut r = self.stream()?;
+        let n = io::copy(&mut r, tmp.as_file_mut()).map_err(|e| Error::Io { path: path.to_path_buf(), source: e })?;
+        self.decoded.fetch_add(n, Ordering::Relaxed);
+        let opened = Archive::open(tmp.path())?.decompressed_from(path, self.archive.len());
+        drop(tmp); // unlinked; the map keeps the data
+        Ok(opened)
+    }
+}
+
+impl ByteSource for Decoded<'_> {
+    fn read_at(&self, offset: u64, len: usize) -> io::Result<Cow<'_, [u8]>> {
+        let mut guard = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let behind = |s: &DecodeState<'_>| s.at.saturating_sub(s.recent.len() as u64);
+        if guard.as_ref().is_none_or(|s| behind(s) > offset) {
+            let reader = self.stream().map_err(|e| io::Error::other(e.to_string()))?;
+            *guard = Some(DecodeState { reader, at: 0, recent: Vec::new() });
+        }
+        let s = guard.as_mut().expect("set above");
+        let mut buf = Vec::with_capacity(len.min(1 << 24));
+        if offset < s.at {
+            let from = (offset - behind(s)) as usize;
+            let k = (s.recent.len() - from).min(len);
+            buf.extend_from_slice(&s.recent[from..from + k]);
+        } else {
+            let skip = offset - s.at;
+            let skipped = io::copy(&mut (&mut s.reader).take(skip), &mut io::sink())?;
+            s.at += skipped;
+            self.decoded.fetch_add(skipped, Ordering::Relaxed);
+        }
+        let more = len - buf.len();
+        let old = buf.len();
+        let got = (&mut s.reader).take(more as u64).read_to_end(&mut buf)?;
+        s.at += got as u64;
+        self.decoded.fetch_add(got as u64, Ordering::Relaxed);
+        self.read.fetch_add(buf.len() as u64, Ordering::Relaxed);
+        // Keep the last BACK bytes that end at the decoder's position.
+        let fresh = &buf[old..];
+        if fresh.len() >= BACK {
+            s.recent.clear();
+            s.recent.extend_from_slice(&fresh[fresh.len() - BACK..]);
+        } else {
+            s.recent.extend_from_slice(fresh);
+            let excess = s.recent.len().saturating_sub(BACK);
+            s.recent.drain(..excess);
+        }
+        Ok(Cow::Owned(buf))
+    }
+
+    fn stamp(&self) -> u64 {
+        self.archive.len()
+    }
+
+    fn bytes_read(&self) -> u64 {
+        self.read.load(Ordering::Relaxed)
+    }
+
+    fn note_read(&self, n: u64) {
+        self.read.fetch_add(n, Ordering::Relaxed);
+    }
+
+    fn path(&self) -> &Path {
+        self.archive.path()
+    }
+}
+
+/// The source for a mapped file: decoded when it is a compressed stream, else the mapping.
+pub fn source_of(archive: &Archive) -> Box<dyn ByteSource + '_> {
+    match compression_of(archive) {
+        Some(c) => Box::new(Decoded::new(archive, c)),
+        None => Box::new(Mapped::new(archive)),
+    }
+}
+
+/// The compression of a mapped file, if it is a compressed stream.
+pub fn compression_of(archive: &Archive) -> Option<Compression> {
+    let b = archive.bytes();
+    Compression::detect(&b[..b.len().min(Compression::HEAD)])
+}
