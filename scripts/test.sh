@@ -42,6 +42,15 @@ if [ ! -f "$real/perl-base.data.tar" ]; then
   mv "$real/perl-base.data.tar.part" "$real/perl-base.data.tar"
   rm -rf "$tmp"
 fi
+# A real sdist from PyPI, pinned, for the index tests (tests/index_ext.rs).
+if [ ! -f "$real/six-1.16.0.tar.gz" ]; then
+  mkdir -p "$real"
+  python3 -m pip --version >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-pip >/dev/null; }
+  tmp=$(mktemp -d)
+  python3 -m pip download --quiet --no-deps --no-binary :all: six==1.16.0 -d "$tmp"
+  mv "$tmp/six-1.16.0.tar.gz" "$real/six-1.16.0.tar.gz"
+  rm -rf "$tmp"
+fi
 [ -f ../shared/corpus/truth.jsonl ] || { echo "the corpus must be at ../shared/corpus (see README)" >&2; exit 1; }
 
 # The scanner, format and stream modules deny unchecked arithmetic on input (each exception is

@@ -9,6 +9,7 @@
 use crate::archive::{Archive, IndexDir};
 use crate::error::{Error, Result};
 use crate::format::header::{HeaderView, BLOCK_U64};
+use crate::format::ext;
 use crate::format::tarfs::{self, Index, FLAG_SUBSET};
 use crate::ops::filter::Filter;
 use crate::format::csv::{self, Row};
@@ -57,7 +58,7 @@ pub fn verify(archive: &Archive, index_dir: Option<&IndexDir>, opts: ScanOptions
         });
     }
     let skip = archive.embedded().map(|e| e.member_position);
-    let mut pairing = Pairing::new(archive.path(), &index, located.base, skip)?;
+    let mut pairing = Pairing::new(archive.path(), &index, located.slice(archive), located.base, skip)?;
     for e in Scanner::new(archive.bytes(), opts) {
         pairing.member(&e.map_err(|source| Error::Scan { path: path.clone(), source })?)?;
     }
@@ -74,19 +75,35 @@ pub struct Pairing<'i, 'd> {
     filter: Option<Filter>,
     next: usize,
     members: u64,
+    /// The index's extension data, checked whole, and the lookup key of each entry met.
+    ext: Option<(ext::Ext<'d>, Vec<Vec<u8>>)>,
 }
 
 impl<'i, 'd> Pairing<'i, 'd> {
     /// Pairing for `index`, whose positions count from `base`; the member at `skip` (an embedded
     /// `.tarfs`) is not one of the indexed.
-    pub fn new(path: &Path, index: &'i Index<'d>, base: u64, skip: Option<u64>) -> Result<Self> {
+    ///
+    /// `data` is the index's bytes: its extension data, if any, is checked whole (every chunk),
+    /// and each record against its member.
+    pub fn new(path: &Path, index: &'i Index<'d>, data: &'d [u8], base: u64, skip: Option<u64>) -> Result<Self> {
         let info = index.header.info.clone().unwrap_or_default();
+        let bad = |e: ext::ExtError| Error::Invalid(format!("{}: {e}", path.display()));
+        let ext = match tarfs::ext_range(data, &info) {
+            Some(range) => {
+                let header: &[u8; 512] = data[..512].try_into().expect("a decoded index has a header");
+                let x = ext::Ext::open(&data[range], header, info.entries).map_err(bad)?;
+                x.check_all().map_err(bad)?;
+                Some((x, Vec::new()))
+            }
+            None if info.flags & tarfs::FLAG_EXT != 0 => return Err(Error::Invalid(format!("{}: the index says it has extension data, but it is not there", path.display()))),
+            None => None,
+        };
         let subset = info.flags & FLAG_SUBSET != 0;
         let filter = match (&info.filter, subset) {
             (Some(text), true) => Filter::parse(text)?,
             _ => None,
         };
-        Ok(Pairing { path: path.to_path_buf(), index, base, skip, subset, filter, next: 0, members: 0 })
+        Ok(Pairing { path: path.to_path_buf(), index, base, skip, subset, filter, next: 0, members: 0, ext })
     }
 
     fn mismatch(&self, entry: usize, offset: u64, name: &[u8], msg: &str) -> Error {
@@ -130,6 +147,13 @@ impl<'i, 'd> Pairing<'i, 'd> {
         if ie.chain_blocks().is_some_and(|c| c != e.chain_blocks()) {
             return Err(self.mismatch(self.next, pos, name, "the header chain there has another length"));
         }
+        if let Some((x, keys)) = &mut self.ext {
+            let record = x.meta(self.next, ie.stored_checksum()).map_err(|err| Error::Invalid(format!("{}: {err}", self.path.display())))?;
+            if e.ext_meta().as_ref() != Some(&record) {
+                return Err(self.mismatch(self.next, pos, name, "the index extension's record differs from the member"));
+            }
+            keys.push(ext::normalize_name(&e.path()).to_vec());
+        }
         self.next += 1;
         Ok(())
     }
@@ -139,6 +163,24 @@ impl<'i, 'd> Pairing<'i, 'd> {
         if let Some(ie) = self.index.entries.get(self.next) {
             let pos = self.base + ie.position() * BLOCK_U64;
             return Err(self.mismatch(self.next, pos, HeaderView::new(ie.as_bytes()).name(), "no member of the archive is there"));
+        }
+        if let Some((x, keys)) = &self.ext {
+            // The name table: a permutation of the entries, sorted by key, then entry number.
+            let bad = |msg: String| Error::Invalid(format!("{}: index extension: {msg}", self.path.display()));
+            let mut seen = vec![false; keys.len()];
+            let mut prev: Option<usize> = None;
+            for k in 0..x.len() {
+                let i = x.ordered(k).map_err(|e| bad(e.to_string()))?;
+                if std::mem::replace(&mut seen[i], true) {
+                    return Err(bad(format!("the name table lists entry {i} twice")));
+                }
+                if let Some(p) = prev {
+                    if (keys[p].as_slice(), p) > (keys[i].as_slice(), i) {
+                        return Err(bad(format!("the name table is out of order at place {k}")));
+                    }
+                }
+                prev = Some(i);
+            }
         }
         Ok(VerifyReport { source, entries: self.index.entries.len() as u64, members: self.members, subset: self.subset, uncovered: 0 })
     }
@@ -208,7 +250,7 @@ fn verify_compressed(archive: &Archive, c: Compression, index_dir: Option<&Index
             });
         }
     }
-    let mut pairing = Pairing::new(archive.path(), &index, 0, None)?;
+    let mut pairing = Pairing::new(archive.path(), &index, &bytes, 0, None)?;
     let mut r = Decoded::new(archive, c).stream()?;
     crate::stream::scan_stream(&mut r, archive.path(), opts, 1 << 20, |e| pairing.member(e))?;
     pairing.finish(Source::Sidecar(side))

@@ -1,0 +1,266 @@
+//! The index answers on its own (issue #14): listings through an index with extension data read
+//! no archive bytes, equal a full scan byte for byte, and every index tarfs writes reads in a
+//! plain v1.0 reader written from the specification (`tests/v1_reader.py`).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{corpus_dir, ok, tarfs, truth};
+use serde_json::Value;
+
+fn tmp() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+/// Runs `tarfs -v ARGS` and returns (stdout, stderr); it must succeed.
+fn verbose(args: &[&std::ffi::OsStr]) -> (Vec<u8>, String) {
+    let out = ok(tarfs().arg("-v").args(args));
+    (out.stdout, String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// `ls` and `cat` of `archive` through its sidecar: the index is used, the listing reads 0 bytes
+/// of the archive, and `cat` of `member` gives `want`. Returns the `ls --json` output.
+fn through_index(archive: &Path, member: &str, want: &[u8]) -> Vec<u8> {
+    ok(tarfs().arg("index").arg(archive));
+    let (listing, err) = verbose(&["ls".as_ref(), "--json".as_ref(), archive.as_os_str()]);
+    assert!(err.contains("using sidecar index"), "{}: {err}", archive.display());
+    assert!(err.contains("read 0 bytes of the archive for the listing"), "{}: {err}", archive.display());
+    assert!(!err.contains("scanning instead"), "{}: {err}", archive.display());
+    let (data, err) = verbose(&["cat".as_ref(), archive.as_os_str(), member.as_ref()]);
+    assert!(err.contains("using sidecar index"), "{}: {err}", archive.display());
+    assert_eq!(data, want, "{}: cat {member}", archive.display());
+    // The same listing as a full scan, with the sidecar set aside.
+    let side = PathBuf::from(format!("{}.tarfs", archive.display()));
+    let aside = side.with_extension("aside");
+    std::fs::rename(&side, &aside).unwrap();
+    for flag in ["--json", "-l"] {
+        let scan = ok(tarfs().arg("ls").arg(flag).arg(archive)).stdout;
+        std::fs::rename(&aside, &side).unwrap();
+        let indexed = ok(tarfs().arg("ls").arg(flag).arg(archive)).stdout;
+        std::fs::rename(&side, &aside).unwrap();
+        assert_eq!(String::from_utf8_lossy(&indexed), String::from_utf8_lossy(&scan), "{}: ls {flag}", archive.display());
+    }
+    std::fs::rename(&aside, &side).unwrap();
+    listing
+}
+
+fn compress(path: &Path, tool: &str) -> PathBuf {
+    let (args, ext): (&[&str], &str) = match tool {
+        "gzip" => (&["-kf"], "gz"),
+        "xz" => (&["-kf"], "xz"),
+        "zstd" => (&["-qf"], "zst"),
+        _ => unreachable!(),
+    };
+    ok(Command::new(tool).args(args).arg(path));
+    PathBuf::from(format!("{}.{ext}", path.display()))
+}
+
+#[test]
+fn git_archive_tarballs_use_their_index() {
+    let d = tmp();
+    let repo = d.path().join("repo");
+    std::fs::create_dir_all(repo.join("src/deep")).unwrap();
+    std::fs::write(repo.join("src/deep/lib.rs"), b"pub fn f() {}\n").unwrap();
+    std::fs::write(repo.join("README"), b"read me\n").unwrap();
+    let git = |args: &[&str]| ok(Command::new("git").arg("-C").arg(&repo).args(["-c", "user.name=t", "-c", "user.email=t@t"]).args(args));
+    git(&["init", "-q"]);
+    git(&["add", "."]);
+    git(&["commit", "-qm", "one"]);
+    let plain = d.path().join("plain.tar");
+    git(&["archive", "-o", plain.to_str().unwrap(), "HEAD"]);
+    let prefixed = d.path().join("prefixed.tar");
+    git(&["archive", "--prefix=proj-1.0/", "-o", prefixed.to_str().unwrap(), "HEAD"]);
+    // git archive writes a pax global header with the commit id.
+    assert_eq!(&std::fs::read(&plain).unwrap()[156..157], b"g");
+    through_index(&plain, "src/deep/lib.rs", b"pub fn f() {}\n");
+    through_index(&prefixed, "proj-1.0/README", b"read me\n");
+    through_index(&compress(&plain, "gzip"), "src/deep/lib.rs", b"pub fn f() {}\n");
+    through_index(&compress(&prefixed, "gzip"), "proj-1.0/src/deep/lib.rs", b"pub fn f() {}\n");
+}
+
+#[test]
+fn python_pax_names_of_150_bytes_in_every_compression() {
+    let d = tmp();
+    let tar = d.path().join("pax.tar");
+    let script = r#"
+import io, sys, tarfile
+with tarfile.open(sys.argv[1], "w", format=tarfile.PAX_FORMAT) as t:
+    for i in range(300):
+        name = "dir-%03d/" % (i % 7) + "n" * 150 + "-%d.txt" % i
+        data = b"member %d\n" % i * (i % 5)
+        info = tarfile.TarInfo(name)
+        info.size = len(data)
+        info.mtime = 1700000000.125 + i
+        info.uname = "a-user-name-longer-than-thirty-two-bytes"
+        t.addfile(info, io.BytesIO(data))
+"#;
+    ok(Command::new("python3").arg("-c").arg(script).arg(&tar));
+    let name = format!("dir-{:03}/{}-{}.txt", 123 % 7, "n".repeat(150), 123);
+    let want = b"member 123\n".repeat(123 % 5);
+    let listing = through_index(&tar, &name, &want);
+    assert_eq!(String::from_utf8_lossy(&listing).lines().count(), 300);
+    for tool in ["gzip", "xz", "zstd"] {
+        let listed = through_index(&compress(&tar, tool), &name, &want);
+        assert_eq!(listed, listing, "{tool}");
+    }
+}
+
+#[test]
+fn gnu_long_names() {
+    let d = tmp();
+    let src = d.path().join("src");
+    let deep = src.join("l".repeat(120)).join("m".repeat(120));
+    std::fs::create_dir_all(&deep).unwrap();
+    std::fs::write(deep.join("file.txt"), b"long\n").unwrap();
+    std::os::unix::fs::symlink("t".repeat(150), src.join("link")).unwrap();
+    let tar = d.path().join("gnu.tar");
+    ok(Command::new("tar").arg("--format=gnu").arg("-cf").arg(&tar).arg("-C").arg(&src).arg("."));
+    let member = format!("./{}/{}/file.txt", "l".repeat(120), "m".repeat(120));
+    let listing = through_index(&tar, &member, b"long\n");
+    assert!(String::from_utf8_lossy(&listing).contains(&"t".repeat(150)), "the long link target is listed");
+}
+
+/// A real sdist from PyPI (six 1.16.0, downloaded by scripts/test.sh).
+#[test]
+fn a_real_sdist() {
+    let sdist = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/real-archives/six-1.16.0.tar.gz");
+    assert!(sdist.is_file(), "{} is missing: scripts/test.sh downloads it", sdist.display());
+    let d = tmp();
+    let copy = d.path().join("six-1.16.0.tar.gz");
+    std::fs::copy(&sdist, &copy).unwrap();
+    let script = "import sys, tarfile; sys.stdout.buffer.write(tarfile.open(sys.argv[1]).extractfile('six-1.16.0/six.py').read())";
+    let want = ok(Command::new("python3").arg("-c").arg(script).arg(&copy)).stdout;
+    through_index(&copy, "six-1.16.0/six.py", &want);
+}
+
+/// Every corpus archive tarfs indexes: `ls -l` and `ls --json` through the sidecar equal a full
+/// scan's, and through an embedded index (`embed --output`) equal the scan's but for offsets.
+#[test]
+fn corpus_listings_through_the_index_equal_a_scan() {
+    let d = tmp();
+    let mut compared = 0;
+    for t in truth() {
+        let name = t["file"].as_str().unwrap();
+        let src = corpus_dir().join(name);
+        let copy = d.path().join(name.replace('/', "_"));
+        std::fs::copy(&src, &copy).unwrap();
+        let scan_json = tarfs().arg("ls").arg("--json").arg(&copy).output().unwrap();
+        if !scan_json.status.success() || !tarfs().arg("index").arg(&copy).output().unwrap().status.success() {
+            continue;
+        }
+        let scan_long = ok(tarfs().arg("ls").arg("-l").arg(&copy)).stdout;
+        let indexed = tarfs().arg("-v").arg("ls").arg("--json").arg(&copy).output().unwrap();
+        let err = String::from_utf8_lossy(&indexed.stderr);
+        if err.contains("using sidecar index") {
+            assert_eq!(String::from_utf8_lossy(&indexed.stdout), String::from_utf8_lossy(&scan_json.stdout), "{name}: ls --json");
+            assert_eq!(String::from_utf8_lossy(&ok(tarfs().arg("ls").arg("-l").arg(&copy)).stdout), String::from_utf8_lossy(&scan_long), "{name}: ls -l");
+            compared += 1;
+        } else {
+            panic!("{name}: its fresh sidecar was not used: {err}");
+        }
+    }
+    // Every archive that scans cleanly (the others are the corpus's broken ones) was compared.
+    assert!(compared >= 100, "only {compared} corpus archives were compared through their index");
+}
+
+/// The v1.0 reader's entries for an index: (position, main header name).
+fn v1_entries(kind: &str, path: &Path) -> Vec<(u64, Vec<u8>)> {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/v1_reader.py");
+    let out = ok(Command::new("python3").arg(script).arg(kind).arg(path));
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            let hex = v["name_hex"].as_str().unwrap();
+            let name = (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
+            (v["position"].as_u64().unwrap(), name)
+        })
+        .collect()
+}
+
+/// What tarfs lists of `archive`: each member's position and its main header's `prefix/name`.
+fn tarfs_positions(archive: &Path) -> Vec<(u64, Vec<u8>)> {
+    let bytes = std::fs::read(archive).unwrap();
+    common::tarfs_members(archive)
+        .iter()
+        .map(|m| {
+            let at = m["main_header_offset"].as_u64().unwrap() as usize;
+            let h = tarfs::format::header::HeaderView::from_slice(&bytes[at..]).unwrap();
+            let mut name = h.prefix().to_vec();
+            if !name.is_empty() && h.format() == tarfs::format::header::Format::Ustar {
+                name.push(b'/');
+            } else {
+                name.clear();
+            }
+            name.extend_from_slice(h.name());
+            (m["header_offset"].as_u64().unwrap(), name)
+        })
+        .collect()
+}
+
+#[test]
+fn a_plain_v1_reader_reads_every_index_tarfs_writes() {
+    let d = tmp();
+    let mut checked = 0;
+    for t in truth() {
+        let name = t["file"].as_str().unwrap();
+        let copy = d.path().join(name.replace('/', "_"));
+        std::fs::copy(corpus_dir().join(name), &copy).unwrap();
+        if !tarfs().arg("index").arg(&copy).output().unwrap().status.success() {
+            continue;
+        }
+        let side = PathBuf::from(format!("{}.tarfs", copy.display()));
+        let want = tarfs_positions(&copy);
+        assert_eq!(v1_entries("sidecar", &side), want, "{name}: sidecar");
+        // The embedded form of the same archive.
+        let embedded = d.path().join(format!("{}.embedded.tar", name.replace('/', "_")));
+        if tarfs().arg("embed").arg("--output").arg(&embedded).arg(&copy).output().unwrap().status.success() {
+            assert_eq!(v1_entries("embedded", &embedded), tarfs_positions(&embedded), "{name}: embedded");
+        }
+        checked += 1;
+    }
+    assert!(checked >= 100, "only {checked} corpus archives were indexed");
+    // In place, and from the library's IndexFirstBuilder.
+    let tar = d.path().join("inplace.tar");
+    let script = "import io,sys,tarfile\nwith tarfile.open(sys.argv[1],'w',format=tarfile.PAX_FORMAT) as t:\n for i in range(40):\n  d=b'x'*(i*37)\n  ti=tarfile.TarInfo('p/'+'q'*(100+i)+str(i)); ti.size=len(d); t.addfile(ti,io.BytesIO(d))\n";
+    ok(Command::new("python3").arg("-c").arg(script).arg(&tar));
+    ok(tarfs().arg("embed").arg(&tar));
+    assert_eq!(v1_entries("embedded", &tar), tarfs_positions(&tar));
+    let built = d.path().join("built.tar");
+    let mut b = tarfs::builder::IndexFirstBuilder::new();
+    for i in 0..30 {
+        b.add(format!("long/{}/{i}", "z".repeat(120 + i)), &vec![i as u8; i * 100]).unwrap();
+    }
+    let mut out = Vec::new();
+    b.finish(&mut out).unwrap();
+    std::fs::write(&built, &out).unwrap();
+    assert_eq!(v1_entries("embedded", &built), tarfs_positions(&built));
+    // And tarfs lists it from the index alone.
+    let (_, err) = verbose(&["ls".as_ref(), built.as_os_str()]);
+    assert!(err.contains("using embedded .tarfs index") && err.contains("read 0 bytes of the archive for the listing"), "{err}");
+}
+
+/// Damage to the extension data is found where it is read, and named; the reader does not
+/// answer from a damaged extension.
+#[test]
+fn a_damaged_extension_is_an_error_not_an_answer() {
+    let d = tmp();
+    let tar = d.path().join("a.tar");
+    let script = "import io,sys,tarfile\nwith tarfile.open(sys.argv[1],'w',format=tarfile.PAX_FORMAT) as t:\n for i in range(20):\n  ti=tarfile.TarInfo('r/'+'s'*120+str(i)); ti.size=3; t.addfile(ti,io.BytesIO(b'abc'))\n";
+    ok(Command::new("python3").arg("-c").arg(script).arg(&tar));
+    ok(tarfs().arg("index").arg(&tar));
+    let side = d.path().join("a.tar.tarfs");
+    let good = std::fs::read(&side).unwrap();
+    // The extension follows the 20 entries and a zero block: flip a byte of its records.
+    let mut bad = good.clone();
+    bad[(20 + 2) * 512 + 512 + 70] ^= 0x40;
+    std::fs::write(&side, &bad).unwrap();
+    let out = tarfs().arg("ls").arg(&tar).output().unwrap();
+    assert!(!out.status.success(), "ls answered from a damaged extension");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad checksum"), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = tarfs().arg("verify").arg(&tar).output().unwrap();
+    assert!(!out.status.success(), "verify passed a damaged extension");
+}
