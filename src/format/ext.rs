@@ -135,8 +135,9 @@ impl Meta<'_> {
 }
 
 /// Builds extension data, one member at a time.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Builder {
+    /// The header block's room, then the records: the start of the output, never copied.
     records: Vec<u8>,
     strings: Vec<u8>,
     keys: Vec<u8>,
@@ -157,6 +158,12 @@ fn leb128(out: &mut Vec<u8>, mut n: usize) {
             return;
         }
         out.push(low | 0x80);
+    }
+}
+
+impl Default for Builder {
+    fn default() -> Builder {
+        Builder { records: vec![0; BLOCK], strings: Vec::new(), keys: Vec::new(), key_ends: Vec::new(), flags: 0, overflow: false }
     }
 }
 
@@ -229,10 +236,10 @@ impl Builder {
         if self.overflow {
             return None;
         }
-        let body = BLOCK.checked_add(self.records.len())?.checked_add(self.key_ends.len().checked_mul(4)?)?.checked_add(self.strings.len())?;
+        let body = self.records.len().checked_add(self.key_ends.len().checked_mul(4)?)?.checked_add(self.strings.len())?;
         let table_at = body.checked_add(7)? & !7;
-        let chunks = (table_at - BLOCK).div_ceil(CHUNK);
-        Some(table_at.checked_add(chunks.checked_mul(8)?)?.div_ceil(BLOCK).checked_mul(BLOCK)?)
+        let chunks = table_at.saturating_sub(BLOCK).div_ceil(CHUNK);
+        table_at.checked_add(chunks.checked_mul(8)?)?.div_ceil(BLOCK).checked_mul(BLOCK)
     }
 
     /// The extension data for the index whose header block is `index_header`, or `None` when a
@@ -242,26 +249,28 @@ impl Builder {
         if self.overflow {
             return None;
         }
+        let expected = self.encoded_len();
         let n = self.key_ends.len();
+        let (keys, key_ends) = (&self.keys, &self.key_ends);
         let key = |i: u32| {
             let i = i as usize;
-            let start = i.checked_sub(1).map_or(0, |p| self.key_ends[p]);
-            &self.keys[start..self.key_ends[i]]
+            let start = i.checked_sub(1).map_or(0, |p| key_ends[p]);
+            &keys[start..key_ends[i]]
         };
         // Stable: equal paths keep entry order.
         let mut order: Vec<u32> = (0..u32::try_from(n).ok()?).collect();
         order.par_sort_by(|&a, &b| key(a).cmp(key(b)));
         let align8 = |x: usize| x.checked_add(7).map(|y| y & !7);
         let records_at = BLOCK;
-        let order_at = records_at.checked_add(self.records.len())?;
+        let order_at = self.records.len();
         let strings_at = order_at.checked_add(n.checked_mul(4)?)?;
         let table_at = align8(strings_at.checked_add(self.strings.len())?)?;
-        let mut out = Vec::with_capacity(table_at.checked_add(BLOCK)?);
-        out.resize(BLOCK, 0);
-        out.extend_from_slice(&self.records);
+        let mut out = self.records;
+        out.reserve_exact(table_at.checked_add(BLOCK)?.saturating_sub(out.len()));
         for i in &order {
             out.extend_from_slice(&i.to_be_bytes());
         }
+        drop(order);
         out.extend_from_slice(&self.strings);
         out.resize(table_at, 0);
         let chunks: Vec<u64> = out[BLOCK..].par_chunks(CHUNK).map(xxh3_64).collect();
@@ -272,7 +281,7 @@ impl Builder {
         let table_hash = xxh3_64(&out[table_start..]);
         let total = out.len().div_ceil(BLOCK).checked_mul(BLOCK)?;
         out.resize(total, 0);
-        debug_assert_eq!(Some(total), self.encoded_len());
+        debug_assert_eq!(Some(total), expected);
         let h = &mut out[..BLOCK];
         h[0..4].copy_from_slice(TAG);
         h[4] = VERSION;
@@ -455,8 +464,9 @@ impl<'a> Ext<'a> {
             return Err(ExtError::Malformed("a read falls outside the body".into()));
         }
         if range.start < range.end {
-            let first = (range.start - BLOCK) / CHUNK;
-            let last = (range.end - 1 - BLOCK) / CHUNK;
+            // Both ends are past BLOCK (checked above), and the range is not empty.
+            let first = range.start.saturating_sub(BLOCK) / CHUNK;
+            let last = range.end.saturating_sub(BLOCK + 1) / CHUNK;
             for c in first..=last {
                 self.check_chunk(c)?;
             }
@@ -558,7 +568,7 @@ impl<'a> Ext<'a> {
         let mut bound = |strict: bool| -> Result<usize, E> {
             let (mut lo, mut hi) = (0usize, self.n);
             while lo < hi {
-                let mid = lo.saturating_add((hi - lo) / 2);
+                let mid = lo.saturating_add(hi.saturating_sub(lo) / 2);
                 let k = key_of(self.ordered(mid).map_err(&wrap)?)?;
                 let before = if strict { k.as_slice() <= key } else { k.as_slice() < key };
                 if before {

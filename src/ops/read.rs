@@ -654,7 +654,7 @@ impl<'a> Reader<'a> {
         let chain_len = e.data_offset - e.position;
         // The chain, and the first of the data with it (a window of at least two blocks, as
         // the scanner wants before it trusts a header).
-        let first = e.stored_size.min(1 << 20).max(2 * BLOCK_U64);
+        let first = e.stored_size.clamp(2 * BLOCK_U64, 1 << 20);
         let head = self.source.read_at(e.position, (chain_len + first) as usize).map_err(io_in)?;
         let mut sc = Scanner::window(&head, 0, self.opts, true, &[]);
         let found = match sc.next() {
