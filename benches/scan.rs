@@ -8,8 +8,8 @@
 //!   checksum, sequential and on every core);
 //! - `lookup/*`: one member found through a sidecar, as `tarfs cat` finds it (mapped sidecar,
 //!   decoded, names judged on entries).
-//! - `lookup-by-name/*`: opening an index with extension data, and one lookup by name through
-//!   its name table, at 1,000 and 1,000,000 members (issue #14: the same cost at both).
+//!
+//! `benches/lookup.rs` has lookup by name through an index with extension data.
 //!
 //! The timings behind the README's figures come from `scripts/bench-peers.sh`, which times whole
 //! commands against other tools; these benches isolate the library's parts.
@@ -173,42 +173,5 @@ fn index_and_lookup(c: &mut Criterion) {
     g.finish();
 }
 
-/// Writes an archive of `n` empty members named `d{i / 1000}/member-{i}` at `path`, and its
-/// sidecar.
-fn empty_members(path: &Path, n: u64) {
-    let mut b = Builder::new(io::BufWriter::with_capacity(1 << 20, File::create(path).unwrap()));
-    for i in 0..n {
-        b.add(format!("d{}/member-{i}", i / 1000), b"").unwrap();
-    }
-    b.finish().unwrap().flush().unwrap();
-    let archive = Archive::open(path).unwrap();
-    write_sidecar(&archive, &tarfs::archive::sidecar_path(path, None), &IndexOptions::default()).unwrap();
-}
-
-/// Lookup by name through an index with extension data: open (mapping, header, extension
-/// table, freshness sample) and one lookup, at 1,000 and at 1,000,000 members.
-fn lookup_scaling(c: &mut Criterion) {
-    let dir = tempfile::tempdir().unwrap();
-    let mut g = c.benchmark_group("lookup-by-name");
-    g.sample_size(20);
-    for n in [1_000u64, 1_000_000] {
-        let path = dir.path().join(format!("empty-{n}.tar"));
-        empty_members(&path, n);
-        let archive = Archive::open(&path).unwrap();
-        let name = format!("d{}/member-{}", (n * 7 / 10) / 1000, n * 7 / 10);
-        g.bench_function(format!("open/{n}"), |b| b.iter(|| Reader::open(black_box(&archive), None, ScanOptions::default()).unwrap().has_extension()));
-        let reader = Reader::open(&archive, None, ScanOptions::default()).unwrap();
-        assert!(reader.has_extension());
-        g.bench_function(format!("lookup/{n}"), |b| {
-            b.iter(|| {
-                let found = reader.lookup(black_box(name.as_bytes())).unwrap();
-                assert_eq!(found.len(), 1);
-                found[0].position
-            })
-        });
-    }
-    g.finish();
-}
-
-criterion_group!(benches, scan_shapes, index_and_lookup, lookup_scaling);
+criterion_group!(benches, scan_shapes, index_and_lookup);
 criterion_main!(benches);

@@ -230,6 +230,7 @@ fn run_index(cli: &Cli, a: &cli::IndexArgs, scan: ScanOptions) -> Result<Status>
             }
             let (mut r, _) = open_stream(&f.path, |file| Box::new(Counting::new(file, progress, &f.path)))?;
             let rep = write_stream_sidecar(&f.path, &mut r, 1 << 20, archive.len(), &dest, &opts)?;
+            let reason = format!("{reason}{}", ext_note(&rep));
             return Ok(Done { action: Action::Indexed, reason: Some(reason), members: rep.members, index_path: Some(dest), warning: rep.end.warning.map(|w| w.to_string()) });
         }
         if a.dry_run {
@@ -244,11 +245,27 @@ fn run_index(cli: &Cli, a: &cli::IndexArgs, scan: ScanOptions) -> Result<Status>
             return Ok(Done { action: Action::Indexed, reason: Some(format!("dry run: would index ({reason})")), members, index_path: Some(dest), warning });
         }
         let r = write_sidecar(&archive, &dest, &opts)?;
+        let reason = format!("{reason}{}", ext_note(&r));
         Ok(Done { action: Action::Indexed, reason: Some(reason), members: r.members, index_path: Some(dest), warning: r.end.warning.map(|w| w.to_string()) })
     };
     let status = run_batch(cli, "index", &ARCHIVE_GLOBS, &a.walk, &a.batch, job, None);
     syncs.sync_all()?;
     status
+}
+
+/// What the index's extension data costs, for the report.
+fn ext_note(r: &tarfs::ops::index::IndexReport) -> String {
+    if r.ext_len == 0 || r.entries == 0 {
+        return "; no extension data (a value does not fit it)".into();
+    }
+    let n = r.entries as f64;
+    format!(
+        "; extension data {} bytes: {} per member, {:.1} per member of names, {:.1} of its header, chunk table and padding",
+        r.ext_len,
+        tarfs::format::ext::BYTES_PER_MEMBER,
+        r.ext_names as f64 / n,
+        (r.ext_len - r.ext_names) as f64 / n - tarfs::format::ext::BYTES_PER_MEMBER as f64
+    )
 }
 
 /// Inputs read as streams: standard input, FIFOs, and character devices (tape drives).

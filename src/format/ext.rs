@@ -27,8 +27,9 @@
 //!   the position to the main header `u32`, blocks from the position to the data `u32`, flags
 //!   (`PATH`, `LINK`, `UNAME`, `GNAME`, `SPARSE`, `XATTRS`, `GLOBALS`), a copy of the entry's
 //!   24-bit checksum (binding the record to its entry), and the record's offset in the strings.
-//! - **Order**: the entry numbers as `u32`, sorted by normalized path (trailing slashes and a
-//!   leading `./` removed), bytewise, and by entry number among equal paths.
+//! - **Order**: the entry numbers as `u32`, sorted by the xxh3-64 of the normalized path
+//!   (trailing slashes and a leading `./` removed; see [`key_hash`]), then by entry number. A
+//!   lookup is a binary search on the hash that compares the names it meets.
 //! - **Strings**: for each record with any of `PATH`, `LINK`, `UNAME`, `GNAME`, those values in
 //!   that order, each as a LEB128 length and its bytes: the full path, link target and names
 //!   where the main header alone does not give them.
@@ -140,8 +141,8 @@ pub struct Builder {
     /// The header block's room, then the records: the start of the output, never copied.
     records: Vec<u8>,
     strings: Vec<u8>,
-    keys: Vec<u8>,
-    key_ends: Vec<usize>,
+    /// The xxh3-64 of each member's lookup key.
+    hashes: Vec<u64>,
     flags: u8,
     /// Set when a value does not fit the format (more than 2^32 members, 4 GiB of strings, a
     /// chain of 2^32 blocks): then [`Builder::finish`] gives nothing, and the index has no
@@ -163,7 +164,7 @@ fn leb128(out: &mut Vec<u8>, mut n: usize) {
 
 impl Default for Builder {
     fn default() -> Builder {
-        Builder { records: vec![0; BLOCK], strings: Vec::new(), keys: Vec::new(), key_ends: Vec::new(), flags: 0, overflow: false }
+        Builder { records: vec![0; BLOCK], strings: Vec::new(), hashes: Vec::new(), flags: 0, overflow: false }
     }
 }
 
@@ -190,7 +191,7 @@ impl Builder {
             self.overflow = true;
             return;
         };
-        if self.key_ends.len() >= u32::MAX as usize {
+        if self.hashes.len() >= u32::MAX as usize {
             self.overflow = true;
             return;
         }
@@ -211,8 +212,7 @@ impl Builder {
             leb128(&mut self.strings, s.len());
             self.strings.extend_from_slice(s);
         }
-        self.keys.extend_from_slice(key);
-        self.key_ends.push(self.keys.len());
+        self.hashes.push(key_hash(key));
     }
 
     /// Marks the data as not representable (see [`Builder::push`]).
@@ -222,12 +222,12 @@ impl Builder {
 
     /// Members pushed.
     pub fn len(&self) -> usize {
-        self.key_ends.len()
+        self.hashes.len()
     }
 
     /// Whether none were.
     pub fn is_empty(&self) -> bool {
-        self.key_ends.is_empty()
+        self.hashes.is_empty()
     }
 
     /// The length [`Builder::finish`] will give, or `None` when a value did not fit: the index
@@ -236,7 +236,7 @@ impl Builder {
         if self.overflow {
             return None;
         }
-        let body = self.records.len().checked_add(self.key_ends.len().checked_mul(4)?)?.checked_add(self.strings.len())?;
+        let body = self.records.len().checked_add(self.hashes.len().checked_mul(4)?)?.checked_add(self.strings.len())?;
         let table_at = body.checked_add(7)? & !7;
         let chunks = table_at.saturating_sub(BLOCK).div_ceil(CHUNK);
         table_at.checked_add(chunks.checked_mul(8)?)?.div_ceil(BLOCK).checked_mul(BLOCK)
@@ -245,63 +245,83 @@ impl Builder {
     /// The extension data for the index whose header block is `index_header`, or `None` when a
     /// value did not fit.
     pub fn finish(self, index_header: &[u8; BLOCK]) -> Option<Vec<u8>> {
+        let mut out = Vec::with_capacity(self.encoded_len()?);
+        let written = self.finish_into(index_header, &mut |b: &[u8]| {
+            out.extend_from_slice(b);
+            Ok(())
+        });
+        matches!(written, Ok(true)).then_some(out)
+    }
+
+    /// [`Builder::finish`], written piece by piece to `write` (no copy of the whole). Returns
+    /// whether anything was written (nothing when a value did not fit).
+    pub fn finish_into(self, index_header: &[u8; BLOCK], write: &mut dyn FnMut(&[u8]) -> std::io::Result<()>) -> std::io::Result<bool> {
         use rayon::prelude::*;
-        if self.overflow {
-            return None;
-        }
-        let expected = self.encoded_len();
-        let n = self.key_ends.len();
-        let (keys, key_ends) = (&self.keys, &self.key_ends);
-        let key = |i: u32| {
-            let i = i as usize;
-            let start = i.checked_sub(1).map_or(0, |p| key_ends[p]);
-            &keys[start..key_ends[i]]
-        };
-        // Stable: equal paths keep entry order.
-        let mut order: Vec<u32> = (0..u32::try_from(n).ok()?).collect();
-        order.par_sort_by(|&a, &b| key(a).cmp(key(b)));
-        let align8 = |x: usize| x.checked_add(7).map(|y| y & !7);
+        let Some(expected) = self.encoded_len() else { return Ok(false) };
+        let n = self.hashes.len();
+        let Ok(n32) = u32::try_from(n) else { return Ok(false) };
+        // By key hash, then entry number (so equal paths keep entry order): sorting numbers, not
+        // names, whatever prefixes the names share.
+        let mut sorting: Vec<(u64, u32)> = self.hashes.iter().zip(0..n32).map(|(&h, i)| (h, i)).collect();
+        sorting.par_sort_unstable();
+        let order: Vec<u8> = sorting.iter().flat_map(|(_, i)| i.to_be_bytes()).collect();
+        drop(sorting);
         let records_at = BLOCK;
         let order_at = self.records.len();
-        let strings_at = order_at.checked_add(n.checked_mul(4)?)?;
-        let table_at = align8(strings_at.checked_add(self.strings.len())?)?;
-        let mut out = self.records;
-        out.reserve_exact(table_at.checked_add(BLOCK)?.saturating_sub(out.len()));
-        for i in &order {
-            out.extend_from_slice(&i.to_be_bytes());
+        let strings_at = order_at.saturating_add(order.len());
+        let body_end = strings_at.saturating_add(self.strings.len());
+        let table_at = body_end.saturating_add(7) & !7;
+        let pad = vec![0u8; table_at.saturating_sub(body_end)];
+        // The chunk hashes of the body, [BLOCK, table_at), across its sections.
+        let sections: [&[u8]; 4] = [&self.records[BLOCK..], &order, &self.strings, &pad];
+        let mut chunks = Vec::with_capacity(table_at.saturating_sub(BLOCK).div_ceil(CHUNK));
+        let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+        let mut in_chunk = 0usize;
+        for mut sec in sections {
+            while !sec.is_empty() {
+                let k = (CHUNK.saturating_sub(in_chunk)).min(sec.len());
+                hasher.update(&sec[..k]);
+                in_chunk = in_chunk.saturating_add(k);
+                sec = &sec[k..];
+                if in_chunk == CHUNK {
+                    chunks.push(hasher.digest());
+                    hasher.reset();
+                    in_chunk = 0;
+                }
+            }
         }
-        drop(order);
-        out.extend_from_slice(&self.strings);
-        out.resize(table_at, 0);
-        let chunks: Vec<u64> = out[BLOCK..].par_chunks(CHUNK).map(xxh3_64).collect();
-        let table_start = out.len();
-        for h in &chunks {
-            out.extend_from_slice(&h.to_be_bytes());
+        if in_chunk > 0 {
+            chunks.push(hasher.digest());
         }
-        let table_hash = xxh3_64(&out[table_start..]);
-        let total = out.len().div_ceil(BLOCK).checked_mul(BLOCK)?;
-        out.resize(total, 0);
-        debug_assert_eq!(Some(total), expected);
-        let h = &mut out[..BLOCK];
+        let table: Vec<u8> = chunks.iter().flat_map(|h| h.to_be_bytes()).collect();
+        let total = table_at.saturating_add(table.len()).div_ceil(BLOCK).saturating_mul(BLOCK);
+        debug_assert_eq!(total, expected);
+        let mut h = [0u8; BLOCK];
         h[0..4].copy_from_slice(TAG);
         h[4] = VERSION;
         let put = |h: &mut [u8], at: usize, v: u64| h[at..at.saturating_add(8)].copy_from_slice(&v.to_be_bytes());
-        put(h, 8, n as u64);
-        put(h, 16, total as u64);
-        put(h, 24, xxh3_64(index_header));
-        put(h, 32, records_at as u64);
-        put(h, 40, order_at as u64);
-        put(h, 48, strings_at as u64);
-        put(h, 56, self.strings.len() as u64);
-        put(h, 80, table_start as u64);
-        put(h, 88, chunks.len() as u64);
+        put(&mut h, 8, n as u64);
+        put(&mut h, 16, total as u64);
+        put(&mut h, 24, xxh3_64(index_header));
+        put(&mut h, 32, records_at as u64);
+        put(&mut h, 40, order_at as u64);
+        put(&mut h, 48, strings_at as u64);
+        put(&mut h, 56, self.strings.len() as u64);
+        put(&mut h, 80, table_at as u64);
+        put(&mut h, 88, chunks.len() as u64);
         h[96..100].copy_from_slice(&(CHUNK as u32).to_be_bytes());
         h[100..104].copy_from_slice(&(RECORD as u32).to_be_bytes());
-        put(h, 104, table_hash);
+        put(&mut h, 104, xxh3_64(&table));
         h[112] = self.flags;
         let hh = xxh3_64(&h[..504]);
-        put(h, 504, hh);
-        Some(out)
+        put(&mut h, 504, hh);
+        write(&h)?;
+        for sec in sections {
+            write(sec)?;
+        }
+        write(&table)?;
+        write(&vec![0u8; total.saturating_sub(table_at.saturating_add(table.len()))])?;
+        Ok(true)
     }
 }
 
@@ -371,6 +391,15 @@ impl ExtSink {
     /// The bytes that follow the entries: one zero block, then the extension data bound to
     /// `header` (the index's header block, encoded from the `info` that [`ExtSink::plan`] set).
     /// Empty when the extension is left out.
+    pub fn finish_into(self, header: &[u8; 512], write: &mut dyn FnMut(&[u8]) -> std::io::Result<()>) -> std::io::Result<()> {
+        if self.builder.encoded_len().is_some() {
+            write(&[0u8; BLOCK])?;
+            self.builder.finish_into(header, write)?;
+        }
+        Ok(())
+    }
+
+    /// [`ExtSink::finish_into`], collected.
     pub fn finish(self, header: &[u8; 512]) -> Vec<u8> {
         match self.builder.finish(header) {
             Some(data) => {
@@ -381,6 +410,16 @@ impl ExtSink {
             None => Vec::new(),
         }
     }
+}
+
+/// The length of the strings section that an extension header block records, if it is one.
+pub fn strings_len(header: &[u8; BLOCK]) -> Option<u64> {
+    (&header[..4] == TAG && header[4] == VERSION).then(|| u64::from_be_bytes(header[56..64].try_into().expect("8 bytes")))
+}
+
+/// The hash the name order is sorted by: xxh3-64 of the lookup key ([`normalize_name`]).
+pub fn key_hash(key: &[u8]) -> u64 {
+    xxh3_64(key)
 }
 
 /// A view of extension data. Pieces are checked against the chunk table as they are first read.
@@ -562,26 +601,34 @@ impl<'a> Ext<'a> {
         Ok(i)
     }
 
-    /// The places `[lo, hi)` of the name order whose key equals `key`, found by binary search;
-    /// `key_of(i)` gives entry `i`'s key, and `wrap` turns this view's errors into the caller's.
-    pub fn equal_range<E>(&self, key: &[u8], mut key_of: impl FnMut(usize) -> Result<Vec<u8>, E>, wrap: impl Fn(ExtError) -> E) -> Result<Range<usize>, E> {
-        let mut bound = |strict: bool| -> Result<usize, E> {
-            let (mut lo, mut hi) = (0usize, self.n);
-            while lo < hi {
-                let mid = lo.saturating_add(hi.saturating_sub(lo) / 2);
-                let k = key_of(self.ordered(mid).map_err(&wrap)?)?;
-                let before = if strict { k.as_slice() <= key } else { k.as_slice() < key };
-                if before {
-                    lo = mid.saturating_add(1);
-                } else {
-                    hi = mid;
-                }
+    /// The entries whose key equals `key`, in entry order, found by binary search of the name
+    /// order on the key's hash; `key_of(i)` gives entry `i`'s key, and `wrap` turns this view's
+    /// errors into the caller's. About 2·log₂ n keys are read.
+    pub fn find<E>(&self, key: &[u8], mut key_of: impl FnMut(usize) -> Result<Vec<u8>, E>, wrap: impl Fn(ExtError) -> E) -> Result<Vec<usize>, E> {
+        let want = key_hash(key);
+        // The first place whose hash is not below `want`.
+        let (mut lo, mut hi) = (0usize, self.n);
+        while lo < hi {
+            let mid = lo.saturating_add(hi.saturating_sub(lo) / 2);
+            if key_hash(&key_of(self.ordered(mid).map_err(&wrap)?)?) < want {
+                lo = mid.saturating_add(1);
+            } else {
+                hi = mid;
             }
-            Ok(lo)
-        };
-        let lo = bound(false)?;
-        let hi = bound(true)?;
-        Ok(lo..hi.max(lo))
+        }
+        let mut found = Vec::new();
+        for k in lo..self.n {
+            let i = self.ordered(k).map_err(&wrap)?;
+            let other = key_of(i)?;
+            if key_hash(&other) != want {
+                break;
+            }
+            // Another name with the same hash is passed over.
+            if other == key {
+                found.push(i);
+            }
+        }
+        Ok(found)
     }
 }
 
@@ -611,9 +658,9 @@ mod tests {
         }
         assert_eq!(e.meta(1, 4), Err(ExtError::Record(1)));
         let key_of = |i: usize| Ok::<_, ExtError>(names[i].to_vec());
-        let r = e.equal_range(b"a", key_of, |e| e).unwrap();
-        assert_eq!(r.clone().map(|k| e.ordered(k).unwrap()).collect::<Vec<_>>(), vec![1, 3]);
-        assert!(e.equal_range(b"bb", key_of, |e| e).unwrap().is_empty());
+        assert_eq!(e.find(b"a", key_of, |e| e).unwrap(), vec![1, 3]);
+        assert_eq!(e.find(b"c/d", key_of, |e| e).unwrap(), vec![2]);
+        assert!(e.find(b"bb", key_of, |e| e).unwrap().is_empty());
         assert_eq!(Ext::open(&data, &[8u8; BLOCK], 4).err(), Some(ExtError::Unbound));
         assert!(Ext::open(&data, &header, 5).is_err());
     }

@@ -62,6 +62,24 @@ pub struct IndexReport {
     pub bytes: u64,
     /// How the scan ended (and its warning, if any).
     pub end: ScanEnd,
+    /// Bytes of extension data (0 when the index has none).
+    pub ext_len: u64,
+    /// Of them, the bytes of names (paths, link targets, owner names, with their lengths); the
+    /// rest is [`ext::BYTES_PER_MEMBER`] per entry and the extension's header and chunk table.
+    pub ext_names: u64,
+}
+
+/// The extension data's length and its bytes of names, read back from the index at `dest`
+/// (two blocks).
+fn ext_stats(dest: &Path, info: &IndexInfo) -> Result<(u64, u64)> {
+    use std::os::unix::fs::FileExt;
+    if info.flags & tarfs::FLAG_EXT == 0 {
+        return Ok((0, 0));
+    }
+    let file = File::open(dest).at(dest)?;
+    let mut h = [0u8; 512];
+    file.read_exact_at(&mut h, (info.entries + 2) * BLOCK_U64).at(dest)?;
+    Ok((info.ext_len, ext::strings_len(&h).unwrap_or(0)))
 }
 
 /// What the index needs of one member: small, `Send`, and computed on any thread (see
@@ -162,7 +180,23 @@ impl<'w, W: Write + Seek> EntrySink<'w, W> {
         self.ext.globals(end.has_globals, end.global_attributes);
         self.ext.plan(&mut info);
         let header = tarfs::encode_header(&info);
-        self.out.write_all(&self.ext.finish(&header)).at(self.path)?;
+        // The zero block and the extension, from the builder's buffers, through the batch.
+        let (out, path) = (&mut *self.out, self.path);
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        self.ext.finish_into(&header, &mut |b: &[u8]| {
+            if buf.len() + b.len() > WRITE_BATCH && !buf.is_empty() {
+                out.write_all(&buf)?;
+                buf.clear();
+            }
+            if b.len() >= WRITE_BATCH {
+                out.write_all(b)
+            } else {
+                buf.extend_from_slice(b);
+                Ok(())
+            }
+        }).at(path)?;
+        out.write_all(&buf).at(path)?;
         let after = self.out.stream_position().at(self.path)?;
         self.out.seek(SeekFrom::Start(self.start)).at(self.path)?;
         self.out.write_all(&header).at(self.path)?;
@@ -205,7 +239,8 @@ fn perm_like(path: &Path) -> Perm {
 /// Indexes a stream into the sidecar `dest`, atomically. `path` names the stream in messages.
 pub fn write_stream_sidecar(path: &Path, r: &mut dyn Read, chunk: usize, source_len: u64, dest: &Path, opts: &IndexOptions) -> Result<IndexReport> {
     let (info, end) = write_atomic_deferred(dest, opts.dir_syncs.as_deref(), perm_like(path), |w| write_stream_index(path, r, chunk, source_len, opts, w))?;
-    Ok(IndexReport { index_path: dest.to_path_buf(), members: end.end.members, entries: info.entries, bytes: end.total_len, end: end.end })
+    let (ext_len, ext_names) = ext_stats(dest, &info)?;
+    Ok(IndexReport { index_path: dest.to_path_buf(), members: end.end.members, entries: info.entries, bytes: end.total_len, end: end.end, ext_len, ext_names })
 }
 
 /// Scans `archive` and writes its index to `dest` atomically. On any error, nothing is left at
@@ -236,7 +271,8 @@ pub fn write_sidecar(archive: &Archive, dest: &Path, opts: &IndexOptions) -> Res
         },
         other => other,
     })?;
-    Ok(IndexReport { index_path: dest.to_path_buf(), members: end.members, entries: info.entries, bytes: archive.len(), end })
+    let (ext_len, ext_names) = ext_stats(dest, &info)?;
+    Ok(IndexReport { index_path: dest.to_path_buf(), members: end.members, entries: info.entries, bytes: archive.len(), end, ext_len, ext_names })
 }
 
 /// Whether an existing sidecar can be kept.

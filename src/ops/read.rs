@@ -409,15 +409,14 @@ impl<'a> Reader<'a> {
         if let Some(x) = self.extension() {
             let (x, data) = x?;
             let mut path = Vec::new();
-            let range = x.equal_range(key, |i| -> Result<Vec<u8>> {
+            let entries = x.find(key, |i| -> Result<Vec<u8>> {
                 let e = self.ext_entry(&x, data, i)?;
                 path.clear();
                 path.extend_from_slice(&e.path());
                 Ok(normalize_name(&path).to_vec())
             }, |e| Error::Invalid(format!("{}: {e}", self.archive.path().display())))?;
-            let mut found = Vec::with_capacity(range.len());
-            for k in range {
-                let i = x.ordered(k).map_err(|e| Error::Invalid(format!("{}: {e}", self.archive.path().display())))?;
+            let mut found = Vec::with_capacity(entries.len());
+            for i in entries {
                 found.push(self.ext_entry(&x, data, i)?);
             }
             found.sort_by_key(|e| e.position);

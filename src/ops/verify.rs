@@ -75,8 +75,8 @@ pub struct Pairing<'i, 'd> {
     filter: Option<Filter>,
     next: usize,
     members: u64,
-    /// The index's extension data, checked whole, and the lookup key of each entry met.
-    ext: Option<(ext::Ext<'d>, Vec<Vec<u8>>)>,
+    /// The index's extension data, checked whole, and the hash of the lookup key of each entry met.
+    ext: Option<(ext::Ext<'d>, Vec<u64>)>,
 }
 
 impl<'i, 'd> Pairing<'i, 'd> {
@@ -152,7 +152,7 @@ impl<'i, 'd> Pairing<'i, 'd> {
             if e.ext_meta().as_ref() != Some(&record) {
                 return Err(self.mismatch(self.next, pos, name, "the index extension's record differs from the member"));
             }
-            keys.push(ext::normalize_name(&e.path()).to_vec());
+            keys.push(ext::key_hash(ext::normalize_name(&e.path())));
         }
         self.next += 1;
         Ok(())
@@ -165,7 +165,7 @@ impl<'i, 'd> Pairing<'i, 'd> {
             return Err(self.mismatch(self.next, pos, HeaderView::new(ie.as_bytes()).name(), "no member of the archive is there"));
         }
         if let Some((x, keys)) = &self.ext {
-            // The name table: a permutation of the entries, sorted by key, then entry number.
+            // The name table: a permutation of the entries, sorted by key hash, then entry number.
             let bad = |msg: String| Error::Invalid(format!("{}: index extension: {msg}", self.path.display()));
             let mut seen = vec![false; keys.len()];
             let mut prev: Option<usize> = None;
@@ -175,7 +175,7 @@ impl<'i, 'd> Pairing<'i, 'd> {
                     return Err(bad(format!("the name table lists entry {i} twice")));
                 }
                 if let Some(p) = prev {
-                    if (keys[p].as_slice(), p) > (keys[i].as_slice(), i) {
+                    if (keys[p], p) > (keys[i], i) {
                         return Err(bad(format!("the name table is out of order at place {k}")));
                     }
                 }
