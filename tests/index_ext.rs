@@ -264,3 +264,39 @@ fn a_damaged_extension_is_an_error_not_an_answer() {
     let out = tarfs().arg("verify").arg(&tar).output().unwrap();
     assert!(!out.status.success(), "verify passed a damaged extension");
 }
+
+/// An index without extension data — from an older tarfs (the TFSX record without flag 8) or
+/// from another v1.0 writer (no TFSX record) — still works, and `tarfs index` rebuilds the
+/// older tarfs one with extension data.
+#[test]
+fn indexes_without_extension_data_still_work() {
+    let d = tmp();
+    let tar = d.path().join("a.tar");
+    let script = "import io,sys,tarfile\nwith tarfile.open(sys.argv[1],'w',format=tarfile.PAX_FORMAT) as t:\n for i in range(30):\n  d=b'y'*i\n  ti=tarfile.TarInfo(('p/'+'w'*120 if i%2 else 'short')+str(i)); ti.size=len(d); t.addfile(ti,io.BytesIO(d))\n";
+    ok(Command::new("python3").arg("-c").arg(script).arg(&tar));
+    let scan = ok(tarfs().arg("ls").arg("--json").arg(&tar)).stdout;
+    ok(tarfs().arg("index").arg(&tar));
+    let side = d.path().join("a.tar.tarfs");
+    let full = std::fs::read(&side).unwrap();
+    let entries_end = (30 + 1) * 512;
+    // An older tarfs: the record without the extension flag and length, nothing after the entries.
+    let mut older = full[..entries_end].to_vec();
+    older[69] &= !8;
+    older[112..120].fill(0);
+    // Another v1.0 writer: no TFSX record at all.
+    let mut plain = full[..entries_end].to_vec();
+    plain[25..512].fill(0);
+    for (what, bytes) in [("older tarfs", &older), ("plain v1.0", &plain)] {
+        std::fs::write(&side, bytes).unwrap();
+        let out = ok(tarfs().arg("-v").arg("ls").arg("--json").arg(&tar));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("using sidecar index"), "{what}: {err}");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&scan), "{what}");
+        let name = format!("p/{}29", "w".repeat(120));
+        assert_eq!(ok(tarfs().arg("cat").arg(&tar).arg(&name)).stdout, b"y".repeat(29), "{what}");
+    }
+    std::fs::write(&side, &older).unwrap();
+    let out = ok(tarfs().arg("-v").arg("index").arg(&tar));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("without extension data"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read(&side).unwrap(), full, "rebuilt as tarfs writes it now");
+}

@@ -24,8 +24,10 @@
 //!   ([`FLAG_SUBSET`], [`FLAG_GLOBALS`], [`FLAG_FILTER`]), then at `[72, 80)` the entry count, at
 //!   `[80, 88)` the archive length, at `[88, 96)` the end offset (just past the last member), at
 //!   `[96, 104)` a write generation (see [`IndexInfo::generation`]), at `[104, 112)` the length of
-//!   a compressed source file (see [`IndexInfo::source_len`]), all big-endian `u64`, and at `[128, 512)` the member filter as text (`+GLOB` / `-GLOB` lines,
-//!   NUL-padded) when [`FLAG_FILTER`] is set.
+//!   a compressed source file (see [`IndexInfo::source_len`]), at `[112, 120)` the length of the
+//!   extension data when [`FLAG_EXT`] is set (see [`super::ext`]: it follows the entries and one
+//!   zero block), all big-endian `u64`, and at `[128, 512)` the member filter as text
+//!   (`+GLOB` / `-GLOB` lines, NUL-padded) when [`FLAG_FILTER`] is set.
 //! - *Entry record*, `[500, 512)` of an entry, written only when the member's header has zeros
 //!   there (true of ustar, GNU and v7 headers; star keeps a trailer there): `TFS`, version 1, the
 //!   number of blocks from the position to the data as a big-endian `u32` at `[504, 508)`, and a

@@ -307,6 +307,9 @@ pub fn sidecar_freshness(archive: &Archive, dest: &Path, filter: Option<&Filter>
     if info.filter.as_deref() != filter.map(Filter::text) || (info.flags & FLAG_SUBSET != 0) != filter.is_some() {
         return Freshness::Stale("made with another member filter".into());
     }
+    if info.flags & tarfs::FLAG_EXT == 0 {
+        return Freshness::Stale("made by an older tarfs, without extension data (listings through it read the archive)".into());
+    }
     let located = Located { source: Source::Sidecar(dest.to_path_buf()), bytes: IndexBytes::Owned(Vec::new()), base: 0 };
     match usable(&index, &located, archive) {
         Ok(()) => Freshness::Fresh,

@@ -422,12 +422,12 @@ impl<'a> Reader<'a> {
             found.sort_by_key(|e| e.position);
             return Ok(found);
         }
-        let mut found = Vec::new();
-        if self.compression.is_some() || matches!(self.source(), Source::Csv(..)) || self.located.is_none() {
-            // Entries of a scan borrow its buffers: keep their positions, and look again.
-            return Err(Error::Invalid(format!("{}: lookup by name needs an index with extension data", self.archive.path().display())));
+        if self.compression.is_some() {
+            // A scan's entries borrow its buffers, and reading one again means decoding again.
+            return Err(Error::Invalid(format!("{}: lookup by name in a compressed archive needs an index with extension data (tarfs index rebuilds it)", self.archive.path().display())));
         }
-        self.for_each_indexed(self.located.as_ref().expect("checked"), Some(&|p: &[u8]| normalize_name(p) == key), |e| {
+        let mut found = Vec::new();
+        self.for_each_path(|p: &[u8]| normalize_name(p) == key, |e| {
             found.push(e.position);
             Ok(())
         })?;

@@ -13,7 +13,7 @@ use crate::format::ext;
 use crate::format::tarfs::{self, Index, FLAG_SUBSET};
 use crate::ops::filter::Filter;
 use crate::format::csv::{self, Row};
-use crate::ops::read::{locate, locate_csv, Source};
+use crate::ops::read::{locate, locate_csv, usable, Source};
 use crate::scan::Warning;
 use crate::format::compression::Compression;
 use crate::source::{compression_of, Decoded};
@@ -50,12 +50,9 @@ pub fn verify(archive: &Archive, index_dir: Option<&IndexDir>, opts: ScanOptions
         };
     };
     let index = tarfs::decode(located.slice(archive)).map_err(|source| Error::Index { index: located.path(archive), source })?;
-    let info = index.header.info.clone().unwrap_or_default();
-    if matches!(located.source, Source::Sidecar(_)) && index.header.info.is_some() && info.archive_len != archive.len() {
-        return Err(Error::Stale {
-            path,
-            msg: format!("{} is stale: made for {} bytes, the archive is {} bytes", located.source, info.archive_len, archive.len()),
-        });
+    // The readers' freshness check first (one function for all), then the full pairing.
+    if matches!(located.source, Source::Sidecar(_)) {
+        usable(&index, &located, archive).map_err(|msg| Error::Stale { path: path.clone(), msg })?;
     }
     let skip = archive.embedded().map(|e| e.member_position);
     let mut pairing = Pairing::new(archive.path(), &index, located.slice(archive), located.base, skip)?;
@@ -242,14 +239,8 @@ fn verify_compressed(archive: &Archive, c: Compression, index_dir: Option<&Index
         Err(e) => return Err(e).at(&side),
     };
     let index = tarfs::decode(&bytes).map_err(|source| Error::Index { index: side.clone(), source })?;
-    if let Some(info) = &index.header.info {
-        if info.source_len != 0 && info.source_len != archive.len() {
-            return Err(Error::Stale {
-                path: archive.path().to_path_buf(),
-                msg: format!("sidecar {} is stale: made for a compressed file of {} bytes, the file is {} bytes", side.display(), info.source_len, archive.len()),
-            });
-        }
-    }
+    let located = crate::ops::read::Located { source: Source::Sidecar(side.clone()), bytes: crate::ops::read::IndexBytes::Owned(Vec::new()), base: 0 };
+    usable(&index, &located, archive).map_err(|msg| Error::Stale { path: archive.path().to_path_buf(), msg })?;
     let mut pairing = Pairing::new(archive.path(), &index, &bytes, 0, None)?;
     let mut r = Decoded::new(archive, c).stream()?;
     crate::stream::scan_stream(&mut r, archive.path(), opts, 1 << 20, |e| pairing.member(e))?;
