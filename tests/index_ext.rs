@@ -300,3 +300,79 @@ fn indexes_without_extension_data_still_work() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("without extension data"), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(std::fs::read(&side).unwrap(), full, "rebuilt as tarfs writes it now");
 }
+
+/// A fixed-seed generator.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((self.0 >> 33) % n as u64) as usize
+    }
+}
+
+/// Damaged sidecars never give a wrong answer: `ls --json` prints exactly the scan's listing or
+/// fails, and `cat` prints the member's true bytes or fails. Mutants flip one byte anywhere in
+/// the sidecar, most in the entries and the extension, and some flip an entry byte and fix up
+/// its checksum (so only the extension's binding can tell). `TARFS_INDEX_MUTANTS=N` sets the
+/// number (default 300; the closing campaign runs 3,000).
+#[test]
+fn damaged_sidecars_never_answer_wrong() {
+    let n: usize = std::env::var("TARFS_INDEX_MUTANTS").ok().and_then(|v| v.parse().ok()).unwrap_or(300);
+    let d = tmp();
+    let tar = d.path().join("m.tar");
+    let script = "import io,sys,tarfile\nwith tarfile.open(sys.argv[1],'w',format=tarfile.PAX_FORMAT) as t:\n for i in range(60):\n  d=bytes([65+i%26])*(i*13)\n  ti=tarfile.TarInfo(('q/'+'v'*(100+i) if i%3 else 'k/s')+str(i)); ti.size=len(d); ti.mtime=1600000000+i; ti.uname='o'*(i%40); t.addfile(ti,io.BytesIO(d))\n";
+    ok(Command::new("python3").arg("-c").arg(script).arg(&tar));
+    let scan = ok(tarfs().arg("ls").arg("--json").arg(&tar)).stdout;
+    ok(tarfs().arg("index").arg(&tar));
+    let side = d.path().join("m.tar.tarfs");
+    let good = std::fs::read(&side).unwrap();
+    let entries = 60usize;
+    let member = format!("q/{}40", "v".repeat(140));
+    let want = vec![65 + 40 % 26; 40 * 13];
+    let mut rng = Rng(0x14_2026_1202);
+    let mut refused = 0;
+    for i in 0..n {
+        let mut bad = good.clone();
+        let what = match rng.below(4) {
+            0 => {
+                let at = rng.below(bad.len());
+                bad[at] ^= 1 << rng.below(8);
+                format!("bit at byte {at}")
+            }
+            1 => {
+                let at = (entries + 2) * 512 + rng.below(bad.len() - (entries + 2) * 512);
+                bad[at] = bad[at].wrapping_add(1 + rng.below(255) as u8);
+                format!("extension byte {at}")
+            }
+            _ => {
+                // An entry field changed, its 24-bit checksum fixed up.
+                let e = 1 + rng.below(entries);
+                let off = [rng.below(100), 100 + rng.below(48), 148 + rng.below(5), 156 + rng.below(344)][rng.below(4)];
+                let at = e * 512 + off;
+                bad[at] = bad[at].wrapping_add(1 + rng.below(255) as u8);
+                let block = &mut bad[e * 512..(e + 1) * 512];
+                let sum: u32 = block[..148].iter().chain(&block[156..]).map(|&b| u32::from(b)).sum::<u32>() + 8 * 32;
+                block[153..156].copy_from_slice(&(sum & 0xff_ffff).to_be_bytes()[1..]);
+                format!("entry {} byte {off}, checksum fixed", e - 1)
+            }
+        };
+        if bad == good {
+            continue;
+        }
+        std::fs::write(&side, &bad).unwrap();
+        let ls = tarfs().arg("ls").arg("--json").arg(&tar).output().unwrap();
+        assert!(matches!(ls.status.code(), Some(0 | 1)), "mutant {i} ({what}): ls died: {:?}", ls.status);
+        if ls.status.success() {
+            assert_eq!(String::from_utf8_lossy(&ls.stdout), String::from_utf8_lossy(&scan), "mutant {i} ({what}): ls answered wrong with exit 0");
+        } else {
+            refused += 1;
+        }
+        let cat = tarfs().arg("cat").arg(&tar).arg(&member).output().unwrap();
+        assert!(matches!(cat.status.code(), Some(0 | 1)), "mutant {i} ({what}): cat died: {:?}", cat.status);
+        if cat.status.success() {
+            assert_eq!(cat.stdout, want, "mutant {i} ({what}): cat answered wrong with exit 0");
+        }
+    }
+    eprintln!("index mutants: {n}, of which ls refused {refused}");
+}
