@@ -274,3 +274,39 @@ pub fn compression_of(archive: &Archive) -> Option<Compression> {
     let b = archive.bytes();
     Compression::detect(&b[..b.len().min(Compression::HEAD)])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn every_source_gives_the_same_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        let plain = dir.path().join("a.bin");
+        std::fs::write(&plain, &data).unwrap();
+        let gz = dir.path().join("a.bin.gz");
+        let mut e = flate2::write::GzEncoder::new(File::create(&gz).unwrap(), flate2::Compression::fast());
+        e.write_all(&data).unwrap();
+        e.finish().unwrap();
+        let mapped_archive = Archive::open(&plain).unwrap();
+        let gz_archive = Archive::open(&gz).unwrap();
+        let mapped = Mapped::new(&mapped_archive);
+        let positioned = Positioned::open(&plain).unwrap();
+        let decoded = Decoded::new(&gz_archive, compression_of(&gz_archive).expect("gzip"));
+        // Forward, a little behind (the back-window), far behind (decoding again), past the end.
+        let reads = [(0u64, 1000usize), (5000, 70_000), (74_000, 2000), (60_000, 100), (10, 10), (299_990, 100), (400_000, 5)];
+        for (off, len) in reads {
+            let end = (off as usize).saturating_add(len).min(data.len());
+            let want = data.get(off as usize..end).unwrap_or_default();
+            for s in [&mapped as &dyn ByteSource, &positioned, &decoded] {
+                assert_eq!(&*s.read_at(off, len).unwrap(), want, "{} at {off}+{len}", s.path().display());
+            }
+        }
+        let handed: u64 = reads.iter().map(|&(o, l)| ((o as usize).saturating_add(l).min(data.len()).saturating_sub(o as usize)) as u64).sum();
+        assert_eq!((mapped.bytes_read(), positioned.bytes_read(), decoded.bytes_read()), (handed, handed, handed));
+        assert_eq!(decoded.stamp(), gz_archive.len());
+        assert!(decoded.bytes_decoded() > data.len() as u64, "the far-behind read decoded again");
+    }
+}
