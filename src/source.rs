@@ -35,11 +35,18 @@ pub trait ByteSource: Send + Sync {
     }
     /// The length of the file the bytes come from, for freshness.
     fn stamp(&self) -> u64;
+    /// The count of bytes handed out by [`ByteSource::read_at`] and noted by
+    /// [`ByteSource::note_read`].
+    fn counter(&self) -> &AtomicU64;
     /// Bytes handed out by [`ByteSource::read_at`] so far, and those noted by
     /// [`ByteSource::note_read`].
-    fn bytes_read(&self) -> u64;
+    fn bytes_read(&self) -> u64 {
+        self.counter().load(Ordering::Relaxed)
+    }
     /// Counts `n` bytes that a caller read through [`ByteSource::as_slice`] directly.
-    fn note_read(&self, n: u64);
+    fn note_read(&self, n: u64) {
+        self.counter().fetch_add(n, Ordering::Relaxed);
+    }
     /// The file, for messages.
     fn path(&self) -> &Path;
 }
@@ -76,12 +83,8 @@ impl ByteSource for Mapped<'_> {
         self.archive.compressed_len().unwrap_or(self.archive.len())
     }
 
-    fn bytes_read(&self) -> u64 {
-        self.read.load(Ordering::Relaxed)
-    }
-
-    fn note_read(&self, n: u64) {
-        self.read.fetch_add(n, Ordering::Relaxed);
+    fn counter(&self) -> &AtomicU64 {
+        &self.read
     }
 
     fn path(&self) -> &Path {
@@ -121,7 +124,7 @@ impl ByteSource for Positioned {
             }
         }
         buf.truncate(got);
-        self.read.fetch_add(got as u64, Ordering::Relaxed);
+        self.note_read(got as u64);
         Ok(Cow::Owned(buf))
     }
 
@@ -129,12 +132,8 @@ impl ByteSource for Positioned {
         self.len
     }
 
-    fn bytes_read(&self) -> u64 {
-        self.read.load(Ordering::Relaxed)
-    }
-
-    fn note_read(&self, n: u64) {
-        self.read.fetch_add(n, Ordering::Relaxed);
+    fn counter(&self) -> &AtomicU64 {
+        &self.read
     }
 
     fn path(&self) -> &Path {
@@ -230,7 +229,7 @@ impl ByteSource for Decoded<'_> {
         let got = (&mut s.reader).take(more as u64).read_to_end(&mut buf)?;
         s.at += got as u64;
         self.decoded.fetch_add(got as u64, Ordering::Relaxed);
-        self.read.fetch_add(buf.len() as u64, Ordering::Relaxed);
+        self.note_read(buf.len() as u64);
         // Keep the last BACK bytes that end at the decoder's position.
         let fresh = &buf[old..];
         if fresh.len() >= BACK {
@@ -248,12 +247,8 @@ impl ByteSource for Decoded<'_> {
         self.archive.len()
     }
 
-    fn bytes_read(&self) -> u64 {
-        self.read.load(Ordering::Relaxed)
-    }
-
-    fn note_read(&self, n: u64) {
-        self.read.fetch_add(n, Ordering::Relaxed);
+    fn counter(&self) -> &AtomicU64 {
+        &self.read
     }
 
     fn path(&self) -> &Path {
