@@ -187,6 +187,11 @@ impl Builder {
     /// Adds the next member: its metadata, its entry's 24-bit checksum, and its lookup key (the
     /// normalized path).
     pub fn push(&mut self, m: &Meta<'_>, entry_checksum: u32, key: &[u8]) {
+        self.push_hashed(m, entry_checksum, key_hash(key));
+    }
+
+    /// [`Builder::push`], given the key's [`key_hash`] (computed on another thread, say).
+    pub fn push_hashed(&mut self, m: &Meta<'_>, entry_checksum: u32, hash: u64) {
         let Ok(offset) = u32::try_from(self.strings.len()) else {
             self.overflow = true;
             return;
@@ -212,7 +217,7 @@ impl Builder {
             leb128(&mut self.strings, s.len());
             self.strings.extend_from_slice(s);
         }
-        self.hashes.push(key_hash(key));
+        self.hashes.push(hash);
     }
 
     /// Marks the data as not representable (see [`Builder::push`]).
@@ -368,6 +373,15 @@ impl ExtSink {
         self.builder.push(m, ie.stored_checksum(), key);
     }
 
+    /// [`ExtSink::push`], given the hash of the member's lookup key (see [`member_key_hash`]).
+    pub fn push_hashed(&mut self, entry: &[u8; 512], meta: Option<&Meta<'_>>, hash: u64) {
+        let Some(m) = meta else {
+            self.builder.overflow();
+            return;
+        };
+        self.builder.push_hashed(m, super::tarfs::IndexEntry::new(entry).stored_checksum(), hash);
+    }
+
     /// Records what the scan found of pax global headers: any, and any that set attributes.
     pub fn globals(&mut self, seen: bool, attributes: bool) {
         self.builder.globals(seen, attributes);
@@ -415,6 +429,23 @@ impl ExtSink {
 /// The length of the strings section that an extension header block records, if it is one.
 pub fn strings_len(header: &[u8; BLOCK]) -> Option<u64> {
     (&header[..4] == TAG && header[4] == VERSION).then(|| u64::from_be_bytes(header[56..64].try_into().expect("8 bytes")))
+}
+
+/// The [`key_hash`] of a member whose main header is `header` and whose extension record
+/// gives `path` (when the header does not hold it): what [`ExtSink::push`] computes.
+pub fn member_key_hash(header: &super::header::HeaderView<'_>, path: Option<&[u8]>) -> u64 {
+    if let Some(p) = path {
+        return key_hash(normalize_name(p));
+    }
+    let (prefix, name) = (header.prefix(), header.name());
+    if prefix.is_empty() {
+        return key_hash(normalize_name(name));
+    }
+    let mut full = Vec::with_capacity(prefix.len().saturating_add(name.len()).saturating_add(1));
+    full.extend_from_slice(prefix);
+    full.push(b'/');
+    full.extend_from_slice(name);
+    key_hash(normalize_name(&full))
 }
 
 /// The hash the name order is sorted by: xxh3-64 of the lookup key ([`normalize_name`]).

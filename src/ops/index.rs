@@ -93,6 +93,8 @@ struct EntryRec<'a> {
     selected: bool,
     /// The extension record; `None` when it does not fit.
     meta: Option<ext::Meta<'a>>,
+    /// The hash of the member's lookup key, computed here (on the scanning thread).
+    key_hash: u64,
 }
 
 impl<'a> EntryRec<'a> {
@@ -105,7 +107,14 @@ impl<'a> EntryRec<'a> {
             simple: e.is_simple(),
             selected: filter.is_none_or(|f| f.matches(&e.path())),
             meta: e.ext_meta(),
+            key_hash: 0,
         }
+        .hashed(e)
+    }
+
+    fn hashed(mut self, e: &Entry<'a>) -> Self {
+        self.key_hash = ext::member_key_hash(&e.header, self.meta.as_ref().and_then(|m| m.path));
+        self
     }
 }
 
@@ -148,7 +157,7 @@ impl<'w, W: Write + Seek> EntrySink<'w, W> {
             self.buf.truncate(at);
             return Err(Error::Index { index: self.path.to_path_buf(), source });
         }
-        self.ext.push(block, r.meta.as_ref());
+        self.ext.push_hashed(block, r.meta.as_ref(), r.key_hash);
         self.entries += 1;
         if self.buf.len() >= WRITE_BATCH {
             self.out.write_all(&self.buf).at(self.path)?;
