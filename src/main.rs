@@ -72,7 +72,9 @@ fn main() -> ExitCode {
         Ok(Status::Interrupted) => ExitCode::from(130),
         Err(e) => {
             // A closed stdout (`tarfs ls | head`) is not an error worth reporting.
-            if e.downcast_ref::<io::Error>().is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe) {
+            let broken_pipe = e.downcast_ref::<io::Error>().is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+                || matches!(e.downcast_ref::<tarfs::Error>(), Some(tarfs::Error::Io { path, source }) if path.as_os_str() == "-" && source.kind() == io::ErrorKind::BrokenPipe);
+            if broken_pipe {
                 return ExitCode::SUCCESS;
             }
             // Library errors already say what caused them; others carry context to show.
@@ -122,6 +124,11 @@ fn run_batch(
     for e in &walk_errors {
         warn(e);
     }
+    if found.is_empty() && walk_errors.is_empty() {
+        // An empty directory or an unmounted mount point: say so, even under -q.
+        let paths: Vec<String> = walk.paths.iter().map(|p| p.display().to_string()).collect();
+        warn(format!("{verb}: no archives found under {} (matching {})", paths.join(", "), globs.join(", ")));
+    }
     let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = stop.clone();
@@ -146,7 +153,7 @@ fn run_batch(
             if b.json {
                 serde_json::to_writer(&mut out, o)?;
                 writeln!(out)?;
-            } else if let Some(line) = line.filter(|_| o.error.is_none()) {
+            } else if let Some(line) = line.filter(|_| o.error.is_none() && !b.quiet) {
                 writeln!(out, "{}", line(o))?;
             }
         }
@@ -182,7 +189,8 @@ fn summary_line(verb: &str, s: &Summary, secs: f64) -> String {
         }
     }
     let mib = s.bytes as f64 / (1 << 20) as f64;
-    format!("{verb}: {}; {} members, {mib:.1} MiB in {secs:.2} s", parts.join(", "), s.members)
+    let members = if s.members == 1 { "member" } else { "members" };
+    format!("{verb}: {}; {} {members}, {mib:.1} MiB in {secs:.2} s", parts.join(", "), s.members)
 }
 
 fn run_index(cli: &Cli, a: &cli::IndexArgs, scan: ScanOptions) -> Result<Status> {
@@ -422,7 +430,8 @@ fn open_reader<'a>(cli: &Cli, archive: &'a Archive, index_dir: Option<&Path>, sc
 }
 
 fn run_ls(cli: &Cli, a: &cli::LsArgs, scan: ScanOptions) -> Result<bool> {
-    let archive = Archive::open(&a.archive)?;
+    let from_stdin = a.archive.as_os_str() == "-";
+    let archive = if from_stdin { None } else { Some(Archive::open(&a.archive)?) };
     let stdout = io::stdout().lock();
     let mut out = BufWriter::with_capacity(1 << 16, stdout);
     let mut long = LongFormat::default();
@@ -441,11 +450,18 @@ fn run_ls(cli: &Cli, a: &cli::LsArgs, scan: ScanOptions) -> Result<bool> {
         }
         Ok(())
     };
-    let reader = open_reader(cli, &archive, a.index_dir.as_deref(), scan)?;
-    let end = reader.for_each(&mut each);
-    if cli.verbose {
-        warn(format!("{}: read {} bytes of the archive for the listing{}", a.archive.display(), reader.bytes_read(), freshness_note(&reader)));
-    }
+    let end = match &archive {
+        // Standard input: one pass over the stream, as `tar -tf -` does.
+        None => tarfs::stream::open_stdin().and_then(|mut r| tarfs::stream::scan_stream(&mut r, Path::new("-"), scan, 1 << 20, &mut each)).map(|e| Some(e.end)),
+        Some(archive) => {
+            let reader = open_reader(cli, archive, a.index_dir.as_deref(), scan)?;
+            let end = reader.for_each(&mut each);
+            if cli.verbose {
+                warn(format!("{}: read {} bytes of the archive for the listing{}", a.archive.display(), reader.bytes_read(), freshness_note(&reader)));
+            }
+            end
+        }
+    };
     if let Some(err) = io_err {
         return Err(err.into());
     }

@@ -326,6 +326,21 @@ pub fn open_stream<'a>(path: &Path, wrap: impl FnOnce(File) -> Box<dyn Read + Se
 }
 
 /// Wraps `input` in the decompressor for `c` (the stream itself for `None`).
+/// Standard input as a tar stream, decompressed when its first bytes say it is compressed.
+pub fn open_stdin() -> Result<Box<dyn Read + Send + 'static>> {
+    let path = Path::new("-");
+    let mut input = BufReader::with_capacity(1 << 20, io::stdin());
+    // Peek at the head without consuming it (a pipe cannot be read twice).
+    let c = loop {
+        match io::BufRead::fill_buf(&mut input) {
+            Ok(head) => break Compression::detect(&head[..head.len().min(Compression::HEAD)]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Error::Io { path: path.to_path_buf(), source: e }),
+        }
+    };
+    decoder(input, c, path)
+}
+
 pub fn decoder<'a, R: io::BufRead + Send + 'a>(input: R, c: Option<Compression>, path: &Path) -> Result<Box<dyn Read + Send + 'a>> {
     Ok(match c {
         None => Box::new(input),

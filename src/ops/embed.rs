@@ -407,6 +407,9 @@ fn head_change<'a>(prefix: &'static str, header: &'a [u8; BLOCK], body: &'a [u8]
 /// order. Nothing is displaced, and `input` is not touched.
 pub fn embed_to(input: &Path, out: &Path, opts: EmbedOptions) -> Result<EmbedReport> {
     let archive = Archive::open(input)?;
+    if let Some(c) = crate::source::compression_of(&archive) {
+        return Err(Error::refused(input, format!("it is {}-compressed, and embed needs an uncompressed tar; decompress it first, or use `tarfs index` to write a sidecar index", c.name())));
+    }
     let s = survey(input, &archive, opts.scan, None)?;
     let n = s.members.len() as u64;
     let base = s.start;

@@ -1,0 +1,89 @@
+//! Unix conventions (issue #17, the parts done so far): `-q` means errors only, an empty batch
+//! says that it found nothing, a closed pipe ends `cat` quietly, and counts read as English.
+
+mod common;
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+
+use common::{ok, tarfs};
+
+fn small_tar(dir: &std::path::Path, name: &str, members: usize, size: usize) -> std::path::PathBuf {
+    let p = dir.join(name);
+    let script = "import io,sys,tarfile\nwith tarfile.open(sys.argv[1],'w') as t:\n for i in range(int(sys.argv[2])):\n  d=b'q'*int(sys.argv[3]); ti=tarfile.TarInfo('m%d'%i); ti.size=len(d); t.addfile(ti,io.BytesIO(d))\n";
+    ok(Command::new("python3").arg("-c").arg(script).arg(&p).arg(members.to_string()).arg(size.to_string()));
+    p
+}
+
+#[test]
+fn quiet_means_errors_only() {
+    let d = tempfile::tempdir().unwrap();
+    let a = small_tar(d.path(), "a.tar", 3, 10);
+    ok(tarfs().arg("index").arg(&a));
+    for args in [&["verify", "-q"][..], &["recover", "-q"]] {
+        let out = ok(tarfs().args(args).arg(d.path()));
+        assert!(out.stdout.is_empty(), "{args:?}: {}", String::from_utf8_lossy(&out.stdout));
+        assert!(out.stderr.is_empty(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    // Without -q, the per-archive lines are there.
+    assert!(String::from_utf8_lossy(&ok(tarfs().arg("verify").arg(d.path())).stdout).contains(": ok: "));
+}
+
+#[test]
+fn a_batch_that_finds_nothing_says_so() {
+    let d = tempfile::tempdir().unwrap();
+    for verb in ["index", "verify", "embed", "csv", "recover"] {
+        let out = tarfs().arg(verb).arg("-q").arg(d.path()).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("no archives found under"), "{verb}: {err}");
+    }
+}
+
+#[test]
+fn cat_into_a_closed_pipe_ends_quietly() {
+    let d = tempfile::tempdir().unwrap();
+    let a = small_tar(d.path(), "big.tar", 1, 32 << 20);
+    let mut child = tarfs().arg("cat").arg(&a).arg("m0").stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut first = [0u8; 10];
+    child.stdout.as_mut().unwrap().read_exact(&mut first).unwrap();
+    drop(child.stdout.take()); // as `head -c 10` does
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(&first, b"qqqqqqqqqq");
+    assert!(out.status.success(), "exit {:?}: {}", out.status, String::from_utf8_lossy(&out.stderr));
+    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn one_member_is_singular() {
+    let d = tempfile::tempdir().unwrap();
+    let a = small_tar(d.path(), "one.tar", 1, 5);
+    let err = String::from_utf8_lossy(&ok(tarfs().arg("index").arg(&a)).stderr).into_owned();
+    assert!(err.contains("; 1 member,"), "{err}");
+    let b = small_tar(d.path(), "two.tar", 2, 5);
+    let err = String::from_utf8_lossy(&ok(tarfs().arg("index").arg(&b)).stderr).into_owned();
+    assert!(err.contains("; 2 members,"), "{err}");
+}
+
+#[test]
+fn embed_output_of_a_compressed_archive_says_it_is_compressed() {
+    let d = tempfile::tempdir().unwrap();
+    let a = small_tar(d.path(), "c.tar", 2, 5);
+    ok(Command::new("gzip").arg("-k").arg(&a));
+    let out = tarfs().arg("embed").arg("--output").arg(d.path().join("x.tar")).arg(d.path().join("c.tar.gz")).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("c.tar.gz") && err.contains("gzip-compressed"), "{err}");
+    assert!(!d.path().join("x.tar").exists());
+}
+
+#[test]
+fn ls_reads_standard_input_plain_or_compressed() {
+    let d = tempfile::tempdir().unwrap();
+    let a = small_tar(d.path(), "s.tar", 7, 100);
+    ok(Command::new("xz").arg("-k").arg(&a));
+    let want = ok(tarfs().arg("ls").arg("--json").arg(&a)).stdout;
+    for input in [a.clone(), d.path().join("s.tar.xz")] {
+        let out = ok(tarfs().arg("ls").arg("--json").arg("-").stdin(std::fs::File::open(&input).unwrap()));
+        assert_eq!(String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&want), "{}", input.display());
+    }
+}
