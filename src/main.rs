@@ -402,6 +402,9 @@ fn run_verify(cli: &Cli, a: &cli::VerifyArgs, scan: ScanOptions) -> Result<Statu
 
 fn run_create(cli: &Cli, a: &cli::CreateArgs) -> Result<bool> {
     let r = create(&a.out, &a.dir, &a.paths)?;
+    for s in &r.skipped {
+        warn(s);
+    }
     if cli.verbose {
         warn(format!("{}: {} members, index first", a.out.display(), r.members));
     }

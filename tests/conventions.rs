@@ -87,3 +87,27 @@ fn ls_reads_standard_input_plain_or_compressed() {
         assert_eq!(String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&want), "{}", input.display());
     }
 }
+
+#[test]
+fn create_writes_standard_output_keeps_fifos_and_names_owners() {
+    let d = tempfile::tempdir().unwrap();
+    let src = d.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("file"), b"data\n").unwrap();
+    ok(Command::new("mkfifo").arg(src.join("pipe")));
+    let sock = std::os::unix::net::UnixListener::bind(src.join("sock")).unwrap();
+    let out = ok(tarfs().arg("create").arg("-f").arg("-").arg("-C").arg(&src).arg("."));
+    drop(sock);
+    assert!(!d.path().join("-").exists() && !src.join("-").exists(), "no file named -");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("sock: socket left out"), "{err}");
+    let tar = d.path().join("made.tar");
+    std::fs::write(&tar, &out.stdout).unwrap();
+    // GNU tar reads it: the FIFO as a FIFO, the owner by name.
+    let listing = String::from_utf8_lossy(&ok(Command::new("tar").arg("-tvf").arg(&tar)).stdout).into_owned();
+    assert!(listing.lines().any(|l| l.starts_with('p') && l.ends_with(" pipe")), "{listing}");
+    assert!(listing.lines().any(|l| l.ends_with(" ./")) && !listing.lines().any(|l| l.ends_with(" /")), "{listing}");
+    let me = String::from_utf8_lossy(&ok(Command::new("id").arg("-un")).stdout).trim().to_string();
+    assert!(listing.lines().any(|l| l.contains(&format!(" {me}/")) && l.ends_with(" file")), "{listing}");
+    assert!(!listing.contains("sock"), "{listing}");
+}

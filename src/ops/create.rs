@@ -27,11 +27,33 @@ use crate::ops::atomic::write_atomic;
 pub struct CreateReport {
     /// Members in the new archive (without `.tarfs`).
     pub members: u64,
+    /// Files left out, with why (sockets and devices, as tar leaves sockets out).
+    pub skipped: Vec<String>,
 }
 
-/// Creates `out` from `paths`, taken relative to `base`.
+/// Owner and group names by id, looked up once each.
+#[derive(Default)]
+struct Names {
+    users: HashMap<u32, String>,
+    groups: HashMap<u32, String>,
+}
+
+impl Names {
+    fn user(&mut self, uid: u32) -> String {
+        self.users.entry(uid).or_insert_with(|| nix::unistd::User::from_uid(uid.into()).ok().flatten().map(|u| u.name).unwrap_or_default()).clone()
+    }
+
+    fn group(&mut self, gid: u32) -> String {
+        self.groups.entry(gid).or_insert_with(|| nix::unistd::Group::from_gid(gid.into()).ok().flatten().map(|g| g.name).unwrap_or_default()).clone()
+    }
+}
+
+/// Creates `out` from `paths`, taken relative to `base`. `out` of `-` is standard output.
 pub fn create(out: &Path, base: &Path, paths: &[PathBuf]) -> Result<CreateReport> {
+    use std::os::unix::fs::FileTypeExt;
     let mut b = IndexFirstBuilder::new();
+    let mut names = Names::default();
+    let mut skipped = Vec::new();
     let mut links: HashMap<(u64, u64), Vec<u8>> = HashMap::new();
     let mut members = 0u64;
     for p in paths {
@@ -44,11 +66,17 @@ pub fn create(out: &Path, base: &Path, paths: &[PathBuf]) -> Result<CreateReport
             let rel = full.strip_prefix(base).unwrap_or(full);
             let meta = entry.path().symlink_metadata().at(full)?;
             let mut name = rel.as_os_str().as_bytes().to_vec();
+            if name.is_empty() {
+                // The base itself (`create -C dir .`): `./`, as GNU tar names it, never `/`.
+                name.push(b'.');
+            }
             let mut opts = MemberOptions {
                 mode: meta.mode() & 0o7777,
                 mtime: meta.mtime(),
                 uid: u64::from(meta.uid()),
                 gid: u64::from(meta.gid()),
+                uname: names.user(meta.uid()),
+                gname: names.group(meta.gid()),
                 ..MemberOptions::default()
             };
             let io = |e| Error::Io { path: full.to_path_buf(), source: e };
@@ -74,12 +102,23 @@ pub fn create(out: &Path, base: &Path, paths: &[PathBuf]) -> Result<CreateReport
                 }
                 let mut f = File::open(full).at(full)?;
                 b.add_stream(&name, meta.len(), &mut f, &opts).map_err(io)?;
+            } else if ft.is_fifo() {
+                opts.typeflag = b'6';
+                b.add_with(&name, &[], &opts).map_err(io)?;
             } else {
-                return Err(Error::Invalid(format!("{}: cannot archive this kind of file (device, FIFO or socket)", full.display())));
+                let kind = if ft.is_socket() { "socket" } else { "device" };
+                skipped.push(format!("{}: {kind} left out", full.display()));
+                continue;
             }
             members += 1;
         }
     }
-    write_atomic(out, |w| b.finish(w).at(out))?;
-    Ok(CreateReport { members })
+    if out.as_os_str() == "-" {
+        let stdout = std::io::stdout();
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
+        b.finish(&mut w).at(out)?;
+    } else {
+        write_atomic(out, |w| b.finish(w).at(out))?;
+    }
+    Ok(CreateReport { members, skipped })
 }
