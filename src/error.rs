@@ -19,7 +19,7 @@ pub enum Error {
         source: io::Error,
     },
     /// The archive is malformed at a byte offset.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {}{source}", path.display(), not_tar(source))]
     Scan {
         /// The archive.
         path: PathBuf,
@@ -178,5 +178,17 @@ pub(crate) trait IoContext<T> {
 impl<T> IoContext<T> for io::Result<T> {
     fn at(self, path: impl Into<PathBuf>) -> Result<T> {
         self.map_err(|source| Error::Io { path: path.into(), source })
+    }
+}
+
+/// "does not look like a tar archive; " when the very first block is not a header (a text file,
+/// random bytes, a file too short to hold one), so that the message says what the user needs to
+/// hear first; the scanner's own words follow.
+fn not_tar(e: &ScanError) -> &'static str {
+    use crate::scan::ScanErrorKind;
+    if e.offset == 0 && matches!(e.kind, ScanErrorKind::TruncatedHeader(_) | ScanErrorKind::BadChecksum) {
+        "does not look like a tar archive: "
+    } else {
+        ""
     }
 }

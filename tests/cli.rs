@@ -60,7 +60,7 @@ fn directory_batch_indexes_good_and_reports_bad() {
     let out = tarfs().arg("index").arg(&root).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(err.contains("broken.tar: at byte 0: header checksum mismatch"), "{err}");
+    assert!(err.contains("broken.tar: does not look like a tar archive: at byte 0: header checksum mismatch"), "{err}");
     assert!(root.join("a/one.tar.tarfs").is_file() && root.join("a/b/two.tar.tarfs").is_file());
     assert!(!root.join("notes.txt.tarfs").exists() && !root.join("a/broken.tar.tarfs").exists());
     // verify walks the same tree: the good ones pass, the broken one fails.

@@ -111,3 +111,20 @@ fn create_writes_standard_output_keeps_fifos_and_names_owners() {
     assert!(listing.lines().any(|l| l.contains(&format!(" {me}/")) && l.ends_with(" file")), "{listing}");
     assert!(!listing.contains("sock"), "{listing}");
 }
+
+#[test]
+fn a_file_that_is_not_tar_says_so() {
+    let d = tempfile::tempdir().unwrap();
+    let text = d.path().join("notes.tar");
+    std::fs::write(&text, b"just some text, not an archive\n").unwrap();
+    let noise = d.path().join("noise.tar");
+    common::write_pattern(&noise, 5000, 3);
+    for f in [&text, &noise] {
+        for verb in ["ls", "index"] {
+            let out = tarfs().arg(verb).arg(f).output().unwrap();
+            assert_eq!(out.status.code(), Some(1));
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(err.contains(&format!("{}: does not look like a tar archive", f.display())), "{verb}: {err}");
+        }
+    }
+}
