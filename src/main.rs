@@ -477,9 +477,16 @@ fn run_ls(cli: &Cli, a: &cli::LsArgs, scan: ScanOptions) -> Result<bool> {
 }
 
 fn run_cat(cli: &Cli, a: &cli::CatArgs, scan: ScanOptions) -> Result<bool> {
-    let archive = Archive::open(&a.archive)?;
     let names: Vec<Vec<u8>> = a.members.iter().map(|m| m.as_os_str().as_bytes().to_vec()).collect();
     let mut out = BufWriter::with_capacity(1 << 20, io::stdout().lock());
+    if a.archive.as_os_str() == "-" {
+        // Standard input: one pass, as `tar -xOf -` does.
+        let r = tarfs::ops::read::cat_stdin(&names, scan, &mut out);
+        out.flush()?;
+        r?;
+        return Ok(true);
+    }
+    let archive = Archive::open(&a.archive)?;
     let reader = open_reader(cli, &archive, a.index_dir.as_deref(), scan)?;
     let r = cat(&reader, &names, &mut out);
     out.flush()?;

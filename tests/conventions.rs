@@ -128,3 +128,17 @@ fn a_file_that_is_not_tar_says_so() {
         }
     }
 }
+
+#[test]
+fn cat_reads_standard_input() {
+    let d = tempfile::tempdir().unwrap();
+    let a = small_tar(d.path(), "s.tar", 5, 33);
+    ok(Command::new("zstd").arg("-q").arg(&a));
+    for input in [a.clone(), d.path().join("s.tar.zst")] {
+        let out = ok(tarfs().arg("cat").arg("-").arg("m3").arg("m1").stdin(std::fs::File::open(&input).unwrap()));
+        assert_eq!(out.stdout, vec![b'q'; 66], "{}", input.display());
+        let missing = tarfs().arg("cat").arg("-").arg("nope").stdin(std::fs::File::open(&input).unwrap()).output().unwrap();
+        assert_eq!(missing.status.code(), Some(1));
+        assert!(String::from_utf8_lossy(&missing.stderr).contains("nope"), "{}", String::from_utf8_lossy(&missing.stderr));
+    }
+}

@@ -799,8 +799,6 @@ struct CatState<'o> {
 /// decoded stream, writing the members named as they pass. With an index whose entries
 /// describe every member alone, the pass stops after the last position a wanted name has.
 fn cat_stream(reader: &Reader<'_>, c: Compression, wanted: &[&[u8]], found: &mut [bool], out: &mut dyn Write) -> Result<()> {
-    use crate::stream::{scan_stream_with, Visit};
-    use std::cell::RefCell;
     let archive = reader.archive();
     let mut stop_after = None;
     if let Some(data) = reader.index_bytes().filter(|_| matches!(reader.source(), Source::Sidecar(_))) {
@@ -815,10 +813,33 @@ fn cat_stream(reader: &Reader<'_>, c: Compression, wanted: &[&[u8]], found: &mut
             stop_after.get_or_insert(0);
         }
     }
+    let mut r = Decoded::new(archive, c).stream()?;
+    cat_pass(&mut r, archive.path(), reader.opts, stop_after, wanted, found, out)
+}
+
+/// Writes the members of standard input (a tar stream, compressed or not) named `names`, in
+/// stream order, as `tar -xOf -` does: one pass. Names not found are an error, after the others
+/// are written.
+pub fn cat_stdin(names: &[Vec<u8>], opts: ScanOptions, out: &mut dyn Write) -> Result<()> {
+    let wanted: Vec<&[u8]> = names.iter().map(|n| normalize_name(n)).collect();
+    let mut found = vec![false; names.len()];
+    let mut r = crate::stream::open_stdin()?;
+    cat_pass(&mut r, Path::new("-"), opts, None, &wanted, &mut found, out)?;
+    match found.iter().position(|f| !f) {
+        Some(i) => Err(Error::NotFound { path: PathBuf::from("-"), name: String::from_utf8_lossy(&names[i]).into_owned() }),
+        None => Ok(()),
+    }
+}
+
+/// One pass over the tar stream `r` (named `path` in messages): the members whose names are
+/// `wanted` are written to `out`, and `found` marks the names met. With `stop_after`, the pass
+/// ends after the member at that position.
+fn cat_pass(r: &mut dyn std::io::Read, path: &Path, opts: ScanOptions, stop_after: Option<u64>, wanted: &[&[u8]], found: &mut [bool], out: &mut dyn Write) -> Result<()> {
+    use crate::stream::{scan_stream_with, Visit};
+    use std::cell::RefCell;
     let io = |e: std::io::Error| Error::Io { path: "-".into(), source: e };
     let state = RefCell::new(CatState { out, current: None });
     let hits = RefCell::new(found);
-    let mut r = Decoded::new(archive, c).stream()?;
     let visit = |e: &Entry<'_>| -> Result<Visit> {
         let mut s = state.borrow_mut();
         let s = &mut *s;
@@ -828,8 +849,8 @@ fn cat_stream(reader: &Reader<'_>, c: Compression, wanted: &[&[u8]], found: &mut
         if stop_after.is_some_and(|last| e.position > last) {
             return Ok(Visit::Stop);
         }
-        let path = e.path();
-        let name = normalize_name(&path);
+        let member = e.path();
+        let name = normalize_name(&member);
         let mut hit = false;
         for (i, w) in wanted.iter().enumerate() {
             if *w == name {
@@ -841,9 +862,9 @@ fn cat_stream(reader: &Reader<'_>, c: Compression, wanted: &[&[u8]], found: &mut
             return Ok(Visit::Skip);
         }
         if e.typeflag == b'5' {
-            return Err(Error::Invalid(format!("{}: {}: is a directory, which has no contents to print (use `tarfs extract` for its subtree)", archive.path().display(), String::from_utf8_lossy(&path))));
+            return Err(Error::Invalid(format!("{}: {}: is a directory, which has no contents to print (use `tarfs extract` for its subtree)", path.display(), String::from_utf8_lossy(&member))));
         }
-        s.current = Some(Expander::new(e, &reader.opts, archive.path())?);
+        s.current = Some(Expander::new(e, &opts, path)?);
         Ok(Visit::Data)
     };
     let data = |chunk: &[u8]| -> Result<()> {
@@ -854,7 +875,7 @@ fn cat_stream(reader: &Reader<'_>, c: Compression, wanted: &[&[u8]], found: &mut
         }
         Ok(())
     };
-    scan_stream_with(&mut r, archive.path(), reader.opts, 1 << 20, visit, data)?;
+    scan_stream_with(r, path, opts, 1 << 20, visit, data)?;
     let mut s = state.into_inner();
     if let Some(mut x) = s.current.take() {
         x.finish(s.out).map_err(io)?;
