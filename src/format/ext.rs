@@ -133,6 +133,56 @@ impl Meta<'_> {
         let f = |o: Option<&[u8]>, bit: u8| if o.is_some() { bit } else { 0 };
         f(self.path, PATH) | f(self.link, LINK) | f(self.uname, UNAME) | f(self.gname, GNAME)
     }
+
+    fn strings(&self) -> impl Iterator<Item = &[u8]> {
+        [self.path, self.link, self.uname, self.gname].into_iter().flatten()
+    }
+
+    /// Bytes the record's strings take in the strings section, lengths included.
+    fn strings_len(&self) -> usize {
+        self.strings().map(|s| leb128_len(s.len()).saturating_add(s.len())).fold(0, usize::saturating_add)
+    }
+}
+
+/// What the extension's length depends on: how many members and how many bytes of strings. It
+/// also decides whether the extension can be represented (at most 2^32 - 1 members, each
+/// record's strings starting within 4 GiB, no member without a record). [`Builder`] keeps one,
+/// and a writer that must know the length before it knows the positions (embed) uses one alone.
+#[derive(Debug, Default, Clone)]
+pub struct Sizer {
+    members: usize,
+    strings: usize,
+    overflow: bool,
+}
+
+impl Sizer {
+    /// Counts the next member, whose record is `meta` (`None`: it has none, and the index gets
+    /// no extension). Returns the offset of its strings, or `None` once the extension cannot be.
+    pub fn add(&mut self, meta: Option<&Meta<'_>>) -> Option<u32> {
+        let offset = u32::try_from(self.strings).ok().filter(|_| !self.overflow && self.members < u32::MAX as usize);
+        match (meta, offset) {
+            (Some(m), Some(offset)) => {
+                self.members = self.members.saturating_add(1);
+                self.strings = self.strings.saturating_add(m.strings_len());
+                Some(offset)
+            }
+            _ => {
+                self.overflow = true;
+                None
+            }
+        }
+    }
+
+    /// The extension's length in bytes, or `None` when it cannot be represented.
+    pub fn encoded_len(&self) -> Option<usize> {
+        if self.overflow {
+            return None;
+        }
+        let body = BLOCK.checked_add(self.members.checked_mul(RECORD.checked_add(4)?)?)?.checked_add(self.strings)?;
+        let table_at = body.checked_add(7)? & !7;
+        let chunks = table_at.saturating_sub(BLOCK).div_ceil(CHUNK);
+        table_at.checked_add(chunks.checked_mul(8)?)?.div_ceil(BLOCK).checked_mul(BLOCK)
+    }
 }
 
 /// Builds extension data, one member at a time.
@@ -144,10 +194,14 @@ pub struct Builder {
     /// The xxh3-64 of each member's lookup key.
     hashes: Vec<u64>,
     flags: u8,
-    /// Set when a value does not fit the format (more than 2^32 members, 4 GiB of strings, a
-    /// chain of 2^32 blocks): then [`Builder::finish`] gives nothing, and the index has no
-    /// extension.
-    overflow: bool,
+    /// Whether a value does not fit the format (see [`Sizer`]): then [`Builder::finish`] gives
+    /// nothing, and the index has no extension.
+    size: Sizer,
+}
+
+/// The length of `n` in LEB128.
+fn leb128_len(n: usize) -> usize {
+    (usize::BITS.saturating_sub(n.leading_zeros()) as usize).div_ceil(7).max(1)
 }
 
 fn leb128(out: &mut Vec<u8>, mut n: usize) {
@@ -164,7 +218,7 @@ fn leb128(out: &mut Vec<u8>, mut n: usize) {
 
 impl Default for Builder {
     fn default() -> Builder {
-        Builder { records: vec![0; BLOCK], strings: Vec::new(), hashes: Vec::new(), flags: 0, overflow: false }
+        Builder { records: vec![0; BLOCK], strings: Vec::new(), hashes: Vec::new(), flags: 0, size: Sizer::default() }
     }
 }
 
@@ -192,14 +246,8 @@ impl Builder {
 
     /// [`Builder::push`], given the key's [`key_hash`] (computed on another thread, say).
     pub fn push_hashed(&mut self, m: &Meta<'_>, entry_checksum: u32, hash: u64) {
-        let Ok(offset) = u32::try_from(self.strings.len()) else {
-            self.overflow = true;
-            return;
-        };
-        if self.hashes.len() >= u32::MAX as usize {
-            self.overflow = true;
-            return;
-        }
+        // Once the extension cannot be, nothing more is kept.
+        let Some(offset) = self.size.add(Some(m)) else { return };
         let mut r = [0u8; RECORD];
         r[0..8].copy_from_slice(&m.size.to_be_bytes());
         r[8..16].copy_from_slice(&m.stored_size.to_be_bytes());
@@ -213,16 +261,16 @@ impl Builder {
         r[53..56].copy_from_slice(&entry_checksum.to_be_bytes()[1..]);
         r[56..60].copy_from_slice(&offset.to_be_bytes());
         self.records.extend_from_slice(&r);
-        for s in [m.path, m.link, m.uname, m.gname].into_iter().flatten() {
+        for s in m.strings() {
             leb128(&mut self.strings, s.len());
             self.strings.extend_from_slice(s);
         }
         self.hashes.push(hash);
     }
 
-    /// Marks the data as not representable (see [`Builder::push`]).
+    /// Marks the data as not representable (a member without a record).
     pub fn overflow(&mut self) {
-        self.overflow = true;
+        self.size.add(None);
     }
 
     /// Members pushed.
@@ -238,13 +286,7 @@ impl Builder {
     /// The length [`Builder::finish`] will give, or `None` when a value did not fit: the index
     /// header records it, and the extension records the header's hash.
     pub fn encoded_len(&self) -> Option<usize> {
-        if self.overflow {
-            return None;
-        }
-        let body = self.records.len().checked_add(self.hashes.len().checked_mul(4)?)?.checked_add(self.strings.len())?;
-        let table_at = body.checked_add(7)? & !7;
-        let chunks = table_at.saturating_sub(BLOCK).div_ceil(CHUNK);
-        table_at.checked_add(chunks.checked_mul(8)?)?.div_ceil(BLOCK).checked_mul(BLOCK)
+        self.size.encoded_len()
     }
 
     /// The extension data for the index whose header block is `index_header`, or `None` when a
@@ -345,32 +387,14 @@ pub fn normalize_name(n: &[u8]) -> &[u8] {
 #[derive(Debug, Default)]
 pub struct ExtSink {
     builder: Builder,
-    key: Vec<u8>,
 }
 
 impl ExtSink {
     /// Adds the member whose entry block (as written) is `entry` and whose extension record is
     /// `meta` (`None`: the index gets no extension data).
     pub fn push(&mut self, entry: &[u8; 512], meta: Option<&Meta<'_>>) {
-        let Some(m) = meta else {
-            self.builder.overflow();
-            return;
-        };
-        let ie = super::tarfs::IndexEntry::new(entry);
-        self.key.clear();
-        match m.path {
-            Some(p) => self.key.extend_from_slice(p),
-            None => {
-                let h = super::header::HeaderView::new(entry);
-                if !h.prefix().is_empty() {
-                    self.key.extend_from_slice(h.prefix());
-                    self.key.push(b'/');
-                }
-                self.key.extend_from_slice(h.name());
-            }
-        }
-        let key = normalize_name(&self.key);
-        self.builder.push(m, ie.stored_checksum(), key);
+        let hash = meta.map_or(0, |m| member_key_hash(&super::header::HeaderView::new(entry), m.path));
+        self.push_hashed(entry, meta, hash);
     }
 
     /// [`ExtSink::push`], given the hash of the member's lookup key (see [`member_key_hash`]).
@@ -675,7 +699,8 @@ mod tests {
     fn round_trip_and_lookup() {
         let header = [9u8; BLOCK];
         let mut b = Builder::new();
-        let names: [&'static [u8]; 4] = [b"b", b"a", b"c/d", b"a"];
+        let long: &'static [u8] = Box::leak(vec![b'L'; 300].into_boxed_slice());
+        let names: [&'static [u8]; 5] = [b"b", b"a", b"c/d", b"a", long];
         for (i, n) in names.iter().enumerate() {
             b.push(&meta(Some(n)), i as u32 * 3, n);
         }
@@ -683,7 +708,7 @@ mod tests {
         let data = b.finish(&header).unwrap();
         assert_eq!(Some(data.len()), len);
         assert_eq!(data.len() % BLOCK, 0);
-        let e = Ext::open(&data, &header, 4).unwrap();
+        let e = Ext::open(&data, &header, 5).unwrap();
         for (i, n) in names.iter().enumerate() {
             assert_eq!(e.meta(i, i as u32 * 3).unwrap(), meta(Some(n)));
         }
@@ -692,8 +717,9 @@ mod tests {
         assert_eq!(e.find(b"a", key_of, |e| e).unwrap(), vec![1, 3]);
         assert_eq!(e.find(b"c/d", key_of, |e| e).unwrap(), vec![2]);
         assert!(e.find(b"bb", key_of, |e| e).unwrap().is_empty());
-        assert_eq!(Ext::open(&data, &[8u8; BLOCK], 4).err(), Some(ExtError::Unbound));
-        assert!(Ext::open(&data, &header, 5).is_err());
+        assert_eq!(Ext::open(&data, &[8u8; BLOCK], 5).err(), Some(ExtError::Unbound));
+        assert!(Ext::open(&data, &header, 4).is_err());
+        assert_eq!(e.find(long, key_of, |e| e).unwrap(), vec![4]);
     }
 
     #[test]

@@ -199,18 +199,15 @@ fn encode_index(archive: &Archive, order: &[(u64, &Member<'_>)], info: &IndexInf
 
 /// Blocks the index of `members` takes, with its extension data (whose length does not depend
 /// on positions), and whether that ends with the zero block after the entries.
-fn index_blocks(members: &[Member<'_>], archive: &Archive) -> (u64, bool) {
-    let mut ext = ExtSink::default();
+fn index_blocks(members: &[Member<'_>]) -> (u64, bool) {
+    let mut size = ext::Sizer::default();
     for m in members {
-        let h: &[u8; BLOCK] = archive.bytes()[m.header_offset as usize..][..BLOCK].try_into().expect("one block");
-        ext.push(h, m.meta.as_ref());
+        size.add(m.meta.as_ref());
     }
-    let mut info = IndexInfo::default();
-    ext.plan(&mut info);
     let n = members.len() as u64;
-    match info.ext_len {
-        0 => (1 + n, false),
-        len => (1 + n + 1 + len / BLOCK_U64, true),
+    match size.encoded_len() {
+        None => (1 + n, false),
+        Some(len) => (1 + n + 1 + len as u64 / BLOCK_U64, true),
     }
 }
 
@@ -285,7 +282,7 @@ fn embed_in_place(path: &Path, opts: EmbedOptions) -> Result<EmbedReport> {
     let s = survey(path, &archive, opts.scan, Some(&target.file))?;
     let n = s.members.len() as u64;
     // The .tarfs header, then the index (with its extension data).
-    let (blocks, ends_with_zero) = index_blocks(&s.members, &archive);
+    let (blocks, ends_with_zero) = index_blocks(&s.members);
     let index_blocks = 1 + blocks;
     let len = archive.len();
 

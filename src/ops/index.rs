@@ -99,6 +99,7 @@ struct EntryRec<'a> {
 
 impl<'a> EntryRec<'a> {
     fn of(e: &Entry<'a>, filter: Option<&Filter>) -> Self {
+        let meta = e.ext_meta();
         EntryRec {
             header: e.header.as_bytes(),
             header_sum: e.header_sum,
@@ -106,15 +107,9 @@ impl<'a> EntryRec<'a> {
             chain_blocks: e.chain_blocks(),
             simple: e.is_simple(),
             selected: filter.is_none_or(|f| f.matches(&e.path())),
-            meta: e.ext_meta(),
-            key_hash: 0,
+            key_hash: ext::member_key_hash(&e.header, meta.as_ref().and_then(|m| m.path)),
+            meta,
         }
-        .hashed(e)
-    }
-
-    fn hashed(mut self, e: &Entry<'a>) -> Self {
-        self.key_hash = ext::member_key_hash(&e.header, self.meta.as_ref().and_then(|m| m.path));
-        self
     }
 }
 

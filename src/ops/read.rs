@@ -295,9 +295,9 @@ impl<'a> Reader<'a> {
         let header = data.get(..BLOCK).and_then(|b| <&[u8; BLOCK]>::try_from(b).ok()).ok_or_else(|| format!("{} does not decode: {}", located.source, tarfs::IndexError::NoMagic))?;
         let head = tarfs::decode_header(header).map_err(|e| format!("{} does not decode: {e}", located.source))?;
         let ext = head.info.as_ref().and_then(|info| {
+            // The range lies past the entries, inside the data.
             let range = tarfs::ext_range(data, info)?;
             let n = usize::try_from(info.entries).ok()?;
-            (data.len() >= (n + 1) * BLOCK).then_some(())?;
             Some(ext::Ext::open(&data[range], header, info.entries).map(|_| n))
         });
         let n = match ext {
@@ -405,33 +405,40 @@ impl<'a> Reader<'a> {
     /// entries read whatever the index's size, and no archive bytes. Otherwise members are
     /// listed and compared.
     pub fn lookup(&self, name: &[u8]) -> Result<Vec<Entry<'_>>> {
-        let key = normalize_name(name);
+        Ok(self.lookup_all(&[name])?.pop().unwrap_or_default())
+    }
+
+    /// [`Reader::lookup`] of each of `names`, with the index's extension opened once for all.
+    pub fn lookup_all(&self, names: &[&[u8]]) -> Result<Vec<Vec<Entry<'_>>>> {
         if let Some(x) = self.extension() {
             let (x, data) = x?;
-            let mut path = Vec::new();
-            let entries = x.find(key, |i| -> Result<Vec<u8>> {
-                let e = self.ext_entry(&x, data, i)?;
-                path.clear();
-                path.extend_from_slice(&e.path());
-                Ok(normalize_name(&path).to_vec())
-            }, |e| Error::Invalid(format!("{}: {e}", self.archive.path().display())))?;
-            let mut found = Vec::with_capacity(entries.len());
-            for i in entries {
-                found.push(self.ext_entry(&x, data, i)?);
-            }
-            found.sort_by_key(|e| e.position);
-            return Ok(found);
+            let key_of = |i| -> Result<Vec<u8>> { Ok(normalize_name(&self.ext_entry(&x, data, i)?.path()).to_vec()) };
+            let wrap = |e| Error::Invalid(format!("{}: {e}", self.archive.path().display()));
+            return names
+                .iter()
+                .map(|name| {
+                    // In entry order, which is archive order.
+                    x.find(normalize_name(name), key_of, wrap)?.into_iter().map(|i| self.ext_entry(&x, data, i)).collect()
+                })
+                .collect();
         }
         if self.compression.is_some() {
             // A scan's entries borrow its buffers, and reading one again means decoding again.
             return Err(Error::Invalid(format!("{}: lookup by name in a compressed archive needs an index with extension data (tarfs index rebuilds it)", self.archive.path().display())));
         }
-        let mut found = Vec::new();
-        self.for_each_path(|p: &[u8]| normalize_name(p) == key, |e| {
-            found.push(e.position);
+        let keys: Vec<&[u8]> = names.iter().map(|n| normalize_name(n)).collect();
+        let mut found = vec![Vec::new(); names.len()];
+        self.for_each_path(|p: &[u8]| keys.contains(&normalize_name(p)), |e| {
+            let path = e.path();
+            let key = normalize_name(&path);
+            for (i, k) in keys.iter().enumerate() {
+                if *k == key {
+                    found[i].push(e.position);
+                }
+            }
             Ok(())
         })?;
-        found.into_iter().map(|pos| self.member_at(pos)).collect()
+        found.into_iter().map(|positions| positions.into_iter().map(|pos| self.member_at(pos)).collect()).collect()
     }
 
     /// The member whose header chain is at byte `pos`, read from the archive.
@@ -742,8 +749,8 @@ pub fn cat(reader: &Reader<'_>, names: &[Vec<u8>], out: &mut dyn Write) -> Resul
         // is decoded once, forward).
         let mut members = Vec::new();
         let mut missing = None;
-        for (i, n) in names.iter().enumerate() {
-            let found = reader.lookup(n)?;
+        let wanted: Vec<&[u8]> = names.iter().map(Vec::as_slice).collect();
+        for (i, found) in reader.lookup_all(&wanted)?.into_iter().enumerate() {
             if found.is_empty() {
                 missing.get_or_insert(i);
             }
