@@ -150,27 +150,50 @@ pub struct Embedded {
     pub base: u64,
 }
 
-/// Where sidecar indexes go: under `dir`, mirroring each archive's path relative to `root`.
+/// Where sidecar indexes go when they cannot go beside the archive (read-only media): under
+/// `dir`, at the archive's absolute, canonical path. `/tape/gnu/g01.tar` (however it was named:
+/// relative, through `..` or a symbolic link) has its sidecar at `DIR/tape/gnu/g01.tar.tarfs`, so
+/// every command finds the same one, and two trees with the same layout do not collide. Moving a
+/// tree means moving its mirror under `DIR` the same way (`mv /tape /mnt/tape` and
+/// `mv DIR/tape DIR/mnt/tape`); a sidecar found at the old place is stale only if the archive's
+/// bytes changed, never wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IndexDir {
     /// The directory sidecars are written under.
     pub dir: PathBuf,
-    /// The directory the archive's relative path is taken from (the argument it was found under,
-    /// or its parent for a file argument).
-    pub root: PathBuf,
 }
 
-/// The sidecar path of `archive`: `ARCHIVE.tarfs` beside it, or the mirror under an index dir.
+impl IndexDir {
+    /// Sidecars under `dir`.
+    pub fn new(dir: &Path) -> IndexDir {
+        IndexDir { dir: dir.to_path_buf() }
+    }
+
+    /// Where the sidecar of `archive` goes under this directory.
+    pub fn sidecar_for(&self, archive: &Path) -> PathBuf {
+        let key = canonical_key(archive);
+        let mut name = key.file_name().unwrap_or_default().to_os_string();
+        name.push(".tarfs");
+        let rel = key.strip_prefix("/").unwrap_or(&key);
+        self.dir.join(rel).with_file_name(name)
+    }
+}
+
+/// The archive's absolute path with symbolic links, `.` and `..` resolved. An archive that does
+/// not exist (yet) keys by its absolute path as given.
+fn canonical_key(archive: &Path) -> PathBuf {
+    std::fs::canonicalize(archive).or_else(|_| std::path::absolute(archive)).unwrap_or_else(|_| archive.to_path_buf())
+}
+
+/// The sidecar path of `archive`: `ARCHIVE.tarfs` beside it, or its place under an index dir.
 pub fn sidecar_path(archive: &Path, index_dir: Option<&IndexDir>) -> PathBuf {
-    let mut name = archive.file_name().unwrap_or_default().to_os_string();
-    name.push(".tarfs");
     match index_dir {
-        None => archive.with_file_name(name),
-        Some(d) => {
-            let rel = archive.strip_prefix(&d.root).unwrap_or_else(|_| Path::new(archive.file_name().unwrap_or_default()));
-            let rel = rel.strip_prefix("/").unwrap_or(rel);
-            d.dir.join(rel).with_file_name(name)
+        None => {
+            let mut name = archive.file_name().unwrap_or_default().to_os_string();
+            name.push(".tarfs");
+            archive.with_file_name(name)
         }
+        Some(d) => d.sidecar_for(archive),
     }
 }
 
@@ -181,9 +204,18 @@ mod tests {
     #[test]
     fn sidecar_paths() {
         assert_eq!(sidecar_path(Path::new("a/b.tar"), None), PathBuf::from("a/b.tar.tarfs"));
-        let d = IndexDir { dir: "/idx".into(), root: "/tape".into() };
-        assert_eq!(sidecar_path(Path::new("/tape/x/y.tar"), Some(&d)), PathBuf::from("/idx/x/y.tar.tarfs"));
-        let d = IndexDir { dir: "/idx".into(), root: "/elsewhere".into() };
-        assert_eq!(sidecar_path(Path::new("/tape/x/y.tar"), Some(&d)), PathBuf::from("/idx/y.tar.tarfs"));
+        let d = IndexDir::new(Path::new("/idx"));
+        assert_eq!(sidecar_path(Path::new("/nonexistent-tape/x/y.tar"), Some(&d)), PathBuf::from("/idx/nonexistent-tape/x/y.tar.tarfs"));
+        // Any name for the same file finds the same sidecar.
+        let tmp = tempfile::TempDir::new().unwrap();
+        let real = tmp.path().join("t/x");
+        std::fs::create_dir_all(&real).unwrap();
+        std::fs::write(real.join("y.tar"), b"").unwrap();
+        std::os::unix::fs::symlink(real.join("y.tar"), tmp.path().join("link.tar")).unwrap();
+        let canonical = std::fs::canonicalize(real.join("y.tar")).unwrap();
+        let want = Path::new("/idx").join(canonical.strip_prefix("/").unwrap()).with_file_name("y.tar.tarfs");
+        for name in [real.join("y.tar"), tmp.path().join("t/x/../x/./y.tar"), tmp.path().join("link.tar")] {
+            assert_eq!(sidecar_path(&name, Some(&d)), want, "{}", name.display());
+        }
     }
 }

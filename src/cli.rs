@@ -108,8 +108,9 @@ pub struct WalkArgs {
     /// Follow symbolic links while walking directories.
     #[arg(short = 'L', long)]
     pub follow_links: bool,
-    /// Read and write sidecars under DIR, mirroring each archive's path relative to the argument
-    /// it was found under (for read-only media).
+    /// Read and write sidecars under DIR, at each archive's absolute canonical path
+    /// (/tape/a.tar: DIR/tape/a.tar.tarfs), for read-only media. Any name for the archive finds
+    /// the same sidecar.
     #[arg(long, value_name = "DIR")]
     pub index_dir: Option<PathBuf>,
 }
@@ -248,7 +249,7 @@ pub struct LsArgs {
     /// One JSON object per member, per line.
     #[arg(long, conflicts_with = "long")]
     pub json: bool,
-    /// Where sidecars are kept (see `index --index-dir`).
+    /// Where sidecars are kept (see `index --index-dir`; keyed by the archive's canonical path).
     #[arg(long, value_name = "DIR")]
     pub index_dir: Option<PathBuf>,
 }

@@ -7,23 +7,13 @@ use std::path::{Path, PathBuf};
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use walkdir::WalkDir;
 
-use crate::archive::IndexDir;
 use crate::error::{Error, Result};
 
-/// One archive to work on, with the directory its relative path counts from.
+/// One archive to work on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Found {
-    /// The archive.
+    /// The archive, as found (the argument, or the argument joined with the walked path).
     pub path: PathBuf,
-    /// The argument it was found under (its parent, for a file argument).
-    pub root: PathBuf,
-}
-
-impl Found {
-    /// The `--index-dir` mapping for this archive.
-    pub fn index_dir(&self, dir: Option<&Path>) -> Option<IndexDir> {
-        dir.map(|d| IndexDir { dir: d.to_path_buf(), root: self.root.clone() })
-    }
 }
 
 /// File names `index` and `verify` take by default: tar archives and compressed tar archives.
@@ -62,8 +52,7 @@ impl Discover {
         let mut errors = Vec::new();
         for arg in args {
             if !arg.is_dir() {
-                let root = arg.parent().map(Path::to_path_buf).unwrap_or_default();
-                found.push(Found { path: arg.clone(), root });
+                found.push(Found { path: arg.clone() });
                 continue;
             }
             let walk = WalkDir::new(arg).follow_links(self.follow_links).sort_by_file_name();
@@ -73,7 +62,7 @@ impl Discover {
                         let name = e.file_name();
                         let ours = name.to_string_lossy().ends_with(".tarfs") || name.to_string_lossy().ends_with(".tmp");
                         if !ours && self.glob.is_match(name) {
-                            found.push(Found { path: e.into_path(), root: arg.clone() });
+                            found.push(Found { path: e.into_path() });
                         }
                     }
                     Ok(_) => {}

@@ -101,8 +101,8 @@ fn warn(msg: impl std::fmt::Display) {
     let _ = writeln!(io::stderr(), "tarfs: {msg}");
 }
 
-fn index_dir_for(path: &Path, dir: Option<&Path>) -> Option<IndexDir> {
-    dir.map(|d| IndexDir { dir: d.to_path_buf(), root: path.parent().map(Path::to_path_buf).unwrap_or_default() })
+fn index_dir_for(dir: Option<&Path>) -> Option<IndexDir> {
+    dir.map(IndexDir::new)
 }
 
 /// Runs `job` over the archives that `walk` finds, with progress, reports and a summary, and
@@ -206,7 +206,7 @@ fn run_index(cli: &Cli, a: &cli::IndexArgs, scan: ScanOptions) -> Result<Status>
         anyhow::bail!("--output takes exactly one archive");
     }
     let job = |f: &Found, progress: &dyn Progress| -> tarfs::Result<Done> {
-        let dir = f.index_dir(a.walk.index_dir.as_deref());
+        let dir = index_dir_for(a.walk.index_dir.as_deref());
         if let Some(kind) = stream_kind(&f.path) {
             return index_stream(&f.path, kind, a, &opts, dir.as_ref(), progress);
         }
@@ -305,7 +305,7 @@ fn index_stream(path: &Path, kind: StreamKind, a: &cli::IndexArgs, opts: &IndexO
     let dest = match (&a.output, kind, dir) {
         (Some(out), _, _) => out.clone(),
         (None, StreamKind::Stdin, _) => return Err(tarfs::Error::Invalid("indexing standard input needs --output FILE".into())),
-        (None, StreamKind::Device, Some(d)) => d.dir.join(format!("{}.tarfs", path.file_name().unwrap_or_default().to_string_lossy())),
+        (None, StreamKind::Device, Some(d)) => d.sidecar_for(path),
         (None, StreamKind::Device, None) => {
             return Err(tarfs::Error::Invalid(format!("{}: a device's index needs --output FILE or --index-dir DIR", path.display())))
         }
@@ -389,7 +389,7 @@ fn run_recover(cli: &Cli, a: &cli::RecoverArgs) -> Result<Status> {
 fn run_verify(cli: &Cli, a: &cli::VerifyArgs, scan: ScanOptions) -> Result<Status> {
     let job = |f: &Found, _: &dyn Progress| -> tarfs::Result<Done> {
         let archive = Archive::open(&f.path)?;
-        let dir = f.index_dir(a.walk.index_dir.as_deref());
+        let dir = index_dir_for(a.walk.index_dir.as_deref());
         let r = verify(&archive, dir.as_ref(), scan)?;
         let kind = if r.subset { "subset index" } else { "index" };
         let later = if r.uncovered > 0 { format!("; {} later members are not in it", r.uncovered) } else { String::new() };
@@ -421,7 +421,7 @@ fn freshness_note(reader: &Reader<'_>) -> String {
 }
 
 fn open_reader<'a>(cli: &Cli, archive: &'a Archive, index_dir: Option<&Path>, scan: ScanOptions) -> Result<Reader<'a>> {
-    let dir = index_dir_for(archive.path(), index_dir);
+    let dir = index_dir_for(index_dir);
     let reader = Reader::open(archive, dir.as_ref(), scan)?;
     if let Some(note) = reader.note() {
         warn(format!("{}: {note}", archive.path().display()));

@@ -142,3 +142,34 @@ fn cat_reads_standard_input() {
         assert!(String::from_utf8_lossy(&missing.stderr).contains("nope"), "{}", String::from_utf8_lossy(&missing.stderr));
     }
 }
+
+#[test]
+fn index_dir_is_keyed_by_the_archives_canonical_path() {
+    let d = tempfile::tempdir().unwrap();
+    let (tape, other) = (d.path().join("tape"), d.path().join("other"));
+    for t in [&tape, &other] {
+        std::fs::create_dir_all(t.join("gnu")).unwrap();
+    }
+    small_tar(&tape.join("gnu"), "g01.tar", 3, 10);
+    small_tar(&other.join("gnu"), "g01.tar", 5, 10); // the same layout, other contents
+    let idx = d.path().join("idx");
+    ok(tarfs().current_dir(d.path()).args(["index", "-q", "--index-dir", "idx", "tape", "other"]));
+    // Given another name for the archive (relative, through `..`, a symbolic link), the reader
+    // finds the sidecar and does not scan.
+    std::os::unix::fs::symlink(tape.join("gnu/g01.tar"), d.path().join("link.tar")).unwrap();
+    for (cwd, name) in [(d.path().to_path_buf(), "tape/gnu/g01.tar"), (tape.join("gnu"), "../gnu/./g01.tar"), (d.path().to_path_buf(), "link.tar")] {
+        let out = ok(tarfs().current_dir(&cwd).args(["-v", "ls", "--index-dir"]).arg(&idx).arg(name));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("using sidecar index"), "{name}: {err}");
+        assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 3, "{name}");
+    }
+    // A subdirectory of the tree, given to verify, finds the sidecars the whole tree got.
+    let out = ok(tarfs().current_dir(&tape).args(["verify", "--index-dir"]).arg(&idx).arg("gnu"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains(": ok: "), "{}", String::from_utf8_lossy(&out.stdout));
+    // The two trees do not share sidecars: a second run skips both as fresh.
+    let out = ok(tarfs().current_dir(d.path()).args(["index", "--index-dir", "idx", "tape", "other"]));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("0 failed") && err.contains("2 skipped") && !err.contains("indexed"), "{err}");
+    let out = ok(tarfs().args(["ls", "--index-dir"]).arg(&idx).arg(other.join("gnu/g01.tar")));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 5);
+}
