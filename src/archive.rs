@@ -80,6 +80,12 @@ impl Archive {
         self.identity
     }
 
+    /// The same mapping, named `path` in messages (a spooled copy of standard input is `-`).
+    pub fn named(mut self, path: &Path) -> Archive {
+        self.path = path.to_path_buf();
+        self
+    }
+
     /// The same mapping, named `path` in messages: a temporary decompressed copy of the
     /// compressed file at `path`, which is `compressed_len` bytes long.
     pub fn decompressed_from(mut self, path: &Path, compressed_len: u64) -> Archive {

@@ -17,10 +17,16 @@ use crate::error::Error;
 
 /// What happened to one archive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum Action {
-    /// An index was written (or, in a dry run, would be).
+    /// An index was written.
     Indexed,
+    /// A dry run: an index would be written.
+    WouldIndex,
+    /// `recover`: an interrupted change was carried through to its end.
+    Finished,
+    /// `recover`: an interrupted change was undone; the archive is as it was before it.
+    RolledBack,
     /// Nothing needed doing: the index is present and fresh.
     Skipped,
     /// `verify`: the index checked out.
@@ -71,7 +77,7 @@ pub struct Outcome {
 /// What an operation reports for one archive that it handled.
 #[derive(Debug, Clone)]
 pub struct Done {
-    /// What was done: [`Action::Indexed`], [`Action::Skipped`] or [`Action::Verified`].
+    /// What was done (anything but [`Action::Failed`] and [`Action::Busy`]).
     pub action: Action,
     /// Why.
     pub reason: Option<String>,
@@ -254,11 +260,23 @@ fn isolated(f: &Found, progress: &dyn Progress, job: &(impl Fn(&Found, &dyn Prog
     })
 }
 
-/// Totals of a batch, for the summary line.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+/// `n` and the noun, singular or plural as `n` asks: `count(1, "member", "members")` is
+/// "1 member".
+pub fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// Totals of a batch, for the summary line and the last `--json` record.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct Summary {
     /// Archives indexed.
     pub indexed: u64,
+    /// Archives a dry run would index.
+    pub would_index: u64,
+    /// Interrupted changes finished.
+    pub finished: u64,
+    /// Interrupted changes rolled back.
+    pub rolled_back: u64,
     /// Archives verified.
     pub verified: u64,
     /// Archives skipped as fresh.
@@ -286,6 +304,9 @@ impl Summary {
             };
             match o.action {
                 Action::Indexed => s.indexed += 1,
+                Action::WouldIndex => s.would_index += 1,
+                Action::Finished => s.finished += 1,
+                Action::RolledBack => s.rolled_back += 1,
                 Action::Verified => s.verified += 1,
                 Action::Skipped => s.skipped += 1,
                 Action::Failed => s.failed += 1,

@@ -209,9 +209,13 @@ pub struct CsvArgs {
     pub walk: WalkArgs,
     #[command(flatten)]
     pub batch: BatchArgs,
-    /// Skip archives whose last member is already a CSV index of every member before it (for
-    /// cron; without it, each run appends a new index, as the seed's library does).
+    /// Append a new index even where the newest CSV index is fresh (its last member already
+    /// lists every member before it). Without it, such archives are skipped, so that cron runs
+    /// are idempotent; with it, each run appends one more, as the seed's library does.
     #[arg(long)]
+    pub force: bool,
+    /// The default since 0.2 (kept so that old crontabs still parse).
+    #[arg(long, hide = true, conflicts_with = "force")]
     pub skip_fresh: bool,
     /// Say what would be done; write nothing.
     #[arg(long)]
@@ -239,10 +243,26 @@ pub struct CreateArgs {
     pub paths: Vec<PathBuf>,
 }
 
+/// Member operands and patterns, as `tar -t` and `tar -x` take them.
+#[derive(Debug, Args)]
+pub struct SelectArgs {
+    /// Take member operands as globs (`*` matches `/` too), as GNU tar's --wildcards.
+    #[arg(long)]
+    pub wildcards: bool,
+    /// Leave out members matching GLOB anywhere in their name, and what is under them
+    /// (repeatable), as GNU tar's --exclude.
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
+}
+
 #[derive(Debug, Args)]
 pub struct LsArgs {
-    /// The archive.
+    /// The archive (`-` for standard input).
     pub archive: PathBuf,
+    /// Members to list (directories with their contents); all if none.
+    pub members: Vec<PathBuf>,
+    #[command(flatten)]
+    pub select: SelectArgs,
     /// Long listing, like tar -tv.
     #[arg(short = 'l', long)]
     pub long: bool,
@@ -272,6 +292,8 @@ pub struct ExtractArgs {
     pub archive: PathBuf,
     /// Members to extract (directories with their contents); all if none.
     pub members: Vec<PathBuf>,
+    #[command(flatten)]
+    pub select: SelectArgs,
     /// Extract into DIR.
     #[arg(short = 'C', long = "directory", value_name = "DIR", default_value = ".")]
     pub dest: PathBuf,

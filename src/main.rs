@@ -32,6 +32,7 @@ use tarfs::stream::open_stream;
 use tarfs::ops::in_place::Target;
 use tarfs::ops::journal::Recovery;
 use tarfs::ops::read::{cat, Reader};
+use tarfs::ops::select::Selection;
 use tarfs::ops::verify::verify;
 use tarfs::ScanOptions;
 
@@ -105,17 +106,94 @@ fn index_dir_for(dir: Option<&Path>) -> Option<IndexDir> {
     dir.map(IndexDir::new)
 }
 
+/// Reports each archive as it finishes: the bars and stderr messages, then its `--json` record
+/// or its line on stdout, flushed at once, so that a long batch can be followed (`| jq`, `| tail
+/// -f`). A closed stdout stops the reports, not the work.
+struct Reporter<'a> {
+    bars: Bars,
+    json: bool,
+    line: Option<&'a (dyn Fn(&batch::Outcome) -> String + Sync)>,
+    /// The first error writing stdout, other than a closed pipe.
+    failed: std::sync::Mutex<Option<io::Error>>,
+    closed: AtomicBool,
+}
+
+/// A `--json` record: `"type": "archive"` for each archive, as it finishes, and `"type":
+/// "summary"` for the totals, last.
+#[derive(serde::Serialize)]
+struct Record<'a, T: serde::Serialize> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(flatten)]
+    body: &'a T,
+}
+
+/// The totals record.
+#[derive(serde::Serialize)]
+struct SummaryRecord<'a> {
+    command: &'a str,
+    dry_run: bool,
+    #[serde(flatten)]
+    totals: &'a Summary,
+    seconds: f64,
+}
+
+impl Reporter<'_> {
+    /// Writes `f`'s output to stdout and flushes it, unless stdout is closed.
+    fn print(&self, f: impl FnOnce(&mut io::StdoutLock<'_>) -> io::Result<()>) {
+        if self.closed.load(Ordering::SeqCst) {
+            return;
+        }
+        let r = self.bars.suspend(|| {
+            let mut out = io::stdout().lock();
+            f(&mut out).and_then(|()| out.flush())
+        });
+        if let Err(e) = r {
+            self.closed.store(true, Ordering::SeqCst);
+            if e.kind() != io::ErrorKind::BrokenPipe {
+                warn(format!("cannot write the report to standard output: {e}"));
+                *self.failed.lock().expect("unpoisoned") = Some(e);
+            }
+        }
+    }
+}
+
+impl Progress for Reporter<'_> {
+    fn begin(&self, archives: u64, bytes: u64) {
+        self.bars.begin(archives, bytes);
+    }
+    fn started(&self, path: &Path, bytes: u64) {
+        self.bars.started(path, bytes);
+    }
+    fn read(&self, path: &Path, bytes: u64) {
+        self.bars.read(path, bytes);
+    }
+    fn finished(&self, o: &batch::Outcome) {
+        self.bars.finished(o);
+        if self.json {
+            self.print(|out| {
+                serde_json::to_writer(&mut *out, &Record { kind: "archive", body: o })?;
+                writeln!(out)
+            });
+        } else if let Some(line) = self.line.filter(|_| o.error.is_none()) {
+            self.print(|out| writeln!(out, "{}", line(o)));
+        }
+    }
+}
+
 /// Runs `job` over the archives that `walk` finds, with progress, reports and a summary, and
 /// returns the exit status. `line` formats a per-archive line for stdout (verify, recover), if
-/// the command has one.
+/// the command has one; `-q` drops it.
+#[allow(clippy::too_many_arguments)]
 fn run_batch(
     cli: &Cli,
     verb: &str,
+    dry_run: bool,
     default_globs: &[&str],
     walk: &WalkArgs,
     b: &BatchArgs,
     job: impl Fn(&Found, &dyn Progress) -> tarfs::Result<Done> + Sync,
-    line: Option<&dyn Fn(&batch::Outcome) -> String>,
+    line: Option<&(dyn Fn(&batch::Outcome) -> String + Sync)>,
 ) -> Result<Status> {
     let globs: Vec<&str> = if walk.glob.is_empty() { default_globs.to_vec() } else { walk.glob.iter().map(String::as_str).collect() };
     let mut d = Discover::with_globs(&globs)?;
@@ -130,47 +208,44 @@ fn run_batch(
         warn(format!("{verb}: no archives found under {} (matching {})", paths.join(", "), globs.join(", ")));
     }
     let stop = Arc::new(AtomicBool::new(false));
+    let reporter = Reporter {
+        bars: Bars::new(b.progress, b.quiet, cli.verbose, b.json),
+        json: b.json,
+        line: line.filter(|_| !b.quiet),
+        failed: Default::default(),
+        closed: AtomicBool::new(false),
+    };
     {
         let stop = stop.clone();
+        let bars = reporter.bars.handle();
         // Only one handler may be set per process; a second batch in one process keeps the first.
         let _ = ctrlc::set_handler(move || {
             if stop.swap(true, Ordering::SeqCst) {
+                // Leave a clean screen: the bars are cleared before exiting.
+                bars.clear();
                 std::process::exit(130);
             }
-            warn("interrupted: finishing the archives in progress (again to quit now)");
+            bars.println("tarfs: interrupted: finishing the archives in progress (again to quit now)");
         });
     }
-    let bars = Bars::new(b.progress, b.quiet, cli.verbose, b.json);
     let start = Instant::now();
     // In-place changes handle a file once, by whichever of its names was found first.
     let once_per_file = matches!(verb, "embed" | "csv" | "recover");
-    let (outcomes, stopped) = batch::run(&found, BatchOptions { jobs: b.jobs, fail_fast: b.fail_fast, once_per_file }, &stop, &bars, job);
-    bars.finish();
-    let stdout = io::stdout();
-    let mut out = stdout.lock();
-    let printed = (|| -> io::Result<()> {
-        for o in outcomes.iter().flatten() {
-            if b.json {
-                serde_json::to_writer(&mut out, o)?;
-                writeln!(out)?;
-            } else if let Some(line) = line.filter(|_| o.error.is_none() && !b.quiet) {
-                writeln!(out, "{}", line(o))?;
-            }
-        }
-        out.flush()
-    })();
-    // The work is done whether or not its report can be printed: say so, and still summarize.
-    let print_failed = match printed {
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => false,
-        Err(e) => {
-            warn(format!("cannot write the report to standard output: {e}"));
-            true
-        }
-        Ok(()) => false,
-    };
+    let (outcomes, stopped) = batch::run(&found, BatchOptions { jobs: b.jobs, fail_fast: b.fail_fast, once_per_file }, &stop, &reporter, job);
+    reporter.bars.finish();
     let s = Summary::of(&outcomes);
+    let secs = start.elapsed().as_secs_f64();
+    if b.json {
+        reporter.print(|out| {
+            serde_json::to_writer(&mut *out, &Record { kind: "summary", body: &SummaryRecord { command: verb, dry_run, totals: &s, seconds: secs } })?;
+            writeln!(out)
+        });
+    }
+    // The work is done whether or not its report could be printed: it was said, and the summary
+    // still goes to stderr.
+    let print_failed = reporter.failed.lock().expect("unpoisoned").is_some();
     if !b.quiet {
-        warn(summary_line(verb, &s, start.elapsed().as_secs_f64()));
+        warn(summary_line(verb, dry_run, &s, secs));
     }
     let interrupted = stop.load(Ordering::SeqCst);
     Ok(if interrupted {
@@ -180,17 +255,27 @@ fn run_batch(
     })
 }
 
-fn summary_line(verb: &str, s: &Summary, secs: f64) -> String {
+fn summary_line(verb: &str, dry_run: bool, s: &Summary, secs: f64) -> String {
     let mut parts = Vec::new();
-    let done = if verb == "recover" { "recovered" } else { "indexed" };
-    for (n, what) in [(s.indexed, done), (s.verified, "verified"), (s.skipped, "skipped"), (s.failed, "failed"), (s.busy, "busy"), (s.not_started, "not started")] {
+    let counts = [
+        (s.indexed, "indexed"),
+        (s.would_index, "would be indexed"),
+        (s.finished, "finished"),
+        (s.rolled_back, "rolled back"),
+        (s.verified, "verified"),
+        (s.skipped, "skipped"),
+        (s.failed, "failed"),
+        (s.busy, "busy"),
+        (s.not_started, "not started"),
+    ];
+    for (n, what) in counts {
         if n > 0 || what == "failed" {
             parts.push(format!("{n} {what}"));
         }
     }
     let mib = s.bytes as f64 / (1 << 20) as f64;
-    let members = if s.members == 1 { "member" } else { "members" };
-    format!("{verb}: {}; {} {members}, {mib:.1} MiB in {secs:.2} s", parts.join(", "), s.members)
+    let dry = if dry_run { " (dry run, nothing written)" } else { "" };
+    format!("{verb}{dry}: {}; {}, {mib:.1} MiB in {secs:.2} s", parts.join(", "), batch::count(s.members, "member", "members"))
 }
 
 fn run_index(cli: &Cli, a: &cli::IndexArgs, scan: ScanOptions) -> Result<Status> {
@@ -214,27 +299,28 @@ fn run_index(cli: &Cli, a: &cli::IndexArgs, scan: ScanOptions) -> Result<Status>
         let dest = a.output.clone().unwrap_or_else(|| sidecar_path(&f.path, dir.as_ref()));
         let fresh = if a.force {
             // Rebuilt whatever its state: no need to read the old index.
-            Freshness::Fresh
+            None
         } else if a.verify && dest.exists() {
-            match verify(&archive, dir.as_ref(), scan) {
-                Ok(_) => Freshness::Fresh,
+            Some(match verify(&archive, dir.as_ref(), scan) {
+                Ok(r) => Freshness::Fresh { entries: r.entries },
                 Err(e) => Freshness::Stale(e.to_string()),
-            }
+            })
         } else {
-            sidecar_freshness(&archive, &dest, filter.as_ref())
+            Some(sidecar_freshness(&archive, &dest, filter.as_ref()))
         };
         let reason = match fresh {
-            Freshness::Fresh if !a.force => {
-                return Ok(Done { action: Action::Skipped, reason: Some("fresh".into()), members: 0, index_path: Some(dest), warning: None })
+            Some(Freshness::Fresh { entries }) => {
+                let reason = if filter.is_some() { format!("fresh (a subset index of {})", batch::count(entries, "member", "members")) } else { "fresh".into() };
+                return Ok(Done { action: Action::Skipped, reason: Some(reason), members: if filter.is_some() { 0 } else { entries }, index_path: Some(dest), warning: None });
             }
-            Freshness::Fresh => "forced".to_string(),
-            Freshness::Missing => "new".to_string(),
-            Freshness::Stale(why) => format!("rebuilt: {why}"),
-            Freshness::Corrupt(why) => format!("rebuilt: the old index is corrupt: {why}"),
+            None => "forced".to_string(),
+            Some(Freshness::Missing) => "new".to_string(),
+            Some(Freshness::Stale(why)) => format!("rebuilt: {why}"),
+            Some(Freshness::Corrupt(why)) => format!("rebuilt: the old index is corrupt: {why}"),
         };
         if tarfs::source::compression_of(&archive).is_some() {
             if a.dry_run {
-                return Ok(Done { action: Action::Indexed, reason: Some(format!("dry run: would index ({reason})")), members: 0, index_path: Some(dest), warning: None });
+                return Ok(Done { action: Action::WouldIndex, reason: Some(format!("dry run: would index ({reason})")), members: 0, index_path: Some(dest), warning: None });
             }
             let (mut r, _) = open_stream(&f.path, |file| Box::new(Counting::new(file, progress, &f.path)))?;
             let rep = write_stream_sidecar(&f.path, &mut r, 1 << 20, archive.len(), &dest, &opts)?;
@@ -250,13 +336,13 @@ fn run_index(cli: &Cli, a: &cli::IndexArgs, scan: ScanOptions) -> Result<Status>
                 members += 1;
             }
             let warning = scanner.end().and_then(|e| e.warning).map(|w| w.to_string());
-            return Ok(Done { action: Action::Indexed, reason: Some(format!("dry run: would index ({reason})")), members, index_path: Some(dest), warning });
+            return Ok(Done { action: Action::WouldIndex, reason: Some(format!("dry run: would index ({reason})")), members, index_path: Some(dest), warning });
         }
         let r = write_sidecar(&archive, &dest, &opts)?;
         let reason = format!("{reason}{}", ext_note(&r));
         Ok(Done { action: Action::Indexed, reason: Some(reason), members: r.members, index_path: Some(dest), warning: r.end.warning.map(|w| w.to_string()) })
     };
-    let status = run_batch(cli, "index", &ARCHIVE_GLOBS, &a.walk, &a.batch, job, None);
+    let status = run_batch(cli, "index", a.dry_run, &ARCHIVE_GLOBS, &a.walk, &a.batch, job, None);
     syncs.sync_all()?;
     status
 }
@@ -312,7 +398,7 @@ fn index_stream(path: &Path, kind: StreamKind, a: &cli::IndexArgs, opts: &IndexO
         (None, StreamKind::Fifo, _) => sidecar_path(path, dir),
     };
     if a.dry_run {
-        return Ok(Done { action: Action::Indexed, reason: Some("dry run: would read the stream and index it".into()), members: 0, index_path: Some(dest), warning: None });
+        return Ok(Done { action: Action::WouldIndex, reason: Some("dry run: would read the stream and index it".into()), members: 0, index_path: Some(dest), warning: None });
     }
     // Tapes are read in whole records; pipes in large reads.
     let chunk = if kind == StreamKind::Device || a.record_size != 10240 { a.record_size } else { 1 << 20 };
@@ -333,28 +419,29 @@ fn run_embed(cli: &Cli, a: &cli::EmbedArgs, scan: ScanOptions) -> Result<Status>
         }
         let r = embed_to(&a.walk.paths[0], out, opts)?;
         if cli.verbose {
-            warn(format!("{}: {} members, index first, {} bytes written", out.display(), r.members, r.bytes_written));
+            warn(format!("{}: {}, index first, {} bytes written", out.display(), batch::count(r.members, "member", "members"), r.bytes_written));
         }
         return Ok(Status::Ok);
     }
     let dry = if a.dry_run { "dry run: would have " } else { "" };
+    let done = if a.dry_run { Action::WouldIndex } else { Action::Indexed };
     let job = |f: &Found, _: &dyn Progress| -> tarfs::Result<Done> {
         let r = embed(&f.path, opts)?;
         let (action, reason) = match r.action {
             EmbedAction::UpToDate => (Action::Skipped, "index up to date".to_string()),
-            EmbedAction::Reindexed => (Action::Indexed, format!("{dry}re-indexed in place; {} bytes written", r.bytes_written)),
+            EmbedAction::Reindexed => (done, format!("{dry}re-indexed in place; {} bytes written", r.bytes_written)),
             EmbedAction::Embedded => (
-                Action::Indexed,
-                format!("{dry}embedded, {} members displaced to the end; {} bytes written, the archive grew by {} bytes", r.displaced, r.bytes_written, r.growth),
+                done,
+                format!("{dry}embedded, {} displaced to the end; {} bytes written, the archive grew by {} bytes", batch::count(r.displaced, "member", "members"), r.bytes_written, r.growth),
             ),
         };
         Ok(Done { action, reason: Some(reason), members: r.members, index_path: Some(f.path.clone()), warning: None })
     };
-    run_batch(cli, "embed", &["*.tar"], &a.walk, &a.batch, job, None)
+    run_batch(cli, "embed", a.dry_run, &["*.tar"], &a.walk, &a.batch, job, None)
 }
 
 fn run_csv(cli: &Cli, a: &cli::CsvArgs, scan: ScanOptions) -> Result<Status> {
-    let opts = CsvOptions { scan, skip_fresh: a.skip_fresh, dry_run: a.dry_run };
+    let opts = CsvOptions { scan, skip_fresh: !a.force, dry_run: a.dry_run };
     let dry = if a.dry_run { "dry run: would have " } else { "" };
     let job = |f: &Found, _: &dyn Progress| -> tarfs::Result<Done> {
         Ok(match append_csv_index(&f.path, opts)? {
@@ -362,7 +449,7 @@ fn run_csv(cli: &Cli, a: &cli::CsvArgs, scan: ScanOptions) -> Result<Status> {
                 Done { action: Action::Skipped, reason: Some(format!("{name} already lists every member")), members: rows, index_path: None, warning: None }
             }
             CsvOutcome::Appended(r) => Done {
-                action: Action::Indexed,
+                action: if a.dry_run { Action::WouldIndex } else { Action::Indexed },
                 reason: Some(format!("{dry}appended {} at byte {}", r.name, r.offset)),
                 members: r.rows,
                 index_path: None,
@@ -370,20 +457,20 @@ fn run_csv(cli: &Cli, a: &cli::CsvArgs, scan: ScanOptions) -> Result<Status> {
             },
         })
     };
-    run_batch(cli, "csv", &["*.tar"], &a.walk, &a.batch, job, None)
+    run_batch(cli, "csv", a.dry_run, &["*.tar"], &a.walk, &a.batch, job, None)
 }
 
 fn run_recover(cli: &Cli, a: &cli::RecoverArgs) -> Result<Status> {
     let job = |f: &Found, _: &dyn Progress| -> tarfs::Result<Done> {
         let (action, reason) = match Target::recover_only(&f.path)? {
             None => (Action::Skipped, "nothing to recover"),
-            Some(Recovery::Finished) => (Action::Indexed, "finished the interrupted change"),
-            Some(Recovery::RolledBack) => (Action::Indexed, "rolled back the interrupted change; the archive is as it was"),
+            Some(Recovery::Finished) => (Action::Finished, "finished the interrupted change"),
+            Some(Recovery::RolledBack) => (Action::RolledBack, "rolled back the interrupted change; the archive is as it was"),
         };
         Ok(Done { action, reason: Some(reason.into()), members: 0, index_path: None, warning: None })
     };
     let line = |o: &batch::Outcome| format!("{}: {}", o.path.display(), o.reason.as_deref().unwrap_or_default());
-    run_batch(cli, "recover", &["*.tar"], &a.walk, &a.batch, job, Some(&line))
+    run_batch(cli, "recover", false, &["*.tar"], &a.walk, &a.batch, job, Some(&line))
 }
 
 fn run_verify(cli: &Cli, a: &cli::VerifyArgs, scan: ScanOptions) -> Result<Status> {
@@ -392,12 +479,16 @@ fn run_verify(cli: &Cli, a: &cli::VerifyArgs, scan: ScanOptions) -> Result<Statu
         let dir = index_dir_for(a.walk.index_dir.as_deref());
         let r = verify(&archive, dir.as_ref(), scan)?;
         let kind = if r.subset { "subset index" } else { "index" };
-        let later = if r.uncovered > 0 { format!("; {} later members are not in it", r.uncovered) } else { String::new() };
-        let reason = format!("{kind} of {} entries ({}), {} members{later}", r.entries, r.source, r.members);
+        let later = match r.uncovered {
+            0 => String::new(),
+            1 => "; 1 later member is not in it".to_string(),
+            n => format!("; {n} later members are not in it"),
+        };
+        let reason = format!("{kind} of {} ({}), {}{later}", batch::count(r.entries, "entry", "entries"), r.source, batch::count(r.members, "member", "members"));
         Ok(Done { action: Action::Verified, reason: Some(reason), members: r.members, index_path: None, warning: None })
     };
     let line = |o: &batch::Outcome| format!("{}: ok: {}", o.path.display(), o.reason.as_deref().unwrap_or_default());
-    run_batch(cli, "verify", &ARCHIVE_GLOBS, &a.walk, &a.batch, job, Some(&line))
+    run_batch(cli, "verify", false, &ARCHIVE_GLOBS, &a.walk, &a.batch, job, Some(&line))
 }
 
 fn run_create(cli: &Cli, a: &cli::CreateArgs) -> Result<bool> {
@@ -406,7 +497,7 @@ fn run_create(cli: &Cli, a: &cli::CreateArgs) -> Result<bool> {
         warn(s);
     }
     if cli.verbose {
-        warn(format!("{}: {} members, index first", a.out.display(), r.members));
+        warn(format!("{}: {}, index first", a.out.display(), batch::count(r.members, "member", "members")));
     }
     Ok(true)
 }
@@ -432,14 +523,23 @@ fn open_reader<'a>(cli: &Cli, archive: &'a Archive, index_dir: Option<&Path>, sc
     Ok(reader)
 }
 
+/// The selection that member operands and `--wildcards`/`--exclude` make.
+fn selection(members: &[std::path::PathBuf], s: &cli::SelectArgs) -> Result<Selection> {
+    Ok(Selection::new(members.iter().map(|m| m.as_os_str().as_bytes().to_vec()).collect(), s.wildcards, &s.exclude)?)
+}
+
 fn run_ls(cli: &Cli, a: &cli::LsArgs, scan: ScanOptions) -> Result<bool> {
     let from_stdin = a.archive.as_os_str() == "-";
+    let mut select = selection(&a.members, &a.select)?;
     let archive = if from_stdin { None } else { Some(Archive::open(&a.archive)?) };
     let stdout = io::stdout().lock();
     let mut out = BufWriter::with_capacity(1 << 16, stdout);
     let mut long = LongFormat::default();
     let mut io_err = None;
     let mut each = |e: &tarfs::Entry<'_>| {
+        if !select.take(&e.path()) {
+            return Ok(());
+        }
         let r = if a.json {
             serde_json::to_writer(&mut out, &JsonMember::new(e)).map_err(io::Error::from).and_then(|_| out.write_all(b"\n"))
         } else if a.long {
@@ -473,7 +573,13 @@ fn run_ls(cli: &Cli, a: &cli::LsArgs, scan: ScanOptions) -> Result<bool> {
     if let Some(w) = end.and_then(|e| e.warning) {
         warn(format!("{}: warning: {w}", a.archive.display()));
     }
-    Ok(true)
+    // As tar: each operand that named nothing is an error, after the listing.
+    let mut all_found = true;
+    for name in select.unmatched() {
+        warn(format!("{}: {}: not found in archive", a.archive.display(), String::from_utf8_lossy(name)));
+        all_found = false;
+    }
+    Ok(all_found)
 }
 
 fn run_cat(cli: &Cli, a: &cli::CatArgs, scan: ScanOptions) -> Result<bool> {
@@ -498,20 +604,26 @@ fn run_cat(cli: &Cli, a: &cli::CatArgs, scan: ScanOptions) -> Result<bool> {
 }
 
 fn run_extract(cli: &Cli, a: &cli::ExtractArgs, scan: ScanOptions) -> Result<bool> {
-    let mut archive = Archive::open(&a.archive)?;
+    let mut archive = if a.archive.as_os_str() == "-" {
+        // Standard input: spooled beside the destination (extraction places members in any
+        // order an index gives, and checks hard links against earlier members).
+        tarfs::stream::spool_stdin(&a.dest)?
+    } else {
+        Archive::open(&a.archive)?
+    };
     if let Some(c) = tarfs::source::compression_of(&archive) {
         // Extraction reads every member: decode once into a temporary file, mapped.
         let plain = tarfs::source::Decoded::new(&archive, c).materialize()?;
         archive = plain;
     }
     let reader = open_reader(cli, &archive, a.index_dir.as_deref(), scan)?;
-    let names = a.members.iter().map(|m| m.as_os_str().as_bytes().to_vec()).collect();
-    let report = extract(&reader, &ExtractOptions { dest: a.dest.clone(), names, strip_components: a.strip_components, numeric_owner: a.numeric_owner }).context("extract")?;
+    let select = selection(&a.members, &a.select)?;
+    let report = extract(&reader, &ExtractOptions { dest: a.dest.clone(), select, strip_components: a.strip_components, numeric_owner: a.numeric_owner }).context("extract")?;
     for f in &report.failures {
         warn(f);
     }
     if cli.verbose {
-        warn(format!("{}: extracted {} members", a.archive.display(), report.extracted));
+        warn(format!("{}: extracted {}", a.archive.display(), batch::count(report.extracted, "member", "members")));
     }
     Ok(report.failures.is_empty())
 }

@@ -58,9 +58,38 @@ impl Bars {
         });
     }
 
+    /// A handle for a signal handler: it can print and clear.
+    pub fn handle(&self) -> BarsHandle {
+        BarsHandle { multi: self.multi.clone() }
+    }
+
+    /// Runs `f` (which writes to the terminal) with the bars out of the way.
+    pub fn suspend<R>(&self, f: impl FnOnce() -> R) -> R {
+        self.multi.suspend(f)
+    }
+
     /// Removes the bars.
     pub fn finish(&self) {
         self.overall.finish_and_clear();
+        let _ = self.multi.clear();
+    }
+}
+
+/// What a signal handler may do with the bars.
+pub struct BarsHandle {
+    multi: MultiProgress,
+}
+
+impl BarsHandle {
+    /// Prints a line to stderr without tearing the bars.
+    pub fn println(&self, line: &str) {
+        self.multi.suspend(|| {
+            let _ = writeln!(std::io::stderr(), "{line}");
+        });
+    }
+
+    /// Takes the bars off the screen.
+    pub fn clear(&self) {
         let _ = self.multi.clear();
     }
 }
@@ -110,12 +139,15 @@ impl Progress for Bars {
         if self.verbose && !self.json && o.error.is_none() {
             let what = match o.action {
                 Action::Indexed => "indexed",
+                Action::WouldIndex => "would index",
+                Action::Finished => "finished",
+                Action::RolledBack => "rolled back",
                 Action::Skipped => "skipped",
                 Action::Verified => "ok",
                 Action::Failed | Action::Busy => "failed",
             };
             let why = o.reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default();
-            self.println(&format!("{}: {what}{why}; {} members", o.path.display(), o.members));
+            self.println(&format!("{}: {what}{why}; {}", o.path.display(), tarfs::batch::count(o.members, "member", "members")));
         }
     }
 }

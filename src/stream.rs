@@ -10,8 +10,9 @@
 
 use std::fs::File;
 use std::io::{self, BufReader, Read};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use crate::archive::Archive;
 use crate::format::pax::Globals;
 use crate::error::{Error, IoContext, Result};
 use crate::format::compression::Compression;
@@ -339,6 +340,18 @@ pub fn open_stdin() -> Result<Box<dyn Read + Send + 'static>> {
         }
     };
     decoder(input, c, path)
+}
+
+/// Standard input, decompressed if it is compressed, copied into an unlinked temporary file in
+/// `dir` (or the temporary directory) and mapped, named `-`: for work that needs the whole
+/// archive at once, such as `extract -`. Its only index can be an embedded one.
+pub fn spool_stdin(dir: &Path) -> Result<Archive> {
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).or_else(|_| tempfile::NamedTempFile::new()).at(dir)?;
+    let mut r = open_stdin()?;
+    io::copy(&mut r, tmp.as_file_mut()).map_err(|e| Error::Io { path: PathBuf::from("-"), source: e })?;
+    let opened = Archive::open(tmp.path())?.named(Path::new("-"));
+    drop(tmp); // unlinked; the map keeps the data
+    Ok(opened)
 }
 
 pub fn decoder<'a, R: io::BufRead + Send + 'a>(input: R, c: Option<Compression>, path: &Path) -> Result<Box<dyn Read + Send + 'a>> {

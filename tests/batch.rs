@@ -57,9 +57,21 @@ fn store(root: &Path) -> (usize, usize) {
     (good, 3 + 2)
 }
 
+/// Runs a batch with `--json`: its exit status, its archive records, and its stderr. The last
+/// record must be the summary, and agree with the archive records.
 fn json_run(args: &[&str], root: &Path) -> (Option<i32>, Vec<Value>, String) {
     let out = tarfs().args(args).arg("--json").arg(root).output().unwrap();
-    let records = String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).expect("a JSON record")).collect();
+    let mut records: Vec<Value> = String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).expect("a JSON record")).collect();
+    let summary = records.pop().expect("a summary record");
+    assert_eq!(summary["type"], "summary", "{summary}");
+    assert_eq!(summary["command"], args[0]);
+    assert_eq!(summary["dry_run"], args.contains(&"--dry-run"));
+    assert!(records.iter().all(|r| r["type"] == "archive"), "{records:?}");
+    for (action, n) in actions(&records) {
+        assert_eq!(summary[action.as_str()].as_u64(), Some(n as u64), "{action} in {summary}");
+    }
+    let members: u64 = records.iter().map(|r| r["members"].as_u64().unwrap()).sum();
+    assert_eq!(summary["members"].as_u64(), Some(members));
     (out.status.code(), records, String::from_utf8(out.stderr).unwrap())
 }
 
@@ -94,10 +106,10 @@ fn first_second_and_third_runs() {
         assert!(Path::new(r["index_path"].as_str().unwrap()).is_file());
         assert!(r["members"].as_u64().unwrap() >= 1 && r["seconds"].as_f64().is_some() && r["bytes"].as_u64().unwrap() > 0);
     }
-    let sorted: Vec<&str> = recs.iter().map(|r| r["path"].as_str().unwrap()).collect();
-    let mut again = sorted.clone();
-    again.sort();
-    assert_eq!(sorted, again, "records come in sorted order");
+    let mut paths: Vec<&str> = recs.iter().map(|r| r["path"].as_str().unwrap()).collect();
+    paths.sort();
+    paths.dedup();
+    assert_eq!(paths.len(), recs.len(), "one record per archive, as each finishes");
     assert!(err.contains(&format!("index: {good} indexed, {bad} failed")), "{err}");
     assert!(!root.join("d2/link.tar.tarfs").exists());
     assert!(root.join("d5/sub2/z.tar.gz.tarfs").is_file(), "the compressed archive has its sidecar");
@@ -125,7 +137,8 @@ fn first_second_and_third_runs() {
     b[700] ^= 1;
     fs::write(&side, &b).unwrap();
     let (_, recs, _) = json_run(&["index", "--dry-run"], &root);
-    let would: Vec<&Value> = recs.iter().filter(|r| r["action"] == "indexed" && !r["path"].as_str().unwrap().contains("readonly")).collect();
+    assert_eq!(actions(&recs).get("indexed"), None, "a dry run indexes nothing");
+    let would: Vec<&Value> = recs.iter().filter(|r| r["action"] == "would_index" && !r["path"].as_str().unwrap().contains("readonly")).collect();
     assert_eq!(would.len(), 1, "{would:?}");
     assert_eq!(recs.iter().filter(|r| r["action"] == "failed").count(), 3, "the corrupt archives fail in a dry run too");
     assert!(would[0]["reason"].as_str().unwrap().contains("dry run") && would[0]["reason"].as_str().unwrap().contains("corrupt"));

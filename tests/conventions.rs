@@ -173,3 +173,126 @@ fn index_dir_is_keyed_by_the_archives_canonical_path() {
     let out = ok(tarfs().args(["ls", "--index-dir"]).arg(&idx).arg(other.join("gnu/g01.tar")));
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 5);
 }
+
+/// `--json` prints each archive's record as it finishes, not at the end of the batch: the first
+/// archive's record arrives while the second (a FIFO no one writes yet) still blocks the batch.
+/// Then a summary record ends the output.
+#[test]
+fn json_records_stream_and_end_with_a_summary() {
+    use std::io::{BufRead, BufReader, Write};
+    let d = tempfile::tempdir().unwrap();
+    let a = small_tar(d.path(), "a.tar", 3, 100);
+    let fifo = d.path().join("f.tar");
+    ok(Command::new("mkfifo").arg(&fifo));
+    let mut child = tarfs().args(["index", "--json", "-j", "1"]).arg(&a).arg(&fifo).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!((first["type"].as_str(), first["action"].as_str(), first["members"].as_u64()), (Some("archive"), Some("indexed"), Some(3)), "{first}");
+    assert!(child.try_wait().unwrap().is_none(), "the batch is still waiting for the FIFO");
+    std::fs::File::create(&fifo).unwrap().write_all(&std::fs::read(&a).unwrap()).unwrap();
+    let rest: Vec<serde_json::Value> = lines.map(|l| serde_json::from_str(&l.unwrap()).unwrap()).collect();
+    assert!(child.wait().unwrap().success());
+    assert_eq!(rest.len(), 2, "{rest:?}");
+    assert_eq!((rest[0]["path"].as_str(), rest[0]["action"].as_str()), (fifo.to_str(), Some("indexed")));
+    let s = &rest[1];
+    assert_eq!((s["type"].as_str(), s["command"].as_str(), s["indexed"].as_u64(), s["failed"].as_u64(), s["members"].as_u64()), (Some("summary"), Some("index"), Some(2), Some(0), Some(6)), "{s}");
+}
+
+/// Skipped archives carry their member count; a dry run says "would"; recover says what it did.
+#[test]
+fn batch_reports_say_what_happened() {
+    let d = tempfile::tempdir().unwrap();
+    let a = small_tar(d.path(), "a.tar", 4, 10);
+    let run = |args: &[&str]| {
+        let out = tarfs().args(args).arg("--json").arg(&a).output().unwrap();
+        let recs: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        (recs, String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (recs, err) = run(&["index", "--dry-run"]);
+    assert_eq!(recs[0]["action"], "would_index", "{recs:?}");
+    assert_eq!(recs[1]["would_index"], 1);
+    assert!(err.contains("index (dry run, nothing written): 1 would be indexed, 0 failed; 4 members"), "{err}");
+    assert!(!d.path().join("a.tar.tarfs").exists());
+    run(&["index"]);
+    let (recs, _) = run(&["index"]);
+    assert_eq!((recs[0]["action"].as_str(), recs[0]["members"].as_u64()), (Some("skipped"), Some(4)), "{recs:?}");
+    for cmd in ["embed", "csv"] {
+        let (recs, err) = run(&[cmd, "--dry-run"]);
+        assert_eq!(recs[0]["action"], "would_index", "{cmd}: {recs:?}");
+        assert!(err.contains("1 would be indexed") && !err.contains("1 indexed"), "{cmd}: {err}");
+        run(&[cmd]);
+        let (recs, _) = run(&[cmd]);
+        assert_eq!(recs[0]["action"], "skipped", "{cmd}: {recs:?}");
+        assert!(recs[0]["members"].as_u64().unwrap() >= 4, "{cmd}: {recs:?}");
+    }
+    // A csv interrupted before its header is written is rolled back by recover, and one
+    // interrupted after it is finished; each is said to be.
+    for (step, action, said) in [("csv-data-written", "rolled_back", "recover: 1 rolled back, 0 failed"), ("csv-header-synced", "finished", "recover: 1 finished, 0 failed")] {
+        let out = tarfs().args(["csv", "--force"]).arg(&a).env("TARFS_CRASH_AFTER", step).output().unwrap();
+        assert_eq!(out.status.code(), Some(86), "{}", String::from_utf8_lossy(&out.stderr));
+        let (recs, err) = run(&["recover"]);
+        assert_eq!(recs[0]["action"], action, "{recs:?} {err}");
+        assert!(err.contains(said) && !err.contains("indexed"), "{err}");
+    }
+}
+
+/// `ls ARCHIVE MEMBER...` lists what tar -t lists for the same operands, with `--wildcards` and
+/// `--exclude`; an operand that names nothing is an error after the listing, as in tar.
+#[test]
+fn ls_takes_members_wildcards_and_excludes_as_tar_does() {
+    let d = tempfile::tempdir().unwrap();
+    let src = d.path().join("src");
+    for p in ["a/b/c.txt", "a/b/d.o", "a/bc", "x/y.o", "x/b/z", "top.txt"] {
+        let f = src.join(p);
+        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+        std::fs::write(&f, p).unwrap();
+    }
+    let a = d.path().join("t.tar");
+    ok(Command::new("tar").arg("-C").arg(&src).arg("-cf").arg(&a).args(["a", "x", "top.txt"]));
+    ok(tarfs().arg("index").arg(&a));
+    let cases: &[&[&str]] = &[
+        &["a/b"],
+        &["a/b", "top.txt"],
+        &["--wildcards", "*.o"],
+        &["--wildcards", "a/b*"],
+        &["--exclude", "b"],
+        &["--exclude", "*.o", "a"],
+        &["--wildcards", "--exclude", "*/b/*", "*.txt"],
+    ];
+    for args in cases {
+        let theirs = ok(Command::new("tar").arg("-tf").arg(&a).args(*args)).stdout;
+        let ours = ok(tarfs().arg("ls").arg(&a).args(*args)).stdout;
+        assert_eq!(String::from_utf8_lossy(&ours), String::from_utf8_lossy(&theirs), "{args:?}");
+        assert!(!ours.is_empty(), "{args:?}");
+        // The same through a scan (no index) and from standard input.
+        let stdin = ok(tarfs().arg("ls").arg("-").args(*args).stdin(std::fs::File::open(&a).unwrap())).stdout;
+        assert_eq!(stdin, ours, "{args:?} from stdin");
+    }
+    let out = tarfs().arg("ls").arg(&a).args(["a/b", "nope"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.stdout, ok(Command::new("tar").arg("-tf").arg(&a).arg("a/b")).stdout, "what was found is listed");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("{}: nope: not found in archive", a.display())), "{err}");
+    // extract takes the same selection.
+    let dest = d.path().join("out");
+    std::fs::create_dir(&dest).unwrap();
+    ok(tarfs().arg("extract").arg(&a).arg("-C").arg(&dest).args(["--wildcards", "--exclude", "*.o", "a/*"]));
+    assert!(dest.join("a/b/c.txt").is_file() && dest.join("a/bc").is_file());
+    assert!(!dest.join("a/b/d.o").exists() && !dest.join("x").exists());
+}
+
+/// `extract -` reads the archive from standard input, plain or compressed.
+#[test]
+fn extract_reads_standard_input() {
+    let d = tempfile::tempdir().unwrap();
+    let a = small_tar(d.path(), "a.tar", 3, 1000);
+    ok(Command::new("gzip").arg("-k").arg(&a));
+    for input in [a.clone(), d.path().join("a.tar.gz")] {
+        let dest = tempfile::tempdir().unwrap();
+        ok(tarfs().arg("extract").arg("-").arg("-C").arg(dest.path()).arg("m1").stdin(std::fs::File::open(&input).unwrap()));
+        assert_eq!(std::fs::read(dest.path().join("m1")).unwrap(), vec![b'q'; 1000]);
+        assert!(!dest.path().join("m0").exists());
+        // Nothing is left behind in the destination but the member.
+        assert_eq!(std::fs::read_dir(dest.path()).unwrap().count(), 1);
+    }
+}

@@ -44,9 +44,9 @@ pub struct CsvReport {
 pub struct CsvOptions {
     /// Scanner options.
     pub scan: ScanOptions,
-    /// Skip the archive when its last member is already a CSV index of everything before it.
-    /// Without this, every call appends a new index (listing the earlier ones), as the seed's
-    /// library does.
+    /// Skip the archive when its newest CSV index is fresh: it is the last member, and lists
+    /// everything before it. `tarfs csv` sets this unless `--force`. Without it, every call
+    /// appends a new index (listing the earlier ones), as the seed's library does.
     pub skip_fresh: bool,
     /// Work out what would be done, and write nothing.
     pub dry_run: bool,

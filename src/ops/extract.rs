@@ -19,7 +19,8 @@ use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use crate::error::{IoContext, Result};
-use crate::ops::read::{normalize_name, write_data, Reader};
+use crate::ops::read::{write_data, Reader};
+use crate::ops::select::Selection;
 use crate::scan::Entry;
 
 /// What to extract, and where.
@@ -27,8 +28,9 @@ use crate::scan::Entry;
 pub struct ExtractOptions {
     /// The destination directory, which must exist (as `tar -C` requires).
     pub dest: PathBuf,
-    /// Members to extract (and, for directories, everything under them); empty for all.
-    pub names: Vec<Vec<u8>>,
+    /// Members to extract (operands select directories with everything under them; see
+    /// [`Selection`]).
+    pub select: Selection,
     /// Leading path components removed from names and hard link targets (`--strip-components`).
     pub strip_components: usize,
     /// As root, restore owners by numeric id rather than by name (`--numeric-owner`).
@@ -103,26 +105,15 @@ pub fn extract(reader: &Reader<'_>, opts: &ExtractOptions) -> Result<ExtractRepo
         return Err(crate::Error::Invalid(format!("{}: cannot extract there: no such directory", opts.dest.display())));
     }
     let root = fs::canonicalize(&opts.dest).at(&opts.dest)?;
-    let wanted: Vec<&[u8]> = opts.names.iter().map(|n| normalize_name(n)).collect();
-    let mut found = vec![false; wanted.len()];
+    let mut select = opts.select.clone();
     let mut report = ExtractReport::default();
     let mut dirs: Vec<(PathBuf, u32, i64)> = Vec::new();
     let archive = reader.archive().path().to_path_buf();
     let mut owners = Owners { root: rustix::process::geteuid().is_root(), numeric: opts.numeric_owner, users: Default::default(), groups: Default::default() };
     reader.for_each(|e| {
         let path = e.path();
-        let name = normalize_name(&path);
-        if !wanted.is_empty() {
-            let mut any = false;
-            for (i, w) in wanted.iter().enumerate() {
-                if name == *w || (name.starts_with(w) && name.get(w.len()) == Some(&b'/')) {
-                    found[i] = true;
-                    any = true;
-                }
-            }
-            if !any {
-                return Ok(());
-            }
+        if !select.take(&path) {
+            return Ok(());
         }
         let e = reader.checked(e)?;
         match extract_one(reader, &e, &root, &mut dirs, &mut owners, opts.strip_components) {
@@ -143,10 +134,8 @@ pub fn extract(reader: &Reader<'_>, opts: &ExtractOptions) -> Result<ExtractRepo
             report.failures.push(format!("{}: cannot set time: {err}", dir.display()));
         }
     }
-    for (i, f) in found.iter().enumerate() {
-        if !f {
-            report.failures.push(format!("{}: {}: not found in archive", archive.display(), String::from_utf8_lossy(&opts.names[i])));
-        }
+    for name in select.unmatched() {
+        report.failures.push(format!("{}: {}: not found in archive", archive.display(), String::from_utf8_lossy(name)));
     }
     Ok(report)
 }

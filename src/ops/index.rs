@@ -282,8 +282,11 @@ pub fn write_sidecar(archive: &Archive, dest: &Path, opts: &IndexOptions) -> Res
 /// Whether an existing sidecar can be kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Freshness {
-    /// Present, intact, and describing the archive as it is.
-    Fresh,
+    /// Present, intact, and describing the archive as it is; it has `entries` entries.
+    Fresh {
+        /// Entries in the index (the archive's members, for a full index).
+        entries: u64,
+    },
     /// No sidecar.
     Missing,
     /// Present but no longer describing the archive, or made with another filter; why.
@@ -316,7 +319,7 @@ pub fn sidecar_freshness(archive: &Archive, dest: &Path, filter: Option<&Filter>
     }
     let located = Located { source: Source::Sidecar(dest.to_path_buf()), bytes: IndexBytes::Owned(Vec::new()), base: 0 };
     match usable(&index, &located, archive) {
-        Ok(()) => Freshness::Fresh,
+        Ok(()) => Freshness::Fresh { entries: info.entries },
         Err(why) => Freshness::Stale(why),
     }
 }

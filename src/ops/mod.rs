@@ -1,7 +1,7 @@
 //! Operations over archives, built on the scanner: writing sidecar indexes ([`index`]), appending
 //! CSV index members ([`append_csv`]), reading
-//! through the best index present ([`read`]: list and cat), extracting ([`extract`]) and checking
-//! indexes ([`verify`]).
+//! through the best index present ([`read`]: list and cat), choosing members as tar does
+//! ([`select`]), extracting ([`extract`]) and checking indexes ([`verify`]).
 
 pub mod append_csv;
 pub mod create;
@@ -13,6 +13,7 @@ pub mod index;
 pub mod journal;
 pub mod order;
 pub mod read;
+pub mod select;
 pub mod verify;
 
 pub mod atomic;

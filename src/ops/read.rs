@@ -79,6 +79,9 @@ impl Located {
 
     /// The sidecar of `archive` (beside it, or under `index_dir`), mapped, if there is one.
     pub fn sidecar(archive: &Archive, index_dir: Option<&IndexDir>) -> Result<Option<Located>> {
+        if archive.path().as_os_str() == "-" {
+            return Ok(None); // standard input has no sidecar
+        }
         let side = sidecar_path(archive.path(), index_dir);
         match Archive::open(&side) {
             Ok(map) => Ok(Some(Located { source: Source::Sidecar(side), bytes: IndexBytes::Mapped(std::sync::Arc::new(map)), base: 0 })),
