@@ -114,7 +114,7 @@ pub enum Error {
         cause: Box<Error>,
     },
     /// An in-place change completed, but its journal could not be removed.
-    #[error("{cause}: the change of {} is complete, but its journal was left; `tarfs recover {}` will finish it", path.display(), path.display())]
+    #[error("{}: the change is complete, but its journal could not be removed ({cause}); `tarfs recover {}` will finish it", path.display(), path.display())]
     JournalLeft {
         /// The archive.
         path: PathBuf,

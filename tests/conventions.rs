@@ -296,3 +296,23 @@ fn extract_reads_standard_input() {
         assert_eq!(std::fs::read_dir(dest.path()).unwrap().count(), 1);
     }
 }
+
+/// A write that fails names the archive and the file the user asked for, never tarfs's own
+/// hidden temporary or journal files.
+#[test]
+fn failed_writes_name_the_users_files() {
+    let d = tempfile::tempdir().unwrap();
+    let a = small_tar(d.path(), "a.tar", 3, 10);
+    for cmd in ["index", "embed", "csv"] {
+        let before = std::fs::read(&a).unwrap();
+        let out = Command::new("strace").args(["-f", "-o", "/dev/null", "-e", "inject=fsync:error=EIO"]).arg(env!("CARGO_BIN_EXE_tarfs")).arg(cmd).arg(&a).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{cmd}: {err}");
+        let first = err.lines().next().unwrap_or_default();
+        assert!(first.starts_with(&format!("tarfs: {}: ", a.display())) && first.contains("Input/output error"), "{cmd}: {err}");
+        assert!(!err.contains("tarfs-tmp") && !err.contains("tarfs-journal"), "{cmd}: {err}");
+        assert_eq!(std::fs::read(&a).unwrap(), before, "{cmd}");
+        let hidden: Vec<_> = std::fs::read_dir(d.path()).unwrap().map(|e| e.unwrap().file_name()).filter(|n| n.to_string_lossy().starts_with('.')).collect();
+        assert!(hidden.is_empty(), "{cmd}: left {hidden:?}");
+    }
+}

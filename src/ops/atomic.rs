@@ -126,7 +126,10 @@ pub(crate) fn write_atomic_deferred<T>(dest: &Path, defer: Option<&DirSyncs>, pe
     if std::fs::metadata(dir).at(dir)?.permissions().mode() & 0o222 == 0 {
         return Err(Error::Io { path: dir.to_path_buf(), source: std::io::Error::new(std::io::ErrorKind::PermissionDenied, "directory is read-only") });
     }
-    let (file, tmp) = open_temp(dest)?;
+    let (file, tmp) = open_temp(dest).map_err(|e| match e {
+        Error::Io { source, .. } => Error::Io { path: dest.to_path_buf(), source },
+        e => e,
+    })?;
     let value = (|| {
         let file = &file;
         let done = AtomicBool::new(false);
@@ -153,7 +156,11 @@ pub(crate) fn write_atomic_deferred<T>(dest: &Path, defer: Option<&DirSyncs>, pe
         Err(e) => {
             // Still locked by us: nobody else is using it.
             let _ = std::fs::remove_file(&tmp);
-            return Err(e);
+            // The temporary file is ours, not the user's: name the file being written.
+            return Err(match e {
+                Error::Io { path, source } if path == tmp => Error::Io { path: dest.to_path_buf(), source },
+                e => e,
+            });
         }
     };
     match defer {

@@ -168,6 +168,16 @@ impl Target {
         let marked = match j.write(jp, &self.file) {
             Ok(m) => m,
             Err(e) => {
+                // The journal is tarfs's file, beside the archive: name the archive, and the
+                // directory that could not take it.
+                let dir = jp.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+                let e = match e {
+                    Error::Io { source, .. } => Error::Io {
+                        path: path.clone(),
+                        source: std::io::Error::new(source.kind(), format!("cannot write the journal of this change in {}: {source}", dir.display())),
+                    },
+                    e => e,
+                };
                 // Nothing was written to the archive: take back a journal that did reach its name.
                 if jp.exists() {
                     journal::remove(jp, &self.file).map_err(|also| Error::Recovery {

@@ -269,10 +269,10 @@ pub fn write_sidecar(archive: &Archive, dest: &Path, opts: &IndexOptions) -> Res
     };
     let (info, end) = written.map_err(|e| match e {
         // Name the archive as well as the file that could not be written.
-        Error::Io { path, source } => Error::Io {
-            path: archive.path().to_path_buf(),
-            source: std::io::Error::new(source.kind(), format!("cannot write its index {}: {}: {source}", dest.display(), path.display())),
-        },
+        Error::Io { path, source } => {
+            let other = if path == dest { String::new() } else { format!("{}: ", path.display()) };
+            Error::Io { path: archive.path().to_path_buf(), source: std::io::Error::new(source.kind(), format!("cannot write its index {}: {other}{source}", dest.display())) }
+        }
         other => other,
     })?;
     let (ext_len, ext_names) = ext_stats(dest, &info)?;
