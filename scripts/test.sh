@@ -15,6 +15,8 @@ command -v zstd >/dev/null || need+=(zstd)
 command -v xz >/dev/null || need+=(xz-utils)
 command -v bzip2 >/dev/null || need+=(bzip2)
 command -v script >/dev/null || need+=(bsdutils)
+# The progress bar is tested in a real terminal.
+command -v tmux >/dev/null || need+=(tmux)
 [ -x /usr/bin/time ] || need+=(time)
 command -v setpriv >/dev/null || need+=(util-linux)
 # Fault injection (strace -e inject), the git archive test, and Debian packages as real archives.

@@ -5,8 +5,8 @@
 //! binary implements with progress bars on a TTY and with nothing under cron.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use rayon::prelude::*;
@@ -122,8 +122,9 @@ impl Outcome {
 pub trait Progress: Sync {
     /// The batch is about to run `archives` archives, `bytes` in all.
     fn begin(&self, archives: u64, bytes: u64);
-    /// A worker started on `path` (`bytes` long).
-    fn started(&self, path: &Path, bytes: u64);
+    /// A worker started on `path` (`bytes` long). `covered` is how far into it the work has got
+    /// (see [`crate::watch`]); it grows as the job runs.
+    fn started(&self, path: &Path, bytes: u64, covered: &Arc<AtomicU64>);
     /// A worker finished an archive.
     fn finished(&self, outcome: &Outcome);
     /// A worker read `bytes` more of `path` (streams and compressed files, as they are read).
@@ -157,7 +158,7 @@ pub struct Silent;
 
 impl Progress for Silent {
     fn begin(&self, _: u64, _: u64) {}
-    fn started(&self, _: &Path, _: u64) {}
+    fn started(&self, _: &Path, _: u64, _: &Arc<AtomicU64>) {}
     fn finished(&self, _: &Outcome) {}
 }
 
@@ -211,7 +212,8 @@ pub fn run(
                 return;
             }
             let f = &found[i];
-            progress.started(&f.path, sizes[i]);
+            let covered = Arc::new(AtomicU64::new(0));
+            progress.started(&f.path, sizes[i], &covered);
             let t = Instant::now();
             let result = match same_as[i] {
                 Some(first) => Ok(Done {
@@ -221,7 +223,7 @@ pub fn run(
                     index_path: None,
                     warning: None,
                 }),
-                None => isolated(f, progress, &job),
+                None => crate::watch::covering(covered, || isolated(f, progress, &job)),
             };
             let outcome = Outcome::new(&f.path, sizes[i], 0.0, result);
             let outcome = Outcome { seconds: t.elapsed().as_secs_f64(), ..outcome };

@@ -24,6 +24,7 @@ pub mod ops;
 pub mod scan;
 pub mod source;
 pub mod stream;
+pub mod watch;
 
 pub use error::{Error, Result};
 pub use scan::{Entry, Limits, ScanEnd, ScanError, ScanOptions, Scanner};

@@ -162,8 +162,8 @@ impl Progress for Reporter<'_> {
     fn begin(&self, archives: u64, bytes: u64) {
         self.bars.begin(archives, bytes);
     }
-    fn started(&self, path: &Path, bytes: u64) {
-        self.bars.started(path, bytes);
+    fn started(&self, path: &Path, bytes: u64, covered: &Arc<std::sync::atomic::AtomicU64>) {
+        self.bars.started(path, bytes, covered);
     }
     fn read(&self, path: &Path, bytes: u64) {
         self.bars.read(path, bytes);

@@ -102,6 +102,7 @@ fn append(path: &Path, opts: CsvOptions) -> Result<CsvOutcome> {
     let mut scanner = Scanner::new(archive.bytes(), opts.scan);
     for e in scanner.by_ref() {
         let e = e.map_err(|source| Error::Scan { path: path.to_path_buf(), source })?;
+        crate::watch::at(e.position);
         let name = e.path();
         last_index = csv::index_number(&name).map(|_| (String::from_utf8_lossy(&name).into_owned(), e.data_offset as usize..(e.data_offset + e.stored_size) as usize));
         if let Some(n) = csv::index_number(&name) {

@@ -146,6 +146,7 @@ fn survey<'a>(path: &Path, archive: &'a Archive, opts: ScanOptions, in_place: Op
     let mut scanner = Scanner::new(bytes, opts);
     for e in scanner.by_ref() {
         let e = e.map_err(|source| Error::Scan { path: path.to_path_buf(), source })?;
+        crate::watch::at(e.position);
         if old.as_ref().is_some_and(|o| o.member_position == e.position) {
             continue;
         }

@@ -215,7 +215,10 @@ pub fn write_index<W: Write + Seek>(path: &Path, data: &[u8], opts: &IndexOption
     let filter = opts.filter.as_ref();
     let mut sink = EntrySink::new(path, out, filter)?;
     let scan_error = |source| Error::Scan { path: path.to_path_buf(), source };
-    let end = chunked::scan_map(data, opts.scan, opts.mode, opts.threads(), |e| EntryRec::of(e, filter), |r| sink.push_rec(r), scan_error)?;
+    let end = chunked::scan_map(data, opts.scan, opts.mode, opts.threads(), |e| EntryRec::of(e, filter), |r| {
+        crate::watch::at(r.position);
+        sink.push_rec(r)
+    }, scan_error)?;
     let info = sink.finish(data.len() as u64, 0, &end)?;
     Ok((info, end))
 }
@@ -256,7 +259,10 @@ pub fn write_sidecar(archive: &Archive, dest: &Path, opts: &IndexOptions) -> Res
         let file = File::open(archive.path()).at(archive.path())?;
         write_atomic_deferred(dest, opts.dir_syncs.as_deref(), Perm::NoWiderThan(archive.mode()), |w| {
             let mut sink = EntrySink::new(archive.path(), w, opts.filter.as_ref())?;
-            let end = crate::stream::scan_file(&file, archive.path(), opts.scan, |e| sink.push(e))?;
+            let end = crate::stream::scan_file(&file, archive.path(), opts.scan, |e| {
+                crate::watch::at(e.position);
+                sink.push(e)
+            })?;
             let info = sink.finish(end.total_len, 0, &end.end)?;
             Ok((info, end.end))
         })

@@ -57,7 +57,9 @@ pub fn verify(archive: &Archive, index_dir: Option<&IndexDir>, opts: ScanOptions
     let skip = archive.embedded().map(|e| e.member_position);
     let mut pairing = Pairing::new(archive.path(), &index, located.slice(archive), located.base, skip)?;
     for e in Scanner::new(archive.bytes(), opts) {
-        pairing.member(&e.map_err(|source| Error::Scan { path: path.clone(), source })?)?;
+        let e = e.map_err(|source| Error::Scan { path: path.clone(), source })?;
+        crate::watch::at(e.position);
+        pairing.member(&e)?;
     }
     pairing.finish(located.source.clone())
 }
