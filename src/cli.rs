@@ -7,40 +7,72 @@ use clap::{Args, Parser, Subcommand};
 
 /// Seekable indexes for tar archives.
 #[derive(Debug, Parser)]
-#[command(name = "tarfs", version, about, long_about = None, after_help = EXAMPLES)]
+#[command(name = "tarfs", version, about, long_about = None, after_help = EXAMPLES, after_long_help = EXAMPLES)]
 pub struct Cli {
     /// Say which index each command used, and report each archive.
     #[arg(short, long, global = true)]
     pub verbose: bool,
-    /// Skip zero blocks between members (like GNU tar -i) instead of ending at a lone one.
-    #[arg(long, global = true)]
-    pub lenient: bool,
-    /// Most bytes of extension headers (pax, GNU long names) per member.
-    #[arg(long, global = true, value_name = "BYTES", default_value_t = 1 << 20)]
-    pub max_metadata: u64,
-    /// Most entries in one sparse map.
-    #[arg(long, global = true, value_name = "N", default_value_t = 1_000_000)]
-    pub max_sparse_entries: usize,
-    /// Most extension headers before one member.
-    #[arg(long, global = true, value_name = "N", default_value_t = 64)]
-    pub max_chain: usize,
-    /// Longest path or link target, in bytes (memory is bounded by --max-metadata anyway; Python
-    /// and Go read paths of 444 KB, as in node-tar's excessively-deep.tar).
-    #[arg(long, global = true, value_name = "BYTES", default_value_t = 1 << 20)]
-    pub max_path: usize,
     #[command(subcommand)]
     pub command: Command,
 }
 
-const EXAMPLES: &str = "Examples:
-  tarfs index backups/                   write NAME.tar.tarfs beside every *.tar under backups/
-  tarfs index --index-dir /idx /mnt/tape  sidecars for a read-only tape or mount, under /idx
-  crontab: 15 3 * * * tarfs index -q /srv/archives   nightly; fresh indexes are skipped, errors mail you
-  tarfs embed store/                      put a .tarfs index first in every *.tar under store/, in place
-  tarfs csv store/                        append a .tarindex_N.csv member to every *.tar under store/
-  tarfs ls -l big.tar                     list through the best index, like tar -tv
-  tarfs cat big.tar path/in/archive       print one member by seeking to it
-  tarfs verify backups/                   check every index against its archive";
+/// Examples for `--help` and the man page: each command on its own line, with what it does on
+/// the next, so that nothing wraps at 80 columns.
+pub const EXAMPLES: &str = "Examples:
+  tarfs index backups/
+      Write NAME.tar.tarfs beside every *.tar under backups/.
+  tarfs index --index-dir /idx /mnt/tape
+      Sidecars for a read-only tape or mount, kept under /idx.
+  15 3 * * * tarfs index -q /srv/archives
+      A crontab line: nightly, fresh indexes skipped, only errors printed.
+  tarfs embed store/
+      Put a .tarfs index first in every *.tar under store/, in place.
+  tarfs csv store/
+      Append a .tarindex_N.csv member to every *.tar under store/.
+  tarfs ls -l big.tar
+      List through the best index, like tar -tv.
+  tarfs cat big.tar path/in/archive
+      Print one member by seeking to it.
+  tarfs verify backups/
+      Check every index against its archive.";
+
+/// What the exit status means, for `--help` of the batch commands and the man page.
+pub const EXIT_STATUS: &str = "Exit status:
+  0    every archive was handled (indexed, skipped as fresh, or verified)
+  1    an archive failed or was busy, or a member named was not found
+  2    the command line was wrong
+  130  interrupted (SIGINT); archives in progress were finished or rolled back";
+
+/// How tarfs reads archives: `--lenient` and the limits that bound memory on hostile input.
+/// Flattened into each command that reads archives, under its own heading.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Reading archives")]
+pub struct ReadArgs {
+    /// Skip zero blocks between members (like GNU tar -i) instead of ending at a lone one.
+    #[arg(long)]
+    pub lenient: bool,
+    /// Most bytes of extension headers (pax, GNU long names) per member.
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 20)]
+    pub max_metadata: u64,
+    /// Most entries in one sparse map.
+    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
+    pub max_sparse_entries: usize,
+    /// Most extension headers before one member.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub max_chain: usize,
+    /// Longest path or link target, in bytes (Python and Go read paths of 444 KB, as in
+    /// node-tar's excessively-deep.tar; memory is bounded by --max-metadata anyway).
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 20)]
+    pub max_path: usize,
+}
+
+impl ReadArgs {
+    /// The scanner options these flags give.
+    pub fn options(&self) -> tarfs::ScanOptions {
+        let limits = tarfs::Limits { max_metadata: self.max_metadata, max_sparse_entries: self.max_sparse_entries, max_chain: self.max_chain, max_path: self.max_path };
+        tarfs::ScanOptions { lenient: self.lenient, limits }
+    }
+}
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -72,8 +104,18 @@ pub enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff).
-    Man,
+    /// Print the man page (roff): tarfs(1), or one command's page.
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// The command whose page to print (tarfs-ls for ls); tarfs(1) if none.
+    pub command: Option<String>,
+    /// Write every page (tarfs.1, tarfs-index.1, ...) into DIR instead, e.g.
+    /// ~/.local/share/man/man1.
+    #[arg(long, value_name = "DIR", conflicts_with = "command")]
+    pub out_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -148,6 +190,8 @@ pub struct IndexArgs {
     /// chunks large archives of small members.
     #[arg(long, value_enum, value_name = "HOW", default_value_t = ScanArg::Auto)]
     pub scan: ScanArg,
+    #[command(flatten)]
+    pub read: ReadArgs,
 }
 
 /// `--scan` values.
@@ -181,6 +225,8 @@ pub struct EmbedArgs {
     /// The archive grows by the size of the leading members the index displaces.
     #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = parse_size)]
     pub max_growth: u64,
+    #[command(flatten)]
+    pub read: ReadArgs,
 }
 
 /// A byte count with an optional K, M, G or T suffix (powers of 1024).
@@ -220,6 +266,8 @@ pub struct CsvArgs {
     /// Say what would be done; write nothing.
     #[arg(long)]
     pub dry_run: bool,
+    #[command(flatten)]
+    pub read: ReadArgs,
 }
 
 #[derive(Debug, Args)]
@@ -272,6 +320,8 @@ pub struct LsArgs {
     /// Where sidecars are kept (see `index --index-dir`; keyed by the archive's canonical path).
     #[arg(long, value_name = "DIR")]
     pub index_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub read: ReadArgs,
 }
 
 #[derive(Debug, Args)]
@@ -284,6 +334,8 @@ pub struct CatArgs {
     /// Where sidecars are kept.
     #[arg(long, value_name = "DIR")]
     pub index_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub read: ReadArgs,
 }
 
 #[derive(Debug, Args)]
@@ -307,6 +359,8 @@ pub struct ExtractArgs {
     /// As root, restore owners by their numeric ids instead of by user and group names.
     #[arg(long)]
     pub numeric_owner: bool,
+    #[command(flatten)]
+    pub read: ReadArgs,
 }
 
 #[derive(Debug, Args)]
@@ -315,4 +369,6 @@ pub struct VerifyArgs {
     pub walk: WalkArgs,
     #[command(flatten)]
     pub batch: BatchArgs,
+    #[command(flatten)]
+    pub read: ReadArgs,
 }

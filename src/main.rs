@@ -5,6 +5,7 @@
 
 mod cli;
 mod listing;
+mod man;
 mod progress;
 
 use std::io::{self, BufWriter, Write};
@@ -49,23 +50,21 @@ enum Status {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let limits = tarfs::Limits { max_metadata: cli.max_metadata, max_sparse_entries: cli.max_sparse_entries, max_chain: cli.max_chain, max_path: cli.max_path };
-    let opts = ScanOptions { lenient: cli.lenient, limits };
     let result = match &cli.command {
-        Command::Index(a) => run_index(&cli, a, opts),
-        Command::Embed(a) => run_embed(&cli, a, opts),
-        Command::Csv(a) => run_csv(&cli, a, opts),
+        Command::Index(a) => run_index(&cli, a, a.read.options()),
+        Command::Embed(a) => run_embed(&cli, a, a.read.options()),
+        Command::Csv(a) => run_csv(&cli, a, a.read.options()),
         Command::Recover(a) => run_recover(&cli, a),
         Command::Create(a) => run_create(&cli, a).map(status),
-        Command::Ls(a) => run_ls(&cli, a, opts).map(status),
-        Command::Cat(a) => run_cat(&cli, a, opts).map(status),
-        Command::Extract(a) => run_extract(&cli, a, opts).map(status),
-        Command::Verify(a) => run_verify(&cli, a, opts),
+        Command::Ls(a) => run_ls(&cli, a, a.read.options()).map(status),
+        Command::Cat(a) => run_cat(&cli, a, a.read.options()).map(status),
+        Command::Extract(a) => run_extract(&cli, a, a.read.options()).map(status),
+        Command::Verify(a) => run_verify(&cli, a, a.read.options()),
         Command::Completions { shell } => {
             clap_complete::generate(*shell, &mut Cli::command(), "tarfs", &mut io::stdout());
             Ok(Status::Ok)
         }
-        Command::Man => clap_mangen::Man::new(Cli::command()).render(&mut io::stdout()).map(|()| Status::Ok).map_err(Into::into),
+        Command::Man(a) => man::run(a).map(|()| Status::Ok),
     };
     match result {
         Ok(Status::Ok) => ExitCode::SUCCESS,

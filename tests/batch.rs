@@ -278,7 +278,7 @@ fn completions_and_man_page() {
     assert!(String::from_utf8_lossy(&bash.stdout).contains("_tarfs"));
     let man = ok(tarfs().arg("man"));
     let text = String::from_utf8_lossy(&man.stdout);
-    assert!(text.contains(".TH tarfs") && text.contains("crontab"), "{}", &text[..200.min(text.len())]);
+    assert!(text.contains(".TH tarfs") && text.contains("crontab line"), "{}", &text[..200.min(text.len())]);
     let help = String::from_utf8_lossy(&ok(tarfs().arg("--help")).stdout).to_string();
     assert!(help.contains("--index-dir") && help.contains("crontab"), "{help}");
 }

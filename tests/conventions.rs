@@ -316,3 +316,51 @@ fn failed_writes_name_the_users_files() {
         assert!(hidden.is_empty(), "{cmd}: left {hidden:?}");
     }
 }
+
+/// `--help` fits 80 columns without breaking an example mid-phrase; the limits are listed under
+/// their own heading, on the commands that read archives only.
+#[test]
+fn help_fits_and_limits_have_their_own_heading() {
+    let help = |args: &[&str]| String::from_utf8(ok(tarfs().args(args).arg("--help").env("COLUMNS", "80")).stdout).unwrap();
+    let top = help(&[]);
+    for l in top.lines() {
+        assert!(l.chars().count() <= 80, "{l:?}");
+    }
+    // Each example is a command line, with what it does on the next: none is cut in two.
+    let examples: Vec<&str> = top.lines().skip_while(|l| *l != "Examples:").skip(1).collect();
+    assert!(examples.len() >= 12, "{top}");
+    for pair in examples.chunks(2) {
+        assert!(pair[0].starts_with("  tarfs ") || pair[0].starts_with("  15 3 * * * tarfs"), "{pair:?}");
+        assert!(pair[1].starts_with("      ") && pair[1].ends_with('.'), "{pair:?}");
+    }
+    for cmd in ["index", "embed", "csv", "ls", "cat", "extract", "verify"] {
+        let h = help(&[cmd]);
+        let (before, after) = h.split_once("Reading archives:").unwrap_or_else(|| panic!("{cmd}: no heading:\n{h}"));
+        assert!(!before.contains("--max-chain") && after.contains("--max-chain") && after.contains("--lenient"), "{cmd}:\n{h}");
+        for l in h.lines() {
+            assert!(l.chars().count() <= 80, "{cmd}: {l:?}");
+        }
+    }
+    for cmd in [&["man"][..], &["completions"], &["create"], &["recover"]] {
+        let h = help(cmd);
+        assert!(!h.contains("--max-chain") && !h.contains("--lenient") && !h.contains("Reading archives"), "{cmd:?}:\n{h}");
+    }
+}
+
+/// The man page's references resolve: every tarfs-COMMAND(1) it names is a page `tarfs man`
+/// writes, and `tarfs man COMMAND` prints it. Every page has an EXIT STATUS section.
+#[test]
+fn man_pages_exist_for_every_reference() {
+    let d = tempfile::tempdir().unwrap();
+    ok(tarfs().arg("man").arg("--out-dir").arg(d.path()));
+    let top = std::fs::read_to_string(d.path().join("tarfs.1")).unwrap();
+    assert_eq!(String::from_utf8(ok(tarfs().arg("man")).stdout).unwrap(), top);
+    let refs: Vec<String> = top.split("tarfs\\-").skip(1).filter_map(|r| r.split_once("(1)").map(|(name, _)| name.to_string())).collect();
+    assert!(refs.len() >= 10 && refs.contains(&"index".to_string()), "{refs:?}");
+    for name in &refs {
+        let page = std::fs::read_to_string(d.path().join(format!("tarfs-{name}.1"))).unwrap_or_else(|e| panic!("tarfs-{name}(1) is referenced but not written: {e}"));
+        assert_eq!(String::from_utf8(ok(tarfs().arg("man").arg(name)).stdout).unwrap(), page, "{name}");
+        assert!(page.contains(".SH \"EXIT STATUS\""), "{name}");
+    }
+    assert!(top.contains(".SH \"EXIT STATUS\"") && top.contains(".SH \"EXAMPLES\"") && !top.contains(".SH EXTRA"));
+}

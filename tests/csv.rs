@@ -263,7 +263,7 @@ fn csv_refuses_read_only_compressed_and_trailing_data() {
     }
     // --lenient reads past zero blocks, but never overwrites data after the end marker.
     let before = fs::read(&trail).unwrap();
-    let out = tarfs().arg("--lenient").arg("csv").arg(&trail).output().unwrap();
+    let out = tarfs().arg("csv").arg("--lenient").arg(&trail).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(fs::read(&trail).unwrap(), before);
 }
@@ -308,7 +308,7 @@ fn seed_archives_read_through_csv_and_lenient_scan() {
     let out = tarfs().arg("verify").arg(&a).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("try --lenient"), "{}", String::from_utf8_lossy(&out.stderr));
-    let out = ok(tarfs().arg("--lenient").arg("verify").arg(&a));
+    let out = ok(tarfs().arg("verify").arg("--lenient").arg(&a));
     assert!(String::from_utf8_lossy(&out.stdout).contains("ok: index of 32 entries (CSV index member .tarindex_2.csv)"), "{}", String::from_utf8_lossy(&out.stdout));
     let bytes = fs::read(&a).unwrap();
     let strict: Vec<_> = Scanner::new(&bytes, ScanOptions::default()).map(Result::unwrap).collect();

@@ -335,7 +335,7 @@ fn refusals_leave_the_file_untouched() {
     assert!(fs::read_dir(&rodir).unwrap().count() == 1, "nothing was created in the read-only directory");
     fs::set_permissions(&rodir, fs::Permissions::from_mode(0o755)).unwrap();
     let before = fs::read(&trail).unwrap();
-    let out = tarfs().arg("--lenient").arg("embed").arg(&trail).output().unwrap();
+    let out = tarfs().arg("embed").arg("--lenient").arg(&trail).output().unwrap();
     assert_eq!(out.status.code(), Some(1), "data after the end marker is never overwritten");
     assert_eq!(fs::read(&trail).unwrap(), before);
 }

@@ -189,7 +189,7 @@ fn resource_claims_stay_under_64_mib() {
     let mut bld = Builder::new(Vec::new());
     bld.add("a/".repeat(200) + "f", b"x").unwrap();
     fs::write(&small, bld.finish().unwrap()).unwrap();
-    let out = tarfs().arg("--max-path").arg("100").arg("ls").arg(&small).output().unwrap();
+    let out = tarfs().arg("ls").arg("--max-path").arg("100").arg(&small).output().unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("exceeds the limit of 100 bytes"));
     ok(tarfs().arg("ls").arg(&small));
 }

@@ -350,7 +350,7 @@ fn embed_refuses_members_hidden_behind_zero_blocks() {
     let mut bytes = fs::read(&a).unwrap();
     bytes.extend(fs::read(&b).unwrap());
     fs::write(&c, &bytes).unwrap();
-    refused(tarfs().arg("--lenient").arg("embed").arg(&c), &c, &bytes, "zero blocks");
+    refused(tarfs().arg("embed").arg("--lenient").arg(&c), &c, &bytes, "zero blocks");
 }
 
 /// A ustar header with the checksum set.
