@@ -138,8 +138,10 @@ struct SummaryRecord<'a> {
 }
 
 impl Reporter<'_> {
-    /// Writes `f`'s output to stdout and flushes it, unless stdout is closed.
-    fn print(&self, f: impl FnOnce(&mut io::StdoutLock<'_>) -> io::Result<()>) {
+    /// Writes `f`'s output to stdout and flushes it, unless stdout is closed. If it cannot be
+    /// written (other than to a closed pipe), says so on stderr with `said`, what it would have
+    /// said, so that what was done to the archive is not lost with it.
+    fn print(&self, said: &str, f: impl FnOnce(&mut io::StdoutLock<'_>) -> io::Result<()>) {
         if self.closed.load(Ordering::SeqCst) {
             return;
         }
@@ -150,7 +152,7 @@ impl Reporter<'_> {
         if let Err(e) = r {
             self.closed.store(true, Ordering::SeqCst);
             if e.kind() != io::ErrorKind::BrokenPipe {
-                warn(format!("cannot write the report to standard output: {e}"));
+                warn(format!("cannot write the report to standard output ({e}); it said: {said}"));
                 *self.failed.lock().expect("unpoisoned") = Some(e);
             }
         }
@@ -169,13 +171,15 @@ impl Progress for Reporter<'_> {
     }
     fn finished(&self, o: &batch::Outcome) {
         self.bars.finished(o);
+        let said = || format!("{}: {}", o.path.display(), o.reason.as_deref().or(o.error.as_ref().map(|e| e.message.as_str())).unwrap_or_default());
         if self.json {
-            self.print(|out| {
+            self.print(&said(), |out| {
                 serde_json::to_writer(&mut *out, &Record { kind: "archive", body: o })?;
                 writeln!(out)
             });
         } else if let Some(line) = self.line.filter(|_| o.error.is_none()) {
-            self.print(|out| writeln!(out, "{}", line(o)));
+            let text = line(o);
+            self.print(&text, |out| writeln!(out, "{text}"));
         }
     }
 }
@@ -235,7 +239,7 @@ fn run_batch(
     let s = Summary::of(&outcomes);
     let secs = start.elapsed().as_secs_f64();
     if b.json {
-        reporter.print(|out| {
+        reporter.print("the summary (it is on stderr too, unless -q)", |out| {
             serde_json::to_writer(&mut *out, &Record { kind: "summary", body: &SummaryRecord { command: verb, dry_run, totals: &s, seconds: secs } })?;
             writeln!(out)
         });
@@ -463,8 +467,8 @@ fn run_recover(cli: &Cli, a: &cli::RecoverArgs) -> Result<Status> {
     let job = |f: &Found, _: &dyn Progress| -> tarfs::Result<Done> {
         let (action, reason) = match Target::recover_only(&f.path)? {
             None => (Action::Skipped, "nothing to recover"),
-            Some(Recovery::Finished) => (Action::Finished, "finished the interrupted change"),
-            Some(Recovery::RolledBack) => (Action::RolledBack, "rolled back the interrupted change; the archive is as it was"),
+            Some(Recovery::Finished) => (Action::Finished, "recovered: finished the interrupted change"),
+            Some(Recovery::RolledBack) => (Action::RolledBack, "recovered: rolled back the interrupted change; the archive is as it was"),
         };
         Ok(Done { action, reason: Some(reason.into()), members: 0, index_path: None, warning: None })
     };
