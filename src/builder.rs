@@ -379,6 +379,7 @@ impl IndexFirstBuilder {
             generation: 0,
             source_len: 0,
             ext_len: 0,
+            seek_len: 0,
         };
         self.ext.plan(&mut info);
         let index_header = tarfs::encode_header(&info);

@@ -185,6 +185,14 @@ pub struct IndexArgs {
     /// Leave out members matching GLOB (repeatable).
     #[arg(long, value_name = "GLOB")]
     pub exclude: Vec<String>,
+    /// For gzip-compressed archives: bytes of decompressed output between seek points (suffixes
+    /// K, M, G); each costs a 32 KiB window, compressed, in the sidecar.
+    #[arg(long, value_name = "SIZE", default_value = "4M", value_parser = parse_size)]
+    pub span: u64,
+    /// For a gzip-compressed archive (one input): also write its seek points to FILE as an
+    /// indexed_gzip GZIDX index, which indexed_gzip and ratarmount can use.
+    #[arg(long, value_name = "FILE")]
+    pub gzidx: Option<PathBuf>,
     /// How to scan a mapped archive: `sequential` walks the header chain on one thread (touching
     /// only header pages), `parallel` scans chunks on every core and stitches them, `auto`
     /// chunks large archives of small members.
@@ -334,6 +342,10 @@ pub struct CatArgs {
     /// Where sidecars are kept.
     #[arg(long, value_name = "DIR")]
     pub index_dir: Option<PathBuf>,
+    /// For a gzip-compressed archive: seek through the checkpoints of this indexed_gzip GZIDX
+    /// index (as `tarfs index --gzidx`, indexed_gzip or ratarmount write them).
+    #[arg(long, value_name = "FILE")]
+    pub gzidx: Option<PathBuf>,
     #[command(flatten)]
     pub read: ReadArgs,
 }

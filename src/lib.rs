@@ -22,6 +22,7 @@ pub mod error;
 pub mod format;
 pub mod ops;
 pub mod scan;
+pub mod seekpoints;
 pub mod source;
 pub mod stream;
 pub mod watch;

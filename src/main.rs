@@ -289,9 +289,15 @@ fn run_index(cli: &Cli, a: &cli::IndexArgs, scan: ScanOptions) -> Result<Status>
         cli::ScanArg::Sequential => ScanMode::Sequential,
         cli::ScanArg::Parallel => ScanMode::Parallel,
     };
-    let opts = IndexOptions { scan, filter: filter.clone(), dir_syncs: Some(syncs.clone()), mode, threads: 0 };
+    let opts = IndexOptions { scan, filter: filter.clone(), dir_syncs: Some(syncs.clone()), mode, threads: 0, span: a.span, gzidx: a.gzidx.clone() };
     if a.output.is_some() && (a.walk.paths.len() != 1 || a.walk.paths[0].is_dir()) {
         anyhow::bail!("--output takes exactly one archive");
+    }
+    if a.gzidx.is_some() && (a.walk.paths.len() != 1 || a.walk.paths[0].is_dir()) {
+        anyhow::bail!("--gzidx takes exactly one archive");
+    }
+    if a.span == 0 {
+        anyhow::bail!("--span must be positive");
     }
     let job = |f: &Found, progress: &dyn Progress| -> tarfs::Result<Done> {
         let dir = index_dir_for(a.walk.index_dir.as_deref());
@@ -325,8 +331,16 @@ fn run_index(cli: &Cli, a: &cli::IndexArgs, scan: ScanOptions) -> Result<Status>
             if a.dry_run {
                 return Ok(Done { action: Action::WouldIndex, reason: Some(format!("dry run: would index ({reason})")), members: 0, index_path: Some(dest), warning: None });
             }
-            let (mut r, _) = open_stream(&f.path, |file| Box::new(Counting::new(file, progress, &f.path)))?;
-            let rep = write_stream_sidecar(&f.path, &mut r, 1 << 20, archive.len(), &dest, &opts)?;
+            let rep = if tarfs::source::compression_of(&archive) == Some(tarfs::format::compression::Compression::Gzip) {
+                // One pass, recording seek points.
+                tarfs::ops::index::write_gzip_sidecar(&f.path, &dest, &opts)?
+            } else {
+                if a.gzidx.is_some() {
+                    return Err(tarfs::Error::Invalid(format!("{}: --gzidx is for gzip-compressed archives", f.path.display())));
+                }
+                let (mut r, _) = open_stream(&f.path, |file| Box::new(Counting::new(file, progress, &f.path)))?;
+                write_stream_sidecar(&f.path, &mut r, 1 << 20, archive.len(), &dest, &opts)?
+            };
             let reason = format!("{reason}{}", ext_note(&rep));
             return Ok(Done { action: Action::Indexed, reason: Some(reason), members: rep.members, index_path: Some(dest), warning: rep.end.warning.map(|w| w.to_string()) });
         }
@@ -350,8 +364,22 @@ fn run_index(cli: &Cli, a: &cli::IndexArgs, scan: ScanOptions) -> Result<Status>
     status
 }
 
-/// What the index's extension data costs, for the report.
+/// What the index's extension data (and seek points) cost, for the report.
 fn ext_note(r: &tarfs::ops::index::IndexReport) -> String {
+    let seek = match &r.seek {
+        Some(s) => format!(
+            "; {} seek points, {} bytes ({:.2}% of the {} decompressed bytes)",
+            s.checkpoints,
+            s.bytes,
+            s.bytes as f64 * 100.0 / s.decompressed.max(1) as f64,
+            s.decompressed
+        ),
+        None => String::new(),
+    };
+    format!("{}{seek}", ext_part(r))
+}
+
+fn ext_part(r: &tarfs::ops::index::IndexReport) -> String {
     if r.ext_len == 0 || r.entries == 0 {
         return "; no extension data (a value does not fit it)".into();
     }
@@ -508,7 +536,12 @@ fn run_create(cli: &Cli, a: &cli::CreateArgs) -> Result<bool> {
 /// What opening the index read of the archive, for `-v`.
 fn freshness_note(reader: &Reader<'_>) -> String {
     match (reader.opening_reads(), reader.compression()) {
-        (_, Some(c)) => format!(" ({}-compressed; the index's freshness is its recorded file length)", c.name()),
+        (_, Some(c)) => format!(
+            " ({}-compressed, {}: {} bytes decompressed; the index's freshness is its recorded file length)",
+            c.name(),
+            reader.seeking().unwrap_or_default(),
+            reader.bytes_decoded().unwrap_or_default()
+        ),
         (0, None) => String::new(),
         (n, None) => format!(", and {n} bytes of its headers to check the index is fresh"),
     }
@@ -596,7 +629,10 @@ fn run_cat(cli: &Cli, a: &cli::CatArgs, scan: ScanOptions) -> Result<bool> {
         return Ok(true);
     }
     let archive = Archive::open(&a.archive)?;
-    let reader = open_reader(cli, &archive, a.index_dir.as_deref(), scan)?;
+    let mut reader = open_reader(cli, &archive, a.index_dir.as_deref(), scan)?;
+    if let Some(g) = &a.gzidx {
+        reader.use_gzidx(tarfs::seekpoints::read_gzidx(g, &archive)?)?;
+    }
     let r = cat(&reader, &names, &mut out);
     out.flush()?;
     if cli.verbose {

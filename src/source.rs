@@ -49,6 +49,16 @@ pub trait ByteSource: Send + Sync {
     }
     /// The file, for messages.
     fn path(&self) -> &Path;
+    /// For a compressed source: the bytes decompressed so far (including those decoded only to
+    /// reach a read).
+    fn decoded(&self) -> Option<u64> {
+        None
+    }
+    /// For a source that reads through seek points: whether each piece is checked against a
+    /// digest. `None` for any other source.
+    fn seek_points(&self) -> Option<bool> {
+        None
+    }
 }
 
 /// A mapped archive.
@@ -253,6 +263,10 @@ impl ByteSource for Decoded<'_> {
 
     fn path(&self) -> &Path {
         self.archive.path()
+    }
+
+    fn decoded(&self) -> Option<u64> {
+        Some(self.bytes_decoded())
     }
 }
 

@@ -27,6 +27,11 @@ pub fn covering<R>(counter: Arc<AtomicU64>, f: impl FnOnce() -> R) -> R {
     f()
 }
 
+/// This thread's counter, for work the job hands to other threads (a parallel decoder).
+pub fn current() -> Option<Arc<AtomicU64>> {
+    COVERED.with(|c| c.borrow().clone())
+}
+
 /// Notes that the job has reached byte `offset` of its archive (the counter only grows).
 pub fn at(offset: u64) {
     COVERED.with(|c| {

@@ -11,5 +11,6 @@ pub mod csv;
 pub mod ext;
 pub mod header;
 pub mod pax;
+pub mod seek;
 pub mod sparse;
 pub mod tarfs;

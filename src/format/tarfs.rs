@@ -54,6 +54,9 @@ pub const FLAG_FILTER: u8 = 4;
 /// Header flag: extension data (see [`super::ext`]) follows the entries and their zero block;
 /// its length is at `[112, 120)`.
 pub const FLAG_EXT: u8 = 8;
+/// Header flag: the data ends with a seek section ([`super::seek`]) of `[120, 128)` bytes, after
+/// the entries, a zero block and any extension data (compressed archives' sidecars only).
+pub const FLAG_SEEK: u8 = 16;
 /// Entry flag: the member's main header alone describes it (no extension headers, not sparse).
 pub const ENTRY_SIMPLE: u8 = 1;
 
@@ -118,6 +121,8 @@ pub struct IndexInfo {
     pub source_len: u64,
     /// With [`FLAG_EXT`]: the length in bytes of the extension data.
     pub ext_len: u64,
+    /// With [`FLAG_SEEK`]: the length in bytes of the seek section that ends the data.
+    pub seek_len: u64,
 }
 
 /// A decoded index header.
@@ -136,7 +141,7 @@ pub fn encode_header(info: &IndexInfo) -> [u8; BLOCK] {
     b[11..25].copy_from_slice(b"v1.0          ");
     b[64..68].copy_from_slice(EXT_TAG);
     b[68] = 1;
-    let mut flags = info.flags & (FLAG_SUBSET | FLAG_GLOBALS | FLAG_EXT);
+    let mut flags = info.flags & (FLAG_SUBSET | FLAG_GLOBALS | FLAG_EXT | FLAG_SEEK);
     if let Some(f) = info.filter.as_deref().filter(|f| f.len() <= BLOCK - FILTER_AT && !f.contains('\0')) {
         b[FILTER_AT..FILTER_AT.saturating_add(f.len())].copy_from_slice(f.as_bytes());
         flags |= FLAG_FILTER;
@@ -148,6 +153,7 @@ pub fn encode_header(info: &IndexInfo) -> [u8; BLOCK] {
     b[96..104].copy_from_slice(&info.generation.to_be_bytes());
     b[104..112].copy_from_slice(&info.source_len.to_be_bytes());
     b[112..120].copy_from_slice(&info.ext_len.to_be_bytes());
+    b[120..128].copy_from_slice(&info.seek_len.to_be_bytes());
     b
 }
 
@@ -169,7 +175,7 @@ pub fn decode_header(b: &[u8; BLOCK]) -> Result<IndexHeader, IndexError> {
             let end = t.iter().position(|&c| c == 0).unwrap_or(t.len());
             String::from_utf8_lossy(&t[..end]).into_owned()
         });
-        IndexInfo { entries: u(72..80), archive_len: u(80..88), end_offset: u(88..96), flags: flags & !FLAG_FILTER, filter, generation: u(96..104), source_len: u(104..112), ext_len: u(112..120) }
+        IndexInfo { entries: u(72..80), archive_len: u(80..88), end_offset: u(88..96), flags: flags & !FLAG_FILTER, filter, generation: u(96..104), source_len: u(104..112), ext_len: u(112..120), seek_len: u(120..128) }
     });
     Ok(IndexHeader { version, info })
 }
@@ -239,6 +245,17 @@ pub fn ext_range(data: &[u8], info: &IndexInfo) -> Option<std::ops::Range<usize>
     let start = zero.checked_add(BLOCK)?;
     let end = start.checked_add(usize::try_from(info.ext_len).ok()?)?;
     (end <= data.len() && is_zero_block(&data[zero..start])).then_some(start..end)
+}
+
+/// Where the seek section is in an index's data: its last `seek_len` bytes, when [`FLAG_SEEK`]
+/// is set and they lie past the entries and their zero block.
+pub fn seek_range(data: &[u8], info: &IndexInfo) -> Option<std::ops::Range<usize>> {
+    if info.flags & FLAG_SEEK == 0 || info.seek_len == 0 {
+        return None;
+    }
+    let after_zero = usize::try_from(info.entries).ok()?.checked_add(2)?.checked_mul(BLOCK)?;
+    let start = data.len().checked_sub(usize::try_from(info.seek_len).ok()?)?;
+    (start >= after_zero).then_some(start..data.len())
 }
 
 /// One entry of a decoded index: a view over its block.

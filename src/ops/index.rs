@@ -35,8 +35,14 @@ pub struct IndexOptions {
     pub dir_syncs: Option<std::sync::Arc<DirSyncs>>,
     /// Sequential or chunked scan (see [`crate::chunked`]).
     pub mode: ScanMode,
-    /// Threads for a chunked scan; 0 for one per core.
+    /// Threads for a chunked scan (and for decoding a gzip file); 0 for one per core.
     pub threads: usize,
+    /// For a gzip-compressed archive: bytes of decompressed output between seek points (0:
+    /// [`crate::seekpoints::DEFAULT_SPAN`]).
+    pub span: u64,
+    /// For a gzip-compressed archive: also write its seek points to this file as an
+    /// indexed_gzip GZIDX index.
+    pub gzidx: Option<PathBuf>,
 }
 
 impl IndexOptions {
@@ -67,6 +73,19 @@ pub struct IndexReport {
     /// Of them, the bytes of names (paths, link targets, owner names, with their lengths); the
     /// rest is [`ext::BYTES_PER_MEMBER`] per entry and the extension's header and chunk table.
     pub ext_names: u64,
+    /// For a gzip-compressed archive: its seek points.
+    pub seek: Option<SeekReport>,
+}
+
+/// What a gzip archive's seek points cost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SeekReport {
+    /// Checkpoints recorded.
+    pub checkpoints: u64,
+    /// Bytes of the seek section in the sidecar.
+    pub bytes: u64,
+    /// Bytes of the decompressed stream.
+    pub decompressed: u64,
 }
 
 /// The extension data's length and its bytes of names, read back from the index at `dest`
@@ -162,7 +181,8 @@ impl<'w, W: Write + Seek> EntrySink<'w, W> {
     }
 
     /// Writes the header block; returns what it records.
-    fn finish(mut self, archive_len: u64, source_len: u64, end: &ScanEnd) -> Result<IndexInfo> {
+    /// Writes the rest of the index, ending with the seek section `seek` if given.
+    fn finish(mut self, archive_len: u64, source_len: u64, end: &ScanEnd, seek: Option<&[u8]>) -> Result<IndexInfo> {
         self.out.write_all(&self.buf).at(self.path)?;
         let mut flags = 0;
         if self.filter.is_some() {
@@ -180,9 +200,14 @@ impl<'w, W: Write + Seek> EntrySink<'w, W> {
             generation: 0,
             source_len,
             ext_len: 0,
+            seek_len: 0,
         };
         self.ext.globals(end.has_globals, end.global_attributes);
         self.ext.plan(&mut info);
+        if let Some(seek) = seek {
+            info.flags |= tarfs::FLAG_SEEK;
+            info.seek_len = seek.len() as u64;
+        }
         let header = tarfs::encode_header(&info);
         // The zero block and the extension, from the builder's buffers, through the batch.
         let (out, path) = (&mut *self.out, self.path);
@@ -201,6 +226,13 @@ impl<'w, W: Write + Seek> EntrySink<'w, W> {
             }
         }).at(path)?;
         out.write_all(&buf).at(path)?;
+        if let Some(seek) = seek {
+            // After the entries' zero block (written with the extension data, if any).
+            if info.flags & tarfs::FLAG_EXT == 0 {
+                out.write_all(&[0u8; 512]).at(path)?;
+            }
+            out.write_all(seek).at(path)?;
+        }
         let after = self.out.stream_position().at(self.path)?;
         self.out.seek(SeekFrom::Start(self.start)).at(self.path)?;
         self.out.write_all(&header).at(self.path)?;
@@ -219,7 +251,7 @@ pub fn write_index<W: Write + Seek>(path: &Path, data: &[u8], opts: &IndexOption
         crate::watch::at(r.position);
         sink.push_rec(r)
     }, scan_error)?;
-    let info = sink.finish(data.len() as u64, 0, &end)?;
+    let info = sink.finish(data.len() as u64, 0, &end, None)?;
     Ok((info, end))
 }
 
@@ -229,7 +261,7 @@ pub fn write_index<W: Write + Seek>(path: &Path, data: &[u8], opts: &IndexOption
 pub fn write_stream_index<W: Write + Seek>(path: &Path, r: &mut dyn Read, chunk: usize, source_len: u64, opts: &IndexOptions, out: &mut W) -> Result<(IndexInfo, StreamEnd)> {
     let mut sink = EntrySink::new(path, out, opts.filter.as_ref())?;
     let end = scan_stream(r, path, opts.scan, chunk, |e| sink.push(e))?;
-    let info = sink.finish(end.total_len, source_len, &end.end)?;
+    let info = sink.finish(end.total_len, source_len, &end.end, None)?;
     Ok((info, end))
 }
 
@@ -247,7 +279,35 @@ fn perm_like(path: &Path) -> Perm {
 pub fn write_stream_sidecar(path: &Path, r: &mut dyn Read, chunk: usize, source_len: u64, dest: &Path, opts: &IndexOptions) -> Result<IndexReport> {
     let (info, end) = write_atomic_deferred(dest, opts.dir_syncs.as_deref(), perm_like(path), |w| write_stream_index(path, r, chunk, source_len, opts, w))?;
     let (ext_len, ext_names) = ext_stats(dest, &info)?;
-    Ok(IndexReport { index_path: dest.to_path_buf(), members: end.end.members, entries: info.entries, bytes: end.total_len, end: end.end, ext_len, ext_names })
+    Ok(IndexReport { index_path: dest.to_path_buf(), members: end.end.members, entries: info.entries, bytes: end.total_len, end: end.end, ext_len, ext_names, seek: None })
+}
+
+/// Indexes the gzip-compressed archive file at `path` into the sidecar `dest`, atomically, in
+/// one pass that also records its seek points (see [`crate::seekpoints`]): rapidgzip-core decodes
+/// it (in parallel where the stream allows), the scanner reads the decoded stream, and the
+/// checkpoints and digests go into the sidecar's seek section. With `opts.gzidx`, the
+/// checkpoints are also written as an indexed_gzip GZIDX file.
+pub fn write_gzip_sidecar(path: &Path, dest: &Path, opts: &IndexOptions) -> Result<IndexReport> {
+    use crate::seekpoints::{binding_of, GzipPass};
+    let file = File::open(path).at(path)?;
+    let len = file.metadata().at(path)?.len();
+    let binding = binding_of(&file, len).at(path)?;
+    let pass = GzipPass::open(file, opts.span, opts.threads(), crate::watch::current()).at(path)?;
+    let (info, end, index, section_len, total) = write_atomic_deferred(dest, opts.dir_syncs.as_deref(), perm_like(path), |w| {
+        let mut pass = pass;
+        let mut sink = EntrySink::new(path, w, opts.filter.as_ref())?;
+        let end = scan_stream(&mut pass, path, opts.scan, 1 << 20, |e| sink.push(e))?;
+        let (section, index) = pass.finish(len, binding).at(path)?;
+        let info = sink.finish(end.total_len, len, &end.end, Some(&section))?;
+        let total = crate::format::seek::Seek::parse(&section).map(|s| s.total_len).unwrap_or(end.total_len);
+        Ok((info, end, index, section.len() as u64, total))
+    })?;
+    if let Some(g) = &opts.gzidx {
+        crate::seekpoints::write_gzidx(&index, g)?;
+    }
+    let (ext_len, ext_names) = ext_stats(dest, &info)?;
+    let seek = SeekReport { checkpoints: index.checkpoint_count() as u64, bytes: section_len, decompressed: total };
+    Ok(IndexReport { index_path: dest.to_path_buf(), members: end.end.members, entries: info.entries, bytes: end.total_len, end: end.end, ext_len, ext_names, seek: Some(seek) })
 }
 
 /// Scans `archive` and writes its index to `dest` atomically. On any error, nothing is left at
@@ -263,7 +323,7 @@ pub fn write_sidecar(archive: &Archive, dest: &Path, opts: &IndexOptions) -> Res
                 crate::watch::at(e.position);
                 sink.push(e)
             })?;
-            let info = sink.finish(end.total_len, 0, &end.end)?;
+            let info = sink.finish(end.total_len, 0, &end.end, None)?;
             Ok((info, end.end))
         })
     } else {
@@ -282,7 +342,7 @@ pub fn write_sidecar(archive: &Archive, dest: &Path, opts: &IndexOptions) -> Res
         other => other,
     })?;
     let (ext_len, ext_names) = ext_stats(dest, &info)?;
-    Ok(IndexReport { index_path: dest.to_path_buf(), members: end.members, entries: info.entries, bytes: archive.len(), end, ext_len, ext_names })
+    Ok(IndexReport { index_path: dest.to_path_buf(), members: end.members, entries: info.entries, bytes: archive.len(), end, ext_len, ext_names, seek: None })
 }
 
 /// Whether an existing sidecar can be kept.

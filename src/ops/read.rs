@@ -329,8 +329,43 @@ impl<'a> Reader<'a> {
         }
         r.flags = info.flags;
         r.entries = n;
+        if r.compression == Some(Compression::Gzip) {
+            if let Some(range) = tarfs::seek_range(data, &info) {
+                match crate::seekpoints::Checkpointed::open(archive, &data[range]) {
+                    Ok(ck) => r.source = Box::new(ck),
+                    Err(why) => r.note = Some(format!("{}: {why}; decompressing from the start instead", located.source)),
+                }
+            }
+        }
         r.located = Some(located);
         Ok(r)
+    }
+
+    /// Reads through the checkpoints of `index` (an indexed_gzip GZIDX given with `--gzidx`),
+    /// for a gzip-compressed archive.
+    pub fn use_gzidx(&mut self, index: rapidgzip_core::DeflateIndex) -> Result<()> {
+        if self.compression != Some(Compression::Gzip) {
+            return Err(Error::Invalid(format!("{}: --gzidx is for gzip-compressed archives", self.archive.path().display())));
+        }
+        let ck = crate::seekpoints::Checkpointed::with_index(self.archive, index).map_err(|why| Error::Invalid(format!("{}: {why}", self.archive.path().display())))?;
+        self.source = Box::new(ck);
+        Ok(())
+    }
+
+    /// Bytes decompressed so far, for a compressed archive.
+    pub fn bytes_decoded(&self) -> Option<u64> {
+        self.source.decoded()
+    }
+
+    /// How a compressed archive is read: through seek points (and whether they are checked
+    /// against digests), or decoded from its start.
+    pub fn seeking(&self) -> Option<&'static str> {
+        self.compression?;
+        Some(match self.source.seek_points() {
+            Some(true) => "through its seek points, each piece checked against the index's digest",
+            Some(false) => "through the GZIDX seek points given (not checked against digests)",
+            None => "decoded from its start (no seek points)",
+        })
     }
 
     /// The index in use.
