@@ -263,7 +263,11 @@ impl<'a> Reader<'a> {
         for located in Located::embedded(archive).filter(|_| !compressed).into_iter().chain(sidecar) {
             match Reader::with_index(archive, located, opts) {
                 Ok(mut r) => {
-                    r.note = (!notes.is_empty()).then(|| format!("{}; using {}", notes.join("; "), r.source()));
+                    // What was passed over first, then what this index itself said.
+                    if !notes.is_empty() {
+                        let own = r.note.take().map(|n| format!("; {n}")).unwrap_or_default();
+                        r.note = Some(format!("{}; using {}{own}", notes.join("; "), r.source()));
+                    }
                     return Ok(r);
                 }
                 Err(p) => notes.push(p),

@@ -1,0 +1,237 @@
+//! Seek points into gzip-compressed archives (issue #15): `cat` through a sidecar's checkpoints
+//! decodes about one span, gives what `tar -xOf` gives, and never hands out bytes that a
+//! checkpoint got wrong; GZIDX indexes go both ways with indexed_gzip.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{ok, tarfs};
+use tempfile::TempDir;
+
+/// An archive of `n` members of mixed sizes (10 B to 2 MiB), half compressible text and half
+/// random bytes, made by Python with seed `seed`.
+fn mixed(dir: &Path, n: usize, seed: u64) -> PathBuf {
+    let a = dir.join("m.tar");
+    let script = r#"
+import io, random, sys, tarfile
+r = random.Random(int(sys.argv[3]))
+with tarfile.open(sys.argv[1], 'w', format=tarfile.PAX_FORMAT) as t:
+    for i in range(int(sys.argv[2])):
+        n = r.choice([10, 700, 5000, 60000, 300000, 2 << 20])
+        if i % 2:
+            d = r.randbytes(n)
+        else:
+            d = (('line %d of member %d\n' % (i, i)) * (n // 10 + 1)).encode()[:n]
+        ti = tarfile.TarInfo('d%d/member-%05d.dat' % (i % 9, i)); ti.size = n; ti.mtime = 1_600_000_000 + i
+        t.addfile(ti, io.BytesIO(d))
+"#;
+    ok(Command::new("python3").arg("-c").arg(script).arg(&a).arg(n.to_string()).arg(seed.to_string()));
+    a
+}
+
+fn gzip(plain: &Path, tool: &str) -> PathBuf {
+    let z = plain.with_extension(format!("{tool}.tar.gz"));
+    ok(Command::new("sh").arg("-c").arg(format!("{tool} -6 -c {} > {}", plain.display(), z.display())));
+    z
+}
+
+fn members(plain: &Path) -> Vec<String> {
+    String::from_utf8(ok(Command::new("tar").arg("-tf").arg(plain)).stdout).unwrap().lines().map(str::to_string).collect()
+}
+
+/// `tarfs -v cat`: the bytes, and the decompressed byte count it reports.
+fn cat(z: &Path, names: &[&str], extra: &[&str]) -> (Vec<u8>, u64, String) {
+    let out = ok(tarfs().arg("-v").arg("cat").args(extra).arg(z).args(names));
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    let decoded = err.split(" bytes decompressed").next().and_then(|s| s.rsplit(' ').next()).and_then(|n| n.parse().ok()).unwrap_or(u64::MAX);
+    (out.stdout, decoded, err)
+}
+
+#[test]
+fn cat_through_seek_points_decodes_one_span_and_equals_tar() {
+    let tmp = TempDir::new().unwrap();
+    let plain = mixed(tmp.path(), 120, 7);
+    let names = members(&plain);
+    let plain_len = fs::metadata(&plain).unwrap().len();
+    for tool in ["gzip", "pigz"] {
+        let z = gzip(&plain, tool);
+        let out = ok(tarfs().arg("-v").arg("index").arg("--span").arg("1M").arg(&z));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("seek points"), "{tool}: {err}");
+        // The last member costs about one span (1 MiB), plus the piece it ends in.
+        let last = names.last().unwrap();
+        let (bytes, decoded, err) = cat(&z, &[last], &[]);
+        assert_eq!(bytes, ok(Command::new("tar").arg("-xOf").arg(&plain).arg(last)).stdout, "{tool}: {last}");
+        assert!(err.contains("through its seek points"), "{tool}: {err}");
+        assert!(decoded <= 5 << 20 && decoded < plain_len / 4, "{tool}: {decoded} bytes decompressed for the last member of {plain_len}");
+        // Every member, one at a time and all at once, equals tar's.
+        for name in &names {
+            let (bytes, _, _) = cat(&z, &[name], &[]);
+            assert_eq!(bytes, ok(Command::new("tar").arg("-xOf").arg(&plain).arg(name)).stdout, "{tool}: {name}");
+        }
+        let all: Vec<&str> = names.iter().map(String::as_str).collect();
+        let (bytes, _, _) = cat(&z, &all, &[]);
+        assert_eq!(bytes, ok(Command::new("tar").arg("-xOf").arg(&plain)).stdout, "{tool}: all members");
+        // At the default span, the seek section is at most 1% of the decompressed stream.
+        ok(tarfs().arg("index").arg("--force").arg(&z));
+        let side = fs::read(format!("{}.tarfs", z.display())).unwrap();
+        let info = tarfs::format::tarfs::decode_header(side[..512].try_into().unwrap()).unwrap().info.unwrap();
+        assert!(info.flags & tarfs::format::tarfs::FLAG_SEEK != 0);
+        assert!(info.seek_len * 100 <= plain_len, "{tool}: {} bytes of seek data for {plain_len}", info.seek_len);
+        // A plain v1.0 reader still reads the sidecar.
+        let v1 = ok(Command::new("python3").arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/v1_reader.py")).arg("sidecar").arg(format!("{}.tarfs", z.display())));
+        assert_eq!(String::from_utf8_lossy(&v1.stdout).lines().count(), names.len(), "{tool}: the v1.0 reader's entries");
+    }
+}
+
+/// A byte changed in the middle of the compressed stream (inside a stored block of random data,
+/// so the stream still decodes, and its first and last 64 KiB are the same): the checkpoints
+/// after it still give the right bytes, and any piece that the change reaches fails its digest.
+/// No member is ever printed wrong.
+#[test]
+fn a_changed_stream_is_an_error_never_wrong_bytes() {
+    let tmp = TempDir::new().unwrap();
+    let plain = mixed(tmp.path(), 60, 11);
+    let names = members(&plain);
+    let z = gzip(&plain, "gzip");
+    ok(tarfs().arg("index").arg("--span").arg("1M").arg(&z));
+    let original = fs::read(&z).unwrap();
+    let mut wrong = 0;
+    let (mut errors, mut right) = (0, 0);
+    for (k, frac) in [0.3f64, 0.5, 0.7].iter().enumerate() {
+        let mut bytes = original.clone();
+        let at = (bytes.len() as f64 * frac) as usize;
+        bytes[at] ^= 0x5a;
+        fs::write(&z, &bytes).unwrap();
+        for name in &names {
+            let want = ok(Command::new("tar").arg("-xOf").arg(&plain).arg(name)).stdout;
+            let out = tarfs().arg("cat").arg(&z).arg(name).output().unwrap();
+            if out.status.success() {
+                if out.stdout == want {
+                    right += 1;
+                } else {
+                    wrong += 1;
+                    eprintln!("change {k} at {at}: {name}: wrong bytes");
+                }
+            } else {
+                let err = String::from_utf8_lossy(&out.stderr);
+                assert!(err.contains(&z.display().to_string()) && (err.contains("digest") || err.contains("DEFLATE") || err.contains("differs")), "{err}");
+                errors += 1;
+            }
+        }
+    }
+    assert_eq!(wrong, 0);
+    assert!(errors > 0 && right > 0, "{errors} errors, {right} right");
+}
+
+/// Damage anywhere in the seek section: the sidecar's seek points are not used (said with -v)
+/// or the bytes come out right; never wrong.
+#[test]
+fn a_damaged_seek_section_is_never_used_wrongly() {
+    let tmp = TempDir::new().unwrap();
+    let plain = mixed(tmp.path(), 40, 3);
+    let names = members(&plain);
+    let z = gzip(&plain, "gzip");
+    ok(tarfs().arg("index").arg("--span").arg("1M").arg(&z));
+    let side = PathBuf::from(format!("{}.tarfs", z.display()));
+    let good = fs::read(&side).unwrap();
+    let info = tarfs::format::tarfs::decode_header(good[..512].try_into().unwrap()).unwrap().info.unwrap();
+    let start = good.len() - info.seek_len as usize;
+    let pick: Vec<&str> = [0, names.len() / 2, names.len() - 1].iter().map(|&i| names[i].as_str()).collect();
+    let want: Vec<Vec<u8>> = pick.iter().map(|n| ok(Command::new("tar").arg("-xOf").arg(&plain).arg(n)).stdout).collect();
+    let mut state = 0x9e3779b97f4a7c15u64;
+    let (mut refused, mut same) = (0, 0);
+    for round in 0..150 {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let mut bytes = good.clone();
+        // The header, the digests, and the checkpoint payload: the first rounds hit the header.
+        let span = if round < 40 { 64 } else { info.seek_len as usize };
+        let at = start + (state as usize % span);
+        bytes[at] ^= 1 << (state >> 60 & 7);
+        fs::write(&side, &bytes).unwrap();
+        for (name, want) in pick.iter().zip(&want) {
+            let out = tarfs().arg("-v").arg("cat").arg(&z).arg(name).output().unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            if out.status.success() {
+                assert_eq!(&out.stdout, want, "round {round}: byte {at}: {name}: {err}");
+                if err.contains("decompressing from the start instead") || err.contains("scanning instead") {
+                    refused += 1;
+                } else {
+                    same += 1;
+                }
+            } else {
+                assert!(err.contains("seek") || err.contains("digest"), "round {round}: byte {at}: {err}");
+                refused += 1;
+            }
+        }
+    }
+    fs::write(&side, &good).unwrap();
+    assert!(refused > 0, "{refused} refused, {same} read through it");
+}
+
+/// GZIDX both ways with indexed_gzip from PyPI (installed by scripts/test.sh into
+/// target/pydeps): it seeks with an index tarfs exports and reads the same bytes, and tarfs
+/// reads through an index it writes.
+#[test]
+fn gzidx_indexes_go_both_ways_with_indexed_gzip() {
+    let pydeps = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/pydeps");
+    let check = Command::new("python3").arg("-c").arg("import indexed_gzip").env("PYTHONPATH", &pydeps).output().unwrap();
+    assert!(check.status.success(), "indexed_gzip must be installed in {} (scripts/test.sh does it): {}", pydeps.display(), String::from_utf8_lossy(&check.stderr));
+    let tmp = TempDir::new().unwrap();
+    let plain = mixed(tmp.path(), 80, 5);
+    let z = gzip(&plain, "gzip");
+    let ours = tmp.path().join("ours.gzidx");
+    ok(tarfs().arg("index").arg("--span").arg("1M").arg("--gzidx").arg(&ours).arg(&z));
+    let script = r#"
+import hashlib, sys, indexed_gzip
+gz, idx, mode, plain = sys.argv[1:5]
+if mode == 'read':
+    f = indexed_gzip.IndexedGzipFile(gz)
+    f.import_index(idx)
+    points = list(f.seek_points())
+    assert len(points) > 3, points
+    data = open(plain, 'rb').read()
+    step = max(1, len(data) // 37)
+    for off in list(range(0, len(data), step)) + [len(data) - 1000]:
+        f.seek(off)
+        assert f.read(4096) == data[off:off + 4096], off
+    print(len(points))
+else:
+    f = indexed_gzip.IndexedGzipFile(gz, spacing=1 << 20)
+    f.build_full_index()
+    f.export_index(idx)
+"#;
+    let py = |mode: &str, idx: &Path| ok(Command::new("python3").arg("-c").arg(script).arg(&z).arg(idx).arg(mode).arg(&plain).env("PYTHONPATH", &pydeps));
+    let points: u64 = String::from_utf8(py("read", &ours).stdout).unwrap().trim().parse().unwrap();
+    assert!(points >= 4);
+    let theirs = tmp.path().join("theirs.gzidx");
+    py("write", &theirs);
+    let names = members(&plain);
+    for name in [&names[0], &names[names.len() / 2], names.last().unwrap()] {
+        let (bytes, decoded, err) = cat(&z, &[name], &["--gzidx", theirs.to_str().unwrap()]);
+        assert_eq!(bytes, ok(Command::new("tar").arg("-xOf").arg(&plain).arg(name)).stdout, "{name}");
+        assert!(err.contains("GZIDX"), "{err}");
+        assert!(decoded <= 4 << 20, "{decoded} bytes decompressed through indexed_gzip's index");
+    }
+    // An index of another file is refused, not used.
+    let other = mixed(&tmp.path().join("o").tap_mkdir(), 10, 9);
+    let oz = gzip(&other, "gzip");
+    let out = tarfs().arg("cat").arg("--gzidx").arg(&theirs).arg(&oz).arg(&members(&other)[0]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+trait TapMkdir {
+    fn tap_mkdir(self) -> Self;
+}
+
+impl TapMkdir for PathBuf {
+    fn tap_mkdir(self) -> Self {
+        fs::create_dir_all(&self).unwrap();
+        self
+    }
+}
