@@ -651,9 +651,14 @@ fn run_extract(cli: &Cli, a: &cli::ExtractArgs, scan: ScanOptions) -> Result<boo
         Archive::open(&a.archive)?
     };
     if let Some(c) = tarfs::source::compression_of(&archive) {
-        // Extraction reads every member: decode once into a temporary file, mapped.
-        let plain = tarfs::source::Decoded::new(&archive, c).materialize()?;
-        archive = plain;
+        // With an index that lists every member and reads each alone, one forward pass
+        // through the stream (or its seek points) extracts them. Otherwise, decode once into a
+        // temporary file, mapped.
+        let streams = Reader::open(&archive, index_dir_for(a.index_dir.as_deref()).as_ref(), scan).is_ok_and(|r| r.reads_members_alone());
+        if !streams {
+            let plain = tarfs::source::Decoded::new(&archive, c).materialize()?;
+            archive = plain;
+        }
     }
     let reader = open_reader(cli, &archive, a.index_dir.as_deref(), scan)?;
     let select = selection(&a.members, &a.select)?;
@@ -662,7 +667,12 @@ fn run_extract(cli: &Cli, a: &cli::ExtractArgs, scan: ScanOptions) -> Result<boo
         warn(f);
     }
     if cli.verbose {
-        warn(format!("{}: extracted {}", a.archive.display(), batch::count(report.extracted, "member", "members")));
+        let decoded = match (reader.bytes_decoded(), reader.seeking()) {
+            (Some(n), Some(how)) => format!(", {how}: {n} bytes decompressed"),
+            _ if archive.compressed_len().is_some() => ", decompressed once into a temporary file".to_string(),
+            _ => String::new(),
+        };
+        warn(format!("{}: extracted {}{decoded}", a.archive.display(), batch::count(report.extracted, "member", "members")));
     }
     Ok(report.failures.is_empty())
 }

@@ -75,6 +75,16 @@ fn cat_through_seek_points_decodes_one_span_and_equals_tar() {
         let all: Vec<&str> = names.iter().map(String::as_str).collect();
         let (bytes, _, _) = cat(&z, &all, &[]);
         assert_eq!(bytes, ok(Command::new("tar").arg("-xOf").arg(&plain)).stdout, "{tool}: all members");
+        // extract makes one forward pass through the checkpoints, no temporary copy.
+        let (ours, theirs) = (tmp.path().join(format!("x-{tool}")), tmp.path().join(format!("t-{tool}")));
+        fs::create_dir_all(&ours).unwrap();
+        fs::create_dir_all(&theirs).unwrap();
+        let out = ok(tarfs().arg("-v").arg("extract").arg(&z).arg("-C").arg(&ours));
+        let err = String::from_utf8_lossy(&out.stderr);
+        ok(Command::new("tar").arg("-xf").arg(&plain).arg("-C").arg(&theirs));
+        ok(Command::new("diff").arg("-r").arg(&ours).arg(&theirs));
+        let decoded: u64 = err.split(" bytes decompressed").next().and_then(|s| s.rsplit(' ').next()).and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("{err}"));
+        assert!(err.contains("through its seek points") && decoded <= plain_len + (4 << 20), "{tool}: {err}");
         // At the default span, the seek section is at most 1% of the decompressed stream.
         ok(tarfs().arg("index").arg("--force").arg(&z));
         let side = fs::read(format!("{}.tarfs", z.display())).unwrap();

@@ -115,7 +115,8 @@ pub fn extract(reader: &Reader<'_>, opts: &ExtractOptions) -> Result<ExtractRepo
         if !select.take(&path) {
             return Ok(());
         }
-        let e = reader.checked(e)?;
+        // A compressed archive's member is checked as its data is read (write_member).
+        let e = if reader.compression().is_some() { *e } else { reader.checked(e)? };
         match extract_one(reader, &e, &root, &mut dirs, &mut owners, opts.strip_components) {
             Ok(true) => report.extracted += 1,
             Ok(false) => {}
@@ -262,7 +263,12 @@ fn extract_one(reader: &Reader<'_>, e: &Entry<'_>, root: &Path, dirs: &mut Vec<(
             // Regular files, contiguous files, sparse files and unknown types (as tar does).
             clear(&target)?;
             let f = OpenOptions::new().write(true).create_new(true).mode(0o600).open(&target).map_err(|err| err.to_string())?;
-            if e.sparse.is_some() {
+            if reader.compression().is_some() {
+                // Through the byte source: the checkpoints, or the decoder moving forward.
+                let mut w = BufWriter::with_capacity(1 << 20, &f);
+                reader.write_member(e, &mut w).map_err(|err| err.to_string())?;
+                std::io::Write::flush(&mut w).map_err(|err| err.to_string())?;
+            } else if e.sparse.is_some() {
                 write_sparse(reader, e, &f)?;
             } else {
                 let mut w = BufWriter::with_capacity(1 << 20, &f);

@@ -392,6 +392,13 @@ impl<'a> Reader<'a> {
         self.ext
     }
 
+    /// Whether every member can be listed from the index and read on its own through the byte
+    /// source (for a compressed archive: without decoding the stream to list it, and without
+    /// pax globals that a lone header chain would be read without).
+    pub fn reads_members_alone(&self) -> bool {
+        self.ext && !(self.compression.is_some() && self.flags & FLAG_GLOBALS != 0)
+    }
+
     /// Archive bytes read so far through the source (for a compressed archive, decoded bytes
     /// handed out), besides the freshness sample taken when the index was opened.
     pub fn bytes_read(&self) -> u64 {
@@ -786,7 +793,7 @@ pub fn cat(reader: &Reader<'_>, names: &[Vec<u8>], out: &mut dyn Write) -> Resul
         ))
     };
     let not_found = |i: usize| Error::NotFound { path: reader.archive().path().to_path_buf(), name: String::from_utf8_lossy(&names[i]).into_owned() };
-    if reader.has_extension() && !(reader.compression().is_some() && reader.flags & FLAG_GLOBALS != 0) {
+    if reader.reads_members_alone() {
         // Look each name up, then write the members in archive order (so a compressed stream
         // is decoded once, forward).
         let mut members = Vec::new();
