@@ -331,17 +331,24 @@ fn run_index(cli: &Cli, a: &cli::IndexArgs, scan: ScanOptions) -> Result<Status>
             if a.dry_run {
                 return Ok(Done { action: Action::WouldIndex, reason: Some(format!("dry run: would index ({reason})")), members: 0, index_path: Some(dest), warning: None });
             }
-            let rep = if tarfs::source::compression_of(&archive) == Some(tarfs::format::compression::Compression::Gzip) {
+            use tarfs::format::compression::Compression;
+            let c = tarfs::source::compression_of(&archive);
+            if a.gzidx.is_some() && c != Some(Compression::Gzip) {
+                return Err(tarfs::Error::Invalid(format!("{}: --gzidx is for gzip-compressed archives", f.path.display())));
+            }
+            let (rep, no_seek) = if c == Some(Compression::Gzip) {
                 // One pass, recording seek points.
-                tarfs::ops::index::write_gzip_sidecar(&f.path, &dest, &opts)?
+                (tarfs::ops::index::write_gzip_sidecar(&f.path, &dest, &opts)?, None)
             } else {
-                if a.gzidx.is_some() {
-                    return Err(tarfs::Error::Invalid(format!("{}: --gzidx is for gzip-compressed archives", f.path.display())));
-                }
                 let (mut r, _) = open_stream(&f.path, |file| Box::new(Counting::new(file, progress, &f.path)))?;
-                write_stream_sidecar(&f.path, &mut r, 1 << 20, archive.len(), &dest, &opts)?
+                if c == Some(Compression::Xz) {
+                    tarfs::ops::index::write_xz_sidecar(&archive, &mut r, &dest, &opts)?
+                } else {
+                    let name = c.map_or("compressed", |c| c.name());
+                    (write_stream_sidecar(&f.path, &mut r, 1 << 20, archive.len(), &dest, &opts)?, Some(format!("no seek points: tarfs does not record them for {name} files yet; reads decompress from the start")))
+                }
             };
-            let reason = format!("{reason}{}", ext_note(&rep));
+            let reason = format!("{reason}{}{}", ext_note(&rep), no_seek.map(|w| format!("; {w}")).unwrap_or_default());
             return Ok(Done { action: Action::Indexed, reason: Some(reason), members: rep.members, index_path: Some(dest), warning: rep.end.warning.map(|w| w.to_string()) });
         }
         if a.dry_run {

@@ -27,6 +27,7 @@ use xxhash_rust::xxh3::xxh3_64;
 use crate::archive::Archive;
 use crate::error::{Error, IoContext, Result};
 use crate::format::seek::{self, PieceHasher, Seek as SeekSection, BINDING_BYTES};
+use crate::format::xz;
 use crate::source::ByteSource;
 
 /// The default distance between checkpoints, in bytes of decompressed output (see
@@ -103,7 +104,7 @@ impl GzipPass {
         let (digests, total) = hasher.finish();
         let mut payload = Vec::new();
         report.index.write_native(&mut payload).map_err(io::Error::other)?;
-        Ok((seek::encode(compressed_len, binding, total, PIECE, &digests, &payload), report.index))
+        Ok((seek::encode(seek::KIND_GZIP, compressed_len, binding, total, PIECE, &digests, &payload), report.index))
     }
 }
 
@@ -113,6 +114,51 @@ impl Read for GzipPass {
         self.hasher.update(&buf[..n]);
         Ok(n)
     }
+}
+
+/// Digests a decompressed stream as it is read.
+pub struct Hashing<R> {
+    inner: R,
+    hasher: PieceHasher,
+}
+
+impl<R: Read> Hashing<R> {
+    /// Digests what `inner` gives, in pieces of [`PIECE`].
+    pub fn new(inner: R) -> Hashing<R> {
+        Hashing { inner, hasher: PieceHasher::new(PIECE) }
+    }
+
+    /// Reads the rest, and gives the digests and the stream's length.
+    pub fn finish(mut self) -> io::Result<(Vec<u64>, u64)> {
+        io::copy(&mut self, &mut io::sink())?;
+        Ok(self.hasher.finish())
+    }
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+/// The seek section of a multi-block xz file whose decompressed stream had `digests` and
+/// `total` bytes; `None`, with the reason, when it has one block (no block to start from but the
+/// first) or its blocks cannot be read.
+pub fn xz_section(bytes: &[u8], digests: &[u64], total: u64) -> std::result::Result<Vec<u8>, String> {
+    let blocks = xz::blocks(bytes).map_err(|e| format!("no seek points: {e}"))?;
+    if blocks.len() < 2 {
+        return Err("no seek points: the xz file is a single block (xz -T0 or --block-size writes several)".into());
+    }
+    let sum: u64 = blocks.iter().map(|b| b.decompressed_len).sum();
+    if sum != total {
+        return Err(format!("no seek points: the xz index says {sum} decompressed bytes, the stream gave {total}"));
+    }
+    let mut payload = Vec::with_capacity(16);
+    payload.extend_from_slice(&(blocks.len() as u64).to_be_bytes());
+    payload.extend_from_slice(&total.to_be_bytes());
+    Ok(seek::encode(seek::KIND_XZ, bytes.len() as u64, binding_of_bytes(bytes), total, PIECE, digests, &payload))
 }
 
 /// Writes `index` as an indexed_gzip GZIDX (version 1) file at `dest`, atomically.
@@ -165,14 +211,78 @@ fn spawn_decoder(file: File, index: DeflateIndex) -> std::result::Result<mpsc::S
     Ok(tx)
 }
 
-/// A gzip-compressed archive read through checkpoints.
+/// Where a [`Checkpointed`] source gets decompressed bytes from.
+enum Backend<'a> {
+    /// gzip: the decoding thread, resuming from DEFLATE checkpoints.
+    Gzip(mpsc::Sender<Request>),
+    /// xz: its blocks, each decodable on its own, and the decoder last used.
+    Xz { bytes: &'a [u8], blocks: Vec<xz::Block>, current: Option<XzCursor<'a>> },
+}
+
+/// An xz decoder started at a block, and how far it has got.
+struct XzCursor<'a> {
+    stream_start: u64,
+    at: u64,
+    decoder: liblzma::read::XzDecoder<io::Chain<io::Cursor<Vec<u8>>, &'a [u8]>>,
+}
+
+impl<'a> Backend<'a> {
+    /// `len` decompressed bytes at `start`.
+    fn fetch(&mut self, start: u64, len: usize) -> io::Result<Vec<u8>> {
+        match self {
+            Backend::Gzip(decoder) => {
+                let (reply, answer) = mpsc::channel();
+                let gone = || io::Error::other("the decoding thread stopped");
+                decoder.send(Request { start, len, reply }).map_err(|_| gone())?;
+                answer.recv().map_err(|_| gone())?
+            }
+            Backend::Xz { bytes, blocks, current } => {
+                let mut out = Vec::with_capacity(len);
+                let end = start.saturating_add(len as u64);
+                while (out.len() as u64) < len as u64 {
+                    let at = start + out.len() as u64;
+                    let i = blocks.partition_point(|b| b.decompressed_offset + b.decompressed_len <= at);
+                    let blk = *blocks.get(i).ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "past the last xz block"))?;
+                    // The decompressed end of this block's stream: a decoder stops there.
+                    let stream_end = blocks[i..].iter().take_while(|b| b.stream_start == blk.stream_start).last().map_or(0, |b| b.decompressed_offset + b.decompressed_len);
+                    // Going on from where the last decoder is costs less than starting at this block when it
+                    // is already inside it (or is this block's start).
+                    let reuse = current.as_ref().is_some_and(|c| c.stream_start == blk.stream_start && c.at <= at && c.at >= blk.decompressed_offset);
+                    if !reuse {
+                        // A stream of its own: its header, then the file from this block on, up
+                        // to the stream's index.
+                        let ss = blk.stream_start as usize;
+                        let header = bytes[ss..ss + 12].to_vec();
+                        let body = &bytes[blk.offset as usize..blk.stream_end as usize];
+                        let decoder = liblzma::read::XzDecoder::new(io::Cursor::new(header).chain(body));
+                        *current = Some(XzCursor { stream_start: blk.stream_start, at: blk.decompressed_offset, decoder });
+                    }
+                    let c = current.as_mut().expect("set above");
+                    io::copy(&mut (&mut c.decoder).take(at - c.at), &mut io::sink())?;
+                    c.at = at;
+                    let want = end.min(stream_end) - at;
+                    let before = out.len();
+                    (&mut c.decoder).take(want).read_to_end(&mut out)?;
+                    let got = (out.len() - before) as u64;
+                    c.at += got;
+                    if got < want {
+                        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "an xz block ended early"));
+                    }
+                }
+                Ok(out)
+            }
+        }
+    }
+}
+
+/// A compressed archive read through checkpoints (gzip) or blocks (xz).
 pub struct Checkpointed<'a> {
     archive: &'a Archive,
     total: u64,
     piece: u64,
     /// The digest of each piece (none for an imported GZIDX, which has no digests).
     digests: Option<Vec<u64>>,
-    decoder: Mutex<(mpsc::Sender<Request>, VecDeque<(u64, Arc<Vec<u8>>)>)>,
+    decoder: Mutex<(Backend<'a>, VecDeque<(u64, Arc<Vec<u8>>)>)>,
     read: AtomicU64,
     decoded: AtomicU64,
 }
@@ -191,9 +301,23 @@ impl<'a> Checkpointed<'a> {
         if s.compressed_len != archive.len() || s.binding != binding_of_bytes(archive.bytes()) {
             return Err("the seek points were made for another file (its length or its first and last 64 KiB differ)".into());
         }
-        let index = DeflateIndex::read_native(&mut &s.payload[..]).map_err(|e| format!("the seek points do not decode: {e}"))?;
         let digests = (0..s.pieces()).map(|k| s.digest(k).expect("k < pieces")).collect();
+        if s.kind == seek::KIND_XZ {
+            let blocks = xz::blocks(archive.bytes()).map_err(|e| e.to_string())?;
+            let total: u64 = blocks.iter().map(|b| b.decompressed_len).sum();
+            let want = s.payload.get(..16).map(|p| (u64::from_be_bytes(p[..8].try_into().expect("8")), u64::from_be_bytes(p[8..16].try_into().expect("8"))));
+            if want != Some((blocks.len() as u64, total)) || total != s.total_len {
+                return Err("the xz file's blocks are not the ones the seek points were made for".into());
+            }
+            let backend = Backend::Xz { bytes: archive.bytes(), blocks, current: None };
+            return Ok(Checkpointed::with_backend(archive, backend, s.total_len, s.piece, Some(digests)));
+        }
+        let index = DeflateIndex::read_native(&mut &s.payload[..]).map_err(|e| format!("the seek points do not decode: {e}"))?;
         Checkpointed::new(archive, index, s.total_len, s.piece, Some(digests))
+    }
+
+    fn with_backend(archive: &'a Archive, backend: Backend<'a>, total: u64, piece: u64, digests: Option<Vec<u64>>) -> Checkpointed<'a> {
+        Checkpointed { archive, total, piece, digests, decoder: Mutex::new((backend, VecDeque::new())), read: AtomicU64::new(0), decoded: AtomicU64::new(0) }
     }
 
     /// Reads `archive` through `index` (an imported GZIDX: no digests, so the reader's header
@@ -212,7 +336,7 @@ impl<'a> Checkpointed<'a> {
             return Err("the file was replaced while being read".into());
         }
         let decoder = spawn_decoder(file, index)?;
-        Ok(Checkpointed { archive, total, piece, digests, decoder: Mutex::new((decoder, VecDeque::new())), read: AtomicU64::new(0), decoded: AtomicU64::new(0) })
+        Ok(Checkpointed::with_backend(archive, Backend::Gzip(decoder), total, piece, digests))
     }
 
     /// Bytes decompressed so far.
@@ -226,8 +350,8 @@ impl<'a> Checkpointed<'a> {
     }
 
     /// Piece `k`, decoded (from the cache, or from its checkpoint) and checked.
-    fn piece(&self, d: &mut (mpsc::Sender<Request>, VecDeque<(u64, Arc<Vec<u8>>)>), k: u64) -> io::Result<Arc<Vec<u8>>> {
-        let (decoder, cache) = d;
+    fn piece(&self, d: &mut (Backend<'a>, VecDeque<(u64, Arc<Vec<u8>>)>), k: u64) -> io::Result<Arc<Vec<u8>>> {
+        let (backend, cache) = d;
         if let Some(i) = cache.iter().position(|(n, _)| *n == k) {
             let hit = cache.remove(i).expect("found");
             cache.push_back(hit.clone());
@@ -235,13 +359,7 @@ impl<'a> Checkpointed<'a> {
         }
         let start = k * self.piece;
         let len = usize::try_from(self.piece.min(self.total - start)).unwrap_or(usize::MAX);
-        let (reply, answer) = mpsc::channel();
-        let gone = || io::Error::other("the decoding thread stopped");
-        decoder.send(Request { start, len, reply }).map_err(|_| gone())?;
-        let buf = answer
-            .recv()
-            .map_err(|_| gone())?
-            .map_err(|e| io::Error::new(e.kind(), format!("decompressing bytes {start}..{} through the seek points: {e}", start + len as u64)))?;
+        let buf = backend.fetch(start, len).map_err(|e| io::Error::new(e.kind(), format!("decompressing bytes {start}..{} through the seek points: {e}", start + len as u64)))?;
         self.decoded.fetch_add(len as u64, Ordering::Relaxed);
         if let Some(want) = self.digests.as_ref().map(|d| d[k as usize]) {
             if xxh3_64(&buf) != want {
@@ -260,7 +378,7 @@ impl<'a> Checkpointed<'a> {
     }
 }
 
-impl ByteSource for Checkpointed<'_> {
+impl<'a> ByteSource for Checkpointed<'a> {
     fn read_at(&self, offset: u64, len: usize) -> io::Result<Cow<'_, [u8]>> {
         let end = offset.saturating_add(len as u64).min(self.total);
         if offset >= end {

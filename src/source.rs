@@ -7,8 +7,9 @@
 //!   the whole slice, which the chunked parallel scan and the mapped reader use directly.
 //! - [`Positioned`]: `pread` on an open file, for archives of large members read a few at a time.
 //! - [`Decoded`]: a compressed stream, decoded front to back. Reads must move forward; a read
-//!   behind the decoder's position starts decoding again from the beginning (seek points, #12,
-//!   will resume from the nearest checkpoint instead).
+//!   behind the decoder's position starts decoding again from the beginning. A gzip file with
+//!   seek points is read through [`crate::seekpoints::Checkpointed`] instead, which resumes
+//!   from the nearest checkpoint.
 //!
 //! A source's [`ByteSource::stamp`] is what freshness compares with an index: the length of the
 //! file it reads (for a compressed source, the compressed file's length).

@@ -245,3 +245,57 @@ impl TapMkdir for PathBuf {
         self
     }
 }
+
+/// A multi-block xz file (`xz -T2 --block-size`) is read from the block that holds a member; a
+/// single-block one, and the formats without seek points yet, say so when indexed.
+#[test]
+fn multi_block_xz_is_read_from_its_blocks() {
+    let tmp = TempDir::new().unwrap();
+    let plain = mixed(tmp.path(), 90, 13);
+    let names = members(&plain);
+    let plain_len = fs::metadata(&plain).unwrap().len();
+    let z = plain.with_extension("blocks.tar.xz");
+    ok(Command::new("sh").arg("-c").arg(format!("xz -T2 --block-size=1MiB -6 -c {} > {}", plain.display(), z.display())));
+    let out = ok(tarfs().arg("-v").arg("index").arg(&z));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("seek points"), "{err}");
+    let last = names.last().unwrap();
+    let (bytes, decoded, err) = cat(&z, &[last], &[]);
+    assert_eq!(bytes, ok(Command::new("tar").arg("-xOf").arg(&plain).arg(last)).stdout);
+    assert!(err.contains("through its seek points") && decoded <= 5 << 20 && decoded < plain_len / 4, "{decoded}: {err}");
+    for name in &names {
+        let (bytes, _, _) = cat(&z, &[name], &[]);
+        assert_eq!(bytes, ok(Command::new("tar").arg("-xOf").arg(&plain).arg(name)).stdout, "{name}");
+    }
+    let all: Vec<&str> = names.iter().map(String::as_str).collect();
+    assert_eq!(cat(&z, &all, &[]).0, ok(Command::new("tar").arg("-xOf").arg(&plain)).stdout);
+    let (ours, theirs) = (tmp.path().join("x"), tmp.path().join("t"));
+    fs::create_dir_all(&ours).unwrap();
+    fs::create_dir_all(&theirs).unwrap();
+    ok(tarfs().arg("extract").arg(&z).arg("-C").arg(&ours));
+    ok(Command::new("tar").arg("-xf").arg(&plain).arg("-C").arg(&theirs));
+    ok(Command::new("diff").arg("-r").arg(&ours).arg(&theirs));
+    // Two xz files concatenated (multi-stream), each of several blocks.
+    let bytes = fs::read(&plain).unwrap();
+    let half = bytes.len() / 2 / 512 * 512;
+    let (h1, h2) = (tmp.path().join("h1"), tmp.path().join("h2"));
+    fs::write(&h1, &bytes[..half]).unwrap();
+    fs::write(&h2, &bytes[half..]).unwrap();
+    let multi = tmp.path().join("multi.tar.xz");
+    ok(Command::new("sh").arg("-c").arg(format!("xz -T2 --block-size=1MiB -c {} > {m}; xz -T2 --block-size=1MiB -c {} >> {m}", h1.display(), h2.display(), m = multi.display())));
+    ok(tarfs().arg("index").arg(&multi));
+    for name in [&names[0], &names[names.len() / 2], last] {
+        let (got, _, err) = cat(&multi, &[name], &[]);
+        assert_eq!(got, ok(Command::new("tar").arg("-xOf").arg(&plain).arg(name)).stdout, "multi-stream: {name}");
+        assert!(err.contains("through its seek points"), "{err}");
+    }
+    // One block: no seek points, and the report says so; the same for zstd and bzip2.
+    for (ext, cmd) in [("single.tar.xz", "xz -T1 -c"), ("tar.zst", "zstd -q -c"), ("tar.bz2", "bzip2 -c")] {
+        let z = plain.with_extension(ext);
+        ok(Command::new("sh").arg("-c").arg(format!("{cmd} {} > {}", plain.display(), z.display())));
+        let out = ok(tarfs().arg("index").arg("--json").arg(&z));
+        let rec: serde_json::Value = serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().next().unwrap()).unwrap();
+        assert!(rec["reason"].as_str().unwrap().contains("no seek points"), "{ext}: {rec}");
+        assert_eq!(cat(&z, &[last], &[]).0, ok(Command::new("tar").arg("-xOf").arg(&plain).arg(last)).stdout, "{ext}");
+    }
+}

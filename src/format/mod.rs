@@ -14,3 +14,4 @@ pub mod pax;
 pub mod seek;
 pub mod sparse;
 pub mod tarfs;
+pub mod xz;

@@ -9,7 +9,7 @@
 //! |---|---|
 //! | `[0, 4)` | `TFSK` |
 //! | `4` | version, 1 |
-//! | `5` | kind: 1 = gzip (DEFLATE checkpoints) |
+//! | `5` | kind: 1 = gzip (DEFLATE checkpoints), 3 = xz (its blocks) |
 //! | `[8, 16)` | length of the compressed file |
 //! | `[16, 24)` | xxh3-64 of its first and last 64 KiB ([`binding`]) |
 //! | `[24, 32)` | length of the decompressed stream |
@@ -18,7 +18,7 @@
 //! | `[48, 56)` | length of the checkpoint payload |
 //! | `[56, 64)` | xxh3-64 of `[0, 56)` and everything after this header (digests, then payload) |
 //! | `[64, 64 + 8N)` | xxh3-64 of each piece of the decompressed stream |
-//! | then | the checkpoints: rapidgzip-core's native index (bit offsets, decompressed offsets, and each checkpoint's 32 KiB window, zlib-compressed) |
+//! | then | the payload. gzip: rapidgzip-core's native index (bit offsets, decompressed offsets, and each checkpoint's 32 KiB window, zlib-compressed). xz: the number of blocks and their decompressed length, two `u64`s (the blocks themselves are read from the file's index) |
 //!
 //! The binding and the compressed length tie the section to its file: a replaced `.tar.gz` is
 //! detected before any checkpoint is used. The piece digests check every byte decoded from a
@@ -35,6 +35,9 @@ pub const MAGIC: &[u8; 4] = b"TFSK";
 pub const VERSION: u8 = 1;
 /// Kind: gzip, with DEFLATE checkpoints.
 pub const KIND_GZIP: u8 = 1;
+/// Kind: xz with several blocks; the blocks are found from the file's own index, and the
+/// payload holds their count and total decompressed length, as checks.
+pub const KIND_XZ: u8 = 3;
 /// Bytes of its fixed header.
 pub const HEADER: usize = 64;
 /// Bytes hashed at each end of the compressed file for [`binding`].
@@ -82,7 +85,7 @@ impl<'a> Seek<'a> {
         if b.len() < HEADER || &b[..4] != MAGIC {
             return Err(SeekError::Missing);
         }
-        if b[4] != VERSION || b[5] != KIND_GZIP {
+        if b[4] != VERSION || !matches!(b[5], KIND_GZIP | KIND_XZ) {
             return Err(SeekError::Unsupported(b[4], b[5]));
         }
         let u = |at: usize| be64(b, at).unwrap_or_default();
@@ -115,8 +118,8 @@ impl<'a> Seek<'a> {
     }
 }
 
-/// Encodes a section, padded with zeros to whole 512-byte blocks.
-pub fn encode(compressed_len: u64, binding: u64, total_len: u64, piece: u64, digests: &[u64], payload: &[u8]) -> Vec<u8> {
+/// Encodes a section of `kind`, padded with zeros to whole 512-byte blocks.
+pub fn encode(kind: u8, compressed_len: u64, binding: u64, total_len: u64, piece: u64, digests: &[u64], payload: &[u8]) -> Vec<u8> {
     let mut body = Vec::with_capacity(digests.len().saturating_mul(8).saturating_add(payload.len()));
     for d in digests {
         body.extend_from_slice(&d.to_be_bytes());
@@ -124,7 +127,7 @@ pub fn encode(compressed_len: u64, binding: u64, total_len: u64, piece: u64, dig
     body.extend_from_slice(payload);
     let mut out = Vec::with_capacity(body.len().saturating_add(HEADER + 512));
     out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&[VERSION, KIND_GZIP, 0, 0]);
+    out.extend_from_slice(&[VERSION, kind, 0, 0]);
     for v in [compressed_len, binding, total_len, piece, digests.len() as u64, payload.len() as u64] {
         out.extend_from_slice(&v.to_be_bytes());
     }
@@ -214,7 +217,7 @@ mod tests {
         let (digests, total) = h.finish();
         assert_eq!((digests.len(), total), (3, 10_000));
         assert_eq!(digests[2], xxh3_64(&data[8192..]));
-        let enc = encode(1234, 99, total, 4096, &digests, b"checkpoints");
+        let enc = encode(KIND_GZIP, 1234, 99, total, 4096, &digests, b"checkpoints");
         assert_eq!(enc.len() % 512, 0);
         let s = Seek::parse(&enc).unwrap();
         assert_eq!((s.compressed_len, s.binding, s.total_len, s.piece, s.pieces(), s.payload), (1234, 99, 10_000, 4096, 3, &b"checkpoints"[..]));

@@ -333,7 +333,7 @@ impl<'a> Reader<'a> {
         }
         r.flags = info.flags;
         r.entries = n;
-        if r.compression == Some(Compression::Gzip) {
+        if matches!(r.compression, Some(Compression::Gzip | Compression::Xz)) {
             if let Some(range) = tarfs::seek_range(data, &info) {
                 match crate::seekpoints::Checkpointed::open(archive, &data[range]) {
                     Ok(ck) => r.source = Box::new(ck),
