@@ -5,8 +5,9 @@
 #
 # It writes one archive of many files of mixed sizes (10 B to 8 MiB; half text-like, half
 # random bytes, as a mix of sources and binaries compresses), compresses it with `gzip -6` and
-# `pigz -6`, and for each prints medians (RUNS, default 5) and ratios:
-#   - `gzip -dc > /dev/null`, against `tarfs index` with seek points (goal: at most 1.1x);
+# `pigz -6` and `xz -T2 -6` (in blocks), and for each prints medians (RUNS, default 5) and ratios:
+#   - `gzip -dc > /dev/null` (or `xz -dc`), against `tarfs index` with seek points (goal: at
+#     most 1.1x);
 #   - `tar -xOf A.tar.gz LAST`, against `tarfs cat A.tar.gz LAST` through the sidecar (goal: 50x);
 #   - `tarfs cat` of 100 random members in one call, against 100 x one span's decode;
 #   - the seek section's size against the decompressed size (goal: at most 1%);
@@ -50,6 +51,8 @@ EOF
 fi
 [ -f "$plain.gz" ] || gzip -6 -c "$plain" > "$plain.gz"
 [ -f "$plain.pigz.gz" ] || pigz -6 -c "$plain" > "$plain.pigz.gz"
+# xz in blocks, as xz -T2 writes it (a block is 3 x the dictionary, 24 MiB at -6).
+[ -f "$plain.T2.xz" ] || xz -T2 -6 -c "$plain" > "$plain.T2.xz"
 last=$(tar -tf "$plain" | tail -1)
 tar -tf "$plain" | grep -v '/$' | python3 -c "import random,sys; l=sys.stdin.read().split(); random.Random(1).shuffle(l); print('\n'.join(l[:100]))" > "$DIR/random100.txt"
 
@@ -71,14 +74,16 @@ median() {
 ratio() { echo "scale=1; $1 / $2" | bc -l; }
 
 echo "archive: $plain ($(stat -c %s "$plain") bytes, $(tar -tf "$plain" | wc -l) members); runs: $RUNS; $(nproc) cores"
-for z in "$plain.gz" "$plain.pigz.gz"; do
+for z in "$plain.gz" "$plain.pigz.gz" "$plain.T2.xz"; do
   name=$(basename "$z")
+  dec=gzip
+  case "$z" in *.xz) dec=xz ;; esac
   echo
   echo "== $name ($(stat -c %s "$z") bytes)"
-  dc=$(median "$z" gzip -dc "$z")
+  dc=$(median "$z" "$dec" -dc "$z")
   idx=$(median "$z" "$TARFS" index --force "$z")
-  echo "gzip -dc > /dev/null          $dc s"
-  echo "tarfs index (seek points)     $idx s   ratio $(ratio "$idx" "$dc")x of gzip -dc"
+  echo "$dec -dc > /dev/null            $dc s"
+  echo "tarfs index (seek points)     $idx s   ratio $(ratio "$idx" "$dc")x of $dec -dc"
   tarx=$(median "$z" tar -xOf "$z" "$last")
   ours=$(median "$z" "$TARFS" cat "$z" "$last")
   echo "tar -xOf LAST                 $tarx s"
@@ -87,7 +92,7 @@ for z in "$plain.gz" "$plain.pigz.gz"; do
   many=$(median "$z" "$TARFS" cat "$z" "${members[@]}")
   # One span's decode, from gzip -dc's rate: the goal for 100 members is 100 of them.
   span_s=$(echo "$dc * 4194304 / $(stat -c %s "$plain")" | bc -l)
-  echo "tarfs cat, 100 random members $many s   (100 spans of 4 MiB at gzip -dc's rate: $(printf '%.3f' "$(echo "100 * $span_s" | bc -l)") s)"
+  echo "tarfs cat, 100 random members $many s   (100 spans of 4 MiB at $dec -dc's rate: $(printf '%.3f' "$(echo "100 * $span_s" | bc -l)") s)"
   seek_len=$(python3 -c "
 import sys; b=open(sys.argv[1],'rb').read(512); print(int.from_bytes(b[120:128],'big'))" "$z.tarfs")
   echo "seek section                  $seek_len bytes = $(echo "scale=3; $seek_len * 100 / $(stat -c %s "$plain")" | bc -l)% of the decompressed size"
