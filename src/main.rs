@@ -327,25 +327,24 @@ fn run_index(cli: &Cli, a: &cli::IndexArgs, scan: ScanOptions) -> Result<Status>
             Some(Freshness::Stale(why)) => format!("rebuilt: {why}"),
             Some(Freshness::Corrupt(why)) => format!("rebuilt: the old index is corrupt: {why}"),
         };
-        if tarfs::source::compression_of(&archive).is_some() {
+        if let Some(c) = tarfs::source::compression_of(&archive) {
+            use tarfs::format::compression::Compression;
             if a.dry_run {
                 return Ok(Done { action: Action::WouldIndex, reason: Some(format!("dry run: would index ({reason})")), members: 0, index_path: Some(dest), warning: None });
             }
-            use tarfs::format::compression::Compression;
-            let c = tarfs::source::compression_of(&archive);
-            if a.gzidx.is_some() && c != Some(Compression::Gzip) {
+            if a.gzidx.is_some() && c != Compression::Gzip {
                 return Err(tarfs::Error::Invalid(format!("{}: --gzidx is for gzip-compressed archives", f.path.display())));
             }
-            let (rep, no_seek) = if c == Some(Compression::Gzip) {
+            let (rep, no_seek) = if c == Compression::Gzip {
                 // One pass, recording seek points.
                 (tarfs::ops::index::write_gzip_sidecar(&f.path, &dest, &opts)?, None)
             } else {
                 let (mut r, _) = open_stream(&f.path, |file| Box::new(Counting::new(file, progress, &f.path)))?;
-                if c == Some(Compression::Xz) {
+                if c == Compression::Xz {
                     tarfs::ops::index::write_xz_sidecar(&archive, &mut r, &dest, &opts)?
                 } else {
-                    let name = c.map_or("compressed", |c| c.name());
-                    (write_stream_sidecar(&f.path, &mut r, 1 << 20, archive.len(), &dest, &opts)?, Some(format!("no seek points: tarfs does not record them for {name} files yet; reads decompress from the start")))
+                    let no_seek = format!("no seek points: tarfs does not record them for {} files yet; reads decompress from the start", c.name());
+                    (write_stream_sidecar(&f.path, &mut r, 1 << 20, archive.len(), &dest, &opts)?, Some(no_seek))
                 }
             };
             let reason = format!("{reason}{}{}", ext_note(&rep), no_seek.map(|w| format!("; {w}")).unwrap_or_default());

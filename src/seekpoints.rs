@@ -144,9 +144,9 @@ impl<R: Read> Read for Hashing<R> {
 }
 
 /// The seek section of a multi-block xz file whose decompressed stream had `digests` and
-/// `total` bytes; `None`, with the reason, when it has one block (no block to start from but the
-/// first) or its blocks cannot be read.
-pub fn xz_section(bytes: &[u8], digests: &[u64], total: u64) -> std::result::Result<Vec<u8>, String> {
+/// `total` bytes, and its number of blocks; the reason there is none when the file has one
+/// block (no block to start from but the first) or its blocks cannot be read.
+pub fn xz_section(bytes: &[u8], digests: &[u64], total: u64) -> std::result::Result<(Vec<u8>, u64), String> {
     let blocks = xz::blocks(bytes).map_err(|e| format!("no seek points: {e}"))?;
     if blocks.len() < 2 {
         return Err("no seek points: the xz file is a single block (xz -T0 or --block-size writes several)".into());
@@ -158,7 +158,7 @@ pub fn xz_section(bytes: &[u8], digests: &[u64], total: u64) -> std::result::Res
     let mut payload = Vec::with_capacity(16);
     payload.extend_from_slice(&(blocks.len() as u64).to_be_bytes());
     payload.extend_from_slice(&total.to_be_bytes());
-    Ok(seek::encode(seek::KIND_XZ, bytes.len() as u64, binding_of_bytes(bytes), total, PIECE, digests, &payload))
+    Ok((seek::encode(seek::KIND_XZ, bytes.len() as u64, binding_of_bytes(bytes), total, PIECE, digests, &payload), blocks.len() as u64))
 }
 
 /// Writes `index` as an indexed_gzip GZIDX (version 1) file at `dest`, atomically.
@@ -213,8 +213,10 @@ fn spawn_decoder(file: File, index: DeflateIndex) -> std::result::Result<mpsc::S
 
 /// Where a [`Checkpointed`] source gets decompressed bytes from.
 enum Backend<'a> {
-    /// gzip: the decoding thread, resuming from DEFLATE checkpoints.
-    Gzip(mpsc::Sender<Request>),
+    /// gzip: the decoding thread, resuming from DEFLATE checkpoints. A sidecar's checkpoints
+    /// wait in `pending` (the file, and the native index still encoded) until the first read:
+    /// decoding them expands every window, which a listing never needs.
+    Gzip { decoder: Option<mpsc::Sender<Request>>, pending: Option<(File, Vec<u8>)> },
     /// xz: its blocks, each decodable on its own, and the decoder last used.
     Xz { bytes: &'a [u8], blocks: Vec<xz::Block>, current: Option<XzCursor<'a>> },
 }
@@ -230,7 +232,13 @@ impl<'a> Backend<'a> {
     /// `len` decompressed bytes at `start`.
     fn fetch(&mut self, start: u64, len: usize) -> io::Result<Vec<u8>> {
         match self {
-            Backend::Gzip(decoder) => {
+            Backend::Gzip { decoder, pending } => {
+                if decoder.is_none() {
+                    let (file, native) = pending.take().ok_or_else(|| io::Error::other("the decoding thread could not be started"))?;
+                    let index = DeflateIndex::read_native(&mut &native[..]).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("the seek points do not decode: {e}")))?;
+                    *decoder = Some(spawn_decoder(file, index).map_err(io::Error::other)?);
+                }
+                let decoder = decoder.as_ref().expect("started above");
                 let (reply, answer) = mpsc::channel();
                 let gone = || io::Error::other("the decoding thread stopped");
                 decoder.send(Request { start, len, reply }).map_err(|_| gone())?;
@@ -275,6 +283,18 @@ impl<'a> Backend<'a> {
     }
 }
 
+/// The mapped file `archive`, opened again for the decoding thread, which reads it itself; an
+/// error if the name now leads to another file.
+fn reopen(archive: &Archive) -> std::result::Result<File, String> {
+    use std::os::unix::fs::MetadataExt;
+    let file = File::open(archive.path()).map_err(|e| format!("cannot open it again to seek: {e}"))?;
+    let meta = file.metadata().map_err(|e| e.to_string())?;
+    if (meta.dev(), meta.ino()) != archive.identity() || meta.len() != archive.len() {
+        return Err("the file was replaced while being read".into());
+    }
+    Ok(file)
+}
+
 /// A compressed archive read through checkpoints (gzip) or blocks (xz).
 pub struct Checkpointed<'a> {
     archive: &'a Archive,
@@ -312,8 +332,9 @@ impl<'a> Checkpointed<'a> {
             let backend = Backend::Xz { bytes: archive.bytes(), blocks, current: None };
             return Ok(Checkpointed::with_backend(archive, backend, s.total_len, s.piece, Some(digests)));
         }
-        let index = DeflateIndex::read_native(&mut &s.payload[..]).map_err(|e| format!("the seek points do not decode: {e}"))?;
-        Checkpointed::new(archive, index, s.total_len, s.piece, Some(digests))
+        let file = reopen(archive)?;
+        let backend = Backend::Gzip { decoder: None, pending: Some((file, s.payload.to_vec())) };
+        Ok(Checkpointed::with_backend(archive, backend, s.total_len, s.piece, Some(digests)))
     }
 
     fn with_backend(archive: &'a Archive, backend: Backend<'a>, total: u64, piece: u64, digests: Option<Vec<u64>>) -> Checkpointed<'a> {
@@ -324,19 +345,9 @@ impl<'a> Checkpointed<'a> {
     /// checks are what guard the bytes).
     pub fn with_index(archive: &'a Archive, index: DeflateIndex) -> std::result::Result<Checkpointed<'a>, String> {
         let total = index.uncompressed_size().ok_or("the index does not record the decompressed length")?;
-        Checkpointed::new(archive, index, total, PIECE, None)
-    }
-
-    fn new(archive: &'a Archive, index: DeflateIndex, total: u64, piece: u64, digests: Option<Vec<u64>>) -> std::result::Result<Checkpointed<'a>, String> {
-        use std::os::unix::fs::MetadataExt;
-        // The decoding thread reads the file itself: the one that is mapped, still.
-        let file = File::open(archive.path()).map_err(|e| format!("cannot open it again to seek: {e}"))?;
-        let meta = file.metadata().map_err(|e| e.to_string())?;
-        if (meta.dev(), meta.ino()) != archive.identity() || meta.len() != archive.len() {
-            return Err("the file was replaced while being read".into());
-        }
-        let decoder = spawn_decoder(file, index)?;
-        Ok(Checkpointed::with_backend(archive, Backend::Gzip(decoder), total, piece, digests))
+        // Started now: an index the user gave that cannot be used is an error at once.
+        let decoder = spawn_decoder(reopen(archive)?, index)?;
+        Ok(Checkpointed::with_backend(archive, Backend::Gzip { decoder: Some(decoder), pending: None }, total, PIECE, None))
     }
 
     /// Bytes decompressed so far.

@@ -281,17 +281,17 @@ fn perm_like(path: &Path) -> Perm {
 pub fn write_xz_sidecar(archive: &Archive, r: &mut dyn Read, dest: &Path, opts: &IndexOptions) -> Result<(IndexReport, Option<String>)> {
     let path = archive.path();
     let mut why = None;
-    let (info, end) = write_atomic_deferred(dest, opts.dir_syncs.as_deref(), perm_like(path), |w| {
+    let (info, end, blocks) = write_atomic_deferred(dest, opts.dir_syncs.as_deref(), perm_like(path), |w| {
         let mut hashing = crate::seekpoints::Hashing::new(r);
         let mut sink = EntrySink::new(path, w, opts.filter.as_ref())?;
         let end = scan_stream(&mut hashing, path, opts.scan, 1 << 20, |e| sink.push(e))?;
         let (digests, total) = hashing.finish().at(path)?;
         let section = crate::seekpoints::xz_section(archive.bytes(), &digests, total).map_err(|e| why = Some(e)).ok();
-        let info = sink.finish(end.total_len, archive.len(), &end.end, section.as_deref())?;
-        Ok((info, end))
+        let info = sink.finish(end.total_len, archive.len(), &end.end, section.as_ref().map(|(s, _)| s.as_slice()))?;
+        Ok((info, end, section.map(|(_, blocks)| blocks)))
     })?;
     let (ext_len, ext_names) = ext_stats(dest, &info)?;
-    let seek = (info.seek_len > 0).then(|| SeekReport { checkpoints: crate::format::xz::blocks(archive.bytes()).map_or(0, |b| b.len() as u64), bytes: info.seek_len, decompressed: end.total_len });
+    let seek = blocks.map(|checkpoints| SeekReport { checkpoints, bytes: info.seek_len, decompressed: end.total_len });
     let report = IndexReport { index_path: dest.to_path_buf(), members: end.end.members, entries: info.entries, bytes: end.total_len, end: end.end, ext_len, ext_names, seek };
     Ok((report, why))
 }
