@@ -205,14 +205,20 @@ impl<'a> Decoded<'a> {
     pub fn materialize(&self) -> Result<Archive> {
         let path = self.archive.path();
         let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let mut tmp = tempfile::NamedTempFile::new_in(dir).or_else(|_| tempfile::NamedTempFile::new()).at(dir)?;
-        let mut r = self.stream()?;
-        let n = io::copy(&mut r, tmp.as_file_mut()).map_err(|e| Error::Io { path: path.to_path_buf(), source: e })?;
+        let (opened, n) = spool(&mut self.stream()?, path, dir)?;
         self.decoded.fetch_add(n, Ordering::Relaxed);
-        let opened = Archive::open(tmp.path())?.decompressed_from(path, self.archive.len());
-        drop(tmp); // unlinked; the map keeps the data
-        Ok(opened)
+        Ok(opened.decompressed_from(path, self.archive.len()))
     }
+}
+
+/// Copies what `r` (the bytes of `path`) gives into an unlinked temporary file in `dir` (or the
+/// temporary directory), and maps it: the mapping, and the bytes copied.
+pub fn spool(r: &mut dyn Read, path: &Path, dir: &Path) -> Result<(Archive, u64)> {
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).or_else(|_| tempfile::NamedTempFile::new()).at(dir)?;
+    let n = io::copy(r, tmp.as_file_mut()).map_err(|e| Error::Io { path: path.to_path_buf(), source: e })?;
+    let opened = Archive::open(tmp.path())?;
+    drop(tmp); // unlinked; the map keeps the data
+    Ok((opened, n))
 }
 
 impl ByteSource for Decoded<'_> {

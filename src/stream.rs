@@ -10,7 +10,7 @@
 
 use std::fs::File;
 use std::io::{self, BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::archive::Archive;
 use crate::format::pax::Globals;
@@ -346,12 +346,9 @@ pub fn open_stdin() -> Result<Box<dyn Read + Send + 'static>> {
 /// `dir` (or the temporary directory) and mapped, named `-`: for work that needs the whole
 /// archive at once, such as `extract -`. Its only index can be an embedded one.
 pub fn spool_stdin(dir: &Path) -> Result<Archive> {
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).or_else(|_| tempfile::NamedTempFile::new()).at(dir)?;
-    let mut r = open_stdin()?;
-    io::copy(&mut r, tmp.as_file_mut()).map_err(|e| Error::Io { path: PathBuf::from("-"), source: e })?;
-    let opened = Archive::open(tmp.path())?.named(Path::new("-"));
-    drop(tmp); // unlinked; the map keeps the data
-    Ok(opened)
+    let stdin = Path::new("-");
+    let (opened, _) = crate::source::spool(&mut open_stdin()?, stdin, dir)?;
+    Ok(opened.named(stdin))
 }
 
 pub fn decoder<'a, R: io::BufRead + Send + 'a>(input: R, c: Option<Compression>, path: &Path) -> Result<Box<dyn Read + Send + 'a>> {
