@@ -4,21 +4,26 @@
 #   bash scripts/bench-seek.sh DIR        # DIR receives the archives (SIZE_MB, default 1024 MB)
 #
 # It writes one archive of many files of mixed sizes (10 B to 8 MiB; half text-like, half
-# random bytes, as a mix of sources and binaries compresses), compresses it with `gzip -6` and
-# `pigz -6` and `xz -T2 -6` (in blocks), and for each prints medians (RUNS, default 5) and ratios:
-#   - `gzip -dc > /dev/null` (or `xz -dc`), against `tarfs index` with seek points (goal: at
-#     most 1.1x);
-#   - `tar -xOf A.tar.gz LAST`, against `tarfs cat A.tar.gz LAST` through the sidecar (goal: 50x);
-#   - `tarfs cat` of 100 random members in one call, against 100 x one span's decode;
+# random bytes, as a mix of sources and binaries compresses), compresses it with `gzip -6`,
+# `pigz -6`, `bzip2 -9`, `xz -T2 -6` (in blocks) and `pzstd -p2` (in frames), and for each prints
+# medians (RUNS, default 5) and ratios:
+#   - `gzip -dc > /dev/null` (or `bzip2 -dc`, `xz -dc`, `zstd -dc`), against `tarfs index` with
+#     seek points (goal for gzip: at most 1.1x);
+#   - `tar -xOf A.tar.gz LAST`, against `tarfs cat A.tar.gz LAST` through the sidecar (goal: 50x,
+#     20x for xz);
+#   - `tarfs cat` of 100 random members in one call, against 100 x one span's decode (a span:
+#     the decompressed stream over the number of seek points, at the decompressor's rate);
 #   - the seek section's size against the decompressed size (goal: at most 1%);
 # and, for the span, the same at 1, 4 and 16 MiB. The archives' pages are read before each warm
-# run. Environment: SIZE_MB, RUNS, SPANS (default "1M 4M 16M").
+# run. Environment: SIZE_MB, RUNS, SPANS (default "1M 4M 16M"), FORMATS (default
+# "gz pigz.gz bz2 T2.xz pzstd.zst").
 set -euo pipefail
 
 DIR=${1:?usage: bench-seek.sh DIR}
 SIZE_MB=${SIZE_MB:-1024}
 RUNS=${RUNS:-5}
 SPANS=${SPANS:-1M 4M 16M}
+FORMATS=${FORMATS:-gz pigz.gz bz2 T2.xz pzstd.zst}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 mkdir -p "$DIR"
 DIR=$(cd "$DIR" && pwd)
@@ -53,6 +58,9 @@ fi
 [ -f "$plain.pigz.gz" ] || pigz -6 -c "$plain" > "$plain.pigz.gz"
 # xz in blocks, as xz -T2 writes it (a block is 3 x the dictionary, 24 MiB at -6).
 [ -f "$plain.T2.xz" ] || xz -T2 -6 -c "$plain" > "$plain.T2.xz"
+[ -f "$plain.bz2" ] || bzip2 -9 -c "$plain" > "$plain.bz2"
+# zstd in frames, as pzstd writes it (one frame per chunk of input).
+[ -f "$plain.pzstd.zst" ] || pzstd -q -p 2 -c "$plain" > "$plain.pzstd.zst"
 last=$(tar -tf "$plain" | tail -1)
 tar -tf "$plain" | grep -v '/$' | python3 -c "import random,sys; l=sys.stdin.read().split(); random.Random(1).shuffle(l); print('\n'.join(l[:100]))" > "$DIR/random100.txt"
 
@@ -74,14 +82,16 @@ median() {
 ratio() { echo "scale=1; $1 / $2" | bc -l; }
 
 echo "archive: $plain ($(stat -c %s "$plain") bytes, $(tar -tf "$plain" | wc -l) members); runs: $RUNS; $(nproc) cores"
-for z in "$plain.gz" "$plain.pigz.gz" "$plain.T2.xz"; do
+for f in $FORMATS; do
+  z="$plain.$f"
   name=$(basename "$z")
   dec=gzip
-  case "$z" in *.xz) dec=xz ;; esac
+  case "$z" in *.xz) dec=xz ;; *.bz2) dec=bzip2 ;; *.zst) dec=zstd ;; esac
   echo
   echo "== $name ($(stat -c %s "$z") bytes)"
   dc=$(median "$z" "$dec" -dc "$z")
   idx=$(median "$z" "$TARFS" index --force "$z")
+  points=$("$TARFS" -v index --force "$z" 2>&1 | grep -o '[0-9]* seek points' | grep -o '^[0-9]*' || echo 1)
   echo "$dec -dc > /dev/null            $dc s"
   echo "tarfs index (seek points)     $idx s   ratio $(ratio "$idx" "$dc")x of $dec -dc"
   tarx=$(median "$z" tar -xOf "$z" "$last")
@@ -90,15 +100,17 @@ for z in "$plain.gz" "$plain.pigz.gz" "$plain.T2.xz"; do
   echo "tarfs cat LAST                $ours s   tarfs is $(ratio "$tarx" "$ours")x faster"
   mapfile -t members < "$DIR/random100.txt"
   many=$(median "$z" "$TARFS" cat "$z" "${members[@]}")
-  # One span's decode, from gzip -dc's rate: the goal for 100 members is 100 of them.
-  span_s=$(echo "$dc * 4194304 / $(stat -c %s "$plain")" | bc -l)
-  echo "tarfs cat, 100 random members $many s   (100 spans of 4 MiB at $dec -dc's rate: $(printf '%.3f' "$(echo "100 * $span_s" | bc -l)") s)"
+  # One span's decode, at the decompressor's rate: the goal for 100 members is 100 of them.
+  span=$(( $(stat -c %s "$plain") / points ))
+  span_s=$(echo "$dc / $points" | bc -l)
+  echo "tarfs cat, 100 random members $many s   ($points seek points; 100 spans of $span bytes at $dec -dc's rate: $(printf '%.3f' "$(echo "100 * $span_s" | bc -l)") s)"
   seek_len=$(python3 -c "
 import sys; b=open(sys.argv[1],'rb').read(512); print(int.from_bytes(b[120:128],'big'))" "$z.tarfs")
   echo "seek section                  $seek_len bytes = $(echo "scale=3; $seek_len * 100 / $(stat -c %s "$plain")" | bc -l)% of the decompressed size"
   "$TARFS" -v cat "$z" "$last" 2>&1 >/dev/null | grep -o '[0-9]* bytes decompressed' | sed 's/^/cat LAST decompressed         /'
 done
 
+[ -z "$SPANS" ] && exit 0
 echo
 echo "== span ($(basename "$plain.gz"))"
 printf '%-6s %-10s %-12s %-14s %-10s\n' span index_s seek_bytes seek_pct cat_last_s

@@ -335,18 +335,8 @@ fn run_index(cli: &Cli, a: &cli::IndexArgs, scan: ScanOptions) -> Result<Status>
             if a.gzidx.is_some() && c != Compression::Gzip {
                 return Err(tarfs::Error::Invalid(format!("{}: --gzidx is for gzip-compressed archives", f.path.display())));
             }
-            let (rep, no_seek) = if c == Compression::Gzip {
-                // One pass, recording seek points.
-                (tarfs::ops::index::write_gzip_sidecar(&f.path, &dest, &opts)?, None)
-            } else {
-                let (mut r, _) = open_stream(&f.path, |file| Box::new(Counting::new(file, progress, &f.path)))?;
-                if c == Compression::Xz {
-                    tarfs::ops::index::write_xz_sidecar(&archive, &mut r, &dest, &opts)?
-                } else {
-                    let no_seek = format!("no seek points: tarfs does not record them for {} files yet; reads decompress from the start", c.name());
-                    (write_stream_sidecar(&f.path, &mut r, 1 << 20, archive.len(), &dest, &opts)?, Some(no_seek))
-                }
-            };
+            let stream = || open_stream(&f.path, |file| Box::new(Counting::new(file, progress, &f.path))).map(|(r, _)| r);
+            let (rep, no_seek) = tarfs::ops::index::write_compressed_sidecar(&archive, c, &dest, &opts, stream)?;
             let reason = format!("{reason}{}{}", ext_note(&rep), no_seek.map(|w| format!("; {w}")).unwrap_or_default());
             return Ok(Done { action: Action::Indexed, reason: Some(reason), members: rep.members, index_path: Some(dest), warning: rep.end.warning.map(|w| w.to_string()) });
         }

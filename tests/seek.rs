@@ -1,6 +1,7 @@
-//! Seek points into gzip-compressed archives (issue #15): `cat` through a sidecar's checkpoints
-//! decodes about one span, gives what `tar -xOf` gives, and never hands out bytes that a
-//! checkpoint got wrong; GZIDX indexes go both ways with indexed_gzip.
+//! Seek points into compressed archives (issue #15): `cat` through a sidecar's seek points (gzip
+//! checkpoints, bzip2 and xz blocks, zstd frames) decodes about one span, gives what `tar -xOf`
+//! gives, and never hands out bytes that a seek point got wrong; GZIDX indexes go both ways
+//! with indexed_gzip.
 
 mod common;
 
@@ -144,23 +145,25 @@ fn a_damaged_seek_section_is_never_used_wrongly() {
     let tmp = TempDir::new().unwrap();
     let plain = mixed(tmp.path(), 40, 3);
     let names = members(&plain);
-    let z = gzip(&plain, "gzip");
+    let framed = blocked_and_framed(&plain, tmp.path());
+    let pick: Vec<&str> = [0, names.len() / 2, names.len() - 1].iter().map(|&i| names[i].as_str()).collect();
+    let want: Vec<Vec<u8>> = pick.iter().map(|n| ok(Command::new("tar").arg("-xOf").arg(&plain).arg(n)).stdout).collect();
+    // gzip's checkpoints at length, then bzip2's blocks and zstd's frames.
+    for (z, rounds) in [(gzip(&plain, "gzip"), 150), (framed[0].clone(), 50), (framed[3].clone(), 50)] {
     ok(tarfs().arg("index").arg("--span").arg("1M").arg(&z));
     let side = PathBuf::from(format!("{}.tarfs", z.display()));
     let good = fs::read(&side).unwrap();
     let info = tarfs::format::tarfs::decode_header(good[..512].try_into().unwrap()).unwrap().info.unwrap();
     let start = good.len() - info.seek_len as usize;
-    let pick: Vec<&str> = [0, names.len() / 2, names.len() - 1].iter().map(|&i| names[i].as_str()).collect();
-    let want: Vec<Vec<u8>> = pick.iter().map(|n| ok(Command::new("tar").arg("-xOf").arg(&plain).arg(n)).stdout).collect();
     let mut state = 0x9e3779b97f4a7c15u64;
     let (mut refused, mut same) = (0, 0);
-    for round in 0..150 {
+    for round in 0..rounds {
         state ^= state << 13;
         state ^= state >> 7;
         state ^= state << 17;
         let mut bytes = good.clone();
         // The header, the digests, and the checkpoint payload: the first rounds hit the header.
-        let span = if round < 40 { 64 } else { info.seek_len as usize };
+        let span = if round < rounds / 4 { 64 } else { info.seek_len as usize };
         let at = start + (state as usize % span);
         bytes[at] ^= 1 << (state >> 60 & 7);
         fs::write(&side, &bytes).unwrap();
@@ -181,7 +184,8 @@ fn a_damaged_seek_section_is_never_used_wrongly() {
         }
     }
     fs::write(&side, &good).unwrap();
-    assert!(refused > 0, "{refused} refused, {same} read through it");
+    assert!(refused > 0, "{}: {refused} refused, {same} read through it", z.display());
+    }
 }
 
 /// GZIDX both ways with indexed_gzip from PyPI (installed by scripts/test.sh into
@@ -289,13 +293,137 @@ fn multi_block_xz_is_read_from_its_blocks() {
         assert_eq!(got, ok(Command::new("tar").arg("-xOf").arg(&plain).arg(name)).stdout, "multi-stream: {name}");
         assert!(err.contains("through its seek points"), "{err}");
     }
-    // One block: no seek points, and the report says so; the same for zstd and bzip2.
-    for (ext, cmd) in [("single.tar.xz", "xz -T1 -c"), ("tar.zst", "zstd -q -c"), ("tar.bz2", "bzip2 -c")] {
+    // One block or frame: no seek points, and the report says so.
+    let small = tmp.path().join("small.tar");
+    fs::write(tmp.path().join("note.txt"), "one small member\n").unwrap();
+    ok(Command::new("tar").arg("-cf").arg(&small).arg("-C").arg(tmp.path()).arg("note.txt"));
+    for (ext, cmd, input) in [("single.tar.xz", "xz -T1 -c", &plain), ("tar.zst", "zstd -q -c", &plain), ("tar.bz2", "bzip2 -c", &small)] {
         let z = plain.with_extension(ext);
-        ok(Command::new("sh").arg("-c").arg(format!("{cmd} {} > {}", plain.display(), z.display())));
+        ok(Command::new("sh").arg("-c").arg(format!("{cmd} {} > {}", input.display(), z.display())));
         let out = ok(tarfs().arg("index").arg("--json").arg(&z));
         let rec: serde_json::Value = serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().next().unwrap()).unwrap();
         assert!(rec["reason"].as_str().unwrap().contains("no seek points"), "{ext}: {rec}");
-        assert_eq!(cat(&z, &[last], &[]).0, ok(Command::new("tar").arg("-xOf").arg(&plain).arg(last)).stdout, "{ext}");
+        let first = &members(input)[0];
+        assert_eq!(cat(&z, &[first], &[]).0, ok(Command::new("tar").arg("-xOf").arg(input).arg(first)).stdout, "{ext}");
+    }
+}
+
+/// A zstd file in the seekable format (frames of `frame` bytes of input, then the seek table in
+/// a skippable frame), as zeekstd and t2sz write it.
+fn seekable_zstd(plain: &Path, dest: &Path, frame: usize) {
+    let data = fs::read(plain).unwrap();
+    let mut out = Vec::new();
+    let mut table = Vec::new();
+    for chunk in data.chunks(frame) {
+        let c = zstd::bulk::compress(chunk, 3).unwrap();
+        table.extend_from_slice(&(c.len() as u32).to_le_bytes());
+        table.extend_from_slice(&(chunk.len() as u32).to_le_bytes());
+        out.extend_from_slice(&c);
+    }
+    let frames = (table.len() / 8) as u32;
+    table.extend_from_slice(&frames.to_le_bytes());
+    table.push(0);
+    table.extend_from_slice(&0x8F92_EAB1u32.to_le_bytes());
+    out.extend_from_slice(&0x184D_2A5Eu32.to_le_bytes());
+    out.extend_from_slice(&(table.len() as u32).to_le_bytes());
+    out.extend_from_slice(&table);
+    fs::write(dest, out).unwrap();
+}
+
+/// `plain` compressed each way whose blocks or frames can be decoded alone: bzip2 at its
+/// smallest and largest blocks, two bzip2 streams concatenated, pzstd, zstd files concatenated,
+/// and the zstd seekable format.
+fn blocked_and_framed(plain: &Path, tmp: &Path) -> Vec<PathBuf> {
+    let bytes = fs::read(plain).unwrap();
+    let half = bytes.len() / 2 / 512 * 512;
+    let (h1, h2) = (tmp.join("h1.tar"), tmp.join("h2.tar"));
+    fs::write(&h1, &bytes[..half]).unwrap();
+    fs::write(&h2, &bytes[half..]).unwrap();
+    let p = plain.display();
+    let mut out = Vec::new();
+    for (name, cmd) in [
+        ("b1.tar.bz2", format!("bzip2 -1 -c {p}")),
+        ("b9.tar.bz2", format!("bzip2 -9 -c {p}")),
+        ("streams.tar.bz2", format!("bzip2 -c {}; bzip2 -c {}", h1.display(), h2.display())),
+        ("pzstd.tar.zst", format!("pzstd -q -p 2 -c {p}")),
+        ("frames.tar.zst", format!("zstd -q -c {}; zstd -q -c {}", h1.display(), h2.display())),
+    ] {
+        let z = tmp.join(name);
+        ok(Command::new("sh").arg("-c").arg(format!("({cmd}) > {}", z.display())));
+        out.push(z);
+    }
+    let z = tmp.join("seekable.tar.zst");
+    seekable_zstd(plain, &z, 1 << 20);
+    out.push(z);
+    out
+}
+
+/// bzip2 blocks and zstd frames: every member through the seek points equals tar's, the last
+/// one costs about a block or a frame, extract and verify go through them too.
+#[test]
+fn bzip2_blocks_and_zstd_frames_are_seek_points() {
+    let tmp = TempDir::new().unwrap();
+    let plain = mixed(tmp.path(), 60, 17);
+    let names = members(&plain);
+    let plain_len = fs::metadata(&plain).unwrap().len();
+    let last = names.last().unwrap();
+    for z in blocked_and_framed(&plain, tmp.path()) {
+        let label = z.file_name().unwrap().to_string_lossy().into_owned();
+        let out = ok(tarfs().arg("index").arg("--json").arg(&z));
+        let rec: serde_json::Value = serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().next().unwrap()).unwrap();
+        let reason = rec["reason"].as_str().unwrap();
+        assert!(reason.contains("seek points") && !reason.contains("no seek points"), "{label}: {rec}");
+        let (bytes, decoded, err) = cat(&z, &[last], &[]);
+        assert_eq!(bytes, ok(Command::new("tar").arg("-xOf").arg(&plain).arg(last)).stdout, "{label}");
+        assert!(err.contains("through its seek points") && decoded <= 5 << 20 && decoded < plain_len / 4, "{label}: {decoded}: {err}");
+        for name in &names {
+            let (bytes, _, _) = cat(&z, &[name], &[]);
+            assert_eq!(bytes, ok(Command::new("tar").arg("-xOf").arg(&plain).arg(name)).stdout, "{label}: {name}");
+        }
+        let all: Vec<&str> = names.iter().map(String::as_str).collect();
+        assert_eq!(cat(&z, &all, &[]).0, ok(Command::new("tar").arg("-xOf").arg(&plain)).stdout, "{label}: all");
+        let (ours, theirs) = (tmp.path().join(format!("x-{label}")), tmp.path().join(format!("t-{label}")));
+        fs::create_dir_all(&ours).unwrap();
+        fs::create_dir_all(&theirs).unwrap();
+        let out = ok(tarfs().arg("-v").arg("extract").arg(&z).arg("-C").arg(&ours));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("through its seek points"), "{label}");
+        ok(Command::new("tar").arg("-xf").arg(&plain).arg("-C").arg(&theirs));
+        ok(Command::new("diff").arg("-r").arg(&ours).arg(&theirs));
+        ok(tarfs().arg("verify").arg(&z));
+    }
+}
+
+/// A byte changed in the middle of a bzip2 or zstd file (so its length and its first and last
+/// 64 KiB stay the same): members are printed right or not at all, and the error names the
+/// archive.
+#[test]
+fn a_changed_bzip2_or_zstd_stream_is_an_error_never_wrong_bytes() {
+    let tmp = TempDir::new().unwrap();
+    let plain = mixed(tmp.path(), 40, 23);
+    let names = members(&plain);
+    let want: Vec<Vec<u8>> = names.iter().map(|n| ok(Command::new("tar").arg("-xOf").arg(&plain).arg(n)).stdout).collect();
+    for z in blocked_and_framed(&plain, tmp.path()) {
+        ok(tarfs().arg("index").arg(&z));
+        let original = fs::read(&z).unwrap();
+        let (mut errors, mut right) = (0, 0);
+        for frac in [0.35f64, 0.6] {
+            let mut bytes = original.clone();
+            let at = (bytes.len() as f64 * frac) as usize;
+            bytes[at] ^= 0x5a;
+            fs::write(&z, &bytes).unwrap();
+            for (name, want) in names.iter().zip(&want) {
+                let out = tarfs().arg("cat").arg(&z).arg(name).output().unwrap();
+                if out.status.success() {
+                    assert_eq!(&out.stdout, want, "{}: change at {at}: {name}: wrong bytes", z.display());
+                    right += 1;
+                } else {
+                    let err = String::from_utf8_lossy(&out.stderr);
+                    assert!(err.contains(&z.display().to_string()) && (err.contains("digest") || err.contains("byte")), "{err}");
+                    errors += 1;
+                }
+            }
+        }
+        fs::write(&z, &original).unwrap();
+        assert!(errors > 0 && right > 0, "{}: {errors} errors, {right} right", z.display());
     }
 }

@@ -6,6 +6,7 @@
 //! whole module, and each exception says where it stands why it cannot overflow.
 #![deny(clippy::arithmetic_side_effects)]
 
+pub mod bzip2;
 pub mod compression;
 pub mod csv;
 pub mod ext;

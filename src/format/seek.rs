@@ -9,7 +9,7 @@
 //! |---|---|
 //! | `[0, 4)` | `TFSK` |
 //! | `4` | version, 1 |
-//! | `5` | kind: 1 = gzip (DEFLATE checkpoints), 3 = xz (its blocks) |
+//! | `5` | kind: 1 = gzip (DEFLATE checkpoints), 2 = bzip2 (its blocks), 3 = xz (its blocks), 4 = zstd (its frames) |
 //! | `[8, 16)` | length of the compressed file |
 //! | `[16, 24)` | xxh3-64 of its first and last 64 KiB ([`binding`]) |
 //! | `[24, 32)` | length of the decompressed stream |
@@ -18,7 +18,7 @@
 //! | `[48, 56)` | length of the checkpoint payload |
 //! | `[56, 64)` | xxh3-64 of `[0, 56)` and everything after this header (digests, then payload) |
 //! | `[64, 64 + 8N)` | xxh3-64 of each piece of the decompressed stream |
-//! | then | the payload. gzip: rapidgzip-core's native index (bit offsets, decompressed offsets, and each checkpoint's 32 KiB window, zlib-compressed). xz: the number of blocks and their decompressed length, two `u64`s (the blocks themselves are read from the file's index) |
+//! | then | the payload. gzip: rapidgzip-core's native index (bit offsets, decompressed offsets, and each checkpoint's 32 KiB window, zlib-compressed). The others: `u64`s ([`words`]). bzip2: the number of blocks `B`, then for each block its first bit (at its magic), the bit where it ends (where the next marker starts), and its offset in the decompressed stream. xz: the number of blocks and their decompressed length (the blocks themselves are read from the file's index). zstd: the number of points `F` and the number of frames, then for each point the offset of a frame in the file and in the decompressed stream (the first is 0, 0) |
 //!
 //! The binding and the compressed length tie the section to its file: a replaced `.tar.gz` is
 //! detected before any checkpoint is used. The piece digests check every byte decoded from a
@@ -35,9 +35,14 @@ pub const MAGIC: &[u8; 4] = b"TFSK";
 pub const VERSION: u8 = 1;
 /// Kind: gzip, with DEFLATE checkpoints.
 pub const KIND_GZIP: u8 = 1;
+/// Kind: bzip2, from its blocks (each decodes on its own): the payload gives each block's bits.
+pub const KIND_BZIP2: u8 = 2;
 /// Kind: xz with several blocks; the blocks are found from the file's own index, and the
 /// payload holds their count and total decompressed length, as checks.
 pub const KIND_XZ: u8 = 3;
+/// Kind: zstd with several frames (each decodes on its own): the payload gives where frames
+/// start, at least a span apart.
+pub const KIND_ZSTD: u8 = 4;
 /// Bytes of its fixed header.
 pub const HEADER: usize = 64;
 /// Bytes hashed at each end of the compressed file for [`binding`].
@@ -85,7 +90,7 @@ impl<'a> Seek<'a> {
         if b.len() < HEADER || &b[..4] != MAGIC {
             return Err(SeekError::Missing);
         }
-        if b[4] != VERSION || !matches!(b[5], KIND_GZIP | KIND_XZ) {
+        if b[4] != VERSION || !matches!(b[5], KIND_GZIP | KIND_BZIP2 | KIND_XZ | KIND_ZSTD) {
             return Err(SeekError::Unsupported(b[4], b[5]));
         }
         let u = |at: usize| be64(b, at).unwrap_or_default();
@@ -136,6 +141,16 @@ pub fn encode(kind: u8, compressed_len: u64, binding: u64, total_len: u64, piece
     out.extend_from_slice(&body);
     out.resize(out.len().div_ceil(512).saturating_mul(512), 0);
     out
+}
+
+/// A payload of `u64`s (the bzip2, xz and zstd kinds).
+pub fn encode_words(words: &[u64]) -> Vec<u8> {
+    words.iter().flat_map(|w| w.to_be_bytes()).collect()
+}
+
+/// The `u64`s of a payload, if it is a whole number of them.
+pub fn words(payload: &[u8]) -> Option<Vec<u64>> {
+    (payload.len() % 8 == 0).then(|| payload.chunks_exact(8).map(|c| u64::from_be_bytes(c.try_into().expect("eight bytes"))).collect())
 }
 
 /// The big-endian `u64` at `at`, if the bytes are there.

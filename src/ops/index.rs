@@ -12,6 +12,7 @@ use memmap2::Advice;
 
 use crate::archive::Archive;
 use crate::error::{Error, IoContext, Result};
+use crate::format::compression::Compression;
 use crate::stream::{scan_stream, StreamEnd};
 use crate::scan::Entry;
 use crate::format::header::BLOCK_U64;
@@ -275,23 +276,46 @@ fn perm_like(path: &Path) -> Perm {
     }
 }
 
-/// Indexes the xz-compressed archive `archive` (mapped; `r` decodes it) into the sidecar
-/// `dest`, with seek points at its blocks when it has several (see [`crate::seekpoints`]).
-/// Returns the report and, when there are no seek points, why.
-pub fn write_xz_sidecar(archive: &Archive, r: &mut dyn Read, dest: &Path, opts: &IndexOptions) -> Result<(IndexReport, Option<String>)> {
+/// Indexes the compressed archive `archive` (mapped, compressed with `c`) into the sidecar
+/// `dest`, with seek points where its format allows (see [`crate::seekpoints`]): gzip
+/// checkpoints, bzip2 blocks, xz blocks, zstd frames. `stream` opens its decoded stream, for the
+/// formats decoded as a plain stream (xz, whose blocks come from its own index, and those with
+/// no seek points). Returns the report and, when there are no seek points, why.
+pub fn write_compressed_sidecar<'s>(archive: &Archive, c: Compression, dest: &Path, opts: &IndexOptions, stream: impl FnOnce() -> Result<Box<dyn Read + Send + 's>>) -> Result<(IndexReport, Option<String>)> {
+    use crate::seekpoints::{Bzip2Pass, XzPass, ZstdPass, DEFAULT_SPAN, PIECE};
+    let path = archive.path();
+    match c {
+        Compression::Gzip => Ok((write_gzip_sidecar(path, dest, opts)?, None)),
+        Compression::Bzip2 => write_pass_sidecar(archive, Bzip2Pass::new(archive.bytes(), opts.threads()).at(path)?, dest, opts),
+        Compression::Xz => write_pass_sidecar(archive, XzPass::new(archive.bytes(), stream()?), dest, opts),
+        Compression::Zstd => {
+            // A point costs 16 bytes, so frames are noted densely: a span apart, or a piece.
+            let span = if opts.span == 0 { DEFAULT_SPAN } else { opts.span };
+            write_pass_sidecar(archive, ZstdPass::new(archive.bytes(), span.min(PIECE)).at(path)?, dest, opts)
+        }
+        _ => {
+            let why = format!("no seek points: tarfs does not record them for {} files; reads decompress from the start", c.name());
+            Ok((write_stream_sidecar(path, &mut *stream()?, 1 << 20, archive.len(), dest, opts)?, Some(why)))
+        }
+    }
+}
+
+/// Indexes `archive` into the sidecar `dest` from `pass`, which decodes it and records its
+/// seek points; returns the report and, when there are no seek points, why.
+fn write_pass_sidecar(archive: &Archive, pass: impl crate::seekpoints::SeekPass, dest: &Path, opts: &IndexOptions) -> Result<(IndexReport, Option<String>)> {
     let path = archive.path();
     let mut why = None;
-    let (info, end, blocks) = write_atomic_deferred(dest, opts.dir_syncs.as_deref(), perm_like(path), |w| {
-        let mut hashing = crate::seekpoints::Hashing::new(r);
+    let (info, end, points) = write_atomic_deferred(dest, opts.dir_syncs.as_deref(), perm_like(path), |w| {
+        let mut pass = pass;
         let mut sink = EntrySink::new(path, w, opts.filter.as_ref())?;
-        let end = scan_stream(&mut hashing, path, opts.scan, 1 << 20, |e| sink.push(e))?;
-        let (digests, total) = hashing.finish().at(path)?;
-        let section = crate::seekpoints::xz_section(archive.bytes(), &digests, total).map_err(|e| why = Some(e)).ok();
-        let info = sink.finish(end.total_len, archive.len(), &end.end, section.as_ref().map(|(s, _)| s.as_slice()))?;
-        Ok((info, end, section.map(|(_, blocks)| blocks)))
+        let end = scan_stream(&mut pass, path, opts.scan, 1 << 20, |e| sink.push(e))?;
+        let (section, points) = pass.finish().at(path)?;
+        let section = section.map_err(|e| why = Some(e)).ok();
+        let info = sink.finish(end.total_len, archive.len(), &end.end, section.as_deref())?;
+        Ok((info, end, section.map(|_| points)))
     })?;
     let (ext_len, ext_names) = ext_stats(dest, &info)?;
-    let seek = blocks.map(|checkpoints| SeekReport { checkpoints, bytes: info.seek_len, decompressed: end.total_len });
+    let seek = points.map(|checkpoints| SeekReport { checkpoints, bytes: info.seek_len, decompressed: end.total_len });
     let report = IndexReport { index_path: dest.to_path_buf(), members: end.end.members, entries: info.entries, bytes: end.total_len, end: end.end, ext_len, ext_names, seek };
     Ok((report, why))
 }

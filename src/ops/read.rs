@@ -333,9 +333,9 @@ impl<'a> Reader<'a> {
         }
         r.flags = info.flags;
         r.entries = n;
-        if matches!(r.compression, Some(Compression::Gzip | Compression::Xz)) {
+        if let Some(c) = r.compression {
             if let Some(range) = tarfs::seek_range(data, &info) {
-                match crate::seekpoints::Checkpointed::open(archive, &data[range]) {
+                match crate::seekpoints::Checkpointed::open(archive, c, &data[range]) {
                     Ok(ck) => r.source = Box::new(ck),
                     Err(why) => r.note = Some(format!("{}: {why}; decompressing from the start instead", located.source)),
                 }

@@ -1,0 +1,245 @@
+//! bzip2 seek points: every block, to the bit ([`crate::format::bzip2`]). A bzip2 block
+//! decodes on its own, so any bzip2 file of more than one block (all those over 900 kB that
+//! `bzip2`, `pbzip2` and `lbzip2` write) can be read from the block that holds a member.
+//!
+//! [`Bzip2Pass`] is the indexing pass: it follows the file marker by marker, decodes the blocks
+//! ahead of the scanner in parallel (each one alone, checked against its CRC, and each stream
+//! against its combined CRC), and notes each block's bits and where its output starts. A marker
+//! found where none is (the magics can occur by chance inside a block) makes a block that does
+//! not decode: it is merged with the next one and decoded again.
+
+use std::collections::VecDeque;
+use std::io::{self, Read};
+
+use rayon::prelude::*;
+
+use super::{binding_of_bytes, Fetch, PIECE};
+use crate::format::bzip2::{self as shape, Marker, BLOCK_MAGIC, END_MAGIC, MARKER_BITS};
+use crate::format::seek::{self, PieceHasher};
+
+/// The most compressed bits a block can have (900 kB of input, at worst slightly expanded).
+const MAX_BLOCK_BITS: u64 = 8 * (2 << 20);
+/// The most a block can decode to (900 kB of runs expand by at most 255/5).
+const MAX_BLOCK_OUT: u64 = 64 << 20;
+/// Candidate markers tried past a block that does not decode before giving up on it.
+const MAX_MERGES: usize = 64;
+
+/// The block whose bits are `[start, end)` of `bytes`, decoded.
+fn decode(bytes: &[u8], start: u64, end: u64) -> io::Result<Vec<u8>> {
+    let stream = shape::lone_block(bytes, start, end);
+    let mut out = Vec::new();
+    bzip2::read::BzDecoder::new(&stream[..]).take(MAX_BLOCK_OUT + 1).read_to_end(&mut out)?;
+    if out.len() as u64 > MAX_BLOCK_OUT {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "a bzip2 block decodes to more than any block can"));
+    }
+    Ok(out)
+}
+
+/// Where a block is: its first bit, the bit where it ends, and where its output starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Block {
+    /// Its first bit (at its magic).
+    pub start: u64,
+    /// The bit where the next marker starts.
+    pub end: u64,
+    /// Offset of its output in the decompressed stream.
+    pub offset: u64,
+}
+
+/// One pass over a bzip2 file, block by block.
+pub struct Bzip2Pass<'a> {
+    bytes: &'a [u8],
+    ahead: usize,
+    /// The bit where the next marker is expected.
+    at: u64,
+    /// The combined CRC of the stream's blocks so far.
+    crc: u32,
+    done: bool,
+    ready: VecDeque<Vec<u8>>,
+    out: Vec<u8>,
+    pos: usize,
+    blocks: Vec<Block>,
+    produced: u64,
+    hasher: PieceHasher,
+}
+
+impl<'a> Bzip2Pass<'a> {
+    /// Decodes the mapped bzip2 file `bytes`, `threads` blocks at a time (0: one per core); an
+    /// error if it does not start with a bzip2 header.
+    pub fn new(bytes: &'a [u8], threads: usize) -> io::Result<Bzip2Pass<'a>> {
+        if shape::stream_header(bytes, 0).is_none() {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "byte 0 of the file: not a bzip2 stream header"));
+        }
+        let threads = if threads == 0 { rayon::current_num_threads() } else { threads };
+        Ok(Bzip2Pass { bytes, ahead: threads.max(1) * 4, at: 32, crc: 0, done: false, ready: VecDeque::new(), out: Vec::new(), pos: 0, blocks: Vec::new(), produced: 0, hasher: PieceHasher::new(PIECE) })
+    }
+
+
+    /// Decodes the block at `start`, which did not decode when cut at `end` (`first` said why),
+    /// by extending it to later markers.
+    fn merge(&self, start: u64, mut end: u64, first: io::Error) -> io::Result<(u64, Vec<u8>)> {
+        for _ in 0..MAX_MERGES {
+            let Some((next, _)) = shape::next_marker(self.bytes, end + 1) else { break };
+            if next - start > MAX_BLOCK_BITS {
+                break;
+            }
+            if let Ok(data) = decode(self.bytes, start, next) {
+                return Ok((next, data));
+            }
+            end = next;
+        }
+        Err(io::Error::new(first.kind(), format!("the bzip2 block at byte {} (bit {}) of the file: {first}", start / 8, start % 8)))
+    }
+
+    /// Decodes the next blocks into `ready`; false at the end of the last stream.
+    fn refill(&mut self) -> io::Result<bool> {
+        while self.ready.is_empty() {
+            if self.done {
+                return Ok(false);
+            }
+            let at = self.at;
+            match shape::bits(self.bytes, at, 48) {
+                END_MAGIC => {
+                    let stored = shape::crc_after(self.bytes, at);
+                    if stored != self.crc {
+                        return Err(io::Error::new(io::ErrorKind::InvalidData, format!("byte {} of the bzip2 file: the stream's CRC {stored:08x} is not that of its blocks ({:08x})", at / 8, self.crc)));
+                    }
+                    let next = usize::try_from((at + MARKER_BITS).div_ceil(8)).map_err(io::Error::other)?;
+                    if shape::stream_header(self.bytes, next).is_some() {
+                        // Another stream follows (pbzip2, or files concatenated).
+                        self.at = (next as u64 + 4) * 8;
+                        self.crc = 0;
+                    } else {
+                        // What follows the last stream is ignored, as bzip2 -d does.
+                        self.done = true;
+                    }
+                    continue;
+                }
+                BLOCK_MAGIC => {}
+                _ => return Err(io::Error::new(io::ErrorKind::InvalidData, format!("byte {} (bit {}) of the bzip2 file: neither a block nor the end of a stream", at / 8, at % 8))),
+            }
+            // The next blocks, each up to the marker after it, decoded together.
+            let mut cands = Vec::new();
+            let mut s = at;
+            while cands.len() < self.ahead {
+                let Some((e, kind)) = shape::next_marker(self.bytes, s + MARKER_BITS) else { break };
+                cands.push((s, e));
+                if kind == Marker::End {
+                    break;
+                }
+                s = e;
+            }
+            if cands.is_empty() {
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, format!("byte {} of the bzip2 file: it ends inside a block", at / 8)));
+            }
+            let bytes = self.bytes;
+            let decoded: Vec<io::Result<Vec<u8>>> = cands.par_iter().map(|&(s, e)| decode(bytes, s, e)).collect();
+            for (&(s, e), r) in cands.iter().zip(decoded) {
+                let (end, data, merged) = match r {
+                    Ok(data) => (e, data, false),
+                    Err(first) => {
+                        let (end, data) = self.merge(s, e, first)?;
+                        (end, data, true)
+                    }
+                };
+                self.blocks.push(Block { start: s, end, offset: self.produced });
+                self.crc = shape::combine(self.crc, shape::crc_after(self.bytes, s));
+                self.produced += data.len() as u64;
+                self.ready.push_back(data);
+                self.at = end;
+                if merged {
+                    // The candidates after it started inside it.
+                    break;
+                }
+            }
+            crate::watch::at(self.at / 8);
+        }
+        Ok(true)
+    }
+}
+
+impl super::SeekPass for Bzip2Pass<'_> {
+    fn finish(mut self) -> io::Result<(std::result::Result<Vec<u8>, String>, u64)> {
+        io::copy(&mut self, &mut io::sink())?;
+        let Bzip2Pass { bytes, blocks, hasher, .. } = self;
+        let (digests, total) = hasher.finish();
+        if blocks.len() < 2 {
+            return Ok((Err("no seek points: the bzip2 file is a single block".into()), 0));
+        }
+        let mut words = vec![blocks.len() as u64];
+        words.extend(blocks.iter().flat_map(|b| [b.start, b.end, b.offset]));
+        let section = seek::encode(seek::KIND_BZIP2, bytes.len() as u64, binding_of_bytes(bytes), total, PIECE, &digests, &seek::encode_words(&words));
+        Ok((Ok(section), blocks.len() as u64))
+    }
+}
+
+impl Read for Bzip2Pass<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.pos == self.out.len() {
+            if !self.refill()? {
+                return Ok(0);
+            }
+            self.out = self.ready.pop_front().expect("refilled");
+            self.pos = 0;
+        }
+        let n = buf.len().min(self.out.len() - self.pos);
+        buf[..n].copy_from_slice(&self.out[self.pos..self.pos + n]);
+        self.pos += n;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+/// Decoding from a bzip2 file's blocks, keeping the block last decoded.
+pub struct Blocks<'a> {
+    bytes: &'a [u8],
+    blocks: Vec<Block>,
+    total: u64,
+    current: Option<(usize, Vec<u8>)>,
+}
+
+impl<'a> Blocks<'a> {
+    /// The blocks of the seek section `payload`, for the mapped bzip2 file `bytes`, whose stream
+    /// has `total` bytes; why not, when they do not fit it.
+    pub fn open(bytes: &'a [u8], payload: &[u8], total: u64) -> std::result::Result<Blocks<'a>, String> {
+        let bad = || "the bzip2 seek points do not fit the file".to_string();
+        let w = seek::words(payload).ok_or_else(bad)?;
+        let n = usize::try_from(*w.first().ok_or_else(bad)?).map_err(|_| bad())?;
+        if n == 0 || w.len() != n.checked_mul(3).and_then(|k| k.checked_add(1)).ok_or_else(bad)? {
+            return Err(bad());
+        }
+        let blocks: Vec<Block> = w[1..].chunks_exact(3).map(|b| Block { start: b[0], end: b[1], offset: b[2] }).collect();
+        let bits = (bytes.len() as u64).saturating_mul(8);
+        let each = blocks.iter().all(|b| b.start < b.end && b.end - b.start <= MAX_BLOCK_BITS && b.end <= bits && b.offset < total);
+        let ordered = blocks.windows(2).all(|p| p[0].end <= p[1].start && p[0].offset < p[1].offset && p[1].offset - p[0].offset <= MAX_BLOCK_OUT);
+        if blocks[0].offset != 0 || !each || !ordered || total - blocks[n - 1].offset > MAX_BLOCK_OUT {
+            return Err(bad());
+        }
+        Ok(Blocks { bytes, blocks, total, current: None })
+    }
+}
+
+impl Fetch for Blocks<'_> {
+    fn fetch(&mut self, start: u64, len: usize) -> io::Result<Vec<u8>> {
+        let mut out = Vec::with_capacity(len);
+        let end = start.saturating_add(len as u64);
+        while (out.len() as u64) < len as u64 {
+            let at = start + out.len() as u64;
+            let i = self.blocks.partition_point(|b| b.offset <= at).saturating_sub(1);
+            let b = self.blocks[i];
+            let size = self.blocks.get(i + 1).map_or(self.total, |n| n.offset) - b.offset;
+            if self.current.as_ref().is_none_or(|(k, _)| *k != i) {
+                let data = decode(self.bytes, b.start, b.end).map_err(|e| io::Error::new(e.kind(), format!("the bzip2 block at byte {} of the file: {e}", b.start / 8)))?;
+                if data.len() as u64 != size {
+                    return Err(io::Error::new(io::ErrorKind::InvalidData, format!("the bzip2 block at byte {} of the file decodes to {} bytes, not {size}", b.start / 8, data.len())));
+                }
+                self.current = Some((i, data));
+            }
+            let data = &self.current.as_ref().expect("set above").1;
+            let from = (at - b.offset) as usize;
+            let to = (end - b.offset).min(size) as usize;
+            out.extend_from_slice(&data[from..to]);
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,170 @@
+//! gzip seek points, on rapidgzip-core: DEFLATE checkpoints, each with its bit offset and its
+//! 32 KiB window, found while decoding in parallel (see `docs/ARCHITECTURE.md` for the choice).
+//!
+//! - [`GzipPass`] decodes a `.tar.gz` once, front to back, for the scanner, while rapidgzip-core
+//!   records checkpoints every `span` bytes of output.
+//! - [`Resume`] decodes from those checkpoints, for [`super::Checkpointed`].
+//! - An indexed_gzip `GZIDX` index ([`read_gzidx`], [`write_gzidx`]) carries the same
+//!   checkpoints, without digests: tarfs exports one and reads through one given to it.
+
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
+
+use rapidgzip_core::{Decoder, DeflateIndex, IndexOptions, IndexedReader, IndexingDecoderReader, ReadAt, WindowStorage};
+
+use super::{Fetch, DEFAULT_SPAN, PIECE};
+use crate::archive::Archive;
+use crate::error::{Error, IoContext, Result};
+use crate::format::seek::{self, PieceHasher};
+
+/// A file read for rapidgzip-core, noting how far into it the reads have got (for progress).
+struct Watched {
+    file: File,
+    reached: Option<Arc<AtomicU64>>,
+}
+
+impl ReadAt for Watched {
+    fn len(&self) -> io::Result<u64> {
+        Ok(self.file.metadata()?.len())
+    }
+
+    fn read_at(&self, offset: u64, buffer: &mut [u8]) -> io::Result<usize> {
+        let n = FileExt::read_at(&self.file, buffer, offset)?;
+        if let Some(r) = &self.reached {
+            r.fetch_max(offset.saturating_add(n as u64), Ordering::Relaxed);
+        }
+        Ok(n)
+    }
+}
+
+/// One pass over a gzip file: its decompressed bytes, read in order, with checkpoints and
+/// digests collected on the way.
+pub struct GzipPass {
+    reader: IndexingDecoderReader,
+    hasher: PieceHasher,
+}
+
+impl GzipPass {
+    /// Starts decoding `file` on `threads` threads (0: one per core), with a checkpoint every
+    /// `span` bytes of output (0: [`DEFAULT_SPAN`]). `reached`, if given, follows how far into
+    /// the file the decoder has read.
+    pub fn open(file: File, span: u64, threads: usize, reached: Option<Arc<AtomicU64>>) -> io::Result<GzipPass> {
+        let threads = if threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { threads };
+        let decoder = Decoder::builder().decoder_threads(threads).build().map_err(io::Error::other)?;
+        let spacing = std::num::NonZeroU64::new(if span == 0 { DEFAULT_SPAN } else { span }).expect("non-zero");
+        let options = IndexOptions { checkpoint_spacing: spacing, window_storage: WindowStorage::Zlib };
+        let reader = decoder.reader_with_index(Watched { file, reached }, options).map_err(io::Error::other)?;
+        Ok(GzipPass { reader, hasher: PieceHasher::new(PIECE) })
+    }
+
+    /// Reads what the scanner left (the end marker's padding), checks the whole stream (every
+    /// member's CRC and length), and returns the seek section for a file of `compressed_len`
+    /// bytes with binding `binding`, and the checkpoints.
+    pub fn finish(mut self, compressed_len: u64, binding: u64) -> io::Result<(Vec<u8>, DeflateIndex)> {
+        io::copy(&mut self, &mut io::sink())?;
+        let GzipPass { reader, hasher } = self;
+        let report = reader.finish().map_err(io::Error::other)?;
+        let (digests, total) = hasher.finish();
+        let mut payload = Vec::new();
+        report.index.write_native(&mut payload).map_err(io::Error::other)?;
+        Ok((seek::encode(seek::KIND_GZIP, compressed_len, binding, total, PIECE, &digests, &payload), report.index))
+    }
+}
+
+impl Read for GzipPass {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.reader.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+/// Writes `index` as an indexed_gzip GZIDX (version 1) file at `dest`, atomically.
+pub fn write_gzidx(index: &DeflateIndex, dest: &Path) -> Result<()> {
+    crate::ops::atomic::write_atomic(dest, |w| index.write_gzidx(w).map_err(|e| Error::Io { path: dest.to_path_buf(), source: io::Error::other(e) }))
+}
+
+/// Reads an indexed_gzip GZIDX file, for the compressed file `archive`.
+pub fn read_gzidx(path: &Path, archive: &Archive) -> Result<DeflateIndex> {
+    let mut f = File::open(path).at(path)?;
+    let index = DeflateIndex::read_gzidx(&mut f, Some(archive.len())).map_err(|e| Error::Invalid(format!("{}: not a GZIDX index of {}: {e}", path.display(), archive.path().display())))?;
+    index.validate().map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
+    Ok(index)
+}
+
+/// A request to the decoding thread: `len` decompressed bytes at `start`, answered on `reply`.
+struct Request {
+    start: u64,
+    len: usize,
+    reply: mpsc::Sender<io::Result<Vec<u8>>>,
+}
+
+/// The thread that owns an [`IndexedReader`] (which holds a zlib stream, and so cannot move
+/// between threads): [`Resume`] asks it for pieces over a channel, which keeps the source
+/// `Send + Sync` without any `unsafe`. It ends when the source is dropped.
+fn spawn_decoder(file: File, index: DeflateIndex) -> std::result::Result<mpsc::Sender<Request>, String> {
+    let (tx, rx) = mpsc::channel::<Request>();
+    let (ready_tx, ready_rx) = mpsc::channel::<std::result::Result<(), String>>();
+    std::thread::Builder::new()
+        .name("tarfs-gzip-seek".into())
+        .spawn(move || {
+            let mut reader = match IndexedReader::new(file, index) {
+                Ok(r) => {
+                    let _ = ready_tx.send(Ok(()));
+                    r
+                }
+                Err(e) => {
+                    let _ = ready_tx.send(Err(format!("the seek points cannot be used: {e}")));
+                    return;
+                }
+            };
+            for req in rx {
+                let mut buf = vec![0u8; req.len];
+                let r = reader.seek(SeekFrom::Start(req.start)).and_then(|_| reader.read_exact(&mut buf)).map(|()| buf);
+                let _ = req.reply.send(r);
+            }
+        })
+        .map_err(|e| format!("cannot start the decoding thread: {e}"))?;
+    ready_rx.recv().map_err(|_| "the decoding thread stopped".to_string())??;
+    Ok(tx)
+}
+
+/// Decoding from DEFLATE checkpoints, on the decoding thread. A sidecar's checkpoints wait in
+/// `pending` (the file, and the native index still encoded) until the first read: decoding
+/// them expands every window, which a listing never needs.
+pub struct Resume {
+    decoder: Option<mpsc::Sender<Request>>,
+    pending: Option<(File, Vec<u8>)>,
+}
+
+impl Resume {
+    /// From a seek section's payload (rapidgzip-core's native index), decoded at the first read.
+    pub fn lazy(file: File, native: Vec<u8>) -> Resume {
+        Resume { decoder: None, pending: Some((file, native)) }
+    }
+
+    /// From `index` (an imported GZIDX), started now: an index the user gave that cannot be
+    /// used is an error at once.
+    pub fn now(file: File, index: DeflateIndex) -> std::result::Result<Resume, String> {
+        Ok(Resume { decoder: Some(spawn_decoder(file, index)?), pending: None })
+    }
+}
+
+impl Fetch for Resume {
+    fn fetch(&mut self, start: u64, len: usize) -> io::Result<Vec<u8>> {
+        if self.decoder.is_none() {
+            let (file, native) = self.pending.take().ok_or_else(|| io::Error::other("the decoding thread could not be started"))?;
+            let index = DeflateIndex::read_native(&mut &native[..]).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("the seek points do not decode: {e}")))?;
+            self.decoder = Some(spawn_decoder(file, index).map_err(io::Error::other)?);
+        }
+        let decoder = self.decoder.as_ref().expect("started above");
+        let (reply, answer) = mpsc::channel();
+        let gone = || io::Error::other("the decoding thread stopped");
+        decoder.send(Request { start, len, reply }).map_err(|_| gone())?;
+        answer.recv().map_err(|_| gone())?
+    }
+}

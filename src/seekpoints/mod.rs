@@ -1,0 +1,265 @@
+//! Seek points into compressed archives: where decoding can start again, recorded while an
+//! archive is indexed, in the same pass that feeds the scanner, and kept in the sidecar's seek
+//! section ([`crate::format::seek`]).
+//!
+//! | format | seek points | module |
+//! |---|---|---|
+//! | gzip | DEFLATE checkpoints (bit offset and 32 KiB window) every span, by rapidgzip-core | [`gzip`] |
+//! | bzip2 | every block, to the bit; each decodes alone | [`bzip2`] |
+//! | xz | every block of a multi-block file, from the file's own index | [`xz`] |
+//! | zstd | frame starts at least a span apart (multi-frame and seekable-format files) | [`zstd`] |
+//!
+//! Every pass digests the decompressed stream in pieces of [`PIECE`] bytes ([`PieceHasher`]).
+//! [`Checkpointed`] is the [`ByteSource`] that reads through a seek section: a read decodes
+//! from the seek point at or before it, whole pieces at a time, and hands out a piece only once
+//! its digest holds. So `cat` of one member costs about one span (or block, or frame) of
+//! decompression, and a seek point that does not match its archive is an error, never wrong
+//! bytes.
+
+pub mod bzip2;
+pub mod gzip;
+pub mod xz;
+pub mod zstd;
+
+pub use gzip::{read_gzidx, write_gzidx, GzipPass};
+pub use bzip2::Bzip2Pass;
+pub use xz::XzPass;
+pub use zstd::ZstdPass;
+
+use std::borrow::Cow;
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use rapidgzip_core::DeflateIndex;
+use xxhash_rust::xxh3::xxh3_64;
+
+use crate::archive::Archive;
+use crate::format::compression::Compression;
+use crate::format::seek::{self, PieceHasher, Seek as SeekSection, BINDING_BYTES};
+use crate::source::ByteSource;
+
+/// The default distance between checkpoints, in bytes of decompressed output (see
+/// `docs/ARCHITECTURE.md`, "Seek points", for the measurements behind it).
+pub const DEFAULT_SPAN: u64 = 4 << 20;
+/// Bytes of decompressed output per digest.
+pub const PIECE: u64 = 1 << 20;
+/// Pieces a [`Checkpointed`] source keeps decoded.
+const CACHED_PIECES: usize = 4;
+
+/// The [`seek::binding`] of an open compressed file of `len` bytes.
+pub fn binding_of(file: &File, len: u64) -> io::Result<u64> {
+    let n = usize::try_from(len).unwrap_or(usize::MAX).min(BINDING_BYTES);
+    let mut head = vec![0u8; n];
+    file.read_exact_at(&mut head, 0)?;
+    let mut tail = vec![0u8; n];
+    file.read_exact_at(&mut tail, len - n as u64)?;
+    Ok(seek::binding(len, &head, &tail))
+}
+
+/// The binding of a mapped compressed file.
+pub fn binding_of_bytes(b: &[u8]) -> u64 {
+    let n = b.len().min(BINDING_BYTES);
+    seek::binding(b.len() as u64, &b[..n], &b[b.len() - n..])
+}
+
+/// Digests a decompressed stream as it is read.
+pub struct Hashing<R> {
+    inner: R,
+    hasher: PieceHasher,
+}
+
+impl<R: Read> Hashing<R> {
+    /// Digests what `inner` gives, in pieces of [`PIECE`].
+    pub fn new(inner: R) -> Hashing<R> {
+        Hashing { inner, hasher: PieceHasher::new(PIECE) }
+    }
+
+    /// Reads the rest, and gives the digests and the stream's length.
+    pub fn finish(mut self) -> io::Result<(Vec<u64>, u64)> {
+        io::copy(&mut self, &mut io::sink())?;
+        Ok(self.hasher.finish())
+    }
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+/// An indexing pass over a compressed file that records seek points as it decodes: the
+/// scanner reads it, then [`SeekPass::finish`] gives the seek section.
+pub trait SeekPass: Read {
+    /// Reads the rest (checking the stream to its end), and gives the seek section, or why the
+    /// file has none, and the number of seek points.
+    fn finish(self) -> io::Result<(std::result::Result<Vec<u8>, String>, u64)>;
+}
+
+/// Where a [`Checkpointed`] source gets decompressed bytes from: a decoder that can start at
+/// a seek point.
+pub trait Fetch: Send {
+    /// `len` decompressed bytes at `start` (all of them: fewer is an error).
+    fn fetch(&mut self, start: u64, len: usize) -> io::Result<Vec<u8>>;
+}
+
+/// The mapped file `archive`, opened again for the decoding thread, which reads it itself; an
+/// error if the name now leads to another file.
+fn reopen(archive: &Archive) -> std::result::Result<File, String> {
+    use std::os::unix::fs::MetadataExt;
+    let file = File::open(archive.path()).map_err(|e| format!("cannot open it again to seek: {e}"))?;
+    let meta = file.metadata().map_err(|e| e.to_string())?;
+    if (meta.dev(), meta.ino()) != archive.identity() || meta.len() != archive.len() {
+        return Err("the file was replaced while being read".into());
+    }
+    Ok(file)
+}
+
+/// Pieces decoded, most recently used last.
+type Cache = VecDeque<(u64, Arc<Vec<u8>>)>;
+
+/// A compressed archive read through its seek points.
+pub struct Checkpointed<'a> {
+    archive: &'a Archive,
+    total: u64,
+    piece: u64,
+    /// The digest of each piece (none for an imported GZIDX, which has no digests).
+    digests: Option<Vec<u64>>,
+    decoder: Mutex<(Box<dyn Fetch + 'a>, Cache)>,
+    read: AtomicU64,
+    decoded: AtomicU64,
+}
+
+impl std::fmt::Debug for Checkpointed<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Checkpointed").field("path", &self.archive.path()).field("total", &self.total).finish()
+    }
+}
+
+impl<'a> Checkpointed<'a> {
+    /// Reads `archive` through the seek section `section` of its sidecar, if the section is
+    /// intact and belongs to this file; else why not.
+    pub fn open(archive: &'a Archive, compression: Compression, section: &[u8]) -> std::result::Result<Checkpointed<'a>, String> {
+        let s = SeekSection::parse(section).map_err(|e| e.to_string())?;
+        let kind = match compression {
+            Compression::Gzip => seek::KIND_GZIP,
+            Compression::Bzip2 => seek::KIND_BZIP2,
+            Compression::Xz => seek::KIND_XZ,
+            Compression::Zstd => seek::KIND_ZSTD,
+            _ => 0,
+        };
+        if s.kind != kind {
+            return Err(format!("the seek points are of another format than the file's ({})", compression.name()));
+        }
+        if s.compressed_len != archive.len() || s.binding != binding_of_bytes(archive.bytes()) {
+            return Err("the seek points were made for another file (its length or its first and last 64 KiB differ)".into());
+        }
+        let digests = (0..s.pieces()).map(|k| s.digest(k).expect("k < pieces")).collect();
+        let backend: Box<dyn Fetch + 'a> = match s.kind {
+            seek::KIND_XZ => Box::new(xz::Blocks::open(archive.bytes(), s.payload, s.total_len)?),
+            seek::KIND_ZSTD => Box::new(zstd::Frames::open(archive.bytes(), s.payload, s.total_len)?),
+            seek::KIND_BZIP2 => Box::new(bzip2::Blocks::open(archive.bytes(), s.payload, s.total_len)?),
+            _ => Box::new(gzip::Resume::lazy(reopen(archive)?, s.payload.to_vec())),
+        };
+        Ok(Checkpointed::with_backend(archive, backend, s.total_len, s.piece, Some(digests)))
+    }
+
+    fn with_backend(archive: &'a Archive, backend: Box<dyn Fetch + 'a>, total: u64, piece: u64, digests: Option<Vec<u64>>) -> Checkpointed<'a> {
+        Checkpointed { archive, total, piece, digests, decoder: Mutex::new((backend, VecDeque::new())), read: AtomicU64::new(0), decoded: AtomicU64::new(0) }
+    }
+
+    /// Reads `archive` through `index` (an imported GZIDX: no digests, so the reader's header
+    /// checks are what guard the bytes).
+    pub fn with_index(archive: &'a Archive, index: DeflateIndex) -> std::result::Result<Checkpointed<'a>, String> {
+        let total = index.uncompressed_size().ok_or("the index does not record the decompressed length")?;
+        // Started now: an index the user gave that cannot be used is an error at once.
+        let backend = gzip::Resume::now(reopen(archive)?, index)?;
+        Ok(Checkpointed::with_backend(archive, Box::new(backend), total, PIECE, None))
+    }
+
+    /// Bytes decompressed so far.
+    pub fn bytes_decoded(&self) -> u64 {
+        self.decoded.load(Ordering::Relaxed)
+    }
+
+    /// Whether each piece is checked against a digest (false for an imported GZIDX).
+    pub fn verified(&self) -> bool {
+        self.digests.is_some()
+    }
+
+    /// Piece `k`, decoded (from the cache, or from its checkpoint) and checked.
+    fn piece(&self, d: &mut (Box<dyn Fetch + 'a>, Cache), k: u64) -> io::Result<Arc<Vec<u8>>> {
+        let (backend, cache) = d;
+        if let Some(i) = cache.iter().position(|(n, _)| *n == k) {
+            let hit = cache.remove(i).expect("found");
+            cache.push_back(hit.clone());
+            return Ok(hit.1);
+        }
+        let start = k * self.piece;
+        let len = usize::try_from(self.piece.min(self.total - start)).unwrap_or(usize::MAX);
+        let buf = backend.fetch(start, len).map_err(|e| io::Error::new(e.kind(), format!("decompressing bytes {start}..{} through the seek points: {e}", start + len as u64)))?;
+        self.decoded.fetch_add(len as u64, Ordering::Relaxed);
+        if let Some(want) = self.digests.as_ref().map(|d| d[k as usize]) {
+            if xxh3_64(&buf) != want {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("decompressed bytes {start}..{} do not match the index's digest: the seek points do not match the archive", start + len as u64),
+                ));
+            }
+        }
+        let piece = Arc::new(buf);
+        if cache.len() == CACHED_PIECES {
+            cache.pop_front();
+        }
+        cache.push_back((k, piece.clone()));
+        Ok(piece)
+    }
+}
+
+impl<'a> ByteSource for Checkpointed<'a> {
+    fn read_at(&self, offset: u64, len: usize) -> io::Result<Cow<'_, [u8]>> {
+        let end = offset.saturating_add(len as u64).min(self.total);
+        if offset >= end {
+            return Ok(Cow::Owned(Vec::new()));
+        }
+        let mut p = self.decoder.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut out = Vec::with_capacity((end - offset) as usize);
+        let mut at = offset;
+        while at < end {
+            let k = at / self.piece;
+            let piece = self.piece(&mut p, k)?;
+            let from = (at - k * self.piece) as usize;
+            let to = ((end - k * self.piece) as usize).min(Vec::len(&piece));
+            out.extend_from_slice(&piece[from..to]);
+            at += (to - from) as u64;
+        }
+        self.note_read(out.len() as u64);
+        Ok(Cow::Owned(out))
+    }
+
+    fn stamp(&self) -> u64 {
+        self.archive.len()
+    }
+
+    fn counter(&self) -> &AtomicU64 {
+        &self.read
+    }
+
+    fn path(&self) -> &Path {
+        self.archive.path()
+    }
+
+    fn decoded(&self) -> Option<u64> {
+        Some(self.bytes_decoded())
+    }
+
+    fn seek_points(&self) -> Option<bool> {
+        Some(self.verified())
+    }
+}

@@ -1,0 +1,120 @@
+//! xz seek points: the blocks of a multi-block file, found from its own index
+//! ([`crate::format::xz`]); each decodes on its own, after its stream's header.
+
+use std::io::{self, Read};
+
+use super::{binding_of_bytes, Fetch, Hashing, PIECE};
+use crate::format::seek;
+use crate::format::xz;
+
+/// One pass over an xz file: its decoded stream, digested; the blocks come from its index.
+pub struct XzPass<'a, R> {
+    bytes: &'a [u8],
+    hashing: Hashing<R>,
+}
+
+impl<'a, R: Read> XzPass<'a, R> {
+    /// The mapped xz file `bytes`, whose decoded stream `r` gives.
+    pub fn new(bytes: &'a [u8], r: R) -> XzPass<'a, R> {
+        XzPass { bytes, hashing: Hashing::new(r) }
+    }
+}
+
+impl<R: Read> Read for XzPass<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.hashing.read(buf)
+    }
+}
+
+impl<R: Read> super::SeekPass for XzPass<'_, R> {
+    fn finish(self) -> io::Result<(std::result::Result<Vec<u8>, String>, u64)> {
+        let (digests, total) = self.hashing.finish()?;
+        Ok(match section(self.bytes, &digests, total) {
+            Ok((s, n)) => (Ok(s), n),
+            Err(why) => (Err(why), 0),
+        })
+    }
+}
+
+/// The seek section of a multi-block xz file whose decompressed stream had `digests` and
+/// `total` bytes, and its number of blocks; the reason there is none when the file has one
+/// block (no block to start from but the first) or its blocks cannot be read.
+fn section(bytes: &[u8], digests: &[u64], total: u64) -> std::result::Result<(Vec<u8>, u64), String> {
+    let blocks = xz::blocks(bytes).map_err(|e| format!("no seek points: {e}"))?;
+    if blocks.len() < 2 {
+        return Err("no seek points: the xz file is a single block (xz -T0 or --block-size writes several)".into());
+    }
+    let sum: u64 = blocks.iter().map(|b| b.decompressed_len).sum();
+    if sum != total {
+        return Err(format!("no seek points: the xz index says {sum} decompressed bytes, the stream gave {total}"));
+    }
+    let payload = seek::encode_words(&[blocks.len() as u64, total]);
+    Ok((seek::encode(seek::KIND_XZ, bytes.len() as u64, binding_of_bytes(bytes), total, PIECE, digests, &payload), blocks.len() as u64))
+}
+
+/// Decoding from the blocks of an xz file, going on with the decoder last used when a read
+/// follows it.
+pub struct Blocks<'a> {
+    bytes: &'a [u8],
+    blocks: Vec<xz::Block>,
+    current: Option<Cursor<'a>>,
+}
+
+/// An xz decoder started at a block, and how far it has got.
+struct Cursor<'a> {
+    stream_start: u64,
+    at: u64,
+    decoder: liblzma::read::XzDecoder<io::Chain<io::Cursor<Vec<u8>>, &'a [u8]>>,
+}
+
+impl<'a> Blocks<'a> {
+    /// The blocks of the mapped xz file `bytes`, if they are the ones the section `payload`
+    /// (of a stream of `total` bytes) was made for.
+    pub fn open(bytes: &'a [u8], payload: &[u8], total: u64) -> std::result::Result<Blocks<'a>, String> {
+        let blocks = xz::blocks(bytes).map_err(|e| e.to_string())?;
+        let sum: u64 = blocks.iter().map(|b| b.decompressed_len).sum();
+        if seek::words(payload).as_deref() != Some(&[blocks.len() as u64, sum][..]) || sum != total {
+            return Err("the xz file's blocks are not the ones the seek points were made for".into());
+        }
+        Ok(Blocks { bytes, blocks, current: None })
+    }
+}
+
+impl Fetch for Blocks<'_> {
+    fn fetch(&mut self, start: u64, len: usize) -> io::Result<Vec<u8>> {
+        let Blocks { bytes, blocks, current } = self;
+        let mut out = Vec::with_capacity(len);
+        let end = start.saturating_add(len as u64);
+        while (out.len() as u64) < len as u64 {
+            let at = start + out.len() as u64;
+            let i = blocks.partition_point(|b| b.decompressed_offset + b.decompressed_len <= at);
+            let blk = *blocks.get(i).ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "past the last xz block"))?;
+            // The decompressed end of this block's stream: a decoder stops there.
+            let stream_end = blocks[i..].iter().take_while(|b| b.stream_start == blk.stream_start).last().map_or(0, |b| b.decompressed_offset + b.decompressed_len);
+            // Going on from where the last decoder is costs less than starting at this block when it
+            // is already inside it (or is this block's start).
+            let reuse = current.as_ref().is_some_and(|c| c.stream_start == blk.stream_start && c.at <= at && c.at >= blk.decompressed_offset);
+            if !reuse {
+                // A stream of its own: its header, then the file from this block on, up
+                // to the stream's index.
+                let ss = blk.stream_start as usize;
+                let header = bytes[ss..ss + 12].to_vec();
+                let body = &bytes[blk.offset as usize..blk.stream_end as usize];
+                let decoder = liblzma::read::XzDecoder::new(io::Cursor::new(header).chain(body));
+                *current = Some(Cursor { stream_start: blk.stream_start, at: blk.decompressed_offset, decoder });
+            }
+            let c = current.as_mut().expect("set above");
+            io::copy(&mut (&mut c.decoder).take(at - c.at), &mut io::sink())?;
+            c.at = at;
+            let want = end.min(stream_end) - at;
+            let before = out.len();
+            (&mut c.decoder).take(want).read_to_end(&mut out)?;
+            let got = (out.len() - before) as u64;
+            c.at += got;
+            if got < want {
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "an xz block ended early"));
+            }
+        }
+        Ok(out)
+    }
+}

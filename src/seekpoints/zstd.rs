@@ -1,0 +1,150 @@
+//! zstd seek points: where frames start. Each zstd frame decodes on its own, so a file of
+//! several frames (`pzstd`, the zstd seekable format, `t2sz`, concatenated files) can be read
+//! from the frame that holds a member. The seekable format's seek table is a skippable frame,
+//! so its frames are found like any others; a file of one frame (what `zstd` writes) has none.
+//!
+//! [`ZstdPass`] decodes the mapped file with one streaming decoder and notes where each frame
+//! ends (the decoder says so: it returns 0 exactly at a frame's end, with its input consumed up
+//! to there). Frames closer than the span to the last point noted are not noted, so a file of
+//! many tiny frames does not get a huge section.
+
+use std::io::{self, Read};
+
+use zstd::stream::raw::{Decoder as RawDecoder, InBuffer, Operation, OutBuffer};
+
+use super::{binding_of_bytes, Fetch, PIECE};
+use crate::format::seek::{self, PieceHasher};
+
+/// One pass over a zstd file, noting frame starts.
+pub struct ZstdPass<'a> {
+    bytes: &'a [u8],
+    decoder: RawDecoder<'static>,
+    consumed: usize,
+    produced: u64,
+    in_frame: bool,
+    frames: u64,
+    gap: u64,
+    /// (offset in the file, offset in the decompressed stream) of each frame start noted.
+    points: Vec<(u64, u64)>,
+    hasher: PieceHasher,
+}
+
+impl<'a> ZstdPass<'a> {
+    /// Decodes the mapped zstd file `bytes`, noting frame starts at least `gap` decompressed
+    /// bytes apart.
+    pub fn new(bytes: &'a [u8], gap: u64) -> io::Result<ZstdPass<'a>> {
+        Ok(ZstdPass { bytes, decoder: RawDecoder::new()?, consumed: 0, produced: 0, in_frame: false, frames: 0, gap, points: vec![(0, 0)], hasher: PieceHasher::new(PIECE) })
+    }
+
+}
+
+impl super::SeekPass for ZstdPass<'_> {
+    fn finish(mut self) -> io::Result<(std::result::Result<Vec<u8>, String>, u64)> {
+        io::copy(&mut self, &mut io::sink())?;
+        let ZstdPass { bytes, frames, points, hasher, gap, .. } = self;
+        let (digests, total) = hasher.finish();
+        if frames < 2 {
+            return Ok((Err("no seek points: the zstd file is a single frame (pzstd and writers of the zstd seekable format write several)".into()), 0));
+        }
+        if points.len() < 2 {
+            return Ok((Err(format!("no seek points: its {frames} zstd frames all start within the first span ({gap} bytes)")), 0));
+        }
+        let mut words = vec![points.len() as u64, frames];
+        words.extend(points.iter().flat_map(|&(c, d)| [c, d]));
+        let section = seek::encode(seek::KIND_ZSTD, bytes.len() as u64, binding_of_bytes(bytes), total, PIECE, &digests, &seek::encode_words(&words));
+        Ok((Ok(section), points.len() as u64))
+    }
+}
+
+impl Read for ZstdPass<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let mut idle = 0;
+        loop {
+            let rest = &self.bytes[self.consumed..];
+            if rest.is_empty() {
+                if self.in_frame {
+                    return Err(io::Error::new(io::ErrorKind::UnexpectedEof, format!("byte {} of the zstd file: it ends inside a frame", self.consumed)));
+                }
+                return Ok(0);
+            }
+            let mut input = InBuffer::around(rest);
+            let mut output = OutBuffer::around(&mut *buf);
+            let at = self.consumed;
+            let hint = self.decoder.run(&mut input, &mut output).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("byte {at} of the zstd file: {e}")))?;
+            let (used, made) = (input.pos(), output.pos());
+            self.consumed += used;
+            self.produced += made as u64;
+            self.in_frame = hint != 0;
+            if hint == 0 {
+                self.frames += 1;
+                let last = self.points.last().map_or(0, |p| p.1);
+                if self.consumed < self.bytes.len() && self.produced - last >= self.gap {
+                    self.points.push((self.consumed as u64, self.produced));
+                }
+            }
+            if made > 0 {
+                self.hasher.update(&buf[..made]);
+                crate::watch::at(self.consumed as u64);
+                return Ok(made);
+            }
+            idle = if used == 0 { idle + 1 } else { 0 };
+            if idle > 2 {
+                return Err(io::Error::new(io::ErrorKind::InvalidData, format!("byte {} of the zstd file: the decoder makes no progress", self.consumed)));
+            }
+        }
+    }
+}
+
+/// Decoding from frame starts, going on with the decoder last used when a read follows it.
+pub struct Frames<'a> {
+    bytes: &'a [u8],
+    points: Vec<(u64, u64)>,
+    current: Option<(u64, zstd::stream::read::Decoder<'static, &'a [u8]>)>,
+}
+
+impl<'a> Frames<'a> {
+    /// The frame starts of the seek section `payload`, for the mapped zstd file `bytes`, whose
+    /// stream has `total` bytes; why not, when they do not fit it.
+    pub fn open(bytes: &'a [u8], payload: &[u8], total: u64) -> std::result::Result<Frames<'a>, String> {
+        let bad = || "the zstd seek points do not fit the file".to_string();
+        let w = seek::words(payload).ok_or_else(bad)?;
+        let n = usize::try_from(*w.first().ok_or_else(bad)?).map_err(|_| bad())?;
+        if n == 0 || w.len() != n.checked_mul(2).and_then(|k| k.checked_add(2)).ok_or_else(bad)? {
+            return Err(bad());
+        }
+        let points: Vec<(u64, u64)> = w[2..].chunks_exact(2).map(|p| (p[0], p[1])).collect();
+        let ordered = points.windows(2).all(|p| p[0].0 < p[1].0 && p[0].1 < p[1].1);
+        let last = points[n - 1];
+        if points[0] != (0, 0) || !ordered || last.0 >= bytes.len() as u64 || last.1 >= total {
+            return Err(bad());
+        }
+        Ok(Frames { bytes, points, current: None })
+    }
+}
+
+impl Fetch for Frames<'_> {
+    fn fetch(&mut self, start: u64, len: usize) -> io::Result<Vec<u8>> {
+        let i = self.points.partition_point(|p| p.1 <= start).saturating_sub(1);
+        let (c, d) = self.points[i];
+        let reuse = self.current.as_ref().is_some_and(|(at, _)| *at <= start && *at >= d);
+        if !reuse {
+            let from = usize::try_from(c).map_err(io::Error::other)?;
+            self.current = Some((d, zstd::stream::read::Decoder::with_buffer(&self.bytes[from..])?));
+        }
+        let (at, decoder) = self.current.as_mut().expect("set above");
+        let skip = start - *at;
+        let skipped = io::copy(&mut decoder.take(skip), &mut io::sink())?;
+        *at += skipped;
+        let mut out = Vec::with_capacity(len);
+        decoder.take(len as u64).read_to_end(&mut out)?;
+        *at += out.len() as u64;
+        if skipped < skip || out.len() < len {
+            self.current = None;
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the zstd stream ended early"));
+        }
+        Ok(out)
+    }
+}
