@@ -204,21 +204,55 @@ fn real_tools_round_trip() {
         }
 
         // extract against tar -xf.
-        let (a, b) = (tmp.path().join("ours"), tmp.path().join("theirs"));
-        fs::create_dir_all(&a).unwrap();
+        let b = tmp.path().join("theirs");
         fs::create_dir_all(&b).unwrap();
-        ok(tarfs().arg("extract").arg(&archive).arg("-C").arg(&a));
         ok(Command::new("tar").arg("-xf").arg(&archive).arg("-C").arg(&b));
-        let (sa, sb) = (snapshot(&a), snapshot(&b));
-        if sa != sb {
+        let sb = snapshot(&b);
+        let compare_extract = |label: &str, from: &Path| {
+            let mut failures = Vec::new();
+            let a = tmp.path().join(format!("ours-{label}"));
+            fs::create_dir_all(&a).unwrap();
+            ok(tarfs().arg("extract").arg(from).arg("-C").arg(&a));
+            let sa = snapshot(&a);
             for (k, v) in &sb {
                 if sa.get(k) != Some(v) {
-                    failures.push(format!("{}: extract {}: ours {:?}, tar's {v}", case.name, k.display(), sa.get(k)));
+                    failures.push(format!("{} ({label}): extract {}: ours {:?}, tar's {v}", case.name, k.display(), sa.get(k)));
                 }
             }
             for k in sa.keys().filter(|k| !sb.contains_key(*k)) {
-                failures.push(format!("{}: extract made {} which tar does not", case.name, k.display()));
+                failures.push(format!("{} ({label}): extract made {} which tar does not", case.name, k.display()));
             }
+            failures
+        };
+        failures.extend(compare_extract("plain", &archive));
+
+        // The same archive compressed each way, read through its sidecar and its seek points
+        // (gzip checkpoints 64 KiB apart, bzip2 blocks of 100 kB, xz blocks of 16 KiB, zstd
+        // frames of 64 KiB): cat of every regular member and extract, against tar on the plain
+        // archive.
+        let p = archive.display();
+        for (ext, cmd) in [
+            ("gz", format!("gzip -c {p}")),
+            ("bz2", format!("bzip2 -1 -c {p}")),
+            ("xz", format!("xz -T2 --block-size=16KiB -c {p}")),
+            ("zst", format!("cd {} && split -b 65536 -d {p} part. && for f in part.*; do zstd -q -c $f; done; rm part.*", tmp.path().display())),
+        ] {
+            let z = tmp.path().join(format!("{}.tar.{ext}", case.name));
+            ok(Command::new("sh").arg("-c").arg(format!("({cmd}) > {}", z.display())));
+            let out = ok(tarfs().arg("-v").arg("index").arg("--span").arg("64K").arg(&z));
+            let err = String::from_utf8_lossy(&out.stderr);
+            if !err.contains("seek points") || err.contains("no seek points") {
+                failures.push(format!("{} ({ext}): no seek points: {err}", case.name));
+            }
+            for o in ours.iter().filter(|o| matches!(o["type"].as_str().unwrap(), "0" | "S" | "7")) {
+                let name = o["name"].as_str().unwrap();
+                let want = ok(Command::new("tar").arg("-xOf").arg(&archive).arg(name)).stdout;
+                let got = ok(tarfs().arg("cat").arg(&z).arg(name)).stdout;
+                if want != got {
+                    failures.push(format!("{} ({ext}): cat {name}: {} bytes vs tar's {}", case.name, got.len(), want.len()));
+                }
+            }
+            failures.extend(compare_extract(ext, &z));
         }
     }
     assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));

@@ -427,3 +427,100 @@ fn a_changed_bzip2_or_zstd_stream_is_an_error_never_wrong_bytes() {
         assert!(errors > 0 && right > 0, "{}: {errors} errors, {right} right", z.display());
     }
 }
+
+/// The decompressed stream of `z`, by Python's decoders (gzip members, bzip2 streams, xz
+/// streams, LZMA alone, each up to what follows its end) and the zstd tool: the reference for
+/// what tarfs decodes.
+fn reference_decode(z: &Path, kind: &str, out: &Path) {
+    if kind == "zstd" {
+        ok(Command::new("sh").arg("-c").arg(format!("zstd -q -dc {} > {}", z.display(), out.display())));
+        return;
+    }
+    let script = r#"
+import bz2, lzma, sys, zlib
+data, kind, out = open(sys.argv[1], 'rb').read(), sys.argv[2], b''
+def each(magic, new):
+    global data, out
+    while data.startswith(magic):
+        d = new(); out += d.decompress(data); data = d.unused_data
+if kind == 'gzip': each(b'\x1f\x8b', lambda: zlib.decompressobj(31))
+elif kind == 'bzip2': each(b'BZh', bz2.BZ2Decompressor)
+elif kind == 'xz': each(b'\xfd7zXZ\x00', lambda: lzma.LZMADecompressor(lzma.FORMAT_XZ))
+else: out = lzma.LZMADecompressor(lzma.FORMAT_ALONE).decompress(data)
+open(sys.argv[3], 'wb').write(out)
+"#;
+    ok(Command::new("python3").arg("-c").arg(script).arg(z).arg(kind).arg(out));
+}
+
+/// Every compressed archive of the corpus that tarfs decodes (gzip, bzip2, xz, zstd, LZMA
+/// alone) is indexed and read through its sidecar (and its seek points, where it has them):
+/// cat of every regular member equals `tar -xOf` of the archive decompressed by the reference
+/// decoders, and extract equals extracting the decompressed archive. An archive whose
+/// decompressed form tarfs refuses is refused compressed too, with its name in the error.
+#[test]
+fn compressed_corpus_archives_read_as_tar_does() {
+    use tarfs::format::compression::Compression;
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
+    let tmp = TempDir::new().unwrap();
+    let mut seen = 0;
+    let mut failures = Vec::new();
+    for entry in walkdir::WalkDir::new(&corpus).sort_by_file_name() {
+        let entry = entry.unwrap();
+        if !entry.file_type().is_file() {
+            continue;
+        }
+        let head: Vec<u8> = fs::read(entry.path()).unwrap().into_iter().take(Compression::HEAD).collect();
+        let Some(c) = Compression::detect(&head).filter(|c| c.supported()) else { continue };
+        seen += 1;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let dir = tmp.path().join(format!("{seen}"));
+        fs::create_dir_all(&dir).unwrap();
+        let z = dir.join(&name);
+        fs::copy(entry.path(), &z).unwrap();
+        let plain = dir.join("plain.tar");
+        reference_decode(&z, c.name(), &plain);
+        let plain_ok = tarfs().arg("index").arg(&plain).output().unwrap().status.success();
+        let out = tarfs().arg("-v").arg("index").arg(&z).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        if !plain_ok {
+            if out.status.success() || !err.contains(&name) {
+                failures.push(format!("{name}: refused decompressed, but indexed compressed (or the error does not name it): {err}"));
+            }
+            continue;
+        }
+        if !out.status.success() {
+            failures.push(format!("{name}: {err}"));
+            continue;
+        }
+        let listing: Vec<serde_json::Value> = String::from_utf8(ok(tarfs().arg("ls").arg("--json").arg(&plain)).stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let names: Vec<&str> = listing.iter().map(|m| m["name"].as_str().unwrap()).collect();
+        for m in &listing {
+            if !matches!(m["type"].as_str().unwrap(), "0" | "S" | "7") {
+                continue;
+            }
+            let member = m["name"].as_str().unwrap();
+            // tar -xOf prints every member of a name; tarfs cat the last, as extraction leaves it
+            // (checked against tar for plain archives elsewhere).
+            let want = if names.iter().filter(|n| **n == member).count() == 1 {
+                ok(Command::new("tar").arg("-xOf").arg(&plain).arg(member)).stdout
+            } else {
+                ok(tarfs().arg("cat").arg(&plain).arg(member)).stdout
+            };
+            let got = tarfs().arg("cat").arg(&z).arg(member).output().unwrap();
+            if got.stdout != want || !got.status.success() {
+                failures.push(format!("{name}: cat {member}: {} bytes vs {}: {}", got.stdout.len(), want.len(), String::from_utf8_lossy(&got.stderr)));
+            }
+        }
+        let (a, b) = (dir.join("from-z"), dir.join("from-plain"));
+        fs::create_dir_all(&a).unwrap();
+        fs::create_dir_all(&b).unwrap();
+        let ra = tarfs().arg("extract").arg(&z).arg("-C").arg(&a).output().unwrap();
+        let rb = tarfs().arg("extract").arg(&plain).arg("-C").arg(&b).output().unwrap();
+        let diff = Command::new("diff").arg("-r").arg("--no-dereference").arg(&a).arg(&b).output().unwrap();
+        if ra.status.code() != rb.status.code() || !diff.status.success() {
+            failures.push(format!("{name}: extract differs: {} / {}", String::from_utf8_lossy(&ra.stderr), String::from_utf8_lossy(&diff.stdout)));
+        }
+    }
+    assert!(seen >= 17, "only {seen} compressed archives in the corpus");
+    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+}

@@ -285,7 +285,15 @@ pub fn write_compressed_sidecar<'s>(archive: &Archive, c: Compression, dest: &Pa
     use crate::seekpoints::{Bzip2Pass, XzPass, ZstdPass, DEFAULT_SPAN, PIECE};
     let path = archive.path();
     match c {
-        Compression::Gzip => Ok((write_gzip_sidecar(path, dest, opts)?, None)),
+        Compression::Gzip => match write_gzip_sidecar(path, dest, opts) {
+            // rapidgzip-core refuses what follows the last gzip member, which gzip and tarfs's
+            // stream decoder pass over (with a warning): index such a file without seek points.
+            Err(e) if e.to_string().contains("trailing non-gzip data") => {
+                let why = "no seek points: data that is not gzip follows the last gzip member".to_string();
+                Ok((write_stream_sidecar(path, &mut *stream()?, 1 << 20, archive.len(), dest, opts)?, Some(why)))
+            }
+            r => Ok((r?, None)),
+        },
         Compression::Bzip2 => write_pass_sidecar(archive, Bzip2Pass::new(archive.bytes(), opts.threads()).at(path)?, dest, opts),
         Compression::Xz => write_pass_sidecar(archive, XzPass::new(archive.bytes(), stream()?), dest, opts),
         Compression::Zstd => {
