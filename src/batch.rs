@@ -23,6 +23,10 @@ pub enum Action {
     Indexed,
     /// A dry run: an index would be written.
     WouldIndex,
+    /// `recompress`: the archive was rewritten in frames or blocks, and indexed.
+    Recompressed,
+    /// `recompress`, a dry run: the archive would be rewritten.
+    WouldRecompress,
     /// `recover`: an interrupted change was carried through to its end.
     Finished,
     /// `recover`: an interrupted change was undone; the archive is as it was before it.
@@ -275,6 +279,10 @@ pub struct Summary {
     pub indexed: u64,
     /// Archives a dry run would index.
     pub would_index: u64,
+    /// Archives recompressed.
+    pub recompressed: u64,
+    /// Archives a dry run would recompress.
+    pub would_recompress: u64,
     /// Interrupted changes finished.
     pub finished: u64,
     /// Interrupted changes rolled back.
@@ -307,6 +315,8 @@ impl Summary {
             match o.action {
                 Action::Indexed => s.indexed += 1,
                 Action::WouldIndex => s.would_index += 1,
+                Action::Recompressed => s.recompressed += 1,
+                Action::WouldRecompress => s.would_recompress += 1,
                 Action::Finished => s.finished += 1,
                 Action::RolledBack => s.rolled_back += 1,
                 Action::Verified => s.verified += 1,

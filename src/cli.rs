@@ -99,6 +99,13 @@ pub enum Command {
     Extract(ExtractArgs),
     /// Check that each archive's index is present, intact and up to date.
     Verify(VerifyArgs),
+    /// Rewrite zstd and xz archives so that they can be read from the middle, then index them.
+    ///
+    /// A .tar.zst of one frame becomes the zstd seekable format, a .tar.xz of one block becomes
+    /// xz in blocks; any zstd or xz reader still reads them. The new file is verified (it must
+    /// decompress to the same bytes) before it replaces the old one with an atomic rename, and
+    /// keeps its mode, owner and times.
+    Recompress(RecompressArgs),
     /// Print a shell completion script.
     Completions {
         /// The shell.
@@ -158,6 +165,33 @@ pub struct WalkArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct RecompressArgs {
+    #[command(flatten)]
+    pub walk: WalkArgs,
+    #[command(flatten)]
+    pub batch: BatchArgs,
+    /// Rewrite as a seekable file: zstd in the seekable format, xz in blocks (the one way
+    /// recompress rewrites; required).
+    #[arg(long, required = true)]
+    pub seekable: bool,
+    /// Bytes of decompressed data per zstd frame or xz block (suffixes K, M, G): a read from
+    /// the middle decodes about this much.
+    #[arg(long, value_name = "SIZE", default_value = "4M", value_parser = parse_size)]
+    pub frame_size: u64,
+    /// Compression level (zstd 1-22, default 3; xz 0-9, default 6).
+    #[arg(long, value_name = "N")]
+    pub level: Option<u32>,
+    /// Rewrite archives that are already seekable.
+    #[arg(long)]
+    pub force: bool,
+    /// Say what would be done; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub read: ReadArgs,
+}
+
+#[derive(Debug, Args)]
 pub struct IndexArgs {
     #[command(flatten)]
     pub walk: WalkArgs,
@@ -186,7 +220,8 @@ pub struct IndexArgs {
     #[arg(long, value_name = "GLOB")]
     pub exclude: Vec<String>,
     /// For gzip-compressed archives: bytes of decompressed output between seek points (suffixes
-    /// K, M, G); each costs a 32 KiB window, compressed, in the sidecar.
+    /// K, M, G); each costs a 32 KiB window, compressed, in the sidecar. For zstd, frame starts
+    /// are noted at least min(SIZE, 1M) apart; bzip2 and xz blocks are all noted.
     #[arg(long, value_name = "SIZE", default_value = "4M", value_parser = parse_size)]
     pub span: u64,
     /// For a gzip-compressed archive (one input): also write its seek points to FILE as an

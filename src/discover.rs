@@ -18,6 +18,8 @@ pub struct Found {
 
 /// File names `index` and `verify` take by default: tar archives and compressed tar archives.
 pub const ARCHIVE_GLOBS: [&str; 6] = ["*.tar", "*.tar.gz", "*.tgz", "*.tar.zst", "*.tar.xz", "*.tar.bz2"];
+/// The file names `recompress` takes under directories: zstd and xz archives.
+pub const RECOMPRESS_GLOBS: [&str; 4] = ["*.tar.zst", "*.tzst", "*.tar.xz", "*.txz"];
 
 /// How to walk.
 #[derive(Debug, Clone)]

@@ -60,6 +60,7 @@ fn main() -> ExitCode {
         Command::Cat(a) => run_cat(&cli, a, a.read.options()).map(status),
         Command::Extract(a) => run_extract(&cli, a, a.read.options()).map(status),
         Command::Verify(a) => run_verify(&cli, a, a.read.options()),
+        Command::Recompress(a) => run_recompress(&cli, a, a.read.options()),
         Command::Completions { shell } => {
             clap_complete::generate(*shell, &mut Cli::command(), "tarfs", &mut io::stdout());
             Ok(Status::Ok)
@@ -263,6 +264,8 @@ fn summary_line(verb: &str, dry_run: bool, s: &Summary, secs: f64) -> String {
     let counts = [
         (s.indexed, "indexed"),
         (s.would_index, "would be indexed"),
+        (s.recompressed, "recompressed"),
+        (s.would_recompress, "would be recompressed"),
         (s.finished, "finished"),
         (s.rolled_back, "rolled back"),
         (s.verified, "verified"),
@@ -356,6 +359,41 @@ fn run_index(cli: &Cli, a: &cli::IndexArgs, scan: ScanOptions) -> Result<Status>
         Ok(Done { action: Action::Indexed, reason: Some(reason), members: r.members, index_path: Some(dest), warning: r.end.warning.map(|w| w.to_string()) })
     };
     let status = run_batch(cli, "index", a.dry_run, &ARCHIVE_GLOBS, &a.walk, &a.batch, job, None);
+    syncs.sync_all()?;
+    status
+}
+
+fn run_recompress(cli: &Cli, a: &cli::RecompressArgs, scan: ScanOptions) -> Result<Status> {
+    use tarfs::ops::recompress::{recompress, RecompressOptions, Recompressed};
+    if a.frame_size == 0 {
+        anyhow::bail!("--frame-size must be positive");
+    }
+    let syncs = Arc::new(DirSyncs::default());
+    let index = IndexOptions { scan, dir_syncs: Some(syncs.clone()), ..IndexOptions::default() };
+    let opts = RecompressOptions { frame: a.frame_size, level: a.level, threads: a.batch.jobs, force: a.force, dry_run: a.dry_run, index };
+    let job = |f: &Found, _progress: &dyn Progress| -> tarfs::Result<Done> {
+        let dir = index_dir_for(a.walk.index_dir.as_deref());
+        match recompress(&f.path, &opts, |p| sidecar_path(p, dir.as_ref()))? {
+            Recompressed::Skipped(why) if a.dry_run && why.starts_with("dry run") => Ok(Done { action: Action::WouldRecompress, reason: Some(why), members: 0, index_path: None, warning: None }),
+            Recompressed::Skipped(why) => Ok(Done { action: Action::Skipped, reason: Some(why), members: 0, index_path: None, warning: None }),
+            Recompressed::Indexed(why, index, no_seek) => {
+                let reason = format!("{why}; its sidecar was missing or stale{}{}", ext_note(&index), no_seek.map(|w| format!("; {w}")).unwrap_or_default());
+                Ok(Done { action: Action::Indexed, reason: Some(reason), members: index.members, index_path: Some(index.index_path), warning: index.end.warning.map(|w| w.to_string()) })
+            }
+            Recompressed::Done { format, before, after, decompressed, index, no_seek } => {
+                let how = if format == tarfs::format::compression::Compression::Zstd { "the zstd seekable format, in frames" } else { "xz, in blocks" };
+                let change = (after as f64 - before as f64) * 100.0 / before.max(1) as f64;
+                let reason = format!(
+                    "as {how} of {} bytes: {before} -> {after} bytes ({change:+.1}%), {decompressed} decompressed, the same bytes as before{}{}",
+                    a.frame_size,
+                    ext_note(&index),
+                    no_seek.map(|w| format!("; {w}")).unwrap_or_default()
+                );
+                Ok(Done { action: Action::Recompressed, reason: Some(reason), members: index.members, index_path: Some(index.index_path), warning: index.end.warning.map(|w| w.to_string()) })
+            }
+        }
+    };
+    let status = run_batch(cli, "recompress", a.dry_run, &tarfs::discover::RECOMPRESS_GLOBS, &a.walk, &a.batch, job, None);
     syncs.sync_all()?;
     status
 }

@@ -232,6 +232,8 @@ impl Progress for Bars {
             let what = match o.action {
                 Action::Indexed => "indexed",
                 Action::WouldIndex => "would index",
+                Action::Recompressed => "recompressed",
+                Action::WouldRecompress => "would recompress",
                 Action::Finished => "finished",
                 Action::RolledBack => "rolled back",
                 Action::Skipped => "skipped",

@@ -524,3 +524,71 @@ fn compressed_corpus_archives_read_as_tar_does() {
     assert!(seen >= 17, "only {seen} compressed archives in the corpus");
     assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
 }
+
+/// `recompress --seekable`: a single-frame .tar.zst and a single-block .tar.xz become seekable
+/// (the zstd seekable format, xz in blocks), decompress to the same bytes with the reference
+/// tools, keep their mode and times, and get a sidecar with seek points. It is idempotent,
+/// restores a missing sidecar, and refuses what it must not replace.
+#[test]
+fn recompress_makes_zstd_and_xz_seekable_keeping_their_bytes() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let tmp = TempDir::new().unwrap();
+    let plain = mixed(tmp.path(), 40, 29);
+    let bytes = fs::read(&plain).unwrap();
+    let names = members(&plain);
+    let last = names.last().unwrap();
+    let (z, x) = (tmp.path().join("one.tar.zst"), tmp.path().join("one.tar.xz"));
+    ok(Command::new("sh").arg("-c").arg(format!("zstd -q -c {p} > {}; xz -T1 -c {p} > {}", z.display(), x.display(), p = plain.display())));
+    for f in [&z, &x] {
+        fs::set_permissions(f, fs::Permissions::from_mode(0o640)).unwrap();
+        ok(Command::new("touch").arg("-d").arg("@1500000000").arg(f));
+    }
+    let json = |args: &[&str], files: &[&Path]| -> Vec<serde_json::Value> {
+        let out = tarfs().arg("recompress").args(args).arg("--json").args(files).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    };
+    // A dry run changes nothing.
+    let recs = json(&["--seekable", "--dry-run"], &[&z, &x]);
+    assert!(recs[..2].iter().all(|r| r["action"] == "would_recompress"), "{recs:?}");
+    assert_eq!(fs::read(&z).unwrap(), ok(Command::new("zstd").arg("-q").arg("-c").arg(&plain)).stdout);
+    let recs = json(&["--seekable", "--frame-size", "1M"], &[&z, &x]);
+    assert!(recs[..2].iter().all(|r| r["action"] == "recompressed" && r["members"] == names.len()), "{recs:?}");
+    for (f, tool) in [(&z, "zstd"), (&x, "xz")] {
+        assert_eq!(ok(Command::new(tool).arg("-q").arg("-dc").arg(f)).stdout, bytes, "{tool}: other bytes");
+        let m = fs::metadata(f).unwrap();
+        assert_eq!((m.mode() & 0o7777, m.mtime()), (0o640, 1_500_000_000), "{tool}: mode and mtime");
+        let (got, decoded, err) = cat(f, &[last], &[]);
+        assert_eq!(got, ok(Command::new("tar").arg("-xOf").arg(&plain).arg(last)).stdout);
+        assert!(err.contains("through its seek points") && decoded <= 3 << 20, "{tool}: {err}");
+        let all: Vec<&str> = names.iter().map(String::as_str).collect();
+        assert_eq!(cat(f, &all, &[]).0, ok(Command::new("tar").arg("-xOf").arg(&plain)).stdout, "{tool}");
+    }
+    assert!(fs::read(&z).unwrap().ends_with(&0x8F92_EAB1u32.to_le_bytes()), "the zstd seekable format's footer");
+    // Again: nothing to do. Without its sidecar: indexed, not rewritten.
+    let before = fs::read(&x).unwrap();
+    let recs = json(&["--seekable"], &[&z, &x]);
+    assert!(recs[..2].iter().all(|r| r["action"] == "skipped"), "{recs:?}");
+    fs::remove_file(format!("{}.tarfs", x.display())).unwrap();
+    let recs = json(&["--seekable"], &[&x]);
+    assert_eq!(recs[0]["action"], "indexed", "{recs:?}");
+    assert_eq!(fs::read(&x).unwrap(), before);
+    // A file with two names is refused, unchanged; through a symbolic link, the file it names
+    // is rewritten and the link stays.
+    let twin = tmp.path().join("twin.tar.xz");
+    fs::hard_link(&x, &twin).unwrap();
+    let out = tarfs().arg("recompress").arg("--seekable").arg("--force").arg(&x).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("hard links"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(fs::read(&x).unwrap(), before);
+    fs::remove_file(&twin).unwrap();
+    let link = tmp.path().join("link.tar.zst");
+    std::os::unix::fs::symlink(&z, &link).unwrap();
+    ok(tarfs().arg("recompress").arg("--seekable").arg("--force").arg("--frame-size").arg("2M").arg(&link));
+    assert!(fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+    assert_eq!(ok(Command::new("zstd").arg("-q").arg("-dc").arg(&z)).stdout, bytes);
+    // gzip needs no recompressing.
+    let g = gzip(&plain, "gzip");
+    let out = tarfs().arg("recompress").arg("--seekable").arg(&g).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("need no recompressing"));
+}

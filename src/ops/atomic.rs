@@ -41,6 +41,8 @@ pub enum Perm {
     NoWiderThan(u32),
     /// `0600`: journals, which hold archive bytes.
     Private,
+    /// This mode, whatever the umask: a file that replaces another keeps its mode.
+    Exactly(u32),
 }
 
 impl Perm {
@@ -50,6 +52,7 @@ impl Perm {
             Perm::Default => base,
             Perm::NoWiderThan(m) => base & !(0o444 & !m),
             Perm::Private => 0o600,
+            Perm::Exactly(m) => m & 0o7777,
         }
     }
 }

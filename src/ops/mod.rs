@@ -13,6 +13,7 @@ pub mod index;
 pub mod journal;
 pub mod order;
 pub mod read;
+pub mod recompress;
 pub mod select;
 pub mod verify;
 

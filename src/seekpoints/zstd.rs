@@ -41,8 +41,11 @@ impl<'a> ZstdPass<'a> {
 impl super::SeekPass for ZstdPass<'_> {
     fn finish(mut self) -> io::Result<(std::result::Result<Vec<u8>, String>, u64)> {
         io::copy(&mut self, &mut io::sink())?;
-        let ZstdPass { bytes, frames, points, hasher, gap, .. } = self;
+        let ZstdPass { bytes, frames, mut points, hasher, gap, .. } = self;
         let (digests, total) = hasher.finish();
+        // A frame start after the last byte of output (before a seekable file's seek table, a
+        // skippable frame) is no place to start reading.
+        points.retain(|p| p.1 < total);
         if frames < 2 {
             return Ok((Err("no seek points: the zstd file is a single frame (pzstd and writers of the zstd seekable format write several)".into()), 0));
         }
