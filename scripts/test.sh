@@ -23,6 +23,8 @@ command -v setpriv >/dev/null || need+=(util-linux)
 command -v strace >/dev/null || need+=(strace)
 command -v git >/dev/null || need+=(git)
 command -v dpkg-deb >/dev/null || need+=(dpkg)
+# tarfs mount (tests/mount.rs): fusermount3, with /dev/fuse.
+command -v fusermount3 >/dev/null || need+=(fuse3)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null

@@ -33,6 +33,10 @@ pub const EXAMPLES: &str = "Examples:
       List through the best index, like tar -tv.
   tarfs cat big.tar path/in/archive
       Print one member by seeking to it.
+  tarfs mount big.tar.gz /mnt/big
+      Browse an archive as a read-only file system (fusermount3 -u to end).
+  tarfs recompress --seekable big.tar.zst
+      Rewrite a one-frame zstd archive so that cat can seek into it.
   tarfs verify backups/
       Check every index against its archive.";
 
@@ -106,6 +110,13 @@ pub enum Command {
     /// decompress to the same bytes) before it replaces the old one with an atomic rename, and
     /// keeps its mode, owner and times.
     Recompress(RecompressArgs),
+    /// Mount an archive, or a directory of archives, as a read-only file system (FUSE).
+    ///
+    /// The tree is what `tar -xf` would leave: the last of two members of one name wins, hard
+    /// links share an inode, implied directories appear. It is read through the archive's best
+    /// index (embedded, sidecar, CSV) and, for a compressed archive, its seek points. Unmount with
+    /// `fusermount3 -u MOUNTPOINT`; SIGTERM and SIGINT unmount too.
+    Mount(MountArgs),
     /// Print a shell completion script.
     Completions {
         /// The shell.
@@ -162,6 +173,44 @@ pub struct WalkArgs {
     /// the same sidecar.
     #[arg(long, value_name = "DIR")]
     pub index_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct MountArgs {
+    /// The archive, or a directory: each archive under it appears as a directory named by its
+    /// path, loaded the first time someone looks inside.
+    pub source: PathBuf,
+    /// An existing directory to mount on.
+    pub mountpoint: PathBuf,
+    /// Stay in the foreground (else tarfs returns once the mount is ready, and serves it in
+    /// the background).
+    #[arg(short, long)]
+    pub foreground: bool,
+    /// With no index, save what the scan found as a sidecar before mounting.
+    #[arg(long)]
+    pub write_index: bool,
+    /// Read and write sidecars under DIR (as `tarfs index --index-dir`).
+    #[arg(long, value_name = "DIR")]
+    pub index_dir: Option<PathBuf>,
+    /// Show every file as owned by this user id.
+    #[arg(long, value_name = "UID")]
+    pub uid: Option<u32>,
+    /// Show every file as owned by this group id.
+    #[arg(long, value_name = "GID")]
+    pub gid: Option<u32>,
+    /// Let other users see the mount (FUSE allow_other; for users other than root, it needs
+    /// user_allow_other in /etc/fuse.conf).
+    #[arg(long)]
+    pub allow_other: bool,
+    /// Which file names under a directory are archives (repeatable; default as for index).
+    #[arg(long, value_name = "PATTERN")]
+    pub glob: Vec<String>,
+    /// In the background, append messages (a changed archive, a member that cannot be read)
+    /// to FILE; without it, they are dropped once the mount is ready.
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+    #[command(flatten)]
+    pub read: ReadArgs,
 }
 
 #[derive(Debug, Args)]

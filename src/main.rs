@@ -61,6 +61,7 @@ fn main() -> ExitCode {
         Command::Extract(a) => run_extract(&cli, a, a.read.options()).map(status),
         Command::Verify(a) => run_verify(&cli, a, a.read.options()),
         Command::Recompress(a) => run_recompress(&cli, a, a.read.options()),
+        Command::Mount(a) => run_mount(&cli, a, a.read.options()).map(status),
         Command::Completions { shell } => {
             clap_complete::generate(*shell, &mut Cli::command(), "tarfs", &mut io::stdout());
             Ok(Status::Ok)
@@ -361,6 +362,110 @@ fn run_index(cli: &Cli, a: &cli::IndexArgs, scan: ScanOptions) -> Result<Status>
     let status = run_batch(cli, "index", a.dry_run, &ARCHIVE_GLOBS, &a.walk, &a.batch, job, None);
     syncs.sync_all()?;
     status
+}
+
+/// `tarfs mount`: in the foreground, mounts and serves; else starts itself in the foreground as
+/// a daemon (its own process group, stdin closed) and returns once it says the mount is ready,
+/// or with its failure.
+fn run_mount(cli: &Cli, a: &cli::MountArgs, scan: ScanOptions) -> Result<bool> {
+    use tarfs::mount::{fs::{Loaded, TarFs}, MountOptions};
+    const CHILD: &str = "TARFS_MOUNT_DAEMON";
+    if !a.mountpoint.is_dir() {
+        anyhow::bail!("{}: cannot mount there: not a directory", a.mountpoint.display());
+    }
+    let daemon = std::env::var_os(CHILD).is_some();
+    if !a.foreground && !daemon {
+        use std::io::BufRead;
+        use std::os::unix::process::CommandExt;
+        let mut child = std::process::Command::new(std::env::current_exe()?)
+            .args(std::env::args_os().skip(1))
+            .env(CHILD, "1")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .process_group(0)
+            .spawn()?;
+        let mut line = String::new();
+        let mut out = io::BufReader::new(child.stdout.take().expect("piped"));
+        out.read_line(&mut line)?;
+        if line.trim() == "ready" {
+            return Ok(true);
+        }
+        let status = child.wait()?;
+        return Ok(status.success());
+    }
+    let opts = MountOptions { index_dir: a.index_dir.clone(), scan, uid: a.uid, gid: a.gid, allow_other: a.allow_other, verbose: cli.verbose, threads: 0 };
+    let fs = if a.source.is_dir() {
+        let globs: Vec<&str> = if a.glob.is_empty() { ARCHIVE_GLOBS.to_vec() } else { a.glob.iter().map(String::as_str).collect() };
+        let (found, errors) = Discover::with_globs(&globs)?.find(std::slice::from_ref(&a.source));
+        for e in &errors {
+            warn(e);
+        }
+        let root = a.source.canonicalize()?;
+        let archives: Vec<(std::path::PathBuf, Vec<u8>)> = found
+            .into_iter()
+            .filter_map(|f| {
+                let abs = f.path.canonicalize().ok()?;
+                let rel = abs.strip_prefix(&root).ok()?.as_os_str().as_encoded_bytes().to_vec();
+                Some((abs, rel))
+            })
+            .collect();
+        if cli.verbose {
+            warn(format!("{}: {} archives; each is loaded when first looked into", a.source.display(), archives.len()));
+        }
+        let mtime = std::fs::metadata(&a.source).map(|m| std::os::unix::fs::MetadataExt::mtime(&m)).unwrap_or(0);
+        TarFs::tree(archives, opts.clone(), mtime)
+    } else {
+        let started = std::time::Instant::now();
+        if a.write_index {
+            let archive = Archive::open(&a.source)?;
+            let dir = index_dir_for(a.index_dir.as_deref());
+            if tarfs::ops::read::locate(&archive, dir.as_ref())?.is_none() && tarfs::ops::read::locate_csv(&archive, scan).is_none() {
+                let dest = sidecar_path(&a.source, dir.as_ref());
+                let iopts = IndexOptions { scan, ..IndexOptions::default() };
+                match tarfs::source::compression_of(&archive) {
+                    Some(c) => {
+                        let stream = || open_stream(&a.source, |f| Box::new(f)).map(|(r, _)| r);
+                        tarfs::ops::index::write_compressed_sidecar(&archive, c, &dest, &iopts, stream)?;
+                    }
+                    None => {
+                        write_sidecar(&archive, &dest, &iopts)?;
+                    }
+                }
+                warn(format!("{}: no index: scanned it and wrote {}", a.source.display(), dest.display()));
+            }
+        }
+        let loaded = Loaded::open(&a.source, &opts)?;
+        if loaded.note.starts_with("no index") && !a.write_index {
+            warn(format!("{}: {} ({} entries in {:.2} s); --write-index saves what a scan finds as a sidecar", a.source.display(), loaded.note, loaded.tree().len(), started.elapsed().as_secs_f64()));
+        } else if cli.verbose {
+            warn(format!("{}: {} entries {} in {:.2} s, {} bytes of tree", a.source.display(), loaded.tree().len(), loaded.note, started.elapsed().as_secs_f64(), loaded.tree().heap_bytes()));
+        }
+        TarFs::single(a.source.clone(), loaded, opts.clone())
+    };
+    let verbose = cli.verbose;
+    let (source, mp, log) = (a.source.clone(), a.mountpoint.clone(), a.log.clone());
+    tarfs::mount::mount(fs, &a.source, &a.mountpoint, &opts, move || {
+        if verbose {
+            warn(format!("mounted {} at {}", source.display(), mp.display()));
+        }
+        if daemon {
+            // Detach from the caller's output, which it may be waiting on (`$(tarfs mount ...)`,
+            // cron): later messages go to the log, or nowhere. Then the parent is told, and
+            // returns.
+            let log = log.as_ref().and_then(|l| std::fs::OpenOptions::new().create(true).append(true).open(l).ok());
+            let null = std::fs::OpenOptions::new().write(true).open("/dev/null");
+            if let Some(f) = log.as_ref().or(null.as_ref().ok()) {
+                let _ = rustix::stdio::dup2_stderr(f);
+            }
+            let mut out = io::stdout();
+            let _ = writeln!(out, "ready");
+            let _ = out.flush();
+            if let Ok(n) = &null {
+                let _ = rustix::stdio::dup2_stdout(n);
+            }
+        }
+    })?;
+    Ok(true)
 }
 
 fn run_recompress(cli: &Cli, a: &cli::RecompressArgs, scan: ScanOptions) -> Result<Status> {

@@ -9,6 +9,7 @@
 //! archive. Before any member's data is read, [`Reader::checked`] re-reads its header chain at the
 //! indexed position and compares it with the entry, so a wrong index can never yield wrong bytes.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::io::Write;
 use std::ops::Range;
@@ -751,6 +752,60 @@ impl<'a> Reader<'a> {
         x.finish(out).map_err(io_out)
     }
 
+    /// Where the logical contents of the member whose header chain starts at `position` are,
+    /// for reading any part of it (a mount's reads): its size, and its data regions as
+    /// `(logical offset, length, offset in the archive's data)`, holes between them reading as
+    /// zeros. The header chain is read again at `position` (from the archive, or through the
+    /// byte source of a compressed one), so a position that no longer holds a member is an
+    /// error; its path and size are given for the caller to compare.
+    pub fn layout_at(&self, position: u64) -> Result<Layout> {
+        let path = self.archive.path();
+        let of = |found: &Entry<'_>, data_offset: u64| -> Result<Layout> {
+            let x = Expander::new(found, &self.opts, path)?;
+            if x.stored() > found.stored_size {
+                return Err(Error::Invalid(format!("{}: at byte {}: sparse map needs {} bytes of data, the member stores {}", path.display(), found.header_offset, x.stored(), found.stored_size)));
+            }
+            let mut at = data_offset;
+            let regions = x
+                .regions()
+                .iter()
+                .map(|&(logical, len)| {
+                    let r = (logical, len, at);
+                    at += len;
+                    r
+                })
+                .collect();
+            Ok(Layout { path: found.path().into_owned(), size: x.size(), typeflag: found.typeflag, regions })
+        };
+        if self.compression.is_none() {
+            let found = self.member_at(position)?;
+            return of(&found, found.data_offset);
+        }
+        let io_in = |source: std::io::Error| Error::Io { path: path.to_path_buf(), source };
+        // The chain, and two blocks after it, as the scanner wants before it trusts a header.
+        let mut want = 64 * BLOCK;
+        loop {
+            let head = self.source.read_at(position, want).map_err(io_in)?;
+            let mut sc = Scanner::window(&head, 0, self.opts, true, &[]);
+            match sc.next() {
+                Some(Ok(found)) if found.position == 0 => return of(&found, position + found.data_offset),
+                // A chain longer than the window (long pax records): a larger one.
+                Some(Err(err)) if head.len() == want && want < (64 << 20) => {
+                    let _ = err;
+                    want *= 8;
+                }
+                Some(Err(err)) => return Err(self.mismatch(u64::MAX, position, b"", &format!("no member there ({})", err.kind))),
+                _ => return Err(self.mismatch(u64::MAX, position, b"", "no member there")),
+            }
+        }
+    }
+
+    /// `len` bytes of the archive's (decompressed) data at `offset`, from the reader's byte
+    /// source: the mapping, or the seek points or decoder of a compressed archive.
+    pub fn bytes_at(&self, offset: u64, len: usize) -> std::io::Result<Cow<'_, [u8]>> {
+        self.source.read_at(offset, len)
+    }
+
     fn mismatch(&self, entry: u64, offset: u64, name: &[u8], msg: &str) -> Error {
         Error::Mismatch {
             path: self.archive.path().to_path_buf(),
@@ -759,6 +814,47 @@ impl<'a> Reader<'a> {
             offset,
             msg: msg.to_string(),
         }
+    }
+}
+
+/// Where a member's logical contents are (see [`Reader::layout_at`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    /// The member's path, from its header chain.
+    pub path: Vec<u8>,
+    /// Its logical size.
+    pub size: u64,
+    /// Its effective typeflag.
+    pub typeflag: u8,
+    /// `(logical offset, length, offset in the archive's data)`, in order.
+    pub regions: Vec<(u64, u64, u64)>,
+}
+
+impl Layout {
+    /// The bytes `[offset, offset + len)` of the contents, from `reader`.
+    pub fn read(&self, reader: &Reader<'_>, offset: u64, len: usize) -> std::io::Result<Vec<u8>> {
+        let end = offset.saturating_add(len as u64).min(self.size);
+        if offset >= end {
+            return Ok(Vec::new());
+        }
+        let mut out = vec![0u8; (end - offset) as usize];
+        let first = self.regions.partition_point(|r| r.0 + r.1 <= offset);
+        for &(logical, n, at) in &self.regions[first..] {
+            if logical >= end {
+                break;
+            }
+            let from = logical.max(offset);
+            let to = (logical + n).min(end);
+            if from >= to {
+                continue;
+            }
+            let bytes = reader.bytes_at(at + (from - logical), (to - from) as usize)?;
+            if (bytes.len() as u64) < to - from {
+                return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the archive ends inside the member's data"));
+            }
+            out[(from - offset) as usize..(to - offset) as usize].copy_from_slice(&bytes[..(to - from) as usize]);
+        }
+        Ok(out)
     }
 }
 

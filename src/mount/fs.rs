@@ -1,0 +1,491 @@
+//! The FUSE file system (on `fuser`): an archive's [`Tree`], or a directory of archives, each
+//! loaded the first time someone looks inside it.
+//!
+//! Inode numbers are `slot << 32 | inode`: slot 0 is the archive of a one-archive mount, or the
+//! directory of a tree of archives, whose archives are slots 1, 2, …; an archive's directory in
+//! that tree is its root, inode `slot << 32 | 1`.
+//!
+//! Every request runs inside `catch_unwind`: whatever an archive does to a request, the daemon
+//! answers EIO for it and goes on. Before every read the archive is checked to be the file it
+//! was (length, modification time, inode); if it is not, reads return EIO, and the change is
+//! logged once.
+
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::fs::File;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use fuser::{Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, KernelConfig, OpenFlags, ReplyAttr, ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEntry, ReplyOpen, ReplyStatfs, Request};
+
+use super::tree::{Data, Kind, MemberInfo, Tree, TreeBuilder, ROOT};
+use super::MountOptions;
+use crate::archive::{Archive, IndexDir};
+use crate::ops::read::{Layout, Reader};
+
+/// How long the kernel may keep attributes and entries: the archive is read-only.
+const TTL: Duration = Duration::from_secs(3600);
+
+/// One archive, loaded: its reader, its tree, and where each file's member is.
+pub struct Loaded {
+    reader: Reader<'static>,
+    tree: Tree,
+    /// The header position of each member the tree's files read.
+    positions: Vec<u64>,
+    file: File,
+    stamp: (u64, u64, u64, i64, i64),
+    changed: AtomicBool,
+    /// What reading it said (the index it used, or that it scanned).
+    pub note: String,
+}
+
+fn stamp_of(m: &std::fs::Metadata) -> (u64, u64, u64, i64, i64) {
+    (m.dev(), m.ino(), m.len(), m.mtime(), m.mtime_nsec())
+}
+
+impl Loaded {
+    /// Loads the archive at `path` through the best index it has (or a scan).
+    pub fn open(path: &std::path::Path, opts: &MountOptions) -> crate::Result<Loaded> {
+        let archive: &'static Archive = Box::leak(Box::new(Archive::open(path)?));
+        let file = File::open(path).map_err(|source| crate::Error::Io { path: path.to_path_buf(), source })?;
+        let stamp = stamp_of(&file.metadata().map_err(|source| crate::Error::Io { path: path.to_path_buf(), source })?);
+        let dir = opts.index_dir.as_deref().map(IndexDir::new);
+        let reader = Reader::open(archive, dir.as_ref(), opts.scan)?;
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+        let mut b = TreeBuilder::new(rustix::process::getuid().as_raw(), rustix::process::getgid().as_raw(), now);
+        let mut positions = Vec::new();
+        reader.for_each(|e| {
+            let path = e.path();
+            let member = u32::try_from(positions.len()).unwrap_or(u32::MAX);
+            positions.push(e.position);
+            b.add(member, &MemberInfo { path: &path, typeflag: e.typeflag, link: e.link(), mode: e.mode, uid: e.uid, gid: e.gid, mtime: e.mtime, size: e.size, device: e.device });
+            Ok(())
+        })?;
+        positions.shrink_to_fit();
+        let tree = b.finish();
+        for (name, why) in &tree.skipped {
+            eprintln!("tarfs: {}: {}: not shown: {why}", path.display(), String::from_utf8_lossy(name));
+        }
+        let note = match reader.source() {
+            crate::ops::read::Source::Scan => "no index: scanned the archive".to_string(),
+            s => format!("through its {s}"),
+        };
+        Ok(Loaded { reader, tree, positions, file, stamp, changed: AtomicBool::new(false), note })
+    }
+
+    /// The tree.
+    pub fn tree(&self) -> &Tree {
+        &self.tree
+    }
+
+    /// Whether the archive is still the file it was; logs the first change.
+    fn unchanged(&self) -> bool {
+        let same = self.file.metadata().is_ok_and(|m| stamp_of(&m) == self.stamp) && std::fs::metadata(self.reader.archive().path()).is_ok_and(|m| (m.dev(), m.ino()) == (self.stamp.0, self.stamp.1));
+        if !same && !self.changed.swap(true, Ordering::Relaxed) {
+            eprintln!("tarfs: {}: the archive changed while mounted: reads now fail (EIO); mount it again", self.reader.archive().path().display());
+        }
+        same
+    }
+}
+
+/// A slot: the archive of a one-archive mount, the directory of a tree, or one of its archives.
+enum Slot {
+    /// An archive; loaded at once (a one-archive mount) or when first looked into.
+    Archive { path: PathBuf, loaded: OnceLock<std::result::Result<Arc<Loaded>, String>> },
+    /// The directory of a tree of archives: its directories, with archives as leaves (each the
+    /// slot `archives[member]`).
+    Dir { tree: Tree, archives: Vec<usize>, mtime: i64 },
+}
+
+/// The mounted file system.
+pub struct TarFs {
+    slots: Vec<Slot>,
+    opts: MountOptions,
+    files: Mutex<HashMap<u64, (Arc<Loaded>, Arc<Layout>)>>,
+    next_fh: AtomicU64,
+}
+
+fn ino(slot: usize, local: u32) -> INodeNo {
+    INodeNo(((slot as u64) << 32) | u64::from(local))
+}
+
+fn split(ino: INodeNo) -> (usize, u32) {
+    let v = u64::from(ino);
+    ((v >> 32) as usize, v as u32)
+}
+
+fn time(t: i64) -> SystemTime {
+    if t >= 0 {
+        UNIX_EPOCH + Duration::from_secs(t as u64)
+    } else {
+        UNIX_EPOCH - Duration::from_secs(t.unsigned_abs())
+    }
+}
+
+fn file_type(k: Kind) -> FileType {
+    match k {
+        Kind::Dir => FileType::Directory,
+        Kind::File => FileType::RegularFile,
+        Kind::Symlink => FileType::Symlink,
+        Kind::Char => FileType::CharDevice,
+        Kind::Block => FileType::BlockDevice,
+        Kind::Fifo => FileType::NamedPipe,
+    }
+}
+
+/// What a request found: the archive it is in (if any) and the inode there.
+enum Found {
+    /// An inode of a loaded archive.
+    InArchive(Arc<Loaded>, usize, u32),
+    /// A directory of the tree of archives.
+    InDir(usize, u32),
+}
+
+type Answer<T> = std::result::Result<T, Errno>;
+
+impl TarFs {
+    /// A one-archive mount (loaded now, so that errors are reported before mounting).
+    pub fn single(path: PathBuf, loaded: Loaded, opts: MountOptions) -> TarFs {
+        let cell = OnceLock::new();
+        let _ = cell.set(Ok(Arc::new(loaded)));
+        TarFs { slots: vec![Slot::Archive { path, loaded: cell }], opts, files: Mutex::new(HashMap::new()), next_fh: AtomicU64::new(1) }
+    }
+
+    /// A tree of archives: `archives` are their paths, `relative` the names under which they
+    /// appear (their paths relative to the directory mounted).
+    pub fn tree(archives: Vec<(PathBuf, Vec<u8>)>, opts: MountOptions, mtime: i64) -> TarFs {
+        let mut b = TreeBuilder::new(rustix::process::getuid().as_raw(), rustix::process::getgid().as_raw(), mtime);
+        let mut slots = vec![];
+        let mut leaves = Vec::new();
+        for (i, (path, rel)) in archives.into_iter().enumerate() {
+            // A leaf: a file in the directory tree stands for archive i (never shown as one).
+            b.add(i as u32, &MemberInfo { path: &rel, typeflag: b'0', link: b"", mode: 0o755, uid: 0, gid: 0, mtime, size: 0, device: (0, 0) });
+            leaves.push(i + 1);
+            slots.push(Slot::Archive { path, loaded: OnceLock::new() });
+        }
+        let tree = b.finish();
+        slots.insert(0, Slot::Dir { tree, archives: leaves, mtime });
+        TarFs { slots, opts, files: Mutex::new(HashMap::new()), next_fh: AtomicU64::new(1) }
+    }
+
+    /// The archive in `slot`, loaded if it is not yet.
+    fn archive(&self, slot: usize) -> Answer<Arc<Loaded>> {
+        match self.slots.get(slot) {
+            Some(Slot::Archive { path, loaded }) => {
+                let r = loaded.get_or_init(|| match Loaded::open(path, &self.opts) {
+                    Ok(l) => {
+                        if self.opts.verbose {
+                            eprintln!("tarfs: {}: loaded {}", path.display(), l.note);
+                        }
+                        Ok(Arc::new(l))
+                    }
+                    Err(e) => {
+                        eprintln!("tarfs: {e}");
+                        Err(e.to_string())
+                    }
+                });
+                r.clone().map_err(|_| Errno::EIO)
+            }
+            _ => Err(Errno::ENOENT),
+        }
+    }
+
+    fn find(&self, i: INodeNo) -> Answer<Found> {
+        let (slot, local) = split(i);
+        match self.slots.get(slot) {
+            Some(Slot::Dir { tree, archives, .. }) => {
+                let node = tree.inode(local).ok_or(Errno::ENOENT)?;
+                if let Data::Member(m) = node.data {
+                    // An archive's leaf is reached as its root, not as itself.
+                    let s = *archives.get(m as usize).ok_or(Errno::ENOENT)?;
+                    return Ok(Found::InArchive(self.archive(s)?, s, ROOT));
+                }
+                Ok(Found::InDir(slot, local))
+            }
+            Some(Slot::Archive { .. }) => Ok(Found::InArchive(self.archive(slot)?, slot, local)),
+            None => Err(Errno::ENOENT),
+        }
+    }
+
+    /// The attributes of an inode of a loaded archive.
+    fn attr_in(&self, l: &Loaded, slot: usize, local: u32) -> Answer<FileAttr> {
+        let node = l.tree.inode(local).ok_or(Errno::ENOENT)?;
+        let a = node.attr;
+        let rdev = match node.data {
+            Data::Device(major, minor) => rustix::fs::makedev(major, minor) as u32,
+            _ => 0,
+        };
+        let mut attr = FileAttr {
+            ino: ino(slot, local),
+            size: a.size,
+            blocks: a.size.div_ceil(512),
+            atime: time(a.mtime),
+            mtime: time(a.mtime),
+            ctime: time(a.mtime),
+            crtime: time(a.mtime),
+            kind: file_type(a.kind),
+            perm: (a.mode & 0o7777) as u16,
+            nlink: node.nlink.max(1),
+            uid: self.opts.uid.unwrap_or(a.uid),
+            gid: self.opts.gid.unwrap_or(a.gid),
+            rdev,
+            blksize: 1 << 16,
+            flags: 0,
+        };
+        if slot != 0 && local == ROOT {
+            // An archive's directory in a tree: its count of subdirectories is not known
+            // before it is loaded, so, as btrfs does, 1 (which tells find not to count).
+            attr.nlink = 1;
+            if let Some(Slot::Archive { path, .. }) = self.slots.get(slot) {
+                if let Ok(m) = std::fs::metadata(path) {
+                    attr.mtime = time(m.mtime());
+                    attr.atime = attr.mtime;
+                    attr.ctime = attr.mtime;
+                    attr.perm = 0o755;
+                }
+            }
+        }
+        Ok(attr)
+    }
+
+    fn attr_of_dir_node(&self, slot: usize, local: u32) -> Answer<FileAttr> {
+        let Some(Slot::Dir { tree, mtime, .. }) = self.slots.get(slot) else { return Err(Errno::ENOENT) };
+        let node = tree.inode(local).ok_or(Errno::ENOENT)?;
+        Ok(FileAttr {
+            ino: ino(slot, local),
+            size: 0,
+            blocks: 0,
+            atime: time(*mtime),
+            mtime: time(*mtime),
+            ctime: time(*mtime),
+            crtime: time(*mtime),
+            kind: FileType::Directory,
+            perm: 0o755,
+            nlink: 1,
+            uid: self.opts.uid.unwrap_or(node.attr.uid),
+            gid: self.opts.gid.unwrap_or(node.attr.gid),
+            rdev: 0,
+            blksize: 1 << 16,
+            flags: 0,
+        })
+    }
+
+    /// The attributes of whatever `i` is, loading an archive when it is one.
+    fn attr(&self, i: INodeNo) -> Answer<FileAttr> {
+        match self.find(i)? {
+            Found::InArchive(l, slot, local) => self.attr_in(&l, slot, local),
+            Found::InDir(slot, local) => self.attr_of_dir_node(slot, local),
+        }
+    }
+
+    /// The attributes of the tree-of-archives node `local`, an archive's leaf given without
+    /// loading it.
+    fn attr_lazy(&self, slot: usize, local: u32) -> Answer<FileAttr> {
+        let Some(Slot::Dir { tree, archives, .. }) = self.slots.get(slot) else { return Err(Errno::ENOENT) };
+        match tree.inode(local).ok_or(Errno::ENOENT)?.data {
+            Data::Member(m) => {
+                let s = *archives.get(m as usize).ok_or(Errno::ENOENT)?;
+                let Some(Slot::Archive { path, .. }) = self.slots.get(s) else { return Err(Errno::ENOENT) };
+                let meta = std::fs::metadata(path).map_err(|_| Errno::EIO)?;
+                let t = time(meta.mtime());
+                Ok(FileAttr {
+                    ino: ino(s, ROOT),
+                    size: 0,
+                    blocks: 0,
+                    atime: t,
+                    mtime: t,
+                    ctime: t,
+                    crtime: t,
+                    kind: FileType::Directory,
+                    perm: 0o755,
+                    nlink: 1,
+                    uid: self.opts.uid.unwrap_or(meta.uid()),
+                    gid: self.opts.gid.unwrap_or(meta.gid()),
+                    rdev: 0,
+                    blksize: 1 << 16,
+                    flags: 0,
+                })
+            }
+            _ => self.attr_of_dir_node(slot, local),
+        }
+    }
+
+    fn do_lookup(&self, parent: INodeNo, name: &OsStr) -> Answer<FileAttr> {
+        match self.find(parent)? {
+            Found::InArchive(l, slot, local) => {
+                let child = l.tree.lookup(local, name.as_bytes()).ok_or(Errno::ENOENT)?;
+                self.attr_in(&l, slot, child)
+            }
+            Found::InDir(slot, local) => {
+                let Some(Slot::Dir { tree, .. }) = self.slots.get(slot) else { return Err(Errno::ENOENT) };
+                let child = tree.lookup(local, name.as_bytes()).ok_or(Errno::ENOENT)?;
+                self.attr_lazy(slot, child)
+            }
+        }
+    }
+
+    /// The entries of directory `i` from `offset`: (inode, name, attributes).
+    fn entries(&self, i: INodeNo, offset: u64, mut add: impl FnMut(u64, FileAttr, &[u8]) -> bool) -> Answer<()> {
+        let (dot, dotdot, kids): (FileAttr, FileAttr, Vec<(Vec<u8>, Answer<FileAttr>)>) = match self.find(i)? {
+            Found::InArchive(l, slot, local) => {
+                let node = l.tree.inode(local).ok_or(Errno::ENOENT)?;
+                if node.attr.kind != Kind::Dir {
+                    return Err(Errno::ENOTDIR);
+                }
+                let me = self.attr_in(&l, slot, local)?;
+                let parent = if local == ROOT { me } else { self.attr_in(&l, slot, node.parent)? };
+                let kids = l.tree.children(local).iter().skip(offset.saturating_sub(2) as usize).map(|c| (l.tree.name(c).to_vec(), self.attr_in(&l, slot, c.ino))).collect();
+                (me, parent, kids)
+            }
+            Found::InDir(slot, local) => {
+                let Some(Slot::Dir { tree, .. }) = self.slots.get(slot) else { return Err(Errno::ENOENT) };
+                let node = tree.inode(local).ok_or(Errno::ENOENT)?;
+                let me = self.attr_of_dir_node(slot, local)?;
+                let parent = if local == ROOT { me } else { self.attr_of_dir_node(slot, node.parent)? };
+                let kids = tree.children(local).iter().skip(offset.saturating_sub(2) as usize).map(|c| (tree.name(c).to_vec(), self.attr_lazy(slot, c.ino))).collect();
+                (me, parent, kids)
+            }
+        };
+        if offset == 0 && add(1, dot, b".") {
+            return Ok(());
+        }
+        if offset <= 1 && add(2, dotdot, b"..") {
+            return Ok(());
+        }
+        let first = offset.max(2);
+        for (k, (name, attr)) in kids.into_iter().enumerate() {
+            if add(first + k as u64 + 1, attr?, &name) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn do_open(&self, i: INodeNo) -> Answer<u64> {
+        let Found::InArchive(l, _, local) = self.find(i)? else { return Err(Errno::EISDIR) };
+        let node = l.tree.inode(local).ok_or(Errno::ENOENT)?;
+        let Data::Member(m) = node.data else { return Err(if node.attr.kind == Kind::Dir { Errno::EISDIR } else { Errno::EINVAL }) };
+        if !l.unchanged() {
+            return Err(Errno::EIO);
+        }
+        let pos = *l.positions.get(m as usize).ok_or(Errno::EIO)?;
+        let layout = match l.reader.layout_at(pos) {
+            Ok(layout) if layout.size == node.attr.size => layout,
+            Ok(layout) => {
+                eprintln!("tarfs: {}: the member at byte {pos} is {} bytes, not the {} the index says; reads fail (EIO)", l.reader.archive().path().display(), layout.size, node.attr.size);
+                return Err(Errno::EIO);
+            }
+            Err(e) => {
+                eprintln!("tarfs: {e}");
+                return Err(Errno::EIO);
+            }
+        };
+        let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
+        self.files.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(fh, (l, Arc::new(layout)));
+        Ok(fh)
+    }
+
+    fn do_read(&self, fh: u64, offset: u64, size: u32) -> Answer<Vec<u8>> {
+        let (l, layout) = self.files.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&fh).cloned().ok_or(Errno::EBADF)?;
+        if !l.unchanged() {
+            return Err(Errno::EIO);
+        }
+        layout.read(&l.reader, offset, size as usize).map_err(|e| {
+            eprintln!("tarfs: {}: {}: {e}", l.reader.archive().path().display(), String::from_utf8_lossy(&layout.path));
+            Errno::EIO
+        })
+    }
+}
+
+/// Runs `f`, turning a panic into EIO (and a message), so that no request can stop the daemon.
+fn guarded<T>(what: &str, f: impl FnOnce() -> Answer<T>) -> Answer<T> {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| {
+        eprintln!("tarfs: internal error in {what}; answered EIO");
+        Err(Errno::EIO)
+    })
+}
+
+impl Filesystem for TarFs {
+    fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
+        let _ = config.set_max_readahead(1 << 20);
+        Ok(())
+    }
+
+    fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+        match guarded("lookup", || self.do_lookup(parent, name)) {
+            Ok(attr) => reply.entry(&TTL, &attr, Generation(0)),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn getattr(&self, _req: &Request, i: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
+        match guarded("getattr", || self.attr(i)) {
+            Ok(attr) => reply.attr(&TTL, &attr),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn readlink(&self, _req: &Request, i: INodeNo, reply: ReplyData) {
+        let r = guarded("readlink", || match self.find(i)? {
+            Found::InArchive(l, _, local) => l.tree.target(local).map(<[u8]>::to_vec).ok_or(Errno::EINVAL),
+            Found::InDir(..) => Err(Errno::EINVAL),
+        });
+        match r {
+            Ok(t) => reply.data(&t),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn open(&self, _req: &Request, i: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        match guarded("open", || self.do_open(i)) {
+            Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn read(&self, _req: &Request, _i: INodeNo, fh: FileHandle, offset: u64, size: u32, _flags: OpenFlags, _lock: Option<fuser::LockOwner>, reply: ReplyData) {
+        match guarded("read", || self.do_read(u64::from(fh), offset, size)) {
+            Ok(data) => reply.data(&data),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn release(&self, _req: &Request, _i: INodeNo, fh: FileHandle, _flags: OpenFlags, _lock: Option<fuser::LockOwner>, _flush: bool, reply: fuser::ReplyEmpty) {
+        self.files.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&u64::from(fh));
+        reply.ok();
+    }
+
+    fn readdir(&self, _req: &Request, i: INodeNo, _fh: FileHandle, offset: u64, mut reply: ReplyDirectory) {
+        let r = guarded("readdir", || self.entries(i, offset, |off, attr, name| reply.add(attr.ino, off, attr.kind, OsStr::from_bytes(name))));
+        match r {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn readdirplus(&self, _req: &Request, i: INodeNo, _fh: FileHandle, offset: u64, mut reply: ReplyDirectoryPlus) {
+        let r = guarded("readdirplus", || self.entries(i, offset, |off, attr, name| reply.add(attr.ino, off, OsStr::from_bytes(name), &TTL, &attr, Generation(0))));
+        match r {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn statfs(&self, _req: &Request, _i: INodeNo, reply: ReplyStatfs) {
+        let (mut files, mut bytes) = (0u64, 0u64);
+        for s in &self.slots {
+            if let Slot::Archive { loaded, .. } = s {
+                if let Some(Ok(l)) = loaded.get() {
+                    files += l.tree.len() as u64;
+                    bytes += l.reader.archive().len();
+                }
+            }
+        }
+        reply.statfs(bytes.div_ceil(512), 0, 0, files, 0, 512, 255, 512);
+    }
+}

@@ -1,0 +1,429 @@
+//! The file tree that extracting an archive would leave, built from its members in archive
+//! order, without touching any file: what `tarfs mount` shows.
+//!
+//! The rules are those of `tarfs extract` (and GNU tar's defaults, which it is tested against):
+//! - a leading `/` and `.` components are dropped, and a name with a `..` component is left out;
+//! - directories that paths imply but no member names are made, with mode 0755;
+//! - a later member of the same name replaces an earlier one, except that only a directory can
+//!   take the place of a directory (which keeps what is in it, and takes the newer attributes);
+//! - a hard link is another name for the inode its target has at that point in the archive, so
+//!   the link count counts the names left at the end; a link to itself changes nothing;
+//! - a member whose parent is not a directory (a file, or a symbolic link, which tarfs does not
+//!   follow) is left out, as extraction fails for it; so is a volume label (`V`) and the other
+//!   GNU types tar does not extract (`M`, `N`).
+//!
+//! Memory is about 64 bytes per inode and 12 per name, plus the names: names live in one
+//! arena, and each directory's entries are a sorted run of one vector, searched by binary
+//! search.
+
+use std::collections::HashMap;
+use std::os::unix::ffi::OsStrExt;
+
+/// What an inode is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A directory.
+    Dir,
+    /// A regular file (member data, sparse or not).
+    File,
+    /// A symbolic link.
+    Symlink,
+    /// A character device.
+    Char,
+    /// A block device.
+    Block,
+    /// A FIFO.
+    Fifo,
+}
+
+/// An inode's attributes, as the member gave them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attr {
+    /// Its kind.
+    pub kind: Kind,
+    /// Permission bits (with setuid, setgid and sticky).
+    pub mode: u32,
+    /// Owner.
+    pub uid: u32,
+    /// Group.
+    pub gid: u32,
+    /// Modification time, seconds since the epoch.
+    pub mtime: i64,
+    /// Logical size (a symbolic link's: its target's length).
+    pub size: u64,
+}
+
+/// An inode.
+#[derive(Debug, Clone)]
+pub struct Inode {
+    /// Its attributes.
+    pub attr: Attr,
+    /// Names left pointing at it (for a directory: 2 plus its subdirectories).
+    pub nlink: u32,
+    /// For a file: the member it reads (an index into the member list given to
+    /// [`TreeBuilder::add`]); for a symbolic link, its target in the arena.
+    pub data: Data,
+    /// For a directory: its entries, `len` of them from `start` in the tree's entry list,
+    /// sorted by name.
+    pub children: (u32, u32),
+    /// For a directory: its parent's inode number.
+    pub parent: u32,
+}
+
+/// What an inode's contents are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Data {
+    /// None (a directory, a device, a FIFO).
+    None,
+    /// The member with this number.
+    Member(u32),
+    /// A symbolic link's target: `len` bytes at `at` in the name arena.
+    Target {
+        /// Where.
+        at: u32,
+        /// How long.
+        len: u32,
+    },
+    /// A device's numbers (major, minor).
+    Device(u32, u32),
+}
+
+/// A directory entry: a name in the arena, and the inode it names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Child {
+    at: u32,
+    len: u32,
+    /// The inode number.
+    pub ino: u32,
+}
+
+/// Inode number of the root directory.
+pub const ROOT: u32 = 1;
+
+/// A member as [`TreeBuilder::add`] takes it.
+#[derive(Debug, Clone, Copy)]
+pub struct MemberInfo<'a> {
+    /// Its path, as stored.
+    pub path: &'a [u8],
+    /// Its effective typeflag.
+    pub typeflag: u8,
+    /// Its link target (hard or symbolic).
+    pub link: &'a [u8],
+    /// Its attributes (the kind is derived from the typeflag).
+    pub mode: u32,
+    /// Owner.
+    pub uid: u64,
+    /// Group.
+    pub gid: u64,
+    /// Modification time.
+    pub mtime: i64,
+    /// Logical size.
+    pub size: u64,
+    /// Device numbers.
+    pub device: (u64, u64),
+}
+
+/// Builds a [`Tree`].
+#[derive(Debug)]
+pub struct TreeBuilder {
+    tree: Tree,
+    /// Each inode's directory entries, while building.
+    children: Vec<Vec<Child>>,
+    /// (parent, name) to child, while building.
+    lookup: HashMap<(u32, Box<[u8]>), u32>,
+    /// Attributes of directories that no member names.
+    implied: Attr,
+}
+
+/// The tree: inodes (numbered from 1; 1 is the root) and the name arena.
+#[derive(Debug, Default)]
+pub struct Tree {
+    inodes: Vec<Inode>,
+    entries: Vec<Child>,
+    names: Vec<u8>,
+    /// Members left out, and why (for the log).
+    pub skipped: Vec<(Vec<u8>, &'static str)>,
+}
+
+impl TreeBuilder {
+    /// An empty tree whose root and implied directories have `dir` as attributes (mode 0755,
+    /// the mounting user, the mount's time, as extraction would give them).
+    pub fn new(uid: u32, gid: u32, now: i64) -> TreeBuilder {
+        let implied = Attr { kind: Kind::Dir, mode: 0o755, uid, gid, mtime: now, size: 0 };
+        let root = Inode { attr: implied, nlink: 2, data: Data::None, children: (0, 0), parent: ROOT };
+        TreeBuilder { tree: Tree { inodes: vec![root], entries: Vec::new(), names: Vec::new(), skipped: Vec::new() }, children: vec![Vec::new()], lookup: HashMap::new(), implied }
+    }
+
+    fn push_name(&mut self, name: &[u8]) -> (u32, u32) {
+        let at = u32::try_from(self.tree.names.len()).unwrap_or(u32::MAX);
+        self.tree.names.extend_from_slice(name);
+        (at, u32::try_from(name.len()).unwrap_or(u32::MAX))
+    }
+
+    fn new_inode(&mut self, attr: Attr, data: Data, parent: u32) -> u32 {
+        self.tree.inodes.push(Inode { attr, nlink: if attr.kind == Kind::Dir { 2 } else { 0 }, data, children: (0, 0), parent });
+        self.children.push(Vec::new());
+        u32::try_from(self.tree.inodes.len()).unwrap_or(u32::MAX)
+    }
+
+    /// Links `ino` under `dir` as `name`, replacing what was there.
+    fn link(&mut self, dir: u32, name: &[u8], ino: u32) {
+        if let Some(old) = self.lookup.insert((dir, name.into()), ino) {
+            self.unlink_ino(old, dir);
+            let names = &self.tree.names;
+            if let Some(c) = self.children[dir as usize - 1].iter_mut().find(|c| c.ino == old && names.get(c.at as usize..(c.at + c.len) as usize) == Some(name)) {
+                c.ino = ino;
+            }
+        } else {
+            let (at, len) = self.push_name(name);
+            self.children[dir as usize - 1].push(Child { at, len, ino });
+        }
+        let child = self.tree.inode_mut(ino);
+        child.nlink += 1;
+        if child.attr.kind == Kind::Dir {
+            child.parent = dir;
+            self.tree.inode_mut(dir).nlink += 1;
+        }
+    }
+
+    /// One name of `ino` (under `dir`) is gone.
+    fn unlink_ino(&mut self, ino: u32, dir: u32) {
+        let was_dir = {
+            let i = self.tree.inode_mut(ino);
+            i.nlink = i.nlink.saturating_sub(1);
+            i.attr.kind == Kind::Dir
+        };
+        if was_dir {
+            let d = self.tree.inode_mut(dir);
+            d.nlink = d.nlink.saturating_sub(1);
+        }
+    }
+
+    /// The directory `components` name, made where missing; `None` if a component is not a
+    /// directory.
+    fn dir_of(&mut self, components: &[&[u8]]) -> Option<u32> {
+        let mut at = ROOT;
+        for c in components {
+            at = match self.lookup.get(&(at, Box::<[u8]>::from(*c))).copied() {
+                Some(ino) if self.tree.inode(ino)?.attr.kind == Kind::Dir => ino,
+                Some(_) => return None,
+                None => {
+                    let ino = self.new_inode(self.implied, Data::None, at);
+                    self.link(at, c, ino);
+                    ino
+                }
+            };
+        }
+        Some(at)
+    }
+
+    /// The inode `components` name now, following no symbolic link.
+    fn resolve(&self, components: &[&[u8]]) -> Option<u32> {
+        let mut at = ROOT;
+        for c in components {
+            at = *self.lookup.get(&(at, Box::<[u8]>::from(*c)))?;
+        }
+        Some(at)
+    }
+
+    /// Adds member number `member`, in archive order.
+    pub fn add(&mut self, member: u32, m: &MemberInfo<'_>) {
+        let Some(parts) = components(m.path) else {
+            self.tree.skipped.push((m.path.to_vec(), "its name has a '..' component"));
+            return;
+        };
+        let kind = match m.typeflag {
+            b'5' | b'D' => Kind::Dir,
+            b'2' => Kind::Symlink,
+            b'3' => Kind::Char,
+            b'4' => Kind::Block,
+            b'6' => Kind::Fifo,
+            b'V' | b'M' | b'N' => return,
+            _ => Kind::File,
+        };
+        let clamp = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
+        let attr = Attr {
+            kind,
+            mode: m.mode & 0o7777,
+            uid: clamp(m.uid),
+            gid: clamp(m.gid),
+            mtime: m.mtime,
+            size: if kind == Kind::File { m.size } else if kind == Kind::Symlink { m.link.len() as u64 } else { 0 },
+        };
+        let Some((last, parents)) = parts.split_last() else {
+            // `./` or `/`: the root's own attributes.
+            if kind == Kind::Dir {
+                self.tree.inode_mut(ROOT).attr = attr;
+            }
+            return;
+        };
+        let Some(dir) = self.dir_of(parents) else {
+            self.tree.skipped.push((m.path.to_vec(), "a directory in its path is not one"));
+            return;
+        };
+        let existing = self.lookup.get(&(dir, Box::<[u8]>::from(*last))).copied();
+        let existing_kind = existing.and_then(|i| self.tree.inode(i)).map(|i| i.attr.kind);
+        if kind == Kind::Dir {
+            match (existing, existing_kind) {
+                (Some(ino), Some(Kind::Dir)) => self.tree.inode_mut(ino).attr = attr,
+                _ => {
+                    let ino = self.new_inode(attr, Data::None, dir);
+                    self.link(dir, last, ino);
+                }
+            }
+            return;
+        }
+        if existing_kind == Some(Kind::Dir) {
+            self.tree.skipped.push((m.path.to_vec(), "a directory of its name is in the way"));
+            return;
+        }
+        if m.typeflag == b'1' {
+            let target = components(m.link).and_then(|t| self.resolve(&t));
+            match target.filter(|&t| self.tree.inode(t).is_some_and(|i| i.attr.kind != Kind::Dir)) {
+                Some(t) if Some(t) == existing => {}
+                Some(t) => self.link(dir, last, t),
+                None => self.tree.skipped.push((m.path.to_vec(), "its hard link target is not there")),
+            }
+            return;
+        }
+        let data = match kind {
+            Kind::File => Data::Member(member),
+            Kind::Symlink => {
+                let (at, len) = self.push_name(m.link);
+                Data::Target { at, len }
+            }
+            Kind::Char | Kind::Block => Data::Device(clamp(m.device.0), clamp(m.device.1)),
+            _ => Data::None,
+        };
+        let ino = self.new_inode(attr, data, dir);
+        self.link(dir, last, ino);
+    }
+
+    /// The finished tree: each directory's entries sorted by name.
+    pub fn finish(self) -> Tree {
+        let TreeBuilder { mut tree, children, lookup, .. } = self;
+        drop(lookup);
+        let names = &tree.names;
+        let mut entries = Vec::with_capacity(children.iter().map(Vec::len).sum());
+        for (inode, mut kids) in tree.inodes.iter_mut().zip(children) {
+            kids.sort_unstable_by(|a, b| names[a.at as usize..(a.at + a.len) as usize].cmp(&names[b.at as usize..(b.at + b.len) as usize]));
+            let start = u32::try_from(entries.len()).unwrap_or(u32::MAX);
+            inode.children = (start, u32::try_from(kids.len()).unwrap_or(u32::MAX));
+            entries.extend(kids);
+        }
+        tree.entries = entries;
+        tree.names.shrink_to_fit();
+        tree.inodes.shrink_to_fit();
+        tree
+    }
+}
+
+/// The components of a member name, as extraction makes it relative (see
+/// [`crate::ops::extract::safe_relative`]); `None` for a name with `..`.
+fn components(name: &[u8]) -> Option<Vec<&[u8]>> {
+    let p = std::path::Path::new(std::ffi::OsStr::from_bytes(name));
+    let mut out = Vec::new();
+    for c in p.components() {
+        match c {
+            std::path::Component::Normal(part) => out.push(part.as_bytes()),
+            std::path::Component::ParentDir => return None,
+            _ => {}
+        }
+    }
+    Some(out)
+}
+
+impl Tree {
+    /// Inode `ino`.
+    pub fn inode(&self, ino: u32) -> Option<&Inode> {
+        self.inodes.get(usize::try_from(ino).ok()?.checked_sub(1)?)
+    }
+
+    fn inode_mut(&mut self, ino: u32) -> &mut Inode {
+        &mut self.inodes[ino as usize - 1]
+    }
+
+    /// The number of inodes.
+    pub fn len(&self) -> usize {
+        self.inodes.len()
+    }
+
+    /// Whether there is only the root.
+    pub fn is_empty(&self) -> bool {
+        self.inodes.len() <= 1
+    }
+
+    /// A directory entry's name.
+    pub fn name(&self, c: &Child) -> &[u8] {
+        &self.names[c.at as usize..(c.at + c.len) as usize]
+    }
+
+    /// The entries of directory `dir`, sorted by name.
+    pub fn children(&self, dir: u32) -> &[Child] {
+        self.inode(dir).and_then(|d| self.entries.get(d.children.0 as usize..(d.children.0 + d.children.1) as usize)).unwrap_or(&[])
+    }
+
+    /// The entry `name` of directory `dir`.
+    pub fn lookup(&self, dir: u32, name: &[u8]) -> Option<u32> {
+        let kids = self.children(dir);
+        let i = kids.binary_search_by(|c| self.name(c).cmp(name)).ok()?;
+        Some(kids[i].ino)
+    }
+
+    /// A symbolic link's target.
+    pub fn target(&self, ino: u32) -> Option<&[u8]> {
+        match self.inode(ino)?.data {
+            Data::Target { at, len } => self.names.get(at as usize..(at + len) as usize),
+            _ => None,
+        }
+    }
+
+    /// Bytes held, roughly (for the memory figure of `-v`).
+    pub fn heap_bytes(&self) -> usize {
+        self.names.capacity() + self.inodes.capacity() * std::mem::size_of::<Inode>() + self.entries.capacity() * std::mem::size_of::<Child>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m<'a>(path: &'a str, typeflag: u8, link: &'a str, size: u64) -> MemberInfo<'a> {
+        MemberInfo { path: path.as_bytes(), typeflag, link: link.as_bytes(), mode: 0o644, uid: 1, gid: 2, mtime: 7, size, device: (0, 0) }
+    }
+
+    fn path(t: &Tree, p: &str) -> Option<u32> {
+        p.split('/').try_fold(ROOT, |at, c| t.lookup(at, c.as_bytes()))
+    }
+
+    #[test]
+    fn extraction_semantics() {
+        let mut b = TreeBuilder::new(0, 0, 100);
+        b.add(0, &m("./a/b/f", b'0', "", 3));
+        b.add(1, &m("a/h", b'1', "a/b/f", 0));
+        b.add(2, &m("a/b/f", b'0', "", 9)); // replaces f; h keeps the old inode
+        b.add(3, &m("/a/s", b'2', "b/f", 0));
+        b.add(4, &m("../x", b'0', "", 1));
+        b.add(5, &m("a/s/y", b'0', "", 1)); // through a symlink: left out
+        b.add(6, &m("a/b", b'0', "", 1)); // a file over a directory: left out
+        b.add(7, &m("a/b/", b'5', "", 0));
+        b.add(8, &m("a/h2", b'1', "a/h", 0));
+        b.add(9, &m("a/h2", b'1', "a/h2", 0)); // to itself
+        let t = b.finish();
+        let f = path(&t, "a/b/f").unwrap();
+        let h = path(&t, "a/h").unwrap();
+        assert_ne!(f, h);
+        assert_eq!(t.inode(f).unwrap().data, Data::Member(2));
+        assert_eq!((t.inode(h).unwrap().data, t.inode(h).unwrap().nlink), (Data::Member(0), 2));
+        assert_eq!(path(&t, "a/h2"), Some(h));
+        assert_eq!(t.target(path(&t, "a/s").unwrap()), Some(&b"b/f"[..]));
+        assert_eq!(path(&t, "x"), None);
+        let a = path(&t, "a").unwrap();
+        assert_eq!((t.inode(a).unwrap().attr.mode, t.inode(a).unwrap().attr.mtime, t.inode(a).unwrap().nlink), (0o755, 100, 3));
+        let bdir = path(&t, "a/b").unwrap();
+        assert_eq!((t.inode(bdir).unwrap().attr.mode, t.inode(bdir).unwrap().attr.mtime), (0o644, 7));
+        assert_eq!(t.skipped.len(), 3);
+        let names: Vec<&[u8]> = t.children(a).iter().map(|c| t.name(c)).collect();
+        assert_eq!(names, [&b"b"[..], b"h", b"h2", b"s"]);
+    }
+}

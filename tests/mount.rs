@@ -1,0 +1,266 @@
+//! `tarfs mount` (issue #16) against `tar -xf` of the same archive: every path's type, mode,
+//! owner, size, contents, link target and mtime, and which paths share an inode (hard links),
+//! for archives from GNU tar (five formats, and sparse), bsdtar and Python, with duplicate
+//! names, compressed, a `git archive` tarball, the corpus archives that GNU tar extracts, and a
+//! tree of archives. Needs /dev/fuse and fusermount3 (`.ci/run` installs fuse3).
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{ok, tarfs};
+use tempfile::TempDir;
+
+/// A mounted file system, unmounted when dropped.
+struct Mounted(PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = Command::new("fusermount3").arg("-u").arg(&self.0).output();
+    }
+}
+
+/// Mounts `source` at a new directory under `tmp`, with `extra` flags.
+fn mount(source: &Path, tmp: &Path, extra: &[&str]) -> Mounted {
+    let mp = tempfile::Builder::new().prefix("mnt").tempdir_in(tmp).unwrap().keep();
+    ok(tarfs().arg("mount").args(extra).arg(source).arg(&mp));
+    Mounted(mp)
+}
+
+/// Everything about each path under `root` that extraction decides: (type and mode, owner,
+/// size, contents or link target, mtime or "-" for directories), and the hard-link groups.
+fn snapshot(root: &Path) -> (BTreeMap<String, String>, Vec<Vec<String>>) {
+    let mut out = BTreeMap::new();
+    let mut inodes: BTreeMap<u64, Vec<String>> = BTreeMap::new();
+    for e in walkdir::WalkDir::new(root).min_depth(1).sort_by_file_name() {
+        let e = match e {
+            Ok(e) => e,
+            Err(err) => {
+                out.insert(format!("walk error {err}"), String::new());
+                continue;
+            }
+        };
+        let rel = e.path().strip_prefix(root).unwrap().display().to_string();
+        let m = fs::symlink_metadata(e.path()).unwrap();
+        let ft = m.file_type();
+        let what = if ft.is_symlink() {
+            format!("link {}", fs::read_link(e.path()).unwrap().display())
+        } else if ft.is_file() {
+            inodes.entry(m.ino()).or_default().push(rel.clone());
+            match fs::read(e.path()) {
+                Ok(b) => format!("file {:x}", xxhash_rust::xxh3::xxh3_64(&b)),
+                Err(err) => format!("file unreadable: {err}"),
+            }
+        } else if ft.is_dir() {
+            "dir".to_string()
+        } else {
+            format!("special {:o} {}", m.mode() & 0o170000, m.rdev())
+        };
+        // Directories' times are those of extraction where no member sets them.
+        let mtime = if ft.is_dir() { "-".to_string() } else { m.mtime().to_string() };
+        let mode = if ft.is_symlink() { 0 } else { m.mode() & 0o7777 };
+        out.insert(rel, format!("{what} mode {mode:o} owner {}:{} size {} mtime {mtime}", m.uid(), m.gid(), if ft.is_dir() { 0 } else { m.len() }));
+    }
+    let mut groups: Vec<Vec<String>> = inodes.into_values().filter(|g| g.len() > 1).collect();
+    groups.sort();
+    (out, groups)
+}
+
+/// The differences between the mount of `archive` and `tar -xf` of it (by `tar_archive`, the
+/// same archive uncompressed, when it is compressed).
+fn differences(archive: &Path, tar_archive: &Path, tmp: &Path) -> Vec<String> {
+    let theirs = tempfile::Builder::new().prefix("tar").tempdir_in(tmp).unwrap();
+    let t = Command::new("tar").arg("--numeric-owner").arg("-xpf").arg(tar_archive).arg("-C").arg(theirs.path()).output().unwrap();
+    assert!(t.status.success(), "tar -xf {}: {}", tar_archive.display(), String::from_utf8_lossy(&t.stderr));
+    let m = mount(archive, tmp, &[]);
+    let (ours, our_links) = snapshot(&m.0);
+    let (want, want_links) = snapshot(theirs.path());
+    let mut diffs = Vec::new();
+    for (k, v) in &want {
+        match ours.get(k) {
+            Some(o) if o == v => {}
+            o => diffs.push(format!("{}: {k}: mount has {o:?}, tar -xf {v}", archive.display())),
+        }
+    }
+    for k in ours.keys().filter(|k| !want.contains_key(*k)) {
+        diffs.push(format!("{}: {k}: in the mount, not in tar -xf", archive.display()));
+    }
+    if our_links != want_links {
+        diffs.push(format!("{}: hard links: mount {our_links:?}, tar -xf {want_links:?}", archive.display()));
+    }
+    diffs
+}
+
+/// A tree with what extraction must get right: modes (setuid, a private directory), a
+/// symbolic link, hard links, long names, a sparse file, an empty file.
+fn make_tree(root: &Path) {
+    let t = root.join("tree");
+    fs::create_dir_all(t.join("dir/sub")).unwrap();
+    for (i, len) in [0usize, 1, 511, 512, 513, 70_000].iter().enumerate() {
+        let data: Vec<u8> = (0..*len).map(|k| (k * 31 + i * 7) as u8).collect();
+        fs::write(t.join(format!("dir/f{i}")), data).unwrap();
+    }
+    fs::set_permissions(t.join("dir/f1"), fs::Permissions::from_mode(0o4755)).unwrap();
+    fs::set_permissions(t.join("dir/sub"), fs::Permissions::from_mode(0o700)).unwrap();
+    std::os::unix::fs::symlink("../f3", t.join("dir/sub/link")).unwrap();
+    fs::hard_link(t.join("dir/f4"), t.join("dir/hard")).unwrap();
+    fs::hard_link(t.join("dir/f4"), t.join("dir/sub/hard2")).unwrap();
+    let long = t.join("l".repeat(110)).join("m".repeat(120));
+    fs::create_dir_all(&long).unwrap();
+    fs::write(long.join("deep.txt"), "deep\n").unwrap();
+    let f = fs::File::create(t.join("dir/sparse.img")).unwrap();
+    f.set_len(3 << 20).unwrap();
+    use std::os::unix::fs::FileExt;
+    f.write_all_at(b"start", 0).unwrap();
+    f.write_all_at(&[7u8; 5000], 1 << 20).unwrap();
+    for p in ["tree/dir/f0", "tree/dir/f2", "tree/dir"] {
+        ok(Command::new("touch").arg("-h").arg("-d").arg("@1600000000").arg(root.join(p)));
+    }
+}
+
+#[test]
+fn the_mount_is_what_tar_extracts() {
+    let tmp = TempDir::new().unwrap();
+    make_tree(tmp.path());
+    let src = tmp.path();
+    let mut archives: Vec<PathBuf> = Vec::new();
+    for (name, cmd) in [
+        ("gnu", "tar --format=gnu -cf"),
+        ("oldgnu", "tar --format=oldgnu -cf"),
+        ("posix", "tar --format=posix -cf"),
+        ("ustar", "tar --format=ustar -cf"),
+        ("gnu-sparse", "tar --format=gnu -S -cf"),
+        ("posix-sparse", "tar --format=posix -S -cf"),
+        ("bsdtar", "bsdtar -cf"),
+    ] {
+        let a = tmp.path().join(format!("{name}.tar"));
+        let excl = if name == "ustar" { "--exclude=tree/llll*" } else { "" };
+        ok(Command::new("sh").arg("-c").arg(format!("cd {} && {cmd} {} {excl} tree", src.display(), a.display())));
+        archives.push(a);
+    }
+    // v7 cannot hold the long names.
+    let v7 = tmp.path().join("v7.tar");
+    ok(Command::new("sh").arg("-c").arg(format!("cd {} && tar --format=v7 -cf {} tree/dir", src.display(), v7.display())));
+    archives.push(v7);
+    let py = tmp.path().join("python.tar");
+    ok(Command::new("python3").arg("-c").arg("import tarfile, sys, os\nos.chdir(sys.argv[1])\nwith tarfile.open(sys.argv[2], 'w', format=tarfile.PAX_FORMAT) as t:\n    t.add('tree')\n").arg(src).arg(&py));
+    archives.push(py);
+    // Duplicate names: the same paths appended again with other contents and modes, and a
+    // directory given again with another mode.
+    let dup = tmp.path().join("dups.tar");
+    fs::copy(&archives[0], &dup).unwrap();
+    fs::write(src.join("tree/dir/f2"), "second f2\n").unwrap();
+    fs::set_permissions(src.join("tree/dir/f2"), fs::Permissions::from_mode(0o600)).unwrap();
+    ok(Command::new("sh").arg("-c").arg(format!("cd {} && tar -rf {} tree/dir/f2 && tar --no-recursion -rf {} tree/dir/sub", src.display(), dup.display(), dup.display())));
+    archives.push(dup);
+    let mut diffs = Vec::new();
+    for a in &archives {
+        diffs.extend(differences(a, a, tmp.path()));
+        // Through a sidecar too (the first run scanned).
+        ok(tarfs().arg("index").arg(a));
+        diffs.extend(differences(a, a, tmp.path()));
+    }
+    // Compressed, through the sidecar's seek points.
+    for (ext, cmd) in [("gz", "gzip -c"), ("xz", "xz -T2 --block-size=64KiB -c"), ("bz2", "bzip2 -1 -c")] {
+        let z = tmp.path().join(format!("posix.tar.{ext}"));
+        ok(Command::new("sh").arg("-c").arg(format!("{cmd} {} > {}", archives[2].display(), z.display())));
+        ok(tarfs().arg("index").arg("--span").arg("64K").arg(&z));
+        diffs.extend(differences(&z, &archives[2], tmp.path()));
+    }
+    assert!(diffs.is_empty(), "{} differences:\n{}", diffs.len(), diffs.join("\n"));
+}
+
+/// A `git archive` tarball (pax global header with the commit), and every corpus archive
+/// that GNU tar extracts without error.
+#[test]
+fn git_archive_and_the_corpus_mount_as_tar_extracts() {
+    let tmp = TempDir::new().unwrap();
+    let repo = tmp.path().join("repo");
+    fs::create_dir_all(repo.join("src")).unwrap();
+    fs::write(repo.join("src/main.c"), "int main(void) { return 0; }\n").unwrap();
+    fs::write(repo.join("README"), "hello\n").unwrap();
+    std::os::unix::fs::symlink("src/main.c", repo.join("link")).unwrap();
+    let git = |args: &[&str]| ok(Command::new("git").arg("-C").arg(&repo).args(args).env("GIT_AUTHOR_NAME", "t").env("GIT_AUTHOR_EMAIL", "t@t").env("GIT_COMMITTER_NAME", "t").env("GIT_COMMITTER_EMAIL", "t@t"));
+    git(&["init", "-q"]);
+    git(&["add", "."]);
+    git(&["commit", "-q", "-m", "one"]);
+    let ga = tmp.path().join("git.tar");
+    git(&["archive", "--format=tar", "-o", ga.to_str().unwrap(), "HEAD"]);
+    let mut diffs = differences(&ga, &ga, tmp.path());
+    let mut mounted = 0;
+    for e in walkdir::WalkDir::new(common::corpus_dir()).sort_by_file_name() {
+        let e = e.unwrap();
+        if !e.file_type().is_file() || !e.path().to_string_lossy().ends_with(".tar") {
+            continue;
+        }
+        let a = tmp.path().join("corpus.tar");
+        fs::copy(e.path(), &a).unwrap();
+        let scratch = tmp.path().join("probe");
+        let _ = fs::remove_dir_all(&scratch);
+        fs::create_dir_all(&scratch).unwrap();
+        let probe = Command::new("tar").arg("--numeric-owner").arg("-xpf").arg(&a).arg("-C").arg(&scratch).output().unwrap();
+        let indexed = tarfs().arg("index").arg(&a).output().unwrap();
+        if !probe.status.success() || !indexed.status.success() {
+            // What tar or tarfs refuses (checked against the other readers by tests/corpus.rs).
+            let _ = fs::remove_file(format!("{}.tarfs", a.display()));
+            continue;
+        }
+        mounted += 1;
+        diffs.extend(differences(&a, &a, tmp.path()).into_iter().map(|d| format!("{}: {d}", e.path().display())));
+        let _ = fs::remove_file(format!("{}.tarfs", a.display()));
+    }
+    assert!(mounted >= 95, "only {mounted} corpus archives mounted");
+    assert!(diffs.is_empty(), "{} differences:\n{}", diffs.len(), diffs.join("\n"));
+}
+
+/// A directory of archives: each appears as a directory named by its path, loaded when first
+/// looked into, and reads as tar extracts it; --uid/--gid override owners; SIGTERM of the
+/// foreground process unmounts; a changed archive gives EIO, never other bytes.
+#[test]
+fn a_tree_of_archives_owners_signals_and_changes() {
+    let tmp = TempDir::new().unwrap();
+    make_tree(tmp.path());
+    let store = tmp.path().join("store");
+    fs::create_dir_all(store.join("sub")).unwrap();
+    let (a, b) = (store.join("a.tar"), store.join("sub/b.tar.gz"));
+    ok(Command::new("sh").arg("-c").arg(format!("cd {} && tar -cf {} tree/dir && tar -czf {} tree", tmp.path().display(), a.display(), b.display())));
+    ok(tarfs().arg("index").arg(&store));
+    let m = mount(&store, tmp.path(), &["--uid", "4242", "--gid", "4343"]);
+    let mut names: Vec<String> = walkdir::WalkDir::new(&m.0).max_depth(2).min_depth(1).sort_by_file_name().into_iter().map(|e| e.unwrap().path().strip_prefix(&m.0).unwrap().display().to_string()).collect();
+    names.sort();
+    assert_eq!(names, ["a.tar", "a.tar/tree", "sub", "sub/b.tar.gz"]);
+    let meta = fs::metadata(m.0.join("a.tar/tree/dir/f5")).unwrap();
+    assert_eq!((meta.uid(), meta.gid()), (4242, 4343));
+    assert_eq!(fs::read(m.0.join("sub/b.tar.gz/tree/dir/f5")).unwrap(), fs::read(tmp.path().join("tree/dir/f5")).unwrap());
+    assert_eq!(fs::read(m.0.join("a.tar/tree/dir/sparse.img")).unwrap(), fs::read(tmp.path().join("tree/dir/sparse.img")).unwrap());
+    drop(m);
+
+    // The foreground process ends on SIGTERM, unmounting.
+    let mp = tmp.path().join("fg");
+    fs::create_dir_all(&mp).unwrap();
+    let mut child = tarfs().arg("mount").arg("-f").arg(&a).arg(&mp).spawn().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !mp.join("tree").exists() {
+        assert!(std::time::Instant::now() < deadline, "the foreground mount did not come up");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // A changed archive: EIO for what was not read before, never other bytes.
+    let f5 = fs::read(mp.join("tree/dir/f5")).unwrap();
+    let original = fs::read(&a).unwrap();
+    let mut changed = original.clone();
+    let at = original.windows(16).position(|w| w == &f5[..16]).unwrap();
+    changed[at] ^= 0xff;
+    fs::write(&a, &changed).unwrap();
+    let err = fs::read(mp.join("tree/dir/f3")).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(5), "{err}");
+    let again = fs::read(mp.join("tree/dir/f5"));
+    assert!(again.is_err() || again.as_ref().unwrap() == &f5, "other bytes after the archive changed");
+    ok(Command::new("kill").arg("-TERM").arg(child.id().to_string()));
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(!mp.join("tree").exists(), "still mounted after SIGTERM");
+}
