@@ -242,11 +242,14 @@ impl TreeBuilder {
             _ => Kind::File,
         };
         let clamp = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
+        // An owner no file can have (u32::MAX is "no change" to chown) stays the extracting
+        // user's, as extraction leaves it.
+        let owner = |v: u64, own: u32| u32::try_from(v).ok().filter(|&v| v != u32::MAX).unwrap_or(own);
         let attr = Attr {
             kind,
             mode: m.mode & 0o7777,
-            uid: clamp(m.uid),
-            gid: clamp(m.gid),
+            uid: owner(m.uid, self.implied.uid),
+            gid: owner(m.gid, self.implied.gid),
             mtime: m.mtime,
             size: if kind == Kind::File { m.size } else if kind == Kind::Symlink { m.link.len() as u64 } else { 0 },
         };
