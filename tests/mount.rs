@@ -63,7 +63,7 @@ fn snapshot(root: &Path) -> (BTreeMap<String, String>, Vec<Vec<String>>) {
         // Directories' times are those of extraction where no member sets them.
         let mtime = if ft.is_dir() { "-".to_string() } else { m.mtime().to_string() };
         let mode = if ft.is_symlink() { 0 } else { m.mode() & 0o7777 };
-        out.insert(rel, format!("{what} mode {mode:o} owner {}:{} size {} mtime {mtime}", m.uid(), m.gid(), if ft.is_dir() { 0 } else { m.len() }));
+        out.insert(rel, format!("{what} mode {mode:o} owner {}:{} size {} mtime {mtime} links {}", m.uid(), m.gid(), if ft.is_dir() { 0 } else { m.len() }, m.nlink()));
     }
     let mut groups: Vec<Vec<String>> = inodes.into_values().filter(|g| g.len() > 1).collect();
     groups.sort();

@@ -329,38 +329,49 @@ impl TarFs {
         }
     }
 
-    /// The entries of directory `i` from `offset`: (inode, name, attributes).
+    /// The entries of directory `i` from `offset`, handed to `add` (offset of the next, the
+    /// attributes, the name) until it says the reply is full: `.` and `..`, then the children
+    /// in name order, each computed only when it is handed over.
     fn entries(&self, i: INodeNo, offset: u64, mut add: impl FnMut(u64, FileAttr, &[u8]) -> bool) -> Answer<()> {
-        let (dot, dotdot, kids): (FileAttr, FileAttr, Vec<(Vec<u8>, Answer<FileAttr>)>) = match self.find(i)? {
+        let skip = offset.saturating_sub(2) as usize;
+        match self.find(i)? {
             Found::InArchive(l, slot, local) => {
                 let node = l.tree.inode(local).ok_or(Errno::ENOENT)?;
                 if node.attr.kind != Kind::Dir {
                     return Err(Errno::ENOTDIR);
                 }
-                let me = self.attr_in(&l, slot, local)?;
-                let parent = if local == ROOT { me } else { self.attr_in(&l, slot, node.parent)? };
-                let kids = l.tree.children(local).iter().skip(offset.saturating_sub(2) as usize).map(|c| (l.tree.name(c).to_vec(), self.attr_in(&l, slot, c.ino))).collect();
-                (me, parent, kids)
+                if offset == 0 && add(1, self.attr_in(&l, slot, local)?, b".") {
+                    return Ok(());
+                }
+                if offset <= 1 {
+                    let parent = if local == ROOT { self.attr_in(&l, slot, local)? } else { self.attr_in(&l, slot, l.tree.parent(local))? };
+                    if add(2, parent, b"..") {
+                        return Ok(());
+                    }
+                }
+                for (k, c) in l.tree.children(local).iter().enumerate().skip(skip) {
+                    if add(k as u64 + 3, self.attr_in(&l, slot, c.ino)?, l.tree.name(c)) {
+                        break;
+                    }
+                }
             }
             Found::InDir(slot, local) => {
                 let Some(Slot::Dir { tree, .. }) = self.slots.get(slot) else { return Err(Errno::ENOENT) };
-                let node = tree.inode(local).ok_or(Errno::ENOENT)?;
-                let me = self.attr_of_dir_node(slot, local)?;
-                let parent = if local == ROOT { me } else { self.attr_of_dir_node(slot, node.parent)? };
-                let kids = tree.children(local).iter().skip(offset.saturating_sub(2) as usize).map(|c| (tree.name(c).to_vec(), self.attr_lazy(slot, c.ino))).collect();
-                (me, parent, kids)
-            }
-        };
-        if offset == 0 && add(1, dot, b".") {
-            return Ok(());
-        }
-        if offset <= 1 && add(2, dotdot, b"..") {
-            return Ok(());
-        }
-        let first = offset.max(2);
-        for (k, (name, attr)) in kids.into_iter().enumerate() {
-            if add(first + k as u64 + 1, attr?, &name) {
-                break;
+                tree.inode(local).ok_or(Errno::ENOENT)?;
+                if offset == 0 && add(1, self.attr_of_dir_node(slot, local)?, b".") {
+                    return Ok(());
+                }
+                if offset <= 1 {
+                    let parent = if local == ROOT { self.attr_of_dir_node(slot, local)? } else { self.attr_of_dir_node(slot, tree.parent(local))? };
+                    if add(2, parent, b"..") {
+                        return Ok(());
+                    }
+                }
+                for (k, c) in tree.children(local).iter().enumerate().skip(skip) {
+                    if add(k as u64 + 3, self.attr_lazy(slot, c.ino)?, tree.name(c)) {
+                        break;
+                    }
+                }
             }
         }
         Ok(())
@@ -413,6 +424,12 @@ fn guarded<T>(what: &str, f: impl FnOnce() -> Answer<T>) -> Answer<T> {
 impl Filesystem for TarFs {
     fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
         let _ = config.set_max_readahead(1 << 20);
+        // Listings carry every entry's attributes (so `find` and `du` need no lookups), lookups
+        // in one directory run in parallel, and link targets are cached: nothing changes.
+        use fuser::InitFlags;
+        for flag in [InitFlags::FUSE_DO_READDIRPLUS, InitFlags::FUSE_PARALLEL_DIROPS, InitFlags::FUSE_CACHE_SYMLINKS] {
+            let _ = config.add_capabilities(flag);
+        }
         Ok(())
     }
 

@@ -19,6 +19,8 @@
 use std::collections::HashMap;
 use std::os::unix::ffi::OsStrExt;
 
+use xxhash_rust::xxh3::xxh3_64;
+
 /// What an inode is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -60,30 +62,32 @@ pub struct Inode {
     pub attr: Attr,
     /// Names left pointing at it (for a directory: 2 plus its subdirectories).
     pub nlink: u32,
-    /// For a file: the member it reads (an index into the member list given to
-    /// [`TreeBuilder::add`]); for a symbolic link, its target in the arena.
+    /// What it holds: a file's member, a link's target, a device's numbers, a directory's
+    /// entries.
     pub data: Data,
-    /// For a directory: its entries, `len` of them from `start` in the tree's entry list,
-    /// sorted by name.
-    pub children: (u32, u32),
-    /// For a directory: its parent's inode number.
+}
+
+/// A directory's entries (`len` of them from `start` in the tree's entry list, sorted by
+/// name) and its parent.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Dir {
+    start: u32,
+    len: u32,
+    /// Its parent's inode number.
     pub parent: u32,
 }
 
 /// What an inode's contents are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Data {
-    /// None (a directory, a device, a FIFO).
+    /// None (a FIFO).
     None,
+    /// A directory: its entry in the tree's directory list.
+    Dir(u32),
     /// The member with this number.
     Member(u32),
-    /// A symbolic link's target: `len` bytes at `at` in the name arena.
-    Target {
-        /// Where.
-        at: u32,
-        /// How long.
-        len: u32,
-    },
+    /// A symbolic link's target: `attr.size` bytes at this offset in the name arena.
+    Target(u32),
     /// A device's numbers (major, minor).
     Device(u32, u32),
 }
@@ -127,10 +131,10 @@ pub struct MemberInfo<'a> {
 #[derive(Debug)]
 pub struct TreeBuilder {
     tree: Tree,
-    /// Each inode's directory entries, while building.
+    /// Each directory's entries, while building.
     children: Vec<Vec<Child>>,
-    /// (parent, name) to child, while building.
-    lookup: HashMap<(u32, Box<[u8]>), u32>,
+    /// (parent, xxh3 of the name) to the entry's index in the parent's list, while building.
+    lookup: HashMap<(u32, u64), u32>,
     /// Attributes of directories that no member names.
     implied: Attr,
 }
@@ -139,6 +143,7 @@ pub struct TreeBuilder {
 #[derive(Debug, Default)]
 pub struct Tree {
     inodes: Vec<Inode>,
+    dirs: Vec<Dir>,
     entries: Vec<Child>,
     names: Vec<u8>,
     /// Members left out, and why (for the log).
@@ -150,8 +155,9 @@ impl TreeBuilder {
     /// the mounting user, the mount's time, as extraction would give them).
     pub fn new(uid: u32, gid: u32, now: i64) -> TreeBuilder {
         let implied = Attr { kind: Kind::Dir, mode: 0o755, uid, gid, mtime: now, size: 0 };
-        let root = Inode { attr: implied, nlink: 2, data: Data::None, children: (0, 0), parent: ROOT };
-        TreeBuilder { tree: Tree { inodes: vec![root], entries: Vec::new(), names: Vec::new(), skipped: Vec::new() }, children: vec![Vec::new()], lookup: HashMap::new(), implied }
+        let root = Inode { attr: implied, nlink: 2, data: Data::Dir(0) };
+        let tree = Tree { inodes: vec![root], dirs: vec![Dir { start: 0, len: 0, parent: ROOT }], entries: Vec::new(), names: Vec::new(), skipped: Vec::new() };
+        TreeBuilder { tree, children: vec![Vec::new()], lookup: HashMap::new(), implied }
     }
 
     fn push_name(&mut self, name: &[u8]) -> (u32, u32) {
@@ -161,28 +167,57 @@ impl TreeBuilder {
     }
 
     fn new_inode(&mut self, attr: Attr, data: Data, parent: u32) -> u32 {
-        self.tree.inodes.push(Inode { attr, nlink: if attr.kind == Kind::Dir { 2 } else { 0 }, data, children: (0, 0), parent });
-        self.children.push(Vec::new());
+        let data = if attr.kind == Kind::Dir {
+            self.tree.dirs.push(Dir { start: 0, len: 0, parent });
+            self.children.push(Vec::new());
+            Data::Dir(u32::try_from(self.tree.dirs.len() - 1).unwrap_or(u32::MAX))
+        } else {
+            data
+        };
+        self.tree.inodes.push(Inode { attr, nlink: if attr.kind == Kind::Dir { 2 } else { 0 }, data });
         u32::try_from(self.tree.inodes.len()).unwrap_or(u32::MAX)
+    }
+
+    /// The directory list index of inode `dir`.
+    fn dir_index(&self, dir: u32) -> usize {
+        match self.tree.inode(dir).map(|i| i.data) {
+            Some(Data::Dir(d)) => d as usize,
+            _ => unreachable!("only directories have entries"),
+        }
+    }
+
+    /// The entry `name` of directory `dir`, while building: (its index in the list, inode).
+    fn find(&self, dir: u32, name: &[u8]) -> Option<(usize, u32)> {
+        let kids = &self.children[self.dir_index(dir)];
+        let names = &self.tree.names;
+        let is = |c: &Child| names.get(c.at as usize..(c.at + c.len) as usize) == Some(name);
+        match self.lookup.get(&(dir, xxh3_64(name))) {
+            Some(&k) if kids.get(k as usize).is_some_and(is) => Some((k as usize, kids[k as usize].ino)),
+            // Another name with the same hash (or none): look through the list.
+            Some(_) => kids.iter().position(is).map(|k| (k, kids[k].ino)),
+            None => None,
+        }
     }
 
     /// Links `ino` under `dir` as `name`, replacing what was there.
     fn link(&mut self, dir: u32, name: &[u8], ino: u32) {
-        if let Some(old) = self.lookup.insert((dir, name.into()), ino) {
+        let d = self.dir_index(dir);
+        if let Some((k, old)) = self.find(dir, name) {
             self.unlink_ino(old, dir);
-            let names = &self.tree.names;
-            if let Some(c) = self.children[dir as usize - 1].iter_mut().find(|c| c.ino == old && names.get(c.at as usize..(c.at + c.len) as usize) == Some(name)) {
-                c.ino = ino;
-            }
+            self.children[d][k].ino = ino;
         } else {
             let (at, len) = self.push_name(name);
-            self.children[dir as usize - 1].push(Child { at, len, ino });
+            let k = u32::try_from(self.children[d].len()).unwrap_or(u32::MAX);
+            self.children[d].push(Child { at, len, ino });
+            self.lookup.entry((dir, xxh3_64(name))).or_insert(k);
         }
         let child = self.tree.inode_mut(ino);
-        child.nlink += 1;
-        if child.attr.kind == Kind::Dir {
-            child.parent = dir;
+        if let Data::Dir(cd) = child.data {
+            // A directory has one name; its count is 2 and one per subdirectory.
+            self.tree.dirs[cd as usize].parent = dir;
             self.tree.inode_mut(dir).nlink += 1;
+        } else {
+            child.nlink += 1;
         }
     }
 
@@ -204,7 +239,7 @@ impl TreeBuilder {
     fn dir_of(&mut self, components: &[&[u8]]) -> Option<u32> {
         let mut at = ROOT;
         for c in components {
-            at = match self.lookup.get(&(at, Box::<[u8]>::from(*c))).copied() {
+            at = match self.find(at, c).map(|f| f.1) {
                 Some(ino) if self.tree.inode(ino)?.attr.kind == Kind::Dir => ino,
                 Some(_) => return None,
                 None => {
@@ -221,7 +256,10 @@ impl TreeBuilder {
     fn resolve(&self, components: &[&[u8]]) -> Option<u32> {
         let mut at = ROOT;
         for c in components {
-            at = *self.lookup.get(&(at, Box::<[u8]>::from(*c)))?;
+            if self.tree.inode(at)?.attr.kind != Kind::Dir {
+                return None;
+            }
+            at = self.find(at, c)?.1;
         }
         Some(at)
     }
@@ -264,7 +302,7 @@ impl TreeBuilder {
             self.tree.skipped.push((m.path.to_vec(), "a directory in its path is not one"));
             return;
         };
-        let existing = self.lookup.get(&(dir, Box::<[u8]>::from(*last))).copied();
+        let existing = self.find(dir, last).map(|f| f.1);
         let existing_kind = existing.and_then(|i| self.tree.inode(i)).map(|i| i.attr.kind);
         if kind == Kind::Dir {
             match (existing, existing_kind) {
@@ -291,10 +329,7 @@ impl TreeBuilder {
         }
         let data = match kind {
             Kind::File => Data::Member(member),
-            Kind::Symlink => {
-                let (at, len) = self.push_name(m.link);
-                Data::Target { at, len }
-            }
+            Kind::Symlink => Data::Target(self.push_name(m.link).0),
             Kind::Char | Kind::Block => Data::Device(clamp(m.device.0), clamp(m.device.1)),
             _ => Data::None,
         };
@@ -308,12 +343,13 @@ impl TreeBuilder {
         drop(lookup);
         let names = &tree.names;
         let mut entries = Vec::with_capacity(children.iter().map(Vec::len).sum());
-        for (inode, mut kids) in tree.inodes.iter_mut().zip(children) {
+        for (dir, mut kids) in tree.dirs.iter_mut().zip(children) {
             kids.sort_unstable_by(|a, b| names[a.at as usize..(a.at + a.len) as usize].cmp(&names[b.at as usize..(b.at + b.len) as usize]));
-            let start = u32::try_from(entries.len()).unwrap_or(u32::MAX);
-            inode.children = (start, u32::try_from(kids.len()).unwrap_or(u32::MAX));
+            dir.start = u32::try_from(entries.len()).unwrap_or(u32::MAX);
+            dir.len = u32::try_from(kids.len()).unwrap_or(u32::MAX);
             entries.extend(kids);
         }
+        tree.dirs.shrink_to_fit();
         tree.entries = entries;
         tree.names.shrink_to_fit();
         tree.inodes.shrink_to_fit();
@@ -363,7 +399,18 @@ impl Tree {
 
     /// The entries of directory `dir`, sorted by name.
     pub fn children(&self, dir: u32) -> &[Child] {
-        self.inode(dir).and_then(|d| self.entries.get(d.children.0 as usize..(d.children.0 + d.children.1) as usize)).unwrap_or(&[])
+        match self.inode(dir).map(|i| i.data) {
+            Some(Data::Dir(d)) => self.dirs.get(d as usize).and_then(|d| self.entries.get(d.start as usize..(d.start + d.len) as usize)).unwrap_or(&[]),
+            _ => &[],
+        }
+    }
+
+    /// The parent of directory `dir` (the root's is itself).
+    pub fn parent(&self, dir: u32) -> u32 {
+        match self.inode(dir).map(|i| i.data) {
+            Some(Data::Dir(d)) => self.dirs.get(d as usize).map_or(ROOT, |d| d.parent),
+            _ => ROOT,
+        }
     }
 
     /// The entry `name` of directory `dir`.
@@ -375,15 +422,16 @@ impl Tree {
 
     /// A symbolic link's target.
     pub fn target(&self, ino: u32) -> Option<&[u8]> {
-        match self.inode(ino)?.data {
-            Data::Target { at, len } => self.names.get(at as usize..(at + len) as usize),
+        let i = self.inode(ino)?;
+        match i.data {
+            Data::Target(at) => self.names.get(at as usize..(at as usize).saturating_add(usize::try_from(i.attr.size).ok()?)),
             _ => None,
         }
     }
 
     /// Bytes held, roughly (for the memory figure of `-v`).
     pub fn heap_bytes(&self) -> usize {
-        self.names.capacity() + self.inodes.capacity() * std::mem::size_of::<Inode>() + self.entries.capacity() * std::mem::size_of::<Child>()
+        self.names.capacity() + self.inodes.capacity() * std::mem::size_of::<Inode>() + self.entries.capacity() * std::mem::size_of::<Child>() + self.dirs.capacity() * std::mem::size_of::<Dir>()
     }
 }
 
