@@ -11,7 +11,8 @@
 # Warm runs read the archive just before each run (the machine pages out memory left idle);
 # cold runs drop the archive's pages first (posix_fadvise DONTNEED). Every run of an indexer
 # starts with no index. Environment: RUNS (default 5), COLD_RUNS (default 3), SHAPES (default
-# "small pax large"), SKIP_SLOW=1 to leave out Python and ratarmount.
+# "small pax large"), SKIP_SLOW=1 to leave out Python and ratarmount. Last, it runs
+# scripts/bench-mount.sh (tarfs mount beside ratarmount mount) unless SKIP_MOUNT=1.
 set -euo pipefail
 
 DIR=${1:?usage: bench-peers.sh DIR}
@@ -178,3 +179,8 @@ skipped = open(os.path.join(results, "skipped.txt")).read().strip()
 if skipped:
     print("\nSkipped:\n" + "\n".join("- " + l for l in skipped.splitlines()))
 EOF
+
+if [ -z "${SKIP_MOUNT:-}" ] && command -v fusermount3 >/dev/null; then
+    echo
+    bash "$ROOT/scripts/bench-mount.sh" "$DIR/mount" "$RATAR"
+fi

@@ -205,6 +205,10 @@ pub struct MountArgs {
     /// Which file names under a directory are archives (repeatable; default as for index).
     #[arg(long, value_name = "PATTERN")]
     pub glob: Vec<String>,
+    /// List directories with every entry's attributes (readdirplus): `du` and `ls -lR` make no
+    /// lookups (1M members: du -s 30 s -> 2 s), but `find` pays for them (0.5 s -> 5 s).
+    #[arg(long)]
+    pub readdirplus: bool,
     /// In the background, append messages (a changed archive, a member that cannot be read)
     /// to FILE; without it, they are dropped once the mount is ready.
     #[arg(long, value_name = "FILE")]

@@ -393,7 +393,7 @@ fn run_mount(cli: &Cli, a: &cli::MountArgs, scan: ScanOptions) -> Result<bool> {
         let status = child.wait()?;
         return Ok(status.success());
     }
-    let opts = MountOptions { index_dir: a.index_dir.clone(), scan, uid: a.uid, gid: a.gid, allow_other: a.allow_other, verbose: cli.verbose, threads: 0 };
+    let opts = MountOptions { index_dir: a.index_dir.clone(), scan, uid: a.uid, gid: a.gid, allow_other: a.allow_other, verbose: cli.verbose, threads: 0, readdirplus: a.readdirplus };
     let fs = if a.source.is_dir() {
         let globs: Vec<&str> = if a.glob.is_empty() { ARCHIVE_GLOBS.to_vec() } else { a.glob.iter().map(String::as_str).collect() };
         let (found, errors) = Discover::with_globs(&globs)?.find(std::slice::from_ref(&a.source));

@@ -73,10 +73,15 @@ fn snapshot(root: &Path) -> (BTreeMap<String, String>, Vec<Vec<String>>) {
 /// The differences between the mount of `archive` and `tar -xf` of it (by `tar_archive`, the
 /// same archive uncompressed, when it is compressed).
 fn differences(archive: &Path, tar_archive: &Path, tmp: &Path) -> Vec<String> {
+    differences_with(archive, tar_archive, tmp, &[])
+}
+
+/// [`differences`], mounted with `extra` flags.
+fn differences_with(archive: &Path, tar_archive: &Path, tmp: &Path, extra: &[&str]) -> Vec<String> {
     let theirs = tempfile::Builder::new().prefix("tar").tempdir_in(tmp).unwrap();
     let t = Command::new("tar").arg("--numeric-owner").arg("-xpf").arg(tar_archive).arg("-C").arg(theirs.path()).output().unwrap();
     assert!(t.status.success(), "tar -xf {}: {}", tar_archive.display(), String::from_utf8_lossy(&t.stderr));
-    let m = mount(archive, tmp, &[]);
+    let m = mount(archive, tmp, extra);
     let (ours, our_links) = snapshot(&m.0);
     let (want, want_links) = snapshot(theirs.path());
     let mut diffs = Vec::new();
@@ -178,6 +183,7 @@ fn the_mount_is_what_tar_extracts() {
         // Through a sidecar too (the first run scanned).
         ok(tarfs().arg("index").arg(a));
         diffs.extend(differences(a, a, tmp.path()));
+        diffs.extend(differences_with(a, a, tmp.path(), &["--readdirplus"]));
     }
     // Compressed, through the sidecar's seek points.
     for (ext, cmd) in [("gz", "gzip -c"), ("xz", "xz -T2 --block-size=64KiB -c"), ("bz2", "bzip2 -1 -c")] {
@@ -251,7 +257,7 @@ fn a_tree_of_archives_owners_signals_and_changes() {
     let (a, b) = (store.join("a.tar"), store.join("sub/b.tar.gz"));
     ok(Command::new("sh").arg("-c").arg(format!("cd {} && tar -cf {} tree/dir && tar -czf {} tree", tmp.path().display(), a.display(), b.display())));
     ok(tarfs().arg("index").arg(&store));
-    let m = mount(&store, tmp.path(), &["--uid", "4242", "--gid", "4343"]);
+    let m = mount(&store, tmp.path(), &["--uid", "4242", "--gid", "4343", "--readdirplus"]);
     let mut names: Vec<String> = walkdir::WalkDir::new(&m.0).max_depth(2).min_depth(1).sort_by_file_name().into_iter().map(|e| e.unwrap().path().strip_prefix(&m.0).unwrap().display().to_string()).collect();
     names.sort();
     assert_eq!(names, ["a.tar", "a.tar/tree", "sub", "sub/b.tar.gz"]);

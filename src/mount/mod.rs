@@ -35,6 +35,9 @@ pub struct MountOptions {
     pub verbose: bool,
     /// Threads answering the kernel (0: one per core).
     pub threads: usize,
+    /// List directories with every entry's attributes (FUSE readdirplus): faster `du` and
+    /// `ls -lR`, slower `find`.
+    pub readdirplus: bool,
 }
 
 /// Mounts `fs` at `mountpoint`, calls `ready` once the mount is in place, and serves it until
