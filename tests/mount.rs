@@ -267,6 +267,14 @@ fn a_tree_of_archives_owners_signals_and_changes() {
     assert_eq!(fs::read(m.0.join("a.tar/tree/dir/sparse.img")).unwrap(), fs::read(tmp.path().join("tree/dir/sparse.img")).unwrap());
     drop(m);
 
+    // With no index, --write-index saves what the scan found; a later mount reads through it.
+    let fresh = tmp.path().join("fresh.tar");
+    fs::copy(&a, &fresh).unwrap();
+    let m = mount(&fresh, tmp.path(), &["--write-index"]);
+    assert_eq!(fs::read(m.0.join("tree/dir/f5")).unwrap(), fs::read(tmp.path().join("tree/dir/f5")).unwrap());
+    drop(m);
+    ok(tarfs().arg("verify").arg(&fresh));
+
     // The foreground process ends on SIGTERM, unmounting.
     let mp = tmp.path().join("fg");
     fs::create_dir_all(&mp).unwrap();
