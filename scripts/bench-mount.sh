@@ -137,5 +137,5 @@ for TOOL in $tools; do FLAGS=""; T[$TOOL.seq]=$(timed "cat $MNT/big"); done
 echo "sequential read of a 1 GiB member: page cache $pc; tarfs ${T[tarfs.seq]} ($(echo "scale=0; 100 * $pc / ${T[tarfs.seq]}" | bc -l)% of the page cache's speed)$([ -n "$RATAR" ] && echo "; ratarmount ${T[ratarmount.seq]}")"
 
 A=$mixed
-for TOOL in $tools; do FLAGS=""; T[$TOOL.par]=$(timed "cd $MNT && xargs -P 8 -n 25 cat < $DIR/random200.txt"); done
+for TOOL in $tools; do FLAGS=""; T[$TOOL.par]=$(timed "(cd $MNT && xargs -P 8 -n 25 cat < $DIR/random200.txt)"); done
 echo "8 parallel readers, 200 random members of $(stat -c %s "$mixed") bytes: tarfs ${T[tarfs.par]}$([ -n "$RATAR" ] && echo ", ratarmount ${T[ratarmount.par]} ($(ratio "${T[ratarmount.par]}" "${T[tarfs.par]}")x)")"
