@@ -97,8 +97,10 @@ impl Loaded {
 
 /// A slot: the archive of a one-archive mount, the directory of a tree, or one of its archives.
 enum Slot {
-    /// An archive; loaded at once (a one-archive mount) or when first looked into.
-    Archive { path: PathBuf, loaded: OnceLock<std::result::Result<Arc<Loaded>, String>> },
+    /// An archive; loaded at once (a one-archive mount) or when first looked into. In a tree,
+    /// `file` is the archive file's (mtime, uid, gid), read once: its directory shows them,
+    /// before and after it is loaded.
+    Archive { path: PathBuf, loaded: OnceLock<std::result::Result<Arc<Loaded>, String>>, file: Option<(i64, u32, u32)> },
     /// The directory of a tree of archives: its directories, with archives as leaves (each the
     /// slot `archives[member]`).
     Dir { tree: Tree, archives: Vec<usize>, mtime: i64 },
@@ -155,7 +157,7 @@ impl TarFs {
     pub fn single(path: PathBuf, loaded: Loaded, opts: MountOptions) -> TarFs {
         let cell = OnceLock::new();
         let _ = cell.set(Ok(Arc::new(loaded)));
-        TarFs { slots: vec![Slot::Archive { path, loaded: cell }], opts, files: Mutex::new(HashMap::new()), next_fh: AtomicU64::new(1) }
+        TarFs { slots: vec![Slot::Archive { path, loaded: cell, file: None }], opts, files: Mutex::new(HashMap::new()), next_fh: AtomicU64::new(1) }
     }
 
     /// A tree of archives: `archives` are their paths, `relative` the names under which they
@@ -168,7 +170,8 @@ impl TarFs {
             // A leaf: a file in the directory tree stands for archive i (never shown as one).
             b.add(i as u32, &MemberInfo { path: &rel, typeflag: b'0', link: b"", mode: 0o755, uid: 0, gid: 0, mtime, size: 0, device: (0, 0) });
             leaves.push(i + 1);
-            slots.push(Slot::Archive { path, loaded: OnceLock::new() });
+            let file = std::fs::metadata(&path).map_or((mtime, 0, 0), |m| (m.mtime(), m.uid(), m.gid()));
+            slots.push(Slot::Archive { path, loaded: OnceLock::new(), file: Some(file) });
         }
         let tree = b.finish();
         slots.insert(0, Slot::Dir { tree, archives: leaves, mtime });
@@ -178,7 +181,7 @@ impl TarFs {
     /// The archive in `slot`, loaded if it is not yet.
     fn archive(&self, slot: usize) -> Answer<Arc<Loaded>> {
         match self.slots.get(slot) {
-            Some(Slot::Archive { path, loaded }) => {
+            Some(Slot::Archive { path, loaded, .. }) => {
                 let r = loaded.get_or_init(|| match Loaded::open(path, &self.opts) {
                     Ok(l) => {
                         if self.opts.verbose {
@@ -222,7 +225,7 @@ impl TarFs {
             Data::Device(major, minor) => rustix::fs::makedev(major, minor) as u32,
             _ => 0,
         };
-        let mut attr = FileAttr {
+        let attr = FileAttr {
             ino: ino(slot, local),
             size: a.size,
             blocks: a.size.div_ceil(512),
@@ -239,42 +242,52 @@ impl TarFs {
             blksize: 1 << 16,
             flags: 0,
         };
-        if slot != 0 && local == ROOT {
-            // An archive's directory in a tree: its count of subdirectories is not known
-            // before it is loaded, so, as btrfs does, 1 (which tells find not to count).
-            attr.nlink = 1;
-            if let Some(Slot::Archive { path, .. }) = self.slots.get(slot) {
-                if let Ok(m) = std::fs::metadata(path) {
-                    attr.mtime = time(m.mtime());
-                    attr.atime = attr.mtime;
-                    attr.ctime = attr.mtime;
-                    attr.perm = 0o755;
-                }
+        if local == ROOT {
+            if let Some(dir) = self.archive_dir(slot) {
+                return Ok(dir);
             }
         }
         Ok(attr)
     }
 
-    fn attr_of_dir_node(&self, slot: usize, local: u32) -> Answer<FileAttr> {
-        let Some(Slot::Dir { tree, mtime, .. }) = self.slots.get(slot) else { return Err(Errno::ENOENT) };
-        let node = tree.inode(local).ok_or(Errno::ENOENT)?;
-        Ok(FileAttr {
-            ino: ino(slot, local),
+    /// A directory's attributes as tarfs makes them (the tree of archives' own directories,
+    /// and each archive's directory there): mode 0755, and one link, which tells `find` (as
+    /// btrfs does) that the count of subdirectories is not known.
+    fn dir_attr(&self, i: INodeNo, mtime: i64, uid: u32, gid: u32) -> FileAttr {
+        let t = time(mtime);
+        FileAttr {
+            ino: i,
             size: 0,
             blocks: 0,
-            atime: time(*mtime),
-            mtime: time(*mtime),
-            ctime: time(*mtime),
-            crtime: time(*mtime),
+            atime: t,
+            mtime: t,
+            ctime: t,
+            crtime: t,
             kind: FileType::Directory,
             perm: 0o755,
             nlink: 1,
-            uid: self.opts.uid.unwrap_or(node.attr.uid),
-            gid: self.opts.gid.unwrap_or(node.attr.gid),
+            uid: self.opts.uid.unwrap_or(uid),
+            gid: self.opts.gid.unwrap_or(gid),
             rdev: 0,
             blksize: 1 << 16,
             flags: 0,
-        })
+        }
+    }
+
+    /// The attributes of the directory of archive `slot` in a tree of archives (`None` for a
+    /// one-archive mount, whose root is the archive's): the archive file's time and owner,
+    /// the same before and after the archive is loaded.
+    fn archive_dir(&self, slot: usize) -> Option<FileAttr> {
+        match self.slots.get(slot) {
+            Some(Slot::Archive { file: Some((mtime, uid, gid)), .. }) => Some(self.dir_attr(ino(slot, ROOT), *mtime, *uid, *gid)),
+            _ => None,
+        }
+    }
+
+    fn attr_of_dir_node(&self, slot: usize, local: u32) -> Answer<FileAttr> {
+        let Some(Slot::Dir { tree, mtime, .. }) = self.slots.get(slot) else { return Err(Errno::ENOENT) };
+        let node = tree.inode(local).ok_or(Errno::ENOENT)?;
+        Ok(self.dir_attr(ino(slot, local), *mtime, node.attr.uid, node.attr.gid))
     }
 
     /// The attributes of whatever `i` is, loading an archive when it is one.
@@ -290,29 +303,7 @@ impl TarFs {
     fn attr_lazy(&self, slot: usize, local: u32) -> Answer<FileAttr> {
         let Some(Slot::Dir { tree, archives, .. }) = self.slots.get(slot) else { return Err(Errno::ENOENT) };
         match tree.inode(local).ok_or(Errno::ENOENT)?.data {
-            Data::Member(m) => {
-                let s = *archives.get(m as usize).ok_or(Errno::ENOENT)?;
-                let Some(Slot::Archive { path, .. }) = self.slots.get(s) else { return Err(Errno::ENOENT) };
-                let meta = std::fs::metadata(path).map_err(|_| Errno::EIO)?;
-                let t = time(meta.mtime());
-                Ok(FileAttr {
-                    ino: ino(s, ROOT),
-                    size: 0,
-                    blocks: 0,
-                    atime: t,
-                    mtime: t,
-                    ctime: t,
-                    crtime: t,
-                    kind: FileType::Directory,
-                    perm: 0o755,
-                    nlink: 1,
-                    uid: self.opts.uid.unwrap_or(meta.uid()),
-                    gid: self.opts.gid.unwrap_or(meta.gid()),
-                    rdev: 0,
-                    blksize: 1 << 16,
-                    flags: 0,
-                })
-            }
+            Data::Member(m) => self.archive_dir(*archives.get(m as usize).ok_or(Errno::ENOENT)?).ok_or(Errno::ENOENT),
             _ => self.attr_of_dir_node(slot, local),
         }
     }
@@ -334,49 +325,19 @@ impl TarFs {
     /// The entries of directory `i` from `offset`, handed to `add` (offset of the next, the
     /// attributes, the name) until it says the reply is full: `.` and `..`, then the children
     /// in name order, each computed only when it is handed over.
-    fn entries(&self, i: INodeNo, offset: u64, mut add: impl FnMut(u64, FileAttr, &[u8]) -> bool) -> Answer<()> {
-        let skip = offset.saturating_sub(2) as usize;
+    fn entries(&self, i: INodeNo, offset: u64, add: impl FnMut(u64, FileAttr, &[u8]) -> bool) -> Answer<()> {
         match self.find(i)? {
             Found::InArchive(l, slot, local) => {
-                let node = l.tree.inode(local).ok_or(Errno::ENOENT)?;
-                if node.attr.kind != Kind::Dir {
+                if l.tree.inode(local).ok_or(Errno::ENOENT)?.attr.kind != Kind::Dir {
                     return Err(Errno::ENOTDIR);
                 }
-                if offset == 0 && add(1, self.attr_in(&l, slot, local)?, b".") {
-                    return Ok(());
-                }
-                if offset <= 1 {
-                    let parent = if local == ROOT { self.attr_in(&l, slot, local)? } else { self.attr_in(&l, slot, l.tree.parent(local))? };
-                    if add(2, parent, b"..") {
-                        return Ok(());
-                    }
-                }
-                for (k, c) in l.tree.children(local).iter().enumerate().skip(skip) {
-                    if add(k as u64 + 3, self.attr_in(&l, slot, c.ino)?, l.tree.name(c)) {
-                        break;
-                    }
-                }
+                list(&l.tree, local, offset, |ino| self.attr_in(&l, slot, ino), |ino| self.attr_in(&l, slot, ino), add)
             }
             Found::InDir(slot, local) => {
                 let Some(Slot::Dir { tree, .. }) = self.slots.get(slot) else { return Err(Errno::ENOENT) };
-                tree.inode(local).ok_or(Errno::ENOENT)?;
-                if offset == 0 && add(1, self.attr_of_dir_node(slot, local)?, b".") {
-                    return Ok(());
-                }
-                if offset <= 1 {
-                    let parent = if local == ROOT { self.attr_of_dir_node(slot, local)? } else { self.attr_of_dir_node(slot, tree.parent(local))? };
-                    if add(2, parent, b"..") {
-                        return Ok(());
-                    }
-                }
-                for (k, c) in tree.children(local).iter().enumerate().skip(skip) {
-                    if add(k as u64 + 3, self.attr_lazy(slot, c.ino)?, tree.name(c)) {
-                        break;
-                    }
-                }
+                list(tree, local, offset, |ino| self.attr_of_dir_node(slot, ino), |ino| self.attr_lazy(slot, ino), add)
             }
         }
-        Ok(())
     }
 
     fn do_open(&self, i: INodeNo) -> Answer<u64> {
@@ -416,8 +377,7 @@ impl TarFs {
         let end = offset.saturating_add(u64::from(size)).min(layout.size);
         // Inside one region of data (every read of a member that is not sparse): the bytes as
         // the source has them, borrowed from the mapping where it can, with no copy here.
-        if let Some(&(logical, n, at)) = layout.regions.iter().find(|r| r.0 <= offset && end <= r.0 + r.1) {
-            let _ = n;
+        if let Some(&(logical, _, at)) = layout.regions.iter().find(|r| r.0 <= offset && end <= r.0 + r.1) {
             let want = (end.saturating_sub(offset)) as usize;
             let bytes = l.reader.bytes_at(at + (offset - logical), want).map_err(fail)?;
             if bytes.len() < want {
@@ -430,6 +390,24 @@ impl TarFs {
         reply(&data);
         Ok(())
     }
+}
+
+/// Lists directory `dir` of `tree` from `offset` to `add`: `.` and `..` (with the attributes
+/// `own` gives), then its children in name order (with those `child` gives), each computed only
+/// when it is handed over, until `add` says the reply is full.
+fn list(tree: &Tree, dir: u32, offset: u64, own: impl Fn(u32) -> Answer<FileAttr>, child: impl Fn(u32) -> Answer<FileAttr>, mut add: impl FnMut(u64, FileAttr, &[u8]) -> bool) -> Answer<()> {
+    if offset == 0 && add(1, own(dir)?, b".") {
+        return Ok(());
+    }
+    if offset <= 1 && add(2, own(if dir == ROOT { dir } else { tree.parent(dir) })?, b"..") {
+        return Ok(());
+    }
+    for (k, c) in tree.children(dir).iter().enumerate().skip(offset.saturating_sub(2) as usize) {
+        if add(k as u64 + 3, child(c.ino)?, tree.name(c)) {
+            break;
+        }
+    }
+    Ok(())
 }
 
 /// Runs `f`, turning a panic into EIO (and a message), so that no request can stop the daemon.
