@@ -9,6 +9,7 @@
 #![deny(clippy::arithmetic_side_effects)]
 
 use std::fs::File;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::io::{self, BufReader, Read};
 use std::path::Path;
 
@@ -102,7 +103,7 @@ pub fn scan_stream_with(
 pub fn scan_file(file: &File, path: &Path, opts: ScanOptions, mut f: impl FnMut(&Entry<'_>) -> Result<()>) -> Result<StreamEnd> {
     let len = file.metadata().at(path)?.len();
     // Reads with pread at a position that skipping moves: one system call per header.
-    let pos = std::cell::Cell::new(0u64);
+    let pos = AtomicU64::new(0);
     let mut reader = PositionedReader { file, pos: &pos };
     let seek = |from: u64, n: u64| -> io::Result<bool> {
         // Past the end, read instead, so that the error is the reading scanner's.
@@ -110,25 +111,27 @@ pub fn scan_file(file: &File, path: &Path, opts: ScanOptions, mut f: impl FnMut(
             return Ok(false);
         }
         // Within the file's length, checked just above.
-        pos.set(pos.get().saturating_add(n));
+        pos.store(pos.load(Ordering::Relaxed).saturating_add(n), Ordering::Relaxed);
         Ok(true)
     };
     let end = scan_reads(&mut reader, Some(&seek), path, opts, SEEKING_READ, |e| f(e).map(|()| Visit::Skip), |_| Ok(()))?;
     Ok(end.expect("never stopped"))
 }
 
-/// Reads a file from a position kept outside it, so that a skip is just an addition.
-struct PositionedReader<'f> {
-    file: &'f File,
-    pos: &'f std::cell::Cell<u64>,
+/// Reads a file from a position kept outside it, so that a skip is just an addition (an atomic
+/// only so that the reader can be sent to a decoder's thread; one thread moves it).
+pub(crate) struct PositionedReader<'f> {
+    pub(crate) file: &'f File,
+    pub(crate) pos: &'f AtomicU64,
 }
 
 impl Read for PositionedReader<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         use std::os::unix::fs::FileExt;
-        let n = self.file.read_at(buf, self.pos.get())?;
+        let at = self.pos.load(Ordering::Relaxed);
+        let n = self.file.read_at(buf, at)?;
         // A count of bytes read from the file.
-        self.pos.set(self.pos.get().saturating_add(n as u64));
+        self.pos.store(at.saturating_add(n as u64), Ordering::Relaxed);
         Ok(n)
     }
 }

@@ -8,8 +8,8 @@
 //! - the file is locked (`flock`, as in-place changes are) and must be a regular file with one
 //!   name: replacing a file that has other names (hard links) would leave them with the old one;
 //! - the new file is written beside it under a temporary name, then decoded again, and its
-//!   decompressed stream compared (length and xxh3-128) with the original's, hashed as it was
-//!   read;
+//!   decompressed stream compared (its length, and the xxh3-64 of each MiB) with the
+//!   original's, hashed as it was read;
 //! - the original must still be the file it was (device, inode, length, modification time);
 //! - the new file gets the original's mode, times and (as root) owner, is fsynced, and is renamed
 //!   over the original; the directory is fsynced.
@@ -21,16 +21,16 @@
 
 use std::fs::File;
 use std::io::{self, BufReader, Read, Write};
-use std::os::unix::fs::{FileExt, MetadataExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-
-use xxhash_rust::xxh3::Xxh3;
 
 use crate::archive::Archive;
 use crate::error::{Error, IoContext, Result};
 use crate::format::compression::Compression;
 use crate::ops::atomic::{write_atomic_deferred, Perm};
 use crate::ops::index::{write_compressed_sidecar, IndexOptions, IndexReport};
+use crate::seekpoints::Hashing;
+use crate::stream::PositionedReader;
 
 /// How to recompress.
 #[derive(Debug, Clone)]
@@ -87,49 +87,6 @@ fn already_seekable(bytes: &[u8], c: Compression) -> Option<String> {
             _ => None,
         },
         _ => None,
-    }
-}
-
-/// Reads a file from its start with positional reads (the temporary file, through the handle
-/// being written).
-struct ReadFrom<'a> {
-    file: &'a File,
-    at: u64,
-}
-
-impl Read for ReadFrom<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.file.read_at(buf, self.at)?;
-        self.at += n as u64;
-        Ok(n)
-    }
-}
-
-/// Hashes a stream as it is read: its length and xxh3-128.
-struct Hashed<R> {
-    inner: R,
-    hasher: Xxh3,
-    len: u64,
-}
-
-impl<R: Read> Hashed<R> {
-    fn new(inner: R) -> Hashed<R> {
-        Hashed { inner, hasher: Xxh3::new(), len: 0 }
-    }
-
-    /// Reads the rest; the length and the hash.
-    fn finish(mut self) -> io::Result<(u64, u128)> {
-        io::copy(&mut self, &mut io::sink())?;
-        Ok((self.len, self.hasher.digest128()))
-    }
-}
-
-impl<R: Read> Read for Hashed<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.len += n as u64;
-        Ok(n)
     }
 }
 
@@ -240,14 +197,15 @@ fn replace(path: &Path, opts: &RecompressOptions, sidecar: &dyn Fn(&Path) -> Pat
     }
     let stamp = |m: &std::fs::Metadata| (m.dev(), m.ino(), m.len(), m.mtime(), m.mtime_nsec());
     let decompressed = write_atomic_deferred(&path, None, Perm::Exactly(before.mode()), |w| {
-        let mut original = Hashed::new(crate::stream::decoder(BufReader::new(archive.bytes()), Some(c), &path)?);
+        let mut original = Hashing::new(crate::stream::decoder(BufReader::new(archive.bytes()), Some(c), &path)?);
         encode(c, &mut original, w, opts).at(&path)?;
-        let (len, hash) = original.finish().at(&path)?;
+        let (digests, len) = original.finish().at(&path)?;
         w.flush().at(&path)?;
         let new: &File = w.get_ref();
-        let copy = Hashed::new(crate::stream::decoder(BufReader::with_capacity(1 << 20, ReadFrom { file: new, at: 0 }), Some(c), &path)?);
-        let (copy_len, copy_hash) = copy.finish().map_err(|e| Error::refused(&path, format!("the new file does not decode ({e}); the archive was not changed")))?;
-        if (copy_len, copy_hash) != (len, hash) {
+        let at = std::sync::atomic::AtomicU64::new(0);
+        let copy = Hashing::new(crate::stream::decoder(BufReader::with_capacity(1 << 20, PositionedReader { file: new, pos: &at }), Some(c), &path)?);
+        let (copy_digests, copy_len) = copy.finish().map_err(|e| Error::refused(&path, format!("the new file does not decode ({e}); the archive was not changed")))?;
+        if (copy_len, &copy_digests) != (len, &digests) {
             return Err(Error::refused(&path, format!("the new file decodes to other bytes ({copy_len} against {len}); the archive was not changed")));
         }
         let now = std::fs::metadata(&path).at(&path)?;
