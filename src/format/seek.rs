@@ -150,7 +150,19 @@ pub fn encode_words(words: &[u64]) -> Vec<u8> {
 
 /// The `u64`s of a payload, if it is a whole number of them.
 pub fn words(payload: &[u8]) -> Option<Vec<u64>> {
-    (payload.len() % 8 == 0).then(|| payload.chunks_exact(8).map(|c| u64::from_be_bytes(c.try_into().expect("eight bytes"))).collect())
+    payload.len().is_multiple_of(8).then(|| payload.chunks_exact(8).map(|c| u64::from_be_bytes(c.try_into().expect("eight bytes"))).collect())
+}
+
+/// A payload of `head` words, the first of them a count `n`, then `n` records of `width` words
+/// each (the bzip2 and zstd kinds): the records' words, and `n`, if `n` is positive and the
+/// lengths agree.
+pub fn records(payload: &[u8], head: usize, width: usize) -> Option<(Vec<u64>, usize)> {
+    let w = words(payload)?;
+    let n = usize::try_from(*w.first()?).ok().filter(|&n| n > 0)?;
+    if w.len() != n.checked_mul(width)?.checked_add(head)? {
+        return None;
+    }
+    Some((w.get(head..)?.to_vec(), n))
 }
 
 /// The big-endian `u64` at `at`, if the bytes are there.

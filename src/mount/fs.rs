@@ -106,11 +106,14 @@ enum Slot {
     Dir { tree: Tree, archives: Vec<usize>, mtime: i64 },
 }
 
+/// Open files: each handle's archive, and where its member's contents are.
+type OpenFiles = Mutex<HashMap<u64, (Arc<Loaded>, Arc<Layout>)>>;
+
 /// The mounted file system.
 pub struct TarFs {
     slots: Vec<Slot>,
     opts: MountOptions,
-    files: Mutex<HashMap<u64, (Arc<Loaded>, Arc<Layout>)>>,
+    files: OpenFiles,
     next_fh: AtomicU64,
 }
 

@@ -207,12 +207,8 @@ impl<'a> Blocks<'a> {
     /// has `total` bytes; why not, when they do not fit it.
     pub fn open(bytes: &'a [u8], payload: &[u8], total: u64) -> std::result::Result<Blocks<'a>, String> {
         let bad = || "the bzip2 seek points do not fit the file".to_string();
-        let w = seek::words(payload).ok_or_else(bad)?;
-        let n = usize::try_from(*w.first().ok_or_else(bad)?).map_err(|_| bad())?;
-        if n == 0 || w.len() != n.checked_mul(3).and_then(|k| k.checked_add(1)).ok_or_else(bad)? {
-            return Err(bad());
-        }
-        let blocks: Vec<Block> = w[1..].chunks_exact(3).map(|b| Block { start: b[0], end: b[1], offset: b[2] }).collect();
+        let (w, n) = seek::records(payload, 1, 3).ok_or_else(bad)?;
+        let blocks: Vec<Block> = w.chunks_exact(3).map(|b| Block { start: b[0], end: b[1], offset: b[2] }).collect();
         let bits = (bytes.len() as u64).saturating_mul(8);
         let each = blocks.iter().all(|b| b.start < b.end && b.end - b.start <= MAX_BLOCK_BITS && b.end <= bits && b.offset < total);
         let ordered = blocks.windows(2).all(|p| p[0].end <= p[1].start && p[0].offset < p[1].offset && p[1].offset - p[0].offset <= MAX_BLOCK_OUT);

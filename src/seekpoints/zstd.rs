@@ -113,12 +113,8 @@ impl<'a> Frames<'a> {
     /// stream has `total` bytes; why not, when they do not fit it.
     pub fn open(bytes: &'a [u8], payload: &[u8], total: u64) -> std::result::Result<Frames<'a>, String> {
         let bad = || "the zstd seek points do not fit the file".to_string();
-        let w = seek::words(payload).ok_or_else(bad)?;
-        let n = usize::try_from(*w.first().ok_or_else(bad)?).map_err(|_| bad())?;
-        if n == 0 || w.len() != n.checked_mul(2).and_then(|k| k.checked_add(2)).ok_or_else(bad)? {
-            return Err(bad());
-        }
-        let points: Vec<(u64, u64)> = w[2..].chunks_exact(2).map(|p| (p[0], p[1])).collect();
+        let (w, n) = seek::records(payload, 2, 2).ok_or_else(bad)?;
+        let points: Vec<(u64, u64)> = w.chunks_exact(2).map(|p| (p[0], p[1])).collect();
         let ordered = points.windows(2).all(|p| p[0].0 < p[1].0 && p[0].1 < p[1].1);
         let last = points[n - 1];
         if points[0] != (0, 0) || !ordered || last.0 >= bytes.len() as u64 || last.1 >= total {
