@@ -43,6 +43,18 @@ fn members(plain: &Path) -> Vec<String> {
     String::from_utf8(ok(Command::new("tar").arg("-tf").arg(plain)).stdout).unwrap().lines().map(str::to_string).collect()
 }
 
+/// `tarfs -v extract` of `z` and `tar -xf` of `plain` into new directories under `tmp` (named
+/// after `label`), which must be the same (`diff -r`); tarfs's messages.
+fn extract_like_tar(z: &Path, plain: &Path, tmp: &Path, label: &str) -> String {
+    let (ours, theirs) = (tmp.join(format!("x-{label}")), tmp.join(format!("t-{label}")));
+    fs::create_dir_all(&ours).unwrap();
+    fs::create_dir_all(&theirs).unwrap();
+    let out = ok(tarfs().arg("-v").arg("extract").arg(z).arg("-C").arg(&ours));
+    ok(Command::new("tar").arg("-xf").arg(plain).arg("-C").arg(&theirs));
+    ok(Command::new("diff").arg("-r").arg(&ours).arg(&theirs));
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 /// `tarfs -v cat`: the bytes, and the decompressed byte count it reports.
 fn cat(z: &Path, names: &[&str], extra: &[&str]) -> (Vec<u8>, u64, String) {
     let out = ok(tarfs().arg("-v").arg("cat").args(extra).arg(z).args(names));
@@ -77,13 +89,7 @@ fn cat_through_seek_points_decodes_one_span_and_equals_tar() {
         let (bytes, _, _) = cat(&z, &all, &[]);
         assert_eq!(bytes, ok(Command::new("tar").arg("-xOf").arg(&plain)).stdout, "{tool}: all members");
         // extract makes one forward pass through the checkpoints, no temporary copy.
-        let (ours, theirs) = (tmp.path().join(format!("x-{tool}")), tmp.path().join(format!("t-{tool}")));
-        fs::create_dir_all(&ours).unwrap();
-        fs::create_dir_all(&theirs).unwrap();
-        let out = ok(tarfs().arg("-v").arg("extract").arg(&z).arg("-C").arg(&ours));
-        let err = String::from_utf8_lossy(&out.stderr);
-        ok(Command::new("tar").arg("-xf").arg(&plain).arg("-C").arg(&theirs));
-        ok(Command::new("diff").arg("-r").arg(&ours).arg(&theirs));
+        let err = extract_like_tar(&z, &plain, tmp.path(), tool);
         let decoded: u64 = err.split(" bytes decompressed").next().and_then(|s| s.rsplit(' ').next()).and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("{err}"));
         assert!(err.contains("through its seek points") && decoded <= plain_len + (4 << 20), "{tool}: {err}");
         // At the default span, the seek section is at most 1% of the decompressed stream.
@@ -273,12 +279,7 @@ fn multi_block_xz_is_read_from_its_blocks() {
     }
     let all: Vec<&str> = names.iter().map(String::as_str).collect();
     assert_eq!(cat(&z, &all, &[]).0, ok(Command::new("tar").arg("-xOf").arg(&plain)).stdout);
-    let (ours, theirs) = (tmp.path().join("x"), tmp.path().join("t"));
-    fs::create_dir_all(&ours).unwrap();
-    fs::create_dir_all(&theirs).unwrap();
-    ok(tarfs().arg("extract").arg(&z).arg("-C").arg(&ours));
-    ok(Command::new("tar").arg("-xf").arg(&plain).arg("-C").arg(&theirs));
-    ok(Command::new("diff").arg("-r").arg(&ours).arg(&theirs));
+    extract_like_tar(&z, &plain, tmp.path(), "xz");
     // Two xz files concatenated (multi-stream), each of several blocks.
     let bytes = fs::read(&plain).unwrap();
     let half = bytes.len() / 2 / 512 * 512;
@@ -382,13 +383,7 @@ fn bzip2_blocks_and_zstd_frames_are_seek_points() {
         }
         let all: Vec<&str> = names.iter().map(String::as_str).collect();
         assert_eq!(cat(&z, &all, &[]).0, ok(Command::new("tar").arg("-xOf").arg(&plain)).stdout, "{label}: all");
-        let (ours, theirs) = (tmp.path().join(format!("x-{label}")), tmp.path().join(format!("t-{label}")));
-        fs::create_dir_all(&ours).unwrap();
-        fs::create_dir_all(&theirs).unwrap();
-        let out = ok(tarfs().arg("-v").arg("extract").arg(&z).arg("-C").arg(&ours));
-        assert!(String::from_utf8_lossy(&out.stderr).contains("through its seek points"), "{label}");
-        ok(Command::new("tar").arg("-xf").arg(&plain).arg("-C").arg(&theirs));
-        ok(Command::new("diff").arg("-r").arg(&ours).arg(&theirs));
+        assert!(extract_like_tar(&z, &plain, tmp.path(), &label).contains("through its seek points"), "{label}");
         ok(tarfs().arg("verify").arg(&z));
     }
 }
