@@ -126,6 +126,14 @@ impl Archive {
         }
     }
 
+    /// Hints the kernel about the coming access to `len` bytes at `offset`. Failure is harmless
+    /// and ignored.
+    pub fn advise_range(&self, advice: Advice, offset: u64, len: usize) {
+        if let Some(m) = &self.map {
+            let _ = m.advise_range(advice, offset as usize, len);
+        }
+    }
+
     /// The embedded index, if the first member is `.tarfs` holding an index.
     pub fn embedded(&self) -> Option<Embedded> {
         let first = Scanner::new(self.bytes(), ScanOptions::default()).next()?.ok()?;

@@ -267,6 +267,20 @@ fn a_tree_of_archives_owners_signals_and_changes() {
     assert_eq!(fs::read(m.0.join("a.tar/tree/dir/sparse.img")).unwrap(), fs::read(tmp.path().join("tree/dir/sparse.img")).unwrap());
     drop(m);
 
+    // Files of a plain archive are read with direct I/O; they can still be mapped, and a
+    // program in the archive runs from the mount.
+    let progs = tmp.path().join("progs");
+    fs::create_dir_all(progs.join("bin")).unwrap();
+    fs::copy("/bin/true", progs.join("bin/true")).unwrap();
+    let pa = tmp.path().join("progs.tar");
+    ok(Command::new("tar").arg("-C").arg(&progs).arg("-cf").arg(&pa).arg("bin").arg("-C").arg(tmp.path()).arg("tree/dir/f5"));
+    let m = mount(&pa, tmp.path(), &[]);
+    ok(&mut Command::new(m.0.join("bin/true")));
+    let mapped = Command::new("python3").arg("-c").arg("import mmap,sys; f=open(sys.argv[1],'rb'); sys.stdout.buffer.write(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)[:])").arg(m.0.join("tree/dir/f5")).output().unwrap();
+    assert!(mapped.status.success(), "{}", String::from_utf8_lossy(&mapped.stderr));
+    assert_eq!(mapped.stdout, fs::read(tmp.path().join("tree/dir/f5")).unwrap());
+    drop(m);
+
     // With no index, --write-index saves what the scan found; a later mount reads through it.
     let fresh = tmp.path().join("fresh.tar");
     fs::copy(&a, &fresh).unwrap();

@@ -115,6 +115,9 @@ pub struct TarFs {
     opts: MountOptions,
     files: OpenFiles,
     next_fh: AtomicU64,
+    /// Whether files of plain archives are opened for direct I/O (the kernel allows it with
+    /// mmap; set at init).
+    direct: bool,
 }
 
 fn ino(slot: usize, local: u32) -> INodeNo {
@@ -160,7 +163,7 @@ impl TarFs {
     pub fn single(path: PathBuf, loaded: Loaded, opts: MountOptions) -> TarFs {
         let cell = OnceLock::new();
         let _ = cell.set(Ok(Arc::new(loaded)));
-        TarFs { slots: vec![Slot::Archive { path, loaded: cell, file: None }], opts, files: Mutex::new(HashMap::new()), next_fh: AtomicU64::new(1) }
+        TarFs { slots: vec![Slot::Archive { path, loaded: cell, file: None }], opts, files: Mutex::new(HashMap::new()), next_fh: AtomicU64::new(1), direct: false }
     }
 
     /// A tree of archives: `archives` are their paths, `relative` the names under which they
@@ -178,7 +181,7 @@ impl TarFs {
         }
         let tree = b.finish();
         slots.insert(0, Slot::Dir { tree, archives: leaves, mtime });
-        TarFs { slots, opts, files: Mutex::new(HashMap::new()), next_fh: AtomicU64::new(1) }
+        TarFs { slots, opts, files: Mutex::new(HashMap::new()), next_fh: AtomicU64::new(1), direct: false }
     }
 
     /// The archive in `slot`, loaded if it is not yet.
@@ -242,7 +245,10 @@ impl TarFs {
             uid: self.opts.uid.unwrap_or(a.uid),
             gid: self.opts.gid.unwrap_or(a.gid),
             rdev,
-            blksize: 1 << 16,
+            // The preferred I/O size: each read is a round trip through the kernel, so readers
+            // that size their buffers by it (cat, cp, dd with no bs) ask in 1 MiB pieces, the
+            // largest request FUSE carries by default.
+            blksize: 1 << 20,
             flags: 0,
         };
         if local == ROOT {
@@ -343,7 +349,8 @@ impl TarFs {
         }
     }
 
-    fn do_open(&self, i: INodeNo) -> Answer<u64> {
+    /// Opens file `i`: its handle, and whether it is read with direct I/O.
+    fn do_open(&self, i: INodeNo) -> Answer<(u64, bool)> {
         let Found::InArchive(l, _, local) = self.find(i)? else { return Err(Errno::EISDIR) };
         let node = l.tree.inode(local).ok_or(Errno::ENOENT)?;
         let Data::Member(m) = node.data else { return Err(if node.attr.kind == Kind::Dir { Errno::EISDIR } else { Errno::EINVAL }) };
@@ -363,8 +370,13 @@ impl TarFs {
             }
         };
         let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
+        // A plain archive's member is copied once, from the archive's page cache to the
+        // reader, and is not cached a second time as the mounted file's pages (a 1 GiB member:
+        // 0.30 s -> 0.14 s, against 0.10 s for cat from the page cache). A compressed one keeps
+        // the page cache, which spares decoding it again.
+        let direct = self.direct && l.reader.compression().is_none();
         self.files.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(fh, (l, Arc::new(layout)));
-        Ok(fh)
+        Ok((fh, direct))
     }
 
     /// Answers a read of `size` bytes at `offset` of open file `fh` with `reply`.
@@ -437,6 +449,9 @@ impl Filesystem for TarFs {
         for flag in flags {
             let _ = config.add_capabilities(flag);
         }
+        // Direct I/O only where mmap still works on such files (Linux 6.6 and later), so that
+        // programs in an archive can be run and files mapped.
+        self.direct = config.add_capabilities(InitFlags::FUSE_DIRECT_IO_ALLOW_MMAP).is_ok();
         Ok(())
     }
 
@@ -467,7 +482,7 @@ impl Filesystem for TarFs {
 
     fn open(&self, _req: &Request, i: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
         match guarded("open", || self.do_open(i)) {
-            Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
+            Ok((fh, direct)) => reply.opened(FileHandle(fh), if direct { FopenFlags::FOPEN_DIRECT_IO } else { FopenFlags::empty() }),
             Err(e) => reply.error(e),
         }
     }
