@@ -4,6 +4,7 @@
 //! The runner knows nothing of terminals: it reports through the [`Progress`] trait, which the
 //! binary implements with progress bars on a TTY and with nothing under cron.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -14,6 +15,7 @@ use serde::Serialize;
 
 use crate::discover::Found;
 use crate::error::Error;
+use crate::ops::atomic::DirSyncs;
 
 /// What happened to one archive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -167,7 +169,7 @@ impl Progress for Silent {
 }
 
 /// How to run a batch.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct BatchOptions {
     /// Worker threads; 0 for one per core.
     pub jobs: usize,
@@ -176,6 +178,11 @@ pub struct BatchOptions {
     /// Handle each file once, however many of its names (hard links, symlinks) were found: the
     /// others are skipped, naming the one handled. For in-place changes.
     pub once_per_file: bool,
+    /// Where the jobs' atomic writes defer their durability (the same [`DirSyncs`] their
+    /// operations were given). With two archives or more, their files are staged and committed
+    /// in groups ([`DirSyncs::commit`]): an archive's outcome is reported once its file is in
+    /// place, and an archive whose commit failed is reported failed.
+    pub durability: Option<Arc<DirSyncs>>,
 }
 
 /// Runs `job` on every archive. Returns the outcomes in the order of `found` (sorted discovery
@@ -210,6 +217,53 @@ pub fn run(
     progress.begin(found.len() as u64, sizes.iter().sum());
     let results: Mutex<Vec<Option<Outcome>>> = Mutex::new(vec![None; found.len()]);
     let failed = AtomicBool::new(false);
+    let durability = opts.durability.as_deref().filter(|_| found.len() > 1);
+    if let Some(d) = durability {
+        d.staging();
+    }
+    let report = |i: usize, outcome: Outcome| {
+        if outcome.action == Action::Failed {
+            failed.store(true, Ordering::SeqCst);
+        }
+        progress.finished(&outcome);
+        results.lock().expect("no worker panics while holding it")[i] = Some(outcome);
+    };
+    // Outcomes whose files wait for a commit; the files being committed; and commit results
+    // whose outcomes are not yet held (a worker committed a file before its job had returned).
+    // Files are taken out for a commit under this lock, so that a worker that finds its file
+    // neither staged nor here knows it was not staged.
+    let held: Mutex<Held> = Mutex::default();
+    let settle = |i: usize, outcome: Outcome, r: Result<(), Error>| match r {
+        Ok(()) => report(i, outcome),
+        Err(e) => {
+            let failed = Outcome::new(&outcome.path, outcome.bytes, outcome.seconds, Err(e));
+            report(i, Outcome { seconds: outcome.seconds, ..failed });
+        }
+    };
+    let commit = |d: &DirSyncs| {
+        let files = {
+            let mut h = held.lock().expect("unpoisoned");
+            let files = d.take();
+            h.committing.extend(files.iter().map(|f| f.dest().to_path_buf()));
+            files
+        };
+        for (dest, r) in d.commit_files(files) {
+            let waiting = {
+                let mut h = held.lock().expect("unpoisoned");
+                h.committing.remove(&dest);
+                match h.outcomes.remove(&dest) {
+                    Some(w) => Some((w, r)),
+                    None => {
+                        h.results.insert(dest, r);
+                        None
+                    }
+                }
+            };
+            if let Some(((i, o), r)) = waiting {
+                settle(i, o, r);
+            }
+        }
+    };
     let work = || {
         order.par_iter().with_max_len(1).for_each(|&i| {
             if stop.load(Ordering::SeqCst) || (opts.fail_fast && failed.load(Ordering::SeqCst)) {
@@ -231,20 +285,75 @@ pub fn run(
             };
             let outcome = Outcome::new(&f.path, sizes[i], 0.0, result);
             let outcome = Outcome { seconds: t.elapsed().as_secs_f64(), ..outcome };
-            if outcome.action == Action::Failed {
-                failed.store(true, Ordering::SeqCst);
+            match (durability, outcome.index_path.clone()) {
+                (Some(d), Some(dest)) if outcome.action != Action::Failed => {
+                    let now = {
+                        let mut h = held.lock().expect("unpoisoned");
+                        if let Some(r) = h.results.remove(&dest) {
+                            Some((outcome, Some(r)))
+                        } else if h.committing.contains(&dest) || d.is_staged(&dest) {
+                            h.outcomes.insert(dest, (i, outcome));
+                            None
+                        } else {
+                            Some((outcome, None))
+                        }
+                    };
+                    match now {
+                        Some((o, Some(r))) => settle(i, o, r),
+                        Some((o, None)) => report(i, o),
+                        None => {}
+                    }
+                    if d.due() {
+                        commit(d);
+                    }
+                }
+                _ => report(i, outcome),
             }
-            progress.finished(&outcome);
-            results.lock().expect("no worker panics while holding it")[i] = Some(outcome);
         })
     };
-    match rayon::ThreadPoolBuilder::new().num_threads(opts.jobs).build() {
-        Ok(pool) => pool.install(work),
-        Err(_) => work(),
+    // Staged files are committed when enough wait (by the worker that staged the last), and
+    // at least every COMMIT_EVERY by a committer thread, so that reports keep streaming while
+    // a slow archive holds the batch.
+    let all_done = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let committer = durability.map(|d| {
+            let (commit, all_done) = (&commit, &all_done);
+            scope.spawn(move || {
+                while !all_done.load(Ordering::Acquire) {
+                    std::thread::park_timeout(COMMIT_EVERY);
+                    if d.has_staged() {
+                        commit(d);
+                    }
+                }
+            })
+        });
+        match rayon::ThreadPoolBuilder::new().num_threads(opts.jobs).build() {
+            Ok(pool) => pool.install(work),
+            Err(_) => work(),
+        }
+        all_done.store(true, Ordering::Release);
+        if let Some(c) = committer {
+            c.thread().unpark();
+            let _ = c.join();
+        }
+    });
+    if let Some(d) = durability {
+        commit(d);
     }
     let results = results.into_inner().expect("workers are done");
     let stopped = results.iter().any(Option::is_none);
     (results, stopped)
+}
+
+/// The longest a staged file waits for its commit, and its archive for its report.
+const COMMIT_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// What a batch holds back while files wait for a commit (see [`run`]).
+#[derive(Default)]
+struct Held {
+    outcomes: HashMap<PathBuf, (usize, Outcome)>,
+    committing: std::collections::HashSet<PathBuf>,
+    results: HashMap<PathBuf, Result<(), Error>>,
 }
 
 /// Runs `job` on one archive, turning a panic (a bug in tarfs) into that archive's failure, so

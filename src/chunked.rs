@@ -89,6 +89,14 @@ fn mean_span(data: &[u8], opts: ScanOptions) -> Option<u64> {
 /// archives of at least [`AUTO_MIN_LEN`] bytes whose first members average at most
 /// [`AUTO_MAX_SPAN`] bytes, when `threads` is at least 2. Otherwise one thread walks: by reads
 /// when members average more than [`AUTO_MAX_SPAN`] bytes, through the mapping when they are
+
+/// The cores this process may use, asked once: `available_parallelism` reads the cgroup's
+/// quota files on every call, which a batch of small archives would pay per archive.
+pub fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, usize::from))
+}
+
 /// smaller (or the sample fails).
 pub fn plan(data: &[u8], opts: ScanOptions, mode: ScanMode, threads: usize) -> Plan {
     if mode == ScanMode::Parallel {

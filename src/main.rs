@@ -199,6 +199,7 @@ fn run_batch(
     b: &BatchArgs,
     job: impl Fn(&Found, &dyn Progress) -> tarfs::Result<Done> + Sync,
     line: Option<&(dyn Fn(&batch::Outcome) -> String + Sync)>,
+    durability: Option<&Arc<DirSyncs>>,
 ) -> Result<Status> {
     let globs: Vec<&str> = if walk.glob.is_empty() { default_globs.to_vec() } else { walk.glob.iter().map(String::as_str).collect() };
     let mut d = Discover::with_globs(&globs)?;
@@ -236,7 +237,7 @@ fn run_batch(
     let start = Instant::now();
     // In-place changes handle a file once, by whichever of its names was found first.
     let once_per_file = matches!(verb, "embed" | "csv" | "recover");
-    let (outcomes, stopped) = batch::run(&found, BatchOptions { jobs: b.jobs, fail_fast: b.fail_fast, once_per_file }, &stop, &reporter, job);
+    let (outcomes, stopped) = batch::run(&found, BatchOptions { jobs: b.jobs, fail_fast: b.fail_fast, once_per_file, durability: durability.cloned() }, &stop, &reporter, job);
     reporter.bars.finish();
     let s = Summary::of(&outcomes);
     let secs = start.elapsed().as_secs_f64();
@@ -321,8 +322,9 @@ fn run_index(cli: &Cli, a: &cli::IndexArgs, scan: ScanOptions) -> Result<Status>
         } else {
             Some(sidecar_freshness(&archive, &dest, filter.as_ref()))
         };
-        let reason = match fresh {
+        let reason = match &fresh {
             Some(Freshness::Fresh { entries }) => {
+                let entries = *entries;
                 let reason = if filter.is_some() { format!("fresh (a subset index of {})", batch::count(entries, "member", "members")) } else { "fresh".into() };
                 return Ok(Done { action: Action::Skipped, reason: Some(reason), members: if filter.is_some() { 0 } else { entries }, index_path: Some(dest), warning: None });
             }
@@ -359,7 +361,7 @@ fn run_index(cli: &Cli, a: &cli::IndexArgs, scan: ScanOptions) -> Result<Status>
         let reason = format!("{reason}{}", ext_note(&r));
         Ok(Done { action: Action::Indexed, reason: Some(reason), members: r.members, index_path: Some(dest), warning: r.end.warning.map(|w| w.to_string()) })
     };
-    let status = run_batch(cli, "index", a.dry_run, &ARCHIVE_GLOBS, &a.walk, &a.batch, job, None);
+    let status = run_batch(cli, "index", a.dry_run, &ARCHIVE_GLOBS, &a.walk, &a.batch, job, None, Some(&syncs));
     syncs.sync_all()?;
     status
 }
@@ -498,7 +500,7 @@ fn run_recompress(cli: &Cli, a: &cli::RecompressArgs, scan: ScanOptions) -> Resu
             }
         }
     };
-    let status = run_batch(cli, "recompress", a.dry_run, &tarfs::discover::RECOMPRESS_GLOBS, &a.walk, &a.batch, job, None);
+    let status = run_batch(cli, "recompress", a.dry_run, &tarfs::discover::RECOMPRESS_GLOBS, &a.walk, &a.batch, job, None, Some(&syncs));
     syncs.sync_all()?;
     status
 }
@@ -607,7 +609,7 @@ fn run_embed(cli: &Cli, a: &cli::EmbedArgs, scan: ScanOptions) -> Result<Status>
         };
         Ok(Done { action, reason: Some(reason), members: r.members, index_path: Some(f.path.clone()), warning: None })
     };
-    run_batch(cli, "embed", a.dry_run, &["*.tar"], &a.walk, &a.batch, job, None)
+    run_batch(cli, "embed", a.dry_run, &["*.tar"], &a.walk, &a.batch, job, None, None)
 }
 
 fn run_csv(cli: &Cli, a: &cli::CsvArgs, scan: ScanOptions) -> Result<Status> {
@@ -627,7 +629,7 @@ fn run_csv(cli: &Cli, a: &cli::CsvArgs, scan: ScanOptions) -> Result<Status> {
             },
         })
     };
-    run_batch(cli, "csv", a.dry_run, &["*.tar"], &a.walk, &a.batch, job, None)
+    run_batch(cli, "csv", a.dry_run, &["*.tar"], &a.walk, &a.batch, job, None, None)
 }
 
 fn run_recover(cli: &Cli, a: &cli::RecoverArgs) -> Result<Status> {
@@ -640,7 +642,7 @@ fn run_recover(cli: &Cli, a: &cli::RecoverArgs) -> Result<Status> {
         Ok(Done { action, reason: Some(reason.into()), members: 0, index_path: None, warning: None })
     };
     let line = |o: &batch::Outcome| format!("{}: {}", o.path.display(), o.reason.as_deref().unwrap_or_default());
-    run_batch(cli, "recover", false, &["*.tar"], &a.walk, &a.batch, job, Some(&line))
+    run_batch(cli, "recover", false, &["*.tar"], &a.walk, &a.batch, job, Some(&line), None)
 }
 
 fn run_verify(cli: &Cli, a: &cli::VerifyArgs, scan: ScanOptions) -> Result<Status> {
@@ -658,7 +660,7 @@ fn run_verify(cli: &Cli, a: &cli::VerifyArgs, scan: ScanOptions) -> Result<Statu
         Ok(Done { action: Action::Verified, reason: Some(reason), members: r.members, index_path: None, warning: None })
     };
     let line = |o: &batch::Outcome| format!("{}: ok: {}", o.path.display(), o.reason.as_deref().unwrap_or_default());
-    run_batch(cli, "verify", false, &ARCHIVE_GLOBS, &a.walk, &a.batch, job, Some(&line))
+    run_batch(cli, "verify", false, &ARCHIVE_GLOBS, &a.walk, &a.batch, job, Some(&line), None)
 }
 
 fn run_create(cli: &Cli, a: &cli::CreateArgs) -> Result<bool> {

@@ -2,7 +2,8 @@
 //! rename it over the destination, and fsync the directory. A crash leaves either the old file or
 //! the new one under the final name, never a partial one; an error leaves nothing behind. The
 //! temporary file has a fixed name and is locked while written, so a run killed while writing
-//! leaves at most one, which the next write of the same file takes over.
+//! leaves at most one, which the next write of the same file takes over. In a batch, files are
+//! staged and made durable together, with one barrier ([`DirSyncs`]).
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -11,14 +12,52 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::error::{Error, IoContext, Result};
 
-/// Directories whose fsync a batch defers to its end: the files in them were fsynced before
-/// being renamed into place, so no file is ever half-written under its final name; only the
-/// renames' durability waits, and a crash before the directory fsync leaves the old file (or
-/// none), which the next run rebuilds. One fsync per directory instead of one per file.
+/// What a batch defers: the durability of the files it writes, and the fsync of their
+/// directories.
+///
+/// Alone, a file is written as [`write_atomic`] says: fsynced, renamed, its directory fsynced.
+/// In a batch that [stages](DirSyncs::staging) files, each is written to its locked temporary
+/// file and left there; when [`STAGED_FILES`] (or [`STAGED_BYTES`]) are waiting, every 50 ms
+/// (the batch runner's committer, so that reports keep streaming), and at the end,
+/// [`DirSyncs::commit`] makes them all durable with one `syncfs` per file system, then renames
+/// each into place (git's `core.fsyncMethod=batch`: one barrier for many files; `syncfs` is the
+/// barrier Linux guarantees for every file on a file system). No file is renamed into place
+/// before the barrier, so a crash at any point leaves each name with its old file (or none) or
+/// its complete new one. Directories are fsynced once each, at the end ([`DirSyncs::sync_all`]):
+/// a crash before that may lose a rename, leaving the old file, which the next run rebuilds.
 #[derive(Debug, Default)]
 pub struct DirSyncs {
     dirs: std::sync::Mutex<std::collections::BTreeSet<std::path::PathBuf>>,
+    stage: AtomicBool,
+    staged: std::sync::Mutex<Staged>,
 }
+
+/// Files written but not yet durable nor renamed into place.
+#[derive(Debug, Default)]
+struct Staged {
+    files: Vec<StagedFile>,
+    bytes: u64,
+}
+
+/// A file written to its locked temporary file, waiting for a batch's commit.
+#[derive(Debug)]
+pub struct StagedFile {
+    file: File,
+    tmp: PathBuf,
+    dest: PathBuf,
+}
+
+impl StagedFile {
+    /// Where it goes.
+    pub fn dest(&self) -> &Path {
+        &self.dest
+    }
+}
+
+/// Staged files that make a batch commit: bounded, because each holds a descriptor and a lock.
+pub const STAGED_FILES: usize = 256;
+/// Staged bytes that make a batch commit.
+pub const STAGED_BYTES: u64 = 256 << 20;
 
 impl DirSyncs {
     /// Fsyncs every directory recorded so far.
@@ -28,6 +67,76 @@ impl DirSyncs {
             File::open(&dir).and_then(|d| d.sync_all()).at(&dir)?;
         }
         Ok(())
+    }
+
+    /// From now on, files are staged for [`DirSyncs::commit`] instead of being made durable
+    /// one by one.
+    pub fn staging(&self) {
+        self.stage.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether `dest` was written and waits for [`DirSyncs::commit`].
+    pub fn is_staged(&self, dest: &Path) -> bool {
+        self.staged.lock().expect("unpoisoned").files.iter().any(|f| f.dest == dest)
+    }
+
+    /// Whether any file is staged.
+    pub fn has_staged(&self) -> bool {
+        !self.staged.lock().expect("unpoisoned").files.is_empty()
+    }
+
+    /// Whether enough is staged for a commit to be due.
+    pub fn due(&self) -> bool {
+        let s = self.staged.lock().expect("unpoisoned");
+        s.files.len() >= STAGED_FILES || s.bytes >= STAGED_BYTES
+    }
+
+    /// Makes every staged file durable (one `syncfs` per file system), renames each into
+    /// place, and records its directory for [`DirSyncs::sync_all`]. Returns each file's
+    /// destination and what became of it; a file that failed is removed, and its destination
+    /// keeps its old file.
+    pub fn commit(&self) -> Vec<(PathBuf, Result<()>)> {
+        self.commit_files(self.take())
+    }
+
+    /// Takes the staged files out, for [`DirSyncs::commit_files`].
+    pub fn take(&self) -> Vec<StagedFile> {
+        std::mem::take(&mut *self.staged.lock().expect("unpoisoned")).files
+    }
+
+    /// [`DirSyncs::commit`] of `files`, taken out before.
+    pub fn commit_files(&self, files: Vec<StagedFile>) -> Vec<(PathBuf, Result<()>)> {
+        use std::os::unix::fs::MetadataExt;
+        let mut barrier: std::collections::HashMap<u64, std::result::Result<(), String>> = std::collections::HashMap::new();
+        let mut out = Vec::with_capacity(files.len());
+        for StagedFile { file, tmp, dest } in files {
+            let dev = file.metadata().map_or(0, |m| m.dev());
+            let synced = barrier.entry(dev).or_insert_with(|| rustix::fs::syncfs(&file).map_err(|e| std::io::Error::from(e).to_string())).clone();
+            let r = match synced {
+                Ok(()) => std::fs::rename(&tmp, &dest).at(&dest),
+                Err(e) => Err(Error::Io { path: dest.clone(), source: std::io::Error::other(format!("making it durable (syncfs): {e}")) }),
+            };
+            match &r {
+                Ok(()) => {
+                    self.dirs.lock().expect("unpoisoned").insert(parent_of(&dest).to_path_buf());
+                }
+                Err(_) => {
+                    // Still locked by us: nobody else is using it.
+                    let _ = std::fs::remove_file(&tmp);
+                }
+            }
+            drop(file);
+            out.push((dest, r));
+        }
+        out
+    }
+}
+
+/// The directory `dest` is in.
+fn parent_of(dest: &Path) -> &Path {
+    match dest.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
     }
 }
 
@@ -109,7 +218,11 @@ fn open_temp(dest: &Path) -> Result<(File, PathBuf)> {
         let here = std::fs::symlink_metadata(&tmp).ok();
         let mine = file.metadata().at(&tmp)?;
         if here.is_some_and(|h| h.ino() == mine.ino() && h.dev() == mine.dev()) {
-            file.set_len(0).at(&tmp)?;
+            // Only a file a killed run left needs emptying: truncating a new one also makes
+            // ext4 start writing it back when it is closed (its "replace by truncate" guard).
+            if mine.len() > 0 {
+                file.set_len(0).at(&tmp)?;
+            }
             return Ok((file, tmp));
         }
     }
@@ -119,10 +232,7 @@ fn open_temp(dest: &Path) -> Result<(File, PathBuf)> {
 /// [`write_atomic`], with the permissions `perm`, recording the directory in `defer` instead of
 /// fsyncing it now.
 pub(crate) fn write_atomic_deferred<T>(dest: &Path, defer: Option<&DirSyncs>, perm: Perm, write: impl FnOnce(&mut BufWriter<&File>) -> Result<T>) -> Result<T> {
-    let dir = match dest.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
+    let dir = parent_of(dest);
     std::fs::create_dir_all(dir).at(dir)?;
     // Honour a directory marked read-only even where the file system would let us (root).
     use std::os::unix::fs::PermissionsExt;
@@ -133,8 +243,18 @@ pub(crate) fn write_atomic_deferred<T>(dest: &Path, defer: Option<&DirSyncs>, pe
         Error::Io { source, .. } => Error::Io { path: dest.to_path_buf(), source },
         e => e,
     })?;
+    let staging = defer.is_some_and(|d| d.stage.load(Ordering::Relaxed));
     let value = (|| {
         let file = &file;
+        if staging {
+            // Written now, made durable by the batch's commit (no early writeback: its
+            // barrier writes everything back at once).
+            let mut w = BufWriter::with_capacity(1 << 20, file);
+            let value = write(&mut w)?;
+            w.flush().at(&tmp)?;
+            file.set_permissions(std::fs::Permissions::from_mode(perm.mode())).at(&tmp)?;
+            return Ok(value);
+        }
         let done = AtomicBool::new(false);
         let value = std::thread::scope(|scope| {
             let syncer = scope.spawn(|| early_writeback(file, &done));
@@ -167,6 +287,11 @@ pub(crate) fn write_atomic_deferred<T>(dest: &Path, defer: Option<&DirSyncs>, pe
         }
     };
     match defer {
+        Some(d) if staging => {
+            let mut st = d.staged.lock().expect("unpoisoned");
+            st.bytes += file.metadata().map_or(0, |m| m.len());
+            st.files.push(StagedFile { file, tmp, dest: dest.to_path_buf() });
+        }
         Some(d) => {
             d.dirs.lock().expect("unpoisoned").insert(dir.to_path_buf());
         }

@@ -50,7 +50,7 @@ impl IndexOptions {
     /// The worker threads a chunked scan uses.
     pub fn threads(&self) -> usize {
         match self.threads {
-            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            0 => crate::chunked::cores(),
             n => n,
         }
     }
@@ -91,12 +91,18 @@ pub struct SeekReport {
 
 /// The extension data's length and its bytes of names, read back from the index at `dest`
 /// (two blocks).
-fn ext_stats(dest: &Path, info: &IndexInfo) -> Result<(u64, u64)> {
+pub(crate) fn ext_stats(dest: &Path, info: &IndexInfo) -> Result<(u64, u64)> {
     use std::os::unix::fs::FileExt;
     if info.flags & tarfs::FLAG_EXT == 0 {
         return Ok((0, 0));
     }
-    let file = File::open(dest).at(dest)?;
+    // In a batch the file may still wait, under its temporary name, for the batch's commit
+    // (see DirSyncs); once committed, it is at `dest`.
+    let tmp = crate::ops::atomic::temp_path(dest);
+    let file = match File::open(&tmp) {
+        Ok(f) if f.try_lock_shared().is_err() => f,
+        _ => File::open(dest).at(dest)?,
+    };
     let mut h = [0u8; 512];
     file.read_exact_at(&mut h, (info.entries + 2) * BLOCK_U64).at(dest)?;
     Ok((info.ext_len, ext::strings_len(&h).unwrap_or(0)))
@@ -139,7 +145,7 @@ const WRITE_BATCH: usize = 1 << 20;
 /// Streams index entries to a sink: a placeholder header block first, then one entry per
 /// selected member, gathered into large writes, then the real header block once the count is
 /// known.
-struct EntrySink<'w, W: Write + Seek> {
+pub(crate) struct EntrySink<'w, W: Write + Seek> {
     out: &'w mut W,
     path: &'w Path,
     filter: Option<&'w Filter>,
@@ -150,14 +156,14 @@ struct EntrySink<'w, W: Write + Seek> {
 }
 
 impl<'w, W: Write + Seek> EntrySink<'w, W> {
-    fn new(path: &'w Path, out: &'w mut W, filter: Option<&'w Filter>) -> Result<Self> {
+    pub(crate) fn new(path: &'w Path, out: &'w mut W, filter: Option<&'w Filter>) -> Result<Self> {
         let start = out.stream_position().at(path)?;
         let mut buf = Vec::with_capacity(WRITE_BATCH);
         buf.extend_from_slice(&[0u8; 512]);
         Ok(EntrySink { out, path, filter, start, entries: 0, buf, ext: ExtSink::default() })
     }
 
-    fn push(&mut self, e: &Entry<'_>) -> Result<()> {
+    pub(crate) fn push(&mut self, e: &Entry<'_>) -> Result<()> {
         self.push_rec(EntryRec::of(e, self.filter))
     }
 
@@ -183,7 +189,7 @@ impl<'w, W: Write + Seek> EntrySink<'w, W> {
 
     /// Writes the header block; returns what it records.
     /// Writes the rest of the index, ending with the seek section `seek` if given.
-    fn finish(mut self, archive_len: u64, source_len: u64, end: &ScanEnd, seek: Option<&[u8]>) -> Result<IndexInfo> {
+    pub(crate) fn finish(mut self, archive_len: u64, source_len: u64, end: &ScanEnd, seek: Option<&[u8]>) -> Result<IndexInfo> {
         self.out.write_all(&self.buf).at(self.path)?;
         let mut flags = 0;
         if self.filter.is_some() {

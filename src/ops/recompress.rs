@@ -106,7 +106,7 @@ fn encode(c: Compression, input: &mut dyn Read, out: &mut dyn Write, opts: &Reco
             enc.finish().map_err(io::Error::other)?;
         }
         _ => {
-            let threads = if opts.threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { opts.threads };
+            let threads = if opts.threads == 0 { crate::chunked::cores() } else { opts.threads };
             let stream = liblzma::stream::MtStreamBuilder::new()
                 .threads(u32::try_from(threads).unwrap_or(1))
                 .block_size(opts.frame)

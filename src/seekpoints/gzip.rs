@@ -53,7 +53,7 @@ impl GzipPass {
     /// `span` bytes of output (0: [`DEFAULT_SPAN`]). `reached`, if given, follows how far into
     /// the file the decoder has read.
     pub fn open(file: File, span: u64, threads: usize, reached: Option<Arc<AtomicU64>>) -> io::Result<GzipPass> {
-        let threads = if threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { threads };
+        let threads = if threads == 0 { crate::chunked::cores() } else { threads };
         let decoder = Decoder::builder().decoder_threads(threads).build().map_err(io::Error::other)?;
         let spacing = std::num::NonZeroU64::new(if span == 0 { DEFAULT_SPAN } else { span }).expect("non-zero");
         let options = IndexOptions { checkpoint_spacing: spacing, window_storage: WindowStorage::Zlib };
