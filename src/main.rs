@@ -357,6 +357,13 @@ fn run_index(cli: &Cli, a: &cli::IndexArgs, scan: ScanOptions) -> Result<Status>
             let warning = scanner.end().and_then(|e| e.warning).map(|w| w.to_string());
             return Ok(Done { action: Action::WouldIndex, reason: Some(format!("dry run: would index ({reason})")), members, index_path: Some(dest), warning });
         }
+        if let Some(Freshness::Stale(why)) = &fresh {
+            // Grown by appended members: the old index answers for the old part.
+            if let Ok(g) = tarfs::ops::grown::write_sidecar_grown(&archive, &dest, &opts)? {
+                let reason = format!("grew ({why}): {} kept, {} read{}", batch::count(g.kept, "member", "members"), batch::count(g.read, "byte", "bytes"), ext_note(&g.report));
+                return Ok(Done { action: Action::Indexed, reason: Some(reason), members: g.report.members, index_path: Some(dest), warning: g.report.end.warning.map(|w| w.to_string()) });
+            }
+        }
         let r = write_sidecar(&archive, &dest, &opts)?;
         let reason = format!("{reason}{}", ext_note(&r));
         Ok(Done { action: Action::Indexed, reason: Some(reason), members: r.members, index_path: Some(dest), warning: r.end.warning.map(|w| w.to_string()) })

@@ -9,6 +9,7 @@ pub mod embed;
 pub mod extract;
 pub mod filter;
 pub mod in_place;
+pub mod grown;
 pub mod index;
 pub mod journal;
 pub mod order;

@@ -200,13 +200,21 @@ pub fn freshness<'e>(info: &tarfs::IndexInfo, n: usize, entry: impl Fn(usize) ->
             located.source, info.archive_len, archive.len()
         ));
     }
-    let mut read = BLOCK_U64;
+    let read = BLOCK_U64;
     let end = located.base + info.end_offset;
     let data = archive.bytes();
     let tail = data.get(end as usize..).unwrap_or_default();
     if end > archive.len() || !is_zero_block(&tail[..tail.len().min(BLOCK)]) {
         return Err(format!("{} is stale: the archive no longer ends at byte {end}", located.source));
     }
+    Ok(read + sample_unchanged(n, entry, located, archive)?)
+}
+
+/// The sample of [`freshness`]: the first, the last and [`SAMPLE`] entries between each still
+/// match the header at its position. Returns the archive bytes read.
+pub fn sample_unchanged<'e>(n: usize, entry: impl Fn(usize) -> Option<IndexEntry<'e>>, located: &Located, archive: &Archive) -> Result<u64, String> {
+    let data = archive.bytes();
+    let mut read = 0;
     let step = (n / SAMPLE).max(1);
     let sample = (0..n).step_by(step).chain(n.checked_sub(1));
     for i in sample {

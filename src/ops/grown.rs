@@ -1,0 +1,107 @@
+//! Re-indexing an archive that only grew: members appended (`tar -rf`, or a CSV index member
+//! appended by tarfs) after the end its sidecar records.
+//!
+//! The old sidecar answers for the old part: its entries, with their extension records, become
+//! the new index's first entries without reading the archive (as [`crate::ops::read::Reader`]
+//! lists through an index), and only the appended part is scanned, from the old end. Before
+//! that, the old part is checked as a reader checks a sidecar's freshness
+//! ([`crate::ops::read::sample_unchanged`]: the first, the last and 64 entries between still
+//! match the archive), and the old end must now hold a header. The result is byte-identical to
+//! a full re-index (`tests/index_ext.rs` proves it): the index sink is given the same members.
+//!
+//! The sidecar is not re-indexed this way (the caller does a full re-index) when it cannot
+//! answer alone: a subset index, one with no extension data, one with pax global headers in
+//! the old part (their state would have to carry over), one with seek points, or a compressed
+//! archive.
+
+use std::path::Path;
+
+use crate::archive::Archive;
+use crate::error::{Error, Result};
+use crate::format::ext;
+use crate::format::header::{HeaderView, BLOCK, BLOCK_U64};
+use crate::format::tarfs::{self, IndexEntry, FLAG_EXT, FLAG_GLOBALS, FLAG_SEEK, FLAG_SUBSET};
+use crate::ops::atomic::{write_atomic_deferred, Perm};
+use crate::ops::index::{EntrySink, IndexOptions, IndexReport};
+use crate::ops::read::{sample_unchanged, IndexBytes, Located, Source};
+use crate::scan::{Entry, Scanner};
+
+/// What [`write_sidecar_grown`] did.
+#[derive(Debug)]
+pub struct Grown {
+    /// The new index's report.
+    pub report: IndexReport,
+    /// Members taken from the old index.
+    pub kept: u64,
+    /// Archive bytes read: the sample of old headers and the appended part.
+    pub read: u64,
+}
+
+/// Re-indexes `archive` into `dest` from the old sidecar there when the archive only grew;
+/// `Ok(Err(why))`, with nothing written, when it cannot be done this way.
+pub fn write_sidecar_grown(archive: &Archive, dest: &Path, opts: &IndexOptions) -> Result<std::result::Result<Grown, String>> {
+    let map = match Archive::open(dest) {
+        Ok(m) => m,
+        Err(e) => return Ok(Err(format!("the old index cannot be read: {e}"))),
+    };
+    let old = Located { source: Source::Sidecar(dest.to_path_buf()), bytes: IndexBytes::Mapped(std::sync::Arc::new(map)), base: 0 };
+    let old = &old;
+    let data = old.slice(archive);
+    let Some(header) = data.get(..BLOCK).and_then(|b| <&[u8; BLOCK]>::try_from(b).ok()) else { return Ok(Err("the old index is too short".into())) };
+    let Some(info) = tarfs::decode_header(header).ok().and_then(|h| h.info) else { return Ok(Err("the old index does not decode".into())) };
+    if opts.filter.is_some() || info.flags & (FLAG_SUBSET | FLAG_GLOBALS | FLAG_SEEK) != 0 || info.flags & FLAG_EXT == 0 {
+        return Ok(Err("the old index cannot answer alone (a subset, no extension data, globals or seek points)".into()));
+    }
+    if info.source_len != 0 || archive.compressed_len().is_some() || info.archive_len > archive.len() || info.end_offset >= archive.len() {
+        return Ok(Err("the archive did not grow".into()));
+    }
+    let n = info.entries as usize;
+    let Some(x) = tarfs::ext_range(data, &info).and_then(|r| ext::Ext::open(&data[r], header, info.entries).ok()) else { return Ok(Err("the old index's extension does not open".into())) };
+    if x.flags() & (ext::HAS_GLOBALS | ext::GLOBAL_ATTRIBUTES) != 0 {
+        return Ok(Err("the old part has pax global headers".into()));
+    }
+    let block = |i: usize| data.get((i + 1) * BLOCK..(i + 2) * BLOCK).and_then(|b| <&[u8; BLOCK]>::try_from(b).ok());
+    let mut read = match sample_unchanged(n, |i| block(i).map(IndexEntry::new), old, archive) {
+        Ok(r) => r,
+        Err(why) => return Ok(Err(why)),
+    };
+    // `tar -rf` writes its first new header over the old end marker (`tarfs csv` too, often
+    // within the old length).
+    let bytes = archive.bytes();
+    let at = info.end_offset;
+    match Scanner::at(bytes, at, opts.scan).next() {
+        Some(Ok(e)) if e.position == at => {}
+        _ => return Ok(Err(format!("no member starts at the old end (byte {at})"))),
+    }
+    let path = archive.path();
+    let bad = |i: usize, msg: String| Error::Invalid(format!("{}: entry {i} (byte {} of the index): {msg}", dest.display(), (i + 1) * BLOCK));
+    let old_entry = |i: usize| -> Result<Entry<'_>> {
+        let b = block(i).ok_or_else(|| bad(i, "missing".into()))?;
+        let ie = IndexEntry::new(b);
+        if !ie.checksum_ok() {
+            return Err(bad(i, "bad checksum".into()));
+        }
+        let m = x.meta(i, ie.stored_checksum()).map_err(|e| bad(i, e.to_string()))?;
+        Entry::from_index(HeaderView::new(b), ie.position() * BLOCK_U64, &m).map_err(|source| Error::Scan { path: dest.to_path_buf(), source })
+    };
+    let (info, end) = write_atomic_deferred(dest, opts.dir_syncs.as_deref(), Perm::NoWiderThan(archive.mode()), |w| {
+        let mut sink = EntrySink::new(path, w, None)?;
+        for i in 0..n {
+            sink.push(&old_entry(i)?)?;
+        }
+        let mut scanner = Scanner::at(bytes, at, opts.scan);
+        for e in scanner.by_ref() {
+            let e = e.map_err(|source| Error::Scan { path: path.to_path_buf(), source })?;
+            crate::watch::at(e.position);
+            sink.push(&e)?;
+        }
+        let mut end = scanner.end().ok_or_else(|| Error::Invalid(format!("{}: the scan of the appended members did not end", path.display())))?;
+        end.members += n as u64;
+        let info = sink.finish(bytes.len() as u64, 0, &end, None)?;
+        Ok((info, end))
+    })?;
+    read += bytes.len() as u64 - at;
+    let (ext_len, ext_names) = crate::ops::index::ext_stats(dest, &info)?;
+    let report = IndexReport { index_path: dest.to_path_buf(), members: end.members, entries: info.entries, bytes: archive.len(), end, ext_len, ext_names, seek: None };
+    Ok(Ok(Grown { report, kept: n as u64, read }))
+}
