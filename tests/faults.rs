@@ -117,10 +117,14 @@ fn count_syscalls(case: &Case, orig: &Path, dir: &Path) -> BTreeMap<String, usiz
     let a = (case.setup)(orig, dir);
     let log = dir.join("trace");
     ok(Command::new("strace").args(["-f", "-qq", "-o"]).arg(&log).arg(tarfs_bin()).args(case.args).arg(&a));
-    // Injections count per syscall and per thread: what matters is the most calls of a name
-    // that one thread makes.
+    counts_in(&log)
+}
+
+/// Syscall name -> invocations in the `strace -f` log `log`. Injections count per syscall and
+/// per thread: what matters is the most calls of a name that one thread makes.
+fn counts_in(log: &Path) -> BTreeMap<String, usize> {
     let mut per_thread: BTreeMap<(String, String), usize> = BTreeMap::new();
-    for line in fs::read_to_string(&log).unwrap().lines() {
+    for line in fs::read_to_string(log).unwrap().lines() {
         let (pid, rest) = line.split_once(' ').unwrap_or(("", line));
         let rest = rest.trim_start();
         if let Some(name) = rest.split('(').next().filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')) {
@@ -133,6 +137,27 @@ fn count_syscalls(case: &Case, orig: &Path, dir: &Path) -> BTreeMap<String, usiz
         *c = n.max(*c);
     }
     counts
+}
+
+/// The faulted runs for syscall counts `counts`: a SIGKILL before every invocation of the
+/// syscalls in `always` and every `every`-th invocation of the others (every one with `all`),
+/// and EIO and ENOSPC at each one of those in `errors`.
+fn fault_runs(counts: &BTreeMap<String, usize>, always: &[&str], errors: &[&str], every: usize, all: bool) -> Vec<(String, String)> {
+    let mut runs = Vec::new();
+    for (name, &n) in counts {
+        for k in 1..=n {
+            if !all && !always.contains(&name.as_str()) && k % every != 1 {
+                continue;
+            }
+            runs.push((name.clone(), format!("inject={name}:signal=KILL:when={k}")));
+            if errors.contains(&name.as_str()) {
+                for e in ["EIO", "ENOSPC"] {
+                    runs.push((name.clone(), format!("inject={name}:error={e}:when={k}")));
+                }
+            }
+        }
+    }
+    runs
 }
 
 /// What a run must end in, checked after it.
@@ -301,21 +326,7 @@ fn every_write_path_survives_kills_and_io_errors_at_every_syscall() {
     let only = std::env::var("TARFS_FAULT_CASES").ok();
     for case in CASES.iter().filter(|c| only.as_deref().is_none_or(|o| o.split(',').any(|n| n == c.name))) {
         let counts = count_syscalls(case, &orig, &tmp.path().join(format!("count-{}", case.name)));
-        let mut runs: Vec<(String, String)> = Vec::new();
-        for (name, &n) in &counts {
-            let writes = ERRORS[..9].contains(&name.as_str());
-            for k in 1..=n {
-                if !all && !writes && k % 3 != 1 {
-                    continue;
-                }
-                runs.push((name.clone(), format!("inject={name}:signal=KILL:when={k}")));
-                if ERRORS.contains(&name.as_str()) {
-                    for e in ["EIO", "ENOSPC"] {
-                        runs.push((name.clone(), format!("inject={name}:error={e}:when={k}")));
-                    }
-                }
-            }
-        }
+        let runs = fault_runs(&counts, &ERRORS[..9], &ERRORS, 3, all);
         let tally = Mutex::new(Tally::default());
         let next = Mutex::new(0usize);
         std::thread::scope(|s| {
@@ -429,40 +440,16 @@ fn a_batch_survives_kills_and_io_errors_at_every_syscall() {
     for i in 0..20 {
         archive(&src, &format!("a{i:02}"), 3000 + i * 700, 4 + i % 5);
     }
-    // Syscall counts: the most calls of a name that one thread makes.
     let count_dir = tmp.path().join("count");
     ok(Command::new("cp").arg("-a").arg(&src).arg(&count_dir));
     let log = tmp.path().join("count.log");
     ok(Command::new("strace").args(["-f", "-qq", "-o"]).arg(&log).arg(tarfs_bin()).arg("index").arg("-q").arg(&count_dir));
-    let mut per_thread: BTreeMap<(String, String), usize> = BTreeMap::new();
-    for line in fs::read_to_string(&log).unwrap().lines() {
-        let (pid, rest) = line.split_once(' ').unwrap_or(("", line));
-        if let Some(name) = rest.trim_start().split('(').next().filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')) {
-            *per_thread.entry((name.to_string(), pid.to_string())).or_insert(0) += 1;
-        }
-    }
-    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-    for ((name, _), n) in per_thread {
-        let c = counts.entry(name).or_insert(0);
-        *c = n.max(*c);
-    }
+    let counts = counts_in(&log);
     assert!(counts.contains_key("syncfs"), "the batch did not use one barrier: {counts:?}");
+    // As the other cases, with syncfs among the syscalls that sync.
+    let always: Vec<&str> = ERRORS[..9].iter().copied().chain(["syncfs"]).collect();
     let errors: Vec<&str> = ERRORS.iter().copied().chain(["syncfs"]).collect();
-    let mut runs = Vec::new();
-    for (name, &n) in &counts {
-        let writes = errors.contains(&name.as_str()) && name != "openat" && name != "pread64";
-        for k in 1..=n {
-            if !all && !writes && k % 5 != 1 {
-                continue;
-            }
-            runs.push((name.clone(), format!("inject={name}:signal=KILL:when={k}")));
-            if errors.contains(&name.as_str()) {
-                for e in ["EIO", "ENOSPC"] {
-                    runs.push((name.clone(), format!("inject={name}:error={e}:when={k}")));
-                }
-            }
-        }
-    }
+    let runs = fault_runs(&counts, &always, &errors, 5, all);
     let failures = Mutex::new(Vec::new());
     let next = Mutex::new(0usize);
     std::thread::scope(|s| {
