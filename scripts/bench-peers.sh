@@ -10,14 +10,14 @@
 #
 # Warm runs read the archive just before each run (the machine pages out memory left idle);
 # cold runs drop the archive's pages first (posix_fadvise DONTNEED). Every run of an indexer
-# starts with no index. Environment: RUNS (default 5), COLD_RUNS (default 3), SHAPES (default
+# starts with no index. Environment: RUNS (default 5), COLD_RUNS (default 5), SHAPES (default
 # "small pax large"), SKIP_SLOW=1 to leave out Python and ratarmount. Last, it runs
 # scripts/bench-mount.sh (tarfs mount beside ratarmount mount) unless SKIP_MOUNT=1.
 set -euo pipefail
 
 DIR=${1:?usage: bench-peers.sh DIR}
 RUNS=${RUNS:-5}
-COLD_RUNS=${COLD_RUNS:-3}
+COLD_RUNS=${COLD_RUNS:-5}
 SHAPES=${SHAPES:-small pax large}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 mkdir -p "$DIR"
@@ -141,7 +141,7 @@ fi
 python3 - "$RESULTS" "$SHAPES" <<'EOF'
 import glob, json, os, statistics, sys
 results, shapes = sys.argv[1], sys.argv[2].split()
-rows = {}
+rows, spread = {}, {}
 for f in sorted(glob.glob(os.path.join(results, "*.json"))):
     shape, cache = os.path.basename(f).split(".")[:2]
     try:
@@ -150,12 +150,13 @@ for f in sorted(glob.glob(os.path.join(results, "*.json"))):
         continue  # a failed peer, listed under Skipped
     for r in runs:
         rows.setdefault((shape, cache), {})[r["command"]] = statistics.median(r["times"])
+        spread.setdefault((shape, cache), {})[r["command"]] = (min(r["times"]), max(r["times"]))
 names = []
 for v in rows.values():
     for n in v:
         if n not in names and n not in ("tarfs cat", "GNU tar -xOf"):
             names.append(n)
-print(f"\n`tarfs index` against its peers, {os.uname().nodename}, medians in seconds (ratio = peer / tarfs)\n")
+print(f"\n`tarfs index` against its peers, {os.uname().nodename}, medians in seconds (ratio = peer / tarfs; cold rows: [min–max] of the rounds)\n")
 print("| archive | cache | " + " | ".join(names) + " |")
 print("|---|---|" + "---|" * len(names))
 for shape in shapes:
@@ -165,12 +166,14 @@ for shape in shapes:
         cells = []
         for n in names:
             t = r.get(n)
+            lo, hi = spread.get((shape, cache), {}).get(n, (t, t))
+            span = f" [{lo:.3f}–{hi:.3f}]" if cache == "cold" and t is not None else ""
             if t is None:
                 cells.append("skipped")
             elif n == "tarfs" or not base:
-                cells.append(f"{t:.3f}")
+                cells.append(f"{t:.3f}{span}")
             else:
-                cells.append(f"{t:.3f} ({t / base:.1f}×)")
+                cells.append(f"{t:.3f} ({t / base:.1f}×){span}")
         print(f"| {shape} | {cache} | " + " | ".join(cells) + " |")
 c = rows.get(("cat", "warm"), {})
 if "tarfs cat" in c and "GNU tar -xOf" in c:

@@ -119,6 +119,28 @@ impl Archive {
         self.bytes().is_empty()
     }
 
+    /// Whether most of the archive is out of the page cache: one byte is read at each of 16
+    /// places spread over it with `RWF_NOWAIT`, which the kernel answers only from the page
+    /// cache. A hint for choosing how to scan; when it cannot tell (an error, a file system
+    /// without `RWF_NOWAIT`), the archive counts as cached.
+    pub fn is_cold(&self) -> bool {
+        let len = self.len();
+        let Ok(file) = std::fs::File::open(&self.path) else { return false };
+        if len < 16 {
+            return false;
+        }
+        let mut misses = 0;
+        for i in 0..16 {
+            let mut b = [0u8; 1];
+            let at = len / 16 * i + len / 32;
+            let r = rustix::io::preadv2(&file, &mut [std::io::IoSliceMut::new(&mut b)], at, rustix::io::ReadWriteFlags::NOWAIT);
+            if r == Err(rustix::io::Errno::AGAIN) {
+                misses += 1;
+            }
+        }
+        misses >= 8
+    }
+
     /// Hints the kernel about the coming access pattern. Failure is harmless and ignored.
     pub fn advise(&self, advice: Advice) {
         if let Some(m) = &self.map {
