@@ -431,15 +431,8 @@ fn run_mount(cli: &Cli, a: &cli::MountArgs, scan: ScanOptions) -> Result<bool> {
             if tarfs::ops::read::locate(&archive, dir.as_ref())?.is_none() && tarfs::ops::read::locate_csv(&archive, scan).is_none() {
                 let dest = sidecar_path(&a.source, dir.as_ref());
                 let iopts = IndexOptions { scan, ..IndexOptions::default() };
-                match tarfs::source::compression_of(&archive) {
-                    Some(c) => {
-                        let stream = || open_stream(&a.source, |f| Box::new(f)).map(|(r, _)| r);
-                        tarfs::ops::index::write_compressed_sidecar(&archive, c, &dest, &iopts, stream)?;
-                    }
-                    None => {
-                        write_sidecar(&archive, &dest, &iopts)?;
-                    }
-                }
+                let stream = || open_stream(&a.source, |f| Box::new(f)).map(|(r, _)| r);
+                tarfs::ops::index::write_any_sidecar(&archive, &dest, &iopts, stream)?;
                 warn(format!("{}: no index: scanned it and wrote {}", a.source.display(), dest.display()));
             }
         }

@@ -282,6 +282,16 @@ fn perm_like(path: &Path) -> Perm {
     }
 }
 
+/// Indexes `archive` into the sidecar `dest`, plain or compressed as it is: [`write_sidecar`], or
+/// [`write_compressed_sidecar`] with `stream` opening its decoded stream. Returns the report and,
+/// for a compressed archive without seek points, why.
+pub fn write_any_sidecar<'s>(archive: &Archive, dest: &Path, opts: &IndexOptions, stream: impl FnOnce() -> Result<Box<dyn Read + Send + 's>>) -> Result<(IndexReport, Option<String>)> {
+    match crate::source::compression_of(archive) {
+        Some(c) => write_compressed_sidecar(archive, c, dest, opts, stream),
+        None => write_sidecar(archive, dest, opts).map(|r| (r, None)),
+    }
+}
+
 /// Indexes the compressed archive `archive` (mapped, compressed with `c`) into the sidecar
 /// `dest`, with seek points where its format allows (see [`crate::seekpoints`]): gzip
 /// checkpoints, bzip2 blocks, xz blocks, zstd frames. `stream` opens its decoded stream, for the
