@@ -125,10 +125,10 @@ impl Archive {
     /// without `RWF_NOWAIT`), the archive counts as cached.
     pub fn is_cold(&self) -> bool {
         let len = self.len();
-        let Ok(file) = std::fs::File::open(&self.path) else { return false };
         if len < 16 {
             return false;
         }
+        let Ok(file) = std::fs::File::open(&self.path) else { return false };
         let mut misses = 0;
         for i in 0..16 {
             let mut b = [0u8; 1];
@@ -145,14 +145,6 @@ impl Archive {
     pub fn advise(&self, advice: Advice) {
         if let Some(m) = &self.map {
             let _ = m.advise(advice);
-        }
-    }
-
-    /// Hints the kernel about the coming access to `len` bytes at `offset`. Failure is harmless
-    /// and ignored.
-    pub fn advise_range(&self, advice: Advice, offset: u64, len: usize) {
-        if let Some(m) = &self.map {
-            let _ = m.advise_range(advice, offset as usize, len);
         }
     }
 

@@ -235,10 +235,7 @@ pub fn run(
     let held: Mutex<Held> = Mutex::default();
     let settle = |i: usize, outcome: Outcome, r: Result<(), Error>| match r {
         Ok(()) => report(i, outcome),
-        Err(e) => {
-            let failed = Outcome::new(&outcome.path, outcome.bytes, outcome.seconds, Err(e));
-            report(i, Outcome { seconds: outcome.seconds, ..failed });
-        }
+        Err(e) => report(i, Outcome::new(&outcome.path, outcome.bytes, outcome.seconds, Err(e))),
     };
     let commit = |d: &DirSyncs| {
         let files = {

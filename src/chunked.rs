@@ -85,11 +85,6 @@ fn mean_span(data: &[u8], opts: ScanOptions) -> Option<u64> {
     (n > 0).then(|| s.position() / n)
 }
 
-/// Resolves `mode` for `data`: [`ScanMode::Parallel`] chunks; [`ScanMode::Auto`] chunks
-/// archives of at least [`AUTO_MIN_LEN`] bytes whose first members average at most
-/// [`AUTO_MAX_SPAN`] bytes, when `threads` is at least 2. Otherwise one thread walks: by reads
-/// when members average more than [`AUTO_MAX_SPAN`] bytes, through the mapping when they are
-
 /// The cores this process may use, asked once: `available_parallelism` reads the cgroup's
 /// quota files on every call, which a batch of small archives would pay per archive.
 pub fn cores() -> usize {
@@ -97,6 +92,10 @@ pub fn cores() -> usize {
     *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, usize::from))
 }
 
+/// Resolves `mode` for `data`: [`ScanMode::Parallel`] chunks; [`ScanMode::Auto`] chunks
+/// archives of at least [`AUTO_MIN_LEN`] bytes whose first members average at most
+/// [`AUTO_MAX_SPAN`] bytes, when `threads` is at least 2. Otherwise one thread walks: by reads
+/// when members average more than [`AUTO_MAX_SPAN`] bytes, through the mapping when they are
 /// smaller (or the sample fails).
 pub fn plan(data: &[u8], opts: ScanOptions, mode: ScanMode, threads: usize) -> Plan {
     if mode == ScanMode::Parallel {
