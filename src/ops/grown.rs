@@ -19,12 +19,12 @@ use std::path::Path;
 use crate::archive::Archive;
 use crate::error::{Error, Result};
 use crate::format::ext;
-use crate::format::header::{HeaderView, BLOCK, BLOCK_U64};
+use crate::format::header::BLOCK;
 use crate::format::tarfs::{self, IndexEntry, FLAG_EXT, FLAG_GLOBALS, FLAG_SEEK, FLAG_SUBSET};
-use crate::ops::atomic::{write_atomic_deferred, Perm};
-use crate::ops::index::{EntrySink, IndexOptions, IndexReport};
-use crate::ops::read::{sample_unchanged, IndexBytes, Located, Source};
-use crate::scan::{Entry, Scanner};
+use crate::ops::atomic::Perm;
+use crate::ops::index::{write_index_file, EntrySink, IndexOptions, IndexReport};
+use crate::ops::read::{ext_entry, extension_of, sample_unchanged, IndexBytes, Located, Source};
+use crate::scan::Scanner;
 
 /// What [`write_sidecar_grown`] did.
 #[derive(Debug)]
@@ -56,7 +56,7 @@ pub fn write_sidecar_grown(archive: &Archive, dest: &Path, opts: &IndexOptions) 
         return Ok(Err("the archive did not grow".into()));
     }
     let n = info.entries as usize;
-    let Some(x) = tarfs::ext_range(data, &info).and_then(|r| ext::Ext::open(&data[r], header, info.entries).ok()) else { return Ok(Err("the old index's extension does not open".into())) };
+    let Some(Ok(x)) = extension_of(old, archive) else { return Ok(Err("the old index's extension does not open".into())) };
     if x.flags() & (ext::HAS_GLOBALS | ext::GLOBAL_ATTRIBUTES) != 0 {
         return Ok(Err("the old part has pax global headers".into()));
     }
@@ -74,20 +74,10 @@ pub fn write_sidecar_grown(archive: &Archive, dest: &Path, opts: &IndexOptions) 
         _ => return Ok(Err(format!("no member starts at the old end (byte {at})"))),
     }
     let path = archive.path();
-    let bad = |i: usize, msg: String| Error::Invalid(format!("{}: entry {i} (byte {} of the index): {msg}", dest.display(), (i + 1) * BLOCK));
-    let old_entry = |i: usize| -> Result<Entry<'_>> {
-        let b = block(i).ok_or_else(|| bad(i, "missing".into()))?;
-        let ie = IndexEntry::new(b);
-        if !ie.checksum_ok() {
-            return Err(bad(i, "bad checksum".into()));
-        }
-        let m = x.meta(i, ie.stored_checksum()).map_err(|e| bad(i, e.to_string()))?;
-        Entry::from_index(HeaderView::new(b), ie.position() * BLOCK_U64, &m).map_err(|source| Error::Scan { path: dest.to_path_buf(), source })
-    };
-    let (info, end) = write_atomic_deferred(dest, opts.dir_syncs.as_deref(), Perm::NoWiderThan(archive.mode()), |w| {
+    let ((info, end), (ext_len, ext_names)) = write_index_file(dest, opts.dir_syncs.as_deref(), Perm::NoWiderThan(archive.mode()), |w| {
         let mut sink = EntrySink::new(path, w, None)?;
         for i in 0..n {
-            sink.push(&old_entry(i)?)?;
+            sink.push(&ext_entry(old, archive, &x, data, i)?)?;
         }
         let mut scanner = Scanner::at(bytes, at, opts.scan);
         for e in scanner.by_ref() {
@@ -99,9 +89,8 @@ pub fn write_sidecar_grown(archive: &Archive, dest: &Path, opts: &IndexOptions) 
         end.members += n as u64;
         let info = sink.finish(bytes.len() as u64, 0, &end, None)?;
         Ok((info, end))
-    })?;
+    }, |t| &t.0)?;
     read += bytes.len() as u64 - at;
-    let (ext_len, ext_names) = crate::ops::index::ext_stats(dest, &info)?;
     let report = IndexReport { index_path: dest.to_path_buf(), members: end.members, entries: info.entries, bytes: archive.len(), end, ext_len, ext_names, seek: None };
     Ok(Ok(Grown { report, kept: n as u64, read }))
 }

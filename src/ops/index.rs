@@ -89,23 +89,24 @@ pub struct SeekReport {
     pub decompressed: u64,
 }
 
-/// The extension data's length and its bytes of names, read back from the index at `dest`
-/// (two blocks).
-pub(crate) fn ext_stats(dest: &Path, info: &IndexInfo) -> Result<(u64, u64)> {
+/// [`write_atomic_deferred`] of an index: `write` writes it and returns, with whatever else,
+/// the header it recorded (`info_of` finds it). Also returns the extension data's length and its
+/// bytes of names, read back from the file just written (two blocks), before any rename: in a
+/// batch the file waits under its temporary name for the batch's commit.
+pub(crate) fn write_index_file<T>(dest: &Path, defer: Option<&DirSyncs>, perm: Perm, write: impl FnOnce(&mut std::io::BufWriter<&File>) -> Result<T>, info_of: impl Fn(&T) -> &IndexInfo) -> Result<(T, (u64, u64))> {
     use std::os::unix::fs::FileExt;
-    if info.flags & tarfs::FLAG_EXT == 0 {
-        return Ok((0, 0));
-    }
-    // In a batch the file may still wait, under its temporary name, for the batch's commit
-    // (see DirSyncs); once committed, it is at `dest`.
-    let tmp = crate::ops::atomic::temp_path(dest);
-    let file = match File::open(&tmp) {
-        Ok(f) if f.try_lock_shared().is_err() => f,
-        _ => File::open(dest).at(dest)?,
-    };
-    let mut h = [0u8; 512];
-    file.read_exact_at(&mut h, (info.entries + 2) * BLOCK_U64).at(dest)?;
-    Ok((info.ext_len, ext::strings_len(&h).unwrap_or(0)))
+    write_atomic_deferred(dest, defer, perm, |w| {
+        let value = write(w)?;
+        let info = info_of(&value);
+        if info.flags & tarfs::FLAG_EXT == 0 {
+            return Ok((value, (0, 0)));
+        }
+        w.flush().at(dest)?;
+        let mut h = [0u8; 512];
+        w.get_ref().read_exact_at(&mut h, (info.entries + 2) * BLOCK_U64).at(dest)?;
+        let stats = (info.ext_len, ext::strings_len(&h).unwrap_or(0));
+        Ok((value, stats))
+    })
 }
 
 /// What the index needs of one member: small, `Send`, and computed on any thread (see
@@ -329,7 +330,7 @@ pub fn write_compressed_sidecar<'s>(archive: &Archive, c: Compression, dest: &Pa
 fn write_pass_sidecar(archive: &Archive, pass: impl crate::seekpoints::SeekPass, dest: &Path, opts: &IndexOptions) -> Result<(IndexReport, Option<String>)> {
     let path = archive.path();
     let mut why = None;
-    let (info, end, points) = write_atomic_deferred(dest, opts.dir_syncs.as_deref(), perm_like(path), |w| {
+    let ((info, end, points), (ext_len, ext_names)) = write_index_file(dest, opts.dir_syncs.as_deref(), perm_like(path), |w| {
         let mut pass = pass;
         let mut sink = EntrySink::new(path, w, opts.filter.as_ref())?;
         let end = scan_stream(&mut pass, path, opts.scan, 1 << 20, |e| sink.push(e))?;
@@ -337,8 +338,7 @@ fn write_pass_sidecar(archive: &Archive, pass: impl crate::seekpoints::SeekPass,
         let section = section.map_err(|e| why = Some(e)).ok();
         let info = sink.finish(end.total_len, archive.len(), &end.end, section.as_deref())?;
         Ok((info, end, section.map(|_| points)))
-    })?;
-    let (ext_len, ext_names) = ext_stats(dest, &info)?;
+    }, |t| &t.0)?;
     let seek = points.map(|checkpoints| SeekReport { checkpoints, bytes: info.seek_len, decompressed: end.total_len });
     let report = IndexReport { index_path: dest.to_path_buf(), members: end.end.members, entries: info.entries, bytes: end.total_len, end: end.end, ext_len, ext_names, seek };
     Ok((report, why))
@@ -346,8 +346,7 @@ fn write_pass_sidecar(archive: &Archive, pass: impl crate::seekpoints::SeekPass,
 
 /// Indexes a stream into the sidecar `dest`, atomically. `path` names the stream in messages.
 pub fn write_stream_sidecar(path: &Path, r: &mut dyn Read, chunk: usize, source_len: u64, dest: &Path, opts: &IndexOptions) -> Result<IndexReport> {
-    let (info, end) = write_atomic_deferred(dest, opts.dir_syncs.as_deref(), perm_like(path), |w| write_stream_index(path, r, chunk, source_len, opts, w))?;
-    let (ext_len, ext_names) = ext_stats(dest, &info)?;
+    let ((info, end), (ext_len, ext_names)) = write_index_file(dest, opts.dir_syncs.as_deref(), perm_like(path), |w| write_stream_index(path, r, chunk, source_len, opts, w), |t| &t.0)?;
     Ok(IndexReport { index_path: dest.to_path_buf(), members: end.end.members, entries: info.entries, bytes: end.total_len, end: end.end, ext_len, ext_names, seek: None })
 }
 
@@ -362,7 +361,7 @@ pub fn write_gzip_sidecar(path: &Path, dest: &Path, opts: &IndexOptions) -> Resu
     let len = file.metadata().at(path)?.len();
     let binding = binding_of(&file, len).at(path)?;
     let pass = GzipPass::open(file, opts.span, opts.threads(), crate::watch::current()).at(path)?;
-    let (info, end, index, section_len, total) = write_atomic_deferred(dest, opts.dir_syncs.as_deref(), perm_like(path), |w| {
+    let ((info, end, index, section_len, total), (ext_len, ext_names)) = write_index_file(dest, opts.dir_syncs.as_deref(), perm_like(path), |w| {
         let mut pass = pass;
         let mut sink = EntrySink::new(path, w, opts.filter.as_ref())?;
         let end = scan_stream(&mut pass, path, opts.scan, 1 << 20, |e| sink.push(e))?;
@@ -370,11 +369,10 @@ pub fn write_gzip_sidecar(path: &Path, dest: &Path, opts: &IndexOptions) -> Resu
         let info = sink.finish(end.total_len, len, &end.end, Some(&section))?;
         let total = crate::format::seek::Seek::parse(&section).map(|s| s.total_len).unwrap_or(end.total_len);
         Ok((info, end, index, section.len() as u64, total))
-    })?;
+    }, |t| &t.0)?;
     if let Some(g) = &opts.gzidx {
         crate::seekpoints::write_gzidx(&index, g)?;
     }
-    let (ext_len, ext_names) = ext_stats(dest, &info)?;
     let seek = SeekReport { checkpoints: index.checkpoint_count() as u64, bytes: section_len, decompressed: total };
     Ok(IndexReport { index_path: dest.to_path_buf(), members: end.end.members, entries: info.entries, bytes: end.total_len, end: end.end, ext_len, ext_names, seek: Some(seek) })
 }
@@ -392,7 +390,7 @@ pub fn write_sidecar(archive: &Archive, dest: &Path, opts: &IndexOptions) -> Res
     let written = if plan == Plan::Reads && archive.compressed_len().is_none() {
         // Large members: read the headers and seek over the data; the mapping stays untouched.
         let file = File::open(archive.path()).at(archive.path())?;
-        write_atomic_deferred(dest, opts.dir_syncs.as_deref(), Perm::NoWiderThan(archive.mode()), |w| {
+        write_index_file(dest, opts.dir_syncs.as_deref(), Perm::NoWiderThan(archive.mode()), |w| {
             let mut sink = EntrySink::new(archive.path(), w, opts.filter.as_ref())?;
             let end = crate::stream::scan_file(&file, archive.path(), opts.scan, |e| {
                 crate::watch::at(e.position);
@@ -400,15 +398,15 @@ pub fn write_sidecar(archive: &Archive, dest: &Path, opts: &IndexOptions) -> Res
             })?;
             let info = sink.finish(end.total_len, 0, &end.end, None)?;
             Ok((info, end.end))
-        })
+        }, |t| &t.0)
     } else {
         archive.advise(Advice::Sequential);
         // The plan is made: do not sample the archive again.
         let mode = if plan == Plan::Chunked { ScanMode::Parallel } else { ScanMode::Sequential };
         let opts = IndexOptions { mode, ..opts.clone() };
-        write_atomic_deferred(dest, opts.dir_syncs.as_deref(), Perm::NoWiderThan(archive.mode()), |w| write_index(archive.path(), archive.bytes(), &opts, w))
+        write_index_file(dest, opts.dir_syncs.as_deref(), Perm::NoWiderThan(archive.mode()), |w| write_index(archive.path(), archive.bytes(), &opts, w), |t| &t.0)
     };
-    let (info, end) = written.map_err(|e| match e {
+    let ((info, end), (ext_len, ext_names)) = written.map_err(|e| match e {
         // Name the archive as well as the file that could not be written.
         Error::Io { path, source } => {
             let other = if path == dest { String::new() } else { format!("{}: ", path.display()) };
@@ -416,7 +414,6 @@ pub fn write_sidecar(archive: &Archive, dest: &Path, opts: &IndexOptions) -> Res
         }
         other => other,
     })?;
-    let (ext_len, ext_names) = ext_stats(dest, &info)?;
     Ok(IndexReport { index_path: dest.to_path_buf(), members: end.members, entries: info.entries, bytes: archive.len(), end, ext_len, ext_names, seek: None })
 }
 

@@ -233,6 +233,29 @@ pub fn sample_unchanged<'e>(n: usize, entry: impl Fn(usize) -> Option<IndexEntry
     Ok(read)
 }
 
+/// The extension data of the index `located` (of `archive`), opened; `None` when it has none.
+pub fn extension_of<'i>(located: &'i Located, archive: &'i Archive) -> Option<Result<ext::Ext<'i>>> {
+    let data = located.slice(archive);
+    let header: &[u8; BLOCK] = data.get(..BLOCK)?.try_into().ok()?;
+    let info = tarfs::decode_header(header).ok()?.info?;
+    let range = tarfs::ext_range(data, &info)?;
+    Some(ext::Ext::open(&data[range], header, info.entries).map_err(|e| Error::Invalid(format!("{}: {e}", located.path(archive).display()))))
+}
+
+/// Entry `i` of the index `located` (whose bytes are `data`, its extension `x`), with its
+/// checksum checked, and the member it describes (from the extension record): what a scan
+/// would yield for it, without reading the archive.
+pub fn ext_entry<'s>(located: &Located, archive: &Archive, x: &ext::Ext<'s>, data: &'s [u8], i: usize) -> Result<Entry<'s>> {
+    let bad = |msg: String| Error::Invalid(format!("{}: entry {i} (byte {} of the index): {msg}", located.path(archive).display(), (i + 1) * BLOCK));
+    let block: &[u8; BLOCK] = data.get((i + 1) * BLOCK..(i + 2) * BLOCK).and_then(|b| b.try_into().ok()).ok_or_else(|| bad("missing".into()))?;
+    let ie = IndexEntry::new(block);
+    if !ie.checksum_ok() {
+        return Err(Error::Index { index: located.path(archive), source: tarfs::IndexError::EntryChecksum { entry: i as u64, offset: ((i + 1) * BLOCK) as u64 } });
+    }
+    let m = x.meta(i, ie.stored_checksum()).map_err(|e| bad(e.to_string()))?;
+    Entry::from_index(HeaderView::new(block), located.base + ie.position() * BLOCK_U64, &m).map_err(|source| Error::Scan { path: located.path(archive), source })
+}
+
 /// Reads members of one archive through its best index, over the archive's [`ByteSource`]: the
 /// mapping for a plain archive, the decoded stream for a compressed one.
 pub struct Reader<'a> {
@@ -438,24 +461,13 @@ impl<'a> Reader<'a> {
     fn extension(&self) -> Option<Result<(ext::Ext<'_>, &[u8])>> {
         let located = self.located.as_ref().filter(|_| self.ext)?;
         let data = located.slice(self.archive);
-        let header: &[u8; BLOCK] = data[..BLOCK].try_into().expect("checked at open");
-        let info = tarfs::decode_header(header).ok()?.info?;
-        let range = tarfs::ext_range(data, &info)?;
-        Some(ext::Ext::open(&data[range], header, info.entries).map(|e| (e, data)).map_err(|e| Error::Invalid(format!("{}: {e}", located.path(self.archive).display()))))
+        extension_of(located, self.archive).map(|x| x.map(|e| (e, data)))
     }
 
     /// Entry `i` of the index, with its checksum checked, and the member it describes (from the
     /// extension record).
     fn ext_entry<'s>(&'s self, x: &ext::Ext<'s>, data: &'s [u8], i: usize) -> Result<Entry<'s>> {
-        let located = self.located.as_ref().expect("an index is in use");
-        let bad = |msg: String| Error::Invalid(format!("{}: entry {i} (byte {} of the index): {msg}", located.path(self.archive).display(), (i + 1) * BLOCK));
-        let block: &[u8; BLOCK] = data.get((i + 1) * BLOCK..(i + 2) * BLOCK).and_then(|b| b.try_into().ok()).ok_or_else(|| bad("missing".into()))?;
-        let ie = IndexEntry::new(block);
-        if !ie.checksum_ok() {
-            return Err(Error::Index { index: located.path(self.archive), source: tarfs::IndexError::EntryChecksum { entry: i as u64, offset: ((i + 1) * BLOCK) as u64 } });
-        }
-        let m = x.meta(i, ie.stored_checksum()).map_err(|e| bad(e.to_string()))?;
-        Entry::from_index(HeaderView::new(block), located.base + ie.position() * BLOCK_U64, &m).map_err(|source| Error::Scan { path: located.path(self.archive), source })
+        ext_entry(self.located.as_ref().expect("an index is in use"), self.archive, x, data, i)
     }
 
     /// The members named `name` (as [`normalize_name`] compares names), in archive order. Through
