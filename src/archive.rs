@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use memmap2::{Advice, Mmap};
 
 use crate::error::{IoContext, Result};
+use crate::format::compression::Compression;
 use crate::format::header::round_up;
 use crate::format::tarfs;
 use crate::scan::{ScanOptions, Scanner};
@@ -21,6 +22,10 @@ use crate::scan::{ScanOptions, Scanner};
 pub struct Archive {
     path: PathBuf,
     map: Option<Mmap>,
+    /// The compression its first bytes show, read at open with one `pread`: through the
+    /// mapping, that first look would fault in a whole readahead window (8 MiB where
+    /// `read_ahead_kb` is 8192), which a re-index that only samples the archive never needs.
+    compression: Option<Compression>,
     compressed_len: Option<u64>,
     mode: u32,
     identity: (u64, u64),
@@ -54,6 +59,9 @@ impl Archive {
         let meta = file.metadata().at(path)?;
         regular(&meta)?;
         let (mode, identity) = (meta.mode(), (meta.dev(), meta.ino()));
+        let mut head = [0u8; Compression::HEAD];
+        let n = std::os::unix::fs::FileExt::read_at(&file, &mut head, 0).at(path)?;
+        let compression = Compression::detect(&head[..n]);
         let map = if meta.len() == 0 {
             None
         } else {
@@ -67,7 +75,7 @@ impl Archive {
             let map = unsafe { Mmap::map(&file) }.at(path)?;
             Some(map)
         };
-        Ok(Archive { path: path.to_path_buf(), map, compressed_len: None, mode, identity })
+        Ok(Archive { path: path.to_path_buf(), map, compression, compressed_len: None, mode, identity })
     }
 
     /// The file's mode when it was opened.
@@ -92,6 +100,11 @@ impl Archive {
         self.path = path.to_path_buf();
         self.compressed_len = Some(compressed_len);
         self
+    }
+
+    /// The compression of the file, if it is a compressed stream (its first bytes, at open).
+    pub fn compression(&self) -> Option<Compression> {
+        self.compression
     }
 
     /// For a decompressed copy: the length of the compressed file it came from.
@@ -145,6 +158,29 @@ impl Archive {
     pub fn advise(&self, advice: Advice) {
         if let Some(m) = &self.map {
             let _ = m.advise(advice);
+        }
+    }
+
+    /// Hints the kernel about the coming access to the bytes `range` (memmap2 widens it to whole
+    /// pages). Failure is harmless and ignored.
+    pub fn advise_range(&self, advice: Advice, range: Range<u64>) {
+        if let Some(m) = &self.map {
+            let end = range.end.min(m.len() as u64);
+            if end > range.start {
+                let _ = m.advise_range(advice, range.start as usize, (end - range.start) as usize);
+            }
+        }
+    }
+
+    /// Prepares the mapping for reading a sample of headers spread over the archive, then the
+    /// byte ranges `whole`: each page fault reads only its page (`MADV_RANDOM`; without it the
+    /// kernel reads the whole readahead window around every fault, 8 MiB where `read_ahead_kb`
+    /// is 8192), and `whole` is read ahead at once (`MADV_WILLNEED`). Undone by
+    /// [`Archive::advise`] with [`Advice::Normal`].
+    pub fn advise_sampling(&self, whole: &[Range<u64>]) {
+        self.advise(Advice::Random);
+        for r in whole {
+            self.advise_range(Advice::WillNeed, r.clone());
         }
     }
 

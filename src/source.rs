@@ -287,8 +287,7 @@ pub fn source_of(archive: &Archive) -> Box<dyn ByteSource + '_> {
 
 /// The compression of a mapped file, if it is a compressed stream.
 pub fn compression_of(archive: &Archive) -> Option<Compression> {
-    let b = archive.bytes();
-    Compression::detect(&b[..b.len().min(Compression::HEAD)])
+    archive.compression()
 }
 
 #[cfg(test)]

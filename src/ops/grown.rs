@@ -24,7 +24,7 @@ use crate::format::tarfs::{self, IndexEntry, FLAG_EXT, FLAG_GLOBALS, FLAG_SEEK, 
 use crate::ops::atomic::Perm;
 use crate::ops::index::{write_index_file, EntrySink, IndexOptions, IndexReport};
 use crate::ops::read::{ext_entry, extension_of, sample_unchanged, IndexBytes, Located, Source};
-use crate::scan::Scanner;
+use crate::scan::{ScanOptions, Scanner};
 
 /// What [`write_sidecar_grown`] did.
 #[derive(Debug)]
@@ -44,35 +44,18 @@ pub fn write_sidecar_grown(archive: &Archive, dest: &Path, opts: &IndexOptions) 
         Ok(m) => m,
         Err(e) => return Ok(Err(format!("the old index cannot be read: {e}"))),
     };
+    if opts.filter.is_some() {
+        return Ok(Err("a subset index is asked for".into()));
+    }
     let old = Located { source: Source::Sidecar(dest.to_path_buf()), bytes: IndexBytes::Mapped(std::sync::Arc::new(map)), base: 0 };
     let old = &old;
     let data = old.slice(archive);
-    let Some(header) = data.get(..BLOCK).and_then(|b| <&[u8; BLOCK]>::try_from(b).ok()) else { return Ok(Err("the old index is too short".into())) };
-    let Some(info) = tarfs::decode_header(header).ok().and_then(|h| h.info) else { return Ok(Err("the old index does not decode".into())) };
-    if opts.filter.is_some() || info.flags & (FLAG_SUBSET | FLAG_GLOBALS | FLAG_SEEK) != 0 || info.flags & FLAG_EXT == 0 {
-        return Ok(Err("the old index cannot answer alone (a subset, no extension data, globals or seek points)".into()));
-    }
-    if info.source_len != 0 || archive.compressed_len().is_some() || info.archive_len > archive.len() || info.end_offset >= archive.len() {
-        return Ok(Err("the archive did not grow".into()));
-    }
-    let n = info.entries as usize;
-    let Some(Ok(x)) = extension_of(old, archive) else { return Ok(Err("the old index's extension does not open".into())) };
-    if x.flags() & (ext::HAS_GLOBALS | ext::GLOBAL_ATTRIBUTES) != 0 {
-        return Ok(Err("the old part has pax global headers".into()));
-    }
-    let block = |i: usize| data.get((i + 1) * BLOCK..(i + 2) * BLOCK).and_then(|b| <&[u8; BLOCK]>::try_from(b).ok());
-    let mut read = match sample_unchanged(n, |i| block(i).map(IndexEntry::new), old, archive) {
-        Ok(r) => r,
+    let part = match old_part(old, archive, opts.scan) {
+        Ok(p) => p,
         Err(why) => return Ok(Err(why)),
     };
-    // `tar -rf` writes its first new header over the old end marker (`tarfs csv` too, often
-    // within the old length).
+    let (n, x, at, mut read) = (part.entries, part.ext, part.end, part.read);
     let bytes = archive.bytes();
-    let at = info.end_offset;
-    match Scanner::at(bytes, at, opts.scan).next() {
-        Some(Ok(e)) if e.position == at => {}
-        _ => return Ok(Err(format!("no member starts at the old end (byte {at})"))),
-    }
     let path = archive.path();
     let ((info, end), (ext_len, ext_names)) = write_index_file(dest, opts.dir_syncs.as_deref(), Perm::NoWiderThan(archive.mode()), |w| {
         let mut sink = EntrySink::new(path, w, None)?;
@@ -93,4 +76,66 @@ pub fn write_sidecar_grown(archive: &Archive, dest: &Path, opts: &IndexOptions) 
     read += bytes.len() as u64 - at;
     let report = IndexReport { index_path: dest.to_path_buf(), members: end.members, entries: info.entries, bytes: archive.len(), end, ext_len, ext_names, seek: None };
     Ok(Ok(Grown { report, kept: n as u64, read }))
+}
+
+/// The old part of an archive that grew, as its old index `old` describes it.
+pub(crate) struct OldPart<'i> {
+    /// Entries in the old index.
+    pub entries: usize,
+    /// The old index's extension.
+    pub ext: ext::Ext<'i>,
+    /// Where the old part ends (absolute): the first appended member starts here.
+    pub end: u64,
+    /// Archive bytes read to check it.
+    pub read: u64,
+}
+
+/// Whether the index `old` can answer for the old part of `archive`, which grew: it is a full
+/// index with extension data, no pax global headers and no seek points, of an uncompressed
+/// archive; a sample of its entries still matches the archive
+/// ([`crate::ops::read::sample_unchanged`]); and a member now starts at its old end. `Err(why)`
+/// otherwise.
+///
+/// It reads the archive as a sample (see [`Archive::advise_sampling`]): an embedded old index
+/// and the appended part whole, the sampled headers one page each. When it declines, the
+/// mapping's advice is back to normal.
+pub(crate) fn old_part<'i>(old: &'i Located, archive: &'i Archive, scan: ScanOptions) -> std::result::Result<OldPart<'i>, String> {
+    let mut whole = Vec::new();
+    if let IndexBytes::InArchive(r) = &old.bytes {
+        whole.push(r.start as u64..r.end as u64);
+    }
+    archive.advise_sampling(&whole);
+    let part = sampled_old_part(old, archive, scan);
+    match &part {
+        Ok(p) => archive.advise_range(memmap2::Advice::WillNeed, p.end..archive.len()),
+        Err(_) => archive.advise(memmap2::Advice::Normal),
+    }
+    part
+}
+
+fn sampled_old_part<'i>(old: &'i Located, archive: &'i Archive, scan: ScanOptions) -> std::result::Result<OldPart<'i>, String> {
+    let data = old.slice(archive);
+    let Some(header) = data.get(..BLOCK).and_then(|b| <&[u8; BLOCK]>::try_from(b).ok()) else { return Err("the old index is too short".into()) };
+    let Some(info) = tarfs::decode_header(header).ok().and_then(|h| h.info) else { return Err("the old index does not decode".into()) };
+    if info.flags & (FLAG_SUBSET | FLAG_GLOBALS | FLAG_SEEK) != 0 || info.flags & FLAG_EXT == 0 {
+        return Err("the old index cannot answer alone (a subset, no extension data, globals or seek points)".into());
+    }
+    let end = old.base.saturating_add(info.end_offset);
+    if info.source_len != 0 || archive.compressed_len().is_some() || info.archive_len > archive.len() || end >= archive.len() {
+        return Err("the archive did not grow".into());
+    }
+    let n = usize::try_from(info.entries).map_err(|_| "the old index is too large".to_string())?;
+    let Some(Ok(x)) = extension_of(old, archive) else { return Err("the old index's extension does not open".into()) };
+    if x.flags() & (ext::HAS_GLOBALS | ext::GLOBAL_ATTRIBUTES) != 0 {
+        return Err("the old part has pax global headers".into());
+    }
+    let block = |i: usize| data.get((i + 1) * BLOCK..(i + 2) * BLOCK).and_then(|b| <&[u8; BLOCK]>::try_from(b).ok());
+    let read = sample_unchanged(n, |i| block(i).map(IndexEntry::new), old, archive)?;
+    // `tar -rf` writes its first new header over the old end marker (`tarfs csv` too, often
+    // within the old length).
+    match Scanner::at(archive.bytes(), end, scan).next() {
+        Some(Ok(e)) if e.position == end => {}
+        _ => return Err(format!("no member starts at the old end (byte {end})")),
+    }
+    Ok(OldPart { entries: n, ext: x, end, read })
 }

@@ -456,7 +456,11 @@ pub fn sidecar_freshness(archive: &Archive, dest: &Path, filter: Option<&Filter>
         return Freshness::Stale("made by an older tarfs, without extension data (listings through it read the archive)".into());
     }
     let located = Located { source: Source::Sidecar(dest.to_path_buf()), bytes: IndexBytes::Owned(Vec::new()), base: 0 };
-    match usable(&index, &located, archive) {
+    // A few headers of the archive, each read alone (see `Archive::advise_sampling`).
+    archive.advise_sampling(&[]);
+    let usable = usable(&index, &located, archive);
+    archive.advise(Advice::Normal);
+    match usable {
         Ok(()) => Freshness::Fresh { entries: info.entries },
         Err(why) => Freshness::Stale(why),
     }
