@@ -310,7 +310,8 @@ pub struct EmbedArgs {
     /// Say what would be done; write nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// Rewrite an embedded index that is already up to date.
+    /// Rewrite an embedded index that is already up to date, from a scan of the whole archive
+    /// (without it, an archive that only grew is scanned from its old end).
     #[arg(long)]
     pub force: bool,
     /// Write a new archive to FILE instead (one archive): .tarfs first, then every member in its

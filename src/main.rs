@@ -601,7 +601,10 @@ fn run_embed(cli: &Cli, a: &cli::EmbedArgs, scan: ScanOptions) -> Result<Status>
         let r = embed(&f.path, opts)?;
         let (action, reason) = match r.action {
             EmbedAction::UpToDate => (Action::Skipped, "index up to date".to_string()),
-            EmbedAction::Reindexed => (done, format!("{dry}re-indexed in place; {} bytes written", r.bytes_written)),
+            EmbedAction::Reindexed => match r.grew {
+                Some(g) => (done, format!("{dry}re-indexed in place from the old end (grew: {} kept, {} read); {} bytes written", batch::count(g.kept, "member", "members"), batch::count(g.read, "byte", "bytes"), r.bytes_written)),
+                None => (done, format!("{dry}re-indexed in place; {} bytes written", r.bytes_written)),
+            },
             EmbedAction::Embedded => (
                 done,
                 format!("{dry}embedded, {} displaced to the end; {} bytes written, the archive grew by {} bytes", batch::count(r.displaced, "member", "members"), r.bytes_written, r.growth),

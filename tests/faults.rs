@@ -58,6 +58,40 @@ struct Case {
     replaces: bool,
     /// Makes the input in `dir` from the original archive; returns the path the command takes.
     setup: fn(&Path, &Path) -> PathBuf,
+    /// Makes, in `dir`, an archive that extracts as the input does (the original, unless the
+    /// setup adds members), for comparing trees.
+    baseline: fn(&Path, &Path) -> PathBuf,
+}
+
+fn original(orig: &Path, _dir: &Path) -> PathBuf {
+    orig.to_path_buf()
+}
+
+/// Appends two members with `tar -rf` (fixed contents and mtimes, so every input and its
+/// baseline extract alike).
+fn append_two(a: &Path, dir: &Path) {
+    let x = dir.join("appended");
+    fs::create_dir_all(&x).unwrap();
+    write_pattern(&x.join("g-one"), 700, 91);
+    write_pattern(&x.join("g-two"), 3000, 92);
+    ok(Command::new("tar").args(["--format=gnu", "--mtime=@1700000000", "-rf"]).arg(a).arg("-C").arg(&x).args(["g-one", "g-two"]));
+    fs::remove_dir_all(&x).unwrap();
+}
+
+/// An archive with an embedded index that then grew by `tar -rf`: `embed` re-indexes it from
+/// the old end.
+fn grown_in(orig: &Path, dir: &Path) -> PathBuf {
+    let a = embedded_in(orig, dir);
+    append_two(&a, dir);
+    a
+}
+
+fn grown_baseline(orig: &Path, dir: &Path) -> PathBuf {
+    fs::create_dir_all(dir).unwrap();
+    let a = dir.join("grown-baseline.tar");
+    fs::copy(orig, &a).unwrap();
+    append_two(&a, dir);
+    a
 }
 
 fn copy_in(orig: &Path, dir: &Path) -> PathBuf {
@@ -97,18 +131,20 @@ fn bzipped_in(orig: &Path, dir: &Path) -> PathBuf {
     dir.join("a.tar.bz2")
 }
 
-const CASES: [Case; 8] = [
-    Case { name: "embed", args: &["embed"], in_place: true, replaces: false, setup: copy_in },
-    Case { name: "reindex", args: &["embed", "--force"], in_place: true, replaces: false, setup: embedded_in },
-    Case { name: "csv", args: &["csv"], in_place: true, replaces: false, setup: copy_in },
-    Case { name: "index", args: &["index"], in_place: false, replaces: false, setup: copy_in },
+const CASES: [Case; 9] = [
+    Case { name: "embed", args: &["embed"], in_place: true, replaces: false, setup: copy_in, baseline: original },
+    Case { name: "reindex", args: &["embed", "--force"], in_place: true, replaces: false, setup: embedded_in, baseline: original },
+    // Grown by `tar -rf`: the old index answers for the old part, the appended part is scanned.
+    Case { name: "reindex-grown", args: &["embed"], in_place: true, replaces: false, setup: grown_in, baseline: grown_baseline },
+    Case { name: "csv", args: &["csv"], in_place: true, replaces: false, setup: copy_in, baseline: original },
+    Case { name: "index", args: &["index"], in_place: false, replaces: false, setup: copy_in, baseline: original },
     // The gzip sidecar, with its seek section, written while rapidgzip-core decodes on threads.
-    Case { name: "index-gz", args: &["index"], in_place: false, replaces: false, setup: gzipped_in },
+    Case { name: "index-gz", args: &["index"], in_place: false, replaces: false, setup: gzipped_in, baseline: original },
     // The bzip2 sidecar, with its blocks, decoded in parallel on rayon's threads.
-    Case { name: "index-bz2", args: &["index"], in_place: false, replaces: false, setup: bzipped_in },
-    Case { name: "recover", args: &["recover"], in_place: true, replaces: false, setup: crashed_in },
+    Case { name: "index-bz2", args: &["index"], in_place: false, replaces: false, setup: bzipped_in, baseline: original },
+    Case { name: "recover", args: &["recover"], in_place: true, replaces: false, setup: crashed_in, baseline: original },
     // A single-frame .tar.zst rewritten in the seekable format, through a verified new file.
-    Case { name: "recompress", args: &["recompress", "--seekable", "--frame-size", "16K"], in_place: false, replaces: true, setup: zstd_in },
+    Case { name: "recompress", args: &["recompress", "--seekable", "--frame-size", "16K"], in_place: false, replaces: true, setup: zstd_in, baseline: original },
 ];
 
 /// Syscall name -> invocations, from one traced run.
@@ -316,8 +352,9 @@ fn xxhash(b: &[u8]) -> u64 {
 fn every_write_path_survives_kills_and_io_errors_at_every_syscall() {
     let all = std::env::var("TARFS_FAULTS").is_ok_and(|v| v == "all");
     let tmp = TempDir::new().unwrap();
-    let orig = archive(tmp.path(), "orig", 24_000, 40);
-    let original = fs::read(&orig).unwrap();
+    let small_first = archive(tmp.path(), "orig", 24_000, 40);
+    // A first member that, displaced, leaves room in the `.tarfs` member for appended entries.
+    let large_first = archive(tmp.path(), "orig-room", 64_000, 40);
     let keep = tmp.path().join("results");
     fs::create_dir_all(&keep).unwrap();
     let mut report = Vec::new();
@@ -325,13 +362,24 @@ fn every_write_path_survives_kills_and_io_errors_at_every_syscall() {
     // TARFS_FAULT_CASES=a,b runs only those cases (for working on one write path).
     let only = std::env::var("TARFS_FAULT_CASES").ok();
     for case in CASES.iter().filter(|c| only.as_deref().is_none_or(|o| o.split(',').any(|n| n == c.name))) {
-        let counts = count_syscalls(case, &orig, &tmp.path().join(format!("count-{}", case.name)));
+        let orig = if case.name == "reindex-grown" { &large_first } else { &small_first };
+        let original = fs::read(orig).unwrap();
+        if case.name == "reindex-grown" {
+            // The case is the path it names: the re-index from the old end, not a full one.
+            let dir = tmp.path().join("probe-grown");
+            fs::create_dir_all(&dir).unwrap();
+            let a = grown_in(orig, &dir);
+            let out = ok(tarfs().arg("embed").arg("-v").arg(&a));
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(err.contains("from the old end"), "reindex-grown does not take the grown path: {err}");
+        }
+        let counts = count_syscalls(case, orig, &tmp.path().join(format!("count-{}", case.name)));
         let runs = fault_runs(&counts, &ERRORS[..9], &ERRORS, 3, all);
         let tally = Mutex::new(Tally::default());
         let next = Mutex::new(0usize);
         std::thread::scope(|s| {
             for w in 0..2 {
-                let (runs, tally, next, orig, original, keep) = (&runs, &tally, &next, &orig, &original, &keep);
+                let (runs, tally, next, original, keep) = (&runs, &tally, &next, &original, &keep);
                 let base = tmp.path().join(format!("{}-w{w}", case.name));
                 s.spawn(move || loop {
                     let i = {
@@ -348,11 +396,12 @@ fn every_write_path_survives_kills_and_io_errors_at_every_syscall() {
         // Every distinct changed result extracts like the original with every reader.
         let changed: Vec<PathBuf> = t.changed.values().cloned().collect();
         if !changed.is_empty() {
+            let baseline = (case.baseline)(orig, &tmp.path().join(format!("baseline-{}", case.name)));
             let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/trees.py");
             let mut c = Command::new("python3");
             c.arg(script);
             for p in &changed {
-                c.arg(&orig).arg(p);
+                c.arg(&baseline).arg(p);
             }
             let out = c.output().unwrap();
             if !out.status.success() {

@@ -136,3 +136,134 @@ fn a_grown_reindex_reads_the_appended_part_and_falls_back_when_the_old_part_chan
     let reason = grown_equals_full(&g);
     assert!(reason.starts_with("rebuilt"), "globals carried over: {reason}");
 }
+
+/// `tarfs embed --json ARCHIVE`: its one record.
+fn embed_json(a: &Path, extra: &[&str]) -> Value {
+    let out = ok(tarfs().arg("embed").arg("--json").args(extra).arg(a));
+    let line = String::from_utf8(out.stdout).unwrap();
+    serde_json::from_str(line.lines().find(|l| l.contains("\"path\"")).expect("a record")).unwrap()
+}
+
+/// Embeds in `a` (which grew since its index was embedded) and, in a copy, with a full survey
+/// (`--force`); checks the two are the same bytes but for the blocks that carry the time of
+/// writing: the `.tarfs` header's mtime, and the generation in the index's header and in its
+/// extension's header. Returns the first run's reason.
+fn grown_embed_equals_full(a: &Path) -> String {
+    let full = a.with_extension("full.tar");
+    fs::copy(a, &full).unwrap();
+    let rec = embed_json(a, &[]);
+    assert_eq!(rec["action"], "indexed", "{rec}");
+    let frec = embed_json(&full, &["--force"]);
+    let reason = rec["reason"].as_str().unwrap().to_string();
+    assert!(!frec["reason"].as_str().unwrap().contains("old end"), "--force took the old index: {frec}");
+    ok(tarfs().arg("verify").arg(a));
+    let (x, y) = (fs::read(a).unwrap(), fs::read(&full).unwrap());
+    assert_eq!(x.len(), y.len(), "{}: lengths differ ({reason})", a.display());
+    let entries = rec["members"].as_u64().unwrap() as usize;
+    let stamped = [0, 1, entries + 3];
+    let differ: Vec<usize> = (0..x.len() / 512).filter(|&b| x[b * 512..][..512] != y[b * 512..][..512]).collect();
+    assert!(differ.iter().all(|b| stamped.contains(b)), "{}: the re-embed after growth differs from a full one in blocks {differ:?} (only {stamped:?} may: {reason})", a.display());
+    // What readers see is the same.
+    assert_eq!(common::python_members(a), common::python_members(&full));
+    fs::remove_file(&full).unwrap();
+    reason
+}
+
+/// A GNU tar archive in `format` of `first` (after a 256 KiB member, which the index displaces
+/// and so leaves room for growth) with its index embedded.
+fn embedded(dir: &Path, src: &Path, format: &str, first: &[String]) -> std::path::PathBuf {
+    write_pattern(&src.join("lead"), 256 << 10, 41);
+    let a = dir.join(format!("{format}-embedded.tar"));
+    ok(Command::new("tar").arg(format!("--format={format}")).arg("-cf").arg(&a).arg("-C").arg(src).arg("lead").args(first));
+    let rec = embed_json(&a, &[]);
+    assert!(rec["reason"].as_str().unwrap().contains("displaced"), "{rec}");
+    a
+}
+
+#[test]
+fn an_embedded_index_of_an_archive_that_grew_is_rebuilt_from_its_old_end_as_a_full_survey_would() {
+    let tmp = TempDir::new().unwrap();
+    let src = tmp.path().join("src");
+    fs::create_dir_all(&src).unwrap();
+    let first = files(&src, "first", 30);
+    let second = files(&src, "second", 12);
+    let third = files(&src, "third", 5);
+    for format in ["gnu", "pax"] {
+        let a = embedded(tmp.path(), &src, format, &first);
+        ok(Command::new("tar").arg(format!("--format={format}")).arg("-rf").arg(&a).arg("-C").arg(&src).args(&second));
+        let reason = grown_embed_equals_full(&a);
+        assert!(reason.contains("from the old end"), "{format}: not re-indexed from the old end: {reason}");
+        ok(Command::new("tar").arg(format!("--format={format}")).arg("-rf").arg(&a).arg("-C").arg(&src).args(&third));
+        let reason = grown_embed_equals_full(&a);
+        assert!(reason.contains("from the old end"), "{format}: second append: {reason}");
+        ok(tarfs().arg("csv").arg(&a));
+        let reason = grown_embed_equals_full(&a);
+        assert!(reason.contains("from the old end"), "{format}: after tarfs csv: {reason}");
+    }
+    // Python's append mode.
+    let py = tmp.path().join("python.tar");
+    ok(Command::new("python3").arg("-c").arg("import sys, tarfile\nwith tarfile.open(sys.argv[1], 'w', format=tarfile.PAX_FORMAT) as t:\n    for n in sys.argv[3:]: t.add(sys.argv[2] + '/' + n, n)").arg(&py).arg(&src).arg("lead").args(&first));
+    assert!(embed_json(&py, &[])["reason"].as_str().unwrap().contains("displaced"));
+    ok(Command::new("python3").arg("-c").arg("import sys, tarfile\nwith tarfile.open(sys.argv[1], 'a') as t:\n    for n in sys.argv[3:]: t.add(sys.argv[2] + '/' + n, n)").arg(&py).arg(&src).args(&second));
+    let reason = grown_embed_equals_full(&py);
+    assert!(reason.contains("from the old end"), "python: {reason}");
+}
+
+#[test]
+fn a_grown_re_embed_reads_the_appended_part_and_surveys_in_full_when_it_cannot() {
+    let tmp = TempDir::new().unwrap();
+    let src = tmp.path().join("src");
+    fs::create_dir_all(&src).unwrap();
+    let mut big = Vec::new();
+    for i in 0..40 {
+        let n = format!("big-{i:02}");
+        write_pattern(&src.join(&n), 1 << 20, i);
+        big.push(n);
+    }
+    write_pattern(&src.join("added"), 1 << 20, 99);
+    let a = tmp.path().join("a.tar");
+    ok(Command::new("tar").arg("-cf").arg(&a).arg("-C").arg(&src).args(&big));
+    ok(tarfs().arg("embed").arg(&a));
+    ok(Command::new("tar").arg("-rf").arg(&a).arg("-C").arg(&src).arg("added"));
+    let reason = grown_embed_equals_full(&a);
+    let read: u64 = reason.split_once(" bytes read").and_then(|(before, _)| before.rsplit(' ').next()).and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("no read figure: {reason}"));
+    let len = fs::metadata(&a).unwrap().len();
+    assert!(read < (1 << 20) + 200 * 1024, "re-embedding after a 1 MiB append read {read} of {len} bytes: {reason}");
+
+    // An old member changed in place (a valid header, but not the one indexed), then more
+    // appended: the old index does not answer; a full survey re-indexes.
+    let mut bytes = fs::read(&a).unwrap();
+    let tarfs_len = u64::from_str_radix(std::str::from_utf8(&bytes[124..135]).unwrap(), 8).unwrap();
+    let at = 512 + tarfs_len.div_ceil(512) as usize * 512; // the first member after .tarfs
+    let mut h = [0u8; 512];
+    h.copy_from_slice(&bytes[at..at + 512]);
+    h[0] = b'X';
+    h[148..156].fill(b' ');
+    let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
+    h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+    bytes[at..at + 512].copy_from_slice(&h);
+    fs::write(&a, &bytes).unwrap();
+    write_pattern(&src.join("added2"), 5000, 5);
+    ok(Command::new("tar").arg("-rf").arg(&a).arg("-C").arg(&src).arg("added2"));
+    let reason = grown_embed_equals_full(&a);
+    assert!(!reason.contains("old end"), "a changed old part was carried over: {reason}");
+    let names: Vec<String> = common::python_members(&a).iter().map(|m| m["name"].as_str().unwrap().to_string()).collect();
+    assert!(names.iter().any(|n| n.starts_with('X')) && names.iter().any(|n| n == "added2"), "{names:?}");
+
+    // The new index no longer fits in the old .tarfs member: members are displaced again,
+    // after a full survey (which moving needs), and every member is still there.
+    let small = tmp.path().join("small.tar");
+    let few: Vec<String> = (0..3).map(|i| format!("s{i}")).collect();
+    let many: Vec<String> = (0..200).map(|i| format!("m{i:03}")).collect();
+    for n in few.iter().chain(&many) {
+        write_pattern(&src.join(n), 600, 3);
+    }
+    ok(Command::new("tar").arg("-cf").arg(&small).arg("-C").arg(&src).args(&few));
+    ok(tarfs().arg("embed").arg(&small));
+    ok(Command::new("tar").arg("-rf").arg(&small).arg("-C").arg(&src).args(&many));
+    let rec = embed_json(&small, &[]);
+    assert!(rec["reason"].as_str().unwrap().contains("displaced"), "{rec}");
+    ok(tarfs().arg("verify").arg(&small));
+    let names: Vec<String> = common::python_members(&small).iter().map(|m| m["name"].as_str().unwrap().to_string()).collect();
+    assert_eq!(names.len(), 1 + few.len() + many.len(), "{names:?}");
+}

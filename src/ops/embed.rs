@@ -40,8 +40,9 @@ use crate::format::tarfs::{self, IndexInfo};
 use crate::ops::atomic::write_atomic;
 use crate::ops::in_place::{check_end, Change, Phase, Target};
 use crate::ops::order::{self, Item};
-use crate::ops::read::{Located, Reader};
-use crate::scan::{ScanOptions, Scanner, Warning};
+use crate::ops::grown;
+use crate::ops::read::{ext_entry, Located, Reader};
+use crate::scan::{Entry, ScanOptions, Scanner, Warning};
 
 /// The default of [`EmbedOptions::max_growth`]: 1 GiB.
 pub const DEFAULT_MAX_GROWTH: u64 = 1 << 30;
@@ -51,7 +52,8 @@ pub const DEFAULT_MAX_GROWTH: u64 = 1 << 30;
 pub struct EmbedOptions {
     /// Scanner options.
     pub scan: ScanOptions,
-    /// Rewrite an index that is already up to date.
+    /// Rewrite an index that is already up to date, from a full survey (without it, an archive
+    /// that only grew is surveyed from its old end).
     pub force: bool,
     /// Work out what would be done, and write nothing (no lock, no journal).
     pub dry_run: bool,
@@ -81,6 +83,8 @@ pub struct EmbedReport {
     pub growth: u64,
     /// What was done.
     pub action: EmbedAction,
+    /// Set when the archive only grew and the old index answered for the old part.
+    pub grew: Option<Grew>,
 }
 
 /// What [`embed`] did.
@@ -98,12 +102,30 @@ pub enum EmbedAction {
 struct Member<'a> {
     typeflag: u8,
     position: u64,
-    header_offset: u64,
     chain_blocks: u64,
     simple: bool,
     end: u64,
     /// The extension record (see [`crate::format::ext`]).
     meta: Option<ext::Meta<'a>>,
+    /// The main header: in the archive, or its entry in an old index (whose entry encodes the
+    /// same, see [`tarfs::patch_entry`]), so that a grown archive's old headers are not read.
+    header: &'a [u8; BLOCK],
+}
+
+impl<'a> Member<'a> {
+    fn of(path: &Path, e: &Entry<'a>) -> Result<Self> {
+        let end = round_up(e.stored_size).and_then(|n| e.data_offset.checked_add(n)).ok_or_else(|| Error::Invalid(format!("{}: the member at byte {} has a size past any file", path.display(), e.position)))?;
+        Ok(Member { typeflag: e.typeflag, position: e.position, chain_blocks: e.chain_blocks(), simple: e.is_simple(), end, meta: e.ext_meta(), header: e.header.as_bytes() })
+    }
+}
+
+/// What a re-index of an archive that grew took from its old index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Grew {
+    /// Members taken from the old index.
+    pub kept: u64,
+    /// Archive bytes read outside the old index: the sample of old headers and the appended part.
+    pub read: u64,
 }
 
 /// The archive's members (without an old `.tarfs`), and where they start.
@@ -150,22 +172,39 @@ fn survey<'a>(path: &Path, archive: &'a Archive, opts: ScanOptions, in_place: Op
         if old.as_ref().is_some_and(|o| o.member_position == e.position) {
             continue;
         }
-        let end = e.data_offset + round_up(e.stored_size).expect("scanned member fits");
         if in_place.is_some() {
-            if let Some((at, why)) = chain_disagreement(bytes, e.position, e.header_offset) {
-                return Err(Error::refused(path, format!("the member at byte {at} is one that tar readers read differently ({why}), so moving members would change what some of them extract; use `--output` (which keeps the order) or `tarfs index` for a sidecar")));
-            }
-            let name = e.path();
-            if order::normalize(&name).is_some_and(|n| n == tarfs::MEMBER_NAME.as_bytes() || n.starts_with(b".tarfs/")) {
-                return Err(Error::refused(path, format!("it already has a member named {} (at byte {}), which the index member would clash with", String::from_utf8_lossy(&name), e.position)));
-            }
-            items.push(Item::new(&name, e.typeflag, e.link()));
+            items.push(check_member(path, bytes, &e)?);
         }
-        members.push(Member { typeflag: e.typeflag, position: e.position, header_offset: e.header_offset, chain_blocks: e.chain_blocks(), simple: e.is_simple(), end, meta: e.ext_meta() });
+        members.push(Member::of(path, &e)?);
     }
     let end = scanner.end().expect("scan finished");
+    check_tail(path, in_place, bytes, &end)?;
+    Ok(Survey { members, items, start, end_offset: end.end_offset, end })
+}
+
+/// The checks of one member that an in-place change needs (see [`survey`]); its order item.
+fn check_member(path: &Path, bytes: &[u8], e: &Entry<'_>) -> Result<Item> {
+    if let Some((at, why)) = chain_disagreement(bytes, e.position, e.header_offset) {
+        return Err(Error::refused(path, format!("the member at byte {at} is one that tar readers read differently ({why}), so moving members would change what some of them extract; use `--output` (which keeps the order) or `tarfs index` for a sidecar")));
+    }
+    check_name(path, e)?;
+    Ok(Item::new(&e.path(), e.typeflag, e.link()))
+}
+
+/// Refuses a member whose name the index member would clash with.
+fn check_name(path: &Path, e: &Entry<'_>) -> Result<()> {
+    let name = e.path();
+    if order::normalize(&name).is_some_and(|n| n == tarfs::MEMBER_NAME.as_bytes() || n.starts_with(b".tarfs/")) {
+        return Err(Error::refused(path, format!("it already has a member named {} (at byte {}), which the index member would clash with", String::from_utf8_lossy(&name), e.position)));
+    }
+    Ok(())
+}
+
+/// The checks of how the scan ended: for an in-place change (`in_place`), the tail and no
+/// members hidden behind zero blocks; always, no pax global attributes.
+fn check_tail(path: &Path, in_place: Option<&std::fs::File>, bytes: &[u8], end: &crate::scan::ScanEnd) -> Result<()> {
     if let Some(file) = in_place {
-        check_end(path, file, bytes, &end)?;
+        check_end(path, file, bytes, end)?;
         if let Some(Warning::SkippedZeroBlocks { offset, .. } | Warning::TrailingData { zeros: offset, .. }) = end.warning {
             return Err(Error::refused(path, format!("it has zero blocks at byte {offset} with members after them (--lenient), which plain tar readers stop at: moving members to the end would hide them from those readers; use `--output` or `tarfs index` for a sidecar")));
         }
@@ -173,7 +212,40 @@ fn survey<'a>(path: &Path, archive: &'a Archive, opts: ScanOptions, in_place: Op
     if end.global_attributes {
         return Err(Error::refused(path, "it has pax global headers that set member attributes, which moving members would change; use `tarfs index` for a sidecar"));
     }
-    Ok(Survey { members, items, start, end_offset: end.end_offset, end })
+    Ok(())
+}
+
+/// The survey of an archive whose embedded index `old` describes all but members appended
+/// after its old end (`tar -rf`, `tarfs csv`): the old index answers for the old part, as it
+/// does for `tarfs index` with a sidecar ([`grown::old_part`]: a sample of old entries must
+/// still match the archive), and only the appended part is scanned, with [`survey`]'s checks.
+/// `None` when the old index cannot answer alone; the caller then surveys in full.
+///
+/// The survey has no order items for the old part, and its old members were not checked for
+/// headers that readers read differently: it serves only a re-index in the old `.tarfs`
+/// member's space, which moves no member.
+fn survey_grown<'a>(path: &Path, archive: &'a Archive, old: &'a Located, opts: ScanOptions, file: &std::fs::File) -> Result<Option<(Survey<'a>, Grew)>> {
+    let Ok(part) = grown::old_part(old, archive, opts) else { return Ok(None) };
+    let data = old.slice(archive);
+    let mut members = Vec::with_capacity(part.entries);
+    for i in 0..part.entries {
+        let e = ext_entry(old, archive, &part.ext, data, i)?;
+        check_name(path, &e)?;
+        members.push(Member::of(path, &e)?);
+    }
+    let bytes = archive.bytes();
+    let mut scanner = Scanner::at(bytes, part.end, opts);
+    for e in scanner.by_ref() {
+        let e = e.map_err(|source| Error::Scan { path: path.to_path_buf(), source })?;
+        crate::watch::at(e.position);
+        check_member(path, bytes, &e)?;
+        members.push(Member::of(path, &e)?);
+    }
+    let mut end = scanner.end().expect("scan finished");
+    end.members += part.entries as u64;
+    check_tail(path, Some(file), bytes, &end)?;
+    let grew = Grew { kept: part.entries as u64, read: part.read + (archive.len() - part.end) };
+    Ok(Some((Survey { members, items: Vec::new(), start: old.base, end_offset: end.end_offset, end }, grew)))
 }
 
 /// Encodes the index of `order` (each member with its position relative to the base): the header
@@ -185,8 +257,7 @@ fn encode_index(archive: &Archive, order: &[(u64, &Member<'_>)], info: &IndexInf
     let mut ext = ExtSink::default();
     ext.globals(end.has_globals, end.global_attributes);
     for (pos, m) in order {
-        let h: &[u8; BLOCK] = archive.bytes()[m.header_offset as usize..][..BLOCK].try_into().expect("one block");
-        let entry = tarfs::encode_entry(h, pos / BLOCK_U64, m.chain_blocks, m.simple)
+        let entry = tarfs::encode_entry(m.header, pos / BLOCK_U64, m.chain_blocks, m.simple)
             .map_err(|source| Error::Index { index: archive.path().to_path_buf(), source })?;
         ext.push(&entry, m.meta.as_ref());
         out.extend_from_slice(&entry);
@@ -248,6 +319,10 @@ fn read_back(path: &Path, opts: ScanOptions, base: u64, positions: &[u64]) -> Re
     let bad = |msg: String| Error::Invalid(format!("{}: the embedded index did not read back as written: {msg}", path.display()));
     let archive = Archive::open(path)?;
     let located = Located::embedded(&archive).ok_or_else(|| bad("no `.tarfs` first member".into()))?;
+    // The index is read whole, the members it is checked against as a sample.
+    if let crate::ops::read::IndexBytes::InArchive(r) = &located.bytes {
+        archive.advise_sampling(&[r.start as u64..r.end as u64]);
+    }
     if located.base != base {
         return Err(bad(format!("it ends at byte {}, not {base}", located.base)));
     }
@@ -280,7 +355,20 @@ pub fn embed(path: &Path, opts: EmbedOptions) -> Result<EmbedReport> {
 fn embed_in_place(path: &Path, opts: EmbedOptions) -> Result<EmbedReport> {
     let target = Target::open(path, "embed", opts.dry_run)?;
     let archive = target.map()?;
-    let s = survey(path, &archive, opts.scan, Some(&target.file))?;
+    // An archive that only grew, whose new index still fits in the old `.tarfs` member: the
+    // old index answers for the old part (not with --force, which surveys in full).
+    let old = if opts.force { None } else { Located::embedded(&archive) };
+    let grown = match &old {
+        Some(old) => survey_grown(path, &archive, old, opts.scan, &target.file)?.filter(|(s, _)| s.start >= (1 + index_blocks(&s.members).0) * BLOCK_U64),
+        None => None,
+    };
+    let (s, grew) = match grown {
+        Some((s, g)) => (s, Some(g)),
+        None => {
+            archive.advise(memmap2::Advice::Normal);
+            (survey(path, &archive, opts.scan, Some(&target.file))?, None)
+        }
+    };
     let n = s.members.len() as u64;
     // The .tarfs header, then the index (with its extension data).
     let (blocks, ends_with_zero) = index_blocks(&s.members);
@@ -297,7 +385,7 @@ fn embed_in_place(path: &Path, opts: EmbedOptions) -> Result<EmbedReport> {
         let fresh = same_index(current, &index, n)
             && tarfs::decode_header(current[..BLOCK].try_into().expect("one block")).ok().and_then(|h| h.info).is_some_and(|i| i.entries == n && i.end_offset == info.end_offset);
         if fresh && !opts.force {
-            return Ok(EmbedReport { members: n, displaced: 0, gap_blocks: 0, bytes_written: 0, growth: 0, action: EmbedAction::UpToDate });
+            return Ok(EmbedReport { members: n, displaced: 0, gap_blocks: 0, bytes_written: 0, growth: 0, action: EmbedAction::UpToDate, grew });
         }
         let gap_blocks = base / BLOCK_U64 - index_blocks;
         let mut body = index;
@@ -307,16 +395,18 @@ fn embed_in_place(path: &Path, opts: EmbedOptions) -> Result<EmbedReport> {
         let header = tarfs_header(base - BLOCK_U64);
         let bytes_written = (BLOCK + body.len()) as u64;
         if opts.dry_run {
-            return Ok(EmbedReport { members: n, displaced: 0, gap_blocks, bytes_written, growth: 0, action: EmbedAction::Reindexed });
+            return Ok(EmbedReport { members: n, displaced: 0, gap_blocks, bytes_written, growth: 0, action: EmbedAction::Reindexed, grew });
         }
         let positions: Vec<u64> = s.members.iter().map(|m| m.position).collect();
         let change = head_change("reindex", &header, &body, None);
         target.apply(archive.bytes(), &change, || read_back(path, opts.scan, base, &positions))?;
-        return Ok(EmbedReport { members: n, displaced: 0, gap_blocks, bytes_written, growth: 0, action: EmbedAction::Reindexed });
+        return Ok(EmbedReport { members: n, displaced: 0, gap_blocks, bytes_written, growth: 0, action: EmbedAction::Reindexed, grew });
     }
 
     // Displacement: the smallest k leading members that, with the old .tarfs space, cover the
-    // index member.
+    // index member. (A grown survey, which lacks what moving needs, was only taken where the
+    // index fits.)
+    assert!(grew.is_none(), "a grown survey reached displacement");
     let need = index_blocks * BLOCK_U64;
     let mut k = s.members.iter().position(|m| m.end >= need).map_or(s.members.len(), |i| i + 1);
     // Solaris `A` (ACL) and `E` (extended attribute) headers are members to Python and Go, but
@@ -368,7 +458,7 @@ fn embed_in_place(path: &Path, opts: EmbedOptions) -> Result<EmbedReport> {
     let tail_len = displaced.len() as u64 + 2 * BLOCK_U64;
     let growth = (copy_at + tail_len).saturating_sub(len);
     let bytes_written = tail_len + (BLOCK + body.len()) as u64;
-    let report = EmbedReport { members: n, displaced: k as u64, gap_blocks, bytes_written, growth, action: EmbedAction::Embedded };
+    let report = EmbedReport { members: n, displaced: k as u64, gap_blocks, bytes_written, growth, action: EmbedAction::Embedded, grew: None };
     if growth > opts.max_growth {
         return Err(Error::refused(
             path,
@@ -435,5 +525,6 @@ pub fn embed_to(input: &Path, out: &Path, opts: EmbedOptions) -> Result<EmbedRep
         bytes_written: (BLOCK + index.len() + body.len() + 2 * BLOCK) as u64,
         growth: 0,
         action: EmbedAction::Embedded,
+        grew: None,
     })
 }
