@@ -14,7 +14,9 @@
 //! An archive that already has an embedded index is re-indexed: the new index replaces the old
 //! one in its space when it fits, and otherwise the same displacement is done again (the old
 //! `.tarfs` member's space counts toward covering the new one). An index that is already up to
-//! date is left alone unless forced.
+//! date is left alone unless forced. When the archive only grew (members appended after the old
+//! index's end) and the new index fits, the old index answers for the old part and only the
+//! appended part is surveyed (`survey_grown`, on [`crate::ops::grown::old_part`]).
 //!
 //! Moving members is done only where it keeps the archive's meaning (DESIGN §10): every header
 //! must be one that all readers read alike ([`HeaderView::disagreement`]), no member may hide

@@ -9,6 +9,9 @@
 //! match the archive), and the old end must now hold a header. The result is byte-identical to
 //! a full re-index (`tests/index_ext.rs` proves it): the index sink is given the same members.
 //!
+//! `tarfs embed` takes the old part from an embedded index the same way ([`old_part`]; see
+//! [`crate::ops::embed`]).
+//!
 //! The sidecar is not re-indexed this way (the caller does a full re-index) when it cannot
 //! answer alone: a subset index, one with no extension data, one with pax global headers in
 //! the old part (their state would have to carry over), one with seek points, or a compressed
