@@ -53,6 +53,44 @@ fn files(dir: &Path, tag: &str, n: usize) -> Vec<String> {
     names
 }
 
+/// Python scripts: write ARCHIVE (pax) from SRC/NAME..., and append to it.
+const PY_WRITE: &str = "import sys, tarfile\nwith tarfile.open(sys.argv[1], 'w', format=tarfile.PAX_FORMAT) as t:\n    for n in sys.argv[3:]: t.add(sys.argv[2] + '/' + n, n)";
+const PY_APPEND: &str = "import sys, tarfile\nwith tarfile.open(sys.argv[1], 'a') as t:\n    for n in sys.argv[3:]: t.add(sys.argv[2] + '/' + n, n)";
+
+/// A GNU tar archive of 40 members of 1 MiB, given an index by `tarfs INDEXER`, then grown by a
+/// 1 MiB member (`added`).
+fn forty_mib_grown_by_one(dir: &Path, src: &Path, indexer: &str) -> std::path::PathBuf {
+    let mut big = Vec::new();
+    for i in 0..40 {
+        let n = format!("big-{i:02}");
+        write_pattern(&src.join(&n), 1 << 20, i);
+        big.push(n);
+    }
+    write_pattern(&src.join("added"), 1 << 20, 99);
+    let a = dir.join(format!("{indexer}.tar"));
+    ok(Command::new("tar").arg("-cf").arg(&a).arg("-C").arg(src).args(&big));
+    ok(tarfs().arg(indexer).arg(&a));
+    ok(Command::new("tar").arg("-rf").arg(&a).arg("-C").arg(src).arg("added"));
+    a
+}
+
+/// The "N bytes read" figure of a report's reason.
+fn bytes_read(reason: &str) -> u64 {
+    reason.split_once(" bytes read").and_then(|(before, _)| before.rsplit(' ').next()).and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("no read figure: {reason}"))
+}
+
+/// Renames the member whose header is at byte `at` of `a`, in place, with its checksum
+/// recomputed: a valid header, but not the one indexed.
+fn rename_in_place(a: &Path, at: usize) {
+    let mut bytes = fs::read(a).unwrap();
+    let h = &mut bytes[at..at + 512];
+    h[0] = b'X';
+    h[148..156].fill(b' ');
+    let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
+    h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+    fs::write(a, &bytes).unwrap();
+}
+
 #[test]
 fn an_archive_that_grew_is_reindexed_from_its_old_end_as_a_full_reindex_would() {
     let tmp = TempDir::new().unwrap();
@@ -81,9 +119,9 @@ fn an_archive_that_grew_is_reindexed_from_its_old_end_as_a_full_reindex_would() 
 
     // Python's append mode, with a pax archive.
     let py = tmp.path().join("python.tar");
-    ok(Command::new("python3").arg("-c").arg("import sys, tarfile\nwith tarfile.open(sys.argv[1], 'w', format=tarfile.PAX_FORMAT) as t:\n    for n in sys.argv[3:]: t.add(sys.argv[2] + '/' + n, n)").arg(&py).arg(&src).args(&first));
+    ok(Command::new("python3").arg("-c").arg(PY_WRITE).arg(&py).arg(&src).args(&first));
     ok(tarfs().arg("index").arg(&py));
-    ok(Command::new("python3").arg("-c").arg("import sys, tarfile\nwith tarfile.open(sys.argv[1], 'a') as t:\n    for n in sys.argv[3:]: t.add(sys.argv[2] + '/' + n, n)").arg(&py).arg(&src).args(&second));
+    ok(Command::new("python3").arg("-c").arg(PY_APPEND).arg(&py).arg(&src).args(&second));
     let reason = grown_equals_full(&py);
     assert!(reason.starts_with("grew"), "python: {reason}");
 }
@@ -93,36 +131,15 @@ fn a_grown_reindex_reads_the_appended_part_and_falls_back_when_the_old_part_chan
     let tmp = TempDir::new().unwrap();
     let src = tmp.path().join("src");
     fs::create_dir_all(&src).unwrap();
-    // 40 members of 1 MiB, then 1 MiB appended.
-    let mut big = Vec::new();
-    for i in 0..40 {
-        let n = format!("big-{i:02}");
-        write_pattern(&src.join(&n), 1 << 20, i);
-        big.push(n);
-    }
-    write_pattern(&src.join("added"), 1 << 20, 99);
-    let a = tmp.path().join("a.tar");
-    ok(Command::new("tar").arg("-cf").arg(&a).arg("-C").arg(&src).args(&big));
-    ok(tarfs().arg("index").arg(&a));
-    ok(Command::new("tar").arg("-rf").arg(&a).arg("-C").arg(&src).arg("added"));
+    let a = forty_mib_grown_by_one(tmp.path(), &src, "index");
     let reason = grown_equals_full(&a);
-    let read: u64 = reason.split_once(" bytes read").and_then(|(before, _)| before.rsplit(' ').next()).and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("no read figure: {reason}"));
+    let read = bytes_read(&reason);
     let len = fs::metadata(&a).unwrap().len();
     assert!(read < (1 << 20) + 200 * 1024, "re-indexing after a 1 MiB append read {read} of {len} bytes: {reason}");
 
     // An old member changed in place, then more appended: a full re-index, not a grown one.
     ok(tarfs().arg("index").arg("--force").arg(&a));
-    // The first member renamed in place, its header checksum recomputed: a valid header, but
-    // not the one indexed.
-    let mut bytes = fs::read(&a).unwrap();
-    let mut h = [0u8; 512];
-    h.copy_from_slice(&bytes[..512]);
-    h[0] = b'X';
-    h[148..156].fill(b' ');
-    let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
-    h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
-    bytes[..512].copy_from_slice(&h);
-    fs::write(&a, &bytes).unwrap();
+    rename_in_place(&a, 0);
     write_pattern(&src.join("added2"), 5000, 5);
     ok(Command::new("tar").arg("-rf").arg(&a).arg("-C").arg(&src).arg("added2"));
     let reason = grown_equals_full(&a);
@@ -202,9 +219,9 @@ fn an_embedded_index_of_an_archive_that_grew_is_rebuilt_from_its_old_end_as_a_fu
     }
     // Python's append mode.
     let py = tmp.path().join("python.tar");
-    ok(Command::new("python3").arg("-c").arg("import sys, tarfile\nwith tarfile.open(sys.argv[1], 'w', format=tarfile.PAX_FORMAT) as t:\n    for n in sys.argv[3:]: t.add(sys.argv[2] + '/' + n, n)").arg(&py).arg(&src).arg("lead").args(&first));
+    ok(Command::new("python3").arg("-c").arg(PY_WRITE).arg(&py).arg(&src).arg("lead").args(&first));
     assert!(embed_json(&py, &[])["reason"].as_str().unwrap().contains("displaced"));
-    ok(Command::new("python3").arg("-c").arg("import sys, tarfile\nwith tarfile.open(sys.argv[1], 'a') as t:\n    for n in sys.argv[3:]: t.add(sys.argv[2] + '/' + n, n)").arg(&py).arg(&src).args(&second));
+    ok(Command::new("python3").arg("-c").arg(PY_APPEND).arg(&py).arg(&src).args(&second));
     let reason = grown_embed_equals_full(&py);
     assert!(reason.contains("from the old end"), "python: {reason}");
 }
@@ -214,35 +231,17 @@ fn a_grown_re_embed_reads_the_appended_part_and_surveys_in_full_when_it_cannot()
     let tmp = TempDir::new().unwrap();
     let src = tmp.path().join("src");
     fs::create_dir_all(&src).unwrap();
-    let mut big = Vec::new();
-    for i in 0..40 {
-        let n = format!("big-{i:02}");
-        write_pattern(&src.join(&n), 1 << 20, i);
-        big.push(n);
-    }
-    write_pattern(&src.join("added"), 1 << 20, 99);
-    let a = tmp.path().join("a.tar");
-    ok(Command::new("tar").arg("-cf").arg(&a).arg("-C").arg(&src).args(&big));
-    ok(tarfs().arg("embed").arg(&a));
-    ok(Command::new("tar").arg("-rf").arg(&a).arg("-C").arg(&src).arg("added"));
+    let a = forty_mib_grown_by_one(tmp.path(), &src, "embed");
     let reason = grown_embed_equals_full(&a);
-    let read: u64 = reason.split_once(" bytes read").and_then(|(before, _)| before.rsplit(' ').next()).and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("no read figure: {reason}"));
+    let read = bytes_read(&reason);
     let len = fs::metadata(&a).unwrap().len();
     assert!(read < (1 << 20) + 200 * 1024, "re-embedding after a 1 MiB append read {read} of {len} bytes: {reason}");
 
     // An old member changed in place (a valid header, but not the one indexed), then more
     // appended: the old index does not answer; a full survey re-indexes.
-    let mut bytes = fs::read(&a).unwrap();
-    let tarfs_len = u64::from_str_radix(std::str::from_utf8(&bytes[124..135]).unwrap(), 8).unwrap();
-    let at = 512 + tarfs_len.div_ceil(512) as usize * 512; // the first member after .tarfs
-    let mut h = [0u8; 512];
-    h.copy_from_slice(&bytes[at..at + 512]);
-    h[0] = b'X';
-    h[148..156].fill(b' ');
-    let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
-    h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
-    bytes[at..at + 512].copy_from_slice(&h);
-    fs::write(&a, &bytes).unwrap();
+    let head = fs::read(&a).unwrap();
+    let tarfs_len = u64::from_str_radix(std::str::from_utf8(&head[124..135]).unwrap(), 8).unwrap();
+    rename_in_place(&a, 512 + tarfs_len.div_ceil(512) as usize * 512); // the first member after .tarfs
     write_pattern(&src.join("added2"), 5000, 5);
     ok(Command::new("tar").arg("-rf").arg(&a).arg("-C").arg(&src).arg("added2"));
     let reason = grown_embed_equals_full(&a);
