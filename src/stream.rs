@@ -100,11 +100,14 @@ pub fn scan_stream_with(
 /// Scans a regular file by reading its headers, seeking over member data instead of reading it:
 /// the fastest way through an archive of large members, warm or cold (see `docs/ARCHITECTURE.md`).
 /// Offsets and results are those of [`scan_stream`] and of a scan of the mapped file.
-pub fn scan_file(file: &File, path: &Path, opts: ScanOptions, mut f: impl FnMut(&Entry<'_>) -> Result<()>) -> Result<StreamEnd> {
+///
+/// With `cold` (the file is mostly not in the page cache), the kernel is asked to read ahead of
+/// the walk ([`ReadAhead`]).
+pub fn scan_file(file: &File, path: &Path, opts: ScanOptions, cold: bool, mut f: impl FnMut(&Entry<'_>) -> Result<()>) -> Result<StreamEnd> {
     let len = file.metadata().at(path)?.len();
     // Reads with pread at a position that skipping moves: one system call per header.
     let pos = AtomicU64::new(0);
-    let mut reader = PositionedReader { file, pos: &pos };
+    let mut reader = ReadAhead { inner: PositionedReader { file, pos: &pos }, window: if cold { COLD_WINDOW } else { 0 }, len, asked: 0 };
     let seek = |from: u64, n: u64| -> io::Result<bool> {
         // Past the end, read instead, so that the error is the reading scanner's.
         if from.saturating_add(n) > len {
@@ -133,6 +136,44 @@ impl Read for PositionedReader<'_> {
         // A count of bytes read from the file.
         self.pos.store(at.saturating_add(n as u64), Ordering::Relaxed);
         Ok(n)
+    }
+}
+
+/// How far ahead of a cold walk [`ReadAhead`] asks the kernel to read. 20k members of up to
+/// 64 MiB (3.1 GB), cold, index on tmpfs, medians of 5: no window 1.48 s (148 MB read from
+/// disk); 128 KiB 1.17 s; 512 KiB 0.72 s; 1 MiB 0.68 s; 2 MiB 0.63 s; 4 MiB 0.88 s; 16 MiB
+/// 1.18 s (1,000-1,300 MB read). bsdtar -tf: 1.01 s.
+const COLD_WINDOW: u64 = 2 << 20;
+
+/// A [`PositionedReader`] for a header walk that seeks, which keeps the kernel reading ahead of
+/// it. Reads a few bytes at a time and skipping look random to the kernel's readahead, so on a
+/// cold file each header waits for its own small read: where members are small, thousands of
+/// round trips to the disk. Before each read, unless half a window ahead is already asked for,
+/// this asks (`POSIX_FADV_WILLNEED`, which returns at once) for the bytes up to a window ahead
+/// of the read. A skip past what was asked starts a new window, so a large member's data costs
+/// at most one window. `window` 0: plain reads.
+struct ReadAhead<'f> {
+    inner: PositionedReader<'f>,
+    window: u64,
+    /// The file's length: nothing past it is asked for.
+    len: u64,
+    /// Where the bytes asked for so far end.
+    asked: u64,
+}
+
+impl Read for ReadAhead<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.window > 0 {
+            let at = self.inner.pos.load(Ordering::Relaxed);
+            let want = at.saturating_add(self.window).min(self.len);
+            let from = if at >= self.asked { Some(at) } else if self.asked - at < self.window / 2 { Some(self.asked) } else { None };
+            if let Some(from) = from.filter(|&from| want > from) {
+                // Only a hint: failure changes nothing but speed.
+                let _ = rustix::fs::fadvise(self.inner.file, from, std::num::NonZeroU64::new(want - from), rustix::fs::Advice::WillNeed);
+                self.asked = want;
+            }
+        }
+        self.inner.read(buf)
     }
 }
 
