@@ -120,7 +120,7 @@ fn scan_shapes(c: &mut Criterion) {
     g.throughput(Throughput::Elements(20_000));
     g.bench_function("large/reads", |b| {
         let file = File::open(&large).unwrap();
-        b.iter(|| tarfs::stream::scan_file(&file, &large, ScanOptions::default(), |_| Ok(())).unwrap().end.members)
+        b.iter(|| tarfs::stream::scan_file(&file, &large, ScanOptions::default(), false, |_| Ok(())).unwrap().end.members)
     });
     g.finish();
 }

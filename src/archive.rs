@@ -177,10 +177,10 @@ impl Archive {
     /// kernel reads the whole readahead window around every fault, 8 MiB where `read_ahead_kb`
     /// is 8192), and `whole` is read ahead at once (`MADV_WILLNEED`). Undone by
     /// [`Archive::advise`] with [`Advice::Normal`].
-    pub fn advise_sampling(&self, whole: &[Range<u64>]) {
+    pub fn advise_sampling(&self, whole: impl IntoIterator<Item = Range<u64>>) {
         self.advise(Advice::Random);
         for r in whole {
-            self.advise_range(Advice::WillNeed, r.clone());
+            self.advise_range(Advice::WillNeed, r);
         }
     }
 

@@ -166,10 +166,10 @@ impl Read for ReadAhead<'_> {
         if self.window > 0 {
             let at = self.inner.pos.load(Ordering::Relaxed);
             let want = at.saturating_add(self.window).min(self.len);
-            let from = if at >= self.asked { Some(at) } else if self.asked - at < self.window / 2 { Some(self.asked) } else { None };
+            let from = if at >= self.asked { Some(at) } else if self.asked.saturating_sub(at) < self.window / 2 { Some(self.asked) } else { None };
             if let Some(from) = from.filter(|&from| want > from) {
                 // Only a hint: failure changes nothing but speed.
-                let _ = rustix::fs::fadvise(self.inner.file, from, std::num::NonZeroU64::new(want - from), rustix::fs::Advice::WillNeed);
+                let _ = rustix::fs::fadvise(self.inner.file, from, std::num::NonZeroU64::new(want.saturating_sub(from)), rustix::fs::Advice::WillNeed);
                 self.asked = want;
             }
         }

@@ -323,7 +323,7 @@ fn read_back(path: &Path, opts: ScanOptions, base: u64, positions: &[u64]) -> Re
     let located = Located::embedded(&archive).ok_or_else(|| bad("no `.tarfs` first member".into()))?;
     // The index is read whole, the members it is checked against as a sample.
     if let crate::ops::read::IndexBytes::InArchive(r) = &located.bytes {
-        archive.advise_sampling(&[r.start as u64..r.end as u64]);
+        archive.advise_sampling(std::iter::once(r.start as u64..r.end as u64));
     }
     if located.base != base {
         return Err(bad(format!("it ends at byte {}, not {base}", located.base)));

@@ -103,11 +103,12 @@ pub(crate) struct OldPart<'i> {
 /// and the appended part whole, the sampled headers one page each. When it declines, the
 /// mapping's advice is back to normal.
 pub(crate) fn old_part<'i>(old: &'i Located, archive: &'i Archive, scan: ScanOptions) -> std::result::Result<OldPart<'i>, String> {
-    let mut whole = Vec::new();
-    if let IndexBytes::InArchive(r) = &old.bytes {
-        whole.push(r.start as u64..r.end as u64);
-    }
-    archive.advise_sampling(&whole);
+    // An embedded old index is read whole.
+    let whole = match &old.bytes {
+        IndexBytes::InArchive(r) => Some(r.start as u64..r.end as u64),
+        _ => None,
+    };
+    archive.advise_sampling(whole);
     let part = sampled_old_part(old, archive, scan);
     match &part {
         Ok(p) => archive.advise_range(memmap2::Advice::WillNeed, p.end..archive.len()),

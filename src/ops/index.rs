@@ -459,7 +459,7 @@ pub fn sidecar_freshness(archive: &Archive, dest: &Path, filter: Option<&Filter>
     }
     let located = Located { source: Source::Sidecar(dest.to_path_buf()), bytes: IndexBytes::Owned(Vec::new()), base: 0 };
     // A few headers of the archive, each read alone (see `Archive::advise_sampling`).
-    archive.advise_sampling(&[]);
+    archive.advise_sampling(std::iter::empty());
     let usable = usable(&index, &located, archive);
     archive.advise(Advice::Normal);
     match usable {
