@@ -322,7 +322,7 @@ fn run_index(cli: &Cli, a: &cli::IndexArgs, scan: ScanOptions) -> Result<Status>
         } else {
             Some(sidecar_freshness(&archive, &dest, filter.as_ref()))
         };
-        let reason = match &fresh {
+        let mut reason = match &fresh {
             Some(Freshness::Fresh { entries }) => {
                 let entries = *entries;
                 let reason = if filter.is_some() { format!("fresh (a subset index of {})", batch::count(entries, "member", "members")) } else { "fresh".into() };
@@ -359,9 +359,13 @@ fn run_index(cli: &Cli, a: &cli::IndexArgs, scan: ScanOptions) -> Result<Status>
         }
         if let Some(Freshness::Stale(why)) = &fresh {
             // Grown by appended members: the old index answers for the old part.
-            if let Ok(g) = tarfs::ops::grown::write_sidecar_grown(&archive, &dest, &opts)? {
-                let reason = format!("grew ({why}): {} kept, {} read{}", batch::count(g.kept, "member", "members"), batch::count(g.read, "byte", "bytes"), ext_note(&g.report));
-                return Ok(Done { action: Action::Indexed, reason: Some(reason), members: g.report.members, index_path: Some(dest), warning: g.report.end.warning.map(|w| w.to_string()) });
+            match tarfs::ops::grown::write_sidecar_grown(&archive, &dest, &opts)? {
+                Ok(g) => {
+                    let reason = format!("grew ({why}): {} kept, {} read{}", batch::count(g.kept, "member", "members"), batch::count(g.read, "byte", "bytes"), ext_note(&g.report));
+                    return Ok(Done { action: Action::Indexed, reason: Some(reason), members: g.report.members, index_path: Some(dest), warning: g.report.end.warning.map(|w| w.to_string()) });
+                }
+                // Why the old index could not answer for the old part: the whole is read.
+                Err(not) => reason = format!("{reason}; in full: {not}"),
             }
         }
         let r = write_sidecar(&archive, &dest, &opts)?;
@@ -505,6 +509,11 @@ fn run_recompress(cli: &Cli, a: &cli::RecompressArgs, scan: ScanOptions) -> Resu
     status
 }
 
+/// Why `embed` surveyed the whole archive though it had an embedded index, for the report.
+fn in_full(r: &tarfs::ops::embed::EmbedReport) -> String {
+    r.in_full.as_ref().map(|why| format!(" (in full: {why})")).unwrap_or_default()
+}
+
 /// What the index's extension data (and seek points) cost, for the report.
 fn ext_note(r: &tarfs::ops::index::IndexReport) -> String {
     let seek = match &r.seek {
@@ -603,11 +612,11 @@ fn run_embed(cli: &Cli, a: &cli::EmbedArgs, scan: ScanOptions) -> Result<Status>
             EmbedAction::UpToDate => (Action::Skipped, "index up to date".to_string()),
             EmbedAction::Reindexed => match r.grew {
                 Some(g) => (done, format!("{dry}re-indexed in place from the old end (grew: {} kept, {} read); {} bytes written", batch::count(g.kept, "member", "members"), batch::count(g.read, "byte", "bytes"), r.bytes_written)),
-                None => (done, format!("{dry}re-indexed in place; {} bytes written", r.bytes_written)),
+                None => (done, format!("{dry}re-indexed in place{}; {} bytes written", in_full(&r), r.bytes_written)),
             },
             EmbedAction::Embedded => (
                 done,
-                format!("{dry}embedded, {} displaced to the end; {} bytes written, the archive grew by {} bytes", batch::count(r.displaced, "member", "members"), r.bytes_written, r.growth),
+                format!("{dry}embedded{}, {} displaced to the end; {} bytes written, the archive grew by {} bytes", in_full(&r), batch::count(r.displaced, "member", "members"), r.bytes_written, r.growth),
             ),
         };
         Ok(Done { action, reason: Some(reason), members: r.members, index_path: Some(f.path.clone()), warning: None })

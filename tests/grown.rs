@@ -144,6 +144,7 @@ fn a_grown_reindex_reads_the_appended_part_and_falls_back_when_the_old_part_chan
     ok(Command::new("tar").arg("-rf").arg(&a).arg("-C").arg(&src).arg("added2"));
     let reason = grown_equals_full(&a);
     assert!(reason.starts_with("rebuilt"), "a changed old part was carried over: {reason}");
+    assert!(reason.contains("; in full: ") && reason.contains("no longer matches the archive at byte 0"), "the report does not say why the old index was not used: {reason}");
 
     // Pax global headers in the old part: their state does not carry over; a full re-index.
     let g = tmp.path().join("globals.tar");
@@ -152,6 +153,7 @@ fn a_grown_reindex_reads_the_appended_part_and_falls_back_when_the_old_part_chan
     ok(Command::new("tar").arg("-rf").arg(&g).arg("-C").arg(&src).arg("added2"));
     let reason = grown_equals_full(&g);
     assert!(reason.starts_with("rebuilt"), "globals carried over: {reason}");
+    assert!(reason.contains("; in full: ") && reason.contains("globals"), "the report does not say why the old index was not used: {reason}");
 }
 
 /// `tarfs embed --json ARCHIVE`: its one record.
@@ -246,6 +248,7 @@ fn a_grown_re_embed_reads_the_appended_part_and_surveys_in_full_when_it_cannot()
     ok(Command::new("tar").arg("-rf").arg(&a).arg("-C").arg(&src).arg("added2"));
     let reason = grown_embed_equals_full(&a);
     assert!(!reason.contains("old end"), "a changed old part was carried over: {reason}");
+    assert!(reason.contains("(in full: ") && reason.contains("no longer matches the archive"), "the report does not say why the old index was not used: {reason}");
     let names: Vec<String> = common::python_members(&a).iter().map(|m| m["name"].as_str().unwrap().to_string()).collect();
     assert!(names.iter().any(|n| n.starts_with('X')) && names.iter().any(|n| n == "added2"), "{names:?}");
 
@@ -262,6 +265,7 @@ fn a_grown_re_embed_reads_the_appended_part_and_surveys_in_full_when_it_cannot()
     ok(Command::new("tar").arg("-rf").arg(&small).arg("-C").arg(&src).args(&many));
     let rec = embed_json(&small, &[]);
     assert!(rec["reason"].as_str().unwrap().contains("displaced"), "{rec}");
+    assert!(rec["reason"].as_str().unwrap().contains("(in full: the new index does not fit in the old .tarfs member)"), "{rec}");
     ok(tarfs().arg("verify").arg(&small));
     let names: Vec<String> = common::python_members(&small).iter().map(|m| m["name"].as_str().unwrap().to_string()).collect();
     assert_eq!(names.len(), 1 + few.len() + many.len(), "{names:?}");

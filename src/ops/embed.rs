@@ -87,6 +87,9 @@ pub struct EmbedReport {
     pub action: EmbedAction,
     /// Set when the archive only grew and the old index answered for the old part.
     pub grew: Option<Grew>,
+    /// Set when an embedded index was there but could not answer for the old part (and not
+    /// `--force`): why the archive was surveyed in full.
+    pub in_full: Option<String>,
 }
 
 /// What [`embed`] did.
@@ -221,13 +224,16 @@ fn check_tail(path: &Path, in_place: Option<&std::fs::File>, bytes: &[u8], end: 
 /// after its old end (`tar -rf`, `tarfs csv`): the old index answers for the old part, as it
 /// does for `tarfs index` with a sidecar ([`grown::old_part`]: a sample of old entries must
 /// still match the archive), and only the appended part is scanned, with [`survey`]'s checks.
-/// `None` when the old index cannot answer alone; the caller then surveys in full.
+/// `Ok(Err(why))` when the old index cannot answer alone; the caller then surveys in full.
 ///
 /// The survey has no order items for the old part, and its old members were not checked for
 /// headers that readers read differently: it serves only a re-index in the old `.tarfs`
 /// member's space, which moves no member.
-fn survey_grown<'a>(path: &Path, archive: &'a Archive, old: &'a Located, opts: ScanOptions, file: &std::fs::File) -> Result<Option<(Survey<'a>, Grew)>> {
-    let Ok(part) = grown::old_part(old, archive, opts) else { return Ok(None) };
+fn survey_grown<'a>(path: &Path, archive: &'a Archive, old: &'a Located, opts: ScanOptions, file: &std::fs::File) -> Result<std::result::Result<(Survey<'a>, Grew), String>> {
+    let part = match grown::old_part(old, archive, opts) {
+        Ok(part) => part,
+        Err(why) => return Ok(Err(why)),
+    };
     let data = old.slice(archive);
     let mut members = Vec::with_capacity(part.entries);
     for i in 0..part.entries {
@@ -247,7 +253,7 @@ fn survey_grown<'a>(path: &Path, archive: &'a Archive, old: &'a Located, opts: S
     end.members += part.entries as u64;
     check_tail(path, Some(file), bytes, &end)?;
     let grew = Grew { kept: part.entries as u64, read: part.read + (archive.len() - part.end) };
-    Ok(Some((Survey { members, items: Vec::new(), start: old.base, end_offset: end.end_offset, end }, grew)))
+    Ok(Ok((Survey { members, items: Vec::new(), start: old.base, end_offset: end.end_offset, end }, grew)))
 }
 
 /// Encodes the index of `order` (each member with its position relative to the base): the header
@@ -360,20 +366,37 @@ fn embed_in_place(path: &Path, opts: EmbedOptions) -> Result<EmbedReport> {
     // An archive that only grew, whose new index still fits in the old `.tarfs` member: the
     // old index answers for the old part (not with --force, which surveys in full).
     let old = if opts.force { None } else { Located::embedded(&archive) };
+    // Why an old embedded index did not answer for the old part, if one was there.
+    let mut in_full = None;
     let grown = match &old {
-        Some(old) => survey_grown(path, &archive, old, opts.scan, &target.file)?.filter(|(s, _)| s.start >= (1 + index_blocks(&s.members).0) * BLOCK_U64),
+        Some(old) => match survey_grown(path, &archive, old, opts.scan, &target.file)? {
+            Ok((s, g)) => {
+                let blocks = index_blocks(&s.members);
+                if s.start >= (1 + blocks.0) * BLOCK_U64 {
+                    Some((s, g, blocks))
+                } else {
+                    in_full = Some("the new index does not fit in the old .tarfs member".to_string());
+                    None
+                }
+            }
+            Err(why) => {
+                in_full = Some(why);
+                None
+            }
+        },
         None => None,
     };
-    let (s, grew) = match grown {
-        Some((s, g)) => (s, Some(g)),
+    // The .tarfs header, then the index (with its extension data).
+    let (s, grew, (blocks, ends_with_zero)) = match grown {
+        Some((s, g, blocks)) => (s, Some(g), blocks),
         None => {
             archive.advise(memmap2::Advice::Normal);
-            (survey(path, &archive, opts.scan, Some(&target.file))?, None)
+            let s = survey(path, &archive, opts.scan, Some(&target.file))?;
+            let blocks = index_blocks(&s.members);
+            (s, None, blocks)
         }
     };
     let n = s.members.len() as u64;
-    // The .tarfs header, then the index (with its extension data).
-    let (blocks, ends_with_zero) = index_blocks(&s.members);
     let index_blocks = 1 + blocks;
     let len = archive.len();
 
@@ -387,7 +410,7 @@ fn embed_in_place(path: &Path, opts: EmbedOptions) -> Result<EmbedReport> {
         let fresh = same_index(current, &index, n)
             && tarfs::decode_header(current[..BLOCK].try_into().expect("one block")).ok().and_then(|h| h.info).is_some_and(|i| i.entries == n && i.end_offset == info.end_offset);
         if fresh && !opts.force {
-            return Ok(EmbedReport { members: n, displaced: 0, gap_blocks: 0, bytes_written: 0, growth: 0, action: EmbedAction::UpToDate, grew });
+            return Ok(EmbedReport { members: n, displaced: 0, gap_blocks: 0, bytes_written: 0, growth: 0, action: EmbedAction::UpToDate, grew, in_full });
         }
         let gap_blocks = base / BLOCK_U64 - index_blocks;
         let mut body = index;
@@ -397,12 +420,12 @@ fn embed_in_place(path: &Path, opts: EmbedOptions) -> Result<EmbedReport> {
         let header = tarfs_header(base - BLOCK_U64);
         let bytes_written = (BLOCK + body.len()) as u64;
         if opts.dry_run {
-            return Ok(EmbedReport { members: n, displaced: 0, gap_blocks, bytes_written, growth: 0, action: EmbedAction::Reindexed, grew });
+            return Ok(EmbedReport { members: n, displaced: 0, gap_blocks, bytes_written, growth: 0, action: EmbedAction::Reindexed, grew, in_full });
         }
         let positions: Vec<u64> = s.members.iter().map(|m| m.position).collect();
         let change = head_change("reindex", &header, &body, None);
         target.apply(archive.bytes(), &change, || read_back(path, opts.scan, base, &positions))?;
-        return Ok(EmbedReport { members: n, displaced: 0, gap_blocks, bytes_written, growth: 0, action: EmbedAction::Reindexed, grew });
+        return Ok(EmbedReport { members: n, displaced: 0, gap_blocks, bytes_written, growth: 0, action: EmbedAction::Reindexed, grew, in_full });
     }
 
     // Displacement: the smallest k leading members that, with the old .tarfs space, cover the
@@ -460,7 +483,7 @@ fn embed_in_place(path: &Path, opts: EmbedOptions) -> Result<EmbedReport> {
     let tail_len = displaced.len() as u64 + 2 * BLOCK_U64;
     let growth = (copy_at + tail_len).saturating_sub(len);
     let bytes_written = tail_len + (BLOCK + body.len()) as u64;
-    let report = EmbedReport { members: n, displaced: k as u64, gap_blocks, bytes_written, growth, action: EmbedAction::Embedded, grew: None };
+    let report = EmbedReport { members: n, displaced: k as u64, gap_blocks, bytes_written, growth, action: EmbedAction::Embedded, grew: None, in_full };
     if growth > opts.max_growth {
         return Err(Error::refused(
             path,
@@ -528,5 +551,6 @@ pub fn embed_to(input: &Path, out: &Path, opts: EmbedOptions) -> Result<EmbedRep
         growth: 0,
         action: EmbedAction::Embedded,
         grew: None,
+        in_full: None,
     })
 }
