@@ -1,6 +1,6 @@
 //! Fault injection over every write path: `embed`, `embed --force` (re-indexing in place), `csv`,
-//! `index` (of a plain, a gzip and a bzip2 archive), `recover` and `recompress --seekable`, on
-//! small archives.
+//! `index` (of a plain, a gzip and a bzip2 archive), `recover` and `recompress --seekable` (of a
+//! zstd and an xz archive), on small archives.
 //!
 //! For each command, one traced run counts its syscalls (`strace -f`). Then, for every syscall
 //! name and every invocation of it, one run is killed (SIGKILL) before that invocation, and for
@@ -125,13 +125,36 @@ fn zstd_in(orig: &Path, dir: &Path) -> PathBuf {
     dir.join("a.tar.zst")
 }
 
+fn xz_in(orig: &Path, dir: &Path) -> PathBuf {
+    let a = copy_in(orig, dir);
+    // One thread: one block, which `recompress --seekable` splits into blocks.
+    ok(Command::new("xz").args(["-q", "-T1", "-f"]).arg(&a));
+    dir.join("a.tar.xz")
+}
+
+/// Whether the compressed file `a` decompresses (with `zstd` or `xz`, by its name) to
+/// `original`, and whether it is in the seekable form `recompress --seekable` makes: a zstd
+/// file ending with the seekable format's footer, or an xz file in more than one block.
+fn replaced_state(a: &Path, original: &[u8]) -> (bool, bool) {
+    let bytes = fs::read(a).unwrap();
+    if a.extension().is_some_and(|e| e == "xz") {
+        let now = Command::new("xz").arg("-q").arg("-dc").arg(a).output().unwrap();
+        let list = Command::new("xz").args(["--robot", "--list"]).arg(a).output().unwrap();
+        let blocks = String::from_utf8_lossy(&list.stdout).lines().find(|l| l.starts_with("totals\t")).and_then(|l| l.split('\t').nth(2)?.parse::<u64>().ok()).unwrap_or(0);
+        (now.status.success() && now.stdout == original, blocks > 1)
+    } else {
+        let now = Command::new("zstd").arg("-q").arg("-dc").arg(a).output().unwrap();
+        (now.status.success() && now.stdout == original, bytes.ends_with(&0x8F92_EAB1u32.to_le_bytes()))
+    }
+}
+
 fn bzipped_in(orig: &Path, dir: &Path) -> PathBuf {
     let a = copy_in(orig, dir);
     ok(Command::new("bzip2").arg("-1").arg("-f").arg(&a));
     dir.join("a.tar.bz2")
 }
 
-const CASES: [Case; 9] = [
+const CASES: [Case; 10] = [
     Case { name: "embed", args: &["embed"], in_place: true, replaces: false, setup: copy_in, baseline: original },
     Case { name: "reindex", args: &["embed", "--force"], in_place: true, replaces: false, setup: embedded_in, baseline: original },
     // Grown by `tar -rf`: the old index answers for the old part, the appended part is scanned.
@@ -145,6 +168,8 @@ const CASES: [Case; 9] = [
     Case { name: "recover", args: &["recover"], in_place: true, replaces: false, setup: crashed_in, baseline: original },
     // A single-frame .tar.zst rewritten in the seekable format, through a verified new file.
     Case { name: "recompress", args: &["recompress", "--seekable", "--frame-size", "16K"], in_place: false, replaces: true, setup: zstd_in, baseline: original },
+    // A single-block .tar.xz rewritten in blocks (liblzma's multithreaded encoder).
+    Case { name: "recompress-xz", args: &["recompress", "--seekable", "--frame-size", "16K"], in_place: false, replaces: true, setup: xz_in, baseline: original },
 ];
 
 /// Syscall name -> invocations, from one traced run.
@@ -238,14 +263,13 @@ fn one(case: &Case, orig: &Path, original: &[u8], dir: &Path, syscall: &str, inj
     if case.replaces {
         // Whatever happened, the name holds a file that decompresses to the original archive.
         let replaced = fs::read(&a).unwrap() != input;
-        let now = Command::new("zstd").arg("-q").arg("-dc").arg(&a).output().unwrap();
-        if !now.status.success() || now.stdout != original {
+        let (same, seekable) = replaced_state(&a, original);
+        if !same {
             problems.push("the archive no longer decompresses to the original".into());
         }
         if code == Some(0) {
             let v = tarfs().arg("verify").arg(&a).output().unwrap();
-            let bytes = fs::read(&a).unwrap();
-            if !v.status.success() || !bytes.ends_with(&0x8F92_EAB1u32.to_le_bytes()) {
+            if !v.status.success() || !seekable {
                 problems.push(format!("exit 0, but not seekable, or the index does not verify: {}", String::from_utf8_lossy(&v.stderr)));
             }
             if DURABLE.contains(&syscall) && inject.contains("error=") && injected {
