@@ -107,7 +107,7 @@ pub fn scan_file(file: &File, path: &Path, opts: ScanOptions, cold: bool, mut f:
     let len = file.metadata().at(path)?.len();
     // Reads with pread at a position that skipping moves: one system call per header.
     let pos = AtomicU64::new(0);
-    let mut reader = ReadAhead { inner: PositionedReader { file, pos: &pos }, window: if cold { COLD_WINDOW } else { 0 }, len, asked: 0 };
+    let mut reader = ReadAhead { inner: PositionedReader { file, pos: &pos }, window: cold.then(|| ColdWindow::new(len)) };
     let seek = |from: u64, n: u64| -> io::Result<bool> {
         // Past the end, read instead, so that the error is the reading scanner's.
         if from.saturating_add(n) > len {
@@ -143,37 +143,54 @@ impl Read for PositionedReader<'_> {
 /// 64 MiB (3.1 GB), cold, index on tmpfs, medians of 5: no window 1.48 s (148 MB read from
 /// disk); 128 KiB 1.17 s; 512 KiB 0.72 s; 1 MiB 0.68 s; 2 MiB 0.63 s; 4 MiB 0.88 s; 16 MiB
 /// 1.18 s (1,000-1,300 MB read). bsdtar -tf: 1.01 s.
-const COLD_WINDOW: u64 = 2 << 20;
+pub(crate) const COLD_WINDOW: u64 = 2 << 20;
 
 /// A [`PositionedReader`] for a header walk that seeks, which keeps the kernel reading ahead of
 /// it. Reads a few bytes at a time and skipping look random to the kernel's readahead, so on a
 /// cold file each header waits for its own small read: where members are small, thousands of
-/// round trips to the disk. Before each read, unless half a window ahead is already asked for,
-/// this asks (`POSIX_FADV_WILLNEED`, which returns at once) for the bytes up to a window ahead
-/// of the read. A skip past what was asked starts a new window, so a large member's data costs
-/// at most one window. `window` 0: plain reads.
+/// round trips to the disk. Before each read, it asks (`POSIX_FADV_WILLNEED`, which returns at
+/// once) for what its [`ColdWindow`] says. No window: plain reads.
 struct ReadAhead<'f> {
     inner: PositionedReader<'f>,
-    window: u64,
+    window: Option<ColdWindow>,
+}
+
+impl Read for ReadAhead<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(w) = &mut self.window {
+            if let Some(r) = w.ask(self.inner.pos.load(Ordering::Relaxed)) {
+                // Only a hint: failure changes nothing but speed.
+                let _ = rustix::fs::fadvise(self.inner.file, r.start, std::num::NonZeroU64::new(r.end.saturating_sub(r.start)), rustix::fs::Advice::WillNeed);
+            }
+        }
+        self.inner.read(buf)
+    }
+}
+
+/// What a header walk over a cold file asks the kernel to read ahead of it ([`ReadAhead`] for
+/// reads, `embed`'s survey for the mapping): unless half a window ahead of the walk is already
+/// asked for, the bytes up to [`COLD_WINDOW`] ahead of it. A skip past what was asked starts a
+/// new window, so a large member's data costs at most one window.
+pub(crate) struct ColdWindow {
     /// The file's length: nothing past it is asked for.
     len: u64,
     /// Where the bytes asked for so far end.
     asked: u64,
 }
 
-impl Read for ReadAhead<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.window > 0 {
-            let at = self.inner.pos.load(Ordering::Relaxed);
-            let want = at.saturating_add(self.window).min(self.len);
-            let from = if at >= self.asked { Some(at) } else if self.asked.saturating_sub(at) < self.window / 2 { Some(self.asked) } else { None };
-            if let Some(from) = from.filter(|&from| want > from) {
-                // Only a hint: failure changes nothing but speed.
-                let _ = rustix::fs::fadvise(self.inner.file, from, std::num::NonZeroU64::new(want.saturating_sub(from)), rustix::fs::Advice::WillNeed);
-                self.asked = want;
-            }
-        }
-        self.inner.read(buf)
+impl ColdWindow {
+    /// A window over a file of `len` bytes.
+    pub(crate) fn new(len: u64) -> ColdWindow {
+        ColdWindow { len, asked: 0 }
+    }
+
+    /// The range to ask for now that the walk is at `at`, if any.
+    pub(crate) fn ask(&mut self, at: u64) -> Option<std::ops::Range<u64>> {
+        let want = at.saturating_add(COLD_WINDOW).min(self.len);
+        let from = if at >= self.asked { Some(at) } else if self.asked.saturating_sub(at) < COLD_WINDOW / 2 { Some(self.asked) } else { None };
+        let from = from.filter(|&from| want > from)?;
+        self.asked = want;
+        Some(from..want)
     }
 }
 

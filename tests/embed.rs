@@ -9,7 +9,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 
-use common::{corpus_dir, ok, python_members, tarfs, truth, write_pattern};
+use common::{corpus_dir, drop_pages, ok, python_members, tarfs, truth, write_pattern};
 use tempfile::TempDir;
 
 /// Every member's name and content, as GNU tar extracts them (duplicates counted).
@@ -384,4 +384,45 @@ fn output_writes_a_new_archive_in_order() {
     assert_eq!(listing("tar", &out), want);
     ok(tarfs().arg("verify").arg(&out));
     check_embedded(&a, &out, true, true);
+}
+
+/// `embed` of an archive of members larger than two 2 MiB windows that has left the page cache
+/// surveys it header by header: the mapping advised `MADV_RANDOM`, so that a header faults in
+/// its own page, with `MADV_WILLNEED` ahead of the walk (not the whole readahead window around
+/// every header). Warm, the mapping keeps its normal advice. Either way the result is the same.
+#[test]
+fn a_cold_archive_of_large_members_is_surveyed_header_by_header_and_embedded_alike() {
+    // On the disk under the target directory: a tmpfs /tmp keeps every page.
+    let tmp = TempDir::new_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let src = tmp.path().join("src");
+    fs::create_dir_all(&src).unwrap();
+    let names: Vec<String> = (0..4).map(|i| format!("m{i:02}")).collect();
+    for (i, n) in names.iter().enumerate() {
+        write_pattern(&src.join(n), (5 << 20) + i * 4099, i as u64 + 1);
+    }
+    let warm = tmp.path().join("warm.tar");
+    ok(Command::new("tar").args(["--format=gnu", "-cf"]).arg(&warm).arg("-C").arg(&src).args(&names));
+    let cold = tmp.path().join("cold.tar");
+    fs::copy(&warm, &cold).unwrap();
+    let before = contents(&warm);
+    let madvise = |a: &Path, name: &str| {
+        let log = tmp.path().join(name);
+        ok(Command::new("strace").args(["-f", "-qq", "-e", "trace=madvise", "-o"]).arg(&log).arg(env!("CARGO_BIN_EXE_tarfs")).args(["embed", "--dry-run"]).arg(a));
+        fs::read_to_string(&log).unwrap()
+    };
+    let trace = madvise(&warm, "warm.trace");
+    assert!(!trace.contains("MADV_RANDOM"), "a warm survey changed the mapping's advice: {trace}");
+    drop_pages(&cold);
+    let trace = madvise(&cold, "cold.trace");
+    assert!(trace.contains("MADV_RANDOM") && trace.contains("MADV_WILLNEED") && trace.contains("MADV_NORMAL"), "a cold survey did not read header by header: {trace}");
+
+    ok(tarfs().arg("embed").arg(&warm));
+    drop_pages(&cold);
+    ok(tarfs().arg("embed").arg(&cold));
+    assert_eq!(fs::metadata(&cold).unwrap().len(), fs::metadata(&warm).unwrap().len());
+    assert_eq!(contents(&cold), before);
+    assert_eq!(contents(&warm), before);
+    ok(tarfs().arg("verify").arg(&cold));
+    let ls = |a: &Path| ok(tarfs().args(["ls", "--json"]).arg(a)).stdout;
+    assert_eq!(ls(&cold), ls(&warm));
 }

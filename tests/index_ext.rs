@@ -7,7 +7,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{corpus_dir, ok, tarfs, truth};
+use common::{corpus_dir, drop_pages, ok, tarfs, truth, write_pattern};
 use serde_json::Value;
 
 fn tmp() -> tempfile::TempDir {
@@ -375,4 +375,32 @@ fn damaged_sidecars_never_answer_wrong() {
         }
     }
     eprintln!("index mutants: {n}, of which ls refused {refused}");
+}
+
+/// `index` of an archive of large members that has left the page cache plans its scan from a
+/// sample read page by page (`MADV_RANDOM`, the first 2 MiB ahead at once), not a whole
+/// readahead window around each sampled header, then writes the same index as warm.
+#[test]
+fn a_cold_archive_is_sampled_page_by_page_and_indexed_as_warm() {
+    // On the disk under the target directory: a tmpfs /tmp keeps every page.
+    let d = tempfile::TempDir::new_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let src = d.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let names: Vec<String> = (0..4).map(|i| format!("m{i}")).collect();
+    for (i, n) in names.iter().enumerate() {
+        write_pattern(&src.join(n), (3 << 20) + i * 777, i as u64 + 9);
+    }
+    let a = d.path().join("a.tar");
+    ok(Command::new("tar").args(["--format=pax", "-cf"]).arg(&a).arg("-C").arg(&src).args(&names));
+    let index = |out: &str| {
+        let log = d.path().join(format!("{out}.trace"));
+        ok(Command::new("strace").args(["-f", "-qq", "-e", "trace=madvise", "-o"]).arg(&log).arg(env!("CARGO_BIN_EXE_tarfs")).arg("index").arg("--output").arg(d.path().join(out)).arg(&a));
+        (std::fs::read(d.path().join(out)).unwrap(), std::fs::read_to_string(&log).unwrap())
+    };
+    let (warm, trace) = index("warm.tarfs");
+    assert!(!trace.contains("MADV_RANDOM"), "a warm archive was sampled page by page: {trace}");
+    drop_pages(&a);
+    let (cold, trace) = index("cold.tarfs");
+    assert!(trace.contains("MADV_RANDOM") && trace.contains("MADV_WILLNEED") && trace.contains("MADV_NORMAL"), "a cold archive was not sampled page by page: {trace}");
+    assert!(cold == warm, "the cold index differs from the warm one");
 }

@@ -35,6 +35,7 @@ use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::archive::Archive;
+use crate::chunked::{self, ScanMode};
 use crate::error::{Error, IoContext, Result};
 use crate::format::header::{round_up, HeaderView, UstarFields, BLOCK, BLOCK_U64};
 use crate::format::ext::{self, ExtSink};
@@ -45,6 +46,7 @@ use crate::ops::order::{self, Item};
 use crate::ops::grown;
 use crate::ops::read::{ext_entry, Located, Reader};
 use crate::scan::{Entry, ScanOptions, Scanner, Warning};
+use crate::stream::ColdWindow;
 
 /// The default of [`EmbedOptions::max_growth`]: 1 GiB.
 pub const DEFAULT_MAX_GROWTH: u64 = 1 << 30;
@@ -168,20 +170,43 @@ fn survey<'a>(path: &Path, archive: &'a Archive, opts: ScanOptions, in_place: Op
     let old = archive.embedded();
     let start = old.as_ref().map_or(0, |e| e.base);
     let bytes = archive.bytes();
+    // A cold archive of members larger than two readahead windows of the walk: each header
+    // faults in its own page and a window ahead of the walk (`MADV_RANDOM`, and
+    // `MADV_WILLNEED` where the [`ColdWindow`] says), not the whole readahead window around
+    // every header, which reads the member data between (8 MiB where `read_ahead_kb` is 8192).
+    // 300 members of 8 MiB, cold: 2.5 GB read in 2.2-2.4 s -> 0.63 GB in 0.9-1.1 s. With
+    // smaller members the windows read most of the data anyway, and the kernel's larger
+    // read-around is faster (20k members of 0-64 MiB, mean 155 KB: 1.66 s normal, 1.86 s so).
+    let planned = chunked::plan_archive(archive, opts, ScanMode::Sequential, 1);
+    let mut ahead = (planned.cold && planned.span.is_some_and(|s| s > 2 * crate::stream::COLD_WINDOW)).then(|| {
+        archive.advise(memmap2::Advice::Random);
+        ColdWindow::new(archive.len())
+    });
     let mut members = Vec::new();
     let mut items = Vec::new();
     let mut scanner = Scanner::new(bytes, opts);
-    for e in scanner.by_ref() {
-        let e = e.map_err(|source| Error::Scan { path: path.to_path_buf(), source })?;
-        crate::watch::at(e.position);
-        if old.as_ref().is_some_and(|o| o.member_position == e.position) {
-            continue;
+    let walk = (|| {
+        for e in scanner.by_ref() {
+            let e = e.map_err(|source| Error::Scan { path: path.to_path_buf(), source })?;
+            crate::watch::at(e.position);
+            if let Some(r) = ahead.as_mut().and_then(|w| w.ask(e.position)) {
+                archive.advise_range(memmap2::Advice::WillNeed, r);
+            }
+            if old.as_ref().is_some_and(|o| o.member_position == e.position) {
+                continue;
+            }
+            if in_place.is_some() {
+                items.push(check_member(path, bytes, &e)?);
+            }
+            members.push(Member::of(path, &e)?);
         }
-        if in_place.is_some() {
-            items.push(check_member(path, bytes, &e)?);
-        }
-        members.push(Member::of(path, &e)?);
+        Ok(())
+    })();
+    if ahead.is_some() {
+        // What follows (copying members, the read-back) reads runs of bytes.
+        archive.advise(memmap2::Advice::Normal);
     }
+    walk?;
     let end = scanner.end().expect("scan finished");
     check_tail(path, in_place, bytes, &end)?;
     Ok(Survey { members, items, start, end_offset: end.end_offset, end })

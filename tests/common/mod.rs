@@ -68,3 +68,12 @@ pub fn write_pattern(path: &Path, len: usize, seed: u64) {
         .collect();
     std::fs::write(path, data).unwrap();
 }
+
+/// Writes `path` back and drops its pages from the page cache (dirty pages cannot be dropped),
+/// checking that they are gone at 16 places (`RWF_NOWAIT` reads only from the cache). It asks
+/// again until they are: pages still in a CPU's batch of newly cached pages are not dropped
+/// (seen here: the first request left the file cached, the second or third dropped it).
+pub fn drop_pages(path: &std::path::Path) {
+    let script = "import os, sys, time\nfd = os.open(sys.argv[1], os.O_RDONLY)\nos.fsync(fd)\nn = os.fstat(fd).st_size\ndef cached():\n    for i in range(16):\n        try:\n            os.preadv(fd, [bytearray(1)], n * i // 16, os.RWF_NOWAIT)\n            return True\n        except BlockingIOError:\n            pass\n    return False\nfor _ in range(200):\n    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)\n    if not cached():\n        sys.exit(0)\n    time.sleep(0.02)\nsys.exit('the page cache kept ' + sys.argv[1])\n";
+    ok(std::process::Command::new("python3").arg("-c").arg(script).arg(path));
+}
