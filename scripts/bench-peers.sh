@@ -73,12 +73,28 @@ python3 "$ROOT/scripts/gen-bench-archives.py" "$DIR" --only "$(echo $SHAPES | tr
 
 DROP="$DIR/drop-pages.py"
 cat > "$DROP" <<'EOF'
-import os, sys
+# Drops each file's pages, asking again until 16 RWF_NOWAIT reads miss: pages still in a CPU's
+# batch of newly cached pages survive the first request (docs/ARCHITECTURE.md, "Speed").
+import os, sys, time
 for p in sys.argv[1:]:
-    if os.path.exists(p):
-        fd = os.open(p, os.O_RDONLY)
+    if not os.path.exists(p):
+        continue
+    fd = os.open(p, os.O_RDONLY)
+    n = os.fstat(fd).st_size
+    def cached():
+        for i in range(16):
+            try:
+                os.preadv(fd, [bytearray(1)], n * i // 16, os.RWF_NOWAIT)
+                return True
+            except BlockingIOError:
+                pass
+        return False
+    for _ in range(200):
         os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-        os.close(fd)
+        if not cached():
+            break
+        time.sleep(0.02)
+    os.close(fd)
 EOF
 PYLIST='import sys, tarfile; n = len(tarfile.open(sys.argv[1]).getmembers())'
 
