@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every fuzz target for SECONDS (default 600) each, one after the other, with corpora seeded
-# from ../shared/corpus. Needs cargo-fuzz (cargo install cargo-fuzz); see README.md.
+# from ../tests/corpus. Needs cargo-fuzz (cargo install cargo-fuzz); see README.md.
 # Usage: fuzz/run.sh [SECONDS] [TARGET...]
 set -uo pipefail
 cd "$(dirname "$0")"
@@ -11,7 +11,7 @@ targets=("$@")
 export RUSTC_BOOTSTRAP=1   # cargo-fuzz's flags are nightly-only; this lets the stable toolchain take them
 for t in "${targets[@]}"; do
   mkdir -p "corpus/$t" artifacts/"$t"
-  find ../../shared/corpus -type f \( -name '*.tar' -o -name '*.ustar' \) -size -1M -exec cp -n {} "corpus/$t/" \; 2>/dev/null
+  find ../tests/corpus -type f \( -name '*.tar' -o -name '*.ustar' \) -size -1M -exec cp -n {} "corpus/$t/" \; 2>/dev/null
   # Regression inputs that once crashed a target are kept in tests/fuzz_regressions and replayed.
   [ -d ../tests/fuzz_regressions ] && cp -n ../tests/fuzz_regressions/* "corpus/$t/" 2>/dev/null
   start=$(date +%s)

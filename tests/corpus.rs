@@ -1,4 +1,4 @@
-//! The scanner against the conformance corpus in `../shared/corpus/` and its `truth.jsonl`.
+//! The scanner against the conformance corpus in `tests/corpus/` and its `truth.jsonl`.
 //!
 //! - For every archive that Python and Go both read, tarfs must find the same members with the
 //!   same names, data offsets and sizes (Python's, or Go's logical size for sparse members), except

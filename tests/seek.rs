@@ -455,7 +455,7 @@ open(sys.argv[3], 'wb').write(out)
 #[test]
 fn compressed_corpus_archives_read_as_tar_does() {
     use tarfs::format::compression::Compression;
-    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
+    let corpus = common::corpus_dir();
     let tmp = TempDir::new().unwrap();
     let mut seen = 0;
     let mut failures = Vec::new();

@@ -5,10 +5,10 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
-/// `../shared/corpus/`, beside the repository.
+/// `tests/corpus/`: the conformance corpus, vendored with its NOTICE of licences.
 pub fn corpus_dir() -> PathBuf {
-    let d = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
-    assert!(d.join("truth.jsonl").is_file(), "the corpus must be at {} (see README)", d.display());
+    let d = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/corpus");
+    assert!(d.join("truth.jsonl").is_file(), "the corpus must be at {}", d.display());
     d
 }
 
