@@ -33,6 +33,11 @@
 //! - **Strings**: for each record with any of `PATH`, `LINK`, `UNAME`, `GNAME`, those values in
 //!   that order, each as a LEB128 length and its bytes: the full path, link target and names
 //!   where the main header alone does not give them.
+//! - **Entry digests** (version 2, 8-aligned after the strings): the xxh3-64 of each group of
+//!   [`ENTRY_GROUP`] entry blocks of the index, as written, so that every field of every entry
+//!   (its position too, which the 24-bit byte sum of v1.0 hardly protects) is bound; offset and
+//!   count at `[120, 128)` and `[128, 136)` of the header. A reader checks a group when it first
+//!   uses one of its entries.
 //! - **Chunk table**: the xxh3-64 of each [`CHUNK`]-byte piece of the extension from byte 512 up
 //!   to the table. A reader checks a piece the first time it reads from it, so opening costs the
 //!   header and the table (8 bytes per 32 KiB), and a lookup the few pieces it touches.
@@ -54,8 +59,12 @@ pub const CHUNK: usize = 32 << 10;
 /// Extension bytes per member, not counting names.
 pub const BYTES_PER_MEMBER: usize = RECORD + 4;
 
+/// Entries whose blocks one entry digest covers (32 KiB of entries).
+pub const ENTRY_GROUP: usize = 64;
+
 const TAG: &[u8; 4] = b"TFSE";
-const VERSION: u8 = 1;
+/// The version written. Version 2 adds the entry digests; version 1 is still read.
+const VERSION: u8 = 2;
 
 /// Record flag: the full path is in the strings.
 pub const PATH: u8 = 1;
@@ -179,7 +188,8 @@ impl Sizer {
             return None;
         }
         let body = BLOCK.checked_add(self.members.checked_mul(RECORD.checked_add(4)?)?)?.checked_add(self.strings)?;
-        let table_at = body.checked_add(7)? & !7;
+        let digests = self.members.div_ceil(ENTRY_GROUP).checked_mul(8)?;
+        let table_at = (body.checked_add(7)? & !7).checked_add(digests)?;
         let chunks = table_at.saturating_sub(BLOCK).div_ceil(CHUNK);
         table_at.checked_add(chunks.checked_mul(8)?)?.div_ceil(BLOCK).checked_mul(BLOCK)
     }
@@ -197,6 +207,9 @@ pub struct Builder {
     /// Whether a value does not fit the format (see [`Sizer`]): then [`Builder::finish`] gives
     /// nothing, and the index has no extension.
     size: Sizer,
+    /// The entry blocks of the group being hashed, and the digests of the groups done.
+    group: Vec<u8>,
+    entry_digests: Vec<u64>,
 }
 
 /// The length of `n` in LEB128.
@@ -218,7 +231,7 @@ fn leb128(out: &mut Vec<u8>, mut n: usize) {
 
 impl Default for Builder {
     fn default() -> Builder {
-        Builder { records: vec![0; BLOCK], strings: Vec::new(), hashes: Vec::new(), flags: 0, size: Sizer::default() }
+        Builder { records: vec![0; BLOCK], strings: Vec::new(), hashes: Vec::new(), flags: 0, size: Sizer::default(), group: Vec::new(), entry_digests: Vec::new() }
     }
 }
 
@@ -266,6 +279,15 @@ impl Builder {
             self.strings.extend_from_slice(s);
         }
         self.hashes.push(hash);
+    }
+
+    /// Adds the next entry block of the index, as written, to the entry digests.
+    pub fn entry(&mut self, block: &[u8; BLOCK]) {
+        self.group.extend_from_slice(block);
+        if self.group.len() == ENTRY_GROUP.saturating_mul(BLOCK) {
+            self.entry_digests.push(xxh3_64(&self.group));
+            self.group.clear();
+        }
     }
 
     /// Marks the data as not representable (a member without a record).
@@ -317,10 +339,18 @@ impl Builder {
         let order_at = self.records.len();
         let strings_at = order_at.saturating_add(order.len());
         let body_end = strings_at.saturating_add(self.strings.len());
-        let table_at = body_end.saturating_add(7) & !7;
-        let pad = vec![0u8; table_at.saturating_sub(body_end)];
+        let digests_at = body_end.saturating_add(7) & !7;
+        let pad = vec![0u8; digests_at.saturating_sub(body_end)];
+        let mut entry_digests = self.entry_digests;
+        if !self.group.is_empty() {
+            entry_digests.push(xxh3_64(&self.group));
+        }
+        // One digest per group of entries fed (none when the caller fed no entries).
+        entry_digests.resize(n.div_ceil(ENTRY_GROUP), 0);
+        let digests: Vec<u8> = entry_digests.iter().flat_map(|d| d.to_be_bytes()).collect();
+        let table_at = digests_at.saturating_add(digests.len());
         // The chunk hashes of the body, [BLOCK, table_at), across its sections.
-        let sections: [&[u8]; 4] = [&self.records[BLOCK..], &order, &self.strings, &pad];
+        let sections: [&[u8]; 5] = [&self.records[BLOCK..], &order, &self.strings, &pad, &digests];
         let mut chunks = Vec::with_capacity(table_at.saturating_sub(BLOCK).div_ceil(CHUNK));
         let mut hasher = xxhash_rust::xxh3::Xxh3::new();
         let mut in_chunk = 0usize;
@@ -360,6 +390,8 @@ impl Builder {
         h[100..104].copy_from_slice(&(RECORD as u32).to_be_bytes());
         put(&mut h, 104, xxh3_64(&table));
         h[112] = self.flags;
+        put(&mut h, 120, digests_at as u64);
+        put(&mut h, 128, entry_digests.len() as u64);
         let hh = xxh3_64(&h[..504]);
         put(&mut h, 504, hh);
         write(&h)?;
@@ -403,6 +435,7 @@ impl ExtSink {
             self.builder.overflow();
             return;
         };
+        self.builder.entry(entry);
         self.builder.push_hashed(m, super::tarfs::IndexEntry::new(entry).stored_checksum(), hash);
     }
 
@@ -452,7 +485,7 @@ impl ExtSink {
 
 /// The length of the strings section that an extension header block records, if it is one.
 pub fn strings_len(header: &[u8; BLOCK]) -> Option<u64> {
-    (&header[..4] == TAG && header[4] == VERSION).then(|| u64::from_be_bytes(header[56..64].try_into().expect("8 bytes")))
+    (&header[..4] == TAG && (1..=VERSION).contains(&header[4])).then(|| u64::from_be_bytes(header[56..64].try_into().expect("8 bytes")))
 }
 
 /// The [`key_hash`] of a member whose main header is `header` and whose extension record
@@ -490,6 +523,10 @@ pub struct Ext<'a> {
     flags: u8,
     /// Per chunk: 0 not checked, 1 good, 2 bad.
     checked: Vec<AtomicU8>,
+    /// Where the entry digests are (version 2); `None` in a version 1 extension.
+    entry_digests: Option<usize>,
+    /// Per group of entries: 0 not checked, 1 good, 2 bad.
+    groups: Vec<AtomicU8>,
 }
 
 impl<'a> Ext<'a> {
@@ -497,9 +534,10 @@ impl<'a> Ext<'a> {
     /// has `entries` entries. Checks the header, the binding and the chunk table, not the body.
     pub fn open(data: &'a [u8], index_header: &[u8; BLOCK], entries: u64) -> Result<Ext<'a>, ExtError> {
         let h = data.get(..BLOCK).ok_or(ExtError::NoHeader)?;
-        if &h[..4] != TAG || h[4] != VERSION {
+        if &h[..4] != TAG || !(1..=VERSION).contains(&h[4]) {
             return Err(ExtError::NoHeader);
         }
+        let version = h[4];
         let u = |at: usize| u64::from_be_bytes(h[at..at.saturating_add(8)].try_into().expect("8 bytes"));
         if u(504) != xxh3_64(&h[..504]) {
             return Err(ExtError::Checksum("its header"));
@@ -520,10 +558,17 @@ impl<'a> Ext<'a> {
         }
         let (records, order, strings_at, strings_len, table_at, chunks) = (size(32)?, size(40)?, size(48)?, size(56)?, size(80)?, size(88)?);
         let ends = |at: usize, len: Option<usize>| len.and_then(|l| at.checked_add(l));
+        let groups = n.div_ceil(ENTRY_GROUP);
+        let digests = (version >= 2).then(|| (size(120), size(128)));
+        let body_to = match digests {
+            Some((Ok(at), Ok(count))) if count == groups && ends(at, count.checked_mul(8)) == Some(table_at) && at % 8 == 0 => at,
+            Some(_) => return Err(bad("its entry digests are out of place")),
+            None => table_at,
+        };
         let in_order = records == BLOCK
             && ends(records, n.checked_mul(RECORD)) == Some(order)
             && ends(order, n.checked_mul(4)) == Some(strings_at)
-            && ends(strings_at, Some(strings_len)).is_some_and(|e| e <= table_at)
+            && ends(strings_at, Some(strings_len)).is_some_and(|e| e <= body_to)
             && ends(table_at, chunks.checked_mul(8)).is_some_and(|e| e <= data.len())
             && table_at.saturating_sub(BLOCK).div_ceil(CHUNK) == chunks;
         if !in_order {
@@ -534,7 +579,9 @@ impl<'a> Ext<'a> {
             return Err(ExtError::Checksum("its chunk table"));
         }
         let checked = (0..chunks).map(|_| AtomicU8::new(0)).collect();
-        Ok(Ext { data, n, records, order, strings: strings_at..strings_at.saturating_add(strings_len), table, body_end: table_at, flags: h[112], checked })
+        let entry_digests = (version >= 2).then_some(body_to);
+        let groups = (0..if entry_digests.is_some() { groups } else { 0 }).map(|_| AtomicU8::new(0)).collect();
+        Ok(Ext { data, n, records, order, strings: strings_at..strings_at.saturating_add(strings_len), table, body_end: table_at, flags: h[112], checked, entry_digests, groups })
     }
 
     /// Entries described.
@@ -583,6 +630,47 @@ impl<'a> Ext<'a> {
             Ok(())
         } else {
             Err(ExtError::Checksum("a chunk of its body"))
+        }
+    }
+
+    /// Whether the extension has entry digests (version 2).
+    pub fn has_entry_digests(&self) -> bool {
+        self.entry_digests.is_some()
+    }
+
+    /// Checks the digest of the group of entries that holds entry `i`; `entries` are the index's
+    /// entry blocks (its data from byte 512 on, at least up to the last entry). An extension
+    /// without entry digests checks nothing. Returns the range of entries of the bad group.
+    pub fn check_entry(&self, entries: &[u8], i: usize) -> Result<(), Range<usize>> {
+        let Some(at) = self.entry_digests else { return Ok(()) };
+        let g = i / ENTRY_GROUP;
+        let first = g.saturating_mul(ENTRY_GROUP);
+        let last = first.saturating_add(ENTRY_GROUP).min(self.n);
+        let bad = first..last;
+        let Some(state) = self.groups.get(g) else { return Err(bad) };
+        match state.load(Ordering::Relaxed) {
+            1 => return Ok(()),
+            2 => return Err(bad),
+            _ => {}
+        }
+        let blocks = entries.get(first.saturating_mul(BLOCK)..last.saturating_mul(BLOCK));
+        let want = self.bytes(at.saturating_add(g.saturating_mul(8))..at.saturating_add(g.saturating_mul(8)).saturating_add(8)).ok();
+        let ok = matches!((blocks, want), (Some(b), Some(w)) if xxh3_64(b).to_be_bytes() == w);
+        state.store(if ok { 1 } else { 2 }, Ordering::Relaxed);
+        if ok {
+            Ok(())
+        } else {
+            Err(bad)
+        }
+    }
+
+    /// Checks every group of entries (see [`Ext::check_entry`]); returns the first bad group.
+    pub fn check_all_entries(&self, entries: &[u8]) -> Result<(), Range<usize>> {
+        use rayon::prelude::*;
+        let groups = self.groups.len();
+        match (0..groups).into_par_iter().filter_map(|g| self.check_entry(entries, g.saturating_mul(ENTRY_GROUP)).err()).min_by_key(|r| r.start) {
+            Some(bad) => Err(bad),
+            None => Ok(()),
         }
     }
 

@@ -26,8 +26,13 @@
 //!   `[96, 104)` a write generation (see [`IndexInfo::generation`]), at `[104, 112)` the length of
 //!   a compressed source file (see [`IndexInfo::source_len`]), at `[112, 120)` the length of the
 //!   extension data when [`FLAG_EXT`] is set (see [`super::ext`]: it follows the entries and one
-//!   zero block), all big-endian `u64`, and at `[128, 512)` the member filter as text
-//!   (`+GLOB` / `-GLOB` lines, NUL-padded) when [`FLAG_FILTER`] is set.
+//!   zero block), all big-endian `u64`. Record version 2 (written since 2026-12) adds the
+//!   archive's [`Stamp`] at `[128, 160)`, the xxh3-64 of a compressed source file at
+//!   `[160, 168)`, which of the two are present at 168 ([`HAS_STAMP`], [`HAS_SOURCE_DIGEST`]),
+//!   the member filter as text (`+GLOB` / `-GLOB` lines, NUL-padded) at `[192, 504)` when
+//!   [`FLAG_FILTER`] is set, and at `[504, 512)` the xxh3-64 of `[0, 504)`, so that no bit of
+//!   the header changes unseen. Version 1 had the filter at `[128, 512)` and no digest; it is
+//!   still read.
 //! - *Entry record*, `[500, 512)` of an entry, written only when the member's header has zeros
 //!   there (true of ustar, GNU and v7 headers; star keeps a trailer there): `TFS`, version 1, the
 //!   number of blocks from the position to the data as a big-endian `u32` at `[504, 508)`, and a
@@ -60,9 +65,20 @@ pub const FLAG_SEEK: u8 = 16;
 /// Entry flag: the member's main header alone describes it (no extension headers, not sparse).
 pub const ENTRY_SIMPLE: u8 = 1;
 
+/// Record (version 2) flag: the archive's [`Stamp`] is recorded.
+pub const HAS_STAMP: u8 = 1;
+/// Record (version 2) flag: the xxh3-64 of the compressed source file is recorded.
+pub const HAS_SOURCE_DIGEST: u8 = 2;
+
 const EXT_TAG: &[u8; 4] = b"TFSX";
 const ENTRY_TAG: &[u8; 3] = b"TFS";
-const FILTER_AT: usize = 128;
+/// The record version this tarfs writes.
+const RECORD_VERSION: u8 = 2;
+/// Where the filter text starts, in record version 1 and 2.
+const FILTER_AT_V1: usize = 128;
+const FILTER_AT: usize = 192;
+/// Where the header digest starts (record version 2).
+const DIGEST_AT: usize = 504;
 
 /// What is wrong with an index.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -95,6 +111,20 @@ pub enum IndexError {
         /// Entries found before the data ended.
         found: u64,
     },
+    /// The header record's digest does not hold.
+    #[error("the index header is damaged (its digest does not hold)")]
+    HeaderDigest,
+    /// The header promises extension data that is not there, or does not open.
+    #[error("the index header promises extension data, which is missing or damaged: {0}")]
+    MissingExtension(String),
+    /// The extension's digest of a group of entries does not hold.
+    #[error("entries {first} to {last} do not match their digest (the index is damaged)")]
+    EntryDigest {
+        /// First entry of the group.
+        first: u64,
+        /// Last entry of the group.
+        last: u64,
+    },
     /// A position does not fit 40 bits.
     #[error("position of {0} blocks does not fit the 40-bit field")]
     PositionTooLarge(u64),
@@ -105,6 +135,15 @@ pub enum IndexError {
 pub struct IndexInfo {
     /// Entries in the index.
     pub entries: u64,
+    /// The version of the record read (1 or 2); written as 2 whatever it says.
+    pub record: u8,
+    /// The file the index was made from, as `stat` saw it (record version 2, sidecars only):
+    /// what the freshness verdict compares first.
+    pub stamp: Option<Stamp>,
+    /// The xxh3-64 of the whole compressed file the index was made from (record version 2,
+    /// compressed archives' sidecars): binds the index to that file's content, so that another
+    /// file of the same length is never answered for.
+    pub source_digest: Option<u64>,
     /// Length in bytes of the archive the index was made from.
     pub archive_len: u64,
     /// Byte offset just past the archive's last member.
@@ -125,6 +164,35 @@ pub struct IndexInfo {
     pub seek_len: u64,
 }
 
+/// What `stat` says of a file, as far as it identifies its content: an index records it of its
+/// archive, and the file is unchanged since while the stamp is equal. An in-place edit changes
+/// the ctime, which `touch -r` cannot restore; a copy has another inode and ctime. The device is
+/// left out: it is not stable across mounts (NFS, removable media), where the inode is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stamp {
+    /// Inode number.
+    pub ino: u64,
+    /// Modification time: seconds and nanoseconds.
+    pub mtime: (i64, u32),
+    /// Status change time: seconds and nanoseconds.
+    pub ctime: (i64, u32),
+}
+
+impl Stamp {
+    /// The stamp of a file's metadata.
+    pub fn of(meta: &std::fs::Metadata) -> Stamp {
+        use std::os::unix::fs::MetadataExt;
+        let ns = |n: i64| u32::try_from(n).unwrap_or(0);
+        Stamp { ino: meta.ino(), mtime: (meta.mtime(), ns(meta.mtime_nsec())), ctime: (meta.ctime(), ns(meta.ctime_nsec())) }
+    }
+}
+
+impl fmt::Display for Stamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "inode {}, mtime {}.{:09}, ctime {}.{:09}", self.ino, self.mtime.0, self.mtime.1, self.ctime.0, self.ctime.1)
+    }
+}
+
 /// A decoded index header.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IndexHeader {
@@ -134,31 +202,45 @@ pub struct IndexHeader {
     pub info: Option<IndexInfo>,
 }
 
-/// Encodes the first block of an index.
+/// Encodes the first block of an index (record version 2).
 pub fn encode_header(info: &IndexInfo) -> [u8; BLOCK] {
     let mut b = [0u8; BLOCK];
     b[..10].copy_from_slice(MAGIC);
     b[11..25].copy_from_slice(b"v1.0          ");
     b[64..68].copy_from_slice(EXT_TAG);
-    b[68] = 1;
+    b[68] = RECORD_VERSION;
     let mut flags = info.flags & (FLAG_SUBSET | FLAG_GLOBALS | FLAG_EXT | FLAG_SEEK);
-    if let Some(f) = info.filter.as_deref().filter(|f| f.len() <= BLOCK - FILTER_AT && !f.contains('\0')) {
+    if let Some(f) = info.filter.as_deref().filter(|f| f.len() <= DIGEST_AT - FILTER_AT && !f.contains('\0')) {
         b[FILTER_AT..FILTER_AT.saturating_add(f.len())].copy_from_slice(f.as_bytes());
         flags |= FLAG_FILTER;
     }
     b[69] = flags;
-    b[72..80].copy_from_slice(&info.entries.to_be_bytes());
-    b[80..88].copy_from_slice(&info.archive_len.to_be_bytes());
-    b[88..96].copy_from_slice(&info.end_offset.to_be_bytes());
-    b[96..104].copy_from_slice(&info.generation.to_be_bytes());
-    b[104..112].copy_from_slice(&info.source_len.to_be_bytes());
-    b[112..120].copy_from_slice(&info.ext_len.to_be_bytes());
-    b[120..128].copy_from_slice(&info.seek_len.to_be_bytes());
+    let fields = [(72, info.entries), (80, info.archive_len), (88, info.end_offset), (96, info.generation), (104, info.source_len), (112, info.ext_len), (120, info.seek_len)];
+    for (at, v) in fields {
+        b[at..at + 8].copy_from_slice(&v.to_be_bytes());
+    }
+    let mut present = 0;
+    if let Some(st) = info.stamp {
+        b[128..136].copy_from_slice(&st.ino.to_be_bytes());
+        b[136..144].copy_from_slice(&st.mtime.0.to_be_bytes());
+        b[144..148].copy_from_slice(&st.mtime.1.to_be_bytes());
+        b[148..156].copy_from_slice(&st.ctime.0.to_be_bytes());
+        b[156..160].copy_from_slice(&st.ctime.1.to_be_bytes());
+        present |= HAS_STAMP;
+    }
+    if let Some(d) = info.source_digest {
+        b[160..168].copy_from_slice(&d.to_be_bytes());
+        present |= HAS_SOURCE_DIGEST;
+    }
+    b[168] = present;
+    let digest = xxhash_rust::xxh3::xxh3_64(&b[..DIGEST_AT]);
+    b[DIGEST_AT..].copy_from_slice(&digest.to_be_bytes());
     b
 }
 
 /// Decodes the first block of an index, tolerantly: the version token may sit anywhere in
-/// `[10, 35)`, and any 1.x is accepted.
+/// `[10, 35)`, and any 1.x is accepted. A version 2 record whose digest does not hold is an
+/// error: one flipped bit there could change the entry count or the flags.
 pub fn decode_header(b: &[u8; BLOCK]) -> Result<IndexHeader, IndexError> {
     if &b[..10] != MAGIC {
         return Err(IndexError::NoMagic);
@@ -167,17 +249,39 @@ pub fn decode_header(b: &[u8; BLOCK]) -> Result<IndexHeader, IndexError> {
     if version.0 != 1 {
         return Err(IndexError::UnsupportedVersion(version.0, version.1));
     }
-    let info = (&b[64..68] == EXT_TAG && b[68] == 1).then(|| {
-        let u = |r: std::ops::Range<usize>| u64::from_be_bytes(b[r].try_into().expect("8 bytes"));
-        let flags = b[69];
-        let filter = (flags & FLAG_FILTER != 0).then(|| {
-            let t = &b[FILTER_AT..];
-            let end = t.iter().position(|&c| c == 0).unwrap_or(t.len());
-            String::from_utf8_lossy(&t[..end]).into_owned()
-        });
-        IndexInfo { entries: u(72..80), archive_len: u(80..88), end_offset: u(88..96), flags: flags & !FLAG_FILTER, filter, generation: u(96..104), source_len: u(104..112), ext_len: u(112..120), seek_len: u(120..128) }
+    if &b[64..68] != EXT_TAG || !(1..=RECORD_VERSION).contains(&b[68]) {
+        return Ok(IndexHeader { version, info: None });
+    }
+    let record = b[68];
+    if record >= 2 && b[DIGEST_AT..] != xxhash_rust::xxh3::xxh3_64(&b[..DIGEST_AT]).to_be_bytes() {
+        return Err(IndexError::HeaderDigest);
+    }
+    let u = |r: std::ops::Range<usize>| u64::from_be_bytes(b[r].try_into().expect("8 bytes"));
+    let flags = b[69];
+    let filter = (flags & FLAG_FILTER != 0).then(|| {
+        let t = if record >= 2 { &b[FILTER_AT..DIGEST_AT] } else { &b[FILTER_AT_V1..] };
+        let end = t.iter().position(|&c| c == 0).unwrap_or(t.len());
+        String::from_utf8_lossy(&t[..end]).into_owned()
     });
-    Ok(IndexHeader { version, info })
+    let present = if record >= 2 { b[168] } else { 0 };
+    let u32_at = |at: usize| u32::from_be_bytes(b[at..at + 4].try_into().expect("4 bytes"));
+    let stamp = (present & HAS_STAMP != 0).then(|| Stamp { ino: u(128..136), mtime: (u(136..144) as i64, u32_at(144)), ctime: (u(148..156) as i64, u32_at(156)) });
+    let source_digest = (present & HAS_SOURCE_DIGEST != 0).then(|| u(160..168));
+    let info = IndexInfo {
+        entries: u(72..80),
+        record,
+        stamp,
+        source_digest,
+        archive_len: u(80..88),
+        end_offset: u(88..96),
+        flags: flags & !FLAG_FILTER,
+        filter,
+        generation: u(96..104),
+        source_len: u(104..112),
+        ext_len: u(112..120),
+        seek_len: u(120..128),
+    };
+    Ok(IndexHeader { version, info: Some(info) })
 }
 
 fn parse_version(field: &[u8]) -> Option<(u32, u32)> {
