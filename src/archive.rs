@@ -29,6 +29,7 @@ pub struct Archive {
     compressed_len: Option<u64>,
     mode: u32,
     identity: (u64, u64),
+    stamp: tarfs::Stamp,
 }
 
 impl std::fmt::Debug for Archive {
@@ -58,7 +59,7 @@ impl Archive {
             .at(path)?;
         let meta = file.metadata().at(path)?;
         regular(&meta)?;
-        let (mode, identity) = (meta.mode(), (meta.dev(), meta.ino()));
+        let (mode, identity, stamp) = (meta.mode(), (meta.dev(), meta.ino()), tarfs::Stamp::of(&meta));
         let mut head = [0u8; Compression::HEAD];
         let n = std::os::unix::fs::FileExt::read_at(&file, &mut head, 0).at(path)?;
         let compression = Compression::detect(&head[..n]);
@@ -75,7 +76,7 @@ impl Archive {
             let map = unsafe { Mmap::map(&file) }.at(path)?;
             Some(map)
         };
-        Ok(Archive { path: path.to_path_buf(), map, compression, compressed_len: None, mode, identity })
+        Ok(Archive { path: path.to_path_buf(), map, compression, compressed_len: None, mode, identity, stamp })
     }
 
     /// The file's mode when it was opened.
@@ -86,6 +87,12 @@ impl Archive {
     /// The file's device and inode when it was opened.
     pub fn identity(&self) -> (u64, u64) {
         self.identity
+    }
+
+    /// What `stat` said of the file when it was opened (and mapped): the stamp an index
+    /// records, and the freshness verdict compares.
+    pub fn stamp(&self) -> tarfs::Stamp {
+        self.stamp
     }
 
     /// The same mapping, named `path` in messages (a spooled copy of standard input is `-`).
@@ -184,17 +191,15 @@ impl Archive {
         }
     }
 
-    /// The embedded index, if the first member is `.tarfs` holding an index.
+    /// The embedded index, if the first member is the regular file `.tarfs`. Its data need not
+    /// decode: a damaged embedded index is still the index member (hidden from listings and
+    /// extraction, as when it is whole), and readers that cannot decode it say so and scan.
     pub fn embedded(&self) -> Option<Embedded> {
         let first = Scanner::new(self.bytes(), ScanOptions::default()).next()?.ok()?;
         if first.path().as_ref() != tarfs::MEMBER_NAME.as_bytes() || first.typeflag != b'0' && first.typeflag != 0 {
             return None;
         }
         let start = first.data_offset;
-        let data = &self.bytes()[start as usize..(start + first.stored_size) as usize];
-        if !data.starts_with(tarfs::MAGIC) {
-            return None;
-        }
         Some(Embedded {
             member_position: first.position,
             data: start as usize..(start + first.stored_size) as usize,

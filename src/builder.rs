@@ -380,6 +380,7 @@ impl IndexFirstBuilder {
             source_len: 0,
             ext_len: 0,
             seek_len: 0,
+            ..IndexInfo::default()
         };
         self.ext.plan(&mut info);
         let index_header = tarfs::encode_header(&info);

@@ -121,6 +121,13 @@ pub enum Error {
         /// What failed.
         cause: Box<Error>,
     },
+    /// An interrupted in-place change left its journal: the archive may be half changed, and
+    /// nothing but `tarfs recover` may read or index it until then.
+    #[error("{}: an interrupted change left a journal; run `tarfs recover {}` first (nothing was done)", path.display(), path.display())]
+    Interrupted {
+        /// The archive.
+        path: PathBuf,
+    },
     /// An invalid request (bad glob, refused extraction, ...).
     #[error("{0}")]
     Invalid(String),

@@ -310,6 +310,7 @@ fn run_index(cli: &Cli, a: &cli::IndexArgs, scan: ScanOptions) -> Result<Status>
             return index_stream(&f.path, kind, a, &opts, dir.as_ref(), progress);
         }
         let archive = Archive::open(&f.path)?;
+        tarfs::ops::journal::refuse_pending(&archive)?;
         let dest = a.output.clone().unwrap_or_else(|| sidecar_path(&f.path, dir.as_ref()));
         let fresh = if a.force {
             // Rebuilt whatever its state: no need to read the old index.

@@ -146,10 +146,10 @@ fn a_journal_is_not_applied_to_a_restored_backup() {
         assert!(err.contains("does not belong to this file") && err.contains("delete the journal"), "{err}");
         assert_eq!(fs::read(&a).unwrap(), before);
     }
-    // Readers scan, and say why.
+    // Readers refuse a half-changed archive until `tarfs recover` has run, and say why.
     let (code, err) = run(tarfs().arg("ls").arg(&a));
-    assert_eq!(code, Some(0), "{err}");
-    assert!(err.contains("journal"), "{err}");
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("journal") && err.contains("tarfs recover"), "{err}");
 }
 
 // Case 3: an I/O error during recovery is never taken for evidence.

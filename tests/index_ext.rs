@@ -258,9 +258,16 @@ fn a_damaged_extension_is_an_error_not_an_answer() {
     let mut bad = good.clone();
     bad[(20 + 2) * 512 + 512 + 70] ^= 0x40;
     std::fs::write(&side, &bad).unwrap();
+    // The reader finds the damage as it opens the index (the entry digests lie in the damaged
+    // piece), says so and scans: the listing is the scan's, never one from the damaged data.
     let out = tarfs().arg("ls").arg(&tar).output().unwrap();
-    assert!(!out.status.success(), "ls answered from a damaged extension");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("bad checksum"), "{}", String::from_utf8_lossy(&out.stderr));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("corrupt") || err.contains("bad checksum"), "{err}");
+    if out.status.success() {
+        std::fs::rename(&side, d.path().join("moved")).unwrap();
+        assert_eq!(out.stdout, ok(tarfs().arg("ls").arg(&tar)).stdout, "ls answered from a damaged extension");
+        std::fs::rename(d.path().join("moved"), &side).unwrap();
+    }
     let out = tarfs().arg("verify").arg(&tar).output().unwrap();
     assert!(!out.status.success(), "verify passed a damaged extension");
 }
@@ -281,8 +288,10 @@ fn indexes_without_extension_data_still_work() {
     let entries_end = (30 + 1) * 512;
     // An older tarfs: the record without the extension flag and length, nothing after the entries.
     let mut older = full[..entries_end].to_vec();
+    older[68] = 1;
     older[69] &= !8;
     older[112..120].fill(0);
+    older[128..512].fill(0);
     // Another v1.0 writer: no TFSX record at all.
     let mut plain = full[..entries_end].to_vec();
     plain[25..512].fill(0);

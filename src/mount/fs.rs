@@ -35,17 +35,20 @@ const TTL: Duration = Duration::from_secs(3600);
 pub struct Loaded {
     reader: Reader<'static>,
     tree: Tree,
-    /// The header position of each member the tree's files read.
-    positions: Vec<u64>,
+    /// The header position of each member the tree's files read, and its
+    /// [`crate::ops::read::fingerprint`] as listed.
+    positions: Vec<(u64, u64)>,
     file: File,
-    stamp: (u64, u64, u64, i64, i64),
+    stamp: (u64, u64, u64, (i64, i64), (i64, i64)),
     changed: AtomicBool,
     /// What reading it said (the index it used, or that it scanned).
     pub note: String,
 }
 
-fn stamp_of(m: &std::fs::Metadata) -> (u64, u64, u64, i64, i64) {
-    (m.dev(), m.ino(), m.len(), m.mtime(), m.mtime_nsec())
+/// What says the archive file is unchanged: device, inode, length, and the mtime and ctime (a
+/// rewrite of the same length whose mtime `touch -r` restored still has a new ctime).
+fn stamp_of(m: &std::fs::Metadata) -> (u64, u64, u64, (i64, i64), (i64, i64)) {
+    (m.dev(), m.ino(), m.len(), (m.mtime(), m.mtime_nsec()), (m.ctime(), m.ctime_nsec()))
 }
 
 impl Loaded {
@@ -62,7 +65,7 @@ impl Loaded {
         reader.for_each(|e| {
             let path = e.path();
             let member = u32::try_from(positions.len()).unwrap_or(u32::MAX);
-            positions.push(e.position);
+            positions.push((e.position, crate::ops::read::fingerprint(e, 0)));
             b.add(member, &MemberInfo { path: &path, typeflag: e.typeflag, link: e.link(), mode: e.mode, uid: e.uid, gid: e.gid, mtime: e.mtime, size: e.size, device: e.device });
             Ok(())
         })?;
@@ -357,11 +360,12 @@ impl TarFs {
         if !l.unchanged() {
             return Err(Errno::EIO);
         }
-        let pos = *l.positions.get(m as usize).ok_or(Errno::EIO)?;
+        let (pos, listed) = *l.positions.get(m as usize).ok_or(Errno::EIO)?;
         let layout = match l.reader.layout_at(pos) {
-            Ok(layout) if layout.size == node.attr.size => layout,
+            Ok(layout) if layout.size == node.attr.size && layout.fingerprint == listed => layout,
             Ok(layout) => {
-                eprintln!("tarfs: {}: the member at byte {pos} is {} bytes, not the {} the index says; reads fail (EIO)", l.reader.archive().path().display(), layout.size, node.attr.size);
+                let p = String::from_utf8_lossy(&layout.path);
+                eprintln!("tarfs: {}: the member at byte {pos} ({p}, {} bytes) is not the one listed there; reads fail (EIO)", l.reader.archive().path().display(), layout.size);
                 return Err(Errno::EIO);
             }
             Err(e) => {

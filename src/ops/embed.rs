@@ -429,7 +429,7 @@ fn embed_in_place(path: &Path, opts: EmbedOptions) -> Result<EmbedReport> {
     if let Some(old) = archive.embedded().filter(|_| s.start >= index_blocks * BLOCK_U64) {
         let base = s.start;
         let order: Vec<(u64, &Member)> = s.members.iter().map(|m| (m.position - base, m)).collect();
-        let info = IndexInfo { entries: n, archive_len: len, end_offset: s.end_offset - base, flags: 0, filter: None, generation: generation(), source_len: 0, ext_len: 0, seek_len: 0 };
+        let info = IndexInfo { entries: n, archive_len: len, end_offset: s.end_offset - base, flags: 0, filter: None, generation: generation(), source_len: 0, ext_len: 0, seek_len: 0, ..IndexInfo::default() };
         let index = encode_index(&archive, &order, &info, &s.end)?;
         let current = &archive.bytes()[old.data.clone()];
         let fresh = same_index(current, &index, n)
@@ -494,6 +494,7 @@ fn embed_in_place(path: &Path, opts: EmbedOptions) -> Result<EmbedReport> {
         source_len: 0,
         ext_len: 0,
         seek_len: 0,
+        ..IndexInfo::default()
     };
     let index = encode_index(&archive, &order, &info, &s.end)?;
     let gap_blocks = base / BLOCK_U64 - index_blocks;
@@ -554,7 +555,7 @@ pub fn embed_to(input: &Path, out: &Path, opts: EmbedOptions) -> Result<EmbedRep
     let base = s.start;
     let order: Vec<(u64, &Member)> = s.members.iter().map(|m| (m.position - base, m)).collect();
     let body_len = s.end_offset - base;
-    let info = IndexInfo { entries: n, archive_len: body_len + 2 * BLOCK_U64, end_offset: body_len, flags: 0, filter: None, generation: 0, source_len: 0, ext_len: 0, seek_len: 0 };
+    let info = IndexInfo { entries: n, archive_len: body_len + 2 * BLOCK_U64, end_offset: body_len, flags: 0, filter: None, generation: 0, source_len: 0, ext_len: 0, seek_len: 0, ..IndexInfo::default() };
     let index = encode_index(&archive, &order, &info, &s.end)?;
     let header = tarfs_header(index.len() as u64);
     let body = &archive.bytes()[base as usize..s.end_offset.min(archive.len()) as usize];

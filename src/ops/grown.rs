@@ -4,9 +4,9 @@
 //! The old sidecar answers for the old part: its entries, with their extension records, become
 //! the new index's first entries without reading the archive (as [`crate::ops::read::Reader`]
 //! lists through an index), and only the appended part is scanned, from the old end. Before
-//! that, the old part is checked as a reader checks a sidecar's freshness
-//! ([`crate::ops::read::sample_unchanged`]: the first, the last and 64 entries between still
-//! match the archive), and the old end must now hold a header. The result is byte-identical to
+//! that, every old entry must still match the header at its position
+//! ([`crate::ops::read::entries_unchanged`]; a sample would let an in-place rename of an
+//! unsampled member into the new index), and the old end must now hold a header. The result is byte-identical to
 //! a full re-index (`tests/index_ext.rs` proves it): the index sink is given the same members.
 //!
 //! `tarfs embed` takes the old part from an embedded index the same way ([`old_part`]; see
@@ -26,7 +26,7 @@ use crate::format::header::BLOCK;
 use crate::format::tarfs::{self, IndexEntry, FLAG_EXT, FLAG_GLOBALS, FLAG_SEEK, FLAG_SUBSET};
 use crate::ops::atomic::Perm;
 use crate::ops::index::{write_index_file, EntrySink, IndexOptions, IndexReport};
-use crate::ops::read::{ext_entry, extension_of, sample_unchanged, IndexBytes, Located, Source};
+use crate::ops::read::{ext_entry, extension_of, entries_unchanged, IndexBytes, Located, Source};
 use crate::scan::{ScanOptions, Scanner};
 
 /// What [`write_sidecar_grown`] did.
@@ -61,7 +61,7 @@ pub fn write_sidecar_grown(archive: &Archive, dest: &Path, opts: &IndexOptions) 
     let bytes = archive.bytes();
     let path = archive.path();
     let ((info, end), (ext_len, ext_names)) = write_index_file(dest, opts.dir_syncs.as_deref(), Perm::NoWiderThan(archive.mode()), |w| {
-        let mut sink = EntrySink::new(path, w, None)?;
+        let mut sink = EntrySink::new(path, w, None)?.bind(crate::ops::index::Binding::of(archive));
         for i in 0..n {
             sink.push(&ext_entry(old, archive, &x, data, i)?)?;
         }
@@ -95,12 +95,12 @@ pub(crate) struct OldPart<'i> {
 
 /// Whether the index `old` can answer for the old part of `archive`, which grew: it is a full
 /// index with extension data, no pax global headers and no seek points, of an uncompressed
-/// archive; a sample of its entries still matches the archive
-/// ([`crate::ops::read::sample_unchanged`]); and a member now starts at its old end. `Err(why)`
+/// archive; every one of its entries still matches the header at its position
+/// ([`crate::ops::read::entries_unchanged`]); and a member now starts at its old end. `Err(why)`
 /// otherwise.
 ///
 /// It reads the archive as a sample (see [`Archive::advise_sampling`]): an embedded old index
-/// and the appended part whole, the sampled headers one page each. When it declines, the
+/// and the appended part whole, the old headers one page each. When it declines, the
 /// mapping's advice is back to normal.
 pub(crate) fn old_part<'i>(old: &'i Located, archive: &'i Archive, scan: ScanOptions) -> std::result::Result<OldPart<'i>, String> {
     // An embedded old index is read whole.
@@ -133,8 +133,14 @@ fn sampled_old_part<'i>(old: &'i Located, archive: &'i Archive, scan: ScanOption
     if x.flags() & (ext::HAS_GLOBALS | ext::GLOBAL_ATTRIBUTES) != 0 {
         return Err("the old part has pax global headers".into());
     }
-    let block = |i: usize| data.get((i + 1) * BLOCK..(i + 2) * BLOCK).and_then(|b| <&[u8; BLOCK]>::try_from(b).ok());
-    let read = sample_unchanged(n, |i| block(i).map(IndexEntry::new), old, archive)?;
+    let block = |i: usize| {
+        x.check_entry(&data[BLOCK..], i).ok()?;
+        data.get((i + 1) * BLOCK..(i + 2) * BLOCK).and_then(|b| <&[u8; BLOCK]>::try_from(b).ok())
+    };
+    // Every old entry, not a sample: an unsampled member renamed in place (the same length, its
+    // checksum fixed) would otherwise be carried into the new index, which every cheap check
+    // would then call fresh for good.
+    let read = entries_unchanged(n, 0..n, &|i| block(i).map(IndexEntry::new), old, archive)?;
     // `tar -rf` writes its first new header over the old end marker (`tarfs csv` too, often
     // within the old length).
     match Scanner::at(archive.bytes(), end, scan).next() {

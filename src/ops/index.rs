@@ -15,7 +15,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::format::compression::Compression;
 use crate::stream::{scan_stream, StreamEnd};
 use crate::scan::Entry;
-use crate::format::header::BLOCK_U64;
+use crate::format::header::{BLOCK, BLOCK_U64};
 use crate::format::ext::{self, ExtSink};
 use crate::format::tarfs::{self, IndexInfo, FLAG_GLOBALS, FLAG_SUBSET};
 use crate::ops::read::{decode_index, usable, IndexBytes, Located, Source};
@@ -109,6 +109,23 @@ pub(crate) fn write_index_file<T>(dest: &Path, defer: Option<&DirSyncs>, perm: P
     })
 }
 
+/// What binds a sidecar to the file it was made from (see [`tarfs::IndexInfo::stamp`] and
+/// [`tarfs::IndexInfo::source_digest`]): none for a stream, which has no file to bind to.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Binding {
+    stamp: Option<tarfs::Stamp>,
+    source_digest: Option<u64>,
+}
+
+impl Binding {
+    /// The binding of `archive` as it was opened: its stamp, and for a compressed file the
+    /// xxh3-64 of all its bytes (hashing is far cheaper than the decompression it guards).
+    pub fn of(archive: &Archive) -> Binding {
+        let compressed = archive.compression().is_some() && archive.compressed_len().is_none();
+        Binding { stamp: Some(archive.stamp()), source_digest: compressed.then(|| xxhash_rust::xxh3::xxh3_64(archive.bytes())) }
+    }
+}
+
 /// What the index needs of one member: small, `Send`, and computed on any thread (see
 /// [`crate::chunked`]).
 struct EntryRec<'a> {
@@ -154,6 +171,7 @@ pub(crate) struct EntrySink<'w, W: Write + Seek> {
     entries: u64,
     buf: Vec<u8>,
     ext: ExtSink,
+    binding: Binding,
 }
 
 impl<'w, W: Write + Seek> EntrySink<'w, W> {
@@ -161,7 +179,13 @@ impl<'w, W: Write + Seek> EntrySink<'w, W> {
         let start = out.stream_position().at(path)?;
         let mut buf = Vec::with_capacity(WRITE_BATCH);
         buf.extend_from_slice(&[0u8; 512]);
-        Ok(EntrySink { out, path, filter, start, entries: 0, buf, ext: ExtSink::default() })
+        Ok(EntrySink { out, path, filter, start, entries: 0, buf, ext: ExtSink::default(), binding: Binding::default() })
+    }
+
+    /// Binds the index to the file it is made from (see [`Binding`]).
+    pub(crate) fn bind(mut self, binding: Binding) -> Self {
+        self.binding = binding;
+        self
     }
 
     pub(crate) fn push(&mut self, e: &Entry<'_>) -> Result<()> {
@@ -209,6 +233,9 @@ impl<'w, W: Write + Seek> EntrySink<'w, W> {
             source_len,
             ext_len: 0,
             seek_len: 0,
+            stamp: self.binding.stamp,
+            source_digest: self.binding.source_digest,
+            ..IndexInfo::default()
         };
         self.ext.globals(end.has_globals, end.global_attributes);
         self.ext.plan(&mut info);
@@ -252,8 +279,13 @@ impl<'w, W: Write + Seek> EntrySink<'w, W> {
 /// Writes the index of `data` (an archive whose positions count from its first byte) to `out`:
 /// a header block, then one entry per selected member. Errors name `path`.
 pub fn write_index<W: Write + Seek>(path: &Path, data: &[u8], opts: &IndexOptions, out: &mut W) -> Result<(IndexInfo, ScanEnd)> {
+    write_index_bound(path, data, opts, Binding::default(), out)
+}
+
+/// [`write_index`] of an archive file, bound to it by `binding`.
+fn write_index_bound<W: Write + Seek>(path: &Path, data: &[u8], opts: &IndexOptions, binding: Binding, out: &mut W) -> Result<(IndexInfo, ScanEnd)> {
     let filter = opts.filter.as_ref();
-    let mut sink = EntrySink::new(path, out, filter)?;
+    let mut sink = EntrySink::new(path, out, filter)?.bind(binding);
     let scan_error = |source| Error::Scan { path: path.to_path_buf(), source };
     let end = chunked::scan_map(data, opts.scan, opts.mode, opts.threads(), |e| EntryRec::of(e, filter), |r| {
         crate::watch::at(r.position);
@@ -267,7 +299,12 @@ pub fn write_index<W: Write + Seek>(path: &Path, data: &[u8], opts: &IndexOption
 /// reads of `chunk` bytes. Positions count in the (decompressed) stream. `source_len` is the
 /// length of the compressed file it came from, or 0.
 pub fn write_stream_index<W: Write + Seek>(path: &Path, r: &mut dyn Read, chunk: usize, source_len: u64, opts: &IndexOptions, out: &mut W) -> Result<(IndexInfo, StreamEnd)> {
-    let mut sink = EntrySink::new(path, out, opts.filter.as_ref())?;
+    write_stream_index_bound(path, r, chunk, source_len, opts, Binding::default(), out)
+}
+
+/// [`write_stream_index`], bound to the compressed file the stream decodes by `binding`.
+fn write_stream_index_bound<W: Write + Seek>(path: &Path, r: &mut dyn Read, chunk: usize, source_len: u64, opts: &IndexOptions, binding: Binding, out: &mut W) -> Result<(IndexInfo, StreamEnd)> {
+    let mut sink = EntrySink::new(path, out, opts.filter.as_ref())?.bind(binding);
     let end = scan_stream(r, path, opts.scan, chunk, |e| sink.push(e))?;
     let info = sink.finish(end.total_len, source_len, &end.end, None)?;
     Ok((info, end))
@@ -302,12 +339,12 @@ pub fn write_compressed_sidecar<'s>(archive: &Archive, c: Compression, dest: &Pa
     use crate::seekpoints::{Bzip2Pass, XzPass, ZstdPass, DEFAULT_SPAN, PIECE};
     let path = archive.path();
     match c {
-        Compression::Gzip => match write_gzip_sidecar(path, dest, opts) {
+        Compression::Gzip => match write_gzip_sidecar(path, dest, opts, Binding::of(archive)) {
             // rapidgzip-core refuses what follows the last gzip member, which gzip and tarfs's
             // stream decoder pass over (with a warning): index such a file without seek points.
             Err(e) if e.to_string().contains("trailing non-gzip data") => {
                 let why = "no seek points: data that is not gzip follows the last gzip member".to_string();
-                Ok((write_stream_sidecar(path, &mut *stream()?, 1 << 20, archive.len(), dest, opts)?, Some(why)))
+                Ok((stream_sidecar_bound(path, &mut *stream()?, 1 << 20, archive.len(), dest, opts, Binding::of(archive))?, Some(why)))
             }
             r => Ok((r?, None)),
         },
@@ -320,7 +357,7 @@ pub fn write_compressed_sidecar<'s>(archive: &Archive, c: Compression, dest: &Pa
         }
         _ => {
             let why = format!("no seek points: tarfs does not record them for {} files; reads decompress from the start", c.name());
-            Ok((write_stream_sidecar(path, &mut *stream()?, 1 << 20, archive.len(), dest, opts)?, Some(why)))
+            Ok((stream_sidecar_bound(path, &mut *stream()?, 1 << 20, archive.len(), dest, opts, Binding::of(archive))?, Some(why)))
         }
     }
 }
@@ -332,7 +369,7 @@ fn write_pass_sidecar(archive: &Archive, pass: impl crate::seekpoints::SeekPass,
     let mut why = None;
     let ((info, end, points), (ext_len, ext_names)) = write_index_file(dest, opts.dir_syncs.as_deref(), perm_like(path), |w| {
         let mut pass = pass;
-        let mut sink = EntrySink::new(path, w, opts.filter.as_ref())?;
+        let mut sink = EntrySink::new(path, w, opts.filter.as_ref())?.bind(Binding::of(archive));
         let end = scan_stream(&mut pass, path, opts.scan, 1 << 20, |e| sink.push(e))?;
         let (section, points) = pass.finish().at(path)?;
         let section = section.map_err(|e| why = Some(e)).ok();
@@ -346,7 +383,12 @@ fn write_pass_sidecar(archive: &Archive, pass: impl crate::seekpoints::SeekPass,
 
 /// Indexes a stream into the sidecar `dest`, atomically. `path` names the stream in messages.
 pub fn write_stream_sidecar(path: &Path, r: &mut dyn Read, chunk: usize, source_len: u64, dest: &Path, opts: &IndexOptions) -> Result<IndexReport> {
-    let ((info, end), (ext_len, ext_names)) = write_index_file(dest, opts.dir_syncs.as_deref(), perm_like(path), |w| write_stream_index(path, r, chunk, source_len, opts, w), |t| &t.0)?;
+    stream_sidecar_bound(path, r, chunk, source_len, dest, opts, Binding::default())
+}
+
+/// [`write_stream_sidecar`] of a compressed file's decoded stream, bound to that file.
+fn stream_sidecar_bound(path: &Path, r: &mut dyn Read, chunk: usize, source_len: u64, dest: &Path, opts: &IndexOptions, binding: Binding) -> Result<IndexReport> {
+    let ((info, end), (ext_len, ext_names)) = write_index_file(dest, opts.dir_syncs.as_deref(), perm_like(path), |w| write_stream_index_bound(path, r, chunk, source_len, opts, binding, w), |t| &t.0)?;
     Ok(IndexReport { index_path: dest.to_path_buf(), members: end.end.members, entries: info.entries, bytes: end.total_len, end: end.end, ext_len, ext_names, seek: None })
 }
 
@@ -355,7 +397,7 @@ pub fn write_stream_sidecar(path: &Path, r: &mut dyn Read, chunk: usize, source_
 /// it (in parallel where the stream allows), the scanner reads the decoded stream, and the
 /// checkpoints and digests go into the sidecar's seek section. With `opts.gzidx`, the
 /// checkpoints are also written as an indexed_gzip GZIDX file.
-pub fn write_gzip_sidecar(path: &Path, dest: &Path, opts: &IndexOptions) -> Result<IndexReport> {
+pub fn write_gzip_sidecar(path: &Path, dest: &Path, opts: &IndexOptions, bound: Binding) -> Result<IndexReport> {
     use crate::seekpoints::{binding_of, GzipPass};
     let file = File::open(path).at(path)?;
     let len = file.metadata().at(path)?.len();
@@ -363,7 +405,7 @@ pub fn write_gzip_sidecar(path: &Path, dest: &Path, opts: &IndexOptions) -> Resu
     let pass = GzipPass::open(file, opts.span, opts.threads(), crate::watch::current()).at(path)?;
     let ((info, end, index, section_len, total), (ext_len, ext_names)) = write_index_file(dest, opts.dir_syncs.as_deref(), perm_like(path), |w| {
         let mut pass = pass;
-        let mut sink = EntrySink::new(path, w, opts.filter.as_ref())?;
+        let mut sink = EntrySink::new(path, w, opts.filter.as_ref())?.bind(bound);
         let end = scan_stream(&mut pass, path, opts.scan, 1 << 20, |e| sink.push(e))?;
         let (section, index) = pass.finish(len, binding).at(path)?;
         let info = sink.finish(end.total_len, len, &end.end, Some(&section))?;
@@ -391,7 +433,7 @@ pub fn write_sidecar(archive: &Archive, dest: &Path, opts: &IndexOptions) -> Res
         // Large members: read the headers and seek over the data; the mapping stays untouched.
         let file = File::open(archive.path()).at(archive.path())?;
         write_index_file(dest, opts.dir_syncs.as_deref(), Perm::NoWiderThan(archive.mode()), |w| {
-            let mut sink = EntrySink::new(archive.path(), w, opts.filter.as_ref())?;
+            let mut sink = EntrySink::new(archive.path(), w, opts.filter.as_ref())?.bind(Binding::of(archive));
             let end = crate::stream::scan_file(&file, archive.path(), opts.scan, cold, |e| {
                 crate::watch::at(e.position);
                 sink.push(e)
@@ -404,7 +446,7 @@ pub fn write_sidecar(archive: &Archive, dest: &Path, opts: &IndexOptions) -> Res
         // The plan is made: do not sample the archive again.
         let mode = if plan == Plan::Chunked { ScanMode::Parallel } else { ScanMode::Sequential };
         let opts = IndexOptions { mode, ..opts.clone() };
-        write_index_file(dest, opts.dir_syncs.as_deref(), Perm::NoWiderThan(archive.mode()), |w| write_index(archive.path(), archive.bytes(), &opts, w), |t| &t.0)
+        write_index_file(dest, opts.dir_syncs.as_deref(), Perm::NoWiderThan(archive.mode()), |w| write_index_bound(archive.path(), archive.bytes(), &opts, Binding::of(archive), w), |t| &t.0)
     };
     let ((info, end), (ext_len, ext_names)) = written.map_err(|e| match e {
         // Name the archive as well as the file that could not be written.
@@ -455,15 +497,31 @@ pub fn sidecar_freshness(archive: &Archive, dest: &Path, filter: Option<&Filter>
     if info.flags & tarfs::FLAG_EXT == 0 {
         return Freshness::Stale("made by an older tarfs, without extension data (listings through it read the archive)".into());
     }
+    if info.record < 2 {
+        return Freshness::Stale("made by an older tarfs, without the archive's stamp and the index's digests".into());
+    }
+    if let Err(why) = whole_index_intact(map.bytes(), info) {
+        return Freshness::Corrupt(why.to_string());
+    }
     let located = Located { source: Source::Sidecar(dest.to_path_buf()), bytes: IndexBytes::Owned(Vec::new()), base: 0 };
     // A few headers of the archive, each read alone (see `Archive::advise_sampling`).
     archive.advise_sampling(std::iter::empty());
     let usable = usable(&index, &located, archive);
     archive.advise(Advice::Normal);
     match usable {
+        Ok(()) if info.stamp != Some(archive.stamp()) => Freshness::Stale(format!("the archive changed since it was indexed (then {}; now {})", info.stamp.map_or("unknown".into(), |s| s.to_string()), archive.stamp())),
         Ok(()) => Freshness::Fresh { entries: info.entries },
         Err(why) => Freshness::Stale(why),
     }
+}
+
+/// Checks every digest of an index whose data is `data`: its extension's pieces and its groups
+/// of entries (the header's was checked as it decoded).
+fn whole_index_intact(data: &[u8], info: &IndexInfo) -> std::result::Result<(), tarfs::IndexError> {
+    let header: &[u8; BLOCK] = data.get(..BLOCK).and_then(|b| b.try_into().ok()).ok_or(tarfs::IndexError::NoMagic)?;
+    let Some(x) = crate::ops::read::opened_extension(data, header, info)? else { return Ok(()) };
+    x.check_all().map_err(|e| tarfs::IndexError::MissingExtension(e.to_string()))?;
+    x.check_all_entries(&data[BLOCK..]).map_err(|r| tarfs::IndexError::EntryDigest { first: r.start as u64, last: r.end.saturating_sub(1) as u64 })
 }
 
 /// Reads a whole sidecar file.

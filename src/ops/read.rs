@@ -22,7 +22,7 @@ use crate::format::csv;
 use crate::format::sparse::Region;
 use crate::format::compression::Compression;
 use crate::format::ext;
-use crate::format::tarfs::{self, Index, IndexEntry, FLAG_GLOBALS, FLAG_SUBSET};
+use crate::format::tarfs::{self, Index, IndexEntry, FLAG_EXT, FLAG_GLOBALS, FLAG_SUBSET};
 use crate::source::{compression_of, source_of, ByteSource, Decoded};
 use crate::scan::{Entry, ScanEnd, ScanOptions, Scanner};
 
@@ -172,29 +172,33 @@ pub fn usable(index: &Index<'_>, located: &Located, archive: &Archive) -> Result
 /// The one freshness check: whether an index whose header says `info`, with `n` entries that
 /// `entry(i)` gives (`None`: entry `i` is corrupt), still describes `archive`; else why not.
 ///
-/// - A compressed file's index records that file's length, which is all that can be checked
-///   without decompressing.
+/// - A compressed file's sidecar is bound to that file: its length, then its stamp (inode,
+///   mtime, ctime), and where the stamp differs (a copy, a replacement), the xxh3-64 of the whole
+///   compressed file. Another file of the same length is never answered for; a sidecar from an
+///   older tarfs, with no digest, is stale.
 /// - A sidecar records the archive's length.
 /// - The archive must still end where the index says (GNU `tar -rf` appends over the end marker,
 ///   often without changing the length).
-/// - The first, the last, and a fixed sample of [`SAMPLE`] entries between must match the
-///   headers at their positions: another archive of the same length put in place fails here.
-///   That is 66 header reads whatever the index's size.
+/// - A sidecar that records the archive's stamp: where the stamp still holds, the first, the
+///   last and a fixed sample of [`SAMPLE`] entries between must match the headers at their
+///   positions; where it differs (an in-place edit changes the ctime, which `touch -r` cannot
+///   restore), every entry must. An embedded index, or a sidecar of an older tarfs, cannot carry
+///   a stamp that holds: the sample is the fallback.
 ///
 /// Returns the archive bytes it read.
 pub fn freshness<'e>(info: &tarfs::IndexInfo, n: usize, entry: impl Fn(usize) -> Option<IndexEntry<'e>>, located: &Located, archive: &Archive) -> Result<u64, String> {
+    let sidecar = matches!(located.source, Source::Sidecar(_));
     if info.source_len != 0 {
-        // Made from a compressed file: its length is what can be checked without decompressing.
         let compressed = archive.compressed_len().unwrap_or(archive.len());
         if info.source_len != compressed {
             return Err(format!("{} is stale: it was made for a compressed file of {} bytes, the file is {} bytes", located.source, info.source_len, compressed));
         }
         if archive.compressed_len().is_none() {
-            return Ok(0);
+            return compressed_binding(info, located, archive);
         }
         // A decompressed copy: the checks below apply to it.
     }
-    if matches!(located.source, Source::Sidecar(_)) && info.archive_len != archive.len() {
+    if sidecar && info.archive_len != archive.len() {
         return Err(format!(
             "{} is stale: it was made for an archive of {} bytes, the archive is {} bytes",
             located.source, info.archive_len, archive.len()
@@ -207,30 +211,71 @@ pub fn freshness<'e>(info: &tarfs::IndexInfo, n: usize, entry: impl Fn(usize) ->
     if end > archive.len() || !is_zero_block(&tail[..tail.len().min(BLOCK)]) {
         return Err(format!("{} is stale: the archive no longer ends at byte {end}", located.source));
     }
-    Ok(read + sample_unchanged(n, entry, located, archive)?)
+    let changed = sidecar && info.stamp.is_some_and(|s| s != archive.stamp());
+    let checked = if changed { entries_unchanged(n, 0..n, &entry, located, archive) } else { sample_unchanged(n, &entry, located, archive) };
+    Ok(read + checked?)
+}
+
+/// The binding of a compressed file's sidecar (see [`freshness`]): its stamp, else its digest.
+/// Returns the bytes read.
+fn compressed_binding(info: &tarfs::IndexInfo, located: &Located, archive: &Archive) -> Result<u64, String> {
+    if matches!(located.source, Source::Sidecar(_)) && info.stamp == Some(archive.stamp()) {
+        return Ok(0);
+    }
+    match info.source_digest {
+        Some(d) if d == xxhash_rust::xxh3::xxh3_64(archive.bytes()) => Ok(archive.len()),
+        Some(_) => Err(format!("{} is stale: it was made for another compressed file of the same length (the file's digest differs)", located.source)),
+        None => Err(format!("{} is stale: it was made by an older tarfs and records nothing that binds it to the compressed file's content", located.source)),
+    }
 }
 
 /// The sample of [`freshness`]: the first, the last and [`SAMPLE`] entries between each still
 /// match the header at its position. Returns the archive bytes read.
 pub fn sample_unchanged<'e>(n: usize, entry: impl Fn(usize) -> Option<IndexEntry<'e>>, located: &Located, archive: &Archive) -> Result<u64, String> {
+    let step = (n / SAMPLE).max(1);
+    entries_unchanged(n, (0..n).step_by(step).chain(n.checked_sub(1)), &entry, located, archive)
+}
+
+/// Whether each of the entries `which` (of `n`) still matches the header at its position.
+/// Returns the archive bytes read.
+pub fn entries_unchanged<'e>(n: usize, which: impl Iterator<Item = usize>, entry: &impl Fn(usize) -> Option<IndexEntry<'e>>, located: &Located, archive: &Archive) -> Result<u64, String> {
     let data = archive.bytes();
     let mut read = 0;
-    let step = (n / SAMPLE).max(1);
-    let sample = (0..n).step_by(step).chain(n.checked_sub(1));
-    for i in sample {
+    for i in which {
         let which = if i + 1 == n { "its last entry".to_string() } else { format!("its entry {i}") };
         let Some(entry) = entry(i).filter(IndexEntry::checksum_ok) else {
-            return Err(format!("{} is corrupt: {which} has a bad checksum", located.source));
+            return Err(format!("{} is corrupt: {which} has a bad checksum or does not match its group's digest", located.source));
         };
         // The position is the first block of the header chain; the entry copies the main header.
         let pos = located.base + entry.position() * BLOCK_U64;
         let here = Scanner::at(data, pos, ScanOptions::default()).next().and_then(Result::ok);
         read += here.as_ref().map_or(BLOCK_U64, |e| e.header_offset + BLOCK_U64 - e.position);
-        if !here.is_some_and(|e| e.position == pos && entry.matches_header(e.header.as_bytes())) {
+        let chain_ok = |e: &Entry<'_>| entry.chain_blocks().is_none_or(|c| c == e.chain_blocks());
+        if !here.is_some_and(|e| e.position == pos && entry.matches_header(e.header.as_bytes()) && chain_ok(&e)) {
             return Err(format!("{} is stale: {which} no longer matches the archive at byte {pos}", located.source));
         }
     }
     Ok(read)
+}
+
+/// The extension data of an index whose data is `data`, header block `header` and header record
+/// `info`, opened: `None` when the header promises none. Extension data that the header
+/// promises but that is missing or does not open is an error, as is a version 2 header
+/// whose extension has no entry digests: the index is damaged, and read as an older one it
+/// would answer wrong (a flipped bit in the entry count would drop members).
+pub fn opened_extension<'d>(data: &'d [u8], header: &[u8; BLOCK], info: &tarfs::IndexInfo) -> std::result::Result<Option<ext::Ext<'d>>, tarfs::IndexError> {
+    let missing = |why: &str| tarfs::IndexError::MissingExtension(why.to_string());
+    if info.flags & FLAG_EXT == 0 {
+        return Ok(None);
+    }
+    // The range lies past the entries, inside the data.
+    let range = tarfs::ext_range(data, info).ok_or_else(|| missing("it is not where the header says"))?;
+    let x = ext::Ext::open(&data[range], header, info.entries).map_err(|e| missing(&e.to_string()))?;
+    if info.record >= 2 && !x.has_entry_digests() {
+        return Err(missing("it has no entry digests"));
+    }
+    usize::try_from(info.entries).map_err(|_| missing("too many entries"))?;
+    Ok(Some(x))
 }
 
 /// The extension data of the index `located` (of `archive`), opened; `None` when it has none.
@@ -252,6 +297,7 @@ pub fn ext_entry<'s>(located: &Located, archive: &Archive, x: &ext::Ext<'s>, dat
     if !ie.checksum_ok() {
         return Err(Error::Index { index: located.path(archive), source: tarfs::IndexError::EntryChecksum { entry: i as u64, offset: ((i + 1) * BLOCK) as u64 } });
     }
+    x.check_entry(&data[BLOCK..], i).map_err(|r| Error::Index { index: located.path(archive), source: tarfs::IndexError::EntryDigest { first: r.start as u64, last: r.end.saturating_sub(1) as u64 } })?;
     let m = x.meta(i, ie.stored_checksum()).map_err(|e| bad(e.to_string()))?;
     Entry::from_index(HeaderView::new(block), located.base + ie.position() * BLOCK_U64, &m).map_err(|source| Error::Scan { path: located.path(archive), source })
 }
@@ -283,9 +329,9 @@ impl<'a> Reader<'a> {
     /// scanned. A compressed archive can only have a sidecar.
     pub fn open(archive: &'a Archive, index_dir: Option<&IndexDir>, opts: ScanOptions) -> Result<Reader<'a>> {
         let scan = |note: Option<String>| Reader::scanning(archive, opts, note);
-        if crate::ops::journal::pending(archive.path(), archive.identity()) {
-            return Ok(scan(Some("an interrupted change left a journal (run `tarfs recover`); scanning instead of using an index".to_string())));
-        }
+        // A half-changed archive is neither the old one nor the new one: no answer until
+        // `tarfs recover` has run.
+        crate::ops::journal::refuse_pending(archive)?;
         let mut notes = Vec::new();
         let sidecar = Located::sidecar(archive, index_dir).unwrap_or_else(|e| {
             notes.push(format!("the sidecar cannot be read ({e})"));
@@ -333,26 +379,15 @@ impl<'a> Reader<'a> {
         let data = located.slice(archive);
         let header = data.get(..BLOCK).and_then(|b| <&[u8; BLOCK]>::try_from(b).ok()).ok_or_else(|| format!("{} does not decode: {}", located.source, tarfs::IndexError::NoMagic))?;
         let head = tarfs::decode_header(header).map_err(|e| format!("{} does not decode: {e}", located.source))?;
-        let ext = head.info.as_ref().and_then(|info| {
-            // The range lies past the entries, inside the data.
-            let range = tarfs::ext_range(data, info)?;
-            let n = usize::try_from(info.entries).ok()?;
-            Some(ext::Ext::open(&data[range], header, info.entries).map(|_| n))
-        });
-        let n = match ext {
-            Some(Ok(n)) => {
-                r.ext = true;
-                n
-            }
-            failed => {
-                let idx = decode_index(data).map_err(|e| format!("{} does not decode: {e}", located.source))?;
-                if let Some(Err(e)) = failed {
-                    r.note = Some(format!("{}: {e}; using its entries alone", located.source));
-                }
-                idx.entries.len()
-            }
-        };
         let info = head.info.clone().unwrap_or_default();
+        let x = opened_extension(data, header, &info).map_err(|e| format!("{} is corrupt: {e}", located.source))?;
+        let n = match &x {
+            Some(_) => {
+                r.ext = true;
+                info.entries as usize
+            }
+            None => decode_index(data).map_err(|e| format!("{} does not decode: {e}", located.source))?.entries.len(),
+        };
         if info.flags & FLAG_GLOBALS != 0 && !r.ext {
             return Err(format!("{} cannot carry the archive's pax global headers", located.source));
         }
@@ -360,7 +395,12 @@ impl<'a> Reader<'a> {
             return Err(format!("{} is a subset index ({n} entries), which cannot answer for the members it leaves out", located.source));
         }
         if head.info.is_some() {
-            let entry = |i: usize| Some(IndexEntry::new(data.get((i + 1) * BLOCK..(i + 2) * BLOCK)?.try_into().ok()?));
+            let entry = |i: usize| {
+                if let Some(x) = &x {
+                    x.check_entry(&data[BLOCK..], i).ok()?;
+                }
+                Some(IndexEntry::new(data.get((i + 1) * BLOCK..(i + 2) * BLOCK)?.try_into().ok()?))
+            };
             r.opening_reads = freshness(&info, n, entry, &located, archive)?;
         }
         r.flags = info.flags;
@@ -622,15 +662,16 @@ impl<'a> Reader<'a> {
         let bytes = self.archive.bytes();
         // The pax global headers met so far: a member's attributes depend on them.
         let mut globals = crate::format::pax::Globals::default();
+        let mut prev_end = 0u64;
         for (i, row) in rows.iter().enumerate() {
             let data_offset = row.start_block.saturating_mul(BLOCK_U64);
             // The member's header chain starts where the previous row's data ends (extension
             // headers, sparse maps and pax globals come between); a writer that pads with an
             // extra block leaves the header just before the data.
-            let from = match i.checked_sub(1).map(|p| &rows[p]) {
-                None => 0,
-                Some(p) => p.start_block.saturating_add(p.blocks).saturating_mul(BLOCK_U64),
-            };
+            // Where the previous member's data really ends, as its header says, not as the row
+            // says: a damaged `blocks` column could otherwise start the chain past an extension
+            // header and list the member without it.
+            let from = prev_end;
             let at = data_offset.saturating_sub(BLOCK_U64);
             let bad = |msg: &str| self.mismatch(i as u64, at, &row.name, &format!("{name} row {}: {msg}", i + 1));
             if row.start_block == 0 || data_offset.saturating_add(row.size) > self.archive.len() {
@@ -650,9 +691,12 @@ impl<'a> Reader<'a> {
             let Some(mut e) = found(from).or_else(|| found(at)) else {
                 return Err(bad("no member header leads to the row's data"));
             };
-            if e.path().as_ref() != row.name.as_slice() && e.stored_size != row.size {
-                return Err(bad("the header there is another member's"));
+            // Both the name and the size: a member renamed in place (same length, checksum
+            // fixed) after the index was written has the row's size but another name.
+            if normalize_name(&e.path()) != normalize_name(&row.name) || e.stored_size != row.size {
+                return Err(bad(&format!("the header there is another member's ({}, {} bytes): the CSV index is stale", String::from_utf8_lossy(&e.path()), e.stored_size)));
             }
+            prev_end = e.data_offset.saturating_add(crate::format::header::round_up(e.stored_size).unwrap_or(u64::MAX));
             e.pax.path = Some(&row.name);
             f(&e)?;
             for &(at, len) in &seen {
@@ -795,7 +839,7 @@ impl<'a> Reader<'a> {
                     r
                 })
                 .collect();
-            Ok(Layout { path: found.path().into_owned(), size: x.size(), typeflag: found.typeflag, regions })
+            Ok(Layout { path: found.path().into_owned(), size: x.size(), typeflag: found.typeflag, regions, fingerprint: fingerprint(found, data_offset.saturating_sub(found.data_offset)) })
         };
         if self.compression.is_none() {
             let found = self.member_at(position)?;
@@ -848,6 +892,24 @@ pub struct Layout {
     pub typeflag: u8,
     /// `(logical offset, length, offset in the archive's data)`, in order.
     pub regions: Vec<(u64, u64, u64)>,
+    /// The [`fingerprint`] of the member found there.
+    pub fingerprint: u64,
+}
+
+/// What identifies member `e` at its place, as a listing shows it: its main header (without
+/// the checksum field and the bytes an index entry reuses), its full path and where its data
+/// starts (`base` added to its data offset). A mount compares the fingerprint of the member it
+/// listed with the one it finds when a file is opened, as `cat` compares the header and path:
+/// two same-size members that swapped names, or a flipped position, are then an error (EIO),
+/// never another file's bytes.
+pub fn fingerprint(e: &Entry<'_>, base: u64) -> u64 {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    let header = e.header.as_bytes();
+    h.update(&header[..148]);
+    h.update(&header[156..500]);
+    h.update(&e.path());
+    h.update(&e.data_offset.saturating_add(base).to_be_bytes());
+    h.digest()
 }
 
 impl Layout {

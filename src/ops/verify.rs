@@ -39,6 +39,7 @@ pub struct VerifyReport {
 /// Verifies the index of `archive`. Any missing, stale or corrupt index is an error that names the
 /// archive and, where there is one, the entry.
 pub fn verify(archive: &Archive, index_dir: Option<&IndexDir>, opts: ScanOptions) -> Result<VerifyReport> {
+    crate::ops::journal::refuse_pending(archive)?;
     if let Some(c) = compression_of(archive) {
         return verify_compressed(archive, c, index_dir, opts);
     }
@@ -92,6 +93,10 @@ impl<'i, 'd> Pairing<'i, 'd> {
                 let header: &[u8; 512] = data[..512].try_into().expect("a decoded index has a header");
                 let x = ext::Ext::open(&data[range], header, info.entries).map_err(bad)?;
                 x.check_all().map_err(bad)?;
+                x.check_all_entries(&data[512..]).map_err(|r| Error::Index { index: path.to_path_buf(), source: tarfs::IndexError::EntryDigest { first: r.start as u64, last: r.end.saturating_sub(1) as u64 } })?;
+                if info.record >= 2 && !x.has_entry_digests() {
+                    return Err(Error::Index { index: path.to_path_buf(), source: tarfs::IndexError::MissingExtension("it has no entry digests".into()) });
+                }
                 Some((x, Vec::new()))
             }
             None if info.flags & tarfs::FLAG_EXT != 0 => return Err(Error::Invalid(format!("{}: the index says it has extension data, but it is not there", path.display()))),
