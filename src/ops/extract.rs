@@ -7,16 +7,22 @@
 //! `--overwrite`-by-unlink does), and hard-link targets must resolve inside the destination.
 //!
 //! Modes (including setuid/setgid/sticky bits) and modification times are restored; directories
-//! get theirs after everything inside them is written. Ownership is not restored. Device nodes and
-//! FIFOs are created when running as root; otherwise devices are refused with a message, as
-//! non-root GNU tar fails on them.
+//! get theirs after everything inside them is written, and never through a symbolic link: each is
+//! found again by its path through real directories only, and must still be the directory (device
+//! and inode number) noted when it was created, as GNU tar checks (see `DeferredDirs`). As
+//! root, owners are restored. Device nodes and FIFOs are created when running as root; otherwise
+//! devices are refused with a message, as non-root GNU tar fails on them.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::BufWriter;
+use std::fs::{self, OpenOptions};
+use std::io::{self, BufWriter};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{symlink, OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, SystemTime};
+
+use rustix::fs::{Mode, OFlags};
+use rustix::io::Errno;
 
 use crate::error::{IoContext, Result};
 use crate::ops::read::{write_data, Reader};
@@ -107,7 +113,7 @@ pub fn extract(reader: &Reader<'_>, opts: &ExtractOptions) -> Result<ExtractRepo
     let root = fs::canonicalize(&opts.dest).at(&opts.dest)?;
     let mut select = opts.select.clone();
     let mut report = ExtractReport::default();
-    let mut dirs: Vec<(PathBuf, u32, i64)> = Vec::new();
+    let mut dirs = DeferredDirs::new(&root)?;
     let archive = reader.archive().path().to_path_buf();
     let mut owners = Owners { root: rustix::process::geteuid().is_root(), numeric: opts.numeric_owner, users: Default::default(), groups: Default::default() };
     reader.for_each(|e| {
@@ -124,21 +130,124 @@ pub fn extract(reader: &Reader<'_>, opts: &ExtractOptions) -> Result<ExtractRepo
         }
         Ok(())
     })?;
-    // Directories last, deepest first, so their modes and times are not disturbed by their
-    // contents and read-only directories do not block extraction.
-    dirs.sort_by(|a, b| b.0.cmp(&a.0));
-    for (dir, mode, mtime) in dirs {
-        if let Err(err) = fs::set_permissions(&dir, fs::Permissions::from_mode(mode)) {
-            report.failures.push(format!("{}: cannot set mode: {err}", dir.display()));
-        }
-        if let Err(err) = File::open(&dir).and_then(|f| f.set_modified(to_time(mtime))) {
-            report.failures.push(format!("{}: cannot set time: {err}", dir.display()));
-        }
-    }
+    dirs.apply(&root, &mut report.failures);
     for name in select.unmatched() {
         report.failures.push(format!("{}: {}: not found in archive", archive.display(), String::from_utf8_lossy(name)));
     }
     Ok(report)
+}
+
+/// Directories whose modes and times are set after everything inside them is written, each found
+/// again without following a symbolic link.
+///
+/// A directory may be created through a link inside the destination (`l -> sub`, then `l/d/`),
+/// and a later member may point that link elsewhere (`l -> /etc`): setting `l/d`'s mode at the
+/// end by that name would change `/etc/d`. So each directory is noted by its path through real
+/// directories only (`sub/d`) and by its device and inode number; at the end that path is opened
+/// from the destination one component at a time with `O_NOFOLLOW`, and the mode and time are set
+/// through the descriptor only if it is still the same directory. Otherwise the directory is
+/// reported and left alone, as GNU tar reports a directory "renamed before its status could be
+/// extracted".
+struct DeferredDirs {
+    /// The destination, opened once.
+    root: OwnedFd,
+    /// The directories, in the order they were met.
+    list: Vec<Deferred>,
+}
+
+/// One directory whose mode and time wait for the end of the extraction.
+struct Deferred {
+    /// Its path from the destination, through no symbolic link.
+    rel: PathBuf,
+    /// Its device and inode number when it was created or first met.
+    id: (u64, u64),
+    /// The permission bits to give it.
+    mode: u32,
+    /// The modification time to give it, in seconds since the epoch.
+    mtime: i64,
+}
+
+impl DeferredDirs {
+    /// Opens the destination `root` (a canonical path) to find directories from.
+    fn new(root: &Path) -> Result<Self> {
+        let fd = rustix::fs::open(root, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty());
+        Ok(DeferredDirs { root: fd.map_err(io::Error::from).at(root)?, list: Vec::new() })
+    }
+
+    /// Notes the directory just created (or found) at `target`, whose parents [`safe_parent`]
+    /// checked, to be given `mode` and `mtime` at the end.
+    fn note(&mut self, root: &Path, target: &Path, mode: u32, mtime: i64) -> std::result::Result<(), String> {
+        let real = fs::canonicalize(target).map_err(|err| format!("{}: {err}", target.display()))?;
+        let Ok(rel) = real.strip_prefix(root) else {
+            return Err(format!("refusing directory {}, which leads outside the destination", target.display()));
+        };
+        let dir = open_beneath(self.root.as_fd(), rel, OFlags::PATH).map_err(|err| format!("{}: {err}", real.display()))?;
+        let st = rustix::fs::fstat(&dir).map_err(|err| format!("{}: {err}", real.display()))?;
+        self.list.push(Deferred { rel: rel.to_path_buf(), id: (st.st_dev, st.st_ino), mode, mtime });
+        Ok(())
+    }
+
+    /// Gives every noted directory its mode and time, deepest first, so that they are not
+    /// disturbed by the directory's contents and read-only directories do not block extraction; a
+    /// directory noted twice gets the later member's. What fails is added to `failures`.
+    fn apply(mut self, root: &Path, failures: &mut Vec<String>) {
+        // Stable: members with the same path keep the archive's order.
+        self.list.sort_by(|a, b| b.rel.cmp(&a.rel));
+        for d in &self.list {
+            if let Err(err) = d.apply(self.root.as_fd()) {
+                failures.push(format!("{}: cannot set mode and time: {err}", root.join(&d.rel).display()));
+            }
+        }
+    }
+}
+
+impl Deferred {
+    /// Gives the directory its mode and time if it is still the directory noted, reached from
+    /// `root` through no symbolic link.
+    fn apply(&self, root: BorrowedFd<'_>) -> io::Result<()> {
+        // fchmod and futimens need a directory opened for reading. One whose mode denies that to
+        // its owner (set by an earlier member of the same name, or there before) is opened as a
+        // path only and changed through its /proc/self/fd link, which names that very directory.
+        let (dir, path_only) = match open_beneath(root, &self.rel, OFlags::RDONLY) {
+            Err(Errno::ACCESS) => (open_beneath(root, &self.rel, OFlags::PATH)?, true),
+            opened => (opened?, false),
+        };
+        let st = rustix::fs::fstat(&dir)?;
+        if (st.st_dev, st.st_ino) != self.id {
+            return Err(io::Error::other("the directory was replaced before its mode and time could be set"));
+        }
+        use rustix::fs::{AtFlags, Timespec, Timestamps, CWD, UTIME_OMIT};
+        let times = Timestamps { last_access: Timespec { tv_sec: 0, tv_nsec: UTIME_OMIT }, last_modification: Timespec { tv_sec: self.mtime, tv_nsec: 0 } };
+        let mode = Mode::from_raw_mode(self.mode);
+        if path_only {
+            let link = format!("/proc/self/fd/{}", dir.as_raw_fd());
+            rustix::fs::utimensat(CWD, &link, &times, AtFlags::empty())?;
+            rustix::fs::chmodat(CWD, &link, mode, AtFlags::empty())?;
+        } else {
+            rustix::fs::futimens(&dir, &times)?;
+            rustix::fs::fchmod(&dir, mode)?;
+        }
+        Ok(())
+    }
+}
+
+/// Opens the directory `rel` under `root` one component at a time, each with `O_NOFOLLOW` and
+/// `O_DIRECTORY`, so that a symbolic link anywhere on the way fails the open: the last component
+/// with `last` (`O_RDONLY` or `O_PATH`), the others as paths only. An empty `rel` opens `root`.
+fn open_beneath(root: BorrowedFd<'_>, rel: &Path, last: OFlags) -> rustix::io::Result<OwnedFd> {
+    let always = OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let mut at: Option<OwnedFd> = None;
+    let mut names = rel.components().peekable();
+    while let Some(c) = names.next() {
+        let Component::Normal(name) = c else { return Err(Errno::INVAL) };
+        let how = if names.peek().is_some() { OFlags::PATH } else { last };
+        let parent = at.as_ref().map_or(root, |fd| fd.as_fd());
+        at = Some(rustix::fs::openat(parent, name, how | always, Mode::empty())?);
+    }
+    match at {
+        Some(fd) => Ok(fd),
+        None => rustix::fs::openat(root, ".", last | always, Mode::empty()),
+    }
 }
 
 /// A member name made relative and safe: leading `/` removed, `.` components dropped, `..`
@@ -202,7 +311,7 @@ fn strip(rel: PathBuf, n: usize) -> Option<PathBuf> {
     (!rest.as_os_str().is_empty()).then_some(rest)
 }
 
-fn extract_one(reader: &Reader<'_>, e: &Entry<'_>, root: &Path, dirs: &mut Vec<(PathBuf, u32, i64)>, owners: &mut Owners, strip_n: usize) -> std::result::Result<bool, String> {
+fn extract_one(reader: &Reader<'_>, e: &Entry<'_>, root: &Path, dirs: &mut DeferredDirs, owners: &mut Owners, strip_n: usize) -> std::result::Result<bool, String> {
     let Some(rel) = strip(safe_relative(&e.path())?, strip_n) else { return Ok(false) };
     let target = safe_parent(root, &rel)?;
     let owner = owners.of(e);
@@ -218,7 +327,7 @@ fn extract_one(reader: &Reader<'_>, e: &Entry<'_>, root: &Path, dirs: &mut Vec<(
                 Err(_) => fs::create_dir(&target).map_err(|err| err.to_string())?,
             }
             let owned = chown(&target, owner);
-            dirs.push((target, safe_mode(mode, owned), e.mtime));
+            dirs.note(root, &target, safe_mode(mode, owned), e.mtime)?;
         }
         b'2' => {
             clear(&target)?;
@@ -313,5 +422,39 @@ mod tests {
         assert_eq!(safe_relative(b"./a/./b").unwrap(), PathBuf::from("a/b"));
         assert!(safe_relative(b"a/../../b").is_err());
         assert!(safe_relative(b"..").is_err());
+    }
+
+    /// A directory replaced between its member and the end of the extraction (by another
+    /// process: members cannot replace a directory) is reported and left alone, whether a
+    /// symbolic link to outside or another directory now stands at its path.
+    #[test]
+    fn a_replaced_directory_is_left_alone() {
+        use std::os::unix::fs::MetadataExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let top = fs::canonicalize(tmp.path()).unwrap();
+        let (dest, outside) = (top.join("dest"), top.join("outside"));
+        for d in ["dest/a", "dest/b", "dest/c", "outside"] {
+            fs::create_dir_all(top.join(d)).unwrap();
+            fs::set_permissions(top.join(d), fs::Permissions::from_mode(0o700)).unwrap();
+        }
+        let mut dirs = DeferredDirs::new(&dest).unwrap();
+        for d in ["a", "b", "c"] {
+            dirs.note(&dest, &dest.join(d), 0o777, 0).unwrap();
+        }
+        fs::rename(dest.join("a"), dest.join("a.old")).unwrap();
+        symlink(&outside, dest.join("a")).unwrap();
+        fs::rename(dest.join("b"), dest.join("b.old")).unwrap();
+        fs::create_dir(dest.join("b")).unwrap();
+        fs::set_permissions(dest.join("b"), fs::Permissions::from_mode(0o700)).unwrap();
+        let mut failures = Vec::new();
+        dirs.apply(&dest, &mut failures);
+        assert_eq!(failures.len(), 2, "{failures:?}");
+        assert!(failures.iter().all(|f| f.contains("cannot set mode and time")), "{failures:?}");
+        for d in ["outside", "dest/a.old", "dest/b", "dest/b.old"] {
+            let m = fs::metadata(top.join(d)).unwrap();
+            assert_eq!(m.mode() & 0o7777, 0o700, "{d}");
+            assert_ne!(m.mtime(), 0, "{d}");
+        }
+        assert_eq!((fs::metadata(dest.join("c")).unwrap().mode() & 0o7777, fs::metadata(dest.join("c")).unwrap().mtime()), (0o777, 0));
     }
 }
