@@ -78,9 +78,7 @@ fn differences(archive: &Path, tar_archive: &Path, tmp: &Path) -> Vec<String> {
 
 /// [`differences`], mounted with `extra` flags.
 fn differences_with(archive: &Path, tar_archive: &Path, tmp: &Path, extra: &[&str]) -> Vec<String> {
-    let theirs = tempfile::Builder::new().prefix("tar").tempdir_in(tmp).unwrap();
-    let t = Command::new("tar").arg("--numeric-owner").arg("-xpf").arg(tar_archive).arg("-C").arg(theirs.path()).output().unwrap();
-    assert!(t.status.success(), "tar -xf {}: {}", tar_archive.display(), String::from_utf8_lossy(&t.stderr));
+    let theirs = extracted(tar_archive, tmp);
     let m = mount(archive, tmp, extra);
     let (ours, our_links) = snapshot(&m.0);
     let (want, want_links) = snapshot(theirs.path());
@@ -98,6 +96,14 @@ fn differences_with(archive: &Path, tar_archive: &Path, tmp: &Path, extra: &[&st
         diffs.push(format!("{}: hard links: mount {our_links:?}, tar -xf {want_links:?}", archive.display()));
     }
     diffs
+}
+
+/// `tar -xpf` of `tar_archive` (owners as numbers) into a new directory under `tmp`.
+fn extracted(tar_archive: &Path, tmp: &Path) -> TempDir {
+    let theirs = tempfile::Builder::new().prefix("tar").tempdir_in(tmp).unwrap();
+    let t = Command::new("tar").arg("--numeric-owner").arg("-xpf").arg(tar_archive).arg("-C").arg(theirs.path()).output().unwrap();
+    assert!(t.status.success(), "tar -xf {}: {}", tar_archive.display(), String::from_utf8_lossy(&t.stderr));
+    theirs
 }
 
 /// The differences between the mount of `archive` and `tarfs extract --numeric-owner` of it.
@@ -142,11 +148,11 @@ fn make_tree(root: &Path) {
     }
 }
 
-#[test]
-fn the_mount_is_what_tar_extracts() {
-    let tmp = TempDir::new().unwrap();
-    make_tree(tmp.path());
-    let src = tmp.path();
+/// The writer matrix, of the tree [`make_tree`] made under `src`: GNU tar in five formats (v7
+/// of `tree/dir` alone, ustar without the long names) and with sparse files in two, bsdtar,
+/// Python (pax), and a GNU archive with duplicate names appended (which changes `tree/dir/f2`
+/// in `src`). In this order; each `NAME.tar` under `src`.
+fn writer_matrix(src: &Path) -> Vec<PathBuf> {
     let mut archives: Vec<PathBuf> = Vec::new();
     for (name, cmd) in [
         ("gnu", "tar --format=gnu -cf"),
@@ -157,26 +163,34 @@ fn the_mount_is_what_tar_extracts() {
         ("posix-sparse", "tar --format=posix -S -cf"),
         ("bsdtar", "bsdtar -cf"),
     ] {
-        let a = tmp.path().join(format!("{name}.tar"));
+        let a = src.join(format!("{name}.tar"));
         let excl = if name == "ustar" { "--exclude=tree/llll*" } else { "" };
         ok(Command::new("sh").arg("-c").arg(format!("cd {} && {cmd} {} {excl} tree", src.display(), a.display())));
         archives.push(a);
     }
     // v7 cannot hold the long names.
-    let v7 = tmp.path().join("v7.tar");
+    let v7 = src.join("v7.tar");
     ok(Command::new("sh").arg("-c").arg(format!("cd {} && tar --format=v7 -cf {} tree/dir", src.display(), v7.display())));
     archives.push(v7);
-    let py = tmp.path().join("python.tar");
+    let py = src.join("python.tar");
     ok(Command::new("python3").arg("-c").arg("import tarfile, sys, os\nos.chdir(sys.argv[1])\nwith tarfile.open(sys.argv[2], 'w', format=tarfile.PAX_FORMAT) as t:\n    t.add('tree')\n").arg(src).arg(&py));
     archives.push(py);
     // Duplicate names: the same paths appended again with other contents and modes, and a
     // directory given again with another mode.
-    let dup = tmp.path().join("dups.tar");
+    let dup = src.join("dups.tar");
     fs::copy(&archives[0], &dup).unwrap();
     fs::write(src.join("tree/dir/f2"), "second f2\n").unwrap();
     fs::set_permissions(src.join("tree/dir/f2"), fs::Permissions::from_mode(0o600)).unwrap();
     ok(Command::new("sh").arg("-c").arg(format!("cd {} && tar -rf {} tree/dir/f2 && tar --no-recursion -rf {} tree/dir/sub", src.display(), dup.display(), dup.display())));
     archives.push(dup);
+    archives
+}
+
+#[test]
+fn the_mount_is_what_tar_extracts() {
+    let tmp = TempDir::new().unwrap();
+    make_tree(tmp.path());
+    let archives = writer_matrix(tmp.path());
     let mut diffs = Vec::new();
     for a in &archives {
         diffs.extend(differences(a, a, tmp.path()));
