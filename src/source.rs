@@ -156,9 +156,60 @@ impl ByteSource for Positioned {
 struct DecodeState<'a> {
     reader: Box<dyn Read + Send + 'a>,
     at: u64,
-    /// The last bytes handed out (up to [`BACK`]), which end at `at`: a read that starts a
-    /// little behind the decoder (a header just after data read with it) is served from here.
+    /// The last bytes decoded (up to [`BACK`]), which end at `at`: whether handed out or
+    /// skipped, so that they are always the stream's bytes `at - recent.len()..at`. A read that
+    /// starts a little behind the decoder (a header just after data read with it) is served
+    /// from here.
     recent: Vec<u8>,
+}
+
+impl DecodeState<'_> {
+    /// The offset in the stream of the first byte the decoder still holds.
+    fn window_start(&self) -> u64 {
+        self.at - self.recent.len() as u64
+    }
+
+    /// Notes `fresh`, the bytes just decoded (they end at `at`), in the window.
+    fn remember(&mut self, fresh: &[u8]) {
+        if fresh.len() >= BACK {
+            self.recent.clear();
+            self.recent.extend_from_slice(&fresh[fresh.len() - BACK..]);
+        } else {
+            self.recent.extend_from_slice(fresh);
+            let excess = self.recent.len().saturating_sub(BACK);
+            self.recent.drain(..excess);
+        }
+    }
+
+    /// Decodes `n` bytes without handing them out (fewer where the stream ends), keeping the
+    /// last of them in the window: a read just behind the new position gets them. How many.
+    fn skip(&mut self, n: u64) -> io::Result<u64> {
+        let mut chunk = vec![0u8; BACK];
+        let mut done = 0;
+        while done < n {
+            let want = usize::try_from(n - done).unwrap_or(usize::MAX).min(BACK);
+            let got = match self.reader.read(&mut chunk[..want]) {
+                Ok(0) => break,
+                Ok(got) => got,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            self.at += got as u64;
+            self.remember(&chunk[..got]);
+            done += got as u64;
+        }
+        Ok(done)
+    }
+
+    /// Decodes up to `n` bytes onto `out` (fewer only where the stream ends), keeping them in
+    /// the window. How many.
+    fn take(&mut self, n: u64, out: &mut Vec<u8>) -> io::Result<u64> {
+        let old = out.len();
+        let got = (&mut self.reader).take(n).read_to_end(out)?;
+        self.at += got as u64;
+        self.remember(&out[old..]);
+        Ok(got as u64)
+    }
 }
 
 /// How far behind its position a decoded source can read without decoding again.
@@ -221,43 +272,47 @@ pub fn spool(r: &mut dyn Read, path: &Path, dir: &Path) -> Result<(Archive, u64)
     Ok((opened, n))
 }
 
-impl ByteSource for Decoded<'_> {
-    fn read_at(&self, offset: u64, len: usize) -> io::Result<Cow<'_, [u8]>> {
-        let mut guard = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let behind = |s: &DecodeState<'_>| s.at.saturating_sub(s.recent.len() as u64);
-        if guard.as_ref().is_none_or(|s| behind(s) > offset) {
+impl<'a> Decoded<'a> {
+    /// [`ByteSource::read_at`] on the decoder's state `slot` (none: not started, or failed).
+    /// The bytes from the window where they are still there, the rest decoded onward; a read
+    /// that starts before the window decodes again from the start.
+    fn read_in(&self, slot: &mut Option<DecodeState<'a>>, offset: u64, len: usize) -> io::Result<Vec<u8>> {
+        if slot.as_ref().is_none_or(|s| s.window_start() > offset) {
             let reader = self.stream().map_err(|e| io::Error::other(e.to_string()))?;
-            *guard = Some(DecodeState { reader, at: 0, recent: Vec::new() });
+            *slot = Some(DecodeState { reader, at: 0, recent: Vec::new() });
         }
-        let s = guard.as_mut().expect("set above");
+        let s = slot.as_mut().expect("set above");
         let mut buf = Vec::with_capacity(len.min(1 << 24));
         if offset < s.at {
-            let from = (offset - behind(s)) as usize;
+            let from = (offset - s.window_start()) as usize;
             let k = (s.recent.len() - from).min(len);
             buf.extend_from_slice(&s.recent[from..from + k]);
         } else {
-            let skip = offset - s.at;
-            let skipped = io::copy(&mut (&mut s.reader).take(skip), &mut io::sink())?;
-            s.at += skipped;
+            let skipped = s.skip(offset - s.at)?;
             self.decoded.fetch_add(skipped, Ordering::Relaxed);
         }
-        let more = len - buf.len();
-        let old = buf.len();
-        let got = (&mut s.reader).take(more as u64).read_to_end(&mut buf)?;
-        s.at += got as u64;
-        self.decoded.fetch_add(got as u64, Ordering::Relaxed);
-        self.note_read(buf.len() as u64);
-        // Keep the last BACK bytes that end at the decoder's position.
-        let fresh = &buf[old..];
-        if fresh.len() >= BACK {
-            s.recent.clear();
-            s.recent.extend_from_slice(&fresh[fresh.len() - BACK..]);
-        } else {
-            s.recent.extend_from_slice(fresh);
-            let excess = s.recent.len().saturating_sub(BACK);
-            s.recent.drain(..excess);
+        let got = s.take((len - buf.len()) as u64, &mut buf)?;
+        self.decoded.fetch_add(got, Ordering::Relaxed);
+        Ok(buf)
+    }
+}
+
+impl ByteSource for Decoded<'_> {
+    fn read_at(&self, offset: u64, len: usize) -> io::Result<Cow<'_, [u8]>> {
+        let mut guard = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let read = self.read_in(&mut guard, offset, len);
+        match read {
+            Ok(buf) => {
+                self.note_read(buf.len() as u64);
+                Ok(Cow::Owned(buf))
+            }
+            Err(e) => {
+                // Where the decoder stopped inside the failed read is not known: the next read
+                // starts again from the beginning.
+                *guard = None;
+                Err(e)
+            }
         }
-        Ok(Cow::Owned(buf))
     }
 
     fn stamp(&self) -> u64 {
@@ -323,5 +378,36 @@ mod tests {
         assert_eq!((mapped.bytes_read(), positioned.bytes_read(), decoded.bytes_read()), (handed, handed, handed));
         assert_eq!(decoded.stamp(), gz_archive.len());
         assert!(decoded.bytes_decoded() > data.len() as u64, "the far-behind read decoded again");
+    }
+
+    /// Issue #37: after a read that skips forward, a read a little behind the decoder must get
+    /// the bytes at its offset, not those of the read before the skip.
+    #[test]
+    fn a_decoded_source_reads_behind_a_forward_skip() {
+        let dir = tempfile::tempdir().unwrap();
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        let gz = dir.path().join("a.bin.gz");
+        let mut e = flate2::write::GzEncoder::new(File::create(&gz).unwrap(), flate2::Compression::fast());
+        e.write_all(&data).unwrap();
+        e.finish().unwrap();
+        let archive = Archive::open(&gz).unwrap();
+        let decoded = Decoded::new(&archive, compression_of(&archive).expect("gzip"));
+        let want = |off: u64, len: usize| data.get(off as usize..(off as usize + len).min(data.len())).unwrap_or_default().to_vec();
+        // Skips forward, then reads behind the skip: the window must hold what was skipped.
+        for (off, len) in [(0u64, 1000usize), (5000, 100), (4500, 100), (900, 200), (120_000, 10), (119_000, 1500), (60_000, 10)] {
+            assert_eq!(&*decoded.read_at(off, len).unwrap(), want(off, len), "at {off}+{len}");
+        }
+        // A long run of reads, small and large, mostly near the last (a little behind it, or
+        // skipping a little forward), sometimes anywhere.
+        let (mut x, mut last) = (0x9e37_79b9_7f4a_7c15u64, 0u64);
+        for _ in 0..2000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let off = if x % 8 == 0 { x % 310_000 } else { (last + (x >> 8) % 160_000).saturating_sub(80_000) };
+            let len = [1usize, 511, 4096, 70_000][(x >> 40) as usize % 4];
+            assert_eq!(&*decoded.read_at(off, len).unwrap(), want(off, len), "at {off}+{len}");
+            last = off + len as u64;
+        }
     }
 }

@@ -209,6 +209,104 @@ fn the_mount_is_what_tar_extracts() {
     assert!(diffs.is_empty(), "{} differences:\n{}", diffs.len(), diffs.join("\n"));
 }
 
+/// The compressions of the matrix of issue #37: the extension, and the command that
+/// compresses standard input to standard output.
+const COMPRESSORS: [(&str, &str); 4] = [("gz", "gzip -c"), ("zst", "zstd -q -c"), ("xz", "xz -c"), ("bz2", "bzip2 -c")];
+
+/// The regular files of `tar_archive` in archive order (a name once per member that has it),
+/// as `tar -tf` lists them and `tar -xf` left them under `theirs`.
+fn files_in_archive_order(tar_archive: &Path, theirs: &Path) -> Vec<String> {
+    let listing = ok(Command::new("tar").arg("-tf").arg(tar_archive)).stdout;
+    let is_file = |n: &&str| fs::symlink_metadata(theirs.join(n)).is_ok_and(|m| m.file_type().is_file());
+    String::from_utf8(listing).unwrap().lines().filter(is_file).map(str::to_string).collect()
+}
+
+/// `files` in the order `seed` picks (a Fisher-Yates shuffle driven by xorshift).
+fn shuffled(files: &[String], seed: u64) -> Vec<String> {
+    let mut out = files.to_vec();
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    for i in (1..out.len()).rev() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.swap(i, (x % (i as u64 + 1)) as usize);
+    }
+    out
+}
+
+/// `sha256sum` of each list of `orders` (paths relative to `root`), one process per list, all
+/// running at once, each reading its files in the order given: each one's output and errors.
+fn sums_at_once(root: &Path, orders: &[Vec<String>]) -> Vec<String> {
+    use std::process::Stdio;
+    let children: Vec<_> = orders.iter().map(|o| Command::new("sha256sum").arg("--").args(o).current_dir(root).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()).collect();
+    children
+        .into_iter()
+        .map(|c| {
+            let out = c.wait_with_output().unwrap();
+            format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+        })
+        .collect()
+}
+
+/// Mounts `archive` (fresh: nothing decoded yet) with its messages logged, runs `read` on the
+/// mount point, and unmounts; `read`'s differences, each followed by what the mount logged.
+fn with_logged_mount(archive: &Path, tmp: &Path, read: impl FnOnce(&Path) -> Vec<String>) -> Vec<String> {
+    let log = tempfile::Builder::new().prefix("log").tempfile_in(tmp).unwrap().into_temp_path();
+    let m = mount(archive, tmp, &["--log", log.to_str().unwrap()]);
+    let diffs = read(&m.0);
+    drop(m);
+    let logged = fs::read_to_string(&log).unwrap_or_default();
+    diffs.into_iter().map(|d| if logged.is_empty() { d } else { format!("{d}\n  the mount logged:\n{logged}") }).collect()
+}
+
+/// What reading the mount of `archive` in other orders than directory order finds other than
+/// `theirs` (its `tar -xf`): `diff -r` (directory order, as #37's report read it), every file of
+/// `files` (in archive order) read in reverse, and in four random orders by four processes at
+/// once. Each on a mount of its own.
+fn differences_in_orders(archive: &Path, theirs: &Path, files: &[String], tmp: &Path) -> Vec<String> {
+    let mut diffs = with_logged_mount(archive, tmp, |mp| {
+        let d = Command::new("diff").arg("-r").arg(theirs).arg(mp).output().unwrap();
+        let said = format!("{}{}", String::from_utf8_lossy(&d.stdout), String::from_utf8_lossy(&d.stderr));
+        if d.status.success() { vec![] } else { vec![format!("{}: diff -r:\n{said}", archive.display())] }
+    });
+    let reverse = vec![files.iter().rev().cloned().collect::<Vec<_>>()];
+    let random: Vec<Vec<String>> = (1..=4).map(|seed| shuffled(files, seed)).collect();
+    for (what, orders) in [("in reverse archive order", reverse), ("in random orders by 4 processes at once", random)] {
+        let want = sums_at_once(theirs, &orders);
+        diffs.extend(with_logged_mount(archive, tmp, |mp| {
+            let got = sums_at_once(mp, &orders);
+            let wrong = |(g, w): (&String, &String)| g.lines().filter(|l| !w.lines().any(|x| x == *l)).map(str::to_string).collect::<Vec<_>>();
+            let bad: Vec<String> = got.iter().zip(&want).flat_map(wrong).collect();
+            if bad.is_empty() { vec![] } else { vec![format!("{}: read {what}:\n{}", archive.display(), bad.join("\n"))] }
+        }));
+    }
+    diffs
+}
+
+/// Issue #37: a compressed archive with no index, which the mount scans itself, reads as `tar
+/// -xf` extracts it, for the writer matrix compressed with gzip, zstd, xz and bzip2: in
+/// directory order (`diff -r`, and the types, modes, owners, contents, link targets and mtimes
+/// of [`snapshot`]), in reverse archive order, and in random orders from 4 processes at once.
+#[test]
+fn compressed_archives_without_an_index_read_in_any_order() {
+    let tmp = TempDir::new().unwrap();
+    make_tree(tmp.path());
+    let mut diffs = Vec::new();
+    for a in writer_matrix(tmp.path()) {
+        let theirs = extracted(&a, tmp.path());
+        let files = files_in_archive_order(&a, theirs.path());
+        assert!(files.len() >= 8, "{}: only {} files", a.display(), files.len());
+        for (ext, cmd) in COMPRESSORS {
+            let z = PathBuf::from(format!("{}.{ext}", a.display()));
+            ok(Command::new("sh").arg("-c").arg(format!("{cmd} < {} > {}", a.display(), z.display())));
+            assert!(!Path::new(&format!("{}.tarfs", z.display())).exists(), "{}: has a sidecar", z.display());
+            diffs.extend(differences(&z, &a, tmp.path()));
+            diffs.extend(differences_in_orders(&z, theirs.path(), &files, tmp.path()));
+        }
+    }
+    assert!(diffs.is_empty(), "{} differences:\n{}", diffs.len(), diffs.join("\n"));
+}
+
 /// A `git archive` tarball (pax global header with the commit), and every corpus archive
 /// that GNU tar extracts without error.
 #[test]
