@@ -262,11 +262,25 @@ impl Journal {
     /// Writes the journal to `jp` (the [`journal_path`] of the archive open as `file`),
     /// atomically and durably, and points the archive's extended attribute at it where the file
     /// system allows. Returns whether the attribute was set.
+    ///
+    /// When the file has more than one name, the attribute is how another name finds the
+    /// journal, so it is made durable (an fsync of the archive) before this returns, that is
+    /// before the change writes anything: otherwise a power cut could keep the change's first
+    /// writes and lose the attribute, and recovery through the other name would find nothing.
+    /// With one name, the journal's own name ([`journal_path`]) finds it, and that is durable
+    /// already.
     pub fn write(&self, jp: &Path, file: &File) -> Result<bool> {
         let data = self.encode();
         write_atomic_private(jp, |w| std::io::Write::write_all(w, &data).at(jp))?;
         let abs = std::path::absolute(jp).unwrap_or_else(|_| jp.to_path_buf());
-        Ok(rustix::fs::fsetxattr(file, XATTR, abs.as_os_str().as_encoded_bytes(), rustix::fs::XattrFlags::empty()).is_ok())
+        if rustix::fs::fsetxattr(file, XATTR, abs.as_os_str().as_encoded_bytes(), rustix::fs::XattrFlags::empty()).is_err() {
+            return Ok(false);
+        }
+        // The link count now, not when the archive was opened: a name may have been added since.
+        if file.metadata().at(jp)?.nlink() > 1 {
+            file.sync_all().at(jp)?;
+        }
+        Ok(true)
     }
 }
 
@@ -348,45 +362,16 @@ pub fn recover_with(jp: &Path, path: &Path, file: &File, finish: bool) -> Result
         )));
     }
     let len = file.metadata().at(path)?.len();
-    let mut complete = finish && len == j.final_len;
-    for w in &j.writes {
-        if !complete {
-            break;
-        }
-        complete = w.at + w.len <= len && hash_range(file, path, w.at, w.len)? == w.hash;
-    }
-    if complete {
+    if finish && complete(&j, file, path, len)? {
         file.sync_all().at(path)?;
         remove(jp, file)?;
         return Ok(Recovery::Finished);
     }
-    // Roll back: every source is checked before anything is written.
-    let mut todo = Vec::new();
-    for c in &j.covered {
-        if c.at + c.len <= len && hash_range(file, path, c.at, c.len)? == c.hash {
-            continue;
-        }
-        let ok = match &c.source {
-            Source::Saved(b) => hash(b) == c.hash,
-            Source::Zeros => hash(&vec![0u8; usize::try_from(c.len).unwrap_or(0)]) == c.hash,
-            Source::Copy(at) => at + c.len <= len && hash_range(file, path, *at, c.len)? == c.hash,
-        };
-        if !ok {
-            return Err(keep(format!("the original bytes at {}..{} cannot be restored: their saved copy does not match; the archive was not touched", c.at, c.at + c.len)));
-        }
-        todo.push(c);
-    }
-    // Ranges restored from the copy first: restoring the others (the old end of the archive)
-    // may overwrite the copy.
-    todo.sort_by_key(|c| !matches!(c.source, Source::Copy(_)));
-    for c in &todo {
-        match &c.source {
-            Source::Saved(b) => file.write_all_at(b, c.at).at(path)?,
-            Source::Zeros => zero_range(file, path, c.at, c.len)?,
-            Source::Copy(from) => copy_range(file, path, *from, c.at, c.len)?,
-        }
-    }
-    file.sync_all().at(path)?;
+    let todo = to_restore(&j, file, path, len).map_err(|e| match e {
+        Restore::Unavailable(c) => keep(format!("the original bytes at {}..{} cannot be restored: their saved copy does not match; the archive was not touched", c.at, c.at + c.len)),
+        Restore::Io(e) => e,
+    })?;
+    restore(file, path, &todo)?;
     if len != j.original_len {
         file.set_len(j.original_len).at(path)?;
         file.sync_all().at(path)?;
@@ -398,6 +383,81 @@ pub fn recover_with(jp: &Path, path: &Path, file: &File, finish: bool) -> Result
     }
     remove(jp, file)?;
     Ok(Recovery::RolledBack)
+}
+
+/// Whether every write of `j` is in place in `file`, now `len` bytes long, at its final length.
+fn complete(j: &Journal, file: &File, path: &Path, len: u64) -> Result<bool> {
+    if len != j.final_len {
+        return Ok(false);
+    }
+    for w in &j.writes {
+        if w.at + w.len > len || hash_range(file, path, w.at, w.len)? != w.hash {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Why the covered ranges of a rollback could not be listed.
+enum Restore<'a> {
+    /// The source of this range does not hold its original bytes.
+    Unavailable(&'a Covered),
+    /// Reading the archive failed.
+    Io(Error),
+}
+
+impl From<Error> for Restore<'_> {
+    fn from(e: Error) -> Self {
+        Restore::Io(e)
+    }
+}
+
+/// The covered ranges of `j` that do not hold their original bytes in `file` (`len` bytes
+/// long), each with its source checked before anything is written.
+fn to_restore<'a>(j: &'a Journal, file: &File, path: &Path, len: u64) -> std::result::Result<Vec<&'a Covered>, Restore<'a>> {
+    let mut todo = Vec::new();
+    for c in &j.covered {
+        if c.at + c.len <= len && hash_range(file, path, c.at, c.len)? == c.hash {
+            continue;
+        }
+        let ok = match &c.source {
+            Source::Saved(b) => hash(b) == c.hash,
+            Source::Zeros => hash(&vec![0u8; usize::try_from(c.len).unwrap_or(0)]) == c.hash,
+            Source::Copy(at) => at + c.len <= len && hash_range(file, path, *at, c.len)? == c.hash,
+        };
+        if !ok {
+            return Err(Restore::Unavailable(c));
+        }
+        todo.push(c);
+    }
+    Ok(todo)
+}
+
+/// Writes the original bytes of `todo` back, durably, in two steps with a barrier between: the
+/// ranges restored from the change's copy, then the others. The others include the old end of
+/// the archive, which is where the copy lies: were they written in the same batch, a power cut
+/// could keep their zeros over the copy and lose the restores from it, and the displaced
+/// members would be gone for good. After the barrier the copy is no longer needed: every range
+/// it restored reads as the original, so a later recovery skips them.
+fn restore(file: &File, path: &Path, todo: &[&Covered]) -> Result<()> {
+    let (copied, others): (Vec<&Covered>, Vec<&Covered>) = todo.iter().partition(|c| matches!(c.source, Source::Copy(_)));
+    for c in &copied {
+        if let Source::Copy(from) = c.source {
+            copy_range(file, path, from, c.at, c.len)?;
+        }
+    }
+    if !copied.is_empty() {
+        file.sync_data().at(path)?;
+        crate::ops::crash::point("rollback-copy-restored");
+    }
+    for c in &others {
+        match &c.source {
+            Source::Saved(b) => file.write_all_at(b, c.at).at(path)?,
+            Source::Zeros => zero_range(file, path, c.at, c.len)?,
+            Source::Copy(_) => {} // restored above
+        }
+    }
+    file.sync_all().at(path)
 }
 
 #[cfg(test)]
