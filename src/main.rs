@@ -30,7 +30,7 @@ use tarfs::ops::filter::Filter;
 use tarfs::chunked::ScanMode;
 use tarfs::ops::index::{sidecar_freshness, write_sidecar, write_stream_sidecar, Freshness, IndexOptions};
 use tarfs::stream::open_stream;
-use tarfs::ops::in_place::Target;
+use tarfs::ops::in_place::{remove_stale_temps, Target};
 use tarfs::ops::journal::Recovery;
 use tarfs::ops::read::{cat, Reader};
 use tarfs::ops::select::Selection;
@@ -647,15 +647,35 @@ fn run_csv(cli: &Cli, a: &cli::CsvArgs, scan: ScanOptions) -> Result<Status> {
 
 fn run_recover(cli: &Cli, a: &cli::RecoverArgs) -> Result<Status> {
     let job = |f: &Found, _: &dyn Progress| -> tarfs::Result<Done> {
-        let (action, reason) = match Target::recover_only(&f.path)? {
+        // Temporary files that killed runs left: removed whatever the recovery does.
+        let sidecar = sidecar_path(&f.path, index_dir_for(a.walk.index_dir.as_deref()).as_ref());
+        let removed = remove_stale_temps(&f.path, &sidecar)?;
+        let note = removed_note(&removed);
+        let recovered = Target::recover_only(&f.path).inspect_err(|_| {
+            if !note.is_empty() {
+                warn(format!("{}: {}", f.path.display(), note.trim_start_matches("; ")));
+            }
+        })?;
+        let (action, reason) = match recovered {
             None => (Action::Skipped, "nothing to recover"),
             Some(Recovery::Finished) => (Action::Finished, "recovered: finished the interrupted change"),
             Some(Recovery::RolledBack) => (Action::RolledBack, "recovered: rolled back the interrupted change; the archive is as it was"),
         };
-        Ok(Done { action, reason: Some(reason.into()), members: 0, index_path: None, warning: None })
+        Ok(Done { action, reason: Some(format!("{reason}{note}")), members: 0, index_path: None, warning: None })
     };
     let line = |o: &batch::Outcome| format!("{}: {}", o.path.display(), o.reason.as_deref().unwrap_or_default());
     run_batch(cli, "recover", false, &["*.tar"], &a.walk, &a.batch, job, Some(&line), None)
+}
+
+/// What `recover` says of the temporary files it removed (empty when none): `; removed N
+/// temporary file(s) left by a killed run: NAMES`.
+fn removed_note(removed: &[std::path::PathBuf]) -> String {
+    if removed.is_empty() {
+        return String::new();
+    }
+    let names: Vec<String> = removed.iter().map(|p| p.display().to_string()).collect();
+    let what = if removed.len() == 1 { "temporary file" } else { "temporary files" };
+    format!("; removed {} {what} left by a killed run: {}", removed.len(), names.join(", "))
 }
 
 fn run_verify(cli: &Cli, a: &cli::VerifyArgs, scan: ScanOptions) -> Result<Status> {

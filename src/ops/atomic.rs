@@ -2,7 +2,8 @@
 //! rename it over the destination, and fsync the directory. A crash leaves either the old file or
 //! the new one under the final name, never a partial one; an error leaves nothing behind. The
 //! temporary file has a fixed name and is locked while written, so a run killed while writing
-//! leaves at most one, which the next write of the same file takes over. In a batch, files are
+//! leaves at most one, which the next write of the same file takes over, and which `tarfs recover`
+//! removes ([`remove_stale_temp`]) when no live process holds its lock. In a batch, files are
 //! staged and made durable together, with one barrier ([`DirSyncs`]).
 
 use std::fs::File;
@@ -199,6 +200,43 @@ pub(crate) fn write_atomic_private<T>(dest: &Path, write: impl FnOnce(&mut BufWr
 pub fn temp_path(dest: &Path) -> PathBuf {
     let name = dest.file_name().unwrap_or_default().to_string_lossy();
     dest.with_file_name(format!(".{name}.tarfs-tmp"))
+}
+
+/// Removes the temporary file of `dest` ([`temp_path`]) that a killed run left behind, unless
+/// a live process holds its lock (is writing `dest` right now) or it is not a regular file.
+/// Returns its path when one was removed.
+///
+/// The removal takes the lock first and checks that the name still names the locked file, as
+/// [`open_temp`] does: a writer that opened the same file meanwhile finds it renamed away when
+/// it gets the lock, and starts a new one.
+pub fn remove_stale_temp(dest: &Path) -> Result<Option<PathBuf>> {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let tmp = temp_path(dest);
+    match std::fs::symlink_metadata(&tmp) {
+        Ok(m) if m.is_file() => {}
+        _ => return Ok(None),
+    }
+    let flags = rustix::fs::OFlags::NOFOLLOW.bits() | rustix::fs::OFlags::NONBLOCK.bits();
+    let file = match std::fs::OpenOptions::new().read(true).custom_flags(flags as i32).open(&tmp) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).at(&tmp),
+    };
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => return Ok(None),
+        Err(std::fs::TryLockError::Error(e)) => return Err(e).at(&tmp),
+    }
+    let here = std::fs::symlink_metadata(&tmp).ok();
+    let mine = file.metadata().at(&tmp)?;
+    if !here.is_some_and(|h| h.ino() == mine.ino() && h.dev() == mine.dev()) {
+        return Ok(None);
+    }
+    match std::fs::remove_file(&tmp) {
+        Ok(()) => Ok(Some(tmp)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).at(&tmp),
+    }
 }
 
 /// Opens and locks the temporary file of `dest`, taking over one that a killed run left.

@@ -321,6 +321,30 @@ impl Target {
     }
 }
 
+/// Removes the temporary files that killed runs left for the archive at `path`: the one of
+/// the archive itself (`recompress` rewrites it through one), of its sidecar at `sidecar`, and
+/// of its journal. A temporary file that a live process holds (is writing now) is left alone.
+/// Returns the paths removed.
+pub fn remove_stale_temps(path: &Path, sidecar: &Path) -> Result<Vec<PathBuf>> {
+    let mut dests = vec![path.to_path_buf(), sidecar.to_path_buf()];
+    // `recompress` writes beside the file a symbolic link names.
+    if let Ok(real) = std::fs::canonicalize(path) {
+        dests.push(real);
+    }
+    if let Ok(meta) = std::fs::metadata(path) {
+        dests.push(journal::journal_path(path, meta.dev(), meta.ino()));
+    }
+    dests.sort();
+    dests.dedup();
+    let mut removed = Vec::new();
+    for dest in &dests {
+        if let Some(tmp) = crate::ops::atomic::remove_stale_temp(dest)? {
+            removed.push(tmp);
+        }
+    }
+    Ok(removed)
+}
+
 /// Writes made together, then fsynced, named for the crash points around them.
 #[derive(Debug)]
 pub struct Phase<'a> {
