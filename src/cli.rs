@@ -162,7 +162,7 @@ pub struct WalkArgs {
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
     /// Which file names under directories are archives (repeatable; default `*.tar`, and for
-    /// index and verify also `*.tar.gz`, `*.tgz`, `*.tar.zst`, `*.tar.xz`, `*.tar.bz2`).
+    /// index, verify and recover also `*.tar.gz`, `*.tgz`, `*.tar.zst`, `*.tar.xz`, `*.tar.bz2`).
     #[arg(long, value_name = "PATTERN")]
     pub glob: Vec<String>,
     /// Follow symbolic links while walking directories.

@@ -651,6 +651,11 @@ fn run_recover(cli: &Cli, a: &cli::RecoverArgs) -> Result<Status> {
         let sidecar = sidecar_path(&f.path, index_dir_for(a.walk.index_dir.as_deref()).as_ref());
         let removed = remove_stale_temps(&f.path, &sidecar)?;
         let note = removed_note(&removed);
+        // A compressed archive is never changed in place (recompress replaces it through a
+        // temporary file): it has no journal, only temporary files.
+        if is_compressed(&f.path) {
+            return Ok(Done { action: Action::Skipped, reason: Some(format!("nothing to recover (compressed){note}")), members: 0, index_path: None, warning: None });
+        }
         let recovered = Target::recover_only(&f.path).inspect_err(|_| {
             if !note.is_empty() {
                 warn(format!("{}: {}", f.path.display(), note.trim_start_matches("; ")));
@@ -664,7 +669,20 @@ fn run_recover(cli: &Cli, a: &cli::RecoverArgs) -> Result<Status> {
         Ok(Done { action, reason: Some(format!("{reason}{note}")), members: 0, index_path: None, warning: None })
     };
     let line = |o: &batch::Outcome| format!("{}: {}", o.path.display(), o.reason.as_deref().unwrap_or_default());
-    run_batch(cli, "recover", false, &["*.tar"], &a.walk, &a.batch, job, Some(&line), None)
+    run_batch(cli, "recover", false, &ARCHIVE_GLOBS, &a.walk, &a.batch, job, Some(&line), None)
+}
+
+/// Whether the regular file at `path` starts as a compressed stream (unreadable: no).
+fn is_compressed(path: &Path) -> bool {
+    use std::io::Read;
+    use tarfs::format::compression::Compression;
+    // Not opened unless regular: a FIFO would block the open.
+    if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
+        return false;
+    }
+    let mut head = Vec::with_capacity(Compression::HEAD);
+    let read = std::fs::File::open(path).and_then(|f| f.take(Compression::HEAD as u64).read_to_end(&mut head));
+    read.is_ok() && Compression::detect(&head).is_some()
 }
 
 /// What `recover` says of the temporary files it removed (empty when none): `; removed N

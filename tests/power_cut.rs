@@ -221,6 +221,24 @@ fn a_power_cut_during_rollback_never_loses_the_displaced_members() {
 }
 
 #[test]
+fn a_rollback_stopped_after_the_restores_from_the_copy_is_finished_by_the_next() {
+    let tmp = TempDir::new().unwrap();
+    let a = archive(tmp.path(), 300_000, 40);
+    let original = fs::read(&a).unwrap();
+    let out = tarfs().arg("embed").arg(&a).env("TARFS_CRASH_AFTER", "embed-entries-synced").output().unwrap();
+    assert_eq!(out.status.code(), Some(86));
+    let out = tarfs().arg("recover").arg(&a).env("TARFS_CRASH_AFTER", "rollback-copy-restored").output().unwrap();
+    assert_eq!(out.status.code(), Some(86), "{}", String::from_utf8_lossy(&out.stderr));
+    // The head is back, the copy is still there past the original end.
+    let now = fs::read(&a).unwrap();
+    assert!(now.len() > original.len() && now[..1024] == original[..1024]);
+    let out = tarfs().arg("recover").arg(&a).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("rolled back"), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(fs::read(&a).unwrap(), original);
+    assert!(!journal_of(&a, tmp.path()).exists());
+}
+
+#[test]
 fn a_power_cut_during_embed_of_a_hard_link_is_recovered_through_the_other_name() {
     let tmp = TempDir::new().unwrap();
     let (da, db) = (tmp.path().join("a"), tmp.path().join("b"));
@@ -266,6 +284,10 @@ fn recover_removes_temporary_files_that_killed_runs_left_and_no_held_one() {
     // The archive's own (a `recompress` writing it), held by a live process.
     let held = tmp.path().join(".a.tar.tarfs-tmp");
     fs::write(&held, b"being written").unwrap();
+    // A compressed archive's, as a killed `recompress` leaves it: found by the default globs.
+    ok(Command::new("zstd").arg("-q").arg(&a).arg("-o").arg(tmp.path().join("p.tar.zst")));
+    let zst_tmp = tmp.path().join(".p.tar.zst.tarfs-tmp");
+    fs::write(&zst_tmp, b"(zstd frames)").unwrap();
     let mut holder = Command::new("flock").arg(&held).args(["sleep", "60"]).spawn().unwrap();
     let locked = (0..100).any(|_| {
         std::thread::sleep(std::time::Duration::from_millis(20));
@@ -277,7 +299,8 @@ fn recover_removes_temporary_files_that_killed_runs_left_and_no_held_one() {
     let _ = holder.wait();
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{said}{}", String::from_utf8_lossy(&out.stderr));
-    assert!(!sidecar_tmp.exists() && !journal_tmp.exists(), "{said}");
+    assert!(!sidecar_tmp.exists() && !journal_tmp.exists() && !zst_tmp.exists(), "{said}");
+    assert!(said.contains("p.tar.zst: nothing to recover (compressed); removed 1 temporary file left by a killed run"), "{said}");
     assert!(held.exists(), "a temporary file a live process holds was removed");
     assert!(said.contains("removed 2 temporary files left by a killed run") && said.contains(".a.tar.tarfs.tarfs-tmp") && !said.contains("/.a.tar.tarfs-tmp"), "{said}");
     // Nothing left to remove: the next recover says nothing of it.

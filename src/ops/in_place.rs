@@ -334,10 +334,11 @@ pub fn remove_stale_temps(path: &Path, sidecar: &Path) -> Result<Vec<PathBuf>> {
     if let Ok(meta) = std::fs::metadata(path) {
         dests.push(journal::journal_path(path, meta.dev(), meta.ino()));
     }
-    dests.sort();
-    dests.dedup();
     let mut removed = Vec::new();
-    for dest in &dests {
+    for (i, dest) in dests.iter().enumerate() {
+        if dests[..i].contains(dest) {
+            continue;
+        }
         if let Some(tmp) = crate::ops::atomic::remove_stale_temp(dest)? {
             removed.push(tmp);
         }
