@@ -215,9 +215,9 @@ pub fn encode_header(info: &IndexInfo) -> [u8; BLOCK] {
         flags |= FLAG_FILTER;
     }
     b[69] = flags;
-    let fields = [(72, info.entries), (80, info.archive_len), (88, info.end_offset), (96, info.generation), (104, info.source_len), (112, info.ext_len), (120, info.seek_len)];
+    let fields: [(usize, u64); 7] = [(72, info.entries), (80, info.archive_len), (88, info.end_offset), (96, info.generation), (104, info.source_len), (112, info.ext_len), (120, info.seek_len)];
     for (at, v) in fields {
-        b[at..at + 8].copy_from_slice(&v.to_be_bytes());
+        b[at..at.saturating_add(8)].copy_from_slice(&v.to_be_bytes());
     }
     let mut present = 0;
     if let Some(st) = info.stamp {
@@ -264,7 +264,7 @@ pub fn decode_header(b: &[u8; BLOCK]) -> Result<IndexHeader, IndexError> {
         String::from_utf8_lossy(&t[..end]).into_owned()
     });
     let present = if record >= 2 { b[168] } else { 0 };
-    let u32_at = |at: usize| u32::from_be_bytes(b[at..at + 4].try_into().expect("4 bytes"));
+    let u32_at = |at: usize| u32::from_be_bytes(b[at..at.saturating_add(4)].try_into().expect("4 bytes"));
     let stamp = (present & HAS_STAMP != 0).then(|| Stamp { ino: u(128..136), mtime: (u(136..144) as i64, u32_at(144)), ctime: (u(148..156) as i64, u32_at(156)) });
     let source_digest = (present & HAS_SOURCE_DIGEST != 0).then(|| u(160..168));
     let info = IndexInfo {
