@@ -101,6 +101,7 @@ pub fn create(out: &Path, base: &Path, paths: &[PathBuf]) -> Result<CreateReport
                     links.insert((meta.dev(), meta.ino()), name.clone());
                 }
                 let mut f = File::open(full).at(full)?;
+                crate::ops::crash::pause_point("create-opened");
                 b.add_stream(&name, meta.len(), &mut f, &opts).map_err(io)?;
             } else if ft.is_fifo() {
                 opts.typeflag = b'6';

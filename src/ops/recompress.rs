@@ -217,6 +217,7 @@ fn replace(path: &Path, opts: &RecompressOptions, sidecar: &dyn Fn(&Path) -> Pat
         if rustix::process::geteuid().is_root() {
             rustix::fs::fchown(new, Some(rustix::process::Uid::from_raw(before.uid())), Some(rustix::process::Gid::from_raw(before.gid()))).map_err(|e| Error::Io { path: path.clone(), source: e.into() })?;
         }
+        crate::ops::crash::pause_point("recompress-verified");
         Ok(len)
     })?;
     Ok(Replaced::Yes { path, c, before: before.len(), decompressed })

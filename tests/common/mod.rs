@@ -77,3 +77,34 @@ pub fn drop_pages(path: &std::path::Path) {
     let script = "import os, sys, time\nfd = os.open(sys.argv[1], os.O_RDONLY)\nos.fsync(fd)\nn = os.fstat(fd).st_size\ndef cached():\n    for i in range(16):\n        try:\n            os.preadv(fd, [bytearray(1)], n * i // 16, os.RWF_NOWAIT)\n            return True\n        except BlockingIOError:\n            pass\n    return False\nfor _ in range(200):\n    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)\n    if not cached():\n        sys.exit(0)\n    time.sleep(0.02)\nsys.exit('the page cache kept ' + sys.argv[1])\n";
     ok(std::process::Command::new("python3").arg("-c").arg(script).arg(path));
 }
+
+/// Runs `cmd` with `TARFS_PAUSE_AFTER=step` (see `docs/ARCHITECTURE.md`): once it says on stderr
+/// that it is paused there, calls `change`, lets it go on (it waits at later passes through the
+/// step no more), and returns its output, its stderr whole. Panics if it never paused.
+pub fn run_paused(cmd: &mut Command, step: &str, change: impl FnOnce()) -> Output {
+    use std::io::{BufRead, Read};
+    let dir = tempfile::tempdir().unwrap();
+    let resume = dir.path().join("resume");
+    cmd.env("TARFS_PAUSE_AFTER", step).env("TARFS_RESUME", &resume);
+    cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut before = String::new();
+    let paused = format!("TARFS_PAUSE_AFTER={step}: paused");
+    while !before.contains(&paused) {
+        let n = err.read_line(&mut before).unwrap();
+        if n == 0 {
+            let out = child.wait_with_output().unwrap();
+            panic!("{cmd:?} never paused at {step}: {:?}: {before}", out.status);
+        }
+    }
+    change();
+    std::fs::write(&resume, b"").unwrap();
+    let rest = std::thread::spawn(move || {
+        let mut s = String::new();
+        err.read_to_string(&mut s).map(|_| s).unwrap()
+    });
+    let mut out = child.wait_with_output().unwrap();
+    out.stderr = (before + &rest.join().unwrap()).into_bytes();
+    out
+}
