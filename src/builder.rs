@@ -127,7 +127,22 @@ impl<W: Write> Builder<W> {
     /// Adds a member whose `size` bytes of data are read from `data` (streamed, never held whole
     /// in memory). Fails if `data` ends early.
     pub fn add_stream(&mut self, name: impl AsRef<[u8]>, size: u64, data: &mut dyn Read, opts: &MemberOptions) -> io::Result<&Placed> {
-        let name = name.as_ref();
+        self.add_member(name.as_ref(), size, data, opts, false)?;
+        Ok(self.placed.last().expect("just pushed"))
+    }
+
+    /// Adds a file's data as GNU tar does when the file may be changing: exactly `size` bytes
+    /// (the size a `stat` gave) are stored, whatever `data` holds now. Bytes past `size` are
+    /// left out; if `data` ends early, the rest is zeros. Returns how many bytes were read from
+    /// `data` (less than `size` when it ended early), so that the caller can warn.
+    pub fn add_file(&mut self, name: impl AsRef<[u8]>, size: u64, data: &mut dyn Read, opts: &MemberOptions) -> io::Result<u64> {
+        self.add_member(name.as_ref(), size, data, opts, true)
+    }
+
+    /// Writes one member: its pax header when fields overflow, its header, `size` bytes of
+    /// data from `data`, and padding. When `data` ends early, fails, or (`zero_fill`) writes
+    /// zeros in place of the missing bytes. Returns the bytes read from `data`.
+    fn add_member(&mut self, name: &[u8], size: u64, data: &mut dyn Read, opts: &MemberOptions, zero_fill: bool) -> io::Result<u64> {
         if name.is_empty() {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "empty member name"));
         }
@@ -149,32 +164,7 @@ impl<W: Write> Builder<W> {
         let position = self.offset;
         let over = fields.overflow();
         if over.any() {
-            let mut pax = Vec::new();
-            let num = |n: u64| n.to_string().into_bytes();
-            if over.path {
-                push_record(&mut pax, b"path", name);
-            }
-            if over.link {
-                push_record(&mut pax, b"linkpath", &opts.link);
-            }
-            if over.size {
-                push_record(&mut pax, b"size", &num(size));
-            }
-            if over.uid {
-                push_record(&mut pax, b"uid", &num(opts.uid));
-            }
-            if over.gid {
-                push_record(&mut pax, b"gid", &num(opts.gid));
-            }
-            if over.mtime {
-                push_record(&mut pax, b"mtime", opts.mtime.to_string().as_bytes());
-            }
-            if over.uname {
-                push_record(&mut pax, b"uname", opts.uname.as_bytes());
-            }
-            if over.gname {
-                push_record(&mut pax, b"gname", opts.gname.as_bytes());
-            }
+            let pax = pax_records(name, size, opts, &over);
             let pax_name = pax_header_name(name);
             let xh = UstarFields { path: &pax_name, mode: 0o644, size: pax.len() as u64, typeflag: b'x', ..Default::default() }.encode();
             self.write_block(&xh)?;
@@ -185,13 +175,16 @@ impl<W: Write> Builder<W> {
         let data_offset = self.offset;
         let copied = io::copy(&mut data.take(size), &mut self.out)?;
         if copied != size {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, format!("member data ended after {copied} of {size} bytes")));
+            if !zero_fill {
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, format!("member data ended after {copied} of {size} bytes")));
+            }
+            io::copy(&mut io::repeat(0).take(size - copied), &mut self.out)?;
         }
         self.pad(size)?;
         self.placed.push(Placed { name: name.to_vec(), position, data_offset, size });
         self.last_header = header;
         self.last_over = over.any().then_some(over);
-        Ok(self.placed.last().expect("just pushed"))
+        Ok(copied)
     }
 
     /// Adds a CSV index member, `.tarindex_N.csv`, listing every member written so far (earlier
@@ -337,7 +330,21 @@ impl IndexFirstBuilder {
 
     /// Adds a member whose data is streamed from `data`.
     pub fn add_stream(&mut self, name: impl AsRef<[u8]>, size: u64, data: &mut dyn Read, opts: &MemberOptions) -> io::Result<()> {
-        let p = self.body.add_stream(name, size, data, opts)?.clone();
+        self.body.add_stream(name, size, data, opts)?;
+        self.index_last(opts)
+    }
+
+    /// Adds a file that may be changing, as [`Builder::add_file`] does: `size` bytes, the rest
+    /// zeros if `data` ends early. Returns the bytes read from `data`.
+    pub fn add_file(&mut self, name: impl AsRef<[u8]>, size: u64, data: &mut dyn Read, opts: &MemberOptions) -> io::Result<u64> {
+        let read = self.body.add_file(name, size, data, opts)?;
+        self.index_last(opts)?;
+        Ok(read)
+    }
+
+    /// Records the member just written (with the header options `opts`) in the index.
+    fn index_last(&mut self, opts: &MemberOptions) -> io::Result<()> {
+        let p = self.body.placed.last().expect("a member was just written").clone();
         let chain = (p.data_offset - p.position) / BLOCK_U64;
         let simple = chain == 1;
         let entry = tarfs::encode_entry(&self.body.last_header, p.position / BLOCK_U64, chain, simple)
@@ -394,6 +401,37 @@ impl IndexFirstBuilder {
         spool.copy_to(out)?;
         out.flush()
     }
+}
+
+/// The pax records of a member's fields that overflow ustar's (`over`).
+fn pax_records(name: &[u8], size: u64, opts: &MemberOptions, over: &crate::format::header::Overflow) -> Vec<u8> {
+    let mut pax = Vec::new();
+    let num = |n: u64| n.to_string().into_bytes();
+    if over.path {
+        push_record(&mut pax, b"path", name);
+    }
+    if over.link {
+        push_record(&mut pax, b"linkpath", &opts.link);
+    }
+    if over.size {
+        push_record(&mut pax, b"size", &num(size));
+    }
+    if over.uid {
+        push_record(&mut pax, b"uid", &num(opts.uid));
+    }
+    if over.gid {
+        push_record(&mut pax, b"gid", &num(opts.gid));
+    }
+    if over.mtime {
+        push_record(&mut pax, b"mtime", opts.mtime.to_string().as_bytes());
+    }
+    if over.uname {
+        push_record(&mut pax, b"uname", opts.uname.as_bytes());
+    }
+    if over.gname {
+        push_record(&mut pax, b"gname", opts.gname.as_bytes());
+    }
+    pax
 }
 
 /// The name GNU tar gives a pax header: `PaxHeaders/` and the member's last component, cut to fit.

@@ -719,10 +719,14 @@ fn run_create(cli: &Cli, a: &cli::CreateArgs) -> Result<bool> {
     for s in &r.skipped {
         warn(s);
     }
+    // As GNU tar does: the archive is written, and the exit status says it may hold torn files.
+    for c in &r.changed {
+        warn(c);
+    }
     if cli.verbose {
         warn(format!("{}: {}, index first", a.out.display(), batch::count(r.members, "member", "members")));
     }
-    Ok(true)
+    Ok(r.changed.is_empty())
 }
 
 /// What opening the index read of the archive, for `-v`.

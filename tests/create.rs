@@ -69,3 +69,89 @@ fn index_first_builder_spools_past_its_threshold() {
     let gnu = String::from_utf8(ok(Command::new("tar").arg("-tf").arg(&a)).stdout).unwrap();
     assert_eq!(gnu, ".tarfs\nsmall\nbig\ndir/\n");
 }
+
+/// A file that changes while `create` reads it (#29 finding 17), paused after it opened the
+/// file: grown, shrunk, or overwritten with other bytes of the same length and its mtime put
+/// back. As GNU tar does, the archive is still written, the member keeps the size the file had
+/// before it was read (bytes added are left out, bytes lost are zeros), and the command warns
+/// "file changed as we read it" and exits 1. A file left alone gives exit 0 and no warning.
+#[test]
+fn create_warns_and_fails_when_a_file_changes_as_it_is_read() {
+    use std::os::unix::fs::FileExt;
+    let len = 100_000usize;
+    let grow = |f: &std::path::Path| std::io::Write::write_all(&mut fs::OpenOptions::new().append(true).open(f).unwrap(), &[7u8; 5000]).unwrap();
+    let shrink = |f: &std::path::Path| fs::OpenOptions::new().write(true).open(f).unwrap().set_len(60_000).unwrap();
+    let rewrite = |f: &std::path::Path| {
+        let stamp = f.parent().unwrap().with_extension("stamp");
+        ok(Command::new("touch").arg("-r").arg(f).arg(&stamp));
+        fs::OpenOptions::new().write(true).open(f).unwrap().write_all_at(&vec![9u8; len], 0).unwrap();
+        ok(Command::new("touch").arg("-r").arg(&stamp).arg(f));
+    };
+    let leave = |_: &std::path::Path| {};
+    let cases: [(&str, &dyn Fn(&std::path::Path), Option<&str>); 4] =
+        [("grown", &grow, Some("")), ("shrunk", &shrink, Some("; it shrank by 40000 bytes: padded with zeros")), ("rewritten", &rewrite, Some("")), ("left alone", &leave, None)];
+    for (what, change, warning) in cases {
+        let tmp = TempDir::new().unwrap();
+        let t = tmp.path().join("tree");
+        fs::create_dir_all(&t).unwrap();
+        write_pattern(&t.join("a"), len, 1);
+        write_pattern(&t.join("b"), 3000, 2);
+        let original = fs::read(t.join("a")).unwrap();
+        let out = tmp.path().join("new.tar");
+        let r = common::run_paused(tarfs().arg("create").arg("-f").arg(&out).arg("-C").arg(tmp.path()).arg("tree"), "create-opened", || change(&t.join("a")));
+        let err = String::from_utf8_lossy(&r.stderr);
+        let warned = format!("tarfs: {}: file changed as we read it{}\n", t.join("a").display(), warning.unwrap_or_default());
+        assert_eq!((r.status.code(), err.contains(&warned)), (Some(if warning.is_some() { 1 } else { 0 }), warning.is_some()), "{what}: {err}");
+        assert!(!err.contains("tree/b"), "{what}: {err}");
+        // The archive is written, whole: every reader takes it, the member at its first size.
+        ok(tarfs().arg("verify").arg(&out));
+        let a = ok(Command::new("tar").arg("-xOf").arg(&out).arg("tree/a")).stdout;
+        assert_eq!(a.len(), len, "{what}");
+        match what {
+            "grown" | "left alone" => assert!(a == original, "{what}: other bytes"),
+            "shrunk" => assert!(a[..60_000] == original[..60_000] && a[60_000..].iter().all(|&b| b == 0), "{what}: not padded with zeros"),
+            _ => assert!(a.iter().all(|&b| b == 9), "{what}: not the bytes read"),
+        }
+        assert_eq!(ok(Command::new("tar").arg("-xOf").arg(&out).arg("tree/b")).stdout, fs::read(t.join("b")).unwrap());
+    }
+}
+
+/// The same with no testing aid, beside GNU tar: a large file appended to by a writer all the
+/// while `tar -cf` and `tarfs create` read it. Both warn "file changed as we read it" and exit 1,
+/// and both store the file as it was up to the size it had when they looked at it first.
+#[test]
+fn create_fails_like_gnu_tar_on_a_file_appended_to_while_read() {
+    use std::io::Write;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let tmp = TempDir::new().unwrap();
+    let t = tmp.path().join("tree");
+    fs::create_dir_all(&t).unwrap();
+    write_pattern(&t.join("big"), 64_000_000, 3);
+    let stop = AtomicBool::new(false);
+    let (gnu, ours) = std::thread::scope(|s| {
+        let writer = s.spawn(|| {
+            let mut f = fs::OpenOptions::new().append(true).open(t.join("big")).unwrap();
+            // About 5 MB/s: many appends while either reads 64 MB, a small file in the end.
+            while !stop.load(Ordering::Relaxed) {
+                f.write_all(&[5u8; 1000]).unwrap();
+                std::thread::sleep(std::time::Duration::from_micros(200));
+            }
+        });
+        let gnu = Command::new("tar").arg("-cf").arg(tmp.path().join("gnu.tar")).arg("-C").arg(tmp.path()).arg("tree").output().unwrap();
+        let ours = tarfs().arg("create").arg("-f").arg(tmp.path().join("ours.tar")).arg("-C").arg(tmp.path()).arg("tree").output().unwrap();
+        stop.store(true, Ordering::Relaxed);
+        writer.join().unwrap();
+        (gnu, ours)
+    });
+    let (gnu_err, our_err) = (String::from_utf8_lossy(&gnu.stderr), String::from_utf8_lossy(&ours.stderr));
+    assert_eq!(gnu.status.code(), Some(1), "{gnu_err}");
+    assert!(gnu_err.contains("tree/big: file changed as we read it"), "{gnu_err}");
+    assert_eq!(ours.status.code(), gnu.status.code(), "{our_err}");
+    assert!(our_err.contains(&format!("tarfs: {}: file changed as we read it\n", t.join("big").display())), "{our_err}");
+    let now = fs::read(t.join("big")).unwrap();
+    for archive in ["gnu.tar", "ours.tar"] {
+        let stored = ok(Command::new("tar").arg("-xOf").arg(tmp.path().join(archive)).arg("tree/big")).stdout;
+        assert!(stored.len() >= 64_000_000 && stored.len() < now.len(), "{archive}: {} bytes of {}", stored.len(), now.len());
+        assert!(stored[..] == now[..stored.len()], "{archive}: other bytes");
+    }
+}

@@ -9,6 +9,13 @@
 //!
 //! The output is written atomically: nothing appears under its name until it is complete and
 //! fsynced.
+//!
+//! A regular file is checked as GNU tar checks it: its `lstat` before it is opened, against the
+//! `fstat` of the open file after its data was read. If its size, inode, modification or status
+//! change time differ, or it gave fewer bytes than its size, it changed while it was read: the
+//! member keeps the size of the first `stat` (bytes past it are left out; missing bytes are
+//! zeros, as GNU tar pads them), and the report lists it ([`CreateReport::changed`]), so that
+//! the command can warn and fail as `tar` does (exit status 1) while still writing the archive.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -20,6 +27,7 @@ use walkdir::WalkDir;
 
 use crate::builder::{IndexFirstBuilder, MemberOptions};
 use crate::error::{Error, IoContext, Result};
+use crate::format::tarfs::Stamp;
 use crate::ops::atomic::write_atomic;
 
 /// What `create` wrote.
@@ -29,6 +37,28 @@ pub struct CreateReport {
     pub members: u64,
     /// Files left out, with why (sockets and devices, as tar leaves sockets out).
     pub skipped: Vec<String>,
+    /// Files that changed while they were read: their members may hold neither the old nor the
+    /// new content.
+    pub changed: Vec<ChangedAsRead>,
+}
+
+/// A file that changed while `create` read it (GNU tar: "file changed as we read it").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangedAsRead {
+    /// The file.
+    pub path: PathBuf,
+    /// Bytes it gave fewer than its size (it shrank): the member ends with as many zeros.
+    pub zeros: u64,
+}
+
+impl std::fmt::Display for ChangedAsRead {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: file changed as we read it", self.path.display())?;
+        if self.zeros > 0 {
+            write!(f, "; it shrank by {} bytes: padded with zeros", self.zeros)?;
+        }
+        Ok(())
+    }
 }
 
 /// Owner and group names by id, looked up once each.
@@ -54,6 +84,7 @@ pub fn create(out: &Path, base: &Path, paths: &[PathBuf]) -> Result<CreateReport
     let mut b = IndexFirstBuilder::new();
     let mut names = Names::default();
     let mut skipped = Vec::new();
+    let mut changed = Vec::new();
     let mut links: HashMap<(u64, u64), Vec<u8>> = HashMap::new();
     let mut members = 0u64;
     for p in paths {
@@ -100,9 +131,7 @@ pub fn create(out: &Path, base: &Path, paths: &[PathBuf]) -> Result<CreateReport
                     }
                     links.insert((meta.dev(), meta.ino()), name.clone());
                 }
-                let mut f = File::open(full).at(full)?;
-                crate::ops::crash::pause_point("create-opened");
-                b.add_stream(&name, meta.len(), &mut f, &opts).map_err(io)?;
+                changed.extend(add_regular(&mut b, full, &name, &meta, &opts)?);
             } else if ft.is_fifo() {
                 opts.typeflag = b'6';
                 b.add_with(&name, &[], &opts).map_err(io)?;
@@ -121,5 +150,16 @@ pub fn create(out: &Path, base: &Path, paths: &[PathBuf]) -> Result<CreateReport
     } else {
         write_atomic(out, |w| b.finish(w).at(out))?;
     }
-    Ok(CreateReport { members, skipped })
+    Ok(CreateReport { members, skipped, changed })
+}
+
+/// Adds the regular file `full` as `name`, `meta` being its `lstat` from before it was opened,
+/// and says whether it changed while it was read (see the module's docs).
+fn add_regular(b: &mut IndexFirstBuilder, full: &Path, name: &[u8], meta: &std::fs::Metadata, opts: &MemberOptions) -> Result<Option<ChangedAsRead>> {
+    let mut f = File::open(full).at(full)?;
+    crate::ops::crash::pause_point("create-opened");
+    let read = b.add_file(name, meta.len(), &mut f, opts).at(full)?;
+    let after = f.metadata().at(full)?;
+    let same = read == meta.len() && after.len() == meta.len() && Stamp::of(&after) == Stamp::of(meta);
+    Ok((!same).then(|| ChangedAsRead { path: full.to_path_buf(), zeros: meta.len() - read }))
 }
