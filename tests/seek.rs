@@ -587,3 +587,32 @@ fn recompress_makes_zstd_and_xz_seekable_keeping_their_bytes() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("need no recompressing"));
 }
+
+/// `recompress` of a file overwritten while it runs (#29 finding 15), paused once the new file
+/// is written and verified: the archive is overwritten in place with other bytes of the same
+/// length and its mtime put back (`touch -r`), which leaves only its ctime changed. The new
+/// file must not replace it: exit 1, the file holds what was written to it byte for byte, and
+/// neither a temporary file nor a sidecar is left.
+#[test]
+fn recompress_leaves_a_file_rewritten_while_it_runs() {
+    use std::os::unix::fs::FileExt;
+    let tmp = TempDir::new().unwrap();
+    let plain = mixed(tmp.path(), 40, 31);
+    let dir = tmp.path().join("d");
+    fs::create_dir(&dir).unwrap();
+    let z = dir.join("one.tar.zst");
+    ok(Command::new("sh").arg("-c").arg(format!("zstd -q -c {} > {}", plain.display(), z.display())));
+    let other: Vec<u8> = fs::read(&z).unwrap().iter().map(|b| b ^ 0x5a).collect();
+    let stamp = tmp.path().join("stamp");
+    let out = common::run_paused(tarfs().arg("recompress").arg("--seekable").arg("--frame-size").arg("64K").arg(&z), "recompress-verified", || {
+        ok(Command::new("touch").arg("-r").arg(&z).arg(&stamp));
+        fs::OpenOptions::new().write(true).open(&z).unwrap().write_all_at(&other, 0).unwrap();
+        ok(Command::new("touch").arg("-r").arg(&stamp).arg(&z));
+    });
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("the file changed while it was being recompressed"), "{err}");
+    assert!(fs::read(&z).unwrap() == other, "the file does not hold what was written to it");
+    let left: Vec<_> = fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(left, [std::ffi::OsString::from("one.tar.zst")], "files left beside it");
+}

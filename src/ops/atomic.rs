@@ -270,6 +270,14 @@ fn open_temp(dest: &Path) -> Result<(File, PathBuf)> {
 /// [`write_atomic`], with the permissions `perm`, recording the directory in `defer` instead of
 /// fsyncing it now.
 pub(crate) fn write_atomic_deferred<T>(dest: &Path, defer: Option<&DirSyncs>, perm: Perm, write: impl FnOnce(&mut BufWriter<&File>) -> Result<T>) -> Result<T> {
+    write_atomic_guarded(dest, defer, perm, write, &|| Ok(()))
+}
+
+/// [`write_atomic_deferred`], calling `guard` after the temporary file is written and fsynced,
+/// right before it is renamed over `dest` (when staged for a batch, right before it is staged):
+/// an error of `guard` removes the temporary file and leaves `dest` as it was. A file that
+/// replaces another checks there that the other did not change meanwhile.
+pub(crate) fn write_atomic_guarded<T>(dest: &Path, defer: Option<&DirSyncs>, perm: Perm, write: impl FnOnce(&mut BufWriter<&File>) -> Result<T>, guard: &dyn Fn() -> Result<()>) -> Result<T> {
     let dir = parent_of(dest);
     std::fs::create_dir_all(dir).at(dir)?;
     // Honour a directory marked read-only even where the file system would let us (root).
@@ -291,6 +299,7 @@ pub(crate) fn write_atomic_deferred<T>(dest: &Path, defer: Option<&DirSyncs>, pe
             let value = write(&mut w)?;
             w.flush().at(&tmp)?;
             file.set_permissions(std::fs::Permissions::from_mode(perm.mode())).at(&tmp)?;
+            guard()?;
             return Ok(value);
         }
         let done = AtomicBool::new(false);
@@ -309,6 +318,7 @@ pub(crate) fn write_atomic_deferred<T>(dest: &Path, defer: Option<&DirSyncs>, pe
         })?;
         file.set_permissions(std::fs::Permissions::from_mode(perm.mode())).at(&tmp)?;
         file.sync_all().at(&tmp)?;
+        guard()?;
         std::fs::rename(&tmp, dest).at(dest)?;
         Ok(value)
     })();

@@ -10,7 +10,9 @@
 //! - the new file is written beside it under a temporary name, then decoded again, and its
 //!   decompressed stream compared (its length, and the xxh3-64 of each MiB) with the
 //!   original's, hashed as it was read;
-//! - the original must still be the file it was (device, inode, length, modification time);
+//! - right before the rename, the original must still be the file it was when it was opened,
+//!   by its name and by its open descriptor (device, inode, length, modification and status
+//!   change times): otherwise the new file is removed and the original left as it is;
 //! - the new file gets the original's mode, times and (as root) owner, is fsynced, and is renamed
 //!   over the original; the directory is fsynced.
 //!
@@ -27,7 +29,8 @@ use std::path::{Path, PathBuf};
 use crate::archive::Archive;
 use crate::error::{Error, IoContext, Result};
 use crate::format::compression::Compression;
-use crate::ops::atomic::{write_atomic_deferred, Perm};
+use crate::format::tarfs::Stamp;
+use crate::ops::atomic::{write_atomic_guarded, Perm};
 use crate::ops::index::{write_compressed_sidecar, IndexOptions, IndexReport};
 use crate::seekpoints::Hashing;
 use crate::stream::PositionedReader;
@@ -192,11 +195,11 @@ fn replace(path: &Path, opts: &RecompressOptions, sidecar: &dyn Fn(&Path) -> Pat
         Err(e) => return Err(Error::Io { path, source: e.into() }),
     }
     let before = file.metadata().at(&path)?;
-    if (before.dev(), before.ino()) != archive.identity() || before.len() != archive.len() {
+    if (before.dev(), before.ino()) != archive.identity() || before.len() != archive.len() || Stamp::of(&before) != archive.stamp() {
         return Err(Error::refused(&path, "the file was replaced while it was being opened; try again"));
     }
-    let stamp = |m: &std::fs::Metadata| (m.dev(), m.ino(), m.len(), m.mtime(), m.mtime_nsec());
-    let decompressed = write_atomic_deferred(&path, None, Perm::Exactly(before.mode()), |w| {
+    let guard = || still_the_same(&path, &file, &archive);
+    let decompressed = write_atomic_guarded(&path, None, Perm::Exactly(before.mode()), |w| {
         let mut original = Hashing::new(crate::stream::decoder(BufReader::new(archive.bytes()), Some(c), &path)?);
         encode(c, &mut original, w, opts).at(&path)?;
         let (digests, len) = original.finish().at(&path)?;
@@ -208,10 +211,6 @@ fn replace(path: &Path, opts: &RecompressOptions, sidecar: &dyn Fn(&Path) -> Pat
         if (copy_len, &copy_digests) != (len, &digests) {
             return Err(Error::refused(&path, format!("the new file decodes to other bytes ({copy_len} against {len}); the archive was not changed")));
         }
-        let now = std::fs::metadata(&path).at(&path)?;
-        if stamp(&now) != stamp(&before) {
-            return Err(Error::refused(&path, "the file changed while it was being recompressed; the archive was not changed"));
-        }
         let times = std::fs::FileTimes::new().set_accessed(before.accessed().at(&path)?).set_modified(before.modified().at(&path)?);
         new.set_times(times).at(&path)?;
         if rustix::process::geteuid().is_root() {
@@ -219,6 +218,23 @@ fn replace(path: &Path, opts: &RecompressOptions, sidecar: &dyn Fn(&Path) -> Pat
         }
         crate::ops::crash::pause_point("recompress-verified");
         Ok(len)
-    })?;
+    }, &guard)?;
     Ok(Replaced::Yes { path, c, before: before.len(), decompressed })
+}
+
+/// Fails with [`Error::Refused`] unless the file at `path`, open as `file`, is still the one
+/// `archive` mapped when it was opened, by its name and by its descriptor: the same device and
+/// inode, length, modification and status change times. An overwrite with content of the same
+/// length whose mtime is then restored (`touch -r`) still changes the ctime, which nothing but
+/// the kernel sets.
+fn still_the_same(path: &Path, file: &File, archive: &Archive) -> Result<()> {
+    let was = (archive.identity(), archive.len(), archive.stamp());
+    for meta in [std::fs::metadata(path).at(path)?, file.metadata().at(path)?] {
+        let now = ((meta.dev(), meta.ino()), meta.len(), Stamp::of(&meta));
+        if now != was {
+            let msg = format!("the file changed while it was being recompressed ({} bytes, {} before; {} bytes, {} now): it was left as it is, and the recompressed copy removed", was.1, was.2, now.1, now.2);
+            return Err(Error::refused(path, msg));
+        }
+    }
+    Ok(())
 }
