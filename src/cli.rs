@@ -94,6 +94,10 @@ pub enum Command {
     /// Finish or undo an in-place change that was interrupted (using its journal).
     Recover(RecoverArgs),
     /// Create a new archive from files, with its .tarfs index as the first member.
+    ///
+    /// A file that changes while it is read is stored as GNU tar stores it, at the size it had
+    /// before (bytes added left out, bytes lost as zeros): create says "file changed as we read
+    /// it", still writes the archive, and exits with status 1.
     Create(CreateArgs),
     /// List members, like tar -t.
     Ls(LsArgs),
