@@ -1,6 +1,6 @@
 //! Opening an archive file, and finding the indexes it has.
 //!
-//! An archive is memory-mapped read-only; this is the crate's one `unsafe` site. An index is either
+//! An archive is memory-mapped read-only; one of the crate's two `unsafe` sites (the other is `crate::sigbus`). An index is either
 //! *embedded* (the first member is `.tarfs` and its data is an index) or a *sidecar*
 //! (`ARCHIVE.tarfs` beside the archive, or under an `--index-dir` mirror of the archive's path).
 
@@ -30,6 +30,16 @@ pub struct Archive {
     mode: u32,
     identity: (u64, u64),
     stamp: tarfs::Stamp,
+    /// The mapping's slot in [`crate::sigbus`]'s table, when it is protected.
+    guard: Option<usize>,
+}
+
+impl Drop for Archive {
+    fn drop(&mut self) {
+        if let Some(slot) = self.guard {
+            crate::sigbus::unregister(slot, self.addresses());
+        }
+    }
 }
 
 impl std::fmt::Debug for Archive {
@@ -66,17 +76,45 @@ impl Archive {
         let map = if meta.len() == 0 {
             None
         } else {
-            // SAFETY: `Mmap::map` is unsafe because the mapping aliases the file: if another
-            // process truncates or rewrites the file while it is mapped, reads may see the change
-            // or fault (SIGBUS). tarfs only reads through the map, and its own writers
-            // (embed, csv) take the archive's lock file and never map while writing. A file
-            // changed behind tarfs's back is outside what any tar reader can promise; the
-            // checksums and index cross-checks make such a change an error, not a silent wrong
-            // answer. This is the only `unsafe` in the crate.
+            // SAFETY: `Mmap::map` is unsafe because the mapping aliases the file: a write to it
+            // (by another process, or by tarfs's own in-place writers through their descriptor)
+            // changes what the slice shows, and a truncation makes reads past the new end raise
+            // SIGBUS. tarfs treats the bytes as plain `u8` with no invariant a change could
+            // break: every header is parsed and checked where it is used, readers compare what
+            // they use with the index and the file's stamp, and `crate::sigbus` turns a read
+            // past a truncated end into zeros and an error for this archive
+            // (`Archive::check_intact`) instead of the end of the process.
             let map = unsafe { Mmap::map(&file) }.at(path)?;
             Some(map)
         };
-        Ok(Archive { path: path.to_path_buf(), map, compression, compressed_len: None, mode, identity, stamp })
+        Ok(Archive { path: path.to_path_buf(), map, compression, compressed_len: None, mode, identity, stamp, guard: None }.guarded())
+    }
+
+    /// Registers the mapping with [`crate::sigbus`], so that a read past the end of a file that
+    /// shrank reads zeros instead of killing the process, and [`Archive::check_intact`] says so.
+    fn guarded(mut self) -> Archive {
+        if !self.is_empty() {
+            self.guard = crate::sigbus::register(self.addresses());
+        }
+        self
+    }
+
+    fn addresses(&self) -> Range<usize> {
+        let b = self.bytes();
+        b.as_ptr() as usize..(b.as_ptr() as usize).saturating_add(b.len())
+    }
+
+    /// An error when a read of the mapping raised `SIGBUS` (the file shrank while it was read):
+    /// what was read from there were zeros, not the archive, so no answer may rest on it.
+    pub fn check_intact(&self) -> Result<()> {
+        match crate::sigbus::faulted(self.addresses()) {
+            Some(page) => {
+                let at = page.saturating_sub(self.addresses().start);
+                let why = format!("the archive shrank while it was read: byte {at} is no longer there (another process truncated or rewrote it)");
+                Err(crate::Error::Io { path: self.path.clone(), source: std::io::Error::new(std::io::ErrorKind::UnexpectedEof, why) })
+            }
+            None => Ok(()),
+        }
     }
 
     /// The file's mode when it was opened.

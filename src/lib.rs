@@ -24,6 +24,7 @@ pub mod mount;
 pub mod ops;
 pub mod scan;
 pub mod seekpoints;
+pub mod sigbus;
 pub mod source;
 pub mod stream;
 pub mod watch;

@@ -50,6 +50,8 @@ enum Status {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // An archive truncated while it is mapped fails alone instead of killing the process.
+    tarfs::sigbus::install();
     let result = match &cli.command {
         Command::Index(a) => run_index(&cli, a, a.read.options()),
         Command::Embed(a) => run_embed(&cli, a, a.read.options()),

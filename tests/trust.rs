@@ -370,3 +370,56 @@ fn a_mount_fails_reads_of_an_archive_rewritten_under_it_with_its_mtime_restored(
         Err(e) => assert_eq!(e.raw_os_error(), Some(5), "{e}"),
     }
 }
+
+#[test]
+fn no_command_answers_for_or_indexes_an_archive_whose_change_was_interrupted() {
+    let tmp = TempDir::new().unwrap();
+    let a = gnu_archive(tmp.path(), 200, 3000);
+    // embed stopped after its journal and copy, before the head is written: a journal is left.
+    let out = tarfs().arg("embed").arg(&a).env("TARFS_CRASH_AFTER", "embed-entries-synced").output().unwrap();
+    assert_eq!(out.status.code(), Some(86), "{}", String::from_utf8_lossy(&out.stderr));
+    let side = PathBuf::from(format!("{}.tarfs", a.display()));
+    for args in [&["index", "-q"][..], &["verify"], &["ls"], &["cat"]] {
+        let mut cmd = tarfs();
+        cmd.args(args).arg(&a);
+        if args[0] == "cat" {
+            cmd.arg("f001");
+        }
+        let out = cmd.output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains("journal") && err.contains("tarfs recover"), "{args:?}: {err}");
+    }
+    assert!(!side.exists(), "index wrote a sidecar of the half-changed archive");
+    // recover finishes or undoes it; then every command works.
+    ok(tarfs().arg("recover").arg(&a));
+    ok(tarfs().arg("index").arg(&a));
+    ok(tarfs().arg("verify").arg(&a));
+    assert_eq!(listing(&a).len(), 200);
+}
+
+#[test]
+fn an_archive_truncated_while_a_batch_reads_it_fails_alone() {
+    let tmp = TempDir::new().unwrap();
+    let tree = tmp.path().join("tree");
+    fs::create_dir(&tree).unwrap();
+    // a.tar: 800 members of 10 KB, read through its mapping; b.tar and c.tar: small.
+    for (name, n, size) in [("a", 800, 10_000), ("b", 5, 100), ("c", 5, 100)] {
+        let dir = tmp.path().join(name);
+        fs::create_dir(&dir).unwrap();
+        let a = gnu_archive(&dir, n, size);
+        fs::rename(&a, tree.join(format!("{name}.tar"))).unwrap();
+    }
+    let a = tree.join("a.tar");
+    // Paused after a.tar is mapped and before it is read, then truncated to one page.
+    let out = common::run_paused(tarfs().arg("index").arg("-j").arg("1").arg(&tree), "index-planned", || {
+        fs::OpenOptions::new().write(true).open(&a).unwrap().set_len(4096).unwrap();
+    });
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "the batch did not end on its own: {:?}: {err}", out.status);
+    assert!(err.contains("a.tar") && err.contains("shrank"), "{err}");
+    assert!(!tree.join("a.tar.tarfs").exists(), "an index of the truncated archive was written");
+    for other in ["b", "c"] {
+        ok(tarfs().arg("verify").arg(tree.join(format!("{other}.tar"))));
+    }
+}

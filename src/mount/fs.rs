@@ -399,6 +399,9 @@ impl TarFs {
         if let Some(&(logical, _, at)) = layout.regions.iter().find(|r| r.0 <= offset && end <= r.0 + r.1) {
             let want = (end.saturating_sub(offset)) as usize;
             let bytes = l.reader.bytes_at(at + (offset - logical), want).map_err(fail)?;
+            if l.reader.archive().check_intact().is_err() {
+                return Err(fail(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the archive shrank while it was read")));
+            }
             if bytes.len() < want {
                 return Err(fail(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the archive ends inside the member's data")));
             }

@@ -446,7 +446,13 @@ pub fn write_sidecar(archive: &Archive, dest: &Path, opts: &IndexOptions) -> Res
         // The plan is made: do not sample the archive again.
         let mode = if plan == Plan::Chunked { ScanMode::Parallel } else { ScanMode::Sequential };
         let opts = IndexOptions { mode, ..opts.clone() };
-        write_index_file(dest, opts.dir_syncs.as_deref(), Perm::NoWiderThan(archive.mode()), |w| write_index_bound(archive.path(), archive.bytes(), &opts, Binding::of(archive), w), |t| &t.0)
+        crate::ops::crash::pause_point("index-planned");
+        write_index_file(dest, opts.dir_syncs.as_deref(), Perm::NoWiderThan(archive.mode()), |w| {
+            let written = write_index_bound(archive.path(), archive.bytes(), &opts, Binding::of(archive), w)?;
+            // An index of zeros read where the file shrank is never committed.
+            archive.check_intact()?;
+            Ok(written)
+        }, |t| &t.0)
     };
     let ((info, end), (ext_len, ext_names)) = written.map_err(|e| match e {
         // Name the archive as well as the file that could not be written.

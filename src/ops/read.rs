@@ -320,6 +320,8 @@ pub struct Reader<'a> {
     opening_reads: u64,
     opts: ScanOptions,
     note: Option<String>,
+    /// Whether the seek points are a GZIDX given with `--gzidx`.
+    gzidx: bool,
 }
 
 impl<'a> Reader<'a> {
@@ -360,7 +362,7 @@ impl<'a> Reader<'a> {
     }
 
     fn scanning(archive: &'a Archive, opts: ScanOptions, note: Option<String>) -> Reader<'a> {
-        Reader { archive, source: source_of(archive), compression: compression_of(archive), located: None, entries: 0, ext: false, flags: 0, opening_reads: 0, opts, note }
+        Reader { archive, source: source_of(archive), compression: compression_of(archive), located: None, entries: 0, ext: false, flags: 0, opening_reads: 0, opts, note, gzidx: false }
     }
 
     /// A reader through `located`, if that index decodes and still describes the archive; else
@@ -423,9 +425,19 @@ impl<'a> Reader<'a> {
         if self.compression != Some(Compression::Gzip) {
             return Err(Error::Invalid(format!("{}: --gzidx is for gzip-compressed archives", self.archive.path().display())));
         }
-        let ck = crate::seekpoints::Checkpointed::with_index(self.archive, index).map_err(|why| Error::Invalid(format!("{}: {why}", self.archive.path().display())))?;
+        let ck = crate::seekpoints::Checkpointed::with_index(self.archive, index, self.seek_digests()).map_err(|why| Error::Invalid(format!("{}: {why}", self.archive.path().display())))?;
         self.source = Box::new(ck);
+        self.gzidx = true;
         Ok(())
+    }
+
+    /// The digests of the seek section of the index in use, when it has one for this file.
+    fn seek_digests(&self) -> Option<crate::seekpoints::Digests> {
+        let data = self.index_bytes()?;
+        let header: &[u8; BLOCK] = data.get(..BLOCK)?.try_into().ok()?;
+        let info = tarfs::decode_header(header).ok()?.info?;
+        let range = tarfs::seek_range(data, &info)?;
+        crate::seekpoints::Digests::of(self.archive, &data[range]).ok()
     }
 
     /// Bytes decompressed so far, for a compressed archive.
@@ -438,6 +450,7 @@ impl<'a> Reader<'a> {
     pub fn seeking(&self) -> Option<&'static str> {
         self.compression?;
         Some(match self.source.seek_points() {
+            Some(true) if self.gzidx => "through the GZIDX seek points given, each piece checked against the sidecar's digests",
             Some(true) => "through its seek points, each piece checked against the index's digest",
             Some(false) => "through the GZIDX seek points given (not checked against digests)",
             None => "decoded from its start (no seek points)",
@@ -574,6 +587,7 @@ impl<'a> Reader<'a> {
                 f(&e)?;
             }
             self.source.note_read(self.archive.len());
+            self.archive.check_intact()?;
             return Ok(scanner.end());
         };
         if let Source::Csv(name, at) = &located.source {
@@ -595,6 +609,7 @@ impl<'a> Reader<'a> {
             }
         }
         self.for_each_indexed(located, None, f)?;
+        self.archive.check_intact()?;
         Ok(None)
     }
 
@@ -766,7 +781,9 @@ impl<'a> Reader<'a> {
     pub fn write_member(&self, e: &Entry<'_>, out: &mut dyn Write) -> Result<()> {
         if self.compression.is_none() {
             let found = self.checked(e)?;
-            return write_data(self.archive, &found, &self.opts, out);
+            write_data(self.archive, &found, &self.opts, out)?;
+            // Bytes read from a page the file no longer has were zeros: an error, not data.
+            return self.archive.check_intact();
         }
         let path = self.archive.path();
         let io_in = |source: std::io::Error| Error::Io { path: path.to_path_buf(), source };

@@ -62,6 +62,7 @@ pub fn verify(archive: &Archive, index_dir: Option<&IndexDir>, opts: ScanOptions
         crate::watch::at(e.position);
         pairing.member(&e)?;
     }
+    archive.check_intact()?;
     pairing.finish(located.source.clone())
 }
 

@@ -142,6 +142,30 @@ impl std::fmt::Debug for Checkpointed<'_> {
     }
 }
 
+/// The digests of a sidecar's seek section: one per piece of the decompressed stream.
+#[derive(Debug, Clone)]
+pub struct Digests {
+    pieces: Vec<u64>,
+    piece: u64,
+    total: u64,
+}
+
+impl Digests {
+    /// The digests of the seek section `section`, if it is intact and belongs to `archive`.
+    pub fn of(archive: &Archive, section: &[u8]) -> std::result::Result<Digests, String> {
+        let s = SeekSection::parse(section).map_err(|e| e.to_string())?;
+        Digests::of_parsed(archive, &s)
+    }
+
+    fn of_parsed(archive: &Archive, s: &SeekSection<'_>) -> std::result::Result<Digests, String> {
+        if s.compressed_len != archive.len() || s.binding != binding_of_bytes(archive.bytes()) {
+            return Err("the seek points were made for another file (its length or its first and last 64 KiB differ)".into());
+        }
+        let pieces = (0..s.pieces()).map(|k| s.digest(k).expect("k < pieces")).collect();
+        Ok(Digests { pieces, piece: s.piece, total: s.total_len })
+    }
+}
+
 impl<'a> Checkpointed<'a> {
     /// Reads `archive` through the seek section `section` of its sidecar, if the section is
     /// intact and belongs to this file; else why not.
@@ -157,10 +181,7 @@ impl<'a> Checkpointed<'a> {
         if s.kind != kind {
             return Err(format!("the seek points are of another format than the file's ({})", compression.name()));
         }
-        if s.compressed_len != archive.len() || s.binding != binding_of_bytes(archive.bytes()) {
-            return Err("the seek points were made for another file (its length or its first and last 64 KiB differ)".into());
-        }
-        let digests = (0..s.pieces()).map(|k| s.digest(k).expect("k < pieces")).collect();
+        let digests = Digests::of_parsed(archive, &s)?.pieces;
         let backend: Box<dyn Fetch + 'a> = match s.kind {
             seek::KIND_XZ => Box::new(xz::Blocks::open(archive.bytes(), s.payload, s.total_len)?),
             seek::KIND_ZSTD => Box::new(zstd::Frames::open(archive.bytes(), s.payload, s.total_len)?),
@@ -174,13 +195,19 @@ impl<'a> Checkpointed<'a> {
         Checkpointed { archive, total, piece, digests, decoder: Mutex::new((backend, VecDeque::new())), read: AtomicU64::new(0), decoded: AtomicU64::new(0) }
     }
 
-    /// Reads `archive` through `index` (an imported GZIDX: no digests, so the reader's header
-    /// checks are what guard the bytes).
-    pub fn with_index(archive: &'a Archive, index: DeflateIndex) -> std::result::Result<Checkpointed<'a>, String> {
+    /// Reads `archive` through `index` (an imported GZIDX, which has no digests of its own),
+    /// checking each piece against `digests` (those of the archive's sidecar) where given: a
+    /// damaged window in a GZIDX then gives an error, never wrong bytes. Without them, only the
+    /// reader's header checks guard the bytes.
+    pub fn with_index(archive: &'a Archive, index: DeflateIndex, digests: Option<Digests>) -> std::result::Result<Checkpointed<'a>, String> {
         let total = index.uncompressed_size().ok_or("the index does not record the decompressed length")?;
+        if let Some(d) = digests.as_ref().filter(|d| d.total != total) {
+            return Err(format!("the GZIDX index describes {total} decompressed bytes, the sidecar {}", d.total));
+        }
         // Started now: an index the user gave that cannot be used is an error at once.
         let backend = gzip::Resume::now(reopen(archive)?, index)?;
-        Ok(Checkpointed::with_backend(archive, Box::new(backend), total, PIECE, None))
+        let (piece, pieces) = digests.map_or((PIECE, None), |d| (d.piece, Some(d.pieces)));
+        Ok(Checkpointed::with_backend(archive, Box::new(backend), total, piece, pieces))
     }
 
     /// Bytes decompressed so far.
