@@ -4,12 +4,14 @@
 //! instead waits at a step, so that a test can change files under a running command. Both are
 //! documented in `docs/ARCHITECTURE.md` and have no effect otherwise.
 
-/// Stops the process here if `TARFS_CRASH_AFTER` is `step`.
+/// Stops the process here if `TARFS_CRASH_AFTER` is `step`; waits here if `TARFS_PAUSE_AFTER`
+/// is (see [`pause_point`]).
 pub(crate) fn point(step: &str) {
     if std::env::var_os("TARFS_CRASH_AFTER").is_some_and(|v| v == step) {
         let _ = std::io::Write::write_all(&mut std::io::stderr(), format!("tarfs: TARFS_CRASH_AFTER={step}: stopping here\n").as_bytes());
         std::process::exit(86);
     }
+    pause_point(step);
 }
 
 /// Waits here when `TARFS_PAUSE_AFTER` is `step`, until the file `TARFS_RESUME` names exists

@@ -160,6 +160,7 @@ impl Target {
     /// written.
     pub fn apply(&self, original: &[u8], change: &Change<'_>, check: impl FnOnce() -> Result<()>) -> Result<u64> {
         let path = &self.path;
+        crash::point(&format!("{}-surveyed", change.prefix));
         if original.len() as u64 != self.len {
             return Err(Error::refused(path, "the file changed while it was being read"));
         }
@@ -214,6 +215,9 @@ impl Target {
                 for (at, data) in &phase.writes {
                     for (i, chunk) in data.chunks(journal::CHUNK).enumerate() {
                         self.file.write_all_at(chunk, at + (i * journal::CHUNK) as u64).at(path)?;
+                        if i == 0 && data.len() > journal::CHUNK {
+                            crash::point(&format!("{prefix}-{}-piece-written", phase.step));
+                        }
                     }
                     written += data.len() as u64;
                 }
