@@ -656,3 +656,70 @@ fn an_early_writeback_error_fails_the_index() {
     assert!(!tmp.path().join("many.tar.tarfs").exists());
     assert_eq!(others(tmp.path(), &[]), ["many.tar"]);
 }
+
+// Issue #29 finding 14: `tar -rf` (GNU tar takes no lock) appending between the survey of an
+// in-place change and its first write.
+
+/// Waits until the process `pid` has stopped itself (`TARFS_PAUSE_AFTER`), or panics.
+fn wait_stopped(pid: u32) {
+    for _ in 0..3000 {
+        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        // The state follows the command name in parentheses.
+        if stat.rsplit(')').next().unwrap().trim_start().starts_with('T') {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    panic!("process {pid} did not pause");
+}
+
+/// Runs `tarfs CMD` on a copy of a GNU tar archive, pausing it after `step` while GNU tar appends
+/// a member with `tar -rf`, then resumes it: it must refuse (exit 1) and leave the archive as
+/// GNU tar made it, byte for byte, the new member listed and extracted whole; run again, it
+/// indexes every member, and `tarfs verify` agrees.
+fn race_with_tar_append(tmp: &Path, cmd: &str, step: &str) {
+    let base = gnu_archive(tmp, &format!("race-{step}"), 3000, 6, 2000, "gnu");
+    let new_dir = tmp.join(format!("race-{step}-new"));
+    fs::create_dir_all(&new_dir).unwrap();
+    write_pattern(&new_dir.join("appended"), 70_000, 99);
+    let appended = fs::read(new_dir.join("appended")).unwrap();
+    let append = |a: &Path| ok(Command::new("tar").arg("-rf").arg(a).arg("-C").arg(&new_dir).arg("appended"));
+    // What GNU tar alone makes of the archive.
+    let reference = tmp.join(format!("race-{step}-reference.tar"));
+    fs::copy(&base, &reference).unwrap();
+    append(&reference);
+    let a = tmp.join(format!("race-{step}-a.tar"));
+    fs::copy(&base, &a).unwrap();
+    let child = tarfs().arg(cmd).arg(&a).env("TARFS_PAUSE_AFTER", step).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    wait_stopped(child.id());
+    append(&a);
+    ok(Command::new("kill").arg("-CONT").arg(child.id().to_string()));
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{cmd} {step}: {err}");
+    assert!(err.contains("changed while it was surveyed") && err.contains("not changed"), "{cmd} {step}: {err}");
+    assert_eq!(fs::read(&a).unwrap(), fs::read(&reference).unwrap(), "{cmd} {step}: not as GNU tar left it");
+    assert!(listing(&a).contains(&"appended".to_string()), "{cmd} {step}");
+    assert_eq!(ok(Command::new("tar").arg("-xOf").arg(&a).arg("appended")).stdout, appended, "{cmd} {step}");
+    assert!(others(tmp, &[]).iter().all(|n| !n.starts_with(".tarfs-journal")), "{cmd} {step}: a journal was left");
+    ok(tarfs().arg(cmd).arg(&a));
+    ok(tarfs().arg("verify").arg(&a));
+    assert!(String::from_utf8_lossy(&ok(tarfs().arg("ls").arg(&a)).stdout).lines().any(|l| l.ends_with("appended")), "{cmd} {step}");
+    assert_eq!(ok(Command::new("tar").arg("-xOf").arg(&a).arg("appended")).stdout, appended, "{cmd} {step}");
+}
+
+#[test]
+fn embed_refuses_when_tar_appends_after_its_survey() {
+    let tmp = TempDir::new().unwrap();
+    for step in ["embed-surveyed", "embed-journal-written"] {
+        race_with_tar_append(tmp.path(), "embed", step);
+    }
+}
+
+#[test]
+fn csv_refuses_when_tar_appends_after_its_survey() {
+    let tmp = TempDir::new().unwrap();
+    for step in ["csv-surveyed", "csv-journal-written"] {
+        race_with_tar_append(tmp.path(), "csv", step);
+    }
+}

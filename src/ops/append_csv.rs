@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::format::csv::{self, Row};
 use crate::format::header::{round_up, UstarFields, BLOCK, BLOCK_U64};
 use crate::format::pax::push_record;
-use crate::ops::in_place::{check_end, Change, Phase, Target};
+use crate::ops::in_place::{check_end, Change, Phase, Surveyed, Target};
 use crate::ops::read::{locate_csv, Reader, Source};
 use crate::scan::{ScanOptions, Scanner};
 
@@ -143,7 +143,7 @@ fn append(path: &Path, opts: CsvOptions) -> Result<CsvOutcome> {
         return Ok(CsvOutcome::Appended(report));
     }
     // Until the first block is written, every reader stops at the old end marker.
-    let change = Change { prefix: "csv", phases: vec![Phase { step: "data", writes: vec![(at + BLOCK_U64, rest)] }, Phase { step: "header", writes: vec![(at, first)] }], moved: None };
+    let change = Change { prefix: "csv", phases: vec![Phase { step: "data", writes: vec![(at + BLOCK_U64, rest)] }, Phase { step: "header", writes: vec![(at, first)] }], moved: None, surveyed: Surveyed { stamp: archive.stamp(), end: at } };
     target.apply(archive.bytes(), &change, || read_back(path, opts.scan, &report.name, header_at, rows.len()))?;
     Ok(CsvOutcome::Appended(report))
 }

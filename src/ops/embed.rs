@@ -41,7 +41,7 @@ use crate::format::header::{round_up, HeaderView, UstarFields, BLOCK, BLOCK_U64}
 use crate::format::ext::{self, ExtSink};
 use crate::format::tarfs::{self, IndexInfo};
 use crate::ops::atomic::write_atomic;
-use crate::ops::in_place::{check_end, Change, Phase, Target};
+use crate::ops::in_place::{check_end, Change, Phase, Surveyed, Target};
 use crate::ops::order::{self, Item};
 use crate::ops::grown;
 use crate::ops::read::{ext_entry, Located, Reader};
@@ -448,7 +448,7 @@ fn embed_in_place(path: &Path, opts: EmbedOptions) -> Result<EmbedReport> {
             return Ok(EmbedReport { members: n, displaced: 0, gap_blocks, bytes_written, growth: 0, action: EmbedAction::Reindexed, grew, in_full });
         }
         let positions: Vec<u64> = s.members.iter().map(|m| m.position).collect();
-        let change = head_change("reindex", &header, &body, None);
+        let change = head_change("reindex", &header, &body, None, Surveyed { stamp: archive.stamp(), end: s.end_offset });
         target.apply(archive.bytes(), &change, || read_back(path, opts.scan, base, &positions))?;
         return Ok(EmbedReport { members: n, displaced: 0, gap_blocks, bytes_written, growth: 0, action: EmbedAction::Reindexed, grew, in_full });
     }
@@ -523,7 +523,7 @@ fn embed_in_place(path: &Path, opts: EmbedOptions) -> Result<EmbedReport> {
         return Ok(report);
     }
     let positions: Vec<u64> = order.iter().map(|(p, _)| base + p).collect();
-    let mut change = head_change("embed", &header, &body, Some((region.clone(), copy_at)));
+    let mut change = head_change("embed", &header, &body, Some((region.clone(), copy_at)), Surveyed { stamp: archive.stamp(), end: s.end_offset });
     change.phases.insert(0, Phase { step: "copy", writes: vec![(copy_at, displaced), (copy_at + region_len, &ZEROS)] });
     target.apply(archive.bytes(), &change, || read_back(path, opts.scan, base, &positions))?;
     Ok(report)
@@ -531,7 +531,7 @@ fn embed_in_place(path: &Path, opts: EmbedOptions) -> Result<EmbedReport> {
 
 /// The writes of a new head, in the crash-safe order: the `.tarfs` header, the index entries
 /// (and zero block), then the index's own header block last.
-fn head_change<'a>(prefix: &'static str, header: &'a [u8; BLOCK], body: &'a [u8], moved: Option<(std::ops::Range<u64>, u64)>) -> Change<'a> {
+fn head_change<'a>(prefix: &'static str, header: &'a [u8; BLOCK], body: &'a [u8], moved: Option<(std::ops::Range<u64>, u64)>, surveyed: Surveyed) -> Change<'a> {
     Change {
         prefix,
         phases: vec![
@@ -540,6 +540,7 @@ fn head_change<'a>(prefix: &'static str, header: &'a [u8; BLOCK], body: &'a [u8]
             Phase { step: "index", writes: vec![(BLOCK_U64, &body[..BLOCK])] },
         ],
         moved,
+        surveyed,
     }
 }
 

@@ -26,7 +26,8 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, IoContext, Result};
 use crate::format::compression::Compression;
-use crate::format::header::BLOCK_U64;
+use crate::format::header::{BLOCK, BLOCK_U64};
+use crate::format::tarfs::Stamp;
 use crate::ops::crash;
 use crate::ops::journal::{self, hash, Covered, Journal, Recovery, Source, Written, FINGERPRINT_BLOCKS};
 use crate::scan::{ScanEnd, Warning};
@@ -158,14 +159,50 @@ impl Target {
     /// Journals and applies `change` (see the module docs); `original` is the archive's content
     /// as planned from (its mapping), and `check` reads the result back. Returns the bytes
     /// written.
+    ///
+    /// The archive is checked against what the survey read ([`Change::surveyed`]) before the
+    /// journal is written and again right before the first write to the archive: a writer that
+    /// takes no lock (`tar -rf`) may have appended meanwhile, and the change would overwrite its
+    /// member. The change is then refused, nothing written.
     pub fn apply(&self, original: &[u8], change: &Change<'_>, check: impl FnOnce() -> Result<()>) -> Result<u64> {
         let path = &self.path;
         crash::point(&format!("{}-surveyed", change.prefix));
         if original.len() as u64 != self.len {
             return Err(Error::refused(path, "the file changed while it was being read"));
         }
+        self.unchanged_since(&change.surveyed, self.len, true)?;
         let j = self.journal(original, change);
         let jp = &self.journal;
+        self.write_journal(&j)?;
+        let prefix = change.prefix;
+        crash::point(&format!("{prefix}-journal-written"));
+        // The journal's extended attribute changed the ctime: the rest of the stamp still holds.
+        if let Err(e) = self.unchanged_since(&change.surveyed, self.len, false) {
+            return Err(self.take_back(e));
+        }
+        if let Err(e) = self.reserve(j.final_len) {
+            let full = |code: Option<i32>| code == Some(rustix::io::Errno::NOSPC.raw_os_error()) || code == Some(rustix::io::Errno::DQUOT.raw_os_error());
+            let e = match e {
+                Error::Io { source, .. } if full(source.raw_os_error()) => {
+                    Error::refused(path, format!("there is no room for the {} bytes the archive would grow by", j.final_len - self.len))
+                }
+                e => e,
+            };
+            return Err(self.undo(jp, e));
+        }
+        let result = self.write_phases(change).and_then(|written| check().map(|()| written));
+        let written = match result {
+            Ok(w) => w,
+            Err(e) => return Err(self.undo(jp, e)),
+        };
+        journal::remove(jp, &self.file).map_err(|e| Error::JournalLeft { path: path.clone(), cause: Box::new(e) })?;
+        Ok(written)
+    }
+
+    /// Writes the journal `j`, refusing (with the journal taken back) a file of several names
+    /// that cannot be marked with the journal's place.
+    fn write_journal(&self, j: &Journal) -> Result<()> {
+        let (path, jp) = (&self.path, &self.journal);
         let marked = match j.write(jp, &self.file) {
             Ok(m) => m,
             Err(e) => {
@@ -180,14 +217,7 @@ impl Target {
                     e => e,
                 };
                 // Nothing was written to the archive: take back a journal that did reach its name.
-                if jp.exists() {
-                    journal::remove(jp, &self.file).map_err(|also| Error::Recovery {
-                        path: path.clone(),
-                        journal: jp.clone(),
-                        msg: format!("the journal could not be written ({e}), nor removed ({also}); the archive itself was not written"),
-                    })?;
-                }
-                return Err(e);
+                return Err(if jp.exists() { self.take_back(e) } else { e });
             }
         };
         if !marked && self.nlink > 1 {
@@ -197,44 +227,103 @@ impl Target {
                 format!("the file has {} names (hard links), and this file system cannot mark it with the place of its journal, which another name would not find", self.nlink),
             ));
         }
-        let prefix = change.prefix;
-        crash::point(&format!("{prefix}-journal-written"));
-        if let Err(e) = self.reserve(j.final_len) {
-            let full = |code: Option<i32>| code == Some(rustix::io::Errno::NOSPC.raw_os_error()) || code == Some(rustix::io::Errno::DQUOT.raw_os_error());
-            let e = match e {
-                Error::Io { source, .. } if full(source.raw_os_error()) => {
-                    Error::refused(path, format!("there is no room for the {} bytes the archive would grow by", j.final_len - self.len))
-                }
-                e => e,
-            };
-            return Err(self.undo(jp, e));
+        Ok(())
+    }
+
+    /// Removes the journal of a change stopped by `cause` before it wrote anything to the
+    /// archive; returns `cause`, or the error that says the journal could not be removed.
+    fn take_back(&self, cause: Error) -> Error {
+        let jp = &self.journal;
+        match journal::remove(jp, &self.file) {
+            Ok(()) => cause,
+            Err(also) => Error::Recovery {
+                path: self.path.clone(),
+                journal: jp.clone(),
+                msg: format!("{cause}, and the journal could not be removed ({also}); the archive itself was not written"),
+            },
         }
+    }
+
+    /// Writes and fsyncs each phase of `change`, with its crash points; the last phase only
+    /// after checking that the archive still holds what the earlier ones wrote (see
+    /// [`Target::still_ours`]). Returns the bytes written.
+    fn write_phases(&self, change: &Change<'_>) -> Result<u64> {
+        let (path, prefix) = (&self.path, change.prefix);
         let mut written = 0u64;
-        let result = (|| {
-            for phase in &change.phases {
-                for (at, data) in &phase.writes {
-                    for (i, chunk) in data.chunks(journal::CHUNK).enumerate() {
-                        self.file.write_all_at(chunk, at + (i * journal::CHUNK) as u64).at(path)?;
-                        if i == 0 && data.len() > journal::CHUNK {
-                            crash::point(&format!("{prefix}-{}-piece-written", phase.step));
-                        }
+        // The first and last block of each write, as written: a write's bytes may be the
+        // archive's own mapping, which later writes change (the displaced members).
+        let mut ends: Vec<(u64, Vec<u8>)> = Vec::new();
+        for (n, phase) in change.phases.iter().enumerate() {
+            if n > 0 && n + 1 == change.phases.len() {
+                self.still_ours(&ends)?;
+            }
+            for (at, data) in &phase.writes {
+                for (i, chunk) in data.chunks(journal::CHUNK).enumerate() {
+                    self.file.write_all_at(chunk, at + (i * journal::CHUNK) as u64).at(path)?;
+                    if i == 0 && data.len() > journal::CHUNK {
+                        crash::point(&format!("{prefix}-{}-piece-written", phase.step));
                     }
-                    written += data.len() as u64;
                 }
-                crash::point(&format!("{prefix}-{}-written", phase.step));
-                self.file.sync_all().at(path)?;
-                crash::point(&format!("{prefix}-{}-synced", phase.step));
+                let last = data.len().saturating_sub(BLOCK);
+                ends.push((*at, data[..data.len().min(BLOCK)].to_vec()));
+                ends.push((at + last as u64, data[last..].to_vec()));
+                written += data.len() as u64;
             }
-            if let Some((at, _)) = change.phases.last().and_then(|p| p.writes.last()) {
-                crash::tamper(&format!("{prefix}-check"), &self.file, *at);
-            }
-            check()
-        })();
-        if let Err(e) = result {
-            return Err(self.undo(jp, e));
+            crash::point(&format!("{prefix}-{}-written", phase.step));
+            self.file.sync_all().at(path)?;
+            crash::point(&format!("{prefix}-{}-synced", phase.step));
         }
-        journal::remove(jp, &self.file).map_err(|e| Error::JournalLeft { path: path.clone(), cause: Box::new(e) })?;
+        if let Some((at, _)) = change.phases.last().and_then(|p| p.writes.last()) {
+            crash::tamper(&format!("{prefix}-check"), &self.file, *at);
+        }
         Ok(written)
+    }
+
+    /// Refuses the change when the archive is no longer what its survey read: another length,
+    /// inode or mtime (and ctime, with `ctime`) than `surveyed.stamp`, or a byte that is not
+    /// zero after the end of its members. `len` is the length the survey read.
+    fn unchanged_since(&self, surveyed: &Surveyed, len: u64, ctime: bool) -> Result<()> {
+        let meta = self.file.metadata().at(&self.path)?;
+        let (now, then) = (Stamp::of(&meta), surveyed.stamp);
+        let why = if meta.len() != len {
+            Some(format!("it is {} bytes long, not {len}", meta.len()))
+        } else if now.ino != then.ino || now.mtime != then.mtime || (ctime && now.ctime != then.ctime) {
+            Some(format!("then {then}; now {now}"))
+        } else {
+            first_nonzero(&self.file, surveyed.end, len).at(&self.path)?.map(|at| format!("byte {at}, after the end of its members, is no longer zero"))
+        };
+        match why {
+            Some(why) => Err(Error::refused(
+                &self.path,
+                format!("the archive changed while it was surveyed ({why}), perhaps by a writer that takes no lock, such as `tar -rf`; run again"),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// Before the last phase of a change: the archive is as long as the writes so far made it,
+    /// and the first and last block of each (`ends`: offset and bytes as written) still read
+    /// as written. A writer that takes no lock (`tar -rf`) and appended meanwhile would
+    /// otherwise be overwritten, or linked in, by the last writes; the change is rolled back
+    /// instead.
+    fn still_ours(&self, ends: &[(u64, Vec<u8>)]) -> Result<()> {
+        let expect = ends.iter().map(|(at, d)| at + d.len() as u64).fold(self.len, u64::max);
+        let len = self.file.metadata().at(&self.path)?.len();
+        let mut why = (len != expect).then(|| format!("it is {len} bytes long, not {expect}"));
+        let mut buf = [0u8; BLOCK];
+        for (at, want) in ends {
+            if why.is_some() {
+                break;
+            }
+            self.file.read_exact_at(&mut buf[..want.len()], *at).at(&self.path)?;
+            if buf[..want.len()] != want[..] {
+                why = Some(format!("the bytes written at {at} were overwritten"));
+            }
+        }
+        match why {
+            Some(why) => Err(Error::refused(&self.path, format!("the archive changed while it was being changed ({why}), by a writer that takes no lock, such as `tar -rf`"))),
+            None => Ok(()),
+        }
     }
 
     /// Rolls back after `cause` (even a change whose every write is in place: it failed after
@@ -370,6 +459,17 @@ pub struct Change<'a> {
     /// A region of the original that the change copies, before overwriting it, to an offset:
     /// recovery restores it from there.
     pub moved: Option<(Range<u64>, u64)>,
+    /// What the survey the change was planned from read.
+    pub surveyed: Surveyed,
+}
+
+/// What the survey of an in-place change read, to be checked again before anything is written.
+#[derive(Debug, Clone, Copy)]
+pub struct Surveyed {
+    /// The archive's stamp when it was mapped for the survey ([`crate::archive::Archive::stamp`]).
+    pub stamp: Stamp,
+    /// Where its members end: from there to the end of the file, the survey read zeros.
+    pub end: u64,
 }
 
 /// Refuses a change that would overwrite data the scan did not read, or that would make an
@@ -385,31 +485,37 @@ pub fn check_end(path: &Path, file: &File, bytes: &[u8], end: &ScanEnd) -> Resul
     if end.end_offset % BLOCK_U64 != 0 || end.end_offset > bytes.len() as u64 {
         return Err(Error::refused(path, format!("the archive is cut short at byte {}, inside its last member's padding; in-place changes need a whole archive", bytes.len())));
     }
-    if let Some(at) = first_nonzero(file, bytes, end.end_offset) {
+    if let Some(at) = first_nonzero(file, end.end_offset, bytes.len() as u64).at(path)? {
         return Err(Error::refused(path, format!("there is data after the end-of-archive marker (at byte {at}) that would be overwritten")));
     }
     Ok(())
 }
 
-/// The offset of the first non-zero byte of `bytes` (the mapping of `file`) at or after `from`,
-/// visiting only the regions the file system says hold data.
-fn first_nonzero(file: &File, bytes: &[u8], from: u64) -> Option<u64> {
+/// The offset of the first non-zero byte of `file` in `from..len`, reading only the regions the
+/// file system says hold data (`SEEK_DATA`), with `pread`: the file may have changed since it
+/// was mapped.
+fn first_nonzero(file: &File, from: u64, len: u64) -> std::io::Result<Option<u64>> {
     use rustix::fs::{seek, SeekFrom};
-    let len = bytes.len() as u64;
+    let mut buf = vec![0u8; 1 << 16];
     let mut at = from;
     while at < len {
         // Without SEEK_DATA support, the rest is one data region.
         let data = match seek(file, SeekFrom::Data(at)) {
             Ok(d) => d,
-            Err(rustix::io::Errno::NXIO) => return None,
+            Err(rustix::io::Errno::NXIO) => return Ok(None),
             Err(_) => at,
         };
         let hole = seek(file, SeekFrom::Hole(data)).unwrap_or(len).min(len);
-        let region = &bytes[data.min(len) as usize..hole as usize];
-        if let Some(i) = region.iter().position(|&b| b != 0) {
-            return Some(data + i as u64);
+        let mut pos = data.min(len);
+        while pos < hole {
+            let n = buf.len().min(usize::try_from(hole - pos).unwrap_or(usize::MAX));
+            file.read_exact_at(&mut buf[..n], pos)?;
+            if let Some(i) = buf[..n].iter().position(|&b| b != 0) {
+                return Ok(Some(pos + i as u64));
+            }
+            pos += n as u64;
         }
         at = hole.max(at + 1);
     }
-    None
+    Ok(None)
 }
