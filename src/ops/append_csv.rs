@@ -20,9 +20,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::archive::Archive;
 use crate::error::{Error, Result};
 use crate::format::csv::{self, Row};
-use crate::format::header::{round_up, UstarFields, BLOCK, BLOCK_U64};
+use crate::format::header::{round_up, UstarFields, BLOCK};
 use crate::format::pax::push_record;
-use crate::ops::in_place::{check_end, Change, Phase, Surveyed, Target};
+use crate::ops::in_place::{check_end, link_last, Change, Surveyed, Target};
 use crate::ops::read::{locate_csv, Reader, Source};
 use crate::scan::{ScanOptions, Scanner};
 
@@ -136,14 +136,13 @@ fn append(path: &Path, opts: CsvOptions) -> Result<CsvOutcome> {
     member.extend_from_slice(&fields.encode());
     member.extend_from_slice(&data);
     member.resize(round_up(member.len() as u64).expect("index fits") as usize + 2 * BLOCK, 0);
-    let (first, rest) = member.split_at(BLOCK);
     let at = end.end_offset;
     let report = CsvReport { name, rows: rows.len() as u64, offset: at, bytes_written: member.len() as u64 };
     if opts.dry_run {
         return Ok(CsvOutcome::Appended(report));
     }
     // Until the first block is written, every reader stops at the old end marker.
-    let change = Change { prefix: "csv", phases: vec![Phase { step: "data", writes: vec![(at + BLOCK_U64, rest)] }, Phase { step: "header", writes: vec![(at, first)] }], moved: None, surveyed: Surveyed { stamp: archive.stamp(), end: at } };
+    let change = Change { prefix: "csv", phases: link_last("data", "header", vec![(at, &member)]).into(), moved: None, surveyed: Surveyed { stamp: archive.stamp(), end: at } };
     target.apply(archive.bytes(), &change, || read_back(path, opts.scan, &report.name, header_at, rows.len()))?;
     Ok(CsvOutcome::Appended(report))
 }

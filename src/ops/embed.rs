@@ -26,8 +26,10 @@
 //! by more than `--max-growth` bytes.
 //!
 //! Crash safety (DESIGN §5) is [`crate::ops::in_place`]'s: under the lock on the archive, a
-//! journal; the space reserved; then, each followed by an fsync, the displaced members and a new
-//! end marker past the old end, the `.tarfs` header, the index entries (and zero block), and the
+//! journal; the space reserved; then, each followed by an fsync, the displaced members (but for
+//! the copy's first block) and a new end marker past the old end, the copy's first block over the
+//! old end marker's first block (until then every tar reader stops at the old end, not in a copy
+//! cut short: [`link_last`], as `csv` writes its member), the `.tarfs` header, the index entries (and zero block), and the
 //! index's own header block; the result read back through [`Reader`]; the journal removed. Any
 //! failure rolls back to the original, byte for byte.
 
@@ -41,7 +43,7 @@ use crate::format::header::{round_up, HeaderView, UstarFields, BLOCK, BLOCK_U64}
 use crate::format::ext::{self, ExtSink};
 use crate::format::tarfs::{self, IndexInfo};
 use crate::ops::atomic::write_atomic;
-use crate::ops::in_place::{check_end, Change, Phase, Surveyed, Target};
+use crate::ops::in_place::{check_end, link_last, Change, Phase, Surveyed, Target};
 use crate::ops::order::{self, Item};
 use crate::ops::grown;
 use crate::ops::read::{ext_entry, Located, Reader};
@@ -524,7 +526,9 @@ fn embed_in_place(path: &Path, opts: EmbedOptions) -> Result<EmbedReport> {
     }
     let positions: Vec<u64> = order.iter().map(|(p, _)| base + p).collect();
     let mut change = head_change("embed", &header, &body, Some((region.clone(), copy_at)), Surveyed { stamp: archive.stamp(), end: s.end_offset });
-    change.phases.insert(0, Phase { step: "copy", writes: vec![(copy_at, displaced), (copy_at + region_len, &ZEROS)] });
+    // The copy's first block last: until it is written, readers stop at the old end marker.
+    let copy = link_last("copy", "copy-head", vec![(copy_at, displaced), (copy_at + region_len, &ZEROS)]);
+    change.phases.splice(0..0, copy);
     target.apply(archive.bytes(), &change, || read_back(path, opts.scan, base, &positions))?;
     Ok(report)
 }

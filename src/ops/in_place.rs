@@ -449,6 +449,20 @@ pub struct Phase<'a> {
     pub writes: Vec<(u64, &'a [u8])>,
 }
 
+/// The two phases that write `writes` with the first block of the first write last: `rest` (the
+/// rest of that write and every other one), then `link` (that one block). The block links the
+/// writes into the archive (a member's header over the old end marker's first zero block):
+/// until it is written every tar reader stops at the old end marker, so a crash while `rest` is
+/// written leaves the archive reading as before, not as a member cut short. Recovery counts a
+/// change complete only when every write is in place, the link included.
+pub fn link_last<'a>(rest: &'static str, link: &'static str, mut writes: Vec<(u64, &'a [u8])>) -> [Phase<'a>; 2] {
+    let (at, data) = writes[0];
+    let (first, tail) = data.split_at(BLOCK.min(data.len()));
+    writes[0] = (at + first.len() as u64, tail);
+    writes.retain(|(_, d)| !d.is_empty());
+    [Phase { step: rest, writes }, Phase { step: link, writes: vec![(at, first)] }]
+}
+
 /// A planned in-place change.
 #[derive(Debug)]
 pub struct Change<'a> {
