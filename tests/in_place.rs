@@ -660,19 +660,6 @@ fn an_early_writeback_error_fails_the_index() {
 // Issue #29 finding 14: `tar -rf` (GNU tar takes no lock) appending between the survey of an
 // in-place change and its first write.
 
-/// Waits until the process `pid` has stopped itself (`TARFS_PAUSE_AFTER`), or panics.
-fn wait_stopped(pid: u32) {
-    for _ in 0..3000 {
-        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-        // The state follows the command name in parentheses.
-        if stat.rsplit(')').next().unwrap().trim_start().starts_with('T') {
-            return;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    panic!("process {pid} did not pause");
-}
-
 /// Runs `tarfs CMD` on a copy of a GNU tar archive, pausing it after `step` while GNU tar appends
 /// a member with `tar -rf`, then resumes it: it must refuse (exit 1) and leave the archive as
 /// GNU tar made it, byte for byte, the new member listed and extracted whole; run again, it
@@ -690,11 +677,9 @@ fn race_with_tar_append(tmp: &Path, cmd: &str, step: &str) {
     append(&reference);
     let a = tmp.join(format!("race-{step}-a.tar"));
     fs::copy(&base, &a).unwrap();
-    let child = tarfs().arg(cmd).arg(&a).env("TARFS_PAUSE_AFTER", step).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
-    wait_stopped(child.id());
-    append(&a);
-    ok(Command::new("kill").arg("-CONT").arg(child.id().to_string()));
-    let out = child.wait_with_output().unwrap();
+    let out = common::run_paused(tarfs().arg(cmd).arg(&a), step, || {
+        append(&a);
+    });
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{cmd} {step}: {err}");
     assert!(err.contains("changed while it was surveyed") && err.contains("not changed"), "{cmd} {step}: {err}");
