@@ -29,7 +29,9 @@ fn stdin_sidecars_equal_file_sidecars_for_every_corpus_archive() {
         let piped = index_stdin(&a, &piped_out);
         assert_eq!(file.status.success(), piped.status.success(), "{src:?}: file {:?} / stdin {:?}", String::from_utf8_lossy(&file.stderr), String::from_utf8_lossy(&piped.stderr));
         if file.status.success() {
-            assert_eq!(fs::read(tmp.path().join(format!("a{i}.tar.tarfs"))).unwrap(), fs::read(&piped_out).unwrap(), "{src:?}");
+            // The same but for the file's binding, which a stream does not have.
+            let (from_file, from_stdin) = (fs::read(tmp.path().join(format!("a{i}.tar.tarfs"))).unwrap(), fs::read(&piped_out).unwrap());
+            assert!(common::unbound_index(&from_file) == common::unbound_index(&from_stdin), "{src:?}");
             compared += 1;
         } else {
             assert!(!piped_out.exists(), "{src:?}: an index was left behind");
@@ -57,12 +59,12 @@ fn fifo_fed_by_dd_and_record_size_reads() {
     let out = tmp.path().join("fifo.tarfs");
     ok(tarfs().arg("index").arg(&fifo).arg("--output").arg(&out));
     assert!(dd.wait().unwrap().success());
-    assert_eq!(fs::read(&out).unwrap(), want);
+    assert!(common::unbound_index(&fs::read(&out).unwrap()) == common::unbound_index(&want));
     // A file read in records.
     let out = tmp.path().join("rec.tarfs");
     let input = fs::File::open(&a).unwrap();
     ok(tarfs().arg("index").arg("--record-size").arg("10240").arg("-").arg("--output").arg(&out).stdin(input));
-    assert_eq!(fs::read(&out).unwrap(), want);
+    assert!(common::unbound_index(&fs::read(&out).unwrap()) == common::unbound_index(&want));
     // Standard input needs --output.
     let out = tarfs().arg("index").arg("-").stdin(Stdio::null()).output().unwrap();
     assert_eq!(out.status.code(), Some(1));

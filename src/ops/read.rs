@@ -322,6 +322,25 @@ pub struct Reader<'a> {
     note: Option<String>,
     /// Whether the seek points are a GZIDX given with `--gzidx`.
     gzidx: bool,
+    /// Whether a scan reads through the checked seek points (see [`Reader::checked_scan`]).
+    checked_stream: bool,
+}
+
+/// A byte source read from its start as a stream.
+struct SourceStream<'s> {
+    source: &'s (dyn ByteSource + 's),
+    at: u64,
+}
+
+impl std::io::Read for SourceStream<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let want = buf.len().min(1 << 20);
+        let bytes = self.source.read_at(self.at, want)?;
+        let n = bytes.len().min(want);
+        buf[..n].copy_from_slice(&bytes[..n]);
+        self.at = self.at.saturating_add(n as u64);
+        Ok(n)
+    }
 }
 
 impl<'a> Reader<'a> {
@@ -362,7 +381,7 @@ impl<'a> Reader<'a> {
     }
 
     fn scanning(archive: &'a Archive, opts: ScanOptions, note: Option<String>) -> Reader<'a> {
-        Reader { archive, source: source_of(archive), compression: compression_of(archive), located: None, entries: 0, ext: false, flags: 0, opening_reads: 0, opts, note, gzidx: false }
+        Reader { archive, source: source_of(archive), compression: compression_of(archive), located: None, entries: 0, ext: false, flags: 0, opening_reads: 0, opts, note, gzidx: false, checked_stream: false }
     }
 
     /// A reader through `located`, if that index decodes and still describes the archive; else
@@ -403,7 +422,10 @@ impl<'a> Reader<'a> {
                 }
                 Some(IndexEntry::new(data.get((i + 1) * BLOCK..(i + 2) * BLOCK)?.try_into().ok()?))
             };
-            r.opening_reads = freshness(&info, n, entry, &located, archive)?;
+            match freshness(&info, n, entry, &located, archive) {
+                Ok(read) => r.opening_reads = read,
+                Err(why) => return r.checked_scan(data, &info, why),
+            }
         }
         r.flags = info.flags;
         r.entries = n;
@@ -417,6 +439,31 @@ impl<'a> Reader<'a> {
         }
         r.located = Some(located);
         Ok(r)
+    }
+
+    /// A compressed file whose sidecar no longer answers for it (`why`), but whose seek section
+    /// still binds it (the same length, first and last 64 KiB): the file changed in its middle
+    /// since it was indexed, which is damage far more often than a new archive. The entries may
+    /// not answer; the archive is scanned, through the seek points, each piece checked against
+    /// the digests of the file as indexed: what is unchanged reads as before, and what changed
+    /// is an error, never other bytes (a zstd frame has no checksum of its own). `Err(why)`
+    /// where there is no such section.
+    fn checked_scan(mut self, data: &[u8], info: &tarfs::IndexInfo, why: String) -> std::result::Result<Reader<'a>, String> {
+        let (Some(c), Some(range)) = (self.compression, tarfs::seek_range(data, info)) else { return Err(why) };
+        let Ok(ck) = crate::seekpoints::Checkpointed::open(self.archive, c, &data[range]) else { return Err(why) };
+        self.source = Box::new(ck);
+        self.checked_stream = true;
+        self.note = Some(format!("{why}; its seek points still bind the file, so the archive is scanned through them, each piece checked against the digests of the file as indexed"));
+        Ok(self)
+    }
+
+    /// The decoded stream of a compressed archive, from its start: through the checked seek
+    /// points where [`Reader::checked_scan`] chose them, else decoded afresh.
+    fn stream(&self, c: Compression) -> Result<Box<dyn std::io::Read + Send + '_>> {
+        if self.checked_stream {
+            return Ok(Box::new(SourceStream { source: &*self.source, at: 0 }));
+        }
+        Decoded::new(self.archive, c).stream()
     }
 
     /// Reads through the checkpoints of `index` (an indexed_gzip GZIDX given with `--gzidx`),
@@ -615,8 +662,7 @@ impl<'a> Reader<'a> {
 
     /// Scans a compressed archive's decoded stream once.
     fn scan_stream(&self, c: Compression, mut f: impl FnMut(&Entry<'_>) -> Result<()>) -> Result<ScanEnd> {
-        let decoded = Decoded::new(self.archive, c);
-        let mut r = decoded.stream()?;
+        let mut r = self.stream(c)?;
         let end = crate::stream::scan_stream(&mut r, self.archive.path(), self.opts, 1 << 20, |e| f(e))?;
         Ok(end.end)
     }
@@ -1064,7 +1110,7 @@ fn cat_stream(reader: &Reader<'_>, c: Compression, wanted: &[&[u8]], found: &mut
             stop_after.get_or_insert(0);
         }
     }
-    let mut r = Decoded::new(archive, c).stream()?;
+    let mut r = reader.stream(c)?;
     cat_pass(&mut r, archive.path(), reader.opts, stop_after, wanted, found, out)
 }
 

@@ -108,3 +108,21 @@ pub fn run_paused(cmd: &mut Command, step: &str, change: impl FnOnce()) -> Outpu
     out.stderr = (before + &rest.join().unwrap()).into_bytes();
     out
 }
+
+/// The bytes of a `.tarfs` index without what binds it to its archive file (its header block,
+/// which holds the file's stamp, and the extension's header, which holds the header block's
+/// hash): an index read from a stream, which has no file to bind, is otherwise the same bytes
+/// as the file's.
+pub fn unbound_index(bytes: &[u8]) -> Vec<u8> {
+    let mut b = bytes.to_vec();
+    if b.len() >= 512 {
+        let n = u64::from_be_bytes(b[72..80].try_into().unwrap()) as usize;
+        b[..512].fill(0);
+        if let Some(ext) = b.get_mut((n + 2) * 512..(n + 3) * 512) {
+            if ext.starts_with(b"TFSE") {
+                ext.fill(0);
+            }
+        }
+    }
+    b
+}
