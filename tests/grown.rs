@@ -83,11 +83,7 @@ fn bytes_read(reason: &str) -> u64 {
 /// recomputed: a valid header, but not the one indexed.
 fn rename_in_place(a: &Path, at: usize) {
     let mut bytes = fs::read(a).unwrap();
-    let h = &mut bytes[at..at + 512];
-    h[0] = b'X';
-    h[148..156].fill(b' ');
-    let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
-    h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+    common::rename_header(&mut bytes, at);
     fs::write(a, &bytes).unwrap();
 }
 

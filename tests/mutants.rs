@@ -20,25 +20,10 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
 
-use common::{corpus_dir, ok, truth, write_pattern};
+use common::{corpus_dir, ok, truth, write_pattern, Rng};
 use tarfs::format::header::set_checksum;
 use tempfile::TempDir;
 
-/// A small fixed-seed generator (SplitMix64).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
 
 /// Offsets of blocks that look like headers (`ustar` magic), for targeted mutations.
 fn headers(b: &[u8]) -> Vec<usize> {

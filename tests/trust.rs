@@ -157,11 +157,7 @@ fn header_offset(a: &Path, name: &str) -> usize {
 /// `X`), with its checksum recomputed, and gives the file back its mtime.
 fn rename_in_place(a: &Path, at: usize) {
     let mut bytes = fs::read(a).unwrap();
-    let h = &mut bytes[at..at + 512];
-    h[0] = b'X';
-    h[148..156].fill(b' ');
-    let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
-    h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+    common::rename_header(&mut bytes, at);
     let new = a.with_extension("new");
     fs::write(&new, &bytes).unwrap();
     overwrite_keeping_mtime(&new, a);

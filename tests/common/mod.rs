@@ -126,3 +126,32 @@ pub fn unbound_index(bytes: &[u8]) -> Vec<u8> {
     }
     b
 }
+
+/// A small fixed-seed generator (SplitMix64), for the mutation campaigns.
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// The next value.
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// A value below `n`.
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+/// Renames the member whose header is at byte `at` of `bytes` (its first letter becomes `X`),
+/// with its checksum recomputed: a valid header, but not the one an index recorded.
+pub fn rename_header(bytes: &mut [u8], at: usize) {
+    let h = &mut bytes[at..at + 512];
+    h[0] = b'X';
+    h[148..156].fill(b' ');
+    let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
+    h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+}
