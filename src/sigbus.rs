@@ -12,8 +12,8 @@
 //! the handler restores the default action, and the fault, raised again, ends the process as
 //! before.
 //!
-//! The handler calls only `mmap` and `sigaction` and touches only atomics; the tables are fixed
-//! arrays, so it never allocates or locks.
+//! The handler calls only `mmap` and `signal` and touches only atomics (the page size is read
+//! once, at install); the tables are fixed arrays, so it never allocates or locks.
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -29,8 +29,11 @@ static STARTS: [AtomicUsize; MAPPINGS] = [const { AtomicUsize::new(0) }; MAPPING
 static ENDS: [AtomicUsize; MAPPINGS] = [const { AtomicUsize::new(0) }; MAPPINGS];
 static FAULTED: [AtomicUsize; FAULTS] = [const { AtomicUsize::new(0) }; FAULTS];
 static NEXT_FAULT: AtomicUsize = AtomicUsize::new(0);
+static PAGE: AtomicUsize = AtomicUsize::new(4096);
 static INSTALL: Once = Once::new();
 
+/// The page size, asked of the system: at install, since `sysconf` is not one of the calls a
+/// signal handler may make.
 fn page_size() -> usize {
     // SAFETY: sysconf has no preconditions; it only reads a system value.
     let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
@@ -40,6 +43,7 @@ fn page_size() -> usize {
 /// Installs the handler, once per process.
 pub fn install() {
     INSTALL.call_once(|| {
+        PAGE.store(page_size(), Ordering::Relaxed);
         // SAFETY: a zeroed sigaction is a valid value of the C struct (empty mask, no flags);
         // `on_sigbus` has the signature SA_SIGINFO requires and is async-signal-safe (see the
         // module doc). A failure leaves the default action, as before.
@@ -56,7 +60,8 @@ pub fn install() {
 extern "C" fn on_sigbus(_sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut libc::c_void) {
     // SAFETY: the kernel passes a valid siginfo for a handler installed with SA_SIGINFO.
     let addr = unsafe { (*info).si_addr() } as usize;
-    let page = addr & !(page_size().wrapping_sub(1));
+    let size = PAGE.load(Ordering::Relaxed);
+    let page = addr & !(size.wrapping_sub(1));
     let ours = (0..MAPPINGS).any(|i| {
         let start = STARTS[i].load(Ordering::Acquire);
         start != 0 && start <= addr && addr < ENDS[i].load(Ordering::Acquire)
@@ -67,7 +72,7 @@ extern "C" fn on_sigbus(_sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mu
     // through `faulted`. For any other address the default action is restored, so that the
     // fault, raised again when the handler returns, ends the process as it would have.
     unsafe {
-        let zeros = ours.then(|| libc::mmap(page as *mut libc::c_void, page_size(), libc::PROT_READ, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED, -1, 0));
+        let zeros = ours.then(|| libc::mmap(page as *mut libc::c_void, size, libc::PROT_READ, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED, -1, 0));
         if !matches!(zeros, Some(p) if p != libc::MAP_FAILED) {
             libc::signal(libc::SIGBUS, libc::SIG_DFL);
             return;

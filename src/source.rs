@@ -345,6 +345,30 @@ pub fn compression_of(archive: &Archive) -> Option<Compression> {
     archive.compression()
 }
 
+/// A byte source read from its start as a stream (a scan through checked seek points).
+pub(crate) struct SourceStream<'s> {
+    source: &'s (dyn ByteSource + 's),
+    at: u64,
+}
+
+impl<'s> SourceStream<'s> {
+    /// `source`, from offset 0.
+    pub(crate) fn new(source: &'s (dyn ByteSource + 's)) -> SourceStream<'s> {
+        SourceStream { source, at: 0 }
+    }
+}
+
+impl Read for SourceStream<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let want = buf.len().min(1 << 20);
+        let bytes = self.source.read_at(self.at, want)?;
+        let n = bytes.len().min(want);
+        buf[..n].copy_from_slice(&bytes[..n]);
+        self.at = self.at.saturating_add(n as u64);
+        Ok(n)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

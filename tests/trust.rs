@@ -93,11 +93,11 @@ fn index_action(a: &Path) -> String {
     rec["action"].as_str().unwrap().to_string()
 }
 
-/// Copies `from` over `to` in place (same inode), then gives `to` the mtime it had.
-fn overwrite_keeping_mtime(from: &Path, to: &Path) {
+/// Writes `bytes` over `to` in place (same inode), then gives `to` the mtime it had.
+fn overwrite_keeping_mtime(to: &Path, bytes: &[u8]) {
     let stamp = to.with_extension("stamp");
     ok(Command::new("touch").arg("-r").arg(to).arg(&stamp));
-    fs::write(to, fs::read(from).unwrap()).unwrap();
+    fs::write(to, bytes).unwrap();
     ok(Command::new("touch").arg("-r").arg(&stamp).arg(to));
 }
 
@@ -111,7 +111,7 @@ fn a_compressed_archive_replaced_by_another_of_the_same_length_is_answered_for_t
         same_length(&b, kind, "b", len);
         assert_eq!(fs::metadata(&b).unwrap().len(), len);
         assert_eq!(index_action(&a), "indexed");
-        overwrite_keeping_mtime(&b, &a);
+        overwrite_keeping_mtime(&a, &fs::read(&b).unwrap());
         // Every reader answers for the file as it is now.
         assert_eq!(listing(&a), tar_listing(&b), "{kind}: ls");
         let cat = ok(tarfs().arg("cat").arg(&a).arg("bb/other"));
@@ -158,9 +158,7 @@ fn header_offset(a: &Path, name: &str) -> usize {
 fn rename_in_place(a: &Path, at: usize) {
     let mut bytes = fs::read(a).unwrap();
     common::rename_header(&mut bytes, at);
-    let new = a.with_extension("new");
-    fs::write(&new, &bytes).unwrap();
-    overwrite_keeping_mtime(&new, a);
+    overwrite_keeping_mtime(a, &bytes);
 }
 
 #[test]
@@ -319,9 +317,7 @@ fn swap_names(a: &Path, x: usize, y: usize) {
     let ny: Vec<u8> = bytes[y..y + 100].to_vec();
     bytes[x..x + 100].copy_from_slice(&ny);
     bytes[y..y + 100].copy_from_slice(&nx);
-    let new = a.with_extension("new");
-    fs::write(&new, &bytes).unwrap();
-    overwrite_keeping_mtime(&new, a);
+    overwrite_keeping_mtime(a, &bytes);
 }
 
 #[test]
@@ -356,9 +352,7 @@ fn a_mount_fails_reads_of_an_archive_rewritten_under_it_with_its_mtime_restored(
     let at = header_offset(&a, "f005") + 512;
     let mut bytes = fs::read(&a).unwrap();
     bytes[at..at + 100].iter_mut().for_each(|b| *b ^= 0xff);
-    let new = a.with_extension("new");
-    fs::write(&new, &bytes).unwrap();
-    overwrite_keeping_mtime(&new, &a);
+    overwrite_keeping_mtime(&a, &bytes);
     // The kernel may keep pages it read; a new open reads again.
     let _ = Command::new("sh").arg("-c").arg("echo 1 > /proc/sys/vm/drop_caches").status();
     match fs::read(m.0.join("f005")) {

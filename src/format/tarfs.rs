@@ -130,6 +130,14 @@ pub enum IndexError {
     PositionTooLarge(u64),
 }
 
+impl IndexError {
+    /// [`IndexError::EntryDigest`] for the group of entries `bad` (as [`super::ext::Ext`]'s
+    /// entry checks give it).
+    pub fn entry_digest(bad: std::ops::Range<usize>) -> IndexError {
+        IndexError::EntryDigest { first: bad.start as u64, last: bad.end.saturating_sub(1) as u64 }
+    }
+}
+
 /// What the tarfs header record says.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IndexInfo {

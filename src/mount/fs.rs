@@ -26,6 +26,7 @@ use fuser::{Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Gener
 use super::tree::{Data, Kind, MemberInfo, Tree, TreeBuilder, ROOT};
 use super::MountOptions;
 use crate::archive::{Archive, IndexDir};
+use crate::format::tarfs::Stamp;
 use crate::ops::read::{Layout, Reader};
 
 /// How long the kernel may keep attributes and entries: the archive is read-only.
@@ -39,16 +40,16 @@ pub struct Loaded {
     /// [`crate::ops::read::fingerprint`] as listed.
     positions: Vec<(u64, u64)>,
     file: File,
-    stamp: (u64, u64, u64, (i64, i64), (i64, i64)),
+    stamp: (u64, u64, Stamp),
     changed: AtomicBool,
     /// What reading it said (the index it used, or that it scanned).
     pub note: String,
 }
 
-/// What says the archive file is unchanged: device, inode, length, and the mtime and ctime (a
-/// rewrite of the same length whose mtime `touch -r` restored still has a new ctime).
-fn stamp_of(m: &std::fs::Metadata) -> (u64, u64, u64, (i64, i64), (i64, i64)) {
-    (m.dev(), m.ino(), m.len(), (m.mtime(), m.mtime_nsec()), (m.ctime(), m.ctime_nsec()))
+/// What says the archive file is unchanged: device and length, and its [`Stamp`] (inode, mtime
+/// and ctime: a rewrite of the same length whose mtime `touch -r` restored has a new ctime).
+fn stamp_of(m: &std::fs::Metadata) -> (u64, u64, Stamp) {
+    (m.dev(), m.len(), Stamp::of(m))
 }
 
 impl Loaded {

@@ -15,7 +15,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::format::compression::Compression;
 use crate::stream::{scan_stream, StreamEnd};
 use crate::scan::Entry;
-use crate::format::header::{BLOCK, BLOCK_U64};
+use crate::format::header::BLOCK_U64;
 use crate::format::ext::{self, ExtSink};
 use crate::format::tarfs::{self, IndexInfo, FLAG_GLOBALS, FLAG_SUBSET};
 use crate::ops::read::{decode_index, usable, IndexBytes, Located, Source};
@@ -506,7 +506,7 @@ pub fn sidecar_freshness(archive: &Archive, dest: &Path, filter: Option<&Filter>
     if info.record < 2 {
         return Freshness::Stale("made by an older tarfs, without the archive's stamp and the index's digests".into());
     }
-    if let Err(why) = whole_index_intact(map.bytes(), info) {
+    if let Err(why) = crate::ops::read::intact_extension(map.bytes(), info) {
         return Freshness::Corrupt(why.to_string());
     }
     let located = Located { source: Source::Sidecar(dest.to_path_buf()), bytes: IndexBytes::Owned(Vec::new()), base: 0 };
@@ -519,15 +519,6 @@ pub fn sidecar_freshness(archive: &Archive, dest: &Path, filter: Option<&Filter>
         Ok(()) => Freshness::Fresh { entries: info.entries },
         Err(why) => Freshness::Stale(why),
     }
-}
-
-/// Checks every digest of an index whose data is `data`: its extension's pieces and its groups
-/// of entries (the header's was checked as it decoded).
-fn whole_index_intact(data: &[u8], info: &IndexInfo) -> std::result::Result<(), tarfs::IndexError> {
-    let header: &[u8; BLOCK] = data.get(..BLOCK).and_then(|b| b.try_into().ok()).ok_or(tarfs::IndexError::NoMagic)?;
-    let Some(x) = crate::ops::read::opened_extension(data, header, info)? else { return Ok(()) };
-    x.check_all().map_err(|e| tarfs::IndexError::MissingExtension(e.to_string()))?;
-    x.check_all_entries(&data[BLOCK..]).map_err(|r| tarfs::IndexError::EntryDigest { first: r.start as u64, last: r.end.saturating_sub(1) as u64 })
 }
 
 /// Reads a whole sidecar file.

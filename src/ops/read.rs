@@ -278,6 +278,17 @@ pub fn opened_extension<'d>(data: &'d [u8], header: &[u8; BLOCK], info: &tarfs::
     Ok(Some(x))
 }
 
+/// [`opened_extension`] of the index whose data is `data` and header record `info`, with every
+/// digest checked: the extension's pieces and every group of entries (the header's was checked
+/// as it decoded). For `index`, which keeps only an index wholly intact, and `verify`.
+pub fn intact_extension<'d>(data: &'d [u8], info: &tarfs::IndexInfo) -> std::result::Result<Option<ext::Ext<'d>>, tarfs::IndexError> {
+    let header: &[u8; BLOCK] = data.get(..BLOCK).and_then(|b| b.try_into().ok()).ok_or(tarfs::IndexError::NoMagic)?;
+    let Some(x) = opened_extension(data, header, info)? else { return Ok(None) };
+    x.check_all().map_err(|e| tarfs::IndexError::MissingExtension(e.to_string()))?;
+    x.check_all_entries(&data[BLOCK..]).map_err(tarfs::IndexError::entry_digest)?;
+    Ok(Some(x))
+}
+
 /// The extension data of the index `located` (of `archive`), opened; `None` when it has none.
 pub fn extension_of<'i>(located: &'i Located, archive: &'i Archive) -> Option<Result<ext::Ext<'i>>> {
     let data = located.slice(archive);
@@ -297,7 +308,7 @@ pub fn ext_entry<'s>(located: &Located, archive: &Archive, x: &ext::Ext<'s>, dat
     if !ie.checksum_ok() {
         return Err(Error::Index { index: located.path(archive), source: tarfs::IndexError::EntryChecksum { entry: i as u64, offset: ((i + 1) * BLOCK) as u64 } });
     }
-    x.check_entry(&data[BLOCK..], i).map_err(|r| Error::Index { index: located.path(archive), source: tarfs::IndexError::EntryDigest { first: r.start as u64, last: r.end.saturating_sub(1) as u64 } })?;
+    x.check_entry(&data[BLOCK..], i).map_err(|r| Error::Index { index: located.path(archive), source: tarfs::IndexError::entry_digest(r) })?;
     let m = x.meta(i, ie.stored_checksum()).map_err(|e| bad(e.to_string()))?;
     Entry::from_index(HeaderView::new(block), located.base + ie.position() * BLOCK_U64, &m).map_err(|source| Error::Scan { path: located.path(archive), source })
 }
@@ -326,22 +337,6 @@ pub struct Reader<'a> {
     checked_stream: bool,
 }
 
-/// A byte source read from its start as a stream.
-struct SourceStream<'s> {
-    source: &'s (dyn ByteSource + 's),
-    at: u64,
-}
-
-impl std::io::Read for SourceStream<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let want = buf.len().min(1 << 20);
-        let bytes = self.source.read_at(self.at, want)?;
-        let n = bytes.len().min(want);
-        buf[..n].copy_from_slice(&bytes[..n]);
-        self.at = self.at.saturating_add(n as u64);
-        Ok(n)
-    }
-}
 
 impl<'a> Reader<'a> {
     /// Opens `archive` for reading through its best usable index: the embedded one, the sidecar,
@@ -461,7 +456,7 @@ impl<'a> Reader<'a> {
     /// points where [`Reader::checked_scan`] chose them, else decoded afresh.
     fn stream(&self, c: Compression) -> Result<Box<dyn std::io::Read + Send + '_>> {
         if self.checked_stream {
-            return Ok(Box::new(SourceStream { source: &*self.source, at: 0 }));
+            return Ok(Box::new(crate::source::SourceStream::new(&*self.source)));
         }
         Decoded::new(self.archive, c).stream()
     }

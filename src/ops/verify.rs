@@ -13,7 +13,7 @@ use crate::format::ext;
 use crate::format::tarfs::{self, Index, FLAG_SUBSET};
 use crate::ops::filter::Filter;
 use crate::format::csv::{self, Row};
-use crate::ops::read::{locate, locate_csv, usable, Source};
+use crate::ops::read::{intact_extension, locate, locate_csv, usable, Source};
 use crate::scan::Warning;
 use crate::format::compression::Compression;
 use crate::source::{compression_of, Decoded};
@@ -88,21 +88,7 @@ impl<'i, 'd> Pairing<'i, 'd> {
     /// and each record against its member.
     pub fn new(path: &Path, index: &'i Index<'d>, data: &'d [u8], base: u64, skip: Option<u64>) -> Result<Self> {
         let info = index.header.info.clone().unwrap_or_default();
-        let bad = |e: ext::ExtError| Error::Invalid(format!("{}: {e}", path.display()));
-        let ext = match tarfs::ext_range(data, &info) {
-            Some(range) => {
-                let header: &[u8; 512] = data[..512].try_into().expect("a decoded index has a header");
-                let x = ext::Ext::open(&data[range], header, info.entries).map_err(bad)?;
-                x.check_all().map_err(bad)?;
-                x.check_all_entries(&data[512..]).map_err(|r| Error::Index { index: path.to_path_buf(), source: tarfs::IndexError::EntryDigest { first: r.start as u64, last: r.end.saturating_sub(1) as u64 } })?;
-                if info.record >= 2 && !x.has_entry_digests() {
-                    return Err(Error::Index { index: path.to_path_buf(), source: tarfs::IndexError::MissingExtension("it has no entry digests".into()) });
-                }
-                Some((x, Vec::new()))
-            }
-            None if info.flags & tarfs::FLAG_EXT != 0 => return Err(Error::Invalid(format!("{}: the index says it has extension data, but it is not there", path.display()))),
-            None => None,
-        };
+        let ext = intact_extension(data, &info).map_err(|source| Error::Index { index: path.to_path_buf(), source })?.map(|x| (x, Vec::new()));
         let subset = info.flags & FLAG_SUBSET != 0;
         let filter = match (&info.filter, subset) {
             (Some(text), true) => Filter::parse(text)?,
