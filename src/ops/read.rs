@@ -331,8 +331,9 @@ pub struct Reader<'a> {
     opening_reads: u64,
     opts: ScanOptions,
     note: Option<String>,
-    /// Whether the seek points are a GZIDX given with `--gzidx`.
-    gzidx: bool,
+    /// A GZIDX given with `--gzidx`: `Some(true)` if its seek points are in use (checked
+    /// against the sidecar's digests), `Some(false)` if it could not be checked and is unused.
+    gzidx: Option<bool>,
     /// Whether a scan reads through the checked seek points (see [`Reader::checked_scan`]).
     checked_stream: bool,
 }
@@ -376,7 +377,7 @@ impl<'a> Reader<'a> {
     }
 
     fn scanning(archive: &'a Archive, opts: ScanOptions, note: Option<String>) -> Reader<'a> {
-        Reader { archive, source: source_of(archive), compression: compression_of(archive), located: None, entries: 0, ext: false, flags: 0, opening_reads: 0, opts, note, gzidx: false, checked_stream: false }
+        Reader { archive, source: source_of(archive), compression: compression_of(archive), located: None, entries: 0, ext: false, flags: 0, opening_reads: 0, opts, note, gzidx: None, checked_stream: false }
     }
 
     /// A reader through `located`, if that index decodes and still describes the archive; else
@@ -462,14 +463,21 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads through the checkpoints of `index` (an indexed_gzip GZIDX given with `--gzidx`),
-    /// for a gzip-compressed archive.
+    /// for a gzip-compressed archive, where the index in use has the digests of the file's
+    /// decompressed bytes to check each piece against. A GZIDX has no checksums of its own, and
+    /// a damaged window decodes to wrong bytes without a word: without digests to check them,
+    /// the GZIDX is left unused and the archive is decoded from its start.
     pub fn use_gzidx(&mut self, index: rapidgzip_core::DeflateIndex) -> Result<()> {
         if self.compression != Some(Compression::Gzip) {
             return Err(Error::Invalid(format!("{}: --gzidx is for gzip-compressed archives", self.archive.path().display())));
         }
-        let ck = crate::seekpoints::Checkpointed::with_index(self.archive, index, self.seek_digests()).map_err(|why| Error::Invalid(format!("{}: {why}", self.archive.path().display())))?;
+        let Some(digests) = self.seek_digests() else {
+            self.gzidx = Some(false);
+            return Ok(());
+        };
+        let ck = crate::seekpoints::Checkpointed::with_index(self.archive, index, digests).map_err(|why| Error::Invalid(format!("{}: {why}", self.archive.path().display())))?;
         self.source = Box::new(ck);
-        self.gzidx = true;
+        self.gzidx = Some(true);
         Ok(())
     }
 
@@ -492,9 +500,10 @@ impl<'a> Reader<'a> {
     pub fn seeking(&self) -> Option<&'static str> {
         self.compression?;
         Some(match self.source.seek_points() {
-            Some(true) if self.gzidx => "through the GZIDX seek points given, each piece checked against the sidecar's digests",
+            Some(true) if self.gzidx == Some(true) => "through the GZIDX seek points given, each piece checked against the sidecar's digests",
             Some(true) => "through its seek points, each piece checked against the index's digest",
-            Some(false) => "through the GZIDX seek points given (not checked against digests)",
+            Some(false) => "through seek points not checked against digests",
+            None if self.gzidx == Some(false) => "decoded from its start (the GZIDX given is unused: no index of this file has the digests to check its windows against)",
             None => "decoded from its start (no seek points)",
         })
     }

@@ -129,8 +129,8 @@ pub struct Checkpointed<'a> {
     archive: &'a Archive,
     total: u64,
     piece: u64,
-    /// The digest of each piece (none for an imported GZIDX, which has no digests).
-    digests: Option<Vec<u64>>,
+    /// The digest of each piece (the sidecar's, for an imported GZIDX, which has none).
+    digests: Vec<u64>,
     decoder: Mutex<(Box<dyn Fetch + 'a>, Cache)>,
     read: AtomicU64,
     decoded: AtomicU64,
@@ -188,36 +188,29 @@ impl<'a> Checkpointed<'a> {
             seek::KIND_BZIP2 => Box::new(bzip2::Blocks::open(archive.bytes(), s.payload, s.total_len)?),
             _ => Box::new(gzip::Resume::lazy(reopen(archive)?, s.payload.to_vec())),
         };
-        Ok(Checkpointed::with_backend(archive, backend, s.total_len, s.piece, Some(digests)))
+        Ok(Checkpointed::with_backend(archive, backend, s.total_len, s.piece, digests))
     }
 
-    fn with_backend(archive: &'a Archive, backend: Box<dyn Fetch + 'a>, total: u64, piece: u64, digests: Option<Vec<u64>>) -> Checkpointed<'a> {
+    fn with_backend(archive: &'a Archive, backend: Box<dyn Fetch + 'a>, total: u64, piece: u64, digests: Vec<u64>) -> Checkpointed<'a> {
         Checkpointed { archive, total, piece, digests, decoder: Mutex::new((backend, VecDeque::new())), read: AtomicU64::new(0), decoded: AtomicU64::new(0) }
     }
 
     /// Reads `archive` through `index` (an imported GZIDX, which has no digests of its own),
-    /// checking each piece against `digests` (those of the archive's sidecar) where given: a
-    /// damaged window in a GZIDX then gives an error, never wrong bytes. Without them, only the
-    /// reader's header checks guard the bytes.
-    pub fn with_index(archive: &'a Archive, index: DeflateIndex, digests: Option<Digests>) -> std::result::Result<Checkpointed<'a>, String> {
+    /// checking each piece against `digests` (those of the archive's sidecar): a damaged window
+    /// in a GZIDX then gives an error, never wrong bytes.
+    pub fn with_index(archive: &'a Archive, index: DeflateIndex, digests: Digests) -> std::result::Result<Checkpointed<'a>, String> {
         let total = index.uncompressed_size().ok_or("the index does not record the decompressed length")?;
-        if let Some(d) = digests.as_ref().filter(|d| d.total != total) {
-            return Err(format!("the GZIDX index describes {total} decompressed bytes, the sidecar {}", d.total));
+        if digests.total != total {
+            return Err(format!("the GZIDX index describes {total} decompressed bytes, the sidecar {}", digests.total));
         }
         // Started now: an index the user gave that cannot be used is an error at once.
         let backend = gzip::Resume::now(reopen(archive)?, index)?;
-        let (piece, pieces) = digests.map_or((PIECE, None), |d| (d.piece, Some(d.pieces)));
-        Ok(Checkpointed::with_backend(archive, Box::new(backend), total, piece, pieces))
+        Ok(Checkpointed::with_backend(archive, Box::new(backend), total, digests.piece, digests.pieces))
     }
 
     /// Bytes decompressed so far.
     pub fn bytes_decoded(&self) -> u64 {
         self.decoded.load(Ordering::Relaxed)
-    }
-
-    /// Whether each piece is checked against a digest (false for an imported GZIDX).
-    pub fn verified(&self) -> bool {
-        self.digests.is_some()
     }
 
     /// Piece `k`, decoded (from the cache, or from its checkpoint) and checked.
@@ -232,13 +225,11 @@ impl<'a> Checkpointed<'a> {
         let len = usize::try_from(self.piece.min(self.total - start)).unwrap_or(usize::MAX);
         let buf = backend.fetch(start, len).map_err(|e| io::Error::new(e.kind(), format!("decompressing bytes {start}..{} through the seek points: {e}", start + len as u64)))?;
         self.decoded.fetch_add(len as u64, Ordering::Relaxed);
-        if let Some(want) = self.digests.as_ref().map(|d| d[k as usize]) {
-            if xxh3_64(&buf) != want {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("decompressed bytes {start}..{} do not match the index's digest: the seek points do not match the archive", start + len as u64),
-                ));
-            }
+        if xxh3_64(&buf) != self.digests[k as usize] {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("decompressed bytes {start}..{} do not match the index's digest: the seek points do not match the archive", start + len as u64),
+            ));
         }
         let piece = Arc::new(buf);
         if cache.len() == CACHED_PIECES {
@@ -287,6 +278,6 @@ impl<'a> ByteSource for Checkpointed<'a> {
     }
 
     fn seek_points(&self) -> Option<bool> {
-        Some(self.verified())
+        Some(true)
     }
 }
