@@ -27,6 +27,7 @@ pub mod seekpoints;
 pub mod sigbus;
 pub mod source;
 pub mod stream;
+pub mod verdict;
 pub mod watch;
 
 pub use error::{Error, Result};

@@ -320,7 +320,7 @@ fn run_index(cli: &Cli, a: &cli::IndexArgs, scan: ScanOptions) -> Result<Status>
         } else if a.verify && dest.exists() {
             Some(match verify(&archive, dir.as_ref(), scan) {
                 Ok(r) => Freshness::Fresh { entries: r.entries },
-                Err(e) => Freshness::Stale(e.to_string()),
+                Err(e) => Freshness::Stale(tarfs::verdict::Why::Unverified(e.to_string())),
             })
         } else {
             Some(sidecar_freshness(&archive, &dest, filter.as_ref()))

@@ -75,7 +75,7 @@ fn read_back(path: &Path, opts: ScanOptions, name: &str, at: u64, rows: usize) -
     if located.source != Source::Csv(name.to_string(), at) {
         return Err(bad(format!("the newest one found is {}", located.source)));
     }
-    let reader = Reader::with_index(&archive, located, opts).map_err(bad)?;
+    let reader = Reader::with_index(&archive, located, opts).map_err(|r| bad(r.to_string()))?;
     let mut n = 0usize;
     reader.for_each(|_| {
         n += 1;

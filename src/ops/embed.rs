@@ -259,7 +259,7 @@ fn check_tail(path: &Path, in_place: Option<&std::fs::File>, bytes: &[u8], end: 
 fn survey_grown<'a>(path: &Path, archive: &'a Archive, old: &'a Located, opts: ScanOptions, file: &std::fs::File) -> Result<std::result::Result<(Survey<'a>, Grew), String>> {
     let part = match grown::old_part(old, archive, opts) {
         Ok(part) => part,
-        Err(why) => return Ok(Err(why)),
+        Err(why) => return Ok(Err(why.to_string())),
     };
     let data = old.slice(archive);
     let mut members = Vec::with_capacity(part.entries);
@@ -361,7 +361,7 @@ fn read_back(path: &Path, opts: ScanOptions, base: u64, positions: &[u64]) -> Re
     if located.base != base {
         return Err(bad(format!("it ends at byte {}, not {base}", located.base)));
     }
-    let reader = Reader::with_index(&archive, located, opts).map_err(bad)?;
+    let reader = Reader::with_index(&archive, located, opts).map_err(|r| bad(r.to_string()))?;
     let mut i = 0usize;
     let step = (positions.len() / 64).max(1);
     reader.for_each(|entry| {

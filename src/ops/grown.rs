@@ -4,10 +4,10 @@
 //! The old sidecar answers for the old part: its entries, with their extension records, become
 //! the new index's first entries without reading the archive (as [`crate::ops::read::Reader`]
 //! lists through an index), and only the appended part is scanned, from the old end. Before
-//! that, every old entry must still match the header at its position
-//! ([`crate::ops::read::entries_unchanged`]; a sample would let an in-place rename of an
-//! unsampled member into the new index), and the old end must now hold a header. The result is byte-identical to
-//! a full re-index (`tests/index_ext.rs` proves it): the index sink is given the same members.
+//! that, the verdict [`crate::verdict::grown`] must say so: every old entry still matches the
+//! header at its position (a sample would let an in-place rename of an unsampled member into
+//! the new index), and the old end now holds a header. The result is byte-identical to a full
+//! re-index (`tests/index_ext.rs` proves it): the index sink is given the same members.
 //!
 //! `tarfs embed` takes the old part from an embedded index the same way ([`old_part`]; see
 //! [`crate::ops::embed`]).
@@ -23,10 +23,11 @@ use crate::archive::Archive;
 use crate::error::{Error, Result};
 use crate::format::ext;
 use crate::format::header::BLOCK;
-use crate::format::tarfs::{self, IndexEntry, FLAG_EXT, FLAG_GLOBALS, FLAG_SEEK, FLAG_SUBSET};
+use crate::format::tarfs::{self, IndexEntry, FLAG_GLOBALS, FLAG_SEEK, FLAG_SUBSET};
 use crate::ops::atomic::Perm;
 use crate::ops::index::{write_index_file, EntrySink, IndexOptions, IndexReport};
-use crate::ops::read::{ext_entry, extension_of, entries_unchanged, IndexBytes, Located, Source};
+use crate::ops::read::{ext_entry, judged, IndexBytes, Located, Source};
+use crate::verdict::{self, Corruption, Verdict, Why};
 use crate::scan::{ScanOptions, Scanner};
 
 /// What [`write_sidecar_grown`] did.
@@ -42,13 +43,13 @@ pub struct Grown {
 
 /// Re-indexes `archive` into `dest` from the old sidecar there when the archive only grew;
 /// `Ok(Err(why))`, with nothing written, when it cannot be done this way.
-pub fn write_sidecar_grown(archive: &Archive, dest: &Path, opts: &IndexOptions) -> Result<std::result::Result<Grown, String>> {
+pub fn write_sidecar_grown(archive: &Archive, dest: &Path, opts: &IndexOptions) -> Result<std::result::Result<Grown, NotGrown>> {
     let map = match Archive::open(dest) {
         Ok(m) => m,
-        Err(e) => return Ok(Err(format!("the old index cannot be read: {e}"))),
+        Err(e) => return Ok(Err(NotGrown::Unreadable(e))),
     };
     if opts.filter.is_some() {
-        return Ok(Err("a subset index is asked for".into()));
+        return Ok(Err(NotGrown::SubsetAsked));
     }
     let old = Located { source: Source::Sidecar(dest.to_path_buf()), bytes: IndexBytes::Mapped(std::sync::Arc::new(map)), base: 0 };
     let old = &old;
@@ -93,16 +94,35 @@ pub(crate) struct OldPart<'i> {
     pub read: u64,
 }
 
-/// Whether the index `old` can answer for the old part of `archive`, which grew: it is a full
-/// index with extension data, no pax global headers and no seek points, of an uncompressed
-/// archive; every one of its entries still matches the header at its position
-/// ([`crate::ops::read::entries_unchanged`]); and a member now starts at its old end. `Err(why)`
-/// otherwise.
+/// Why an old index cannot answer for the old part of an archive that grew.
+#[derive(Debug)]
+pub enum NotGrown {
+    /// The old index cannot be read.
+    Unreadable(Error),
+    /// A subset index is asked for.
+    SubsetAsked,
+    /// The verdict on the old index ([`crate::verdict::grown`]).
+    Verdict(Verdict),
+}
+
+impl std::fmt::Display for NotGrown {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NotGrown::Unreadable(e) => write!(f, "the old index cannot be read: {e}"),
+            NotGrown::SubsetAsked => write!(f, "a subset index is asked for"),
+            NotGrown::Verdict(Verdict::Stale(why)) => write!(f, "{why}"),
+            NotGrown::Verdict(v) => write!(f, "the old index {v}"),
+        }
+    }
+}
+
+/// Whether the index `old` can answer for the old part of `archive`, which grew: the verdict
+/// [`crate::verdict::grown`] on it. `Err(why)` otherwise.
 ///
 /// It reads the archive as a sample (see [`Archive::advise_sampling`]): an embedded old index
 /// and the appended part whole, the old headers one page each. When it declines, the
 /// mapping's advice is back to normal.
-pub(crate) fn old_part<'i>(old: &'i Located, archive: &'i Archive, scan: ScanOptions) -> std::result::Result<OldPart<'i>, String> {
+pub(crate) fn old_part<'i>(old: &'i Located, archive: &'i Archive, scan: ScanOptions) -> std::result::Result<OldPart<'i>, NotGrown> {
     // An embedded old index is read whole.
     let whole = match &old.bytes {
         IndexBytes::InArchive(r) => Some(r.start as u64..r.end as u64),
@@ -117,35 +137,22 @@ pub(crate) fn old_part<'i>(old: &'i Located, archive: &'i Archive, scan: ScanOpt
     part
 }
 
-fn sampled_old_part<'i>(old: &'i Located, archive: &'i Archive, scan: ScanOptions) -> std::result::Result<OldPart<'i>, String> {
+fn sampled_old_part<'i>(old: &'i Located, archive: &'i Archive, scan: ScanOptions) -> std::result::Result<OldPart<'i>, NotGrown> {
     let data = old.slice(archive);
-    let Some(header) = data.get(..BLOCK).and_then(|b| <&[u8; BLOCK]>::try_from(b).ok()) else { return Err("the old index is too short".into()) };
-    let Some(info) = tarfs::decode_header(header).ok().and_then(|h| h.info) else { return Err("the old index does not decode".into()) };
-    if info.flags & (FLAG_SUBSET | FLAG_GLOBALS | FLAG_SEEK) != 0 || info.flags & FLAG_EXT == 0 {
-        return Err("the old index cannot answer alone (a subset, no extension data, globals or seek points)".into());
-    }
-    let end = old.base.saturating_add(info.end_offset);
-    if info.source_len != 0 || archive.compressed_len().is_some() || info.archive_len > archive.len() || end >= archive.len() {
-        return Err("the archive did not grow".into());
-    }
-    let n = usize::try_from(info.entries).map_err(|_| "the old index is too large".to_string())?;
-    let Some(Ok(x)) = extension_of(old, archive) else { return Err("the old index's extension does not open".into()) };
-    if x.flags() & (ext::HAS_GLOBALS | ext::GLOBAL_ATTRIBUTES) != 0 {
-        return Err("the old part has pax global headers".into());
-    }
+    let corrupt = |e| NotGrown::Verdict(Verdict::Corrupt(e));
+    let header = data.get(..BLOCK).and_then(|b| <&[u8; BLOCK]>::try_from(b).ok()).ok_or_else(|| corrupt(Corruption::Decode(tarfs::IndexError::NoMagic)))?;
+    let info = tarfs::decode_header(header).map_err(|e| corrupt(Corruption::Decode(e)))?.info.ok_or(NotGrown::Verdict(Verdict::Stale(Why::NoRecord)))?;
+    let x = crate::ops::read::opened_extension(data, header, &info).map_err(|e| corrupt(Corruption::Extension(e)))?;
+    let n = usize::try_from(info.entries).map_err(|_| NotGrown::Verdict(Verdict::Stale(Why::NotAlone)))?;
+    let globals = x.as_ref().is_some_and(|x| x.flags() & (ext::HAS_GLOBALS | ext::GLOBAL_ATTRIBUTES) != 0);
+    let alone = info.flags & (FLAG_SUBSET | FLAG_GLOBALS | FLAG_SEEK) == 0 && x.is_some() && !globals;
     let block = |i: usize| {
-        x.check_entry(&data[BLOCK..], i).ok()?;
-        data.get((i + 1) * BLOCK..(i + 2) * BLOCK).and_then(|b| <&[u8; BLOCK]>::try_from(b).ok())
+        x.as_ref()?.check_entry(&data[BLOCK..], i).ok()?;
+        data.get((i + 1) * BLOCK..(i + 2) * BLOCK).and_then(|b| <&[u8; BLOCK]>::try_from(b).ok()).map(IndexEntry::new)
     };
-    // Every old entry, not a sample: an unsampled member renamed in place (the same length, its
-    // checksum fixed) would otherwise be carried into the new index, which every cheap check
-    // would then call fresh for good.
-    let read = entries_unchanged(n, 0..n, &|i| block(i).map(IndexEntry::new), old, archive)?;
-    // `tar -rf` writes its first new header over the old end marker (`tarfs csv` too, often
-    // within the old length).
-    match Scanner::at(archive.bytes(), end, scan).next() {
-        Some(Ok(e)) if e.position == end => {}
-        _ => return Err(format!("no member starts at the old end (byte {end})")),
+    let mut read = 0;
+    match verdict::grown(&judged(&info, n, block, old), alone, archive, scan, &mut read) {
+        Verdict::Grown { from } => Ok(OldPart { entries: n, ext: x.expect("alone"), end: from, read }),
+        v => Err(NotGrown::Verdict(v)),
     }
-    Ok(OldPart { entries: n, ext: x, end, read })
 }

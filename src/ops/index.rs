@@ -18,7 +18,8 @@ use crate::scan::Entry;
 use crate::format::header::BLOCK_U64;
 use crate::format::ext::{self, ExtSink};
 use crate::format::tarfs::{self, IndexInfo, FLAG_GLOBALS, FLAG_SUBSET};
-use crate::ops::read::{decode_index, usable, IndexBytes, Located, Source};
+use crate::ops::read::{decode_index, judged, IndexBytes, Located, Source};
+use crate::verdict::{Corruption, Verdict, Why};
 use crate::ops::atomic::{write_atomic_deferred, DirSyncs, Perm};
 use crate::ops::filter::Filter;
 use crate::chunked::{self, Plan, ScanMode};
@@ -465,7 +466,8 @@ pub fn write_sidecar(archive: &Archive, dest: &Path, opts: &IndexOptions) -> Res
     Ok(IndexReport { index_path: dest.to_path_buf(), members: end.members, entries: info.entries, bytes: archive.len(), end, ext_len, ext_names, seek: None })
 }
 
-/// Whether an existing sidecar can be kept.
+/// Whether an existing sidecar can be kept: `index`'s keep-or-rebuild, from the verdict
+/// ([`crate::verdict::keep_sidecar`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Freshness {
     /// Present, intact, and describing the archive as it is; it has `entries` entries.
@@ -476,49 +478,63 @@ pub enum Freshness {
     /// No sidecar.
     Missing,
     /// Present but no longer describing the archive, or made with another filter; why.
-    Stale(String),
-    /// Present but undecodable; why.
-    Corrupt(String),
+    Stale(Why),
+    /// Present but damaged; how.
+    Corrupt(Corruption),
 }
 
-/// The cheap freshness check, without a rescan: the sidecar decodes (every entry's checksum), its
-/// recorded archive length and end offset hold, its last entry's header is still at its
-/// position, and it was made with the same member filter.
+/// The keep-or-rebuild of the sidecar at `dest`, without a rescan: the sidecar decodes (every
+/// entry's checksum and digest), was made by this version's record with extension data and
+/// the same member filter, and the verdict calls it fresh with the archive's stamp still
+/// recorded.
 pub fn sidecar_freshness(archive: &Archive, dest: &Path, filter: Option<&Filter>) -> Freshness {
     let map = match Archive::open(dest) {
         Ok(m) => m,
         Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => return Freshness::Missing,
-        Err(e) => return Freshness::Corrupt(e.to_string()),
+        Err(e) => return Freshness::Corrupt(Corruption::Unreadable(e.to_string())),
     };
+    match judge_sidecar(archive, &map, dest, filter) {
+        (Verdict::Fresh { .. }, entries) => Freshness::Fresh { entries },
+        (Verdict::Stale(why), _) => Freshness::Stale(why),
+        (Verdict::Corrupt(c), _) => Freshness::Corrupt(c),
+        // The other verdicts are not given for a sidecar judged whole; rebuild.
+        (v, _) => Freshness::Corrupt(Corruption::Unreadable(v.to_string())),
+    }
+}
+
+/// The verdict on the sidecar mapped as `map`, and its number of entries (from its header).
+fn judge_sidecar(archive: &Archive, map: &Archive, dest: &Path, filter: Option<&Filter>) -> (Verdict, u64) {
+    let v = judge_whole(archive, map, dest, filter);
+    let header = map.bytes().get(..crate::format::header::BLOCK).and_then(|b| <&[u8; crate::format::header::BLOCK]>::try_from(b).ok());
+    let entries = header.and_then(|h| tarfs::decode_header(h).ok()?.info).map_or(0, |i| i.entries);
+    (v, entries)
+}
+
+/// The verdict on the sidecar mapped as `map`.
+fn judge_whole(archive: &Archive, map: &Archive, dest: &Path, filter: Option<&Filter>) -> Verdict {
     let index = match decode_index(map.bytes()) {
         Ok(i) => i,
-        Err(e) => return Freshness::Corrupt(e.to_string()),
+        Err(e) => return Verdict::Corrupt(Corruption::Decode(e)),
     };
-    let Some(info) = &index.header.info else {
-        return Freshness::Stale("made by another tool (no tarfs record to check freshness against)".into());
-    };
+    let Some(info) = &index.header.info else { return Verdict::Stale(Why::NoRecord) };
     if info.filter.as_deref() != filter.map(Filter::text) || (info.flags & FLAG_SUBSET != 0) != filter.is_some() {
-        return Freshness::Stale("made with another member filter".into());
+        return Verdict::Stale(Why::Filter);
     }
     if info.flags & tarfs::FLAG_EXT == 0 {
-        return Freshness::Stale("made by an older tarfs, without extension data (listings through it read the archive)".into());
+        return Verdict::Stale(Why::NoExtension);
     }
     if info.record < 2 {
-        return Freshness::Stale("made by an older tarfs, without the archive's stamp and the index's digests".into());
+        return Verdict::Stale(Why::OldRecord);
     }
-    if let Err(why) = crate::ops::read::intact_extension(map.bytes(), info) {
-        return Freshness::Corrupt(why.to_string());
+    if let Err(e) = crate::ops::read::intact_extension(map.bytes(), info) {
+        return Verdict::Corrupt(Corruption::Extension(e));
     }
     let located = Located { source: Source::Sidecar(dest.to_path_buf()), bytes: IndexBytes::Owned(Vec::new()), base: 0 };
     // A few headers of the archive, each read alone (see `Archive::advise_sampling`).
     archive.advise_sampling(std::iter::empty());
-    let usable = usable(&index, &located, archive);
+    let v = crate::verdict::keep_sidecar(&judged(info, index.entries.len(), |i| Some(index.entries[i]), &located), archive);
     archive.advise(Advice::Normal);
-    match usable {
-        Ok(()) if info.stamp != Some(archive.stamp()) => Freshness::Stale(format!("the archive changed since it was indexed (then {}; now {})", info.stamp.map_or("unknown".into(), |s| s.to_string()), archive.stamp())),
-        Ok(()) => Freshness::Fresh { entries: info.entries },
-        Err(why) => Freshness::Stale(why),
-    }
+    v
 }
 
 /// Reads a whole sidecar file.

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use crate::archive::{sidecar_path, Archive, IndexDir};
 use crate::error::{Error, Result};
-use crate::format::header::{is_zero_block, HeaderView, BLOCK, BLOCK_U64};
+use crate::format::header::{HeaderView, BLOCK, BLOCK_U64};
 use crate::format::csv;
 use crate::format::sparse::Region;
 use crate::format::compression::Compression;
@@ -25,6 +25,7 @@ use crate::format::ext;
 use crate::format::tarfs::{self, Index, IndexEntry, FLAG_EXT, FLAG_GLOBALS, FLAG_SUBSET};
 use crate::source::{compression_of, source_of, ByteSource, Decoded};
 use crate::scan::{Entry, ScanEnd, ScanOptions, Scanner};
+use crate::verdict::{self, Corruption, Judged, Verdict, Why};
 
 /// Which index a reader uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,102 +161,35 @@ pub fn decode_index(data: &[u8]) -> std::result::Result<Index<'_>, tarfs::IndexE
     Ok(index)
 }
 
-/// Entries of an index that freshness compares with the archive, besides the first and last.
-pub const SAMPLE: usize = 64;
+pub use crate::verdict::SAMPLE;
 
-/// Checks that a decoded index still describes `archive` as it is now; returns why not.
-pub fn usable(index: &Index<'_>, located: &Located, archive: &Archive) -> Result<(), String> {
-    let Some(info) = &index.header.info else { return Ok(()) };
-    freshness(info, index.entries.len(), |i| Some(index.entries[i]), located, archive).map(drop)
+/// The verdict ([`crate::verdict`]) on the decoded index `index`, found at `located`, for
+/// `archive` as it is now. An index without a tarfs record (another tool's) has nothing to
+/// judge by and is fresh here; `index` rebuilds it.
+pub fn verdict(index: &Index<'_>, located: &Located, archive: &Archive) -> Verdict {
+    let Some(info) = &index.header.info else { return Verdict::Fresh { read: 0 } };
+    verdict::judge(&judged(info, index.entries.len(), |i| Some(index.entries[i]), located), archive)
 }
 
-/// The one freshness check: whether an index whose header says `info`, with `n` entries that
-/// `entry(i)` gives (`None`: entry `i` is corrupt), still describes `archive`; else why not.
-///
-/// - A compressed file's sidecar is bound to that file: its length, then its stamp (inode,
-///   mtime, ctime), and where the stamp differs (a copy, a replacement), the xxh3-64 of the whole
-///   compressed file. Another file of the same length is never answered for; a sidecar from an
-///   older tarfs, with no digest, is stale.
-/// - A sidecar records the archive's length.
-/// - The archive must still end where the index says (GNU `tar -rf` appends over the end marker,
-///   often without changing the length).
-/// - A sidecar that records the archive's stamp: where the stamp still holds, the first, the
-///   last and a fixed sample of [`SAMPLE`] entries between must match the headers at their
-///   positions; where it differs (an in-place edit changes the ctime, which `touch -r` cannot
-///   restore), every entry must. An embedded index, or a sidecar of an older tarfs, cannot carry
-///   a stamp that holds: the sample is the fallback.
-///
-/// Returns the archive bytes it read.
-pub fn freshness<'e>(info: &tarfs::IndexInfo, n: usize, entry: impl Fn(usize) -> Option<IndexEntry<'e>>, located: &Located, archive: &Archive) -> Result<u64, String> {
-    let sidecar = matches!(located.source, Source::Sidecar(_));
-    if info.source_len != 0 {
-        let compressed = archive.compressed_len().unwrap_or(archive.len());
-        if info.source_len != compressed {
-            return Err(format!("{} is stale: it was made for a compressed file of {} bytes, the file is {} bytes", located.source, info.source_len, compressed));
-        }
-        if archive.compressed_len().is_none() {
-            return compressed_binding(info, located, archive);
-        }
-        // A decompressed copy: the checks below apply to it.
-    }
-    if sidecar && info.archive_len != archive.len() {
-        return Err(format!(
-            "{} is stale: it was made for an archive of {} bytes, the archive is {} bytes",
-            located.source, info.archive_len, archive.len()
-        ));
-    }
-    let read = BLOCK_U64;
-    let end = located.base + info.end_offset;
-    let data = archive.bytes();
-    let tail = data.get(end as usize..).unwrap_or_default();
-    if end > archive.len() || !is_zero_block(&tail[..tail.len().min(BLOCK)]) {
-        return Err(format!("{} is stale: the archive no longer ends at byte {end}", located.source));
-    }
-    let changed = sidecar && info.stamp.is_some_and(|s| s != archive.stamp());
-    let checked = if changed { entries_unchanged(n, 0..n, &entry, located, archive) } else { sample_unchanged(n, &entry, located, archive) };
-    Ok(read + checked?)
+/// What [`crate::verdict`] needs of the index at `located`: its record `info`, its `n`
+/// entries as `entry` gives them.
+pub fn judged<'e, F: Fn(usize) -> Option<IndexEntry<'e>>>(info: &'e tarfs::IndexInfo, n: usize, entry: F, located: &Located) -> Judged<'e, F> {
+    Judged { info, entries: n, entry, sidecar: matches!(located.source, Source::Sidecar(_)), base: located.base }
 }
 
-/// The binding of a compressed file's sidecar (see [`freshness`]): its stamp, else its digest.
-/// Returns the bytes read.
-fn compressed_binding(info: &tarfs::IndexInfo, located: &Located, archive: &Archive) -> Result<u64, String> {
-    if matches!(located.source, Source::Sidecar(_)) && info.stamp == Some(archive.stamp()) {
-        return Ok(0);
-    }
-    match info.source_digest {
-        Some(d) if d == xxhash_rust::xxh3::xxh3_64(archive.bytes()) => Ok(archive.len()),
-        Some(_) => Err(format!("{} is stale: it was made for another compressed file of the same length (the file's digest differs)", located.source)),
-        None => Err(format!("{} is stale: it was made by an older tarfs and records nothing that binds it to the compressed file's content", located.source)),
-    }
+/// An index passed over, and why: `source` is not used because of `verdict`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// The index.
+    pub source: Source,
+    /// Why it may not answer.
+    pub verdict: Verdict,
 }
 
-/// The sample of [`freshness`]: the first, the last and [`SAMPLE`] entries between each still
-/// match the header at its position. Returns the archive bytes read.
-pub fn sample_unchanged<'e>(n: usize, entry: impl Fn(usize) -> Option<IndexEntry<'e>>, located: &Located, archive: &Archive) -> Result<u64, String> {
-    let step = (n / SAMPLE).max(1);
-    entries_unchanged(n, (0..n).step_by(step).chain(n.checked_sub(1)), &entry, located, archive)
-}
-
-/// Whether each of the entries `which` (of `n`) still matches the header at its position.
-/// Returns the archive bytes read.
-pub fn entries_unchanged<'e>(n: usize, which: impl Iterator<Item = usize>, entry: &impl Fn(usize) -> Option<IndexEntry<'e>>, located: &Located, archive: &Archive) -> Result<u64, String> {
-    let data = archive.bytes();
-    let mut read = 0;
-    for i in which {
-        let which = if i + 1 == n { "its last entry".to_string() } else { format!("its entry {i}") };
-        let Some(entry) = entry(i).filter(IndexEntry::checksum_ok) else {
-            return Err(format!("{} is corrupt: {which} has a bad checksum or does not match its group's digest", located.source));
-        };
-        // The position is the first block of the header chain; the entry copies the main header.
-        let pos = located.base + entry.position() * BLOCK_U64;
-        let here = Scanner::at(data, pos, ScanOptions::default()).next().and_then(Result::ok);
-        read += here.as_ref().map_or(BLOCK_U64, |e| e.header_offset + BLOCK_U64 - e.position);
-        let chain_ok = |e: &Entry<'_>| entry.chain_blocks().is_none_or(|c| c == e.chain_blocks());
-        if !here.is_some_and(|e| e.position == pos && entry.matches_header(e.header.as_bytes()) && chain_ok(&e)) {
-            return Err(format!("{} is stale: {which} no longer matches the archive at byte {pos}", located.source));
-        }
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.source, self.verdict)
     }
-    Ok(read)
 }
 
 /// The extension data of an index whose data is `data`, header block `header` and header record
@@ -331,6 +265,8 @@ pub struct Reader<'a> {
     opening_reads: u64,
     opts: ScanOptions,
     note: Option<String>,
+    /// The indexes passed over, and why.
+    refusals: Vec<Refusal>,
     /// A GZIDX given with `--gzidx`: `Some(true)` if its seek points are in use (checked
     /// against the sidecar's digests), `Some(false)` if it could not be checked and is unused.
     gzidx: Option<bool>,
@@ -342,74 +278,91 @@ pub struct Reader<'a> {
 impl<'a> Reader<'a> {
     /// Opens `archive` for reading through its best usable index: the embedded one, the sidecar,
     /// then the newest CSV index member. An index that cannot be read, is stale or does not
-    /// decode is passed over, and [`Reader::note`] says why; with none usable, the archive is
-    /// scanned. A compressed archive can only have a sidecar.
+    /// decode is passed over ([`Reader::refusals`] says which and why, [`Reader::note`] in
+    /// words); with none usable, the archive is scanned. A compressed archive can only have a
+    /// sidecar.
     pub fn open(archive: &'a Archive, index_dir: Option<&IndexDir>, opts: ScanOptions) -> Result<Reader<'a>> {
-        let scan = |note: Option<String>| Reader::scanning(archive, opts, note);
         // A half-changed archive is neither the old one nor the new one: no answer until
         // `tarfs recover` has run.
         crate::ops::journal::refuse_pending(archive)?;
-        let mut notes = Vec::new();
+        let mut refusals = Vec::new();
         let sidecar = Located::sidecar(archive, index_dir).unwrap_or_else(|e| {
-            notes.push(format!("the sidecar cannot be read ({e})"));
+            let source = Source::Sidecar(sidecar_path(archive.path(), index_dir));
+            refusals.push(Refusal { source, verdict: Verdict::Corrupt(Corruption::Unreadable(e.to_string())) });
             None
         });
         let compressed = compression_of(archive).is_some();
-        for located in Located::embedded(archive).filter(|_| !compressed).into_iter().chain(sidecar) {
+        let csv = || locate_csv(archive, opts).filter(|_| !compressed);
+        let candidates = Located::embedded(archive).filter(|_| !compressed).into_iter().chain(sidecar);
+        for located in candidates.map(Some).chain(std::iter::once(None)) {
+            let Some(located) = located.or_else(csv) else { break };
             match Reader::with_index(archive, located, opts) {
                 Ok(mut r) => {
-                    // What was passed over first, then what this index itself said.
-                    if !notes.is_empty() {
-                        let own = r.note.take().map(|n| format!("; {n}")).unwrap_or_default();
-                        r.note = Some(format!("{}; using {}{own}", notes.join("; "), r.source()));
-                    }
+                    r.passed_over(refusals);
                     return Ok(r);
                 }
-                Err(p) => notes.push(p),
+                Err(refusal) => refusals.push(refusal),
             }
         }
-        if let Some(located) = locate_csv(archive, opts).filter(|_| !compressed) {
-            let mut r = Reader::with_index(archive, located, opts).map_err(Error::Invalid)?;
-            r.note = (!notes.is_empty()).then(|| format!("{}; using {}", notes.join("; "), r.source()));
-            return Ok(r);
+        let mut r = Reader::scanning(archive, opts, None);
+        r.passed_over(refusals);
+        Ok(r)
+    }
+
+    /// Records the indexes passed over before this one, and says so in the note: what was
+    /// passed over first, then what this index itself said.
+    fn passed_over(&mut self, refusals: Vec<Refusal>) {
+        if refusals.is_empty() {
+            return;
         }
-        Ok(scan((!notes.is_empty()).then(|| format!("{}; scanning instead", notes.join("; ")))))
+        let before = refusals.iter().map(Refusal::to_string).collect::<Vec<_>>().join("; ");
+        self.note = Some(match (&self.located, self.note.take()) {
+            (Some(_), own) => format!("{before}; using {}{}", self.source(), own.map(|n| format!("; {n}")).unwrap_or_default()),
+            (None, _) => format!("{before}; scanning instead"),
+        });
+        self.refusals = refusals;
+    }
+
+    /// The indexes passed over, and why, in the order they were tried.
+    pub fn refusals(&self) -> &[Refusal] {
+        &self.refusals
     }
 
     fn scanning(archive: &'a Archive, opts: ScanOptions, note: Option<String>) -> Reader<'a> {
-        Reader { archive, source: source_of(archive), compression: compression_of(archive), located: None, entries: 0, ext: false, flags: 0, opening_reads: 0, opts, note, gzidx: None, checked_stream: false }
+        let source = source_of(archive);
+        Reader { archive, source, compression: compression_of(archive), located: None, entries: 0, ext: false, flags: 0, opening_reads: 0, opts, note, refusals: Vec::new(), gzidx: None, checked_stream: false }
     }
 
-    /// A reader through `located`, if that index decodes and still describes the archive; else
-    /// why not.
+    /// A reader through `located`, if the verdict on that index ([`crate::verdict`]) lets it
+    /// answer; else the typed refusal.
     ///
     /// An index with extension data is opened without checking every entry: its header, its
     /// extension's header and chunk table, and the freshness sample are checked now, and each
     /// entry and extension piece as it is first used. Opening therefore costs the same at any
     /// number of members. An index without it is decoded whole (every entry's checksum).
-    pub fn with_index(archive: &'a Archive, located: Located, opts: ScanOptions) -> std::result::Result<Reader<'a>, String> {
+    pub fn with_index(archive: &'a Archive, located: Located, opts: ScanOptions) -> std::result::Result<Reader<'a>, Refusal> {
         let mut r = Reader::scanning(archive, opts, None);
         if matches!(located.source, Source::Csv(..)) {
             r.located = Some(located);
             return Ok(r);
         }
+        let refuse = |verdict| Refusal { source: located.source.clone(), verdict };
         let data = located.slice(archive);
-        let header = data.get(..BLOCK).and_then(|b| <&[u8; BLOCK]>::try_from(b).ok()).ok_or_else(|| format!("{} does not decode: {}", located.source, tarfs::IndexError::NoMagic))?;
-        let head = tarfs::decode_header(header).map_err(|e| format!("{} does not decode: {e}", located.source))?;
+        let corrupt = |c| refuse(Verdict::Corrupt(c));
+        let header = data.get(..BLOCK).and_then(|b| <&[u8; BLOCK]>::try_from(b).ok()).ok_or_else(|| corrupt(Corruption::Decode(tarfs::IndexError::NoMagic)))?;
+        let head = tarfs::decode_header(header).map_err(|e| corrupt(Corruption::Decode(e)))?;
         let info = head.info.clone().unwrap_or_default();
-        let x = opened_extension(data, header, &info).map_err(|e| format!("{} is corrupt: {e}", located.source))?;
+        let x = opened_extension(data, header, &info).map_err(|e| corrupt(Corruption::Extension(e)))?;
+        r.ext = x.is_some();
         let n = match &x {
-            Some(_) => {
-                r.ext = true;
-                info.entries as usize
-            }
-            None => decode_index(data).map_err(|e| format!("{} does not decode: {e}", located.source))?.entries.len(),
+            Some(_) => info.entries as usize,
+            None => decode_index(data).map_err(|e| corrupt(Corruption::Decode(e)))?.entries.len(),
         };
         if info.flags & FLAG_GLOBALS != 0 && !r.ext {
-            return Err(format!("{} cannot carry the archive's pax global headers", located.source));
+            return Err(refuse(Verdict::Stale(Why::Globals)));
         }
         if info.flags & FLAG_SUBSET != 0 {
-            return Err(format!("{} is a subset index ({n} entries), which cannot answer for the members it leaves out", located.source));
+            return Err(refuse(Verdict::Subset { entries: n as u64 }));
         }
         if head.info.is_some() {
             let entry = |i: usize| {
@@ -418,38 +371,41 @@ impl<'a> Reader<'a> {
                 }
                 Some(IndexEntry::new(data.get((i + 1) * BLOCK..(i + 2) * BLOCK)?.try_into().ok()?))
             };
-            match freshness(&info, n, entry, &located, archive) {
-                Ok(read) => r.opening_reads = read,
-                Err(why) => return r.checked_scan(data, &info, why),
+            match verdict::judge(&judged(&info, n, entry, &located), archive) {
+                Verdict::Fresh { read } => r.opening_reads = read,
+                v => return r.checked_scan(data, &info, refuse(v)),
             }
         }
         r.flags = info.flags;
         r.entries = n;
-        if let Some(c) = r.compression {
-            if let Some(range) = tarfs::seek_range(data, &info) {
-                match crate::seekpoints::Checkpointed::open(archive, c, &data[range]) {
-                    Ok(ck) => r.source = Box::new(ck),
-                    Err(why) => r.note = Some(format!("{}: {why}; decompressing from the start instead", located.source)),
-                }
-            }
-        }
+        r.seek_through(data, &info).map_err(|why| refuse(Verdict::Corrupt(Corruption::Seek(why))))?;
         r.located = Some(located);
         Ok(r)
     }
 
-    /// A compressed file whose sidecar no longer answers for it (`why`), but whose seek section
-    /// still binds it (the same length, first and last 64 KiB): the file changed in its middle
-    /// since it was indexed, which is damage far more often than a new archive. The entries may
-    /// not answer; the archive is scanned, through the seek points, each piece checked against
-    /// the digests of the file as indexed: what is unchanged reads as before, and what changed
-    /// is an error, never other bytes (a zstd frame has no checksum of its own). `Err(why)`
-    /// where there is no such section.
-    fn checked_scan(mut self, data: &[u8], info: &tarfs::IndexInfo, why: String) -> std::result::Result<Reader<'a>, String> {
-        let (Some(c), Some(range)) = (self.compression, tarfs::seek_range(data, info)) else { return Err(why) };
-        let Ok(ck) = crate::seekpoints::Checkpointed::open(self.archive, c, &data[range]) else { return Err(why) };
+    /// For a compressed archive whose fresh sidecar has a seek section: reads through it. A
+    /// section that does not open (damaged: its file was just found to be this one) makes the
+    /// index corrupt; the archive is then decoded from its start, as a scan.
+    fn seek_through(&mut self, data: &[u8], info: &tarfs::IndexInfo) -> std::result::Result<(), String> {
+        let (Some(c), Some(range)) = (self.compression, tarfs::seek_range(data, info)) else { return Ok(()) };
+        self.source = Box::new(crate::seekpoints::Checkpointed::open(self.archive, c, &data[range])?);
+        Ok(())
+    }
+
+    /// A compressed file whose sidecar no longer answers for it (`refusal`), but whose seek
+    /// section still binds it (the same length, first and last 64 KiB): the file changed in its
+    /// middle since it was indexed, which is damage far more often than a new archive. The
+    /// entries may not answer; the archive is scanned, through the seek points, each piece
+    /// checked against the digests of the file as indexed: what is unchanged reads as before,
+    /// and what changed is an error, never other bytes (a zstd frame has no checksum of its
+    /// own). `Err(refusal)` where there is no such section.
+    fn checked_scan(mut self, data: &[u8], info: &tarfs::IndexInfo, refusal: Refusal) -> std::result::Result<Reader<'a>, Refusal> {
+        let (Some(c), Some(range)) = (self.compression, tarfs::seek_range(data, info)) else { return Err(refusal) };
+        let Ok(ck) = crate::seekpoints::Checkpointed::open(self.archive, c, &data[range]) else { return Err(refusal) };
         self.source = Box::new(ck);
         self.checked_stream = true;
-        self.note = Some(format!("{why}; its seek points still bind the file, so the archive is scanned through them, each piece checked against the digests of the file as indexed"));
+        self.note = Some(format!("{refusal}; its seek points still bind the file, so the archive is scanned through them, each piece checked against the digests of the file as indexed"));
+        self.refusals = vec![refusal];
         Ok(self)
     }
 

@@ -13,7 +13,7 @@ use crate::format::ext;
 use crate::format::tarfs::{self, Index, FLAG_SUBSET};
 use crate::ops::filter::Filter;
 use crate::format::csv::{self, Row};
-use crate::ops::read::{intact_extension, locate, locate_csv, usable, Source};
+use crate::ops::read::{intact_extension, locate, locate_csv, verdict, Source};
 use crate::scan::Warning;
 use crate::format::compression::Compression;
 use crate::source::{compression_of, Decoded};
@@ -53,7 +53,7 @@ pub fn verify(archive: &Archive, index_dir: Option<&IndexDir>, opts: ScanOptions
     let index = tarfs::decode(located.slice(archive)).map_err(|source| Error::Index { index: located.path(archive), source })?;
     // The readers' freshness check first (one function for all), then the full pairing.
     if matches!(located.source, Source::Sidecar(_)) {
-        usable(&index, &located, archive).map_err(|msg| Error::Stale { path: path.clone(), msg })?;
+        stale_unless_fresh(verdict(&index, &located, archive), &located.source, &path)?;
     }
     let skip = archive.embedded().map(|e| e.member_position);
     let mut pairing = Pairing::new(archive.path(), &index, located.slice(archive), located.base, skip)?;
@@ -234,9 +234,17 @@ fn verify_compressed(archive: &Archive, c: Compression, index_dir: Option<&Index
     };
     let index = tarfs::decode(&bytes).map_err(|source| Error::Index { index: side.clone(), source })?;
     let located = crate::ops::read::Located { source: Source::Sidecar(side.clone()), bytes: crate::ops::read::IndexBytes::Owned(Vec::new()), base: 0 };
-    usable(&index, &located, archive).map_err(|msg| Error::Stale { path: archive.path().to_path_buf(), msg })?;
+    stale_unless_fresh(verdict(&index, &located, archive), &located.source, archive.path())?;
     let mut pairing = Pairing::new(archive.path(), &index, &bytes, 0, None)?;
     let mut r = Decoded::new(archive, c).stream()?;
     crate::stream::scan_stream(&mut r, archive.path(), opts, 1 << 20, |e| pairing.member(e))?;
     pairing.finish(Source::Sidecar(side))
+}
+
+/// `Ok` where the verdict lets the index answer; else the stale-index error naming `source`.
+fn stale_unless_fresh(v: crate::verdict::Verdict, source: &Source, path: &std::path::Path) -> Result<()> {
+    if v.is_fresh() {
+        return Ok(());
+    }
+    Err(Error::Stale { path: path.to_path_buf(), msg: crate::ops::read::Refusal { source: source.clone(), verdict: v }.to_string() })
 }
