@@ -227,8 +227,12 @@ pub struct Judged<'e, F: Fn(usize) -> Option<IndexEntry<'e>>> {
 
 /// The verdict on an index for `archive`: [`Verdict::Fresh`] with the bytes read, or why not.
 /// (A stamp that differs while every entry still matches is fresh here: readers may answer.
-/// [`keep_sidecar`] is stricter.)
+/// [`keep_sidecar`] is stricter.) A pending journal makes it [`Verdict::Interrupted`] whatever
+/// the index says.
 pub fn judge<'e, F: Fn(usize) -> Option<IndexEntry<'e>>>(ix: &Judged<'e, F>, archive: &Archive) -> Verdict {
+    if crate::ops::journal::pending(archive.path(), archive.identity()) {
+        return Verdict::Interrupted;
+    }
     match freshness(ix, archive) {
         Ok(read) => Verdict::Fresh { read },
         Err(v) => v,

@@ -27,6 +27,7 @@ use super::tree::{Data, Kind, MemberInfo, Tree, TreeBuilder, ROOT};
 use super::MountOptions;
 use crate::archive::{Archive, IndexDir};
 use crate::format::tarfs::Stamp;
+use crate::ops::owned::OwnedReader;
 use crate::ops::read::{Layout, Reader};
 
 /// How long the kernel may keep attributes and entries: the archive is read-only.
@@ -34,7 +35,7 @@ const TTL: Duration = Duration::from_secs(3600);
 
 /// One archive, loaded: its reader, its tree, and where each file's member is.
 pub struct Loaded {
-    reader: Reader<'static>,
+    reader: OwnedReader,
     tree: Tree,
     /// The header position of each member the tree's files read, and its
     /// [`crate::ops::read::fingerprint`] as listed.
@@ -55,11 +56,12 @@ fn stamp_of(m: &std::fs::Metadata) -> (u64, u64, Stamp) {
 impl Loaded {
     /// Loads the archive at `path` through the best index it has (or a scan).
     pub fn open(path: &std::path::Path, opts: &MountOptions) -> crate::Result<Loaded> {
-        let archive: &'static Archive = Box::leak(Box::new(Archive::open(path)?));
+        let archive = Archive::open(path)?;
         let file = File::open(path).map_err(|source| crate::Error::Io { path: path.to_path_buf(), source })?;
         let stamp = stamp_of(&file.metadata().map_err(|source| crate::Error::Io { path: path.to_path_buf(), source })?);
         let dir = opts.index_dir.as_deref().map(IndexDir::new);
-        let reader = Reader::open(archive, dir.as_ref(), opts.scan)?;
+        let owned = OwnedReader::open(archive, |a| Reader::open(a, dir.as_ref(), opts.scan))?;
+        let reader = owned.reader();
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
         let mut b = TreeBuilder::new(rustix::process::getuid().as_raw(), rustix::process::getgid().as_raw(), now);
         let mut positions = Vec::new();
@@ -79,7 +81,7 @@ impl Loaded {
             crate::ops::read::Source::Scan => "no index: scanned the archive".to_string(),
             s => format!("through its {s}"),
         };
-        Ok(Loaded { reader, tree, positions, file, stamp, changed: AtomicBool::new(false), note })
+        Ok(Loaded { reader: owned, tree, positions, file, stamp, changed: AtomicBool::new(false), note })
     }
 
     /// The tree.
@@ -93,7 +95,7 @@ impl Loaded {
         // which the mapping reads, is still as it was.
         let same = self.file.metadata().is_ok_and(|m| stamp_of(&m) == self.stamp);
         if !same && !self.changed.swap(true, Ordering::Relaxed) {
-            eprintln!("tarfs: {}: the archive changed while mounted: reads now fail (EIO); mount it again", self.reader.archive().path().display());
+            eprintln!("tarfs: {}: the archive changed while mounted: reads now fail (EIO); mount it again", self.reader.reader().archive().path().display());
         }
         same
     }
@@ -362,11 +364,11 @@ impl TarFs {
             return Err(Errno::EIO);
         }
         let (pos, listed) = *l.positions.get(m as usize).ok_or(Errno::EIO)?;
-        let layout = match l.reader.layout_at(pos) {
+        let layout = match l.reader.reader().layout_at(pos) {
             Ok(layout) if layout.size == node.attr.size && layout.fingerprint == listed => layout,
             Ok(layout) => {
                 let p = String::from_utf8_lossy(&layout.path);
-                eprintln!("tarfs: {}: the member at byte {pos} ({p}, {} bytes) is not the one listed there; reads fail (EIO)", l.reader.archive().path().display(), layout.size);
+                eprintln!("tarfs: {}: the member at byte {pos} ({p}, {} bytes) is not the one listed there; reads fail (EIO)", l.reader.reader().archive().path().display(), layout.size);
                 return Err(Errno::EIO);
             }
             Err(e) => {
@@ -379,7 +381,7 @@ impl TarFs {
         // reader, and is not cached a second time as the mounted file's pages (a 1 GiB member:
         // 0.30 s -> 0.14 s, against 0.10 s for cat from the page cache). A compressed one keeps
         // the page cache, which spares decoding it again.
-        let direct = self.direct && l.reader.compression().is_none();
+        let direct = self.direct && l.reader.reader().compression().is_none();
         self.files.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(fh, (l, Arc::new(layout)));
         Ok((fh, direct))
     }
@@ -391,7 +393,7 @@ impl TarFs {
             return Err(Errno::EIO);
         }
         let fail = |e: std::io::Error| {
-            eprintln!("tarfs: {}: {}: {e}", l.reader.archive().path().display(), String::from_utf8_lossy(&layout.path));
+            eprintln!("tarfs: {}: {}: {e}", l.reader.reader().archive().path().display(), String::from_utf8_lossy(&layout.path));
             Errno::EIO
         };
         let end = offset.saturating_add(u64::from(size)).min(layout.size);
@@ -399,8 +401,8 @@ impl TarFs {
         // the source has them, borrowed from the mapping where it can, with no copy here.
         if let Some(&(logical, _, at)) = layout.regions.iter().find(|r| r.0 <= offset && end <= r.0 + r.1) {
             let want = (end.saturating_sub(offset)) as usize;
-            let bytes = l.reader.bytes_at(at + (offset - logical), want).map_err(fail)?;
-            if l.reader.archive().check_intact().is_err() {
+            let bytes = l.reader.reader().bytes_at(at + (offset - logical), want).map_err(fail)?;
+            if l.reader.reader().archive().check_intact().is_err() {
                 return Err(fail(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the archive shrank while it was read")));
             }
             if bytes.len() < want {
@@ -409,7 +411,7 @@ impl TarFs {
             reply(&bytes[..want]);
             return Ok(());
         }
-        let data = layout.read(&l.reader, offset, size as usize).map_err(fail)?;
+        let data = layout.read(l.reader.reader(), offset, size as usize).map_err(fail)?;
         reply(&data);
         Ok(())
     }
@@ -530,7 +532,7 @@ impl Filesystem for TarFs {
             if let Slot::Archive { loaded, .. } = s {
                 if let Some(Ok(l)) = loaded.get() {
                     files += l.tree.len() as u64;
-                    bytes += l.reader.archive().len();
+                    bytes += l.reader.reader().archive().len();
                 }
             }
         }

@@ -13,6 +13,7 @@ pub mod grown;
 pub mod index;
 pub mod journal;
 pub mod order;
+pub mod owned;
 pub mod read;
 pub mod recompress;
 pub mod select;
