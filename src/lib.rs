@@ -20,6 +20,7 @@ pub mod chunked;
 pub mod discover;
 pub mod error;
 pub mod format;
+pub mod members;
 pub mod mount;
 pub mod ops;
 pub mod scan;

@@ -28,14 +28,14 @@ use super::MountOptions;
 use crate::archive::{Archive, IndexDir};
 use crate::format::tarfs::Stamp;
 use crate::ops::owned::OwnedReader;
-use crate::ops::read::{Layout, Reader};
+use crate::ops::read::Layout;
 
 /// How long the kernel may keep attributes and entries: the archive is read-only.
 const TTL: Duration = Duration::from_secs(3600);
 
 /// One archive, loaded: its reader, its tree, and where each file's member is.
 pub struct Loaded {
-    reader: OwnedReader,
+    reader: std::sync::Arc<OwnedReader>,
     tree: Tree,
     /// The header position of each member the tree's files read, and its
     /// [`crate::ops::read::fingerprint`] as listed.
@@ -45,6 +45,8 @@ pub struct Loaded {
     changed: AtomicBool,
     /// What reading it said (the index it used, or that it scanned).
     pub note: String,
+    /// Whether an index answered (else the archive was scanned).
+    pub indexed: bool,
 }
 
 /// What says the archive file is unchanged: device and length, and its [`Stamp`] (inode, mtime
@@ -60,16 +62,14 @@ impl Loaded {
         let file = File::open(path).map_err(|source| crate::Error::Io { path: path.to_path_buf(), source })?;
         let stamp = stamp_of(&file.metadata().map_err(|source| crate::Error::Io { path: path.to_path_buf(), source })?);
         let dir = opts.index_dir.as_deref().map(IndexDir::new);
-        let owned = OwnedReader::open(archive, |a| Reader::open(a, dir.as_ref(), opts.scan))?;
-        let reader = owned.reader();
+        let opened = crate::members::open_best(archive, dir.as_ref(), opts.scan)?;
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
         let mut b = TreeBuilder::new(rustix::process::getuid().as_raw(), rustix::process::getgid().as_raw(), now);
         let mut positions = Vec::new();
-        reader.for_each(|e| {
-            let path = e.path();
+        opened.index.for_each(&mut |_, m| {
             let member = u32::try_from(positions.len()).unwrap_or(u32::MAX);
-            positions.push((e.position, crate::ops::read::fingerprint(e, 0)));
-            b.add(member, &MemberInfo { path: &path, typeflag: e.typeflag, link: e.link(), mode: e.mode, uid: e.uid, gid: e.gid, mtime: e.mtime, size: e.size, device: e.device });
+            positions.push((m.position, m.fingerprint));
+            b.add(member, &MemberInfo { path: &m.path, typeflag: m.typeflag, link: &m.link, mode: m.mode, uid: m.uid, gid: m.gid, mtime: m.mtime, size: m.size, device: m.device });
             Ok(())
         })?;
         positions.shrink_to_fit();
@@ -77,11 +77,9 @@ impl Loaded {
         for (name, why) in &tree.skipped {
             eprintln!("tarfs: {}: {}: not shown: {why}", path.display(), String::from_utf8_lossy(name));
         }
-        let note = match reader.source() {
-            crate::ops::read::Source::Scan => "no index: scanned the archive".to_string(),
-            s => format!("through its {s}"),
-        };
-        Ok(Loaded { reader: owned, tree, positions, file, stamp, changed: AtomicBool::new(false), note })
+        let indexed = !matches!(opened.index.source(), crate::ops::read::Source::Scan);
+        let note = if indexed { format!("through its {}", opened.index.source()) } else { "no index: scanned the archive".to_string() };
+        Ok(Loaded { reader: opened.reader, tree, positions, file, stamp, changed: AtomicBool::new(false), note, indexed })
     }
 
     /// The tree.

@@ -542,15 +542,8 @@ impl<'a> Reader<'a> {
     pub fn lookup_all(&self, names: &[&[u8]]) -> Result<Vec<Vec<Entry<'_>>>> {
         if let Some(x) = self.extension() {
             let (x, data) = x?;
-            let key_of = |i| -> Result<Vec<u8>> { Ok(normalize_name(&self.ext_entry(&x, data, i)?.path()).to_vec()) };
-            let wrap = |e| Error::Invalid(format!("{}: {e}", self.archive.path().display()));
-            return names
-                .iter()
-                .map(|name| {
-                    // In entry order, which is archive order.
-                    x.find(normalize_name(name), key_of, wrap)?.into_iter().map(|i| self.ext_entry(&x, data, i)).collect()
-                })
-                .collect();
+            // In entry order, which is archive order.
+            return names.iter().map(|name| self.lookup_entries(name)?.into_iter().map(|i| self.ext_entry(&x, data, i)).collect()).collect();
         }
         if self.compression.is_some() {
             // A scan's entries borrow its buffers, and reading one again means decoding again.
@@ -569,6 +562,30 @@ impl<'a> Reader<'a> {
             Ok(())
         })?;
         found.into_iter().map(|positions| positions.into_iter().map(|pos| self.member_at(pos)).collect()).collect()
+    }
+
+    /// The number of entries of the `.tarfs` index in use (0 for none).
+    pub fn indexed_entries(&self) -> usize {
+        self.entries
+    }
+
+    /// `f` of entry `i` of the `.tarfs` index in use, which has extension data: decoded from the
+    /// index alone, its checksum and its group's digest checked.
+    pub fn indexed_entry<T>(&self, i: usize, f: impl FnOnce(&Entry<'_>) -> T) -> Result<T> {
+        let (x, data) = self.extension().ok_or_else(|| Error::NotFound { path: self.archive.path().to_path_buf(), name: format!("index entry {i}") })??;
+        if i >= self.entries {
+            return Err(Error::NotFound { path: self.archive.path().to_path_buf(), name: format!("index entry {i}") });
+        }
+        Ok(f(&self.ext_entry(&x, data, i)?))
+    }
+
+    /// The entry numbers of the members named `name`, in archive order, through the sorted name
+    /// table of the `.tarfs` index in use (which has extension data).
+    pub fn lookup_entries(&self, name: &[u8]) -> Result<Vec<usize>> {
+        let (x, data) = self.extension().ok_or_else(|| Error::NotFound { path: self.archive.path().to_path_buf(), name: String::from_utf8_lossy(name).into_owned() })??;
+        let key_of = |i| -> Result<Vec<u8>> { Ok(normalize_name(&self.ext_entry(&x, data, i)?.path()).to_vec()) };
+        let wrap = |e| Error::Invalid(format!("{}: {e}", self.archive.path().display()));
+        x.find(normalize_name(name), key_of, wrap)
     }
 
     /// The member whose header chain is at byte `pos`, read from the archive.
