@@ -227,12 +227,10 @@ pub struct Judged<'e, F: Fn(usize) -> Option<IndexEntry<'e>>> {
 
 /// The verdict on an index for `archive`: [`Verdict::Fresh`] with the bytes read, or why not.
 /// (A stamp that differs while every entry still matches is fresh here: readers may answer.
-/// [`keep_sidecar`] is stricter.) A pending journal makes it [`Verdict::Interrupted`] whatever
-/// the index says.
+/// [`keep_sidecar`] is stricter.) The journal is [`pending`]'s question, asked first by
+/// every reader and by `index`; a writer reading back its own change, under its own journal,
+/// asks only this one.
 pub fn judge<'e, F: Fn(usize) -> Option<IndexEntry<'e>>>(ix: &Judged<'e, F>, archive: &Archive) -> Verdict {
-    if crate::ops::journal::pending(archive.path(), archive.identity()) {
-        return Verdict::Interrupted;
-    }
     match freshness(ix, archive) {
         Ok(read) => Verdict::Fresh { read },
         Err(v) => v,
@@ -246,6 +244,12 @@ pub fn keep_sidecar<'e, F: Fn(usize) -> Option<IndexEntry<'e>>>(ix: &Judged<'e, 
         Verdict::Fresh { .. } if ix.info.stamp != Some(archive.stamp()) => Verdict::Stale(Why::Stamp { then: ix.info.stamp, now: archive.stamp() }),
         v => v,
     }
+}
+
+/// [`Verdict::Interrupted`] when an interrupted in-place change of `archive` left its journal:
+/// no index answers for a half-changed archive, nor is one made of it, until `tarfs recover`.
+pub fn pending(archive: &Archive) -> Option<Verdict> {
+    crate::ops::journal::pending(archive.path(), archive.identity()).then_some(Verdict::Interrupted)
 }
 
 /// The verdict on an index for `archive`, which may have grown by appended members since:
