@@ -55,7 +55,7 @@ impl Archive {
     pub fn open(path: &Path) -> Result<Archive> {
         use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
         let regular = |meta: &std::fs::Metadata| match crate::ops::in_place::not_regular(meta) {
-            Some(kind) => Err(crate::Error::Invalid(format!("{}: is {kind}, not a tar archive file (`tarfs index` reads FIFOs and tape devices as streams)", path.display()))),
+            Some(kind) => Err(crate::Error::Usage { what: crate::error::UsageError::NotRegular { path: path.to_path_buf(), kind } }),
             None => Ok(()),
         };
         // Judge the name first (a socket cannot even be opened), then the file opened.

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use walkdir::WalkDir;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, UsageError};
 
 /// One archive to work on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,9 +41,9 @@ impl Discover {
     pub fn with_globs(globs: &[&str]) -> Result<Discover> {
         let mut b = GlobSetBuilder::new();
         for g in globs {
-            b.add(Glob::new(g).map_err(|e| Error::Invalid(format!("bad glob {g:?}: {e}")))?);
+            b.add(Glob::new(g).map_err(|reason| Error::Usage { what: UsageError::BadGlob { pattern: g.to_string(), reason } })?);
         }
-        let glob = b.build().map_err(|e| Error::Invalid(e.to_string()))?;
+        let glob = b.build().map_err(|e| Error::Usage { what: UsageError::GlobSet(e) })?;
         Ok(Discover { glob, follow_links: false })
     }
 

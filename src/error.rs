@@ -47,8 +47,8 @@ pub enum Error {
     Mismatch {
         /// The archive.
         path: PathBuf,
-        /// 0-based entry number.
-        entry: u64,
+        /// 0-based entry number, when it is known.
+        entry: Option<u64>,
         /// The entry's name.
         name: String,
         /// Byte offset in the archive the entry points at.
@@ -128,9 +128,187 @@ pub enum Error {
         /// The archive.
         path: PathBuf,
     },
-    /// An invalid request (bad glob, refused extraction, ...).
+    /// A request that cannot be carried out as asked; nothing was read or written for it.
+    #[error("{what}")]
+    Usage {
+        /// What is wrong with it.
+        what: UsageError,
+    },
+    /// Archive data that contradicts its own headers, at a byte offset.
+    #[error("{}: {}", path.display(), data_message(*offset, problem))]
+    Data {
+        /// The archive.
+        path: PathBuf,
+        /// The byte offset of the member (or header) the problem is about.
+        offset: u64,
+        /// What contradicts what.
+        problem: DataProblem,
+    },
+    /// The seek points of a compressed archive cannot be used.
+    #[error("{}: {source}", path.display())]
+    SeekPoints {
+        /// The archive.
+        path: PathBuf,
+        /// Why.
+        source: crate::seekpoints::SeekPointsError,
+    },
+    /// A recompressed archive replaced the original (it decompresses to the same bytes), but a
+    /// step after the rename failed.
+    #[error("{}: recompressed (the new file decompresses to the same bytes), but {step}: {cause}", path.display())]
+    AfterRecompress {
+        /// The archive.
+        path: PathBuf,
+        /// The step that failed.
+        step: AfterRecompressStep,
+        /// Why.
+        cause: Box<Error>,
+    },
+    /// `tarfs recover` stopped before the recovery started: nothing was recovered.
+    #[error("{cause}; nothing was recovered (run `tarfs recover {}` again)", path.display())]
+    NotRecovered {
+        /// The archive.
+        path: PathBuf,
+        /// What stopped it.
+        cause: Box<Error>,
+    },
+    /// An internal error: a bug in tarfs.
+    #[error("{}: internal error (a bug in tarfs): {what}", path.display())]
+    Bug {
+        /// The archive it happened on.
+        path: PathBuf,
+        /// What went wrong.
+        what: String,
+    },
+    /// Being removed (issue #31): the files that still use it are being rewritten. No new use.
+    #[doc(hidden)]
     #[error("{0}")]
     Invalid(String),
+}
+
+/// A request that cannot be carried out as asked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UsageError {
+    /// A glob (`--include`, `--exclude`, discovery) that does not parse.
+    #[error("bad glob {pattern:?}: {reason}")]
+    BadGlob {
+        /// The glob.
+        pattern: String,
+        /// Why it does not parse.
+        reason: globset::Error,
+    },
+    /// A member pattern (`--wildcards`, `--exclude` of a reading command) that does not parse.
+    #[error("bad pattern {pattern:?}: {reason}")]
+    BadPattern {
+        /// The pattern.
+        pattern: String,
+        /// Why it does not parse.
+        reason: globset::Error,
+    },
+    /// Globs that parse one by one but not as a set.
+    #[error("{0}")]
+    GlobSet(globset::Error),
+    /// `--gzidx` for an archive that is not gzip-compressed.
+    #[error("{}: --gzidx is for gzip-compressed archives", path.display())]
+    GzidxNotGzip {
+        /// The archive.
+        path: PathBuf,
+    },
+    /// A lookup by name in a compressed archive whose index has no extension data.
+    #[error("{}: lookup by name in a compressed archive needs an index with extension data (tarfs index rebuilds it)", path.display())]
+    LookupNeedsExtension {
+        /// The archive.
+        path: PathBuf,
+    },
+    /// An extraction into a directory that does not exist.
+    #[error("{}: cannot extract there: no such directory", path.display())]
+    NoSuchDestination {
+        /// The destination.
+        path: PathBuf,
+    },
+    /// `cat` of a directory member.
+    #[error("{}: {member}: is a directory, which has no contents to print (use `tarfs extract` for its subtree)", path.display())]
+    CatDirectory {
+        /// The archive.
+        path: PathBuf,
+        /// The member.
+        member: String,
+    },
+    /// An archive path that names something other than a regular file.
+    #[error("{}: is {kind}, not a tar archive file (`tarfs index` reads FIFOs and tape devices as streams)", path.display())]
+    NotRegular {
+        /// The path.
+        path: PathBuf,
+        /// What it is.
+        kind: FileKind,
+    },
+    /// The output was closed before everything was written.
+    #[error("output closed")]
+    OutputClosed,
+    /// Indexing standard input without saying where the index goes.
+    #[error("indexing standard input needs --output FILE")]
+    StdinNeedsOutput,
+    /// Indexing a device without saying where the index goes.
+    #[error("{}: a device's index needs --output FILE or --index-dir DIR", path.display())]
+    DeviceNeedsOutput {
+        /// The device.
+        path: PathBuf,
+    },
+}
+
+/// What a path names, when it is not a regular file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum FileKind {
+    /// A directory.
+    #[error("a directory")]
+    Directory,
+    /// A block device.
+    #[error("a block device")]
+    BlockDevice,
+    /// A character device.
+    #[error("a character device")]
+    CharDevice,
+    /// A FIFO.
+    #[error("a FIFO")]
+    Fifo,
+    /// A socket.
+    #[error("a socket")]
+    Socket,
+    /// Anything else.
+    #[error("not a regular file")]
+    Other,
+}
+
+/// How archive data contradicts its headers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DataProblem {
+    /// A sparse member's map needs more bytes of data than the member stores.
+    SparseShort {
+        /// Bytes the map's regions add up to.
+        needs: u64,
+        /// Bytes the member stores.
+        stores: u64,
+    },
+    /// The stream ends inside the data of the member.
+    EndsInData,
+}
+
+/// The words for [`Error::Data`] after the archive's name.
+fn data_message(offset: u64, problem: &DataProblem) -> String {
+    match problem {
+        DataProblem::SparseShort { needs, stores } => format!("at byte {offset}: sparse map needs {needs} bytes of data, the member stores {stores}"),
+        DataProblem::EndsInData => format!("the stream ends inside the data of the member at byte {offset}"),
+    }
+}
+
+/// The step after a recompressed archive's rename that failed ([`Error::AfterRecompress`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AfterRecompressStep {
+    /// Opening the new file again.
+    #[error("it cannot be opened again to index it")]
+    Reopen,
+    /// Writing its index.
+    #[error("its index was not written")]
+    Index,
 }
 
 impl Error {
@@ -158,20 +336,67 @@ impl Error {
     pub fn offset(&self) -> Option<u64> {
         match self {
             Error::Scan { source, .. } => Some(source.offset),
-            Error::Mismatch { offset, .. } => Some(*offset),
+            Error::Mismatch { offset, .. } | Error::Data { offset, .. } => Some(*offset),
+            Error::AfterRecompress { cause, .. } | Error::NotRecovered { cause, .. } => cause.offset(),
             Error::RolledBack { cause, .. } | Error::NeedsRecover { cause, .. } | Error::Unchanged { cause } | Error::JournalLeft { cause, .. } => cause.offset(),
             _ => None,
         }
     }
+
+    /// The `errno` that stands for this error where one number must (the FUSE mount's replies):
+    /// the I/O error's own where there is one, `ENOENT` for a member not found, `EBUSY` for a
+    /// locked archive, `EINVAL` for a request that cannot be carried out as asked, `EIO` for
+    /// damaged or mismatched data and indexes (and anything else).
+    pub fn errno(&self) -> i32 {
+        match self {
+            Error::Io { source, .. } => source.raw_os_error().unwrap_or_else(|| kind_errno(source.kind())),
+            Error::NotFound { .. } => libc::ENOENT,
+            Error::Busy { .. } => libc::EBUSY,
+            Error::Usage { .. } | Error::Refused { .. } => libc::EINVAL,
+            Error::RolledBack { cause, .. } | Error::NeedsRecover { cause, .. } | Error::Unchanged { cause } | Error::JournalLeft { cause, .. } | Error::AfterRecompress { cause, .. } | Error::NotRecovered { cause, .. } => cause.errno(),
+            Error::Scan { .. }
+            | Error::Index { .. }
+            | Error::Stale { .. }
+            | Error::Mismatch { .. }
+            | Error::Data { .. }
+            | Error::SeekPoints { .. }
+            | Error::Recovery { .. }
+            | Error::Interrupted { .. }
+            | Error::Bug { .. }
+            | Error::Invalid(_) => libc::EIO,
+        }
+    }
+
+    /// Whether trying the same thing again may succeed (a future remote source's transient
+    /// failures): only an I/O error of a transient kind (interrupted, would block, timed out).
+    /// Damage, mismatches, refusals and requests that cannot be carried out are permanent.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Io { source, .. } => matches!(source.kind(), io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut),
+            Error::Unchanged { cause } | Error::RolledBack { cause, .. } => cause.is_retryable(),
+            _ => false,
+        }
+    }
+}
+
+/// The `errno` for an I/O error that carries none of its own.
+fn kind_errno(kind: io::ErrorKind) -> i32 {
+    match kind {
+        io::ErrorKind::NotFound => libc::ENOENT,
+        io::ErrorKind::PermissionDenied => libc::EACCES,
+        io::ErrorKind::Interrupted => libc::EINTR,
+        io::ErrorKind::WouldBlock => libc::EAGAIN,
+        io::ErrorKind::TimedOut => libc::ETIMEDOUT,
+        io::ErrorKind::InvalidInput => libc::EINVAL,
+        io::ErrorKind::Unsupported => libc::ENOTSUP,
+        io::ErrorKind::OutOfMemory => libc::ENOMEM,
+        _ => libc::EIO,
+    }
 }
 
 /// "index entry N: ", or nothing when the entry's number is not known.
-fn entry_label(entry: u64) -> String {
-    if entry == u64::MAX {
-        String::new()
-    } else {
-        format!("index entry {entry}: ")
-    }
+fn entry_label(entry: Option<u64>) -> String {
+    entry.map(|n| format!("index entry {n}: ")).unwrap_or_default()
 }
 
 /// `Result` with [`Error`].

@@ -128,6 +128,29 @@ pub enum IndexError {
     /// A position does not fit 40 bits.
     #[error("position of {0} blocks does not fit the 40-bit field")]
     PositionTooLarge(u64),
+    /// A line of a subset index's filter that is neither `+GLOB` nor `-GLOB`.
+    #[error("bad filter line {0:?} in index")]
+    FilterLine(String),
+    /// Extension data that does not decode where it is read.
+    #[error("{0}")]
+    Extension(super::ext::ExtError),
+    /// The extension's name table lists an entry twice.
+    #[error("index extension: the name table lists entry {0} twice")]
+    NameTableTwice(u64),
+    /// The extension's name table is not sorted.
+    #[error("index extension: the name table is out of order at place {0}")]
+    NameTableOrder(u64),
+    /// A CSV index member that does not decode.
+    #[error("{name}: {source}")]
+    Csv {
+        /// The CSV member's name.
+        name: String,
+        /// Why.
+        source: super::csv::CsvError,
+    },
+    /// A glob of a subset index's filter that does not parse.
+    #[error("{0}")]
+    FilterGlob(crate::error::UsageError),
 }
 
 impl IndexError {

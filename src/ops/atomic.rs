@@ -108,14 +108,17 @@ impl DirSyncs {
     /// [`DirSyncs::commit`] of `files`, taken out before.
     pub fn commit_files(&self, files: Vec<StagedFile>) -> Vec<(PathBuf, Result<()>)> {
         use std::os::unix::fs::MetadataExt;
-        let mut barrier: std::collections::HashMap<u64, std::result::Result<(), String>> = std::collections::HashMap::new();
+        let mut barrier: std::collections::HashMap<u64, rustix::io::Result<()>> = std::collections::HashMap::new();
         let mut out = Vec::with_capacity(files.len());
         for StagedFile { file, tmp, dest } in files {
             let dev = file.metadata().map_or(0, |m| m.dev());
-            let synced = barrier.entry(dev).or_insert_with(|| rustix::fs::syncfs(&file).map_err(|e| std::io::Error::from(e).to_string())).clone();
+            let synced = *barrier.entry(dev).or_insert_with(|| rustix::fs::syncfs(&file));
             let r = match synced {
                 Ok(()) => std::fs::rename(&tmp, &dest).at(&dest),
-                Err(e) => Err(Error::Io { path: dest.clone(), source: std::io::Error::other(format!("making it durable (syncfs): {e}")) }),
+                Err(e) => {
+                    let e = std::io::Error::from(e);
+                    Err(Error::Io { path: dest.clone(), source: std::io::Error::new(e.kind(), format!("making it durable (syncfs): {e}")) })
+                }
             };
             match &r {
                 Ok(()) => {

@@ -10,7 +10,8 @@ use std::path::Path;
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, UsageError};
+use crate::format::tarfs::IndexError;
 
 /// A compiled member filter.
 #[derive(Debug, Clone)]
@@ -23,15 +24,20 @@ pub struct Filter {
 impl Filter {
     /// Builds a filter; `None` when both lists are empty (every member is selected).
     pub fn new(include: &[String], exclude: &[String]) -> Result<Option<Filter>> {
+        Filter::build(include, exclude).map_err(|what| Error::Usage { what })
+    }
+
+    /// [`Filter::new`], with why a glob does not parse.
+    fn build(include: &[String], exclude: &[String]) -> std::result::Result<Option<Filter>, UsageError> {
         if include.is_empty() && exclude.is_empty() {
             return Ok(None);
         }
-        let set = |globs: &[String]| -> Result<GlobSet> {
+        let set = |globs: &[String]| -> std::result::Result<GlobSet, UsageError> {
             let mut b = GlobSetBuilder::new();
             for g in globs {
-                b.add(Glob::new(g).map_err(|e| Error::Invalid(format!("bad glob {g:?}: {e}")))?);
+                b.add(Glob::new(g).map_err(|reason| UsageError::BadGlob { pattern: g.clone(), reason })?);
             }
-            b.build().map_err(|e| Error::Invalid(e.to_string()))
+            b.build().map_err(UsageError::GlobSet)
         };
         let mut text = String::new();
         for g in include {
@@ -44,17 +50,17 @@ impl Filter {
     }
 
     /// Parses the text recorded in an index.
-    pub fn parse(text: &str) -> Result<Option<Filter>> {
+    pub fn parse(text: &str) -> std::result::Result<Option<Filter>, IndexError> {
         let mut include = Vec::new();
         let mut exclude = Vec::new();
         for line in text.lines() {
             match line.split_at_checked(1) {
                 Some(("+", g)) => include.push(g.to_string()),
                 Some(("-", g)) => exclude.push(g.to_string()),
-                _ => return Err(Error::Invalid(format!("bad filter line {line:?} in index"))),
+                _ => return Err(IndexError::FilterLine(line.to_string())),
             }
         }
-        Filter::new(&include, &exclude)
+        Filter::build(&include, &exclude).map_err(IndexError::FilterGlob)
     }
 
     /// Whether a member path is selected. A trailing `/` is ignored.

@@ -24,7 +24,7 @@ use std::ops::Range;
 use std::os::unix::fs::{FileExt, FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, FileKind, IoContext, Result};
 use crate::format::compression::Compression;
 use crate::format::header::{BLOCK, BLOCK_U64};
 use crate::format::tarfs::Stamp;
@@ -33,22 +33,22 @@ use crate::ops::journal::{self, hash, Covered, Journal, Recovery, Source, Writte
 use crate::scan::{ScanEnd, Warning};
 
 /// What kind of file `meta` describes, in words, when it is not a regular file.
-pub fn not_regular(meta: &std::fs::Metadata) -> Option<&'static str> {
+pub fn not_regular(meta: &std::fs::Metadata) -> Option<FileKind> {
     let ft = meta.file_type();
     if ft.is_file() {
         None
     } else if ft.is_dir() {
-        Some("a directory")
+        Some(FileKind::Directory)
     } else if ft.is_block_device() {
-        Some("a block device")
+        Some(FileKind::BlockDevice)
     } else if ft.is_char_device() {
-        Some("a character device")
+        Some(FileKind::CharDevice)
     } else if ft.is_fifo() {
-        Some("a FIFO")
+        Some(FileKind::Fifo)
     } else if ft.is_socket() {
-        Some("a socket")
+        Some(FileKind::Socket)
     } else {
-        Some("not a regular file")
+        Some(FileKind::Other)
     }
 }
 
@@ -142,7 +142,7 @@ impl Target {
     pub fn recover_only(path: &Path) -> Result<Option<Recovery>> {
         Target::open(path, "recover", false).map(|t| t.recovered).map_err(|e| match e {
             e @ (Error::Recovery { .. } | Error::Busy { .. } | Error::Refused { .. }) => e,
-            e => Error::Unchanged { cause: Box::new(Error::Invalid(format!("{e}; nothing was recovered (run `tarfs recover {}` again)", path.display()))) },
+            e => Error::Unchanged { cause: Box::new(Error::NotRecovered { path: path.to_path_buf(), cause: Box::new(e) }) },
         })
     }
 

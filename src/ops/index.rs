@@ -373,7 +373,7 @@ fn write_pass_sidecar(archive: &Archive, pass: impl crate::seekpoints::SeekPass,
         let mut sink = EntrySink::new(path, w, opts.filter.as_ref())?.bind(Binding::of(archive));
         let end = scan_stream(&mut pass, path, opts.scan, 1 << 20, |e| sink.push(e))?;
         let (section, points) = pass.finish().at(path)?;
-        let section = section.map_err(|e| why = Some(e)).ok();
+        let section = section.map_err(|e| why = Some(e.to_string())).ok();
         let info = sink.finish(end.total_len, archive.len(), &end.end, section.as_deref())?;
         Ok((info, end, section.map(|_| points)))
     }, |t| &t.0)?;

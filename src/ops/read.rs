@@ -916,7 +916,7 @@ impl<'a> Reader<'a> {
     fn mismatch(&self, entry: u64, offset: u64, name: &[u8], msg: &str) -> Error {
         Error::Mismatch {
             path: self.archive.path().to_path_buf(),
-            entry,
+            entry: (entry != u64::MAX).then_some(entry),
             name: String::from_utf8_lossy(name).into_owned(),
             offset,
             msg: msg.to_string(),

@@ -17,7 +17,7 @@ use std::path::Path;
 
 use globset::{Glob, GlobMatcher, GlobSet, GlobSetBuilder};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, UsageError};
 use crate::format::ext::normalize_name;
 
 /// A compiled member selection.
@@ -30,7 +30,7 @@ pub struct Selection {
 }
 
 fn glob(g: &str) -> Result<Glob> {
-    Glob::new(g).map_err(|e| Error::Invalid(format!("bad pattern {g:?}: {e}")))
+    Glob::new(g).map_err(|reason| Error::Usage { what: UsageError::BadPattern { pattern: g.to_string(), reason } })
 }
 
 impl Selection {
@@ -50,7 +50,7 @@ impl Selection {
             for g in exclude {
                 b.add(glob(&String::from_utf8_lossy(normalize_name(g.as_bytes())))?);
             }
-            Some(b.build().map_err(|e| Error::Invalid(e.to_string()))?)
+            Some(b.build().map_err(|e| Error::Usage { what: UsageError::GlobSet(e) })?)
         };
         let found = vec![false; operands.len()];
         Ok(Selection { operands, globs, exclude, found })

@@ -10,7 +10,7 @@ use crate::archive::{Archive, IndexDir};
 use crate::error::{Error, Result};
 use crate::format::header::{HeaderView, BLOCK_U64};
 use crate::format::ext;
-use crate::format::tarfs::{self, Index, FLAG_SUBSET};
+use crate::format::tarfs::{self, Index, IndexError, FLAG_SUBSET};
 use crate::ops::filter::Filter;
 use crate::format::csv::{self, Row};
 use crate::ops::read::{intact_extension, locate, locate_csv, verdict, Source};
@@ -91,14 +91,18 @@ impl<'i, 'd> Pairing<'i, 'd> {
         let ext = intact_extension(data, &info).map_err(|source| Error::Index { index: path.to_path_buf(), source })?.map(|x| (x, Vec::new()));
         let subset = info.flags & FLAG_SUBSET != 0;
         let filter = match (&info.filter, subset) {
-            (Some(text), true) => Filter::parse(text)?,
+            (Some(text), true) => Filter::parse(text).map_err(|source| Error::Index { index: path.to_path_buf(), source })?,
             _ => None,
         };
         Ok(Pairing { path: path.to_path_buf(), index, base, skip, subset, filter, next: 0, members: 0, ext })
     }
 
+    fn index_error(&self, source: IndexError) -> Error {
+        Error::Index { index: self.path.clone(), source }
+    }
+
     fn mismatch(&self, entry: usize, offset: u64, name: &[u8], msg: &str) -> Error {
-        Error::Mismatch { path: self.path.clone(), entry: entry as u64, name: String::from_utf8_lossy(name).into_owned(), offset, msg: msg.to_string() }
+        Error::Mismatch { path: self.path.clone(), entry: Some(entry as u64), name: String::from_utf8_lossy(name).into_owned(), offset, msg: msg.to_string() }
     }
 
     /// The next member of the archive.
@@ -139,7 +143,7 @@ impl<'i, 'd> Pairing<'i, 'd> {
             return Err(self.mismatch(self.next, pos, name, "the header chain there has another length"));
         }
         if let Some((x, keys)) = &mut self.ext {
-            let record = x.meta(self.next, ie.stored_checksum()).map_err(|err| Error::Invalid(format!("{}: {err}", self.path.display())))?;
+            let record = x.meta(self.next, ie.stored_checksum()).map_err(|err| Error::Index { index: self.path.clone(), source: IndexError::Extension(err) })?;
             if e.ext_meta().as_ref() != Some(&record) {
                 return Err(self.mismatch(self.next, pos, name, "the index extension's record differs from the member"));
             }
@@ -157,17 +161,17 @@ impl<'i, 'd> Pairing<'i, 'd> {
         }
         if let Some((x, keys)) = &self.ext {
             // The name table: a permutation of the entries, sorted by key hash, then entry number.
-            let bad = |msg: String| Error::Invalid(format!("{}: index extension: {msg}", self.path.display()));
+            let bad = |source| self.index_error(source);
             let mut seen = vec![false; keys.len()];
             let mut prev: Option<usize> = None;
             for k in 0..x.len() {
-                let i = x.ordered(k).map_err(|e| bad(e.to_string()))?;
+                let i = x.ordered(k).map_err(|e| bad(IndexError::Extension(e)))?;
                 if std::mem::replace(&mut seen[i], true) {
-                    return Err(bad(format!("the name table lists entry {i} twice")));
+                    return Err(bad(IndexError::NameTableTwice(i as u64)));
                 }
                 if let Some(p) = prev {
                     if (keys[p], p) > (keys[i], i) {
-                        return Err(bad(format!("the name table is out of order at place {k}")));
+                        return Err(bad(IndexError::NameTableOrder(k as u64)));
                     }
                 }
                 prev = Some(i);
@@ -183,7 +187,7 @@ impl<'i, 'd> Pairing<'i, 'd> {
 fn verify_csv(archive: &Archive, located: &crate::ops::read::Located, opts: ScanOptions) -> Result<VerifyReport> {
     let path = archive.path().to_path_buf();
     let Source::Csv(name, index_at) = &located.source else { unreachable!("a CSV location") };
-    let rows = csv::decode(located.slice(archive)).map_err(|e| Error::Invalid(format!("{}: {name}: {e}", path.display())))?;
+    let rows = csv::decode(located.slice(archive)).map_err(|source| Error::Index { index: path.clone(), source: IndexError::Csv { name: name.clone(), source } })?;
     let mut scanner = Scanner::new(archive.bytes(), opts);
     let mut i = 0usize;
     let mut after = 0u64;
@@ -202,7 +206,7 @@ fn verify_csv(archive: &Archive, located: &crate::ops::read::Located, opts: Scan
             Some(r) => {
                 return Err(Error::Mismatch {
                     path,
-                    entry: i as u64,
+                    entry: Some(i as u64),
                     name: String::from_utf8_lossy(&r.name).into_owned(),
                     offset: e.position,
                     msg: format!("{name} row {} says ({}, {}, {}, {}); the member there is ({:?}, {}, {}, {})", i + 1, String::from_utf8_lossy(&r.name), r.size, r.start_block, r.blocks, String::from_utf8_lossy(&want.name), want.size, want.start_block, want.blocks),

@@ -163,12 +163,12 @@ impl<'a> Bzip2Pass<'a> {
 }
 
 impl super::SeekPass for Bzip2Pass<'_> {
-    fn finish(mut self) -> io::Result<(std::result::Result<Vec<u8>, String>, u64)> {
+    fn finish(mut self) -> io::Result<(std::result::Result<Vec<u8>, super::NoSeekPoints>, u64)> {
         io::copy(&mut self, &mut io::sink())?;
         let Bzip2Pass { bytes, blocks, hasher, .. } = self;
         let (digests, total) = hasher.finish();
         if blocks.len() < 2 {
-            return Ok((Err("no seek points: the bzip2 file is a single block".into()), 0));
+            return Ok((Err(super::NoSeekPoints::Bzip2SingleBlock), 0));
         }
         let mut words = vec![blocks.len() as u64];
         words.extend(blocks.iter().flat_map(|b| [b.start, b.end, b.offset]));
@@ -205,8 +205,8 @@ pub struct Blocks<'a> {
 impl<'a> Blocks<'a> {
     /// The blocks of the seek section `payload`, for the mapped bzip2 file `bytes`, whose stream
     /// has `total` bytes; why not, when they do not fit it.
-    pub fn open(bytes: &'a [u8], payload: &[u8], total: u64) -> std::result::Result<Blocks<'a>, String> {
-        let bad = || "the bzip2 seek points do not fit the file".to_string();
+    pub fn open(bytes: &'a [u8], payload: &[u8], total: u64) -> std::result::Result<Blocks<'a>, super::SeekPointsError> {
+        let bad = || super::SeekPointsError::Bzip2Blocks;
         let (w, n) = seek::records(payload, 1, 3).ok_or_else(bad)?;
         let blocks: Vec<Block> = w.chunks_exact(3).map(|b| Block { start: b[0], end: b[1], offset: b[2] }).collect();
         let bits = (bytes.len() as u64).saturating_mul(8);

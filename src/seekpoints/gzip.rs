@@ -16,7 +16,7 @@ use std::sync::{mpsc, Arc};
 
 use rapidgzip_core::{Decoder, DeflateIndex, IndexOptions, IndexedReader, IndexingDecoderReader, ReadAt, WindowStorage};
 
-use super::{Fetch, DEFAULT_SPAN, PIECE};
+use super::{Fetch, SeekPointsError, DEFAULT_SPAN, PIECE};
 use crate::archive::Archive;
 use crate::error::{Error, IoContext, Result};
 use crate::format::seek::{self, PieceHasher};
@@ -91,8 +91,9 @@ pub fn write_gzidx(index: &DeflateIndex, dest: &Path) -> Result<()> {
 /// Reads an indexed_gzip GZIDX file, for the compressed file `archive`.
 pub fn read_gzidx(path: &Path, archive: &Archive) -> Result<DeflateIndex> {
     let mut f = File::open(path).at(path)?;
-    let index = DeflateIndex::read_gzidx(&mut f, Some(archive.len())).map_err(|e| Error::Invalid(format!("{}: not a GZIDX index of {}: {e}", path.display(), archive.path().display())))?;
-    index.validate().map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
+    let bad = |source| Error::SeekPoints { path: path.to_path_buf(), source };
+    let index = DeflateIndex::read_gzidx(&mut f, Some(archive.len())).map_err(|reason| bad(SeekPointsError::NotGzidx { archive: archive.path().to_path_buf(), reason }))?;
+    index.validate().map_err(|e| bad(SeekPointsError::BadGzidx(e)))?;
     Ok(index)
 }
 
@@ -106,9 +107,9 @@ struct Request {
 /// The thread that owns an [`IndexedReader`] (which holds a zlib stream, and so cannot move
 /// between threads): [`Resume`] asks it for pieces over a channel, which keeps the source
 /// `Send + Sync` without any `unsafe`. It ends when the source is dropped.
-fn spawn_decoder(file: File, index: DeflateIndex) -> std::result::Result<mpsc::Sender<Request>, String> {
+fn spawn_decoder(file: File, index: DeflateIndex) -> std::result::Result<mpsc::Sender<Request>, SeekPointsError> {
     let (tx, rx) = mpsc::channel::<Request>();
-    let (ready_tx, ready_rx) = mpsc::channel::<std::result::Result<(), String>>();
+    let (ready_tx, ready_rx) = mpsc::channel::<std::result::Result<(), SeekPointsError>>();
     std::thread::Builder::new()
         .name("tarfs-gzip-seek".into())
         .spawn(move || {
@@ -118,7 +119,7 @@ fn spawn_decoder(file: File, index: DeflateIndex) -> std::result::Result<mpsc::S
                     r
                 }
                 Err(e) => {
-                    let _ = ready_tx.send(Err(format!("the seek points cannot be used: {e}")));
+                    let _ = ready_tx.send(Err(SeekPointsError::Unusable(e)));
                     return;
                 }
             };
@@ -128,8 +129,8 @@ fn spawn_decoder(file: File, index: DeflateIndex) -> std::result::Result<mpsc::S
                 let _ = req.reply.send(r);
             }
         })
-        .map_err(|e| format!("cannot start the decoding thread: {e}"))?;
-    ready_rx.recv().map_err(|_| "the decoding thread stopped".to_string())??;
+        .map_err(SeekPointsError::Thread)?;
+    ready_rx.recv().map_err(|_| SeekPointsError::ThreadStopped)??;
     Ok(tx)
 }
 
@@ -149,7 +150,7 @@ impl Resume {
 
     /// From `index` (an imported GZIDX), started now: an index the user gave that cannot be
     /// used is an error at once.
-    pub fn now(file: File, index: DeflateIndex) -> std::result::Result<Resume, String> {
+    pub fn now(file: File, index: DeflateIndex) -> std::result::Result<Resume, SeekPointsError> {
         Ok(Resume { decoder: Some(spawn_decoder(file, index)?), pending: None })
     }
 }

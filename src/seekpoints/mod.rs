@@ -94,12 +94,112 @@ impl<R: Read> Read for Hashing<R> {
     }
 }
 
+/// Why a seek section cannot be used to read a compressed archive.
+#[derive(Debug, thiserror::Error)]
+pub enum SeekPointsError {
+    /// The section does not parse.
+    #[error("{0}")]
+    Section(#[from] seek::SeekError),
+    /// The section's binding (length, first and last bytes) is another file's.
+    #[error("the seek points were made for another file (its length or its first and last 64 KiB differ)")]
+    OtherFile,
+    /// The section is for another compression format.
+    #[error("the seek points are of another format than the file's ({})", .0.name())]
+    OtherFormat(Compression),
+    /// The archive cannot be opened again for the decoding thread.
+    #[error("cannot open it again to seek: {0}")]
+    Reopen(io::Error),
+    /// The archive opened again cannot be inspected.
+    #[error("{0}")]
+    Inspect(io::Error),
+    /// The archive's name leads to another file than the one mapped.
+    #[error("the file was replaced while being read")]
+    Replaced,
+    /// A GZIDX index that does not record the decompressed length.
+    #[error("the index does not record the decompressed length")]
+    NoLength,
+    /// A GZIDX index for a decompressed stream of another length than the sidecar's.
+    #[error("the GZIDX index describes {index} decompressed bytes, the sidecar {sidecar}")]
+    Length {
+        /// The GZIDX's length.
+        index: u64,
+        /// The sidecar's.
+        sidecar: u64,
+    },
+    /// A file that is not a GZIDX index of the archive.
+    #[error("not a GZIDX index of {}: {reason}", archive.display())]
+    NotGzidx {
+        /// The archive.
+        archive: std::path::PathBuf,
+        /// Why.
+        reason: rapidgzip_core::IndexError,
+    },
+    /// A GZIDX index whose checkpoints do not hold together.
+    #[error("{0}")]
+    BadGzidx(rapidgzip_core::IndexError),
+    /// The DEFLATE checkpoints cannot be decoded from.
+    #[error("the seek points cannot be used: {0}")]
+    Unusable(rapidgzip_core::IndexedReaderError),
+    /// The decoding thread could not be started.
+    #[error("cannot start the decoding thread: {0}")]
+    Thread(io::Error),
+    /// The decoding thread stopped before it answered.
+    #[error("the decoding thread stopped")]
+    ThreadStopped,
+    /// The xz file's block structure cannot be read.
+    #[error("{0}")]
+    XzStructure(crate::format::xz::XzError),
+    /// The xz file's blocks are not those the section records.
+    #[error("the xz file's blocks are not the ones the seek points were made for")]
+    XzBlocks,
+    /// The bzip2 blocks the section records do not fit the file.
+    #[error("the bzip2 seek points do not fit the file")]
+    Bzip2Blocks,
+    /// The zstd frames the section records do not fit the file.
+    #[error("the zstd seek points do not fit the file")]
+    ZstdFrames,
+}
+
+/// Why an indexing pass recorded no seek points (the file is still indexed, and read from its
+/// start).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NoSeekPoints {
+    /// The xz file's block structure cannot be read.
+    #[error("no seek points: {0}")]
+    XzStructure(crate::format::xz::XzError),
+    /// An xz file of one block.
+    #[error("no seek points: the xz file is a single block (xz -T0 or --block-size writes several)")]
+    XzSingleBlock,
+    /// An xz file whose index disagrees with its stream.
+    #[error("no seek points: the xz index says {index} decompressed bytes, the stream gave {stream}")]
+    XzLength {
+        /// The xz index's sum.
+        index: u64,
+        /// The stream's length.
+        stream: u64,
+    },
+    /// A bzip2 file of one block.
+    #[error("no seek points: the bzip2 file is a single block")]
+    Bzip2SingleBlock,
+    /// A zstd file of one frame.
+    #[error("no seek points: the zstd file is a single frame (pzstd and writers of the zstd seekable format write several)")]
+    ZstdSingleFrame,
+    /// A zstd file whose frames all start within the first span.
+    #[error("no seek points: its {frames} zstd frames all start within the first span ({span} bytes)")]
+    ZstdFramesClose {
+        /// The frames.
+        frames: u64,
+        /// The span.
+        span: u64,
+    },
+}
+
 /// An indexing pass over a compressed file that records seek points as it decodes: the
 /// scanner reads it, then [`SeekPass::finish`] gives the seek section.
 pub trait SeekPass: Read {
     /// Reads the rest (checking the stream to its end), and gives the seek section, or why the
     /// file has none, and the number of seek points.
-    fn finish(self) -> io::Result<(std::result::Result<Vec<u8>, String>, u64)>;
+    fn finish(self) -> io::Result<(std::result::Result<Vec<u8>, NoSeekPoints>, u64)>;
 }
 
 /// Where a [`Checkpointed`] source gets decompressed bytes from: a decoder that can start at
@@ -111,12 +211,12 @@ pub trait Fetch: Send {
 
 /// The mapped file `archive`, opened again for the decoding thread, which reads it itself; an
 /// error if the name now leads to another file.
-fn reopen(archive: &Archive) -> std::result::Result<File, String> {
+fn reopen(archive: &Archive) -> std::result::Result<File, SeekPointsError> {
     use std::os::unix::fs::MetadataExt;
-    let file = File::open(archive.path()).map_err(|e| format!("cannot open it again to seek: {e}"))?;
-    let meta = file.metadata().map_err(|e| e.to_string())?;
+    let file = File::open(archive.path()).map_err(SeekPointsError::Reopen)?;
+    let meta = file.metadata().map_err(SeekPointsError::Inspect)?;
     if (meta.dev(), meta.ino()) != archive.identity() || meta.len() != archive.len() {
-        return Err("the file was replaced while being read".into());
+        return Err(SeekPointsError::Replaced);
     }
     Ok(file)
 }
@@ -152,14 +252,14 @@ pub struct Digests {
 
 impl Digests {
     /// The digests of the seek section `section`, if it is intact and belongs to `archive`.
-    pub fn of(archive: &Archive, section: &[u8]) -> std::result::Result<Digests, String> {
-        let s = SeekSection::parse(section).map_err(|e| e.to_string())?;
+    pub fn of(archive: &Archive, section: &[u8]) -> std::result::Result<Digests, SeekPointsError> {
+        let s = SeekSection::parse(section)?;
         Digests::of_parsed(archive, &s)
     }
 
-    fn of_parsed(archive: &Archive, s: &SeekSection<'_>) -> std::result::Result<Digests, String> {
+    fn of_parsed(archive: &Archive, s: &SeekSection<'_>) -> std::result::Result<Digests, SeekPointsError> {
         if s.compressed_len != archive.len() || s.binding != binding_of_bytes(archive.bytes()) {
-            return Err("the seek points were made for another file (its length or its first and last 64 KiB differ)".into());
+            return Err(SeekPointsError::OtherFile);
         }
         let pieces = (0..s.pieces()).map(|k| s.digest(k).expect("k < pieces")).collect();
         Ok(Digests { pieces, piece: s.piece, total: s.total_len })
@@ -169,8 +269,8 @@ impl Digests {
 impl<'a> Checkpointed<'a> {
     /// Reads `archive` through the seek section `section` of its sidecar, if the section is
     /// intact and belongs to this file; else why not.
-    pub fn open(archive: &'a Archive, compression: Compression, section: &[u8]) -> std::result::Result<Checkpointed<'a>, String> {
-        let s = SeekSection::parse(section).map_err(|e| e.to_string())?;
+    pub fn open(archive: &'a Archive, compression: Compression, section: &[u8]) -> std::result::Result<Checkpointed<'a>, SeekPointsError> {
+        let s = SeekSection::parse(section)?;
         let kind = match compression {
             Compression::Gzip => seek::KIND_GZIP,
             Compression::Bzip2 => seek::KIND_BZIP2,
@@ -179,7 +279,7 @@ impl<'a> Checkpointed<'a> {
             _ => 0,
         };
         if s.kind != kind {
-            return Err(format!("the seek points are of another format than the file's ({})", compression.name()));
+            return Err(SeekPointsError::OtherFormat(compression));
         }
         let digests = Digests::of_parsed(archive, &s)?.pieces;
         let backend: Box<dyn Fetch + 'a> = match s.kind {
@@ -198,10 +298,10 @@ impl<'a> Checkpointed<'a> {
     /// Reads `archive` through `index` (an imported GZIDX, which has no digests of its own),
     /// checking each piece against `digests` (those of the archive's sidecar): a damaged window
     /// in a GZIDX then gives an error, never wrong bytes.
-    pub fn with_index(archive: &'a Archive, index: DeflateIndex, digests: Digests) -> std::result::Result<Checkpointed<'a>, String> {
-        let total = index.uncompressed_size().ok_or("the index does not record the decompressed length")?;
+    pub fn with_index(archive: &'a Archive, index: DeflateIndex, digests: Digests) -> std::result::Result<Checkpointed<'a>, SeekPointsError> {
+        let total = index.uncompressed_size().ok_or(SeekPointsError::NoLength)?;
         if digests.total != total {
-            return Err(format!("the GZIDX index describes {total} decompressed bytes, the sidecar {}", digests.total));
+            return Err(SeekPointsError::Length { index: total, sidecar: digests.total });
         }
         // Started now: an index the user gave that cannot be used is an error at once.
         let backend = gzip::Resume::now(reopen(archive)?, index)?;

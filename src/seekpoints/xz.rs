@@ -3,7 +3,7 @@
 
 use std::io::{self, Read};
 
-use super::{binding_of_bytes, Fetch, Hashing, PIECE};
+use super::{binding_of_bytes, Fetch, Hashing, NoSeekPoints, SeekPointsError, PIECE};
 use crate::format::seek;
 use crate::format::xz;
 
@@ -27,7 +27,7 @@ impl<R: Read> Read for XzPass<'_, R> {
 }
 
 impl<R: Read> super::SeekPass for XzPass<'_, R> {
-    fn finish(self) -> io::Result<(std::result::Result<Vec<u8>, String>, u64)> {
+    fn finish(self) -> io::Result<(std::result::Result<Vec<u8>, NoSeekPoints>, u64)> {
         let (digests, total) = self.hashing.finish()?;
         Ok(match section(self.bytes, &digests, total) {
             Ok((s, n)) => (Ok(s), n),
@@ -39,14 +39,14 @@ impl<R: Read> super::SeekPass for XzPass<'_, R> {
 /// The seek section of a multi-block xz file whose decompressed stream had `digests` and
 /// `total` bytes, and its number of blocks; the reason there is none when the file has one
 /// block (no block to start from but the first) or its blocks cannot be read.
-fn section(bytes: &[u8], digests: &[u64], total: u64) -> std::result::Result<(Vec<u8>, u64), String> {
-    let blocks = xz::blocks(bytes).map_err(|e| format!("no seek points: {e}"))?;
+fn section(bytes: &[u8], digests: &[u64], total: u64) -> std::result::Result<(Vec<u8>, u64), NoSeekPoints> {
+    let blocks = xz::blocks(bytes).map_err(NoSeekPoints::XzStructure)?;
     if blocks.len() < 2 {
-        return Err("no seek points: the xz file is a single block (xz -T0 or --block-size writes several)".into());
+        return Err(NoSeekPoints::XzSingleBlock);
     }
     let sum: u64 = blocks.iter().map(|b| b.decompressed_len).sum();
     if sum != total {
-        return Err(format!("no seek points: the xz index says {sum} decompressed bytes, the stream gave {total}"));
+        return Err(NoSeekPoints::XzLength { index: sum, stream: total });
     }
     let payload = seek::encode_words(&[blocks.len() as u64, total]);
     Ok((seek::encode(seek::KIND_XZ, bytes.len() as u64, binding_of_bytes(bytes), total, PIECE, digests, &payload), blocks.len() as u64))
@@ -70,11 +70,11 @@ struct Cursor<'a> {
 impl<'a> Blocks<'a> {
     /// The blocks of the mapped xz file `bytes`, if they are the ones the section `payload`
     /// (of a stream of `total` bytes) was made for.
-    pub fn open(bytes: &'a [u8], payload: &[u8], total: u64) -> std::result::Result<Blocks<'a>, String> {
-        let blocks = xz::blocks(bytes).map_err(|e| e.to_string())?;
+    pub fn open(bytes: &'a [u8], payload: &[u8], total: u64) -> std::result::Result<Blocks<'a>, SeekPointsError> {
+        let blocks = xz::blocks(bytes).map_err(SeekPointsError::XzStructure)?;
         let sum: u64 = blocks.iter().map(|b| b.decompressed_len).sum();
         if seek::words(payload).as_deref() != Some(&[blocks.len() as u64, sum][..]) || sum != total {
-            return Err("the xz file's blocks are not the ones the seek points were made for".into());
+            return Err(SeekPointsError::XzBlocks);
         }
         Ok(Blocks { bytes, blocks, current: None })
     }

@@ -39,7 +39,7 @@ impl<'a> ZstdPass<'a> {
 }
 
 impl super::SeekPass for ZstdPass<'_> {
-    fn finish(mut self) -> io::Result<(std::result::Result<Vec<u8>, String>, u64)> {
+    fn finish(mut self) -> io::Result<(std::result::Result<Vec<u8>, super::NoSeekPoints>, u64)> {
         io::copy(&mut self, &mut io::sink())?;
         let ZstdPass { bytes, frames, mut points, hasher, gap, .. } = self;
         let (digests, total) = hasher.finish();
@@ -47,10 +47,10 @@ impl super::SeekPass for ZstdPass<'_> {
         // skippable frame) is no place to start reading.
         points.retain(|p| p.1 < total);
         if frames < 2 {
-            return Ok((Err("no seek points: the zstd file is a single frame (pzstd and writers of the zstd seekable format write several)".into()), 0));
+            return Ok((Err(super::NoSeekPoints::ZstdSingleFrame), 0));
         }
         if points.len() < 2 {
-            return Ok((Err(format!("no seek points: its {frames} zstd frames all start within the first span ({gap} bytes)")), 0));
+            return Ok((Err(super::NoSeekPoints::ZstdFramesClose { frames, span: gap }), 0));
         }
         let mut words = vec![points.len() as u64, frames];
         words.extend(points.iter().flat_map(|&(c, d)| [c, d]));
@@ -111,8 +111,8 @@ pub struct Frames<'a> {
 impl<'a> Frames<'a> {
     /// The frame starts of the seek section `payload`, for the mapped zstd file `bytes`, whose
     /// stream has `total` bytes; why not, when they do not fit it.
-    pub fn open(bytes: &'a [u8], payload: &[u8], total: u64) -> std::result::Result<Frames<'a>, String> {
-        let bad = || "the zstd seek points do not fit the file".to_string();
+    pub fn open(bytes: &'a [u8], payload: &[u8], total: u64) -> std::result::Result<Frames<'a>, super::SeekPointsError> {
+        let bad = || super::SeekPointsError::ZstdFrames;
         let (w, n) = seek::records(payload, 2, 2).ok_or_else(bad)?;
         let points: Vec<(u64, u64)> = w.chunks_exact(2).map(|p| (p[0], p[1])).collect();
         let ordered = points.windows(2).all(|p| p[0].0 < p[1].0 && p[0].1 < p[1].1);
