@@ -488,8 +488,8 @@ fn run_recompress(cli: &Cli, a: &cli::RecompressArgs, scan: ScanOptions) -> Resu
     let job = |f: &Found, _progress: &dyn Progress| -> tarfs::Result<Done> {
         let dir = index_dir_for(a.walk.index_dir.as_deref());
         match recompress(&f.path, &opts, |p| sidecar_path(p, dir.as_ref()))? {
-            Recompressed::Skipped(why) if a.dry_run && why.starts_with("dry run") => Ok(Done { action: Action::WouldRecompress, reason: Some(why), members: 0, index_path: None, warning: None }),
-            Recompressed::Skipped(why) => Ok(Done { action: Action::Skipped, reason: Some(why), members: 0, index_path: None, warning: None }),
+            Recompressed::WouldRewrite(how) => Ok(Done { action: Action::WouldRecompress, reason: Some(how.to_string()), members: 0, index_path: None, warning: None }),
+            Recompressed::Skipped(why) => Ok(Done { action: Action::Skipped, reason: Some(why.to_string()), members: 0, index_path: None, warning: None }),
             Recompressed::Indexed(why, index, no_seek) => {
                 let reason = format!("{why}; its sidecar was missing or stale{}{}", ext_note(&index), no_seek.map(|w| format!("; {w}")).unwrap_or_default());
                 Ok(Done { action: Action::Indexed, reason: Some(reason), members: index.members, index_path: Some(index.index_path), warning: index.end.warning.map(|w| w.to_string()) })

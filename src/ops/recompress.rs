@@ -27,7 +27,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use crate::archive::Archive;
-use crate::error::{Error, IoContext, Result};
+use crate::error::{AfterRecompressStep, Error, IoContext, Result};
 use crate::format::compression::Compression;
 use crate::format::tarfs::Stamp;
 use crate::ops::atomic::{write_atomic_guarded, Perm};
@@ -72,21 +72,49 @@ pub enum Recompressed {
     },
     /// It was already seekable, and had no fresh sidecar: it was indexed (why it was not
     /// rewritten, the index, and why it has no seek points, if it has none).
-    Indexed(String, IndexReport, Option<String>),
-    /// It needed nothing (already seekable, with a fresh sidecar), or, in a dry run, would be
-    /// rewritten.
-    Skipped(String),
+    Indexed(Seekable, IndexReport, Option<String>),
+    /// It needed nothing: already seekable, with a fresh sidecar (or in a dry run).
+    Skipped(Seekable),
+    /// A dry run: it would be rewritten, as said.
+    WouldRewrite(Rewrite),
+}
+
+/// Why an archive can already be read from the middle, and is not rewritten.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Seekable {
+    /// A zstd file in the seekable format.
+    #[error("already in the zstd seekable format")]
+    ZstdSeekable,
+    /// An xz file of this many blocks.
+    #[error("already in {0} xz blocks")]
+    XzBlocks(usize),
+}
+
+/// How a dry run would rewrite an archive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rewrite {
+    /// Its format.
+    pub format: Compression,
+    /// Bytes of decompressed data per zstd frame or xz block.
+    pub frame: u64,
+}
+
+impl std::fmt::Display for Rewrite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let unit = if self.format == Compression::Zstd { "zstd frames" } else { "xz blocks" };
+        write!(f, "dry run: would rewrite it in {unit} of {} bytes", self.frame)
+    }
 }
 
 /// The zstd seekable format's footer magic, in a file's last four bytes.
 const SEEKABLE_MAGIC: [u8; 4] = 0x8F92_EAB1u32.to_le_bytes();
 
 /// Why `bytes` (compressed with `c`) can already be read from the middle, if it can.
-fn already_seekable(bytes: &[u8], c: Compression) -> Option<String> {
+fn already_seekable(bytes: &[u8], c: Compression) -> Option<Seekable> {
     match c {
-        Compression::Zstd if bytes.ends_with(&SEEKABLE_MAGIC) => Some("already in the zstd seekable format".into()),
+        Compression::Zstd if bytes.ends_with(&SEEKABLE_MAGIC) => Some(Seekable::ZstdSeekable),
         Compression::Xz => match crate::format::xz::blocks(bytes) {
-            Ok(b) if b.len() > 1 => Some(format!("already in {} xz blocks", b.len())),
+            Ok(b) if b.len() > 1 => Some(Seekable::XzBlocks(b.len())),
             _ => None,
         },
         _ => None,
@@ -137,11 +165,12 @@ pub fn recompress(path: &Path, opts: &RecompressOptions, sidecar: impl Fn(&Path)
         Replaced::Not(r) => return Ok(r),
         Replaced::Yes { path, c, before, decompressed } => (path, c, before, decompressed),
     };
-    let after = Archive::open(&path).map_err(|e| Error::Invalid(format!("{}: recompressed (the new file decompresses to the same bytes), but it cannot be opened again to index it: {e}", path.display())))?;
+    let failed = |step, cause| Error::AfterRecompress { path: path.clone(), step, cause: Box::new(cause) };
+    let after = Archive::open(&path).map_err(|e| failed(AfterRecompressStep::Reopen, e))?;
     let dest = sidecar(&path);
     let stream = || crate::stream::decoder(BufReader::new(after.bytes()), Some(c), &path);
     let (index, no_seek) = write_compressed_sidecar(&after, c, &dest, &opts.index, stream)
-        .map_err(|e| Error::Invalid(format!("{}: recompressed (the new file decompresses to the same bytes), but its index was not written: {e}", path.display())))?;
+        .map_err(|e| failed(AfterRecompressStep::Index, e))?;
     Ok(Recompressed::Done { format: c, before, after: after.len(), decompressed, index, no_seek })
 }
 
@@ -186,7 +215,7 @@ fn replace(path: &Path, opts: &RecompressOptions, sidecar: &dyn Fn(&Path) -> Pat
         return Ok(Replaced::Not(Recompressed::Indexed(why, index, no_seek)));
     }
     if opts.dry_run {
-        return Ok(Replaced::Not(Recompressed::Skipped(format!("dry run: would rewrite it in {} of {} bytes", if c == Compression::Zstd { "zstd frames" } else { "xz blocks" }, opts.frame))));
+        return Ok(Replaced::Not(Recompressed::WouldRewrite(Rewrite { format: c, frame: opts.frame })));
     }
     let file = File::open(&path).at(&path)?;
     match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
