@@ -108,7 +108,7 @@ pub struct ExtractReport {
 pub fn extract(reader: &Reader<'_>, opts: &ExtractOptions) -> Result<ExtractReport> {
     // As tar does: the destination must exist.
     if !opts.dest.is_dir() {
-        return Err(crate::Error::Invalid(format!("{}: cannot extract there: no such directory", opts.dest.display())));
+        return Err(crate::Error::Usage { what: crate::error::UsageError::NoSuchDestination { path: opts.dest.clone() } });
     }
     let root = fs::canonicalize(&opts.dest).at(&opts.dest)?;
     let mut select = opts.select.clone();
@@ -176,13 +176,13 @@ impl DeferredDirs {
 
     /// Notes the directory just created (or found) at `target`, whose parents [`safe_parent`]
     /// checked, to be given `mode` and `mtime` at the end.
-    fn note(&mut self, root: &Path, target: &Path, mode: u32, mtime: i64) -> std::result::Result<(), String> {
-        let real = fs::canonicalize(target).map_err(|err| format!("{}: {err}", target.display()))?;
+    fn note(&mut self, root: &Path, target: &Path, mode: u32, mtime: i64) -> Outcome<()> {
+        let real = fs::canonicalize(target).map_err(path_error(Step::At, target))?;
         let Ok(rel) = real.strip_prefix(root) else {
-            return Err(format!("refusing directory {}, which leads outside the destination", target.display()));
+            return Err(ExtractError::DirectoryOutside(target.to_path_buf()));
         };
-        let dir = open_beneath(self.root.as_fd(), rel, OFlags::PATH).map_err(|err| format!("{}: {err}", real.display()))?;
-        let st = rustix::fs::fstat(&dir).map_err(|err| format!("{}: {err}", real.display()))?;
+        let dir = open_beneath(self.root.as_fd(), rel, OFlags::PATH).map_err(|err| path_error(Step::At, &real)(err.into()))?;
+        let st = rustix::fs::fstat(&dir).map_err(|err| path_error(Step::At, &real)(err.into()))?;
         self.list.push(Deferred { rel: rel.to_path_buf(), id: (st.st_dev, st.st_ino), mode, mtime });
         Ok(())
     }
@@ -250,16 +250,101 @@ fn open_beneath(root: BorrowedFd<'_>, rel: &Path, last: OFlags) -> rustix::io::R
     }
 }
 
+/// Why one member was not extracted (the others still are).
+#[derive(Debug, thiserror::Error)]
+pub enum ExtractError {
+    /// A name (or hard link target) with a `..` component.
+    #[error("refusing a member name with a '..' component")]
+    DotDot,
+    /// A directory that resolves outside the destination.
+    #[error("refusing directory {}, which leads outside the destination", .0.display())]
+    DirectoryOutside(PathBuf),
+    /// A parent that is a symbolic link leading outside the destination.
+    #[error("refusing to write through symbolic link {} that leads outside the destination", .0.display())]
+    ThroughLinkOutside(PathBuf),
+    /// A parent that is neither a directory nor a link to one inside the destination.
+    #[error("{} is not a directory", .0.display())]
+    NotADirectory(PathBuf),
+    /// A directory where a member other than a directory goes.
+    #[error("{} is a directory", .0.display())]
+    IsADirectory(PathBuf),
+    /// A hard link whose target `--strip-components` removes entirely.
+    #[error("its hard link target has no components left after --strip-components")]
+    LinkTargetStripped,
+    /// A hard link whose target resolves outside the destination.
+    #[error("refusing a hard link to {} outside the destination", .0.display())]
+    HardLinkOutside(PathBuf),
+    /// A device node, without the privilege to create one.
+    #[error("cannot create a device node: not running as root")]
+    DeviceNotRoot,
+    /// A sparse member's map needs more data than the member stores.
+    #[error("sparse map needs {needs} bytes of data, the member stores {stores}")]
+    SparseShort {
+        /// Bytes the map's regions add up to.
+        needs: u64,
+        /// Bytes the member stores.
+        stores: u64,
+    },
+    /// A file system operation on a named path failed.
+    #[error("{step}{}: {source}", path.display())]
+    Path {
+        /// What was being done.
+        step: Step,
+        /// The path.
+        path: PathBuf,
+        /// Why it failed.
+        source: io::Error,
+    },
+    /// A file system operation on the member's own path failed.
+    #[error("{0}")]
+    Io(#[from] io::Error),
+    /// Reading the member's data failed.
+    #[error("{0}")]
+    Read(#[from] crate::Error),
+}
+
+/// What extraction was doing with a path when it failed ([`ExtractError::Path`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Looking it up.
+    At,
+    /// Creating it (a parent directory).
+    Create,
+    /// Removing what was there.
+    Replace,
+    /// Resolving a hard link's target.
+    LinkTarget,
+}
+
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Step::At => "",
+            Step::Create => "cannot create ",
+            Step::Replace => "cannot replace ",
+            Step::LinkTarget => "hard link target ",
+        })
+    }
+}
+
+/// The result of extracting one member, or of a step of it.
+type Outcome<T> = std::result::Result<T, ExtractError>;
+
+/// [`ExtractError::Path`] for `step` on `path`.
+fn path_error(step: Step, path: &Path) -> impl FnOnce(io::Error) -> ExtractError + '_ {
+    move |source| ExtractError::Path { step, path: path.to_path_buf(), source }
+}
+
 /// A member name made relative and safe: leading `/` removed, `.` components dropped, `..`
 /// refused.
-pub fn safe_relative(name: &[u8]) -> std::result::Result<PathBuf, String> {
+pub fn safe_relative(name: &[u8]) -> Outcome<PathBuf> {
     let p = Path::new(std::ffi::OsStr::from_bytes(name));
     let mut out = PathBuf::new();
     for c in p.components() {
         match c {
             Component::Normal(part) => out.push(part),
             Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
-            Component::ParentDir => return Err("refusing a member name with a '..' component".into()),
+            Component::ParentDir => return Err(ExtractError::DotDot),
         }
     }
     Ok(out)
@@ -275,21 +360,21 @@ fn to_time(mtime: i64) -> SystemTime {
 
 /// Creates the parents of `rel` under `root`, refusing to pass through anything that leads
 /// outside `root`.
-fn safe_parent(root: &Path, rel: &Path) -> std::result::Result<PathBuf, String> {
+fn safe_parent(root: &Path, rel: &Path) -> Outcome<PathBuf> {
     let mut at = root.to_path_buf();
     if let Some(parent) = rel.parent() {
         for c in parent.components() {
             at.push(c);
             match fs::symlink_metadata(&at) {
                 Ok(m) if m.file_type().is_symlink() => {
-                    let real = fs::canonicalize(&at).map_err(|e| format!("{}: {e}", at.display()))?;
+                    let real = fs::canonicalize(&at).map_err(path_error(Step::At, &at))?;
                     if !real.starts_with(root) {
-                        return Err(format!("refusing to write through symbolic link {} that leads outside the destination", at.display()));
+                        return Err(ExtractError::ThroughLinkOutside(at));
                     }
                 }
                 Ok(m) if m.is_dir() => {}
-                Ok(_) => return Err(format!("{} is not a directory", at.display())),
-                Err(_) => fs::create_dir(&at).map_err(|e| format!("cannot create {}: {e}", at.display()))?,
+                Ok(_) => return Err(ExtractError::NotADirectory(at)),
+                Err(_) => fs::create_dir(&at).map_err(path_error(Step::Create, &at))?,
             }
         }
     }
@@ -297,10 +382,10 @@ fn safe_parent(root: &Path, rel: &Path) -> std::result::Result<PathBuf, String> 
 }
 
 /// Removes whatever is at `target`, unless it is a directory.
-fn clear(target: &Path) -> std::result::Result<(), String> {
+fn clear(target: &Path) -> Outcome<()> {
     match fs::symlink_metadata(target) {
-        Ok(m) if m.is_dir() => Err(format!("{} is a directory", target.display())),
-        Ok(_) => fs::remove_file(target).map_err(|e| format!("cannot replace {}: {e}", target.display())),
+        Ok(m) if m.is_dir() => Err(ExtractError::IsADirectory(target.to_path_buf())),
+        Ok(_) => fs::remove_file(target).map_err(path_error(Step::Replace, target)),
         Err(_) => Ok(()),
     }
 }
@@ -311,105 +396,133 @@ fn strip(rel: PathBuf, n: usize) -> Option<PathBuf> {
     (!rest.as_os_str().is_empty()).then_some(rest)
 }
 
-fn extract_one(reader: &Reader<'_>, e: &Entry<'_>, root: &Path, dirs: &mut DeferredDirs, owners: &mut Owners, strip_n: usize) -> std::result::Result<bool, String> {
+/// Where a member goes, and what it gets there.
+struct Place<'p> {
+    /// The destination (canonical).
+    root: &'p Path,
+    /// The member's path under it, its parents checked.
+    target: PathBuf,
+    /// The owner to restore, if any.
+    owner: Option<(u32, u32)>,
+    /// The member's permission bits.
+    mode: u32,
+}
+
+/// Extracts one member; `Ok(false)` for one that is not written (a name that
+/// `--strip-components` removes, a volume label, a multi-volume continuation).
+fn extract_one(reader: &Reader<'_>, e: &Entry<'_>, root: &Path, dirs: &mut DeferredDirs, owners: &mut Owners, strip_n: usize) -> Outcome<bool> {
     let Some(rel) = strip(safe_relative(&e.path())?, strip_n) else { return Ok(false) };
-    let target = safe_parent(root, &rel)?;
-    let owner = owners.of(e);
-    let mode = e.mode & 0o7777;
+    let place = Place { root, target: safe_parent(root, &rel)?, owner: owners.of(e), mode: e.mode & 0o7777 };
     match e.typeflag {
-        b'5' | b'D' => {
-            match fs::symlink_metadata(&target) {
-                Ok(m) if m.is_dir() => {}
-                Ok(_) => {
-                    clear(&target)?;
-                    fs::create_dir(&target).map_err(|err| err.to_string())?;
-                }
-                Err(_) => fs::create_dir(&target).map_err(|err| err.to_string())?,
-            }
-            let owned = chown(&target, owner);
-            dirs.note(root, &target, safe_mode(mode, owned), e.mtime)?;
-        }
+        b'5' | b'D' => extract_dir(&place, e, dirs)?,
         b'2' => {
-            clear(&target)?;
-            symlink(std::ffi::OsStr::from_bytes(e.link()), &target).map_err(|err| err.to_string())?;
-            chown(&target, owner);
+            clear(&place.target)?;
+            symlink(std::ffi::OsStr::from_bytes(e.link()), &place.target)?;
+            chown(&place.target, place.owner);
         }
-        b'1' => {
-            let Some(src_rel) = strip(safe_relative(e.link())?, strip_n) else {
-                return Err("its hard link target has no components left after --strip-components".into());
-            };
-            let src = root.join(&src_rel);
-            let real = fs::canonicalize(&src).map_err(|err| format!("hard link target {}: {err}", src_rel.display()))?;
-            if !real.starts_with(root) {
-                return Err(format!("refusing a hard link to {} outside the destination", src_rel.display()));
-            }
-            // A link to the very file at its own path (binutils' source tarball has one after
-            // every file) leaves it as it is, as GNU tar and Python do.
-            if fs::canonicalize(&target).is_ok_and(|t| t == real) && fs::symlink_metadata(&target).is_ok_and(|m| !m.file_type().is_symlink()) {
-                return Ok(true);
-            }
-            clear(&target)?;
-            fs::hard_link(&real, &target).map_err(|err| err.to_string())?;
-        }
-        b'3' | b'4' | b'6' => {
-            use rustix::fs::{mknodat, FileType, Mode, CWD};
-            let kind = match e.typeflag {
-                b'3' => FileType::CharacterDevice,
-                b'4' => FileType::BlockDevice,
-                _ => FileType::Fifo,
-            };
-            if kind != FileType::Fifo && !rustix::process::geteuid().is_root() {
-                return Err("cannot create a device node: not running as root".into());
-            }
-            clear(&target)?;
-            let dev = rustix::fs::makedev(e.device.0 as u32, e.device.1 as u32);
-            mknodat(CWD, &target, kind, Mode::from_raw_mode(mode & 0o777), dev).map_err(|err| err.to_string())?;
-            let owned = chown(&target, owner);
-            fs::set_permissions(&target, fs::Permissions::from_mode(safe_mode(mode, owned))).map_err(|err| err.to_string())?;
-        }
+        b'1' => extract_hard_link(&place, e, strip_n)?,
+        b'3' | b'4' | b'6' => extract_node(&place, e)?,
         b'V' | b'M' | b'N' => return Ok(false),
-        _ => {
-            // Regular files, contiguous files, sparse files and unknown types (as tar does).
-            clear(&target)?;
-            let f = OpenOptions::new().write(true).create_new(true).mode(0o600).open(&target).map_err(|err| err.to_string())?;
-            if reader.compression().is_some() {
-                // Through the byte source: the checkpoints, or the decoder moving forward.
-                let mut w = BufWriter::with_capacity(1 << 20, &f);
-                reader.write_member(e, &mut w).map_err(|err| err.to_string())?;
-                std::io::Write::flush(&mut w).map_err(|err| err.to_string())?;
-            } else if e.sparse.is_some() {
-                write_sparse(reader, e, &f)?;
-            } else {
-                let mut w = BufWriter::with_capacity(1 << 20, &f);
-                write_data(reader.archive(), e, &reader.scan_options(), &mut w).map_err(|err| err.to_string())?;
-                std::io::Write::flush(&mut w).map_err(|err| err.to_string())?;
-            }
-            // The owner first: changing it clears setuid and setgid, which the mode then sets
-            // only where the owner was restored.
-            let owned = chown(&target, owner);
-            f.set_permissions(fs::Permissions::from_mode(safe_mode(mode, owned))).map_err(|err| err.to_string())?;
-            f.set_modified(to_time(e.mtime)).map_err(|err| err.to_string())?;
-        }
+        // Regular files, contiguous files, sparse files and unknown types (as tar does).
+        _ => extract_file(reader, &place, e)?,
     }
     Ok(true)
 }
 
+/// A directory member: created unless one is there, its mode and time noted for the end.
+fn extract_dir(place: &Place<'_>, e: &Entry<'_>, dirs: &mut DeferredDirs) -> Outcome<()> {
+    let target = &place.target;
+    match fs::symlink_metadata(target) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => {
+            clear(target)?;
+            fs::create_dir(target)?;
+        }
+        Err(_) => fs::create_dir(target)?,
+    }
+    let owned = chown(target, place.owner);
+    dirs.note(place.root, target, safe_mode(place.mode, owned), e.mtime)
+}
+
+/// A hard link member: its target must resolve inside the destination.
+fn extract_hard_link(place: &Place<'_>, e: &Entry<'_>, strip_n: usize) -> Outcome<()> {
+    let Some(src_rel) = strip(safe_relative(e.link())?, strip_n) else {
+        return Err(ExtractError::LinkTargetStripped);
+    };
+    let src = place.root.join(&src_rel);
+    let real = fs::canonicalize(&src).map_err(path_error(Step::LinkTarget, &src_rel))?;
+    if !real.starts_with(place.root) {
+        return Err(ExtractError::HardLinkOutside(src_rel));
+    }
+    // A link to the very file at its own path (binutils' source tarball has one after every
+    // file) leaves it as it is, as GNU tar and Python do.
+    let target = &place.target;
+    if fs::canonicalize(target).is_ok_and(|t| t == real) && fs::symlink_metadata(target).is_ok_and(|m| !m.file_type().is_symlink()) {
+        return Ok(());
+    }
+    clear(target)?;
+    Ok(fs::hard_link(&real, target)?)
+}
+
+/// A device node (as root only) or a FIFO.
+fn extract_node(place: &Place<'_>, e: &Entry<'_>) -> Outcome<()> {
+    use rustix::fs::{mknodat, FileType, CWD};
+    let kind = match e.typeflag {
+        b'3' => FileType::CharacterDevice,
+        b'4' => FileType::BlockDevice,
+        _ => FileType::Fifo,
+    };
+    if kind != FileType::Fifo && !rustix::process::geteuid().is_root() {
+        return Err(ExtractError::DeviceNotRoot);
+    }
+    let target = &place.target;
+    clear(target)?;
+    let dev = rustix::fs::makedev(e.device.0 as u32, e.device.1 as u32);
+    mknodat(CWD, target, kind, Mode::from_raw_mode(place.mode & 0o777), dev).map_err(io::Error::from)?;
+    let owned = chown(target, place.owner);
+    Ok(fs::set_permissions(target, fs::Permissions::from_mode(safe_mode(place.mode, owned)))?)
+}
+
+/// A file's data written to a new file, which then gets its owner, mode and time.
+fn extract_file(reader: &Reader<'_>, place: &Place<'_>, e: &Entry<'_>) -> Outcome<()> {
+    let target = &place.target;
+    clear(target)?;
+    let f = OpenOptions::new().write(true).create_new(true).mode(0o600).open(target)?;
+    if reader.compression().is_some() {
+        // Through the byte source: the checkpoints, or the decoder moving forward.
+        let mut w = BufWriter::with_capacity(1 << 20, &f);
+        reader.write_member(e, &mut w)?;
+        std::io::Write::flush(&mut w)?;
+    } else if e.sparse.is_some() {
+        write_sparse(reader, e, &f)?;
+    } else {
+        let mut w = BufWriter::with_capacity(1 << 20, &f);
+        write_data(reader.archive(), e, &reader.scan_options(), &mut w)?;
+        std::io::Write::flush(&mut w)?;
+    }
+    // The owner first: changing it clears setuid and setgid, which the mode then sets only
+    // where the owner was restored.
+    let owned = chown(target, place.owner);
+    f.set_permissions(fs::Permissions::from_mode(safe_mode(place.mode, owned)))?;
+    Ok(f.set_modified(to_time(e.mtime))?)
+}
+
 /// Writes a sparse member's data regions at their offsets and sets its length, leaving the holes
 /// unwritten, as GNU tar does: a 60 GB sparse member with little data takes little time and space.
-fn write_sparse(reader: &Reader<'_>, e: &Entry<'_>, f: &fs::File) -> std::result::Result<(), String> {
+fn write_sparse(reader: &Reader<'_>, e: &Entry<'_>, f: &fs::File) -> Outcome<()> {
     use std::os::unix::fs::FileExt;
-    let x = crate::ops::read::Expander::new(e, &reader.scan_options(), reader.archive().path()).map_err(|err| err.to_string())?;
+    let x = crate::ops::read::Expander::new(e, &reader.scan_options(), reader.archive().path())?;
     let data = &reader.archive().bytes()[e.data_offset as usize..(e.data_offset + e.stored_size) as usize];
     if x.stored() > data.len() as u64 {
-        return Err(format!("sparse map needs {} bytes of data, the member stores {}", x.stored(), data.len()));
+        return Err(ExtractError::SparseShort { needs: x.stored(), stores: data.len() as u64 });
     }
     let mut at = 0usize;
     for &(offset, len) in x.regions() {
         let len = len as usize;
-        f.write_all_at(&data[at..at + len], offset).map_err(|err| err.to_string())?;
+        f.write_all_at(&data[at..at + len], offset)?;
         at += len;
     }
-    f.set_len(x.size()).map_err(|err| err.to_string())
+    Ok(f.set_len(x.size())?)
 }
 
 #[cfg(test)]
