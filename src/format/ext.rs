@@ -779,7 +779,7 @@ impl<'a> Ext<'a> {
 mod tests {
     use super::*;
 
-    fn meta(path: Option<&'static [u8]>) -> Meta<'static> {
+    fn meta(path: Option<&[u8]>) -> Meta<'_> {
         Meta { size: 5, stored_size: 5, mtime: -3, mtime_nsec: 7, uid: 1 << 40, gid: 2, main_blocks: 2, chain_blocks: 3, flags: XATTRS, path, link: Some(b"t"), uname: None, gname: Some(b"g") }
     }
 
@@ -787,8 +787,8 @@ mod tests {
     fn round_trip_and_lookup() {
         let header = [9u8; BLOCK];
         let mut b = Builder::new();
-        let long: &'static [u8] = Box::leak(vec![b'L'; 300].into_boxed_slice());
-        let names: [&'static [u8]; 5] = [b"b", b"a", b"c/d", b"a", long];
+        let long = vec![b'L'; 300];
+        let names: [&[u8]; 5] = [b"b", b"a", b"c/d", b"a", &long];
         for (i, n) in names.iter().enumerate() {
             b.push(&meta(Some(n)), i as u32 * 3, n);
         }
@@ -807,7 +807,7 @@ mod tests {
         assert!(e.find(b"bb", key_of, |e| e).unwrap().is_empty());
         assert_eq!(Ext::open(&data, &[8u8; BLOCK], 5).err(), Some(ExtError::Unbound));
         assert!(Ext::open(&data, &header, 4).is_err());
-        assert_eq!(e.find(long, key_of, |e| e).unwrap(), vec![4]);
+        assert_eq!(e.find(&long, key_of, |e| e).unwrap(), vec![4]);
     }
 
     #[test]
