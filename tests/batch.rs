@@ -262,7 +262,8 @@ fn sigint_leaves_no_temporary_files() {
     if out.status.code() == Some(130) {
         assert!(err.contains("interrupted") && err.contains("not started"), "{err}");
     }
-    let leftovers: Vec<_> = fs::read_dir(&root).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).filter(|n| n.ends_with(".tmp")).collect();
+    // A sidecar is written through `.NAME.tarfs-tmp` beside it (ops::atomic::temp_path).
+    let leftovers: Vec<_> = fs::read_dir(&root).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).filter(|n| n.starts_with('.') && n.ends_with(".tarfs-tmp")).collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
     for e in fs::read_dir(&root).unwrap() {
         let p = e.unwrap().path();
