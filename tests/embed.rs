@@ -9,7 +9,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 
-use common::{corpus_dir, drop_pages, ok, python_members, tarfs, truth, write_pattern};
+use common::{corpus_dir, drop_pages, listing, ok, python_members, tarfs, truth, write_pattern};
 use tempfile::TempDir;
 
 /// Every member's name and content, as GNU tar extracts them (duplicates counted).
@@ -30,11 +30,6 @@ fn contents(archive: &Path) -> BTreeMap<String, Vec<Vec<u8>>> {
         m.entry(name.to_string()).or_default().push(data);
     }
     m
-}
-
-fn listing(tool: &str, archive: &Path) -> Vec<String> {
-    let out = ok(Command::new(tool).arg("-tf").arg(archive));
-    String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect()
 }
 
 fn sorted(mut v: Vec<String>) -> Vec<String> {

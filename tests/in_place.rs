@@ -9,22 +9,14 @@ mod common;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
-use common::{corpus_dir, ok, tarfs, write_pattern};
+use common::{corpus_dir, gnu_archive, header, listing, ok, run, tarfs, write_pattern};
 use tempfile::TempDir;
 
-/// A directory of `n` files of `size` bytes (the first one `first` bytes), archived by GNU tar
-/// in `format`.
-fn gnu_archive(tmp: &Path, name: &str, first: usize, n: usize, size: usize, format: &str) -> PathBuf {
-    let src = tmp.join(format!("{name}-src"));
-    fs::create_dir_all(&src).unwrap();
-    for i in 0..n {
-        write_pattern(&src.join(format!("f{i:04}")), if i == 0 { first } else { size }, i as u64 + 7);
-    }
-    let a = tmp.join(format!("{name}.tar"));
-    ok(Command::new("tar").arg(format!("--format={format}")).arg("--sort=name").arg("-cf").arg(&a).arg("-C").arg(&src).arg("."));
-    a
+/// Files `f0000`.. of `size` bytes, the first one `first` bytes, for [`gnu_archive`].
+fn sized(first: usize, size: usize) -> impl Fn(usize) -> (String, usize, u64) {
+    move |i| (format!("f{i:04}"), if i == 0 { first } else { size }, i as u64 + 7)
 }
 
 /// Asserts that GNU tar, bsdtar and Python extract the same tree from `changed` as from
@@ -35,14 +27,6 @@ fn same_trees(original: &Path, changed: &Path) {
     assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
 }
 
-fn run(cmd: &mut Command) -> (Option<i32>, String) {
-    let out: Output = cmd.output().unwrap();
-    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
-}
-
-fn listing(archive: &Path) -> Vec<String> {
-    String::from_utf8_lossy(&ok(Command::new("tar").arg("-tf").arg(archive)).stdout).lines().map(str::to_string).collect()
-}
 
 /// Files in `dir` other than `keep`.
 fn others(dir: &Path, keep: &[&str]) -> Vec<String> {
@@ -66,7 +50,7 @@ fn refused(cmd: &mut Command, archive: &Path, before: &[u8], says: &str) -> Stri
 #[test]
 fn two_names_in_one_batch_change_the_file_once() {
     let tmp = TempDir::new().unwrap();
-    let a = gnu_archive(tmp.path(), "src", 40_000, 300, 300, "pax");
+    let a = gnu_archive(tmp.path(), "src", "pax", 300, sized(40_000, 300));
     let orig = tmp.path().join("orig.tar");
     fs::copy(&a, &orig).unwrap();
     for round in 0..5 {
@@ -78,9 +62,9 @@ fn two_names_in_one_batch_change_the_file_once() {
         let (code, err) = run(tarfs().args(["embed", "-j", "2", "-L"]).arg(&snap));
         assert_eq!(code, Some(0), "{err}");
         assert!(err.contains("1 indexed") && err.contains("2 skipped"), "{err}");
-        let names = listing(&snap.join("b.tar"));
+        let names = listing("tar", &snap.join("b.tar"));
         assert_eq!(names.iter().filter(|n| *n == ".tarfs").count(), 1);
-        assert_eq!(names.len(), listing(&orig).len() + 1);
+        assert_eq!(names.len(), listing("tar", &orig).len() + 1);
         assert_eq!(others(&snap, &[]), ["a.tar", "b.tar", "c.tar"], "no lock or journal files are left");
         if round == 0 {
             same_trees(&orig, &snap.join("a.tar"));
@@ -91,10 +75,10 @@ fn two_names_in_one_batch_change_the_file_once() {
 #[test]
 fn two_processes_through_two_names_never_both_change_it() {
     let tmp = TempDir::new().unwrap();
-    let a = gnu_archive(tmp.path(), "src", 400_000, 3000, 300, "pax");
+    let a = gnu_archive(tmp.path(), "src", "pax", 3000, sized(400_000, 300));
     let orig = tmp.path().join("orig.tar");
     fs::copy(&a, &orig).unwrap();
-    let want = listing(&orig).len() + 1;
+    let want = listing("tar", &orig).len() + 1;
     for round in 0..16 {
         let d = tmp.path().join(format!("r{round}"));
         fs::create_dir_all(&d).unwrap();
@@ -109,7 +93,7 @@ fn two_processes_through_two_names_never_both_change_it() {
         let outs: Vec<_> = children.into_iter().map(|c| c.wait_with_output().unwrap()).collect();
         let errs: Vec<String> = outs.iter().map(|o| String::from_utf8_lossy(&o.stderr).into_owned()).collect();
         assert!(outs.iter().any(|o| o.status.success()), "{errs:?}");
-        let names = listing(&d.join("a.tar"));
+        let names = listing("tar", &d.join("a.tar"));
         let index_members = names.iter().filter(|n| *n == ".tarfs" || n.starts_with(".tarindex_")).count();
         // Either one process was busy, or the second found the work done (embed) or appended a
         // second CSV index after the first one's (csv): never a damaged archive.
@@ -131,8 +115,8 @@ fn two_processes_through_two_names_never_both_change_it() {
 #[test]
 fn a_journal_is_not_applied_to_a_restored_backup() {
     let tmp = TempDir::new().unwrap();
-    let a = gnu_archive(tmp.path(), "a", 200_000, 40, 1000, "gnu");
-    let newer = gnu_archive(tmp.path(), "newer", 300, 400, 5000, "gnu");
+    let a = gnu_archive(tmp.path(), "a", "gnu", 40, sized(200_000, 1000));
+    let newer = gnu_archive(tmp.path(), "newer", "gnu", 400, sized(300, 5000));
     let (code, _) = run(tarfs().arg("embed").arg(&a).env("TARFS_CRASH_AFTER", "embed-entries-synced"));
     assert_eq!(code, Some(86));
     // The user restores a newer backup over the archive: the same inode, other bytes.
@@ -157,7 +141,7 @@ fn a_journal_is_not_applied_to_a_restored_backup() {
 #[test]
 fn recovery_stops_at_an_io_error_and_keeps_the_journal() {
     let tmp = TempDir::new().unwrap();
-    let a = gnu_archive(tmp.path(), "a", 30_000, 30, 700, "gnu");
+    let a = gnu_archive(tmp.path(), "a", "gnu", 30, sized(30_000, 700));
     let orig = fs::read(&a).unwrap();
     let mut runs = 0;
     for step in ["header-written", "header-synced", "entries-written", "entries-synced"] {
@@ -192,7 +176,7 @@ fn recovery_stops_at_an_io_error_and_keeps_the_journal() {
 #[test]
 fn recovery_memory_does_not_grow_with_the_displaced_region() {
     let tmp = TempDir::new().unwrap();
-    let a = gnu_archive(tmp.path(), "a", 96 << 20, 20, 100, "gnu");
+    let a = gnu_archive(tmp.path(), "a", "gnu", 20, sized(96 << 20, 100));
     let orig_len = fs::metadata(&a).unwrap().len();
     let (code, _) = run(tarfs().arg("embed").arg(&a).env("TARFS_CRASH_AFTER", "embed-entries-synced"));
     assert_eq!(code, Some(86));
@@ -235,7 +219,7 @@ fn devices_fifos_and_sockets_are_refused_without_blocking() {
     }
     assert_eq!(others(tmp.path(), &[]), ["fifo.tar", "loop.tar", "null.tar", "sock.tar"], "nothing was created beside them");
     // `index` reads a FIFO as a stream (with a writer).
-    let a = gnu_archive(tmp.path(), "s", 100, 5, 100, "gnu");
+    let a = gnu_archive(tmp.path(), "s", "gnu", 5, sized(100, 100));
     let writer = Command::new("sh").arg("-c").arg(format!("cat {} > {}", a.display(), fifo.display())).spawn().unwrap();
     ok(Command::new("timeout").arg("20").arg(env!("CARGO_BIN_EXE_tarfs")).arg("index").arg(&fifo).arg("--output").arg(tmp.path().join("f.tarfs")));
     writer.wait_with_output().unwrap();
@@ -262,7 +246,7 @@ fn a_full_disk_changes_nothing() {
     let tmp = TempDir::new().unwrap();
     let mnt = tmp.path().join("mnt");
     let _m = small_fs(&mnt, "4m");
-    let a = gnu_archive(&mnt, "a", 1_500_000, 50, 2000, "gnu");
+    let a = gnu_archive(&mnt, "a", "gnu", 50, sized(1_500_000, 2000));
     fs::remove_dir_all(mnt.join("a-src")).unwrap();
     let before = fs::read(&a).unwrap();
     // Fill the file system so that the displaced copy cannot fit.
@@ -332,7 +316,7 @@ fn embed_refuses_when_a_displaced_member_is_a_hard_link_target() {
 #[test]
 fn embed_refuses_when_a_name_occurs_twice() {
     let tmp = TempDir::new().unwrap();
-    let a = gnu_archive(tmp.path(), "a", 30_000, 40, 100, "gnu");
+    let a = gnu_archive(tmp.path(), "a", "gnu", 40, sized(30_000, 100));
     // An update with tar -rf: a newer f0000 at the end.
     write_pattern(&tmp.path().join("a-src/f0000"), 500, 99);
     ok(Command::new("tar").arg("-rf").arg(&a).arg("-C").arg(tmp.path().join("a-src")).arg("./f0000"));
@@ -344,18 +328,13 @@ fn embed_refuses_when_a_name_occurs_twice() {
 #[test]
 fn embed_refuses_members_hidden_behind_zero_blocks() {
     let tmp = TempDir::new().unwrap();
-    let a = gnu_archive(tmp.path(), "a", 30_000, 8, 100, "gnu");
-    let b = gnu_archive(tmp.path(), "b", 100, 21, 100, "gnu");
+    let a = gnu_archive(tmp.path(), "a", "gnu", 8, sized(30_000, 100));
+    let b = gnu_archive(tmp.path(), "b", "gnu", 21, sized(100, 100));
     let c = tmp.path().join("c.tar");
     let mut bytes = fs::read(&a).unwrap();
     bytes.extend(fs::read(&b).unwrap());
     fs::write(&c, &bytes).unwrap();
     refused(tarfs().arg("embed").arg("--lenient").arg(&c), &c, &bytes, "zero blocks");
-}
-
-/// A ustar header with the checksum set.
-fn header(name: &str, typeflag: u8, size: u64, link: &str) -> [u8; 512] {
-    tarfs::format::header::UstarFields { path: name.as_bytes(), link: link.as_bytes(), mode: 0o644, size, mtime: 1_700_000_000, typeflag, ..Default::default() }.encode()
 }
 
 fn archive_of(blocks: &[Vec<u8>]) -> Vec<u8> {
@@ -426,7 +405,7 @@ fn embed_keeps_the_meaning_of_debians_perl_base() {
 #[test]
 fn embed_refuses_to_grow_an_archive_past_the_limit() {
     let tmp = TempDir::new().unwrap();
-    let a = gnu_archive(tmp.path(), "a", 3 << 20, 2000, 10, "gnu");
+    let a = gnu_archive(tmp.path(), "a", "gnu", 2000, sized(3 << 20, 10));
     let before = fs::read(&a).unwrap();
     let err = refused(tarfs().arg("embed").arg("--max-growth").arg("1M").arg(&a), &a, &before, "grow the archive by");
     assert!(err.contains("1048576"), "{err}");
@@ -525,7 +504,7 @@ fn csv_of_a_git_archive_verifies() {
 fn a_result_that_does_not_read_back_is_rolled_back() {
     let tmp = TempDir::new().unwrap();
     for (cmd, step) in [("embed", "embed-check"), ("csv", "csv-check")] {
-        let a = gnu_archive(tmp.path(), cmd, 20_000, 30, 100, "gnu");
+        let a = gnu_archive(tmp.path(), cmd, "gnu", 30, sized(20_000, 100));
         let before = fs::read(&a).unwrap();
         let (code, err) = run(tarfs().arg(cmd).arg(&a).env("TARFS_TAMPER", step));
         assert_eq!(code, Some(1), "{err}");
@@ -553,7 +532,7 @@ fn a_complete_change_that_does_not_read_back_is_rolled_back_too() {
     // and puts an empty index first.
     let (code, err) = run(Command::new("timeout").arg("60").arg(env!("CARGO_BIN_EXE_tarfs")).arg("embed").arg(&a));
     assert_eq!(code, Some(0), "{err}");
-    assert_eq!(listing(&a), [".tarfs"]);
+    assert_eq!(listing("tar", &a), [".tarfs"]);
 }
 
 // Case 11: failures leave nothing behind.
@@ -565,7 +544,7 @@ fn a_user_who_cannot_write_the_archive_leaves_nothing() {
     fs::create_dir_all(&d).unwrap();
     fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755)).unwrap();
     fs::set_permissions(&d, fs::Permissions::from_mode(0o777)).unwrap();
-    let a = gnu_archive(&d, "a", 20_000, 20, 100, "gnu");
+    let a = gnu_archive(&d, "a", "gnu", 20, sized(20_000, 100));
     fs::remove_dir_all(d.join("a-src")).unwrap();
     fs::set_permissions(&a, fs::Permissions::from_mode(0o644)).unwrap();
     let before = fs::read(&a).unwrap();
@@ -583,7 +562,7 @@ fn a_user_who_cannot_write_the_archive_leaves_nothing() {
 #[test]
 fn killed_runs_leave_nothing_that_the_next_run_does_not_take_over() {
     let tmp = TempDir::new().unwrap();
-    let a = gnu_archive(tmp.path(), "a", 20_000, 20, 100, "gnu");
+    let a = gnu_archive(tmp.path(), "a", "gnu", 20, sized(20_000, 100));
     fs::remove_dir_all(tmp.path().join("a-src")).unwrap();
     // A sidecar's temporary file from a killed `index`.
     fs::write(tmp.path().join(".a.tar.tarfs.tarfs-tmp"), b"half an index").unwrap();
@@ -597,7 +576,7 @@ fn killed_runs_leave_nothing_that_the_next_run_does_not_take_over() {
     // A tree: no lock files.
     let tree = tmp.path().join("tree");
     for i in 0..20 {
-        gnu_archive(&tree, &format!("t{i}"), 5000, 5, 100, "gnu");
+        gnu_archive(&tree, &format!("t{i}"), "gnu", 5, sized(5000, 100));
         fs::remove_dir_all(tree.join(format!("t{i}-src"))).unwrap();
     }
     ok(tarfs().arg("embed").arg(&tree));
@@ -611,7 +590,7 @@ fn killed_runs_leave_nothing_that_the_next_run_does_not_take_over() {
 #[test]
 fn created_files_honour_the_umask_and_the_archive() {
     let tmp = TempDir::new().unwrap();
-    let a = gnu_archive(tmp.path(), "a", 100, 3, 100, "gnu");
+    let a = gnu_archive(tmp.path(), "a", "gnu", 3, sized(100, 100));
     let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
     let sh = |umask: &str, args: &str| ok(Command::new("sh").arg("-c").arg(format!("umask {umask}; exec {} {args}", env!("CARGO_BIN_EXE_tarfs"))));
     for (archive_mode, umask, want) in [(0o644, "022", 0o644), (0o600, "022", 0o600), (0o640, "022", 0o640), (0o644, "027", 0o640), (0o444, "000", 0o666)] {
@@ -665,7 +644,7 @@ fn an_early_writeback_error_fails_the_index() {
 /// GNU tar made it, byte for byte, the new member listed and extracted whole; run again, it
 /// indexes every member, and `tarfs verify` agrees.
 fn race_with_tar_append(tmp: &Path, cmd: &str, step: &str) {
-    let base = gnu_archive(tmp, &format!("race-{step}"), 3000, 6, 2000, "gnu");
+    let base = gnu_archive(tmp, &format!("race-{step}"), "gnu", 6, sized(3000, 2000));
     let new_dir = tmp.join(format!("race-{step}-new"));
     fs::create_dir_all(&new_dir).unwrap();
     write_pattern(&new_dir.join("appended"), 70_000, 99);
@@ -684,7 +663,7 @@ fn race_with_tar_append(tmp: &Path, cmd: &str, step: &str) {
     assert_eq!(out.status.code(), Some(1), "{cmd} {step}: {err}");
     assert!(err.contains("changed while it was surveyed") && err.contains("not changed"), "{cmd} {step}: {err}");
     assert_eq!(fs::read(&a).unwrap(), fs::read(&reference).unwrap(), "{cmd} {step}: not as GNU tar left it");
-    assert!(listing(&a).contains(&"appended".to_string()), "{cmd} {step}");
+    assert!(listing("tar", &a).contains(&"appended".to_string()), "{cmd} {step}");
     assert_eq!(ok(Command::new("tar").arg("-xOf").arg(&a).arg("appended")).stdout, appended, "{cmd} {step}");
     assert!(others(tmp, &[]).iter().all(|n| !n.starts_with(".tarfs-journal")), "{cmd} {step}: a journal was left");
     ok(tarfs().arg(cmd).arg(&a));

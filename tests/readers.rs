@@ -9,12 +9,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use common::{ok, tarfs, write_pattern};
+use common::{gnu_archive, header, ok, run, tarfs, write_pattern};
 use tempfile::TempDir;
-
-fn header(name: &str, typeflag: u8, size: u64, link: &str) -> [u8; 512] {
-    tarfs::format::header::UstarFields { path: name.as_bytes(), link: link.as_bytes(), mode: 0o644, size, mtime: 1_700_000_000, typeflag, ..Default::default() }.encode()
-}
 
 /// A pax record, `LEN key=value\n`.
 fn record(key: &str, value: &str) -> Vec<u8> {
@@ -50,20 +46,9 @@ fn run_with_stdin(args: &[&str], input: &[u8]) -> (Option<i32>, String) {
     (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
-fn run(cmd: &mut Command) -> (Option<i32>, String) {
-    let out = cmd.output().unwrap();
-    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
-}
-
-fn gnu_archive(dir: &Path, name: &str, n: usize) -> PathBuf {
-    let src = dir.join(format!("{name}-src"));
-    fs::create_dir_all(&src).unwrap();
-    for i in 0..n {
-        write_pattern(&src.join(format!("f{i:03}")), 100 + i, i as u64);
-    }
-    let a = dir.join(format!("{name}.tar"));
-    ok(Command::new("tar").args(["--format=gnu", "--sort=name", "-cf"]).arg(&a).arg("-C").arg(&src).arg("."));
-    a
+/// `DIR/NAME.tar` of `n` small files `f000`.. (100 bytes and more), GNU format.
+fn small_archive(dir: &Path, name: &str, n: usize) -> PathBuf {
+    gnu_archive(dir, name, "gnu", n, |i| (format!("f{i:03}"), 100 + i, i as u64))
 }
 
 // Case 1: a pax sparse 1.0 member whose data ends the file with no padding.
@@ -127,7 +112,7 @@ fn an_unwritable_stderr_stops_nothing() {
     let d = tmp.path().join("d");
     fs::create_dir_all(&d).unwrap();
     for n in ["a", "b", "c"] {
-        gnu_archive(&d, n, 5);
+        small_archive(&d, n, 5);
         fs::remove_dir_all(d.join(format!("{n}-src"))).unwrap();
     }
     fs::write(d.join("bad.tar"), vec![b'x'; 1024]).unwrap();
@@ -151,7 +136,7 @@ fn an_unwritable_stderr_stops_nothing() {
 fn a_panic_in_one_archive_does_not_stop_the_batch() {
     let tmp = TempDir::new().unwrap();
     for n in ["a", "b", "c"] {
-        gnu_archive(tmp.path(), n, 5);
+        small_archive(tmp.path(), n, 5);
         fs::remove_dir_all(tmp.path().join(format!("{n}-src"))).unwrap();
     }
     let out = tarfs().arg("index").arg("--json").arg(tmp.path()).env("TARFS_PANIC_ON", "b.tar").output().unwrap();
@@ -168,7 +153,7 @@ fn sigterm_stops_a_batch_like_sigint() {
     let tmp = TempDir::new().unwrap();
     let d = tmp.path().join("many");
     fs::create_dir_all(&d).unwrap();
-    let one = gnu_archive(tmp.path(), "one", 20);
+    let one = small_archive(tmp.path(), "one", 20);
     for i in 0..400 {
         fs::copy(&one, d.join(format!("a{i:03}.tar"))).unwrap();
     }
@@ -229,7 +214,7 @@ fn a_replaced_archive_of_the_same_length_is_not_read_through_the_old_index() {
 fn an_unreadable_sidecar_is_passed_over() {
     let tmp = TempDir::new().unwrap();
     fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755)).unwrap();
-    let a = gnu_archive(tmp.path(), "a", 10);
+    let a = small_archive(tmp.path(), "a", 10);
     fs::set_permissions(&a, fs::Permissions::from_mode(0o644)).unwrap();
     ok(tarfs().arg("index").arg(&a));
     fs::set_permissions(tmp.path().join("a.tar.tarfs"), fs::Permissions::from_mode(0o600)).unwrap();
@@ -250,7 +235,7 @@ fn an_unreadable_sidecar_is_passed_over() {
 #[test]
 fn a_stale_embedded_index_gives_way_to_a_fresh_csv_index() {
     let tmp = TempDir::new().unwrap();
-    let a = gnu_archive(tmp.path(), "a", 10);
+    let a = small_archive(tmp.path(), "a", 10);
     ok(tarfs().arg("embed").arg(&a));
     fs::write(tmp.path().join("late.txt"), b"late").unwrap();
     ok(Command::new("tar").arg("-rf").arg(&a).arg("-C").arg(tmp.path()).arg("late.txt"));
@@ -284,7 +269,7 @@ fn self_hard_links_extract_as_tar_does() {
 #[test]
 fn extract_needs_an_existing_directory_and_cat_refuses_directories() {
     let tmp = TempDir::new().unwrap();
-    let a = gnu_archive(tmp.path(), "a", 3);
+    let a = small_archive(tmp.path(), "a", 3);
     let missing = tmp.path().join("no/such/dir");
     let (code, err) = run(tarfs().arg("extract").arg(&a).arg("-C").arg(&missing));
     assert_eq!(code, Some(1), "{err}");

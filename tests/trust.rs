@@ -81,11 +81,6 @@ fn listing(a: &Path) -> Vec<String> {
     String::from_utf8(ok(tarfs().arg("ls").arg(a)).stdout).unwrap().lines().map(str::to_string).collect()
 }
 
-/// `tar -tf ARCHIVE` (GNU tar decompresses by itself).
-fn tar_listing(a: &Path) -> Vec<String> {
-    String::from_utf8(ok(Command::new("tar").arg("-tf").arg(a)).stdout).unwrap().lines().map(str::to_string).collect()
-}
-
 /// The `action` of `tarfs index --json ARCHIVE`.
 fn index_action(a: &Path) -> String {
     let out = ok(tarfs().arg("index").arg("--json").arg(a));
@@ -117,7 +112,7 @@ fn a_compressed_archive_replaced_by_another_of_the_same_length_is_answered_for_t
         assert_eq!(index_action(&a), "indexed");
         overwrite_keeping_mtime(&a, &fs::read(&b).unwrap());
         // Every reader answers for the file as it is now.
-        assert_eq!(listing(&a), tar_listing(&b), "{kind}: ls");
+        assert_eq!(listing(&a), common::listing("tar", &b), "{kind}: ls");
         let cat = ok(tarfs().arg("cat").arg(&a).arg("bb/other"));
         assert_eq!(cat.stdout.len(), 300, "{kind}: cat");
         let x = tmp.path().join(format!("x-{kind}"));
@@ -178,11 +173,11 @@ fn a_member_renamed_in_place_is_listed_under_its_new_name() {
     assert_eq!(index_action(&a), "indexed");
     let at = header_offset(&a, "f101");
     rename_in_place(&a, at);
-    assert_eq!(listing(&a), tar_listing(&a), "ls after the rename");
+    assert_eq!(listing(&a), common::listing("tar", &a), "ls after the rename");
     ok(tarfs().arg("cat").arg(&a).arg("X101"));
     assert!(!tarfs().arg("verify").arg(&a).output().unwrap().status.success(), "verify passed");
     assert_eq!(index_action(&a), "indexed", "index called the sidecar fresh");
-    assert_eq!(listing(&a), tar_listing(&a));
+    assert_eq!(listing(&a), common::listing("tar", &a));
     // Then the archive grows: the re-index from the old end must not bring the old name back.
     assert_eq!(index_action(&a), "skipped");
     let at = header_offset(&a, "f150");
@@ -191,7 +186,7 @@ fn a_member_renamed_in_place_is_listed_under_its_new_name() {
     fs::write(&extra, b"appended").unwrap();
     ok(Command::new("tar").arg("--format=gnu").arg("-rf").arg(&a).arg("-C").arg(tmp.path().join("src")).arg("extra"));
     assert_eq!(index_action(&a), "indexed");
-    assert_eq!(listing(&a), tar_listing(&a), "the grown re-index carried the old name forward");
+    assert_eq!(listing(&a), common::listing("tar", &a), "the grown re-index carried the old name forward");
     ok(tarfs().arg("verify").arg(&a));
 }
 
@@ -217,7 +212,7 @@ fn an_embedded_index_of_an_archive_that_grew_after_an_in_place_rename_is_rebuilt
     let rec: serde_json::Value = serde_json::from_str(line.lines().find(|l| l.contains("\"path\"")).expect("a record")).unwrap();
     let reason = rec["reason"].as_str().unwrap_or_default().to_string();
     assert!(!reason.contains("from the old end"), "the old index answered for a changed old part: {reason}");
-    let want: Vec<String> = tar_listing(&a).into_iter().filter(|n| n != ".tarfs").collect();
+    let want: Vec<String> = common::listing("tar", &a).into_iter().filter(|n| n != ".tarfs").collect();
     assert_eq!(listing(&a), want, "the grown embed carried the old name forward ({reason})");
     ok(tarfs().arg("verify").arg(&a));
     // Without the rename, the same growth is taken from the old end: the case above is that path.
@@ -239,7 +234,7 @@ fn damage_sidecar(a: &Path, damage: impl FnOnce(&mut Vec<u8>)) {
 
 /// Every reader of `a` still answers as tar does, `verify` fails, and `index` rebuilds.
 fn damaged_index_is_never_an_answer(a: &Path, what: &str) {
-    assert_eq!(listing(a), tar_listing(a), "{what}: ls");
+    assert_eq!(listing(a), common::listing("tar", a), "{what}: ls");
     let json = ok(tarfs().arg("ls").arg("--json").arg(a));
     let theirs = common::python_members(a);
     let ours: Vec<serde_json::Value> = String::from_utf8(json.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
@@ -282,7 +277,7 @@ fn a_damaged_embedded_index_never_answers() {
     // The index is the data of the first member: its header block is at 512.
     bytes[512 + 79] ^= 8;
     fs::write(&a, &bytes).unwrap();
-    let want: Vec<String> = tar_listing(&a).into_iter().filter(|n| n != ".tarfs").collect();
+    let want: Vec<String> = common::listing("tar", &a).into_iter().filter(|n| n != ".tarfs").collect();
     assert_eq!(listing(&a), want, "ls through a damaged embedded index");
     assert!(!tarfs().arg("verify").arg(&a).output().unwrap().status.success(), "verify passed");
 }

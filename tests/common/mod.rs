@@ -155,3 +155,35 @@ pub fn rename_header(bytes: &mut [u8], at: usize) {
     let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
     h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
 }
+
+/// A ustar header (mode 0644, a fixed mtime) with the checksum set.
+pub fn header(name: &str, typeflag: u8, size: u64, link: &str) -> [u8; 512] {
+    tarfs::format::header::UstarFields { path: name.as_bytes(), link: link.as_bytes(), mode: 0o644, size, mtime: 1_700_000_000, typeflag, ..Default::default() }.encode()
+}
+
+/// Runs a command: its exit code and its stderr.
+pub fn run(cmd: &mut Command) -> (Option<i32>, String) {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// `TOOL -tf ARCHIVE` (GNU tar and bsdtar decompress by themselves): its lines.
+pub fn listing(tool: &str, archive: &Path) -> Vec<String> {
+    let out = ok(Command::new(tool).arg("-tf").arg(archive));
+    String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect()
+}
+
+/// `DIR/NAME.tar`, written by GNU tar in `format` (`gnu`, `pax`, ...) with its names sorted, of
+/// `n` files made in `DIR/NAME-src` (members `./FILE`): file `i` is named, sized and seeded (see
+/// [`write_pattern`]) as `file(i)` says.
+pub fn gnu_archive(dir: &Path, name: &str, format: &str, n: usize, file: impl Fn(usize) -> (String, usize, u64)) -> PathBuf {
+    let src = dir.join(format!("{name}-src"));
+    std::fs::create_dir_all(&src).unwrap();
+    for i in 0..n {
+        let (f, len, seed) = file(i);
+        write_pattern(&src.join(f), len, seed);
+    }
+    let a = dir.join(format!("{name}.tar"));
+    ok(Command::new("tar").arg(format!("--format={format}")).arg("--sort=name").arg("-cf").arg(&a).arg("-C").arg(&src).arg("."));
+    a
+}
