@@ -424,3 +424,41 @@ fn not_tar(e: &ScanError) -> &'static str {
         ""
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn io(kind: io::ErrorKind) -> Error {
+        Error::Io { path: "a.tar".into(), source: io::Error::from(kind) }
+    }
+
+    #[test]
+    fn errno_and_retry_follow_the_kind() {
+        let raw = Error::Io { path: "a.tar".into(), source: io::Error::from_raw_os_error(libc::ENOSPC) };
+        assert_eq!(raw.errno(), libc::ENOSPC);
+        assert_eq!(io(io::ErrorKind::NotFound).errno(), libc::ENOENT);
+        assert_eq!(Error::NotFound { path: "a.tar".into(), name: "m".into() }.errno(), libc::ENOENT);
+        assert_eq!(Error::Busy { path: "a.tar".into() }.errno(), libc::EBUSY);
+        assert_eq!(Error::Usage { what: UsageError::OutputClosed }.errno(), libc::EINVAL);
+        let data = Error::Data { path: "a.tar".into(), offset: 512, problem: DataProblem::EndsInData };
+        assert_eq!((data.errno(), data.offset()), (libc::EIO, Some(512)));
+        assert_eq!(data.to_string(), "a.tar: the stream ends inside the data of the member at byte 512");
+        let wrapped = Error::Unchanged { cause: Box::new(io(io::ErrorKind::TimedOut)) };
+        assert_eq!(wrapped.errno(), libc::ETIMEDOUT);
+        assert!(wrapped.is_retryable());
+        for kind in [io::ErrorKind::Interrupted, io::ErrorKind::WouldBlock, io::ErrorKind::TimedOut] {
+            assert!(io(kind).is_retryable(), "{kind:?}");
+        }
+        assert!(!io(io::ErrorKind::NotFound).is_retryable());
+        assert!(!data.is_retryable());
+        assert!(!Error::Busy { path: "a.tar".into() }.is_retryable());
+    }
+
+    #[test]
+    fn an_unknown_entry_is_not_named() {
+        let m = |entry| Error::Mismatch { path: "a.tar".into(), entry, name: "m".into(), offset: 0, msg: "differs".into() }.to_string();
+        assert_eq!(m(None), "a.tar: m: the index does not match the archive at byte 0: differs");
+        assert_eq!(m(Some(3)), "a.tar: index entry 3: m: the index does not match the archive at byte 0: differs");
+    }
+}
