@@ -62,7 +62,7 @@ impl Discover {
                 match entry {
                     Ok(e) if e.file_type().is_file() || (self.follow_links && e.path().is_file()) => {
                         let name = e.file_name();
-                        let ours = name.to_string_lossy().ends_with(".tarfs") || name.to_string_lossy().ends_with(".tmp");
+                        let ours = name.to_string_lossy().ends_with(".tarfs") || name.to_string_lossy().ends_with(".tarfs-tmp");
                         if !ours && self.glob.is_match(name) {
                             found.push(Found { path: e.into_path() });
                         }
