@@ -30,7 +30,7 @@ use crate::scan::{Entry, ScanOptions, Scanner};
 pub const SAMPLE: usize = 64;
 
 /// Whether an index may answer for its archive.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Verdict {
     /// It describes the archive as it is; judging it read `read` bytes of the archive.
     Fresh {
@@ -171,7 +171,7 @@ impl fmt::Display for Why {
 }
 
 /// How an index is damaged.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Corruption {
     /// It does not decode.
     Decode(IndexError),
@@ -184,8 +184,8 @@ pub enum Corruption {
         /// Whether it is the index's last.
         last: bool,
     },
-    /// Its seek section is damaged.
-    Seek(String),
+    /// Its seek section is damaged (shared: the error is not `Clone`).
+    Seek(std::sync::Arc<crate::seekpoints::SeekPointsError>),
     /// It cannot be read.
     Unreadable(String),
 }

@@ -468,7 +468,7 @@ pub fn write_sidecar(archive: &Archive, dest: &Path, opts: &IndexOptions) -> Res
 
 /// Whether an existing sidecar can be kept: `index`'s keep-or-rebuild, from the verdict
 /// ([`crate::verdict::keep_sidecar`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Freshness {
     /// Present, intact, and describing the archive as it is; it has `entries` entries.
     Fresh {

@@ -178,7 +178,7 @@ pub fn judged<'e, F: Fn(usize) -> Option<IndexEntry<'e>>>(info: &'e tarfs::Index
 }
 
 /// An index passed over, and why: `source` is not used because of `verdict`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Refusal {
     /// The index.
     pub source: Source,
@@ -378,7 +378,7 @@ impl<'a> Reader<'a> {
         }
         r.flags = info.flags;
         r.entries = n;
-        r.seek_through(data, &info).map_err(|why| refuse(Verdict::Corrupt(Corruption::Seek(why))))?;
+        r.seek_through(data, &info).map_err(|why| refuse(Verdict::Corrupt(Corruption::Seek(std::sync::Arc::new(why)))))?;
         r.located = Some(located);
         Ok(r)
     }
@@ -386,7 +386,7 @@ impl<'a> Reader<'a> {
     /// For a compressed archive whose fresh sidecar has a seek section: reads through it. A
     /// section that does not open (damaged: its file was just found to be this one) makes the
     /// index corrupt; the archive is then decoded from its start, as a scan.
-    fn seek_through(&mut self, data: &[u8], info: &tarfs::IndexInfo) -> std::result::Result<(), String> {
+    fn seek_through(&mut self, data: &[u8], info: &tarfs::IndexInfo) -> std::result::Result<(), crate::seekpoints::SeekPointsError> {
         let (Some(c), Some(range)) = (self.compression, tarfs::seek_range(data, info)) else { return Ok(()) };
         self.source = Box::new(crate::seekpoints::Checkpointed::open(self.archive, c, &data[range])?);
         Ok(())
