@@ -179,6 +179,10 @@ pub enum Error {
         /// What went wrong.
         what: String,
     },
+    /// An input cannot be indexed as asked (see [`crate::ops::plan`]). Not `#[from]`: a second
+    /// `From` impl would leave `?` on closures' errors without a type to infer.
+    #[error(transparent)]
+    Plan(crate::ops::plan::PlanError),
     /// Being removed (issue #31): the files that still use it are being rewritten. No new use.
     #[doc(hidden)]
     #[error("{0}")]
@@ -364,6 +368,7 @@ impl Error {
             | Error::Interrupted { .. }
             | Error::Bug { .. }
             | Error::Invalid(_) => libc::EIO,
+            Error::Plan(_) => libc::EINVAL,
         }
     }
 

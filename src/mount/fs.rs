@@ -87,6 +87,11 @@ impl Loaded {
         &self.tree
     }
 
+    /// The index it was loaded through ([`crate::ops::read::Source::Scan`]: none, scanned).
+    pub fn source(&self) -> crate::ops::read::Source {
+        self.reader.source()
+    }
+
     /// Whether the archive is still the file it was; logs the first change.
     fn unchanged(&self) -> bool {
         // The open file, not the name: an archive renamed over is another file, and this one,

@@ -14,6 +14,7 @@ pub mod index;
 pub mod journal;
 pub mod order;
 pub mod owned;
+pub mod plan;
 pub mod read;
 pub mod recompress;
 pub mod select;
