@@ -330,8 +330,23 @@ pub struct EmbedArgs {
     pub read: ReadArgs,
 }
 
+/// Why a `--span`, `--frame-size` or `--max-growth` value is not a size (clap shows it after
+/// the flag).
+#[derive(Debug, thiserror::Error)]
+pub enum SizeError {
+    /// A letter other than K, M, G or T after the digits.
+    #[error("unknown size suffix {0:?} (use K, M, G or T)")]
+    Suffix(char),
+    /// Not digits (before the suffix).
+    #[error("{0:?} is not a size")]
+    NotANumber(String),
+    /// More than `u64::MAX` bytes.
+    #[error("{0} is too large")]
+    TooLarge(String),
+}
+
 /// A byte count with an optional K, M, G or T suffix (powers of 1024).
-pub fn parse_size(s: &str) -> Result<u64, String> {
+pub fn parse_size(s: &str) -> Result<u64, SizeError> {
     let s = s.trim();
     let (digits, shift) = match s.char_indices().last() {
         Some((i, c)) if c.is_ascii_alphabetic() => {
@@ -340,14 +355,14 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
                 'M' => 20,
                 'G' => 30,
                 'T' => 40,
-                _ => return Err(format!("unknown size suffix {c:?} (use K, M, G or T)")),
+                _ => return Err(SizeError::Suffix(c)),
             };
             (&s[..i], shift)
         }
         _ => (s, 0),
     };
-    let n: u64 = digits.parse().map_err(|_| format!("{s:?} is not a size"))?;
-    n.checked_mul(1u64 << shift).ok_or_else(|| format!("{s} is too large"))
+    let n: u64 = digits.parse().map_err(|_| SizeError::NotANumber(s.to_string()))?;
+    n.checked_mul(1u64 << shift).ok_or_else(|| SizeError::TooLarge(s.to_string()))
 }
 
 #[derive(Debug, Args)]
