@@ -1,5 +1,5 @@
-//! Command-line flags (clap). Parsed here and turned into library options in `main.rs`; no clap
-//! type reaches the library.
+//! Command-line flags (clap). Parsed here, lowered into a `Config` in `config.rs` and into
+//! library options by each command in `cmd/`; no clap type reaches the library.
 
 use std::path::PathBuf;
 
@@ -172,6 +172,14 @@ pub struct WalkArgs {
     /// Follow symbolic links while walking directories.
     #[arg(short = 'L', long)]
     pub follow_links: bool,
+    #[command(flatten)]
+    pub index_dir: IndexDirArg,
+}
+
+/// `--index-dir`: the one declaration, flattened into every command that takes it and lowered
+/// once (`config.rs`). Commands that describe it in other words say so with [`index_dir_help`].
+#[derive(Debug, Clone, Args)]
+pub struct IndexDirArg {
     /// Read and write sidecars under DIR, at each archive's absolute canonical path
     /// (/tape/a.tar: DIR/tape/a.tar.tarfs), for read-only media. Any name for the archive finds
     /// the same sidecar.
@@ -179,7 +187,14 @@ pub struct WalkArgs {
     pub index_dir: Option<PathBuf>,
 }
 
+/// `--index-dir`'s help, in the words of the command it is flattened into (with `mut_args`,
+/// which keeps the arguments' order, unlike `mut_arg`).
+fn index_dir_help(help: &'static str) -> impl FnMut(clap::Arg) -> clap::Arg {
+    move |a| if a.get_id() == "index_dir" { a.help(help) } else { a }
+}
+
 #[derive(Debug, Args)]
+#[command(mut_args(index_dir_help("Read and write sidecars under DIR (as `tarfs index --index-dir`)")))]
 pub struct MountArgs {
     /// The archive, or a directory: each archive under it appears as a directory named by its
     /// path, loaded the first time someone looks inside.
@@ -193,9 +208,8 @@ pub struct MountArgs {
     /// With no index, save what the scan found as a sidecar before mounting.
     #[arg(long)]
     pub write_index: bool,
-    /// Read and write sidecars under DIR (as `tarfs index --index-dir`).
-    #[arg(long, value_name = "DIR")]
-    pub index_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub index_dir: IndexDirArg,
     /// Show every file as owned by this user id.
     #[arg(long, value_name = "UID")]
     pub uid: Option<u32>,
@@ -420,6 +434,7 @@ pub struct SelectArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(mut_args(index_dir_help("Where sidecars are kept (see `index --index-dir`; keyed by the archive's canonical path)")))]
 pub struct LsArgs {
     /// The archive (`-` for standard input).
     pub archive: PathBuf,
@@ -433,23 +448,22 @@ pub struct LsArgs {
     /// One JSON object per member, per line.
     #[arg(long, conflicts_with = "long")]
     pub json: bool,
-    /// Where sidecars are kept (see `index --index-dir`; keyed by the archive's canonical path).
-    #[arg(long, value_name = "DIR")]
-    pub index_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub index_dir: IndexDirArg,
     #[command(flatten)]
     pub read: ReadArgs,
 }
 
 #[derive(Debug, Args)]
+#[command(mut_args(index_dir_help("Where sidecars are kept")))]
 pub struct CatArgs {
     /// The archive.
     pub archive: PathBuf,
     /// Members to print, in archive order.
     #[arg(required = true)]
     pub members: Vec<PathBuf>,
-    /// Where sidecars are kept.
-    #[arg(long, value_name = "DIR")]
-    pub index_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub index_dir: IndexDirArg,
     /// For a gzip-compressed archive: seek through the checkpoints of this indexed_gzip GZIDX
     /// index (as `tarfs index --gzidx`, indexed_gzip or ratarmount write them).
     #[arg(long, value_name = "FILE")]
@@ -459,6 +473,7 @@ pub struct CatArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(mut_args(index_dir_help("Where sidecars are kept")))]
 pub struct ExtractArgs {
     /// The archive.
     pub archive: PathBuf,
@@ -469,9 +484,8 @@ pub struct ExtractArgs {
     /// Extract into DIR.
     #[arg(short = 'C', long = "directory", value_name = "DIR", default_value = ".")]
     pub dest: PathBuf,
-    /// Where sidecars are kept.
-    #[arg(long, value_name = "DIR")]
-    pub index_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub index_dir: IndexDirArg,
     /// Remove N leading components from member names (and hard link targets); members with no
     /// more than N are skipped.
     #[arg(long, value_name = "N", default_value_t = 0)]

@@ -1,0 +1,106 @@
+//! Runs a batch command's job over the archives its walk finds (`tarfs::batch::run`), with
+//! progress, reports, the summary and the exit status.
+
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Result;
+use tarfs::batch::{self, BatchOptions, Done, Progress, Summary};
+use tarfs::discover::{Discover, Found};
+use tarfs::ops::atomic::DirSyncs;
+
+use super::report::{Record, Reporter, SummaryRecord};
+use crate::config::{Batch, Config};
+use crate::progress::Bars;
+use crate::{status, warn, Status};
+
+/// A per-archive line for stdout (verify, recover).
+pub type Line<'a> = &'a (dyn Fn(&batch::Outcome) -> String + Sync);
+
+/// Runs `job` over the archives of the batch `cfg` describes and returns the exit status.
+/// `line`, if the command has one, formats each archive's line on stdout (`-q` drops it);
+/// `durability` is the directories to sync once, at the end.
+pub fn run(cfg: &Config<'_>, job: impl Fn(&Found, &dyn Progress) -> tarfs::Result<Done> + Sync, line: Option<Line<'_>>, durability: Option<&Arc<DirSyncs>>) -> Result<Status> {
+    let b: &Batch<'_> = cfg.batch.as_ref().expect("a batch command");
+    let (verb, args) = (b.verb, b.args);
+    let mut d = Discover::with_globs(&b.globs)?;
+    d.follow_links = b.walk.follow_links;
+    let (found, walk_errors) = d.find(&b.walk.paths);
+    for e in &walk_errors {
+        warn(e);
+    }
+    if found.is_empty() && walk_errors.is_empty() {
+        // An empty directory or an unmounted mount point: say so, even under -q.
+        let paths: Vec<String> = b.walk.paths.iter().map(|p| p.display().to_string()).collect();
+        warn(format!("{verb}: no archives found under {} (matching {})", paths.join(", "), b.globs.join(", ")));
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let reporter = Reporter {
+        bars: Bars::new(args.progress, args.quiet, cfg.verbose, args.json),
+        json: args.json,
+        line: line.filter(|_| !args.quiet),
+        failed: Default::default(),
+        closed: AtomicBool::new(false),
+    };
+    on_interrupt(&stop, &reporter.bars);
+    let start = Instant::now();
+    let opts = BatchOptions { jobs: args.jobs, fail_fast: args.fail_fast, once_per_file: b.once_per_file, durability: durability.cloned() };
+    let (outcomes, stopped) = batch::run(&found, opts, &stop, &reporter, job);
+    reporter.bars.finish();
+    let s = Summary::of(&outcomes);
+    let secs = start.elapsed().as_secs_f64();
+    if args.json {
+        reporter.print("the summary (it is on stderr too, unless -q)", |out| {
+            serde_json::to_writer(&mut *out, &Record { kind: "summary", body: &SummaryRecord { command: verb, dry_run: b.dry_run, totals: &s, seconds: secs } })?;
+            writeln!(out)
+        });
+    }
+    // The work is done whether or not its report could be printed: it was said, and the summary
+    // still goes to stderr.
+    let print_failed = reporter.failed.lock().expect("unpoisoned").is_some();
+    if !args.quiet {
+        warn(summary_line(verb, b.dry_run, &s, secs));
+    }
+    Ok(if stop.load(Ordering::SeqCst) {
+        Status::Interrupted
+    } else {
+        status(s.failed == 0 && s.busy == 0 && walk_errors.is_empty() && !stopped && !print_failed)
+    })
+}
+
+/// The first SIGINT finishes the archives in progress; the second quits at once.
+fn on_interrupt(stop: &Arc<AtomicBool>, bars: &Bars) {
+    let stop = stop.clone();
+    let bars = bars.handle();
+    // Only one handler may be set per process; a second batch in one process keeps the first.
+    let _ = ctrlc::set_handler(move || {
+        if stop.swap(true, Ordering::SeqCst) {
+            // Leave a clean screen: the bars are cleared before exiting.
+            bars.clear();
+            std::process::exit(130);
+        }
+        bars.println("tarfs: interrupted: finishing the archives in progress (again to quit now)");
+    });
+}
+
+fn summary_line(verb: &str, dry_run: bool, s: &Summary, secs: f64) -> String {
+    let counts = [
+        (s.indexed, "indexed"),
+        (s.would_index, "would be indexed"),
+        (s.recompressed, "recompressed"),
+        (s.would_recompress, "would be recompressed"),
+        (s.finished, "finished"),
+        (s.rolled_back, "rolled back"),
+        (s.verified, "verified"),
+        (s.skipped, "skipped"),
+        (s.failed, "failed"),
+        (s.busy, "busy"),
+        (s.not_started, "not started"),
+    ];
+    let parts: Vec<String> = counts.iter().filter(|(n, what)| *n > 0 || *what == "failed").map(|(n, what)| format!("{n} {what}")).collect();
+    let mib = s.bytes as f64 / (1 << 20) as f64;
+    let dry = if dry_run { " (dry run, nothing written)" } else { "" };
+    format!("{verb}{dry}: {}; {}, {mib:.1} MiB in {secs:.2} s", parts.join(", "), batch::count(s.members, "member", "members"))
+}

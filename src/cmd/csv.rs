@@ -1,0 +1,30 @@
+//! `tarfs csv`: a `.tarindex_N.csv` index member appended to each archive, in place.
+
+use anyhow::Result;
+use tarfs::batch::{Action, Done, Progress};
+use tarfs::discover::Found;
+use tarfs::ops::append_csv::{append_csv_index, CsvOptions, CsvOutcome};
+
+use crate::cli::CsvArgs;
+use crate::config::Config;
+use crate::Status;
+
+pub fn run(cfg: &Config<'_>, a: &CsvArgs) -> Result<Status> {
+    let opts = CsvOptions { scan: cfg.scan, skip_fresh: !a.force, dry_run: a.dry_run };
+    let dry = if a.dry_run { "dry run: would have " } else { "" };
+    let job = |f: &Found, _: &dyn Progress| -> tarfs::Result<Done> {
+        Ok(match append_csv_index(&f.path, opts)? {
+            CsvOutcome::Fresh { name, rows } => {
+                Done { action: Action::Skipped, reason: Some(format!("{name} already lists every member")), members: rows, index_path: None, warning: None }
+            }
+            CsvOutcome::Appended(r) => Done {
+                action: if a.dry_run { Action::WouldIndex } else { Action::Indexed },
+                reason: Some(format!("{dry}appended {} at byte {}", r.name, r.offset)),
+                members: r.rows,
+                index_path: None,
+                warning: None,
+            },
+        })
+    };
+    super::batch::run(cfg, job, None, None)
+}

@@ -1,0 +1,120 @@
+//! `tarfs index`: a sidecar for each archive. The library plans each input
+//! ([`tarfs::ops::plan`]); this carries the plan out and words the outcome. `mount
+//! --write-index` carries out its plans with [`apply`] too.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Result;
+use tarfs::archive::Archive;
+use tarfs::batch::{self, Action, Counting, Done, Progress};
+use tarfs::chunked::ScanMode;
+use tarfs::discover::Found;
+use tarfs::ops::atomic::DirSyncs;
+use tarfs::ops::filter::Filter;
+use tarfs::ops::index::{write_compressed_sidecar, write_sidecar, write_stream_sidecar, IndexOptions, IndexReport};
+use tarfs::ops::plan::{plan, Plan, PlanOptions, StreamKind, When};
+use tarfs::stream::open_stream;
+
+use super::notes::{ext_note, no_seek_note, warning};
+use crate::cli::{IndexArgs, ScanArg};
+use crate::config::{one_archive, Config};
+use crate::Status;
+
+pub fn run(cfg: &Config<'_>, a: &IndexArgs) -> Result<Status> {
+    let filter = Filter::new(&a.include, &a.exclude)?;
+    let syncs = Arc::new(DirSyncs::default());
+    let mode = match a.scan {
+        ScanArg::Auto => ScanMode::Auto,
+        ScanArg::Sequential => ScanMode::Sequential,
+        ScanArg::Parallel => ScanMode::Parallel,
+    };
+    let opts = IndexOptions { scan: cfg.scan, filter, dir_syncs: Some(syncs.clone()), mode, threads: 0, span: a.span, gzidx: a.gzidx.clone() };
+    if a.output.is_some() {
+        one_archive(&a.walk, "--output")?;
+    }
+    if a.gzidx.is_some() {
+        one_archive(&a.walk, "--gzidx")?;
+    }
+    if a.span == 0 {
+        anyhow::bail!("--span must be positive");
+    }
+    let when = if a.force { When::Always } else if a.verify { When::Verified } else { When::Stale };
+    let how = PlanOptions { index: &opts, index_dir: cfg.index_dir.as_ref(), output: a.output.as_deref(), when, dry_run: a.dry_run, record_size: Some(a.record_size) };
+    let job = |f: &Found, progress: &dyn Progress| apply(plan(&f.path, &how)?, &opts, progress);
+    let status = super::batch::run(cfg, job, None, Some(&syncs));
+    syncs.sync_all()?;
+    status
+}
+
+/// Carries out `plan` with `opts`, telling `progress` of the bytes read from streams.
+pub fn apply(plan: Plan, opts: &IndexOptions, progress: &dyn Progress) -> tarfs::Result<Done> {
+    match plan {
+        Plan::Fresh { dest, entries, subset } => {
+            let reason = if subset { format!("fresh (a subset index of {})", batch::count(entries, "member", "members")) } else { "fresh".into() };
+            Ok(done(Action::Skipped, reason, if subset { 0 } else { entries }, dest, None))
+        }
+        Plan::Present => Ok(Done { action: Action::Skipped, reason: Some("an index is present".into()), members: 0, index_path: None, warning: None }),
+        Plan::DryRun(plan) => dry_run(*plan, opts),
+        Plan::Stream { input, kind, chunk, dest } => {
+            let rep = if kind == StreamKind::Stdin {
+                write_stream_sidecar(Path::new("-"), &mut Counting::new(io::stdin().lock(), progress, &input), chunk, 0, &dest, opts)?
+            } else {
+                let f = std::fs::File::open(&input).map_err(|e| tarfs::Error::Io { path: input.clone(), source: e })?;
+                write_stream_sidecar(&input, &mut Counting::new(f, progress, &input), chunk, 0, &dest, opts)?
+            };
+            Ok(done(Action::Indexed, "read as a stream".into(), rep.members, dest, warning(&rep)))
+        }
+        Plan::Compressed { archive, compression, dest, why } => {
+            let path = archive.path();
+            let stream = || open_stream(path, |file| Box::new(Counting::new(file, progress, path))).map(|(r, _)| r);
+            let (rep, no_seek) = write_compressed_sidecar(&archive, compression, &dest, opts, stream)?;
+            Ok(indexed(format!("{why}{}{}", ext_note(&rep), no_seek_note(no_seek)), &rep, dest))
+        }
+        Plan::Grown { archive, dest, stale } => match tarfs::ops::grown::write_sidecar_grown(&archive, &dest, opts)? {
+            Ok(g) => {
+                let reason = format!("grew ({stale}): {} kept, {} read{}", batch::count(g.kept, "member", "members"), batch::count(g.read, "byte", "bytes"), ext_note(&g.report));
+                Ok(indexed(reason, &g.report, dest))
+            }
+            // Why the old index could not answer for the old part: the whole is read.
+            Err(not) => full(&archive, dest, format!("rebuilt: {stale}; in full: {not}"), opts),
+        },
+        Plan::Full { archive, dest, why } => full(&archive, dest, why.to_string(), opts),
+    }
+}
+
+fn full(archive: &Archive, dest: PathBuf, why: String, opts: &IndexOptions) -> tarfs::Result<Done> {
+    let r = write_sidecar(archive, &dest, opts)?;
+    Ok(indexed(format!("{why}{}", ext_note(&r)), &r, dest))
+}
+
+/// What a dry run says. A plain archive is scanned (reading only), so that archives that would
+/// fail are reported as failing.
+fn dry_run(plan: Plan, opts: &IndexOptions) -> tarfs::Result<Done> {
+    let (archive, dest, why) = match plan {
+        Plan::Compressed { dest, why, .. } => return Ok(done(Action::WouldIndex, format!("dry run: would index ({why})"), 0, dest, None)),
+        Plan::Grown { archive, dest, stale } => (archive, dest, tarfs::ops::plan::Why::Stale(stale)),
+        Plan::Full { archive, dest, why } => (archive, dest, why),
+        other => {
+            let dest = other.dest().map(Path::to_path_buf).unwrap_or_default();
+            return Ok(done(Action::WouldIndex, "dry run: would read the stream and index it".into(), 0, dest, None));
+        }
+    };
+    let mut members = 0;
+    let mut scanner = tarfs::Scanner::new(archive.bytes(), opts.scan);
+    for e in scanner.by_ref() {
+        e.map_err(|source| tarfs::Error::Scan { path: archive.path().to_path_buf(), source })?;
+        members += 1;
+    }
+    let warning = scanner.end().and_then(|e| e.warning).map(|w| w.to_string());
+    Ok(done(Action::WouldIndex, format!("dry run: would index ({why})"), members, dest, warning))
+}
+
+fn indexed(reason: String, r: &IndexReport, dest: PathBuf) -> Done {
+    done(Action::Indexed, reason, r.members, dest, warning(r))
+}
+
+fn done(action: Action, reason: String, members: u64, dest: PathBuf, warning: Option<String>) -> Done {
+    Done { action, reason: Some(reason), members, index_path: Some(dest), warning }
+}

@@ -1,0 +1,19 @@
+//! The commands, one file each: glue between the lowered [`crate::config::Config`] and the
+//! library. `batch.rs` and `report.rs` run and report the batch commands; `notes.rs` words what
+//! the library reports; `reading.rs` opens archives for `ls`, `cat` and `extract`.
+
+pub mod batch;
+pub mod cat;
+pub mod create;
+pub mod csv;
+pub mod embed;
+pub mod extract;
+pub mod index;
+pub mod ls;
+pub mod mount;
+pub mod notes;
+pub mod reading;
+pub mod recompress;
+pub mod recover;
+pub mod report;
+pub mod verify;

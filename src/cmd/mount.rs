@@ -1,0 +1,129 @@
+//! `tarfs mount`: in the foreground, mounts and serves; else starts itself in the foreground as
+//! a daemon (its own process group, stdin closed) and returns once it says the mount is ready,
+//! or with its failure.
+
+use std::io::{self, BufRead, Write};
+use std::path::PathBuf;
+
+use anyhow::Result;
+use tarfs::batch::Silent;
+use tarfs::discover::{Discover, ARCHIVE_GLOBS};
+use tarfs::mount::fs::{Loaded, TarFs};
+use tarfs::mount::MountOptions;
+use tarfs::ops::index::IndexOptions;
+use tarfs::ops::plan::{plan, Plan, PlanOptions, When};
+use tarfs::ops::read::Source;
+
+use crate::cli::MountArgs;
+use crate::config::Config;
+use crate::warn;
+
+/// Set in the daemon's environment.
+const CHILD: &str = "TARFS_MOUNT_DAEMON";
+
+pub fn run(cfg: &Config<'_>, a: &MountArgs) -> Result<bool> {
+    if !a.mountpoint.is_dir() {
+        anyhow::bail!("{}: cannot mount there: not a directory", a.mountpoint.display());
+    }
+    let daemon = std::env::var_os(CHILD).is_some();
+    if !a.foreground && !daemon {
+        return start_daemon();
+    }
+    let index_dir = cfg.index_dir.as_ref().map(|d| d.dir.clone());
+    let opts = MountOptions { index_dir, scan: cfg.scan, uid: a.uid, gid: a.gid, allow_other: a.allow_other, verbose: cfg.verbose, threads: 0, readdirplus: a.readdirplus };
+    let fs = if a.source.is_dir() { tree(cfg, a, &opts)? } else { single(cfg, a, &opts)? };
+    let verbose = cfg.verbose;
+    let (source, mp, log) = (a.source.clone(), a.mountpoint.clone(), a.log.clone());
+    tarfs::mount::mount(fs, &a.source, &a.mountpoint, &opts, move || {
+        if verbose {
+            warn(format!("mounted {} at {}", source.display(), mp.display()));
+        }
+        if daemon {
+            detach(log.as_ref());
+        }
+    })?;
+    Ok(true)
+}
+
+/// Starts this command again as the daemon and waits for its "ready" (true), or its end.
+fn start_daemon() -> Result<bool> {
+    use std::os::unix::process::CommandExt;
+    let mut child = std::process::Command::new(std::env::current_exe()?)
+        .args(std::env::args_os().skip(1))
+        .env(CHILD, "1")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .process_group(0)
+        .spawn()?;
+    let mut line = String::new();
+    let mut out = io::BufReader::new(child.stdout.take().expect("piped"));
+    out.read_line(&mut line)?;
+    if line.trim() == "ready" {
+        return Ok(true);
+    }
+    Ok(child.wait()?.success())
+}
+
+/// Detaches the daemon from the caller's output, which it may be waiting on (`$(tarfs mount
+/// ...)`, cron): later messages go to the log, or nowhere. Then the parent is told, and returns.
+fn detach(log: Option<&PathBuf>) {
+    let log = log.and_then(|l| std::fs::OpenOptions::new().create(true).append(true).open(l).ok());
+    let null = std::fs::OpenOptions::new().write(true).open("/dev/null");
+    if let Some(f) = log.as_ref().or(null.as_ref().ok()) {
+        let _ = rustix::stdio::dup2_stderr(f);
+    }
+    let mut out = io::stdout();
+    let _ = writeln!(out, "ready");
+    let _ = out.flush();
+    if let Ok(n) = &null {
+        let _ = rustix::stdio::dup2_stdout(n);
+    }
+}
+
+/// A directory of archives: each loaded when first looked into.
+fn tree(cfg: &Config<'_>, a: &MountArgs, opts: &MountOptions) -> Result<TarFs> {
+    let globs: Vec<&str> = if a.glob.is_empty() { ARCHIVE_GLOBS.to_vec() } else { a.glob.iter().map(String::as_str).collect() };
+    let (found, errors) = Discover::with_globs(&globs)?.find(std::slice::from_ref(&a.source));
+    for e in &errors {
+        warn(e);
+    }
+    let root = a.source.canonicalize()?;
+    let archives: Vec<(PathBuf, Vec<u8>)> = found
+        .into_iter()
+        .filter_map(|f| {
+            let abs = f.path.canonicalize().ok()?;
+            let rel = abs.strip_prefix(&root).ok()?.as_os_str().as_encoded_bytes().to_vec();
+            Some((abs, rel))
+        })
+        .collect();
+    if cfg.verbose {
+        warn(format!("{}: {} archives; each is loaded when first looked into", a.source.display(), archives.len()));
+    }
+    let mtime = std::fs::metadata(&a.source).map(|m| std::os::unix::fs::MetadataExt::mtime(&m)).unwrap_or(0);
+    Ok(TarFs::tree(archives, opts.clone(), mtime))
+}
+
+/// One archive, loaded now (after `--write-index` has written what a scan finds, if it has no
+/// index at all).
+fn single(cfg: &Config<'_>, a: &MountArgs, opts: &MountOptions) -> Result<TarFs> {
+    let started = std::time::Instant::now();
+    if a.write_index {
+        let index = IndexOptions { scan: cfg.scan, ..IndexOptions::default() };
+        let how = PlanOptions { index: &index, index_dir: cfg.index_dir.as_ref(), output: None, when: When::Missing, dry_run: false, record_size: None };
+        let plan = plan(&a.source, &how)?;
+        if let Some(dest) = plan.dest().map(PathBuf::from) {
+            super::index::apply(plan, &index, &Silent)?;
+            warn(format!("{}: no index: scanned it and wrote {}", a.source.display(), dest.display()));
+        } else {
+            debug_assert!(matches!(plan, Plan::Present));
+        }
+    }
+    let loaded = Loaded::open(&a.source, opts)?;
+    let secs = started.elapsed().as_secs_f64();
+    if loaded.source() == Source::Scan && !a.write_index {
+        warn(format!("{}: {} ({} entries in {secs:.2} s); --write-index saves what a scan finds as a sidecar", a.source.display(), loaded.note, loaded.tree().len()));
+    } else if cfg.verbose {
+        warn(format!("{}: {} entries {} in {secs:.2} s, {} bytes of tree", a.source.display(), loaded.tree().len(), loaded.note, loaded.tree().heap_bytes()));
+    }
+    Ok(TarFs::single(a.source.clone(), loaded, opts.clone()))
+}

@@ -1,0 +1,42 @@
+//! What the library reports, in words, for the batch reports of `index` and `recompress`.
+
+use tarfs::ops::index::IndexReport;
+
+/// What the index's extension data (and seek points) cost, for the report.
+pub fn ext_note(r: &IndexReport) -> String {
+    let seek = match &r.seek {
+        Some(s) => format!(
+            "; {} seek points, {} bytes ({:.2}% of the {} decompressed bytes)",
+            s.checkpoints,
+            s.bytes,
+            s.bytes as f64 * 100.0 / s.decompressed.max(1) as f64,
+            s.decompressed
+        ),
+        None => String::new(),
+    };
+    format!("{}{seek}", ext_part(r))
+}
+
+fn ext_part(r: &IndexReport) -> String {
+    if r.ext_len == 0 || r.entries == 0 {
+        return "; no extension data (a value does not fit it)".into();
+    }
+    let n = r.entries as f64;
+    format!(
+        "; extension data {} bytes: {} per member, {:.1} per member of names, {:.1} of its header, chunk table and padding",
+        r.ext_len,
+        tarfs::format::ext::BYTES_PER_MEMBER,
+        r.ext_names as f64 / n,
+        (r.ext_len - r.ext_names) as f64 / n - tarfs::format::ext::BYTES_PER_MEMBER as f64
+    )
+}
+
+/// Why a compressed archive has no seek points, if so: `; WHY`.
+pub fn no_seek_note(no_seek: Option<String>) -> String {
+    no_seek.map(|w| format!("; {w}")).unwrap_or_default()
+}
+
+/// The scan's warning, if any, for the archive's outcome.
+pub fn warning(r: &IndexReport) -> Option<String> {
+    r.end.warning.as_ref().map(|w| w.to_string())
+}

@@ -1,0 +1,90 @@
+//! The batch commands' reports: each archive as it finishes (the bars and stderr messages, then
+//! its `--json` record or its line on stdout, flushed at once, so that a long batch can be
+//! followed with `| jq` or `| tail -f`), and the summary record.
+
+use std::io::{self, Write};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tarfs::batch::{self, Progress, Summary};
+
+use crate::progress::Bars;
+use crate::warn;
+
+/// Reports each archive as it finishes. A closed stdout stops the reports, not the work.
+pub struct Reporter<'a> {
+    pub bars: Bars,
+    pub json: bool,
+    pub line: Option<&'a (dyn Fn(&batch::Outcome) -> String + Sync)>,
+    /// The first error writing stdout, other than a closed pipe.
+    pub failed: Mutex<Option<io::Error>>,
+    pub closed: AtomicBool,
+}
+
+/// A `--json` record: `"type": "archive"` for each archive, as it finishes, and `"type":
+/// "summary"` for the totals, last.
+#[derive(serde::Serialize)]
+pub struct Record<'a, T: serde::Serialize> {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    #[serde(flatten)]
+    pub body: &'a T,
+}
+
+/// The totals record.
+#[derive(serde::Serialize)]
+pub struct SummaryRecord<'a> {
+    pub command: &'a str,
+    pub dry_run: bool,
+    #[serde(flatten)]
+    pub totals: &'a Summary,
+    pub seconds: f64,
+}
+
+impl Reporter<'_> {
+    /// Writes `f`'s output to stdout and flushes it, unless stdout is closed. If it cannot be
+    /// written (other than to a closed pipe), says so on stderr with `said`, what it would have
+    /// said, so that what was done to the archive is not lost with it.
+    pub fn print(&self, said: &str, f: impl FnOnce(&mut io::StdoutLock<'_>) -> io::Result<()>) {
+        if self.closed.load(Ordering::SeqCst) {
+            return;
+        }
+        let r = self.bars.suspend(|| {
+            let mut out = io::stdout().lock();
+            f(&mut out).and_then(|()| out.flush())
+        });
+        if let Err(e) = r {
+            self.closed.store(true, Ordering::SeqCst);
+            if e.kind() != io::ErrorKind::BrokenPipe {
+                warn(format!("cannot write the report to standard output ({e}); it said: {said}"));
+                *self.failed.lock().expect("unpoisoned") = Some(e);
+            }
+        }
+    }
+}
+
+impl Progress for Reporter<'_> {
+    fn begin(&self, archives: u64, bytes: u64) {
+        self.bars.begin(archives, bytes);
+    }
+    fn started(&self, path: &Path, bytes: u64, covered: &Arc<AtomicU64>) {
+        self.bars.started(path, bytes, covered);
+    }
+    fn read(&self, path: &Path, bytes: u64) {
+        self.bars.read(path, bytes);
+    }
+    fn finished(&self, o: &batch::Outcome) {
+        self.bars.finished(o);
+        let said = || format!("{}: {}", o.path.display(), o.reason.as_deref().or(o.error.as_ref().map(|e| e.message.as_str())).unwrap_or_default());
+        if self.json {
+            self.print(&said(), |out| {
+                serde_json::to_writer(&mut *out, &Record { kind: "archive", body: o })?;
+                writeln!(out)
+            });
+        } else if let Some(line) = self.line.filter(|_| o.error.is_none()) {
+            let text = line(o);
+            self.print(&text, |out| writeln!(out, "{text}"));
+        }
+    }
+}

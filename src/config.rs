@@ -1,0 +1,122 @@
+//! The command line, lowered once: clap's structs (`cli.rs`, the "low" arguments) into one flat
+//! [`Config`] of library values that every command reads (as ripgrep lowers `LowArgs` into
+//! `HiArgs`, and fd builds its `Config`). What several commands share is decided here: `-v`,
+//! the reading limits, `--index-dir` (honoured, or refused with a usage error), and a batch's
+//! walk, reporting and defaults. Each command file lowers its own few flags into its library
+//! options at its top.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::CommandFactory;
+use tarfs::archive::IndexDir;
+use tarfs::discover::{ARCHIVE_GLOBS, RECOMPRESS_GLOBS};
+use tarfs::ScanOptions;
+
+use crate::cli::{BatchArgs, Cli, Command, IndexDirArg, ReadArgs, WalkArgs};
+
+/// What every command reads.
+pub struct Config<'a> {
+    /// `-v`.
+    pub verbose: bool,
+    /// The reading limits (`--lenient`, `--max-*`); the defaults for commands without them.
+    pub scan: ScanOptions,
+    /// `--index-dir`, for every command that honours it.
+    pub index_dir: Option<IndexDir>,
+    /// The batch commands' walk and reporting.
+    pub batch: Option<Batch<'a>>,
+    /// The command, for its own flags.
+    pub command: &'a Command,
+}
+
+/// A batch: which archives, and how it reports.
+pub struct Batch<'a> {
+    /// The command's name, for the summary.
+    pub verb: &'static str,
+    /// Whether the command only says what it would do.
+    pub dry_run: bool,
+    /// The file names that are archives under directories.
+    pub globs: Vec<&'a str>,
+    /// In-place changes handle a file once, by whichever of its names was found first.
+    pub once_per_file: bool,
+    /// The paths, and whether to follow links.
+    pub walk: &'a WalkArgs,
+    /// Jobs, quiet, progress, JSON, fail fast.
+    pub args: &'a BatchArgs,
+}
+
+/// Lowers the parsed command line. A usage error comes back as a `clap::Error` (exit status 2).
+pub fn lower(cli: &Cli) -> Result<Config<'_>> {
+    let command = &cli.command;
+    let index_dir = match index_dir_arg(command).and_then(|d| d.index_dir.as_deref()) {
+        Some(_) if matches!(command, Command::Embed(_) | Command::Csv(_)) => return Err(refuse_index_dir(command).into()),
+        dir => dir.map(IndexDir::new),
+    };
+    Ok(Config { verbose: cli.verbose, scan: read_args(command).map(ReadArgs::options).unwrap_or_default(), index_dir, batch: batch(command), command })
+}
+
+/// `--index-dir` for `embed` and `csv`, which write their index into the archive: a usage error
+/// rather than a flag silently ignored.
+fn refuse_index_dir(command: &Command) -> clap::Error {
+    let (name, what) = match command {
+        Command::Embed(_) => ("embed", "it embeds the index in the archive"),
+        _ => ("csv", "it appends the index to the archive"),
+    };
+    let mut top = Cli::command();
+    top.build();
+    let sub = top.find_subcommand_mut(name).expect("a command");
+    sub.error(clap::error::ErrorKind::ArgumentConflict, format!("--index-dir does not apply to {name}: {what}, and writes no sidecar"))
+}
+
+fn index_dir_arg(command: &Command) -> Option<&IndexDirArg> {
+    match command {
+        Command::Index(a) => Some(&a.walk.index_dir),
+        Command::Embed(a) => Some(&a.walk.index_dir),
+        Command::Csv(a) => Some(&a.walk.index_dir),
+        Command::Recover(a) => Some(&a.walk.index_dir),
+        Command::Verify(a) => Some(&a.walk.index_dir),
+        Command::Recompress(a) => Some(&a.walk.index_dir),
+        Command::Ls(a) => Some(&a.index_dir),
+        Command::Cat(a) => Some(&a.index_dir),
+        Command::Extract(a) => Some(&a.index_dir),
+        Command::Mount(a) => Some(&a.index_dir),
+        Command::Create(_) | Command::Completions { .. } | Command::Man(_) => None,
+    }
+}
+
+fn read_args(command: &Command) -> Option<&ReadArgs> {
+    match command {
+        Command::Index(a) => Some(&a.read),
+        Command::Embed(a) => Some(&a.read),
+        Command::Csv(a) => Some(&a.read),
+        Command::Verify(a) => Some(&a.read),
+        Command::Recompress(a) => Some(&a.read),
+        Command::Ls(a) => Some(&a.read),
+        Command::Cat(a) => Some(&a.read),
+        Command::Extract(a) => Some(&a.read),
+        Command::Mount(a) => Some(&a.read),
+        Command::Recover(_) | Command::Create(_) | Command::Completions { .. } | Command::Man(_) => None,
+    }
+}
+
+fn batch(command: &Command) -> Option<Batch<'_>> {
+    let (verb, dry_run, defaults, walk, args): (_, _, &[&str], _, _) = match command {
+        Command::Index(a) => ("index", a.dry_run, &ARCHIVE_GLOBS, &a.walk, &a.batch),
+        Command::Embed(a) => ("embed", a.dry_run, &["*.tar"], &a.walk, &a.batch),
+        Command::Csv(a) => ("csv", a.dry_run, &["*.tar"], &a.walk, &a.batch),
+        Command::Recover(a) => ("recover", false, &ARCHIVE_GLOBS, &a.walk, &a.batch),
+        Command::Verify(a) => ("verify", false, &ARCHIVE_GLOBS, &a.walk, &a.batch),
+        Command::Recompress(a) => ("recompress", a.dry_run, &RECOMPRESS_GLOBS, &a.walk, &a.batch),
+        _ => return None,
+    };
+    let globs = if walk.glob.is_empty() { defaults.to_vec() } else { walk.glob.iter().map(String::as_str).collect() };
+    Some(Batch { verb, dry_run, globs, once_per_file: matches!(verb, "embed" | "csv" | "recover"), walk, args })
+}
+
+/// The one archive a flag that takes exactly one (`--output`, `--gzidx`) applies to.
+pub fn one_archive<'a>(walk: &'a WalkArgs, flag: &str) -> Result<&'a PathBuf> {
+    match walk.paths.as_slice() {
+        [one] if !one.is_dir() => Ok(one),
+        _ => anyhow::bail!("{flag} takes exactly one archive"),
+    }
+}
