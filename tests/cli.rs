@@ -222,6 +222,23 @@ fn usage_errors_exit_2() {
     assert_eq!(tarfs().arg("frobnicate").output().unwrap().status.code(), Some(2));
 }
 
+/// `embed` and `csv` write their index into the archive, never a sidecar: `--index-dir` is a
+/// usage error that names it, and the archive is not touched (they used to accept it and ignore
+/// it).
+#[test]
+fn index_dir_is_refused_where_no_sidecar_is_written() {
+    let tmp = TempDir::new().unwrap();
+    let a = small_archive(tmp.path(), "r", 2);
+    let before = fs::read(&a).unwrap();
+    for cmd in ["embed", "csv"] {
+        let out = tarfs().arg(cmd).arg("--index-dir").arg(tmp.path()).arg(&a).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{cmd}: {err}");
+        assert!(err.contains("--index-dir does not apply to") && err.contains(&format!("Usage: tarfs {cmd}")), "{cmd}: {err}");
+        assert_eq!(fs::read(&a).unwrap(), before, "{cmd} changed the archive");
+    }
+}
+
 #[test]
 fn cat_missing_member_is_an_error() {
     let tmp = TempDir::new().unwrap();

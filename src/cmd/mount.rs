@@ -11,7 +11,7 @@ use tarfs::discover::{Discover, ARCHIVE_GLOBS};
 use tarfs::mount::fs::{Loaded, TarFs};
 use tarfs::mount::MountOptions;
 use tarfs::ops::index::IndexOptions;
-use tarfs::ops::plan::{plan, Plan, PlanOptions, When};
+use tarfs::ops::plan::{plan, PlanOptions, When};
 use tarfs::ops::read::Source;
 
 use crate::cli::MountArgs;
@@ -110,12 +110,11 @@ fn single(cfg: &Config<'_>, a: &MountArgs, opts: &MountOptions) -> Result<TarFs>
     if a.write_index {
         let index = IndexOptions { scan: cfg.scan, ..IndexOptions::default() };
         let how = PlanOptions { index: &index, index_dir: cfg.index_dir.as_ref(), output: None, when: When::Missing, dry_run: false, record_size: None };
+        // Nothing to do (`Plan::Present`) where the archive has an index of any kind.
         let plan = plan(&a.source, &how)?;
         if let Some(dest) = plan.dest().map(PathBuf::from) {
             super::index::apply(plan, &index, &Silent)?;
             warn(format!("{}: no index: scanned it and wrote {}", a.source.display(), dest.display()));
-        } else {
-            debug_assert!(matches!(plan, Plan::Present));
         }
     }
     let loaded = Loaded::open(&a.source, opts)?;
