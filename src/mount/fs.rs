@@ -89,7 +89,7 @@ impl Loaded {
 
     /// The index it was loaded through ([`crate::ops::read::Source::Scan`]: none, scanned).
     pub fn source(&self) -> crate::ops::read::Source {
-        self.reader.source()
+        self.reader.reader().source()
     }
 
     /// Whether the archive is still the file it was; logs the first change.

@@ -50,16 +50,16 @@ pub struct PlanOptions<'a> {
 }
 
 /// Why an index is written.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Why {
     /// `--force`.
     Forced,
     /// There was none.
     New,
     /// The old one no longer describes the archive; how.
-    Stale(String),
-    /// The old one does not decode; why.
-    Corrupt(String),
+    Stale(crate::verdict::Why),
+    /// The old one is damaged; how.
+    Corrupt(crate::verdict::Corruption),
 }
 
 impl fmt::Display for Why {
@@ -97,7 +97,7 @@ pub enum Plan {
     Compressed { archive: Archive, compression: Compression, dest: PathBuf, why: Why },
     /// The sidecar is stale (`stale` says how): re-index from its old end if the archive only
     /// grew (the old index answers for the old part), else in full.
-    Grown { archive: Archive, dest: PathBuf, stale: String },
+    Grown { archive: Archive, dest: PathBuf, stale: crate::verdict::Why },
     /// Index the archive in full.
     Full { archive: Archive, dest: PathBuf, why: Why },
     /// A dry run: this is what would be done (a [`Plan::Stream`], [`Plan::Compressed`],
@@ -172,7 +172,7 @@ fn freshness(archive: &Archive, dest: &Path, opts: &PlanOptions<'_>) -> Result<s
         }
         When::Verified if dest.exists() => match crate::ops::verify::verify(archive, opts.index_dir, opts.index.scan) {
             Ok(r) => Freshness::Fresh { entries: r.entries },
-            Err(e) => Freshness::Stale(e.to_string()),
+            Err(e) => Freshness::Stale(crate::verdict::Why::Unverified(e.to_string())),
         },
         When::Verified | When::Stale => sidecar_freshness(archive, dest, filter),
     };
