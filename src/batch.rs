@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 use rayon::prelude::*;
@@ -16,6 +16,9 @@ use serde::Serialize;
 use crate::discover::Found;
 use crate::error::Error;
 use crate::ops::atomic::DirSyncs;
+
+mod committer;
+use committer::Committer;
 
 /// What happened to one archive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -198,114 +201,15 @@ pub fn run(
     progress: &dyn Progress,
     job: impl Fn(&Found, &dyn Progress) -> Result<Done, Error> + Sync,
 ) -> (Vec<Option<Outcome>>, bool) {
-    use std::os::unix::fs::MetadataExt;
-    let metas: Vec<Option<std::fs::Metadata>> = found.iter().map(|f| std::fs::metadata(&f.path).ok()).collect();
-    let sizes: Vec<u64> = metas.iter().map(|m| m.as_ref().map_or(0, |m| m.len())).collect();
-    // The first name found of each file; the others are the same file again.
-    let mut first_name = std::collections::HashMap::new();
-    let same_as: Vec<Option<usize>> = metas
-        .iter()
-        .enumerate()
-        .map(|(i, m)| {
-            let m = m.as_ref().filter(|m| opts.once_per_file && m.is_file())?;
-            let first = *first_name.entry((m.dev(), m.ino())).or_insert(i);
-            (first != i).then_some(first)
-        })
-        .collect();
-    let mut order: Vec<usize> = (0..found.len()).collect();
-    order.sort_by(|&a, &b| sizes[b].cmp(&sizes[a]).then(a.cmp(&b)));
-    progress.begin(found.len() as u64, sizes.iter().sum());
-    let results: Mutex<Vec<Option<Outcome>>> = Mutex::new(vec![None; found.len()]);
-    let failed = AtomicBool::new(false);
-    let durability = opts.durability.as_deref().filter(|_| found.len() > 1);
-    if let Some(d) = durability {
-        d.staging();
-    }
-    let report = |i: usize, outcome: Outcome| {
-        if outcome.action == Action::Failed {
-            failed.store(true, Ordering::SeqCst);
-        }
-        progress.finished(&outcome);
-        results.lock().expect("no worker panics while holding it")[i] = Some(outcome);
-    };
-    // Outcomes whose files wait for a commit; the files being committed; and commit results
-    // whose outcomes are not yet held (a worker committed a file before its job had returned).
-    // Files are taken out for a commit under this lock, so that a worker that finds its file
-    // neither staged nor here knows it was not staged.
-    let held: Mutex<Held> = Mutex::default();
-    let settle = |i: usize, outcome: Outcome, r: Result<(), Error>| match r {
-        Ok(()) => report(i, outcome),
-        Err(e) => report(i, Outcome::new(&outcome.path, outcome.bytes, outcome.seconds, Err(e))),
-    };
-    let commit = |d: &DirSyncs| {
-        let files = {
-            let mut h = held.lock().expect("unpoisoned");
-            let files = d.take();
-            h.committing.extend(files.iter().map(|f| f.dest().to_path_buf()));
-            files
-        };
-        for (dest, r) in d.commit_files(files) {
-            let waiting = {
-                let mut h = held.lock().expect("unpoisoned");
-                h.committing.remove(&dest);
-                match h.outcomes.remove(&dest) {
-                    Some(w) => Some((w, r)),
-                    None => {
-                        h.results.insert(dest, r);
-                        None
-                    }
-                }
-            };
-            if let Some(((i, o), r)) = waiting {
-                settle(i, o, r);
-            }
-        }
-    };
+    let plan = Plan::of(found, opts.once_per_file);
+    progress.begin(found.len() as u64, plan.sizes.iter().sum());
+    let committer = Committer::new(found.len(), progress, opts.durability.as_deref().filter(|_| found.len() > 1));
     let work = || {
-        order.par_iter().with_max_len(1).for_each(|&i| {
-            if stop.load(Ordering::SeqCst) || (opts.fail_fast && failed.load(Ordering::SeqCst)) {
+        plan.order.par_iter().with_max_len(1).for_each(|&i| {
+            if stop.load(Ordering::SeqCst) || (opts.fail_fast && committer.any_failed()) {
                 return;
             }
-            let f = &found[i];
-            let covered = Arc::new(AtomicU64::new(0));
-            progress.started(&f.path, sizes[i], &covered);
-            let t = Instant::now();
-            let result = match same_as[i] {
-                Some(first) => Ok(Done {
-                    action: Action::Skipped,
-                    reason: Some(format!("the same file as {}, which this run handles", found[first].path.display())),
-                    members: 0,
-                    index_path: None,
-                    warning: None,
-                }),
-                None => crate::watch::covering(covered, || isolated(f, progress, &job)),
-            };
-            let outcome = Outcome::new(&f.path, sizes[i], 0.0, result);
-            let outcome = Outcome { seconds: t.elapsed().as_secs_f64(), ..outcome };
-            match (durability, outcome.index_path.clone()) {
-                (Some(d), Some(dest)) if outcome.action != Action::Failed => {
-                    let now = {
-                        let mut h = held.lock().expect("unpoisoned");
-                        if let Some(r) = h.results.remove(&dest) {
-                            Some((outcome, Some(r)))
-                        } else if h.committing.contains(&dest) || d.is_staged(&dest) {
-                            h.outcomes.insert(dest, (i, outcome));
-                            None
-                        } else {
-                            Some((outcome, None))
-                        }
-                    };
-                    match now {
-                        Some((o, Some(r))) => settle(i, o, r),
-                        Some((o, None)) => report(i, o),
-                        None => {}
-                    }
-                    if d.due() {
-                        commit(d);
-                    }
-                }
-                _ => report(i, outcome),
-            }
+            committer.finished(i, plan.one(found, i, progress, &job));
         })
     };
     // Staged files are committed when enough wait (by the worker that staged the last), and
@@ -313,13 +217,13 @@ pub fn run(
     // a slow archive holds the batch.
     let all_done = AtomicBool::new(false);
     std::thread::scope(|scope| {
-        let committer = durability.map(|d| {
-            let (commit, all_done) = (&commit, &all_done);
+        let ticker = committer.durability().map(|d| {
+            let (committer, all_done) = (&committer, &all_done);
             scope.spawn(move || {
                 while !all_done.load(Ordering::Acquire) {
                     std::thread::park_timeout(COMMIT_EVERY);
                     if d.has_staged() {
-                        commit(d);
+                        committer.commit(d);
                     }
                 }
             })
@@ -329,15 +233,12 @@ pub fn run(
             Err(_) => work(),
         }
         all_done.store(true, Ordering::Release);
-        if let Some(c) = committer {
+        if let Some(c) = ticker {
             c.thread().unpark();
             let _ = c.join();
         }
     });
-    if let Some(d) = durability {
-        commit(d);
-    }
-    let results = results.into_inner().expect("workers are done");
+    let results = committer.into_results();
     let stopped = results.iter().any(Option::is_none);
     (results, stopped)
 }
@@ -345,12 +246,54 @@ pub fn run(
 /// The longest a staged file waits for its commit, and its archive for its report.
 const COMMIT_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
 
-/// What a batch holds back while files wait for a commit (see [`run`]).
-#[derive(Default)]
-struct Held {
-    outcomes: HashMap<PathBuf, (usize, Outcome)>,
-    committing: std::collections::HashSet<PathBuf>,
-    results: HashMap<PathBuf, Result<(), Error>>,
+/// What a batch knows of its archives before it starts: their sizes, which are the same file as
+/// one found before them (with `once_per_file`), and the order to start them in.
+struct Plan {
+    sizes: Vec<u64>,
+    same_as: Vec<Option<usize>>,
+    order: Vec<usize>,
+}
+
+impl Plan {
+    fn of(found: &[Found], once_per_file: bool) -> Plan {
+        use std::os::unix::fs::MetadataExt;
+        let metas: Vec<Option<std::fs::Metadata>> = found.iter().map(|f| std::fs::metadata(&f.path).ok()).collect();
+        let sizes: Vec<u64> = metas.iter().map(|m| m.as_ref().map_or(0, |m| m.len())).collect();
+        // The first name found of each file; the others are the same file again.
+        let mut first_name = HashMap::new();
+        let same_as: Vec<Option<usize>> = metas
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                let m = m.as_ref().filter(|m| once_per_file && m.is_file())?;
+                let first = *first_name.entry((m.dev(), m.ino())).or_insert(i);
+                (first != i).then_some(first)
+            })
+            .collect();
+        let mut order: Vec<usize> = (0..found.len()).collect();
+        order.sort_by(|&a, &b| sizes[b].cmp(&sizes[a]).then(a.cmp(&b)));
+        Plan { sizes, same_as, order }
+    }
+
+    /// Runs `job` on archive `i` (or skips it, another name of a file handled), timed.
+    fn one(&self, found: &[Found], i: usize, progress: &dyn Progress, job: &(impl Fn(&Found, &dyn Progress) -> Result<Done, Error> + Sync)) -> Outcome {
+        let f = &found[i];
+        let covered = Arc::new(AtomicU64::new(0));
+        progress.started(&f.path, self.sizes[i], &covered);
+        let t = Instant::now();
+        let result = match self.same_as[i] {
+            Some(first) => Ok(Done {
+                action: Action::Skipped,
+                reason: Some(format!("the same file as {}, which this run handles", found[first].path.display())),
+                members: 0,
+                index_path: None,
+                warning: None,
+            }),
+            None => crate::watch::covering(covered, || isolated(f, progress, job)),
+        };
+        let outcome = Outcome::new(&f.path, self.sizes[i], 0.0, result);
+        Outcome { seconds: t.elapsed().as_secs_f64(), ..outcome }
+    }
 }
 
 /// Runs `job` on one archive, turning a panic (a bug in tarfs) into that archive's failure, so
