@@ -199,14 +199,6 @@ const SEEKING_READ: usize = 1024;
 
 /// The scan loop. `seek(from, n)`, when given, skips `n` bytes of unwanted member data starting at
 /// stream offset `from` without reading them, or answers `false` to have them read.
-///
-/// Arithmetic here is bounded by what was read, with one exception that is checked: `start` and
-/// `total` count bytes read from (or sought over within) the stream, so they stay far below
-/// 2^64; `cursor` and the other buffer offsets are within `buf`; offsets of an entry are its
-/// window offsets (within `buf`) plus `start`. The one value from the input that moves a
-/// position without reading, a member's span (`next_rel`), is checked against overflow, and a
-/// member whose end would pass 2^64 is an error at its header.
-#[allow(clippy::arithmetic_side_effects)]
 fn scan_reads(
     r: &mut dyn Read,
     seek: Option<&dyn Fn(u64, u64) -> io::Result<bool>>,
@@ -216,150 +208,246 @@ fn scan_reads(
     mut visit: impl FnMut(&Entry<'_>) -> Result<Visit>,
     mut data: impl FnMut(&[u8]) -> Result<()>,
 ) -> Result<Option<StreamEnd>> {
-    let chunk = chunk.max(BLOCK);
-    let mut buf: Vec<u8> = Vec::with_capacity(chunk * 2);
-    let mut cursor = 0usize; // where the window starts in buf
-    let mut start = 0u64; // stream offset of buf[cursor]
-    let mut eof = false;
-    let mut globals = Globals::default();
-    let mut members = 0u64;
-    let mut global_attributes = false;
-    let scan_err = |source: ScanError, base: u64| Error::Scan { path: path.to_path_buf(), source: ScanError { offset: source.offset + base, ..source } };
+    let mut reads = Reads::new(r, seek, path, opts, chunk);
     let end = loop {
-        if !eof && buf.len() - cursor < 2 * BLOCK {
-            if cursor > 0 {
-                buf.drain(..cursor);
-                cursor = 0;
-            }
-            eof = fill(r, &mut buf, 2 * BLOCK, chunk, start, path)?;
+        reads.top_up()?;
+        match reads.next(&mut visit, &mut data)? {
+            Next::Member | Next::Again => {}
+            Next::Stopped => return Ok(None),
+            Next::End(end) => break end,
         }
-        let mut sc = Scanner::window(&buf[cursor..], 0, opts, !eof, globals.as_slice());
+    };
+    reads.finish(end).map(Some)
+}
+
+/// A scan over reads: the window of the stream held in `buf`, from a member boundary on, and what
+/// the scan carries from member to member.
+struct Reads<'a> {
+    r: &'a mut dyn Read,
+    seek: Option<&'a dyn Fn(u64, u64) -> io::Result<bool>>,
+    path: &'a Path,
+    opts: ScanOptions,
+    /// The read size.
+    chunk: usize,
+    buf: Vec<u8>,
+    /// Where the window starts in `buf`.
+    cursor: usize,
+    /// The stream offset of `buf[cursor]`.
+    start: u64,
+    /// Whether the stream has ended (everything is in `buf`).
+    eof: bool,
+    /// The pax `g` data met so far.
+    globals: Globals,
+    members: u64,
+    global_attributes: bool,
+}
+
+/// What one step of the scan over reads found.
+enum Next {
+    /// A member, handed to the caller and passed over.
+    Member,
+    /// Nothing yet: the window was too short, and more was read.
+    Again,
+    /// The caller asked to stop.
+    Stopped,
+    /// The archive's end (offsets in the stream).
+    End(ScanEnd),
+}
+
+/// Where a member met in the window ends, and whether its data is wanted.
+struct Span {
+    header_offset: u64,
+    stored: u64,
+    /// The stream offset where its data ends.
+    data_end: u64,
+    /// Bytes from the window's start to the next member.
+    next_rel: u64,
+    want: bool,
+}
+
+/// Arithmetic here is bounded by what was read, with one exception that is checked: `start` and
+/// `total` count bytes read from (or sought over within) the stream, so they stay far below
+/// 2^64; `cursor` and the other buffer offsets are within `buf`; offsets of an entry are its
+/// window offsets (within `buf`) plus `start`. The one value from the input that moves a
+/// position without reading, a member's span (`next_rel`), is checked against overflow, and a
+/// member whose end would pass 2^64 is an error at its header.
+#[allow(clippy::arithmetic_side_effects)]
+impl<'a> Reads<'a> {
+    fn new(r: &'a mut dyn Read, seek: Option<&'a dyn Fn(u64, u64) -> io::Result<bool>>, path: &'a Path, opts: ScanOptions, chunk: usize) -> Self {
+        let chunk = chunk.max(BLOCK);
+        let buf = Vec::with_capacity(chunk * 2);
+        Reads { r, seek, path, opts, chunk, buf, cursor: 0, start: 0, eof: false, globals: Globals::default(), members: 0, global_attributes: false }
+    }
+
+    fn scan_err(&self, source: ScanError, base: u64) -> Error {
+        Error::Scan { path: self.path.to_path_buf(), source: ScanError { offset: source.offset + base, ..source } }
+    }
+
+    /// Reads until the window holds two blocks, enough for the scanner to tell a header, an end
+    /// marker and a lone zero block apart, unless the stream ends first.
+    fn top_up(&mut self) -> Result<()> {
+        if !self.eof && self.buf.len() - self.cursor < 2 * BLOCK {
+            if self.cursor > 0 {
+                self.buf.drain(..self.cursor);
+                self.cursor = 0;
+            }
+            self.eof = fill(self.r, &mut self.buf, 2 * BLOCK, self.chunk, self.start, self.path)?;
+        }
+        Ok(())
+    }
+
+    /// Scans the window for its first member: hands it to `visit` and passes over it.
+    fn next(&mut self, visit: &mut impl FnMut(&Entry<'_>) -> Result<Visit>, data: &mut impl FnMut(&[u8]) -> Result<()>) -> Result<Next> {
+        let (cursor, start) = (self.cursor, self.start);
+        let mut sc = Scanner::window(&self.buf[cursor..], 0, self.opts, !self.eof, self.globals.as_slice());
         let step = sc.next();
-        let new_globals: Vec<Vec<u8>> = sc.global_ranges().iter().map(|&(s, l)| buf[cursor + s as usize..cursor + (s + l) as usize].to_vec()).collect();
-        match step {
-            Some(Ok(mut e)) => {
-                e.position += start;
-                e.header_offset += start;
-                e.data_offset += start;
-                let want = match visit(&e)? {
-                    Visit::Stop => return Ok(None),
-                    Visit::Data => true,
-                    Visit::Skip => false,
-                };
-                members += 1;
-                global_attributes |= sc.end().is_some_and(|x| x.global_attributes);
-                // Offsets in a stream of unknown length: checked, so that no size wraps around.
-                let next_rel = round_up(e.stored_size)
-                    .and_then(|span| (e.data_offset - start).checked_add(span))
-                    .filter(|n| start.checked_add(*n).is_some())
-                    .ok_or_else(|| stream_error(path, e.header_offset, io::Error::new(io::ErrorKind::InvalidData, format!("member data of {} bytes runs past any possible end", e.stored_size))))?;
-                let (data_end, header_offset, stored) = (e.data_offset + e.stored_size, e.header_offset, e.stored_size);
-                drop(sc);
-                for g in &new_globals {
-                    globals.add(g, opts.limits.max_metadata).map_err(|e| Error::Scan { path: path.to_path_buf(), source: crate::scan::ScanError { offset: header_offset, kind: crate::scan::ScanErrorKind::Pax(e) } })?;
-                }
-                let have = (buf.len() - cursor) as u64;
-                let data_rel = (data_end - stored) - start;
-                if want {
-                    // The part of the data already in the window.
-                    let from = (cursor as u64 + data_rel).min(buf.len() as u64) as usize;
-                    let to = (cursor as u64 + data_rel + stored).min(buf.len() as u64) as usize;
-                    data(&buf[from..to])?;
-                }
-                if next_rel <= have {
-                    cursor += next_rel as usize;
-                    start += next_rel;
-                } else {
-                    // Skip the rest of the member's data by reading it.
-                    let mut skip = next_rel - have;
-                    start += have;
-                    buf.clear();
-                    cursor = 0;
-                    if let Some(seek) = seek.filter(|_| !want) {
-                        if seek(start, skip).map_err(|e| stream_error(path, start, e))? {
-                            start += skip;
-                            skip = 0;
-                        }
-                    }
-                    let mut sink = if skip > 0 { vec![0u8; chunk.max(64 << 10)] } else { Vec::new() };
-                    while skip > 0 {
-                        let len = skip.min(sink.len() as u64) as usize;
-                        let n = match r.read(&mut sink[..len]) {
-                            Ok(n) => n,
-                            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                            Err(e) => return Err(stream_error(path, start, e)),
-                        };
-                        if want && start < data_end {
-                            let upto = ((data_end - start) as usize).min(n);
-                            data(&sink[..upto])?;
-                        }
-                        if n == 0 {
-                            eof = true;
-                            if start < data_end {
-                                let kind = ScanErrorKind::PastEof { what: "member data", size: stored, missing: data_end - start };
-                                return Err(scan_err(ScanError { offset: header_offset, kind }, 0));
-                            }
-                            break; // only the padding of the last member is missing
-                        }
-                        skip -= n as u64;
-                        start += n as u64;
-                    }
-                }
-            }
+        let new_globals: Vec<Vec<u8>> = sc.global_ranges().iter().map(|&(s, l)| self.buf[cursor + s as usize..cursor + (s + l) as usize].to_vec()).collect();
+        let mut e = match step {
+            Some(Ok(e)) => e,
             Some(Err(e)) if e.kind == ScanErrorKind::NeedMore => {
-                let have = buf.len() - cursor;
-                if have >= window_limit(&opts) {
-                    return Err(scan_err(ScanError { offset: e.offset, kind: ScanErrorKind::ChainTooLong(opts.limits.max_chain) }, start));
-                }
-                if cursor > 0 {
-                    buf.drain(..cursor);
-                    cursor = 0;
-                }
-                eof = fill(r, &mut buf, have + have.max(chunk), chunk, start, path)?;
+                self.grow(e.offset)?;
+                return Ok(Next::Again);
             }
-            Some(Err(e)) => return Err(scan_err(e, start)),
+            Some(Err(e)) => return Err(self.scan_err(e, start)),
             None => {
                 let mut end = sc.end().expect("scan ended");
                 end.end_offset += start;
-                end.members = members;
-                end.global_attributes |= global_attributes;
-                break end;
+                end.members = self.members;
+                end.global_attributes |= self.global_attributes;
+                return Ok(Next::End(end));
+            }
+        };
+        e.position += start;
+        e.header_offset += start;
+        e.data_offset += start;
+        let want = match visit(&e)? {
+            Visit::Stop => return Ok(Next::Stopped),
+            Visit::Data => true,
+            Visit::Skip => false,
+        };
+        self.members += 1;
+        self.global_attributes |= sc.end().is_some_and(|x| x.global_attributes);
+        // Offsets in a stream of unknown length: checked, so that no size wraps around.
+        let next_rel = round_up(e.stored_size)
+            .and_then(|span| (e.data_offset - start).checked_add(span))
+            .filter(|n| start.checked_add(*n).is_some())
+            .ok_or_else(|| stream_error(self.path, e.header_offset, io::Error::new(io::ErrorKind::InvalidData, format!("member data of {} bytes runs past any possible end", e.stored_size))))?;
+        let span = Span { header_offset: e.header_offset, stored: e.stored_size, data_end: e.data_offset + e.stored_size, next_rel, want };
+        for g in &new_globals {
+            let bad = |e| Error::Scan { path: self.path.to_path_buf(), source: ScanError { offset: span.header_offset, kind: ScanErrorKind::Pax(e) } };
+            self.globals.add(g, self.opts.limits.max_metadata).map_err(bad)?;
+        }
+        self.pass(&span, data)?;
+        Ok(Next::Member)
+    }
+
+    /// The window ended before the scanner could decide (at window offset `at`): reads more,
+    /// doubling the window, up to what one member's header chain may need.
+    fn grow(&mut self, at: u64) -> Result<()> {
+        let have = self.buf.len() - self.cursor;
+        if have >= window_limit(&self.opts) {
+            return Err(self.scan_err(ScanError { offset: at, kind: ScanErrorKind::ChainTooLong(self.opts.limits.max_chain) }, self.start));
+        }
+        if self.cursor > 0 {
+            self.buf.drain(..self.cursor);
+            self.cursor = 0;
+        }
+        self.eof = fill(self.r, &mut self.buf, have + have.max(self.chunk), self.chunk, self.start, self.path)?;
+        Ok(())
+    }
+
+    /// Passes over the member at the window's start: hands the part of its data in the window
+    /// to `data` if wanted, then moves the window to the next member, skipping the rest.
+    fn pass(&mut self, m: &Span, data: &mut impl FnMut(&[u8]) -> Result<()>) -> Result<()> {
+        let have = (self.buf.len() - self.cursor) as u64;
+        let data_rel = (m.data_end - m.stored) - self.start;
+        if m.want {
+            // The part of the data already in the window.
+            let from = (self.cursor as u64 + data_rel).min(self.buf.len() as u64) as usize;
+            let to = (self.cursor as u64 + data_rel + m.stored).min(self.buf.len() as u64) as usize;
+            data(&self.buf[from..to])?;
+        }
+        if m.next_rel <= have {
+            self.cursor += m.next_rel as usize;
+            self.start += m.next_rel;
+            return Ok(());
+        }
+        let mut skip = m.next_rel - have;
+        self.start += have;
+        self.buf.clear();
+        self.cursor = 0;
+        if let Some(seek) = self.seek.filter(|_| !m.want) {
+            if seek(self.start, skip).map_err(|e| stream_error(self.path, self.start, e))? {
+                self.start += skip;
+                skip = 0;
             }
         }
-    };
-    // Read the rest, to know the stream's length and whether anything but zeros follows.
-    let mut end = end;
-    let mut total = start + (buf.len() - cursor) as u64;
-    let tail_nonzero = buf[cursor..].iter().skip((end.end_offset - start) as usize + BLOCK).any(|&b| b != 0);
-    let mut nonzero_after = tail_nonzero;
-    let mut sink = vec![0u8; chunk.max(64 << 10)];
-    let mut trailing_error = None;
-    loop {
-        let n = match r.read(&mut sink) {
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) if is_trailing_garbage(&e) => {
-                // Past the archive's end, bytes that do not start another compressed stream:
-                // gzip and bzip2 ignore such trailing garbage too. The archive is complete.
-                trailing_error = Some(Warning::TrailingData { zeros: end.end_offset, offset: total });
+        self.skip(skip, m, data)
+    }
+
+    /// Skips `skip` bytes of the member `m` by reading them (handing its data to `data` if
+    /// wanted).
+    fn skip(&mut self, mut skip: u64, m: &Span, data: &mut impl FnMut(&[u8]) -> Result<()>) -> Result<()> {
+        let mut sink = if skip > 0 { vec![0u8; self.chunk.max(64 << 10)] } else { Vec::new() };
+        while skip > 0 {
+            let len = skip.min(sink.len() as u64) as usize;
+            let n = match self.r.read(&mut sink[..len]) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(stream_error(self.path, self.start, e)),
+            };
+            if m.want && self.start < m.data_end {
+                let upto = ((m.data_end - self.start) as usize).min(n);
+                data(&sink[..upto])?;
+            }
+            if n == 0 {
+                self.eof = true;
+                if self.start < m.data_end {
+                    let kind = ScanErrorKind::PastEof { what: "member data", size: m.stored, missing: m.data_end - self.start };
+                    return Err(self.scan_err(ScanError { offset: m.header_offset, kind }, 0));
+                }
+                break; // only the padding of the last member is missing
+            }
+            skip -= n as u64;
+            self.start += n as u64;
+        }
+        Ok(())
+    }
+
+    /// Reads the rest, to know the stream's length and whether anything but zeros follows the
+    /// archive's end.
+    fn finish(self, mut end: ScanEnd) -> Result<StreamEnd> {
+        let mut total = self.start + (self.buf.len() - self.cursor) as u64;
+        let mut nonzero_after = self.buf[self.cursor..].iter().skip((end.end_offset - self.start) as usize + BLOCK).any(|&b| b != 0);
+        let mut sink = vec![0u8; self.chunk.max(64 << 10)];
+        let mut trailing_error = None;
+        loop {
+            let n = match self.r.read(&mut sink) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if is_trailing_garbage(&e) => {
+                    // Past the archive's end, bytes that do not start another compressed stream:
+                    // gzip and bzip2 ignore such trailing garbage too. The archive is complete.
+                    trailing_error = Some(Warning::TrailingData { zeros: end.end_offset, offset: total });
+                    break;
+                }
+                // Anything else (a checksum failure above all) means the data is corrupt.
+                Err(e) => return Err(stream_error(self.path, total, e)),
+            };
+            if n == 0 {
                 break;
             }
-            // Anything else (a checksum failure above all) means the data is corrupt.
-            Err(e) => return Err(stream_error(path, total, e)),
-        };
-        if n == 0 {
-            break;
+            nonzero_after |= sink[..n].iter().any(|&b| b != 0);
+            total += n as u64;
         }
-        nonzero_after |= sink[..n].iter().any(|&b| b != 0);
-        total += n as u64;
+        if end.stop == Stop::LoneZeroBlock {
+            end.warning = nonzero_after.then_some(Warning::LoneZeroBlock { offset: end.end_offset });
+        }
+        if trailing_error.is_some() {
+            end.warning = trailing_error;
+        }
+        Ok(StreamEnd { end, total_len: total })
     }
-    if end.stop == Stop::LoneZeroBlock {
-        end.warning = nonzero_after.then_some(Warning::LoneZeroBlock { offset: end.end_offset });
-    }
-    if trailing_error.is_some() {
-        end.warning = trailing_error;
-    }
-    Ok(Some(StreamEnd { end, total_len: total }))
 }
 
 /// Whether a decoder's error says that what follows a complete stream is not another stream (as
