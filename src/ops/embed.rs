@@ -393,73 +393,120 @@ fn embed_in_place(path: &Path, opts: EmbedOptions) -> Result<EmbedReport> {
     // An archive that only grew, whose new index still fits in the old `.tarfs` member: the
     // old index answers for the old part (not with --force, which surveys in full).
     let old = if opts.force { None } else { Located::embedded(&archive) };
-    // Why an old embedded index did not answer for the old part, if one was there.
-    let mut in_full = None;
-    let grown = match &old {
-        Some(old) => match survey_grown(path, &archive, old, opts.scan, &target.file)? {
-            Ok((s, g)) => {
-                let blocks = index_blocks(&s.members);
-                if s.start >= (1 + blocks.0) * BLOCK_U64 {
-                    Some((s, g, blocks))
-                } else {
-                    in_full = Some("the new index does not fit in the old .tarfs member".to_string());
-                    None
-                }
-            }
-            Err(why) => {
-                in_full = Some(why);
-                None
-            }
-        },
-        None => None,
-    };
-    // The .tarfs header, then the index (with its extension data).
-    let (s, grew, (blocks, ends_with_zero)) = match grown {
-        Some((s, g, blocks)) => (s, Some(g), blocks),
-        None => {
-            archive.advise(memmap2::Advice::Normal);
-            let s = survey(path, &archive, opts.scan, Some(&target.file))?;
-            let blocks = index_blocks(&s.members);
-            (s, None, blocks)
-        }
-    };
-    let n = s.members.len() as u64;
-    let index_blocks = 1 + blocks;
-    let len = archive.len();
-
+    let basis = survey_in_place(path, &target, &archive, old.as_ref(), &opts)?;
     // Re-index in place when an old .tarfs member has room for the new index.
-    if let Some(old) = archive.embedded().filter(|_| s.start >= index_blocks * BLOCK_U64) {
-        let base = s.start;
-        let order: Vec<(u64, &Member)> = s.members.iter().map(|m| (m.position - base, m)).collect();
-        let info = IndexInfo { entries: n, archive_len: len, end_offset: s.end_offset - base, flags: 0, filter: None, generation: generation(), source_len: 0, ext_len: 0, seek_len: 0, ..IndexInfo::default() };
-        let index = encode_index(&archive, &order, &info, &s.end)?;
-        let current = &archive.bytes()[old.data.clone()];
-        let fresh = same_index(current, &index, n)
-            && tarfs::decode_header(current[..BLOCK].try_into().expect("one block")).ok().and_then(|h| h.info).is_some_and(|i| i.entries == n && i.end_offset == info.end_offset);
-        if fresh && !opts.force {
-            return Ok(EmbedReport { members: n, displaced: 0, gap_blocks: 0, bytes_written: 0, growth: 0, action: EmbedAction::UpToDate, grew, in_full });
-        }
-        let gap_blocks = base / BLOCK_U64 - index_blocks;
-        let mut body = index;
-        if gap_blocks > 0 && !ends_with_zero {
-            body.extend_from_slice(&[0u8; BLOCK]);
-        }
-        let header = tarfs_header(base - BLOCK_U64);
-        let bytes_written = (BLOCK + body.len()) as u64;
-        if opts.dry_run {
-            return Ok(EmbedReport { members: n, displaced: 0, gap_blocks, bytes_written, growth: 0, action: EmbedAction::Reindexed, grew, in_full });
-        }
-        let positions: Vec<u64> = s.members.iter().map(|m| m.position).collect();
-        let change = head_change("reindex", &header, &body, None, Surveyed { stamp: archive.stamp(), end: s.end_offset });
-        target.apply(archive.bytes(), &change, || read_back(path, opts.scan, base, &positions))?;
-        return Ok(EmbedReport { members: n, displaced: 0, gap_blocks, bytes_written, growth: 0, action: EmbedAction::Reindexed, grew, in_full });
+    let plan = match archive.embedded().filter(|_| basis.s.start >= (1 + basis.blocks) * BLOCK_U64) {
+        Some(old) => plan_reindex(&archive, &old, basis, &opts)?,
+        None => plan_displace(path, &archive, basis, &opts)?,
+    };
+    match plan {
+        Plan::Report(report) => Ok(report),
+        Plan::Write(w) => apply(path, &target, &archive, w, opts.scan),
     }
+}
 
-    // Displacement: the smallest k leading members that, with the old .tarfs space, cover the
-    // index member. (A grown survey, which lacks what moving needs, was only taken where the
-    // index fits.)
-    assert!(grew.is_none(), "a grown survey reached displacement");
-    let need = index_blocks * BLOCK_U64;
+/// What an in-place embed is planned on: the survey, and the size of the index it needs.
+struct Basis<'a> {
+    s: Survey<'a>,
+    /// Set when the old index answered for the old part.
+    grew: Option<Grew>,
+    /// Blocks of the index, without its header block.
+    blocks: u64,
+    /// Whether the index's last block is a zero block already.
+    ends_with_zero: bool,
+    /// Why an old embedded index did not answer for the old part, if one was there.
+    in_full: Option<String>,
+}
+
+/// Surveys the archive for an in-place embed: the old part from `old`, the archive's old
+/// embedded index, where it answers for it and the new index fits in its `.tarfs` member; the
+/// whole archive otherwise.
+fn survey_in_place<'a>(path: &Path, target: &Target, archive: &'a Archive, old: Option<&'a Located>, opts: &EmbedOptions) -> Result<Basis<'a>> {
+    let mut in_full = None;
+    if let Some(old) = old {
+        match survey_grown(path, archive, old, opts.scan, &target.file)? {
+            Ok((s, g)) => {
+                let (blocks, ends_with_zero) = index_blocks(&s.members);
+                if s.start >= (1 + blocks) * BLOCK_U64 {
+                    return Ok(Basis { s, grew: Some(g), blocks, ends_with_zero, in_full });
+                }
+                in_full = Some("the new index does not fit in the old .tarfs member".to_string());
+            }
+            Err(why) => in_full = Some(why),
+        }
+    }
+    archive.advise(memmap2::Advice::Normal);
+    let s = survey(path, archive, opts.scan, Some(&target.file))?;
+    let (blocks, ends_with_zero) = index_blocks(&s.members);
+    Ok(Basis { s, grew: None, blocks, ends_with_zero, in_full })
+}
+
+/// What an in-place embed will do, decided from reads only.
+enum Plan {
+    /// Nothing to write (the index is up to date, or a dry run): the report.
+    Report(EmbedReport),
+    /// Writes to make, then the report.
+    Write(Writes),
+}
+
+/// The writes of an in-place embed, and what to check before and after them.
+struct Writes {
+    report: EmbedReport,
+    /// The change's name in the journal: `reindex` or `embed`.
+    prefix: &'static str,
+    header: [u8; BLOCK],
+    /// The index (its header block, its entries) and the zero block after it, if it needs one.
+    body: Vec<u8>,
+    /// Members displaced: the region they are copied from, and where their copy starts.
+    moved: Option<(std::ops::Range<u64>, u64)>,
+    surveyed: Surveyed,
+    /// Where the members start after the change, and their positions then, for the read-back.
+    base: u64,
+    positions: Vec<u64>,
+}
+
+/// The `.tarfs` header of an index member that ends at `base`, its body (`index`, with a zero
+/// block after it where the member has room and the index does not end with one), and the
+/// blocks of the member beyond the index and zero block.
+fn head(index: Vec<u8>, base: u64, index_blocks: u64, ends_with_zero: bool) -> ([u8; BLOCK], Vec<u8>, u64) {
+    let gap_blocks = base / BLOCK_U64 - index_blocks;
+    let mut body = index;
+    if gap_blocks > 0 && !ends_with_zero {
+        body.extend_from_slice(&[0u8; BLOCK]);
+    }
+    (tarfs_header(base - BLOCK_U64), body, gap_blocks)
+}
+
+/// Plans a re-index in the space of the old `.tarfs` member `old`, which has room for the new
+/// index: nothing moves.
+fn plan_reindex(archive: &Archive, old: &crate::archive::Embedded, b: Basis<'_>, opts: &EmbedOptions) -> Result<Plan> {
+    let s = &b.s;
+    let n = s.members.len() as u64;
+    let base = s.start;
+    let order: Vec<(u64, &Member)> = s.members.iter().map(|m| (m.position - base, m)).collect();
+    let info = IndexInfo { entries: n, archive_len: archive.len(), end_offset: s.end_offset - base, flags: 0, filter: None, generation: generation(), source_len: 0, ext_len: 0, seek_len: 0, ..IndexInfo::default() };
+    let index = encode_index(archive, &order, &info, &s.end)?;
+    let current = &archive.bytes()[old.data.clone()];
+    let fresh = same_index(current, &index, n)
+        && tarfs::decode_header(current[..BLOCK].try_into().expect("one block")).ok().and_then(|h| h.info).is_some_and(|i| i.entries == n && i.end_offset == info.end_offset);
+    let report = |gap_blocks, bytes_written, action| EmbedReport { members: n, displaced: 0, gap_blocks, bytes_written, growth: 0, action, grew: b.grew, in_full: b.in_full.clone() };
+    if fresh && !opts.force {
+        return Ok(Plan::Report(report(0, 0, EmbedAction::UpToDate)));
+    }
+    let (header, body, gap_blocks) = head(index, base, 1 + b.blocks, b.ends_with_zero);
+    let report = report(gap_blocks, (BLOCK + body.len()) as u64, EmbedAction::Reindexed);
+    if opts.dry_run {
+        return Ok(Plan::Report(report));
+    }
+    let positions: Vec<u64> = s.members.iter().map(|m| m.position).collect();
+    let surveyed = Surveyed { stamp: archive.stamp(), end: s.end_offset };
+    Ok(Plan::Write(Writes { report, prefix: "reindex", header, body, moved: None, surveyed, base, positions }))
+}
+
+/// The smallest number of leading members that, moved with the old `.tarfs` space, make room
+/// for an index member of `need` bytes; refused if moving them to the end would change what a
+/// reader extracts.
+fn displaced_count(path: &Path, s: &Survey<'_>, need: u64) -> Result<usize> {
     let mut k = s.members.iter().position(|m| m.end >= need).map_or(s.members.len(), |i| i + 1);
     // Solaris `A` (ACL) and `E` (extended attribute) headers are members to Python and Go, but
     // libarchive attaches them to the member that follows: never separate the two.
@@ -475,6 +522,17 @@ fn embed_in_place(path: &Path, opts: EmbedOptions) -> Result<EmbedReport> {
             format!("the member at byte {at} cannot be moved to the end: {}; use `tarfs embed --output NEW.tar` (which keeps the order) or `tarfs index` for a sidecar", u.why),
         ));
     }
+    Ok(k)
+}
+
+/// Plans displacement: the leading members that make room for the index are copied to the end.
+fn plan_displace(path: &Path, archive: &Archive, b: Basis<'_>, opts: &EmbedOptions) -> Result<Plan> {
+    // (A grown survey, which lacks what moving needs, was only taken where the index fits.)
+    assert!(b.grew.is_none(), "a grown survey reached displacement");
+    let (s, len, index_blocks) = (&b.s, archive.len(), 1 + b.blocks);
+    let n = s.members.len() as u64;
+    let need = index_blocks * BLOCK_U64;
+    let k = displaced_count(path, s, need)?;
     let region = s.start..s.members[..k].last().map_or(s.start, |m| m.end);
     let tarfs_end = region.end.max(need); // the first block after the new .tarfs member: the base
     let copy_at = s.end_offset.max(tarfs_end);
@@ -486,32 +544,16 @@ fn embed_in_place(path: &Path, opts: EmbedOptions) -> Result<EmbedReport> {
         .map(|m| (m.position - base, m))
         .chain(s.members[..k].iter().map(|m| (copy_at + (m.position - region.start) - base, m)))
         .collect();
-    let info = IndexInfo {
-        entries: n,
-        archive_len: (new_end + 2 * BLOCK_U64).max(len),
-        end_offset: new_end - base,
-        flags: 0,
-        filter: None,
-        generation: generation(),
-        source_len: 0,
-        ext_len: 0,
-        seek_len: 0,
-        ..IndexInfo::default()
-    };
-    let index = encode_index(&archive, &order, &info, &s.end)?;
-    let gap_blocks = base / BLOCK_U64 - index_blocks;
-    let header = tarfs_header(base - BLOCK_U64);
-    let mut body = index;
-    if gap_blocks > 0 && !ends_with_zero {
-        body.extend_from_slice(&[0u8; BLOCK]);
-    }
+    let archive_len = (new_end + 2 * BLOCK_U64).max(len);
+    let info = IndexInfo { entries: n, archive_len, end_offset: new_end - base, flags: 0, filter: None, generation: generation(), source_len: 0, ext_len: 0, seek_len: 0, ..IndexInfo::default() };
+    let index = encode_index(archive, &order, &info, &s.end)?;
+    let (header, body, gap_blocks) = head(index, base, index_blocks, b.ends_with_zero);
     // The displaced members are copied straight from the mapping: the copy lands at or after
     // the old end, never over the bytes it copies.
-    let displaced = &archive.bytes()[region.start as usize..region.end as usize];
-    let tail_len = displaced.len() as u64 + 2 * BLOCK_U64;
+    let tail_len = region_len + 2 * BLOCK_U64;
     let growth = (copy_at + tail_len).saturating_sub(len);
     let bytes_written = tail_len + (BLOCK + body.len()) as u64;
-    let report = EmbedReport { members: n, displaced: k as u64, gap_blocks, bytes_written, growth, action: EmbedAction::Embedded, grew: None, in_full };
+    let report = EmbedReport { members: n, displaced: k as u64, gap_blocks, bytes_written, growth, action: EmbedAction::Embedded, grew: None, in_full: b.in_full.clone() };
     if growth > opts.max_growth {
         return Err(Error::refused(
             path,
@@ -522,15 +564,24 @@ fn embed_in_place(path: &Path, opts: EmbedOptions) -> Result<EmbedReport> {
         ));
     }
     if opts.dry_run {
-        return Ok(report);
+        return Ok(Plan::Report(report));
     }
     let positions: Vec<u64> = order.iter().map(|(p, _)| base + p).collect();
-    let mut change = head_change("embed", &header, &body, Some((region.clone(), copy_at)), Surveyed { stamp: archive.stamp(), end: s.end_offset });
-    // The copy's first block last: until it is written, readers stop at the old end marker.
-    let copy = link_last("copy", "copy-head", vec![(copy_at, displaced), (copy_at + region_len, &ZEROS)]);
-    change.phases.splice(0..0, copy);
-    target.apply(archive.bytes(), &change, || read_back(path, opts.scan, base, &positions))?;
-    Ok(report)
+    let surveyed = Surveyed { stamp: archive.stamp(), end: s.end_offset };
+    Ok(Plan::Write(Writes { report, prefix: "embed", header, body, moved: Some((region, copy_at)), surveyed, base, positions }))
+}
+
+/// Makes the writes of a plan, journaled, and reads the archive back before it reports.
+fn apply(path: &Path, target: &Target, archive: &Archive, w: Writes, scan: ScanOptions) -> Result<EmbedReport> {
+    let mut change = head_change(w.prefix, &w.header, &w.body, w.moved.clone(), w.surveyed);
+    if let Some((region, copy_at)) = &w.moved {
+        let displaced = &archive.bytes()[region.start as usize..region.end as usize];
+        // The copy's first block last: until it is written, readers stop at the old end marker.
+        let copy = link_last("copy", "copy-head", vec![(*copy_at, displaced), (copy_at + displaced.len() as u64, &ZEROS)]);
+        change.phases.splice(0..0, copy);
+    }
+    target.apply(archive.bytes(), &change, || read_back(path, scan, w.base, &w.positions))?;
+    Ok(w.report)
 }
 
 /// The writes of a new head, in the crash-safe order: the `.tarfs` header, the index entries
