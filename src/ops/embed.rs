@@ -401,7 +401,7 @@ fn embed_in_place(path: &Path, opts: EmbedOptions) -> Result<EmbedReport> {
     };
     match plan {
         Plan::Report(report) => Ok(report),
-        Plan::Write(w) => apply(path, &target, &archive, w, opts.scan),
+        Plan::Write(w) => apply(path, &target, &archive, *w, opts.scan),
     }
 }
 
@@ -446,7 +446,7 @@ enum Plan {
     /// Nothing to write (the index is up to date, or a dry run): the report.
     Report(EmbedReport),
     /// Writes to make, then the report.
-    Write(Writes),
+    Write(Box<Writes>),
 }
 
 /// The writes of an in-place embed, and what to check before and after them.
@@ -500,7 +500,7 @@ fn plan_reindex(archive: &Archive, old: &crate::archive::Embedded, b: Basis<'_>,
     }
     let positions: Vec<u64> = s.members.iter().map(|m| m.position).collect();
     let surveyed = Surveyed { stamp: archive.stamp(), end: s.end_offset };
-    Ok(Plan::Write(Writes { report, prefix: "reindex", header, body, moved: None, surveyed, base, positions }))
+    Ok(Plan::Write(Box::new(Writes { report, prefix: "reindex", header, body, moved: None, surveyed, base, positions })))
 }
 
 /// The smallest number of leading members that, moved with the old `.tarfs` space, make room
@@ -568,7 +568,7 @@ fn plan_displace(path: &Path, archive: &Archive, b: Basis<'_>, opts: &EmbedOptio
     }
     let positions: Vec<u64> = order.iter().map(|(p, _)| base + p).collect();
     let surveyed = Surveyed { stamp: archive.stamp(), end: s.end_offset };
-    Ok(Plan::Write(Writes { report, prefix: "embed", header, body, moved: Some((region, copy_at)), surveyed, base, positions }))
+    Ok(Plan::Write(Box::new(Writes { report, prefix: "embed", header, body, moved: Some((region, copy_at)), surveyed, base, positions })))
 }
 
 /// Makes the writes of a plan, journaled, and reads the archive back before it reports.
