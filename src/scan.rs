@@ -90,10 +90,6 @@ pub enum ScanErrorKind {
     /// A sparse map is bad or over the limit.
     #[error("{0}")]
     Sparse(SparseError),
-    /// Stream scanning only: the window of bytes ended before the scanner could decide; the
-    /// driver reads more and tries again. Never returned by a scanner over a whole archive.
-    #[error("more input needed")]
-    NeedMore,
     /// A path or link target is over the limit.
     #[error("path of {len} bytes exceeds the limit of {limit} bytes")]
     PathTooLong {
@@ -343,11 +339,14 @@ pub struct Scanner<'a> {
     members: u64,
     warning: Option<Warning>,
     end: Option<ScanEnd>,
-    failed: bool,
+    /// The error the scan stopped at.
+    error: Option<ScanError>,
+    /// Over a window with more to come: the window length the scan needs to go on.
+    need: Option<u64>,
     /// In lenient mode: where the zero blocks just skipped started.
     skipped_zeros_at: Option<u64>,
-    /// Stream scanning: more bytes may follow `data`, so running out of them is `NeedMore`, and
-    /// member data is not required to be in `data`.
+    /// Stream scanning: more bytes may follow `data`, so running out of them is a need for more
+    /// ([`Step::NeedData`]), and member data is not required to be in `data`.
     more: bool,
     /// Byte ranges of the pax `g` data met, for a stream driver to keep.
     global_ranges: Vec<(u64, u64)>,
@@ -378,8 +377,8 @@ impl<'a> Scanner<'a> {
     /// A scanner over a window of a stream: `data` holds the bytes from a member boundary on,
     /// `more` says whether the stream goes on past them, and `globals` are the data of the pax
     /// `g` headers met before the window, in order. Offsets are relative to `data`. With `more`,
-    /// running out of bytes is [`ScanErrorKind::NeedMore`], and member data may lie past the
-    /// window (the driver skips it by reading).
+    /// running out of bytes is [`Step::NeedData`] (drive such a scanner with [`Scanner::step`]),
+    /// and member data may lie past the window (the driver skips it by reading).
     pub fn window(data: &'a [u8], offset: u64, opts: ScanOptions, more: bool, globals: &'a [Vec<u8>]) -> Self {
         let mut s = Scanner {
             data,
@@ -391,7 +390,8 @@ impl<'a> Scanner<'a> {
             members: 0,
             warning: None,
             end: None,
-            failed: false,
+            error: None,
+            need: None,
             skipped_zeros_at: None,
             more,
             global_ranges: Vec::new(),
@@ -409,10 +409,6 @@ impl<'a> Scanner<'a> {
     /// The `(offset, length)` of each pax `g` header's data this scanner met.
     pub fn global_ranges(&self) -> &[(u64, u64)] {
         &self.global_ranges
-    }
-
-    fn need_more(&self, at: u64) -> ScanError {
-        ScanError { offset: at, kind: ScanErrorKind::NeedMore }
     }
 
     /// Byte offset where the next step starts: between members, a member boundary.
@@ -442,32 +438,36 @@ impl<'a> Scanner<'a> {
         self.data.len() as u64
     }
 
-    fn block(&self, at: u64) -> Result<&'a [u8; BLOCK], ScanError> {
+    /// The block at `at`: a need for more bytes when the window may go on, a truncated header
+    /// otherwise.
+    #[inline]
+    fn block(&self, at: u64) -> Result<&'a [u8; BLOCK], Stall> {
         let remaining = self.len().saturating_sub(at);
         if remaining < BLOCK_U64 && self.more {
-            return Err(self.need_more(at));
+            return Err(Stall::Need(at.saturating_add(BLOCK_U64)));
         }
         if remaining < BLOCK_U64 {
-            return Err(ScanError { offset: at, kind: ScanErrorKind::TruncatedHeader(remaining) });
+            return Err(Stall::Bad(ScanError { offset: at, kind: ScanErrorKind::TruncatedHeader(remaining) }));
         }
         let at = at as usize;
         Ok(self.data[at..at.saturating_add(BLOCK)].try_into().expect("one block"))
     }
 
     /// `len` bytes at `at`, or a past-EOF error naming `what`.
-    fn bytes(&self, at: u64, len: u64, what: &'static str, err_at: u64) -> Result<&'a [u8], ScanError> {
+    fn bytes(&self, at: u64, len: u64, what: &'static str, err_at: u64) -> Result<&'a [u8], Stall> {
         let end = at.checked_add(len).filter(|&e| e <= self.len());
         match end {
             Some(end) => Ok(&self.data[at as usize..end as usize]),
-            None if self.more => Err(self.need_more(at)),
-            None => Err(ScanError {
+            None if self.more => Err(Stall::Need(at.saturating_add(len))),
+            None => Err(Stall::Bad(ScanError {
                 offset: err_at,
                 kind: ScanErrorKind::PastEof { what, size: len, missing: at.saturating_add(len).saturating_sub(self.len()) },
-            }),
+            })),
         }
     }
 
-    fn finish(&mut self, end_offset: u64, stop: Stop) -> Option<Result<Entry<'a>, ScanError>> {
+    /// Ends the scan at `end_offset`.
+    fn finish(&mut self, end_offset: u64, stop: Stop) {
         self.end = Some(ScanEnd {
             end_offset,
             stop,
@@ -476,112 +476,149 @@ impl<'a> Scanner<'a> {
             has_globals: self.has_globals,
             global_attributes: self.global_attributes,
         });
-        None
     }
 
-    fn step(&mut self) -> Option<Result<Entry<'a>, ScanError>> {
+    /// Scans on: the next member, the end of the archive, or a need for more bytes (only over a
+    /// window with more to come, see [`Scanner::window`]). A scanner that needs more bytes goes
+    /// on asking for them: scan on with a new scanner over a longer window from the same start.
+    /// After an error or the end, the same again.
+    pub fn step(&mut self) -> Result<Step<'a>, ScanError> {
+        if let Some(min_bytes) = self.need {
+            return Ok(Step::NeedData { min_bytes });
+        }
+        if let Some(end) = self.end {
+            return Ok(Step::End(end));
+        }
+        if let Some(e) = &self.error {
+            return Err(e.clone());
+        }
+        match self.advance() {
+            Ok(Some(e)) => Ok(Step::Entry(e)),
+            Ok(None) => Ok(Step::End(self.end.expect("the scan ended"))),
+            Err(Stall::Need(min_bytes)) => {
+                self.need = Some(min_bytes);
+                Ok(Step::NeedData { min_bytes })
+            }
+            Err(Stall::Bad(e)) => {
+                self.error = Some(e.clone());
+                Err(e)
+            }
+        }
+    }
+
+    /// Scans on from `pos` to the next member (`None` at the end of the archive).
+    #[inline]
+    fn advance(&mut self) -> Result<Option<Entry<'a>>, Stall> {
         let mut pending = Pending::default();
-        let limits = self.opts.limits;
         loop {
             let at = self.pos;
-            if self.more && self.len() < at.saturating_add(2 * BLOCK_U64) {
-                // Enough to tell a header, an end marker and a lone zero block apart.
-                return Some(Err(self.need_more(at)));
-            }
-            if at >= self.len() {
-                if pending.start.is_some() {
-                    return Some(Err(ScanError { offset: at, kind: ScanErrorKind::OrphanExtension }));
-                }
-                return self.finish(at, Stop::Eof);
-            }
-            if self.len().saturating_sub(at) < BLOCK_U64 && is_zero_block(&self.data[at as usize..]) && pending.start.is_none() {
-                // A short all-zero tail is padding, not a header.
-                return self.finish(at, Stop::Eof);
-            }
-            let raw = match self.block(at) {
-                Ok(b) => b,
-                Err(e) => return Some(Err(e)),
+            let raw = match self.boundary(at, pending.start.is_some())? {
+                Block::Header(raw) => raw,
+                Block::Skipped => continue,
+                Block::End => return Ok(None),
             };
-            if is_zero_block(raw) {
-                if pending.start.is_some() {
-                    return Some(Err(ScanError { offset: at, kind: ScanErrorKind::OrphanExtension }));
-                }
-                match self.zero_block(at) {
-                    Ok(Some(next)) => {
-                        self.pos = next;
-                        continue;
-                    }
-                    Ok(None) => return None,
-                    Err(e) => return Some(Err(e)),
-                }
-            }
             let h = HeaderView::new(raw);
             let Some(header_sum) = h.verified_sum() else {
                 if let Some(zeros) = self.skipped_zeros_at.filter(|_| pending.start.is_none()) {
                     self.warning = Some(Warning::TrailingData { zeros, offset: at });
-                    return self.finish(zeros, Stop::EndMarker);
+                    self.finish(zeros, Stop::EndMarker);
+                    return Ok(None);
                 }
-                return Some(Err(ScanError { offset: at, kind: ScanErrorKind::BadChecksum }));
+                return Err(Stall::Bad(ScanError { offset: at, kind: ScanErrorKind::BadChecksum }));
             };
             self.skipped_zeros_at = None;
-            let size = match h.size() {
-                Ok(s) => s,
-                Err(e) => return Some(Err(ScanError { offset: at, kind: ScanErrorKind::Field(e) })),
-            };
+            let size = h.size().map_err(|e| ScanError { offset: at, kind: ScanErrorKind::Field(e) })?;
             match h.typeflag() {
-                b'x' | b'X' | b'L' | b'K' => {
-                    pending.count = pending.count.saturating_add(1);
-                    if pending.count > limits.max_chain {
-                        return Some(Err(ScanError { offset: at, kind: ScanErrorKind::ChainTooLong(limits.max_chain) }));
-                    }
-                    pending.metadata = pending.metadata.saturating_add(size);
-                    if pending.metadata > limits.max_metadata {
-                        let kind = ScanErrorKind::MetadataTooLarge { size: pending.metadata, limit: limits.max_metadata };
-                        return Some(Err(ScanError { offset: at, kind }));
-                    }
-                    let data = match self.bytes(at.saturating_add(BLOCK_U64), size, "extension header data", at) {
-                        Ok(d) => d,
-                        Err(e) => return Some(Err(e)),
-                    };
-                    pending.start.get_or_insert(at);
-                    match h.typeflag() {
-                        b'x' | b'X' => {
-                            // Validate now, so the error names this header's offset.
-                            if let Err(e) = PaxOverrides::parse(data) {
-                                return Some(Err(ScanError { offset: at, kind: ScanErrorKind::Pax(e) }));
-                            }
-                            pending.pax = Some(data);
-                        }
-                        b'L' => pending.long_name = Some(trim_nuls(data)),
-                        _ => pending.long_link = Some(trim_nuls(data)),
-                    }
-                    // The data was read whole: this is within the bytes plus padding.
-                    self.pos = at.saturating_add(BLOCK_U64).saturating_add(round_up(size).expect("size fits the file"));
-                }
-                b'g' => {
-                    if size > limits.max_metadata {
-                        let kind = ScanErrorKind::MetadataTooLarge { size, limit: limits.max_metadata };
-                        return Some(Err(ScanError { offset: at, kind }));
-                    }
-                    let data = match self.bytes(at.saturating_add(BLOCK_U64), size, "global header data", at) {
-                        Ok(d) => d,
-                        Err(e) => return Some(Err(e)),
-                    };
-                    self.global_ranges.push((at.saturating_add(BLOCK_U64), size));
-                    match PaxOverrides::parse(data) {
-                        Ok(g) => {
-                            self.globals.apply_global(&g);
-                            self.has_globals = true;
-                            self.global_attributes |= !g.is_empty();
-                        }
-                        Err(e) => return Some(Err(ScanError { offset: at, kind: ScanErrorKind::Pax(e) })),
-                    }
-                    // The data was read whole: this is within the bytes plus padding.
-                    self.pos = at.saturating_add(BLOCK_U64).saturating_add(round_up(size).expect("size fits the file"));
-                }
-                _ => return Some(self.member(at, h, header_sum, size, pending)),
+                b'x' | b'X' | b'L' | b'K' => self.extension(at, h, size, &mut pending)?,
+                b'g' => self.global(at, size)?,
+                _ => return self.member(at, h, header_sum, size, pending).map(Some),
             }
         }
+    }
+
+    /// What is at `at`, where a header should be: a header's block, zero blocks (skipped, or
+    /// ending the archive), or the end of the bytes. `in_chain`: extension headers came before.
+    #[inline]
+    fn boundary(&mut self, at: u64, in_chain: bool) -> Result<Block<'a>, Stall> {
+        if self.more && self.len() < at.saturating_add(2 * BLOCK_U64) {
+            // Enough to tell a header, an end marker and a lone zero block apart.
+            return Err(Stall::Need(at.saturating_add(2 * BLOCK_U64)));
+        }
+        let orphan = || Stall::Bad(ScanError { offset: at, kind: ScanErrorKind::OrphanExtension });
+        if at >= self.len() {
+            if in_chain {
+                return Err(orphan());
+            }
+            self.finish(at, Stop::Eof);
+            return Ok(Block::End);
+        }
+        if self.len().saturating_sub(at) < BLOCK_U64 && is_zero_block(&self.data[at as usize..]) && !in_chain {
+            // A short all-zero tail is padding, not a header.
+            self.finish(at, Stop::Eof);
+            return Ok(Block::End);
+        }
+        let raw = self.block(at)?;
+        if !is_zero_block(raw) {
+            return Ok(Block::Header(raw));
+        }
+        if in_chain {
+            return Err(orphan());
+        }
+        match self.zero_block(at)? {
+            Some(next) => {
+                self.pos = next;
+                Ok(Block::Skipped)
+            }
+            None => Ok(Block::End),
+        }
+    }
+
+    /// Takes the extension header (`x`, `X`, `L` or `K`) at `at`, with data of `size` bytes, into
+    /// the chain `pending`.
+    fn extension(&mut self, at: u64, h: HeaderView<'a>, size: u64, pending: &mut Pending<'a>) -> Result<(), Stall> {
+        let limits = self.opts.limits;
+        let bad = |kind| Stall::Bad(ScanError { offset: at, kind });
+        pending.count = pending.count.saturating_add(1);
+        if pending.count > limits.max_chain {
+            return Err(bad(ScanErrorKind::ChainTooLong(limits.max_chain)));
+        }
+        pending.metadata = pending.metadata.saturating_add(size);
+        if pending.metadata > limits.max_metadata {
+            return Err(bad(ScanErrorKind::MetadataTooLarge { size: pending.metadata, limit: limits.max_metadata }));
+        }
+        let data = self.bytes(at.saturating_add(BLOCK_U64), size, "extension header data", at)?;
+        pending.start.get_or_insert(at);
+        match h.typeflag() {
+            b'x' | b'X' => {
+                // Validate now, so the error names this header's offset.
+                if let Err(e) = PaxOverrides::parse(data) {
+                    return Err(bad(ScanErrorKind::Pax(e)));
+                }
+                pending.pax = Some(data);
+            }
+            b'L' => pending.long_name = Some(trim_nuls(data)),
+            _ => pending.long_link = Some(trim_nuls(data)),
+        }
+        // The data was read whole: this is within the bytes plus padding.
+        self.pos = at.saturating_add(BLOCK_U64).saturating_add(round_up(size).expect("size fits the file"));
+        Ok(())
+    }
+
+    /// Applies the pax `g` header at `at`, with data of `size` bytes.
+    fn global(&mut self, at: u64, size: u64) -> Result<(), Stall> {
+        let limit = self.opts.limits.max_metadata;
+        if size > limit {
+            return Err(Stall::Bad(ScanError { offset: at, kind: ScanErrorKind::MetadataTooLarge { size, limit } }));
+        }
+        let data = self.bytes(at.saturating_add(BLOCK_U64), size, "global header data", at)?;
+        self.global_ranges.push((at.saturating_add(BLOCK_U64), size));
+        let g = PaxOverrides::parse(data).map_err(|e| ScanError { offset: at, kind: ScanErrorKind::Pax(e) })?;
+        self.globals.apply_global(&g);
+        self.has_globals = true;
+        self.global_attributes |= !g.is_empty();
+        // The data was read whole: this is within the bytes plus padding.
+        self.pos = at.saturating_add(BLOCK_U64).saturating_add(round_up(size).expect("size fits the file"));
+        Ok(())
     }
 
     /// Handles a zero block at `at`: returns where to go on, or ends the scan.
@@ -589,7 +626,7 @@ impl<'a> Scanner<'a> {
     /// Offsets here are within the bytes (a slice: under `isize::MAX`), so adding a few blocks
     /// to them cannot overflow a `u64`.
     #[allow(clippy::arithmetic_side_effects)]
-    fn zero_block(&mut self, at: u64) -> Result<Option<u64>, ScanError> {
+    fn zero_block(&mut self, at: u64) -> Result<Option<u64>, Stall> {
         let next = at + BLOCK_U64;
         let second_zero = self.data.get(next as usize..(next as usize + BLOCK)).is_some_and(is_zero_block);
         if self.opts.lenient {
@@ -602,7 +639,7 @@ impl<'a> Scanner<'a> {
                 p += BLOCK_U64;
             }
             if self.more && p + 2 * BLOCK_U64 > self.len() {
-                return Err(self.need_more(at));
+                return Err(Stall::Need(p + 2 * BLOCK_U64));
             }
             if p + BLOCK_U64 > self.len() {
                 self.finish(at, if second_zero { Stop::EndMarker } else { Stop::Eof });
@@ -625,9 +662,10 @@ impl<'a> Scanner<'a> {
         Ok(None)
     }
 
-    fn member(&mut self, at: u64, h: HeaderView<'a>, header_sum: u32, header_size: u64, pending: Pending<'a>) -> Result<Entry<'a>, ScanError> {
+    /// The member whose main header `h` is at `at`, after the extension headers `pending`.
+    fn member(&mut self, at: u64, h: HeaderView<'a>, header_sum: u32, header_size: u64, pending: Pending<'a>) -> Result<Entry<'a>, Stall> {
         let limits = self.opts.limits;
-        let err = |offset, kind| ScanError { offset, kind };
+        let err = |offset, kind| Stall::Bad(ScanError { offset, kind });
         let local = match pending.pax {
             Some(d) => PaxOverrides::parse(d).map_err(|e| err(at, ScanErrorKind::Pax(e)))?,
             None => PaxOverrides::default(),
@@ -635,55 +673,19 @@ impl<'a> Scanner<'a> {
         let pax = local.over(&self.globals);
         let f = MainFields::decode(h, &pax).map_err(|e| err(at, ScanErrorKind::Field(e)))?;
         let typeflag = f.typeflag;
-        let mut data_offset = at.saturating_add(BLOCK_U64);
-        let mut stored = pax.size.unwrap_or(header_size);
-        let mut size = stored;
-        let mut sparse = None;
-
+        let mut layout = Layout { data_offset: at.saturating_add(BLOCK_U64), stored: pax.size.unwrap_or(header_size), size: 0, sparse: None };
+        layout.size = layout.stored;
         if typeflag == b'S' && h.format() == Format::Gnu {
-            // Old-GNU sparse: extension blocks follow while the previous block says so.
-            let mut extended = h.gnu_is_extended();
-            let ext_start = data_offset;
-            let max_blocks = (limits.max_sparse_entries / 21).saturating_add(1);
-            let mut blocks = 0usize;
-            while extended {
-                blocks = blocks.saturating_add(1);
-                if blocks > max_blocks {
-                    return Err(err(data_offset, ScanErrorKind::Sparse(SparseError::TooManyEntries(limits.max_sparse_entries))));
-                }
-                let b = self.block(data_offset)?;
-                extended = b[504] != 0;
-                // The block was read: data_offset + 512 is within the bytes.
-                data_offset = data_offset.saturating_add(BLOCK_U64);
-            }
-            size = h.gnu_real_size().map_err(|e| err(at, ScanErrorKind::Field(e)))?;
-            sparse = Some(SparseSource::Gnu { ext: &self.data[ext_start as usize..data_offset as usize] });
+            self.gnu_sparse(at, h, &mut layout)?;
         } else if let Some(kind) = local.sparse() {
-            size = pax.sparse_real_size.unwrap_or(stored);
-            sparse = Some(match kind {
+            layout.size = pax.sparse_real_size.unwrap_or(layout.stored);
+            layout.sparse = Some(match kind {
                 PaxSparse::V00 => SparseSource::Pax00 { pax: pending.pax.unwrap_or_default() },
                 PaxSparse::V01 => SparseSource::Pax01 { map: local.sparse_map.unwrap_or_default() },
-                PaxSparse::V10 => {
-                    let avail = self.bytes(data_offset, stored.min(self.len().saturating_sub(data_offset)), "", at)?;
-                    let (_, map_len) = match sparse::decode_pax_10(avail, limits.max_sparse_entries) {
-                        Ok(m) => m,
-                        // The map may go on past the window.
-                        Err(SparseError::Malformed(_)) if self.more && (avail.len() as u64) < stored => return Err(self.need_more(at)),
-                        Err(e) => return Err(err(data_offset, ScanErrorKind::Sparse(e))),
-                    };
-                    if map_len > stored.max(BLOCK_U64) {
-                        return Err(err(data_offset, ScanErrorKind::Sparse(SparseError::Malformed("map is larger than the member"))));
-                    }
-                    // The map's blocks may run past the end of the bytes.
-                    let map = self.bytes(data_offset, map_len, "sparse map", at)?;
-                    // The map was read: data_offset + map_len is within the bytes.
-                    data_offset = data_offset.saturating_add(map_len);
-                    stored = stored.saturating_sub(map_len);
-                    SparseSource::Pax10 { map }
-                }
+                PaxSparse::V10 => self.pax_10_map(at, &mut layout)?,
             });
         }
-
+        let Layout { data_offset, mut stored, size, sparse } = layout;
         if is_header_only(typeflag) {
             stored = 0;
         }
@@ -724,20 +726,129 @@ impl<'a> Scanner<'a> {
         self.members = self.members.saturating_add(1);
         Ok(entry)
     }
+
+    /// Old-GNU sparse (main header `h` at `at`): the extension blocks that follow while the
+    /// previous block says so, and the real size.
+    fn gnu_sparse(&self, at: u64, h: HeaderView<'a>, layout: &mut Layout<'a>) -> Result<(), Stall> {
+        let limits = self.opts.limits;
+        let mut extended = h.gnu_is_extended();
+        let ext_start = layout.data_offset;
+        let max_blocks = (limits.max_sparse_entries / 21).saturating_add(1);
+        let mut blocks = 0usize;
+        while extended {
+            blocks = blocks.saturating_add(1);
+            if blocks > max_blocks {
+                let kind = ScanErrorKind::Sparse(SparseError::TooManyEntries(limits.max_sparse_entries));
+                return Err(Stall::Bad(ScanError { offset: layout.data_offset, kind }));
+            }
+            let b = self.block(layout.data_offset)?;
+            extended = b[504] != 0;
+            // The block was read: data_offset + 512 is within the bytes.
+            layout.data_offset = layout.data_offset.saturating_add(BLOCK_U64);
+        }
+        layout.size = h.gnu_real_size().map_err(|e| ScanError { offset: at, kind: ScanErrorKind::Field(e) })?;
+        layout.sparse = Some(SparseSource::Gnu { ext: &self.data[ext_start as usize..layout.data_offset as usize] });
+        Ok(())
+    }
+
+    /// Pax sparse 1.0 (main header at `at`): the map at the start of the stored data, which the
+    /// data then starts after.
+    fn pax_10_map(&self, at: u64, layout: &mut Layout<'a>) -> Result<SparseSource<'a>, Stall> {
+        let (data_offset, stored) = (layout.data_offset, layout.stored);
+        let bad = |kind| Stall::Bad(ScanError { offset: data_offset, kind });
+        let avail = self.bytes(data_offset, stored.min(self.len().saturating_sub(data_offset)), "", at)?;
+        let (_, map_len) = match sparse::decode_pax_10(avail, self.opts.limits.max_sparse_entries) {
+            Ok(m) => m,
+            // The map may go on past the window: another block of it, at least.
+            Err(SparseError::Malformed(_)) if self.more && (avail.len() as u64) < stored => {
+                return Err(Stall::Need(self.len().saturating_add(BLOCK_U64).min(data_offset.saturating_add(stored))));
+            }
+            Err(e) => return Err(bad(ScanErrorKind::Sparse(e))),
+        };
+        if map_len > stored.max(BLOCK_U64) {
+            return Err(bad(ScanErrorKind::Sparse(SparseError::Malformed("map is larger than the member"))));
+        }
+        // The map's blocks may run past the end of the bytes.
+        let map = self.bytes(data_offset, map_len, "sparse map", at)?;
+        // The map was read: data_offset + map_len is within the bytes.
+        layout.data_offset = data_offset.saturating_add(map_len);
+        layout.stored = stored.saturating_sub(map_len);
+        Ok(SparseSource::Pax10 { map })
+    }
 }
 
+/// What one step of a [`Scanner`] found.
+// The entry by value, as the iterator gives it: no allocation per member.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, Copy)]
+pub enum Step<'a> {
+    /// The next member.
+    Entry(Entry<'a>),
+    /// The window ends before the scanner can decide (only over a window with more to come):
+    /// it needs at least `min_bytes` bytes from the start of its bytes. Scan on from the same
+    /// start with a new scanner over a window that long or longer.
+    NeedData {
+        /// The least window length that lets the scan get further.
+        min_bytes: u64,
+    },
+    /// The end of the archive.
+    End(ScanEnd),
+}
+
+/// Why a scan cannot go on: it needs more bytes (this window length, at least), or the archive is
+/// unreadable.
+enum Stall {
+    Need(u64),
+    Bad(ScanError),
+}
+
+impl From<ScanError> for Stall {
+    fn from(e: ScanError) -> Stall {
+        Stall::Bad(e)
+    }
+}
+
+/// What is where a header should be (see [`Scanner::boundary`]).
+enum Block<'a> {
+    Header(&'a [u8; BLOCK]),
+    /// Zero blocks, skipped (lenient): the scan goes on at `pos`.
+    Skipped,
+    /// The archive ended.
+    End,
+}
+
+/// Where a member's data is, and what size it has.
+struct Layout<'a> {
+    data_offset: u64,
+    stored: u64,
+    size: u64,
+    sparse: Option<SparseSource<'a>>,
+}
+
+/// Over a whole archive: each member, then `None` at the end (see [`Scanner::end`]) or after an
+/// error. Over a window with more to come, use [`Scanner::step`]: here a need for more bytes is
+/// read as the end of the bytes, an error.
 impl<'a> Iterator for Scanner<'a> {
     type Item = Result<Entry<'a>, ScanError>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
-        if self.end.is_some() || self.failed {
+        if self.end.is_some() || self.error.is_some() || self.need.is_some() {
             return None;
         }
-        let r = self.step();
-        if matches!(r, Some(Err(_))) {
-            self.failed = true;
+        match self.advance() {
+            Ok(Some(e)) => Some(Ok(e)),
+            Ok(None) => None,
+            Err(Stall::Bad(e)) => {
+                self.error = Some(e.clone());
+                Some(Err(e))
+            }
+            Err(Stall::Need(min_bytes)) => {
+                self.need = Some(min_bytes);
+                let missing = min_bytes.saturating_sub(self.len());
+                Some(Err(ScanError { offset: self.pos, kind: ScanErrorKind::PastEof { what: "the bytes the scan needs", size: min_bytes, missing } }))
+            }
         }
-        r
     }
 }
 

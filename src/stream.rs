@@ -3,8 +3,8 @@
 //! member data is skipped by reading, never by seeking.
 //!
 //! The same [`Scanner`] decodes the headers: it runs over a window of the stream that starts at a
-//! member boundary. When the window ends too early it answers `NeedMore`, and the driver reads
-//! further and tries again. Pax `g` data is kept across windows. Offsets given to the caller are
+//! member boundary. When the window ends too early it asks for more bytes
+//! ([`crate::scan::Step::NeedData`]), and the driver reads further and tries again. Pax `g` data is kept across windows. Offsets given to the caller are
 //! offsets in the (decompressed) stream.
 #![deny(clippy::arithmetic_side_effects)]
 
@@ -18,7 +18,7 @@ use crate::format::pax::Globals;
 use crate::error::{Error, IoContext, Result};
 use crate::format::compression::Compression;
 use crate::format::header::{round_up, BLOCK};
-use crate::scan::{Entry, ScanEnd, ScanError, ScanErrorKind, ScanOptions, Scanner, Stop, Warning};
+use crate::scan::{Entry, ScanEnd, ScanError, ScanErrorKind, ScanOptions, Scanner, Step, Stop, Warning};
 
 /// How a stream scan ended.
 #[derive(Debug, Clone, Copy)]
@@ -300,17 +300,16 @@ impl<'a> Reads<'a> {
     fn next(&mut self, visit: &mut impl FnMut(&Entry<'_>) -> Result<Visit>, data: &mut impl FnMut(&[u8]) -> Result<()>) -> Result<Next> {
         let (cursor, start) = (self.cursor, self.start);
         let mut sc = Scanner::window(&self.buf[cursor..], 0, self.opts, !self.eof, self.globals.as_slice());
-        let step = sc.next();
+        let step = sc.step();
         let new_globals: Vec<Vec<u8>> = sc.global_ranges().iter().map(|&(s, l)| self.buf[cursor + s as usize..cursor + (s + l) as usize].to_vec()).collect();
         let mut e = match step {
-            Some(Ok(e)) => e,
-            Some(Err(e)) if e.kind == ScanErrorKind::NeedMore => {
-                self.grow(e.offset)?;
+            Ok(Step::Entry(e)) => e,
+            Ok(Step::NeedData { min_bytes }) => {
+                self.grow(min_bytes)?;
                 return Ok(Next::Again);
             }
-            Some(Err(e)) => return Err(self.scan_err(e, start)),
-            None => {
-                let mut end = sc.end().expect("scan ended");
+            Err(e) => return Err(self.scan_err(e, start)),
+            Ok(Step::End(mut end)) => {
                 end.end_offset += start;
                 end.members = self.members;
                 end.global_attributes |= self.global_attributes;
@@ -341,18 +340,20 @@ impl<'a> Reads<'a> {
         Ok(Next::Member)
     }
 
-    /// The window ended before the scanner could decide (at window offset `at`): reads more,
-    /// doubling the window, up to what one member's header chain may need.
-    fn grow(&mut self, at: u64) -> Result<()> {
+    /// The window ended before the scanner could decide: reads until it holds `min_bytes` at
+    /// least, doubling it, up to what one member's header chain may need (past that, the chain
+    /// that starts the window is too long).
+    fn grow(&mut self, min_bytes: u64) -> Result<()> {
         let have = self.buf.len() - self.cursor;
         if have >= window_limit(&self.opts) {
-            return Err(self.scan_err(ScanError { offset: at, kind: ScanErrorKind::ChainTooLong(self.opts.limits.max_chain) }, self.start));
+            return Err(self.scan_err(ScanError { offset: 0, kind: ScanErrorKind::ChainTooLong(self.opts.limits.max_chain) }, self.start));
         }
         if self.cursor > 0 {
             self.buf.drain(..self.cursor);
             self.cursor = 0;
         }
-        self.eof = fill(self.r, &mut self.buf, have + have.max(self.chunk), self.chunk, self.start, self.path)?;
+        let want = usize::try_from(min_bytes).unwrap_or(usize::MAX).max(have + have.max(self.chunk));
+        self.eof = fill(self.r, &mut self.buf, want, self.chunk, self.start, self.path)?;
         Ok(())
     }
 

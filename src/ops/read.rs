@@ -24,7 +24,7 @@ use crate::format::compression::Compression;
 use crate::format::ext;
 use crate::format::tarfs::{self, Index, IndexEntry, FLAG_EXT, FLAG_GLOBALS, FLAG_SUBSET};
 use crate::source::{compression_of, source_of, ByteSource, Decoded};
-use crate::scan::{Entry, ScanEnd, ScanOptions, Scanner};
+use crate::scan::{Entry, ScanEnd, ScanOptions, Scanner, Step};
 use crate::verdict::{self, Corruption, Judged, Verdict, Why};
 
 /// Which index a reader uses.
@@ -820,10 +820,11 @@ impl<'a> Reader<'a> {
         let first = e.stored_size.clamp(2 * BLOCK_U64, 1 << 20);
         let head = self.source.read_at(e.position, (chain_len + first) as usize).map_err(io_in)?;
         let mut sc = Scanner::window(&head, 0, self.opts, true, &[]);
-        let found = match sc.next() {
-            Some(Ok(f)) => f,
-            Some(Err(err)) => return Err(self.mismatch(u64::MAX, e.position, &e.path(), &format!("no member there ({})", err.kind))),
-            None => return Err(self.mismatch(u64::MAX, e.position, &e.path(), "no member there (end of archive)")),
+        let found = match sc.step() {
+            Ok(Step::Entry(f)) => f,
+            Ok(Step::NeedData { .. }) => return Err(self.mismatch(u64::MAX, e.position, &e.path(), "no member there (more input needed)")),
+            Err(err) => return Err(self.mismatch(u64::MAX, e.position, &e.path(), &format!("no member there ({})", err.kind))),
+            Ok(Step::End(_)) => return Err(self.mismatch(u64::MAX, e.position, &e.path(), "no member there (end of archive)")),
         };
         let same = found.position == 0
             && found.header.as_bytes()[..148] == e.header.as_bytes()[..148]
@@ -894,14 +895,12 @@ impl<'a> Reader<'a> {
         loop {
             let head = self.source.read_at(position, want).map_err(io_in)?;
             let mut sc = Scanner::window(&head, 0, self.opts, true, &[]);
-            match sc.next() {
-                Some(Ok(found)) if found.position == 0 => return of(&found, position + found.data_offset),
+            match sc.step() {
+                Ok(Step::Entry(found)) if found.position == 0 => return of(&found, position + found.data_offset),
                 // A chain longer than the window (long pax records): a larger one.
-                Some(Err(err)) if head.len() == want && want < (64 << 20) => {
-                    let _ = err;
-                    want *= 8;
-                }
-                Some(Err(err)) => return Err(self.mismatch(u64::MAX, position, b"", &format!("no member there ({})", err.kind))),
+                Ok(Step::NeedData { .. }) | Err(_) if head.len() == want && want < (64 << 20) => want *= 8,
+                Ok(Step::NeedData { .. }) => return Err(self.mismatch(u64::MAX, position, b"", "no member there (more input needed)")),
+                Err(err) => return Err(self.mismatch(u64::MAX, position, b"", &format!("no member there ({})", err.kind))),
                 _ => return Err(self.mismatch(u64::MAX, position, b"", "no member there")),
             }
         }
