@@ -311,7 +311,7 @@ fn isolated(f: &Found, progress: &dyn Progress, job: &(impl Fn(&Found, &dyn Prog
         let what = payload.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| payload.downcast_ref::<String>().cloned()).unwrap_or_default();
         let pending = std::fs::metadata(&f.path).is_ok_and(|m| crate::ops::journal::pending(&f.path, (m.dev(), m.ino())));
         let state = if pending { format!("; an in-place change was interrupted: run `tarfs recover {}`", f.path.display()) } else { String::new() };
-        Err(Error::Invalid(format!("{}: internal error (a bug in tarfs): {what}{state}", f.path.display())))
+        Err(Error::Bug { path: f.path.clone(), what: format!("{what}{state}") })
     })
 }
 

@@ -183,10 +183,67 @@ pub enum Error {
     /// `From` impl would leave `?` on closures' errors without a type to infer.
     #[error(transparent)]
     Plan(crate::ops::plan::PlanError),
-    /// Being removed (issue #31): the files that still use it are being rewritten. No new use.
-    #[doc(hidden)]
+    /// An index written in place did not read back as written: the change is rolled back.
+    #[error("{}: the {what} did not read back as written: {problem}", path.display())]
+    ReadBack {
+        /// The archive.
+        path: PathBuf,
+        /// Which index.
+        what: ReadBackIndex,
+        /// What differs.
+        problem: ReadBackProblem,
+    },
+}
+
+/// The index an in-place change reads back ([`Error::ReadBack`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ReadBackIndex {
+    /// An embedded `.tarfs` first member.
+    #[error("embedded index")]
+    Embedded,
+    /// A CSV index member.
+    #[error("CSV index")]
+    Csv,
+}
+
+/// What an index read back differs in ([`Error::ReadBack`]).
+#[derive(Debug, thiserror::Error)]
+pub enum ReadBackProblem {
+    /// The index is not found where it was written.
     #[error("{0}")]
-    Invalid(String),
+    NotFound(&'static str),
+    /// Another index is found first.
+    #[error("the newest one found is {0}")]
+    Another(crate::ops::read::Source),
+    /// It ends elsewhere.
+    #[error("it ends at byte {at}, not {want}")]
+    EndsAt {
+        /// Where it ends.
+        at: u64,
+        /// Where it was written to end.
+        want: u64,
+    },
+    /// The verdict refuses it.
+    #[error("{0}")]
+    Refused(Box<crate::ops::read::Refusal>),
+    /// An entry at another position.
+    #[error("entry {entry} is at byte {at}, not {want:?}")]
+    Position {
+        /// The entry.
+        entry: usize,
+        /// Its position.
+        at: u64,
+        /// The position written.
+        want: Option<u64>,
+    },
+    /// Another number of members.
+    #[error("it lists {found} members, not {want}")]
+    Count {
+        /// Members listed.
+        found: usize,
+        /// Members written.
+        want: usize,
+    },
 }
 
 /// A request that cannot be carried out as asked.
@@ -236,6 +293,14 @@ pub enum UsageError {
         path: PathBuf,
         /// The member.
         member: String,
+    },
+    /// A compression tarfs does not decode.
+    #[error("{}: {compression}-compressed archives are not supported; decompress it first (gzip, bzip2, xz, lzma and zstd are)", path.display())]
+    Unsupported {
+        /// The archive.
+        path: PathBuf,
+        /// The compression's name.
+        compression: &'static str,
     },
     /// An archive path that names something other than a regular file.
     #[error("{}: is {kind}, not a tar archive file (`tarfs index` reads FIFOs and tape devices as streams)", path.display())]
@@ -294,6 +359,10 @@ pub enum DataProblem {
     },
     /// The stream ends inside the data of the member.
     EndsInData,
+    /// A member's size reaches past any file.
+    SizePastAnyFile,
+    /// A sparse member's map does not hold.
+    SparseMap(crate::format::sparse::SparseError),
 }
 
 /// The words for [`Error::Data`] after the archive's name.
@@ -301,6 +370,8 @@ fn data_message(offset: u64, problem: &DataProblem) -> String {
     match problem {
         DataProblem::SparseShort { needs, stores } => format!("at byte {offset}: sparse map needs {needs} bytes of data, the member stores {stores}"),
         DataProblem::EndsInData => format!("the stream ends inside the data of the member at byte {offset}"),
+        DataProblem::SizePastAnyFile => format!("the member at byte {offset} has a size past any file"),
+        DataProblem::SparseMap(e) => format!("at byte {offset}: {e}"),
     }
 }
 
@@ -367,7 +438,7 @@ impl Error {
             | Error::Recovery { .. }
             | Error::Interrupted { .. }
             | Error::Bug { .. }
-            | Error::Invalid(_) => libc::EIO,
+            | Error::ReadBack { .. } => libc::EIO,
             Error::Plan(_) => libc::EINVAL,
         }
     }

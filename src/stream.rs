@@ -513,11 +513,7 @@ pub fn decoder<'a, R: io::BufRead + Send + 'a>(input: R, c: Option<Compression>,
         }
         Some(Compression::Zstd) => Box::new(zstd::stream::read::Decoder::with_buffer(input).at(path)?),
         Some(other) => {
-            return Err(Error::Invalid(format!(
-                "{}: {}-compressed archives are not supported; decompress it first (gzip, bzip2, xz, lzma and zstd are)",
-                path.display(),
-                other.name()
-            )))
+            return Err(Error::Usage { what: crate::error::UsageError::Unsupported { path: path.to_path_buf(), compression: other.name() } })
         }
     })
 }

@@ -74,11 +74,11 @@ pub fn apply(plan: Plan, opts: &IndexOptions, progress: &dyn Progress) -> tarfs:
         }
         Plan::Grown { archive, dest, stale } => match tarfs::ops::grown::write_sidecar_grown(&archive, &dest, opts)? {
             Ok(g) => {
-                let reason = format!("grew ({stale}): {} kept, {} read{}", batch::count(g.kept, "member", "members"), batch::count(g.read, "byte", "bytes"), ext_note(&g.report));
+                let reason = format!("grew (the old index is stale: {stale}): {} kept, {} read{}", batch::count(g.kept, "member", "members"), batch::count(g.read, "byte", "bytes"), ext_note(&g.report));
                 Ok(indexed(reason, &g.report, dest))
             }
             // Why the old index could not answer for the old part: the whole is read.
-            Err(not) => full(&archive, dest, format!("rebuilt: {stale}; in full: {not}"), opts),
+            Err(not) => full(&archive, dest, format!("rebuilt: the old index is stale: {stale}; in full: {not}"), opts),
         },
         Plan::Full { archive, dest, why } => full(&archive, dest, why.to_string(), opts),
     }

@@ -109,7 +109,7 @@ enum Slot {
     /// An archive; loaded at once (a one-archive mount) or when first looked into. In a tree,
     /// `file` is the archive file's (mtime, uid, gid), read once: its directory shows them,
     /// before and after it is loaded.
-    Archive { path: PathBuf, loaded: OnceLock<std::result::Result<Arc<Loaded>, String>>, file: Option<(i64, u32, u32)> },
+    Archive { path: PathBuf, loaded: OnceLock<std::result::Result<Arc<Loaded>, Arc<crate::Error>>>, file: Option<(i64, u32, u32)> },
     /// The directory of a tree of archives: its directories, with archives as leaves (each the
     /// slot `archives[member]`).
     Dir { tree: Tree, archives: Vec<usize>, mtime: i64 },
@@ -206,10 +206,10 @@ impl TarFs {
                     }
                     Err(e) => {
                         eprintln!("tarfs: {e}");
-                        Err(e.to_string())
+                        Err(Arc::new(e))
                     }
                 });
-                r.clone().map_err(|_| Errno::EIO)
+                r.clone().map_err(|e| Errno::from_i32(e.errno()))
             }
             _ => Err(Errno::ENOENT),
         }

@@ -18,7 +18,7 @@ use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::archive::Archive;
-use crate::error::{Error, Result};
+use crate::error::{Error, ReadBackIndex, ReadBackProblem, Result};
 use crate::format::csv::{self, Row};
 use crate::format::header::{round_up, UstarFields, BLOCK};
 use crate::format::pax::push_record;
@@ -69,20 +69,20 @@ pub enum CsvOutcome {
 /// Reads the archive at `path` back after an append: its newest CSV index is `name` at byte
 /// `at`, and lists the `rows` members before it, each checked against its header.
 fn read_back(path: &Path, opts: ScanOptions, name: &str, at: u64, rows: usize) -> Result<()> {
-    let bad = |msg: String| Error::Invalid(format!("{}: the CSV index did not read back as written: {msg}", path.display()));
+    let bad = |problem| Error::ReadBack { path: path.to_path_buf(), what: ReadBackIndex::Csv, problem };
     let archive = Archive::open(path)?;
-    let located = locate_csv(&archive, opts).ok_or_else(|| bad("no CSV index member is found from the end".into()))?;
+    let located = locate_csv(&archive, opts).ok_or_else(|| bad(ReadBackProblem::NotFound("no CSV index member is found from the end")))?;
     if located.source != Source::Csv(name.to_string(), at) {
-        return Err(bad(format!("the newest one found is {}", located.source)));
+        return Err(bad(ReadBackProblem::Another(located.source)));
     }
-    let reader = Reader::with_index(&archive, located, opts).map_err(|r| bad(r.to_string()))?;
+    let reader = Reader::with_index(&archive, located, opts).map_err(|r| bad(ReadBackProblem::Refused(Box::new(r))))?;
     let mut n = 0usize;
     reader.for_each(|_| {
         n += 1;
         Ok(())
     })?;
     if n != rows + 1 {
-        return Err(bad(format!("it lists {} members, not {rows}", n.saturating_sub(1))));
+        return Err(bad(ReadBackProblem::Count { found: n.saturating_sub(1), want: rows }));
     }
     Ok(())
 }

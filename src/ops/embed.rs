@@ -38,7 +38,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::archive::Archive;
 use crate::chunked::{self, ScanMode};
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, IoContext, ReadBackIndex, ReadBackProblem, Result};
 use crate::format::header::{round_up, HeaderView, UstarFields, BLOCK, BLOCK_U64};
 use crate::format::ext::{self, ExtSink};
 use crate::format::tarfs::{self, IndexInfo};
@@ -123,7 +123,7 @@ struct Member<'a> {
 
 impl<'a> Member<'a> {
     fn of(path: &Path, e: &Entry<'a>) -> Result<Self> {
-        let end = round_up(e.stored_size).and_then(|n| e.data_offset.checked_add(n)).ok_or_else(|| Error::Invalid(format!("{}: the member at byte {} has a size past any file", path.display(), e.position)))?;
+        let end = round_up(e.stored_size).and_then(|n| e.data_offset.checked_add(n)).ok_or_else(|| Error::Data { path: path.to_path_buf(), offset: e.position, problem: crate::error::DataProblem::SizePastAnyFile })?;
         Ok(Member { typeflag: e.typeflag, position: e.position, chain_blocks: e.chain_blocks(), simple: e.is_simple(), end, meta: e.ext_meta(), header: e.header.as_bytes() })
     }
 }
@@ -256,10 +256,10 @@ fn check_tail(path: &Path, in_place: Option<&std::fs::File>, bytes: &[u8], end: 
 /// The survey has no order items for the old part, and its old members were not checked for
 /// headers that readers read differently: it serves only a re-index in the old `.tarfs`
 /// member's space, which moves no member.
-fn survey_grown<'a>(path: &Path, archive: &'a Archive, old: &'a Located, opts: ScanOptions, file: &std::fs::File) -> Result<std::result::Result<(Survey<'a>, Grew), String>> {
+fn survey_grown<'a>(path: &Path, archive: &'a Archive, old: &'a Located, opts: ScanOptions, file: &std::fs::File) -> Result<std::result::Result<(Survey<'a>, Grew), grown::NotGrown>> {
     let part = match grown::old_part(old, archive, opts) {
         Ok(part) => part,
-        Err(why) => return Ok(Err(why.to_string())),
+        Err(why) => return Ok(Err(why)),
     };
     let data = old.slice(archive);
     let mut members = Vec::with_capacity(part.entries);
@@ -351,22 +351,22 @@ static ZEROS: [u8; 2 * BLOCK] = [0; 2 * BLOCK];
 /// decodes, is fresh, and lists exactly the members at `positions` (absolute byte offsets, in
 /// index order); a sample of entries is checked against the headers at their positions.
 fn read_back(path: &Path, opts: ScanOptions, base: u64, positions: &[u64]) -> Result<()> {
-    let bad = |msg: String| Error::Invalid(format!("{}: the embedded index did not read back as written: {msg}", path.display()));
+    let bad = |problem| Error::ReadBack { path: path.to_path_buf(), what: ReadBackIndex::Embedded, problem };
     let archive = Archive::open(path)?;
-    let located = Located::embedded(&archive).ok_or_else(|| bad("no `.tarfs` first member".into()))?;
+    let located = Located::embedded(&archive).ok_or_else(|| bad(ReadBackProblem::NotFound("no `.tarfs` first member")))?;
     // The index is read whole, the members it is checked against as a sample.
     if let crate::ops::read::IndexBytes::InArchive(r) = &located.bytes {
         archive.advise_sampling(std::iter::once(r.start as u64..r.end as u64));
     }
     if located.base != base {
-        return Err(bad(format!("it ends at byte {}, not {base}", located.base)));
+        return Err(bad(ReadBackProblem::EndsAt { at: located.base, want: base }));
     }
-    let reader = Reader::with_index(&archive, located, opts).map_err(|r| bad(r.to_string()))?;
+    let reader = Reader::with_index(&archive, located, opts).map_err(|r| bad(ReadBackProblem::Refused(Box::new(r))))?;
     let mut i = 0usize;
     let step = (positions.len() / 64).max(1);
     reader.for_each(|entry| {
         if positions.get(i) != Some(&entry.position) {
-            return Err(bad(format!("entry {i} is at byte {}, not {:?}", entry.position, positions.get(i))));
+            return Err(bad(ReadBackProblem::Position { entry: i, at: entry.position, want: positions.get(i).copied() }));
         }
         if i % step == 0 || i + 1 == positions.len() {
             reader.checked(entry)?;
@@ -375,7 +375,7 @@ fn read_back(path: &Path, opts: ScanOptions, base: u64, positions: &[u64]) -> Re
         Ok(())
     })?;
     if i != positions.len() {
-        return Err(bad(format!("it lists {i} members, not {}", positions.len())));
+        return Err(bad(ReadBackProblem::Count { found: i, want: positions.len() }));
     }
     Ok(())
 }
@@ -432,7 +432,7 @@ fn survey_in_place<'a>(path: &Path, target: &Target, archive: &'a Archive, old: 
                 }
                 in_full = Some("the new index does not fit in the old .tarfs member".to_string());
             }
-            Err(why) => in_full = Some(why),
+            Err(why) => in_full = Some(why.to_string()),
         }
     }
     archive.advise(memmap2::Advice::Normal);

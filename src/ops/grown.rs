@@ -72,7 +72,7 @@ pub fn write_sidecar_grown(archive: &Archive, dest: &Path, opts: &IndexOptions) 
             crate::watch::at(e.position);
             sink.push(&e)?;
         }
-        let mut end = scanner.end().ok_or_else(|| Error::Invalid(format!("{}: the scan of the appended members did not end", path.display())))?;
+        let mut end = scanner.end().ok_or_else(|| Error::Bug { path: path.to_path_buf(), what: "the scan of the appended members did not end".into() })?;
         end.members += n as u64;
         let info = sink.finish(bytes.len() as u64, 0, &end, None)?;
         Ok((info, end))

@@ -67,7 +67,7 @@ impl fmt::Display for Why {
         match self {
             Why::Forced => f.write_str("forced"),
             Why::New => f.write_str("new"),
-            Why::Stale(why) => write!(f, "rebuilt: {why}"),
+            Why::Stale(why) => write!(f, "rebuilt: the old index is stale: {why}"),
             Why::Corrupt(why) => write!(f, "rebuilt: the old index is corrupt: {why}"),
         }
     }

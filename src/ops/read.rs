@@ -16,7 +16,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use crate::archive::{sidecar_path, Archive, IndexDir};
-use crate::error::{Error, Result};
+use crate::error::{DataProblem, Error, Result};
 use crate::format::header::{HeaderView, BLOCK, BLOCK_U64};
 use crate::format::csv;
 use crate::format::sparse::Region;
@@ -229,21 +229,21 @@ pub fn extension_of<'i>(located: &'i Located, archive: &'i Archive) -> Option<Re
     let header: &[u8; BLOCK] = data.get(..BLOCK)?.try_into().ok()?;
     let info = tarfs::decode_header(header).ok()?.info?;
     let range = tarfs::ext_range(data, &info)?;
-    Some(ext::Ext::open(&data[range], header, info.entries).map_err(|e| Error::Invalid(format!("{}: {e}", located.path(archive).display()))))
+    Some(ext::Ext::open(&data[range], header, info.entries).map_err(|e| Error::Index { index: located.path(archive), source: tarfs::IndexError::Extension(e) }))
 }
 
 /// Entry `i` of the index `located` (whose bytes are `data`, its extension `x`), with its
 /// checksum checked, and the member it describes (from the extension record): what a scan
 /// would yield for it, without reading the archive.
 pub fn ext_entry<'s>(located: &Located, archive: &Archive, x: &ext::Ext<'s>, data: &'s [u8], i: usize) -> Result<Entry<'s>> {
-    let bad = |msg: String| Error::Invalid(format!("{}: entry {i} (byte {} of the index): {msg}", located.path(archive).display(), (i + 1) * BLOCK));
-    let block: &[u8; BLOCK] = data.get((i + 1) * BLOCK..(i + 2) * BLOCK).and_then(|b| b.try_into().ok()).ok_or_else(|| bad("missing".into()))?;
+    let index_error = |source| Error::Index { index: located.path(archive), source };
+    let block: &[u8; BLOCK] = data.get((i + 1) * BLOCK..(i + 2) * BLOCK).and_then(|b| b.try_into().ok()).ok_or_else(|| index_error(tarfs::IndexError::Ragged(data.len())))?;
     let ie = IndexEntry::new(block);
     if !ie.checksum_ok() {
         return Err(Error::Index { index: located.path(archive), source: tarfs::IndexError::EntryChecksum { entry: i as u64, offset: ((i + 1) * BLOCK) as u64 } });
     }
     x.check_entry(&data[BLOCK..], i).map_err(|r| Error::Index { index: located.path(archive), source: tarfs::IndexError::entry_digest(r) })?;
-    let m = x.meta(i, ie.stored_checksum()).map_err(|e| bad(e.to_string()))?;
+    let m = x.meta(i, ie.stored_checksum()).map_err(|e| index_error(tarfs::IndexError::Extension(e)))?;
     Entry::from_index(HeaderView::new(block), located.base + ie.position() * BLOCK_U64, &m).map_err(|source| Error::Scan { path: located.path(archive), source })
 }
 
@@ -425,13 +425,13 @@ impl<'a> Reader<'a> {
     /// the GZIDX is left unused and the archive is decoded from its start.
     pub fn use_gzidx(&mut self, index: rapidgzip_core::DeflateIndex) -> Result<()> {
         if self.compression != Some(Compression::Gzip) {
-            return Err(Error::Invalid(format!("{}: --gzidx is for gzip-compressed archives", self.archive.path().display())));
+            return Err(Error::Usage { what: crate::error::UsageError::GzidxNotGzip { path: self.archive.path().to_path_buf() } });
         }
         let Some(digests) = self.seek_digests() else {
             self.gzidx = Some(false);
             return Ok(());
         };
-        let ck = crate::seekpoints::Checkpointed::with_index(self.archive, index, digests).map_err(|why| Error::Invalid(format!("{}: {why}", self.archive.path().display())))?;
+        let ck = crate::seekpoints::Checkpointed::with_index(self.archive, index, digests).map_err(|source| Error::SeekPoints { path: self.archive.path().to_path_buf(), source })?;
         self.source = Box::new(ck);
         self.gzidx = Some(true);
         Ok(())
@@ -547,7 +547,7 @@ impl<'a> Reader<'a> {
         }
         if self.compression.is_some() {
             // A scan's entries borrow its buffers, and reading one again means decoding again.
-            return Err(Error::Invalid(format!("{}: lookup by name in a compressed archive needs an index with extension data (tarfs index rebuilds it)", self.archive.path().display())));
+            return Err(Error::Usage { what: crate::error::UsageError::LookupNeedsExtension { path: self.archive.path().to_path_buf() } });
         }
         let keys: Vec<&[u8]> = names.iter().map(|n| normalize_name(n)).collect();
         let mut found = vec![Vec::new(); names.len()];
@@ -584,7 +584,7 @@ impl<'a> Reader<'a> {
     pub fn lookup_entries(&self, name: &[u8]) -> Result<Vec<usize>> {
         let (x, data) = self.extension().ok_or_else(|| Error::NotFound { path: self.archive.path().to_path_buf(), name: String::from_utf8_lossy(name).into_owned() })??;
         let key_of = |i| -> Result<Vec<u8>> { Ok(normalize_name(&self.ext_entry(&x, data, i)?.path()).to_vec()) };
-        let wrap = |e| Error::Invalid(format!("{}: {e}", self.archive.path().display()));
+        let wrap = |e| Error::Index { index: self.located.as_ref().map_or_else(|| self.archive.path().to_path_buf(), |l| l.path(self.archive)), source: tarfs::IndexError::Extension(e) };
         x.find(normalize_name(name), key_of, wrap)
     }
 
@@ -699,7 +699,7 @@ impl<'a> Reader<'a> {
     /// Members through a CSV index. A row gives the name and the data's place; the main header
     /// is the block before the data, and must be a header of that size or that name.
     fn for_each_csv(&self, name: &str, index_at: u64, data: &[u8], mut f: impl FnMut(&Entry<'_>) -> Result<()>) -> Result<()> {
-        let rows = csv::decode(data).map_err(|e| Error::Invalid(format!("{}: {name}: {e}", self.archive.path().display())))?;
+        let rows = csv::decode(data).map_err(|source| Error::Index { index: self.archive.path().to_path_buf(), source: tarfs::IndexError::Csv { name: name.to_string(), source } })?;
         let bytes = self.archive.bytes();
         // The pax global headers met so far: a member's attributes depend on them.
         let mut globals = crate::format::pax::Globals::default();
@@ -837,10 +837,10 @@ impl<'a> Reader<'a> {
         }
         let mut x = Expander::new(&found, &self.opts, path)?;
         if x.stored() > found.stored_size {
-            return Err(Error::Invalid(format!("{}: at byte {}: sparse map needs {} bytes of data, the member stores {}", path.display(), e.header_offset, x.stored(), found.stored_size)));
+            return Err(Error::Data { path: path.to_path_buf(), offset: e.header_offset, problem: DataProblem::SparseShort { needs: x.stored(), stores: found.stored_size } });
         }
         let end = e.data_offset + e.stored_size;
-        let short = || Error::Invalid(format!("{}: the stream ends inside the data of the member at byte {}", path.display(), e.position));
+        let short = || Error::Data { path: path.to_path_buf(), offset: e.position, problem: DataProblem::EndsInData };
         let in_head = &head[chain_len as usize..];
         let take = (in_head.len() as u64).min(e.stored_size) as usize;
         x.feed(&in_head[..take], out).map_err(io_out)?;
@@ -871,7 +871,7 @@ impl<'a> Reader<'a> {
         let of = |found: &Entry<'_>, data_offset: u64| -> Result<Layout> {
             let x = Expander::new(found, &self.opts, path)?;
             if x.stored() > found.stored_size {
-                return Err(Error::Invalid(format!("{}: at byte {}: sparse map needs {} bytes of data, the member stores {}", path.display(), found.header_offset, x.stored(), found.stored_size)));
+                return Err(Error::Data { path: path.to_path_buf(), offset: found.header_offset, problem: DataProblem::SparseShort { needs: x.stored(), stores: found.stored_size } });
             }
             let mut at = data_offset;
             let regions = x
@@ -1005,13 +1005,7 @@ pub fn cat(reader: &Reader<'_>, names: &[Vec<u8>], out: &mut dyn Write) -> Resul
         Error::Io { source, .. } if reader.compression().is_none() => Error::Io { path: stdout.to_path_buf(), source },
         other => other,
     };
-    let is_dir = |e: &Entry<'_>| {
-        Error::Invalid(format!(
-            "{}: {}: is a directory, which has no contents to print (use `tarfs extract` for its subtree)",
-            reader.archive().path().display(),
-            String::from_utf8_lossy(&e.path())
-        ))
-    };
+    let is_dir = |e: &Entry<'_>| Error::Usage { what: crate::error::UsageError::CatDirectory { path: reader.archive().path().to_path_buf(), member: String::from_utf8_lossy(&e.path()).into_owned() } };
     let not_found = |i: usize| Error::NotFound { path: reader.archive().path().to_path_buf(), name: String::from_utf8_lossy(&names[i]).into_owned() };
     if reader.reads_members_alone() {
         // Look each name up, then write the members in archive order (so a compressed stream
@@ -1138,7 +1132,7 @@ fn cat_pass(r: &mut dyn std::io::Read, path: &Path, opts: ScanOptions, stop_afte
             return Ok(Visit::Skip);
         }
         if e.typeflag == b'5' {
-            return Err(Error::Invalid(format!("{}: {}: is a directory, which has no contents to print (use `tarfs extract` for its subtree)", path.display(), String::from_utf8_lossy(&member))));
+            return Err(Error::Usage { what: crate::error::UsageError::CatDirectory { path: path.to_path_buf(), member: String::from_utf8_lossy(&member).into_owned() } });
         }
         s.current = Some(Expander::new(e, &opts, path)?);
         Ok(Visit::Data)
@@ -1165,13 +1159,7 @@ pub fn write_data(archive: &Archive, e: &Entry<'_>, opts: &ScanOptions, out: &mu
     let data = &archive.bytes()[e.data_offset as usize..(e.data_offset + e.stored_size) as usize];
     let mut x = Expander::new(e, opts, archive.path())?;
     if x.stored() > data.len() as u64 {
-        return Err(Error::Invalid(format!(
-            "{}: at byte {}: sparse map needs {} bytes of data, the member stores {}",
-            archive.path().display(),
-            e.header_offset,
-            x.stored(),
-            data.len()
-        )));
+        return Err(Error::Data { path: archive.path().to_path_buf(), offset: e.header_offset, problem: DataProblem::SparseShort { needs: x.stored(), stores: data.len() as u64 } });
     }
     x.feed(data, out).map_err(io)?;
     x.finish(out).map_err(io)
@@ -1189,10 +1177,10 @@ pub(crate) struct Expander {
 
 impl Expander {
     pub(crate) fn new(e: &Entry<'_>, opts: &ScanOptions, path: &Path) -> Result<Expander> {
-        let bad = |err: &dyn std::fmt::Display| Error::Invalid(format!("{}: at byte {}: {err}", path.display(), e.header_offset));
-        let map = match e.sparse_map(&opts.limits).map_err(|err| bad(&err))? {
+        let bad = |err| Error::Data { path: path.to_path_buf(), offset: e.header_offset, problem: DataProblem::SparseMap(err) };
+        let map = match e.sparse_map(&opts.limits).map_err(bad)? {
             Some(m) => {
-                crate::format::sparse::validate(&m, e.size).map_err(|err| bad(&err))?;
+                crate::format::sparse::validate(&m, e.size).map_err(bad)?;
                 m
             }
             None => vec![(0, e.stored_size)],
