@@ -64,6 +64,9 @@ fi
 # The scanner, format and stream modules deny unchecked arithmetic on input (each exception is
 # justified where it stands); clippy enforces it.
 cargo clippy --release --lib --quiet
+# The shape of the code (issue #31): file and function lengths, typed errors, no leaks, every
+# unsafe justified.
+python3 scripts/check-shape.py
 cargo test --release --all-targets
 cargo test --release --doc
 

@@ -361,9 +361,6 @@ impl<'a> ByteSource for Checkpointed<'a> {
         Ok(Cow::Owned(out))
     }
 
-    fn stamp(&self) -> u64 {
-        self.archive.len()
-    }
 
     fn counter(&self) -> &AtomicU64 {
         &self.read
