@@ -20,15 +20,19 @@ struct Counting;
 static LIVE: AtomicUsize = AtomicUsize::new(0);
 static PEAK: AtomicUsize = AtomicUsize::new(0);
 
+// SAFETY: every method passes its arguments to the system allocator unchanged (the caller's
+// contract is `GlobalAlloc`'s, which `System` upholds); the counting touches only atomics.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let live = LIVE.fetch_add(layout.size(), Ordering::SeqCst) + layout.size();
         PEAK.fetch_max(live, Ordering::SeqCst);
+        // SAFETY: `layout` is the caller's, as `GlobalAlloc::alloc` requires.
         unsafe { System.alloc(layout) }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         LIVE.fetch_sub(layout.size(), Ordering::SeqCst);
+        // SAFETY: `ptr` came from this allocator (that is, from `System`) with `layout`.
         unsafe { System.dealloc(ptr, layout) }
     }
 
@@ -39,6 +43,8 @@ unsafe impl GlobalAlloc for Counting {
         } else {
             LIVE.fetch_sub(layout.size() - new_size, Ordering::SeqCst);
         }
+        // SAFETY: `ptr` came from `System` with `layout`; `new_size` is the caller's, checked by
+        // its contract.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 }

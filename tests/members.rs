@@ -41,8 +41,11 @@ with tarfile.open(sys.argv[1], 'w', format=tarfile.PAX_FORMAT) as t:
     a
 }
 
+/// A member as the tests compare it: path, size and type.
+type Listed = (String, u64, char);
+
 /// (path, size, type) of each member by `open_best`, in its order, and the source used.
-fn through_index(a: &Path) -> (Vec<(String, u64, char)>, Box<dyn MemberIndex>) {
+fn through_index(a: &Path) -> (Vec<Listed>, Box<dyn MemberIndex>) {
     let opened = open_best(Archive::open(a).unwrap(), None, ScanOptions::default()).unwrap();
     let mut got = Vec::new();
     opened
@@ -56,12 +59,16 @@ fn through_index(a: &Path) -> (Vec<(String, u64, char)>, Box<dyn MemberIndex>) {
     (got, opened.index)
 }
 
-fn python(a: &Path) -> Vec<(String, u64, char)> {
+fn python(a: &Path) -> Vec<Listed> {
     python_members(a).iter().map(|m| (m["name"].as_str().unwrap().to_string(), m["size"].as_u64().unwrap(), m["type"].as_str().unwrap().chars().next().unwrap())).collect()
 }
 
+/// What `lookup` answers (the sizes of the members found, by name) and what `children`
+/// answers (the paths found, by directory).
+type Answers = (BTreeMap<String, Vec<u64>>, BTreeMap<String, Vec<String>>);
+
 /// `lookup` of every name and `children` of every directory, through `index`, as paths.
-fn answers(index: &dyn MemberIndex) -> (BTreeMap<String, Vec<u64>>, BTreeMap<String, Vec<String>>) {
+fn answers(index: &dyn MemberIndex) -> Answers {
     let path = |i: usize| String::from_utf8(index.get(i).unwrap().path).unwrap();
     let mut looked = BTreeMap::new();
     for name in ["top/a.txt", "./top/a.txt", "top/sub/b.txt", "other.txt", "missing"] {

@@ -28,7 +28,7 @@ impl MemberIndex for TarfsIndex {
     }
 
     fn get(&self, i: usize) -> Result<Member> {
-        self.reader.reader().indexed_entry(i, |e| Member::of(e))
+        self.reader.reader().indexed_entry(i, Member::of)
     }
 
     fn for_each(&self, f: &mut dyn FnMut(usize, Member) -> Result<()>) -> Result<()> {
