@@ -124,6 +124,18 @@ pub trait MemberIndex: Send + Sync {
     fn paths(&self) -> Result<&Paths>;
 }
 
+/// Hands every member `reader` lists (through its index, or a scan) to `f`, numbered, as owned
+/// [`Member`]s.
+pub(crate) fn list(reader: &Reader<'_>, f: &mut dyn FnMut(usize, Member) -> Result<()>) -> Result<()> {
+    let mut i = 0;
+    reader.for_each(|e| {
+        f(i, Member::of(e))?;
+        i += 1;
+        Ok(())
+    })?;
+    Ok(())
+}
+
 /// Members by normalized name and by parent directory.
 #[derive(Debug, Default)]
 pub struct Paths {

@@ -37,13 +37,7 @@ impl ScanIndex {
     }
 
     fn stream(&self, f: &mut dyn FnMut(usize, Member) -> Result<()>) -> Result<()> {
-        let mut i = 0;
-        self.reader.reader().for_each(|e| {
-            f(i, Member::of(e))?;
-            i += 1;
-            Ok(())
-        })?;
-        Ok(())
+        super::list(self.reader.reader(), f)
     }
 }
 

@@ -32,13 +32,7 @@ impl MemberIndex for TarfsIndex {
     }
 
     fn for_each(&self, f: &mut dyn FnMut(usize, Member) -> Result<()>) -> Result<()> {
-        let mut i = 0;
-        self.reader.reader().for_each(|e| {
-            f(i, Member::of(e))?;
-            i += 1;
-            Ok(())
-        })?;
-        Ok(())
+        super::list(self.reader.reader(), f)
     }
 
     /// Through the index's sorted name table: a binary search.
