@@ -543,7 +543,7 @@ impl<'a> Reader<'a> {
         if let Some(x) = self.extension() {
             let (x, data) = x?;
             // In entry order, which is archive order.
-            return names.iter().map(|name| self.lookup_entries(name)?.into_iter().map(|i| self.ext_entry(&x, data, i)).collect()).collect();
+            return names.iter().map(|name| self.find_in(&x, data, name)?.into_iter().map(|i| self.ext_entry(&x, data, i)).collect()).collect();
         }
         if self.compression.is_some() {
             // A scan's entries borrow its buffers, and reading one again means decoding again.
@@ -583,7 +583,13 @@ impl<'a> Reader<'a> {
     /// table of the `.tarfs` index in use (which has extension data).
     pub fn lookup_entries(&self, name: &[u8]) -> Result<Vec<usize>> {
         let (x, data) = self.extension().ok_or_else(|| Error::NotFound { path: self.archive.path().to_path_buf(), name: String::from_utf8_lossy(name).into_owned() })??;
-        let key_of = |i| -> Result<Vec<u8>> { Ok(normalize_name(&self.ext_entry(&x, data, i)?.path()).to_vec()) };
+        self.find_in(&x, data, name)
+    }
+
+    /// The entry numbers named `name` in the opened extension `x` of the index whose bytes are
+    /// `data`.
+    fn find_in<'s>(&'s self, x: &ext::Ext<'s>, data: &'s [u8], name: &[u8]) -> Result<Vec<usize>> {
+        let key_of = |i| -> Result<Vec<u8>> { Ok(normalize_name(&self.ext_entry(x, data, i)?.path()).to_vec()) };
         let wrap = |e| Error::Index { index: self.located.as_ref().map_or_else(|| self.archive.path().to_path_buf(), |l| l.path(self.archive)), source: tarfs::IndexError::Extension(e) };
         x.find(normalize_name(name), key_of, wrap)
     }
