@@ -52,7 +52,7 @@ fn through_index(a: &Path) -> (Vec<Listed>, Box<dyn MemberIndex>) {
         .index
         .for_each(&mut |_, m| {
             // Python's tarfile drops a directory's trailing slash.
-            got.push((String::from_utf8(m.path).unwrap().trim_end_matches('/').to_string(), m.size, m.typeflag as char));
+            got.push((String::from_utf8(m.path.clone()).unwrap().trim_end_matches('/').to_string(), m.size, m.typeflag as char));
             Ok(())
         })
         .unwrap();

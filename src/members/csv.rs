@@ -32,7 +32,7 @@ impl MemberIndex for CsvIndex {
         self.0.get(i)
     }
 
-    fn for_each(&self, f: &mut dyn FnMut(usize, Member) -> Result<()>) -> Result<()> {
+    fn for_each(&self, f: &mut dyn FnMut(usize, &Member) -> Result<()>) -> Result<()> {
         self.0.for_each(f)
     }
 

@@ -68,21 +68,19 @@ pub struct Member {
 impl Member {
     /// The owned copy of the scanned or indexed member `e`.
     pub fn of(e: &Entry<'_>) -> Member {
-        Member {
-            path: e.path().into_owned(),
-            typeflag: e.typeflag,
-            link: e.link().to_vec(),
-            mode: e.mode,
-            uid: e.uid,
-            gid: e.gid,
-            mtime: e.mtime,
-            size: e.size,
-            device: e.device,
-            position: e.position,
-            data_offset: e.data_offset,
-            stored_size: e.stored_size,
-            fingerprint: fingerprint(e, 0),
-        }
+        let mut m = Member { path: Vec::new(), typeflag: 0, link: Vec::new(), mode: 0, uid: 0, gid: 0, mtime: 0, size: 0, device: (0, 0), position: 0, data_offset: 0, stored_size: 0, fingerprint: 0 };
+        m.refill(e);
+        m
+    }
+
+    /// Makes this the copy of `e`, reusing its buffers.
+    pub fn refill(&mut self, e: &Entry<'_>) {
+        self.path.clear();
+        self.path.extend_from_slice(&e.path());
+        self.link.clear();
+        self.link.extend_from_slice(e.link());
+        (self.typeflag, self.mode, self.uid, self.gid, self.mtime, self.size, self.device) = (e.typeflag, e.mode, e.uid, e.gid, e.mtime, e.size, e.device);
+        (self.position, self.data_offset, self.stored_size, self.fingerprint) = (e.position, e.data_offset, e.stored_size, fingerprint(e, 0));
     }
 }
 
@@ -100,9 +98,10 @@ pub trait MemberIndex: Send + Sync {
     fn get(&self, i: usize) -> Result<Member>;
 
     /// Hands every member to `f`, in archive order (faster than [`MemberIndex::get`] of each
-    /// where a form can stream them).
-    fn for_each(&self, f: &mut dyn FnMut(usize, Member) -> Result<()>) -> Result<()> {
-        (0..self.len()).try_for_each(|i| f(i, self.get(i)?))
+    /// where a form can stream them: one `Member` is refilled for each, with no allocation per
+    /// member once its buffers have grown).
+    fn for_each(&self, f: &mut dyn FnMut(usize, &Member) -> Result<()>) -> Result<()> {
+        (0..self.len()).try_for_each(|i| f(i, &self.get(i)?))
     }
 
     /// The members named `path` (as [`normalize_name`] compares names), in archive order.
@@ -126,10 +125,17 @@ pub trait MemberIndex: Send + Sync {
 
 /// Hands every member `reader` lists (through its index, or a scan) to `f`, numbered, as owned
 /// [`Member`]s.
-pub(crate) fn list(reader: &Reader<'_>, f: &mut dyn FnMut(usize, Member) -> Result<()>) -> Result<()> {
-    let mut i = 0;
+pub(crate) fn list(reader: &Reader<'_>, f: &mut dyn FnMut(usize, &Member) -> Result<()>) -> Result<()> {
+    let (mut i, mut m) = (0, None::<Member>);
     reader.for_each(|e| {
-        f(i, Member::of(e))?;
+        let m = match &mut m {
+            Some(m) => {
+                m.refill(e);
+                m
+            }
+            None => m.insert(Member::of(e)),
+        };
+        f(i, m)?;
         i += 1;
         Ok(())
     })?;

@@ -30,13 +30,13 @@ impl ScanIndex {
         }
         let mut members = Vec::new();
         self.stream(&mut |_, m| {
-            members.push(m);
+            members.push(m.clone());
             Ok(())
         })?;
         Ok(self.members.get_or_init(|| members))
     }
 
-    fn stream(&self, f: &mut dyn FnMut(usize, Member) -> Result<()>) -> Result<()> {
+    fn stream(&self, f: &mut dyn FnMut(usize, &Member) -> Result<()>) -> Result<()> {
         super::list(self.reader.reader(), f)
     }
 }
@@ -51,9 +51,9 @@ impl MemberIndex for ScanIndex {
         self.members()?.get(i).cloned().ok_or_else(|| Error::NotFound { path: path(), name: format!("member {i}") })
     }
 
-    fn for_each(&self, f: &mut dyn FnMut(usize, Member) -> Result<()>) -> Result<()> {
+    fn for_each(&self, f: &mut dyn FnMut(usize, &Member) -> Result<()>) -> Result<()> {
         match self.members.get() {
-            Some(m) => m.iter().enumerate().try_for_each(|(i, m)| f(i, m.clone())),
+            Some(m) => m.iter().enumerate().try_for_each(|(i, m)| f(i, m)),
             None => self.stream(f),
         }
     }

@@ -31,7 +31,7 @@ impl MemberIndex for TarfsIndex {
         self.reader.reader().indexed_entry(i, Member::of)
     }
 
-    fn for_each(&self, f: &mut dyn FnMut(usize, Member) -> Result<()>) -> Result<()> {
+    fn for_each(&self, f: &mut dyn FnMut(usize, &Member) -> Result<()>) -> Result<()> {
         super::list(self.reader.reader(), f)
     }
 
@@ -48,7 +48,7 @@ impl MemberIndex for TarfsIndex {
         self.paths.get_or(|| {
             let mut names = Vec::with_capacity(self.len());
             self.for_each(&mut |_, m| {
-                names.push(m.path);
+                names.push(m.path.clone());
                 Ok(())
             })?;
             Ok(Paths::of(names.iter().map(Vec::as_slice)))
