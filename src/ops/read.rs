@@ -810,13 +810,27 @@ impl<'a> Reader<'a> {
 
     /// Writes member `e`'s logical contents (sparse holes expanded) to `out`, after checking
     /// that its header chain in the archive is the one the index described.
+    ///
+    /// Plain and compressed archives alike are read through the reader's [`ByteSource`] (a
+    /// mapping's reads borrow its pages): the header chain and the first of the data in one
+    /// window, then the data in pieces. Only a member after pax global headers is checked by
+    /// following the archive from its start ([`Reader::checked`]), in a plain archive.
     pub fn write_member(&self, e: &Entry<'_>, out: &mut dyn Write) -> Result<()> {
-        if self.compression.is_none() {
+        if self.compression.is_none() && e.has_globals {
             let found = self.checked(e)?;
             write_data(self.archive, &found, &self.opts, out)?;
             // Bytes read from a page the file no longer has were zeros: an error, not data.
             return self.archive.check_intact();
         }
+        self.write_through_source(e, out)?;
+        match self.compression {
+            None => self.archive.check_intact(),
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// [`Reader::write_member`] through the byte source.
+    fn write_through_source(&self, e: &Entry<'_>, out: &mut dyn Write) -> Result<()> {
         let path = self.archive.path();
         let io_in = |source: std::io::Error| Error::Io { path: path.to_path_buf(), source };
         let io_out = |source| Error::Io { path: PathBuf::from("-"), source };
@@ -824,8 +838,10 @@ impl<'a> Reader<'a> {
         // The chain, and the first of the data with it (a window of at least two blocks, as
         // the scanner wants before it trusts a header).
         let first = e.stored_size.clamp(2 * BLOCK_U64, 1 << 20);
-        let head = self.source.read_at(e.position, (chain_len + first) as usize).map_err(io_in)?;
-        let mut sc = Scanner::window(&head, 0, self.opts, true, &[]);
+        let want = chain_len + first;
+        let head = self.source.read_at(e.position, want as usize).map_err(io_in)?;
+        // A window cut short by the end of the data is all there is.
+        let mut sc = Scanner::window(&head, 0, self.opts, head.len() as u64 == want, &[]);
         let found = match sc.step() {
             Ok(Step::Entry(f)) => f,
             Ok(Step::NeedData { .. }) => return Err(self.mismatch(u64::MAX, e.position, &e.path(), "no member there (more input needed)")),
@@ -854,8 +870,10 @@ impl<'a> Reader<'a> {
         if take as u64 != e.stored_size && in_head.len() as u64 > take as u64 {
             return Err(short());
         }
+        // A mapping lends the rest at once; other sources give it in pieces of 1 MiB.
+        let most = if self.source.as_slice().is_some() { u64::MAX } else { 1 << 20 };
         while at < end {
-            let n = (end - at).min(1 << 20) as usize;
+            let n = usize::try_from((end - at).min(most)).unwrap_or(usize::MAX);
             let piece = self.source.read_at(at, n).map_err(io_in)?;
             if piece.len() < n {
                 return Err(short());
@@ -891,16 +909,14 @@ impl<'a> Reader<'a> {
                 .collect();
             Ok(Layout { path: found.path().into_owned(), size: x.size(), typeflag: found.typeflag, regions, fingerprint: fingerprint(found, data_offset.saturating_sub(found.data_offset)) })
         };
-        if self.compression.is_none() {
-            let found = self.member_at(position)?;
-            return of(&found, found.data_offset);
-        }
+        // Through the byte source, plain and compressed alike: the chain, and two blocks after
+        // it, as the scanner wants before it trusts a header.
         let io_in = |source: std::io::Error| Error::Io { path: path.to_path_buf(), source };
-        // The chain, and two blocks after it, as the scanner wants before it trusts a header.
         let mut want = 64 * BLOCK;
         loop {
             let head = self.source.read_at(position, want).map_err(io_in)?;
-            let mut sc = Scanner::window(&head, 0, self.opts, true, &[]);
+            // A window cut short by the end of the data is all there is.
+            let mut sc = Scanner::window(&head, 0, self.opts, head.len() == want, &[]);
             match sc.step() {
                 Ok(Step::Entry(found)) if found.position == 0 => return of(&found, position + found.data_offset),
                 // A chain longer than the window (long pax records): a larger one.
