@@ -364,3 +364,38 @@ fn man_pages_exist_for_every_reference() {
     }
     assert!(top.contains(".SH \"EXIT STATUS\"") && top.contains(".SH \"EXAMPLES\"") && !top.contains(".SH EXTRA"));
 }
+
+/// Issue #30, item 3: `--strip-components` counts as GNU tar does (`.` is a component, runs of
+/// slashes are one separator, a leading slash is not counted), checked against GNU tar itself
+/// on names of every such shape, for 1 to 3 components, hard links included.
+#[test]
+fn strip_components_counts_as_gnu_tar_does() {
+    let tmp = tempfile::TempDir::new().unwrap();
+    let a = tmp.path().join("s.tar");
+    let script = r#"
+import io, sys, tarfile
+with tarfile.open(sys.argv[1], 'w', format=tarfile.GNU_FORMAT) as t:
+    def add(n, kind=tarfile.REGTYPE, link=''):
+        i = tarfile.TarInfo(n); i.type = kind; i.linkname = link; i.mtime = 1700000000
+        data = n.encode() if kind == tarfile.REGTYPE else b''
+        i.size = len(data)
+        t.addfile(i, io.BytesIO(data) if data else None)
+    for n in ['./', './usr/', './usr/bin/', './usr/bin/x', 'a2//b/f', '/a3/b/f', 'a4/./b/f', '././a5/b/f', 'd8/f', 'top', 'deep/er/still/f']:
+        add(n, tarfile.DIRTYPE if n.endswith('/') else tarfile.REGTYPE)
+    add('./usr/bin/hard', tarfile.LNKTYPE, './usr/bin/x')
+"#;
+    common::ok(Command::new("python3").arg("-c").arg(script).arg(&a));
+    for n in 1..=3 {
+        let (ours, theirs) = (tmp.path().join(format!("ours{n}")), tmp.path().join(format!("tar{n}")));
+        std::fs::create_dir_all(&ours).unwrap();
+        std::fs::create_dir_all(&theirs).unwrap();
+        common::ok(common::tarfs().arg("extract").arg("--strip-components").arg(n.to_string()).arg(&a).arg("-C").arg(&ours));
+        // GNU tar warns of the leading slash and of a hard link whose target it stripped away.
+        let _ = Command::new("tar").arg("-xf").arg(&a).arg("--strip-components").arg(n.to_string()).arg("-C").arg(&theirs).output().unwrap();
+        let tree = |d: &std::path::Path| String::from_utf8(common::ok(Command::new("find").arg(".").current_dir(d)).stdout).unwrap().lines().map(str::to_string).collect::<std::collections::BTreeSet<_>>();
+        assert_eq!(tree(&ours), tree(&theirs), "--strip-components {n}");
+        common::ok(Command::new("diff").arg("-r").arg(&ours).arg(&theirs));
+    }
+    // The Debian data.tar case of the issue: ./usr/bin/x less 1 is usr/bin/x.
+    assert!(tmp.path().join("ours1/usr/bin/x").is_file());
+}

@@ -390,10 +390,29 @@ fn clear(target: &Path) -> Outcome<()> {
     }
 }
 
-/// `rel` without its first `n` components; `None` when nothing is left.
-fn strip(rel: PathBuf, n: usize) -> Option<PathBuf> {
-    let rest: PathBuf = rel.components().skip(n).collect();
-    (!rest.as_os_str().is_empty()).then_some(rest)
+/// `name` without its first `n` components, counted as GNU tar counts them for
+/// `--strip-components`: after any leading slashes, runs of slashes separate components, and
+/// `.` is one (`./usr/bin/x` less 1 is `usr/bin/x`). `None` when nothing is left. (bsdtar
+/// differs on absolute names, counting the root: GNU tar's count is the one followed.)
+fn strip(name: &[u8], n: usize) -> Option<&[u8]> {
+    let after_slashes = |s: &[u8]| -> usize { s.iter().position(|&b| b != b'/').unwrap_or(s.len()) };
+    let mut rest = name;
+    for _ in 0..n {
+        rest = &rest[after_slashes(rest)..];
+        rest = &rest[memchr::memchr(b'/', rest)?..];
+    }
+    if n > 0 {
+        rest = &rest[after_slashes(rest)..];
+    }
+    (!rest.is_empty()).then_some(rest)
+}
+
+/// The path under the destination of a name, with `n` components stripped; `None` when nothing
+/// is left of it.
+fn stripped_relative(name: &[u8], n: usize) -> Outcome<Option<PathBuf>> {
+    let Some(name) = strip(name, n) else { return Ok(None) };
+    let rel = safe_relative(name)?;
+    Ok((!rel.as_os_str().is_empty()).then_some(rel))
 }
 
 /// Where a member goes, and what it gets there.
@@ -411,7 +430,7 @@ struct Place<'p> {
 /// Extracts one member; `Ok(false)` for one that is not written (a name that
 /// `--strip-components` removes, a volume label, a multi-volume continuation).
 fn extract_one(reader: &Reader<'_>, e: &Entry<'_>, root: &Path, dirs: &mut DeferredDirs, owners: &mut Owners, strip_n: usize) -> Outcome<bool> {
-    let Some(rel) = strip(safe_relative(&e.path())?, strip_n) else { return Ok(false) };
+    let Some(rel) = stripped_relative(&e.path(), strip_n)? else { return Ok(false) };
     let place = Place { root, target: safe_parent(root, &rel)?, owner: owners.of(e), mode: e.mode & 0o7777 };
     match e.typeflag {
         b'5' | b'D' => extract_dir(&place, e, dirs)?,
@@ -446,7 +465,7 @@ fn extract_dir(place: &Place<'_>, e: &Entry<'_>, dirs: &mut DeferredDirs) -> Out
 
 /// A hard link member: its target must resolve inside the destination.
 fn extract_hard_link(place: &Place<'_>, e: &Entry<'_>, strip_n: usize) -> Outcome<()> {
-    let Some(src_rel) = strip(safe_relative(e.link())?, strip_n) else {
+    let Some(src_rel) = stripped_relative(e.link(), strip_n)? else {
         return Err(ExtractError::LinkTargetStripped);
     };
     let src = place.root.join(&src_rel);
