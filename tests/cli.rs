@@ -63,8 +63,8 @@ fn directory_batch_indexes_good_and_reports_bad() {
     assert!(err.contains("broken.tar: does not look like a tar archive: at byte 0: header checksum mismatch"), "{err}");
     assert!(root.join("a/one.tar.tarfs").is_file() && root.join("a/b/two.tar.tarfs").is_file());
     assert!(!root.join("notes.txt.tarfs").exists() && !root.join("a/broken.tar.tarfs").exists());
-    // verify walks the same tree: the good ones pass, the broken one fails.
-    let out = tarfs().arg("verify").arg(&root).output().unwrap();
+    // verify walks the same tree: the good ones pass (said with -v), the broken one fails.
+    let out = tarfs().arg("-v").arg("verify").arg(&root).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1));
     assert!(stdout.contains("one.tar: ok") && stdout.contains("two.tar: ok"), "{stdout}");
@@ -134,7 +134,7 @@ fn subset_index_is_recorded_and_verified() {
     let tmp = TempDir::new().unwrap();
     let a = small_archive(tmp.path(), "sub", 12);
     ok(tarfs().arg("index").arg("--include").arg("*file1*").arg("--exclude").arg("*file11*").arg(&a));
-    let out = ok(tarfs().arg("verify").arg(&a));
+    let out = ok(tarfs().arg("-v").arg("verify").arg(&a));
     let s = String::from_utf8_lossy(&out.stdout);
     assert!(s.contains("subset index of 2 entries"), "{s}");
     // Readers do not answer from a subset index: ls lists every member, and says why.

@@ -25,8 +25,18 @@ fn quiet_means_errors_only() {
         assert!(out.stdout.is_empty(), "{args:?}: {}", String::from_utf8_lossy(&out.stdout));
         assert!(out.stderr.is_empty(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
     }
-    // Without -q, the per-archive lines are there.
-    assert!(String::from_utf8_lossy(&ok(tarfs().arg("verify").arg(d.path())).stdout).contains(": ok: "));
+    // Off a terminal (cron), without -v: errors and the summary only (issue #30, item 4); with
+    // -v, a line per archive.
+    for cmd in ["verify", "recover"] {
+        let out = ok(tarfs().arg(cmd).arg(d.path()));
+        assert!(out.stdout.is_empty(), "{cmd}: {}", String::from_utf8_lossy(&out.stdout));
+    }
+    assert!(String::from_utf8_lossy(&ok(tarfs().arg("-v").arg("verify").arg(d.path())).stdout).contains(": ok: "));
+    // A failure is still said, off a terminal too.
+    std::fs::write(d.path().join("a.tar.tarfs"), b"not an index").unwrap();
+    let out = tarfs().arg("verify").arg(d.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("a.tar"), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 #[test]
@@ -164,7 +174,7 @@ fn index_dir_is_keyed_by_the_archives_canonical_path() {
         assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 3, "{name}");
     }
     // A subdirectory of the tree, given to verify, finds the sidecars the whole tree got.
-    let out = ok(tarfs().current_dir(&tape).args(["verify", "--index-dir"]).arg(&idx).arg("gnu"));
+    let out = ok(tarfs().current_dir(&tape).args(["-v", "verify", "--index-dir"]).arg(&idx).arg("gnu"));
     assert!(String::from_utf8_lossy(&out.stdout).contains(": ok: "), "{}", String::from_utf8_lossy(&out.stdout));
     // The two trees do not share sidecars: a second run skips both as fresh.
     let out = ok(tarfs().current_dir(d.path()).args(["index", "--index-dir", "idx", "tape", "other"]));

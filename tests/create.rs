@@ -25,7 +25,7 @@ fn create_is_index_first_and_reads_everywhere() {
     let out = tmp.path().join("new.tar");
     ok(tarfs().arg("create").arg("-f").arg(&out).arg("-C").arg(tmp.path().join("src")).arg("tree"));
 
-    let verified = String::from_utf8(ok(tarfs().arg("verify").arg(&out)).stdout).unwrap();
+    let verified = String::from_utf8(ok(tarfs().arg("-v").arg("verify").arg(&out)).stdout).unwrap();
     assert!(verified.contains("embedded .tarfs index"), "{verified}");
     let gnu = String::from_utf8(ok(Command::new("tar").arg("-tf").arg(&out)).stdout).unwrap();
     let bsd = String::from_utf8(ok(Command::new("bsdtar").arg("-tf").arg(&out)).stdout).unwrap();

@@ -184,7 +184,7 @@ fn csv_twice_lists_the_first() {
     assert_eq!(fs::read(&a).unwrap(), before);
     // A member appended after the index is reported, not an error; a row that lies is.
     ok(Command::new("tar").arg("-rf").arg(&a).arg("-C").arg(tmp.path()).arg("x"));
-    let out = ok(tarfs().arg("verify").arg(&a));
+    let out = ok(tarfs().arg("-v").arg("verify").arg(&a));
     assert!(String::from_utf8_lossy(&out.stdout).contains("1 later member is not in it"), "{}", String::from_utf8_lossy(&out.stdout));
     let mut bytes = fs::read(&a).unwrap();
     let at = bytes.windows(8).rposition(|w| w == b"x,1000,1").unwrap();
@@ -220,7 +220,7 @@ fn csv_crash_at_every_write_leaves_original_or_finished() {
             assert_eq!(ok(Command::new("tar").arg("-xOf").arg(&a).arg(f)).stdout, want, "{step}: {f}");
         }
         // Recovery undoes an unfinished append byte for byte, or keeps a finished one.
-        let out = ok(tarfs().arg("recover").arg(&a));
+        let out = ok(tarfs().arg("-v").arg("recover").arg(&a));
         assert!(String::from_utf8_lossy(&out.stdout).contains(if done { "finished" } else { "rolled back" }), "{step}");
         if done {
             assert_eq!(listing(&a), finished, "{step}");
@@ -308,7 +308,7 @@ fn seed_archives_read_through_csv_and_lenient_scan() {
     let out = tarfs().arg("verify").arg(&a).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("try --lenient"), "{}", String::from_utf8_lossy(&out.stderr));
-    let out = ok(tarfs().arg("verify").arg("--lenient").arg(&a));
+    let out = ok(tarfs().arg("-v").arg("verify").arg("--lenient").arg(&a));
     assert!(String::from_utf8_lossy(&out.stdout).contains("ok: index of 32 entries (CSV index member .tarindex_2.csv)"), "{}", String::from_utf8_lossy(&out.stdout));
     let bytes = fs::read(&a).unwrap();
     let strict: Vec<_> = Scanner::new(&bytes, ScanOptions::default()).map(Result::unwrap).collect();

@@ -187,7 +187,7 @@ fn crash_case(tmp: &Path, orig: &Path, step: &str, name: &str) {
         }
         assert!(got.keys().all(|k| want.contains_key(k)), "{name} {step}: extra members");
     }
-    let out = ok(tarfs().arg("recover").arg(&a));
+    let out = ok(tarfs().arg("-v").arg("recover").arg(&a));
     let said = String::from_utf8_lossy(&out.stdout).to_string();
     if said.contains("rolled back") {
         assert_eq!(fs::read(&a).unwrap(), original, "{name} {step}: not byte-identical after roll-back");
@@ -453,7 +453,7 @@ fn a_crash_inside_the_copy_leaves_the_original_members_for_gnu_tar() {
     for n in names(&src) {
         assert!(fs::read(x.join(&n)).unwrap() == fs::read(src.join(&n)).unwrap(), "{n} differs after extraction");
     }
-    let said = String::from_utf8_lossy(&ok(tarfs().arg("recover").arg(&a)).stdout).to_string();
+    let said = String::from_utf8_lossy(&ok(tarfs().arg("-v").arg("recover").arg(&a)).stdout).to_string();
     assert!(said.contains("rolled back"), "{said}");
     assert!(fs::read(&a).unwrap() == original, "not byte-identical after the roll-back");
     ok(tarfs().arg("embed").arg(&a));

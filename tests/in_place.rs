@@ -180,7 +180,7 @@ fn recovery_memory_does_not_grow_with_the_displaced_region() {
     let orig_len = fs::metadata(&a).unwrap().len();
     let (code, _) = run(tarfs().arg("embed").arg(&a).env("TARFS_CRASH_AFTER", "embed-entries-synced"));
     assert_eq!(code, Some(86));
-    let out = ok(Command::new("/usr/bin/time").args(["-f", "%M"]).arg(env!("CARGO_BIN_EXE_tarfs")).arg("recover").arg(&a));
+    let out = ok(Command::new("/usr/bin/time").args(["-f", "%M"]).arg(env!("CARGO_BIN_EXE_tarfs")).arg("-v").arg("recover").arg(&a));
     let err = String::from_utf8_lossy(&out.stderr);
     let kb: u64 = err.lines().last().unwrap().trim().parse().unwrap();
     assert!(kb < 48 * 1024, "recover of a 96 MiB displaced member used {kb} KiB");

@@ -20,7 +20,8 @@ use crate::{status, warn, Status};
 pub type Line<'a> = &'a (dyn Fn(&batch::Outcome) -> String + Sync);
 
 /// Runs `job` over the archives of the batch `cfg` describes and returns the exit status.
-/// `line`, if the command has one, formats each archive's line on stdout (`-q` drops it);
+/// `line`, if the command has one, formats each archive's line on stdout (`-q` drops it): on a
+/// terminal or with `-v` for every archive, else (under cron) only for those it changed;
 /// `durability` is the directories to sync once, at the end.
 pub fn run(cfg: &Config<'_>, job: impl Fn(&Found, &dyn Progress) -> tarfs::Result<Done> + Sync, line: Option<Line<'_>>, durability: Option<&Arc<DirSyncs>>) -> Result<Status> {
     let b: &Batch<'_> = cfg.batch.as_ref().expect("a batch command");
@@ -41,6 +42,7 @@ pub fn run(cfg: &Config<'_>, job: impl Fn(&Found, &dyn Progress) -> tarfs::Resul
         bars: Bars::new(args.progress, args.quiet, cfg.verbose, args.json),
         json: args.json,
         line: line.filter(|_| !args.quiet),
+        every_line: cfg.verbose || std::io::IsTerminal::is_terminal(&std::io::stdout()),
         failed: Default::default(),
         closed: AtomicBool::new(false),
     };

@@ -17,6 +17,10 @@ pub struct Reporter<'a> {
     pub bars: Bars,
     pub json: bool,
     pub line: Option<&'a (dyn Fn(&batch::Outcome) -> String + Sync)>,
+    /// Whether `line` is printed for archives left as they were (`ok`, nothing to recover): on a
+    /// terminal or with `-v`. Under cron, a mail then holds what changed, the errors and the
+    /// summary.
+    pub every_line: bool,
     /// The first error writing stdout, other than a closed pipe.
     pub failed: Mutex<Option<io::Error>>,
     pub closed: AtomicBool,
@@ -82,7 +86,7 @@ impl Progress for Reporter<'_> {
                 serde_json::to_writer(&mut *out, &Record { kind: "archive", body: o })?;
                 writeln!(out)
             });
-        } else if let Some(line) = self.line.filter(|_| o.error.is_none()) {
+        } else if let Some(line) = self.line.filter(|_| o.error.is_none() && (self.every_line || !matches!(o.action, batch::Action::Skipped | batch::Action::Verified))) {
             let text = line(o);
             self.print(&text, |out| writeln!(out, "{text}"));
         }
