@@ -409,3 +409,22 @@ with tarfile.open(sys.argv[1], 'w', format=tarfile.GNU_FORMAT) as t:
     // The Debian data.tar case of the issue: ./usr/bin/x less 1 is usr/bin/x.
     assert!(tmp.path().join("ours1/usr/bin/x").is_file());
 }
+
+/// Issue #30, item 9: `-v cat` counts the member's data among the bytes it read, not only its
+/// header (it said 512 bytes for a 44 KB member), through a sidecar and through a scan.
+#[test]
+fn verbose_cat_counts_the_data_it_read() {
+    let d = tempfile::tempdir().unwrap();
+    let a = small_tar(d.path(), "a.tar", 3, 45_000);
+    let name = String::from_utf8(ok(Command::new("tar").arg("-tf").arg(&a)).stdout).unwrap().lines().nth(1).unwrap().to_string();
+    for indexed in [false, true] {
+        if indexed {
+            ok(tarfs().arg("index").arg(&a));
+        }
+        let out = ok(tarfs().arg("-v").arg("cat").arg(&a).arg(&name));
+        assert_eq!(out.stdout.len(), 45_000);
+        let err = String::from_utf8_lossy(&out.stderr);
+        let read: u64 = err.split("read ").nth(1).and_then(|s| s.split(' ').next()).and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("{err}"));
+        assert!(read >= 45_000, "indexed {indexed}: {err}");
+    }
+}
