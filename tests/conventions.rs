@@ -428,3 +428,24 @@ fn verbose_cat_counts_the_data_it_read() {
         assert!(read >= 45_000, "indexed {indexed}: {err}");
     }
 }
+
+/// Issue #30, item 13: `index` writes no second index beside a fresh embedded one; it does
+/// when the embedded one no longer answers, or with `--force`.
+#[test]
+fn index_leaves_an_archive_with_a_fresh_embedded_index_alone() {
+    let d = tempfile::tempdir().unwrap();
+    let a = small_tar(d.path(), "a.tar", 5, 3000);
+    ok(tarfs().arg("embed").arg(&a));
+    let side = d.path().join("a.tar.tarfs");
+    let out = ok(tarfs().arg("index").arg("--json").arg(&a));
+    let rec = String::from_utf8_lossy(&out.stdout);
+    assert!(!side.exists(), "a sidecar beside a fresh embedded index: {rec}");
+    assert!(rec.contains("\"action\":\"skipped\"") && rec.contains("embedded"), "{rec}");
+    ok(tarfs().arg("index").arg("--force").arg(&a));
+    assert!(side.is_file(), "--force writes one");
+    std::fs::remove_file(&side).unwrap();
+    // Appended members the embedded index does not describe: a sidecar is written.
+    ok(Command::new("sh").arg("-c").arg(format!("cd {} && echo x > extra && tar -rf a.tar extra", d.path().display())));
+    ok(tarfs().arg("index").arg(&a));
+    assert!(side.is_file(), "no sidecar for an archive the embedded index no longer describes");
+}

@@ -56,6 +56,7 @@ pub fn apply(plan: Plan, opts: &IndexOptions, progress: &dyn Progress) -> tarfs:
             Ok(done(Action::Skipped, reason, if subset { 0 } else { entries }, dest, None))
         }
         Plan::Present => Ok(Done { action: Action::Skipped, reason: Some("an index is present".into()), members: 0, index_path: None, warning: None }),
+        Plan::Embedded { entries } => Ok(Done { action: Action::Skipped, reason: Some("fresh (its embedded .tarfs index; no sidecar is needed)".into()), members: entries, index_path: None, warning: None }),
         Plan::DryRun(plan) => dry_run(*plan, opts),
         Plan::Stream { input, kind, chunk, dest } => {
             let rep = if kind == StreamKind::Stdin {

@@ -91,6 +91,9 @@ pub enum Plan {
     Fresh { dest: PathBuf, entries: u64, subset: bool },
     /// The archive has an index already ([`When::Missing`]): kept.
     Present,
+    /// The archive has a fresh embedded `.tarfs` index of `entries` entries and no sidecar: no
+    /// second index is written beside it (`--force` or `--output` writes one).
+    Embedded { entries: u64 },
     /// Read the stream `input` once, in reads of `chunk` bytes, and index it into `dest`.
     Stream { input: PathBuf, kind: StreamKind, chunk: usize, dest: PathBuf },
     /// Index the compressed archive through its decoded stream, with seek points.
@@ -109,7 +112,7 @@ impl Plan {
     /// Where the index goes (or is), if anywhere.
     pub fn dest(&self) -> Option<&Path> {
         match self {
-            Plan::Present => None,
+            Plan::Present | Plan::Embedded { .. } => None,
             Plan::Fresh { dest, .. } | Plan::Stream { dest, .. } | Plan::Compressed { dest, .. } | Plan::Grown { dest, .. } | Plan::Full { dest, .. } => Some(dest),
             Plan::DryRun(p) => p.dest(),
         }
@@ -161,6 +164,14 @@ pub fn plan(input: &Path, opts: &PlanOptions<'_>) -> Result<Plan> {
     Ok(if opts.dry_run { Plan::DryRun(Box::new(plan)) } else { plan })
 }
 
+/// [`Plan::Embedded`] where `archive`'s embedded index may answer for it (the verdict, through
+/// the reader that would use it).
+fn fresh_embedded(archive: &Archive, opts: &PlanOptions<'_>) -> Option<Plan> {
+    let located = crate::ops::read::Located::embedded(archive)?;
+    let reader = crate::ops::read::Reader::with_index(archive, located, opts.index.scan).ok()?;
+    Some(Plan::Embedded { entries: reader.indexed_entries() as u64 })
+}
+
 /// The index kept (`Ok`), or why one is written.
 fn freshness(archive: &Archive, dest: &Path, opts: &PlanOptions<'_>) -> Result<std::result::Result<Plan, Why>> {
     let filter = opts.index.filter.as_ref();
@@ -178,6 +189,7 @@ fn freshness(archive: &Archive, dest: &Path, opts: &PlanOptions<'_>) -> Result<s
     };
     Ok(match fresh {
         Freshness::Fresh { entries } => Ok(Plan::Fresh { dest: dest.to_path_buf(), entries, subset: filter.is_some() }),
+        Freshness::Missing if opts.output.is_none() && filter.is_none() => fresh_embedded(archive, opts).map_or(Err(Why::New), Ok),
         Freshness::Missing => Err(Why::New),
         Freshness::Stale(why) => Err(Why::Stale(why)),
         Freshness::Corrupt(why) => Err(Why::Corrupt(why)),
