@@ -45,8 +45,6 @@ pub struct Loaded {
     changed: AtomicBool,
     /// What reading it said (the index it used, or that it scanned).
     pub note: String,
-    /// Whether an index answered (else the archive was scanned).
-    pub indexed: bool,
 }
 
 /// What says the archive file is unchanged: device and length, and its [`Stamp`] (inode, mtime
@@ -77,9 +75,11 @@ impl Loaded {
         for (name, why) in &tree.skipped {
             eprintln!("tarfs: {}: {}: not shown: {why}", path.display(), String::from_utf8_lossy(name));
         }
-        let indexed = !matches!(opened.index.source(), crate::ops::read::Source::Scan);
-        let note = if indexed { format!("through its {}", opened.index.source()) } else { "no index: scanned the archive".to_string() };
-        Ok(Loaded { reader: opened.reader, tree, positions, file, stamp, changed: AtomicBool::new(false), note, indexed })
+        let note = match opened.index.source() {
+            crate::ops::read::Source::Scan => "no index: scanned the archive".to_string(),
+            s => format!("through its {s}"),
+        };
+        Ok(Loaded { reader: opened.reader, tree, positions, file, stamp, changed: AtomicBool::new(false), note })
     }
 
     /// The tree.

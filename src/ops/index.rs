@@ -493,48 +493,40 @@ pub fn sidecar_freshness(archive: &Archive, dest: &Path, filter: Option<&Filter>
         Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => return Freshness::Missing,
         Err(e) => return Freshness::Corrupt(Corruption::Unreadable(e.to_string())),
     };
-    match judge_sidecar(archive, &map, dest, filter) {
-        (Verdict::Fresh { .. }, entries) => Freshness::Fresh { entries },
-        (Verdict::Stale(why), _) => Freshness::Stale(why),
-        (Verdict::Corrupt(c), _) => Freshness::Corrupt(c),
-        // The other verdicts are not given for a sidecar judged whole; rebuild.
-        (v, _) => Freshness::Corrupt(Corruption::Unreadable(v.to_string())),
-    }
+    judge_sidecar(archive, &map, dest, filter)
 }
 
-/// The verdict on the sidecar mapped as `map`, and its number of entries (from its header).
-fn judge_sidecar(archive: &Archive, map: &Archive, dest: &Path, filter: Option<&Filter>) -> (Verdict, u64) {
-    let v = judge_whole(archive, map, dest, filter);
-    let header = map.bytes().get(..crate::format::header::BLOCK).and_then(|b| <&[u8; crate::format::header::BLOCK]>::try_from(b).ok());
-    let entries = header.and_then(|h| tarfs::decode_header(h).ok()?.info).map_or(0, |i| i.entries);
-    (v, entries)
-}
-
-/// The verdict on the sidecar mapped as `map`.
-fn judge_whole(archive: &Archive, map: &Archive, dest: &Path, filter: Option<&Filter>) -> Verdict {
+/// The keep-or-rebuild of the sidecar mapped as `map`.
+fn judge_sidecar(archive: &Archive, map: &Archive, dest: &Path, filter: Option<&Filter>) -> Freshness {
     let index = match decode_index(map.bytes()) {
         Ok(i) => i,
-        Err(e) => return Verdict::Corrupt(Corruption::Decode(e)),
+        Err(e) => return Freshness::Corrupt(Corruption::Decode(e)),
     };
-    let Some(info) = &index.header.info else { return Verdict::Stale(Why::NoRecord) };
+    let Some(info) = &index.header.info else { return Freshness::Stale(Why::NoRecord) };
     if info.filter.as_deref() != filter.map(Filter::text) || (info.flags & FLAG_SUBSET != 0) != filter.is_some() {
-        return Verdict::Stale(Why::Filter);
+        return Freshness::Stale(Why::Filter);
     }
     if info.flags & tarfs::FLAG_EXT == 0 {
-        return Verdict::Stale(Why::NoExtension);
+        return Freshness::Stale(Why::NoExtension);
     }
     if info.record < 2 {
-        return Verdict::Stale(Why::OldRecord);
+        return Freshness::Stale(Why::OldRecord);
     }
     if let Err(e) = crate::ops::read::intact_extension(map.bytes(), info) {
-        return Verdict::Corrupt(Corruption::Extension(e));
+        return Freshness::Corrupt(Corruption::Extension(e));
     }
     let located = Located { source: Source::Sidecar(dest.to_path_buf()), bytes: IndexBytes::Owned(Vec::new()), base: 0 };
     // A few headers of the archive, each read alone (see `Archive::advise_sampling`).
     archive.advise_sampling(std::iter::empty());
     let v = crate::verdict::keep_sidecar(&judged(info, index.entries.len(), |i| Some(index.entries[i]), &located), archive);
     archive.advise(Advice::Normal);
-    v
+    match v {
+        Verdict::Fresh { .. } => Freshness::Fresh { entries: info.entries },
+        Verdict::Stale(why) => Freshness::Stale(why),
+        Verdict::Corrupt(c) => Freshness::Corrupt(c),
+        // keep_sidecar gives no other verdict for a sidecar judged whole; rebuild.
+        v => Freshness::Corrupt(Corruption::Unreadable(v.to_string())),
+    }
 }
 
 /// Reads a whole sidecar file.

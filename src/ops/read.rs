@@ -292,10 +292,10 @@ impl<'a> Reader<'a> {
             None
         });
         let compressed = compression_of(archive).is_some();
-        let csv = || locate_csv(archive, opts).filter(|_| !compressed);
-        let candidates = Located::embedded(archive).filter(|_| !compressed).into_iter().chain(sidecar);
-        for located in candidates.map(Some).chain(std::iter::once(None)) {
-            let Some(located) = located.or_else(csv) else { break };
+        // The CSV member is looked for only once the others are passed over.
+        let csv = std::iter::once_with(|| locate_csv(archive, opts).filter(|_| !compressed)).flatten();
+        let candidates = Located::embedded(archive).filter(|_| !compressed).into_iter().chain(sidecar).chain(csv);
+        for located in candidates {
             match Reader::with_index(archive, located, opts) {
                 Ok(mut r) => {
                     r.passed_over(refusals);
