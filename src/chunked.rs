@@ -253,7 +253,7 @@ pub fn scan_chunked<'d, T, E>(
 where
     T: Send,
 {
-    assert!(chunk > 0 && chunk % BLOCK_U64 == 0, "chunks are whole blocks");
+    assert!(chunk > 0 && chunk.is_multiple_of(BLOCK_U64), "chunks are whole blocks");
     let chunks = (data.len() as u64).div_ceil(chunk);
     let next_chunk = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);

@@ -75,7 +75,7 @@ fn read_back(path: &Path, opts: ScanOptions, name: &str, at: u64, rows: usize) -
     if located.source != Source::Csv(name.to_string(), at) {
         return Err(bad(ReadBackProblem::Another(located.source)));
     }
-    let reader = Reader::with_index(&archive, located, opts).map_err(|r| bad(ReadBackProblem::Refused(Box::new(r))))?;
+    let reader = Reader::with_index(&archive, located, opts).map_err(|r| bad(ReadBackProblem::Refused(r)))?;
     let mut n = 0usize;
     reader.for_each(|_| {
         n += 1;

@@ -361,14 +361,14 @@ fn read_back(path: &Path, opts: ScanOptions, base: u64, positions: &[u64]) -> Re
     if located.base != base {
         return Err(bad(ReadBackProblem::EndsAt { at: located.base, want: base }));
     }
-    let reader = Reader::with_index(&archive, located, opts).map_err(|r| bad(ReadBackProblem::Refused(Box::new(r))))?;
+    let reader = Reader::with_index(&archive, located, opts).map_err(|r| bad(ReadBackProblem::Refused(r)))?;
     let mut i = 0usize;
     let step = (positions.len() / 64).max(1);
     reader.for_each(|entry| {
         if positions.get(i) != Some(&entry.position) {
             return Err(bad(ReadBackProblem::Position { entry: i, at: entry.position, want: positions.get(i).copied() }));
         }
-        if i % step == 0 || i + 1 == positions.len() {
+        if i.is_multiple_of(step) || i + 1 == positions.len() {
             reader.checked(entry)?;
         }
         i += 1;

@@ -121,8 +121,9 @@ pub fn extract(reader: &Reader<'_>, opts: &ExtractOptions) -> Result<ExtractRepo
         if !select.take(&path) {
             return Ok(());
         }
-        // A compressed archive's member is checked as its data is read (write_member).
-        let e = if reader.compression().is_some() { *e } else { reader.checked(e)? };
+        // Read through a source that does not lend its bytes (a compressed archive), a member
+        // is checked as its data is read (`Reader::layout_of`).
+        let e = if reader.lent().is_none() { *e } else { reader.checked(e)? };
         match extract_one(reader, &e, &root, &mut dirs, &mut owners, opts.strip_components) {
             Ok(true) => report.extracted += 1,
             Ok(false) => {}
@@ -507,18 +508,22 @@ fn extract_file(reader: &Reader<'_>, place: &Place<'_>, e: &Entry<'_>) -> Outcom
     let target = &place.target;
     clear(target)?;
     let f = OpenOptions::new().write(true).create_new(true).mode(0o600).open(target)?;
-    if reader.compression().is_some() {
-        // Through the byte source: the checkpoints, or the decoder moving forward.
-        let mut w = BufWriter::with_capacity(1 << 20, &f);
-        reader.write_member(e, &mut w)?;
-        std::io::Write::flush(&mut w)?;
-    } else if e.sparse.is_some() {
-        write_sparse(reader, e, &f)?;
-    } else {
-        let mut w = BufWriter::with_capacity(1 << 20, &f);
-        write_data(reader.archive(), e, &reader.scan_options(), &mut w)?;
-        std::io::Write::flush(&mut w)?;
-    }
+    // A sparse member, or any member read through a source that does not lend its bytes (the
+    // checkpoints, the decoder moving forward, `pread`), whose entry may be the index's (which
+    // does not say whether it is sparse): region by region, holes left unwritten.
+    let Some(bytes) = reader.lent().filter(|_| e.sparse.is_none()) else {
+        write_regions(reader, e, &f)?;
+        return finish_file(&f, place, e);
+    };
+    let mut w = BufWriter::with_capacity(1 << 20, &f);
+    write_data(bytes, reader.archive().path(), e, &reader.scan_options(), &mut w)?;
+    std::io::Write::flush(&mut w)?;
+    finish_file(&f, place, e)
+}
+
+/// A written file's owner, mode and time.
+fn finish_file(f: &fs::File, place: &Place<'_>, e: &Entry<'_>) -> Outcome<()> {
+    let target = &place.target;
     // The owner first: changing it clears setuid and setgid, which the mode then sets only
     // where the owner was restored.
     let owned = chown(target, place.owner);
@@ -526,22 +531,27 @@ fn extract_file(reader: &Reader<'_>, place: &Place<'_>, e: &Entry<'_>) -> Outcom
     Ok(f.set_modified(to_time(e.mtime))?)
 }
 
-/// Writes a sparse member's data regions at their offsets and sets its length, leaving the holes
-/// unwritten, as GNU tar does: a 60 GB sparse member with little data takes little time and space.
-fn write_sparse(reader: &Reader<'_>, e: &Entry<'_>, f: &fs::File) -> Outcome<()> {
+/// Writes a member's data regions at their offsets and sets its length, leaving a sparse
+/// member's holes unwritten, as GNU tar does: a 60 GB sparse member with little data takes
+/// little time and space. The regions are read through the reader's byte source
+/// ([`Reader::layout_of`], which reads the header chain again and compares it with `e`), in
+/// pieces of at most 1 MiB.
+fn write_regions(reader: &Reader<'_>, e: &Entry<'_>, f: &fs::File) -> Outcome<()> {
     use std::os::unix::fs::FileExt;
-    let x = crate::ops::read::Expander::new(e, &reader.scan_options(), reader.archive().path())?;
-    let data = &reader.archive().bytes()[e.data_offset as usize..(e.data_offset + e.stored_size) as usize];
-    if x.stored() > data.len() as u64 {
-        return Err(ExtractError::SparseShort { needs: x.stored(), stores: data.len() as u64 });
+    let layout = reader.layout_of(e)?;
+    for &(logical, len, at) in &layout.regions {
+        let mut done = 0u64;
+        while done < len {
+            let n = (len - done).min(1 << 20) as usize;
+            let piece = reader.bytes_at(at + done, n)?;
+            if piece.len() < n {
+                return Err(ExtractError::SparseShort { needs: len, stores: done + piece.len() as u64 });
+            }
+            f.write_all_at(&piece, logical + done)?;
+            done += n as u64;
+        }
     }
-    let mut at = 0usize;
-    for &(offset, len) in x.regions() {
-        let len = len as usize;
-        f.write_all_at(&data[at..at + len], offset)?;
-        at += len;
-    }
-    Ok(f.set_len(x.size())?)
+    Ok(f.set_len(layout.size)?)
 }
 
 #[cfg(test)]

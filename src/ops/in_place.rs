@@ -496,7 +496,7 @@ pub fn check_end(path: &Path, file: &File, bytes: &[u8], end: &ScanEnd) -> Resul
     if let Some(Warning::LoneZeroBlock { offset }) = end.warning {
         return Err(Error::refused(path, format!("data follows a lone zero block at byte {offset}; it would be overwritten")));
     }
-    if end.end_offset % BLOCK_U64 != 0 || end.end_offset > bytes.len() as u64 {
+    if !end.end_offset.is_multiple_of(BLOCK_U64) || end.end_offset > bytes.len() as u64 {
         return Err(Error::refused(path, format!("the archive is cut short at byte {}, inside its last member's padding; in-place changes need a whole archive", bytes.len())));
     }
     if let Some(at) = first_nonzero(file, end.end_offset, bytes.len() as u64).at(path)? {

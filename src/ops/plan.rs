@@ -189,7 +189,7 @@ fn freshness(archive: &Archive, dest: &Path, opts: &PlanOptions<'_>) -> Result<s
     };
     Ok(match fresh {
         Freshness::Fresh { entries } => Ok(Plan::Fresh { dest: dest.to_path_buf(), entries, subset: filter.is_some() }),
-        Freshness::Missing if opts.output.is_none() && filter.is_none() => fresh_embedded(archive, opts).map_or(Err(Why::New), Ok),
+        Freshness::Missing if opts.output.is_none() && filter.is_none() => fresh_embedded(archive, opts).ok_or(Why::New),
         Freshness::Missing => Err(Why::New),
         Freshness::Stale(why) => Err(Why::Stale(why)),
         Freshness::Corrupt(why) => Err(Why::Corrupt(why)),

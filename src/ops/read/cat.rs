@@ -1,0 +1,160 @@
+//! `cat`: members' contents to standard output, as `tar -xOf` writes them.
+
+use super::*;
+
+/// Writes the contents of the members named `names` to `out`, in archive order; a sparse member is
+/// expanded with its holes as zeros. Every occurrence of a name is written, as `tar -xOf` does.
+/// Names not found are an error, after the others are written.
+pub fn cat(reader: &Reader<'_>, names: &[Vec<u8>], out: &mut dyn Write) -> Result<()> {
+    let stdout = Path::new("-");
+    let to_stdout = |err| match err {
+        Error::Io { source, .. } if reader.lent().is_some() => Error::Io { path: stdout.to_path_buf(), source },
+        other => other,
+    };
+    let is_dir = |e: &Entry<'_>| Error::Usage { what: crate::error::UsageError::CatDirectory { path: reader.archive().path().to_path_buf(), member: String::from_utf8_lossy(&e.path()).into_owned() } };
+    let not_found = |i: usize| Error::NotFound { path: reader.archive().path().to_path_buf(), name: String::from_utf8_lossy(&names[i]).into_owned() };
+    if reader.reads_members_alone() {
+        // Look each name up, then write the members in archive order (so a compressed stream
+        // is decoded once, forward).
+        let mut members = Vec::new();
+        let mut missing = None;
+        let wanted: Vec<&[u8]> = names.iter().map(Vec::as_slice).collect();
+        for (i, found) in reader.lookup_all(&wanted)?.into_iter().enumerate() {
+            if found.is_empty() {
+                missing.get_or_insert(i);
+            }
+            members.extend(found);
+        }
+        members.sort_by_key(|e| e.position);
+        members.dedup_by_key(|e| e.position);
+        for e in &members {
+            if e.typeflag == b'5' {
+                return Err(is_dir(e));
+            }
+            reader.write_member(e, out).map_err(to_stdout)?;
+        }
+        return missing.map_or(Ok(()), |i| Err(not_found(i)));
+    }
+    let wanted: Vec<&[u8]> = names.iter().map(|n| normalize_name(n)).collect();
+    let mut found = vec![false; names.len()];
+    if reader.lent().is_none() {
+        cat_stream(reader, &wanted, &mut found, out)?;
+    } else {
+        reader.for_each_path(|p| wanted.contains(&normalize_name(p)), |e| {
+            let path = e.path();
+            let name = normalize_name(&path);
+            let mut hit = false;
+            for (i, w) in wanted.iter().enumerate() {
+                if *w == name {
+                    found[i] = true;
+                    hit = true;
+                }
+            }
+            if !hit {
+                return Ok(());
+            }
+            if e.typeflag == b'5' {
+                return Err(is_dir(e));
+            }
+            reader.write_member(e, out).map_err(to_stdout)
+        })?;
+    }
+    match found.iter().position(|f| !f) {
+        Some(i) => Err(not_found(i)),
+        None => Ok(()),
+    }
+}
+
+/// What [`cat_stream`] carries between the stream callbacks.
+struct CatState<'o> {
+    out: &'o mut dyn Write,
+    current: Option<Expander>,
+}
+
+/// `cat` of a compressed archive without an index that names its members: one pass over the
+/// decoded stream, writing the members named as they pass. With an index whose entries
+/// describe every member alone, the pass stops after the last position a wanted name has.
+fn cat_stream(reader: &Reader<'_>, wanted: &[&[u8]], found: &mut [bool], out: &mut dyn Write) -> Result<()> {
+    let archive = reader.archive();
+    let mut stop_after = None;
+    if let Some(data) = reader.index_bytes().filter(|_| matches!(reader.source(), Source::Sidecar(_))) {
+        let all_simple = tarfs::decoded_entries(data, reader.entries).all(|e| e.is_simple());
+        if all_simple {
+            let mut path = Vec::new();
+            for e in tarfs::decoded_entries(data, reader.entries) {
+                if wanted.contains(&normalize_name(simple_path(&e, &mut path))) {
+                    stop_after = Some(e.position() * BLOCK_U64);
+                }
+            }
+            stop_after.get_or_insert(0);
+        }
+    }
+    let mut r = reader.stream()?;
+    cat_pass(&mut r, archive.path(), reader.opts, stop_after, wanted, found, out)
+}
+
+/// Writes the members of standard input (a tar stream, compressed or not) named `names`, in
+/// stream order, as `tar -xOf -` does: one pass. Names not found are an error, after the others
+/// are written.
+pub fn cat_stdin(names: &[Vec<u8>], opts: ScanOptions, out: &mut dyn Write) -> Result<()> {
+    let wanted: Vec<&[u8]> = names.iter().map(|n| normalize_name(n)).collect();
+    let mut found = vec![false; names.len()];
+    let mut r = crate::stream::open_stdin()?;
+    cat_pass(&mut r, Path::new("-"), opts, None, &wanted, &mut found, out)?;
+    match found.iter().position(|f| !f) {
+        Some(i) => Err(Error::NotFound { path: PathBuf::from("-"), name: String::from_utf8_lossy(&names[i]).into_owned() }),
+        None => Ok(()),
+    }
+}
+
+/// One pass over the tar stream `r` (named `path` in messages): the members whose names are
+/// `wanted` are written to `out`, and `found` marks the names met. With `stop_after`, the pass
+/// ends after the member at that position.
+fn cat_pass(r: &mut dyn std::io::Read, path: &Path, opts: ScanOptions, stop_after: Option<u64>, wanted: &[&[u8]], found: &mut [bool], out: &mut dyn Write) -> Result<()> {
+    use crate::stream::{scan_stream_with, Visit};
+    use std::cell::RefCell;
+    let io = |e: std::io::Error| Error::Io { path: "-".into(), source: e };
+    let state = RefCell::new(CatState { out, current: None });
+    let hits = RefCell::new(found);
+    let visit = |e: &Entry<'_>| -> Result<Visit> {
+        let mut s = state.borrow_mut();
+        let s = &mut *s;
+        if let Some(mut x) = s.current.take() {
+            x.finish(s.out).map_err(io)?;
+        }
+        if stop_after.is_some_and(|last| e.position > last) {
+            return Ok(Visit::Stop);
+        }
+        let member = e.path();
+        let name = normalize_name(&member);
+        let mut hit = false;
+        for (i, w) in wanted.iter().enumerate() {
+            if *w == name {
+                hits.borrow_mut()[i] = true;
+                hit = true;
+            }
+        }
+        if !hit {
+            return Ok(Visit::Skip);
+        }
+        if e.typeflag == b'5' {
+            return Err(Error::Usage { what: crate::error::UsageError::CatDirectory { path: path.to_path_buf(), member: String::from_utf8_lossy(&member).into_owned() } });
+        }
+        s.current = Some(Expander::new(e, &opts, path)?);
+        Ok(Visit::Data)
+    };
+    let data = |chunk: &[u8]| -> Result<()> {
+        let mut s = state.borrow_mut();
+        let s = &mut *s;
+        if let Some(x) = s.current.as_mut() {
+            x.feed(chunk, s.out).map_err(io)?;
+        }
+        Ok(())
+    };
+    scan_stream_with(r, path, opts, 1 << 20, visit, data)?;
+    let mut s = state.into_inner();
+    if let Some(mut x) = s.current.take() {
+        x.finish(s.out).map_err(io)?;
+    }
+    Ok(())
+}

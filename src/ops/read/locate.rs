@@ -1,0 +1,170 @@
+//! Finding the indexes an archive has, and judging each: where they are ([`Located`]), their
+//! bytes, and the typed [`Refusal`] of one the verdict will not let answer.
+
+use super::*;
+
+
+/// Which index a reader uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// The `.tarfs` first member.
+    Embedded,
+    /// A sidecar file.
+    Sidecar(PathBuf),
+    /// The newest `.tarindex_N.csv` member, and the byte offset of its header.
+    Csv(String, u64),
+    /// No usable index: a full scan.
+    Scan,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Embedded => write!(f, "embedded .tarfs index"),
+            Source::Sidecar(p) => write!(f, "sidecar index {}", p.display()),
+            Source::Csv(name, _) => write!(f, "CSV index member {name}"),
+            Source::Scan => write!(f, "full scan (no index)"),
+        }
+    }
+}
+
+/// Index bytes, wherever they live.
+#[derive(Debug, Clone)]
+pub enum IndexBytes {
+    /// A range of the archive (an embedded index).
+    InArchive(Range<usize>),
+    /// A sidecar's content.
+    Owned(Vec<u8>),
+    /// A sidecar, mapped (through [`Archive::open`], the crate's one mapping site).
+    Mapped(std::sync::Arc<Archive>),
+}
+
+/// An index found for an archive.
+#[derive(Debug, Clone)]
+pub struct Located {
+    /// Where it is.
+    pub source: Source,
+    /// Its bytes.
+    pub bytes: IndexBytes,
+    /// Byte offset in the archive that positions count from.
+    pub base: u64,
+}
+
+impl Located {
+    /// The embedded index of `archive`, if its first member is one.
+    pub fn embedded(archive: &Archive) -> Option<Located> {
+        archive.embedded().map(|e| Located { source: Source::Embedded, bytes: IndexBytes::InArchive(e.data), base: e.base })
+    }
+
+    /// The sidecar of `archive` (beside it, or under `index_dir`), mapped, if there is one.
+    pub fn sidecar(archive: &Archive, index_dir: Option<&IndexDir>) -> Result<Option<Located>> {
+        if archive.path().as_os_str() == "-" {
+            return Ok(None); // standard input has no sidecar
+        }
+        let side = sidecar_path(archive.path(), index_dir);
+        match Archive::open(&side) {
+            Ok(map) => Ok(Some(Located { source: Source::Sidecar(side), bytes: IndexBytes::Mapped(std::sync::Arc::new(map)), base: 0 })),
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The index bytes.
+    pub fn slice<'a>(&'a self, archive: &'a Archive) -> &'a [u8] {
+        match &self.bytes {
+            IndexBytes::InArchive(r) => &archive.bytes()[r.clone()],
+            IndexBytes::Owned(v) => v,
+            IndexBytes::Mapped(a) => a.bytes(),
+        }
+    }
+
+    /// The path to name in errors about this index.
+    pub fn path(&self, archive: &Archive) -> PathBuf {
+        match &self.source {
+            Source::Sidecar(p) => p.clone(),
+            _ => archive.path().to_path_buf(),
+        }
+    }
+}
+
+/// Finds the best `.tarfs` index of `archive`: embedded first, then the sidecar.
+pub fn locate(archive: &Archive, index_dir: Option<&IndexDir>) -> Result<Option<Located>> {
+    match Located::embedded(archive) {
+        Some(e) => Ok(Some(e)),
+        None => Located::sidecar(archive, index_dir),
+    }
+}
+
+/// How far back from the end of an archive the newest CSV index is looked for.
+pub const CSV_SEARCH_BYTES: usize = 64 << 20;
+
+/// Finds the newest CSV index member: stepping back from the end one block at a time (at most
+/// [`CSV_SEARCH_BYTES`]), the first block named `.tarindex_N.csv` whose checksum holds, that
+/// decodes as a member, and whose data parses as CSV rows.
+pub fn locate_csv(archive: &Archive, opts: ScanOptions) -> Option<Located> {
+    let bytes = archive.bytes();
+    let from = bytes.len().saturating_sub(CSV_SEARCH_BYTES) / BLOCK * BLOCK;
+    let tail = &bytes[from..];
+    csv::candidates(tail).find_map(|at| {
+        let at = from as u64 + at;
+        let e = Scanner::at(bytes, at, opts).next()?.ok()?;
+        if e.header_offset != at || !matches!(e.typeflag, b'0' | 0) {
+            return None;
+        }
+        let range = e.data_offset as usize..(e.data_offset + e.stored_size) as usize;
+        csv::decode(&bytes[range.clone()]).ok()?;
+        let name = String::from_utf8_lossy(&e.path()).into_owned();
+        Some(Located { source: Source::Csv(name, at), bytes: IndexBytes::InArchive(range), base: 0 })
+    })
+}
+
+/// [`tarfs::decode`], with the entry checksums of a large index checked on every core.
+pub fn decode_index(data: &[u8]) -> std::result::Result<Index<'_>, tarfs::IndexError> {
+    use rayon::prelude::*;
+    const PER_TASK: usize = 4096;
+    let index = tarfs::decode_layout(data)?;
+    if index.entries.len() <= PER_TASK {
+        tarfs::check_entries(&index.entries, 0)?;
+    } else {
+        // The first bad entry in index order, as the sequential check reports.
+        let bad = index.entries.par_chunks(PER_TASK).enumerate().filter_map(|(i, c)| tarfs::check_entries(c, (i * PER_TASK) as u64).err()).min_by_key(|e| match e {
+            tarfs::IndexError::EntryChecksum { entry, .. } => *entry,
+            _ => u64::MAX,
+        });
+        if let Some(e) = bad {
+            return Err(e);
+        }
+    }
+    Ok(index)
+}
+
+pub use crate::verdict::SAMPLE;
+
+/// The verdict ([`crate::verdict`]) on the decoded index `index`, found at `located`, for
+/// `archive` as it is now. An index without a tarfs record (another tool's) has nothing to
+/// judge by and is fresh here; `index` rebuilds it.
+pub fn verdict(index: &Index<'_>, located: &Located, archive: &Archive) -> Verdict {
+    let Some(info) = &index.header.info else { return Verdict::Fresh { read: 0 } };
+    verdict::judge(&judged(info, index.entries.len(), |i| Some(index.entries[i]), located), archive)
+}
+
+/// What [`crate::verdict`] needs of the index at `located`: its record `info`, its `n`
+/// entries as `entry` gives them.
+pub fn judged<'e, F: Fn(usize) -> Option<IndexEntry<'e>>>(info: &'e tarfs::IndexInfo, n: usize, entry: F, located: &Located) -> Judged<'e, F> {
+    Judged { info, entries: n, entry, sidecar: matches!(located.source, Source::Sidecar(_)), base: located.base }
+}
+
+/// An index passed over, and why: `source` is not used because of `verdict`.
+#[derive(Debug, Clone)]
+pub struct Refusal {
+    /// The index.
+    pub source: Source,
+    /// Why it may not answer.
+    pub verdict: Verdict,
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.source, self.verdict)
+    }
+}

@@ -1,0 +1,134 @@
+//! The read seam (issue #31, "one source"): a plain archive read through a byte source that
+//! does not lend its bytes (`pread`, as object storage will read) answers as the mapping does.
+//!
+//! For every archive of the conformance corpus that tarfs scans, and for each way it can be
+//! indexed (none, a sidecar, an embedded index, a CSV index member), the reader over
+//! [`Positioned`] must list the same members, write the same contents for each, and extract the
+//! same tree as the reader over the mapping. Where the two differ, the `pread` reader took a
+//! path that still reads `Archive::bytes` (and panics or errs), or a stream path that answers
+//! otherwise.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{corpus_dir, ok, tarfs, truth};
+use tarfs::archive::Archive;
+use tarfs::ops::extract::{extract, ExtractOptions};
+use tarfs::ops::read::{cat, Reader, Source};
+use tarfs::ops::select::Selection;
+use tarfs::source::Positioned;
+use tarfs::ScanOptions;
+
+/// What a reader says of an archive: its members, then each regular member's contents (by
+/// `cat`, every occurrence of its name), then the tree `extract` leaves.
+fn answers(reader: &Reader<'_>, dest: &Path) -> Result<(Vec<String>, Vec<Vec<u8>>, Vec<String>), String> {
+    let mut members = Vec::new();
+    let mut names = Vec::new();
+    reader
+        .for_each(|e| {
+            members.push(format!("{} {} {} {} {}", String::from_utf8_lossy(&e.path()), e.typeflag, e.size, e.data_offset, e.mtime));
+            // Contents are compared up to 64 MiB a member (a sparse member may declare gigabytes
+            // of holes, which cat would write as zeros).
+            if matches!(e.typeflag, b'0' | 0 | b'7') && e.size <= 64 << 20 {
+                names.push(e.path().into_owned());
+            }
+            Ok(())
+        })
+        .map_err(|e| format!("list: {e}"))?;
+    let mut contents = Vec::new();
+    for name in &names {
+        let mut out = Vec::new();
+        cat(reader, std::slice::from_ref(name), &mut out).map_err(|e| format!("cat {}: {e}", String::from_utf8_lossy(name)))?;
+        contents.push(out);
+    }
+    std::fs::create_dir_all(dest).unwrap();
+    let report = extract(reader, &ExtractOptions { dest: dest.to_path_buf(), select: Selection::all(), strip_components: 0, numeric_owner: true }).map_err(|e| format!("extract: {e}"))?;
+    let mut tree = report.failures.iter().map(|f| format!("failed: {}", f.rsplit(": ").next().unwrap_or(f))).collect::<Vec<_>>();
+    for entry in walkdir::WalkDir::new(dest).sort_by_file_name().min_depth(1) {
+        let entry = entry.unwrap();
+        let rel = entry.path().strip_prefix(dest).unwrap().display().to_string();
+        let meta = entry.path().symlink_metadata().unwrap();
+        let what = if meta.file_type().is_symlink() {
+            format!("-> {}", std::fs::read_link(entry.path()).unwrap().display())
+        } else if meta.is_file() {
+            // The length, and the first 4 MiB (a sparse member may be gigabytes of holes).
+            let mut head = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::Read::take(std::fs::File::open(entry.path()).unwrap(), 4 << 20), &mut head).unwrap();
+            format!("{} {:x}", meta.len(), xxhash_rust::xxh3::xxh3_64(&head))
+        } else {
+            "dir".to_string()
+        };
+        tree.push(format!("{rel} {what}"));
+    }
+    Ok((members, contents, tree))
+}
+
+/// The corpus archives that Python and Go both read and that are plain tar (not compressed).
+fn plain_archives() -> Vec<PathBuf> {
+    truth()
+        .iter()
+        .filter(|t| t["python_ok"] == true && t["go_ok"] == true)
+        .map(|t| corpus_dir().join(t["file"].as_str().unwrap()))
+        .filter(|p| std::fs::read(p).is_ok_and(|b| tarfs::format::compression::Compression::detect(&b[..b.len().min(512)]).is_none()))
+        .collect()
+}
+
+/// The index forms an archive copy can be given, and the command that gives it.
+const FORMS: [(&str, Option<&str>); 4] = [("scan", None), ("sidecar", Some("index")), ("embedded", Some("embed")), ("csv", Some("csv"))];
+
+#[test]
+fn a_plain_archive_read_with_pread_answers_as_the_mapping_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let archives = plain_archives();
+    assert!(archives.len() > 40, "the corpus has {} plain archives that Python and Go read", archives.len());
+    let (mut compared, mut indexed, mut failures) = (0, 0, Vec::new());
+    for (k, original) in archives.iter().enumerate() {
+        for (form, command) in FORMS {
+            let copy = dir.path().join(format!("{k}-{form}.tar"));
+            std::fs::copy(original, &copy).unwrap();
+            // The corpus is read-only; embed and csv change a copy in place.
+            std::fs::set_permissions(&copy, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+            if let Some(command) = command {
+                // An archive a form cannot be given (embed refuses some) is compared as it is.
+                let _ = tarfs().arg(command).arg(&copy).output().unwrap();
+            }
+            let archive = Archive::open(&copy).unwrap();
+            let label = format!("{} ({form})", original.strip_prefix(corpus_dir()).unwrap().display());
+            let mapped = Reader::open(&archive, None, ScanOptions::default()).unwrap();
+            let Ok(want) = answers(&mapped, &dir.path().join(format!("{k}-{form}-mapped"))) else { continue };
+            if mapped.source() != Source::Scan {
+                indexed += 1;
+            }
+            let pread = Reader::open(&archive, None, ScanOptions::default()).unwrap().read_through(Box::new(Positioned::open(&copy).unwrap()));
+            assert!(pread.lent().is_none(), "a pread source lends no bytes");
+            match answers(&pread, &dir.path().join(format!("{k}-{form}-pread"))) {
+                Ok(got) if got == want => compared += 1,
+                Ok(got) => failures.push(format!("{label}: answers differ:\n  mapped {want:?}\n  pread  {got:?}")),
+                Err(e) => failures.push(format!("{label}: through pread: {e}")),
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{} of {} differ:\n{}", failures.len(), compared + failures.len(), failures.join("\n"));
+    // Every form was exercised: most archives take a sidecar, many an embedded or CSV index.
+    assert!(indexed > archives.len() * 2, "only {indexed} indexed readers compared");
+    eprintln!("{compared} readers compared ({indexed} through an index)");
+}
+
+/// The reader over `pread` reads only what it needs where the index answers alone: a lookup
+/// through a sidecar with extension data reads no archive bytes, and one member's contents
+/// cost its header chain and its data, not a scan.
+#[test]
+fn through_an_index_pread_reads_one_member_not_the_archive() {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = common::gnu_archive(dir.path(), "many", "gnu", 400, |i| (format!("f{i:03}"), 3000 + i, i as u64));
+    ok(tarfs().arg("index").arg(&archive));
+    let opened = Archive::open(&archive).unwrap();
+    let reader = Reader::open(&opened, None, ScanOptions::default()).unwrap().read_through(Box::new(Positioned::open(&archive).unwrap()));
+    assert!(matches!(reader.source(), Source::Sidecar(_)), "{:?}", reader.source());
+    let mut out = Vec::new();
+    cat(&reader, &[b"f321".to_vec()], &mut out).unwrap();
+    assert_eq!(out.len(), 3000 + 321);
+    let read = reader.bytes_read();
+    assert!(read < 8 * 1024, "read {read} bytes of a {} byte archive for one member", opened.len());
+}
