@@ -67,8 +67,16 @@ cargo clippy --release --lib --quiet
 # The shape of the code (issue #31): file and function lengths, typed errors, no leaks, every
 # unsafe justified.
 python3 scripts/check-shape.py
-cargo test --release --all-targets
+# The build, then the tests, each timed; every test binary's time is summed up at the end
+# (issue #30: the suite's duration is measured, binary by binary).
+log=$(mktemp)
+start=$SECONDS
+cargo test --release --all-targets --no-run --quiet
+build=$((SECONDS - start))
+cargo test --release --all-targets 2>&1 | tee "$log"
 cargo test --release --doc
+python3 scripts/test-times.py "$log" "$build"
+rm -f "$log"
 
 # A fresh clone of HEAD, with no ../shared beside it, runs the corpus tests (issue #30): the
 # tests need nothing outside the repository. It shares this target directory, so only tarfs
