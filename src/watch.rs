@@ -36,18 +36,18 @@ pub fn current() -> Option<Arc<AtomicU64>> {
 pub fn at(offset: u64) {
     COVERED.with(|c| {
         if let Some(counter) = c.borrow().as_ref() {
-            counter.fetch_max(offset, Ordering::Relaxed);
-            stall(offset);
+            let before = counter.fetch_max(offset, Ordering::Relaxed);
+            stall(before, offset);
         }
     });
 }
 
-/// Testing aid: with `TARFS_STALL_AT=N:FILE`, the first job to reach byte `N` of its archive
-/// waits there while `FILE` exists, so that a test can look at the progress display (or
-/// interrupt the run) in the middle of an archive.
-fn stall(offset: u64) {
+/// Testing aid: with `TARFS_STALL_AT=N:FILE`, each job that reaches byte `N` of its archive
+/// waits there (once) while `FILE` exists, so that a test can look at the progress display (or
+/// interrupt the run) with its workers in the middle of their archives. A job whose archive is
+/// shorter than `N` is not held.
+fn stall(before: u64, offset: u64) {
     static AT: std::sync::OnceLock<Option<(u64, std::path::PathBuf)>> = std::sync::OnceLock::new();
-    static DONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
     let Some((n, file)) = AT.get_or_init(|| {
         let v = std::env::var("TARFS_STALL_AT").ok()?;
         let (n, file) = v.split_once(':')?;
@@ -55,7 +55,7 @@ fn stall(offset: u64) {
     }) else {
         return;
     };
-    if offset >= *n && !DONE.swap(true, Ordering::SeqCst) {
+    if before < *n && offset >= *n {
         while file.exists() {
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
