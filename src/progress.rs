@@ -3,12 +3,16 @@
 //!
 //! - The overall bar counts bytes of the batch's archives covered, moving *within* each archive as
 //!   the job walks it (see [`tarfs::watch`]; streams and compressed files as they are read), not
-//!   in jumps as archives finish. It shows the archives done, and an ETA from the mean rate since
-//!   the start (shown as `--` until there is enough to go on), not a byte rate that a header walk
-//!   over a large member makes meaningless.
+//!   in jumps as archives finish. Its percentage and ETA are of those bytes; it shows the
+//!   archives done beside them. The ETA comes from the mean rate since the start (shown as `--`
+//!   until there is enough to go on), not a byte rate that a header walk over a large member
+//!   makes meaningless.
 //! - A ticker redraws every 100 ms, so the clock never freezes while a worker is busy in one
 //!   long write.
-//! - The bar fits the terminal's width (`wide_bar`, `wide_msg`): nothing wraps at 60 columns.
+//! - Every line fits the terminal, two columns short of its width (see [`term::usable`]), read
+//!   again at each tick, so a resize is followed: an archive's name is cut in the middle, its
+//!   file name kept ([`layout::fit_name`]), and the overall line drops its least useful parts
+//!   where the terminal is narrow. Each line starts on a line of its own ([`term::AnsiStderr`]).
 //! - Drawn on stderr when it is a terminal (`--progress auto`), always (`--progress always`: on
 //!   a pipe or file too, with ANSI cursor movement, as wide as `$COLUMNS` or 80), or never (`-q`,
 //!   `--progress never`).
@@ -16,8 +20,10 @@
 //!   bars, so they reach stderr whether or not the bars are drawn. [`BarsHandle::clear`] takes
 //!   them off the screen before an interrupted run exits.
 
+mod layout;
+mod term;
+
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::io::{IsTerminal, Write};
 
 use std::path::{Path, PathBuf};
@@ -25,7 +31,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle, TermLike};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use tarfs::batch::{Action, Outcome, Progress};
 
 /// When to draw.
@@ -39,9 +45,30 @@ pub enum When {
     Never,
 }
 
+/// Text laid out at a tick and read by indicatif when it draws (a template key), so that all
+/// the lines of a frame show one moment, whichever call happened to draw it: set one at a time
+/// through indicatif, the overall line could show a percentage older than its workers' lines.
+#[derive(Clone, Default)]
+struct Shown(Arc<Mutex<String>>);
+
+impl Shown {
+    fn set(&self, text: String) {
+        *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = text;
+    }
+
+    /// A template key that writes the text.
+    fn key(&self) -> impl Fn(&ProgressState, &mut dyn std::fmt::Write) + Send + Sync + Clone + 'static {
+        let text = self.0.clone();
+        move |_, w| {
+            let _ = w.write_str(&text.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        }
+    }
+}
+
 /// One archive a worker is on.
 struct Running {
     bar: ProgressBar,
+    line: Shown,
     /// How far into it the job has got (from [`tarfs::watch`]), or bytes read of a stream.
     covered: Arc<AtomicU64>,
     len: u64,
@@ -54,70 +81,63 @@ struct State {
     done_bytes: u64,
     done: u64,
     total: u64,
+    /// Bytes of all the batch's archives.
+    bytes: u64,
+    /// Whether the batch has begun (`Progress::begin`): until then the overall line is empty.
+    begun: bool,
 }
 
 /// The bars of one batch.
 pub struct Bars {
     multi: MultiProgress,
-    overall: ProgressBar,
-    state: Arc<Mutex<State>>,
+    d: Drawing,
     ticker: Mutex<Option<(Arc<AtomicBool>, std::thread::JoinHandle<()>)>>,
     verbose: bool,
     json: bool,
 }
 
-/// `h:mm:ss`, or `m:ss` under an hour.
-fn clock(secs: f64) -> String {
-    let s = secs.round() as u64;
-    if s >= 3600 {
-        format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
-    } else {
-        format!("{}:{:02}", s / 60, s % 60)
-    }
-}
-
-/// The ETA from the mean rate since the start; `--` for the first two seconds and the first
-/// percent, when a guess would be noise.
-fn mean_eta(s: &ProgressState, w: &mut dyn std::fmt::Write) {
-    let (pos, len, elapsed) = (s.pos(), s.len().unwrap_or(0), s.elapsed().as_secs_f64());
-    if elapsed < 2.0 || pos == 0 || len == 0 || pos * 100 < len {
-        let _ = w.write_str("--");
-    } else {
-        let _ = w.write_str(&clock(elapsed * (len.saturating_sub(pos)) as f64 / pos as f64));
-    }
+/// The shared state, the overall bar and its text, and how wide the terminal is off a
+/// terminal: what the ticker redraws from.
+#[derive(Clone)]
+struct Drawing {
+    state: Arc<Mutex<State>>,
+    overall: ProgressBar,
+    /// The overall line's clock (before the bar) and the rest (after it).
+    before: Shown,
+    after: Shown,
+    fallback: u16,
 }
 
 impl Bars {
     /// Bars that draw according to `when` (and never with `quiet`).
     pub fn new(when: When, quiet: bool, verbose: bool, json: bool) -> Bars {
-        let target = match when {
-            _ if quiet => ProgressDrawTarget::hidden(),
-            When::Never => ProgressDrawTarget::hidden(),
-            When::Always => ProgressDrawTarget::term_like_with_hz(Box::new(AnsiStderr::from_env()), 10),
-            When::Auto if std::io::stderr().is_terminal() => ProgressDrawTarget::term_like_with_hz(Box::new(AnsiStderr::from_env()), 10),
-            When::Auto => ProgressDrawTarget::hidden(),
+        let fallback = term::columns_from_env();
+        let drawn = !quiet && (when == When::Always || (when == When::Auto && std::io::stderr().is_terminal()));
+        let target = match drawn {
+            true => ProgressDrawTarget::term_like_with_hz(Box::new(term::AnsiStderr::new(fallback)), 10),
+            false => ProgressDrawTarget::hidden(),
         };
         let multi = MultiProgress::with_draw_target(target);
-        let overall = multi.add(ProgressBar::new(0));
-        overall.set_style(
-            ProgressStyle::with_template("{elapsed_precise} [{wide_bar:.cyan/blue}] {percent:>3}% {msg} ETA {mean_eta}")
-                .expect("valid template")
-                .with_key("mean_eta", mean_eta)
-                .progress_chars("=> "),
-        );
-        let state = Arc::new(Mutex::new(State::default()));
+        // Drawn from when the batch begins (`begin` adds it), so that no frame shows a bar of
+        // nothing. The clock before the bar and the rest after it are made to fit the width at
+        // each tick (`redraw`).
+        let overall = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::hidden());
+        let (before, after) = (Shown::default(), Shown::default());
+        let style = ProgressStyle::with_template("{before}[{wide_bar:.cyan/blue}] {after}").expect("valid template");
+        overall.set_style(style.with_key("before", before.key()).with_key("after", after.key()).progress_chars("=> "));
+        let d = Drawing { state: Arc::new(Mutex::new(State::default())), overall, before, after, fallback };
         let ticker = (!multi.is_hidden()).then(|| {
             let stop = Arc::new(AtomicBool::new(false));
-            let (s, st, bar) = (stop.clone(), state.clone(), overall.clone());
+            let (s, d) = (stop.clone(), d.clone());
             let handle = std::thread::spawn(move || {
                 while !s.load(Ordering::Acquire) {
-                    redraw(&st, &bar);
+                    d.redraw();
                     std::thread::park_timeout(Duration::from_millis(100));
                 }
             });
             (stop, handle)
         });
-        Bars { multi, overall, state, ticker: Mutex::new(ticker), verbose, json }
+        Bars { multi, d, ticker: Mutex::new(ticker), verbose, json }
     }
 
     /// Prints a line to stderr without tearing the bars.
@@ -142,30 +162,55 @@ impl Bars {
             handle.thread().unpark();
             let _ = handle.join();
         }
-        self.overall.finish_and_clear();
+        self.d.overall.finish_and_clear();
         let _ = self.multi.clear();
     }
 }
 
-/// Sets the overall position, and each worker's line, from the counters.
-fn redraw(state: &Mutex<State>, overall: &ProgressBar) {
-    let st = state.lock().expect("unpoisoned");
-    let mut pos = st.done_bytes;
-    for (path, r) in &st.running {
-        let covered = r.covered.load(Ordering::Relaxed).min(r.len);
-        pos += covered;
-        let mut line = String::new();
-        if r.len > 0 {
-            let _ = write!(line, "{:>3}% ", covered * 100 / r.len);
-        } else {
-            let _ = write!(line, "{} read, ", indicatif::BinaryBytes(r.covered.load(Ordering::Relaxed)));
+impl Drawing {
+    /// Sets the overall position, and each worker's line, from the counters, laid out for the
+    /// terminal's width now.
+    fn redraw(&self) {
+        let st = self.state.lock().expect("unpoisoned");
+        if st.begun {
+            self.lay_out(&st);
         }
-        let _ = write!(line, "{}", path.display());
-        r.bar.set_message(line);
-        r.bar.tick();
     }
-    overall.set_position(pos);
-    overall.set_message(format!("{}/{} archives", st.done, st.total));
+
+    /// [`Drawing::redraw`] of `st`: all the text first, then the calls that may draw.
+    fn lay_out(&self, st: &State) {
+        let w = self.width();
+        let mut pos = st.done_bytes;
+        for (path, r) in &st.running {
+            let covered = r.covered.load(Ordering::Relaxed);
+            pos += covered.min(r.len);
+            r.line.set(worker_message(w, path, covered, r.len));
+        }
+        let o = layout::Overall { pos, len: st.bytes, done: st.done, total: st.total, elapsed: self.overall.elapsed() };
+        let (before, after) = layout::overall(w, &o);
+        self.before.set(before);
+        self.after.set(after);
+        self.overall.set_position(pos.min(st.bytes));
+        for r in st.running.values() {
+            r.bar.tick();
+        }
+    }
+
+    /// The columns the lines may take now.
+    fn width(&self) -> usize {
+        usize::from(term::usable(term::terminal_columns(self.fallback)))
+    }
+}
+
+/// A worker's line, after its spinner, for `w` columns: how far into `path`, `len` bytes long,
+/// the job has got (`covered`).
+fn worker_message(w: usize, path: &Path, covered: u64, len: u64) -> String {
+    let how_far = match len {
+        0 => format!("{} read,", indicatif::BinaryBytes(covered)),
+        len => format!("{:>3}%", covered.min(len) * 100 / len),
+    };
+    // "  ⠁ ": the spinner and its margins.
+    layout::worker(w.saturating_sub(4), &how_far, &path.display().to_string())
 }
 
 /// What a signal handler may do with the bars.
@@ -189,32 +234,34 @@ impl BarsHandle {
 
 impl Progress for Bars {
     fn begin(&self, archives: u64, bytes: u64) {
-        self.overall.set_length(bytes);
-        let mut st = self.state.lock().expect("unpoisoned");
-        st.total = archives;
-        self.overall.set_message(format!("0/{archives} archives"));
+        let mut st = self.d.state.lock().expect("unpoisoned");
+        (st.total, st.bytes, st.begun) = (archives, bytes, true);
+        self.d.overall.set_length(bytes);
+        self.d.lay_out(&st);
+        self.multi.insert(0, self.d.overall.clone());
     }
 
     fn started(&self, path: &Path, bytes: u64, covered: &Arc<AtomicU64>) {
         if self.multi.is_hidden() {
             return;
         }
-        let bar = self.multi.add(ProgressBar::new_spinner());
-        bar.set_style(ProgressStyle::with_template("  {spinner} {wide_msg}").expect("valid template"));
-        bar.set_message(format!("  0% {}", path.display()));
-        let r = Running { bar, covered: covered.clone(), len: bytes };
-        self.state.lock().expect("unpoisoned").running.insert(path.to_path_buf(), r);
+        let line = Shown::default();
+        line.set(worker_message(self.d.width(), path, 0, bytes));
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden());
+        bar.set_style(ProgressStyle::with_template("  {spinner} {line}").expect("valid template").with_key("line", line.key()));
+        let r = Running { bar: self.multi.add(bar), line, covered: covered.clone(), len: bytes };
+        self.d.state.lock().expect("unpoisoned").running.insert(path.to_path_buf(), r);
     }
 
     fn read(&self, path: &Path, bytes: u64) {
-        if let Some(r) = self.state.lock().expect("unpoisoned").running.get(path) {
+        if let Some(r) = self.d.state.lock().expect("unpoisoned").running.get(path) {
             r.covered.fetch_add(bytes, Ordering::Relaxed);
         }
     }
 
     fn finished(&self, o: &Outcome) {
         {
-            let mut st = self.state.lock().expect("unpoisoned");
+            let mut st = self.d.state.lock().expect("unpoisoned");
             if let Some(r) = st.running.remove(&o.path) {
                 r.bar.finish_and_clear();
                 self.multi.remove(&r.bar);
@@ -243,64 +290,5 @@ impl Progress for Bars {
             let why = o.reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default();
             self.println(&format!("{}: {what}{why}; {}", o.path.display(), tarfs::batch::count(o.members, "member", "members")));
         }
-    }
-}
-
-/// stderr, drawn on with ANSI cursor movement. Lines stop one column short of the terminal's
-/// width (read at each draw, so a resize is followed): a line that fills the last column leaves
-/// the cursor waiting to wrap, and the `^C` a terminal echoes would then start a new line,
-/// putting the bars' redraw one line off and leaving a frozen copy on screen. When stderr is
-/// not a terminal (`--progress always`), the width is `$COLUMNS`, or 80.
-#[derive(Debug)]
-struct AnsiStderr {
-    fallback: u16,
-}
-
-impl AnsiStderr {
-    fn from_env() -> AnsiStderr {
-        AnsiStderr { fallback: std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()).filter(|&w| w > 0).unwrap_or(80) }
-    }
-
-    fn put(&self, s: &str) -> std::io::Result<()> {
-        std::io::stderr().write_all(s.as_bytes())
-    }
-
-    fn csi(&self, n: usize, code: char) -> std::io::Result<()> {
-        if n == 0 {
-            return Ok(());
-        }
-        self.put(&format!("\x1b[{n}{code}"))
-    }
-}
-
-impl TermLike for AnsiStderr {
-    fn width(&self) -> u16 {
-        let cols = rustix::termios::tcgetwinsize(std::io::stderr()).ok().map(|w| w.ws_col).filter(|&c| c > 0).unwrap_or(self.fallback);
-        cols.saturating_sub(1).max(20)
-    }
-    fn move_cursor_up(&self, n: usize) -> std::io::Result<()> {
-        self.csi(n, 'A')
-    }
-    fn move_cursor_down(&self, n: usize) -> std::io::Result<()> {
-        self.csi(n, 'B')
-    }
-    fn move_cursor_right(&self, n: usize) -> std::io::Result<()> {
-        self.csi(n, 'C')
-    }
-    fn move_cursor_left(&self, n: usize) -> std::io::Result<()> {
-        self.csi(n, 'D')
-    }
-    fn write_line(&self, s: &str) -> std::io::Result<()> {
-        self.put(s)?;
-        self.put("\n")
-    }
-    fn write_str(&self, s: &str) -> std::io::Result<()> {
-        self.put(s)
-    }
-    fn clear_line(&self) -> std::io::Result<()> {
-        self.put("\r\x1b[2K")
-    }
-    fn flush(&self) -> std::io::Result<()> {
-        std::io::stderr().flush()
     }
 }

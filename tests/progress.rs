@@ -1,11 +1,14 @@
-//! The progress display as a user sees it: `tarfs index` run in a real terminal (tmux, 60
-//! columns), looked at with `capture-pane` in the middle of an archive, interrupted with Ctrl-C,
-//! and run to its end. The run is held in the middle of its first archive with the testing aid
-//! `TARFS_STALL_AT=OFFSET:FILE` (it waits there while FILE exists), so nothing depends on timing.
+//! The progress display as a user sees it: `tarfs index` run in a real
+//! terminal (tmux: 60 columns; 80×24 and 120×40 with four workers), looked at with
+//! `capture-pane` in the middle of the archives, interrupted with Ctrl-C, and run to their end.
+//! The workers are held in the middle of their archives with the testing aid
+//! `TARFS_STALL_AT=OFFSET:FILE` (each job that reaches OFFSET waits there while FILE exists), so
+//! nothing depends on timing.
 
 mod common;
 
-use std::path::Path;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -13,15 +16,22 @@ use common::ok;
 
 const COLUMNS: usize = 60;
 
-/// A tmux server of our own, with one 60-column window running a plain shell.
+/// A tmux server of our own, with one window running a plain shell.
 struct Tmux {
     socket: String,
 }
 
 impl Tmux {
+    /// A 60-column window.
     fn new() -> Tmux {
-        let socket = format!("tarfs-progress-{}", std::process::id());
-        ok(Command::new("tmux").args(["-L", &socket, "new-session", "-d", "-x", &COLUMNS.to_string(), "-y", "20", "bash --norc --noprofile"]));
+        Tmux::sized(COLUMNS, 20)
+    }
+
+    fn sized(cols: usize, rows: usize) -> Tmux {
+        static SERVERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = SERVERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let socket = format!("tarfs-progress-{}-{n}", std::process::id());
+        ok(Command::new("tmux").args(["-L", &socket, "new-session", "-d", "-x", &cols.to_string(), "-y", &rows.to_string(), "bash --norc --noprofile"]));
         Tmux { socket }
     }
 
@@ -33,15 +43,27 @@ impl Tmux {
         String::from_utf8(ok(Command::new("tmux").args(["-L", &self.socket, "capture-pane", "-p", "-t", "0"])).stdout).unwrap()
     }
 
-    /// The screen once `pred` holds of it (within 20 s).
+    /// The screen with the rows of each line the terminal wrapped joined into one (`-J`), so
+    /// that a line that wrapped is longer than the window is wide.
+    fn joined_screen(&self) -> String {
+        String::from_utf8(ok(Command::new("tmux").args(["-L", &self.socket, "capture-pane", "-p", "-J", "-t", "0"])).stdout).unwrap()
+    }
+
+    /// The screen once `pred` holds of it.
     fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        self.wait_until(what, Tmux::screen, pred)
+    }
+
+    /// What `capture` gives once `pred` holds of it. Not a timing test: the limit (60 s) only
+    /// keeps a broken run from hanging the test.
+    fn wait_until(&self, what: &str, capture: impl Fn(&Tmux) -> String, pred: impl Fn(&str) -> bool) -> String {
         let start = Instant::now();
         loop {
-            let s = self.screen();
+            let s = capture(self);
             if pred(&s) {
                 return s;
             }
-            assert!(start.elapsed() < Duration::from_secs(20), "waited 20 s for {what}; the screen:\n{s}");
+            assert!(start.elapsed() < Duration::from_secs(60), "waited 60 s for {what}; the screen:\n{s}");
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -143,5 +165,117 @@ fn progress_always_draws_off_a_terminal() {
         assert!(out.status.success());
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(err.contains("archives ETA") && err.contains("\x1b["), drawn, "{flags:?}: {err:?}");
+    }
+}
+
+/// A directory three levels deep with names long enough that an archive's path does not fit a
+/// worker's line at 120 columns.
+fn deep_store(d: &Path) -> PathBuf {
+    let store = d.join("a-rather-long-directory-for-the-nightly-backups").join("of-the-build-hosts-in-the-second-data-centre").join("2026-12-06");
+    std::fs::create_dir_all(&store).unwrap();
+    store
+}
+
+/// The bars on a screen: the overall line's percentage and archives finished, and each worker's
+/// percentage and archive (its file name).
+#[derive(Debug)]
+struct Frame {
+    overall: u64,
+    done: u64,
+    workers: Vec<(u64, String)>,
+}
+
+/// The number just before the first `%` of `l`.
+fn percent_in(l: &str) -> Option<u64> {
+    let i = l.find('%')?;
+    l[..i].rsplit(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+}
+
+/// The bars on `screen`, if they are all drawn (`workers` worker lines).
+fn frame(screen: &str, workers: usize) -> Option<Frame> {
+    let overall = screen.lines().find(|l| l.contains(" archives ETA "))?;
+    let done = overall.split(" archives").next()?.rsplit(' ').next()?.split('/').next()?.parse().ok()?;
+    let lines: Vec<&str> = screen.lines().map(str::trim_end).filter(|l| l.starts_with("  ") && (l.ends_with(".tar") || l.ends_with(".tar.gz"))).collect();
+    let workers_seen: Vec<(u64, String)> = lines.iter().filter_map(|l| Some((percent_in(l)?, l.rsplit('/').next()?.to_string()))).collect();
+    let overall = percent_in(overall)?;
+    (workers_seen.len() == workers).then_some(Frame { overall, done, workers: workers_seen })
+}
+
+/// Checks one screen of a run with four workers held in the middle of their archives, in a
+/// window `cols` wide: no line wrapped (tmux joins a wrapped line's rows with `-J`, so it would
+/// be wider than the window) and none reaches the last column; each worker's line keeps its
+/// archive's file name, the path cut in the middle; and the overall percentage is of the
+/// bytes covered (from each worker's percentage of its archive's size), not of the archives
+/// finished.
+fn check_frame(joined: &str, cols: usize, sizes: &HashMap<String, u64>) {
+    for l in joined.lines() {
+        assert!(l.trim_end().chars().count() < cols, "a line wrapped or reached the last column ({cols} columns):\n{joined}");
+    }
+    let f = frame(joined, 4).unwrap_or_else(|| panic!("four worker lines:\n{joined}"));
+    let total: u64 = sizes.values().sum();
+    let (mut lo, mut hi) = (0, 0);
+    for (pct, name) in &f.workers {
+        let size = sizes.get(name).unwrap_or_else(|| panic!("the whole file name {name:?} ends a worker's line:\n{joined}"));
+        assert!(joined.lines().any(|l| l.ends_with(&format!("…{name}")) || l.contains(&format!("/{name}"))) && joined.contains('…'), "{joined}");
+        (lo, hi) = (lo + pct * size / 100, hi + (pct + 1) * size / 100);
+    }
+    assert_eq!(f.done, 0, "held, none finished:\n{joined}");
+    let (lo, hi) = (lo * 100 / total, (hi * 100).div_ceil(total));
+    assert!((lo..=hi).contains(&f.overall) && f.overall > 0, "overall {}%, bytes covered make {lo}-{hi}% (0 archives finished):\n{joined}", f.overall);
+}
+
+/// Runs `tarfs ARGS STORE` in a window `cols`×`rows` with every job held at byte `hold_at` of
+/// its archive; checks several screens while four workers are held ([`check_frame`]), then
+/// interrupts (`interrupt`) or lets the run go to its end, and checks that the bars are gone.
+fn four_workers_held(cols: usize, rows: usize, d: &Path, args: &str, hold_at: u64, sizes: &HashMap<String, u64>, interrupt: bool) {
+    let store = deep_store(d);
+    let hold = d.join("hold");
+    std::fs::write(&hold, b"").unwrap();
+    // stdout (verify's line per archive) out of the way: the screen is the bars and messages.
+    let script = format!("TARFS_STALL_AT={hold_at}:{} {} {args} {} >/dev/null; echo rc=$?\n", hold.display(), env!("CARGO_BIN_EXE_tarfs"), store.display());
+    std::fs::write(d.join("run"), script).unwrap();
+    let tmux = Tmux::sized(cols, rows);
+    // A short command line, so that only the bars are wider than a few columns (sourced, so that
+    // the interactive shell, which a Ctrl-C does not stop, says the exit status).
+    tmux.send(&[&format!("cd {} && clear && . ./run", d.display()), "Enter"]);
+    let exited = |s: &str| s.lines().any(|l| l.starts_with("rc="));
+    // Four workers drawn mid-archive, or (to be told at once) a wrapped overall line.
+    let wrapped = |s: &str| s.lines().any(|l| l.contains(" archives ETA ") && l.trim_end().chars().count() >= cols);
+    let held = |s: &str| exited(s) || wrapped(s) || frame(s, 4).is_some_and(|f| f.workers.iter().all(|(pct, _)| *pct > 0));
+    for _ in 0..5 {
+        let joined = tmux.wait_until("four workers held mid-archive", Tmux::joined_screen, held);
+        assert!(!exited(&joined), "the run ended before four workers were seen in the middle of their archives:\n{joined}");
+        check_frame(&joined, cols, sizes);
+        std::thread::sleep(Duration::from_millis(150)); // another frame (the spinner and the clock move)
+    }
+    if interrupt {
+        // The message comes above the bars, and the bars are drawn once, not left behind.
+        tmux.send(&["C-c"]);
+        let joined = tmux.wait_until("the interrupt message", Tmux::joined_screen, |s| s.contains("interrupted") && frame(s, 4).is_some());
+        check_frame(&joined, cols, sizes);
+        assert_eq!(joined.lines().filter(|l| l.contains(" archives ETA ")).count(), 1, "{joined}");
+    }
+    std::fs::remove_file(&hold).unwrap();
+    let screen = tmux.wait_for("the exit", exited);
+    assert!(screen.contains(if interrupt { "rc=130" } else { "rc=0" }), "{screen}");
+    assert!(bar_lines(&screen).is_empty(), "bars were left on the screen:\n{screen}");
+}
+
+/// issue #30, item 8: four workers, at 80×24 and at 120×40. Each worker's line fits (the path
+/// cut in the middle, its file name kept), no line wraps, and the overall bar goes by bytes.
+#[test]
+fn four_workers_at_80x24_and_120x40_fit_without_wrapping_and_the_bar_counts_bytes() {
+    for (cols, rows, interrupt) in [(80, 24, true), (120, 40, false)] {
+        let d = tempfile::tempdir().unwrap();
+        let store = deep_store(d.path());
+        // Six archives of different sizes, all longer than where the jobs are held: four are
+        // held, two wait.
+        let mut sizes = HashMap::new();
+        for (i, members) in [3000, 3400, 3800, 4200, 4600, 5000].into_iter().enumerate() {
+            let name = format!("archive-{i}.tar");
+            archive(&store.join(&name), members);
+            sizes.insert(name.clone(), std::fs::metadata(store.join(&name)).unwrap().len());
+        }
+        four_workers_held(cols, rows, d.path(), "index --force -j 4 --scan sequential", 1_500_000, &sizes, interrupt);
     }
 }
