@@ -4,7 +4,8 @@
 //! archive note the byte offset they have reached ([`at`]) as they go, and the progress display
 //! reads the counter on its own clock. Outside a batch (no counter set, or on a scanning thread
 //! of a chunked scan) [`at`] does nothing. Streams and compressed files are counted as they are
-//! read instead ([`crate::batch::Counting`]).
+//! read instead ([`crate::batch::Counting`]), or as their decoder consumes the mapping
+//! ([`Noting`]).
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -42,6 +43,45 @@ pub fn at(offset: u64) {
     });
 }
 
+/// A buffered reader over an archive's bytes that notes ([`at`]) how far into them its reader
+/// has consumed: for a decoder of a compressed archive, so that the progress of work on its
+/// decompressed stream is counted in the archive's own bytes, which the batch's total counts.
+pub struct Noting<R> {
+    inner: R,
+    consumed: u64,
+}
+
+impl<R> Noting<R> {
+    /// `inner`, read from the start of the archive.
+    pub fn new(inner: R) -> Noting<R> {
+        Noting { inner, consumed: 0 }
+    }
+
+    fn advance(&mut self, n: usize) {
+        self.consumed += n as u64;
+        at(self.consumed);
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for Noting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.advance(n);
+        Ok(n)
+    }
+}
+
+impl<R: std::io::BufRead> std::io::BufRead for Noting<R> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        self.inner.fill_buf()
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.inner.consume(n);
+        self.advance(n);
+    }
+}
+
 /// Testing aid: with `TARFS_STALL_AT=N:FILE`, each job that reaches byte `N` of its archive
 /// waits there (once) while `FILE` exists, so that a test can look at the progress display (or
 /// interrupt the run) with its workers in the middle of their archives. A job whose archive is
@@ -76,5 +116,19 @@ mod tests {
         });
         at(99);
         assert_eq!(c.load(Ordering::Relaxed), 10);
+    }
+
+    #[test]
+    fn a_noting_reader_notes_what_its_reader_consumed() {
+        use std::io::{BufRead, Read};
+        let c = Arc::new(AtomicU64::new(0));
+        covering(c.clone(), || {
+            let mut r = Noting::new(std::io::Cursor::new(vec![7u8; 100]));
+            assert_eq!(r.fill_buf().unwrap().len(), 100);
+            assert_eq!(c.load(Ordering::Relaxed), 0, "filled, not consumed");
+            r.consume(30);
+            r.read_exact(&mut [0u8; 20]).unwrap();
+        });
+        assert_eq!(c.load(Ordering::Relaxed), 50);
     }
 }

@@ -1,4 +1,4 @@
-//! The progress display as a user sees it: `tarfs index` run in a real
+//! The progress display as a user sees it: `tarfs index` and `tarfs verify` run in a real
 //! terminal (tmux: 60 columns; 80×24 and 120×40 with four workers), looked at with
 //! `capture-pane` in the middle of the archives, interrupted with Ctrl-C, and run to their end.
 //! The workers are held in the middle of their archives with the testing aid
@@ -278,4 +278,22 @@ fn four_workers_at_80x24_and_120x40_fit_without_wrapping_and_the_bar_counts_byte
         }
         four_workers_held(cols, rows, d.path(), "index --force -j 4 --scan sequential", 1_500_000, &sizes, interrupt);
     }
+}
+
+/// issue #30, item 8: `verify` of compressed archives moves within each archive, by its
+/// compressed bytes (the bytes the batch's total counts), not in jumps as archives finish.
+#[test]
+fn verify_of_compressed_archives_moves_by_their_bytes() {
+    let d = tempfile::tempdir().unwrap();
+    let store = deep_store(d.path());
+    // Half random, so that the compressed size is most of the data.
+    let script = "import io,os,sys,tarfile\nwith tarfile.open(sys.argv[1],'w:gz',compresslevel=1) as t:\n for i in range(int(sys.argv[2])):\n  ti=tarfile.TarInfo('dir/member-%05d.bin'%i); ti.size=16384; t.addfile(ti,io.BytesIO(os.urandom(8192)+bytes(8192)))\n";
+    let mut sizes = HashMap::new();
+    for (i, members) in [300, 360, 420, 480, 540, 600].into_iter().enumerate() {
+        let name = format!("archive-{i}.tar.gz");
+        ok(Command::new("python3").arg("-c").arg(script).arg(store.join(&name)).arg(members.to_string()));
+        sizes.insert(name.clone(), std::fs::metadata(store.join(&name)).unwrap().len());
+    }
+    ok(Command::new(env!("CARGO_BIN_EXE_tarfs")).args(["index", "-q"]).arg(&store));
+    four_workers_held(80, 24, d.path(), "verify -j 4", 2_000_000, &sizes, false);
 }

@@ -16,7 +16,7 @@ use crate::format::csv::{self, Row};
 use crate::ops::read::{intact_extension, locate, locate_csv, verdict, Source};
 use crate::scan::Warning;
 use crate::format::compression::Compression;
-use crate::source::{compression_of, Decoded};
+use crate::source::compression_of;
 use crate::error::IoContext;
 use crate::scan::{Entry, ScanOptions, Scanner};
 use std::path::{Path, PathBuf};
@@ -240,7 +240,8 @@ fn verify_compressed(archive: &Archive, c: Compression, index_dir: Option<&Index
     let located = crate::ops::read::Located { source: Source::Sidecar(side.clone()), bytes: crate::ops::read::IndexBytes::Owned(Vec::new()), base: 0 };
     stale_unless_fresh(verdict(&index, &located, archive), &located.source, archive.path())?;
     let mut pairing = Pairing::new(archive.path(), &index, &bytes, 0, None)?;
-    let mut r = Decoded::new(archive, c).stream()?;
+    // Decoded from the mapping, noting how far into the compressed bytes the decoder is.
+    let mut r = crate::stream::decoder(crate::watch::Noting::new(std::io::Cursor::new(archive.bytes())), Some(c), archive.path())?;
     crate::stream::scan_stream(&mut r, archive.path(), opts, 1 << 20, |e| pairing.member(e))?;
     pairing.finish(Source::Sidecar(side))
 }
