@@ -24,9 +24,22 @@ pub fn truth() -> Vec<Value> {
 use std::path::Path;
 use std::process::{Command, Output};
 
-/// The `tarfs` binary under test.
+/// The `tarfs` binary under test, kept from the developer's settings ([`isolated`]).
 pub fn tarfs() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_tarfs"))
+    let mut c = Command::new(env!("CARGO_BIN_EXE_tarfs"));
+    isolated(&mut c);
+    c
+}
+
+/// A path under a file: nothing can be read from it, nor created under it.
+pub const NOWHERE: &str = "/dev/null/tarfs-tests";
+
+/// Keeps `cmd` (tarfs, or a command that runs it) from the developer's settings: no config file
+/// (`XDG_CONFIG_HOME`), no cache of sidecars (`XDG_CACHE_HOME` where none can be created, so
+/// that a sidecar refused by an archive's directory fails as it would without one), and no
+/// `TARFS_INDEX_DIR` or `TARFS_CONFIG`. Tests of those set them after this.
+pub fn isolated(cmd: &mut Command) -> &mut Command {
+    cmd.env("XDG_CONFIG_HOME", NOWHERE).env("XDG_CACHE_HOME", NOWHERE).env_remove("TARFS_INDEX_DIR").env_remove("TARFS_CONFIG")
 }
 
 /// Runs a command, panicking with its stderr if it fails.
