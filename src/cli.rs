@@ -142,9 +142,9 @@ pub struct ManArgs {
 
 #[derive(Debug, Args)]
 pub struct BatchArgs {
-    /// Worker threads (default: one per core).
-    #[arg(short = 'j', long, value_name = "N", default_value_t = 0)]
-    pub jobs: usize,
+    /// Worker threads (default: the config file's `jobs`, else one per core).
+    #[arg(short = 'j', long, value_name = "N")]
+    pub jobs: Option<usize>,
     /// No progress bar and no summary; errors still go to stderr.
     #[arg(short, long)]
     pub quiet: bool,
@@ -182,7 +182,7 @@ pub struct WalkArgs {
 pub struct IndexDirArg {
     /// Read and write sidecars under DIR, at each archive's absolute canonical path
     /// (/tape/a.tar: DIR/tape/a.tar.tarfs), for read-only media. Any name for the archive finds
-    /// the same sidecar.
+    /// the same sidecar. Default: TARFS_INDEX_DIR, else the config file's `index-dir`.
     #[arg(long, value_name = "DIR")]
     pub index_dir: Option<PathBuf>,
 }

@@ -1,9 +1,13 @@
 //! The command line, lowered once: clap's structs (`cli.rs`, the "low" arguments) into one flat
 //! [`Config`] of library values that every command reads (as ripgrep lowers `LowArgs` into
 //! `HiArgs`, and fd builds its `Config`). What several commands share is decided here: `-v`,
-//! the reading limits, `--index-dir` (honoured, or refused with a usage error), and a batch's
-//! walk, reporting and defaults. Each command file lowers its own few flags into its library
-//! options at its top.
+//! the reading limits, the index directory (honoured, or refused with a usage error), and a
+//! batch's walk, reporting and defaults. Each command file lowers its own few flags into its
+//! library options at its top.
+//!
+//! Defaults that the command line does not give come from the environment and the config file
+//! ([`crate::settings`]), here and nowhere else: a flag wins over `TARFS_INDEX_DIR`, which wins
+//! over the config file, which wins over the built-in default.
 
 use std::path::PathBuf;
 
@@ -14,6 +18,7 @@ use tarfs::discover::{ARCHIVE_GLOBS, RECOMPRESS_GLOBS};
 use tarfs::ScanOptions;
 
 use crate::cli::{BatchArgs, Cli, Command, IndexDirArg, ReadArgs, WalkArgs};
+use crate::settings::Settings;
 
 /// What every command reads.
 pub struct Config<'a> {
@@ -21,7 +26,8 @@ pub struct Config<'a> {
     pub verbose: bool,
     /// The reading limits (`--lenient`, `--max-*`); the defaults for commands without them.
     pub scan: ScanOptions,
-    /// `--index-dir`, for every command that honours it.
+    /// Where sidecars are written and looked for (`--index-dir`, `TARFS_INDEX_DIR`, the config
+    /// file's `index-dir`), for every command that honours it.
     pub index_dir: Option<IndexDir>,
     /// The batch commands' walk and reporting.
     pub batch: Option<Batch<'a>>,
@@ -39,20 +45,33 @@ pub struct Batch<'a> {
     pub globs: Vec<&'a str>,
     /// In-place changes handle a file once, by whichever of its names was found first.
     pub once_per_file: bool,
+    /// Worker threads (`-j`, the config file's `jobs`; 0: one per core).
+    pub jobs: usize,
     /// The paths, and whether to follow links.
     pub walk: &'a WalkArgs,
-    /// Jobs, quiet, progress, JSON, fail fast.
+    /// Quiet, progress, JSON, fail fast.
     pub args: &'a BatchArgs,
 }
 
-/// Lowers the parsed command line. A usage error comes back as a `clap::Error` (exit status 2).
+/// Lowers the parsed command line, with the environment and the config file for what it does
+/// not say. A usage error comes back as a `clap::Error` (exit status 2); a config file that
+/// cannot be read as an error naming it.
 pub fn lower(cli: &Cli) -> Result<Config<'_>> {
     let command = &cli.command;
-    let index_dir = match index_dir_arg(command).and_then(|d| d.index_dir.as_deref()) {
-        Some(_) if matches!(command, Command::Embed(_) | Command::Csv(_)) => return Err(refuse_index_dir(command).into()),
-        dir => dir.map(IndexDir::new),
+    let settings = match command {
+        Command::Completions { .. } | Command::Man(_) | Command::Create(_) => Settings::default(),
+        _ => Settings::load()?,
     };
-    Ok(Config { verbose: cli.verbose, scan: read_args(command).map(ReadArgs::options).unwrap_or_default(), index_dir, batch: batch(command), command })
+    let arg = index_dir_arg(command);
+    // embed and csv write their index into the archive, never a sidecar.
+    let sidecars = arg.is_some() && !matches!(command, Command::Embed(_) | Command::Csv(_));
+    let flag = arg.and_then(|d| d.index_dir.as_deref());
+    if flag.is_some() && !sidecars {
+        return Err(refuse_index_dir(command).into());
+    }
+    let index_dir = flag.or(settings.index_dir()).filter(|_| sidecars).map(IndexDir::new);
+    let scan = read_args(command).map(ReadArgs::options).unwrap_or_default();
+    Ok(Config { verbose: cli.verbose, scan, index_dir, batch: batch(command, &settings), command })
 }
 
 /// `--index-dir` for `embed` and `csv`, which write their index into the archive: a usage error
@@ -99,7 +118,8 @@ fn read_args(command: &Command) -> Option<&ReadArgs> {
     }
 }
 
-fn batch(command: &Command) -> Option<Batch<'_>> {
+/// A batch command's walk and defaults.
+fn batch<'a>(command: &'a Command, settings: &Settings) -> Option<Batch<'a>> {
     let (verb, dry_run, defaults, walk, args): (_, _, &[&str], _, _) = match command {
         Command::Index(a) => ("index", a.dry_run, &ARCHIVE_GLOBS, &a.walk, &a.batch),
         Command::Embed(a) => ("embed", a.dry_run, &["*.tar"], &a.walk, &a.batch),
@@ -110,7 +130,8 @@ fn batch(command: &Command) -> Option<Batch<'_>> {
         _ => return None,
     };
     let globs = if walk.glob.is_empty() { defaults.to_vec() } else { walk.glob.iter().map(String::as_str).collect() };
-    Some(Batch { verb, dry_run, globs, once_per_file: matches!(verb, "embed" | "csv" | "recover"), walk, args })
+    let jobs = args.jobs.or(settings.file.jobs).unwrap_or(0);
+    Some(Batch { verb, dry_run, globs, once_per_file: matches!(verb, "embed" | "csv" | "recover"), jobs, walk, args })
 }
 
 /// The one archive a flag that takes exactly one (`--output`, `--gzidx`) applies to.

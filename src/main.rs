@@ -9,6 +9,7 @@ mod config;
 mod listing;
 mod man;
 mod progress;
+mod settings;
 
 use std::io::{self, Write};
 use std::process::ExitCode;

@@ -48,7 +48,7 @@ pub fn run(cfg: &Config<'_>, job: impl Fn(&Found, &dyn Progress) -> tarfs::Resul
     };
     on_interrupt(&stop, &reporter.bars);
     let start = Instant::now();
-    let opts = BatchOptions { jobs: args.jobs, fail_fast: args.fail_fast, once_per_file: b.once_per_file, durability: durability.cloned() };
+    let opts = BatchOptions { jobs: b.jobs, fail_fast: args.fail_fast, once_per_file: b.once_per_file, durability: durability.cloned() };
     let (outcomes, stopped) = batch::run(&found, opts, &stop, &reporter, job);
     reporter.bars.finish();
     let s = Summary::of(&outcomes);

@@ -23,7 +23,7 @@ pub fn run(cfg: &Config<'_>, a: &RecompressArgs) -> Result<Status> {
     }
     let syncs = Arc::new(DirSyncs::default());
     let index = IndexOptions { scan: cfg.scan, dir_syncs: Some(syncs.clone()), ..IndexOptions::default() };
-    let opts = RecompressOptions { frame: a.frame_size, level: a.level, threads: a.batch.jobs, force: a.force, dry_run: a.dry_run, index };
+    let opts = RecompressOptions { frame: a.frame_size, level: a.level, threads: cfg.batch.as_ref().map_or(0, |b| b.jobs), force: a.force, dry_run: a.dry_run, index };
     let job = |f: &Found, _progress: &dyn Progress| -> tarfs::Result<Done> {
         match recompress(&f.path, &opts, |p| sidecar_path(p, cfg.index_dir.as_ref()))? {
             Recompressed::WouldRewrite(how) => Ok(Done { action: Action::WouldRecompress, reason: Some(how.to_string()), members: 0, index_path: None, warning: None }),

@@ -1,0 +1,163 @@
+//! The index directory set once (issue #30): `TARFS_INDEX_DIR`, the config file and its keys
+//! (`index-dir`, `jobs`), their precedence under the command line, and errors in the config
+//! file.
+
+mod common;
+
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use common::{ok, run, tarfs};
+use tarfs::builder::Builder;
+use tempfile::TempDir;
+
+/// An archive of `n` small members `f0.txt`, `f1.txt`, ...
+fn archive(path: &Path, n: usize) {
+    let mut b = Builder::new(Vec::new());
+    for i in 0..n {
+        b.add(format!("f{i}.txt"), format!("member {i} of {}\n", path.display()).as_bytes()).unwrap();
+    }
+    fs::write(path, b.finish().unwrap()).unwrap();
+}
+
+/// A home of the user's own: its config directory and its cache.
+struct Home {
+    dir: TempDir,
+}
+
+impl Home {
+    fn new() -> Home {
+        Home { dir: TempDir::new().unwrap() }
+    }
+
+    /// Writes the config file (`$XDG_CONFIG_HOME/tarfs/config.toml`); returns its path.
+    fn config(&self, text: &str) -> PathBuf {
+        let f = self.dir.path().join("config/tarfs/config.toml");
+        fs::create_dir_all(f.parent().unwrap()).unwrap();
+        fs::write(&f, text).unwrap();
+        f
+    }
+
+    /// tarfs with this home's config and cache.
+    fn tarfs(&self) -> Command {
+        let mut c = tarfs();
+        c.env("XDG_CONFIG_HOME", self.dir.path().join("config")).env("XDG_CACHE_HOME", self.dir.path().join("cache"));
+        c
+    }
+}
+
+/// The sidecar of `archive` under `root`, at its canonical path.
+fn mirror(root: &Path, archive: &Path) -> PathBuf {
+    let canonical = fs::canonicalize(archive).unwrap();
+    let mut name = canonical.file_name().unwrap().to_os_string();
+    name.push(".tarfs");
+    root.join(canonical.strip_prefix("/").unwrap()).with_file_name(name)
+}
+
+/// The sidecar beside `archive`.
+fn beside(archive: &Path) -> PathBuf {
+    let mut name = archive.file_name().unwrap().to_os_string();
+    name.push(".tarfs");
+    archive.with_file_name(name)
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn the_index_dir_comes_from_the_flag_then_the_environment_then_the_config_file() {
+    let home = Home::new();
+    let tmp = TempDir::new().unwrap();
+    let a = tmp.path().join("a.tar");
+    archive(&a, 3);
+    let [from_config, from_env, from_flag] = ["config-idx", "env-idx", "flag-idx"].map(|d| tmp.path().join(d));
+    home.config(&format!("index-dir = {:?}\n", from_config.to_str().unwrap()));
+
+    ok(home.tarfs().args(["index", "-q"]).arg(&a));
+    assert!(mirror(&from_config, &a).is_file(), "the config file's index-dir");
+    assert!(!beside(&a).exists());
+    // A plain ls (no flag) reads that index: it does not scan.
+    let out = ok(home.tarfs().args(["-v", "ls"]).arg(&a));
+    assert!(stderr(&out).contains(&format!("using sidecar index {}", mirror(&from_config, &a).display())), "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 3);
+
+    ok(home.tarfs().env("TARFS_INDEX_DIR", &from_env).args(["index", "-q"]).arg(&a));
+    assert!(mirror(&from_env, &a).is_file(), "TARFS_INDEX_DIR wins over the config file");
+    let out = ok(home.tarfs().env("TARFS_INDEX_DIR", &from_env).args(["-v", "cat"]).arg(&a).arg("f1.txt"));
+    assert!(stderr(&out).contains(&format!("using sidecar index {}", mirror(&from_env, &a).display())), "{}", stderr(&out));
+
+    ok(home.tarfs().env("TARFS_INDEX_DIR", &from_env).args(["index", "-q", "--index-dir"]).arg(&from_flag).arg(&a));
+    assert!(mirror(&from_flag, &a).is_file(), "--index-dir wins over both");
+    assert!(!beside(&a).exists(), "nothing beside the archive");
+
+    // TARFS_CONFIG names the config file instead (and must name one).
+    let other = tmp.path().join("other.toml");
+    let from_other = tmp.path().join("other-idx");
+    fs::write(&other, format!("index-dir = {:?}\n", from_other.to_str().unwrap())).unwrap();
+    ok(home.tarfs().env("TARFS_CONFIG", &other).args(["index", "-q"]).arg(&a));
+    assert!(mirror(&from_other, &a).is_file(), "TARFS_CONFIG");
+    let (code, err) = run(home.tarfs().env("TARFS_CONFIG", tmp.path().join("missing.toml")).arg("ls").arg(&a));
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("missing.toml") && err.contains("TARFS_CONFIG"), "{err}");
+}
+
+#[test]
+fn a_malformed_config_file_is_an_error_naming_the_file_the_line_and_the_problem() {
+    let home = Home::new();
+    let tmp = TempDir::new().unwrap();
+    let a = tmp.path().join("a.tar");
+    archive(&a, 1);
+    let cases = [
+        ("index-dir = \"/x\"\njbos = 3\n", 2, "unknown field `jbos`"),
+        ("# defaults\n\njobs = \"four\"\n", 3, "invalid type"),
+        ("jobs = 2\nindex-dir = yes\n", 2, ""),
+        ("index-dir = \"relative/idx\"\n", 1, "absolute"),
+    ];
+    for (text, line, what) in cases {
+        let f = home.config(text);
+        let (code, err) = run(home.tarfs().arg("ls").arg(&a));
+        assert_eq!(code, Some(1), "{text:?}: {err}");
+        assert!(err.contains(&format!("config file {}: line {line}: ", f.display())) && err.contains(what), "{text:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "one line: {err}");
+    }
+    // A good one is read without a word.
+    home.config("jobs = 2\n");
+    let out = ok(home.tarfs().arg("ls").arg(&a));
+    assert_eq!(stderr(&out), "");
+}
+
+/// The threads of `cmd` (an `index` of two archives) while its first worker is paused at
+/// "index-planned" (every worker of the batch is started by then).
+fn threads_while_indexing(cmd: &mut Command) -> usize {
+    let d = TempDir::new().unwrap();
+    let resume = d.path().join("resume");
+    cmd.env("TARFS_PAUSE_AFTER", "index-planned").env("TARFS_RESUME", &resume).stdout(Stdio::null()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut said = String::new();
+    while !said.contains("paused") {
+        assert!(err.read_line(&mut said).unwrap() > 0, "{cmd:?} never paused: {said}");
+    }
+    let threads = fs::read_dir(format!("/proc/{}/task", child.id())).unwrap().count();
+    fs::write(&resume, b"").unwrap();
+    std::io::copy(&mut err, &mut std::io::sink()).unwrap();
+    assert!(child.wait().unwrap().success());
+    threads
+}
+
+#[test]
+fn jobs_comes_from_the_config_file_unless_given() {
+    let home = Home::new();
+    let tmp = TempDir::new().unwrap();
+    for n in ["a", "b"] {
+        archive(&tmp.path().join(format!("{n}.tar")), 2);
+    }
+    let index = |h: &Home, extra: &[&str]| threads_while_indexing(h.tarfs().args(["index", "--force", "--scan", "sequential"]).args(extra).arg(tmp.path()));
+    let one = index(&home, &["-j", "1"]);
+    home.config("jobs = 7\n");
+    assert_eq!(index(&home, &[]), one + 6, "the config file's jobs = 7");
+    assert_eq!(index(&home, &["-j", "1"]), one, "-j wins over the config file");
+}
