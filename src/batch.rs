@@ -138,6 +138,9 @@ pub trait Progress: Sync {
     fn finished(&self, outcome: &Outcome);
     /// A worker read `bytes` more of `path` (streams and compressed files, as they are read).
     fn read(&self, _path: &Path, _bytes: u64) {}
+    /// Something about the whole run, said once by whoever found it (that sidecars went to the
+    /// user's cache), for cron runs too.
+    fn announce(&self, _what: &str) {}
 }
 
 /// A reader that tells a [`Progress`] how much it has read.

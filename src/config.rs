@@ -27,7 +27,7 @@ pub struct Config<'a> {
     /// The reading limits (`--lenient`, `--max-*`); the defaults for commands without them.
     pub scan: ScanOptions,
     /// Where sidecars are written and looked for (`--index-dir`, `TARFS_INDEX_DIR`, the config
-    /// file's `index-dir`), for every command that honours it.
+    /// file's `index-dir`, and the user's cache), for every command that honours it.
     pub index_dir: Option<IndexDir>,
     /// The batch commands' walk and reporting.
     pub batch: Option<Batch<'a>>,
@@ -69,7 +69,8 @@ pub fn lower(cli: &Cli) -> Result<Config<'_>> {
     if flag.is_some() && !sidecars {
         return Err(refuse_index_dir(command).into());
     }
-    let index_dir = flag.or(settings.index_dir()).filter(|_| sidecars).map(IndexDir::new);
+    let dir = flag.or(settings.index_dir()).map(PathBuf::from);
+    let index_dir = (sidecars && (dir.is_some() || settings.cache.is_some())).then(|| IndexDir { dir, cache: settings.cache.clone() });
     let scan = read_args(command).map(ReadArgs::options).unwrap_or_default();
     Ok(Config { verbose: cli.verbose, scan, index_dir, batch: batch(command, &settings), command })
 }

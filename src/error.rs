@@ -78,6 +78,24 @@ pub enum Error {
         /// Why.
         msg: String,
     },
+    /// The directory of a file tarfs creates refuses it (a read-only file system, no
+    /// permission): nothing was written. `index` then tries the user's cache of sidecars.
+    #[error("{}: {source}", path.display())]
+    Unwritable {
+        /// The file, or the directory that refused it.
+        path: PathBuf,
+        /// The error (`EROFS`, `EACCES`, `EPERM`).
+        source: io::Error,
+    },
+    /// No place took the sidecar of an archive: its directory refused it, and so did the user's
+    /// cache of sidecars, or there is none (no `$XDG_CACHE_HOME` or `$HOME`).
+    #[error("{}: cannot write its index: {}; choose a writable place with --index-dir DIR or TARFS_INDEX_DIR", path.display(), tried_places(tried))]
+    NoPlaceForIndex {
+        /// The archive.
+        path: PathBuf,
+        /// Each place tried, and why it refused.
+        tried: Vec<(PathBuf, io::Error)>,
+    },
     /// A journal left by an interrupted change could not be used; it was kept, and the archive
     /// was not touched by this attempt.
     #[error("{}: the interrupted change journaled in {} was not recovered: {msg}; the archive needs `tarfs recover {}` once this is fixed", path.display(), journal.display(), path.display())]
@@ -424,7 +442,8 @@ impl Error {
     /// damaged or mismatched data and indexes (and anything else).
     pub fn errno(&self) -> i32 {
         match self {
-            Error::Io { source, .. } => source.raw_os_error().unwrap_or_else(|| kind_errno(source.kind())),
+            Error::Io { source, .. } | Error::Unwritable { source, .. } => source.raw_os_error().unwrap_or_else(|| kind_errno(source.kind())),
+            Error::NoPlaceForIndex { tried, .. } => tried.last().and_then(|(_, e)| e.raw_os_error()).unwrap_or(libc::EACCES),
             Error::NotFound { .. } => libc::ENOENT,
             Error::Busy { .. } => libc::EBUSY,
             Error::Usage { .. } | Error::Refused { .. } => libc::EINVAL,
@@ -468,6 +487,17 @@ fn kind_errno(kind: io::ErrorKind) -> i32 {
         io::ErrorKind::OutOfMemory => libc::ENOMEM,
         _ => libc::EIO,
     }
+}
+
+/// Whether an I/O error is a directory refusing a new file: a read-only file system, or no
+/// permission ([`Error::Unwritable`]).
+pub fn refuses_files(e: &io::Error) -> bool {
+    matches!(e.kind(), io::ErrorKind::ReadOnlyFilesystem | io::ErrorKind::PermissionDenied)
+}
+
+/// "PATH: ERROR; PATH: ERROR" for [`Error::NoPlaceForIndex`].
+fn tried_places(tried: &[(PathBuf, io::Error)]) -> String {
+    tried.iter().map(|(p, e)| format!("{}: {e}", p.display())).collect::<Vec<_>>().join("; ")
 }
 
 /// "index entry N: ", or nothing when the entry's number is not known.

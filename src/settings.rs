@@ -8,9 +8,11 @@
 //! - The config file's keys ([`FileSettings`]): `index-dir`, `jobs`. An unknown
 //!   key, a value of the wrong type or a file that is not TOML is an error naming the file, the
 //!   line and the problem.
+//! - The user's cache of sidecars: `$XDG_CACHE_HOME/tarfs/index`, or `~/.cache/tarfs/index`.
 //!
 //! An empty variable counts as unset, and a relative `XDG_*` one is ignored, as the XDG Base
-//! Directory specification says.
+//! Directory specification says. A config file in the default place that this user may not read
+//! (a `HOME` that is another user's, after `setpriv` or `su`) is no config file.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -34,6 +36,8 @@ pub struct Settings {
     pub env_index_dir: Option<PathBuf>,
     /// The config file's settings (all unset without one).
     pub file: FileSettings,
+    /// The user's cache of sidecars, if `XDG_CACHE_HOME` or `HOME` says where.
+    pub cache: Option<PathBuf>,
 }
 
 impl Settings {
@@ -43,7 +47,8 @@ impl Settings {
             Some((path, must_exist)) => read_file(&path, must_exist)?,
             None => FileSettings::default(),
         };
-        Ok(Settings { env_index_dir: var("TARFS_INDEX_DIR").map(PathBuf::from), file })
+        let cache = xdg_dir("XDG_CACHE_HOME", ".cache").map(|d| d.join("tarfs/index"));
+        Ok(Settings { env_index_dir: var("TARFS_INDEX_DIR").map(PathBuf::from), file, cache })
     }
 
     /// The index directory of the environment, else of the config file.
@@ -77,7 +82,7 @@ fn config_path() -> Option<(PathBuf, bool)> {
 fn read_file(path: &Path, must_exist: bool) -> Result<FileSettings> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
-        Err(e) if !must_exist && matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory) => return Ok(FileSettings::default()),
+        Err(e) if !must_exist && matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory | std::io::ErrorKind::PermissionDenied) => return Ok(FileSettings::default()),
         Err(e) => {
             let named = if must_exist { " (named by TARFS_CONFIG)" } else { "" };
             return Err(e).with_context(|| format!("config file {}{named}", path.display()));

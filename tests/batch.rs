@@ -9,7 +9,7 @@ use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use common::{ok, tarfs};
+use common::{isolated, ok, tarfs};
 use serde_json::Value;
 use tarfs::builder::{Builder, MemberOptions};
 use tempfile::TempDir;
@@ -206,7 +206,7 @@ fn progress_on_a_terminal_only() {
     store(&root);
     // Under a pty (script), the bar is drawn.
     let cmd = format!("{} index --force {}", env!("CARGO_BIN_EXE_tarfs"), root.display());
-    let out = Command::new("script").arg("-qfec").arg(&cmd).arg("/dev/null").stdin(Stdio::null()).output().unwrap();
+    let out = isolated(Command::new("script").arg("-qfec").arg(&cmd).arg("/dev/null")).stdin(Stdio::null()).output().unwrap();
     let tty = String::from_utf8_lossy(&out.stdout);
     assert!(tty.contains("archives") && tty.contains('\u{1b}'), "no progress bar on a pty: {tty:?}");
     // With stderr to a file: the summary and the errors, no escape codes.

@@ -11,7 +11,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use common::{corpus_dir, gnu_archive, header, listing, ok, run, tarfs, write_pattern};
+use common::{corpus_dir, gnu_archive, header, isolated, listing, ok, run, tarfs, write_pattern};
 use tempfile::TempDir;
 
 /// Files `f0000`.. of `size` bytes, the first one `first` bytes, for [`gnu_archive`].
@@ -550,7 +550,7 @@ fn a_user_who_cannot_write_the_archive_leaves_nothing() {
     let before = fs::read(&a).unwrap();
     for cmd in ["embed", "csv", "recover"] {
         let mut c = Command::new("setpriv");
-        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"]).arg(env!("CARGO_BIN_EXE_tarfs")).arg(cmd).arg(&a);
+        isolated(&mut c).args(["--reuid=65534", "--regid=65534", "--clear-groups"]).arg(env!("CARGO_BIN_EXE_tarfs")).arg(cmd).arg(&a);
         let (code, err) = run(&mut c);
         assert_eq!(code, Some(1), "{err}");
         assert!(err.contains("not writable by this user"), "{err}");
@@ -592,7 +592,7 @@ fn created_files_honour_the_umask_and_the_archive() {
     let tmp = TempDir::new().unwrap();
     let a = gnu_archive(tmp.path(), "a", "gnu", 3, sized(100, 100));
     let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
-    let sh = |umask: &str, args: &str| ok(Command::new("sh").arg("-c").arg(format!("umask {umask}; exec {} {args}", env!("CARGO_BIN_EXE_tarfs"))));
+    let sh = |umask: &str, args: &str| ok(isolated(Command::new("sh").arg("-c").arg(format!("umask {umask}; exec {} {args}", env!("CARGO_BIN_EXE_tarfs")))));
     for (archive_mode, umask, want) in [(0o644, "022", 0o644), (0o600, "022", 0o600), (0o640, "022", 0o640), (0o644, "027", 0o640), (0o444, "000", 0o666)] {
         fs::set_permissions(&a, fs::Permissions::from_mode(archive_mode)).unwrap();
         sh(umask, &format!("index --force {}", a.display()));
@@ -621,7 +621,7 @@ fn an_early_writeback_error_fails_the_index() {
     let strace = |extra: &[&str]| {
         let mut c = Command::new("strace");
         c.args(["-f", "-qq", "-e", "trace=fdatasync", "-o"]).arg(&trace).args(extra).arg(env!("CARGO_BIN_EXE_tarfs")).args(["index", "--force", "--scan", "sequential"]).arg(&a);
-        run(&mut c)
+        run(isolated(&mut c))
     };
     // The helper flushes early under strace too (the test would prove nothing otherwise).
     let (code, err) = strace(&[]);

@@ -1,6 +1,6 @@
 //! The index directory set once (issue #30): `TARFS_INDEX_DIR`, the config file and its keys
-//! (`index-dir`, `jobs`), their precedence under the command line, and errors in the config
-//! file.
+//! (`index-dir`, `jobs`), their precedence under the command line, errors in the config file,
+//! and the user's cache of sidecars for archives whose directory refuses one.
 
 mod common;
 
@@ -9,7 +9,8 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use common::{ok, run, tarfs};
+use common::{ok, run, tarfs, ReadOnlyDir};
+use serde_json::Value;
 use tarfs::builder::Builder;
 use tempfile::TempDir;
 
@@ -38,6 +39,11 @@ impl Home {
         fs::create_dir_all(f.parent().unwrap()).unwrap();
         fs::write(&f, text).unwrap();
         f
+    }
+
+    /// The cache of sidecars: `$XDG_CACHE_HOME/tarfs/index`.
+    fn cache(&self) -> PathBuf {
+        self.dir.path().join("cache/tarfs/index")
     }
 
     /// tarfs with this home's config and cache.
@@ -160,4 +166,78 @@ fn jobs_comes_from_the_config_file_unless_given() {
     home.config("jobs = 7\n");
     assert_eq!(index(&home, &[]), one + 6, "the config file's jobs = 7");
     assert_eq!(index(&home, &["-j", "1"]), one, "-j wins over the config file");
+}
+
+#[test]
+fn index_falls_back_to_the_users_cache_where_the_directory_refuses_sidecars() {
+    let home = Home::new();
+    let tmp = TempDir::new().unwrap();
+    let media = ReadOnlyDir::new(&tmp.path().join("media"), |p| {
+        fs::create_dir_all(p.join("d")).unwrap();
+        for (name, n) in [("d/a.tar", 3), ("d/b.tar", 2), ("c.tar", 4)] {
+            archive(&p.join(name), n);
+        }
+    });
+    let archives: Vec<PathBuf> = ["d/a.tar", "d/b.tar", "c.tar"].iter().map(|n| media.path.join(n)).collect();
+    let (code, err) = run(tarfs().arg("index").arg(&archives[0]));
+    assert_eq!(code, Some(1), "a read-only tree (mounted read-only: {}) refuses sidecars: {err}", media.mounted);
+
+    let out = home.tarfs().arg("index").arg(&media.path).output().unwrap();
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    let said: Vec<&str> = err.lines().filter(|l| l.contains(home.cache().to_str().unwrap())).collect();
+    assert_eq!(said.len(), 1, "said once per run, not once per archive: {err}");
+    assert!(said[0].contains("--index-dir") && said[0].contains("TARFS_INDEX_DIR"), "{err}");
+    for a in &archives {
+        assert!(mirror(&home.cache(), a).is_file(), "{}: {err}", a.display());
+        assert!(!beside(a).exists());
+    }
+
+    // Every reader finds them there.
+    let out = ok(home.tarfs().args(["-v", "ls"]).arg(&archives[0]));
+    assert!(stderr(&out).contains(&format!("using sidecar index {}", mirror(&home.cache(), &archives[0]).display())), "{}", stderr(&out));
+    let out = ok(home.tarfs().arg("cat").arg(&archives[2]).arg("f3.txt"));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("member 3 of"));
+    ok(home.tarfs().arg("verify").arg(&media.path));
+    // The next run keeps them, and says nothing of the cache.
+    let out = ok(home.tarfs().args(["index", "--json"]).arg(&media.path));
+    let recs: Vec<Value> = String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(recs.iter().filter(|r| r["type"] == "archive").all(|r| r["action"] == "skipped"), "{recs:?}");
+    assert!(!stderr(&out).contains("TARFS_INDEX_DIR"), "{}", stderr(&out));
+}
+
+#[test]
+fn with_no_place_that_takes_a_sidecar_the_error_says_how_to_choose_one() {
+    let tmp = TempDir::new().unwrap();
+    let media = ReadOnlyDir::new(&tmp.path().join("media"), |p| archive(&p.join("a.tar"), 1));
+    let cache = ReadOnlyDir::new(&tmp.path().join("cache"), |_| {});
+    let a = media.path.join("a.tar");
+    let (code, err) = run(tarfs().env("XDG_CACHE_HOME", &cache.path).arg("index").arg(&a));
+    assert_eq!(code, Some(1), "{err}");
+    let line = err.lines().find(|l| l.contains("a.tar:")).unwrap_or_else(|| panic!("{err}"));
+    assert!(line.contains("cannot write its index") && line.contains(cache.path.to_str().unwrap()), "both places tried: {err}");
+    assert!(line.contains("--index-dir DIR or TARFS_INDEX_DIR"), "{err}");
+    // With an index directory chosen, that is where it goes.
+    let idx = tmp.path().join("idx");
+    ok(tarfs().env("TARFS_INDEX_DIR", &idx).env("XDG_CACHE_HOME", &cache.path).arg("index").arg(&a));
+    assert!(mirror(&idx, &a).is_file());
+}
+
+#[test]
+fn readers_look_in_the_cache_after_the_archives_own_sidecar() {
+    let home = Home::new();
+    let tmp = TempDir::new().unwrap();
+    let a = tmp.path().join("a.tar");
+    archive(&a, 3);
+    let cached = mirror(&home.cache(), &a);
+    ok(home.tarfs().args(["index", "-q", "--output"]).arg(&cached).arg(&a));
+    fs::write(beside(&a), b"not an index").unwrap();
+    let out = ok(home.tarfs().args(["-v", "ls"]).arg(&a));
+    assert!(stderr(&out).contains(&format!("using sidecar index {}", cached.display())), "{}", stderr(&out));
+    let out = ok(home.tarfs().arg("cat").arg(&a).arg("f2.txt"));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("member 2 of"));
+    ok(home.tarfs().arg("verify").arg(&a));
+    // Without the cache, the archive's own sidecar is all there is: it does not decode.
+    let (code, err) = run(tarfs().arg("verify").arg(&a));
+    assert_eq!(code, Some(1), "{err}");
 }

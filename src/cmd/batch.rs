@@ -43,6 +43,7 @@ pub fn run(cfg: &Config<'_>, job: impl Fn(&Found, &dyn Progress) -> tarfs::Resul
         json: args.json,
         line: line.filter(|_| !args.quiet),
         every_line: cfg.verbose || std::io::IsTerminal::is_terminal(&std::io::stdout()),
+        announce: !args.quiet,
         failed: Default::default(),
         closed: AtomicBool::new(false),
     };

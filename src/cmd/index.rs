@@ -4,6 +4,7 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::Result;
@@ -14,7 +15,7 @@ use tarfs::discover::Found;
 use tarfs::ops::atomic::DirSyncs;
 use tarfs::ops::filter::Filter;
 use tarfs::ops::index::{write_compressed_sidecar, write_sidecar, write_stream_sidecar, IndexOptions, IndexReport};
-use tarfs::ops::plan::{plan, Plan, PlanOptions, StreamKind, When};
+use tarfs::ops::plan::{carry_out, Plan, PlanOptions, StreamKind, When};
 use tarfs::stream::open_stream;
 
 use super::notes::{ext_note, no_seek_note, warning};
@@ -42,10 +43,23 @@ pub fn run(cfg: &Config<'_>, a: &IndexArgs) -> Result<Status> {
     }
     let when = if a.force { When::Always } else if a.verify { When::Verified } else { When::Stale };
     let how = PlanOptions { index: &opts, index_dir: cfg.index_dir.as_ref(), output: a.output.as_deref(), when, dry_run: a.dry_run, record_size: Some(a.record_size) };
-    let job = |f: &Found, progress: &dyn Progress| apply(plan(&f.path, &how)?, &opts, progress);
+    let told = AtomicBool::new(false);
+    let job = |f: &Found, progress: &dyn Progress| {
+        let (done, cached) = carry_out(&f.path, &how, |p| apply(p, &opts, progress))?;
+        if cached.is_some() && !told.swap(true, Ordering::Relaxed) {
+            progress.announce(&in_the_cache(cfg));
+        }
+        Ok(done)
+    };
     let status = super::batch::run(cfg, job, None, Some(&syncs));
     syncs.sync_all()?;
     status
+}
+
+/// What `index` says, once, when a sidecar went to the user's cache.
+pub fn in_the_cache(cfg: &Config<'_>) -> String {
+    let cache = cfg.index_dir.as_ref().and_then(|d| d.cache.as_deref()).map(|c| c.display().to_string()).unwrap_or_default();
+    format!("archives whose directory refused a sidecar (read-only) have theirs under {cache}, where every command finds them; --index-dir DIR or TARFS_INDEX_DIR chooses another place")
 }
 
 /// Carries out `plan` with `opts`, telling `progress` of the bytes read from streams.

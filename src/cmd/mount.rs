@@ -6,12 +6,12 @@ use std::io::{self, BufRead, Write};
 use std::path::PathBuf;
 
 use anyhow::Result;
-use tarfs::batch::Silent;
+use tarfs::batch::{Action, Silent};
 use tarfs::discover::{Discover, ARCHIVE_GLOBS};
 use tarfs::mount::fs::{Loaded, TarFs};
 use tarfs::mount::MountOptions;
 use tarfs::ops::index::IndexOptions;
-use tarfs::ops::plan::{plan, PlanOptions, When};
+use tarfs::ops::plan::{carry_out, PlanOptions, When};
 use tarfs::ops::read::Source;
 
 use crate::cli::MountArgs;
@@ -29,8 +29,7 @@ pub fn run(cfg: &Config<'_>, a: &MountArgs) -> Result<bool> {
     if !a.foreground && !daemon {
         return start_daemon();
     }
-    let index_dir = cfg.index_dir.as_ref().map(|d| d.dir.clone());
-    let opts = MountOptions { index_dir, scan: cfg.scan, uid: a.uid, gid: a.gid, allow_other: a.allow_other, verbose: cfg.verbose, threads: 0, readdirplus: a.readdirplus };
+    let opts = MountOptions { index_dir: cfg.index_dir.clone(), scan: cfg.scan, uid: a.uid, gid: a.gid, allow_other: a.allow_other, verbose: cfg.verbose, threads: 0, readdirplus: a.readdirplus };
     let fs = if a.source.is_dir() { tree(cfg, a, &opts)? } else { single(cfg, a, &opts)? };
     let verbose = cfg.verbose;
     let (source, mp, log) = (a.source.clone(), a.mountpoint.clone(), a.log.clone());
@@ -111,10 +110,12 @@ fn single(cfg: &Config<'_>, a: &MountArgs, opts: &MountOptions) -> Result<TarFs>
         let index = IndexOptions { scan: cfg.scan, ..IndexOptions::default() };
         let how = PlanOptions { index: &index, index_dir: cfg.index_dir.as_ref(), output: None, when: When::Missing, dry_run: false, record_size: None };
         // Nothing to do (`Plan::Present`) where the archive has an index of any kind.
-        let plan = plan(&a.source, &how)?;
-        if let Some(dest) = plan.dest().map(PathBuf::from) {
-            super::index::apply(plan, &index, &Silent)?;
+        let (done, cached) = carry_out(&a.source, &how, |plan| super::index::apply(plan, &index, &Silent))?;
+        if let Some(dest) = done.index_path.filter(|_| done.action == Action::Indexed) {
             warn(format!("{}: no index: scanned it and wrote {}", a.source.display(), dest.display()));
+        }
+        if cached.is_some() {
+            warn(super::index::in_the_cache(cfg));
         }
     }
     let loaded = Loaded::open(&a.source, opts)?;

@@ -21,6 +21,8 @@ pub struct Reporter<'a> {
     /// terminal or with `-v`. Under cron, a mail then holds what changed, the errors and the
     /// summary.
     pub every_line: bool,
+    /// Whether what is said of the whole run ([`Progress::announce`]) is said: unless `-q`.
+    pub announce: bool,
     /// The first error writing stdout, other than a closed pipe.
     pub failed: Mutex<Option<io::Error>>,
     pub closed: AtomicBool,
@@ -77,6 +79,11 @@ impl Progress for Reporter<'_> {
     }
     fn read(&self, path: &Path, bytes: u64) {
         self.bars.read(path, bytes);
+    }
+    fn announce(&self, what: &str) {
+        if self.announce {
+            self.bars.println(&format!("tarfs: {what}"));
+        }
     }
     fn finished(&self, o: &batch::Outcome) {
         self.bars.finished(o);

@@ -25,7 +25,7 @@ use fuser::{Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Gener
 
 use super::tree::{Data, Kind, MemberInfo, Tree, TreeBuilder, ROOT};
 use super::MountOptions;
-use crate::archive::{Archive, IndexDir};
+use crate::archive::Archive;
 use crate::format::tarfs::Stamp;
 use crate::ops::owned::OwnedReader;
 use crate::ops::read::Layout;
@@ -59,8 +59,7 @@ impl Loaded {
         let archive = Archive::open(path)?;
         let file = File::open(path).map_err(|source| crate::Error::Io { path: path.to_path_buf(), source })?;
         let stamp = stamp_of(&file.metadata().map_err(|source| crate::Error::Io { path: path.to_path_buf(), source })?);
-        let dir = opts.index_dir.as_deref().map(IndexDir::new);
-        let opened = crate::members::open_best(archive, dir.as_ref(), opts.scan)?;
+        let opened = crate::members::open_best(archive, opts.index_dir.as_ref(), opts.scan)?;
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
         let mut b = TreeBuilder::new(rustix::process::getuid().as_raw(), rustix::process::getgid().as_raw(), now);
         let mut positions = Vec::new();

@@ -13,7 +13,7 @@
 pub mod fs;
 pub mod tree;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::scan::ScanOptions;
@@ -21,8 +21,8 @@ use crate::scan::ScanOptions;
 /// How to mount.
 #[derive(Debug, Clone, Default)]
 pub struct MountOptions {
-    /// Where sidecars are (`--index-dir`).
-    pub index_dir: Option<PathBuf>,
+    /// Where sidecars are (`--index-dir`, and the user's cache).
+    pub index_dir: Option<crate::archive::IndexDir>,
     /// How archives are read.
     pub scan: ScanOptions,
     /// Every file's owner, instead of the archive's.

@@ -282,14 +282,14 @@ pub(crate) fn write_atomic_deferred<T>(dest: &Path, defer: Option<&DirSyncs>, pe
 /// replaces another checks there that the other did not change meanwhile.
 pub(crate) fn write_atomic_guarded<T>(dest: &Path, defer: Option<&DirSyncs>, perm: Perm, write: impl FnOnce(&mut BufWriter<&File>) -> Result<T>, guard: &dyn Fn() -> Result<()>) -> Result<T> {
     let dir = parent_of(dest);
-    std::fs::create_dir_all(dir).at(dir)?;
+    std::fs::create_dir_all(dir).map_err(|source| refusing(dir, source))?;
     // Honour a directory marked read-only even where the file system would let us (root).
     use std::os::unix::fs::PermissionsExt;
     if std::fs::metadata(dir).at(dir)?.permissions().mode() & 0o222 == 0 {
-        return Err(Error::Io { path: dir.to_path_buf(), source: std::io::Error::new(std::io::ErrorKind::PermissionDenied, "directory is read-only") });
+        return Err(Error::Unwritable { path: dir.to_path_buf(), source: std::io::Error::new(std::io::ErrorKind::PermissionDenied, "directory is read-only") });
     }
     let (file, tmp) = open_temp(dest).map_err(|e| match e {
-        Error::Io { source, .. } => Error::Io { path: dest.to_path_buf(), source },
+        Error::Io { source, .. } => refusing(dest, source),
         e => e,
     })?;
     let staging = defer.is_some_and(|d| d.stage.load(Ordering::Relaxed));
@@ -349,6 +349,15 @@ pub(crate) fn write_atomic_guarded<T>(dest: &Path, defer: Option<&DirSyncs>, per
         None => File::open(dir).and_then(|d| d.sync_all()).at(dir)?,
     }
     Ok(value)
+}
+
+/// The error of creating `path` (a file, or its directory): [`Error::Unwritable`] where the
+/// directory refuses new files (read-only, no permission), else [`Error::Io`].
+fn refusing(path: &Path, source: std::io::Error) -> Error {
+    match crate::error::refuses_files(&source) {
+        true => Error::Unwritable { path: path.to_path_buf(), source },
+        false => Error::Io { path: path.to_path_buf(), source },
+    }
 }
 
 /// Bytes written between two early flushes.

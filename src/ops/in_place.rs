@@ -210,7 +210,7 @@ impl Target {
                 // directory that could not take it.
                 let dir = jp.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
                 let e = match e {
-                    Error::Io { source, .. } => Error::Io {
+                    Error::Io { source, .. } | Error::Unwritable { source, .. } => Error::Io {
                         path: path.clone(),
                         source: std::io::Error::new(source.kind(), format!("cannot write the journal of this change in {}: {source}", dir.display())),
                     },

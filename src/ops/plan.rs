@@ -135,7 +135,9 @@ pub enum PlanError {
 
 /// Decides what indexing `input` will do. Opens the archive (which the plan then holds), refuses
 /// one that an interrupted in-place change left half changed, and reads the old index only as
-/// far as `opts.when` needs.
+/// far as `opts.when` needs. Where no index dir is set, a sidecar in the user's cache (written
+/// when the archive's directory refused one, see [`carry_out`]) counts as the archive's when it
+/// is fresh, or when there is none beside the archive.
 pub fn plan(input: &Path, opts: &PlanOptions<'_>) -> Result<Plan> {
     if let Some(record) = opts.record_size {
         if let Some(kind) = stream_kind(input) {
@@ -149,10 +151,28 @@ pub fn plan(input: &Path, opts: &PlanOptions<'_>) -> Result<Plan> {
         Ok(kept) => return Ok(kept),
         Err(why) => why,
     };
+    match fallback(input, opts).filter(|cached| cached.exists()) {
+        Some(cached) => match freshness(&archive, &cached, opts)? {
+            Ok(kept) => Ok(kept),
+            Err(_) if dest.exists() => plan_at(archive, dest, why, opts),
+            Err(cached_why) => plan_at(archive, cached, cached_why, opts),
+        },
+        None => plan_at(archive, dest, why, opts),
+    }
+}
+
+/// The place in the user's cache for `input`'s sidecar: where no index dir is set and no
+/// `--output` given ([`crate::archive::IndexDir::fallback_for`]).
+fn fallback(input: &Path, opts: &PlanOptions<'_>) -> Option<PathBuf> {
+    opts.index_dir.filter(|_| opts.output.is_none()).and_then(|d| d.fallback_for(input))
+}
+
+/// The plan that writes `archive`'s index to `dest`, for `why`.
+fn plan_at(archive: Archive, dest: PathBuf, why: Why, opts: &PlanOptions<'_>) -> Result<Plan> {
     let plan = match crate::source::compression_of(&archive) {
         Some(c) => {
             if !opts.dry_run && opts.index.gzidx.is_some() && c != Compression::Gzip {
-                return Err(Error::Plan(PlanError::GzidxNotGzip(input.to_path_buf())));
+                return Err(Error::Plan(PlanError::GzidxNotGzip(archive.path().to_path_buf())));
             }
             Plan::Compressed { archive, compression: c, dest, why }
         }
@@ -162,6 +182,36 @@ pub fn plan(input: &Path, opts: &PlanOptions<'_>) -> Result<Plan> {
         },
     };
     Ok(if opts.dry_run { Plan::DryRun(Box::new(plan)) } else { plan })
+}
+
+/// Plans `input` ([`plan`]) and carries the plan out with `apply`. Where the sidecar's directory
+/// refuses it ([`Error::Unwritable`]: a read-only file system, no permission) and no index dir
+/// is set, plans again for the user's cache of sidecars and carries that out. Returns what
+/// `apply` returned and, when the sidecar went to the cache, its path. When the cache refuses it
+/// too, or there is none, the error is [`Error::NoPlaceForIndex`], which says how to choose a
+/// place.
+pub fn carry_out<T>(input: &Path, opts: &PlanOptions<'_>, apply: impl Fn(Plan) -> Result<T>) -> Result<(T, Option<PathBuf>)> {
+    let refused = match apply(plan(input, opts)?) {
+        Err(Error::Unwritable { path, source }) if opts.output.is_none() && opts.index_dir.is_none_or(|d| d.dir.is_none()) => (path, source),
+        r => return r.map(|t| (t, None)),
+    };
+    let no_place = |tried| Error::NoPlaceForIndex { path: input.to_path_buf(), tried };
+    // A stream is read once, as it comes: its index has no second place.
+    let streamed = opts.record_size.is_some() && stream_kind(input).is_some();
+    let Some(cached) = fallback(input, opts).filter(|_| !streamed) else { return Err(no_place(vec![refused])) };
+    let dir = cached.parent().unwrap_or(Path::new("/"));
+    if let Err(e) = std::fs::create_dir_all(dir) {
+        return Err(no_place(vec![refused, (dir.to_path_buf(), e)]));
+    }
+    let archive = Archive::open(input)?;
+    let plan = match freshness(&archive, &cached, opts)? {
+        Ok(kept) => kept,
+        Err(why) => plan_at(archive, cached.clone(), why, opts)?,
+    };
+    match apply(plan) {
+        Err(Error::Unwritable { path, source }) => Err(no_place(vec![refused, (path, source)])),
+        r => r.map(|t| (t, Some(cached))),
+    }
 }
 
 /// [`Plan::Embedded`] where `archive`'s embedded index may answer for it (the verdict, through
@@ -219,8 +269,10 @@ fn stream_plan(input: &Path, kind: StreamKind, record: usize, opts: &PlanOptions
     let dest = match (opts.output, kind, opts.index_dir) {
         (Some(out), _, _) => out.to_path_buf(),
         (None, StreamKind::Stdin, _) => return Err(Error::Plan(PlanError::StdinNeedsOutput)),
-        (None, StreamKind::Device, Some(d)) => d.sidecar_for(input),
-        (None, StreamKind::Device, None) => return Err(Error::Plan(PlanError::DeviceNeedsDest(input.to_path_buf()))),
+        (None, StreamKind::Device, dir) => match dir.and_then(|d| d.in_dir(input)) {
+            Some(dest) => dest,
+            None => return Err(Error::Plan(PlanError::DeviceNeedsDest(input.to_path_buf()))),
+        },
         (None, StreamKind::Fifo, _) => sidecar_path(input, opts.index_dir),
     };
     let chunk = if kind == StreamKind::Device || record != DEFAULT_RECORD { record } else { 1 << 20 };

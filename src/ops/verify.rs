@@ -13,7 +13,7 @@ use crate::format::ext;
 use crate::format::tarfs::{self, Index, IndexError, FLAG_SUBSET};
 use crate::ops::filter::Filter;
 use crate::format::csv::{self, Row};
-use crate::ops::read::{intact_extension, locate, locate_csv, verdict, Source};
+use crate::ops::read::{intact_extension, locate_csv, verdict, Located, Source};
 use crate::scan::Warning;
 use crate::format::compression::Compression;
 use crate::source::compression_of;
@@ -37,23 +37,47 @@ pub struct VerifyReport {
 }
 
 /// Verifies the index of `archive`. Any missing, stale or corrupt index is an error that names the
-/// archive and, where there is one, the entry.
+/// archive and, where there is one, the entry. An archive with several sidecars (under the index
+/// dir, beside it, in the user's cache) passes when one of them does, as readers use the first
+/// usable one; else the first one's error is returned.
 pub fn verify(archive: &Archive, index_dir: Option<&IndexDir>, opts: ScanOptions) -> Result<VerifyReport> {
     crate::ops::journal::refuse_pending(archive)?;
     if let Some(c) = compression_of(archive) {
         return verify_compressed(archive, c, index_dir, opts);
     }
     let path = archive.path().to_path_buf();
-    let Some(located) = locate(archive, index_dir)? else {
+    let found: Vec<Result<Located>> = match Located::embedded(archive) {
+        Some(e) => vec![Ok(e)],
+        None => Located::sidecars(archive, index_dir).into_iter().map(|s| s.map_err(|(_, e)| e)).collect(),
+    };
+    if found.is_empty() {
         return match locate_csv(archive, opts) {
             Some(l) => verify_csv(archive, &l, opts),
             None => Err(Error::Stale { path, msg: "no index (no embedded .tarfs member, no sidecar, no .tarindex_N.csv member)".into() }),
         };
-    };
+    }
+    first_passing(found.into_iter().map(|l| l.and_then(|l| verify_located(archive, &l, opts))))
+}
+
+/// The first report that passed, or else the first error.
+fn first_passing(checks: impl Iterator<Item = Result<VerifyReport>>) -> Result<VerifyReport> {
+    let mut first = None;
+    for check in checks {
+        match check {
+            Ok(r) => return Ok(r),
+            Err(e) => first = first.or(Some(e)),
+        }
+    }
+    Err(first.expect("at least one index was checked"))
+}
+
+/// Verifies the `.tarfs` index `located` of the plain archive `archive`.
+fn verify_located(archive: &Archive, located: &Located, opts: ScanOptions) -> Result<VerifyReport> {
+    let path = archive.path().to_path_buf();
     let index = tarfs::decode(located.slice(archive)).map_err(|source| Error::Index { index: located.path(archive), source })?;
     // The readers' freshness check first (one function for all), then the full pairing.
     if matches!(located.source, Source::Sidecar(_)) {
-        stale_unless_fresh(verdict(&index, &located, archive), &located.source, &path)?;
+        stale_unless_fresh(verdict(&index, located, archive), &located.source, &path)?;
     }
     let skip = archive.embedded().map(|e| e.member_position);
     let mut pairing = Pairing::new(archive.path(), &index, located.slice(archive), located.base, skip)?;
@@ -226,24 +250,35 @@ fn verify_csv(archive: &Archive, located: &crate::ops::read::Located, opts: Scan
     Ok(VerifyReport { source: located.source.clone(), entries: rows.len() as u64, members, subset: false, uncovered: after })
 }
 
-/// Verifies the sidecar of a compressed archive by one pass over its decoded stream.
+/// Verifies the sidecar of a compressed archive by one pass over its decoded stream: the first
+/// of its sidecars that passes (see [`verify`]).
 fn verify_compressed(archive: &Archive, c: Compression, index_dir: Option<&IndexDir>, opts: ScanOptions) -> Result<VerifyReport> {
-    let side = crate::archive::sidecar_path(archive.path(), index_dir);
-    let bytes = match std::fs::read(&side) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(Error::Stale { path: archive.path().to_path_buf(), msg: format!("no index (no sidecar {})", side.display()) })
+    let candidates = crate::archive::sidecar_candidates(archive.path(), index_dir);
+    let mut found = Vec::new();
+    for side in &candidates {
+        match std::fs::read(side) {
+            Ok(b) => found.push(Ok((side, b))),
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory) => {}
+            Err(e) => found.push(Err(e).at(side)),
         }
-        Err(e) => return Err(e).at(&side),
-    };
-    let index = tarfs::decode(&bytes).map_err(|source| Error::Index { index: side.clone(), source })?;
-    let located = crate::ops::read::Located { source: Source::Sidecar(side.clone()), bytes: crate::ops::read::IndexBytes::Owned(Vec::new()), base: 0 };
+    }
+    if found.is_empty() {
+        let side = candidates.first().map(|p| p.display().to_string()).unwrap_or_default();
+        return Err(Error::Stale { path: archive.path().to_path_buf(), msg: format!("no index (no sidecar {side})") });
+    }
+    first_passing(found.into_iter().map(|f| f.and_then(|(side, bytes)| verify_compressed_at(archive, c, side, &bytes, opts))))
+}
+
+/// Verifies the sidecar `side` (its content `bytes`) of a compressed archive.
+fn verify_compressed_at(archive: &Archive, c: Compression, side: &Path, bytes: &[u8], opts: ScanOptions) -> Result<VerifyReport> {
+    let index = tarfs::decode(bytes).map_err(|source| Error::Index { index: side.to_path_buf(), source })?;
+    let located = crate::ops::read::Located { source: Source::Sidecar(side.to_path_buf()), bytes: crate::ops::read::IndexBytes::Owned(Vec::new()), base: 0 };
     stale_unless_fresh(verdict(&index, &located, archive), &located.source, archive.path())?;
-    let mut pairing = Pairing::new(archive.path(), &index, &bytes, 0, None)?;
+    let mut pairing = Pairing::new(archive.path(), &index, bytes, 0, None)?;
     // Decoded from the mapping, noting how far into the compressed bytes the decoder is.
     let mut r = crate::stream::decoder(crate::watch::Noting::new(std::io::Cursor::new(archive.bytes())), Some(c), archive.path())?;
     crate::stream::scan_stream(&mut r, archive.path(), opts, 1 << 20, |e| pairing.member(e))?;
-    pairing.finish(Source::Sidecar(side))
+    pairing.finish(Source::Sidecar(side.to_path_buf()))
 }
 
 /// `Ok` where the verdict lets the index answer; else the stale-index error naming `source`.

@@ -200,3 +200,41 @@ pub fn gnu_archive(dir: &Path, name: &str, format: &str, n: usize, file: impl Fn
     ok(Command::new("tar").arg(format!("--format={format}")).arg("--sort=name").arg("-cf").arg(&a).arg("-C").arg(&src).arg("."));
     a
 }
+
+/// A directory that refuses new files, filled by `fill` first. As root, whom `chmod` does not
+/// stop, a tmpfs mounted there and remounted read-only (`EROFS`); otherwise `chmod -R a-w`
+/// (`EACCES`). Unmounted, or made writable again, when dropped.
+pub struct ReadOnlyDir {
+    pub path: PathBuf,
+    /// Whether it is a read-only mount (else a directory without write permission).
+    pub mounted: bool,
+}
+
+impl ReadOnlyDir {
+    pub fn new(path: &Path, fill: impl FnOnce(&Path)) -> ReadOnlyDir {
+        std::fs::create_dir_all(path).unwrap();
+        let root = rustix::process::geteuid().is_root();
+        let mounted = root && Command::new("mount").args(["-t", "tmpfs", "-o", "size=64m", "tarfs-test"]).arg(path).status().is_ok_and(|s| s.success());
+        if root && !mounted {
+            eprintln!("note: root cannot mount a tmpfs here: {} is made read-only with chmod, which tarfs honours for root too", path.display());
+        }
+        let dir = ReadOnlyDir { path: path.to_path_buf(), mounted };
+        fill(path);
+        if mounted {
+            ok(Command::new("mount").args(["-o", "remount,ro"]).arg(path));
+        } else {
+            ok(Command::new("chmod").args(["-R", "a-w"]).arg(path));
+        }
+        dir
+    }
+}
+
+impl Drop for ReadOnlyDir {
+    fn drop(&mut self) {
+        if self.mounted {
+            let _ = Command::new("umount").arg(&self.path).status();
+        } else {
+            let _ = Command::new("chmod").args(["-R", "u+w"]).arg(&self.path).status();
+        }
+    }
+}

@@ -56,17 +56,24 @@ impl Located {
         archive.embedded().map(|e| Located { source: Source::Embedded, bytes: IndexBytes::InArchive(e.data), base: e.base })
     }
 
-    /// The sidecar of `archive` (beside it, or under `index_dir`), mapped, if there is one.
+    /// The first sidecar of `archive` there is ([`Located::sidecars`]), mapped.
     pub fn sidecar(archive: &Archive, index_dir: Option<&IndexDir>) -> Result<Option<Located>> {
+        Located::sidecars(archive, index_dir).into_iter().next().transpose().map_err(|(_, e)| e)
+    }
+
+    /// The sidecars of `archive`, mapped, in the order readers try them: under the index dir,
+    /// beside it, in the user's cache ([`crate::archive::sidecar_candidates`]). Those that do
+    /// not exist are left out; one that cannot be read is its path and error.
+    pub fn sidecars(archive: &Archive, index_dir: Option<&IndexDir>) -> Vec<std::result::Result<Located, (PathBuf, Error)>> {
         if archive.path().as_os_str() == "-" {
-            return Ok(None); // standard input has no sidecar
+            return Vec::new(); // standard input has no sidecar
         }
-        let side = sidecar_path(archive.path(), index_dir);
-        match Archive::open(&side) {
-            Ok(map) => Ok(Some(Located { source: Source::Sidecar(side), bytes: IndexBytes::Mapped(std::sync::Arc::new(map)), base: 0 })),
-            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
-        }
+        let open = |side: PathBuf| match Archive::open(&side) {
+            Ok(map) => Some(Ok(Located { source: Source::Sidecar(side), bytes: IndexBytes::Mapped(std::sync::Arc::new(map)), base: 0 })),
+            Err(Error::Io { source, .. }) if matches!(source.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory) => None,
+            Err(e) => Some(Err((side, e))),
+        };
+        sidecar_candidates(archive.path(), index_dir).into_iter().filter_map(open).collect()
     }
 
     /// The index bytes.

@@ -15,7 +15,7 @@ use std::io::Write;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use crate::archive::{sidecar_path, Archive, IndexDir};
+use crate::archive::{sidecar_candidates, Archive, IndexDir};
 use crate::error::{DataProblem, Error, Result};
 use crate::format::header::{HeaderView, BLOCK, BLOCK_U64};
 use crate::format::csv;
@@ -81,15 +81,17 @@ impl<'a> Reader<'a> {
         // `tarfs recover` has run.
         crate::ops::journal::refuse_pending(archive)?;
         let mut refusals = Vec::new();
-        let sidecar = Located::sidecar(archive, index_dir).unwrap_or_else(|e| {
-            let source = Source::Sidecar(sidecar_path(archive.path(), index_dir));
-            refusals.push(Refusal { source, verdict: Verdict::Corrupt(Corruption::Unreadable(e.to_string())) });
-            None
-        });
+        let sidecars: Vec<Located> = Located::sidecars(archive, index_dir)
+            .into_iter()
+            .filter_map(|s| {
+                s.map_err(|(side, e)| refusals.push(Refusal { source: Source::Sidecar(side), verdict: Verdict::Corrupt(Corruption::Unreadable(e.to_string())) }))
+                .ok()
+            })
+            .collect();
         let compressed = compression_of(archive).is_some();
         // The CSV member is looked for only once the others are passed over.
         let csv = std::iter::once_with(|| locate_csv(archive, opts).filter(|_| !compressed)).flatten();
-        let candidates = Located::embedded(archive).filter(|_| !compressed).into_iter().chain(sidecar).chain(csv);
+        let candidates = Located::embedded(archive).filter(|_| !compressed).into_iter().chain(sidecars).chain(csv);
         for located in candidates {
             match Reader::with_index(archive, located, opts) {
                 Ok(mut r) => {
