@@ -138,6 +138,9 @@ pub trait Progress: Sync {
     fn finished(&self, outcome: &Outcome);
     /// A worker read `bytes` more of `path` (streams and compressed files, as they are read).
     fn read(&self, _path: &Path, _bytes: u64) {}
+    /// Why a worker passed over `path` (a compressed archive that `embed` cannot change), for a
+    /// person watching; a cron run counts such archives in its summary instead.
+    fn note(&self, _path: &Path, _why: &str) {}
     /// Something about the whole run, said once by whoever found it (that sidecars went to the
     /// user's cache), for cron runs too.
     fn announce(&self, _what: &str) {}

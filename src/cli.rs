@@ -165,8 +165,9 @@ pub struct WalkArgs {
     /// Archives, or directories to search for them.
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
-    /// Which file names under directories are archives (repeatable; default `*.tar`, and for
-    /// index, verify and recover also `*.tar.gz`, `*.tgz`, `*.tar.zst`, `*.tar.xz`, `*.tar.bz2`).
+    /// Which file names under directories are archives (repeatable; default `*.tar`, `*.tar.gz`,
+    /// `*.tgz`, `*.tar.zst`, `*.tar.xz`, `*.tar.bz2`: embed and csv name the compressed ones they
+    /// pass over).
     #[arg(long, value_name = "PATTERN")]
     pub glob: Vec<String>,
     /// Follow symbolic links while walking directories.

@@ -119,12 +119,13 @@ fn read_args(command: &Command) -> Option<&ReadArgs> {
     }
 }
 
-/// A batch command's walk and defaults.
+/// A batch command's walk and defaults. `embed` and `csv` walk for compressed archives too, to
+/// name those they pass over.
 fn batch<'a>(command: &'a Command, settings: &Settings) -> Option<Batch<'a>> {
     let (verb, dry_run, defaults, walk, args): (_, _, &[&str], _, _) = match command {
         Command::Index(a) => ("index", a.dry_run, &ARCHIVE_GLOBS, &a.walk, &a.batch),
-        Command::Embed(a) => ("embed", a.dry_run, &["*.tar"], &a.walk, &a.batch),
-        Command::Csv(a) => ("csv", a.dry_run, &["*.tar"], &a.walk, &a.batch),
+        Command::Embed(a) => ("embed", a.dry_run, &ARCHIVE_GLOBS, &a.walk, &a.batch),
+        Command::Csv(a) => ("csv", a.dry_run, &ARCHIVE_GLOBS, &a.walk, &a.batch),
         Command::Recover(a) => ("recover", false, &ARCHIVE_GLOBS, &a.walk, &a.batch),
         Command::Verify(a) => ("verify", false, &ARCHIVE_GLOBS, &a.walk, &a.batch),
         Command::Recompress(a) => ("recompress", a.dry_run, &RECOMPRESS_GLOBS, &a.walk, &a.batch),

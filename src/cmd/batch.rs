@@ -9,6 +9,7 @@ use std::time::Instant;
 use anyhow::Result;
 use tarfs::batch::{self, BatchOptions, Done, Progress, Summary};
 use tarfs::discover::{Discover, Found};
+use tarfs::format::compression::Compression;
 use tarfs::ops::atomic::DirSyncs;
 
 use super::report::{Record, Reporter, SummaryRecord};
@@ -43,6 +44,7 @@ pub fn run(cfg: &Config<'_>, job: impl Fn(&Found, &dyn Progress) -> tarfs::Resul
         json: args.json,
         line: line.filter(|_| !args.quiet),
         every_line: cfg.verbose || std::io::IsTerminal::is_terminal(&std::io::stdout()),
+        notes: !args.quiet && !cfg.verbose && std::io::IsTerminal::is_terminal(&std::io::stderr()),
         announce: !args.quiet,
         failed: Default::default(),
         closed: AtomicBool::new(false),
@@ -71,6 +73,19 @@ pub fn run(cfg: &Config<'_>, job: impl Fn(&Found, &dyn Progress) -> tarfs::Resul
     } else {
         status(s.failed == 0 && s.busy == 0 && walk_errors.is_empty() && !stopped && !print_failed)
     })
+}
+
+/// The compression of `f` when it is an archive found under a directory (not one named on the
+/// command line) that is compressed: `embed` and `csv`, which change only plain tars, pass
+/// over those, naming them.
+pub fn compressed_in_walk(cfg: &Config<'_>, f: &Found) -> Option<Compression> {
+    use std::io::Read;
+    if cfg.batch.as_ref().is_none_or(|b| b.walk.paths.contains(&f.path)) {
+        return None;
+    }
+    let mut head = Vec::with_capacity(Compression::HEAD);
+    std::fs::File::open(&f.path).and_then(|file| file.take(Compression::HEAD as u64).read_to_end(&mut head)).ok()?;
+    Compression::detect(&head)
 }
 
 /// The first SIGINT finishes the archives in progress; the second quits at once.

@@ -12,7 +12,12 @@ use crate::Status;
 pub fn run(cfg: &Config<'_>, a: &CsvArgs) -> Result<Status> {
     let opts = CsvOptions { scan: cfg.scan, skip_fresh: !a.force, dry_run: a.dry_run };
     let dry = if a.dry_run { "dry run: would have " } else { "" };
-    let job = |f: &Found, _: &dyn Progress| -> tarfs::Result<Done> {
+    let job = |f: &Found, progress: &dyn Progress| -> tarfs::Result<Done> {
+        if let Some(c) = super::batch::compressed_in_walk(cfg, f) {
+            let why = format!("{}-compressed: csv appends only to uncompressed tars (`tarfs index` writes a sidecar)", c.name());
+            progress.note(&f.path, &format!("skipped: {why}"));
+            return Ok(Done { action: Action::Skipped, reason: Some(why), members: 0, index_path: None, warning: None });
+        }
         Ok(match append_csv_index(&f.path, opts)? {
             CsvOutcome::Fresh { name, rows } => {
                 Done { action: Action::Skipped, reason: Some(format!("{name} already lists every member")), members: rows, index_path: None, warning: None }

@@ -22,7 +22,12 @@ pub fn run(cfg: &Config<'_>, a: &EmbedArgs) -> Result<Status> {
     }
     let dry = if a.dry_run { "dry run: would have " } else { "" };
     let done = if a.dry_run { Action::WouldIndex } else { Action::Indexed };
-    let job = |f: &Found, _: &dyn Progress| -> tarfs::Result<Done> {
+    let job = |f: &Found, progress: &dyn Progress| -> tarfs::Result<Done> {
+        if let Some(c) = super::batch::compressed_in_walk(cfg, f) {
+            let why = format!("{}-compressed: embed changes only uncompressed tars (--or-sidecar writes a sidecar instead)", c.name());
+            progress.note(&f.path, &format!("skipped: {why}"));
+            return Ok(Done { action: Action::Skipped, reason: Some(why), members: 0, index_path: None, warning: None });
+        }
         let r = embed(&f.path, opts)?;
         let (action, reason) = match r.action {
             EmbedAction::UpToDate => (Action::Skipped, "index up to date".to_string()),

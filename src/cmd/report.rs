@@ -21,6 +21,9 @@ pub struct Reporter<'a> {
     /// terminal or with `-v`. Under cron, a mail then holds what changed, the errors and the
     /// summary.
     pub every_line: bool,
+    /// Whether why an archive was passed over ([`Progress::note`]) is said, one line each: on a
+    /// terminal, unless `-q` or `-v` (whose line for each archive says it).
+    pub notes: bool,
     /// Whether what is said of the whole run ([`Progress::announce`]) is said: unless `-q`.
     pub announce: bool,
     /// The first error writing stdout, other than a closed pipe.
@@ -79,6 +82,11 @@ impl Progress for Reporter<'_> {
     }
     fn read(&self, path: &Path, bytes: u64) {
         self.bars.read(path, bytes);
+    }
+    fn note(&self, path: &Path, why: &str) {
+        if self.notes {
+            self.bars.println(&format!("tarfs: {}: {why}", path.display()));
+        }
     }
     fn announce(&self, what: &str) {
         if self.announce {
