@@ -341,6 +341,14 @@ pub struct EmbedArgs {
     /// The archive grows by the size of the leading members the index displaces.
     #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = parse_size)]
     pub max_growth: u64,
+    /// Where an archive cannot be embedded (compressed, read-only, members that must not move,
+    /// ...), write a sidecar instead, as `tarfs index` does, and count it done (default: the
+    /// config file's `or-sidecar`). --index-dir then says where sidecars go.
+    #[arg(long, overrides_with = "no_or_sidecar")]
+    pub or_sidecar: bool,
+    /// Refuse such archives, whatever the config file says.
+    #[arg(long, overrides_with = "or_sidecar")]
+    pub no_or_sidecar: bool,
     #[command(flatten)]
     pub read: ReadArgs,
 }

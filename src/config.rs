@@ -29,6 +29,8 @@ pub struct Config<'a> {
     /// Where sidecars are written and looked for (`--index-dir`, `TARFS_INDEX_DIR`, the config
     /// file's `index-dir`, and the user's cache), for every command that honours it.
     pub index_dir: Option<IndexDir>,
+    /// `embed`: a sidecar where an archive cannot be embedded (`--or-sidecar`, `or-sidecar`).
+    pub or_sidecar: bool,
     /// The batch commands' walk and reporting.
     pub batch: Option<Batch<'a>>,
     /// The command, for its own flags.
@@ -62,9 +64,14 @@ pub fn lower(cli: &Cli) -> Result<Config<'_>> {
         Command::Completions { .. } | Command::Man(_) | Command::Create(_) => Settings::default(),
         _ => Settings::load()?,
     };
+    let or_sidecar = match command {
+        Command::Embed(a) if a.or_sidecar || a.no_or_sidecar => a.or_sidecar,
+        Command::Embed(_) => settings.file.or_sidecar.unwrap_or(false),
+        _ => false,
+    };
     let arg = index_dir_arg(command);
-    // embed and csv write their index into the archive, never a sidecar.
-    let sidecars = arg.is_some() && !matches!(command, Command::Embed(_) | Command::Csv(_));
+    // embed and csv write their index into the archive: a sidecar only with --or-sidecar.
+    let sidecars = arg.is_some() && (!matches!(command, Command::Embed(_) | Command::Csv(_)) || or_sidecar);
     let flag = arg.and_then(|d| d.index_dir.as_deref());
     if flag.is_some() && !sidecars {
         return Err(refuse_index_dir(command).into());
@@ -72,14 +79,14 @@ pub fn lower(cli: &Cli) -> Result<Config<'_>> {
     let dir = flag.or(settings.index_dir()).map(PathBuf::from);
     let index_dir = (sidecars && (dir.is_some() || settings.cache.is_some())).then(|| IndexDir { dir, cache: settings.cache.clone() });
     let scan = read_args(command).map(ReadArgs::options).unwrap_or_default();
-    Ok(Config { verbose: cli.verbose, scan, index_dir, batch: batch(command, &settings), command })
+    Ok(Config { verbose: cli.verbose, scan, index_dir, or_sidecar, batch: batch(command, &settings), command })
 }
 
 /// `--index-dir` for `embed` and `csv`, which write their index into the archive: a usage error
 /// rather than a flag silently ignored.
 fn refuse_index_dir(command: &Command) -> clap::Error {
     let (name, what) = match command {
-        Command::Embed(_) => ("embed", "it embeds the index in the archive"),
+        Command::Embed(_) => ("embed", "it embeds the index in the archive (a sidecar only with --or-sidecar)"),
         _ => ("csv", "it appends the index to the archive"),
     };
     let mut top = Cli::command();
@@ -120,7 +127,7 @@ fn read_args(command: &Command) -> Option<&ReadArgs> {
 }
 
 /// A batch command's walk and defaults. `embed` and `csv` walk for compressed archives too, to
-/// name those they pass over.
+/// name those they pass over (or, with `--or-sidecar`, index them).
 fn batch<'a>(command: &'a Command, settings: &Settings) -> Option<Batch<'a>> {
     let (verb, dry_run, defaults, walk, args): (_, _, &[&str], _, _) = match command {
         Command::Index(a) => ("index", a.dry_run, &ARCHIVE_GLOBS, &a.walk, &a.batch),

@@ -77,6 +77,8 @@ pub enum Error {
         path: PathBuf,
         /// Why.
         msg: String,
+        /// Whether it is refused for what the archive is, or for the moment.
+        what: RefusedFor,
     },
     /// The directory of a file tarfs creates refuses it (a read-only file system, no
     /// permission): nothing was written. `index` then tries the user's cache of sidecars.
@@ -405,9 +407,14 @@ pub enum AfterRecompressStep {
 }
 
 impl Error {
-    /// [`Error::Refused`] for the archive at `path`.
+    /// [`Error::Refused`] for the archive at `path`, for what it is ([`RefusedFor::Archive`]).
     pub fn refused(path: &std::path::Path, msg: impl Into<String>) -> Error {
-        Error::Refused { path: path.to_path_buf(), msg: msg.into() }
+        Error::Refused { path: path.to_path_buf(), msg: msg.into(), what: RefusedFor::Archive }
+    }
+
+    /// [`Error::Refused`] for the moment ([`RefusedFor::Moment`]): another run may succeed.
+    pub fn refused_for_now(path: &std::path::Path, msg: impl Into<String>) -> Error {
+        Error::Refused { path: path.to_path_buf(), msg: msg.into(), what: RefusedFor::Moment }
     }
 
     /// Marks an error of an in-place change as one that came before anything was written,
@@ -487,6 +494,18 @@ fn kind_errno(kind: io::ErrorKind) -> i32 {
         io::ErrorKind::OutOfMemory => libc::ENOMEM,
         _ => libc::EIO,
     }
+}
+
+/// What an in-place change was refused for ([`Error::Refused`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefusedFor {
+    /// What the archive is: its form (compressed, not a regular file), its members or its end,
+    /// its file's or directory's permissions, the growth the change would take. Another run
+    /// refuses it again; a sidecar can index it (`embed --or-sidecar` writes one).
+    Archive,
+    /// The moment: the archive changed while it was read, a change is pending, the disk is full.
+    /// Another run may succeed.
+    Moment,
 }
 
 /// Whether an I/O error is a directory refusing a new file: a read-only file system, or no

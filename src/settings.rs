@@ -5,7 +5,7 @@
 //! - `TARFS_INDEX_DIR`: the index directory, as `--index-dir`.
 //! - `TARFS_CONFIG`: the config file to read (it must exist); else
 //!   `$XDG_CONFIG_HOME/tarfs/config.toml`, or `~/.config/tarfs/config.toml`, if there is one.
-//! - The config file's keys ([`FileSettings`]): `index-dir`, `jobs`. An unknown
+//! - The config file's keys ([`FileSettings`]): `index-dir`, `jobs`, `or-sidecar`. An unknown
 //!   key, a value of the wrong type or a file that is not TOML is an error naming the file, the
 //!   line and the problem.
 //! - The user's cache of sidecars: `$XDG_CACHE_HOME/tarfs/index`, or `~/.cache/tarfs/index`.
@@ -27,6 +27,8 @@ pub struct FileSettings {
     pub index_dir: Option<PathBuf>,
     /// Worker threads of the batch commands (`-j`).
     pub jobs: Option<usize>,
+    /// `embed` writes a sidecar where it cannot embed (`--or-sidecar`).
+    pub or_sidecar: Option<bool>,
 }
 
 /// The environment and the config file.

@@ -1,6 +1,6 @@
 //! The index directory set once (issue #30): `TARFS_INDEX_DIR`, the config file and its keys
-//! (`index-dir`, `jobs`), their precedence under the command line, errors in the config file,
-//! and the user's cache of sidecars for archives whose directory refuses one.
+//! (`index-dir`, `jobs`, `or-sidecar`), their precedence under the command line, errors in the
+//! config file, and the user's cache of sidecars for archives whose directory refuses one.
 
 mod common;
 
@@ -119,7 +119,8 @@ fn a_malformed_config_file_is_an_error_naming_the_file_the_line_and_the_problem(
     let cases = [
         ("index-dir = \"/x\"\njbos = 3\n", 2, "unknown field `jbos`"),
         ("# defaults\n\njobs = \"four\"\n", 3, "invalid type"),
-        ("jobs = 2\nindex-dir = yes\n", 2, ""),
+        ("jobs = 2\nor-sidecar = yes\n", 2, ""),
+        ("or-sidecar = 1\n", 1, "invalid type"),
         ("index-dir = \"relative/idx\"\n", 1, "absolute"),
     ];
     for (text, line, what) in cases {
@@ -130,7 +131,7 @@ fn a_malformed_config_file_is_an_error_naming_the_file_the_line_and_the_problem(
         assert_eq!(err.lines().count(), 1, "one line: {err}");
     }
     // A good one is read without a word.
-    home.config("jobs = 2\n");
+    home.config("jobs = 2\nor-sidecar = true\n");
     let out = ok(home.tarfs().arg("ls").arg(&a));
     assert_eq!(stderr(&out), "");
 }

@@ -9,7 +9,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use common::{isolated, ok, tarfs};
+use common::{isolated, ok, run, tarfs, ReadOnlyDir};
 use serde_json::Value;
 use tarfs::builder::Builder;
 use tempfile::TempDir;
@@ -78,4 +78,132 @@ fn embed_and_csv_name_the_compressed_archives_they_pass_over() {
         let out = tarfs().arg(cmd).arg(&compressed[0]).output().unwrap();
         assert_eq!(out.status.code(), Some(1), "{cmd}: {}", stderr(&out));
     }
+}
+
+/// `dir` with a plain archive `a.tar`, and archives embed refuses, each with (part of) why:
+/// `b.tar.gz` (compressed), `g.tar` (pax global headers), `ro.tar` (a read-only file).
+fn unembeddable(dir: &Path) -> (PathBuf, Vec<(PathBuf, &'static str)>) {
+    fs::create_dir_all(dir).unwrap();
+    let a = dir.join("a.tar");
+    plain(&a);
+    let gz = dir.join("b.tar.gz");
+    ok(Command::new("tar").arg("-czf").arg(&gz).arg("-C").arg(dir).arg("a.tar"));
+    let g = dir.join("g.tar");
+    ok(Command::new("python3")
+        .arg("-c")
+        .arg("import tarfile,io,sys\nwith tarfile.open(sys.argv[1],'w',format=tarfile.PAX_FORMAT,pax_headers={'uname':'x'}) as t:\n i=tarfile.TarInfo('f'); i.size=1; t.addfile(i, io.BytesIO(b'1'))")
+        .arg(&g));
+    let ro = dir.join("ro.tar");
+    plain(&ro);
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&ro, fs::Permissions::from_mode(0o444)).unwrap();
+    (a, vec![(gz, "gzip-compressed"), (g, "global headers"), (ro, "read-only")])
+}
+
+/// The sidecar beside `archive`.
+fn beside(archive: &Path) -> PathBuf {
+    let mut name = archive.file_name().unwrap().to_os_string();
+    name.push(".tarfs");
+    archive.with_file_name(name)
+}
+
+/// The sidecar of `archive` under `root`, at its canonical path.
+fn mirror(root: &Path, archive: &Path) -> PathBuf {
+    let canonical = fs::canonicalize(archive).unwrap();
+    let mut name = canonical.file_name().unwrap().to_os_string();
+    name.push(".tarfs");
+    root.join(canonical.strip_prefix("/").unwrap()).with_file_name(name)
+}
+
+#[test]
+fn embed_or_sidecar_writes_a_sidecar_where_it_cannot_embed_and_ends_with_status_0() {
+    let tmp = TempDir::new().unwrap();
+    let dir = tmp.path().join("store");
+    let (a, others) = unembeddable(&dir);
+    let (code, err) = run(tarfs().arg("embed").arg(&dir));
+    assert_eq!(code, Some(1), "without --or-sidecar, refusals fail: {err}");
+    let before: Vec<Vec<u8>> = others.iter().map(|(p, _)| fs::read(p).unwrap()).collect();
+
+    assert!(err.contains("1 indexed, 1 skipped, 2 failed"), "the compressed one skipped: {err}");
+    let out = ok(tarfs().args(["embed", "--or-sidecar", "--json"]).arg(&dir));
+    let recs = records(&out);
+    assert_eq!(record(&recs, &a)["reason"], "index up to date", "embedded by the run before");
+    for ((p, why), bytes) in others.iter().zip(&before) {
+        let r = record(&recs, p);
+        let reason = r["reason"].as_str().unwrap();
+        assert!(r["action"] == "indexed" && reason.contains("a sidecar instead") && reason.contains(why), "{r}");
+        assert_eq!(r["index_path"], beside(p).to_str().unwrap());
+        assert!(beside(p).is_file());
+        assert_eq!(&fs::read(p).unwrap(), bytes, "{} was changed", p.display());
+    }
+    assert!(!beside(&a).exists(), "a.tar is embedded, with no sidecar");
+    assert!(stderr(&out).contains("3 indexed, 1 skipped, 0 failed"), "{}", stderr(&out));
+    ok(tarfs().arg("verify").arg(&dir));
+    // The next night's run finds everything fresh.
+    let out = ok(tarfs().args(["embed", "--or-sidecar", "--json"]).arg(&dir));
+    assert!(records(&out).iter().all(|r| r["action"] == "skipped"), "{:?}", records(&out));
+}
+
+#[test]
+fn or_sidecar_is_a_config_default_and_sidecars_go_where_index_puts_them() {
+    let tmp = TempDir::new().unwrap();
+    let config = tmp.path().join("config");
+    fs::create_dir_all(config.join("tarfs")).unwrap();
+    fs::write(config.join("tarfs/config.toml"), "or-sidecar = true\n").unwrap();
+    let with_config = || {
+        let mut c = tarfs();
+        c.env("XDG_CONFIG_HOME", &config);
+        c
+    };
+    let dir = tmp.path().join("store");
+    let (_, others) = unembeddable(&dir);
+    let g = &others[1].0;
+    let (code, err) = run(with_config().args(["embed", "--no-or-sidecar"]).arg(&dir));
+    assert_eq!(code, Some(1), "--no-or-sidecar wins over the config file: {err}");
+    ok(with_config().arg("embed").arg(&dir));
+    assert!(beside(g).is_file(), "the config file's or-sidecar");
+
+    // The index directory says where the sidecars go; --index-dir is taken with --or-sidecar.
+    let (dir2, idx) = (tmp.path().join("store2"), tmp.path().join("idx"));
+    let (_, others) = unembeddable(&dir2);
+    let (code, err) = run(tarfs().args(["embed", "--index-dir"]).arg(&idx).arg(&dir2));
+    assert_eq!(code, Some(2), "a sidecar's place for embed without --or-sidecar: {err}");
+    ok(tarfs().args(["embed", "--or-sidecar", "--index-dir"]).arg(&idx).arg(&dir2));
+    ok(tarfs().env("TARFS_INDEX_DIR", &idx).arg("verify").arg(&dir2));
+    for (p, _) in &others {
+        assert!(mirror(&idx, p).is_file() && !beside(p).exists(), "{}", p.display());
+    }
+
+    // A read-only tree: its sidecars go to the user's cache, as index's do.
+    let cache = tmp.path().join("cache");
+    let media = ReadOnlyDir::new(&tmp.path().join("media"), |p| {
+        unembeddable(p);
+    });
+    let out = ok(with_config().env("XDG_CACHE_HOME", &cache).args(["embed", "--json"]).arg(&media.path));
+    let recs = records(&out);
+    assert_eq!(recs.iter().filter(|r| r["action"] == "indexed").count(), 4, "{recs:?}");
+    for name in ["a.tar", "b.tar.gz", "g.tar", "ro.tar"] {
+        assert!(mirror(&cache.join("tarfs/index"), &media.path.join(name)).is_file(), "{name}: {recs:?}");
+    }
+}
+
+#[test]
+fn a_refusal_for_the_moment_gets_no_sidecar() {
+    let tmp = TempDir::new().unwrap();
+    let a = tmp.path().join("a.tar");
+    plain(&a);
+    // The archive grows (tar -rf) while embed has surveyed it: embed refuses, for now, and a
+    // sidecar of an archive that is being written would be no better.
+    let mut cmd = tarfs();
+    cmd.args(["embed", "--or-sidecar"]).arg(&a);
+    let out = common::run_paused(&mut cmd, "embed-surveyed", || {
+        ok(Command::new("tar").arg("-rf").arg(&a).arg("-C").arg(tmp.path()).arg("a.tar"));
+    });
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("changed while it was surveyed") && err.contains("run again"), "{err}");
+    assert!(!beside(&a).exists(), "{err}");
+    // Run again, it embeds.
+    ok(tarfs().args(["embed", "--or-sidecar"]).arg(&a));
+    assert!(!beside(&a).exists());
 }

@@ -1,10 +1,17 @@
 //! `tarfs embed`: a `.tarfs` index as the first member of each archive, in place (or, with
-//! `--output`, in a new archive).
+//! `--output`, in a new archive). With `--or-sidecar`, an archive that cannot be embedded (for
+//! what it is: compressed, read-only, members that must not move) gets a sidecar instead,
+//! written as `tarfs index` writes it.
+
+use std::sync::atomic::AtomicBool;
 
 use anyhow::Result;
 use tarfs::batch::{self, Action, Done, Progress};
 use tarfs::discover::Found;
+use tarfs::error::RefusedFor;
 use tarfs::ops::embed::{embed, embed_to, EmbedAction, EmbedOptions, EmbedReport};
+use tarfs::ops::index::IndexOptions;
+use tarfs::ops::plan::{PlanOptions, When};
 
 use crate::cli::EmbedArgs;
 use crate::config::{one_archive, Config};
@@ -20,29 +27,44 @@ pub fn run(cfg: &Config<'_>, a: &EmbedArgs) -> Result<Status> {
         }
         return Ok(Status::Ok);
     }
-    let dry = if a.dry_run { "dry run: would have " } else { "" };
-    let done = if a.dry_run { Action::WouldIndex } else { Action::Indexed };
+    let index = IndexOptions { scan: cfg.scan, ..IndexOptions::default() };
+    let how = PlanOptions { index: &index, index_dir: cfg.index_dir.as_ref(), output: None, when: When::Stale, dry_run: a.dry_run, record_size: None };
+    let told = AtomicBool::new(false);
     let job = |f: &Found, progress: &dyn Progress| -> tarfs::Result<Done> {
-        if let Some(c) = super::batch::compressed_in_walk(cfg, f) {
+        if let Some(c) = super::batch::compressed_in_walk(cfg, f).filter(|_| !cfg.or_sidecar) {
             let why = format!("{}-compressed: embed changes only uncompressed tars (--or-sidecar writes a sidecar instead)", c.name());
             progress.note(&f.path, &format!("skipped: {why}"));
             return Ok(Done { action: Action::Skipped, reason: Some(why), members: 0, index_path: None, warning: None });
         }
-        let r = embed(&f.path, opts)?;
-        let (action, reason) = match r.action {
-            EmbedAction::UpToDate => (Action::Skipped, "index up to date".to_string()),
-            EmbedAction::Reindexed => match r.grew {
-                Some(g) => (done, format!("{dry}re-indexed in place from the old end (grew: {} kept, {} read); {} bytes written", batch::count(g.kept, "member", "members"), batch::count(g.read, "byte", "bytes"), r.bytes_written)),
-                None => (done, format!("{dry}re-indexed in place{}; {} bytes written", in_full(&r), r.bytes_written)),
-            },
-            EmbedAction::Embedded => (
-                done,
-                format!("{dry}embedded{}, {} displaced to the end; {} bytes written, the archive grew by {} bytes", in_full(&r), batch::count(r.displaced, "member", "members"), r.bytes_written, r.growth),
-            ),
-        };
-        Ok(Done { action, reason: Some(reason), members: r.members, index_path: Some(f.path.clone()), warning: None })
+        match embed(&f.path, opts) {
+            // Refused for what the archive is (not for the moment, nor for an I/O error).
+            Err(tarfs::Error::Refused { msg, what: RefusedFor::Archive, .. }) if cfg.or_sidecar => {
+                let done = super::index::sidecar(cfg, &f.path, &how, progress, &told)?;
+                let reason = format!("a sidecar instead ({msg}): {}", done.reason.as_deref().unwrap_or_default());
+                Ok(Done { reason: Some(reason), ..done })
+            }
+            r => Ok(embedded(&r?, f, a.dry_run)),
+        }
     };
     super::batch::run(cfg, job, None, None)
+}
+
+/// What embedding `f` did, for its report.
+fn embedded(r: &EmbedReport, f: &Found, dry_run: bool) -> Done {
+    let dry = if dry_run { "dry run: would have " } else { "" };
+    let done = if dry_run { Action::WouldIndex } else { Action::Indexed };
+    let (action, reason) = match r.action {
+        EmbedAction::UpToDate => (Action::Skipped, "index up to date".to_string()),
+        EmbedAction::Reindexed => match r.grew {
+            Some(g) => (done, format!("{dry}re-indexed in place from the old end (grew: {} kept, {} read); {} bytes written", batch::count(g.kept, "member", "members"), batch::count(g.read, "byte", "bytes"), r.bytes_written)),
+            None => (done, format!("{dry}re-indexed in place{}; {} bytes written", in_full(r), r.bytes_written)),
+        },
+        EmbedAction::Embedded => (
+            done,
+            format!("{dry}embedded{}, {} displaced to the end; {} bytes written, the archive grew by {} bytes", in_full(r), batch::count(r.displaced, "member", "members"), r.bytes_written, r.growth),
+        ),
+    };
+    Done { action, reason: Some(reason), members: r.members, index_path: Some(f.path.clone()), warning: None }
 }
 
 /// Why `embed` surveyed the whole archive though it had an embedded index, for the report.

@@ -44,16 +44,21 @@ pub fn run(cfg: &Config<'_>, a: &IndexArgs) -> Result<Status> {
     let when = if a.force { When::Always } else if a.verify { When::Verified } else { When::Stale };
     let how = PlanOptions { index: &opts, index_dir: cfg.index_dir.as_ref(), output: a.output.as_deref(), when, dry_run: a.dry_run, record_size: Some(a.record_size) };
     let told = AtomicBool::new(false);
-    let job = |f: &Found, progress: &dyn Progress| {
-        let (done, cached) = carry_out(&f.path, &how, |p| apply(p, &opts, progress))?;
-        if cached.is_some() && !told.swap(true, Ordering::Relaxed) {
-            progress.announce(&in_the_cache(cfg));
-        }
-        Ok(done)
-    };
+    let job = |f: &Found, progress: &dyn Progress| sidecar(cfg, &f.path, &how, progress, &told);
     let status = super::batch::run(cfg, job, None, Some(&syncs));
     syncs.sync_all()?;
     status
+}
+
+/// Plans and writes the sidecar of `path` ([`carry_out`], with `how` and its index options),
+/// saying once per run (`told`) when sidecars go to the user's cache. `embed --or-sidecar` writes
+/// its sidecars with it too.
+pub fn sidecar(cfg: &Config<'_>, path: &Path, how: &PlanOptions<'_>, progress: &dyn Progress, told: &AtomicBool) -> tarfs::Result<Done> {
+    let (done, cached) = carry_out(path, how, |p| apply(p, how.index, progress))?;
+    if cached.is_some() && !told.swap(true, Ordering::Relaxed) {
+        progress.announce(&in_the_cache(cfg));
+    }
+    Ok(done)
 }
 
 /// What `index` says, once, when a sidecar went to the user's cache.

@@ -89,6 +89,7 @@ impl Target {
             .open(path)
             .map_err(|e| match e.kind() {
                 ErrorKind::PermissionDenied => Error::refused(path, format!("it is not writable by this user ({e}); {what} changes archives in place (use `tarfs index` for a sidecar)")),
+                ErrorKind::ReadOnlyFilesystem => Error::refused(path, format!("it is on a read-only file system; {what} changes archives in place (use `tarfs index` for a sidecar)")),
                 _ => Error::Io { path: path.to_path_buf(), source: e },
             })?;
         // The file opened may not be the one stat'ed (replaced in between): judge the open one.
@@ -113,7 +114,7 @@ impl Target {
         let mut t = Target { path: path.to_path_buf(), len: meta.len(), dev: meta.dev(), ino: meta.ino(), nlink: meta.nlink(), journal, file, recovered: None };
         if dry_run {
             if let Some(jp) = journal::find(&t.journal, &t.file) {
-                return Err(Error::refused(path, format!("an interrupted change is pending (journal {}); run `tarfs recover` first", jp.display())));
+                return Err(Error::refused_for_now(path, format!("an interrupted change is pending (journal {}); run `tarfs recover` first", jp.display())));
             }
             return Ok(t);
         }
@@ -132,7 +133,7 @@ impl Target {
     pub fn map(&self) -> Result<crate::archive::Archive> {
         let archive = crate::archive::Archive::open(&self.path)?;
         if archive.identity() != (self.dev, self.ino) || archive.len() != self.len {
-            return Err(Error::refused(&self.path, "the file was replaced while it was being opened; try again"));
+            return Err(Error::refused_for_now(&self.path, "the file was replaced while it was being opened; try again"));
         }
         Ok(archive)
     }
@@ -168,7 +169,7 @@ impl Target {
         let path = &self.path;
         crash::point(&format!("{}-surveyed", change.prefix));
         if original.len() as u64 != self.len {
-            return Err(Error::refused(path, "the file changed while it was being read"));
+            return Err(Error::refused_for_now(path, "the file changed while it was being read"));
         }
         self.unchanged_since(&change.surveyed, self.len, true)?;
         let j = self.journal(original, change);
@@ -184,7 +185,7 @@ impl Target {
             let full = |code: Option<i32>| code == Some(rustix::io::Errno::NOSPC.raw_os_error()) || code == Some(rustix::io::Errno::DQUOT.raw_os_error());
             let e = match e {
                 Error::Io { source, .. } if full(source.raw_os_error()) => {
-                    Error::refused(path, format!("there is no room for the {} bytes the archive would grow by", j.final_len - self.len))
+                    Error::refused_for_now(path, format!("there is no room for the {} bytes the archive would grow by", j.final_len - self.len))
                 }
                 e => e,
             };
@@ -293,7 +294,7 @@ impl Target {
             first_nonzero(&self.file, surveyed.end, len).at(&self.path)?.map(|at| format!("byte {at}, after the end of its members, is no longer zero"))
         };
         match why {
-            Some(why) => Err(Error::refused(
+            Some(why) => Err(Error::refused_for_now(
                 &self.path,
                 format!("the archive changed while it was surveyed ({why}), perhaps by a writer that takes no lock, such as `tar -rf`; run again"),
             )),
@@ -321,7 +322,7 @@ impl Target {
             }
         }
         match why {
-            Some(why) => Err(Error::refused(&self.path, format!("the archive changed while it was being changed ({why}), by a writer that takes no lock, such as `tar -rf`"))),
+            Some(why) => Err(Error::refused_for_now(&self.path, format!("the archive changed while it was being changed ({why}), by a writer that takes no lock, such as `tar -rf`"))),
             None => Ok(()),
         }
     }

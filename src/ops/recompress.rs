@@ -225,7 +225,7 @@ fn replace(path: &Path, opts: &RecompressOptions, sidecar: &dyn Fn(&Path) -> Pat
     }
     let before = file.metadata().at(&path)?;
     if (before.dev(), before.ino()) != archive.identity() || before.len() != archive.len() || Stamp::of(&before) != archive.stamp() {
-        return Err(Error::refused(&path, "the file was replaced while it was being opened; try again"));
+        return Err(Error::refused_for_now(&path, "the file was replaced while it was being opened; try again"));
     }
     let guard = || still_the_same(&path, &file, &archive);
     let decompressed = write_atomic_guarded(&path, None, Perm::Exactly(before.mode()), |w| {
@@ -262,7 +262,7 @@ fn still_the_same(path: &Path, file: &File, archive: &Archive) -> Result<()> {
         let now = ((meta.dev(), meta.ino()), meta.len(), Stamp::of(&meta));
         if now != was {
             let msg = format!("the file changed while it was being recompressed ({} bytes, {} before; {} bytes, {} now): it was left as it is, and the recompressed copy removed", was.1, was.2, now.1, now.2);
-            return Err(Error::refused(path, msg));
+            return Err(Error::refused_for_now(path, msg));
         }
     }
     Ok(())
