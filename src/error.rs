@@ -89,8 +89,9 @@ pub enum Error {
         /// The error (`EROFS`, `EACCES`, `EPERM`).
         source: io::Error,
     },
-    /// No place took the sidecar of an archive: its directory refused it, and so did the user's
-    /// cache of sidecars, or there is none (no `$XDG_CACHE_HOME` or `$HOME`).
+    /// No place took the sidecar of an archive: the index dir refused it, or its own directory
+    /// did, and so did the user's cache of sidecars, or there is none (no `$XDG_CACHE_HOME` or
+    /// `$HOME`).
     #[error("{}: cannot write its index: {}; choose a writable place with --index-dir DIR or TARFS_INDEX_DIR", path.display(), tried_places(tried))]
     NoPlaceForIndex {
         /// The archive.

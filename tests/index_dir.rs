@@ -218,7 +218,11 @@ fn with_no_place_that_takes_a_sidecar_the_error_says_how_to_choose_one() {
     let line = err.lines().find(|l| l.contains("a.tar:")).unwrap_or_else(|| panic!("{err}"));
     assert!(line.contains("cannot write its index") && line.contains(cache.path.to_str().unwrap()), "both places tried: {err}");
     assert!(line.contains("--index-dir DIR or TARFS_INDEX_DIR"), "{err}");
-    // With an index directory chosen, that is where it goes.
+    // An index directory that refuses it is not second-guessed: the error names the archive.
+    let (code, err) = run(tarfs().env("TARFS_INDEX_DIR", &cache.path).arg("index").arg(&a));
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains(&format!("{}: cannot write its index: {}", a.display(), cache.path.display())), "{err}");
+    // With a writable index directory chosen, that is where it goes.
     let idx = tmp.path().join("idx");
     ok(tarfs().env("TARFS_INDEX_DIR", &idx).env("XDG_CACHE_HOME", &cache.path).arg("index").arg(&a));
     assert!(mirror(&idx, &a).is_file());

@@ -187,18 +187,21 @@ fn plan_at(archive: Archive, dest: PathBuf, why: Why, opts: &PlanOptions<'_>) ->
 /// Plans `input` ([`plan`]) and carries the plan out with `apply`. Where the sidecar's directory
 /// refuses it ([`Error::Unwritable`]: a read-only file system, no permission) and no index dir
 /// is set, plans again for the user's cache of sidecars and carries that out. Returns what
-/// `apply` returned and, when the sidecar went to the cache, its path. When the cache refuses it
-/// too, or there is none, the error is [`Error::NoPlaceForIndex`], which says how to choose a
-/// place.
+/// `apply` returned and, when the sidecar went to the cache, its path. When no place takes it
+/// (the index dir, or the cache too, refuses it, or there is no cache), the error is
+/// [`Error::NoPlaceForIndex`], which names the archive and each place and says how to choose
+/// one; `--output` that refuses it is its own error.
 pub fn carry_out<T>(input: &Path, opts: &PlanOptions<'_>, apply: impl Fn(Plan) -> Result<T>) -> Result<(T, Option<PathBuf>)> {
-    let refused = match apply(plan(input, opts)?) {
-        Err(Error::Unwritable { path, source }) if opts.output.is_none() && opts.index_dir.is_none_or(|d| d.dir.is_none()) => (path, source),
+    let first = plan(input, opts)?;
+    // A stream is read once, as it comes: its index has no second place.
+    let streamed = opts.record_size.is_some() && stream_kind(input).is_some();
+    let cached = fallback(input, opts).filter(|c| !streamed && first.dest() != Some(c.as_path()));
+    let refused = match apply(first) {
+        Err(Error::Unwritable { path, source }) if opts.output.is_none() => (path, source),
         r => return r.map(|t| (t, None)),
     };
     let no_place = |tried| Error::NoPlaceForIndex { path: input.to_path_buf(), tried };
-    // A stream is read once, as it comes: its index has no second place.
-    let streamed = opts.record_size.is_some() && stream_kind(input).is_some();
-    let Some(cached) = fallback(input, opts).filter(|_| !streamed) else { return Err(no_place(vec![refused])) };
+    let Some(cached) = cached else { return Err(no_place(vec![refused])) };
     let dir = cached.parent().unwrap_or(Path::new("/"));
     if let Err(e) = std::fs::create_dir_all(dir) {
         return Err(no_place(vec![refused, (dir.to_path_buf(), e)]));
