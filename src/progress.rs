@@ -239,6 +239,8 @@ impl Progress for Bars {
         self.d.overall.set_length(bytes);
         self.d.lay_out(&st);
         self.multi.insert(0, self.d.overall.clone());
+        // The first frame now, not at the next tick: a batch shorter than a tick is shown too.
+        self.d.overall.tick();
     }
 
     fn started(&self, path: &Path, bytes: u64, covered: &Arc<AtomicU64>) {
