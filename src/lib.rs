@@ -9,6 +9,7 @@
 //! - [`archive`]: opening an archive file (the memory map) and finding its indexes;
 //! - [`ops`]: the operations (write a sidecar index, list, cat, extract, verify);
 //! - [`discover`]: finding archives under directories;
+//! - [`quote`]: member names as GNU tar prints them (its `escape` quoting style);
 //! - [`batch`]: running an operation over many archives, in parallel, with one outcome each.
 //!
 //! The `tarfs` binary is a thin CLI over these.
@@ -23,6 +24,7 @@ pub mod format;
 pub mod members;
 pub mod mount;
 pub mod ops;
+pub mod quote;
 pub mod scan;
 pub mod seekpoints;
 pub mod sigbus;
