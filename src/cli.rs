@@ -309,6 +309,24 @@ pub struct IndexArgs {
     pub read: ReadArgs,
 }
 
+/// `--quoting-style` values (the two of GNU tar's that tarfs implements).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum QuotingStyle {
+    /// Control characters escaped with backslashes, as GNU tar's default.
+    Escape,
+    /// Names as they are.
+    Literal,
+}
+
+impl From<QuotingStyle> for tarfs::quote::Style {
+    fn from(s: QuotingStyle) -> Self {
+        match s {
+            QuotingStyle::Escape => tarfs::quote::Style::Escape,
+            QuotingStyle::Literal => tarfs::quote::Style::Literal,
+        }
+    }
+}
+
 /// `--scan` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ScanArg {
@@ -457,6 +475,11 @@ pub struct LsArgs {
     /// One JSON object per member, per line.
     #[arg(long, conflicts_with = "long")]
     pub json: bool,
+    /// How names are printed, as GNU tar's --quoting-style: `escape` writes control characters
+    /// as \n, \t, \033 ... (and bytes from 0x80 in octal, unless they are printable in a UTF-8
+    /// locale); `literal` writes names as they are.
+    #[arg(long, value_enum, value_name = "STYLE", default_value_t = QuotingStyle::Escape)]
+    pub quoting_style: QuotingStyle,
     #[command(flatten)]
     pub index_dir: IndexDirArg,
     #[command(flatten)]

@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 
 use chrono::{Local, TimeZone};
 use serde::Serialize;
+use tarfs::quote::Quoting;
 use tarfs::Entry;
 
 /// Escapes bytes that are not UTF-8 as `\xNN`, so any name prints on one line.
@@ -47,17 +48,26 @@ pub fn mode_string(e: &Entry<'_>) -> String {
         .collect()
 }
 
-/// Formats `tar -tv` lines, keeping GNU tar's growing column width for owner and size.
-#[derive(Default)]
+/// Formats `tar -tv` lines, keeping GNU tar's growing column width for owner and size. Names,
+/// link targets, and owner and group names are printed through the quoting (GNU tar quotes the
+/// names, and prints owner names as they are: tarfs quotes them too, so that no field of a
+/// hostile archive can forge a line).
 pub struct LongFormat {
     width: usize,
+    quoting: Quoting,
 }
 
 impl LongFormat {
+    /// Lines with names quoted by `quoting`.
+    pub fn new(quoting: Quoting) -> LongFormat {
+        LongFormat { width: 0, quoting }
+    }
+
     /// One line, without the newline.
-    pub fn line(&mut self, e: &Entry<'_>) -> String {
-        let user = if e.uname().is_empty() { e.uid.to_string() } else { display_bytes(e.uname()) };
-        let group = if e.gname().is_empty() { e.gid.to_string() } else { display_bytes(e.gname()) };
+    pub fn line(&mut self, e: &Entry<'_>) -> Vec<u8> {
+        let q = |b: &[u8]| self.quoting.quote(b).into_owned();
+        let owner = |name: &[u8], id: u64| if name.is_empty() { id.to_string().into_bytes() } else { q(name) };
+        let (user, group) = (owner(e.uname(), e.uid), owner(e.gname(), e.gid));
         let size = match e.typeflag {
             b'3' | b'4' => format!("{},{}", e.device.0, e.device.1),
             _ => e.size.to_string(),
@@ -70,12 +80,18 @@ impl LongFormat {
             .timestamp_opt(e.mtime, 0)
             .single()
             .map_or_else(|| e.mtime.to_string(), |t| t.format("%Y-%m-%d %H:%M").to_string());
-        let mut line = format!("{} {user}/{group} {size:>pad$} {time} {}", mode_string(e), display_bytes(&e.path()));
+        let mut line = format!("{} ", mode_string(e)).into_bytes();
+        line.extend_from_slice(&user);
+        line.push(b'/');
+        line.extend_from_slice(&group);
+        line.extend_from_slice(format!(" {size:>pad$} {time} ").as_bytes());
+        line.extend_from_slice(&q(&e.path()));
         match e.typeflag {
-            b'2' => line.push_str(&format!(" -> {}", display_bytes(e.link()))),
-            b'1' => line.push_str(&format!(" link to {}", display_bytes(e.link()))),
-            _ => {}
+            b'2' => line.extend_from_slice(b" -> "),
+            b'1' => line.extend_from_slice(b" link to "),
+            _ => return line,
         }
+        line.extend_from_slice(&q(e.link()));
         line
     }
 }

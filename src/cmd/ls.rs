@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use tarfs::archive::Archive;
+use tarfs::quote::Quoting;
 
 use super::reading::{freshness_note, open_reader, selection};
 use crate::cli::LsArgs;
@@ -19,7 +20,8 @@ pub fn run(cfg: &Config<'_>, a: &LsArgs) -> Result<bool> {
     let mut select = selection(&a.members, &a.select)?;
     let archive = if from_stdin { None } else { Some(Archive::open(&a.archive)?) };
     let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
-    let mut long = LongFormat::default();
+    let quoting = Quoting::new(a.quoting_style.into());
+    let mut long = LongFormat::new(quoting);
     let mut io_err = None;
     let mut each = |e: &tarfs::Entry<'_>| {
         if !select.take(&e.path()) {
@@ -28,9 +30,9 @@ pub fn run(cfg: &Config<'_>, a: &LsArgs) -> Result<bool> {
         let r = if a.json {
             serde_json::to_writer(&mut out, &JsonMember::new(e)).map_err(io::Error::from).and_then(|_| out.write_all(b"\n"))
         } else if a.long {
-            writeln!(out, "{}", long.line(e))
+            out.write_all(&long.line(e)).and_then(|_| out.write_all(b"\n"))
         } else {
-            out.write_all(&e.path()).and_then(|_| out.write_all(b"\n"))
+            out.write_all(&quoting.quote(&e.path())).and_then(|_| out.write_all(b"\n"))
         };
         if let Err(err) = r {
             // Stops the listing; the error itself is reported below.
@@ -63,7 +65,7 @@ pub fn run(cfg: &Config<'_>, a: &LsArgs) -> Result<bool> {
     // As tar: each operand that named nothing is an error, after the listing.
     let mut all_found = true;
     for name in select.unmatched() {
-        warn(format!("{}: {}: not found in archive", a.archive.display(), String::from_utf8_lossy(name)));
+        warn(format!("{}: {}: not found in archive", a.archive.display(), tarfs::quote::diag(name)));
         all_found = false;
     }
     Ok(all_found)

@@ -72,7 +72,7 @@ impl Loaded {
         positions.shrink_to_fit();
         let tree = b.finish();
         for (name, why) in &tree.skipped {
-            eprintln!("tarfs: {}: {}: not shown: {why}", path.display(), String::from_utf8_lossy(name));
+            eprintln!("tarfs: {}: {}: not shown: {why}", path.display(), crate::quote::diag(name));
         }
         let note = match opened.index.source() {
             crate::ops::read::Source::Scan => "no index: scanned the archive".to_string(),
@@ -369,7 +369,7 @@ impl TarFs {
         let layout = match l.reader.reader().layout_at(pos) {
             Ok(layout) if layout.size == node.attr.size && layout.fingerprint == listed => layout,
             Ok(layout) => {
-                let p = String::from_utf8_lossy(&layout.path);
+                let p = crate::quote::diag(&layout.path);
                 eprintln!("tarfs: {}: the member at byte {pos} ({p}, {} bytes) is not the one listed there; reads fail (EIO)", l.reader.reader().archive().path().display(), layout.size);
                 return Err(Errno::EIO);
             }
@@ -395,7 +395,7 @@ impl TarFs {
             return Err(Errno::EIO);
         }
         let fail = |e: std::io::Error| {
-            eprintln!("tarfs: {}: {}: {e}", l.reader.reader().archive().path().display(), String::from_utf8_lossy(&layout.path));
+            eprintln!("tarfs: {}: {}: {e}", l.reader.reader().archive().path().display(), crate::quote::diag(&layout.path));
             Errno::EIO
         };
         let end = offset.saturating_add(u64::from(size)).min(layout.size);

@@ -227,7 +227,7 @@ fn check_member(path: &Path, bytes: &[u8], e: &Entry<'_>) -> Result<Item> {
 fn check_name(path: &Path, e: &Entry<'_>) -> Result<()> {
     let name = e.path();
     if order::normalize(&name).is_some_and(|n| n == tarfs::MEMBER_NAME.as_bytes() || n.starts_with(b".tarfs/")) {
-        return Err(Error::refused(path, format!("it already has a member named {} (at byte {}), which the index member would clash with", String::from_utf8_lossy(&name), e.position)));
+        return Err(Error::refused(path, format!("it already has a member named {} (at byte {}), which the index member would clash with", crate::quote::diag(&name), e.position)));
     }
     Ok(())
 }

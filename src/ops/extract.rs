@@ -127,13 +127,13 @@ pub fn extract(reader: &Reader<'_>, opts: &ExtractOptions) -> Result<ExtractRepo
         match extract_one(reader, &e, &root, &mut dirs, &mut owners, opts.strip_components) {
             Ok(true) => report.extracted += 1,
             Ok(false) => {}
-            Err(msg) => report.failures.push(format!("{}: {}: {msg}", archive.display(), String::from_utf8_lossy(&path))),
+            Err(msg) => report.failures.push(format!("{}: {}: {msg}", archive.display(), crate::quote::diag(&path))),
         }
         Ok(())
     })?;
     dirs.apply(&root, &mut report.failures);
     for name in select.unmatched() {
-        report.failures.push(format!("{}: {}: not found in archive", archive.display(), String::from_utf8_lossy(name)));
+        report.failures.push(format!("{}: {}: not found in archive", archive.display(), crate::quote::diag(name)));
     }
     Ok(report)
 }

@@ -126,7 +126,7 @@ impl<'i, 'd> Pairing<'i, 'd> {
     }
 
     fn mismatch(&self, entry: usize, offset: u64, name: &[u8], msg: &str) -> Error {
-        Error::Mismatch { path: self.path.clone(), entry: Some(entry as u64), name: String::from_utf8_lossy(name).into_owned(), offset, msg: msg.to_string() }
+        Error::Mismatch { path: self.path.clone(), entry: Some(entry as u64), name: crate::quote::diag(name), offset, msg: msg.to_string() }
     }
 
     /// The next member of the archive.
@@ -231,7 +231,7 @@ fn verify_csv(archive: &Archive, located: &crate::ops::read::Located, opts: Scan
                 return Err(Error::Mismatch {
                     path,
                     entry: Some(i as u64),
-                    name: String::from_utf8_lossy(&r.name).into_owned(),
+                    name: crate::quote::diag(&r.name),
                     offset: e.position,
                     msg: format!("{name} row {} says ({}, {}, {}, {}); the member there is ({:?}, {}, {}, {})", i + 1, String::from_utf8_lossy(&r.name), r.size, r.start_block, r.blocks, String::from_utf8_lossy(&want.name), want.size, want.start_block, want.blocks),
                 })

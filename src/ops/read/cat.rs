@@ -11,8 +11,8 @@ pub fn cat(reader: &Reader<'_>, names: &[Vec<u8>], out: &mut dyn Write) -> Resul
         Error::Io { source, .. } if reader.lent().is_some() => Error::Io { path: stdout.to_path_buf(), source },
         other => other,
     };
-    let is_dir = |e: &Entry<'_>| Error::Usage { what: crate::error::UsageError::CatDirectory { path: reader.archive().path().to_path_buf(), member: String::from_utf8_lossy(&e.path()).into_owned() } };
-    let not_found = |i: usize| Error::NotFound { path: reader.archive().path().to_path_buf(), name: String::from_utf8_lossy(&names[i]).into_owned() };
+    let is_dir = |e: &Entry<'_>| Error::Usage { what: crate::error::UsageError::CatDirectory { path: reader.archive().path().to_path_buf(), member: crate::quote::diag(&e.path()) } };
+    let not_found = |i: usize| Error::NotFound { path: reader.archive().path().to_path_buf(), name: crate::quote::diag(&names[i]) };
     if reader.reads_members_alone() {
         // Look each name up, then write the members in archive order (so a compressed stream
         // is decoded once, forward).
@@ -102,7 +102,7 @@ pub fn cat_stdin(names: &[Vec<u8>], opts: ScanOptions, out: &mut dyn Write) -> R
     let mut r = crate::stream::open_stdin()?;
     cat_pass(&mut r, Path::new("-"), opts, None, &wanted, &mut found, out)?;
     match found.iter().position(|f| !f) {
-        Some(i) => Err(Error::NotFound { path: PathBuf::from("-"), name: String::from_utf8_lossy(&names[i]).into_owned() }),
+        Some(i) => Err(Error::NotFound { path: PathBuf::from("-"), name: crate::quote::diag(&names[i]) }),
         None => Ok(()),
     }
 }
@@ -138,7 +138,7 @@ fn cat_pass(r: &mut dyn std::io::Read, path: &Path, opts: ScanOptions, stop_afte
             return Ok(Visit::Skip);
         }
         if e.typeflag == b'5' {
-            return Err(Error::Usage { what: crate::error::UsageError::CatDirectory { path: path.to_path_buf(), member: String::from_utf8_lossy(&member).into_owned() } });
+            return Err(Error::Usage { what: crate::error::UsageError::CatDirectory { path: path.to_path_buf(), member: crate::quote::diag(&member) } });
         }
         s.current = Some(Expander::new(e, &opts, path)?);
         Ok(Visit::Data)

@@ -41,7 +41,7 @@ impl<'a> Reader<'a> {
             // Both the name and the size: a member renamed in place (same length, checksum
             // fixed) after the index was written has the row's size but another name.
             if normalize_name(&e.path()) != normalize_name(&row.name) || e.stored_size != row.size {
-                return Err(bad(&format!("the header there is another member's ({}, {} bytes): the CSV index is stale", String::from_utf8_lossy(&e.path()), e.stored_size)));
+                return Err(bad(&format!("the header there is another member's ({}, {} bytes): the CSV index is stale", crate::quote::diag(&e.path()), e.stored_size)));
             }
             prev_end = e.data_offset.saturating_add(crate::format::header::round_up(e.stored_size).unwrap_or(u64::MAX));
             e.pax.path = Some(&row.name);

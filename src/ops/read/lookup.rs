@@ -125,7 +125,7 @@ impl<'a> Reader<'a> {
     /// The entry numbers of the members named `name`, in archive order, through the sorted name
     /// table of the `.tarfs` index in use (which has extension data).
     pub fn lookup_entries(&self, name: &[u8]) -> Result<Vec<usize>> {
-        let (x, data) = self.extension().ok_or_else(|| Error::NotFound { path: self.archive.path().to_path_buf(), name: String::from_utf8_lossy(name).into_owned() })??;
+        let (x, data) = self.extension().ok_or_else(|| Error::NotFound { path: self.archive.path().to_path_buf(), name: crate::quote::diag(name) })??;
         self.find_in(&x, data, name)
     }
 

@@ -144,7 +144,7 @@ impl<'a> Reader<'a> {
         Error::Mismatch {
             path: self.archive.path().to_path_buf(),
             entry: (entry != u64::MAX).then_some(entry),
-            name: String::from_utf8_lossy(name).into_owned(),
+            name: crate::quote::diag(name),
             offset,
             msg: msg.to_string(),
         }

@@ -1,0 +1,96 @@
+//! Where GNU tar has a convention, tarfs follows it (issue #30, items 10-12): names quoted as
+//! `tar -t` quotes them, `cat DIR` as `tar -xO DIR`, and the metadata `tar -x` restores. Each is
+//! compared with the real `tar` on this machine.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{ok, tarfs};
+
+/// `DIR/hostile.tar`, written by Python: names with control characters, a backslash, UTF-8 and
+/// bytes that are not UTF-8, a symbolic link and a hard link with such targets, and a member
+/// whose owner name holds a newline.
+fn hostile(dir: &Path) -> PathBuf {
+    let p = dir.join("hostile.tar");
+    let script = r#"
+import io, sys, tarfile
+names = ["a\nb", "t\tab", "bell\a", "bs\b", "ff\f", "cr\r", "vt\v", "esc\x1b[31m", "del\x7f",
+         "back\\slash", "one\x01", "caf\u00e9", "lat\udce9", "quote\"' sp?", "c1\u009b",
+         "emoji\U0001F600", "ls\u2028ps", "rlo\u202e"]
+with tarfile.open(sys.argv[1], "w", format=tarfile.PAX_FORMAT, encoding="utf-8", errors="surrogateescape") as t:
+    for n in names:
+        ti = tarfile.TarInfo(n); ti.size = 1; ti.mtime = 1700000000; t.addfile(ti, io.BytesIO(b"x"))
+    ti = tarfile.TarInfo("sym\nl"); ti.type = tarfile.SYMTYPE; ti.linkname = "tar\nget"; ti.mtime = 1700000000; t.addfile(ti)
+    ti = tarfile.TarInfo("hard\tl"); ti.type = tarfile.LNKTYPE; ti.linkname = "a\nb"; ti.mtime = 1700000000; t.addfile(ti)
+"#;
+    ok(Command::new("python3").arg("-c").arg(script).arg(&p));
+    p
+}
+
+/// stdout of `cmd` in locale `lc_all` (and UTC, for `-v` times).
+fn out_in(lc_all: &str, cmd: &mut Command) -> Vec<u8> {
+    ok(cmd.env("LC_ALL", lc_all).env("TZ", "UTC")).stdout
+}
+
+#[test]
+fn ls_quotes_names_as_gnu_tar_does() {
+    let d = tempfile::tempdir().unwrap();
+    let a = hostile(d.path());
+    // Before and after an index: the listing through the index is the same.
+    for indexed in [false, true] {
+        if indexed {
+            ok(tarfs().arg("index").arg(&a));
+        }
+        for lc in ["C.UTF-8", "C"] {
+            let tar = out_in(lc, Command::new("tar").arg("-tf").arg(&a));
+            assert!(String::from_utf8_lossy(&tar).contains("a\\nb\n"), "GNU tar's escape style: {}", String::from_utf8_lossy(&tar));
+            assert_eq!(String::from_utf8_lossy(&out_in(lc, tarfs().arg("ls").arg(&a))), String::from_utf8_lossy(&tar), "ls, LC_ALL={lc}, indexed: {indexed}");
+            let tar_v = out_in(lc, Command::new("tar").arg("-tvf").arg(&a));
+            assert_eq!(String::from_utf8_lossy(&out_in(lc, tarfs().args(["ls", "-l"]).arg(&a))), String::from_utf8_lossy(&tar_v), "ls -l, LC_ALL={lc}");
+            let tar_lit = out_in(lc, Command::new("tar").arg("--quoting-style=literal").arg("-tf").arg(&a));
+            assert_eq!(out_in(lc, tarfs().args(["ls", "--quoting-style=literal"]).arg(&a)), tar_lit, "literal, LC_ALL={lc}");
+        }
+    }
+    // Every line of the default listing is one member: no control byte but the newlines.
+    let listing = out_in("C.UTF-8", tarfs().arg("ls").arg(&a));
+    assert_eq!(listing.iter().filter(|&&b| b == b'\n').count(), 20);
+    assert!(!listing.iter().any(|&b| b != b'\n' && (b < 0x20 || b == 0x7f)));
+}
+
+/// GNU tar prints owner names as they are; tarfs quotes them like names, so that a hostile
+/// owner name cannot forge a line either.
+#[test]
+fn ls_long_quotes_owner_names_too() {
+    let d = tempfile::tempdir().unwrap();
+    let a = d.path().join("owner.tar");
+    let script = "import io,sys,tarfile\nwith tarfile.open(sys.argv[1],'w',format=tarfile.PAX_FORMAT) as t:\n ti=tarfile.TarInfo('f'); ti.size=1; ti.uname='us\\ner'; ti.gname='g\\x1b'; t.addfile(ti,io.BytesIO(b'x'))\n";
+    ok(Command::new("python3").arg("-c").arg(script).arg(&a));
+    let line = String::from_utf8(out_in("C.UTF-8", tarfs().args(["ls", "-l"]).arg(&a))).unwrap();
+    assert!(line.starts_with("-rw-r--r-- us\\ner/g\\033 ") && line.lines().count() == 1, "{line:?}");
+    let raw = out_in("C.UTF-8", tarfs().args(["ls", "-l", "--quoting-style=literal"]).arg(&a));
+    assert!(raw.starts_with(b"-rw-r--r-- us\ner/g\x1b "), "{}", String::from_utf8_lossy(&raw));
+}
+
+/// Messages on stderr quote the names they hold, whatever the listing's style, as GNU tar's
+/// diagnostics do by default.
+#[test]
+fn messages_quote_member_names() {
+    let d = tempfile::tempdir().unwrap();
+    let a = hostile(d.path());
+    let dest = d.path().join("out");
+    std::fs::create_dir(&dest).unwrap();
+    let nope = "no\npe\x1b";
+    let d_arg = ["-C".as_ref(), dest.as_os_str()];
+    let runs: [(&[&str], &[&std::ffi::OsStr]); 4] = [(&["ls"], &[]), (&["ls", "--quoting-style=literal"], &[]), (&["cat"], &[]), (&["extract"], &d_arg)];
+    for (args, more) in runs {
+        let mut cmd = tarfs();
+        cmd.args(args).arg(&a).args(more).arg(nope);
+        let out = cmd.env("LC_ALL", "C.UTF-8").output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{cmd:?}: {err}");
+        assert!(err.contains(": no\\npe\\033: not found in archive"), "{cmd:?}: {err:?}");
+        assert_eq!(err.lines().count(), 1, "{cmd:?}: {err:?}");
+    }
+}
