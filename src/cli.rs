@@ -491,7 +491,7 @@ pub struct LsArgs {
 pub struct CatArgs {
     /// The archive.
     pub archive: PathBuf,
-    /// Members to print, in archive order.
+    /// Members to print, in archive order (a directory: every file under it, as tar -xO).
     #[arg(required = true)]
     pub members: Vec<PathBuf>,
     #[command(flatten)]

@@ -307,14 +307,6 @@ pub enum UsageError {
         /// The destination.
         path: PathBuf,
     },
-    /// `cat` of a directory member.
-    #[error("{}: {member}: is a directory, which has no contents to print (use `tarfs extract` for its subtree)", path.display())]
-    CatDirectory {
-        /// The archive.
-        path: PathBuf,
-        /// The member.
-        member: String,
-    },
     /// A compression tarfs does not decode.
     #[error("{}: {compression}-compressed archives are not supported; decompress it first (gzip, bzip2, xz, lzma and zstd are)", path.display())]
     Unsupported {

@@ -265,9 +265,10 @@ fn self_hard_links_extract_as_tar_does() {
     }
 }
 
-// Cases 14 and 15: -C must exist; cat of a directory is an error.
+// Cases 14 and 15: -C must exist; cat of a directory prints the files under it, as tar -xO
+// does (issue #30, item 11: it was an error).
 #[test]
-fn extract_needs_an_existing_directory_and_cat_refuses_directories() {
+fn extract_needs_an_existing_directory_and_cat_prints_directories() {
     let tmp = TempDir::new().unwrap();
     let a = small_archive(tmp.path(), "a", 3);
     let missing = tmp.path().join("no/such/dir");
@@ -275,9 +276,9 @@ fn extract_needs_an_existing_directory_and_cat_refuses_directories() {
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("no such directory"), "{err}");
     assert!(!tmp.path().join("no").exists());
-    let (code, err) = run(tarfs().arg("cat").arg(&a).arg("."));
-    assert_eq!(code, Some(1), "{err}");
-    assert!(err.contains("is a directory"), "{err}");
+    let theirs = ok(Command::new("tar").arg("-xOf").arg(&a).arg(".")).stdout;
+    assert_eq!(theirs.len(), 100 + 101 + 102);
+    assert_eq!(ok(tarfs().arg("cat").arg(&a).arg(".")).stdout, theirs);
 }
 
 // Case 16: a 444,749-byte path, as in node-tar's excessively-deep.tar.

@@ -94,3 +94,56 @@ fn messages_quote_member_names() {
         assert_eq!(err.lines().count(), 1, "{cmd:?}: {err:?}");
     }
 }
+
+/// `DIR/tree.tar`, written by GNU tar: directories `d/` (with `d/sub/`, a symbolic link and a
+/// hard link in it) and `dd/`, a file `f`, and `d2/x`, whose directory has no member of its own.
+fn tree(dir: &Path) -> PathBuf {
+    let src = dir.join("tree-src");
+    for d in ["d/sub", "dd", "d2"] {
+        std::fs::create_dir_all(src.join(d)).unwrap();
+    }
+    for (f, text) in [("d/a", "A\n"), ("d/sub/b", "B\n"), ("dd/c", "C\n"), ("f", "F\n"), ("d2/x", "X\n"), ("d/z", "Z\n")] {
+        std::fs::write(src.join(f), text).unwrap();
+    }
+    std::os::unix::fs::symlink("a", src.join("d/ln")).unwrap();
+    std::fs::hard_link(src.join("d/a"), src.join("d/hl")).unwrap();
+    let a = dir.join("tree.tar");
+    ok(Command::new("tar").arg("--sort=name").arg("-cf").arg(&a).arg("-C").arg(&src).args(["d", "dd", "f", "d2/x"]));
+    a
+}
+
+/// `cat DIR` prints every regular file under DIR, in archive order, as `tar -xOf a.tar DIR`
+/// does (a trailing slash or two changes nothing; links print nothing), through a scan, a
+/// sidecar, a compressed archive with and without one, and standard input.
+#[test]
+fn cat_of_a_directory_prints_the_files_under_it() {
+    let d = tempfile::tempdir().unwrap();
+    let a = tree(d.path());
+    let operands: &[&[&str]] = &[&["d"], &["d/"], &["d//"], &["d/sub"], &["dd/c/"], &["f/"], &["d2"], &["dd", "d"], &["dd", "d/sub/b"]];
+    let zst = d.path().join("tree.tar.zst");
+    ok(Command::new("zstd").arg("-q").arg(&a).arg("-o").arg(&zst));
+    let gz = d.path().join("copy.tar.gz");
+    ok(Command::new("sh").arg("-c").arg(format!("gzip -c {} > {}", a.display(), gz.display())));
+    for stage in ["scan", "indexed"] {
+        if stage == "indexed" {
+            ok(tarfs().arg("index").arg(&a).arg(&gz));
+        }
+        for archive in [&a, &zst, &gz] {
+            for ops in operands {
+                let theirs = ok(Command::new("tar").arg("-xOf").arg(&a).args(*ops)).stdout;
+                assert!(!theirs.is_empty(), "{ops:?}");
+                let ours = ok(tarfs().arg("cat").arg(archive).args(*ops)).stdout;
+                assert_eq!(String::from_utf8_lossy(&ours), String::from_utf8_lossy(&theirs), "{stage}: {}: {ops:?}", archive.display());
+            }
+        }
+    }
+    let stdin = ok(tarfs().args(["cat", "-", "d"]).stdin(std::fs::File::open(&zst).unwrap())).stdout;
+    assert_eq!(stdin, b"A\nB\nZ\n");
+    // A member that two operands select is printed once (GNU tar prints it once too, and then
+    // says that `d/a` was not found: tarfs counts it found).
+    assert_eq!(ok(tarfs().args(["cat"]).arg(&a).args(["d", "d/a"])).stdout, b"A\nB\nZ\n");
+    // A name that is neither a member nor a directory of members is still not found.
+    let out = tarfs().arg("cat").arg(&a).args(["d", "d/nope"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("d/nope: not found in archive"));
+}

@@ -74,10 +74,7 @@ impl Selection {
         for i in 0..self.operands.len() {
             let hit = match &self.globs {
                 Some(g) => leading_dirs(name).any(|p| g[i].is_match(Path::new(OsStr::from_bytes(p)))),
-                None => {
-                    let w = normalize_name(&self.operands[i]);
-                    name == w || (name.starts_with(w) && name.get(w.len()) == Some(&b'/'))
-                }
+                None => selects(&self.operands[i], path),
             };
             if hit {
                 self.found[i] = true;
@@ -91,6 +88,18 @@ impl Selection {
     pub fn unmatched(&self) -> impl Iterator<Item = &[u8]> {
         self.operands.iter().zip(&self.found).filter(|(_, f)| !**f).map(|(o, _)| o.as_slice())
     }
+}
+
+/// Whether the member named `name` is `operand` or under it (`a/b` selects `a/b` and `a/b/c`,
+/// not `a/bc`), as an operand selects without `--wildcards`; both are compared as
+/// [`normalize_name`] leaves them (no leading `./`, no trailing `/`). The operand `.` selects
+/// `./` and every name that starts with `./`, as it does in GNU tar.
+pub fn selects(operand: &[u8], name: &[u8]) -> bool {
+    let (w, normal) = (normalize_name(operand), normalize_name(name));
+    if w == b"." && name.starts_with(b"./") {
+        return true;
+    }
+    normal == w || (normal.starts_with(w) && normal.get(w.len()) == Some(&b'/'))
 }
 
 /// `a/b/c`, then `a/b`, then `a`.
@@ -120,6 +129,9 @@ mod tests {
         assert!(s.take(b"a/b") && s.take(b"./a/b/c") && !s.take(b"a/bc") && !s.take(b"a"));
         assert!(s.take(b"x") && s.take(b"x/y"));
         assert_eq!(s.unmatched().collect::<Vec<_>>(), vec![b"missing".as_slice()]);
+        // `.` is what starts with `./`, as in GNU tar.
+        let mut s = sel(&["."], false, &[]);
+        assert!(s.take(b"./") && s.take(b"./a/b") && s.take(b".") && !s.take(b"a") && !s.take(b".a"));
         // Not wildcards unless asked: `*` is a character.
         let mut s = sel(&["*.c"], false, &[]);
         assert!(!s.take(b"a.c") && s.take(b"*.c"));

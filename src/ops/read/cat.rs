@@ -1,68 +1,68 @@
 //! `cat`: members' contents to standard output, as `tar -xOf` writes them.
 
 use super::*;
+use crate::ops::select::selects;
 
 /// Writes the contents of the members named `names` to `out`, in archive order; a sparse member is
-/// expanded with its holes as zeros. Every occurrence of a name is written, as `tar -xOf` does.
-/// Names not found are an error, after the others are written.
+/// expanded with its holes as zeros. Every occurrence of a name is written, as `tar -xOf` does,
+/// and a name selects what is under it too ([`selects`]): a directory prints every file under
+/// it, as `tar -xOf a.tar DIR` does (a directory itself prints nothing). Names not found are an
+/// error, after the others are written.
 pub fn cat(reader: &Reader<'_>, names: &[Vec<u8>], out: &mut dyn Write) -> Result<()> {
     let stdout = Path::new("-");
     let to_stdout = |err| match err {
         Error::Io { source, .. } if reader.lent().is_some() => Error::Io { path: stdout.to_path_buf(), source },
         other => other,
     };
-    let is_dir = |e: &Entry<'_>| Error::Usage { what: crate::error::UsageError::CatDirectory { path: reader.archive().path().to_path_buf(), member: crate::quote::diag(&e.path()) } };
     let not_found = |i: usize| Error::NotFound { path: reader.archive().path().to_path_buf(), name: crate::quote::diag(&names[i]) };
+    let wanted: Vec<&[u8]> = names.iter().map(Vec::as_slice).collect();
     if reader.reads_members_alone() {
         // Look each name up, then write the members in archive order (so a compressed stream
-        // is decoded once, forward).
-        let mut members = Vec::new();
-        let mut missing = None;
-        let wanted: Vec<&[u8]> = names.iter().map(Vec::as_slice).collect();
-        for (i, found) in reader.lookup_all(&wanted)?.into_iter().enumerate() {
-            if found.is_empty() {
-                missing.get_or_insert(i);
+        // is decoded once, forward). A name that is a directory, or no member's, may have
+        // members under it: those are found by listing the index, below.
+        let found = reader.lookup_all(&wanted)?;
+        if found.iter().all(|f| !f.is_empty() && !f.iter().any(is_directory)) {
+            let mut members: Vec<_> = found.into_iter().flatten().collect();
+            members.sort_by_key(|e| e.position);
+            members.dedup_by_key(|e| e.position);
+            for e in &members {
+                reader.write_member(e, out).map_err(to_stdout)?;
             }
-            members.extend(found);
+            return Ok(());
         }
-        members.sort_by_key(|e| e.position);
-        members.dedup_by_key(|e| e.position);
-        for e in &members {
-            if e.typeflag == b'5' {
-                return Err(is_dir(e));
-            }
-            reader.write_member(e, out).map_err(to_stdout)?;
-        }
-        return missing.map_or(Ok(()), |i| Err(not_found(i)));
     }
-    let wanted: Vec<&[u8]> = names.iter().map(|n| normalize_name(n)).collect();
     let mut found = vec![false; names.len()];
-    if reader.lent().is_none() {
-        cat_stream(reader, &wanted, &mut found, out)?;
-    } else {
-        reader.for_each_path(|p| wanted.contains(&normalize_name(p)), |e| {
-            let path = e.path();
-            let name = normalize_name(&path);
-            let mut hit = false;
-            for (i, w) in wanted.iter().enumerate() {
-                if *w == name {
-                    found[i] = true;
-                    hit = true;
-                }
-            }
-            if !hit {
+    match reader.lent().is_none() && !reader.reads_members_alone() {
+        true => cat_stream(reader, &wanted, &mut found, out)?,
+        false => reader.for_each_path(|p| wanted.iter().any(|w| selects(w, p)), |e| {
+            if !hits(&wanted, &mut found, &e.path()) || is_directory(e) {
                 return Ok(());
             }
-            if e.typeflag == b'5' {
-                return Err(is_dir(e));
-            }
             reader.write_member(e, out).map_err(to_stdout)
-        })?;
+        })?,
     }
     match found.iter().position(|f| !f) {
         Some(i) => Err(not_found(i)),
         None => Ok(()),
     }
+}
+
+/// Whether a member is a directory (GNU tar's dumpdir too), which `cat` prints nothing of.
+fn is_directory(e: &Entry<'_>) -> bool {
+    matches!(e.typeflag, b'5' | b'D')
+}
+
+/// Whether any of `wanted` selects the member named `name` ([`selects`]); marks in `found` each
+/// that does.
+fn hits(wanted: &[&[u8]], found: &mut [bool], name: &[u8]) -> bool {
+    let mut any = false;
+    for (i, w) in wanted.iter().enumerate() {
+        if selects(w, name) {
+            found[i] = true;
+            any = true;
+        }
+    }
+    any
 }
 
 /// What [`cat_stream`] carries between the stream callbacks.
@@ -82,7 +82,8 @@ fn cat_stream(reader: &Reader<'_>, wanted: &[&[u8]], found: &mut [bool], out: &m
         if all_simple {
             let mut path = Vec::new();
             for e in tarfs::decoded_entries(data, reader.entries) {
-                if wanted.contains(&normalize_name(simple_path(&e, &mut path))) {
+                let name = simple_path(&e, &mut path);
+                if wanted.iter().any(|w| selects(w, name)) {
                     stop_after = Some(e.position() * BLOCK_U64);
                 }
             }
@@ -97,7 +98,7 @@ fn cat_stream(reader: &Reader<'_>, wanted: &[&[u8]], found: &mut [bool], out: &m
 /// stream order, as `tar -xOf -` does: one pass. Names not found are an error, after the others
 /// are written.
 pub fn cat_stdin(names: &[Vec<u8>], opts: ScanOptions, out: &mut dyn Write) -> Result<()> {
-    let wanted: Vec<&[u8]> = names.iter().map(|n| normalize_name(n)).collect();
+    let wanted: Vec<&[u8]> = names.iter().map(Vec::as_slice).collect();
     let mut found = vec![false; names.len()];
     let mut r = crate::stream::open_stdin()?;
     cat_pass(&mut r, Path::new("-"), opts, None, &wanted, &mut found, out)?;
@@ -115,7 +116,7 @@ fn cat_pass(r: &mut dyn std::io::Read, path: &Path, opts: ScanOptions, stop_afte
     use std::cell::RefCell;
     let io = |e: std::io::Error| Error::Io { path: "-".into(), source: e };
     let state = RefCell::new(CatState { out, current: None });
-    let hits = RefCell::new(found);
+    let met = RefCell::new(found);
     let visit = |e: &Entry<'_>| -> Result<Visit> {
         let mut s = state.borrow_mut();
         let s = &mut *s;
@@ -125,20 +126,8 @@ fn cat_pass(r: &mut dyn std::io::Read, path: &Path, opts: ScanOptions, stop_afte
         if stop_after.is_some_and(|last| e.position > last) {
             return Ok(Visit::Stop);
         }
-        let member = e.path();
-        let name = normalize_name(&member);
-        let mut hit = false;
-        for (i, w) in wanted.iter().enumerate() {
-            if *w == name {
-                hits.borrow_mut()[i] = true;
-                hit = true;
-            }
-        }
-        if !hit {
+        if !hits(wanted, &mut met.borrow_mut(), &e.path()) || is_directory(e) {
             return Ok(Visit::Skip);
-        }
-        if e.typeflag == b'5' {
-            return Err(Error::Usage { what: crate::error::UsageError::CatDirectory { path: path.to_path_buf(), member: crate::quote::diag(&member) } });
         }
         s.current = Some(Expander::new(e, &opts, path)?);
         Ok(Visit::Data)
