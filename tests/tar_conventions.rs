@@ -147,3 +147,56 @@ fn cat_of_a_directory_prints_the_files_under_it() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("d/nope: not found in archive"));
 }
+
+/// The mode and time of each path under `dir` (`lstat`: links themselves), the top included.
+fn stats(dir: &Path) -> Vec<(String, u32, i64)> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = Vec::new();
+    for e in walkdir::WalkDir::new(dir).sort_by_file_name() {
+        let e = e.unwrap();
+        let m = std::fs::symlink_metadata(e.path()).unwrap();
+        let rel = e.path().strip_prefix(dir).unwrap().display().to_string();
+        // A directory's time is its members' business; a file's too, but files always had it.
+        out.push((rel, m.mode() & 0o7777, m.mtime()));
+    }
+    out
+}
+
+/// Extraction restores what `tar -x` restores: a symbolic link's own time and a FIFO's, and the
+/// `./` member's mode and time on the destination itself (after everything inside it).
+#[test]
+fn extract_restores_link_times_and_the_destinations_own_as_tar_does() {
+    let d = tempfile::tempdir().unwrap();
+    let src = d.path().join("src");
+    std::fs::create_dir_all(src.join("sub")).unwrap();
+    std::fs::write(src.join("sub/f"), b"x").unwrap();
+    std::os::unix::fs::symlink("sub/f", src.join("ln")).unwrap();
+    ok(Command::new("mkfifo").arg(src.join("fifo")));
+    ok(Command::new("chmod").arg("0750").arg(&src));
+    for (path, when) in [("sub/f", "2004-04-04"), ("ln", "2001-01-01"), ("fifo", "2005-05-05"), ("sub", "2002-02-02"), (".", "2003-03-03")] {
+        ok(Command::new("touch").arg("-h").arg("-d").arg(format!("{when} 00:00 UTC")).arg(src.join(path)));
+    }
+    let a = d.path().join("dot.tar");
+    ok(Command::new("tar").arg("--sort=name").arg("-cf").arg(&a).arg("-C").arg(&src).arg("."));
+    for indexed in [false, true] {
+        if indexed {
+            ok(tarfs().arg("index").arg(&a));
+        }
+        let (theirs, ours) = (d.path().join(format!("theirs-{indexed}")), d.path().join(format!("ours-{indexed}")));
+        for dest in [&theirs, &ours] {
+            std::fs::create_dir(dest).unwrap();
+            ok(Command::new("chmod").arg("0700").arg(dest));
+        }
+        ok(Command::new("tar").arg("-xf").arg(&a).arg("-C").arg(&theirs));
+        ok(tarfs().arg("extract").arg(&a).arg("-C").arg(&ours));
+        let want = stats(&theirs);
+        assert_eq!(want[0], (String::new(), 0o750, 1_046_649_600), "GNU tar gives the destination the ./ member's mode and time");
+        assert_eq!(stats(&ours), want, "indexed: {indexed}");
+    }
+    // With --strip-components, ./ has no component left: the destination keeps its own.
+    let dest = d.path().join("stripped");
+    std::fs::create_dir(&dest).unwrap();
+    ok(Command::new("chmod").arg("0700").arg(&dest));
+    ok(tarfs().arg("extract").arg("--strip-components=1").arg(&a).arg("-C").arg(&dest));
+    assert_eq!(stats(&dest)[0].1, 0o700);
+}

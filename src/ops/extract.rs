@@ -6,8 +6,9 @@
 //! are created fresh (an existing file or link at the name is removed first, as tar's default
 //! `--overwrite`-by-unlink does), and hard-link targets must resolve inside the destination.
 //!
-//! Modes (including setuid/setgid/sticky bits) and modification times are restored; directories
-//! get theirs after everything inside them is written, and never through a symbolic link: each is
+//! Modes (including setuid/setgid/sticky bits) and modification times are restored (a symbolic
+//! link's own time, and the `./` member's mode and time on the destination itself, as GNU tar
+//! does); directories get theirs after everything inside them is written, and never through a symbolic link: each is
 //! found again by its path through real directories only, and must still be the directory (device
 //! and inode number) noted when it was created, as GNU tar checks (see `DeferredDirs`). As
 //! root, owners are restored. Device nodes and FIFOs are created when running as root; otherwise
@@ -431,7 +432,16 @@ struct Place<'p> {
 /// Extracts one member; `Ok(false)` for one that is not written (a name that
 /// `--strip-components` removes, a volume label, a multi-volume continuation).
 fn extract_one(reader: &Reader<'_>, e: &Entry<'_>, root: &Path, dirs: &mut DeferredDirs, owners: &mut Owners, strip_n: usize) -> Outcome<bool> {
-    let Some(rel) = stripped_relative(&e.path(), strip_n)? else { return Ok(false) };
+    let path = e.path();
+    let Some(name) = strip(&path, strip_n) else { return Ok(false) };
+    let rel = safe_relative(name)?;
+    if rel.as_os_str().is_empty() {
+        // `./`: the destination itself, which a directory member gives its mode and time (at
+        // the end, as any directory), as GNU tar does.
+        let place = Place { root, target: root.to_path_buf(), owner: owners.of(e), mode: e.mode & 0o7777 };
+        let is_dir = matches!(e.typeflag, b'5' | b'D');
+        return if is_dir { extract_dir(&place, e, dirs).map(|()| true) } else { Ok(false) };
+    }
     let place = Place { root, target: safe_parent(root, &rel)?, owner: owners.of(e), mode: e.mode & 0o7777 };
     match e.typeflag {
         b'5' | b'D' => extract_dir(&place, e, dirs)?,
@@ -439,6 +449,7 @@ fn extract_one(reader: &Reader<'_>, e: &Entry<'_>, root: &Path, dirs: &mut Defer
             clear(&place.target)?;
             symlink(std::ffi::OsStr::from_bytes(e.link()), &place.target)?;
             chown(&place.target, place.owner);
+            set_own_mtime(&place.target, e.mtime)?;
         }
         b'1' => extract_hard_link(&place, e, strip_n)?,
         b'3' | b'4' | b'6' => extract_node(&place, e)?,
@@ -500,7 +511,16 @@ fn extract_node(place: &Place<'_>, e: &Entry<'_>) -> Outcome<()> {
     let dev = rustix::fs::makedev(e.device.0 as u32, e.device.1 as u32);
     mknodat(CWD, target, kind, Mode::from_raw_mode(place.mode & 0o777), dev).map_err(io::Error::from)?;
     let owned = chown(target, place.owner);
-    Ok(fs::set_permissions(target, fs::Permissions::from_mode(safe_mode(place.mode, owned)))?)
+    fs::set_permissions(target, fs::Permissions::from_mode(safe_mode(place.mode, owned)))?;
+    Ok(set_own_mtime(target, e.mtime)?)
+}
+
+/// Gives `target` itself its modification time: a symbolic link's own (`AT_SYMLINK_NOFOLLOW`),
+/// never what it points to.
+fn set_own_mtime(target: &Path, mtime: i64) -> io::Result<()> {
+    use rustix::fs::{AtFlags, Timespec, Timestamps, CWD, UTIME_OMIT};
+    let times = Timestamps { last_access: Timespec { tv_sec: 0, tv_nsec: UTIME_OMIT }, last_modification: Timespec { tv_sec: mtime, tv_nsec: 0 } };
+    Ok(rustix::fs::utimensat(CWD, target, &times, AtFlags::SYMLINK_NOFOLLOW)?)
 }
 
 /// A file's data written to a new file, which then gets its owner, mode and time.
