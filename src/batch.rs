@@ -144,6 +144,9 @@ pub trait Progress: Sync {
     /// Something about the whole run, said once by whoever found it (that sidecars went to the
     /// user's cache), for cron runs too.
     fn announce(&self, _what: &str) {}
+    /// A compressed archive was indexed without seek points (`why`), though it is larger than
+    /// one span: every read decodes it from the start.
+    fn not_seekable(&self, _path: &Path, _why: &crate::seekpoints::NoSeekPoints) {}
 }
 
 /// A reader that tells a [`Progress`] how much it has read.

@@ -12,7 +12,7 @@ use tarfs::discover::{Discover, Found};
 use tarfs::format::compression::Compression;
 use tarfs::ops::atomic::DirSyncs;
 
-use super::report::{Record, Reporter, SummaryRecord};
+use super::report::{Hints, Record, Reporter, SummaryRecord};
 use crate::config::{Batch, Config};
 use crate::progress::Bars;
 use crate::{status, warn, Status};
@@ -48,6 +48,12 @@ pub fn run(cfg: &Config<'_>, job: impl Fn(&Found, &dyn Progress) -> tarfs::Resul
         announce: !args.quiet,
         failed: Default::default(),
         closed: AtomicBool::new(false),
+        hints: match (args.quiet, cfg.verbose || std::io::IsTerminal::is_terminal(&std::io::stderr())) {
+            (true, _) => Hints::Quiet,
+            (false, true) => Hints::Each,
+            (false, false) => Hints::Counted,
+        },
+        unseekable: Default::default(),
     };
     on_interrupt(&stop, &reporter.bars);
     let start = Instant::now();
@@ -67,6 +73,12 @@ pub fn run(cfg: &Config<'_>, job: impl Fn(&Found, &dyn Progress) -> tarfs::Resul
     let print_failed = reporter.failed.lock().expect("unpoisoned").is_some();
     if !args.quiet {
         warn(summary_line(verb, b.dry_run, &s, secs));
+    }
+    let unseekable = reporter.unseekable.load(Ordering::Relaxed);
+    if unseekable > 0 {
+        let n = batch::count(unseekable, "archive is", "archives are");
+        let them = if unseekable == 1 { "it" } else { "them" };
+        warn(format!("{verb}: {n} not seekable, so reads decode {them} from the start; `tarfs recompress --seekable` makes zstd and xz archives seekable (-v names {them})"));
     }
     Ok(if stop.load(Ordering::SeqCst) {
         Status::Interrupted

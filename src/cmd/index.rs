@@ -90,7 +90,12 @@ pub fn apply(plan: Plan, opts: &IndexOptions, progress: &dyn Progress) -> tarfs:
             let path = archive.path();
             let stream = || open_stream(path, |file| Box::new(Counting::new(file, progress, path))).map(|(r, _)| r);
             let (rep, no_seek) = write_compressed_sidecar(&archive, compression, &dest, opts, stream)?;
-            Ok(indexed(format!("{why}{}{}", ext_note(&rep), no_seek_note(no_seek)), &rep, dest))
+            // No larger than a span, it decodes no more from its start than from a seek point.
+            let span = if opts.span == 0 { tarfs::seekpoints::DEFAULT_SPAN } else { opts.span };
+            if let Some(w) = no_seek.as_ref().filter(|_| rep.bytes > span) {
+                progress.not_seekable(path, w);
+            }
+            Ok(indexed(format!("{why}{}{}", ext_note(&rep), no_seek_note(no_seek.as_ref())), &rep, dest))
         }
         Plan::Grown { archive, dest, stale } => match tarfs::ops::grown::write_sidecar_grown(&archive, &dest, opts)? {
             Ok(g) => {

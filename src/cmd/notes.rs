@@ -1,6 +1,7 @@
 //! What the library reports, in words, for the batch reports of `index` and `recompress`.
 
 use tarfs::ops::index::IndexReport;
+use tarfs::seekpoints::NoSeekPoints;
 
 /// What the index's extension data (and seek points) cost, for the report.
 pub fn ext_note(r: &IndexReport) -> String {
@@ -32,8 +33,20 @@ fn ext_part(r: &IndexReport) -> String {
 }
 
 /// Why a compressed archive has no seek points, if so: `; WHY`.
-pub fn no_seek_note(no_seek: Option<String>) -> String {
+pub fn no_seek_note(no_seek: Option<&NoSeekPoints>) -> String {
     no_seek.map(|w| format!("; {w}")).unwrap_or_default()
+}
+
+/// The hint for an archive without seek points: what that costs, and what would help.
+pub fn unseekable_hint(why: &NoSeekPoints) -> String {
+    let what = match why {
+        NoSeekPoints::ZstdSingleFrame => "one zstd frame".to_string(),
+        NoSeekPoints::XzSingleBlock => "one xz block".to_string(),
+        NoSeekPoints::Bzip2SingleBlock => "one bzip2 block".to_string(),
+        other => other.to_string(),
+    };
+    let remedy = if why.recompress_helps() { "; `tarfs recompress --seekable` makes it seekable" } else { "" };
+    format!("{what}, so reads decode it from the start{remedy}")
 }
 
 /// The scan's warning, if any, for the archive's outcome.

@@ -29,7 +29,7 @@ pub fn run(cfg: &Config<'_>, a: &RecompressArgs) -> Result<Status> {
             Recompressed::WouldRewrite(how) => Ok(Done { action: Action::WouldRecompress, reason: Some(how.to_string()), members: 0, index_path: None, warning: None }),
             Recompressed::Skipped(why) => Ok(Done { action: Action::Skipped, reason: Some(why.to_string()), members: 0, index_path: None, warning: None }),
             Recompressed::Indexed(why, index, no_seek) => {
-                let reason = format!("{why}; its sidecar was missing or stale{}{}", ext_note(&index), no_seek_note(no_seek));
+                let reason = format!("{why}; its sidecar was missing or stale{}{}", ext_note(&index), no_seek_note(no_seek.as_ref()));
                 Ok(Done { action: Action::Indexed, reason: Some(reason), members: index.members, warning: warning(&index), index_path: Some(index.index_path) })
             }
             Recompressed::Done { format, before, after, decompressed, index, no_seek } => {
@@ -39,7 +39,7 @@ pub fn run(cfg: &Config<'_>, a: &RecompressArgs) -> Result<Status> {
                     "as {how} of {} bytes: {before} -> {after} bytes ({change:+.1}%), {decompressed} decompressed, the same bytes as before{}{}",
                     a.frame_size,
                     ext_note(&index),
-                    no_seek_note(no_seek)
+                    no_seek_note(no_seek.as_ref())
                 );
                 Ok(Done { action: Action::Recompressed, reason: Some(reason), members: index.members, warning: warning(&index), index_path: Some(index.index_path) })
             }

@@ -29,6 +29,23 @@ pub struct Reporter<'a> {
     /// The first error writing stdout, other than a closed pipe.
     pub failed: Mutex<Option<io::Error>>,
     pub closed: AtomicBool,
+    /// Whether archives without seek points are each named (`-v`, or stderr on a terminal);
+    /// otherwise (cron) they are counted for one line after the summary, and with `-q` not at
+    /// all.
+    pub hints: Hints,
+    /// Archives without seek points, counted.
+    pub unseekable: AtomicU64,
+}
+
+/// How the hint for archives without seek points is given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hints {
+    /// A line for each archive.
+    Each,
+    /// One line for the batch.
+    Counted,
+    /// None (`-q`).
+    Quiet,
 }
 
 /// A `--json` record: `"type": "archive"` for each archive, as it finishes, and `"type":
@@ -91,6 +108,15 @@ impl Progress for Reporter<'_> {
     fn announce(&self, what: &str) {
         if self.announce {
             self.bars.println(&format!("tarfs: {what}"));
+        }
+    }
+    fn not_seekable(&self, path: &Path, why: &tarfs::seekpoints::NoSeekPoints) {
+        match self.hints {
+            Hints::Each => self.bars.println(&format!("tarfs: {}: {}", path.display(), super::notes::unseekable_hint(why))),
+            Hints::Counted => {
+                self.unseekable.fetch_add(1, Ordering::Relaxed);
+            }
+            Hints::Quiet => {}
         }
     }
     fn finished(&self, o: &batch::Outcome) {

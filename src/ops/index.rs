@@ -19,6 +19,7 @@ use crate::format::header::BLOCK_U64;
 use crate::format::ext::{self, ExtSink};
 use crate::format::tarfs::{self, IndexInfo, FLAG_GLOBALS, FLAG_SUBSET};
 use crate::ops::read::{decode_index, judged, IndexBytes, Located, Source};
+use crate::seekpoints::NoSeekPoints;
 use crate::verdict::{Corruption, Verdict, Why};
 use crate::ops::atomic::{write_atomic_deferred, DirSyncs, Perm};
 use crate::ops::filter::Filter;
@@ -324,7 +325,7 @@ fn perm_like(path: &Path) -> Perm {
 /// Indexes `archive` into the sidecar `dest`, plain or compressed as it is: [`write_sidecar`], or
 /// [`write_compressed_sidecar`] with `stream` opening its decoded stream. Returns the report and,
 /// for a compressed archive without seek points, why.
-pub fn write_any_sidecar<'s>(archive: &Archive, dest: &Path, opts: &IndexOptions, stream: impl FnOnce() -> Result<Box<dyn Read + Send + 's>>) -> Result<(IndexReport, Option<String>)> {
+pub fn write_any_sidecar<'s>(archive: &Archive, dest: &Path, opts: &IndexOptions, stream: impl FnOnce() -> Result<Box<dyn Read + Send + 's>>) -> Result<(IndexReport, Option<NoSeekPoints>)> {
     match crate::source::compression_of(archive) {
         Some(c) => write_compressed_sidecar(archive, c, dest, opts, stream),
         None => write_sidecar(archive, dest, opts).map(|r| (r, None)),
@@ -336,7 +337,7 @@ pub fn write_any_sidecar<'s>(archive: &Archive, dest: &Path, opts: &IndexOptions
 /// checkpoints, bzip2 blocks, xz blocks, zstd frames. `stream` opens its decoded stream, for the
 /// formats decoded as a plain stream (xz, whose blocks come from its own index, and those with
 /// no seek points). Returns the report and, when there are no seek points, why.
-pub fn write_compressed_sidecar<'s>(archive: &Archive, c: Compression, dest: &Path, opts: &IndexOptions, stream: impl FnOnce() -> Result<Box<dyn Read + Send + 's>>) -> Result<(IndexReport, Option<String>)> {
+pub fn write_compressed_sidecar<'s>(archive: &Archive, c: Compression, dest: &Path, opts: &IndexOptions, stream: impl FnOnce() -> Result<Box<dyn Read + Send + 's>>) -> Result<(IndexReport, Option<NoSeekPoints>)> {
     use crate::seekpoints::{Bzip2Pass, XzPass, ZstdPass, DEFAULT_SPAN, PIECE};
     let path = archive.path();
     match c {
@@ -344,8 +345,7 @@ pub fn write_compressed_sidecar<'s>(archive: &Archive, c: Compression, dest: &Pa
             // rapidgzip-core refuses what follows the last gzip member, which gzip and tarfs's
             // stream decoder pass over (with a warning): index such a file without seek points.
             Err(e) if e.to_string().contains("trailing non-gzip data") => {
-                let why = "no seek points: data that is not gzip follows the last gzip member".to_string();
-                Ok((stream_sidecar_bound(path, &mut *stream()?, 1 << 20, archive.len(), dest, opts, Binding::of(archive))?, Some(why)))
+                Ok((stream_sidecar_bound(path, &mut *stream()?, 1 << 20, archive.len(), dest, opts, Binding::of(archive))?, Some(NoSeekPoints::GzipTrailing)))
             }
             r => Ok((r?, None)),
         },
@@ -356,16 +356,13 @@ pub fn write_compressed_sidecar<'s>(archive: &Archive, c: Compression, dest: &Pa
             let span = if opts.span == 0 { DEFAULT_SPAN } else { opts.span };
             write_pass_sidecar(archive, ZstdPass::new(archive.bytes(), span.min(PIECE)).at(path)?, dest, opts)
         }
-        _ => {
-            let why = format!("no seek points: tarfs does not record them for {} files; reads decompress from the start", c.name());
-            Ok((stream_sidecar_bound(path, &mut *stream()?, 1 << 20, archive.len(), dest, opts, Binding::of(archive))?, Some(why)))
-        }
+        _ => Ok((stream_sidecar_bound(path, &mut *stream()?, 1 << 20, archive.len(), dest, opts, Binding::of(archive))?, Some(NoSeekPoints::NotRecorded(c)))),
     }
 }
 
 /// Indexes `archive` into the sidecar `dest` from `pass`, which decodes it and records its
 /// seek points; returns the report and, when there are no seek points, why.
-fn write_pass_sidecar(archive: &Archive, pass: impl crate::seekpoints::SeekPass, dest: &Path, opts: &IndexOptions) -> Result<(IndexReport, Option<String>)> {
+fn write_pass_sidecar(archive: &Archive, pass: impl crate::seekpoints::SeekPass, dest: &Path, opts: &IndexOptions) -> Result<(IndexReport, Option<NoSeekPoints>)> {
     let path = archive.path();
     let mut why = None;
     let ((info, end, points), (ext_len, ext_names)) = write_index_file(dest, opts.dir_syncs.as_deref(), perm_like(path), |w| {
@@ -373,7 +370,7 @@ fn write_pass_sidecar(archive: &Archive, pass: impl crate::seekpoints::SeekPass,
         let mut sink = EntrySink::new(path, w, opts.filter.as_ref())?.bind(Binding::of(archive));
         let end = scan_stream(&mut pass, path, opts.scan, 1 << 20, |e| sink.push(e))?;
         let (section, points) = pass.finish().at(path)?;
-        let section = section.map_err(|e| why = Some(e.to_string())).ok();
+        let section = section.map_err(|e| why = Some(e)).ok();
         let info = sink.finish(end.total_len, archive.len(), &end.end, section.as_deref())?;
         Ok((info, end, section.map(|_| points)))
     }, |t| &t.0)?;

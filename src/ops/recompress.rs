@@ -32,6 +32,7 @@ use crate::format::compression::Compression;
 use crate::format::tarfs::Stamp;
 use crate::ops::atomic::{write_atomic_guarded, Perm};
 use crate::ops::index::{write_compressed_sidecar, IndexOptions, IndexReport};
+use crate::seekpoints::NoSeekPoints;
 use crate::seekpoints::Hashing;
 use crate::stream::PositionedReader;
 
@@ -68,11 +69,11 @@ pub enum Recompressed {
         /// The index written for it.
         index: IndexReport,
         /// When the index has no seek points, why.
-        no_seek: Option<String>,
+        no_seek: Option<NoSeekPoints>,
     },
     /// It was already seekable, and had no fresh sidecar: it was indexed (why it was not
     /// rewritten, the index, and why it has no seek points, if it has none).
-    Indexed(Seekable, IndexReport, Option<String>),
+    Indexed(Seekable, IndexReport, Option<NoSeekPoints>),
     /// It needed nothing: already seekable, with a fresh sidecar (or in a dry run).
     Skipped(Seekable),
     /// A dry run: it would be rewritten, as said.

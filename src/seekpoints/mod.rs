@@ -192,6 +192,20 @@ pub enum NoSeekPoints {
         /// The span.
         span: u64,
     },
+    /// A gzip file with data that is not gzip after its last member (which rapidgzip refuses).
+    #[error("no seek points: data that is not gzip follows the last gzip member")]
+    GzipTrailing,
+    /// A compression whose seek points tarfs does not record.
+    #[error("no seek points: tarfs does not record them for {} files; reads decompress from the start", .0.name())]
+    NotRecorded(crate::format::compression::Compression),
+}
+
+impl NoSeekPoints {
+    /// Whether `tarfs recompress --seekable` rewrites such a file with seek points (zstd and
+    /// xz).
+    pub fn recompress_helps(&self) -> bool {
+        !matches!(self, NoSeekPoints::Bzip2SingleBlock | NoSeekPoints::GzipTrailing | NoSeekPoints::NotRecorded(_))
+    }
 }
 
 /// An indexing pass over a compressed file that records seek points as it decodes: the

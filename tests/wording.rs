@@ -1,0 +1,63 @@
+//! What tarfs says, in the words a new user reads first (issue #30, items 14 and 15): a hint
+//! where a compressed archive cannot be read from the middle, dry runs and `embed` that say what
+//! they would do or did, and help and messages that mean what they say.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{ok, run, tarfs};
+
+/// `DIR/NAME.tar` of `n` members of `size` bytes each.
+fn plain(dir: &Path, name: &str, n: usize, size: usize) -> PathBuf {
+    let p = dir.join(format!("{name}.tar"));
+    let script = "import io,sys,tarfile\nwith tarfile.open(sys.argv[1],'w') as t:\n for i in range(int(sys.argv[2])):\n  d=bytes((i*7+j)%251 for j in range(int(sys.argv[3]))); ti=tarfile.TarInfo('m%d'%i); ti.size=len(d); t.addfile(ti,io.BytesIO(d))\n";
+    ok(Command::new("python3").arg("-c").arg(script).arg(&p).arg(n.to_string()).arg(size.to_string()));
+    p
+}
+
+/// `tar` compressed by `tool` (zstd, xz, gzip) into `DIR/OUT`, in one frame or block.
+fn compressed(tar: &Path, tool: &str, out: &Path) -> PathBuf {
+    ok(Command::new("sh").arg("-c").arg(format!("{tool} -c {} > {}", tar.display(), out.display())));
+    out.to_path_buf()
+}
+
+fn stderr_of(cmd: &mut Command) -> String {
+    String::from_utf8_lossy(&ok(cmd).stderr).into_owned()
+}
+
+/// Indexing a compressed archive that has no seek points (one zstd frame, one xz block) says
+/// once, without -v, that reads decode it from the start and what makes it seekable: off a
+/// terminal (cron), one line for the batch; with -v, one line per archive. Not for an archive
+/// no larger than a span (a seek point would save nothing), nor a seekable one, nor with -q.
+#[test]
+fn index_hints_at_recompress_for_archives_without_seek_points() {
+    let d = tempfile::tempdir().unwrap();
+    let store = d.path().join("store");
+    std::fs::create_dir(&store).unwrap();
+    let tar = plain(d.path(), "a", 4, 100_000);
+    let zst = compressed(&tar, "zstd -q", &store.join("a.tar.zst"));
+    let xz = compressed(&tar, "xz", &store.join("b.tar.xz"));
+    compressed(&tar, "gzip", &store.join("c.tar.gz"));
+    let hint = "`tarfs recompress --seekable`";
+
+    let err = stderr_of(tarfs().args(["index", "--span", "64K"]).arg(&store));
+    let lines: Vec<&str> = err.lines().filter(|l| l.contains(hint)).collect();
+    assert_eq!(lines.len(), 1, "one line for the batch: {err}");
+    assert!(lines[0].starts_with("tarfs: index: 2 archives are not seekable"), "{err}");
+
+    let err = stderr_of(tarfs().args(["-v", "index", "--force", "--span", "64K"]).arg(&store));
+    let lines: Vec<&str> = err.lines().filter(|l| l.contains(hint)).collect();
+    assert_eq!(lines.len(), 2, "one line per archive with -v: {err}");
+    assert!(lines.contains(&format!("tarfs: {}: one zstd frame, so reads decode it from the start; {hint} makes it seekable", zst.display()).as_str()), "{err}");
+    assert!(lines.contains(&format!("tarfs: {}: one xz block, so reads decode it from the start; {hint} makes it seekable", xz.display()).as_str()), "{err}");
+
+    // -q: errors only. No larger than the span (4 MiB by default): nothing to say.
+    assert!(stderr_of(tarfs().args(["index", "-q", "--force", "--span", "64K"]).arg(&store)).is_empty());
+    assert!(!stderr_of(tarfs().args(["index", "--force"]).arg(&store)).contains(hint));
+    // Once seekable, nothing either.
+    ok(tarfs().args(["recompress", "--seekable", "--frame-size", "64K"]).arg(&zst).arg(&xz));
+    let err = stderr_of(tarfs().args(["index", "--force", "--span", "64K"]).arg(&store));
+    assert!(!err.contains(hint), "{err}");
+}
