@@ -28,6 +28,10 @@ pub enum Action {
     Indexed,
     /// A dry run: an index would be written.
     WouldIndex,
+    /// `embed`: the index was embedded in the archive (or its embedded index rewritten).
+    Embedded,
+    /// `embed`, a dry run: the index would be embedded.
+    WouldEmbed,
     /// `recompress`: the archive was rewritten in frames or blocks, and indexed.
     Recompressed,
     /// `recompress`, a dry run: the archive would be rewritten.
@@ -66,8 +70,10 @@ pub struct Outcome {
     /// Why (new, stale, forced, fresh, dry run, ...).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    /// Members in the archive.
-    pub members: u64,
+    /// Members in the archive, where they were counted (not in a dry run of a compressed
+    /// archive, which is not decoded for it, nor in a failure).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub members: Option<u64>,
     /// Bytes of archive read.
     pub bytes: u64,
     /// The index written or checked.
@@ -90,8 +96,8 @@ pub struct Done {
     pub action: Action,
     /// Why.
     pub reason: Option<String>,
-    /// Members.
-    pub members: u64,
+    /// Members, where they were counted.
+    pub members: Option<u64>,
     /// The index path.
     pub index_path: Option<PathBuf>,
     /// A warning.
@@ -116,7 +122,7 @@ impl Outcome {
                 path: path.to_path_buf(),
                 action: if matches!(e, Error::Busy { .. }) { Action::Busy } else { Action::Failed },
                 reason: None,
-                members: 0,
+                members: None,
                 bytes,
                 index_path: None,
                 seconds,
@@ -294,7 +300,7 @@ impl Plan {
             Some(first) => Ok(Done {
                 action: Action::Skipped,
                 reason: Some(format!("the same file as {}, which this run handles", found[first].path.display())),
-                members: 0,
+                members: None,
                 index_path: None,
                 warning: None,
             }),
@@ -337,6 +343,10 @@ pub struct Summary {
     pub indexed: u64,
     /// Archives a dry run would index.
     pub would_index: u64,
+    /// Archives whose index was embedded.
+    pub embedded: u64,
+    /// Archives a dry run would embed an index in.
+    pub would_embed: u64,
     /// Archives recompressed.
     pub recompressed: u64,
     /// Archives a dry run would recompress.
@@ -355,8 +365,10 @@ pub struct Summary {
     pub busy: u64,
     /// Archives not started (interrupted, or --fail-fast).
     pub not_started: u64,
-    /// Members in the archives handled.
+    /// Members in the archives handled, where they were counted.
     pub members: u64,
+    /// Archives handled whose members were not counted (a dry run of a compressed archive).
+    pub uncounted: u64,
     /// Bytes of the archives handled.
     pub bytes: u64,
 }
@@ -373,6 +385,8 @@ impl Summary {
             match o.action {
                 Action::Indexed => s.indexed += 1,
                 Action::WouldIndex => s.would_index += 1,
+                Action::Embedded => s.embedded += 1,
+                Action::WouldEmbed => s.would_embed += 1,
                 Action::Recompressed => s.recompressed += 1,
                 Action::WouldRecompress => s.would_recompress += 1,
                 Action::Finished => s.finished += 1,
@@ -382,7 +396,11 @@ impl Summary {
                 Action::Failed => s.failed += 1,
                 Action::Busy => s.busy += 1,
             }
-            s.members += o.members;
+            match o.members {
+                Some(n) => s.members += n,
+                None if !matches!(o.action, Action::Failed | Action::Busy) => s.uncounted += 1,
+                None => {}
+            }
             s.bytes += o.bytes;
         }
         s

@@ -151,8 +151,8 @@ pub struct BatchArgs {
     /// When to draw progress bars (on stderr).
     #[arg(long, value_enum, default_value = "auto", value_name = "WHEN")]
     pub progress: crate::progress::When,
-    /// One JSON object per archive on stdout: path, action, reason, members, bytes, index_path,
-    /// seconds, error (message and offset).
+    /// One JSON object per archive on stdout: path, action, reason, members (where counted),
+    /// bytes, index_path, seconds, error (message and offset).
     #[arg(long)]
     pub json: bool,
     /// Stop starting archives after the first failure.

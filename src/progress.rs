@@ -281,6 +281,8 @@ impl Progress for Bars {
             let what = match o.action {
                 Action::Indexed => "indexed",
                 Action::WouldIndex => "would index",
+                Action::Embedded => "embedded",
+                Action::WouldEmbed => "would embed",
                 Action::Recompressed => "recompressed",
                 Action::WouldRecompress => "would recompress",
                 Action::Finished => "finished",
@@ -290,7 +292,8 @@ impl Progress for Bars {
                 Action::Failed | Action::Busy => "failed",
             };
             let why = o.reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default();
-            self.println(&format!("{}: {what}{why}; {}", o.path.display(), tarfs::batch::count(o.members, "member", "members")));
+            let members = o.members.map(|n| format!("; {}", tarfs::batch::count(n, "member", "members"))).unwrap_or_default();
+            self.println(&format!("{}: {what}{why}{members}", o.path.display()));
         }
     }
 }

@@ -226,10 +226,10 @@ fn batch_reports_say_what_happened() {
     run(&["index"]);
     let (recs, _) = run(&["index"]);
     assert_eq!((recs[0]["action"].as_str(), recs[0]["members"].as_u64()), (Some("skipped"), Some(4)), "{recs:?}");
-    for cmd in ["embed", "csv"] {
+    for (cmd, would, would_be, did) in [("embed", "would_embed", "1 would be embedded", "1 embedded"), ("csv", "would_index", "1 would be indexed", "1 indexed")] {
         let (recs, err) = run(&[cmd, "--dry-run"]);
-        assert_eq!(recs[0]["action"], "would_index", "{cmd}: {recs:?}");
-        assert!(err.contains("1 would be indexed") && !err.contains("1 indexed"), "{cmd}: {err}");
+        assert_eq!(recs[0]["action"], would, "{cmd}: {recs:?}");
+        assert!(err.contains(would_be) && !err.contains(did), "{cmd}: {err}");
         run(&[cmd]);
         let (recs, _) = run(&[cmd]);
         assert_eq!(recs[0]["action"], "skipped", "{cmd}: {recs:?}");

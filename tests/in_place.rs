@@ -61,7 +61,7 @@ fn two_names_in_one_batch_change_the_file_once() {
         std::os::unix::fs::symlink("a.tar", snap.join("c.tar")).unwrap();
         let (code, err) = run(tarfs().args(["embed", "-j", "2", "-L"]).arg(&snap));
         assert_eq!(code, Some(0), "{err}");
-        assert!(err.contains("1 indexed") && err.contains("2 skipped"), "{err}");
+        assert!(err.contains("1 embedded") && err.contains("2 skipped"), "{err}");
         let names = listing("tar", &snap.join("b.tar"));
         assert_eq!(names.iter().filter(|n| *n == ".tarfs").count(), 1);
         assert_eq!(names.len(), listing("tar", &orig).len() + 1);

@@ -61,3 +61,47 @@ fn index_hints_at_recompress_for_archives_without_seek_points() {
     let err = stderr_of(tarfs().args(["index", "--force", "--span", "64K"]).arg(&store));
     assert!(!err.contains(hint), "{err}");
 }
+
+/// `--json` records (stdout) and stderr of a batch run.
+fn json_of(cmd: &mut Command) -> (Vec<serde_json::Value>, String) {
+    let out = ok(cmd.arg("--json"));
+    let recs = String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    (recs, String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// A dry run says once what it would do ("would index (new)"), and gives no member count where
+/// it counted none (a compressed archive is not decoded for a dry run), in its lines, its JSON
+/// records and its summary.
+#[test]
+fn a_dry_run_says_it_once_and_counts_only_what_it_counted() {
+    let d = tempfile::tempdir().unwrap();
+    let tar = plain(d.path(), "a", 3, 10);
+    let zst = compressed(&tar, "zstd -q", &d.path().join("b.tar.zst"));
+    let err = stderr_of(tarfs().args(["-v", "index", "--dry-run"]).arg(&tar).arg(&zst));
+    assert!(err.lines().any(|l| l == format!("{}: would index (new); 3 members", tar.display())), "{err}");
+    assert!(err.lines().any(|l| l == format!("{}: would index (new)", zst.display())), "{err}");
+    assert!(err.contains("index (dry run, nothing written): 2 would be indexed, 0 failed; 3 members (1 archive not counted), "), "{err}");
+    assert!(!err.contains("dry run: would"), "{err}");
+    let (recs, _) = json_of(tarfs().args(["index", "--dry-run"]).arg(&zst));
+    assert_eq!((recs[0]["action"].as_str(), recs[0]["reason"].as_str(), recs[0].get("members")), (Some("would_index"), Some("new"), None), "{recs:?}");
+    assert_eq!(recs[1]["uncounted"], 1, "{recs:?}");
+    // Counted once indexed.
+    let err = stderr_of(tarfs().args(["-v", "index"]).arg(&zst));
+    assert!(err.contains("; 3 members\n") && err.contains("; 3 members, "), "{err}");
+}
+
+/// `embed` says that it embedded (it said "indexed"), and a dry run that it would embed.
+#[test]
+fn embed_says_embedded() {
+    let d = tempfile::tempdir().unwrap();
+    let tar = plain(d.path(), "a", 3, 10);
+    let err = stderr_of(tarfs().args(["-v", "embed", "--dry-run"]).arg(&tar));
+    assert!(err.contains(&format!("{}: would embed (3 members displaced to the end; ", tar.display())) && err.contains("bytes to write, the archive grows by "), "{err}");
+    assert!(err.contains("embed (dry run, nothing written): 1 would be embedded, 0 failed; 3 members"), "{err}");
+    let err = stderr_of(tarfs().args(["-v", "embed"]).arg(&tar));
+    assert!(err.contains(&format!("{}: embedded (3 members displaced to the end; ", tar.display())) && err.contains("bytes written, the archive grew by "), "{err}");
+    assert!(err.contains("embed: 1 embedded, 0 failed; 3 members") && !err.contains("indexed"), "{err}");
+    let (recs, _) = json_of(tarfs().args(["embed", "--force"]).arg(&tar));
+    assert_eq!((recs[0]["action"].as_str(), recs[1]["embedded"].as_u64()), (Some("embedded"), Some(1)), "{recs:?}");
+    assert!(recs[0]["reason"].as_str().unwrap().starts_with("re-indexed in place"), "{recs:?}");
+}

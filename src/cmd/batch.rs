@@ -119,6 +119,8 @@ fn summary_line(verb: &str, dry_run: bool, s: &Summary, secs: f64) -> String {
     let counts = [
         (s.indexed, "indexed"),
         (s.would_index, "would be indexed"),
+        (s.embedded, "embedded"),
+        (s.would_embed, "would be embedded"),
         (s.recompressed, "recompressed"),
         (s.would_recompress, "would be recompressed"),
         (s.finished, "finished"),
@@ -132,5 +134,12 @@ fn summary_line(verb: &str, dry_run: bool, s: &Summary, secs: f64) -> String {
     let parts: Vec<String> = counts.iter().filter(|(n, what)| *n > 0 || *what == "failed").map(|(n, what)| format!("{n} {what}")).collect();
     let mib = s.bytes as f64 / (1 << 20) as f64;
     let dry = if dry_run { " (dry run, nothing written)" } else { "" };
-    format!("{verb}{dry}: {}; {}, {mib:.1} MiB in {secs:.2} s", parts.join(", "), batch::count(s.members, "member", "members"))
+    // Members where they were counted: none said where none was (recover), and how many
+    // archives were not where some were (a dry run of compressed archives).
+    let members = match (s.members, s.uncounted) {
+        (m, 0) => format!("{}, ", batch::count(m, "member", "members")),
+        (0, _) => String::new(),
+        (m, u) => format!("{} ({} not counted), ", batch::count(m, "member", "members"), batch::count(u, "archive", "archives")),
+    };
+    format!("{verb}{dry}: {}; {members}{mib:.1} MiB in {secs:.2} s", parts.join(", "))
 }

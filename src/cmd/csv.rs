@@ -11,21 +11,20 @@ use crate::Status;
 
 pub fn run(cfg: &Config<'_>, a: &CsvArgs) -> Result<Status> {
     let opts = CsvOptions { scan: cfg.scan, skip_fresh: !a.force, dry_run: a.dry_run };
-    let dry = if a.dry_run { "dry run: would have " } else { "" };
     let job = |f: &Found, progress: &dyn Progress| -> tarfs::Result<Done> {
         if let Some(c) = super::batch::compressed_in_walk(cfg, f) {
             let why = format!("{}-compressed: csv appends only to uncompressed tars (`tarfs index` writes a sidecar)", c.name());
             progress.note(&f.path, &format!("skipped: {why}"));
-            return Ok(Done { action: Action::Skipped, reason: Some(why), members: 0, index_path: None, warning: None });
+            return Ok(Done { action: Action::Skipped, reason: Some(why), members: None, index_path: None, warning: None });
         }
         Ok(match append_csv_index(&f.path, opts)? {
             CsvOutcome::Fresh { name, rows } => {
-                Done { action: Action::Skipped, reason: Some(format!("{name} already lists every member")), members: rows, index_path: None, warning: None }
+                Done { action: Action::Skipped, reason: Some(format!("{name} already lists every member")), members: Some(rows), index_path: None, warning: None }
             }
             CsvOutcome::Appended(r) => Done {
                 action: if a.dry_run { Action::WouldIndex } else { Action::Indexed },
-                reason: Some(format!("{dry}appended {} at byte {}", r.name, r.offset)),
-                members: r.rows,
+                reason: Some(if a.dry_run { format!("{} to be appended at byte {}", r.name, r.offset) } else { format!("appended {} at byte {}", r.name, r.offset) }),
+                members: Some(r.rows),
                 index_path: None,
                 warning: None,
             },

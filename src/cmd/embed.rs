@@ -34,7 +34,7 @@ pub fn run(cfg: &Config<'_>, a: &EmbedArgs) -> Result<Status> {
         if let Some(c) = super::batch::compressed_in_walk(cfg, f).filter(|_| !cfg.or_sidecar) {
             let why = format!("{}-compressed: embed changes only uncompressed tars (--or-sidecar writes a sidecar instead)", c.name());
             progress.note(&f.path, &format!("skipped: {why}"));
-            return Ok(Done { action: Action::Skipped, reason: Some(why), members: 0, index_path: None, warning: None });
+            return Ok(Done { action: Action::Skipped, reason: Some(why), members: None, index_path: None, warning: None });
         }
         match embed(&f.path, opts) {
             // Refused for what the archive is (not for the moment, nor for an I/O error).
@@ -51,20 +51,20 @@ pub fn run(cfg: &Config<'_>, a: &EmbedArgs) -> Result<Status> {
 
 /// What embedding `f` did, for its report.
 fn embedded(r: &EmbedReport, f: &Found, dry_run: bool) -> Done {
-    let dry = if dry_run { "dry run: would have " } else { "" };
-    let done = if dry_run { Action::WouldIndex } else { Action::Indexed };
+    // A dry run says what it would write, in the same words.
+    let (done, written, grew) = if dry_run { (Action::WouldEmbed, "to write", "grows") } else { (Action::Embedded, "written", "grew") };
     let (action, reason) = match r.action {
         EmbedAction::UpToDate => (Action::Skipped, "index up to date".to_string()),
         EmbedAction::Reindexed => match r.grew {
-            Some(g) => (done, format!("{dry}re-indexed in place from the old end (grew: {} kept, {} read); {} bytes written", batch::count(g.kept, "member", "members"), batch::count(g.read, "byte", "bytes"), r.bytes_written)),
-            None => (done, format!("{dry}re-indexed in place{}; {} bytes written", in_full(r), r.bytes_written)),
+            Some(g) => (done, format!("re-indexed in place from the old end (grew: {} kept, {} read); {} bytes {written}", batch::count(g.kept, "member", "members"), batch::count(g.read, "byte", "bytes"), r.bytes_written)),
+            None => (done, format!("re-indexed in place{}; {} bytes {written}", in_full(r), r.bytes_written)),
         },
-        EmbedAction::Embedded => (
-            done,
-            format!("{dry}embedded{}, {} displaced to the end; {} bytes written, the archive grew by {} bytes", in_full(r), batch::count(r.displaced, "member", "members"), r.bytes_written, r.growth),
-        ),
+        EmbedAction::Embedded => {
+            let full = r.in_full.as_ref().map(|why| format!("in full: {why}; ")).unwrap_or_default();
+            (done, format!("{full}{} displaced to the end; {} bytes {written}, the archive {grew} by {} bytes", batch::count(r.displaced, "member", "members"), r.bytes_written, r.growth))
+        }
     };
-    Done { action, reason: Some(reason), members: r.members, index_path: Some(f.path.clone()), warning: None }
+    Done { action, reason: Some(reason), members: Some(r.members), index_path: Some(f.path.clone()), warning: None }
 }
 
 /// Why `embed` surveyed the whole archive though it had an embedded index, for the report.

@@ -72,10 +72,10 @@ pub fn apply(plan: Plan, opts: &IndexOptions, progress: &dyn Progress) -> tarfs:
     match plan {
         Plan::Fresh { dest, entries, subset } => {
             let reason = if subset { format!("fresh (a subset index of {})", batch::count(entries, "member", "members")) } else { "fresh".into() };
-            Ok(done(Action::Skipped, reason, if subset { 0 } else { entries }, dest, None))
+            Ok(done(Action::Skipped, reason, (!subset).then_some(entries), dest, None))
         }
-        Plan::Present => Ok(Done { action: Action::Skipped, reason: Some("an index is present".into()), members: 0, index_path: None, warning: None }),
-        Plan::Embedded { entries } => Ok(Done { action: Action::Skipped, reason: Some("fresh (its embedded .tarfs index; no sidecar is needed)".into()), members: entries, index_path: None, warning: None }),
+        Plan::Present => Ok(Done { action: Action::Skipped, reason: Some("an index is present".into()), members: None, index_path: None, warning: None }),
+        Plan::Embedded { entries } => Ok(Done { action: Action::Skipped, reason: Some("fresh (its embedded .tarfs index; no sidecar is needed)".into()), members: Some(entries), index_path: None, warning: None }),
         Plan::DryRun(plan) => dry_run(*plan, opts),
         Plan::Stream { input, kind, chunk, dest } => {
             let rep = if kind == StreamKind::Stdin {
@@ -84,7 +84,7 @@ pub fn apply(plan: Plan, opts: &IndexOptions, progress: &dyn Progress) -> tarfs:
                 let f = std::fs::File::open(&input).map_err(|e| tarfs::Error::Io { path: input.clone(), source: e })?;
                 write_stream_sidecar(&input, &mut Counting::new(f, progress, &input), chunk, 0, &dest, opts)?
             };
-            Ok(done(Action::Indexed, "read as a stream".into(), rep.members, dest, warning(&rep)))
+            Ok(done(Action::Indexed, "read as a stream".into(), Some(rep.members), dest, warning(&rep)))
         }
         Plan::Compressed { archive, compression, dest, why } => {
             let path = archive.path();
@@ -115,15 +115,16 @@ fn full(archive: &Archive, dest: PathBuf, why: String, opts: &IndexOptions) -> t
 }
 
 /// What a dry run says. A plain archive is scanned (reading only), so that archives that would
-/// fail are reported as failing.
+/// fail are reported as failing; a compressed archive or a stream is not decoded, and its
+/// members are not counted.
 fn dry_run(plan: Plan, opts: &IndexOptions) -> tarfs::Result<Done> {
     let (archive, dest, why) = match plan {
-        Plan::Compressed { dest, why, .. } => return Ok(done(Action::WouldIndex, format!("dry run: would index ({why})"), 0, dest, None)),
+        Plan::Compressed { dest, why, .. } => return Ok(done(Action::WouldIndex, why.to_string(), None, dest, None)),
         Plan::Grown { archive, dest, stale } => (archive, dest, tarfs::ops::plan::Why::Stale(stale)),
         Plan::Full { archive, dest, why } => (archive, dest, why),
         other => {
             let dest = other.dest().map(Path::to_path_buf).unwrap_or_default();
-            return Ok(done(Action::WouldIndex, "dry run: would read the stream and index it".into(), 0, dest, None));
+            return Ok(done(Action::WouldIndex, "a stream, to be read once".into(), None, dest, None));
         }
     };
     let mut members = 0;
@@ -133,13 +134,13 @@ fn dry_run(plan: Plan, opts: &IndexOptions) -> tarfs::Result<Done> {
         members += 1;
     }
     let warning = scanner.end().and_then(|e| e.warning).map(|w| w.to_string());
-    Ok(done(Action::WouldIndex, format!("dry run: would index ({why})"), members, dest, warning))
+    Ok(done(Action::WouldIndex, why.to_string(), Some(members), dest, warning))
 }
 
 fn indexed(reason: String, r: &IndexReport, dest: PathBuf) -> Done {
-    done(Action::Indexed, reason, r.members, dest, warning(r))
+    done(Action::Indexed, reason, Some(r.members), dest, warning(r))
 }
 
-fn done(action: Action, reason: String, members: u64, dest: PathBuf, warning: Option<String>) -> Done {
+fn done(action: Action, reason: String, members: Option<u64>, dest: PathBuf, warning: Option<String>) -> Done {
     Done { action, reason: Some(reason), members, index_path: Some(dest), warning }
 }

@@ -26,11 +26,11 @@ pub fn run(cfg: &Config<'_>, a: &RecompressArgs) -> Result<Status> {
     let opts = RecompressOptions { frame: a.frame_size, level: a.level, threads: cfg.batch.as_ref().map_or(0, |b| b.jobs), force: a.force, dry_run: a.dry_run, index };
     let job = |f: &Found, _progress: &dyn Progress| -> tarfs::Result<Done> {
         match recompress(&f.path, &opts, |p| sidecar_path(p, cfg.index_dir.as_ref()))? {
-            Recompressed::WouldRewrite(how) => Ok(Done { action: Action::WouldRecompress, reason: Some(how.to_string()), members: 0, index_path: None, warning: None }),
-            Recompressed::Skipped(why) => Ok(Done { action: Action::Skipped, reason: Some(why.to_string()), members: 0, index_path: None, warning: None }),
+            Recompressed::WouldRewrite(how) => Ok(Done { action: Action::WouldRecompress, reason: Some(how.to_string()), members: None, index_path: None, warning: None }),
+            Recompressed::Skipped(why) => Ok(Done { action: Action::Skipped, reason: Some(why.to_string()), members: None, index_path: None, warning: None }),
             Recompressed::Indexed(why, index, no_seek) => {
                 let reason = format!("{why}; its sidecar was missing or stale{}{}", ext_note(&index), no_seek_note(no_seek.as_ref()));
-                Ok(Done { action: Action::Indexed, reason: Some(reason), members: index.members, warning: warning(&index), index_path: Some(index.index_path) })
+                Ok(Done { action: Action::Indexed, reason: Some(reason), members: Some(index.members), warning: warning(&index), index_path: Some(index.index_path) })
             }
             Recompressed::Done { format, before, after, decompressed, index, no_seek } => {
                 let how = if format == Compression::Zstd { "the zstd seekable format, in frames" } else { "xz, in blocks" };
@@ -41,7 +41,7 @@ pub fn run(cfg: &Config<'_>, a: &RecompressArgs) -> Result<Status> {
                     ext_note(&index),
                     no_seek_note(no_seek.as_ref())
                 );
-                Ok(Done { action: Action::Recompressed, reason: Some(reason), members: index.members, warning: warning(&index), index_path: Some(index.index_path) })
+                Ok(Done { action: Action::Recompressed, reason: Some(reason), members: Some(index.members), warning: warning(&index), index_path: Some(index.index_path) })
             }
         }
     };

@@ -23,7 +23,7 @@ pub fn run(cfg: &Config<'_>) -> Result<Status> {
         // A compressed archive is never changed in place (recompress replaces it through a
         // temporary file): it has no journal, only temporary files.
         if is_compressed(&f.path) {
-            return Ok(Done { action: Action::Skipped, reason: Some(format!("nothing to recover (compressed){note}")), members: 0, index_path: None, warning: None });
+            return Ok(Done { action: Action::Skipped, reason: Some(format!("nothing to recover (compressed){note}")), members: None, index_path: None, warning: None });
         }
         let recovered = Target::recover_only(&f.path).inspect_err(|_| {
             if !note.is_empty() {
@@ -35,7 +35,7 @@ pub fn run(cfg: &Config<'_>) -> Result<Status> {
             Some(Recovery::Finished) => (Action::Finished, "recovered: finished the interrupted change"),
             Some(Recovery::RolledBack) => (Action::RolledBack, "recovered: rolled back the interrupted change; the archive is as it was"),
         };
-        Ok(Done { action, reason: Some(format!("{reason}{note}")), members: 0, index_path: None, warning: None })
+        Ok(Done { action, reason: Some(format!("{reason}{note}")), members: None, index_path: None, warning: None })
     };
     let line = |o: &batch::Outcome| format!("{}: {}", o.path.display(), o.reason.as_deref().unwrap_or_default());
     super::batch::run(cfg, job, Some(&line), None)

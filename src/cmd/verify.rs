@@ -20,7 +20,7 @@ pub fn run(cfg: &Config<'_>) -> Result<Status> {
             n => format!("; {n} later members are not in it"),
         };
         let reason = format!("{kind} of {} ({}), {}{later}", batch::count(r.entries, "entry", "entries"), r.source, batch::count(r.members, "member", "members"));
-        Ok(Done { action: Action::Verified, reason: Some(reason), members: r.members, index_path: None, warning: None })
+        Ok(Done { action: Action::Verified, reason: Some(reason), members: Some(r.members), index_path: None, warning: None })
     };
     let line = |o: &batch::Outcome| format!("{}: ok: {}", o.path.display(), o.reason.as_deref().unwrap_or_default());
     super::batch::run(cfg, job, Some(&line), None)
