@@ -8,12 +8,23 @@ use clap::{Args, Parser, Subcommand};
 /// Seekable indexes for tar archives.
 #[derive(Debug, Parser)]
 #[command(name = "tarfs", version, about, long_about = None, after_help = EXAMPLES, after_long_help = EXAMPLES)]
+#[command(mut_subcommands(without_verbose))]
 pub struct Cli {
     /// Say which index each command used, and report each archive.
     #[arg(short, long, global = true)]
     pub verbose: bool,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// Keeps the global `-v` out of the subcommands where it means nothing (`completions`, `man`):
+/// clap gives global arguments to the subcommands that have none of that name, so this gives
+/// them a hidden one, which is accepted there and does nothing.
+fn without_verbose(c: clap::Command) -> clap::Command {
+    if !matches!(c.get_name(), "completions" | "man") {
+        return c;
+    }
+    c.arg(clap::Arg::new("verbose").short('v').long("verbose").action(clap::ArgAction::SetTrue).hide(true))
 }
 
 /// Examples for `--help` and the man page: each command on its own line, with what it does on
@@ -142,7 +153,7 @@ pub struct ManArgs {
 
 #[derive(Debug, Args)]
 pub struct BatchArgs {
-    /// Worker threads (default: the config file's `jobs`, else one per core).
+    /// Worker threads (default: the config file's `jobs`, else one per core; 0: one per core).
     #[arg(short = 'j', long, value_name = "N")]
     pub jobs: Option<usize>,
     /// No progress bar and no summary; errors still go to stderr.
@@ -243,8 +254,8 @@ pub struct RecompressArgs {
     #[command(flatten)]
     pub batch: BatchArgs,
     /// Rewrite as a seekable file: zstd in the seekable format, xz in blocks (the one way
-    /// recompress rewrites; required).
-    #[arg(long, required = true)]
+    /// recompress rewrites; required, but for --dry-run, which says what it would do).
+    #[arg(long, required_unless_present = "dry_run")]
     pub seekable: bool,
     /// Bytes of decompressed data per zstd frame or xz block (suffixes K, M, G): a read from
     /// the middle decodes about this much.

@@ -105,3 +105,53 @@ fn embed_says_embedded() {
     assert_eq!((recs[0]["action"].as_str(), recs[1]["embedded"].as_u64()), (Some("embedded"), Some(1)), "{recs:?}");
     assert!(recs[0]["reason"].as_str().unwrap().starts_with("re-indexed in place"), "{recs:?}");
 }
+
+/// `-j`'s help says what its default is (one worker per core), not "[default: 0]".
+#[test]
+fn jobs_help_says_one_per_core() {
+    for cmd in ["index", "verify", "embed", "csv", "recover", "recompress"] {
+        let help = String::from_utf8(ok(tarfs().arg(cmd).arg("--help")).stdout).unwrap();
+        let jobs = help.split("--jobs").nth(1).and_then(|h| h.split("\n  -").next()).unwrap_or_else(|| panic!("{cmd}: {help}"));
+        assert!(jobs.contains("one per core") && !jobs.contains("[default: 0]"), "{cmd}: {jobs}");
+    }
+}
+
+/// `recompress --dry-run` says what `--seekable` would do without being told `--seekable`.
+#[test]
+fn recompress_dry_run_needs_no_seekable() {
+    let d = tempfile::tempdir().unwrap();
+    let tar = plain(d.path(), "a", 3, 10);
+    let zst = compressed(&tar, "zstd -q", &d.path().join("a.tar.zst"));
+    let err = stderr_of(tarfs().args(["recompress", "--dry-run"]).arg(&zst));
+    assert!(err.contains("recompress (dry run, nothing written): 1 would be recompressed"), "{err}");
+    // Without --dry-run it is still required: it is the one way recompress rewrites.
+    let (code, err) = run(tarfs().arg("recompress").arg(&zst));
+    assert_eq!(code, Some(2), "{err}");
+}
+
+/// `mount` onto a path that does not exist says so (it said "not a directory").
+#[test]
+fn mount_on_a_missing_mount_point_says_it_does_not_exist() {
+    let d = tempfile::tempdir().unwrap();
+    let tar = plain(d.path(), "a", 1, 10);
+    let missing = d.path().join("mnt/nonexist");
+    let (code, err) = run(tarfs().arg("mount").arg(&tar).arg(&missing));
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains(&format!("{}: cannot mount there: it does not exist", missing.display())), "{err}");
+    let (code, err) = run(tarfs().arg("mount").arg(&tar).arg(&tar));
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("cannot mount there: not a directory"), "{err}");
+}
+
+/// The global `-v` is not listed where it means nothing (`completions`, `man`), and is still
+/// taken before them.
+#[test]
+fn verbose_is_not_listed_under_completions_and_man() {
+    for cmd in ["completions", "man"] {
+        let help = String::from_utf8(ok(tarfs().arg(cmd).arg("--help")).stdout).unwrap();
+        assert!(!help.contains("--verbose"), "{cmd}: {help}");
+    }
+    assert!(String::from_utf8(ok(tarfs().args(["index", "--help"])).stdout).unwrap().contains("--verbose"));
+    ok(tarfs().args(["-v", "completions", "bash"]));
+    ok(tarfs().args(["-v", "man", "ls"]));
+}

@@ -22,8 +22,11 @@ use crate::warn;
 const CHILD: &str = "TARFS_MOUNT_DAEMON";
 
 pub fn run(cfg: &Config<'_>, a: &MountArgs) -> Result<bool> {
-    if !a.mountpoint.is_dir() {
-        anyhow::bail!("{}: cannot mount there: not a directory", a.mountpoint.display());
+    match std::fs::metadata(&a.mountpoint) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => anyhow::bail!("{}: cannot mount there: not a directory", a.mountpoint.display()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => anyhow::bail!("{}: cannot mount there: it does not exist", a.mountpoint.display()),
+        Err(e) => anyhow::bail!("{}: cannot mount there: {e}", a.mountpoint.display()),
     }
     let daemon = std::env::var_os(CHILD).is_some();
     if !a.foreground && !daemon {
