@@ -19,7 +19,8 @@ pub fn cat(reader: &Reader<'_>, names: &[Vec<u8>], out: &mut dyn Write) -> Resul
     if reader.reads_members_alone() {
         // Look each name up, then write the members in archive order (so a compressed stream
         // is decoded once, forward). A name that is a directory, or no member's, may have
-        // members under it: those are found by listing the index, below.
+        // members under it: those are found by listing the index, below. (Under a name that is
+        // a file, as GNU tar would print members under it too, none are looked for.)
         let found = reader.lookup_all(&wanted)?;
         if found.iter().all(|f| !f.is_empty() && !f.iter().any(is_directory)) {
             let mut members: Vec<_> = found.into_iter().flatten().collect();
