@@ -491,6 +491,10 @@ pub struct LsArgs {
     /// locale); `literal` writes names as they are.
     #[arg(long, value_enum, value_name = "STYLE", default_value_t = QuotingStyle::Escape)]
     pub quoting_style: QuotingStyle,
+    /// Read through this `.tarfs` index alone (a sidecar kept elsewhere, or the index `tarfs
+    /// index - --output FILE` made of a stream): an error if it does not describe the archive.
+    #[arg(long, value_name = "FILE", conflicts_with = "index_dir")]
+    pub index: Option<PathBuf>,
     #[command(flatten)]
     pub index_dir: IndexDirArg,
     #[command(flatten)]
@@ -505,6 +509,10 @@ pub struct CatArgs {
     /// Members to print, in archive order (a directory: every file under it, as tar -xO).
     #[arg(required = true)]
     pub members: Vec<PathBuf>,
+    /// Read through this `.tarfs` index alone (a sidecar kept elsewhere, or the index `tarfs
+    /// index - --output FILE` made of a stream): an error if it does not describe the archive.
+    #[arg(long, value_name = "FILE", conflicts_with = "index_dir")]
+    pub index: Option<PathBuf>,
     #[command(flatten)]
     pub index_dir: IndexDirArg,
     /// For a gzip-compressed archive: seek through the checkpoints of this indexed_gzip GZIDX
@@ -527,6 +535,10 @@ pub struct ExtractArgs {
     /// Extract into DIR.
     #[arg(short = 'C', long = "directory", value_name = "DIR", default_value = ".")]
     pub dest: PathBuf,
+    /// Read through this `.tarfs` index alone (a sidecar kept elsewhere, or the index `tarfs
+    /// index - --output FILE` made of a stream): an error if it does not describe the archive.
+    #[arg(long, value_name = "FILE", conflicts_with = "index_dir")]
+    pub index: Option<PathBuf>,
     #[command(flatten)]
     pub index_dir: IndexDirArg,
     /// Remove N leading components from member names (and hard link targets); members with no

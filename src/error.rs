@@ -42,6 +42,15 @@ pub enum Error {
         /// How it differs.
         msg: String,
     },
+    /// The index named for the archive (`--index FILE`) may not answer for it: the verdict's
+    /// refusal.
+    #[error("{}: {refusal}", path.display())]
+    IndexRefused {
+        /// The archive.
+        path: PathBuf,
+        /// The index, and why it may not answer.
+        refusal: Box<crate::ops::read::Refusal>,
+    },
     /// An index entry does not match the archive at its position (a wrong or corrupt index).
     #[error("{}: {}{name}: the index does not match the archive at byte {offset}: {msg}", path.display(), entry_label(*entry))]
     Mismatch {
@@ -451,6 +460,7 @@ impl Error {
             Error::Scan { .. }
             | Error::Index { .. }
             | Error::Stale { .. }
+            | Error::IndexRefused { .. }
             | Error::Mismatch { .. }
             | Error::Data { .. }
             | Error::SeekPoints { .. }

@@ -222,3 +222,48 @@ fn truncated_and_corrupt_streams_fail_clearly() {
         }
     }
 }
+
+/// Issue #30, item 7: `tarfs index -` of a compressed stream decodes it (it said "does not look
+/// like a tar archive"), and its index answers for the file the stream came from through
+/// `ls`/`cat`/`extract --index FILE`, bound to the compressed bytes: another file of the same
+/// kind is refused with an error naming the index, never answered from it.
+#[test]
+fn a_compressed_stream_indexed_from_stdin_answers_for_its_file_through_index() {
+    let tmp = TempDir::new().unwrap();
+    let src = tmp.path().join("src");
+    fs::create_dir(&src).unwrap();
+    for i in 0..30 {
+        write_pattern(&src.join(format!("f{i:02}")), 1000 + 97 * i, i as u64);
+    }
+    let plain = tmp.path().join("a.tar");
+    ok(Command::new("tar").arg("--sort=name").arg("-cf").arg(&plain).arg("-C").arg(&src).arg("."));
+    let other_plain = tmp.path().join("b.tar");
+    write_pattern(&src.join("f00"), 1001, 99);
+    ok(Command::new("tar").arg("--sort=name").arg("-cf").arg(&other_plain).arg("-C").arg(&src).arg("."));
+    for (tool, ext) in [("gzip", "gz"), ("bzip2", "bz2"), ("xz", "xz"), ("zstd", "zst")] {
+        let compress = |from: &Path, name: &str| {
+            let to = tmp.path().join(format!("{name}.tar.{ext}"));
+            let out = ok(Command::new(tool).arg("-c").arg(from).stderr(Stdio::null()));
+            fs::write(&to, out.stdout).unwrap();
+            to
+        };
+        let (z, other) = (compress(&plain, "a"), compress(&other_plain, "b"));
+        let index = tmp.path().join(format!("a.{ext}.tarfs"));
+        let made = index_stdin(&z, &index);
+        assert!(made.status.success(), "{tool}: {}", String::from_utf8_lossy(&made.stderr));
+        let ls = ok(tarfs().arg("ls").arg("-v").arg(&z).arg("--index").arg(&index));
+        assert_eq!(ls.stdout, ok(Command::new("tar").arg("-tf").arg(&z)).stdout, "{tool}");
+        assert!(String::from_utf8_lossy(&ls.stderr).contains(&format!("using sidecar index {}", index.display())), "{tool}: {}", String::from_utf8_lossy(&ls.stderr));
+        let cat = ok(tarfs().arg("cat").arg(&z).arg("--index").arg(&index).arg("./f17").arg("./f03"));
+        assert_eq!(cat.stdout, ok(Command::new("tar").arg("-xOf").arg(&z).arg("./f03").arg("./f17")).stdout, "{tool}");
+        let dest = tmp.path().join(format!("x-{ext}"));
+        fs::create_dir(&dest).unwrap();
+        ok(tarfs().arg("extract").arg(&z).arg("--index").arg(&index).arg("-C").arg(&dest));
+        assert_eq!(fs::read(dest.join("f29")).unwrap(), fs::read(src.join("f29")).unwrap(), "{tool}");
+        // Another archive is not answered from this index.
+        let refused = tarfs().arg("ls").arg(&other).arg("--index").arg(&index).output().unwrap();
+        let err = String::from_utf8_lossy(&refused.stderr);
+        assert_eq!(refused.status.code(), Some(1), "{tool}: {err}");
+        assert!(err.contains(&index.display().to_string()) && refused.stdout.is_empty(), "{tool}: {err}");
+    }
+}

@@ -22,7 +22,7 @@ pub fn run(cfg: &Config<'_>, a: &CatArgs) -> Result<bool> {
         return Ok(true);
     }
     let archive = Archive::open(&a.archive)?;
-    let mut reader = open_reader(cfg, &archive)?;
+    let mut reader = open_reader(cfg, &archive, a.index.as_deref())?;
     if let Some(g) = &a.gzidx {
         reader.use_gzidx(tarfs::seekpoints::read_gzidx(g, &archive)?)?;
     }

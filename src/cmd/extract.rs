@@ -30,7 +30,7 @@ pub fn run(cfg: &Config<'_>, a: &ExtractArgs) -> Result<bool> {
             archive = plain;
         }
     }
-    let reader = open_reader(cfg, &archive)?;
+    let reader = open_reader(cfg, &archive, a.index.as_deref())?;
     let select = selection(&a.members, &a.select)?;
     let report = extract(&reader, &ExtractOptions { dest: a.dest.clone(), select, strip_components: a.strip_components, numeric_owner: a.numeric_owner }).context("extract")?;
     for f in &report.failures {

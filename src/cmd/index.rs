@@ -14,7 +14,8 @@ use tarfs::chunked::ScanMode;
 use tarfs::discover::Found;
 use tarfs::ops::atomic::DirSyncs;
 use tarfs::ops::filter::Filter;
-use tarfs::ops::index::{write_compressed_sidecar, write_sidecar, write_stream_sidecar, IndexOptions, IndexReport};
+use tarfs::ops::index::{write_compressed_sidecar, write_sidecar, IndexOptions, IndexReport};
+use tarfs::ops::index_stream::write_any_stream_sidecar;
 use tarfs::ops::plan::{carry_out, Plan, PlanOptions, StreamKind, When};
 use tarfs::stream::open_stream;
 
@@ -78,11 +79,12 @@ pub fn apply(plan: Plan, opts: &IndexOptions, progress: &dyn Progress) -> tarfs:
         Plan::Embedded { entries } => Ok(Done { action: Action::Skipped, reason: Some("fresh (its embedded .tarfs index; no sidecar is needed)".into()), members: Some(entries), index_path: None, warning: None }),
         Plan::DryRun(plan) => dry_run(*plan, opts),
         Plan::Stream { input, kind, chunk, dest } => {
+            // Decoded where it is compressed (the index then bound to the compressed bytes).
             let rep = if kind == StreamKind::Stdin {
-                write_stream_sidecar(Path::new("-"), &mut Counting::new(io::stdin().lock(), progress, &input), chunk, 0, &dest, opts)?
+                write_any_stream_sidecar(Path::new("-"), &mut Counting::new(io::stdin(), progress, &input), chunk, &dest, opts)?
             } else {
                 let f = std::fs::File::open(&input).map_err(|e| tarfs::Error::Io { path: input.clone(), source: e })?;
-                write_stream_sidecar(&input, &mut Counting::new(f, progress, &input), chunk, 0, &dest, opts)?
+                write_any_stream_sidecar(&input, &mut Counting::new(f, progress, &input), chunk, &dest, opts)?
             };
             Ok(done(Action::Indexed, "read as a stream".into(), Some(rep.members), dest, warning(&rep)))
         }

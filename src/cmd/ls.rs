@@ -46,7 +46,7 @@ pub fn run(cfg: &Config<'_>, a: &LsArgs) -> Result<bool> {
         // Standard input: one pass over the stream, as `tar -tf -` does.
         None => tarfs::stream::open_stdin().and_then(|mut r| tarfs::stream::scan_stream(&mut r, Path::new("-"), cfg.scan, 1 << 20, &mut each)).map(|e| Some(e.end)),
         Some(archive) => {
-            let reader = open_reader(cfg, archive)?;
+            let reader = open_reader(cfg, archive, a.index.as_deref())?;
             let end = reader.for_each(&mut each);
             if cfg.verbose {
                 warn(format!("{}: read {} bytes of the archive for the listing{}", a.archive.display(), reader.bytes_read(), freshness_note(&reader)));

@@ -2,7 +2,7 @@
 //! operands.
 
 use std::os::unix::ffi::OsStrExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use tarfs::archive::Archive;
@@ -15,8 +15,11 @@ use crate::warn;
 
 /// Opens `archive` through its best index; says why an index was passed over, and (`-v`) which
 /// one is used.
-pub fn open_reader<'a>(cfg: &Config<'_>, archive: &'a Archive) -> Result<Reader<'a>> {
-    let reader = Reader::open(archive, cfg.index_dir.as_ref(), cfg.scan)?;
+pub fn open_reader<'a>(cfg: &Config<'_>, archive: &'a Archive, index: Option<&Path>) -> Result<Reader<'a>> {
+    let reader = match index {
+        Some(index) => Reader::through(archive, index, cfg.scan)?,
+        None => Reader::open(archive, cfg.index_dir.as_ref(), cfg.scan)?,
+    };
     if let Some(note) = reader.note() {
         warn(format!("{}: {note}", archive.path().display()));
     }

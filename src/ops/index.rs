@@ -120,6 +120,13 @@ pub struct Binding {
 }
 
 impl Binding {
+    /// The binding of a compressed stream read whole: the xxh3-64 `digest` of its bytes (no
+    /// stamp: a stream has no file). The file those bytes came from matches it by its length
+    /// and digest ([`crate::verdict`]).
+    pub fn of_stream(digest: u64) -> Binding {
+        Binding { stamp: None, source_digest: Some(digest) }
+    }
+
     /// The binding of `archive` as it was opened: its stamp, and for a compressed file the
     /// xxh3-64 of all its bytes (hashing is far cheaper than the decompression it guards).
     pub fn of(archive: &Archive) -> Binding {
@@ -314,7 +321,7 @@ fn write_stream_index_bound<W: Write + Seek>(path: &Path, r: &mut dyn Read, chun
 
 /// The permissions of the index of the file at `path`: no wider read access than it has (for a
 /// stream that is not a file, as the umask gives).
-fn perm_like(path: &Path) -> Perm {
+pub(crate) fn perm_like(path: &Path) -> Perm {
     use std::os::unix::fs::PermissionsExt;
     match std::fs::metadata(path) {
         Ok(m) if path.as_os_str() != "-" => Perm::NoWiderThan(m.permissions().mode()),

@@ -11,6 +11,7 @@ pub mod filter;
 pub mod in_place;
 pub mod grown;
 pub mod index;
+pub mod index_stream;
 pub mod journal;
 pub mod order;
 pub mod owned;

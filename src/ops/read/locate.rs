@@ -56,6 +56,12 @@ impl Located {
         archive.embedded().map(|e| Located { source: Source::Embedded, bytes: IndexBytes::InArchive(e.data), base: e.base })
     }
 
+    /// The `.tarfs` index in the file `path` (kept apart from the archive, and named for it by
+    /// the user), mapped; it is judged as a sidecar.
+    pub fn file(path: &Path) -> Result<Located> {
+        Ok(Located { source: Source::Sidecar(path.to_path_buf()), bytes: IndexBytes::Mapped(std::sync::Arc::new(Archive::open(path)?)), base: 0 })
+    }
+
     /// The first sidecar of `archive` there is ([`Located::sidecars`]), mapped.
     pub fn sidecar(archive: &Archive, index_dir: Option<&IndexDir>) -> Result<Option<Located>> {
         Located::sidecars(archive, index_dir).into_iter().next().transpose().map_err(|(_, e)| e)

@@ -106,6 +106,14 @@ impl<'a> Reader<'a> {
         Ok(r)
     }
 
+    /// Opens `archive` through the index in the file `index` alone (`--index FILE`): the
+    /// typed [`Error::IndexRefused`] where its verdict does not let it answer, never a scan
+    /// instead, since it was asked for by name.
+    pub fn through(archive: &'a Archive, index: &Path, opts: ScanOptions) -> Result<Reader<'a>> {
+        crate::ops::journal::refuse_pending(archive)?;
+        Reader::with_index(archive, Located::file(index)?, opts).map_err(|refusal| Error::IndexRefused { path: archive.path().to_path_buf(), refusal })
+    }
+
     /// Records the indexes passed over before this one, and says so in the note: what was
     /// passed over first, then what this index itself said.
     fn passed_over(&mut self, refusals: Vec<Refusal>) {
