@@ -453,7 +453,7 @@ impl<'a> Reads<'a> {
 
 /// Whether a decoder's error says that what follows a complete stream is not another stream (as
 /// opposed to a corrupt stream). The decoders give no error kinds for this; their messages do.
-fn is_trailing_garbage(e: &io::Error) -> bool {
+pub(crate) fn is_trailing_garbage(e: &io::Error) -> bool {
     let m = e.to_string().to_ascii_lowercase();
     ["invalid gzip header", "bz2 header missing", "unknown frame descriptor", "format not recognized"].iter().any(|k| m.contains(k))
 }

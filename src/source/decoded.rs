@@ -72,6 +72,21 @@ impl DecodeState<'_> {
     }
 }
 
+/// A decoder whose stream ends where what follows a complete compressed stream is not another
+/// one (trailing garbage, which gzip, bzip2 and a scan pass over too): a read past the end of
+/// the archive's data, such as a window at its last member, is then short, not an error. (A
+/// scan reads the decoder itself, and warns of such bytes.)
+struct EndAtGarbage<R>(R);
+
+impl<R: Read> Read for EndAtGarbage<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.0.read(buf) {
+            Err(e) if crate::stream::is_trailing_garbage(&e) => Ok(0),
+            r => r,
+        }
+    }
+}
+
 /// How far behind its position a decoded source can read without decoding again.
 const BACK: usize = 64 << 10;
 
@@ -138,7 +153,7 @@ impl<'a> Decoded<'a> {
     /// that starts before the window decodes again from the start.
     fn read_in(&self, slot: &mut Option<DecodeState<'a>>, offset: u64, len: usize) -> io::Result<Vec<u8>> {
         if slot.as_ref().is_none_or(|s| s.window_start() > offset) {
-            let reader = self.stream().map_err(|e| io::Error::other(e.to_string()))?;
+            let reader = Box::new(EndAtGarbage(self.stream().map_err(|e| io::Error::other(e.to_string()))?));
             *slot = Some(DecodeState { reader, at: 0, recent: Vec::new() });
         }
         let s = slot.as_mut().expect("set above");
