@@ -57,7 +57,8 @@ fn embed_and_csv_name_the_compressed_archives_they_pass_over() {
         assert!(out.status.success(), "{cmd}: {}", stderr(&out));
         let err = stderr(&out);
         assert_eq!(err.lines().count(), 1, "{cmd}: only the summary: {err}");
-        assert!(err.contains("1 indexed, 2 skipped, 0 failed"), "{cmd}: {err}");
+        let done = if cmd == "embed" { "embedded" } else { "indexed" };
+        assert!(err.contains(&format!("1 {done}, 2 skipped, 0 failed")), "{cmd}: {err}");
         // Each record says why.
         let out = ok(tarfs().arg(cmd).arg("--json").arg("--force").arg(&dir));
         let recs = records(&out);
@@ -124,7 +125,7 @@ fn embed_or_sidecar_writes_a_sidecar_where_it_cannot_embed_and_ends_with_status_
     assert_eq!(code, Some(1), "without --or-sidecar, refusals fail: {err}");
     let before: Vec<Vec<u8>> = others.iter().map(|(p, _)| fs::read(p).unwrap()).collect();
 
-    assert!(err.contains("1 indexed, 1 skipped, 2 failed"), "the compressed one skipped: {err}");
+    assert!(err.contains("1 embedded, 1 skipped, 2 failed"), "the compressed one skipped: {err}");
     let out = ok(tarfs().args(["embed", "--or-sidecar", "--json"]).arg(&dir));
     let recs = records(&out);
     assert_eq!(record(&recs, &a)["reason"], "index up to date", "embedded by the run before");
