@@ -247,3 +247,30 @@ fn cat_missing_member_is_an_error() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("nope: not found in archive"));
 }
+
+/// Issue #30, item 16: the README says what the binary weighs and what `scripts/test.sh`
+/// installs; both must stay true. The size is the release binary's within 15% (it grows a
+/// little with most changes, and the one the tests run is built with the dev-dependencies'
+/// features, about 10% larger than `cargo install`'s); every package the script may install is
+/// named.
+#[test]
+fn the_readme_matches_the_binary_and_the_test_script() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap().replace('\n', " ");
+    let said = readme.split("the binary is ").nth(1).and_then(|s| s.split(" MB").next()).and_then(|n| n.parse::<f64>().ok()).expect("the README gives the binary's size as 'the binary is N MB'");
+    let size = std::fs::metadata(env!("CARGO_BIN_EXE_tarfs")).unwrap().len() as f64 / 1e6;
+    assert!((size / said - 1.0).abs() < 0.15, "the README says {said} MB; the binary is {size:.1} MB");
+    let script = std::fs::read_to_string(root.join("scripts/test.sh")).unwrap();
+    let packages: Vec<&str> = script.split("need+=(").skip(1).filter_map(|s| s.split(')').next()).collect();
+    assert!(packages.len() >= 10, "{packages:?}");
+    for p in packages {
+        let named = match p {
+            "tar" => "GNU tar",
+            "python3" => "Python 3",
+            "time" => "GNU time",
+            "git" => "git",
+            other => other,
+        };
+        assert!(readme.contains(named), "the README does not say that scripts/test.sh installs {p}");
+    }
+}
