@@ -85,6 +85,13 @@ fn read_file(path: &Path, must_exist: bool) -> Result<FileSettings> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if !must_exist && matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory | std::io::ErrorKind::PermissionDenied) => return Ok(FileSettings::default()),
+        // One in the default place that cannot be read (EIO): said, and not used, as git does
+        // with its config files; no archive waits on it (recovery above all). One named by
+        // TARFS_CONFIG, or one that does not parse, is the user's to fix first.
+        Err(e) if !must_exist => {
+            crate::warn(format!("warning: config file {}: {e}; it is not used", path.display()));
+            return Ok(FileSettings::default());
+        }
         Err(e) => {
             let named = if must_exist { " (named by TARFS_CONFIG)" } else { "" };
             return Err(e).with_context(|| format!("config file {}{named}", path.display()));

@@ -136,6 +136,27 @@ fn a_malformed_config_file_is_an_error_naming_the_file_the_line_and_the_problem(
     assert_eq!(stderr(&out), "");
 }
 
+/// A config file in the default place that cannot be read (here a directory: EISDIR) is said
+/// and not used, as git does with its config files, so that it blocks no command (not even
+/// `recover`); one named by `TARFS_CONFIG` is an error.
+#[test]
+fn an_unreadable_config_file_in_the_default_place_is_said_and_not_used() {
+    let home = Home::new();
+    let tmp = TempDir::new().unwrap();
+    let a = tmp.path().join("a.tar");
+    archive(&a, 2);
+    let f = home.config("jobs = 2\n");
+    fs::remove_file(&f).unwrap();
+    fs::create_dir(&f).unwrap();
+    let out = ok(home.tarfs().arg("ls").arg(&a));
+    let err = stderr(&out);
+    assert!(err.contains(&format!("warning: config file {}: ", f.display())) && err.contains("it is not used"), "{err}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 2);
+    let (code, err) = run(home.tarfs().env("TARFS_CONFIG", &f).arg("ls").arg(&a));
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("TARFS_CONFIG"), "{err}");
+}
+
 /// The threads of `cmd` (an `index` of two archives) while its first worker is paused at
 /// "index-planned" (every worker of the batch is started by then).
 fn threads_while_indexing(cmd: &mut Command) -> usize {
