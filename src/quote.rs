@@ -91,7 +91,7 @@ impl Quoting {
     /// Whether any byte of `name` would be escaped.
     fn needs_escape(&self, name: &[u8]) -> bool {
         // Branch-free over the bytes (the compiler vectorizes it): `ls` asks this of every name.
-        if !name.iter().fold(false, |any, &b| any | (b < 0x20) | (b >= 0x7f) | (b == b'\\')) {
+        if !name.iter().fold(false, |any, &b| any | !(0x20..0x7f).contains(&b) | (b == b'\\')) {
             return false;
         }
         if self.charset == Charset::Ascii {
