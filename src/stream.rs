@@ -481,15 +481,20 @@ pub fn open_stream<'a>(path: &Path, wrap: impl FnOnce(File) -> Box<dyn Read + Se
 pub fn open_stdin() -> Result<Box<dyn Read + Send + 'static>> {
     let path = Path::new("-");
     let mut input = BufReader::with_capacity(1 << 20, io::stdin());
-    // Peek at the head without consuming it (a pipe cannot be read twice).
-    let c = loop {
-        match io::BufRead::fill_buf(&mut input) {
-            Ok(head) => break Compression::detect(&head[..head.len().min(Compression::HEAD)]),
+    let c = peek_compression(&mut input, path)?;
+    decoder(input, c, path)
+}
+
+/// The compression the first bytes of `input` (named `path`) show, peeked at without
+/// consuming them: a pipe cannot be read twice.
+pub(crate) fn peek_compression(input: &mut impl io::BufRead, path: &Path) -> Result<Option<Compression>> {
+    loop {
+        match input.fill_buf() {
+            Ok(head) => return Ok(Compression::detect(&head[..head.len().min(Compression::HEAD)])),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(Error::Io { path: path.to_path_buf(), source: e }),
         }
-    };
-    decoder(input, c, path)
+    }
 }
 
 /// Standard input, decompressed if it is compressed, copied into an unlinked temporary file in

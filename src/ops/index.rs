@@ -80,6 +80,14 @@ pub struct IndexReport {
     pub seek: Option<SeekReport>,
 }
 
+impl IndexReport {
+    /// The report of the index `dest` of a stream, which recorded `info` and ended as `end`,
+    /// with its extension data's length and bytes of names (`ext`); no seek points.
+    pub(crate) fn of_stream(dest: &Path, info: &IndexInfo, end: StreamEnd, ext: (u64, u64)) -> IndexReport {
+        IndexReport { index_path: dest.to_path_buf(), members: end.end.members, entries: info.entries, bytes: end.total_len, end: end.end, ext_len: ext.0, ext_names: ext.1, seek: None }
+    }
+}
+
 /// What a gzip archive's seek points cost.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SeekReport {
@@ -393,8 +401,8 @@ pub fn write_stream_sidecar(path: &Path, r: &mut dyn Read, chunk: usize, source_
 
 /// [`write_stream_sidecar`] of a compressed file's decoded stream, bound to that file.
 fn stream_sidecar_bound(path: &Path, r: &mut dyn Read, chunk: usize, source_len: u64, dest: &Path, opts: &IndexOptions, binding: Binding) -> Result<IndexReport> {
-    let ((info, end), (ext_len, ext_names)) = write_index_file(dest, opts.dir_syncs.as_deref(), perm_like(path), |w| write_stream_index_bound(path, r, chunk, source_len, opts, binding, w), |t| &t.0)?;
-    Ok(IndexReport { index_path: dest.to_path_buf(), members: end.end.members, entries: info.entries, bytes: end.total_len, end: end.end, ext_len, ext_names, seek: None })
+    let ((info, end), ext) = write_index_file(dest, opts.dir_syncs.as_deref(), perm_like(path), |w| write_stream_index_bound(path, r, chunk, source_len, opts, binding, w), |t| &t.0)?;
+    Ok(IndexReport::of_stream(dest, &info, end, ext))
 }
 
 /// Indexes the gzip-compressed archive file at `path` into the sidecar `dest`, atomically, in

@@ -7,14 +7,13 @@
 //! answered through it (`tarfs ls FILE --index INDEX`), and any other file is not. The whole
 //! input is read, up to its end, so that the digest is the file's.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufReader, Read};
 use std::path::Path;
 use std::sync::Mutex;
 
 use crate::error::{IoContext, Result};
-use crate::format::compression::Compression;
 use crate::ops::index::{perm_like, write_index_file, write_stream_sidecar, Binding, EntrySink, IndexOptions, IndexReport};
-use crate::stream::{decoder, scan_stream};
+use crate::stream::{decoder, peek_compression, scan_stream};
 
 /// The raw bytes read so far: how many, and their running digest.
 struct Seen {
@@ -44,18 +43,10 @@ impl Read for Tee<'_> {
 pub fn write_any_stream_sidecar(path: &Path, raw: &mut (dyn Read + Send), chunk: usize, dest: &Path, opts: &IndexOptions) -> Result<IndexReport> {
     let seen = Mutex::new(Seen { len: 0, hash: xxhash_rust::xxh3::Xxh3::new() });
     let mut input = BufReader::with_capacity(1 << 20, Tee { inner: raw, seen: &seen });
-    // Peek at the head without consuming it (a pipe cannot be read twice).
-    let head = loop {
-        match input.fill_buf() {
-            Ok(head) => break head,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e).at(path),
-        }
-    };
-    let Some(c) = Compression::detect(&head[..head.len().min(Compression::HEAD)]) else {
+    let Some(c) = peek_compression(&mut input, path)? else {
         return write_stream_sidecar(path, &mut input, chunk, 0, dest, opts);
     };
-    let ((info, end), (ext_len, ext_names)) = write_index_file(dest, opts.dir_syncs.as_deref(), perm_like(path), |w| {
+    let ((info, end), ext) = write_index_file(dest, opts.dir_syncs.as_deref(), perm_like(path), |w| {
         let mut sink = EntrySink::new(path, w, opts.filter.as_ref())?;
         let mut decoded = decoder(&mut input, Some(c), path)?;
         let end = scan_stream(&mut decoded, path, opts.scan, chunk, |e| sink.push(e))?;
@@ -67,5 +58,5 @@ pub fn write_any_stream_sidecar(path: &Path, raw: &mut (dyn Read + Send), chunk:
         let info = sink.bind(Binding::of_stream(s.hash.digest())).finish(end.total_len, s.len, &end.end, None)?;
         Ok((info, end))
     }, |t| &t.0)?;
-    Ok(IndexReport { index_path: dest.to_path_buf(), members: end.end.members, entries: info.entries, bytes: end.total_len, end: end.end, ext_len, ext_names, seek: None })
+    Ok(IndexReport::of_stream(dest, &info, end, ext))
 }

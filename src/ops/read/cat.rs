@@ -33,14 +33,15 @@ pub fn cat(reader: &Reader<'_>, names: &[Vec<u8>], out: &mut dyn Write) -> Resul
         }
     }
     let mut found = vec![false; names.len()];
-    match reader.lent().is_none() && !reader.reads_members_alone() {
-        true => cat_stream(reader, &wanted, &mut found, out)?,
-        false => reader.for_each_path(|p| wanted.iter().any(|w| selects(w, p)), |e| {
+    if reader.lent().is_none() && !reader.reads_members_alone() {
+        cat_stream(reader, &wanted, &mut found, out)?;
+    } else {
+        reader.for_each_path(|p| wanted.iter().any(|w| selects(w, p)), |e| {
             if !hits(&wanted, &mut found, &e.path()) || is_directory(e) {
                 return Ok(());
             }
             reader.write_member(e, out).map_err(to_stdout)
-        })?,
+        })?;
     }
     match found.iter().position(|f| !f) {
         Some(i) => Err(not_found(i)),

@@ -84,10 +84,19 @@ pub struct Layout {
 /// The [`fingerprint`] of member `e` without its path: its main header and where its data starts,
 /// which a chain read without the pax globals before it still has.
 pub fn chain_fingerprint(e: &Entry<'_>, base: u64) -> u64 {
+    place_hash(e, base, None)
+}
+
+/// The xxh3 of member `e`'s main header (without the checksum field and the bytes an index
+/// entry reuses), its `path` if given, and where its data starts (`base` added).
+fn place_hash(e: &Entry<'_>, base: u64, path: Option<&[u8]>) -> u64 {
     let mut h = xxhash_rust::xxh3::Xxh3::new();
     let header = e.header.as_bytes();
     h.update(&header[..148]);
     h.update(&header[156..500]);
+    if let Some(path) = path {
+        h.update(path);
+    }
     h.update(&e.data_offset.saturating_add(base).to_be_bytes());
     h.digest()
 }
@@ -99,13 +108,7 @@ pub fn chain_fingerprint(e: &Entry<'_>, base: u64) -> u64 {
 /// two same-size members that swapped names, or a flipped position, are then an error (EIO),
 /// never another file's bytes.
 pub fn fingerprint(e: &Entry<'_>, base: u64) -> u64 {
-    let mut h = xxhash_rust::xxh3::Xxh3::new();
-    let header = e.header.as_bytes();
-    h.update(&header[..148]);
-    h.update(&header[156..500]);
-    h.update(&e.path());
-    h.update(&e.data_offset.saturating_add(base).to_be_bytes());
-    h.digest()
+    place_hash(e, base, Some(&e.path()))
 }
 
 impl Layout {

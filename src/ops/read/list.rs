@@ -17,7 +17,8 @@ impl<'a> Reader<'a> {
     pub fn for_each(&self, mut f: impl FnMut(&Entry<'_>) -> Result<()>) -> Result<Option<ScanEnd>> {
         let path = self.archive.path();
         let Some(located) = &self.located else {
-            let skip = self.archive.embedded().map(|e| e.member_position);
+            // A compressed archive has no embedded index (Reader::open passes over none).
+            let skip = self.archive.embedded().filter(|_| self.compression.is_none()).map(|e| e.member_position);
             let Some(bytes) = self.lent() else {
                 return self.scan_stream(|e| if Some(e.position) == skip { Ok(()) } else { f(e) }).map(Some);
             };
