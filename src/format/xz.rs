@@ -32,7 +32,13 @@ pub enum XzError {
     /// Not an xz file, or cut short.
     #[error("not a complete xz file: {0}")]
     Structure(&'static str),
+    /// Its bytes could not be read.
+    #[error("the xz file could not be read ({0})")]
+    Read(std::io::ErrorKind),
 }
+
+/// Bytes `start..end` of a file, as [`blocks_with`] asks for them.
+pub type Get<'g, 'b> = &'g dyn Fn(usize, usize) -> Result<std::borrow::Cow<'b, [u8]>, XzError>;
 
 const HEADER_MAGIC: &[u8; 6] = b"\xfd7zXZ\0";
 
@@ -52,26 +58,33 @@ fn varint(b: &[u8], at: &mut usize) -> Option<u64> {
 
 /// The blocks of the xz file `b`, in file order.
 pub fn blocks(b: &[u8]) -> Result<Vec<Block>, XzError> {
+    blocks_with(b.len(), &|start, end| Ok(std::borrow::Cow::Borrowed(&b[start..end])))
+}
+
+/// The blocks of an xz file of `len` bytes, whose bytes `get` gives (only its indexes, its
+/// footers and its headers are asked for), in file order.
+pub fn blocks_with(len: usize, get: Get<'_, '_>) -> Result<Vec<Block>, XzError> {
     let bad = XzError::Structure;
     let mut streams: Vec<Vec<Block>> = Vec::new();
-    let mut end = b.len();
+    let mut end = len;
     while end > 0 {
         // Stream padding: zeros, a multiple of four bytes.
-        while end >= 4 && b[end.saturating_sub(4)..end] == [0, 0, 0, 0] {
+        while end >= 4 && *get(end.saturating_sub(4), end)? == [0, 0, 0, 0] {
             end = end.saturating_sub(4);
         }
         if end == 0 {
             break;
         }
         let footer_at = end.checked_sub(12).ok_or(bad("no stream footer"))?;
-        let footer = &b[footer_at..end];
+        let footer = get(footer_at, end)?;
         if &footer[10..12] != b"YZ" {
             return Err(bad("no stream footer magic"));
         }
         let backward = u64::from(u32::from_le_bytes(footer[4..8].try_into().expect("four bytes")));
         let index_len = usize::try_from(backward.saturating_add(1).saturating_mul(4)).map_err(|_| bad("index size"))?;
         let index_at = footer_at.checked_sub(index_len).ok_or(bad("index before the file's start"))?;
-        let index = &b[index_at..footer_at];
+        let index = get(index_at, footer_at)?;
+        let index = &index[..];
         if index.first() != Some(&0) {
             return Err(bad("no index indicator"));
         }
@@ -96,7 +109,7 @@ pub fn blocks(b: &[u8]) -> Result<Vec<Block>, XzError> {
         }
         let blocks_at = usize::try_from(blocks_len).ok().and_then(|l| index_at.checked_sub(l)).ok_or(bad("blocks before the file's start"))?;
         let stream_start = blocks_at.checked_sub(12).ok_or(bad("no stream header"))?;
-        let header = &b[stream_start..blocks_at];
+        let header = get(stream_start, blocks_at)?;
         if &header[..6] != HEADER_MAGIC || header[6..8] != footer[8..10] {
             return Err(bad("stream header does not match its footer"));
         }

@@ -16,6 +16,7 @@ use rayon::prelude::*;
 use super::{binding_of_bytes, Fetch};
 use crate::format::bzip2::{self as shape, Marker, BLOCK_MAGIC, END_MAGIC, MARKER_BITS};
 use crate::format::seek::{self, PieceHasher};
+use crate::archive::ArchiveFile;
 
 /// The most compressed bits a block can have (900 kB of input, at worst slightly expanded).
 const MAX_BLOCK_BITS: u64 = 8 * (2 << 20);
@@ -37,6 +38,20 @@ fn decode(bytes: &[u8], start: u64, end: u64) -> io::Result<Vec<u8>> {
         return Err(io::Error::new(io::ErrorKind::InvalidData, "a bzip2 block decodes to more than any block can"));
     }
     Ok(out)
+}
+
+/// The block whose bits are `[start, end)` of `file`, decoded: from the bytes that hold them.
+fn decode_in(file: &dyn ArchiveFile, start: u64, end: u64) -> io::Result<Vec<u8>> {
+    if let Some(bytes) = file.lend() {
+        return decode(bytes, start, end);
+    }
+    let first = start / 8;
+    let len = usize::try_from(end.div_ceil(8) - first).map_err(io::Error::other)?;
+    let bytes = file.read_at(first, len)?;
+    if bytes.len() != len {
+        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the file ends inside the block"));
+    }
+    decode(&bytes, start - first * 8, end - first * 8)
 }
 
 /// Where a block is: its first bit, the bit where it ends, and where its output starts.
@@ -196,26 +211,26 @@ impl Read for Bzip2Pass<'_> {
 
 /// Decoding from a bzip2 file's blocks, keeping the block last decoded.
 pub struct Blocks<'a> {
-    bytes: &'a [u8],
+    file: &'a dyn ArchiveFile,
     blocks: Vec<Block>,
     total: u64,
     current: Option<(usize, Vec<u8>)>,
 }
 
 impl<'a> Blocks<'a> {
-    /// The blocks of the seek section `payload`, for the mapped bzip2 file `bytes`, whose stream
-    /// has `total` bytes; why not, when they do not fit it.
-    pub fn open(bytes: &'a [u8], payload: &[u8], total: u64) -> std::result::Result<Blocks<'a>, super::SeekPointsError> {
+    /// The blocks of the seek section `payload`, for the bzip2 file `file`, whose stream has
+    /// `total` bytes; why not, when they do not fit it.
+    pub fn open(file: &'a dyn ArchiveFile, payload: &[u8], total: u64) -> std::result::Result<Blocks<'a>, super::SeekPointsError> {
         let bad = || super::SeekPointsError::Bzip2Blocks;
         let (w, n) = seek::records(payload, 1, 3).ok_or_else(bad)?;
         let blocks: Vec<Block> = w.chunks_exact(3).map(|b| Block { start: b[0], end: b[1], offset: b[2] }).collect();
-        let bits = (bytes.len() as u64).saturating_mul(8);
+        let bits = file.len().saturating_mul(8);
         let each = blocks.iter().all(|b| b.start < b.end && b.end - b.start <= MAX_BLOCK_BITS && b.end <= bits && b.offset < total);
         let ordered = blocks.windows(2).all(|p| p[0].end <= p[1].start && p[0].offset < p[1].offset && p[1].offset - p[0].offset <= MAX_BLOCK_OUT);
         if blocks[0].offset != 0 || !each || !ordered || total - blocks[n - 1].offset > MAX_BLOCK_OUT {
             return Err(bad());
         }
-        Ok(Blocks { bytes, blocks, total, current: None })
+        Ok(Blocks { file, blocks, total, current: None })
     }
 }
 
@@ -229,7 +244,7 @@ impl Fetch for Blocks<'_> {
             let b = self.blocks[i];
             let size = self.blocks.get(i + 1).map_or(self.total, |n| n.offset) - b.offset;
             if self.current.as_ref().is_none_or(|(k, _)| *k != i) {
-                let data = decode(self.bytes, b.start, b.end).map_err(|e| io::Error::new(e.kind(), format!("the bzip2 block at byte {} of the file: {e}", b.start / 8)))?;
+                let data = decode_in(self.file, b.start, b.end).map_err(|e| io::Error::new(e.kind(), format!("the bzip2 block at byte {} of the file: {e}", b.start / 8)))?;
                 if data.len() as u64 != size {
                     return Err(io::Error::new(io::ErrorKind::InvalidData, format!("the bzip2 block at byte {} of the file decodes to {} bytes, not {size}", b.start / 8, data.len())));
                 }

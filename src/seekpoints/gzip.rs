@@ -17,7 +17,7 @@ use std::sync::{mpsc, Arc};
 use rapidgzip_core::{Decoder, DeflateIndex, IndexOptions, IndexedReader, IndexingDecoderReader, ReadAt, WindowStorage};
 
 use super::{Fetch, SeekPointsError, DEFAULT_SPAN, PIECE};
-use crate::archive::Archive;
+use crate::archive::{ArchiveFile, Reopened};
 use crate::error::{Error, IoContext, Result};
 use crate::format::seek::{self, PieceHasher};
 
@@ -89,12 +89,25 @@ pub fn write_gzidx(index: &DeflateIndex, dest: &Path) -> Result<()> {
 }
 
 /// Reads an indexed_gzip GZIDX file, for the compressed file `archive`.
-pub fn read_gzidx(path: &Path, archive: &Archive) -> Result<DeflateIndex> {
+pub fn read_gzidx(path: &Path, archive: &dyn ArchiveFile) -> Result<DeflateIndex> {
     let mut f = File::open(path).at(path)?;
     let bad = |source| Error::SeekPoints { path: path.to_path_buf(), source };
     let index = DeflateIndex::read_gzidx(&mut f, Some(archive.len())).map_err(|reason| bad(SeekPointsError::NotGzidx { archive: archive.path().to_path_buf(), reason }))?;
     index.validate().map_err(|e| bad(SeekPointsError::BadGzidx(e)))?;
     Ok(index)
+}
+
+/// An archive reopened for the decoding thread, as rapidgzip-core reads it.
+struct Reread(Box<dyn Reopened>);
+
+impl ReadAt for Reread {
+    fn len(&self) -> io::Result<u64> {
+        Ok(self.0.len())
+    }
+
+    fn read_at(&self, offset: u64, buffer: &mut [u8]) -> io::Result<usize> {
+        self.0.read_into(offset, buffer)
+    }
 }
 
 /// A request to the decoding thread: `len` decompressed bytes at `start`, answered on `reply`.
@@ -107,13 +120,13 @@ struct Request {
 /// The thread that owns an [`IndexedReader`] (which holds a zlib stream, and so cannot move
 /// between threads): [`Resume`] asks it for pieces over a channel, which keeps the source
 /// `Send + Sync` without any `unsafe`. It ends when the source is dropped.
-fn spawn_decoder(file: File, index: DeflateIndex) -> std::result::Result<mpsc::Sender<Request>, SeekPointsError> {
+fn spawn_decoder(file: Box<dyn Reopened>, index: DeflateIndex) -> std::result::Result<mpsc::Sender<Request>, SeekPointsError> {
     let (tx, rx) = mpsc::channel::<Request>();
     let (ready_tx, ready_rx) = mpsc::channel::<std::result::Result<(), SeekPointsError>>();
     std::thread::Builder::new()
         .name("tarfs-gzip-seek".into())
         .spawn(move || {
-            let mut reader = match IndexedReader::new(file, index) {
+            let mut reader = match IndexedReader::new(Reread(file), index) {
                 Ok(r) => {
                     let _ = ready_tx.send(Ok(()));
                     r
@@ -139,18 +152,18 @@ fn spawn_decoder(file: File, index: DeflateIndex) -> std::result::Result<mpsc::S
 /// them expands every window, which a listing never needs.
 pub struct Resume {
     decoder: Option<mpsc::Sender<Request>>,
-    pending: Option<(File, Vec<u8>)>,
+    pending: Option<(Box<dyn Reopened>, Vec<u8>)>,
 }
 
 impl Resume {
     /// From a seek section's payload (rapidgzip-core's native index), decoded at the first read.
-    pub fn lazy(file: File, native: Vec<u8>) -> Resume {
+    pub fn lazy(file: Box<dyn Reopened>, native: Vec<u8>) -> Resume {
         Resume { decoder: None, pending: Some((file, native)) }
     }
 
     /// From `index` (an imported GZIDX), started now: an index the user gave that cannot be
     /// used is an error at once.
-    pub fn now(file: File, index: DeflateIndex) -> std::result::Result<Resume, SeekPointsError> {
+    pub fn now(file: Box<dyn Reopened>, index: DeflateIndex) -> std::result::Result<Resume, SeekPointsError> {
         Ok(Resume { decoder: Some(spawn_decoder(file, index)?), pending: None })
     }
 }

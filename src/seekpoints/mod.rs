@@ -38,7 +38,7 @@ use std::sync::{Arc, Mutex};
 use rapidgzip_core::DeflateIndex;
 use xxhash_rust::xxh3::xxh3_64;
 
-use crate::archive::Archive;
+use crate::archive::ArchiveFile;
 use crate::format::compression::Compression;
 use crate::format::seek::{self, PieceHasher, Seek as SeekSection, BINDING_BYTES};
 use crate::source::ByteSource;
@@ -58,6 +58,21 @@ pub fn binding_of(file: &File, len: u64) -> io::Result<u64> {
     file.read_exact_at(&mut head, 0)?;
     let mut tail = vec![0u8; n];
     file.read_exact_at(&mut tail, len - n as u64)?;
+    Ok(seek::binding(len, &head, &tail))
+}
+
+/// The binding of a compressed archive: its head and tail, read at their offsets.
+pub fn binding_of_archive(archive: &dyn ArchiveFile) -> io::Result<u64> {
+    if let Some(b) = archive.lend() {
+        return Ok(binding_of_bytes(b));
+    }
+    let len = archive.len();
+    let n = usize::try_from(len).unwrap_or(usize::MAX).min(BINDING_BYTES);
+    let head = archive.read_at(0, n)?;
+    let tail = archive.read_at(len - n as u64, n)?;
+    if head.len() != n || tail.len() != n {
+        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the archive ended before its length"));
+    }
     Ok(seek::binding(len, &head, &tail))
 }
 
@@ -223,24 +238,12 @@ pub trait Fetch: Send {
     fn fetch(&mut self, start: u64, len: usize) -> io::Result<Vec<u8>>;
 }
 
-/// The mapped file `archive`, opened again for the decoding thread, which reads it itself; an
-/// error if the name now leads to another file.
-fn reopen(archive: &Archive) -> std::result::Result<File, SeekPointsError> {
-    use std::os::unix::fs::MetadataExt;
-    let file = File::open(archive.path()).map_err(SeekPointsError::Reopen)?;
-    let meta = file.metadata().map_err(SeekPointsError::Inspect)?;
-    if (meta.dev(), meta.ino()) != archive.identity() || meta.len() != archive.len() {
-        return Err(SeekPointsError::Replaced);
-    }
-    Ok(file)
-}
-
 /// Pieces decoded, most recently used last.
 type Cache = VecDeque<(u64, Arc<Vec<u8>>)>;
 
 /// A compressed archive read through its seek points.
 pub struct Checkpointed<'a> {
-    archive: &'a Archive,
+    archive: &'a dyn ArchiveFile,
     total: u64,
     piece: u64,
     /// The digest of each piece (the sidecar's, for an imported GZIDX, which has none).
@@ -266,13 +269,13 @@ pub struct Digests {
 
 impl Digests {
     /// The digests of the seek section `section`, if it is intact and belongs to `archive`.
-    pub fn of(archive: &Archive, section: &[u8]) -> std::result::Result<Digests, SeekPointsError> {
+    pub fn of(archive: &dyn ArchiveFile, section: &[u8]) -> std::result::Result<Digests, SeekPointsError> {
         let s = SeekSection::parse(section)?;
         Digests::of_parsed(archive, &s)
     }
 
-    fn of_parsed(archive: &Archive, s: &SeekSection<'_>) -> std::result::Result<Digests, SeekPointsError> {
-        if s.compressed_len != archive.len() || s.binding != binding_of_bytes(archive.bytes()) {
+    fn of_parsed(archive: &dyn ArchiveFile, s: &SeekSection<'_>) -> std::result::Result<Digests, SeekPointsError> {
+        if s.compressed_len != archive.len() || binding_of_archive(archive).map_err(SeekPointsError::Reopen)? != s.binding {
             return Err(SeekPointsError::OtherFile);
         }
         let pieces = (0..s.pieces()).map(|k| s.digest(k).expect("k < pieces")).collect();
@@ -283,7 +286,7 @@ impl Digests {
 impl<'a> Checkpointed<'a> {
     /// Reads `archive` through the seek section `section` of its sidecar, if the section is
     /// intact and belongs to this file; else why not.
-    pub fn open(archive: &'a Archive, compression: Compression, section: &[u8]) -> std::result::Result<Checkpointed<'a>, SeekPointsError> {
+    pub fn open(archive: &'a dyn ArchiveFile, compression: Compression, section: &[u8]) -> std::result::Result<Checkpointed<'a>, SeekPointsError> {
         let s = SeekSection::parse(section)?;
         let kind = match compression {
             Compression::Gzip => seek::KIND_GZIP,
@@ -297,28 +300,28 @@ impl<'a> Checkpointed<'a> {
         }
         let digests = Digests::of_parsed(archive, &s)?.pieces;
         let backend: Box<dyn Fetch + 'a> = match s.kind {
-            seek::KIND_XZ => Box::new(xz::Blocks::open(archive.bytes(), s.payload, s.total_len)?),
-            seek::KIND_ZSTD => Box::new(zstd::Frames::open(archive.bytes(), s.payload, s.total_len)?),
-            seek::KIND_BZIP2 => Box::new(bzip2::Blocks::open(archive.bytes(), s.payload, s.total_len)?),
-            _ => Box::new(gzip::Resume::lazy(reopen(archive)?, s.payload.to_vec())),
+            seek::KIND_XZ => Box::new(xz::Blocks::open(archive, s.payload, s.total_len)?),
+            seek::KIND_ZSTD => Box::new(zstd::Frames::open(archive, s.payload, s.total_len)?),
+            seek::KIND_BZIP2 => Box::new(bzip2::Blocks::open(archive, s.payload, s.total_len)?),
+            _ => Box::new(gzip::Resume::lazy(archive.reopen()?, s.payload.to_vec())),
         };
         Ok(Checkpointed::with_backend(archive, backend, s.total_len, s.piece, digests))
     }
 
-    fn with_backend(archive: &'a Archive, backend: Box<dyn Fetch + 'a>, total: u64, piece: u64, digests: Vec<u64>) -> Checkpointed<'a> {
+    fn with_backend(archive: &'a dyn ArchiveFile, backend: Box<dyn Fetch + 'a>, total: u64, piece: u64, digests: Vec<u64>) -> Checkpointed<'a> {
         Checkpointed { archive, total, piece, digests, decoder: Mutex::new((backend, VecDeque::new())), read: AtomicU64::new(0), decoded: AtomicU64::new(0) }
     }
 
     /// Reads `archive` through `index` (an imported GZIDX, which has no digests of its own),
     /// checking each piece against `digests` (those of the archive's sidecar): a damaged window
     /// in a GZIDX then gives an error, never wrong bytes.
-    pub fn with_index(archive: &'a Archive, index: DeflateIndex, digests: Digests) -> std::result::Result<Checkpointed<'a>, SeekPointsError> {
+    pub fn with_index(archive: &'a dyn ArchiveFile, index: DeflateIndex, digests: Digests) -> std::result::Result<Checkpointed<'a>, SeekPointsError> {
         let total = index.uncompressed_size().ok_or(SeekPointsError::NoLength)?;
         if digests.total != total {
             return Err(SeekPointsError::Length { index: total, sidecar: digests.total });
         }
         // Started now: an index the user gave that cannot be used is an error at once.
-        let backend = gzip::Resume::now(reopen(archive)?, index)?;
+        let backend = gzip::Resume::now(archive.reopen()?, index)?;
         Ok(Checkpointed::with_backend(archive, Box::new(backend), total, digests.piece, digests.pieces))
     }
 

@@ -6,6 +6,7 @@ use std::io::{self, Read};
 use super::{binding_of_bytes, Fetch, Hashing, NoSeekPoints, SeekPointsError, PIECE};
 use crate::format::seek;
 use crate::format::xz;
+use crate::archive::{ArchiveFile, RawStream};
 
 /// One pass over an xz file: its decoded stream, digested; the blocks come from its index.
 pub struct XzPass<'a, R> {
@@ -55,7 +56,7 @@ fn section(bytes: &[u8], digests: &[u64], total: u64) -> std::result::Result<(Ve
 /// Decoding from the blocks of an xz file, going on with the decoder last used when a read
 /// follows it.
 pub struct Blocks<'a> {
-    bytes: &'a [u8],
+    file: &'a dyn ArchiveFile,
     blocks: Vec<xz::Block>,
     current: Option<Cursor<'a>>,
 }
@@ -64,25 +65,35 @@ pub struct Blocks<'a> {
 struct Cursor<'a> {
     stream_start: u64,
     at: u64,
-    decoder: liblzma::read::XzDecoder<io::Chain<io::Cursor<Vec<u8>>, &'a [u8]>>,
+    decoder: liblzma::read::XzDecoder<io::Chain<io::Cursor<Vec<u8>>, Box<dyn Read + Send + 'a>>>,
 }
 
 impl<'a> Blocks<'a> {
-    /// The blocks of the mapped xz file `bytes`, if they are the ones the section `payload`
-    /// (of a stream of `total` bytes) was made for.
-    pub fn open(bytes: &'a [u8], payload: &[u8], total: u64) -> std::result::Result<Blocks<'a>, SeekPointsError> {
-        let blocks = xz::blocks(bytes).map_err(SeekPointsError::XzStructure)?;
+    /// The blocks of the xz file `file`, if they are the ones the section `payload` (of a
+    /// stream of `total` bytes) was made for.
+    pub fn open(file: &'a dyn ArchiveFile, payload: &[u8], total: u64) -> std::result::Result<Blocks<'a>, SeekPointsError> {
+        let blocks = match file.lend() {
+            Some(bytes) => xz::blocks(bytes),
+            None => xz::blocks_with(usize::try_from(file.len()).unwrap_or(usize::MAX), &|start, end| {
+                let got = file.read_at(start as u64, end - start).map_err(|e| xz::XzError::Read(e.kind()))?;
+                if got.len() != end - start {
+                    return Err(xz::XzError::Structure("cut short"));
+                }
+                Ok(got)
+            }),
+        }
+        .map_err(SeekPointsError::XzStructure)?;
         let sum: u64 = blocks.iter().map(|b| b.decompressed_len).sum();
         if seek::words(payload).as_deref() != Some(&[blocks.len() as u64, sum][..]) || sum != total {
             return Err(SeekPointsError::XzBlocks);
         }
-        Ok(Blocks { bytes, blocks, current: None })
+        Ok(Blocks { file, blocks, current: None })
     }
 }
 
-impl Fetch for Blocks<'_> {
+impl<'a> Fetch for Blocks<'a> {
     fn fetch(&mut self, start: u64, len: usize) -> io::Result<Vec<u8>> {
-        let Blocks { bytes, blocks, current } = self;
+        let Blocks { file, blocks, current } = self;
         let mut out = Vec::with_capacity(len);
         let end = start.saturating_add(len as u64);
         while (out.len() as u64) < len as u64 {
@@ -98,8 +109,11 @@ impl Fetch for Blocks<'_> {
                 // A stream of its own: its header, then the file from this block on, up
                 // to the stream's index.
                 let ss = blk.stream_start as usize;
-                let header = bytes[ss..ss + 12].to_vec();
-                let body = &bytes[blk.offset as usize..blk.stream_end as usize];
+                let header = file.read_at(ss as u64, 12)?.into_owned();
+                let body: Box<dyn Read + Send + 'a> = match file.lend() {
+                    Some(bytes) => Box::new(&bytes[blk.offset as usize..blk.stream_end as usize]),
+                    None => Box::new(RawStream::new(*file, blk.offset).take(blk.stream_end - blk.offset)),
+                };
                 let decoder = liblzma::read::XzDecoder::new(io::Cursor::new(header).chain(body));
                 *current = Some(Cursor { stream_start: blk.stream_start, at: blk.decompressed_offset, decoder });
             }

@@ -14,6 +14,7 @@ use zstd::stream::raw::{Decoder as RawDecoder, InBuffer, Operation, OutBuffer};
 
 use super::{binding_of_bytes, Fetch, PIECE};
 use crate::format::seek::{self, PieceHasher};
+use crate::archive::{ArchiveFile, RawStream};
 
 /// One pass over a zstd file, noting frame starts.
 pub struct ZstdPass<'a> {
@@ -103,35 +104,38 @@ impl Read for ZstdPass<'_> {
 
 /// Decoding from frame starts, going on with the decoder last used when a read follows it.
 pub struct Frames<'a> {
-    bytes: &'a [u8],
+    file: &'a dyn ArchiveFile,
     points: Vec<(u64, u64)>,
-    current: Option<(u64, zstd::stream::read::Decoder<'static, &'a [u8]>)>,
+    current: Option<(u64, zstd::stream::read::Decoder<'static, Box<dyn io::BufRead + Send + 'a>>)>,
 }
 
 impl<'a> Frames<'a> {
-    /// The frame starts of the seek section `payload`, for the mapped zstd file `bytes`, whose
-    /// stream has `total` bytes; why not, when they do not fit it.
-    pub fn open(bytes: &'a [u8], payload: &[u8], total: u64) -> std::result::Result<Frames<'a>, super::SeekPointsError> {
+    /// The frame starts of the seek section `payload`, for the zstd file `file`, whose stream
+    /// has `total` bytes; why not, when they do not fit it.
+    pub fn open(file: &'a dyn ArchiveFile, payload: &[u8], total: u64) -> std::result::Result<Frames<'a>, super::SeekPointsError> {
         let bad = || super::SeekPointsError::ZstdFrames;
         let (w, n) = seek::records(payload, 2, 2).ok_or_else(bad)?;
         let points: Vec<(u64, u64)> = w.chunks_exact(2).map(|p| (p[0], p[1])).collect();
         let ordered = points.windows(2).all(|p| p[0].0 < p[1].0 && p[0].1 < p[1].1);
         let last = points[n - 1];
-        if points[0] != (0, 0) || !ordered || last.0 >= bytes.len() as u64 || last.1 >= total {
+        if points[0] != (0, 0) || !ordered || last.0 >= file.len() || last.1 >= total {
             return Err(bad());
         }
-        Ok(Frames { bytes, points, current: None })
+        Ok(Frames { file, points, current: None })
     }
 }
 
-impl Fetch for Frames<'_> {
+impl<'a> Fetch for Frames<'a> {
     fn fetch(&mut self, start: u64, len: usize) -> io::Result<Vec<u8>> {
         let i = self.points.partition_point(|p| p.1 <= start).saturating_sub(1);
         let (c, d) = self.points[i];
         let reuse = self.current.as_ref().is_some_and(|(at, _)| *at <= start && *at >= d);
         if !reuse {
-            let from = usize::try_from(c).map_err(io::Error::other)?;
-            self.current = Some((d, zstd::stream::read::Decoder::with_buffer(&self.bytes[from..])?));
+            let input: Box<dyn io::BufRead + Send + 'a> = match self.file.lend() {
+                Some(bytes) => Box::new(&bytes[usize::try_from(c).map_err(io::Error::other)?..]),
+                None => Box::new(io::BufReader::with_capacity(1 << 20, RawStream::new(self.file, c))),
+            };
+            self.current = Some((d, zstd::stream::read::Decoder::with_buffer(input)?));
         }
         let (at, decoder) = self.current.as_mut().expect("set above");
         let skip = start - *at;

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use crate::archive::Archive;
+use crate::archive::{Archive, ArchiveFile, RawStream};
 use crate::error::{Error, IoContext, Result};
 use crate::format::compression::Compression;
 
@@ -92,7 +92,7 @@ const BACK: usize = 64 << 10;
 
 /// A compressed archive, decoded front to back.
 pub struct Decoded<'a> {
-    archive: &'a Archive,
+    archive: &'a dyn ArchiveFile,
     compression: Compression,
     state: Mutex<Option<DecodeState<'a>>>,
     read: AtomicU64,
@@ -106,8 +106,8 @@ impl std::fmt::Debug for Decoded<'_> {
 }
 
 impl<'a> Decoded<'a> {
-    /// The decompressed stream of the mapped compressed file `archive`.
-    pub fn new(archive: &'a Archive, compression: Compression) -> Decoded<'a> {
+    /// The decompressed stream of the compressed file `archive`.
+    pub fn new(archive: &'a dyn ArchiveFile, compression: Compression) -> Decoded<'a> {
         Decoded { archive, compression, state: Mutex::new(None), read: AtomicU64::new(0), decoded: AtomicU64::new(0) }
     }
 
@@ -118,7 +118,11 @@ impl<'a> Decoded<'a> {
 
     /// A fresh decoder from the start of the stream.
     pub fn stream(&self) -> Result<Box<dyn Read + Send + 'a>> {
-        crate::stream::decoder(io::Cursor::new(self.archive.bytes()), Some(self.compression), self.archive.path())
+        let path = self.archive.path();
+        match self.archive.lend() {
+            Some(bytes) => crate::stream::decoder(io::Cursor::new(bytes), Some(self.compression), path),
+            None => crate::stream::decoder(io::BufReader::with_capacity(1 << 20, RawStream::new(self.archive, 0)), Some(self.compression), path),
+        }
     }
 
     /// Bytes decompressed so far (including those skipped to reach a read).

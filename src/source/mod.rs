@@ -3,20 +3,21 @@
 //! [`ByteSource`] answers one question, *which bytes are at offset X*, and counts what it
 //! answers, so that a caller (and a test) can tell how much of an archive a command read.
 //!
-//! - [`Mapped`]: a memory map (the crate's one mapping, in [`crate::archive`]). It also exposes
-//!   the whole slice, which the chunked parallel scan and the mapped reader use directly.
+//! - [`Direct`]: an uncompressed archive's own bytes ([`crate::archive::ArchiveFile`]): lent
+//!   whole by a mapping (the crate's one mapping, in [`crate::archive`]), which the chunked
+//!   parallel scan and the mapped reader use directly, or read at offsets (a remote object).
 //! - [`Positioned`]: `pread` on an open file, for archives of large members read a few at a time.
 //! - [`Decoded`]: a compressed stream, decoded front to back. Reads must move forward; a read
 //!   behind the decoder's position starts decoding again from the beginning. A gzip file with
 //!   seek points is read through [`crate::seekpoints::Checkpointed`] instead, which resumes
 //!   from the nearest checkpoint.
 //!
-//! One file per backend (`mapped.rs`, `positioned.rs`, `decoded.rs`; the seek points' source is
+//! One file per backend (`direct.rs`, `positioned.rs`, `decoded.rs`; the seek points' source is
 //! [`crate::seekpoints::Checkpointed`]); [`source_of`] is the one table that chooses. Whether an
 //! index may answer for the bytes is [`crate::verdict`]'s question, not a source's.
 
 mod decoded;
-mod mapped;
+mod direct;
 mod positioned;
 
 use std::borrow::Cow;
@@ -24,11 +25,11 @@ use std::io::{self, Read};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::archive::Archive;
+use crate::archive::ArchiveFile;
 use crate::format::compression::Compression;
 
 pub use decoded::{spool, Decoded};
-pub use mapped::Mapped;
+pub use direct::Direct;
 pub use positioned::Positioned;
 
 /// Bytes at offsets.
@@ -65,16 +66,16 @@ pub trait ByteSource: Send + Sync {
     }
 }
 
-/// The source for a mapped file: decoded when it is a compressed stream, else the mapping.
-pub fn source_of(archive: &Archive) -> Box<dyn ByteSource + '_> {
+/// The source for an archive: decoded when it is a compressed stream, else its own bytes.
+pub fn source_of(archive: &dyn ArchiveFile) -> Box<dyn ByteSource + '_> {
     match compression_of(archive) {
         Some(c) => Box::new(Decoded::new(archive, c)),
-        None => Box::new(Mapped::new(archive)),
+        None => Box::new(Direct::new(archive)),
     }
 }
 
-/// The compression of a mapped file, if it is a compressed stream.
-pub fn compression_of(archive: &Archive) -> Option<Compression> {
+/// The compression of an archive, if it is a compressed stream.
+pub fn compression_of(archive: &dyn ArchiveFile) -> Option<Compression> {
     archive.compression()
 }
 
@@ -106,6 +107,7 @@ impl Read for SourceStream<'_> {
 mod tests {
     use std::fs::File;
     use super::*;
+    use crate::archive::Archive;
     use std::io::Write;
 
     #[test]
@@ -120,7 +122,7 @@ mod tests {
         e.finish().unwrap();
         let mapped_archive = Archive::open(&plain).unwrap();
         let gz_archive = Archive::open(&gz).unwrap();
-        let mapped = Mapped::new(&mapped_archive);
+        let mapped = Direct::new(&mapped_archive);
         let positioned = Positioned::open(&plain).unwrap();
         let decoded = Decoded::new(&gz_archive, compression_of(&gz_archive).expect("gzip"));
         // Forward, a little behind (the back-window), far behind (decoding again), past the end.

@@ -1,0 +1,216 @@
+//! An archive as the readers see it: a named run of bytes with a length, a stamp and an identity,
+//! read at offsets ([`ArchiveFile`]). A local file ([`super::Archive`], mapped) is one; a remote
+//! object is another. Everything that judges or reads an archive — the verdict's sample, tail and
+//! digest, the locating of embedded and CSV indexes, the decoded stream, the seek points — asks
+//! this trait, so a new kind of archive is one file that implements it, plus one arm in
+//! [`open_any`].
+
+use std::borrow::Cow;
+use std::fmt;
+use std::io::{self, Read};
+use std::path::Path;
+
+use super::{Archive, Embedded};
+use crate::error::Result;
+use crate::format::compression::Compression;
+use crate::format::header::{round_up, BLOCK};
+use crate::format::tarfs;
+use crate::scan::{Entry, ScanOptions, Scanner, Step};
+use crate::seekpoints::SeekPointsError;
+
+/// An archive's bytes and what identifies them.
+pub trait ArchiveFile: Send + Sync + fmt::Debug {
+    /// The archive's name, in messages (a path, or a URL).
+    fn path(&self) -> &Path;
+    /// Its length in bytes, when it was opened.
+    fn len(&self) -> u64;
+    /// Whether it is empty.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// What identified it when it was opened: the stamp an index records, and the verdict
+    /// compares.
+    fn stamp(&self) -> tarfs::Stamp;
+    /// Its device and inode (or another kind's equivalent), when it was opened.
+    fn identity(&self) -> (u64, u64);
+    /// The compression its first bytes show.
+    fn compression(&self) -> Option<Compression>;
+    /// For a decompressed copy: the length of the compressed file it came from.
+    fn compressed_len(&self) -> Option<u64> {
+        None
+    }
+    /// `len` bytes at `offset`, borrowed where they are in memory; fewer only at the end.
+    fn read_at(&self, offset: u64, len: usize) -> io::Result<Cow<'_, [u8]>>;
+    /// The whole archive, when it is in memory (a mapping): scans then borrow it.
+    fn lend(&self) -> Option<&[u8]> {
+        None
+    }
+    /// An error when what was read cannot be trusted any more (a mapped file that shrank).
+    fn check_intact(&self) -> Result<()> {
+        Ok(())
+    }
+    /// The same bytes again, for a decoding thread that reads them itself; an error when the
+    /// name now leads to other bytes.
+    fn reopen(&self) -> std::result::Result<Box<dyn Reopened>, SeekPointsError>;
+}
+
+/// An archive's bytes, owned by a thread that reads them at offsets.
+pub trait Reopened: Send + Sync {
+    /// The length.
+    fn len(&self) -> u64;
+    /// Reads into `buf` at `offset`; fewer bytes only at the end.
+    fn read_into(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize>;
+}
+
+/// The one table of kinds of archive: what a name on the command line opens. A new kind (an
+/// object store's URL, say) is one arm here.
+pub fn open_any(path: &Path) -> Result<Box<dyn ArchiveFile>> {
+    Ok(Box::new(Archive::open(path)?))
+}
+
+/// A local file reopened: `pread` on its own descriptor.
+struct LocalFile {
+    file: std::fs::File,
+    len: u64,
+}
+
+impl Reopened for LocalFile {
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn read_into(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+        std::os::unix::fs::FileExt::read_at(&self.file, buf, offset)
+    }
+}
+
+impl ArchiveFile for Archive {
+    fn path(&self) -> &Path {
+        Archive::path(self)
+    }
+
+    fn len(&self) -> u64 {
+        Archive::len(self)
+    }
+
+    fn stamp(&self) -> tarfs::Stamp {
+        Archive::stamp(self)
+    }
+
+    fn identity(&self) -> (u64, u64) {
+        Archive::identity(self)
+    }
+
+    fn compression(&self) -> Option<Compression> {
+        Archive::compression(self)
+    }
+
+    fn compressed_len(&self) -> Option<u64> {
+        Archive::compressed_len(self)
+    }
+
+    fn read_at(&self, offset: u64, len: usize) -> io::Result<Cow<'_, [u8]>> {
+        let data = self.bytes();
+        let start = usize::try_from(offset).unwrap_or(usize::MAX).min(data.len());
+        let end = start.saturating_add(len).min(data.len());
+        Ok(Cow::Borrowed(&data[start..end]))
+    }
+
+    fn lend(&self) -> Option<&[u8]> {
+        Some(self.bytes())
+    }
+
+    fn check_intact(&self) -> Result<()> {
+        Archive::check_intact(self)
+    }
+
+    fn reopen(&self) -> std::result::Result<Box<dyn Reopened>, SeekPointsError> {
+        use std::os::unix::fs::MetadataExt;
+        let file = std::fs::File::open(Archive::path(self)).map_err(SeekPointsError::Reopen)?;
+        let meta = file.metadata().map_err(SeekPointsError::Inspect)?;
+        if (meta.dev(), meta.ino()) != Archive::identity(self) || meta.len() != Archive::len(self) {
+            return Err(SeekPointsError::Replaced);
+        }
+        Ok(Box::new(LocalFile { file, len: meta.len() }))
+    }
+}
+
+/// The member whose header chain starts at byte `position` of `file`, given to `f` with the
+/// offset its positions count from (0 where the archive is lent whole; else `position`, the
+/// member scanned from a window read there), or `None` when no member starts there. A window
+/// grows while the chain is longer than it (long pax records), up to 64 MiB.
+pub fn with_member_at<R>(file: &dyn ArchiveFile, position: u64, opts: ScanOptions, f: impl FnOnce(Option<(Entry<'_>, u64)>) -> R) -> io::Result<R> {
+    if let Some(bytes) = file.lend() {
+        return Ok(f(Scanner::at(bytes, position, opts).next().and_then(|r| r.ok()).map(|e| (e, 0))));
+    }
+    let mut want = 64 * BLOCK;
+    loop {
+        let head = file.read_at(position, want)?;
+        // A window cut short by the end of the archive is all there is.
+        let more = head.len() == want;
+        let step = Scanner::window(&head, 0, opts, more, &[]).step();
+        match step {
+            Ok(Step::Entry(e)) => return Ok(f(Some((e, position)))),
+            Ok(Step::NeedData { .. }) | Err(_) if more && want < (64 << 20) => want *= 8,
+            _ => return Ok(f(None)),
+        }
+    }
+}
+
+/// The embedded index of `file`, if its first member is the regular file `.tarfs`.
+pub(super) fn embedded_of(file: &dyn ArchiveFile) -> Option<Embedded> {
+    let found = with_member_at(file, 0, ScanOptions::default(), |found| {
+        let (first, base) = found?;
+        if first.path().as_ref() != tarfs::MEMBER_NAME.as_bytes() || first.typeflag != b'0' && first.typeflag != 0 {
+            return None;
+        }
+        let start = base + first.data_offset;
+        Some(Embedded {
+            member_position: base + first.position,
+            data: start as usize..(start + first.stored_size) as usize,
+            base: start + round_up(first.stored_size)?,
+        })
+    });
+    found.ok().flatten()
+}
+
+/// `file` read front to back from `offset`, in pieces of at most 1 MiB.
+pub struct RawStream<'a> {
+    file: &'a dyn ArchiveFile,
+    at: u64,
+}
+
+impl<'a> RawStream<'a> {
+    /// The bytes of `file` from `offset` on.
+    pub fn new(file: &'a dyn ArchiveFile, offset: u64) -> RawStream<'a> {
+        RawStream { file, at: offset }
+    }
+}
+
+impl Read for RawStream<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let want = buf.len().min(1 << 20);
+        let piece = self.file.read_at(self.at, want)?;
+        buf[..piece.len()].copy_from_slice(&piece);
+        self.at += piece.len() as u64;
+        Ok(piece.len())
+    }
+}
+
+/// The xxh3 digest of all of `file` (a compressed file's binding), and the bytes read.
+pub fn digest_of(file: &dyn ArchiveFile) -> io::Result<u64> {
+    if let Some(bytes) = file.lend() {
+        return Ok(xxhash_rust::xxh3::xxh3_64(bytes));
+    }
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    let mut at = 0;
+    while at < file.len() {
+        let piece = file.read_at(at, 1 << 20)?;
+        if piece.is_empty() {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the archive ended before its length"));
+        }
+        h.update(&piece);
+        at += piece.len() as u64;
+    }
+    Ok(h.digest())
+}
