@@ -21,10 +21,10 @@
 
 use std::fmt;
 
-use crate::archive::Archive;
+use crate::archive::{with_member_at, ArchiveFile};
 use crate::format::header::{is_zero_block, BLOCK_U64};
 use crate::format::tarfs::{IndexEntry, IndexError, IndexInfo, Stamp};
-use crate::scan::{Entry, ScanOptions, Scanner};
+use crate::scan::{Entry, ScanOptions};
 
 /// Entries of an index that freshness compares with the archive, besides the first and last.
 pub const SAMPLE: usize = 64;
@@ -134,6 +134,13 @@ pub enum Why {
     SeekBinding,
     /// The full check (`tarfs verify`) failed, with this message.
     Unverified(String),
+    /// The archive could not be read where the check looked.
+    Unread {
+        /// Where.
+        at: u64,
+        /// What went wrong.
+        kind: std::io::ErrorKind,
+    },
     /// For a grown re-index: it cannot answer alone (a subset, no extension data, pax global
     /// headers or seek points).
     NotAlone,
@@ -163,6 +170,7 @@ impl fmt::Display for Why {
             Why::Globals => write!(f, "it cannot carry the archive's pax global headers"),
             Why::SeekBinding => write!(f, "its seek points were made for another file (its length or its first and last 64 KiB differ)"),
             Why::Unverified(e) => write!(f, "{e}"),
+            Why::Unread { at, kind } => write!(f, "the archive could not be read at byte {at} ({kind})"),
             Why::NotAlone => write!(f, "it cannot answer alone (a subset, no extension data, globals or seek points)"),
             Why::NotGrown => write!(f, "the archive did not grow"),
             Why::NoMemberAtOldEnd { at } => write!(f, "no member starts at the old end (byte {at})"),
@@ -230,7 +238,7 @@ pub struct Judged<'e, F: Fn(usize) -> Option<IndexEntry<'e>>> {
 /// [`keep_sidecar`] is stricter.) The journal is [`pending`]'s question, asked first by
 /// every reader and by `index`; a writer reading back its own change, under its own journal,
 /// asks only this one.
-pub fn judge<'e, F: Fn(usize) -> Option<IndexEntry<'e>>>(ix: &Judged<'e, F>, archive: &Archive) -> Verdict {
+pub fn judge<'e, F: Fn(usize) -> Option<IndexEntry<'e>>>(ix: &Judged<'e, F>, archive: &dyn ArchiveFile) -> Verdict {
     match freshness(ix, archive) {
         Ok(read) => Verdict::Fresh { read },
         Err(v) => v,
@@ -239,7 +247,7 @@ pub fn judge<'e, F: Fn(usize) -> Option<IndexEntry<'e>>>(ix: &Judged<'e, F>, arc
 
 /// [`judge`] for `index`'s keep-or-rebuild: a sidecar is kept only when it is fresh and still
 /// records the archive's stamp, so that the next cheap check needs only the sample.
-pub fn keep_sidecar<'e, F: Fn(usize) -> Option<IndexEntry<'e>>>(ix: &Judged<'e, F>, archive: &Archive) -> Verdict {
+pub fn keep_sidecar<'e, F: Fn(usize) -> Option<IndexEntry<'e>>>(ix: &Judged<'e, F>, archive: &dyn ArchiveFile) -> Verdict {
     match judge(ix, archive) {
         Verdict::Fresh { .. } if ix.info.stamp != Some(archive.stamp()) => Verdict::Stale(Why::Stamp { then: ix.info.stamp, now: archive.stamp() }),
         v => v,
@@ -248,7 +256,7 @@ pub fn keep_sidecar<'e, F: Fn(usize) -> Option<IndexEntry<'e>>>(ix: &Judged<'e, 
 
 /// [`Verdict::Interrupted`] when an interrupted in-place change of `archive` left its journal:
 /// no index answers for a half-changed archive, nor is one made of it, until `tarfs recover`.
-pub fn pending(archive: &Archive) -> Option<Verdict> {
+pub fn pending(archive: &dyn ArchiveFile) -> Option<Verdict> {
     crate::ops::journal::pending(archive.path(), archive.identity()).then_some(Verdict::Interrupted)
 }
 
@@ -260,7 +268,7 @@ pub fn pending(archive: &Archive) -> Option<Verdict> {
 /// index, which every cheap check would then call fresh for good); and a member now starts at
 /// its old end (`tar -rf` writes its first new header over the old end marker, `tarfs csv`
 /// too, often within the old length). The bytes read are added to `read`.
-pub fn grown<'e, F: Fn(usize) -> Option<IndexEntry<'e>>>(ix: &Judged<'e, F>, alone: bool, archive: &Archive, scan: ScanOptions, read: &mut u64) -> Verdict {
+pub fn grown<'e, F: Fn(usize) -> Option<IndexEntry<'e>>>(ix: &Judged<'e, F>, alone: bool, archive: &dyn ArchiveFile, scan: ScanOptions, read: &mut u64) -> Verdict {
     let info = ix.info;
     if !alone {
         return Verdict::Stale(Why::NotAlone);
@@ -273,13 +281,14 @@ pub fn grown<'e, F: Fn(usize) -> Option<IndexEntry<'e>>>(ix: &Judged<'e, F>, alo
         Ok(n) => *read += n,
         Err(v) => return v,
     }
-    match Scanner::at(archive.bytes(), end, scan).next() {
-        Some(Ok(e)) if e.position == end => Verdict::Grown { from: end },
-        _ => Verdict::Stale(Why::NoMemberAtOldEnd { at: end }),
+    match with_member_at(archive, end, scan, |found| found.is_some_and(|(e, base)| base + e.position == end)) {
+        Ok(true) => Verdict::Grown { from: end },
+        Ok(false) => Verdict::Stale(Why::NoMemberAtOldEnd { at: end }),
+        Err(e) => Verdict::Stale(Why::Unread { at: end, kind: e.kind() }),
     }
 }
 
-fn freshness<'e, F: Fn(usize) -> Option<IndexEntry<'e>>>(ix: &Judged<'e, F>, archive: &Archive) -> Result<u64, Verdict> {
+fn freshness<'e, F: Fn(usize) -> Option<IndexEntry<'e>>>(ix: &Judged<'e, F>, archive: &dyn ArchiveFile) -> Result<u64, Verdict> {
     let info = ix.info;
     if info.source_len != 0 {
         let compressed = archive.compressed_len().unwrap_or(archive.len());
@@ -295,8 +304,8 @@ fn freshness<'e, F: Fn(usize) -> Option<IndexEntry<'e>>>(ix: &Judged<'e, F>, arc
         return Err(Verdict::Stale(Why::Length { recorded: info.archive_len, now: archive.len() }));
     }
     let end = ix.base + info.end_offset;
-    let tail = archive.bytes().get(end as usize..).unwrap_or_default();
-    if end > archive.len() || !is_zero_block(&tail[..tail.len().min(crate::format::header::BLOCK)]) {
+    let tail = archive.read_at(end, crate::format::header::BLOCK).map_err(|e| Verdict::Stale(Why::Unread { at: end, kind: e.kind() }))?;
+    if end > archive.len() || !is_zero_block(&tail) {
         return Err(Verdict::Stale(Why::End { at: end }));
     }
     let changed = ix.sidecar && info.stamp.is_some_and(|s| s != archive.stamp());
@@ -307,20 +316,23 @@ fn freshness<'e, F: Fn(usize) -> Option<IndexEntry<'e>>>(ix: &Judged<'e, F>, arc
 
 /// The binding of a compressed file's sidecar: its stamp, else its digest. Returns the bytes
 /// read.
-fn compressed_binding<'e, F: Fn(usize) -> Option<IndexEntry<'e>>>(ix: &Judged<'e, F>, archive: &Archive) -> Result<u64, Verdict> {
+fn compressed_binding<'e, F: Fn(usize) -> Option<IndexEntry<'e>>>(ix: &Judged<'e, F>, archive: &dyn ArchiveFile) -> Result<u64, Verdict> {
     if ix.sidecar && ix.info.stamp == Some(archive.stamp()) {
         return Ok(0);
     }
     match ix.info.source_digest {
-        Some(d) if d == xxhash_rust::xxh3::xxh3_64(archive.bytes()) => Ok(archive.len()),
-        Some(_) => Err(Verdict::Stale(Why::CompressedDigest)),
+        Some(d) => match crate::archive::digest_of(archive) {
+            Ok(now) if now == d => Ok(archive.len()),
+            Ok(_) => Err(Verdict::Stale(Why::CompressedDigest)),
+            Err(e) => Err(Verdict::Stale(Why::Unread { at: 0, kind: e.kind() })),
+        },
         None => Err(Verdict::Stale(Why::Unbound)),
     }
 }
 
 /// The sample: the first, the last and [`SAMPLE`] entries between each still match the header
 /// at its position. Returns the archive bytes read.
-fn sample_unchanged<'e, F: Fn(usize) -> Option<IndexEntry<'e>>>(ix: &Judged<'e, F>, archive: &Archive) -> Result<u64, Verdict> {
+fn sample_unchanged<'e, F: Fn(usize) -> Option<IndexEntry<'e>>>(ix: &Judged<'e, F>, archive: &dyn ArchiveFile) -> Result<u64, Verdict> {
     let n = ix.entries;
     let step = (n / SAMPLE).max(1);
     entries_unchanged(ix, (0..n).step_by(step).chain(n.checked_sub(1)), archive)
@@ -328,8 +340,7 @@ fn sample_unchanged<'e, F: Fn(usize) -> Option<IndexEntry<'e>>>(ix: &Judged<'e, 
 
 /// Whether each of the entries `which` still matches the header at its position. Returns the
 /// archive bytes read.
-pub fn entries_unchanged<'e, F: Fn(usize) -> Option<IndexEntry<'e>>>(ix: &Judged<'e, F>, which: impl Iterator<Item = usize>, archive: &Archive) -> Result<u64, Verdict> {
-    let data = archive.bytes();
+pub fn entries_unchanged<'e, F: Fn(usize) -> Option<IndexEntry<'e>>>(ix: &Judged<'e, F>, which: impl Iterator<Item = usize>, archive: &dyn ArchiveFile) -> Result<u64, Verdict> {
     let mut read = 0;
     for i in which {
         let last = i + 1 == ix.entries;
@@ -338,11 +349,16 @@ pub fn entries_unchanged<'e, F: Fn(usize) -> Option<IndexEntry<'e>>>(ix: &Judged
         };
         // The position is the first block of the header chain; the entry copies the main header.
         let pos = ix.base + entry.position() * BLOCK_U64;
-        let here = Scanner::at(data, pos, ScanOptions::default()).next().and_then(Result::ok);
-        read += here.as_ref().map_or(BLOCK_U64, |e| e.header_offset + BLOCK_U64 - e.position);
         let chain_ok = |e: &Entry<'_>| entry.chain_blocks().is_none_or(|c| c == e.chain_blocks());
-        if !here.is_some_and(|e| e.position == pos && entry.matches_header(e.header.as_bytes()) && chain_ok(&e)) {
-            return Err(Verdict::Stale(Why::Entry { entry: i, last, at: pos }));
+        let here = with_member_at(archive, pos, ScanOptions::default(), |found| {
+            let (n, same) = found.map_or((BLOCK_U64, false), |(e, base)| (e.header_offset + BLOCK_U64 - e.position, base + e.position == pos && entry.matches_header(e.header.as_bytes()) && chain_ok(&e)));
+            read += n;
+            same
+        });
+        match here {
+            Ok(true) => {}
+            Ok(false) => return Err(Verdict::Stale(Why::Entry { entry: i, last, at: pos })),
+            Err(e) => return Err(Verdict::Stale(Why::Unread { at: pos, kind: e.kind() })),
         }
     }
     Ok(read)

@@ -46,7 +46,7 @@ type Listed = (String, u64, char);
 
 /// (path, size, type) of each member by `open_best`, in its order, and the source used.
 fn through_index(a: &Path) -> (Vec<Listed>, Box<dyn MemberIndex>) {
-    let opened = open_best(Archive::open(a).unwrap(), None, ScanOptions::default()).unwrap();
+    let opened = open_best(Box::new(Archive::open(a).unwrap()), None, ScanOptions::default()).unwrap();
     let mut got = Vec::new();
     opened
         .index
@@ -145,7 +145,7 @@ fn a_stale_sidecar_is_passed_over_with_its_typed_verdict() {
     let other = sample(tmp.path(), "b.tar");
     ok(Command::new("sh").arg("-c").arg(format!("printf 'x' >> {}", other.display())));
     std::fs::rename(&other, &a).unwrap();
-    let opened = open_best(Archive::open(&a).unwrap(), None, ScanOptions::default()).unwrap();
+    let opened = open_best(Box::new(Archive::open(&a).unwrap()), None, ScanOptions::default()).unwrap();
     assert_eq!(opened.index.source(), Source::Scan);
     assert_eq!(opened.refusals.len(), 1, "{:?}", opened.refusals);
     assert!(matches!(opened.refusals[0].verdict, tarfs::verdict::Verdict::Stale(tarfs::verdict::Why::Length { .. })), "{:?}", opened.refusals[0]);

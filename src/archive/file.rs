@@ -58,6 +58,10 @@ pub trait ArchiveFile: Send + Sync + fmt::Debug {
 pub trait Reopened: Send + Sync {
     /// The length.
     fn len(&self) -> u64;
+    /// Whether it is empty.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
     /// Reads into `buf` at `offset`; fewer bytes only at the end.
     fn read_into(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize>;
 }
@@ -158,7 +162,7 @@ pub fn with_member_at<R>(file: &dyn ArchiveFile, position: u64, opts: ScanOption
 }
 
 /// The embedded index of `file`, if its first member is the regular file `.tarfs`.
-pub(super) fn embedded_of(file: &dyn ArchiveFile) -> Option<Embedded> {
+pub fn embedded_of(file: &dyn ArchiveFile) -> Option<Embedded> {
     let found = with_member_at(file, 0, ScanOptions::default(), |found| {
         let (first, base) = found?;
         if first.path().as_ref() != tarfs::MEMBER_NAME.as_bytes() || first.typeflag != b'0' && first.typeflag != 0 {

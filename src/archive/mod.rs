@@ -9,9 +9,11 @@ use std::path::{Path, PathBuf};
 
 mod file;
 mod index_dir;
+mod unmapped;
 
-pub use file::{open_any, with_member_at, ArchiveFile, RawStream, Reopened};
+pub use file::{digest_of, embedded_of, open_any, with_member_at, ArchiveFile, RawStream, Reopened};
 pub use index_dir::{sidecar_candidates, sidecar_path, IndexDir};
+pub use unmapped::Unmapped;
 
 use memmap2::{Advice, Mmap};
 

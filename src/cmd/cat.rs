@@ -3,7 +3,6 @@
 use std::io::{self, BufWriter, Write};
 
 use anyhow::Result;
-use tarfs::archive::Archive;
 use tarfs::ops::read::cat;
 
 use super::reading::{freshness_note, names, open_reader};
@@ -21,10 +20,10 @@ pub fn run(cfg: &Config<'_>, a: &CatArgs) -> Result<bool> {
         r?;
         return Ok(true);
     }
-    let archive = Archive::open(&a.archive)?;
-    let mut reader = open_reader(cfg, &archive, a.index.as_deref())?;
+    let archive = tarfs::archive::open_any(&a.archive)?;
+    let mut reader = open_reader(cfg, &*archive, a.index.as_deref())?;
     if let Some(g) = &a.gzidx {
-        reader.use_gzidx(tarfs::seekpoints::read_gzidx(g, &archive)?)?;
+        reader.use_gzidx(tarfs::seekpoints::read_gzidx(g, &*archive)?)?;
     }
     let r = cat(&reader, &names, &mut out);
     out.flush()?;

@@ -5,7 +5,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
-use tarfs::archive::Archive;
+use tarfs::archive::open_any;
 use tarfs::quote::Quoting;
 
 use super::reading::{freshness_note, open_reader, selection};
@@ -18,7 +18,7 @@ use crate::warn;
 pub fn run(cfg: &Config<'_>, a: &LsArgs) -> Result<bool> {
     let from_stdin = a.archive.as_os_str() == "-";
     let mut select = selection(&a.members, &a.select)?;
-    let archive = if from_stdin { None } else { Some(Archive::open(&a.archive)?) };
+    let archive = if from_stdin { None } else { Some(open_any(&a.archive)?) };
     let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
     let quoting = Quoting::new(a.quoting_style.into());
     let mut long = LongFormat::new(quoting);
@@ -46,7 +46,7 @@ pub fn run(cfg: &Config<'_>, a: &LsArgs) -> Result<bool> {
         // Standard input: one pass over the stream, as `tar -tf -` does.
         None => tarfs::stream::open_stdin().and_then(|mut r| tarfs::stream::scan_stream(&mut r, Path::new("-"), cfg.scan, 1 << 20, &mut each)).map(|e| Some(e.end)),
         Some(archive) => {
-            let reader = open_reader(cfg, archive, a.index.as_deref())?;
+            let reader = open_reader(cfg, &**archive, a.index.as_deref())?;
             let end = reader.for_each(&mut each);
             if cfg.verbose {
                 warn(format!("{}: read {} bytes of the archive for the listing{}", a.archive.display(), reader.bytes_read(), freshness_note(&reader)));

@@ -5,7 +5,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
-use tarfs::archive::Archive;
+use tarfs::archive::ArchiveFile;
 use tarfs::ops::read::Reader;
 use tarfs::ops::select::Selection;
 
@@ -15,7 +15,7 @@ use crate::warn;
 
 /// Opens `archive` through its best index; says why an index was passed over, and (`-v`) which
 /// one is used.
-pub fn open_reader<'a>(cfg: &Config<'_>, archive: &'a Archive, index: Option<&Path>) -> Result<Reader<'a>> {
+pub fn open_reader<'a>(cfg: &Config<'_>, archive: &'a dyn ArchiveFile, index: Option<&Path>) -> Result<Reader<'a>> {
     let reader = match index {
         Some(index) => Reader::through(archive, index, cfg.scan)?,
         None => Reader::open(archive, cfg.index_dir.as_ref(), cfg.scan)?,

@@ -1,7 +1,7 @@
 //! `tarfs verify`: check that each archive's index is present, intact and up to date.
 
 use anyhow::Result;
-use tarfs::archive::Archive;
+use tarfs::archive::open_any;
 use tarfs::batch::{self, Action, Done, Progress};
 use tarfs::discover::Found;
 use tarfs::ops::verify::verify;
@@ -11,8 +11,8 @@ use crate::Status;
 
 pub fn run(cfg: &Config<'_>) -> Result<Status> {
     let job = |f: &Found, _: &dyn Progress| -> tarfs::Result<Done> {
-        let archive = Archive::open(&f.path)?;
-        let r = verify(&archive, cfg.index_dir.as_ref(), cfg.scan)?;
+        let archive = open_any(&f.path)?;
+        let r = verify(&*archive, cfg.index_dir.as_ref(), cfg.scan)?;
         let kind = if r.subset { "subset index" } else { "index" };
         let later = match r.uncovered {
             0 => String::new(),

@@ -23,7 +23,7 @@ mod tarfs;
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
-use crate::archive::{Archive, IndexDir};
+use crate::archive::{ArchiveFile, IndexDir};
 use crate::error::Result;
 use crate::ops::owned::OwnedReader;
 use crate::ops::read::{fingerprint, normalize_name, Reader, Refusal, Source};
@@ -190,7 +190,7 @@ pub struct Opened {
 
 /// Opens `archive` through the best index it has: the one [`Reader::open`] chooses (embedded,
 /// sidecar under `index_dir` or beside it, CSV), else a scan.
-pub fn open_best(archive: Archive, index_dir: Option<&IndexDir>, opts: ScanOptions) -> Result<Opened> {
+pub fn open_best(archive: Box<dyn ArchiveFile>, index_dir: Option<&IndexDir>, opts: ScanOptions) -> Result<Opened> {
     let reader = Arc::new(OwnedReader::open(archive, |a| Reader::open(a, index_dir, opts))?);
     let refusals = reader.reader().refusals().to_vec();
     let index: Box<dyn MemberIndex> = match reader.reader().source() {

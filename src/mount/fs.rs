@@ -25,7 +25,6 @@ use fuser::{Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Gener
 
 use super::tree::{Data, Kind, MemberInfo, Tree, TreeBuilder, ROOT};
 use super::MountOptions;
-use crate::archive::Archive;
 use crate::format::tarfs::Stamp;
 use crate::ops::owned::OwnedReader;
 use crate::ops::read::Layout;
@@ -56,7 +55,7 @@ fn stamp_of(m: &std::fs::Metadata) -> (u64, u64, Stamp) {
 impl Loaded {
     /// Loads the archive at `path` through the best index it has (or a scan).
     pub fn open(path: &std::path::Path, opts: &MountOptions) -> crate::Result<Loaded> {
-        let archive = Archive::open(path)?;
+        let archive = crate::archive::open_any(path)?;
         let file = File::open(path).map_err(|source| crate::Error::Io { path: path.to_path_buf(), source })?;
         let stamp = stamp_of(&file.metadata().map_err(|source| crate::Error::Io { path: path.to_path_buf(), source })?);
         let opened = crate::members::open_best(archive, opts.index_dir.as_ref(), opts.scan)?;

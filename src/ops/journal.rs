@@ -158,7 +158,7 @@ pub fn pending(path: &Path, (dev, ino): (u64, u64)) -> bool {
 
 /// [`Error::Interrupted`] when a change of `archive` is pending: the commands that read or index
 /// an archive ask this first, so that none answers for, or indexes, a half-changed file.
-pub fn refuse_pending(archive: &crate::archive::Archive) -> crate::Result<()> {
+pub fn refuse_pending(archive: &dyn crate::archive::ArchiveFile) -> crate::Result<()> {
     match crate::verdict::pending(archive) {
         Some(_) => Err(crate::Error::Interrupted { path: archive.path().to_path_buf() }),
         None => Ok(()),

@@ -1,18 +1,18 @@
 //! A [`Reader`] together with the archive it reads, for holders that keep a reader as long as
 //! they like: the mount keeps one per archive it has loaded, for the life of the mount.
 //!
-//! [`Reader`] borrows its [`Archive`] (its entries are views into the mapping, which is what
+//! [`Reader`] borrows its [`ArchiveFile`] (its entries are views into the mapping, which is what
 //! makes a listing allocate nothing per member). [`OwnedReader`] owns both, through the
 //! `self_cell` crate, so that no archive needs leaking to outlive the function that opened it.
 
-use crate::archive::Archive;
+use crate::archive::ArchiveFile;
 use crate::ops::read::Reader;
 
 self_cell::self_cell!(
-    /// An [`Archive`] and a [`Reader`] of it, owned together. [`OwnedReader::reader`] lends the
+    /// An [`ArchiveFile`] and a [`Reader`] of it, owned together. [`OwnedReader::reader`] lends the
     /// reader.
     pub struct OwnedReader {
-        owner: Archive,
+        owner: Box<dyn ArchiveFile>,
         #[covariant]
         dependent: Reader,
     }
@@ -20,8 +20,8 @@ self_cell::self_cell!(
 
 impl OwnedReader {
     /// Opens a reader of `archive` with `open` (e.g. [`Reader::open`]) and keeps both.
-    pub fn open(archive: Archive, open: impl for<'a> FnOnce(&'a Archive) -> crate::Result<Reader<'a>>) -> crate::Result<OwnedReader> {
-        OwnedReader::try_new(archive, open)
+    pub fn open(archive: Box<dyn ArchiveFile>, open: impl for<'a> FnOnce(&'a dyn ArchiveFile) -> crate::Result<Reader<'a>>) -> crate::Result<OwnedReader> {
+        OwnedReader::try_new(archive, |a| open(&**a))
     }
 
     /// The reader.

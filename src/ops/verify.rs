@@ -6,7 +6,7 @@
 //! length the one recorded. A full index must list every member; a subset index must list exactly
 //! the members its recorded filter selects (or, without a recorded filter, only real members).
 
-use crate::archive::{Archive, IndexDir};
+use crate::archive::{ArchiveFile, IndexDir, RawStream};
 use crate::error::{Error, Result};
 use crate::format::header::{HeaderView, BLOCK_U64};
 use crate::format::ext;
@@ -18,7 +18,7 @@ use crate::scan::Warning;
 use crate::format::compression::Compression;
 use crate::source::compression_of;
 use crate::error::IoContext;
-use crate::scan::{Entry, ScanOptions, Scanner};
+use crate::scan::{Entry, ScanEnd, ScanOptions, Scanner};
 use std::path::{Path, PathBuf};
 
 /// What a successful check found.
@@ -40,7 +40,7 @@ pub struct VerifyReport {
 /// archive and, where there is one, the entry. An archive with several sidecars (under the index
 /// dir, beside it, in the user's cache) passes when one of them does, as readers use the first
 /// usable one; else the first one's error is returned.
-pub fn verify(archive: &Archive, index_dir: Option<&IndexDir>, opts: ScanOptions) -> Result<VerifyReport> {
+pub fn verify(archive: &dyn ArchiveFile, index_dir: Option<&IndexDir>, opts: ScanOptions) -> Result<VerifyReport> {
     crate::ops::journal::refuse_pending(archive)?;
     if let Some(c) = compression_of(archive) {
         return verify_compressed(archive, c, index_dir, opts);
@@ -72,22 +72,34 @@ fn first_passing(checks: impl Iterator<Item = Result<VerifyReport>>) -> Result<V
 }
 
 /// Verifies the `.tarfs` index `located` of the plain archive `archive`.
-fn verify_located(archive: &Archive, located: &Located, opts: ScanOptions) -> Result<VerifyReport> {
+fn verify_located(archive: &dyn ArchiveFile, located: &Located, opts: ScanOptions) -> Result<VerifyReport> {
     let path = archive.path().to_path_buf();
     let index = tarfs::decode(located.slice(archive)).map_err(|source| Error::Index { index: located.path(archive), source })?;
     // The readers' freshness check first (one function for all), then the full pairing.
     if matches!(located.source, Source::Sidecar(_)) {
         stale_unless_fresh(verdict(&index, located, archive), &located.source, &path)?;
     }
-    let skip = archive.embedded().map(|e| e.member_position);
+    let skip = crate::archive::embedded_of(archive).map(|e| e.member_position);
     let mut pairing = Pairing::new(archive.path(), &index, located.slice(archive), located.base, skip)?;
-    for e in Scanner::new(archive.bytes(), opts) {
-        let e = e.map_err(|source| Error::Scan { path: path.clone(), source })?;
+    each_member(archive, opts, |e| pairing.member(e))?;
+    pairing.finish(located.source.clone())
+}
+
+/// Hands every member of the plain archive `archive` to `f`, in order: scanned in place where
+/// the archive is lent whole, else read as a stream from its start. Returns the scan's end.
+fn each_member(archive: &dyn ArchiveFile, opts: ScanOptions, mut f: impl FnMut(&Entry<'_>) -> Result<()>) -> Result<ScanEnd> {
+    let path = archive.path();
+    let Some(bytes) = archive.lend() else {
+        return Ok(crate::stream::scan_stream(&mut RawStream::new(archive, 0), path, opts, 1 << 20, f)?.end);
+    };
+    let mut scanner = Scanner::new(bytes, opts);
+    for e in scanner.by_ref() {
+        let e = e.map_err(|source| Error::Scan { path: path.to_path_buf(), source })?;
         crate::watch::at(e.position);
-        pairing.member(&e)?;
+        f(&e)?;
     }
     archive.check_intact()?;
-    pairing.finish(located.source.clone())
+    Ok(scanner.end().expect("a scan that ran to its end has one"))
 }
 
 /// Pairs the members of an archive, met in order, with the entries of its index.
@@ -208,40 +220,39 @@ impl<'i, 'd> Pairing<'i, 'd> {
 /// Verifies a CSV index member: its rows must be exactly the members before it, with their
 /// names, stored sizes and data blocks. Members after it (the seed's library adds indexes as it
 /// goes) are counted, not required.
-fn verify_csv(archive: &Archive, located: &crate::ops::read::Located, opts: ScanOptions) -> Result<VerifyReport> {
+fn verify_csv(archive: &dyn ArchiveFile, located: &crate::ops::read::Located, opts: ScanOptions) -> Result<VerifyReport> {
     let path = archive.path().to_path_buf();
     let Source::Csv(name, index_at) = &located.source else { unreachable!("a CSV location") };
     let rows = csv::decode(located.slice(archive)).map_err(|source| Error::Index { index: path.clone(), source: IndexError::Csv { name: name.clone(), source } })?;
-    let mut scanner = Scanner::new(archive.bytes(), opts);
     let mut i = 0usize;
     let mut after = 0u64;
     let mut members = 0u64;
-    for e in scanner.by_ref() {
-        let e = e.map_err(|source| Error::Scan { path: path.clone(), source })?;
+    let end = each_member(archive, opts, |e| {
         members += 1;
         // The index member's chain may start before its header (a pax header naming it).
         if e.header_offset >= *index_at {
             after += u64::from(e.header_offset > *index_at);
-            continue;
+            return Ok(());
         }
         let want = Row::new(&e.path(), e.stored_size, e.data_offset);
         match rows.get(i) {
             Some(r) if *r == want => {}
             Some(r) => {
                 return Err(Error::Mismatch {
-                    path,
+                    path: path.clone(),
                     entry: Some(i as u64),
                     name: crate::quote::diag(&r.name),
                     offset: e.position,
                     msg: format!("{name} row {} says ({}, {}, {}, {}); the member there is ({:?}, {}, {}, {})", i + 1, String::from_utf8_lossy(&r.name), r.size, r.start_block, r.blocks, String::from_utf8_lossy(&want.name), want.size, want.start_block, want.blocks),
                 })
             }
-            None => return Err(Error::Stale { path, msg: format!("{name} has {} rows, but more members precede it", rows.len()) }),
+            None => return Err(Error::Stale { path: path.clone(), msg: format!("{name} has {} rows, but more members precede it", rows.len()) }),
         }
         i += 1;
-    }
+        Ok(())
+    })?;
     if i != rows.len() {
-        let hint = match scanner.end().and_then(|e| e.warning) {
+        let hint = match end.warning {
             Some(Warning::LoneZeroBlock { offset }) => format!(" (the scan stopped at a lone zero block at byte {offset}; try --lenient)"),
             _ => String::new(),
         };
@@ -252,7 +263,7 @@ fn verify_csv(archive: &Archive, located: &crate::ops::read::Located, opts: Scan
 
 /// Verifies the sidecar of a compressed archive by one pass over its decoded stream: the first
 /// of its sidecars that passes (see [`verify`]).
-fn verify_compressed(archive: &Archive, c: Compression, index_dir: Option<&IndexDir>, opts: ScanOptions) -> Result<VerifyReport> {
+fn verify_compressed(archive: &dyn ArchiveFile, c: Compression, index_dir: Option<&IndexDir>, opts: ScanOptions) -> Result<VerifyReport> {
     let candidates = crate::archive::sidecar_candidates(archive.path(), index_dir);
     let mut found = Vec::new();
     for side in &candidates {
@@ -270,13 +281,17 @@ fn verify_compressed(archive: &Archive, c: Compression, index_dir: Option<&Index
 }
 
 /// Verifies the sidecar `side` (its content `bytes`) of a compressed archive.
-fn verify_compressed_at(archive: &Archive, c: Compression, side: &Path, bytes: &[u8], opts: ScanOptions) -> Result<VerifyReport> {
+fn verify_compressed_at(archive: &dyn ArchiveFile, c: Compression, side: &Path, bytes: &[u8], opts: ScanOptions) -> Result<VerifyReport> {
     let index = tarfs::decode(bytes).map_err(|source| Error::Index { index: side.to_path_buf(), source })?;
     let located = crate::ops::read::Located { source: Source::Sidecar(side.to_path_buf()), bytes: crate::ops::read::IndexBytes::Owned(Vec::new()), base: 0 };
     stale_unless_fresh(verdict(&index, &located, archive), &located.source, archive.path())?;
     let mut pairing = Pairing::new(archive.path(), &index, bytes, 0, None)?;
-    // Decoded from the mapping, noting how far into the compressed bytes the decoder is.
-    let mut r = crate::stream::decoder(crate::watch::Noting::new(std::io::Cursor::new(archive.bytes())), Some(c), archive.path())?;
+    // Decoded from the archive's bytes, noting how far into them the decoder is.
+    let raw: Box<dyn std::io::BufRead + Send> = match archive.lend() {
+        Some(bytes) => Box::new(std::io::Cursor::new(bytes)),
+        None => Box::new(std::io::BufReader::with_capacity(1 << 20, RawStream::new(archive, 0))),
+    };
+    let mut r = crate::stream::decoder(crate::watch::Noting::new(raw), Some(c), archive.path())?;
     crate::stream::scan_stream(&mut r, archive.path(), opts, 1 << 20, |e| pairing.member(e))?;
     pairing.finish(Source::Sidecar(side.to_path_buf()))
 }

@@ -61,11 +61,14 @@ pub struct Blocks<'a> {
     current: Option<Cursor<'a>>,
 }
 
+/// A block's stream from the block on: its bytes, lent or read at offsets.
+type Body<'a> = Box<dyn Read + Send + 'a>;
+
 /// An xz decoder started at a block, and how far it has got.
 struct Cursor<'a> {
     stream_start: u64,
     at: u64,
-    decoder: liblzma::read::XzDecoder<io::Chain<io::Cursor<Vec<u8>>, Box<dyn Read + Send + 'a>>>,
+    decoder: liblzma::read::XzDecoder<io::Chain<io::Cursor<Vec<u8>>, Body<'a>>>,
 }
 
 impl<'a> Blocks<'a> {

@@ -18,7 +18,7 @@ impl<'a> Reader<'a> {
         let path = self.archive.path();
         let Some(located) = &self.located else {
             // A compressed archive has no embedded index (Reader::open passes over none).
-            let skip = self.archive.embedded().filter(|_| self.compression.is_none()).map(|e| e.member_position);
+            let skip = crate::archive::embedded_of(self.archive).filter(|_| self.compression.is_none()).map(|e| e.member_position);
             let Some(bytes) = self.lent() else {
                 return self.scan_stream(|e| if Some(e.position) == skip { Ok(()) } else { f(e) }).map(Some);
             };

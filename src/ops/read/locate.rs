@@ -52,8 +52,9 @@ pub struct Located {
 
 impl Located {
     /// The embedded index of `archive`, if its first member is one.
-    pub fn embedded(archive: &Archive) -> Option<Located> {
-        archive.embedded().map(|e| Located { source: Source::Embedded, bytes: IndexBytes::InArchive(e.data), base: e.base })
+    pub fn embedded(archive: &dyn ArchiveFile) -> Option<Located> {
+        let e = crate::archive::embedded_of(archive)?;
+        Some(Located { source: Source::Embedded, bytes: in_archive(archive, e.data)?, base: e.base })
     }
 
     /// The `.tarfs` index in the file `path` (kept apart from the archive, and named for it by
@@ -63,14 +64,14 @@ impl Located {
     }
 
     /// The first sidecar of `archive` there is ([`Located::sidecars`]), mapped.
-    pub fn sidecar(archive: &Archive, index_dir: Option<&IndexDir>) -> Result<Option<Located>> {
+    pub fn sidecar(archive: &dyn ArchiveFile, index_dir: Option<&IndexDir>) -> Result<Option<Located>> {
         Located::sidecars(archive, index_dir).into_iter().next().transpose().map_err(|(_, e)| e)
     }
 
     /// The sidecars of `archive`, mapped, in the order readers try them: under the index dir,
     /// beside it, in the user's cache ([`crate::archive::sidecar_candidates`]). Those that do
     /// not exist are left out; one that cannot be read is its path and error.
-    pub fn sidecars(archive: &Archive, index_dir: Option<&IndexDir>) -> Vec<std::result::Result<Located, (PathBuf, Error)>> {
+    pub fn sidecars(archive: &dyn ArchiveFile, index_dir: Option<&IndexDir>) -> Vec<std::result::Result<Located, (PathBuf, Error)>> {
         if archive.path().as_os_str() == "-" {
             return Vec::new(); // standard input has no sidecar
         }
@@ -83,16 +84,16 @@ impl Located {
     }
 
     /// The index bytes.
-    pub fn slice<'a>(&'a self, archive: &'a Archive) -> &'a [u8] {
+    pub fn slice<'a>(&'a self, archive: &'a dyn ArchiveFile) -> &'a [u8] {
         match &self.bytes {
-            IndexBytes::InArchive(r) => &archive.bytes()[r.clone()],
+            IndexBytes::InArchive(r) => &archive.lend().expect("an index in the archive's bytes is kept as a range only where the archive lends them")[r.clone()],
             IndexBytes::Owned(v) => v,
             IndexBytes::Mapped(a) => a.bytes(),
         }
     }
 
     /// The path to name in errors about this index.
-    pub fn path(&self, archive: &Archive) -> PathBuf {
+    pub fn path(&self, archive: &dyn ArchiveFile) -> PathBuf {
         match &self.source {
             Source::Sidecar(p) => p.clone(),
             _ => archive.path().to_path_buf(),
@@ -100,8 +101,18 @@ impl Located {
     }
 }
 
+/// The bytes `range` of `archive` as index bytes: a range of the archive's own where it lends
+/// them, else read now (`None` when they cannot be read whole).
+fn in_archive(archive: &dyn ArchiveFile, range: Range<usize>) -> Option<IndexBytes> {
+    if archive.lend().is_some() {
+        return Some(IndexBytes::InArchive(range));
+    }
+    let bytes = archive.read_at(range.start as u64, range.len()).ok()?;
+    (bytes.len() == range.len()).then(|| IndexBytes::Owned(bytes.into_owned()))
+}
+
 /// Finds the best `.tarfs` index of `archive`: embedded first, then the sidecar.
-pub fn locate(archive: &Archive, index_dir: Option<&IndexDir>) -> Result<Option<Located>> {
+pub fn locate(archive: &dyn ArchiveFile, index_dir: Option<&IndexDir>) -> Result<Option<Located>> {
     match Located::embedded(archive) {
         Some(e) => Ok(Some(e)),
         None => Located::sidecar(archive, index_dir),
@@ -114,21 +125,28 @@ pub const CSV_SEARCH_BYTES: usize = 64 << 20;
 /// Finds the newest CSV index member: stepping back from the end one block at a time (at most
 /// [`CSV_SEARCH_BYTES`]), the first block named `.tarindex_N.csv` whose checksum holds, that
 /// decodes as a member, and whose data parses as CSV rows.
-pub fn locate_csv(archive: &Archive, opts: ScanOptions) -> Option<Located> {
-    let bytes = archive.bytes();
-    let from = bytes.len().saturating_sub(CSV_SEARCH_BYTES) / BLOCK * BLOCK;
-    let tail = &bytes[from..];
-    csv::candidates(tail).find_map(|at| {
-        let at = from as u64 + at;
-        let e = Scanner::at(bytes, at, opts).next()?.ok()?;
-        if e.header_offset != at || !matches!(e.typeflag, b'0' | 0) {
-            return None;
-        }
-        let range = e.data_offset as usize..(e.data_offset + e.stored_size) as usize;
-        csv::decode(&bytes[range.clone()]).ok()?;
-        let name = String::from_utf8_lossy(&e.path()).into_owned();
-        Some(Located { source: Source::Csv(name, at), bytes: IndexBytes::InArchive(range), base: 0 })
-    })
+pub fn locate_csv(archive: &dyn ArchiveFile, opts: ScanOptions) -> Option<Located> {
+    let len = archive.len();
+    let from = len.saturating_sub(CSV_SEARCH_BYTES as u64) / BLOCK_U64 * BLOCK_U64;
+    let tail = archive.read_at(from, (len - from) as usize).ok()?;
+    let found = csv::candidates(&tail).find_map(|at| {
+        let at = from + at;
+        let member = with_member_at(archive, at, opts, |found| {
+            let (e, base) = found?;
+            let named = base + e.header_offset == at && matches!(e.typeflag, b'0' | 0);
+            named.then(|| (String::from_utf8_lossy(&e.path()).into_owned(), base + e.data_offset, e.stored_size))
+        });
+        let (name, data, size) = member.ok()??;
+        let range = data as usize..(data + size) as usize;
+        let bytes = in_archive(archive, range)?;
+        csv::decode(match &bytes {
+            IndexBytes::Owned(v) => v,
+            _ => &tail[(data - from) as usize..(data - from + size) as usize],
+        })
+        .ok()?;
+        Some(Located { source: Source::Csv(name, at), bytes, base: 0 })
+    });
+    found
 }
 
 /// [`tarfs::decode`], with the entry checksums of a large index checked on every core.
@@ -156,7 +174,7 @@ pub use crate::verdict::SAMPLE;
 /// The verdict ([`crate::verdict`]) on the decoded index `index`, found at `located`, for
 /// `archive` as it is now. An index without a tarfs record (another tool's) has nothing to
 /// judge by and is fresh here; `index` rebuilds it.
-pub fn verdict(index: &Index<'_>, located: &Located, archive: &Archive) -> Verdict {
+pub fn verdict(index: &Index<'_>, located: &Located, archive: &dyn ArchiveFile) -> Verdict {
     let Some(info) = &index.header.info else { return Verdict::Fresh { read: 0 } };
     verdict::judge(&judged(info, index.entries.len(), |i| Some(index.entries[i]), located), archive)
 }

@@ -35,7 +35,7 @@ pub fn intact_extension<'d>(data: &'d [u8], info: &tarfs::IndexInfo) -> std::res
 }
 
 /// The extension data of the index `located` (of `archive`), opened; `None` when it has none.
-pub fn extension_of<'i>(located: &'i Located, archive: &'i Archive) -> Option<Result<ext::Ext<'i>>> {
+pub fn extension_of<'i>(located: &'i Located, archive: &'i dyn ArchiveFile) -> Option<Result<ext::Ext<'i>>> {
     let data = located.slice(archive);
     let header: &[u8; BLOCK] = data.get(..BLOCK)?.try_into().ok()?;
     let info = tarfs::decode_header(header).ok()?.info?;
@@ -46,7 +46,7 @@ pub fn extension_of<'i>(located: &'i Located, archive: &'i Archive) -> Option<Re
 /// Entry `i` of the index `located` (whose bytes are `data`, its extension `x`), with its
 /// checksum checked, and the member it describes (from the extension record): what a scan
 /// would yield for it, without reading the archive.
-pub fn ext_entry<'s>(located: &Located, archive: &Archive, x: &ext::Ext<'s>, data: &'s [u8], i: usize) -> Result<Entry<'s>> {
+pub fn ext_entry<'s>(located: &Located, archive: &dyn ArchiveFile, x: &ext::Ext<'s>, data: &'s [u8], i: usize) -> Result<Entry<'s>> {
     let index_error = |source| Error::Index { index: located.path(archive), source };
     let block: &[u8; BLOCK] = data.get((i + 1) * BLOCK..(i + 2) * BLOCK).and_then(|b| b.try_into().ok()).ok_or_else(|| index_error(tarfs::IndexError::Ragged(data.len())))?;
     let ie = IndexEntry::new(block);

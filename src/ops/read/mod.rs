@@ -15,7 +15,7 @@ use std::io::Write;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use crate::archive::{sidecar_candidates, Archive, IndexDir};
+use crate::archive::{sidecar_candidates, with_member_at, Archive, ArchiveFile, IndexDir};
 use crate::error::{DataProblem, Error, Result};
 use crate::format::header::{HeaderView, BLOCK, BLOCK_U64};
 use crate::format::csv;
@@ -45,7 +45,7 @@ pub use lookup::{ext_entry, extension_of, intact_extension, opened_extension};
 /// Reads members of one archive through its best index, over the archive's [`ByteSource`]: the
 /// mapping for a plain archive, the decoded stream for a compressed one.
 pub struct Reader<'a> {
-    archive: &'a Archive,
+    archive: &'a dyn ArchiveFile,
     source: Box<dyn ByteSource + 'a>,
     compression: Option<Compression>,
     located: Option<Located>,
@@ -76,7 +76,7 @@ impl<'a> Reader<'a> {
     /// decode is passed over ([`Reader::refusals`] says which and why, [`Reader::note`] in
     /// words); with none usable, the archive is scanned. A compressed archive can only have a
     /// sidecar.
-    pub fn open(archive: &'a Archive, index_dir: Option<&IndexDir>, opts: ScanOptions) -> Result<Reader<'a>> {
+    pub fn open(archive: &'a dyn ArchiveFile, index_dir: Option<&IndexDir>, opts: ScanOptions) -> Result<Reader<'a>> {
         // A half-changed archive is neither the old one nor the new one: no answer until
         // `tarfs recover` has run.
         crate::ops::journal::refuse_pending(archive)?;
@@ -109,7 +109,7 @@ impl<'a> Reader<'a> {
     /// Opens `archive` through the index in the file `index` alone (`--index FILE`): the
     /// typed [`Error::IndexRefused`] where its verdict does not let it answer, never a scan
     /// instead, since it was asked for by name.
-    pub fn through(archive: &'a Archive, index: &Path, opts: ScanOptions) -> Result<Reader<'a>> {
+    pub fn through(archive: &'a dyn ArchiveFile, index: &Path, opts: ScanOptions) -> Result<Reader<'a>> {
         crate::ops::journal::refuse_pending(archive)?;
         Reader::with_index(archive, Located::file(index)?, opts).map_err(|refusal| Error::IndexRefused { path: archive.path().to_path_buf(), refusal })
     }
@@ -133,7 +133,7 @@ impl<'a> Reader<'a> {
         &self.refusals
     }
 
-    fn scanning(archive: &'a Archive, opts: ScanOptions, note: Option<String>) -> Reader<'a> {
+    fn scanning(archive: &'a dyn ArchiveFile, opts: ScanOptions, note: Option<String>) -> Reader<'a> {
         let source = source_of(archive);
         Reader { archive, source, compression: compression_of(archive), located: None, entries: 0, ext: false, flags: 0, opening_reads: 0, opts, note, refusals: Vec::new(), gzidx: None, checked_stream: false }
     }
@@ -145,7 +145,7 @@ impl<'a> Reader<'a> {
     /// extension's header and chunk table, and the freshness sample are checked now, and each
     /// entry and extension piece as it is first used. Opening therefore costs the same at any
     /// number of members. An index without it is decoded whole (every entry's checksum).
-    pub fn with_index(archive: &'a Archive, located: Located, opts: ScanOptions) -> std::result::Result<Reader<'a>, Box<Refusal>> {
+    pub fn with_index(archive: &'a dyn ArchiveFile, located: Located, opts: ScanOptions) -> std::result::Result<Reader<'a>, Box<Refusal>> {
         let mut r = Reader::scanning(archive, opts, None);
         if matches!(located.source, Source::Csv(..)) {
             r.located = Some(located);
@@ -342,7 +342,7 @@ impl<'a> Reader<'a> {
     }
 
     /// The archive.
-    pub fn archive(&self) -> &'a Archive {
+    pub fn archive(&self) -> &'a dyn ArchiveFile {
         self.archive
     }
 }
