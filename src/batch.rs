@@ -11,17 +11,19 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use rayon::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::discover::Found;
 use crate::error::Error;
 use crate::ops::atomic::DirSyncs;
 
 mod committer;
+pub mod report;
+pub mod shard;
 use committer::Committer;
 
 /// What happened to one archive.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
     /// An index was written.
@@ -51,7 +53,7 @@ pub enum Action {
 }
 
 /// Where a failure is, for machine-readable reports.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Failure {
     /// The whole message.
     pub message: String,
@@ -337,7 +339,7 @@ pub fn count(n: u64, one: &str, many: &str) -> String {
 }
 
 /// Totals of a batch, for the summary line and the last `--json` record.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     /// Archives indexed.
     pub indexed: u64,
@@ -374,6 +376,27 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// Adds `other`'s counts to these (the shards of a run, merged).
+    pub fn add(&mut self, other: &Summary) {
+        let Summary { indexed, would_index, embedded, would_embed, recompressed, would_recompress, finished, rolled_back, verified, skipped, failed, busy, not_started, members, uncounted, bytes } = *other;
+        self.indexed += indexed;
+        self.would_index += would_index;
+        self.embedded += embedded;
+        self.would_embed += would_embed;
+        self.recompressed += recompressed;
+        self.would_recompress += would_recompress;
+        self.finished += finished;
+        self.rolled_back += rolled_back;
+        self.verified += verified;
+        self.skipped += skipped;
+        self.failed += failed;
+        self.busy += busy;
+        self.not_started += not_started;
+        self.members += members;
+        self.uncounted += uncounted;
+        self.bytes += bytes;
+    }
+
     /// Adds up outcomes.
     pub fn of(outcomes: &[Option<Outcome>]) -> Summary {
         let mut s = Summary::default();

@@ -132,6 +132,11 @@ pub enum Command {
     /// index (embedded, sidecar, CSV) and, for a compressed archive, its seek points. Unmount with
     /// `fusermount3 -u MOUNTPOINT`; SIGTERM and SIGINT unmount too.
     Mount(MountArgs),
+    /// Merge the reports of a sharded batch (--report FILE of each shard) into one summary.
+    ///
+    /// Prints each failure with its reason, then the totals (counts, members, bytes, the slowest
+    /// shard's seconds and all shards' seconds), and names the shards no report is of.
+    Report(ReportArgs),
     /// Print a shell completion script.
     Completions {
         /// The shell.
@@ -169,13 +174,31 @@ pub struct BatchArgs {
     /// Stop starting archives after the first failure.
     #[arg(long)]
     pub fail_fast: bool,
+    /// Also write the run's report to FILE, atomically, at its end: totals, failures with their
+    /// reasons, bytes, seconds, and the shard. `tarfs report` merges the shards' reports.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
 pub struct WalkArgs {
     /// Archives, or directories to search for them.
-    #[arg(required = true)]
+    #[arg(required_unless_present = "files_from")]
     pub paths: Vec<PathBuf>,
+    /// Read archives (or directories) from FILE, one per line (`-`: standard input), after the
+    /// paths given as arguments.
+    #[arg(long, value_name = "FILE")]
+    pub files_from: Option<PathBuf>,
+    /// With --files-from: names end with NUL, not newline (`find -print0`).
+    #[arg(short = '0', long, requires = "files_from")]
+    pub null: bool,
+    /// Handle only shard K of N (K from 1) of the archives found: each is assigned by a hash of
+    /// its absolute path, balanced by bytes (by count for embed, csv, recover and recompress),
+    /// so that N tasks given the same archives share them out, none twice. `slurm`: the Slurm
+    /// array task's (SLURM_ARRAY_TASK_ID among SLURM_ARRAY_TASK_COUNT ids from
+    /// SLURM_ARRAY_TASK_MIN, in steps of SLURM_ARRAY_TASK_STEP).
+    #[arg(long, value_name = "K/N|slurm")]
+    pub shard: Option<String>,
     /// Which file names under directories are archives (repeatable; default `*.tar`, `*.tar.gz`,
     /// `*.tgz`, `*.tar.zst`, `*.tar.xz`, `*.tar.bz2`: embed and csv name the compressed ones they
     /// pass over).
@@ -561,3 +584,20 @@ pub struct VerifyArgs {
     #[command(flatten)]
     pub read: ReadArgs,
 }
+
+#[derive(Debug, Args)]
+#[command(after_help = REPORT_EXIT_STATUS, after_long_help = REPORT_EXIT_STATUS)]
+pub struct ReportArgs {
+    /// The reports (`--report FILE` of each shard of one run).
+    #[arg(required = true)]
+    pub reports: Vec<PathBuf>,
+    /// The merged summary as one JSON object on stdout (with every failure).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What `tarfs report`'s exit status means.
+pub const REPORT_EXIT_STATUS: &str = "Exit status:
+  0    every archive of every shard was handled
+  1    an archive failed, was busy or was not started, or a shard's report is missing
+  2    the command line was wrong";

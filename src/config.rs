@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::CommandFactory;
 use tarfs::archive::IndexDir;
+use tarfs::batch::shard::{Shard, Weigh};
 use tarfs::discover::{ARCHIVE_GLOBS, RECOMPRESS_GLOBS};
 use tarfs::ScanOptions;
 
@@ -51,8 +52,10 @@ pub struct Batch<'a> {
     pub jobs: usize,
     /// The paths, and whether to follow links.
     pub walk: &'a WalkArgs,
-    /// Quiet, progress, JSON, fail fast.
+    /// Quiet, progress, JSON, fail fast, the report file.
     pub args: &'a BatchArgs,
+    /// `--shard`: this task's part of the archives found, and what it is balanced by.
+    pub shard: Option<(Shard, Weigh)>,
 }
 
 /// Lowers the parsed command line, with the environment and the config file for what it does
@@ -61,7 +64,7 @@ pub struct Batch<'a> {
 pub fn lower(cli: &Cli) -> Result<Config<'_>> {
     let command = &cli.command;
     let settings = match command {
-        Command::Completions { .. } | Command::Man(_) | Command::Create(_) => Settings::default(),
+        Command::Completions { .. } | Command::Man(_) | Command::Create(_) | Command::Report(_) => Settings::default(),
         _ => Settings::load()?,
     };
     let or_sidecar = match command {
@@ -79,7 +82,26 @@ pub fn lower(cli: &Cli) -> Result<Config<'_>> {
     let dir = flag.or(settings.index_dir()).map(PathBuf::from);
     let index_dir = (sidecars && (dir.is_some() || settings.cache.is_some())).then(|| IndexDir { dir, cache: settings.cache.clone() });
     let scan = read_args(command).map(ReadArgs::options).unwrap_or_default();
-    Ok(Config { verbose: cli.verbose, scan, index_dir, or_sidecar, batch: batch(command, &settings), command })
+    let batch = batch(command, &settings).map(sharded).transpose()?;
+    Ok(Config { verbose: cli.verbose, scan, index_dir, or_sidecar, batch, command })
+}
+
+/// A batch with its `--shard` lowered (`slurm` read from the environment): a usage error (exit
+/// status 2) for one that names no shard. Commands that change archives' sizes are balanced by
+/// count, so that every task computes the same partition however far the others have got.
+fn sharded(mut b: Batch<'_>) -> Result<Batch<'_>> {
+    let Some(given) = b.walk.shard.as_deref() else {
+        return Ok(b);
+    };
+    let shard = Shard::parse(given, |name| std::env::var_os(name)).map_err(|e| {
+        let mut top = Cli::command();
+        top.build();
+        let sub = top.find_subcommand_mut(b.verb).expect("a command");
+        sub.error(clap::error::ErrorKind::ValueValidation, e)
+    })?;
+    let weigh = if matches!(b.verb, "index" | "verify") { Weigh::Bytes } else { Weigh::Count };
+    b.shard = Some((shard, weigh));
+    Ok(b)
 }
 
 /// `--index-dir` for `embed` and `csv`, which write their index into the archive: a usage error
@@ -107,7 +129,7 @@ fn index_dir_arg(command: &Command) -> Option<&IndexDirArg> {
         Command::Cat(a) => Some(&a.index_dir),
         Command::Extract(a) => Some(&a.index_dir),
         Command::Mount(a) => Some(&a.index_dir),
-        Command::Create(_) | Command::Completions { .. } | Command::Man(_) => None,
+        Command::Create(_) | Command::Report(_) | Command::Completions { .. } | Command::Man(_) => None,
     }
 }
 
@@ -122,7 +144,7 @@ fn read_args(command: &Command) -> Option<&ReadArgs> {
         Command::Cat(a) => Some(&a.read),
         Command::Extract(a) => Some(&a.read),
         Command::Mount(a) => Some(&a.read),
-        Command::Recover(_) | Command::Create(_) | Command::Completions { .. } | Command::Man(_) => None,
+        Command::Recover(_) | Command::Create(_) | Command::Report(_) | Command::Completions { .. } | Command::Man(_) => None,
     }
 }
 
@@ -140,13 +162,13 @@ fn batch<'a>(command: &'a Command, settings: &Settings) -> Option<Batch<'a>> {
     };
     let globs = if walk.glob.is_empty() { defaults.to_vec() } else { walk.glob.iter().map(String::as_str).collect() };
     let jobs = args.jobs.or(settings.file.jobs).unwrap_or(0);
-    Some(Batch { verb, dry_run, globs, once_per_file: matches!(verb, "embed" | "csv" | "recover"), jobs, walk, args })
+    Some(Batch { verb, dry_run, globs, once_per_file: matches!(verb, "embed" | "csv" | "recover"), jobs, walk, args, shard: None })
 }
 
 /// The one archive a flag that takes exactly one (`--output`, `--gzidx`) applies to.
 pub fn one_archive<'a>(walk: &'a WalkArgs, flag: &str) -> Result<&'a PathBuf> {
     match walk.paths.as_slice() {
-        [one] if !one.is_dir() => Ok(one),
+        [one] if !one.is_dir() && walk.files_from.is_none() => Ok(one),
         _ => anyhow::bail!("{flag} takes exactly one archive"),
     }
 }

@@ -78,3 +78,34 @@ impl Discover {
         (found, errors)
     }
 }
+
+/// The paths listed in `list` (`-`: standard input), one per line, or NUL-separated with `nul`
+/// (`find -print0`). Empty names are passed over; a line's `\r` is kept (it may be a name's).
+pub fn read_list(list: &Path, nul: bool) -> Result<Vec<PathBuf>> {
+    use std::io::Read;
+    use std::os::unix::ffi::OsStrExt;
+    let mut bytes = Vec::new();
+    let read = if list.as_os_str() == "-" { std::io::stdin().lock().read_to_end(&mut bytes) } else { std::fs::File::open(list).and_then(|mut f| f.read_to_end(&mut bytes)) };
+    read.map_err(|source| Error::Io { path: list.to_path_buf(), source })?;
+    let sep = if nul { 0 } else { b'\n' };
+    Ok(bytes.split(|&b| b == sep).filter(|name| !name.is_empty()).map(|name| PathBuf::from(std::ffi::OsStr::from_bytes(name))).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::ffi::OsStrExt;
+
+    #[test]
+    fn lists_by_line_or_by_nul() {
+        let dir = tempfile::tempdir().unwrap();
+        let list = dir.path().join("list");
+        std::fs::write(&list, b"a.tar\n\nsub dir/b.tar\nc\xff.tar").unwrap();
+        let names = read_list(&list, false).unwrap();
+        assert_eq!(names, [PathBuf::from("a.tar"), PathBuf::from("sub dir/b.tar"), PathBuf::from(std::ffi::OsStr::from_bytes(b"c\xff.tar"))]);
+        std::fs::write(&list, b"a\nb.tar\0c.tar\0").unwrap();
+        assert_eq!(read_list(&list, true).unwrap(), [PathBuf::from("a\nb.tar"), PathBuf::from("c.tar")]);
+        let missing = read_list(&dir.path().join("none"), false).unwrap_err();
+        assert!(missing.to_string().contains("none"), "{missing}");
+    }
+}

@@ -158,6 +158,14 @@ pub enum Error {
         /// The archive.
         path: PathBuf,
     },
+    /// A file given as a batch's report (`tarfs report`) that is not one.
+    #[error("{}: not a tarfs report: {source}", path.display())]
+    NotAReport {
+        /// The file.
+        path: PathBuf,
+        /// Why (with the line and column).
+        source: serde_json::Error,
+    },
     /// A request that cannot be carried out as asked; nothing was read or written for it.
     #[error("{what}")]
     Usage {
@@ -335,6 +343,34 @@ pub enum UsageError {
     /// The output was closed before everything was written.
     #[error("output closed")]
     OutputClosed,
+    /// A report of a version this tarfs does not read.
+    #[error("{}: a tarfs report of version {version}; this tarfs reads version {}", path.display(), crate::batch::report::VERSION)]
+    ReportVersion {
+        /// The report.
+        path: PathBuf,
+        /// Its version.
+        version: u32,
+    },
+    /// `tarfs report` with no report.
+    #[error("no report to merge")]
+    NoReports,
+    /// Reports of different commands, or of different shardings (another N, or one sharded and
+    /// one not), or of a shard outside its count, given to be merged.
+    #[error("{} and {} are not reports of one run: another command, or another --shard N", one.display(), other.display())]
+    ReportsDisagree {
+        /// The first report.
+        one: PathBuf,
+        /// The one that disagrees with it.
+        other: PathBuf,
+    },
+    /// A `--shard` that names no shard.
+    #[error("--shard {given}: {why}")]
+    BadShard {
+        /// What was given (`slurm` for the Slurm variables).
+        given: String,
+        /// What is wrong.
+        why: crate::batch::shard::ShardProblem,
+    },
     /// Indexing standard input without saying where the index goes.
     #[error("indexing standard input needs --output FILE")]
     StdinNeedsOutput,
@@ -455,7 +491,7 @@ impl Error {
             Error::NoPlaceForIndex { tried, .. } => tried.last().and_then(|(_, e)| e.raw_os_error()).unwrap_or(libc::EACCES),
             Error::NotFound { .. } => libc::ENOENT,
             Error::Busy { .. } => libc::EBUSY,
-            Error::Usage { .. } | Error::Refused { .. } => libc::EINVAL,
+            Error::Usage { .. } | Error::Refused { .. } | Error::NotAReport { .. } => libc::EINVAL,
             Error::RolledBack { cause, .. } | Error::NeedsRecover { cause, .. } | Error::Unchanged { cause } | Error::JournalLeft { cause, .. } | Error::AfterRecompress { cause, .. } | Error::NotRecovered { cause, .. } => cause.errno(),
             Error::Scan { .. }
             | Error::Index { .. }

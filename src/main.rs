@@ -52,6 +52,7 @@ fn dispatch(cfg: &config::Config<'_>) -> anyhow::Result<Status> {
         Command::Verify(_) => cmd::verify::run(cfg),
         Command::Recompress(a) => cmd::recompress::run(cfg, a),
         Command::Mount(a) => cmd::mount::run(cfg, a).map(status),
+        Command::Report(a) => cmd::merge::run(a),
         Command::Completions { shell } => {
             clap_complete::generate(*shell, &mut Cli::command(), "tarfs", &mut io::stdout());
             Ok(Status::Ok)

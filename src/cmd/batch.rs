@@ -8,13 +8,16 @@ use std::time::Instant;
 
 use anyhow::Result;
 use tarfs::batch::{self, BatchOptions, Done, Progress, Summary};
-use tarfs::discover::{Discover, Found};
+use tarfs::batch::report::Report;
+use tarfs::batch::shard;
+use tarfs::discover::{read_list, Discover, Found};
 use tarfs::format::compression::Compression;
 use tarfs::ops::atomic::DirSyncs;
 
 use super::report::{Hints, Record, Reporter, SummaryRecord};
 use crate::config::{Batch, Config};
 use crate::progress::Bars;
+use super::notes::summary_line;
 use crate::{status, warn, Status};
 
 /// A per-archive line for stdout (verify, recover).
@@ -27,17 +30,7 @@ pub type Line<'a> = &'a (dyn Fn(&batch::Outcome) -> String + Sync);
 pub fn run(cfg: &Config<'_>, job: impl Fn(&Found, &dyn Progress) -> tarfs::Result<Done> + Sync, line: Option<Line<'_>>, durability: Option<&Arc<DirSyncs>>) -> Result<Status> {
     let b: &Batch<'_> = cfg.batch.as_ref().expect("a batch command");
     let (verb, args) = (b.verb, b.args);
-    let mut d = Discover::with_globs(&b.globs)?;
-    d.follow_links = b.walk.follow_links;
-    let (found, walk_errors) = d.find(&b.walk.paths);
-    for e in &walk_errors {
-        warn(e);
-    }
-    if found.is_empty() && walk_errors.is_empty() {
-        // An empty directory or an unmounted mount point: say so, even under -q.
-        let paths: Vec<String> = b.walk.paths.iter().map(|p| p.display().to_string()).collect();
-        warn(format!("{verb}: no archives found under {} (matching {})", paths.join(", "), b.globs.join(", ")));
-    }
+    let (found, walk_errors) = find(b)?;
     let stop = Arc::new(AtomicBool::new(false));
     let reporter = Reporter {
         bars: Bars::new(args.progress, args.quiet, cfg.verbose, args.json),
@@ -62,6 +55,9 @@ pub fn run(cfg: &Config<'_>, job: impl Fn(&Found, &dyn Progress) -> tarfs::Resul
     reporter.bars.finish();
     let s = Summary::of(&outcomes);
     let secs = start.elapsed().as_secs_f64();
+    if let Some(dest) = &args.report {
+        Report::of(verb, b.dry_run, b.shard.map(|(s, _)| s), &outcomes, secs).write(dest)?;
+    }
     if args.json {
         reporter.print("the summary (it is on stderr too, unless -q)", |out| {
             serde_json::to_writer(&mut *out, &Record { kind: "summary", body: &SummaryRecord { command: verb, dry_run: b.dry_run, totals: &s, seconds: secs } })?;
@@ -85,6 +81,30 @@ pub fn run(cfg: &Config<'_>, job: impl Fn(&Found, &dyn Progress) -> tarfs::Resul
     } else {
         status(s.failed == 0 && s.busy == 0 && walk_errors.is_empty() && !stopped && !print_failed)
     })
+}
+
+/// The archives the batch handles: those its paths and `--files-from` name, or that are under
+/// them, then this shard's part of them (`--shard`); and the errors of the walk, said on stderr.
+fn find(b: &Batch<'_>) -> Result<(Vec<Found>, Vec<tarfs::Error>)> {
+    let mut d = Discover::with_globs(&b.globs)?;
+    d.follow_links = b.walk.follow_links;
+    let mut paths = b.walk.paths.clone();
+    if let Some(list) = &b.walk.files_from {
+        paths.extend(read_list(list, b.walk.null)?);
+    }
+    let (mut found, walk_errors) = d.find(&paths);
+    for e in &walk_errors {
+        warn(e);
+    }
+    if found.is_empty() && walk_errors.is_empty() {
+        // An empty directory or an unmounted mount point: say so, even under -q.
+        let paths: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        warn(format!("{}: no archives found under {} (matching {})", b.verb, paths.join(", "), b.globs.join(", ")));
+    }
+    if let Some((shard, weigh)) = b.shard {
+        found = shard::select(found, shard, weigh);
+    }
+    Ok((found, walk_errors))
 }
 
 /// The compression of `f` when it is an archive found under a directory (not one named on the
@@ -113,33 +133,4 @@ fn on_interrupt(stop: &Arc<AtomicBool>, bars: &Bars) {
         }
         bars.println("tarfs: interrupted: finishing the archives in progress (again to quit now)");
     });
-}
-
-fn summary_line(verb: &str, dry_run: bool, s: &Summary, secs: f64) -> String {
-    let counts = [
-        (s.indexed, "indexed"),
-        (s.would_index, "would be indexed"),
-        (s.embedded, "embedded"),
-        (s.would_embed, "would be embedded"),
-        (s.recompressed, "recompressed"),
-        (s.would_recompress, "would be recompressed"),
-        (s.finished, "finished"),
-        (s.rolled_back, "rolled back"),
-        (s.verified, "verified"),
-        (s.skipped, "skipped"),
-        (s.failed, "failed"),
-        (s.busy, "busy"),
-        (s.not_started, "not started"),
-    ];
-    let parts: Vec<String> = counts.iter().filter(|(n, what)| *n > 0 || *what == "failed").map(|(n, what)| format!("{n} {what}")).collect();
-    let mib = s.bytes as f64 / (1 << 20) as f64;
-    let dry = if dry_run { " (dry run, nothing written)" } else { "" };
-    // Members where they were counted: none said where none was (recover), and how many
-    // archives were not where some were (a dry run of compressed archives).
-    let members = match (s.members, s.uncounted) {
-        (m, 0) => format!("{}, ", batch::count(m, "member", "members")),
-        (0, _) => String::new(),
-        (m, u) => format!("{} ({} not counted), ", batch::count(m, "member", "members"), batch::count(u, "archive", "archives")),
-    };
-    format!("{verb}{dry}: {}; {members}{mib:.1} MiB in {secs:.2} s", parts.join(", "))
 }

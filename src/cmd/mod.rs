@@ -1,5 +1,6 @@
 //! The commands, one file each: glue between the lowered [`crate::config::Config`] and the
-//! library. `batch.rs` and `report.rs` run and report the batch commands; `notes.rs` words what
+//! library. `batch.rs` and `report.rs` run and report the batch commands (`merge.rs` is the
+//! `report` command, which merges the report files of a sharded run); `notes.rs` words what
 //! the library reports; `reading.rs` opens archives for `ls`, `cat` and `extract`.
 
 pub mod batch;
@@ -10,6 +11,7 @@ pub mod embed;
 pub mod extract;
 pub mod index;
 pub mod ls;
+pub mod merge;
 pub mod mount;
 pub mod notes;
 pub mod reading;

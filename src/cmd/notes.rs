@@ -53,3 +53,33 @@ pub fn unseekable_hint(why: &NoSeekPoints) -> String {
 pub fn warning(r: &IndexReport) -> Option<String> {
     r.end.warning.as_ref().map(|w| w.to_string())
 }
+
+/// The summary line of a batch (and of `tarfs report`'s merged shards), on stderr.
+pub fn summary_line(verb: &str, dry_run: bool, s: &tarfs::batch::Summary, secs: f64) -> String {
+    let counts = [
+        (s.indexed, "indexed"),
+        (s.would_index, "would be indexed"),
+        (s.embedded, "embedded"),
+        (s.would_embed, "would be embedded"),
+        (s.recompressed, "recompressed"),
+        (s.would_recompress, "would be recompressed"),
+        (s.finished, "finished"),
+        (s.rolled_back, "rolled back"),
+        (s.verified, "verified"),
+        (s.skipped, "skipped"),
+        (s.failed, "failed"),
+        (s.busy, "busy"),
+        (s.not_started, "not started"),
+    ];
+    let parts: Vec<String> = counts.iter().filter(|(n, what)| *n > 0 || *what == "failed").map(|(n, what)| format!("{n} {what}")).collect();
+    let mib = s.bytes as f64 / (1 << 20) as f64;
+    let dry = if dry_run { " (dry run, nothing written)" } else { "" };
+    // Members where they were counted: none said where none was (recover), and how many
+    // archives were not where some were (a dry run of compressed archives).
+    let members = match (s.members, s.uncounted) {
+        (m, 0) => format!("{}, ", tarfs::batch::count(m, "member", "members")),
+        (0, _) => String::new(),
+        (m, u) => format!("{} ({} not counted), ", tarfs::batch::count(m, "member", "members"), tarfs::batch::count(u, "archive", "archives")),
+    };
+    format!("{verb}{dry}: {}; {members}{mib:.1} MiB in {secs:.2} s", parts.join(", "))
+}

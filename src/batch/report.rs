@@ -1,0 +1,154 @@
+//! A batch's report file (`--report FILE`): its totals, its failures with their reasons, its
+//! seconds and which shard it was, written atomically at the end of the run, so that a task
+//! killed mid-run leaves no report (or the one of its last complete run) and never half of one.
+//! [`merge`] adds up the reports of a sharded run (`tarfs report FILE...`) and says which shards
+//! are missing or were reported twice.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::shard::Shard;
+use super::{Action, Failure, Outcome, Summary};
+use crate::error::{Error, Result, UsageError};
+
+/// The report format's version, checked on reading.
+pub const VERSION: u32 = 1;
+
+/// One run's report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// [`VERSION`].
+    pub tarfs_report: u32,
+    /// The batch command (`index`, `verify`, ...).
+    pub command: String,
+    /// Whether it was a dry run.
+    pub dry_run: bool,
+    /// The shard, when the run was one.
+    pub shard: Option<ShardOf>,
+    /// The totals.
+    pub totals: Summary,
+    /// Wall-clock seconds of the run.
+    pub seconds: f64,
+    /// The archives that failed or were busy, with why.
+    pub failures: Vec<Failed>,
+}
+
+/// Which shard a report is of: `index` counted from 1, as `--shard K/N` says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardOf {
+    /// K, from 1.
+    pub index: u32,
+    /// N.
+    pub count: u32,
+}
+
+impl From<Shard> for ShardOf {
+    fn from(s: Shard) -> ShardOf {
+        ShardOf { index: s.index() + 1, count: s.count() }
+    }
+}
+
+/// An archive that failed (or was busy), and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Failed {
+    /// The archive.
+    pub path: PathBuf,
+    /// `failed` or `busy`.
+    pub action: Action,
+    /// Why.
+    pub error: Failure,
+}
+
+impl Report {
+    /// The report of a run of `command` over `outcomes`.
+    pub fn of(command: &str, dry_run: bool, shard: Option<Shard>, outcomes: &[Option<Outcome>], seconds: f64) -> Report {
+        let failures = outcomes
+            .iter()
+            .flatten()
+            .filter_map(|o| Some(Failed { path: o.path.clone(), action: o.action, error: o.error.clone()? }))
+            .collect();
+        Report { tarfs_report: VERSION, command: command.to_string(), dry_run, shard: shard.map(ShardOf::from), totals: Summary::of(outcomes), seconds, failures }
+    }
+
+    /// Writes the report to `dest` atomically (a temporary file beside it, fsynced, renamed).
+    pub fn write(&self, dest: &Path) -> Result<()> {
+        crate::ops::atomic::write_atomic(dest, |out| {
+            serde_json::to_writer_pretty(&mut *out, self).map_err(std::io::Error::from).and_then(|()| writeln!(out)).map_err(|source| Error::Io { path: dest.to_path_buf(), source })
+        })
+    }
+
+    /// Reads the report at `path`.
+    pub fn read(path: &Path) -> Result<Report> {
+        let text = std::fs::read(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+        let report: Report = serde_json::from_slice(&text).map_err(|source| Error::NotAReport { path: path.to_path_buf(), source })?;
+        if report.tarfs_report != VERSION {
+            return Err(Error::Usage { what: UsageError::ReportVersion { path: path.to_path_buf(), version: report.tarfs_report } });
+        }
+        Ok(report)
+    }
+}
+
+/// Reports added up.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Merged {
+    /// The command they are of.
+    pub command: String,
+    /// Whether they were dry runs.
+    pub dry_run: bool,
+    /// How many reports.
+    pub reports: usize,
+    /// The shards' count (N), when they were shards.
+    pub shards: Option<u32>,
+    /// Shards (from 1) that no report is of.
+    pub missing: Vec<u32>,
+    /// Shards (from 1) that more than one report is of.
+    pub repeated: Vec<u32>,
+    /// The totals of all.
+    pub totals: Summary,
+    /// The seconds of the slowest: the run's wall-clock time, where the shards ran at once.
+    pub seconds: f64,
+    /// The seconds of all, added: what the run cost.
+    pub task_seconds: f64,
+    /// Every failure.
+    pub failures: Vec<Failed>,
+}
+
+impl Merged {
+    /// Whether every archive of the run was handled: no failure, none busy, none left unstarted,
+    /// no shard missing.
+    pub fn complete(&self) -> bool {
+        let t = &self.totals;
+        t.failed == 0 && t.busy == 0 && t.not_started == 0 && self.missing.is_empty()
+    }
+}
+
+/// Adds up `reports` (each with its path, for errors). They must be of one command, and all
+/// shards of one count or none sharded.
+pub fn merge(reports: Vec<(PathBuf, Report)>) -> Result<Merged> {
+    let Some((first_path, first)) = reports.first() else {
+        return Err(Error::Usage { what: UsageError::NoReports });
+    };
+    let count = first.shard.map(|s| s.count);
+    let mut seen = vec![0u32; count.unwrap_or(0) as usize];
+    let mut m = Merged { command: first.command.clone(), dry_run: first.dry_run, reports: reports.len(), shards: count, missing: vec![], repeated: vec![], totals: Summary::default(), seconds: 0.0, task_seconds: 0.0, failures: vec![] };
+    for (path, r) in reports.iter() {
+        if r.command != first.command || r.shard.map(|s| s.count) != count || r.dry_run != first.dry_run {
+            return Err(Error::Usage { what: UsageError::ReportsDisagree { one: first_path.clone(), other: path.clone() } });
+        }
+        if let Some(s) = r.shard {
+            let Some(n) = seen.get_mut((s.index as usize).wrapping_sub(1)) else {
+                return Err(Error::Usage { what: UsageError::ReportsDisagree { one: first_path.clone(), other: path.clone() } });
+            };
+            *n += 1;
+        }
+        m.totals.add(&r.totals);
+        m.seconds = m.seconds.max(r.seconds);
+        m.task_seconds += r.seconds;
+        m.failures.extend(r.failures.iter().cloned());
+    }
+    m.missing = (1..).zip(&seen).filter(|(_, &n)| n == 0).map(|(k, _)| k).collect();
+    m.repeated = (1..).zip(&seen).filter(|(_, &n)| n > 1).map(|(k, _)| k).collect();
+    Ok(m)
+}
