@@ -255,7 +255,7 @@ pub fn jump(mut key: u64, buckets: u32) -> u32 {
 mod tests {
     use super::*;
 
-    fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<OsString> + '_ {
+    fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<OsString> + 'a {
         move |name| vars.iter().find(|(n, _)| *n == name).map(|(_, v)| OsString::from(v))
     }
 

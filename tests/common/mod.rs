@@ -238,3 +238,4 @@ impl Drop for ReadOnlyDir {
         }
     }
 }
+pub mod synthetic;
