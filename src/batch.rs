@@ -322,6 +322,7 @@ fn isolated(f: &Found, progress: &dyn Progress, job: &(impl Fn(&Found, &dyn Prog
         if std::env::var_os("TARFS_PANIC_ON").is_some_and(|n| Some(n.as_os_str()) == f.path.file_name()) {
             panic!("TARFS_PANIC_ON");
         }
+        stall(&f.path);
         job(f, progress)
     }))
     .unwrap_or_else(|payload| {
@@ -330,6 +331,19 @@ fn isolated(f: &Found, progress: &dyn Progress, job: &(impl Fn(&Found, &dyn Prog
         let state = if pending { format!("; an in-place change was interrupted: run `tarfs recover {}`", f.path.display()) } else { String::new() };
         Err(Error::Bug { path: f.path.clone(), what: format!("{what}{state}") })
     })
+}
+
+/// Testing aid: a job that hangs (on a stuck file server, say) on the archive named by
+/// `TARFS_STALL_ON`, for as long as a file of its name and `.stall` is beside it, so that a test
+/// can kill a task in mid-run (tests/slurm.rs).
+fn stall(path: &Path) {
+    if std::env::var_os("TARFS_STALL_ON").is_some_and(|n| Some(n.as_os_str()) == path.file_name()) {
+        let mut marker = path.as_os_str().to_owned();
+        marker.push(".stall");
+        while Path::new(&marker).exists() {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
 }
 
 /// `n` and the noun, singular or plural as `n` asks: `count(1, "member", "members")` is
