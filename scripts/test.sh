@@ -61,6 +61,24 @@ if ! PYTHONPATH=target/pydeps python3 -c "import indexed_gzip" 2>/dev/null; then
   python3 -m pip install --quiet --disable-pip-version-check --target target/pydeps indexed_gzip==1.10.3
 fi
 
+# A single-node Slurm cluster for tests/slurm.rs (issue #35): Slurm and MUNGE from Debian, without
+# their recommendations, and the daemons started as root (scripts/slurm/local-cluster.sh), stopped
+# when this script exits. tests/slurm.rs runs only where TARFS_TEST_SLURM_CONF is set, as here.
+slurm=()
+command -v slurmctld >/dev/null || slurm+=(slurm-wlm)
+command -v munged >/dev/null || slurm+=(munge)
+if [ "$(id -u)" != 0 ]; then
+  echo "scripts/test.sh starts a Slurm cluster for tests/slurm.rs, which needs root" >&2
+  exit 1
+fi
+if [ ${#slurm[@]} -gt 0 ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${slurm[@]}" >/dev/null
+fi
+trap 'scripts/slurm/local-cluster.sh stop target/slurm-cluster' EXIT
+eval "$(scripts/slurm/local-cluster.sh start target/slurm-cluster)"
+export TARFS_TEST_SLURM_CONF=$SLURM_CONF
+unset SLURM_CONF
+
 # The scanner, format and stream modules deny unchecked arithmetic on input (each exception is
 # justified where it stands); clippy enforces it.
 cargo clippy --release --lib --quiet
