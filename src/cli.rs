@@ -17,11 +17,12 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Keeps the global `-v` out of the subcommands where it means nothing (`completions`, `man`):
+/// Keeps the global `-v` out of the subcommands where it means nothing (`completions`, `man`,
+/// `report`):
 /// clap gives global arguments to the subcommands that have none of that name, so this gives
 /// them a hidden one, which is accepted there and does nothing.
 fn without_verbose(c: clap::Command) -> clap::Command {
-    if !matches!(c.get_name(), "completions" | "man") {
+    if !matches!(c.get_name(), "completions" | "man" | "report") {
         return c;
     }
     c.arg(clap::Arg::new("verbose").short('v').long("verbose").action(clap::ArgAction::SetTrue).hide(true))

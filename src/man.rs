@@ -60,7 +60,7 @@ fn render(cmd: &clap::Command, is_top: bool, w: &mut dyn Write) -> io::Result<()
     if is_top {
         section(w, "EXAMPLES", EXAMPLES)?;
     }
-    section(w, "EXIT STATUS", EXIT_STATUS)?;
+    section(w, "EXIT STATUS", if cmd.get_name() == "report" { crate::cli::REPORT_EXIT_STATUS } else { EXIT_STATUS })?;
     if cmd.get_version().is_some() {
         man.render_version_section(w)?;
     }
