@@ -1,7 +1,7 @@
 //! `--shard`'s partition (issue #35) on a synthetic store of 1,000,000 paths with long-tailed
 //! sizes and no files (`tests/common/synthetic.rs`, fixed seeds): adding 1% more archives moves
 //! at most 2% of the assignments, and the largest shard holds at most 1.2 times the mean bytes
-//! (and count). Its time is measured by `examples/shard_synthetic.rs`, not asserted here.
+//! (or of the largest archive, where that is larger) and count. Its time is measured by `examples/shard_synthetic.rs`, not asserted here.
 
 mod common;
 
@@ -36,33 +36,20 @@ fn measure(sizes: Sizes, count: u32) -> (f64, f64, f64, f64) {
     (moved, *load.iter().max().unwrap() as f64 / mean, *many.iter().max().unwrap() as f64 / mean_count, largest)
 }
 
+/// Stable and balanced: by bytes within 1.2 times the mean, or, where one archive is larger
+/// than a shard's mean (no partition can then do better than that archive), within 1.2 times
+/// that archive; by count within 1.2 times the mean.
 #[test]
 fn stable_and_balanced_on_a_long_tail() {
-    let cases = [
-        (Sizes::LogNormal { median: 64e6, sigma: 2.0 }, 8),
-        (Sizes::LogNormal { median: 64e6, sigma: 2.0 }, 64),
-        (Sizes::Pareto { min: 16e6, alpha: 1.5 }, 8),
-    ];
-    for (sizes, count) in cases {
+    let lognormal = Sizes::LogNormal { median: 64e6, sigma: 2.0 };
+    let pareto = Sizes::Pareto { min: 16e6, alpha: 1.5 };
+    for (sizes, count) in [(lognormal, 8), (lognormal, 64), (lognormal, 512), (pareto, 64), (pareto, 512)] {
         let (moved, bytes, many, largest) = measure(sizes, count);
         eprintln!("{sizes:?}, {count} shards: moved {moved:.4}, bytes {bytes:.3}, count {many:.3}, largest archive {largest:.3} of the mean");
         assert!(moved <= 0.02, "{sizes:?}, {count} shards: {:.2}% moved on adding 1%", moved * 100.0);
-        assert!(bytes <= 1.2, "{sizes:?}, {count} shards: the largest shard holds {bytes:.3} times the mean bytes");
+        assert!(bytes <= 1.2 * largest.max(1.0), "{sizes:?}, {count} shards: the largest shard holds {bytes:.3} times the mean bytes (the largest archive {largest:.3})");
         assert!(many <= 1.2, "{sizes:?}, {count} shards: the largest shard holds {many:.3} times the mean count");
     }
-}
-
-/// Where one archive is larger than a shard's fair share, no partition can balance: the shard
-/// that holds it holds at least its bytes. The packing then bounds the excess by that archive:
-/// it lands on a shard under the mean (the lightest), so that no shard holds more than the mean
-/// and the largest archive. (The hashed archives are not kept off that shard: a limit, see
-/// ARCHITECTURE.md.)
-#[test]
-fn a_huge_archive_is_the_only_excess() {
-    let (moved, bytes, _, largest) = measure(Sizes::LogNormal { median: 64e6, sigma: 2.0 }, 512);
-    assert!(largest > 1.0, "the case is one where an archive exceeds the mean: {largest}");
-    assert!(moved <= 0.02, "{:.2}% moved", moved * 100.0);
-    assert!(bytes <= 1.0 + largest, "the largest shard holds {bytes:.3} times the mean; the largest archive {largest:.3}");
 }
 
 /// Every archive is in exactly one shard, and a store listed in another order (each task may

@@ -8,18 +8,21 @@
 //!   store grew finds most archives fresh in the shard that indexed them);
 //! - **balanced** by bytes as well as by count, on sizes with a long tail.
 //!
-//! The scheme ([`assign`]), "hashed small, packed large":
+//! The scheme ([`assign`]), "pack the large, hash the rest by weight":
 //! - An archive's identity is its absolute path as named ([`identity`], lexical: no system
 //!   call, so that it costs nothing per archive and every task computes the same one), hashed
 //!   with xxh3-64.
-//! - The largest archives, [`BIG_SHARE`] of them (at least two per shard), are "large"; every
-//!   other archive goes to the shard that jump consistent hashing (Lamping and Veach, 2014) gives
-//!   its hash: a function of the hash and N alone, so that adding archives never moves one of
-//!   these, and growing N moves only 1/N of them.
-//! - The large archives are then packed onto the shards, largest first, each onto the shard
-//!   with the fewest bytes so far (LPT). They are what evens out the bytes the hash left uneven;
-//!   they may all move when archives are added, so the share of assignments that can move is
-//!   bounded by their share (under 1%), plus the archives that enter or leave it.
+//! - The largest archives, one in [`BIG_SHARE`] (at least two per shard), are packed onto the
+//!   empty shards, largest first, each onto the lightest so far (LPT). They may all move when
+//!   archives are added, so the share of assignments that can move is bounded by their share
+//!   (under 1%), plus the archives that enter or leave it.
+//! - Every other archive is hashed, by weight: each shard's weight is what it lacks of the
+//!   level at which the hashed bytes top every shard up alike (water-filling), so that a shard
+//!   that a huge archive fills gets few or none. An archive's shard is its jump consistent hash
+//!   (Lamping and Veach, 2014), taken with a chance of that shard's weight over the largest,
+//!   else the jump hash of its key mixed again, and so on: its candidates and chances are fixed
+//!   by its key, so adding archives (which changes the weights a little) moves only the few
+//!   whose chance lay near a changed threshold; with equal weights it is the plain jump hash.
 //!
 //! The trade-off, against the alternatives considered:
 //! - consistent hashing with bounded loads (each archive, in hash order, to its first shard under
@@ -29,7 +32,7 @@
 //!   keeps small, so any added archive flips many later decisions;
 //! - hashing alone moves nothing but leaves a shard's bytes to chance: with a long tail, a few
 //!   large archives decide the imbalance. Packing exactly those few costs the stability of those
-//!   few only.
+//!   few only; weighing the hash keeps the rest off the shards they fill.
 //!
 //! No scheme can do better than the largest single archive: a shard that holds it holds at
 //! least its bytes. With sizes, every task must see the same sizes: where the command changes
@@ -204,14 +207,14 @@ pub fn select(found: Vec<Found>, shard: Shard, weigh: Weigh) -> Vec<Found> {
 }
 
 /// The shard (from 0) of each archive, given its identity's hash and its size: the scheme the
-/// module's documentation describes. A pure function of its inputs as a set: the same hashes and
-/// sizes in another order give each archive the same shard. `count` must be at least 1.
+/// module's documentation describes. A pure function of its inputs as a set: the same (distinct)
+/// hashes and sizes in another order give each archive the same shard. `count` must be at least 1.
 pub fn assign(keys: &[u64], sizes: &[u64], count: u32) -> Vec<u32> {
     assert_eq!(keys.len(), sizes.len(), "one size per key");
     let count = count.max(1);
     let n = keys.len();
     let big = if sizes.iter().all(|&s| s == 0) { 0 } else { n.min((n / BIG_SHARE).max(2 * count as usize)) };
-    // The large ones: by size, largest first, ties by hash (then size again, for equal hashes).
+    // The large ones: by size, largest first, ties by hash.
     let larger = |&a: &usize, &b: &usize| sizes[b].cmp(&sizes[a]).then(keys[a].cmp(&keys[b]));
     let mut order: Vec<usize> = (0..n).collect();
     if big > 0 && big < n {
@@ -219,23 +222,82 @@ pub fn assign(keys: &[u64], sizes: &[u64], count: u32) -> Vec<u32> {
     }
     order.truncate(big);
     order.sort_unstable_by(larger);
+    let mut to = vec![0u32; n];
+    let packed = pack(&order, sizes, count, &mut to);
     let mut is_big = vec![false; n];
     for &i in &order {
         is_big[i] = true;
     }
-    let mut to = vec![0u32; n];
-    let mut loads = vec![0u64; count as usize];
+    let hashed: u64 = (0..n).filter(|&i| !is_big[i]).map(|i| sizes[i]).sum();
+    let weights = fill(&packed, hashed as f64);
+    let top = weights.iter().copied().fold(0.0, f64::max);
     for i in (0..n).filter(|&i| !is_big[i]) {
-        to[i] = jump(keys[i], count);
-        loads[to[i] as usize] += sizes[i];
-    }
-    let mut heap: std::collections::BinaryHeap<std::cmp::Reverse<(u64, u32)>> = loads.iter().enumerate().map(|(s, &l)| std::cmp::Reverse((l, s as u32))).collect();
-    for &i in &order {
-        let std::cmp::Reverse((load, s)) = heap.pop().expect("at least one shard");
-        to[i] = s;
-        heap.push(std::cmp::Reverse((load + sizes[i], s)));
+        to[i] = weighted(keys[i], &weights, top);
     }
     to
+}
+
+/// Packs the archives `order` names (largest first) onto empty shards, each onto the lightest
+/// so far (LPT; ties by shard), noting each one's shard in `to`; returns the shards' bytes.
+fn pack(order: &[usize], sizes: &[u64], count: u32, to: &mut [u32]) -> Vec<u64> {
+    use std::cmp::Reverse;
+    let mut heap: std::collections::BinaryHeap<Reverse<(u64, u32)>> = (0..count).map(|s| Reverse((0, s))).collect();
+    let mut loads = vec![0u64; count as usize];
+    for &i in order {
+        let Reverse((load, s)) = heap.pop().expect("at least one shard");
+        to[i] = s;
+        loads[s as usize] = load + sizes[i];
+        heap.push(Reverse((loads[s as usize], s)));
+    }
+    loads
+}
+
+/// How much of the hashed bytes each shard should take so that all end level (water-filling:
+/// the level `L` where the shards under it, topped up to it, hold `hashed`): `L - packed`, or 0
+/// for a shard the packed archives already fill past it. All equal (1) when nothing is hashed
+/// by weight (sizes unknown).
+fn fill(packed: &[u64], hashed: f64) -> Vec<f64> {
+    if hashed <= 0.0 {
+        return vec![1.0; packed.len()];
+    }
+    let mut sorted: Vec<f64> = packed.iter().map(|&p| p as f64).collect();
+    sorted.sort_by(f64::total_cmp);
+    let mut sum = 0.0;
+    let mut level = 0.0;
+    for (j, &p) in sorted.iter().enumerate() {
+        sum += p;
+        level = (hashed + sum) / (j + 1) as f64;
+        if sorted.get(j + 1).is_none_or(|&next| level <= next) {
+            break;
+        }
+    }
+    packed.iter().map(|&p| (level - p as f64).max(0.0)).collect()
+}
+
+/// The shard of a hashed archive: its jump hash, taken with a chance of the shard's weight over
+/// the largest weight, else its jump hash again with the key mixed, and so on. Each archive's
+/// sequence of candidates and of chances is its own, fixed by its key, so a small change of
+/// the weights moves only the archives whose chance was near the changed threshold. With equal
+/// weights it is the first candidate, the plain jump hash. `top` is the largest weight.
+fn weighted(key: u64, weights: &[f64], top: f64) -> u32 {
+    let mut k = key;
+    for _ in 0..256 {
+        let s = jump(k, weights.len() as u32);
+        let chance = (mix(k) >> 11) as f64 / (1u64 << 53) as f64;
+        if chance * top < weights[s as usize] || weights[s as usize] >= top {
+            return s;
+        }
+        k = mix(k ^ 0x9e37_79b9_7f4a_7c15);
+    }
+    // Only where weights are near zero but one: the heaviest.
+    weights.iter().enumerate().fold(0, |best, (s, &w)| if w > weights[best] { s } else { best }) as u32
+}
+
+/// A 64-bit finalizer (splitmix64's): a key's next candidate and its chance.
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 /// Jump consistent hashing (Lamping and Veach, "A Fast, Minimal Memory, Consistent Hash
