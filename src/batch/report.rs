@@ -62,12 +62,15 @@ pub struct Failed {
 }
 
 impl Report {
-    /// The report of a run of `command` over `outcomes`.
-    pub fn of(command: &str, dry_run: bool, shard: Option<Shard>, outcomes: &[Option<Outcome>], seconds: f64) -> Report {
+    /// The report of a run of `command` over `outcomes`, whose walk met `walk_errors` (a
+    /// directory that could not be read: listed with the failures, though no archive's).
+    pub fn of(command: &str, dry_run: bool, shard: Option<Shard>, outcomes: &[Option<Outcome>], walk_errors: &[Error], seconds: f64) -> Report {
+        let walk = walk_errors.iter().map(|e| Failed { path: if let Error::Io { path, .. } = e { path.clone() } else { PathBuf::new() }, action: Action::Failed, error: Failure { message: e.to_string(), offset: None } });
         let failures = outcomes
             .iter()
             .flatten()
             .filter_map(|o| Some(Failed { path: o.path.clone(), action: o.action, error: o.error.clone()? }))
+            .chain(walk)
             .collect();
         Report { tarfs_report: VERSION, command: command.to_string(), dry_run, shard: shard.map(ShardOf::from), totals: Summary::of(outcomes), seconds, failures }
     }
@@ -116,11 +119,11 @@ pub struct Merged {
 }
 
 impl Merged {
-    /// Whether every archive of the run was handled: no failure, none busy, none left unstarted,
-    /// no shard missing.
+    /// Whether every archive of the run was handled: no failure (nor a directory that could not
+    /// be walked), none busy, none left unstarted, no shard missing.
     pub fn complete(&self) -> bool {
         let t = &self.totals;
-        t.failed == 0 && t.busy == 0 && t.not_started == 0 && self.missing.is_empty()
+        t.failed == 0 && t.busy == 0 && t.not_started == 0 && self.missing.is_empty() && self.failures.is_empty()
     }
 }
 
@@ -151,4 +154,46 @@ pub fn merge(reports: Vec<(PathBuf, Report)>) -> Result<Merged> {
     m.missing = (1..).zip(&seen).filter(|(_, &n)| n == 0).map(|(k, _)| k).collect();
     m.repeated = (1..).zip(&seen).filter(|(_, &n)| n > 1).map(|(k, _)| k).collect();
     Ok(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(command: &str, shard: Option<(u32, u32)>, indexed: u64, failed: &[&str]) -> (PathBuf, Report) {
+        let totals = Summary { indexed, failed: failed.len() as u64, ..Summary::default() };
+        let failures = failed.iter().map(|p| Failed { path: p.into(), action: Action::Failed, error: Failure { message: format!("{p}: bad"), offset: Some(512) } }).collect();
+        let shard = shard.map(|(index, count)| ShardOf { index, count });
+        (format!("{command}-{shard:?}.json").into(), Report { tarfs_report: VERSION, command: command.into(), dry_run: false, shard, totals, seconds: indexed as f64, failures })
+    }
+
+    #[test]
+    fn merges_counts_failures_and_names_missing_and_repeated_shards() {
+        let m = merge(vec![report("index", Some((1, 4)), 3, &[]), report("index", Some((3, 4)), 5, &["x.tar"]), report("index", Some((3, 4)), 5, &[])]).unwrap();
+        assert_eq!((m.totals.indexed, m.totals.failed, m.seconds, m.task_seconds), (13, 1, 5.0, 13.0));
+        assert_eq!((m.missing.clone(), m.repeated.clone()), (vec![2, 4], vec![3]));
+        assert_eq!(m.failures[0].error.offset, Some(512));
+        assert!(!m.complete());
+        let whole = merge(vec![report("verify", Some((2, 2)), 1, &[]), report("verify", Some((1, 2)), 1, &[])]).unwrap();
+        assert!(whole.complete(), "{whole:?}");
+        for other in [report("verify", Some((1, 2)), 1, &[]), report("index", Some((1, 3)), 1, &[]), report("index", None, 1, &[]), report("index", Some((5, 2)), 1, &[])] {
+            let e = merge(vec![report("index", Some((1, 2)), 1, &[]), other]).unwrap_err();
+            assert!(matches!(e, Error::Usage { what: UsageError::ReportsDisagree { .. } }), "{e}");
+        }
+        assert!(matches!(merge(vec![]), Err(Error::Usage { what: UsageError::NoReports })));
+    }
+
+    #[test]
+    fn written_atomically_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("r.json");
+        let (_, r) = report("csv", Some((2, 3)), 7, &["a.tar"]);
+        r.write(&dest).unwrap();
+        assert_eq!(Report::read(&dest).unwrap(), r);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary file left");
+        std::fs::write(&dest, b"{\"tarfs_report\": 1,").unwrap();
+        assert!(matches!(Report::read(&dest), Err(Error::NotAReport { .. })));
+        std::fs::write(&dest, serde_json::to_vec(&Report { tarfs_report: 9, ..r }).unwrap()).unwrap();
+        assert!(matches!(Report::read(&dest), Err(Error::Usage { what: UsageError::ReportVersion { version: 9, .. } })));
+    }
 }

@@ -56,7 +56,7 @@ pub fn run(cfg: &Config<'_>, job: impl Fn(&Found, &dyn Progress) -> tarfs::Resul
     let s = Summary::of(&outcomes);
     let secs = start.elapsed().as_secs_f64();
     if let Some(dest) = &args.report {
-        Report::of(verb, b.dry_run, b.shard.map(|(s, _)| s), &outcomes, secs).write(dest)?;
+        Report::of(verb, b.dry_run, b.shard.map(|(s, _)| s), &outcomes, &walk_errors, secs).write(dest)?;
     }
     if args.json {
         reporter.print("the summary (it is on stderr too, unless -q)", |out| {
