@@ -75,7 +75,9 @@ if [ ${#slurm[@]} -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${slurm[@]}" >/dev/null
 fi
 trap 'scripts/slurm/local-cluster.sh stop target/slurm-cluster' EXIT
-eval "$(scripts/slurm/local-cluster.sh start target/slurm-cluster)"
+# An assignment, so that a cluster that does not start stops the script (set -e).
+cluster=$(scripts/slurm/local-cluster.sh start target/slurm-cluster)
+eval "$cluster"
 export TARFS_TEST_SLURM_CONF=$SLURM_CONF
 unset SLURM_CONF
 
