@@ -178,3 +178,32 @@ fn a_killed_shard_run_again_does_only_what_is_left() {
     let (all, _) = killed_then_again("verify", tmp.path(), &paths, Weigh::Bytes);
     assert!(all.values().all(|a| a.last().map(String::as_str) == Some("verified")), "{all:?}");
 }
+
+/// `--shard slurm` is the shard the array task's variables say, ids from `SLURM_ARRAY_TASK_MIN`
+/// in steps of `SLURM_ARRAY_TASK_STEP`; a `--shard` that names no shard is a usage error.
+#[test]
+fn slurm_variables_and_usage_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    store(tmp.path(), 20);
+    let listed = |args: &[&str], env: &[(&str, &str)]| {
+        let out = tarfs().args(["index", "--dry-run", "--json"]).args(args).arg(tmp.path()).envs(env.iter().copied()).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        by_path(&archive_records(&out.stdout)).into_keys().collect::<Vec<_>>()
+    };
+    for k in 1..=4 {
+        let id = (10 + (k - 1) * 3).to_string();
+        let env = [("SLURM_ARRAY_TASK_ID", id.as_str()), ("SLURM_ARRAY_TASK_MIN", "10"), ("SLURM_ARRAY_TASK_MAX", "19"), ("SLURM_ARRAY_TASK_STEP", "3"), ("SLURM_ARRAY_TASK_COUNT", "4")];
+        let by_slurm = listed(&["--shard", "slurm"], &env);
+        assert!(!by_slurm.is_empty());
+        assert_eq!(by_slurm, listed(&["--shard", &format!("{k}/4")], &[]), "task {id}");
+    }
+    for (shard, env, says) in [("0/4", vec![], "K must be from 1 to N"), ("2", vec![], "expected K/N"), ("slurm", vec![], "SLURM_ARRAY_TASK_ID is not set"), ("slurm", vec![("SLURM_ARRAY_TASK_ID", "2"), ("SLURM_ARRAY_TASK_COUNT", "3"), ("SLURM_ARRAY_TASK_MIN", "1"), ("SLURM_ARRAY_TASK_MAX", "9")], "--shard K/N instead")] {
+        let mut cmd = tarfs();
+        for var in ["ID", "MIN", "MAX", "STEP", "COUNT"] {
+            cmd.env_remove(format!("SLURM_ARRAY_TASK_{var}"));
+        }
+        let out = cmd.args(["verify", "--shard", shard]).arg(tmp.path()).envs(env).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{shard}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains(says), "{shard}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}

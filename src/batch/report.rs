@@ -149,7 +149,12 @@ pub fn merge(reports: Vec<(PathBuf, Report)>) -> Result<Merged> {
         m.totals.add(&r.totals);
         m.seconds = m.seconds.max(r.seconds);
         m.task_seconds += r.seconds;
-        m.failures.extend(r.failures.iter().cloned());
+        // Every task walks every directory: one that could not be read is in each report.
+        for f in &r.failures {
+            if !m.failures.contains(f) {
+                m.failures.push(f.clone());
+            }
+        }
     }
     m.missing = (1..).zip(&seen).filter(|(_, &n)| n == 0).map(|(k, _)| k).collect();
     m.repeated = (1..).zip(&seen).filter(|(_, &n)| n > 1).map(|(k, _)| k).collect();
