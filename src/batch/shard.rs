@@ -197,9 +197,11 @@ pub fn hash(identity: &Path) -> u64 {
 /// The archives of `found` that fall in `shard`, in the order found. With [`Weigh::Bytes`] each
 /// archive's size is read (an archive that cannot be read weighs 0, and fails in its shard).
 pub fn select(found: Vec<Found>, shard: Shard, weigh: Weigh) -> Vec<Found> {
-    let keys: Vec<u64> = found.iter().map(|f| hash(&identity(&f.path))).collect();
+    use rayon::prelude::*;
+    let keys: Vec<u64> = found.par_iter().map(|f| hash(&identity(&f.path))).collect();
+    // On shared storage a `stat` waits on a server: many at once.
     let sizes: Vec<u64> = match weigh {
-        Weigh::Bytes => found.iter().map(|f| std::fs::metadata(&f.path).map_or(0, |m| m.len())).collect(),
+        Weigh::Bytes => found.par_iter().map(|f| std::fs::metadata(&f.path).map_or(0, |m| m.len())).collect(),
         Weigh::Count => vec![0; found.len()],
     };
     let to = assign(&keys, &sizes, shard.count);
