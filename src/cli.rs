@@ -179,6 +179,11 @@ pub struct BatchArgs {
     /// reasons, bytes, seconds, and the shard. `tarfs report` merges the shards' reports.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
+    /// Pass over, as skipped, the archives that FILE (the --json lines of earlier runs of this
+    /// command, appended to: `--json >> FILE`) says were handled, so that a run killed and run
+    /// again does only what is left, verify too. A FILE that does not exist yet names none.
+    #[arg(long, value_name = "FILE")]
+    pub resume: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

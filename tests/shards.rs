@@ -116,9 +116,10 @@ fn files_from_a_list_or_standard_input() {
 
 /// Runs `command --shard 1/2 -j 1` over `root`, stalled on the archive in the middle of its
 /// share (`TARFS_STALL_ON`), kills it (SIGKILL, as a node failure would) once it has reported
-/// the archives before that one, then runs it again. Returns each archive's actions over both
+/// the archives before that one, then runs it again (with `resume`, given the first run's
+/// lines, cut short, as its `--resume` log). Returns each archive's actions over both
 /// runs, and the archives the first run reported.
-fn killed_then_again(command: &str, root: &Path, paths: &[PathBuf], weigh: Weigh) -> (BTreeMap<String, Vec<String>>, Vec<String>) {
+fn killed_then_again(command: &str, root: &Path, paths: &[PathBuf], weigh: Weigh, resume: bool) -> (BTreeMap<String, Vec<String>>, Vec<String>) {
     let found: Vec<Found> = paths.iter().map(|p| Found { path: p.clone() }).collect();
     let mut share: Vec<(usize, u64, PathBuf)> = select(found, Shard::new(0, 2).unwrap(), weigh).into_iter().enumerate().map(|(i, f)| (i, fs::metadata(&f.path).unwrap().len(), f.path)).collect();
     share.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
@@ -137,7 +138,12 @@ fn killed_then_again(command: &str, root: &Path, paths: &[PathBuf], weigh: Weigh
     child.kill().unwrap();
     child.wait().unwrap();
     fs::remove_file(&marker).unwrap();
-    let again = tarfs().args(args).arg(root).output().unwrap();
+    // With `resume`, the first run's lines are the log the second reads (`--json >> LOG`).
+    let log = root.join("log.jsonl");
+    let lines: String = first.iter().map(|r| format!("{r}\n")).collect();
+    fs::write(&log, lines + "{\"type\":\"archive\",\"pa").unwrap();
+    let resumed: &[&str] = if resume { &["--resume", log.to_str().unwrap()] } else { &[] };
+    let again = tarfs().args(args).args(resumed).arg(root).output().unwrap();
     let mut all = by_path(&first);
     for (path, actions) in by_path(&archive_records(&again.stdout)) {
         all.entry(path).or_default().extend(actions);
@@ -151,7 +157,7 @@ fn a_killed_shard_run_again_does_only_what_is_left() {
     for (command, done, weigh) in [("index", "indexed", Weigh::Bytes), ("embed", "embedded", Weigh::Count), ("csv", "indexed", Weigh::Count)] {
         let tmp = tempfile::tempdir().unwrap();
         let paths = store(tmp.path(), 24);
-        let (all, first) = killed_then_again(command, tmp.path(), &paths, weigh);
+        let (all, first) = killed_then_again(command, tmp.path(), &paths, weigh, false);
         for (path, actions) in &all {
             let expected = if first.contains(path) { vec![done.to_string(), "skipped".to_string()] } else { vec![done.to_string()] };
             assert_eq!(actions, &expected, "{command}: {path}");
@@ -165,18 +171,35 @@ fn a_killed_shard_run_again_does_only_what_is_left() {
         let out = tarfs().arg("embed").arg(p).env("TARFS_CRASH_AFTER", "embed-journal-written").output().unwrap();
         assert_eq!(out.status.code(), Some(86), "{}", String::from_utf8_lossy(&out.stderr));
     }
-    let (all, first) = killed_then_again("recover", tmp.path(), &paths, Weigh::Count);
+    let (all, first) = killed_then_again("recover", tmp.path(), &paths, Weigh::Count, false);
     for (path, actions) in &all {
         assert!(["finished", "rolled_back"].contains(&actions[0].as_str()), "recover: {path}: {actions:?}");
         let rest: Vec<&str> = actions[1..].iter().map(String::as_str).collect();
         assert_eq!(rest, if first.contains(path) { vec!["skipped"] } else { vec![] }, "recover: {path}: {actions:?}");
     }
-    // verify keeps no state: run again, it checks again, and every archive is verified.
+    // verify leaves nothing in the archives: run again, it checks each again; with the log of
+    // the first run (--resume), only those the first did not.
+    for resume in [false, true] {
+        let tmp = tempfile::tempdir().unwrap();
+        let paths = store(tmp.path(), 16);
+        ok(tarfs().arg("index").arg("-q").arg(tmp.path()));
+        let (all, first) = killed_then_again("verify", tmp.path(), &paths, Weigh::Bytes, resume);
+        for (path, actions) in &all {
+            let expected: &[&str] = match (first.contains(path), resume) {
+                (true, true) => &["verified", "skipped"],
+                (true, false) => &["verified", "verified"],
+                (false, _) => &["verified"],
+            };
+            assert_eq!(actions, expected, "verify, resume {resume}: {path}");
+        }
+    }
+    // index, with the log: the same, by the log rather than by freshness.
     let tmp = tempfile::tempdir().unwrap();
     let paths = store(tmp.path(), 16);
-    ok(tarfs().arg("index").arg("-q").arg(tmp.path()));
-    let (all, _) = killed_then_again("verify", tmp.path(), &paths, Weigh::Bytes);
-    assert!(all.values().all(|a| a.last().map(String::as_str) == Some("verified")), "{all:?}");
+    let (all, first) = killed_then_again("index", tmp.path(), &paths, Weigh::Bytes, true);
+    for (path, actions) in &all {
+        assert_eq!(actions, if first.contains(path) { &["indexed", "skipped"][..] } else { &["indexed"][..] }, "index --resume: {path}");
+    }
 }
 
 /// `--shard slurm` is the shard the array task's variables say, ids from `SLURM_ARRAY_TASK_MIN`

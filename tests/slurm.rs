@@ -78,13 +78,14 @@ fn store(root: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-/// The `"type": "archive"` records of the tasks' output files (appended to across requeues).
-fn records(dir: &Path, job: &str) -> Vec<Value> {
+/// The `"type": "archive"` records of the tasks' logs (`REPORTS/shard-ID.jsonl`, appended to
+/// across requeues).
+fn records(reports: &Path) -> Vec<Value> {
     let mut all = Vec::new();
-    for e in fs::read_dir(dir).unwrap() {
+    for e in fs::read_dir(reports).into_iter().flatten() {
         let name = e.unwrap().file_name().into_string().unwrap();
-        if name.starts_with(&format!("tarfs-{job}_")) {
-            let text = fs::read_to_string(dir.join(&name)).unwrap();
+        if name.ends_with(".jsonl") {
+            let text = fs::read_to_string(reports.join(&name)).unwrap();
             all.extend(text.lines().filter(|l| l.starts_with('{')).map(|l| serde_json::from_str::<Value>(l).unwrap()).filter(|v| v["type"] == "archive"));
         }
     }
@@ -101,7 +102,7 @@ fn times(records: &[Value], action: &str) -> BTreeMap<String, usize> {
 
 /// `tarfs report --json` of the reports in `dir`, and its exit status.
 fn merged(dir: &Path) -> (Value, Option<i32>) {
-    let mut reports: Vec<PathBuf> = fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut reports: Vec<PathBuf> = fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|x| x == "json")).collect();
     reports.sort();
     let out = tarfs().arg("report").arg("--json").args(&reports).output().unwrap();
     (serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr))), out.status.code())
@@ -139,7 +140,7 @@ fn an_array_job_indexes_each_archive_once() {
     let job = cluster.submit(dir, &list, "reports", stalled.file_name().unwrap().to_str().unwrap());
     let task = format!("{job}_{CANCELLED}");
     let start = Instant::now();
-    while records(dir, &job).iter().filter(|r| share.iter().any(|s| r["path"] == s.2.to_str().unwrap())).count() < before {
+    while records(&dir.join("reports")).iter().filter(|r| share.iter().any(|s| r["path"] == s.2.to_str().unwrap())).count() < before {
         assert!(start.elapsed() < Duration::from_secs(300), "task {task} did not reach its stalled archive: {}", cluster.run("squeue", &["-j", &job]));
         std::thread::sleep(Duration::from_millis(200));
     }
@@ -147,7 +148,7 @@ fn an_array_job_indexes_each_archive_once() {
     // Requeued once Slurm has it cancelled, its processes gone (SIGTERM, then SIGKILL after
     // KillWait), and made eligible at once (a requeued job otherwise waits two minutes).
     cluster.wait_gone(&task);
-    let indexed_then = times(&records(dir, &job), "indexed");
+    let indexed_then = times(&records(&dir.join("reports")), "indexed");
     assert!(!indexed_then.contains_key(stalled.to_str().unwrap()), "the stalled archive was indexed before the cancel");
     fs::remove_file(&marker).unwrap();
     ok(cluster.cmd("scontrol").args(["requeue", &task]));
@@ -161,7 +162,7 @@ fn an_array_job_indexes_each_archive_once() {
 
     // Every archive indexed exactly once, in all the tasks' runs, the cancelled one's two
     // included; the requeued run skipped what its first had done.
-    let all = records(dir, &job);
+    let all = records(&dir.join("reports"));
     let indexed = times(&all, "indexed");
     assert_eq!(indexed.len(), ARCHIVES, "archives indexed");
     assert!(indexed.values().all(|&n| n == 1), "indexed twice: {:?}", indexed.iter().filter(|(_, &n)| n > 1).collect::<Vec<_>>());
@@ -172,6 +173,7 @@ fn an_array_job_indexes_each_archive_once() {
     let done_first: Vec<&String> = indexed_then.keys().filter(|p| share.iter().any(|s| s.2.to_str() == Some(p.as_str()))).collect();
     assert!(done_first.len() >= before, "{} of the cancelled task's archives done before the cancel", done_first.len());
     assert!(done_first.iter().all(|p| skipped.get(*p) == Some(&1)), "the requeued task did not skip what it had done");
+    assert!(all.iter().any(|r| r["action"] == "skipped" && r["reason"].as_str().unwrap().starts_with("handled by an earlier run")), "the requeued task read its log (--resume)");
     let others: Vec<&String> = skipped.keys().filter(|p| !done_first.contains(p)).collect();
     assert!(others.is_empty(), "skipped, though the cancelled task had not done them: {others:?}");
 
@@ -180,7 +182,8 @@ fn an_array_job_indexes_each_archive_once() {
     assert_eq!(code, Some(0), "{m}");
     assert_eq!((m["reports"].as_u64(), m["shards"].as_u64(), m["missing"].as_array().map(Vec::len)), (Some(8), Some(8), Some(0)));
     let mut t = m["totals"].clone();
-    // The requeued task's report counts what it skipped: what its first run had indexed.
+    // The requeued task's report counts what it skipped: what its first run had indexed (its
+    // log said so: --resume), with the members that run counted.
     t["indexed"] = (t["indexed"].as_u64().unwrap() + t["skipped"].as_u64().unwrap()).into();
     t["skipped"] = 0.into();
     assert_eq!(t, alone["totals"]);
@@ -191,5 +194,5 @@ fn an_array_job_indexes_each_archive_once() {
     let (m, code) = merged(&dir.join("again"));
     assert_eq!(code, Some(0), "{m}");
     assert_eq!((m["totals"]["skipped"].as_u64(), m["totals"]["indexed"].as_u64(), m["totals"]["bytes"].clone()), (Some(ARCHIVES as u64), Some(0), alone["totals"]["bytes"].clone()));
-    assert_eq!(times(&records(dir, &again), "skipped").len(), ARCHIVES);
+    assert_eq!(times(&records(&dir.join("again")), "skipped").len(), ARCHIVES);
 }

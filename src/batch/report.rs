@@ -4,6 +4,7 @@
 //! [`merge`] adds up the reports of a sharded run (`tarfs report FILE...`) and says which shards
 //! are missing or were reported twice.
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -93,6 +94,28 @@ impl Report {
     }
 }
 
+/// The archives that `log`, the `--json` lines of earlier runs (appended to across runs, as
+/// the Slurm job script does), says were handled: each `"type": "archive"` record whose action
+/// is neither `failed`, `busy` nor a dry run's, with its members where counted. A log that does not exist yet names none; a line
+/// that does not parse (the last, cut short by a kill) is passed over.
+pub fn handled_in(log: &Path) -> Result<HashMap<PathBuf, Option<u64>>> {
+    #[derive(Deserialize)]
+    struct Record {
+        #[serde(rename = "type")]
+        kind: String,
+        path: PathBuf,
+        action: Action,
+        members: Option<u64>,
+    }
+    let text = match std::fs::read(log) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(HashMap::new()),
+        Err(source) => return Err(Error::Io { path: log.to_path_buf(), source }),
+    };
+    let done = |a: Action| !matches!(a, Action::Failed | Action::Busy | Action::WouldIndex | Action::WouldEmbed | Action::WouldRecompress);
+    Ok(text.split(|&b| b == b'\n').filter_map(|l| serde_json::from_slice::<Record>(l).ok()).filter(|r| r.kind == "archive" && done(r.action)).map(|r| (r.path, r.members)).collect())
+}
+
 /// Reports added up.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Merged {
@@ -164,6 +187,25 @@ pub fn merge(reports: Vec<(PathBuf, Report)>) -> Result<Merged> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn handled_in_a_log_of_earlier_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("log.jsonl");
+        assert!(handled_in(&log).unwrap().is_empty(), "no log yet");
+        let lines = [
+            r#"{"type":"archive","path":"a.tar","action":"verified","bytes":1,"seconds":0.1}"#,
+            r#"{"type":"archive","path":"b.tar","action":"failed","bytes":1,"seconds":0.1}"#,
+            r#"{"type":"archive","path":"c.tar","action":"skipped","members":3,"bytes":1,"seconds":0.1}"#,
+            r#"{"type":"archive","path":"d.tar","action":"would_index","bytes":1,"seconds":0.1}"#,
+            r#"{"type":"summary","command":"verify"}"#,
+            r#"{"type":"archive","path":"e.tar","act"#,
+        ];
+        std::fs::write(&log, lines.join("\n")).unwrap();
+        let done = handled_in(&log).unwrap();
+        assert_eq!(done, HashMap::from([(PathBuf::from("a.tar"), None), (PathBuf::from("c.tar"), Some(3))]));
+        assert!(matches!(handled_in(dir.path()), Err(Error::Io { .. })), "a directory cannot be read");
+    }
 
     fn report(command: &str, shard: Option<(u32, u32)>, indexed: u64, failed: &[&str]) -> (PathBuf, Report) {
         let totals = Summary { indexed, failed: failed.len() as u64, ..Summary::default() };

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use anyhow::Result;
 use tarfs::batch::{self, BatchOptions, Done, Progress, Summary};
-use tarfs::batch::report::Report;
+use tarfs::batch::report::{handled_in, Report};
 use tarfs::batch::shard;
 use tarfs::discover::{read_list, Discover, Found};
 use tarfs::format::compression::Compression;
@@ -31,6 +31,11 @@ pub fn run(cfg: &Config<'_>, job: impl Fn(&Found, &dyn Progress) -> tarfs::Resul
     let b: &Batch<'_> = cfg.batch.as_ref().expect("a batch command");
     let (verb, args) = (b.verb, b.args);
     let (found, walk_errors) = find(b)?;
+    let handled = args.resume.as_deref().map(handled_in).transpose()?.unwrap_or_default();
+    let job = |f: &Found, progress: &dyn Progress| match (handled.get(&f.path), &args.resume) {
+        (Some(&members), Some(log)) => Ok(earlier(log, members)),
+        _ => job(f, progress),
+    };
     let stop = Arc::new(AtomicBool::new(false));
     let reporter = Reporter {
         bars: Bars::new(args.progress, args.quiet, cfg.verbose, args.json),
@@ -81,6 +86,12 @@ pub fn run(cfg: &Config<'_>, job: impl Fn(&Found, &dyn Progress) -> tarfs::Resul
     } else {
         status(s.failed == 0 && s.busy == 0 && walk_errors.is_empty() && !stopped && !print_failed)
     })
+}
+
+/// An archive that `--resume`'s log says an earlier run handled, with the members it counted.
+fn earlier(log: &std::path::Path, members: Option<u64>) -> Done {
+    let reason = format!("handled by an earlier run ({})", log.display());
+    Done { action: batch::Action::Skipped, reason: Some(reason), members, index_path: None, warning: None }
 }
 
 /// The archives the batch handles: those its paths and `--files-from` name, or that are under
