@@ -23,6 +23,8 @@ use std::fmt;
 
 use crate::archive::{with_member_at, ArchiveFile};
 use crate::format::header::{is_zero_block, BLOCK_U64};
+use std::marker::PhantomData;
+
 use crate::format::tarfs::{IndexEntry, IndexError, IndexInfo, Stamp};
 use crate::scan::{Entry, ScanOptions};
 
@@ -220,7 +222,7 @@ fn entry_words(entry: usize, last: bool) -> String {
 }
 
 /// What the verdict needs of the index being judged.
-pub struct Judged<'e, F: Fn(usize) -> Option<IndexEntry<'e>>> {
+pub struct Judged<'e, E: Recorded, F: Fn(usize) -> Option<E>> {
     /// Its header record.
     pub info: &'e IndexInfo,
     /// Its number of entries.
@@ -231,6 +233,34 @@ pub struct Judged<'e, F: Fn(usize) -> Option<IndexEntry<'e>>> {
     pub sidecar: bool,
     /// The byte offset in the archive that its positions count from.
     pub base: u64,
+    /// The kind of entry `entry` gives.
+    pub kind: PhantomData<fn() -> E>,
+}
+
+/// What the verdict asks of one entry of an index, whatever its form: where its member is, and
+/// whether the member found there is the one it records.
+pub trait Recorded {
+    /// Whether the entry is intact (its checksum, or its group's digest, holds).
+    fn intact(&self) -> bool;
+    /// Its member's position, in blocks from the index's base.
+    fn position(&self) -> u64;
+    /// Whether `found`, the member scanned at that position, is the one it records.
+    fn matches(&self, found: &Entry<'_>) -> bool;
+}
+
+/// A `.tarfs` v1 entry: a copy of its member's main header, and the length of its chain.
+impl Recorded for IndexEntry<'_> {
+    fn intact(&self) -> bool {
+        self.checksum_ok()
+    }
+
+    fn position(&self) -> u64 {
+        IndexEntry::position(self)
+    }
+
+    fn matches(&self, found: &Entry<'_>) -> bool {
+        self.matches_header(found.header.as_bytes()) && self.chain_blocks().is_none_or(|c| c == found.chain_blocks())
+    }
 }
 
 /// The verdict on an index for `archive`: [`Verdict::Fresh`] with the bytes read, or why not.
@@ -238,7 +268,7 @@ pub struct Judged<'e, F: Fn(usize) -> Option<IndexEntry<'e>>> {
 /// [`keep_sidecar`] is stricter.) The journal is [`pending`]'s question, asked first by
 /// every reader and by `index`; a writer reading back its own change, under its own journal,
 /// asks only this one.
-pub fn judge<'e, F: Fn(usize) -> Option<IndexEntry<'e>>>(ix: &Judged<'e, F>, archive: &dyn ArchiveFile) -> Verdict {
+pub fn judge<'e, E: Recorded, F: Fn(usize) -> Option<E>>(ix: &Judged<'e, E, F>, archive: &dyn ArchiveFile) -> Verdict {
     match freshness(ix, archive) {
         Ok(read) => Verdict::Fresh { read },
         Err(v) => v,
@@ -247,7 +277,7 @@ pub fn judge<'e, F: Fn(usize) -> Option<IndexEntry<'e>>>(ix: &Judged<'e, F>, arc
 
 /// [`judge`] for `index`'s keep-or-rebuild: a sidecar is kept only when it is fresh and still
 /// records the archive's stamp, so that the next cheap check needs only the sample.
-pub fn keep_sidecar<'e, F: Fn(usize) -> Option<IndexEntry<'e>>>(ix: &Judged<'e, F>, archive: &dyn ArchiveFile) -> Verdict {
+pub fn keep_sidecar<'e, E: Recorded, F: Fn(usize) -> Option<E>>(ix: &Judged<'e, E, F>, archive: &dyn ArchiveFile) -> Verdict {
     match judge(ix, archive) {
         Verdict::Fresh { .. } if ix.info.stamp != Some(archive.stamp()) => Verdict::Stale(Why::Stamp { then: ix.info.stamp, now: archive.stamp() }),
         v => v,
@@ -268,7 +298,7 @@ pub fn pending(archive: &dyn ArchiveFile) -> Option<Verdict> {
 /// index, which every cheap check would then call fresh for good); and a member now starts at
 /// its old end (`tar -rf` writes its first new header over the old end marker, `tarfs csv`
 /// too, often within the old length). The bytes read are added to `read`.
-pub fn grown<'e, F: Fn(usize) -> Option<IndexEntry<'e>>>(ix: &Judged<'e, F>, alone: bool, archive: &dyn ArchiveFile, scan: ScanOptions, read: &mut u64) -> Verdict {
+pub fn grown<'e, E: Recorded, F: Fn(usize) -> Option<E>>(ix: &Judged<'e, E, F>, alone: bool, archive: &dyn ArchiveFile, scan: ScanOptions, read: &mut u64) -> Verdict {
     let info = ix.info;
     if !alone {
         return Verdict::Stale(Why::NotAlone);
@@ -288,7 +318,7 @@ pub fn grown<'e, F: Fn(usize) -> Option<IndexEntry<'e>>>(ix: &Judged<'e, F>, alo
     }
 }
 
-fn freshness<'e, F: Fn(usize) -> Option<IndexEntry<'e>>>(ix: &Judged<'e, F>, archive: &dyn ArchiveFile) -> Result<u64, Verdict> {
+fn freshness<'e, E: Recorded, F: Fn(usize) -> Option<E>>(ix: &Judged<'e, E, F>, archive: &dyn ArchiveFile) -> Result<u64, Verdict> {
     let info = ix.info;
     if info.source_len != 0 {
         let compressed = archive.compressed_len().unwrap_or(archive.len());
@@ -316,7 +346,7 @@ fn freshness<'e, F: Fn(usize) -> Option<IndexEntry<'e>>>(ix: &Judged<'e, F>, arc
 
 /// The binding of a compressed file's sidecar: its stamp, else its digest. Returns the bytes
 /// read.
-fn compressed_binding<'e, F: Fn(usize) -> Option<IndexEntry<'e>>>(ix: &Judged<'e, F>, archive: &dyn ArchiveFile) -> Result<u64, Verdict> {
+fn compressed_binding<'e, E: Recorded, F: Fn(usize) -> Option<E>>(ix: &Judged<'e, E, F>, archive: &dyn ArchiveFile) -> Result<u64, Verdict> {
     if ix.sidecar && ix.info.stamp == Some(archive.stamp()) {
         return Ok(0);
     }
@@ -332,7 +362,7 @@ fn compressed_binding<'e, F: Fn(usize) -> Option<IndexEntry<'e>>>(ix: &Judged<'e
 
 /// The sample: the first, the last and [`SAMPLE`] entries between each still match the header
 /// at its position. Returns the archive bytes read.
-fn sample_unchanged<'e, F: Fn(usize) -> Option<IndexEntry<'e>>>(ix: &Judged<'e, F>, archive: &dyn ArchiveFile) -> Result<u64, Verdict> {
+fn sample_unchanged<'e, E: Recorded, F: Fn(usize) -> Option<E>>(ix: &Judged<'e, E, F>, archive: &dyn ArchiveFile) -> Result<u64, Verdict> {
     let n = ix.entries;
     let step = (n / SAMPLE).max(1);
     entries_unchanged(ix, (0..n).step_by(step).chain(n.checked_sub(1)), archive)
@@ -340,18 +370,17 @@ fn sample_unchanged<'e, F: Fn(usize) -> Option<IndexEntry<'e>>>(ix: &Judged<'e, 
 
 /// Whether each of the entries `which` still matches the header at its position. Returns the
 /// archive bytes read.
-pub fn entries_unchanged<'e, F: Fn(usize) -> Option<IndexEntry<'e>>>(ix: &Judged<'e, F>, which: impl Iterator<Item = usize>, archive: &dyn ArchiveFile) -> Result<u64, Verdict> {
+pub fn entries_unchanged<'e, E: Recorded, F: Fn(usize) -> Option<E>>(ix: &Judged<'e, E, F>, which: impl Iterator<Item = usize>, archive: &dyn ArchiveFile) -> Result<u64, Verdict> {
     let mut read = 0;
     for i in which {
         let last = i + 1 == ix.entries;
-        let Some(entry) = (ix.entry)(i).filter(IndexEntry::checksum_ok) else {
+        let Some(entry) = (ix.entry)(i).filter(Recorded::intact) else {
             return Err(Verdict::Corrupt(Corruption::Entry { entry: i, last }));
         };
         // The position is the first block of the header chain; the entry copies the main header.
         let pos = ix.base + entry.position() * BLOCK_U64;
-        let chain_ok = |e: &Entry<'_>| entry.chain_blocks().is_none_or(|c| c == e.chain_blocks());
         let here = with_member_at(archive, pos, ScanOptions::default(), |found| {
-            let (n, same) = found.map_or((BLOCK_U64, false), |(e, base)| (e.header_offset + BLOCK_U64 - e.position, base + e.position == pos && entry.matches_header(e.header.as_bytes()) && chain_ok(&e)));
+            let (n, same) = found.map_or((BLOCK_U64, false), |(e, base)| (e.header_offset + BLOCK_U64 - e.position, base + e.position == pos && entry.matches(&e)));
             read += n;
             same
         });

@@ -181,8 +181,8 @@ pub fn verdict(index: &Index<'_>, located: &Located, archive: &dyn ArchiveFile) 
 
 /// What [`crate::verdict`] needs of the index at `located`: its record `info`, its `n`
 /// entries as `entry` gives them.
-pub fn judged<'e, F: Fn(usize) -> Option<IndexEntry<'e>>>(info: &'e tarfs::IndexInfo, n: usize, entry: F, located: &Located) -> Judged<'e, F> {
-    Judged { info, entries: n, entry, sidecar: matches!(located.source, Source::Sidecar(_)), base: located.base }
+pub fn judged<'e, E: verdict::Recorded, F: Fn(usize) -> Option<E>>(info: &'e tarfs::IndexInfo, n: usize, entry: F, located: &Located) -> Judged<'e, E, F> {
+    Judged { info, entries: n, entry, sidecar: matches!(located.source, Source::Sidecar(_)), base: located.base, kind: std::marker::PhantomData }
 }
 
 /// An index passed over, and why: `source` is not used because of `verdict`.
