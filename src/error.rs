@@ -221,6 +221,14 @@ pub enum Error {
     /// `From` impl would leave `?` on closures' errors without a type to infer.
     #[error(transparent)]
     Plan(crate::ops::plan::PlanError),
+    /// An archive that cannot have an EROFS image, or an image the kernel cannot mount.
+    #[error("{}: {problem}", path.display())]
+    Erofs {
+        /// The archive.
+        path: PathBuf,
+        /// Why.
+        problem: ErofsProblem,
+    },
     /// An index written in place did not read back as written: the change is rolled back.
     #[error("{}: the {what} did not read back as written: {problem}", path.display())]
     ReadBack {
@@ -282,6 +290,34 @@ pub enum ReadBackProblem {
         /// Members written.
         want: usize,
     },
+}
+
+/// Why an archive has no EROFS image, or its image cannot be mounted by the kernel.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ErofsProblem {
+    /// A compressed archive: the kernel reads member data in place only from a plain tar.
+    #[error("{compression}-compressed: the kernel reads member data in place only from a plain tar (mount it through FUSE)")]
+    Compressed {
+        /// The compression's name.
+        compression: &'static str,
+    },
+    /// Member data beyond what 32-bit addresses of 512-byte blocks reach.
+    #[error("the member at byte {offset} has data past 2 TiB, beyond what an image's 32-bit block addresses reach")]
+    TooLarge {
+        /// The member's header.
+        offset: u64,
+    },
+    /// A sparse member whose regions would need more chunk indexes than an image should hold.
+    #[error("the sparse member at byte {offset} would need {chunks} chunk indexes")]
+    TooManyChunks {
+        /// The member's header.
+        offset: u64,
+        /// How many.
+        chunks: u64,
+    },
+    /// A kernel without what a kernel mount needs.
+    #[error("the kernel cannot mount it: {0}")]
+    Kernel(&'static str),
 }
 
 /// A request that cannot be carried out as asked.
@@ -505,6 +541,7 @@ impl Error {
             | Error::Bug { .. }
             | Error::ReadBack { .. } => libc::EIO,
             Error::Plan(_) => libc::EINVAL,
+            Error::Erofs { .. } => libc::EOPNOTSUPP,
         }
     }
 

@@ -60,16 +60,10 @@ impl Loaded {
         let stamp = stamp_of(&file.metadata().map_err(|source| crate::Error::Io { path: path.to_path_buf(), source })?);
         let opened = crate::members::open_best(archive, opts.index_dir.as_ref(), opts.scan)?;
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
-        let mut b = TreeBuilder::new(rustix::process::getuid().as_raw(), rustix::process::getgid().as_raw(), now);
+        let b = TreeBuilder::new(rustix::process::getuid().as_raw(), rustix::process::getgid().as_raw(), now);
         let mut positions = Vec::new();
-        opened.index.for_each(&mut |_, m| {
-            let member = u32::try_from(positions.len()).unwrap_or(u32::MAX);
-            positions.push((m.position, m.fingerprint));
-            b.add(member, &MemberInfo { path: &m.path, typeflag: m.typeflag, link: &m.link, mode: m.mode, uid: m.uid, gid: m.gid, mtime: m.mtime, size: m.size, device: m.device });
-            Ok(())
-        })?;
+        let tree = b.add_all(&*opened.index, &mut |m| positions.push((m.position, m.fingerprint)))?;
         positions.shrink_to_fit();
-        let tree = b.finish();
         for (name, why) in &tree.skipped {
             eprintln!("tarfs: {}: {}: not shown: {why}", path.display(), crate::quote::diag(name));
         }

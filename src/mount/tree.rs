@@ -337,6 +337,19 @@ impl TreeBuilder {
         self.link(dir, last, ino);
     }
 
+    /// Adds every member `index` lists, in archive order, and finishes the tree: member `i`
+    /// (numbered from 0, as [`Data::Member`] names it) is handed to `each` as it is added.
+    pub fn add_all(mut self, index: &dyn crate::members::MemberIndex, each: &mut dyn FnMut(&crate::members::Member)) -> crate::Result<Tree> {
+        let mut n = 0u32;
+        index.for_each(&mut |_, m| {
+            each(m);
+            self.add(n, &MemberInfo { path: &m.path, typeflag: m.typeflag, link: &m.link, mode: m.mode, uid: m.uid, gid: m.gid, mtime: m.mtime, size: m.size, device: m.device });
+            n = n.saturating_add(1);
+            Ok(())
+        })?;
+        Ok(self.finish())
+    }
+
     /// The finished tree: each directory's entries sorted by name.
     pub fn finish(self) -> Tree {
         let TreeBuilder { mut tree, children, lookup, .. } = self;

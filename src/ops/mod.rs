@@ -6,6 +6,7 @@
 pub mod append_csv;
 pub mod create;
 pub mod embed;
+pub mod erofs;
 pub mod extract;
 pub mod filter;
 pub mod in_place;
