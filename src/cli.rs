@@ -138,6 +138,13 @@ pub enum Command {
     /// Prints each failure with its reason, then the totals (counts, members, bytes, the slowest
     /// shard's seconds and all shards' seconds), and names the shards no report is of.
     Report(ReportArgs),
+    /// Write an EROFS image of an archive's tree whose files read their data from the archive.
+    ///
+    /// The image holds the tree `tar -xf` would leave (as `tarfs mount` shows it), written from
+    /// the archive's best index without reading member data; its files' data is the plain tar
+    /// itself, as the image's second device: `mount -t erofs -o device=ARCHIVE IMAGE MNT`. The
+    /// image is bound to the archive as it is now; `tarfs mount` rebuilds one that is not.
+    Erofs(ErofsArgs),
     /// Print a shell completion script.
     Completions {
         /// The shell.
@@ -272,6 +279,20 @@ pub struct MountArgs {
     /// to FILE; without it, they are dropped once the mount is ready.
     #[arg(long, value_name = "FILE")]
     pub log: Option<PathBuf>,
+    #[command(flatten)]
+    pub read: ReadArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(mut_args(index_dir_help("Read sidecars under DIR, and write the image there (as `tarfs index --index-dir`)")))]
+pub struct ErofsArgs {
+    /// The archive: a plain (uncompressed) tar.
+    pub archive: PathBuf,
+    /// Write the image to IMAGE (default: ARCHIVE.erofs, where its sidecar would go).
+    #[arg(short, long, value_name = "IMAGE")]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub index_dir: IndexDirArg,
     #[command(flatten)]
     pub read: ReadArgs,
 }

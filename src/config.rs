@@ -129,6 +129,7 @@ fn index_dir_arg(command: &Command) -> Option<&IndexDirArg> {
         Command::Cat(a) => Some(&a.index_dir),
         Command::Extract(a) => Some(&a.index_dir),
         Command::Mount(a) => Some(&a.index_dir),
+        Command::Erofs(a) => Some(&a.index_dir),
         Command::Create(_) | Command::Report(_) | Command::Completions { .. } | Command::Man(_) => None,
     }
 }
@@ -144,6 +145,7 @@ fn read_args(command: &Command) -> Option<&ReadArgs> {
         Command::Cat(a) => Some(&a.read),
         Command::Extract(a) => Some(&a.read),
         Command::Mount(a) => Some(&a.read),
+        Command::Erofs(a) => Some(&a.read),
         Command::Recover(_) | Command::Create(_) | Command::Report(_) | Command::Completions { .. } | Command::Man(_) => None,
     }
 }

@@ -8,6 +8,7 @@ pub mod cat;
 pub mod create;
 pub mod csv;
 pub mod embed;
+pub mod erofs;
 pub mod extract;
 pub mod index;
 pub mod ls;
