@@ -77,7 +77,7 @@ fusermount3 -u "$MNT" 2>/dev/null || true
 # Mounts $2 at $MNT with tool $1 ("tarfs" or "ratarmount") and extra flags.
 up() {
     case "$1" in
-        tarfs) shift; local a=$1; shift; "$TARFS" mount "$@" "$a" "$MNT" ;;
+        tarfs) shift; local a=$1; shift; "$TARFS" mount --fuse "$@" "$a" "$MNT" ;;
         ratarmount) shift; local a=$1; shift; "$RATAR" --index-file "$a.ratar.sqlite" "$@" "$a" "$MNT" >/dev/null ;;
     esac
 }

@@ -25,6 +25,8 @@ command -v git >/dev/null || need+=(git)
 command -v dpkg-deb >/dev/null || need+=(dpkg)
 # tarfs mount (tests/mount.rs): fusermount3, with /dev/fuse.
 command -v fusermount3 >/dev/null || need+=(fuse3)
+# The kernel mount (tests/erofs.rs) mounts an image with plain mount(8), the tar on a loop device.
+command -v losetup >/dev/null || need+=(mount)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null

@@ -46,7 +46,11 @@ pub const EXAMPLES: &str = "Examples:
   tarfs cat big.tar path/in/archive
       Print one member by seeking to it.
   tarfs mount big.tar.gz /mnt/big
-      Browse an archive as a read-only file system (fusermount3 -u to end).
+      Browse an archive as a read-only file system (tarfs umount /mnt/big to end).
+  tarfs mount big.tar /mnt/big
+      As root, a plain tar is mounted by the kernel (EROFS), reading the tar in place.
+  tarfs erofs big.tar -o big.erofs
+      Write the EROFS image alone: mount -t erofs -o device=big.tar big.erofs /mnt/big.
   tarfs recompress --seekable big.tar.zst
       Rewrite a one-frame zstd archive so that cat can seek into it.
   tarfs verify backups/
@@ -126,18 +130,24 @@ pub enum Command {
     /// decompress to the same bytes) before it replaces the old one with an atomic rename, and
     /// keeps its mode, owner and times.
     Recompress(RecompressArgs),
-    /// Mount an archive, or a directory of archives, as a read-only file system (FUSE).
+    /// Mount an archive, or a directory of archives, as a read-only file system (the kernel's
+    /// EROFS, or FUSE).
     ///
     /// The tree is what `tar -xf` would leave: the last of two members of one name wins, hard
     /// links share an inode, implied directories appear. It is read through the archive's best
-    /// index (embedded, sidecar, CSV) and, for a compressed archive, its seek points. Unmount with
-    /// `fusermount3 -u MOUNTPOINT`; SIGTERM and SIGINT unmount too.
+    /// index (embedded, sidecar, CSV). A plain tar is mounted by the kernel where it can (root,
+    /// Linux 6.12+), through an EROFS image whose files read the tar in place; otherwise, and
+    /// for a compressed archive (read through its seek points) or a directory, through FUSE.
+    /// Unmount with `tarfs umount MOUNTPOINT`, `umount` or `fusermount3 -u`; SIGTERM and SIGINT
+    /// unmount a FUSE mount too.
     Mount(MountArgs),
     /// Merge the reports of a sharded batch (--report FILE of each shard) into one summary.
     ///
     /// Prints each failure with its reason, then the totals (counts, members, bytes, the slowest
     /// shard's seconds and all shards' seconds), and names the shards no report is of.
     Report(ReportArgs),
+    /// Unmount a tarfs mount (the kernel's or FUSE's).
+    Umount(UmountArgs),
     /// Write an EROFS image of an archive's tree whose files read their data from the archive.
     ///
     /// The image holds the tree `tar -xf` would leave (as `tarfs mount` shows it), written from
@@ -279,6 +289,15 @@ pub struct MountArgs {
     /// to FILE; without it, they are dropped once the mount is ready.
     #[arg(long, value_name = "FILE")]
     pub log: Option<PathBuf>,
+    /// Mount through the kernel's EROFS, or fail: the archive's image (written where its
+    /// sidecar goes, as ARCHIVE.erofs, and rebuilt when the archive changes) with the archive as
+    /// its device. Needs a plain tar, root or CAP_SYS_ADMIN, and Linux 6.12 or later. Without
+    /// --kernel or --fuse, tarfs mounts a plain tar so where it can, and through FUSE otherwise.
+    #[arg(long, conflicts_with_all = ["fuse", "uid", "gid", "readdirplus", "allow_other", "foreground", "log"])]
+    pub kernel: bool,
+    /// Mount through FUSE, even where the kernel could.
+    #[arg(long)]
+    pub fuse: bool,
     #[command(flatten)]
     pub read: ReadArgs,
 }
@@ -295,6 +314,12 @@ pub struct ErofsArgs {
     pub index_dir: IndexDirArg,
     #[command(flatten)]
     pub read: ReadArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct UmountArgs {
+    /// Where it is mounted.
+    pub mountpoint: PathBuf,
 }
 
 #[derive(Debug, Args)]

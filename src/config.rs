@@ -64,7 +64,7 @@ pub struct Batch<'a> {
 pub fn lower(cli: &Cli) -> Result<Config<'_>> {
     let command = &cli.command;
     let settings = match command {
-        Command::Completions { .. } | Command::Man(_) | Command::Create(_) | Command::Report(_) => Settings::default(),
+        Command::Completions { .. } | Command::Man(_) | Command::Create(_) | Command::Report(_) | Command::Umount(_) => Settings::default(),
         _ => Settings::load()?,
     };
     let or_sidecar = match command {
@@ -130,7 +130,7 @@ fn index_dir_arg(command: &Command) -> Option<&IndexDirArg> {
         Command::Extract(a) => Some(&a.index_dir),
         Command::Mount(a) => Some(&a.index_dir),
         Command::Erofs(a) => Some(&a.index_dir),
-        Command::Create(_) | Command::Report(_) | Command::Completions { .. } | Command::Man(_) => None,
+        Command::Create(_) | Command::Report(_) | Command::Umount(_) | Command::Completions { .. } | Command::Man(_) => None,
     }
 }
 
@@ -146,7 +146,7 @@ fn read_args(command: &Command) -> Option<&ReadArgs> {
         Command::Extract(a) => Some(&a.read),
         Command::Mount(a) => Some(&a.read),
         Command::Erofs(a) => Some(&a.read),
-        Command::Recover(_) | Command::Create(_) | Command::Report(_) | Command::Completions { .. } | Command::Man(_) => None,
+        Command::Recover(_) | Command::Create(_) | Command::Report(_) | Command::Umount(_) | Command::Completions { .. } | Command::Man(_) => None,
     }
 }
 

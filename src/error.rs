@@ -296,7 +296,7 @@ pub enum ReadBackProblem {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ErofsProblem {
     /// A compressed archive: the kernel reads member data in place only from a plain tar.
-    #[error("{compression}-compressed: the kernel reads member data in place only from a plain tar (mount it through FUSE)")]
+    #[error("{compression}-compressed: the kernel reads member data in place only from a plain tar")]
     Compressed {
         /// The compression's name.
         compression: &'static str,
@@ -315,9 +315,24 @@ pub enum ErofsProblem {
         /// How many.
         chunks: u64,
     },
-    /// A kernel without what a kernel mount needs.
-    #[error("the kernel cannot mount it: {0}")]
-    Kernel(&'static str),
+    /// What a kernel mount needs and does not have.
+    #[error("the kernel cannot mount its image: {0}")]
+    Kernel(KernelRefusal),
+}
+
+/// Why the kernel will not mount an image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum KernelRefusal {
+    /// The kernel has no EROFS (`ENODEV`).
+    #[error("this kernel has no erofs file system")]
+    NoErofs,
+    /// EROFS without mounts of a file (before Linux 6.12, or without
+    /// `CONFIG_EROFS_FS_BACKED_BY_FILE`), or an image on tmpfs: `ENOTBLK`.
+    #[error("its erofs does not mount this image file (Linux 6.12 and later mount files, but none on tmpfs)")]
+    NoFileBackedMounts,
+    /// The process may not mount (neither root nor `CAP_SYS_ADMIN`, or `EPERM`).
+    #[error("mounting needs root or CAP_SYS_ADMIN")]
+    NotPermitted,
 }
 
 /// A request that cannot be carried out as asked.

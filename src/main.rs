@@ -54,6 +54,7 @@ fn dispatch(cfg: &config::Config<'_>) -> anyhow::Result<Status> {
         Command::Mount(a) => cmd::mount::run(cfg, a).map(status),
         Command::Report(a) => cmd::merge::run(a),
         Command::Erofs(a) => cmd::erofs::run(cfg, a).map(status),
+        Command::Umount(a) => cmd::umount::run(a).map(status),
         Command::Completions { shell } => {
             clap_complete::generate(*shell, &mut Cli::command(), "tarfs", &mut io::stdout());
             Ok(Status::Ok)

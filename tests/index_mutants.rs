@@ -167,7 +167,7 @@ fn check(a: &Path, t: &Truth, tmp: &Path, mount: bool, label: &str) -> Vec<Strin
     }
     if mount {
         let mp = tempfile::Builder::new().prefix("mnt").tempdir_in(tmp).unwrap();
-        if tarfs().arg("mount").arg(a).arg(mp.path()).output().unwrap().status.success() {
+        if tarfs().arg("mount").arg("--fuse").arg(a).arg(mp.path()).output().unwrap().status.success() {
             let got = tree(mp.path());
             let _ = Command::new("fusermount3").arg("-u").arg(mp.path()).output();
             // Files the mount could not read are absent answers, not wrong ones; any it did

@@ -309,7 +309,7 @@ impl Drop for Mounted {
 
 fn mount(a: &Path, tmp: &Path) -> Mounted {
     let mp = tempfile::Builder::new().prefix("mnt").tempdir_in(tmp).unwrap().keep();
-    ok(tarfs().arg("mount").arg(a).arg(&mp));
+    ok(tarfs().arg("mount").arg("--fuse").arg(a).arg(&mp));
     Mounted(mp)
 }
 

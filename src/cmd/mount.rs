@@ -29,6 +29,9 @@ pub fn run(cfg: &Config<'_>, a: &MountArgs) -> Result<bool> {
         Err(e) => anyhow::bail!("{}: cannot mount there: {e}", a.mountpoint.display()),
     }
     let daemon = std::env::var_os(CHILD).is_some();
+    if !daemon && super::mount_kernel::mounted(cfg, a)? {
+        return Ok(true);
+    }
     if !a.foreground && !daemon {
         return start_daemon();
     }
@@ -38,7 +41,7 @@ pub fn run(cfg: &Config<'_>, a: &MountArgs) -> Result<bool> {
     let (source, mp, log) = (a.source.clone(), a.mountpoint.clone(), a.log.clone());
     tarfs::mount::mount(fs, &a.source, &a.mountpoint, &opts, move || {
         if verbose {
-            warn(format!("mounted {} at {}", source.display(), mp.display()));
+            warn(format!("mounted {} at {} through FUSE", source.display(), mp.display()));
         }
         if daemon {
             detach(log.as_ref());

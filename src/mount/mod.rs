@@ -11,6 +11,7 @@
 //!   SIGTERM or SIGINT, which unmount it).
 
 pub mod fs;
+pub mod kernel;
 pub mod tree;
 
 use std::path::Path;

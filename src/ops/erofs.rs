@@ -32,8 +32,8 @@ use crate::mount::tree::{Data, Kind, Tree, TreeBuilder, ROOT};
 const META_BLKADDR: u32 = 3;
 /// The device table's place, in 128-byte slots: right after the superblock.
 const DEVT_SLOTOFF: u16 = 9;
-/// The most chunk indexes one sparse member may have (64 MiB of them).
-const MAX_CHUNKS: u64 = 1 << 23;
+/// The most chunk indexes one sparse member may have (32 MiB of them).
+const MAX_CHUNKS: u64 = 1 << 22;
 
 /// What was written.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+pub mod trees;
+
 use serde_json::Value;
 
 /// `tests/corpus/`: the conformance corpus, vendored with its NOTICE of licences.

@@ -1,0 +1,40 @@
+//! `tarfs mount` through the kernel ([`tarfs::mount::kernel`]): tried first for a plain tar
+//! unless `--fuse` (or a FUSE-only flag) says otherwise; where the kernel cannot, FUSE mounts it
+//! as before, and `-v` says why.
+
+use anyhow::Result;
+use tarfs::mount::kernel::mount;
+
+use crate::cli::MountArgs;
+use crate::config::Config;
+use crate::warn;
+
+/// Whether the kernel mounted `a.source` (false: FUSE is to).
+pub fn mounted(cfg: &Config<'_>, a: &MountArgs) -> Result<bool> {
+    let fuse_only = a.uid.is_some() || a.gid.is_some() || a.readdirplus || a.allow_other || a.foreground || a.log.is_some();
+    if !a.kernel && (a.fuse || fuse_only || a.source.is_dir()) {
+        return Ok(false);
+    }
+    let started = std::time::Instant::now();
+    match mount(&a.source, &a.mountpoint, cfg.index_dir.as_ref(), cfg.scan) {
+        Ok(m) => {
+            if cfg.verbose {
+                let how = if m.written.is_some() { "written" } else { "fresh, reused" };
+                warn(format!("mounted {} at {} by the kernel (EROFS image {}, {how}) in {:.2} s", a.source.display(), a.mountpoint.display(), m.image.display(), started.elapsed().as_secs_f64()));
+            }
+            if let Some(w) = m.written {
+                for (name, why) in &w.skipped {
+                    warn(format!("{}: {}: not shown: {why}", a.source.display(), tarfs::quote::diag(name)));
+                }
+            }
+            Ok(true)
+        }
+        Err(e @ tarfs::Error::Erofs { .. }) if !a.kernel => {
+            if cfg.verbose {
+                warn(format!("{e}: mounting through FUSE"));
+            }
+            Ok(false)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
