@@ -46,11 +46,11 @@ pub const EXAMPLES: &str = "Examples:
   tarfs cat big.tar path/in/archive
       Print one member by seeking to it.
   tarfs mount big.tar.gz /mnt/big
-      Browse an archive as a read-only file system (tarfs umount /mnt/big to end).
+      Browse an archive as a read-only file system (tarfs umount to end).
   tarfs mount big.tar /mnt/big
-      As root, a plain tar is mounted by the kernel (EROFS), reading the tar in place.
+      As root, the kernel mounts a plain tar (EROFS), reading it in place.
   tarfs erofs big.tar -o big.erofs
-      Write the EROFS image alone: mount -t erofs -o device=big.tar big.erofs /mnt/big.
+      Write the image alone, for mount -t erofs -o device=big.tar big.erofs.
   tarfs recompress --seekable big.tar.zst
       Rewrite a one-frame zstd archive so that cat can seek into it.
   tarfs verify backups/

@@ -29,7 +29,9 @@ pub fn mounted(cfg: &Config<'_>, a: &MountArgs) -> Result<bool> {
             }
             Ok(true)
         }
-        Err(e @ tarfs::Error::Erofs { .. }) if !a.kernel => {
+        // No place for the image (its sidecar's directory, and the cache, refuse it): FUSE
+        // needs none.
+        Err(e @ (tarfs::Error::Erofs { .. } | tarfs::Error::Unwritable { .. })) if !a.kernel => {
             if cfg.verbose {
                 warn(format!("{e}: mounting through FUSE"));
             }
