@@ -319,11 +319,13 @@ fn placed(at: u64, body: &Body) -> u64 {
 
 /// A directory's entries with `.` and `..`, sorted by name as the kernel's lookup expects.
 fn dir_entries(tree: &Tree, dir: u32) -> Vec<(&[u8], u32)> {
+    // The children are sorted already: the two dots go where they sort among them.
     let mut entries: Vec<(&[u8], u32)> = Vec::with_capacity(tree.children(dir).len() + 2);
-    entries.push((b".", dir));
-    entries.push((b"..", tree.parent(dir)));
     entries.extend(tree.children(dir).iter().map(|c| (tree.name(c), c.ino)));
-    entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    for dot in [(&b"."[..], dir), (&b".."[..], tree.parent(dir))] {
+        let at = entries.partition_point(|e| e.0 < dot.0);
+        entries.insert(at, dot);
+    }
     entries
 }
 
@@ -416,4 +418,27 @@ fn expanded(archive: &Archive, place: &Place, regions: &[(u64, u64, u64)]) -> Re
     }
     archive.check_intact()?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_maps_to_chunks_of_the_archive_holes_and_copies() {
+        // A plain member: one chunk of the next power of two, from its data's block.
+        assert_eq!(mapping_of(1000, vec![(0, 1000, 1536)]), Ok(Mapping::Chunks(Chunks::InPlace { bits: 10, start: 3, n: 1 })));
+        assert_eq!(mapping_of(0, vec![]), Ok(Mapping::Empty));
+        // Sparse: 4 KiB of data, a hole, 4 KiB and a short tail: 4 KiB chunks, the hole none.
+        let m = mapping_of(16384 + 100, vec![(0, 4096, 512), (12288, 4196, 4608)]).unwrap();
+        let want = vec![Some(1), None, None, Some(9), Some(17)];
+        assert_eq!(m, Mapping::Chunks(Chunks::Sparse { bits: 12, blocks: want }));
+        // Regions that follow each other in the file and the archive are one.
+        assert_eq!(mapping_of(8192, vec![(0, 4096, 512), (4096, 4096, 4608)]), Ok(Mapping::Chunks(Chunks::InPlace { bits: 13, start: 1, n: 1 })));
+        // A region not on a block of the archive: copied.
+        assert!(matches!(mapping_of(8192, vec![(0, 100, 512), (4096, 100, 612)]), Ok(Mapping::Copy(_))));
+        // Beyond 2 TiB: an error.
+        assert_eq!(mapping_of(512, vec![(0, 512, 1 << 41)]), Err(Unmappable::TooFar));
+        assert!(matches!(mapping_of(1 << 40, vec![(0, 512, 512), ((1 << 40) - 512, 512, 1024)]), Err(Unmappable::TooMany(_))));
+    }
 }
