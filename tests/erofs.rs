@@ -239,3 +239,24 @@ fn tarfs_erofs_images_mount_with_mount_and_compressed_archives_go_to_fuse() {
     let fuse = snapshot(&m.0);
     assert!(compare("FUSE", "mount", &fuse, &snapshot(theirs.path())).is_empty());
 }
+
+/// A name of over 255 bytes cannot be a directory entry (the kernel refuses the directory
+/// block, as extraction fails for it): it is left out, and said; the rest of its directory is
+/// there.
+#[test]
+fn names_too_long_for_a_directory_are_left_out_and_said() {
+    if !kernel_has_erofs() {
+        return;
+    }
+    let tmp = TempDir::new().unwrap();
+    let a = tmp.path().join("long.tar");
+    let script = "import io, sys, tarfile\nwith tarfile.open(sys.argv[1], 'w', format=tarfile.PAX_FORMAT) as t:\n    for n in ['d/' + 'x' * 300, 'd/short']:\n        ti = tarfile.TarInfo(n); ti.size = 3; t.addfile(ti, io.BytesIO(b'abc'))\n";
+    ok(Command::new("python3").arg("-c").arg(script).arg(&a));
+    let mp = tempfile::Builder::new().prefix("mnt").tempdir_in(tmp.path()).unwrap().keep();
+    let out = ok(tarfs().arg("mount").arg("--kernel").arg(&a).arg(&mp));
+    let m = Mounted(mp);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("a name of over 255 bytes"), "{}", String::from_utf8_lossy(&out.stderr));
+    let names: Vec<String> = fs::read_dir(m.0.join("d")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert_eq!(names, ["short"]);
+    assert_eq!(fs::read(m.0.join("d/short")).unwrap(), b"abc");
+}

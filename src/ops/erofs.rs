@@ -129,8 +129,10 @@ pub fn write_image(opened: &Opened, dest: &Path, uid: u32, gid: u32, now: i64) -
         mapping_of(p.size, regions).map_err(|problem| Error::Erofs { path: path.to_path_buf(), problem: problem.at(p.position) })
     };
     let image = Image::build(&tree, &places, archive, mapping, now)?;
+    let mut skipped = tree.skipped.clone();
+    skipped.extend((1..=tree.len() as u32).flat_map(|d| tree.children(d)).filter(|c| !fits(&tree, c)).map(|c| (tree.name(c).to_vec(), "a name of over 255 bytes")));
     crate::ops::atomic::write_atomic(dest, |w| w.write_all(&image.bytes).map_err(|source| Error::Io { path: dest.to_path_buf(), source }))?;
-    Ok(Written { inodes: image.inodes, bytes: image.bytes.len() as u64, copied: image.copied, skipped: tree.skipped })
+    Ok(Written { inodes: image.inodes, bytes: image.bytes.len() as u64, copied: image.copied, skipped })
 }
 
 /// Why a member's data cannot be mapped at all.
@@ -259,6 +261,15 @@ impl Image {
     }
 }
 
+/// The longest name a directory entry may have (the kernel refuses a directory block with a
+/// longer one, as extraction fails for it).
+const NAME_MAX: usize = 255;
+
+/// Whether a directory entry's name fits an image.
+fn fits(tree: &Tree, c: &crate::mount::tree::Child) -> bool {
+    tree.name(c).len() <= NAME_MAX
+}
+
 /// The inodes of `tree` in breadth-first order from the root, each once (a hard link's inode
 /// where its first name is).
 fn breadth_first(tree: &Tree) -> Vec<u32> {
@@ -267,7 +278,7 @@ fn breadth_first(tree: &Tree) -> Vec<u32> {
     seen[ROOT as usize] = true;
     let mut i = 0;
     while let Some(&dir) = order.get(i) {
-        for c in tree.children(dir) {
+        for c in tree.children(dir).iter().filter(|c| fits(tree, c)) {
             if !std::mem::replace(&mut seen[c.ino as usize], true) {
                 order.push(c.ino);
             }
@@ -321,7 +332,7 @@ fn placed(at: u64, body: &Body) -> u64 {
 fn dir_entries(tree: &Tree, dir: u32) -> Vec<(&[u8], u32)> {
     // The children are sorted already: the two dots go where they sort among them.
     let mut entries: Vec<(&[u8], u32)> = Vec::with_capacity(tree.children(dir).len() + 2);
-    entries.extend(tree.children(dir).iter().map(|c| (tree.name(c), c.ino)));
+    entries.extend(tree.children(dir).iter().filter(|c| fits(tree, c)).map(|c| (tree.name(c), c.ino)));
     for dot in [(&b"."[..], dir), (&b".."[..], tree.parent(dir))] {
         let at = entries.partition_point(|e| e.0 < dot.0);
         entries.insert(at, dot);
