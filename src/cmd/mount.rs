@@ -29,6 +29,9 @@ pub fn run(cfg: &Config<'_>, a: &MountArgs) -> Result<bool> {
         Err(e) => anyhow::bail!("{}: cannot mount there: {e}", a.mountpoint.display()),
     }
     let daemon = std::env::var_os(CHILD).is_some();
+    if a.write_index && !a.source.is_dir() && !daemon {
+        write_index(cfg, a)?;
+    }
     if !daemon && super::mount_kernel::mounted(cfg, a)? {
         return Ok(true);
     }
@@ -108,22 +111,25 @@ fn tree(cfg: &Config<'_>, a: &MountArgs, opts: &MountOptions) -> Result<TarFs> {
     Ok(TarFs::tree(archives, opts.clone(), mtime))
 }
 
-/// One archive, loaded now (after `--write-index` has written what a scan finds, if it has no
-/// index at all).
+/// `--write-index`: what a scan finds, written as a sidecar where the archive has no index at
+/// all (before either mount: the kernel's image is then written from it).
+fn write_index(cfg: &Config<'_>, a: &MountArgs) -> Result<()> {
+    let index = IndexOptions { scan: cfg.scan, ..IndexOptions::default() };
+    let how = PlanOptions { index: &index, index_dir: cfg.index_dir.as_ref(), output: None, when: When::Missing, dry_run: false, record_size: None };
+    // Nothing to do (`Plan::Present`) where the archive has an index of any kind.
+    let (done, cached) = carry_out(&a.source, &how, |plan| super::index::apply(plan, &index, &Silent))?;
+    if let Some(dest) = done.index_path.filter(|_| done.action == Action::Indexed) {
+        warn(format!("{}: no index: scanned it and wrote {}", a.source.display(), dest.display()));
+    }
+    if cached.is_some() {
+        warn(super::index::in_the_cache(cfg));
+    }
+    Ok(())
+}
+
+/// One archive, loaded now.
 fn single(cfg: &Config<'_>, a: &MountArgs, opts: &MountOptions) -> Result<TarFs> {
     let started = std::time::Instant::now();
-    if a.write_index {
-        let index = IndexOptions { scan: cfg.scan, ..IndexOptions::default() };
-        let how = PlanOptions { index: &index, index_dir: cfg.index_dir.as_ref(), output: None, when: When::Missing, dry_run: false, record_size: None };
-        // Nothing to do (`Plan::Present`) where the archive has an index of any kind.
-        let (done, cached) = carry_out(&a.source, &how, |plan| super::index::apply(plan, &index, &Silent))?;
-        if let Some(dest) = done.index_path.filter(|_| done.action == Action::Indexed) {
-            warn(format!("{}: no index: scanned it and wrote {}", a.source.display(), dest.display()));
-        }
-        if cached.is_some() {
-            warn(super::index::in_the_cache(cfg));
-        }
-    }
     let loaded = Loaded::open(&a.source, opts)?;
     let secs = started.elapsed().as_secs_f64();
     if loaded.source() == Source::Scan && !a.write_index {
