@@ -315,6 +315,15 @@ pub enum ErofsProblem {
         /// How many.
         chunks: u64,
     },
+    /// A sparse member whose data regions are not 512-byte-aligned in the archive (so its data
+    /// would be copied into the image), too large to copy.
+    #[error("the sparse member at byte {offset} has data that is not 512-byte-aligned in the archive, and at {size} bytes is too large to copy into the image")]
+    Unaligned {
+        /// The member's header.
+        offset: u64,
+        /// Its size.
+        size: u64,
+    },
     /// What a kernel mount needs and does not have.
     #[error("the kernel cannot mount its image: {0}")]
     Kernel(KernelRefusal),

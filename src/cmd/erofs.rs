@@ -20,7 +20,7 @@ pub fn run(cfg: &Config<'_>, a: &ErofsArgs) -> Result<bool> {
         warn(format!("{}: {}: not in the image: {why}", a.archive.display(), tarfs::quote::diag(name)));
     }
     if written.copied > 0 {
-        warn(format!("{}: {} sparse members' data is not block-aligned in the archive: copied into the image", a.archive.display(), written.copied));
+        warn(format!("{}: sparse members whose data is not block-aligned in the archive, copied into the image: {}", a.archive.display(), written.copied));
     }
     if cfg.verbose {
         let through = match opened.index.source() {

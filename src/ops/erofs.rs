@@ -32,6 +32,8 @@ use crate::mount::tree::{Data, Kind, Tree, TreeBuilder, ROOT};
 const META_BLKADDR: u32 = 3;
 /// The device table's place, in 128-byte slots: right after the superblock.
 const DEVT_SLOTOFF: u16 = 9;
+/// The largest sparse member whose data is copied into the image (its holes too).
+const MAX_COPY: u64 = 64 << 20;
 /// The most chunk indexes one sparse member may have (32 MiB of them).
 const MAX_CHUNKS: u64 = 1 << 22;
 
@@ -208,7 +210,7 @@ impl Image {
     /// The image of `tree`, whose files' data `places` and `chunks` locate in `archive`.
     fn build(tree: &Tree, places: &[Place], archive: &Archive, mapping: impl Fn(&Place) -> Result<Mapping>, now: i64) -> Result<Image> {
         let order = breadth_first(tree);
-        let mut nids = vec![u64::MAX; tree.len() + 1];
+        let mut nids: Vec<Option<u64>> = vec![None; tree.len() + 1];
         let mut copies: Vec<Vec<u8>> = Vec::new();
         let meta_start = u64::from(META_BLKADDR) * BLOCK;
         let (mut at, mut data_blocks) = (meta_start, 0u64);
@@ -223,6 +225,9 @@ impl Image {
                     match mapping(place)? {
                         Mapping::Chunks(c) => Body::Chunked(c),
                         Mapping::Empty => Body::None,
+                        Mapping::Copy(_) if place.size > MAX_COPY => {
+                            return Err(Error::Erofs { path: archive.path().to_path_buf(), problem: ErofsProblem::Unaligned { offset: place.position, size: place.size } });
+                        }
                         Mapping::Copy(regions) => {
                             copies.push(expanded(archive, place, &regions)?);
                             flat(place.size, &mut data_blocks)
@@ -232,7 +237,7 @@ impl Image {
                 _ => Body::None,
             };
             let pos = placed(at, &body);
-            nids[ino as usize] = (pos - meta_start) / 32;
+            nids[ino as usize] = Some((pos - meta_start) / 32);
             at = pos + meta_len(&body);
             slots.push(Slot { ino, pos, body });
         }
@@ -346,13 +351,13 @@ fn dir_blocks(tree: &Tree, dir: u32) -> Vec<(usize, usize)> {
 }
 
 /// A directory's bytes: its blocks, the last one unpadded.
-fn dir_bytes(tree: &Tree, dir: u32, nids: &[u64]) -> Vec<u8> {
+fn dir_bytes(tree: &Tree, dir: u32, nids: &[Option<u64>]) -> Vec<u8> {
     let entries = dir_entries(tree, dir);
     let blocks = fmt::pack_dir(entries.iter().map(|e| e.0.len()));
     let mut out = Vec::with_capacity(blocks.len() * BLOCK as usize);
     let mut from = 0;
     for (k, &(count, _)) in blocks.iter().enumerate() {
-        let these: Vec<(&[u8], u64, FileType)> = entries[from..from + count].iter().map(|&(name, ino)| (name, nids[ino as usize], file_type(tree, ino))).collect();
+        let these: Vec<(&[u8], u64, FileType)> = entries[from..from + count].iter().map(|&(name, ino)| (name, nids[ino as usize].expect("every entry's inode is placed before directories are written"), file_type(tree, ino))).collect();
         fmt::encode_dir_block(&these, k + 1 < blocks.len(), &mut out);
         from += count;
     }
