@@ -242,7 +242,7 @@ fn tarfs_erofs_images_mount_with_mount_and_compressed_archives_go_to_fuse() {
 
 /// A name of over 255 bytes cannot be a directory entry (the kernel refuses the directory
 /// block, as extraction fails for it): it is left out, and said; the rest of its directory is
-/// there.
+/// there. `tarfs umount` unmounts.
 #[test]
 fn names_too_long_for_a_directory_are_left_out_and_said() {
     if !kernel_has_erofs() {
@@ -259,4 +259,9 @@ fn names_too_long_for_a_directory_are_left_out_and_said() {
     let names: Vec<String> = fs::read_dir(m.0.join("d")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     assert_eq!(names, ["short"]);
     assert_eq!(fs::read(m.0.join("d/short")).unwrap(), b"abc");
+    // `tarfs umount` unmounts it.
+    let mp = m.0.clone();
+    drop(m);
+    let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(&format!(" {} ", mp.display())), "still mounted: {}", mp.display());
 }
