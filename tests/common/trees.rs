@@ -155,3 +155,12 @@ pub fn compare(label: &str, what: &str, ours: &(BTreeMap<String, String>, Vec<Ve
     }
     diffs
 }
+
+/// Whether docs/FORMAT.md records that tarfs reads the corpus archive at `corpus_path`
+/// otherwise than GNU tar (its choice following other readers): there, the mounts are held to
+/// what tarfs extracts, not to `tar -xf`.
+pub fn reads_otherwise_than_gnu_tar(corpus_path: &Path) -> bool {
+    let format_md = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/FORMAT.md")).unwrap();
+    let rel = corpus_path.strip_prefix(super::corpus_dir()).unwrap().display().to_string();
+    format_md.lines().any(|l| l.starts_with(&format!("| `{rel}`")) && l.contains("GNU tar") && !l.contains("**Go, GNU tar**") && !l.contains("**Python, GNU tar**"))
+}
