@@ -40,8 +40,9 @@ impl Drop for Mounted {
         // A child that another test's thread is forking holds, until it execs, a copy of every
         // descriptor this process has open, some of them in mounts: the mount is busy for that
         // moment (2 in 20 were left mounted without this), so try again.
+        let mounted = || fs::read_to_string("/proc/self/mountinfo").is_ok_and(|m| m.contains(&format!(" {} ", self.0.display())));
         for _ in 0..100 {
-            if tarfs().arg("umount").arg(&self.0).output().is_ok_and(|o| o.status.success()) {
+            if !mounted() || tarfs().arg("umount").arg(&self.0).output().is_ok_and(|o| o.status.success()) {
                 return;
             }
             std::thread::sleep(std::time::Duration::from_millis(20));
