@@ -2,7 +2,7 @@
 //! ([`tarfs::ops::erofs`]), for `mount -t erofs -o device=ARCHIVE IMAGE MNT`.
 
 use anyhow::Result;
-use tarfs::archive::Archive;
+use tarfs::archive::open_any;
 use tarfs::ops::erofs::{image_path, write_image};
 
 use crate::cli::ErofsArgs;
@@ -11,7 +11,7 @@ use crate::warn;
 
 pub fn run(cfg: &Config<'_>, a: &ErofsArgs) -> Result<bool> {
     let started = std::time::Instant::now();
-    let opened = tarfs::members::open_best(Archive::open(&a.archive)?, cfg.index_dir.as_ref(), cfg.scan)?;
+    let opened = tarfs::members::open_best(open_any(&a.archive)?, cfg.index_dir.as_ref(), cfg.scan)?;
     let dest = a.output.clone().unwrap_or_else(|| image_path(&a.archive, cfg.index_dir.as_ref()));
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
     let (uid, gid) = (rustix::process::getuid().as_raw(), rustix::process::getgid().as_raw());

@@ -60,7 +60,7 @@ pub fn mount(archive: &Path, mountpoint: &Path, index_dir: Option<&IndexDir>, sc
             if let Some(c) = opened.compression() {
                 return Err(refused(ErofsProblem::Compressed { compression: c.name() }));
             }
-            let opened = crate::members::open_best(opened, index_dir, scan)?;
+            let opened = crate::members::open_best(Box::new(opened), index_dir, scan)?;
             let (p, w) = write_somewhere(&opened, archive, index_dir)?;
             let f = bound(&p, &want).ok_or_else(|| Error::Stale { path: archive.to_path_buf(), msg: "the archive changed while its image was written; mount it again".into() })?;
             (p, f, Some(w))

@@ -22,7 +22,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use crate::archive::{Archive, IndexDir};
+use crate::archive::{ArchiveFile, IndexDir};
 use crate::error::{Error, ErofsProblem, Result};
 use crate::format::erofs::{self as fmt, Binding, DataLayout, FileType, Inode, SuperBlock, BLOCK, INODE_SIZE};
 use crate::members::Opened;
@@ -208,7 +208,7 @@ struct Image {
 
 impl Image {
     /// The image of `tree`, whose files' data `places` and `chunks` locate in `archive`.
-    fn build(tree: &Tree, places: &[Place], archive: &Archive, mapping: impl Fn(&Place) -> Result<Mapping>, now: i64) -> Result<Image> {
+    fn build(tree: &Tree, places: &[Place], archive: &dyn ArchiveFile, mapping: impl Fn(&Place) -> Result<Mapping>, now: i64) -> Result<Image> {
         let order = breadth_first(tree);
         let mut nids: Vec<Option<u64>> = vec![None; tree.len() + 1];
         let mut copies: Vec<Vec<u8>> = Vec::new();
@@ -425,12 +425,15 @@ fn write_slot(bytes: &mut [u8], tree: &Tree, s: &Slot, number: u32, data_start: 
 }
 
 /// A sparse member's contents, expanded from its `regions` in the archive (holes as zeros).
-fn expanded(archive: &Archive, place: &Place, regions: &[(u64, u64, u64)]) -> Result<Vec<u8>> {
+fn expanded(archive: &dyn ArchiveFile, place: &Place, regions: &[(u64, u64, u64)]) -> Result<Vec<u8>> {
     let mut out = vec![0u8; usize::try_from(place.size).unwrap_or(usize::MAX)];
-    let bytes = archive.bytes();
+    let path = archive.path();
     for &(lo, len, at) in regions {
-        let from = bytes.get(at as usize..(at + len) as usize).ok_or_else(|| Error::Data { path: archive.path().to_path_buf(), offset: place.position, problem: crate::error::DataProblem::EndsInData })?;
-        out[lo as usize..(lo + len) as usize].copy_from_slice(from);
+        let from = archive.read_at(at, len as usize).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+        if from.len() as u64 != len {
+            return Err(Error::Data { path: path.to_path_buf(), offset: place.position, problem: crate::error::DataProblem::EndsInData });
+        }
+        out[lo as usize..(lo + len) as usize].copy_from_slice(&from);
     }
     archive.check_intact()?;
     Ok(out)
