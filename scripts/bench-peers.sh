@@ -12,7 +12,8 @@
 # cold runs drop the archive's pages first (posix_fadvise DONTNEED). Every run of an indexer
 # starts with no index. Environment: RUNS (default 5), COLD_RUNS (default 5), SHAPES (default
 # "small pax large"), SKIP_SLOW=1 to leave out Python and ratarmount. Last, it runs
-# scripts/bench-mount.sh (tarfs mount beside ratarmount mount) unless SKIP_MOUNT=1.
+# scripts/bench-mount.sh (the kernel and FUSE mounts beside ratarmount's) unless SKIP_MOUNT=1 or
+# not root.
 set -euo pipefail
 
 DIR=${1:?usage: bench-peers.sh DIR}
@@ -199,7 +200,7 @@ if skipped:
     print("\nSkipped:\n" + "\n".join("- " + l for l in skipped.splitlines()))
 EOF
 
-if [ -z "${SKIP_MOUNT:-}" ] && command -v fusermount3 >/dev/null; then
+if [ -z "${SKIP_MOUNT:-}" ] && [ "$(id -u)" = 0 ] && command -v fusermount3 >/dev/null; then
     echo
     bash "$ROOT/scripts/bench-mount.sh" "$DIR/mount" "$RATAR"
 fi
