@@ -72,10 +72,11 @@ pub fn open_any(path: &Path) -> Result<Box<dyn ArchiveFile>> {
     Ok(Box::new(Archive::open(path)?))
 }
 
-/// A local file reopened: `pread` on its own descriptor.
-struct LocalFile {
-    file: std::fs::File,
-    len: u64,
+/// A local file reopened for a decoding thread: `pread` on its own descriptor, never past the
+/// length it had.
+pub(super) struct LocalFile {
+    pub(super) file: std::fs::File,
+    pub(super) len: u64,
 }
 
 impl Reopened for LocalFile {
@@ -84,8 +85,23 @@ impl Reopened for LocalFile {
     }
 
     fn read_into(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
-        std::os::unix::fs::FileExt::read_at(&self.file, buf, offset)
+        let room = usize::try_from(self.len.saturating_sub(offset)).unwrap_or(usize::MAX).min(buf.len());
+        read_full(&self.file, offset, &mut buf[..room])
     }
+}
+
+/// `pread` at `offset` until `buf` is full or the file ends; the bytes read.
+pub(crate) fn read_full(file: &std::fs::File, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match std::os::unix::fs::FileExt::read_at(file, &mut buf[got..], offset.saturating_add(got as u64)) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
 }
 
 impl ArchiveFile for Archive {
@@ -198,6 +214,15 @@ impl Read for RawStream<'_> {
         buf[..piece.len()].copy_from_slice(&piece);
         self.at += piece.len() as u64;
         Ok(piece.len())
+    }
+}
+
+/// The bytes of `file` from `offset` on, buffered: the lent bytes themselves where the archive
+/// lends them, else a [`RawStream`] read in pieces of 1 MiB.
+pub fn buffered_from(file: &dyn ArchiveFile, offset: u64) -> Box<dyn io::BufRead + Send + '_> {
+    match file.lend() {
+        Some(bytes) => Box::new(bytes.get(usize::try_from(offset).unwrap_or(usize::MAX)..).unwrap_or_default()),
+        None => Box::new(io::BufReader::with_capacity(1 << 20, RawStream::new(file, offset))),
     }
 }
 

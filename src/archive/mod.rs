@@ -11,7 +11,8 @@ mod file;
 mod index_dir;
 mod unmapped;
 
-pub use file::{digest_of, embedded_of, open_any, with_member_at, ArchiveFile, RawStream, Reopened};
+pub use file::{buffered_from, digest_of, embedded_of, open_any, with_member_at, ArchiveFile, RawStream, Reopened};
+pub(crate) use file::read_full;
 pub use index_dir::{sidecar_candidates, sidecar_path, IndexDir};
 pub use unmapped::Unmapped;
 

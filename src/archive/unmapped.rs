@@ -9,7 +9,7 @@ use std::io;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
-use super::file::{ArchiveFile, Reopened};
+use super::file::{read_full, ArchiveFile, LocalFile, Reopened};
 use crate::error::{IoContext, Result};
 use crate::format::compression::Compression;
 use crate::format::tarfs::Stamp;
@@ -36,20 +36,6 @@ impl Unmapped {
         let compression = Compression::detect(&head[..n]);
         Ok(Unmapped { path: path.to_path_buf(), len: meta.len(), identity: (meta.dev(), meta.ino()), stamp: Stamp::of(&meta), compression, file })
     }
-}
-
-/// `pread` until `buf` is full or the file ends.
-fn read_full(file: &File, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
-    let mut got = 0;
-    while got < buf.len() {
-        match file.read_at(&mut buf[got..], offset.saturating_add(got as u64)) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(got)
 }
 
 impl ArchiveFile for Unmapped {
@@ -84,23 +70,6 @@ impl ArchiveFile for Unmapped {
 
     fn reopen(&self) -> std::result::Result<Box<dyn Reopened>, SeekPointsError> {
         let file = self.file.try_clone().map_err(SeekPointsError::Reopen)?;
-        Ok(Box::new(Shared { file, len: self.len }))
-    }
-}
-
-/// The same open file, for a decoding thread.
-struct Shared {
-    file: File,
-    len: u64,
-}
-
-impl Reopened for Shared {
-    fn len(&self) -> u64 {
-        self.len
-    }
-
-    fn read_into(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
-        let room = usize::try_from(self.len.saturating_sub(offset)).unwrap_or(usize::MAX).min(buf.len());
-        read_full(&self.file, offset, &mut buf[..room])
+        Ok(Box::new(LocalFile { file, len: self.len }))
     }
 }

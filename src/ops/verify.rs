@@ -287,11 +287,7 @@ fn verify_compressed_at(archive: &dyn ArchiveFile, c: Compression, side: &Path, 
     stale_unless_fresh(verdict(&index, &located, archive), &located.source, archive.path())?;
     let mut pairing = Pairing::new(archive.path(), &index, bytes, 0, None)?;
     // Decoded from the archive's bytes, noting how far into them the decoder is.
-    let raw: Box<dyn std::io::BufRead + Send> = match archive.lend() {
-        Some(bytes) => Box::new(std::io::Cursor::new(bytes)),
-        None => Box::new(std::io::BufReader::with_capacity(1 << 20, RawStream::new(archive, 0))),
-    };
-    let mut r = crate::stream::decoder(crate::watch::Noting::new(raw), Some(c), archive.path())?;
+    let mut r = crate::stream::decoder(crate::watch::Noting::new(crate::archive::buffered_from(archive, 0)), Some(c), archive.path())?;
     crate::stream::scan_stream(&mut r, archive.path(), opts, 1 << 20, |e| pairing.member(e))?;
     pairing.finish(Source::Sidecar(side.to_path_buf()))
 }

@@ -6,7 +6,7 @@ use std::io::{self, Read};
 use super::{binding_of_bytes, Fetch, Hashing, NoSeekPoints, SeekPointsError, PIECE};
 use crate::format::seek;
 use crate::format::xz;
-use crate::archive::{ArchiveFile, RawStream};
+use crate::archive::{buffered_from, ArchiveFile};
 
 /// One pass over an xz file: its decoded stream, digested; the blocks come from its index.
 pub struct XzPass<'a, R> {
@@ -113,10 +113,7 @@ impl<'a> Fetch for Blocks<'a> {
                 // to the stream's index.
                 let ss = blk.stream_start as usize;
                 let header = file.read_at(ss as u64, 12)?.into_owned();
-                let body: Box<dyn Read + Send + 'a> = match file.lend() {
-                    Some(bytes) => Box::new(&bytes[blk.offset as usize..blk.stream_end as usize]),
-                    None => Box::new(RawStream::new(*file, blk.offset).take(blk.stream_end - blk.offset)),
-                };
+                let body: Body<'a> = Box::new(buffered_from(*file, blk.offset).take(blk.stream_end - blk.offset));
                 let decoder = liblzma::read::XzDecoder::new(io::Cursor::new(header).chain(body));
                 *current = Some(Cursor { stream_start: blk.stream_start, at: blk.decompressed_offset, decoder });
             }

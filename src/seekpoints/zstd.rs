@@ -14,7 +14,7 @@ use zstd::stream::raw::{Decoder as RawDecoder, InBuffer, Operation, OutBuffer};
 
 use super::{binding_of_bytes, Fetch, PIECE};
 use crate::format::seek::{self, PieceHasher};
-use crate::archive::{ArchiveFile, RawStream};
+use crate::archive::{buffered_from, ArchiveFile};
 
 /// One pass over a zstd file, noting frame starts.
 pub struct ZstdPass<'a> {
@@ -131,11 +131,7 @@ impl<'a> Fetch for Frames<'a> {
         let (c, d) = self.points[i];
         let reuse = self.current.as_ref().is_some_and(|(at, _)| *at <= start && *at >= d);
         if !reuse {
-            let input: Box<dyn io::BufRead + Send + 'a> = match self.file.lend() {
-                Some(bytes) => Box::new(&bytes[usize::try_from(c).map_err(io::Error::other)?..]),
-                None => Box::new(io::BufReader::with_capacity(1 << 20, RawStream::new(self.file, c))),
-            };
-            self.current = Some((d, zstd::stream::read::Decoder::with_buffer(input)?));
+            self.current = Some((d, zstd::stream::read::Decoder::with_buffer(buffered_from(self.file, c))?));
         }
         let (at, decoder) = self.current.as_mut().expect("set above");
         let skip = start - *at;

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use crate::archive::{Archive, ArchiveFile, RawStream};
+use crate::archive::{buffered_from, Archive, ArchiveFile};
 use crate::error::{Error, IoContext, Result};
 use crate::format::compression::Compression;
 
@@ -118,11 +118,7 @@ impl<'a> Decoded<'a> {
 
     /// A fresh decoder from the start of the stream.
     pub fn stream(&self) -> Result<Box<dyn Read + Send + 'a>> {
-        let path = self.archive.path();
-        match self.archive.lend() {
-            Some(bytes) => crate::stream::decoder(io::Cursor::new(bytes), Some(self.compression), path),
-            None => crate::stream::decoder(io::BufReader::with_capacity(1 << 20, RawStream::new(self.archive, 0)), Some(self.compression), path),
-        }
+        crate::stream::decoder(buffered_from(self.archive, 0), Some(self.compression), self.archive.path())
     }
 
     /// Bytes decompressed so far (including those skipped to reach a read).

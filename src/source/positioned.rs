@@ -3,7 +3,6 @@
 use std::borrow::Cow;
 use std::fs::File;
 use std::io;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
 
@@ -33,15 +32,7 @@ impl ByteSource for Positioned {
     fn read_at(&self, offset: u64, len: usize) -> io::Result<Cow<'_, [u8]>> {
         let want = usize::try_from(self.len.saturating_sub(offset)).unwrap_or(usize::MAX).min(len);
         let mut buf = vec![0u8; want];
-        let mut got = 0;
-        while got < want {
-            match self.file.read_at(&mut buf[got..], offset.saturating_add(got as u64)) {
-                Ok(0) => break,
-                Ok(n) => got += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
+        let got = crate::archive::read_full(&self.file, offset, &mut buf)?;
         buf.truncate(got);
         self.note_read(got as u64);
         Ok(Cow::Owned(buf))
