@@ -92,16 +92,7 @@ fn git_archive_and_the_corpus_mount_by_the_kernel_as_tar_extracts() {
         return;
     }
     let tmp = TempDir::new().unwrap();
-    let repo = tmp.path().join("repo");
-    fs::create_dir_all(repo.join("src")).unwrap();
-    fs::write(repo.join("src/main.c"), "int main(void) { return 0; }\n").unwrap();
-    std::os::unix::fs::symlink("src/main.c", repo.join("link")).unwrap();
-    let git = |args: &[&str]| ok(Command::new("git").arg("-C").arg(&repo).args(args).env("GIT_AUTHOR_NAME", "t").env("GIT_AUTHOR_EMAIL", "t@t").env("GIT_COMMITTER_NAME", "t").env("GIT_COMMITTER_EMAIL", "t@t"));
-    git(&["init", "-q"]);
-    git(&["add", "."]);
-    git(&["commit", "-q", "-m", "one"]);
-    let ga = tmp.path().join("git.tar");
-    git(&["archive", "--format=tar", "-o", ga.to_str().unwrap(), "HEAD"]);
+    let ga = common::git_archive(tmp.path());
     let mut diffs = differences(&ga, tmp.path());
     let (mut mounted, mut too_sparse) = (0, Vec::new());
     for e in walkdir::WalkDir::new(common::corpus_dir()).sort_by_file_name() {

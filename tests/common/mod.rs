@@ -241,3 +241,20 @@ impl Drop for ReadOnlyDir {
     }
 }
 pub mod synthetic;
+
+/// A `git archive` tarball (a pax global header with the commit) of a small repository made in
+/// `dir`: a C file under `src/`, a README and a symbolic link. Returns `dir/git.tar`.
+pub fn git_archive(dir: &Path) -> PathBuf {
+    let repo = dir.join("repo");
+    std::fs::create_dir_all(repo.join("src")).unwrap();
+    std::fs::write(repo.join("src/main.c"), "int main(void) { return 0; }\n").unwrap();
+    std::fs::write(repo.join("README"), "hello\n").unwrap();
+    std::os::unix::fs::symlink("src/main.c", repo.join("link")).unwrap();
+    let git = |args: &[&str]| ok(Command::new("git").arg("-C").arg(&repo).args(args).env("GIT_AUTHOR_NAME", "t").env("GIT_AUTHOR_EMAIL", "t@t").env("GIT_COMMITTER_NAME", "t").env("GIT_COMMITTER_EMAIL", "t@t"));
+    git(&["init", "-q"]);
+    git(&["add", "."]);
+    git(&["commit", "-q", "-m", "one"]);
+    let ga = dir.join("git.tar");
+    git(&["archive", "--format=tar", "-o", ga.to_str().unwrap(), "HEAD"]);
+    ga
+}
