@@ -269,6 +269,16 @@ pub fn encode_header(info: &IndexInfo) -> [u8; BLOCK] {
     b
 }
 
+/// The version of the index whose bytes are `data` (`(major, minor)`), read as
+/// [`decode_header`] reads it: what a reader chooses the index's form by.
+pub fn version_of(data: &[u8]) -> Result<(u32, u32), IndexError> {
+    let b = data.get(..BLOCK).ok_or(IndexError::NoMagic)?;
+    if &b[..10] != MAGIC {
+        return Err(IndexError::NoMagic);
+    }
+    parse_version(&b[10..35]).ok_or(IndexError::NoVersion)
+}
+
 /// Decodes the first block of an index, tolerantly: the version token may sit anywhere in
 /// `[10, 35)`, and any 1.x is accepted. A version 2 record whose digest does not hold is an
 /// error: one flipped bit there could change the entry count or the flags.

@@ -78,20 +78,7 @@ struct CatState<'o> {
 /// describe every member alone, the pass stops after the last position a wanted name has.
 fn cat_stream(reader: &Reader<'_>, wanted: &[&[u8]], found: &mut [bool], out: &mut dyn Write) -> Result<()> {
     let archive = reader.archive();
-    let mut stop_after = None;
-    if let Some(data) = reader.index_bytes().filter(|_| matches!(reader.source(), Source::Sidecar(_))) {
-        let all_simple = tarfs::decoded_entries(data, reader.entries).all(|e| e.is_simple());
-        if all_simple {
-            let mut path = Vec::new();
-            for e in tarfs::decoded_entries(data, reader.entries) {
-                let name = simple_path(&e, &mut path);
-                if wanted.iter().any(|w| selects(w, name)) {
-                    stop_after = Some(e.position() * BLOCK_U64);
-                }
-            }
-            stop_after.get_or_insert(0);
-        }
-    }
+    let stop_after = reader.form.stop_after(reader, &|name| wanted.iter().any(|w| selects(w, name)));
     let mut r = reader.stream()?;
     cat_pass(&mut r, archive.path(), reader.opts, stop_after, wanted, found, out)
 }

@@ -14,7 +14,7 @@ impl<'a> Reader<'a> {
             false => layout.fingerprint == fingerprint(e, 0),
         };
         if !same {
-            return Err(self.mismatch(u64::MAX, e.position, &e.path(), "the header there is another member's"));
+            return Err(self.mismatch(None, e.position, &e.path(), "the header there is another member's"));
         }
         Ok(layout)
     }
@@ -56,9 +56,9 @@ impl<'a> Reader<'a> {
                 Ok(Step::Entry(found)) if found.position == 0 => return of(&found, position + found.data_offset),
                 // A chain longer than the window (long pax records): a larger one.
                 Ok(Step::NeedData { .. }) | Err(_) if head.len() == want && want < (64 << 20) => want *= 8,
-                Ok(Step::NeedData { .. }) => return Err(self.mismatch(u64::MAX, position, b"", "no member there (more input needed)")),
-                Err(err) => return Err(self.mismatch(u64::MAX, position, b"", &format!("no member there ({})", err.kind))),
-                _ => return Err(self.mismatch(u64::MAX, position, b"", "no member there")),
+                Ok(Step::NeedData { .. }) => return Err(self.mismatch(None, position, b"", "no member there (more input needed)")),
+                Err(err) => return Err(self.mismatch(None, position, b"", &format!("no member there ({})", err.kind))),
+                _ => return Err(self.mismatch(None, position, b"", "no member there")),
             }
         }
     }

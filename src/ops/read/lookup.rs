@@ -1,5 +1,6 @@
-//! Members by name, and index entries by number, through a `.tarfs` index with extension data:
-//! the extension opened, an entry decoded from the index alone, a name found in its sorted table.
+//! Members by name, and index entries by number, through the index's form; and the pieces of a
+//! `.tarfs` index's extension data that the writers share with the reader (the extension
+//! opened, an entry decoded from the index alone).
 
 use super::*;
 
@@ -59,19 +60,6 @@ pub fn ext_entry<'s>(located: &Located, archive: &dyn ArchiveFile, x: &ext::Ext<
 }
 
 impl<'a> Reader<'a> {
-    /// The extension data of the index in use, opened.
-    pub(super) fn extension(&self) -> Option<Result<(ext::Ext<'_>, &[u8])>> {
-        let located = self.located.as_ref().filter(|_| self.ext)?;
-        let data = located.slice(self.archive);
-        extension_of(located, self.archive).map(|x| x.map(|e| (e, data)))
-    }
-
-    /// Entry `i` of the index, with its checksum checked, and the member it describes (from the
-    /// extension record).
-    pub(super) fn ext_entry<'s>(&'s self, x: &ext::Ext<'s>, data: &'s [u8], i: usize) -> Result<Entry<'s>> {
-        ext_entry(self.located.as_ref().expect("an index is in use"), self.archive, x, data, i)
-    }
-
     /// The members named `name` (as [`normalize_name`] compares names), in archive order. Through
     /// an index with extension data this is a binary search of its name table: a few dozen
     /// entries read whatever the index's size, and no archive bytes. Otherwise members are
@@ -80,13 +68,13 @@ impl<'a> Reader<'a> {
         Ok(self.lookup_all(&[name])?.pop().unwrap_or_default())
     }
 
-    /// [`Reader::lookup`] of each of `names`, with the index's extension opened once for all.
+    /// [`Reader::lookup`] of each of `names`, with the index opened once for all.
     pub fn lookup_all(&self, names: &[&[u8]]) -> Result<Vec<Vec<Entry<'_>>>> {
-        if let Some(x) = self.extension() {
-            let (x, data) = x?;
-            // In entry order, which is archive order.
-            return names.iter().map(|name| self.find_in(&x, data, name)?.into_iter().map(|i| self.ext_entry(&x, data, i)).collect()).collect();
-        }
+        self.form.lookup_all(self, names)
+    }
+
+    /// [`Reader::lookup_all`] by listing the members and comparing their names.
+    pub(super) fn lookup_by_listing(&self, names: &[&[u8]]) -> Result<Vec<Vec<Entry<'_>>>> {
         if self.lent().is_none() {
             // A scan's entries borrow its buffers, and reading one again means reading the
             // stream again.
@@ -109,31 +97,18 @@ impl<'a> Reader<'a> {
 
     /// The number of entries of the `.tarfs` index in use (0 for none).
     pub fn indexed_entries(&self) -> usize {
-        self.entries
+        self.form.entries()
     }
 
-    /// `f` of entry `i` of the `.tarfs` index in use, which has extension data: decoded from the
-    /// index alone, its checksum and its group's digest checked.
+    /// `f` of entry `i` of the index in use, which answers alone: decoded from the index alone,
+    /// its checksum and its group's digest checked.
     pub fn indexed_entry<T>(&self, i: usize, f: impl FnOnce(&Entry<'_>) -> T) -> Result<T> {
-        let (x, data) = self.extension().ok_or_else(|| Error::NotFound { path: self.archive.path().to_path_buf(), name: format!("index entry {i}") })??;
-        if i >= self.entries {
-            return Err(Error::NotFound { path: self.archive.path().to_path_buf(), name: format!("index entry {i}") });
-        }
-        Ok(f(&self.ext_entry(&x, data, i)?))
+        Ok(f(&self.form.entry(self, i)?))
     }
 
-    /// The entry numbers of the members named `name`, in archive order, through the sorted name
-    /// table of the `.tarfs` index in use (which has extension data).
+    /// The entry numbers of the members named `name`, in archive order, through the index in
+    /// use, which answers alone (the sorted name table of a `.tarfs` extension).
     pub fn lookup_entries(&self, name: &[u8]) -> Result<Vec<usize>> {
-        let (x, data) = self.extension().ok_or_else(|| Error::NotFound { path: self.archive.path().to_path_buf(), name: crate::quote::diag(name) })??;
-        self.find_in(&x, data, name)
-    }
-
-    /// The entry numbers named `name` in the opened extension `x` of the index whose bytes are
-    /// `data`.
-    pub(super) fn find_in<'s>(&'s self, x: &ext::Ext<'s>, data: &'s [u8], name: &[u8]) -> Result<Vec<usize>> {
-        let key_of = |i| -> Result<Vec<u8>> { Ok(normalize_name(&self.ext_entry(x, data, i)?.path()).to_vec()) };
-        let wrap = |e| Error::Index { index: self.located.as_ref().map_or_else(|| self.archive.path().to_path_buf(), |l| l.path(self.archive)), source: tarfs::IndexError::Extension(e) };
-        x.find(normalize_name(name), key_of, wrap)
+        self.form.lookup_entries(self, name)
     }
 }

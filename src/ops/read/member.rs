@@ -8,7 +8,7 @@ impl<'a> Reader<'a> {
     /// member the index described. Use before reading data. (Members listed through a CSV index
     /// were checked against their header as they were listed.)
     pub fn checked<'s>(&'s self, e: &Entry<'s>) -> Result<Entry<'s>> {
-        if matches!(self.source(), Source::Csv(..)) {
+        if self.form.checked_when_listed() {
             return Ok(*e);
         }
         let found = if e.has_globals {
@@ -18,24 +18,24 @@ impl<'a> Reader<'a> {
             let mut scanner = Scanner::new(self.lent().ok_or_else(|| self.not_lent("a member after pax globals"))?, self.opts);
             match scanner.find(|x| x.as_ref().map_or(true, |x| x.position >= e.position)) {
                 Some(Ok(x)) if x.position == e.position => x,
-                _ => return Err(self.mismatch(u64::MAX, e.position, &e.path(), "no member starts there")),
+                _ => return Err(self.mismatch(None, e.position, &e.path(), "no member starts there")),
             }
         } else {
-            self.read_at(u64::MAX, e.position, None)?
+            self.read_at(None, e.position, None)?
         };
         let same = found.header.as_bytes()[..148] == e.header.as_bytes()[..148]
             && found.header.as_bytes()[156..500] == e.header.as_bytes()[156..500]
             && found.data_offset == e.data_offset
             && found.path() == e.path();
         if !same {
-            return Err(self.mismatch(u64::MAX, e.position, &e.path(), "the header there is another member's"));
+            return Err(self.mismatch(None, e.position, &e.path(), "the header there is another member's"));
         }
         Ok(found)
     }
 
     /// The member whose header chain starts at `pos`, in the lent bytes, compared with index
     /// entry `ie` (number `entry`) when one is given.
-    pub(super) fn read_at(&self, entry: u64, pos: u64, ie: Option<&IndexEntry<'_>>) -> Result<Entry<'_>> {
+    pub(super) fn read_at(&self, entry: Option<u64>, pos: u64, ie: Option<&IndexEntry<'_>>) -> Result<Entry<'_>> {
         let name = || ie.map(|i| String::from_utf8_lossy(HeaderView::new(i.as_bytes()).name()).into_owned()).unwrap_or_default();
         if pos >= self.archive.len() {
             return Err(self.mismatch(entry, pos, name().as_bytes(), "position is past the end of the archive"));
@@ -94,9 +94,9 @@ impl<'a> Reader<'a> {
         let mut sc = Scanner::window(&head, 0, self.opts, head.len() as u64 == want, &[]);
         let found = match sc.step() {
             Ok(Step::Entry(f)) => f,
-            Ok(Step::NeedData { .. }) => return Err(self.mismatch(u64::MAX, e.position, &e.path(), "no member there (more input needed)")),
-            Err(err) => return Err(self.mismatch(u64::MAX, e.position, &e.path(), &format!("no member there ({})", err.kind))),
-            Ok(Step::End(_)) => return Err(self.mismatch(u64::MAX, e.position, &e.path(), "no member there (end of archive)")),
+            Ok(Step::NeedData { .. }) => return Err(self.mismatch(None, e.position, &e.path(), "no member there (more input needed)")),
+            Err(err) => return Err(self.mismatch(None, e.position, &e.path(), &format!("no member there ({})", err.kind))),
+            Ok(Step::End(_)) => return Err(self.mismatch(None, e.position, &e.path(), "no member there (end of archive)")),
         };
         let same = found.position == 0
             && found.header.as_bytes()[..148] == e.header.as_bytes()[..148]
@@ -105,7 +105,7 @@ impl<'a> Reader<'a> {
             && found.stored_size == e.stored_size
             && found.path() == e.path();
         if !same {
-            return Err(self.mismatch(u64::MAX, e.position, &e.path(), "the header there is another member's"));
+            return Err(self.mismatch(None, e.position, &e.path(), "the header there is another member's"));
         }
         let mut x = Expander::new(&found, &self.opts, path)?;
         if x.stored() > found.stored_size {
@@ -140,10 +140,12 @@ impl<'a> Reader<'a> {
         self.source.read_at(offset, len)
     }
 
-    pub(super) fn mismatch(&self, entry: u64, offset: u64, name: &[u8], msg: &str) -> Error {
+    /// The typed error for a member at `offset` (index entry `entry`, named `name`) that is
+    /// not what the index says.
+    pub(super) fn mismatch(&self, entry: Option<u64>, offset: u64, name: &[u8], msg: &str) -> Error {
         Error::Mismatch {
             path: self.archive.path().to_path_buf(),
-            entry: (entry != u64::MAX).then_some(entry),
+            entry,
             name: crate::quote::diag(name),
             offset,
             msg: msg.to_string(),

@@ -24,11 +24,12 @@ use crate::format::compression::Compression;
 use crate::format::ext;
 use crate::format::tarfs::{self, Index, IndexEntry, FLAG_EXT, FLAG_GLOBALS, FLAG_SUBSET};
 use crate::source::{compression_of, source_of, ByteSource, Decoded};
+use self::form::Form;
 use crate::scan::{Entry, ScanEnd, ScanOptions, Scanner, Step};
 use crate::verdict::{self, Corruption, Judged, Verdict, Why};
 mod cat;
-mod csv_rows;
 mod expand;
+mod form;
 mod layout;
 mod list;
 mod locate;
@@ -48,14 +49,8 @@ pub struct Reader<'a> {
     archive: &'a dyn ArchiveFile,
     source: Box<dyn ByteSource + 'a>,
     compression: Option<Compression>,
-    located: Option<Located>,
-    /// Entries in the `.tarfs` index in use.
-    entries: usize,
-    /// Whether the index in use has extension data that opened (see [`crate::format::ext`]):
-    /// then listing and lookup read nothing of the archive.
-    ext: bool,
-    /// The index header's flags.
-    flags: u8,
+    /// How the index in use answers (a scan where there is none).
+    form: Box<dyn Form>,
     /// Archive bytes read while opening (freshness samples).
     opening_reads: u64,
     opts: ScanOptions,
@@ -121,7 +116,7 @@ impl<'a> Reader<'a> {
             return;
         }
         let before = refusals.iter().map(Refusal::to_string).collect::<Vec<_>>().join("; ");
-        self.note = Some(match (&self.located, self.note.take()) {
+        self.note = Some(match (self.form.located(), self.note.take()) {
             (Some(_), own) => format!("{before}; using {}{}", self.source(), own.map(|n| format!("; {n}")).unwrap_or_default()),
             (None, _) => format!("{before}; scanning instead"),
         });
@@ -135,78 +130,40 @@ impl<'a> Reader<'a> {
 
     fn scanning(archive: &'a dyn ArchiveFile, opts: ScanOptions, note: Option<String>) -> Reader<'a> {
         let source = source_of(archive);
-        Reader { archive, source, compression: compression_of(archive), located: None, entries: 0, ext: false, flags: 0, opening_reads: 0, opts, note, refusals: Vec::new(), gzidx: None, checked_stream: false }
+        Reader { archive, source, compression: compression_of(archive), form: Box::new(form::Scan), opening_reads: 0, opts, note, refusals: Vec::new(), gzidx: None, checked_stream: false }
     }
 
     /// A reader through `located`, if the verdict on that index ([`crate::verdict`]) lets it
-    /// answer; else the typed refusal.
-    ///
-    /// An index with extension data is opened without checking every entry: its header, its
-    /// extension's header and chunk table, and the freshness sample are checked now, and each
-    /// entry and extension piece as it is first used. Opening therefore costs the same at any
-    /// number of members. An index without it is decoded whole (every entry's checksum).
+    /// answer; else the typed refusal. [`form::open`] picks the form of the index.
     pub fn with_index(archive: &'a dyn ArchiveFile, located: Located, opts: ScanOptions) -> std::result::Result<Reader<'a>, Box<Refusal>> {
-        let mut r = Reader::scanning(archive, opts, None);
-        if matches!(located.source, Source::Csv(..)) {
-            r.located = Some(located);
-            return Ok(r);
-        }
-        let refuse = |verdict| Box::new(Refusal { source: located.source.clone(), verdict });
-        let data = located.slice(archive);
-        let corrupt = |c| refuse(Verdict::Corrupt(c));
-        let header = data.get(..BLOCK).and_then(|b| <&[u8; BLOCK]>::try_from(b).ok()).ok_or_else(|| corrupt(Corruption::Decode(tarfs::IndexError::NoMagic)))?;
-        let head = tarfs::decode_header(header).map_err(|e| corrupt(Corruption::Decode(e)))?;
-        let info = head.info.clone().unwrap_or_default();
-        let x = opened_extension(data, header, &info).map_err(|e| corrupt(Corruption::Extension(e)))?;
-        r.ext = x.is_some();
-        let n = match &x {
-            Some(_) => info.entries as usize,
-            None => decode_index(data).map_err(|e| corrupt(Corruption::Decode(e)))?.entries.len(),
-        };
-        if info.flags & FLAG_GLOBALS != 0 && !r.ext {
-            return Err(refuse(Verdict::Stale(Why::Globals)));
-        }
-        if info.flags & FLAG_SUBSET != 0 {
-            return Err(refuse(Verdict::Subset { entries: n as u64 }));
-        }
-        if head.info.is_some() {
-            let entry = |i: usize| {
-                if let Some(x) = &x {
-                    x.check_entry(&data[BLOCK..], i).ok()?;
-                }
-                Some(IndexEntry::new(data.get((i + 1) * BLOCK..(i + 2) * BLOCK)?.try_into().ok()?))
-            };
-            match verdict::judge(&judged(&info, n, entry, &located), archive) {
-                Verdict::Fresh { read } => r.opening_reads = read,
-                v => return r.checked_scan(data, &info, refuse(v)),
-            }
-        }
-        r.flags = info.flags;
-        r.entries = n;
-        r.seek_through(data, &info).map_err(|why| refuse(Verdict::Corrupt(Corruption::Seek(std::sync::Arc::new(why)))))?;
-        r.located = Some(located);
-        Ok(r)
+        form::open(Reader::scanning(archive, opts, None), located)
     }
 
-    /// For a compressed archive whose fresh sidecar has a seek section: reads through it. A
+    /// This reader, answering through `form`.
+    fn answering(mut self, form: Box<dyn Form>) -> Reader<'a> {
+        self.form = form;
+        self
+    }
+
+    /// For a compressed archive whose fresh index has a seek `section`: reads through it. A
     /// section that does not open (damaged: its file was just found to be this one) makes the
     /// index corrupt; the archive is then decoded from its start, as a scan.
-    fn seek_through(&mut self, data: &[u8], info: &tarfs::IndexInfo) -> std::result::Result<(), crate::seekpoints::SeekPointsError> {
-        let (Some(c), Some(range)) = (self.compression, tarfs::seek_range(data, info)) else { return Ok(()) };
-        self.source = Box::new(crate::seekpoints::Checkpointed::open(self.archive, c, &data[range])?);
+    fn seek_through(&mut self, section: &[u8]) -> std::result::Result<(), crate::seekpoints::SeekPointsError> {
+        let Some(c) = self.compression else { return Ok(()) };
+        self.source = Box::new(crate::seekpoints::Checkpointed::open(self.archive, c, section)?);
         Ok(())
     }
 
-    /// A compressed file whose sidecar no longer answers for it (`refusal`), but whose seek
-    /// section still binds it (the same length, first and last 64 KiB): the file changed in its
-    /// middle since it was indexed, which is damage far more often than a new archive. The
+    /// A compressed file whose index no longer answers for it (`refusal`), but whose seek
+    /// `section` still binds it (the same length, first and last 64 KiB): the file changed in
+    /// its middle since it was indexed, which is damage far more often than a new archive. The
     /// entries may not answer; the archive is scanned, through the seek points, each piece
     /// checked against the digests of the file as indexed: what is unchanged reads as before,
     /// and what changed is an error, never other bytes (a zstd frame has no checksum of its
     /// own). `Err(refusal)` where there is no such section.
-    fn checked_scan(mut self, data: &[u8], info: &tarfs::IndexInfo, refusal: Box<Refusal>) -> std::result::Result<Reader<'a>, Box<Refusal>> {
-        let (Some(c), Some(range)) = (self.compression, tarfs::seek_range(data, info)) else { return Err(refusal) };
-        let Ok(ck) = crate::seekpoints::Checkpointed::open(self.archive, c, &data[range]) else { return Err(refusal) };
+    fn checked_scan(mut self, section: Option<&[u8]>, refusal: Box<Refusal>) -> std::result::Result<Reader<'a>, Box<Refusal>> {
+        let (Some(c), Some(section)) = (self.compression, section) else { return Err(refusal) };
+        let Ok(ck) = crate::seekpoints::Checkpointed::open(self.archive, c, section) else { return Err(refusal) };
         self.source = Box::new(ck);
         self.checked_stream = true;
         self.note = Some(format!("{refusal}; its seek points still bind the file, so the archive is scanned through them, each piece checked against the digests of the file as indexed"));
@@ -295,7 +252,7 @@ impl<'a> Reader<'a> {
 
     /// The index in use.
     pub fn source(&self) -> Source {
-        self.located.as_ref().map_or(Source::Scan, |l| l.source.clone())
+        self.form.source()
     }
 
     /// Why an index that exists is not used, if so.
@@ -305,19 +262,19 @@ impl<'a> Reader<'a> {
 
     /// The bytes of the index in use, if any.
     pub fn index_bytes(&self) -> Option<&[u8]> {
-        self.located.as_ref().map(|l| l.slice(self.archive))
+        self.form.located().map(|l| l.slice(self.archive))
     }
 
     /// Whether the index in use has extension data: listing and lookup need no archive bytes.
     pub fn has_extension(&self) -> bool {
-        self.ext
+        self.form.answers_alone()
     }
 
     /// Whether every member can be listed from the index and read on its own through the byte
     /// source (for a compressed archive: without decoding the stream to list it, and without
     /// pax globals that a lone header chain would be read without).
     pub fn reads_members_alone(&self) -> bool {
-        self.ext && !(self.lent().is_none() && self.flags & FLAG_GLOBALS != 0)
+        self.form.answers_alone() && !(self.lent().is_none() && self.form.has_globals())
     }
 
     /// Archive bytes read so far through the source (for a compressed archive, decoded bytes
