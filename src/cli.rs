@@ -355,6 +355,10 @@ pub struct IndexArgs {
     pub walk: WalkArgs,
     #[command(flatten)]
     pub batch: BatchArgs,
+    /// The index version to write: v1 (512 bytes a member, readable from the specification
+    /// alone) or v2 (about 45 bytes a member and its name; docs/FORMAT.md).
+    #[arg(long, value_enum, default_value_t, value_name = "VERSION")]
+    pub format: tarfs::ops::index::IndexFormat,
     /// Rebuild indexes that are fresh.
     #[arg(long)]
     pub force: bool,

@@ -78,15 +78,16 @@ fn plain_archives() -> Vec<PathBuf> {
 }
 
 /// The index forms an archive copy can be given, and the command that gives it.
-const FORMS: [(&str, Option<&str>); 4] = [("scan", None), ("sidecar", Some("index")), ("embedded", Some("embed")), ("csv", Some("csv"))];
+const FORMS: [(&str, Option<&str>); 5] = [("scan", None), ("sidecar", Some("index")), ("sidecar-v2", Some("index --format v2")), ("embedded", Some("embed")), ("csv", Some("csv"))];
 
 #[test]
 fn a_plain_archive_not_mapped_answers_as_the_mapping_does() {
     let dir = tempfile::tempdir().unwrap();
     let archives = plain_archives();
     assert!(archives.len() > 40, "the corpus has {} plain archives that Python and Go read", archives.len());
-    let (mut compared, mut indexed, mut failures) = (0, 0, Vec::new());
+    let (mut compared, mut indexed, mut failures, mut v2) = (0, 0, Vec::new(), 0);
     for (k, original) in archives.iter().enumerate() {
+        let mut scanned = None;
         for (form, command) in FORMS {
             let copy = dir.path().join(format!("{k}-{form}.tar"));
             std::fs::copy(original, &copy).unwrap();
@@ -94,7 +95,7 @@ fn a_plain_archive_not_mapped_answers_as_the_mapping_does() {
             std::fs::set_permissions(&copy, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
             if let Some(command) = command {
                 // An archive a form cannot be given (embed refuses some) is compared as it is.
-                let _ = tarfs().arg(command).arg(&copy).output().unwrap();
+                let _ = tarfs().args(command.split(' ')).arg(&copy).output().unwrap();
             }
             let archive = Archive::open(&copy).unwrap();
             let label = format!("{} ({form})", original.strip_prefix(corpus_dir()).unwrap().display());
@@ -102,6 +103,14 @@ fn a_plain_archive_not_mapped_answers_as_the_mapping_does() {
             let Ok(want) = answers(&mapped, &dir.path().join(format!("{k}-{form}-mapped")), 1) else { continue };
             if mapped.source() != Source::Scan {
                 indexed += 1;
+            }
+            // A v2 sidecar answers alone, as the scan does (positions and all).
+            match form {
+                "scan" => scanned = Some(want.clone()),
+                "sidecar-v2" if !matches!(mapped.source(), Source::Sidecar(_)) => failures.push(format!("{label}: the v2 sidecar is not used: {:?}", mapped.note())),
+                "sidecar-v2" if Some(&want) != scanned.as_ref() => failures.push(format!("{label}: through the v2 sidecar:\n  {want:?}\n  scan {scanned:?}")),
+                "sidecar-v2" => v2 += 1,
+                _ => {}
             }
             let unmapped = Unmapped::open(&copy).unwrap();
             let pread = match Reader::open(&unmapped, None, ScanOptions::default()) {
@@ -129,7 +138,8 @@ fn a_plain_archive_not_mapped_answers_as_the_mapping_does() {
     assert!(failures.is_empty(), "{} of {} differ:\n{}", failures.len(), compared + failures.len(), failures.join("\n"));
     // Every form was exercised: most archives take a sidecar, many an embedded or CSV index.
     assert!(indexed > archives.len() * 2, "only {indexed} indexed readers compared");
-    eprintln!("{compared} readers compared ({indexed} through an index)");
+    assert!(v2 * 10 >= archives.len() * 9, "only {v2} of {} archives answered through a v2 sidecar as the scan does", archives.len());
+    eprintln!("{compared} readers compared ({indexed} through an index, {v2} through a v2 sidecar equal to the scan)");
 }
 
 /// The reader over `pread` reads only what it needs where the index answers alone: a lookup

@@ -16,4 +16,5 @@ pub mod pax;
 pub mod seek;
 pub mod sparse;
 pub mod tarfs;
+pub mod v2;
 pub mod xz;

@@ -90,8 +90,11 @@ pub enum IndexError {
     #[error("no index version in the header")]
     NoVersion,
     /// A major version other than 1.
-    #[error("unsupported index version {0}.{1} (this tarfs reads 1.x)")]
+    #[error("unsupported index version {0}.{1} (this tarfs reads 1.x and 2.x)")]
     UnsupportedVersion(u32, u32),
+    /// A v2.0 index's body is damaged (see [`super::v2`]).
+    #[error("{0}")]
+    V2(#[from] super::v2::V2Error),
     /// Not a whole number of blocks.
     #[error("index is {0} bytes, not a whole number of 512-byte blocks")]
     Ragged(usize),
@@ -235,9 +238,15 @@ pub struct IndexHeader {
 
 /// Encodes the first block of an index (record version 2).
 pub fn encode_header(info: &IndexInfo) -> [u8; BLOCK] {
+    encode_header_as(info, b"v1.0")
+}
+
+/// [`encode_header`] with `version` (`v1.0`, `v2.0`) in the version field.
+pub fn encode_header_as(info: &IndexInfo, version: &[u8; 4]) -> [u8; BLOCK] {
     let mut b = [0u8; BLOCK];
     b[..10].copy_from_slice(MAGIC);
     b[11..25].copy_from_slice(b"v1.0          ");
+    b[11..15].copy_from_slice(version);
     b[64..68].copy_from_slice(EXT_TAG);
     b[68] = RECORD_VERSION;
     let mut flags = info.flags & (FLAG_SUBSET | FLAG_GLOBALS | FLAG_EXT | FLAG_SEEK);
@@ -283,11 +292,17 @@ pub fn version_of(data: &[u8]) -> Result<(u32, u32), IndexError> {
 /// `[10, 35)`, and any 1.x is accepted. A version 2 record whose digest does not hold is an
 /// error: one flipped bit there could change the entry count or the flags.
 pub fn decode_header(b: &[u8; BLOCK]) -> Result<IndexHeader, IndexError> {
+    decode_header_as(b, 1)
+}
+
+/// [`decode_header`] of an index of major version `major` (the header block of a v2.0 index
+/// is v1.0's, see [`super::v2`]).
+pub fn decode_header_as(b: &[u8; BLOCK], major: u32) -> Result<IndexHeader, IndexError> {
     if &b[..10] != MAGIC {
         return Err(IndexError::NoMagic);
     }
     let version = parse_version(&b[10..35]).ok_or(IndexError::NoVersion)?;
-    if version.0 != 1 {
+    if version.0 != major {
         return Err(IndexError::UnsupportedVersion(version.0, version.1));
     }
     if &b[64..68] != EXT_TAG || !(1..=RECORD_VERSION).contains(&b[68]) {

@@ -46,6 +46,20 @@ pub struct IndexOptions {
     /// For a gzip-compressed archive: also write its seek points to this file as an
     /// indexed_gzip GZIDX index.
     pub gzidx: Option<PathBuf>,
+    /// The index version a sidecar is written in.
+    pub format: IndexFormat,
+}
+
+/// The version of a `.tarfs` index a writer writes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum IndexFormat {
+    /// v1.0 with its extension data: an entry of 512 bytes per member (a copy of its header),
+    /// which a reader of the specification alone can read.
+    #[default]
+    V1,
+    /// v2.0 ([`crate::format::v2`]): fixed-width records, front-coded paths and a hash table,
+    /// about 45 bytes per member and its name.
+    V2,
 }
 
 impl IndexOptions {
@@ -145,17 +159,17 @@ impl Binding {
 
 /// What the index needs of one member: small, `Send`, and computed on any thread (see
 /// [`crate::chunked`]).
-struct EntryRec<'a> {
-    header: &'a [u8; 512],
-    header_sum: u32,
-    position: u64,
-    chain_blocks: u64,
-    simple: bool,
-    selected: bool,
+pub(crate) struct EntryRec<'a> {
+    pub(crate) header: &'a [u8; 512],
+    pub(crate) header_sum: u32,
+    pub(crate) position: u64,
+    pub(crate) chain_blocks: u64,
+    pub(crate) simple: bool,
+    pub(crate) selected: bool,
     /// The extension record; `None` when it does not fit.
-    meta: Option<ext::Meta<'a>>,
+    pub(crate) meta: Option<ext::Meta<'a>>,
     /// The hash of the member's lookup key, computed here (on the scanning thread).
-    key_hash: u64,
+    pub(crate) key_hash: u64,
 }
 
 impl<'a> EntryRec<'a> {
@@ -189,6 +203,8 @@ pub(crate) struct EntrySink<'w, W: Write + Seek> {
     buf: Vec<u8>,
     ext: ExtSink,
     binding: Binding,
+    /// The v2 body being built, when the index is written as v2.0.
+    v2: Option<crate::format::v2::Builder>,
 }
 
 impl<'w, W: Write + Seek> EntrySink<'w, W> {
@@ -196,7 +212,13 @@ impl<'w, W: Write + Seek> EntrySink<'w, W> {
         let start = out.stream_position().at(path)?;
         let mut buf = Vec::with_capacity(WRITE_BATCH);
         buf.extend_from_slice(&[0u8; 512]);
-        Ok(EntrySink { out, path, filter, start, entries: 0, buf, ext: ExtSink::default(), binding: Binding::default() })
+        Ok(EntrySink { out, path, filter, start, entries: 0, buf, ext: ExtSink::default(), binding: Binding::default(), v2: None })
+    }
+
+    /// Writes the index in `format`.
+    pub(crate) fn format(mut self, format: IndexFormat) -> Self {
+        self.v2 = (format == IndexFormat::V2).then(crate::format::v2::Builder::default);
+        self
     }
 
     /// Binds the index to the file it is made from (see [`Binding`]).
@@ -211,6 +233,11 @@ impl<'w, W: Write + Seek> EntrySink<'w, W> {
 
     fn push_rec(&mut self, r: EntryRec<'_>) -> Result<()> {
         if !r.selected {
+            return Ok(());
+        }
+        if let Some(b) = &mut self.v2 {
+            crate::ops::index_v2::push(b, &r, self.path)?;
+            self.entries += 1;
             return Ok(());
         }
         let at = self.buf.len();
@@ -254,12 +281,15 @@ impl<'w, W: Write + Seek> EntrySink<'w, W> {
             source_digest: self.binding.source_digest,
             ..IndexInfo::default()
         };
-        self.ext.globals(end.has_globals, end.global_attributes);
-        self.ext.plan(&mut info);
         if let Some(seek) = seek {
             info.flags |= tarfs::FLAG_SEEK;
             info.seek_len = seek.len() as u64;
         }
+        if let Some(b) = self.v2.take() {
+            return crate::ops::index_v2::finish(b, info, end, seek, self.out, self.path, self.start);
+        }
+        self.ext.globals(end.has_globals, end.global_attributes);
+        self.ext.plan(&mut info);
         let header = tarfs::encode_header(&info);
         // The zero block and the extension, from the builder's buffers, through the batch.
         let (out, path) = (&mut *self.out, self.path);
@@ -302,7 +332,7 @@ pub fn write_index<W: Write + Seek>(path: &Path, data: &[u8], opts: &IndexOption
 /// [`write_index`] of an archive file, bound to it by `binding`.
 fn write_index_bound<W: Write + Seek>(path: &Path, data: &[u8], opts: &IndexOptions, binding: Binding, out: &mut W) -> Result<(IndexInfo, ScanEnd)> {
     let filter = opts.filter.as_ref();
-    let mut sink = EntrySink::new(path, out, filter)?.bind(binding);
+    let mut sink = EntrySink::new(path, out, filter)?.bind(binding).format(opts.format);
     let scan_error = |source| Error::Scan { path: path.to_path_buf(), source };
     let end = chunked::scan_map(data, opts.scan, opts.mode, opts.threads(), |e| EntryRec::of(e, filter), |r| {
         crate::watch::at(r.position);
@@ -321,7 +351,7 @@ pub fn write_stream_index<W: Write + Seek>(path: &Path, r: &mut dyn Read, chunk:
 
 /// [`write_stream_index`], bound to the compressed file the stream decodes by `binding`.
 fn write_stream_index_bound<W: Write + Seek>(path: &Path, r: &mut dyn Read, chunk: usize, source_len: u64, opts: &IndexOptions, binding: Binding, out: &mut W) -> Result<(IndexInfo, StreamEnd)> {
-    let mut sink = EntrySink::new(path, out, opts.filter.as_ref())?.bind(binding);
+    let mut sink = EntrySink::new(path, out, opts.filter.as_ref())?.bind(binding).format(opts.format);
     let end = scan_stream(r, path, opts.scan, chunk, |e| sink.push(e))?;
     let info = sink.finish(end.total_len, source_len, &end.end, None)?;
     Ok((info, end))
@@ -382,7 +412,7 @@ fn write_pass_sidecar(archive: &Archive, pass: impl crate::seekpoints::SeekPass,
     let mut why = None;
     let ((info, end, points), (ext_len, ext_names)) = write_index_file(dest, opts.dir_syncs.as_deref(), perm_like(path), |w| {
         let mut pass = pass;
-        let mut sink = EntrySink::new(path, w, opts.filter.as_ref())?.bind(Binding::of(archive));
+        let mut sink = EntrySink::new(path, w, opts.filter.as_ref())?.bind(Binding::of(archive)).format(opts.format);
         let end = scan_stream(&mut pass, path, opts.scan, 1 << 20, |e| sink.push(e))?;
         let (section, points) = pass.finish().at(path)?;
         let section = section.map_err(|e| why = Some(e)).ok();
@@ -418,7 +448,7 @@ pub fn write_gzip_sidecar(path: &Path, dest: &Path, opts: &IndexOptions, bound: 
     let pass = GzipPass::open(file, opts.span, opts.threads(), crate::watch::current()).at(path)?;
     let ((info, end, index, section_len, total), (ext_len, ext_names)) = write_index_file(dest, opts.dir_syncs.as_deref(), perm_like(path), |w| {
         let mut pass = pass;
-        let mut sink = EntrySink::new(path, w, opts.filter.as_ref())?.bind(bound);
+        let mut sink = EntrySink::new(path, w, opts.filter.as_ref())?.bind(bound).format(opts.format);
         let end = scan_stream(&mut pass, path, opts.scan, 1 << 20, |e| sink.push(e))?;
         let (section, index) = pass.finish(len, binding).at(path)?;
         let info = sink.finish(end.total_len, len, &end.end, Some(&section))?;
@@ -446,7 +476,7 @@ pub fn write_sidecar(archive: &Archive, dest: &Path, opts: &IndexOptions) -> Res
         // Large members: read the headers and seek over the data; the mapping stays untouched.
         let file = File::open(archive.path()).at(archive.path())?;
         write_index_file(dest, opts.dir_syncs.as_deref(), Perm::NoWiderThan(archive.mode()), |w| {
-            let mut sink = EntrySink::new(archive.path(), w, opts.filter.as_ref())?.bind(Binding::of(archive));
+            let mut sink = EntrySink::new(archive.path(), w, opts.filter.as_ref())?.bind(Binding::of(archive)).format(opts.format);
             let end = crate::stream::scan_file(&file, archive.path(), opts.scan, cold, |e| {
                 crate::watch::at(e.position);
                 sink.push(e)
@@ -510,6 +540,9 @@ pub fn sidecar_freshness(archive: &Archive, dest: &Path, filter: Option<&Filter>
 
 /// The keep-or-rebuild of the sidecar mapped as `map`.
 fn judge_sidecar(archive: &Archive, map: &Archive, dest: &Path, filter: Option<&Filter>) -> Freshness {
+    if tarfs::version_of(map.bytes()).is_ok_and(|v| v.0 == 2) {
+        return judge_v2(archive, map, dest, filter);
+    }
     let index = match decode_index(map.bytes()) {
         Ok(i) => i,
         Err(e) => return Freshness::Corrupt(Corruption::Decode(e)),
@@ -537,6 +570,25 @@ fn judge_sidecar(archive: &Archive, map: &Archive, dest: &Path, filter: Option<&
         Verdict::Stale(why) => Freshness::Stale(why),
         Verdict::Corrupt(c) => Freshness::Corrupt(c),
         // keep_sidecar gives no other verdict for a sidecar judged whole; rebuild.
+        v => Freshness::Corrupt(Corruption::Unreadable(v.to_string())),
+    }
+}
+
+/// [`judge_sidecar`] of a v2 sidecar: the same filter, every chunk intact, and the verdict's
+/// keep-or-rebuild.
+fn judge_v2(archive: &Archive, map: &Archive, dest: &Path, filter: Option<&Filter>) -> Freshness {
+    let located = Located { source: Source::Sidecar(dest.to_path_buf()), bytes: IndexBytes::Owned(map.bytes().to_vec()), base: 0 };
+    let (info, v) = match crate::ops::read::keep_v2(archive, &located) {
+        Ok(judged) => judged,
+        Err(c) => return Freshness::Corrupt(c),
+    };
+    if info.filter.as_deref() != filter.map(Filter::text) || (info.flags & FLAG_SUBSET != 0) != filter.is_some() {
+        return Freshness::Stale(Why::Filter);
+    }
+    match v {
+        Verdict::Fresh { .. } => Freshness::Fresh { entries: info.entries },
+        Verdict::Stale(why) => Freshness::Stale(why),
+        Verdict::Corrupt(c) => Freshness::Corrupt(c),
         v => Freshness::Corrupt(Corruption::Unreadable(v.to_string())),
     }
 }

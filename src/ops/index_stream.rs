@@ -47,7 +47,7 @@ pub fn write_any_stream_sidecar(path: &Path, raw: &mut (dyn Read + Send), chunk:
         return write_stream_sidecar(path, &mut input, chunk, 0, dest, opts);
     };
     let ((info, end), ext) = write_index_file(dest, opts.dir_syncs.as_deref(), perm_like(path), |w| {
-        let mut sink = EntrySink::new(path, w, opts.filter.as_ref())?;
+        let mut sink = EntrySink::new(path, w, opts.filter.as_ref())?.format(opts.format);
         let mut decoded = decoder(&mut input, Some(c), path)?;
         let end = scan_stream(&mut decoded, path, opts.scan, chunk, |e| sink.push(e))?;
         drop(decoded);

@@ -13,6 +13,7 @@ pub mod in_place;
 pub mod grown;
 pub mod index;
 pub mod index_stream;
+pub(crate) mod index_v2;
 pub mod journal;
 pub mod order;
 pub mod owned;
@@ -21,6 +22,7 @@ pub mod read;
 pub mod recompress;
 pub mod select;
 pub mod verify;
+mod verify_v2;
 
 pub mod atomic;
 mod crash;

@@ -74,6 +74,9 @@ fn first_passing(checks: impl Iterator<Item = Result<VerifyReport>>) -> Result<V
 /// Verifies the `.tarfs` index `located` of the plain archive `archive`.
 fn verify_located(archive: &dyn ArchiveFile, located: &Located, opts: ScanOptions) -> Result<VerifyReport> {
     let path = archive.path().to_path_buf();
+    if tarfs::version_of(located.slice(archive)).is_ok_and(|v| v.0 == 2) {
+        return crate::ops::verify_v2::verify_v2(archive, located, opts, |f| each_member(archive, opts, f).map(drop));
+    }
     let index = tarfs::decode(located.slice(archive)).map_err(|source| Error::Index { index: located.path(archive), source })?;
     // The readers' freshness check first (one function for all), then the full pairing.
     if matches!(located.source, Source::Sidecar(_)) {
@@ -282,12 +285,17 @@ fn verify_compressed(archive: &dyn ArchiveFile, c: Compression, index_dir: Optio
 
 /// Verifies the sidecar `side` (its content `bytes`) of a compressed archive.
 fn verify_compressed_at(archive: &dyn ArchiveFile, c: Compression, side: &Path, bytes: &[u8], opts: ScanOptions) -> Result<VerifyReport> {
+    let decoded = || crate::stream::decoder(crate::watch::Noting::new(crate::archive::buffered_from(archive, 0)), Some(c), archive.path());
+    if tarfs::version_of(bytes).is_ok_and(|v| v.0 == 2) {
+        let located = crate::ops::read::Located { source: Source::Sidecar(side.to_path_buf()), bytes: crate::ops::read::IndexBytes::Owned(bytes.to_vec()), base: 0 };
+        return crate::ops::verify_v2::verify_v2(archive, &located, opts, |f| crate::stream::scan_stream(&mut decoded()?, archive.path(), opts, 1 << 20, f).map(drop));
+    }
     let index = tarfs::decode(bytes).map_err(|source| Error::Index { index: side.to_path_buf(), source })?;
     let located = crate::ops::read::Located { source: Source::Sidecar(side.to_path_buf()), bytes: crate::ops::read::IndexBytes::Owned(Vec::new()), base: 0 };
     stale_unless_fresh(verdict(&index, &located, archive), &located.source, archive.path())?;
     let mut pairing = Pairing::new(archive.path(), &index, bytes, 0, None)?;
     // Decoded from the archive's bytes, noting how far into them the decoder is.
-    let mut r = crate::stream::decoder(crate::watch::Noting::new(crate::archive::buffered_from(archive, 0)), Some(c), archive.path())?;
+    let mut r = decoded()?;
     crate::stream::scan_stream(&mut r, archive.path(), opts, 1 << 20, |e| pairing.member(e))?;
     pairing.finish(Source::Sidecar(side.to_path_buf()))
 }

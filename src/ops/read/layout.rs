@@ -81,34 +81,41 @@ pub struct Layout {
     pub chain: u64,
 }
 
-/// The [`fingerprint`] of member `e` without its path: its main header and where its data starts,
-/// which a chain read without the pax globals before it still has.
+/// The [`fingerprint`] of member `e` without what pax global headers can set (path, link,
+/// owner, time): its type, mode, sizes and where its data starts, which a chain read without the
+/// globals before it still has.
 pub fn chain_fingerprint(e: &Entry<'_>, base: u64) -> u64 {
-    place_hash(e, base, None)
+    place_hash(e, base, false)
 }
 
-/// The xxh3 of member `e`'s main header (without the checksum field and the bytes an index
-/// entry reuses), its `path` if given, and where its data starts (`base` added).
-fn place_hash(e: &Entry<'_>, base: u64, path: Option<&[u8]>) -> u64 {
+/// The xxh3 of what every form of index records of member `e`: its type, mode, sizes and where
+/// its data starts (`base` added), and with `all`, its path, link target, owner and time too.
+fn place_hash(e: &Entry<'_>, base: u64, all: bool) -> u64 {
     let mut h = xxhash_rust::xxh3::Xxh3::new();
-    let header = e.header.as_bytes();
-    h.update(&header[..148]);
-    h.update(&header[156..500]);
-    if let Some(path) = path {
-        h.update(path);
+    h.update(&[e.typeflag]);
+    for v in [u64::from(e.mode), e.size, e.stored_size, e.data_offset.saturating_add(base), e.device.0, e.device.1] {
+        h.update(&v.to_le_bytes());
     }
-    h.update(&e.data_offset.saturating_add(base).to_be_bytes());
+    if all {
+        for part in [&e.path()[..], e.link(), e.uname(), e.gname()] {
+            h.update(&(part.len() as u64).to_le_bytes());
+            h.update(part);
+        }
+        for v in [e.uid, e.gid, e.mtime as u64] {
+            h.update(&v.to_le_bytes());
+        }
+    }
     h.digest()
 }
 
-/// What identifies member `e` at its place, as a listing shows it: its main header (without
-/// the checksum field and the bytes an index entry reuses), its full path and where its data
-/// starts (`base` added to its data offset). A mount compares the fingerprint of the member it
-/// listed with the one it finds when a file is opened, as `cat` compares the header and path:
-/// two same-size members that swapped names, or a flipped position, are then an error (EIO),
-/// never another file's bytes.
+/// What identifies member `e` at its place, as every form of index records it and a listing
+/// shows it: its type, mode, sizes, path, link target, owner, time and where its data starts
+/// (`base` added to its data offset). A reader compares the fingerprint of the member an index
+/// lists with the one it finds there before handing out data (`cat`, `extract`, a mount's
+/// open): two same-size members that swapped names, or a flipped position, are then an error
+/// (EIO in a mount), never another file's bytes.
 pub fn fingerprint(e: &Entry<'_>, base: u64) -> u64 {
-    place_hash(e, base, Some(&e.path()))
+    place_hash(e, base, true)
 }
 
 impl Layout {

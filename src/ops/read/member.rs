@@ -23,11 +23,7 @@ impl<'a> Reader<'a> {
         } else {
             self.read_at(None, e.position, None)?
         };
-        let same = found.header.as_bytes()[..148] == e.header.as_bytes()[..148]
-            && found.header.as_bytes()[156..500] == e.header.as_bytes()[156..500]
-            && found.data_offset == e.data_offset
-            && found.path() == e.path();
-        if !same {
+        if fingerprint(&found, 0) != fingerprint(e, 0) {
             return Err(self.mismatch(None, e.position, &e.path(), "the header there is another member's"));
         }
         Ok(found)
@@ -98,12 +94,13 @@ impl<'a> Reader<'a> {
             Err(err) => return Err(self.mismatch(None, e.position, &e.path(), &format!("no member there ({})", err.kind))),
             Ok(Step::End(_)) => return Err(self.mismatch(None, e.position, &e.path(), "no member there (end of archive)")),
         };
+        // Read alone, a chain after pax globals lacks what they set: its fields without them.
         let same = found.position == 0
-            && found.header.as_bytes()[..148] == e.header.as_bytes()[..148]
-            && found.header.as_bytes()[156..500] == e.header.as_bytes()[156..500]
             && found.data_offset == chain_len
-            && found.stored_size == e.stored_size
-            && found.path() == e.path();
+            && match e.has_globals {
+                true => layout::chain_fingerprint(&found, e.position) == layout::chain_fingerprint(e, 0),
+                false => fingerprint(&found, e.position) == fingerprint(e, 0),
+            };
         if !same {
             return Err(self.mismatch(None, e.position, &e.path(), "the header there is another member's"));
         }

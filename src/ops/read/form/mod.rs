@@ -11,10 +11,12 @@
 mod csv;
 mod scan;
 mod v1;
+mod v2;
 
 use super::*;
 
 pub(crate) use scan::Scan;
+pub(crate) use v2::keep as keep_v2;
 
 /// A filter on members' paths.
 pub(crate) type Keep<'k> = &'k (dyn Fn(&[u8]) -> bool + Sync);
@@ -93,6 +95,7 @@ pub(super) fn open(r: Reader<'_>, located: Located) -> std::result::Result<Reade
     let refuse = |why| Err(Box::new(Refusal { source: located.source.clone(), verdict: Verdict::Corrupt(Corruption::Decode(why)) }));
     match tarfs::version_of(located.slice(r.archive)) {
         Ok((1, _)) => v1::open(r, located),
+        Ok((2, _)) => v2::open(r, located),
         Ok((major, minor)) => refuse(tarfs::IndexError::UnsupportedVersion(major, minor)),
         Err(why) => refuse(why),
     }
