@@ -26,7 +26,7 @@ use std::sync::{Arc, OnceLock};
 use crate::archive::{ArchiveFile, IndexDir};
 use crate::error::Result;
 use crate::ops::owned::OwnedReader;
-use crate::ops::read::{fingerprint, normalize_name, Reader, Refusal, Source};
+use crate::ops::read::{chain_fingerprint, fingerprint, normalize_name, Reader, Refusal, Source};
 use crate::scan::{Entry, ScanOptions};
 
 pub use self::csv::CsvIndex;
@@ -60,15 +60,19 @@ pub struct Member {
     pub data_offset: u64,
     /// Bytes of data stored in the archive.
     pub stored_size: u64,
-    /// What identifies it at its place ([`fingerprint`]): a reader compares it with the member
-    /// it finds there before handing out data.
+    /// What identifies it at its place ([`fingerprint`]; the [`chain_fingerprint`] where pax
+    /// globals apply): a reader compares it with the member it finds there before handing out
+    /// data.
     pub fingerprint: u64,
+    /// Whether pax global headers that set attributes apply to it: then only what its header
+    /// chain read alone gives ([`chain_fingerprint`]) identifies it.
+    pub has_globals: bool,
 }
 
 impl Member {
     /// The owned copy of the scanned or indexed member `e`.
     pub fn of(e: &Entry<'_>) -> Member {
-        let mut m = Member { path: Vec::new(), typeflag: 0, link: Vec::new(), mode: 0, uid: 0, gid: 0, mtime: 0, size: 0, device: (0, 0), position: 0, data_offset: 0, stored_size: 0, fingerprint: 0 };
+        let mut m = Member { path: Vec::new(), typeflag: 0, link: Vec::new(), mode: 0, uid: 0, gid: 0, mtime: 0, size: 0, device: (0, 0), position: 0, data_offset: 0, stored_size: 0, fingerprint: 0, has_globals: false };
         m.refill(e);
         m
     }
@@ -80,7 +84,8 @@ impl Member {
         self.link.clear();
         self.link.extend_from_slice(e.link());
         (self.typeflag, self.mode, self.uid, self.gid, self.mtime, self.size, self.device) = (e.typeflag, e.mode, e.uid, e.gid, e.mtime, e.size, e.device);
-        (self.position, self.data_offset, self.stored_size, self.fingerprint) = (e.position, e.data_offset, e.stored_size, fingerprint(e, 0));
+        let fingerprint = if e.has_globals { chain_fingerprint(e, 0) } else { fingerprint(e, 0) };
+        (self.position, self.data_offset, self.stored_size, self.fingerprint, self.has_globals) = (e.position, e.data_offset, e.stored_size, fingerprint, e.has_globals);
     }
 }
 

@@ -38,7 +38,7 @@ pub struct Loaded {
     tree: Tree,
     /// The header position of each member the tree's files read, and its
     /// [`crate::ops::read::fingerprint`] as listed.
-    positions: Vec<(u64, u64)>,
+    positions: Vec<(u64, u64, bool)>,
     file: File,
     stamp: (u64, u64, Stamp),
     changed: AtomicBool,
@@ -62,7 +62,7 @@ impl Loaded {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
         let b = TreeBuilder::new(rustix::process::getuid().as_raw(), rustix::process::getgid().as_raw(), now);
         let mut positions = Vec::new();
-        let tree = b.add_all(&*opened.index, &mut |m| positions.push((m.position, m.fingerprint)))?;
+        let tree = b.add_all(&*opened.index, &mut |m| positions.push((m.position, m.fingerprint, m.has_globals)))?;
         positions.shrink_to_fit();
         for (name, why) in &tree.skipped {
             eprintln!("tarfs: {}: {}: not shown: {why}", path.display(), crate::quote::diag(name));
@@ -358,9 +358,9 @@ impl TarFs {
         if !l.unchanged() {
             return Err(Errno::EIO);
         }
-        let (pos, listed) = *l.positions.get(m as usize).ok_or(Errno::EIO)?;
+        let (pos, listed, globals) = *l.positions.get(m as usize).ok_or(Errno::EIO)?;
         let layout = match l.reader.reader().layout_at(pos) {
-            Ok(layout) if layout.size == node.attr.size && layout.fingerprint == listed => layout,
+            Ok(layout) if layout.size == node.attr.size && listed == if globals { layout.chain } else { layout.fingerprint } => layout,
             Ok(layout) => {
                 let p = crate::quote::diag(&layout.path);
                 eprintln!("tarfs: {}: the member at byte {pos} ({p}, {} bytes) is not the one listed there; reads fail (EIO)", l.reader.reader().archive().path().display(), layout.size);

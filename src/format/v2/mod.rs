@@ -119,10 +119,10 @@ pub struct Owner<'a> {
     pub gname: &'a [u8],
 }
 
-/// The lookup key of a path: trailing slashes and one leading `./` removed (as
-/// [`super::ext::normalize_name`]), hashed with 64-bit FNV-1a.
-pub fn key_hash(path: &[u8]) -> u64 {
-    super::ext::normalize_name(path).iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
+/// The hash of a lookup key (a path normalized by [`super::ext::normalize_name`]: trailing
+/// slashes and one leading `./` removed): 64-bit FNV-1a.
+pub fn key_hash(key: &[u8]) -> u64 {
+    key.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
 }
 
 fn leb(out: &mut Vec<u8>, mut v: u64) {
@@ -192,7 +192,7 @@ impl Builder {
         if blocks >= 1 << 48 || !m.position.is_multiple_of(BLOCK as u64) {
             return Err(too_big);
         }
-        let h = key_hash(m.path);
+        let h = key_hash(super::ext::normalize_name(m.path));
         let extras = self.extras_of(m);
         let mut flags = m.flags & (F_SPARSE | F_XATTRS | F_GLOBALS);
         if !extras.is_empty() {

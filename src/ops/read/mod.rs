@@ -40,7 +40,7 @@ mod member;
 pub use cat::{cat, cat_stdin};
 pub use expand::write_data;
 pub(crate) use expand::Expander;
-pub use layout::{fingerprint, Layout};
+pub use layout::{chain_fingerprint, fingerprint, Layout};
 pub use locate::*;
 pub use lookup::{ext_entry, extension_of, intact_extension, opened_extension};
 

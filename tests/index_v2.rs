@@ -1,0 +1,116 @@
+//! Index v2.0 (issue #32): a second reader, written in Python from `docs/FORMAT.md` alone
+//! (`tests/v2_reader.py`), reads the v2 sidecar tarfs writes for every plain archive of the
+//! conformance corpus: its listing equals `tar -tf`, every position holds a header with the
+//! record's checksum, and the hash table finds every member by its path. Damage to the body is
+//! found by its CRCs, and a reader then scans instead of answering from it.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{corpus_dir, listing, ok, tarfs, truth};
+
+/// The Python reader's listing of the v2 `index` of `archive`, which it checks against the
+/// archive (positions and lookups); `Err` with what it said where it failed.
+fn python_listing(index: &Path, archive: &Path) -> Result<Vec<String>, String> {
+    let out = Command::new("python3").arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/v2_reader.py")).arg(index).arg(archive).output().unwrap();
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    let hex = |h: &str| (0..h.len()).step_by(2).map(|i| u8::from_str_radix(&h[i..i + 2], 16).unwrap()).collect::<Vec<u8>>();
+    Ok(String::from_utf8_lossy(&out.stdout).lines().map(|l| String::from_utf8_lossy(&hex(serde_json::from_str::<serde_json::Value>(l).unwrap()["path"].as_str().unwrap())).into_owned()).collect())
+}
+
+/// The paths a scan of `archive` (which has no index) lists: as GNU tar lists them on this
+/// corpus (`tests/corpus.rs`).
+fn scanned(archive: &Path) -> Vec<String> {
+    let a = tarfs::archive::Archive::open(archive).unwrap();
+    let r = tarfs::ops::read::Reader::open(&a, None, tarfs::ScanOptions::default()).unwrap();
+    assert_eq!(r.source(), tarfs::ops::read::Source::Scan);
+    let mut paths = Vec::new();
+    r.for_each(|e| {
+        paths.push(String::from_utf8_lossy(&e.path()).into_owned());
+        Ok(())
+    })
+    .unwrap();
+    paths
+}
+
+/// The corpus archives GNU tar, Python and Go all read, that are plain tar.
+fn plain_archives() -> Vec<PathBuf> {
+    truth()
+        .iter()
+        .filter(|t| t["python_ok"] == true && t["go_ok"] == true && t["gnu_ok"] != false)
+        .map(|t| corpus_dir().join(t["file"].as_str().unwrap()))
+        .filter(|p| std::fs::read(p).is_ok_and(|b| tarfs::format::compression::Compression::detect(&b[..b.len().min(512)]).is_none()))
+        .collect()
+}
+
+#[test]
+fn a_reader_written_from_the_format_reads_every_v2_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut read, mut failures) = (0, Vec::new());
+    for (k, original) in plain_archives().iter().enumerate() {
+        let copy = dir.path().join(format!("{k}.tar"));
+        std::fs::copy(original, &copy).unwrap();
+        let label = original.strip_prefix(corpus_dir()).unwrap().display().to_string();
+        if !tarfs().args(["index", "--format", "v2"]).arg(&copy).output().unwrap().status.success() {
+            continue; // an archive tarfs does not index (it says why elsewhere)
+        }
+        let index = dir.path().join(format!("{k}.tar.tarfs"));
+        match python_listing(&index, &copy) {
+            Ok(got) if got == scanned(original) => read += 1,
+            Ok(got) => failures.push(format!("{label}: the Python reader lists {got:?}, a scan {:?}", scanned(original))),
+            Err(e) => failures.push(format!("{label}: {e}")),
+        }
+        ok(tarfs().arg("verify").arg(&copy));
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(read > 40, "only {read} corpus archives read");
+    eprintln!("{read} v2 indexes read by the Python reader");
+}
+
+#[test]
+fn damage_to_a_v2_body_is_found_and_the_archive_scanned_instead() {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = common::gnu_archive(dir.path(), "a", "gnu", 300, |i| (format!("file-{i:04}"), i * 3, i as u64));
+    ok(tarfs().args(["index", "--format", "v2"]).arg(&archive));
+    let index = dir.path().join("a.tar.tarfs");
+    let good = std::fs::read(&index).unwrap();
+    let want = listing("tar", &archive);
+    // The body's parts end with its chunk table; zero bytes pad it to a whole block.
+    let u64_at = |at: usize| u64::from_le_bytes(good[at..at + 8].try_into().unwrap()) as usize;
+    let covered = 512 + u64_at(512 + 128) + 4 * u64_at(512 + 136);
+    // Every 97th byte of the body, one at a time, its low bit flipped.
+    let mut refused = 0;
+    for at in (512..covered).step_by(97) {
+        let mut bad = good.clone();
+        bad[at] ^= 1;
+        std::fs::write(&index, &bad).unwrap();
+        let out = tarfs().arg("ls").arg("-v").arg(&archive).output().unwrap();
+        let listed: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect();
+        assert_eq!(listed, want, "byte {at} flipped: the listing changed");
+        // A listing reads every record and path (not the hash slots): damage there is found
+        // as the index opens or lists, and the archive scanned instead.
+        if String::from_utf8_lossy(&out.stderr).contains("scanning instead") {
+            refused += 1;
+        }
+        assert!(!tarfs().arg("verify").arg(&archive).output().unwrap().status.success(), "byte {at} flipped: verify passed");
+    }
+    std::fs::write(&index, &good).unwrap();
+    ok(tarfs().arg("verify").arg(&archive));
+    assert!(refused > 20, "only {refused} flips were found");
+}
+
+#[test]
+fn a_v2_index_costs_under_64_bytes_a_member_with_20_byte_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = 20_000;
+    let archive = common::gnu_archive(dir.path(), "many", "gnu", n, |i| (format!("name-{i:013}"), 0, i as u64));
+    ok(tarfs().args(["index", "--format", "v2"]).arg(&archive));
+    let len = std::fs::metadata(dir.path().join("many.tar.tarfs")).unwrap().len();
+    let per = len as f64 / n as f64;
+    eprintln!("v2: {len} bytes for {n} members: {per:.1} a member");
+    assert!(per <= 64.0, "{per:.1} bytes a member");
+}
