@@ -114,3 +114,42 @@ fn a_v2_index_costs_under_64_bytes_a_member_with_20_byte_names() {
     eprintln!("v2: {len} bytes for {n} members: {per:.1} a member");
     assert!(per <= 64.0, "{per:.1} bytes a member");
 }
+
+/// The owned member index over a v2 sidecar (what the mount and the EROFS image writer read)
+/// gives every member as the scan does: each entry by number, each found by its path, each
+/// directory's children.
+#[test]
+fn members_through_a_v2_sidecar_are_the_scans() {
+    use tarfs::members::{open_best, MemberIndex};
+    let dir = tempfile::tempdir().unwrap();
+    let (mut compared, mut failures) = (0, Vec::new());
+    for (k, original) in plain_archives().iter().enumerate() {
+        let copy = dir.path().join(format!("{k}.tar"));
+        std::fs::copy(original, &copy).unwrap();
+        let open = || open_best(Box::new(tarfs::archive::Archive::open(&copy).unwrap()), None, tarfs::ScanOptions::default()).unwrap();
+        let scan = open();
+        if !tarfs().args(["index", "--format", "v2"]).arg(&copy).output().unwrap().status.success() {
+            continue;
+        }
+        let v2 = open();
+        let label = original.strip_prefix(corpus_dir()).unwrap().display().to_string();
+        if !matches!(v2.index.source(), tarfs::ops::read::Source::Sidecar(_)) {
+            failures.push(format!("{label}: the v2 sidecar is not used"));
+            continue;
+        }
+        let (a, b) = (&*scan.index, &*v2.index);
+        let same = a.len() == b.len()
+            && (0..a.len()).all(|i| {
+                let (x, y) = (a.get(i).unwrap(), b.get(i).unwrap());
+                x == y && b.lookup(&y.path).unwrap() == a.lookup(&x.path).unwrap() && b.children(&y.path).unwrap() == a.children(&x.path).unwrap()
+            })
+            && b.children(b"").unwrap() == a.children(b"").unwrap();
+        if same {
+            compared += 1;
+        } else {
+            failures.push(format!("{label}: the members differ from the scan's"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(compared > 40, "only {compared} compared");
+}

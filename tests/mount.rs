@@ -205,16 +205,18 @@ fn compressed_archives_without_an_index_read_in_any_order() {
 }
 
 /// A `git archive` tarball (pax global header with the commit), and every corpus archive
-/// that GNU tar extracts without error.
+/// that GNU tar extracts without error, through a v1 or (every other one) a v2 sidecar. CI
+/// mounts every third archive; `TARFS_MOUNT_CORPUS=all` mounts them all.
 #[test]
 fn git_archive_and_the_corpus_mount_as_tar_extracts() {
     let tmp = TempDir::new().unwrap();
     let ga = common::git_archive(tmp.path());
     let mut diffs = differences(&ga, &ga, tmp.path());
+    let step = if std::env::var("TARFS_MOUNT_CORPUS").is_ok_and(|v| v == "all") { 1 } else { 3 };
     let mut mounted = 0;
-    for e in walkdir::WalkDir::new(common::corpus_dir()).sort_by_file_name() {
-        let e = e.unwrap();
-        if !e.file_type().is_file() || !e.path().to_string_lossy().ends_with(".tar") {
+    let archives = walkdir::WalkDir::new(common::corpus_dir()).sort_by_file_name().into_iter().map(Result::unwrap).filter(|e| e.file_type().is_file() && e.path().to_string_lossy().ends_with(".tar"));
+    for (k, e) in archives.enumerate() {
+        if k % step != 0 {
             continue;
         }
         let a = tmp.path().join("corpus.tar");
@@ -223,7 +225,8 @@ fn git_archive_and_the_corpus_mount_as_tar_extracts() {
         let _ = fs::remove_dir_all(&scratch);
         fs::create_dir_all(&scratch).unwrap();
         let probe = Command::new("tar").arg("--numeric-owner").arg("-xpf").arg(&a).arg("-C").arg(&scratch).output().unwrap();
-        let indexed = tarfs().arg("index").arg(&a).output().unwrap();
+        let format = if k % 2 == 0 { "v1" } else { "v2" };
+        let indexed = tarfs().args(["index", "--format", format]).arg(&a).output().unwrap();
         if !probe.status.success() || !indexed.status.success() {
             // What tar or tarfs refuses (checked against the other readers by tests/corpus.rs).
             let _ = fs::remove_file(format!("{}.tarfs", a.display()));
@@ -238,7 +241,9 @@ fn git_archive_and_the_corpus_mount_as_tar_extracts() {
         diffs.extend(found.into_iter().map(|d| format!("{}: {d}", e.path().display())));
         let _ = fs::remove_file(format!("{}.tarfs", a.display()));
     }
-    assert!(mounted >= 95, "only {mounted} corpus archives mounted");
+    // 95 of all; of every third, 28 (those tar or tarfs refuse fall unevenly).
+    let want = if step == 1 { 95 } else { 26 };
+    assert!(mounted >= want, "only {mounted} corpus archives mounted (one in {step})");
     assert!(diffs.is_empty(), "{} differences:\n{}", diffs.len(), diffs.join("\n"));
 }
 
