@@ -9,8 +9,11 @@
 # that cannot be installed is skipped, and the table says so.
 #
 # Warm runs read the archive just before each run (the machine pages out memory left idle);
-# cold runs drop the archive's pages first (posix_fadvise DONTNEED). Every run of an indexer
-# starts with no index. Environment: RUNS (default 5), COLD_RUNS (default 5), SHAPES (default
+# cold runs drop the whole page cache first (`sync; echo 1 > /proc/sys/vm/drop_caches`, as
+# root; otherwise the archive's pages, posix_fadvise DONTNEED, which can leave some behind).
+# Every run of an indexer starts with no index, and writes it beside the archive (same disk,
+# fsync included). `tarfs v2` writes the compact index v2.0; TARFS_BEFORE=BINARY adds an
+# older tarfs binary as a peer, for before/after in one run. Environment: RUNS (default 5), COLD_RUNS (default 5), SHAPES (default
 # "small pax large"), SKIP_SLOW=1 to leave out Python and ratarmount. Last, it runs
 # scripts/bench-mount.sh (the kernel and FUSE mounts beside ratarmount's) unless SKIP_MOUNT=1 or
 # not root.
@@ -102,6 +105,8 @@ PYLIST='import sys, tarfile; n = len(tarfile.open(sys.argv[1]).getmembers())'
 # name|command, with ARCH for the archive and IDX for an index file to remove before each run.
 peers() {
     echo "tarfs|$TARFS index --output IDX ARCH"
+    echo "tarfs v2|$TARFS index --format v2 --output IDX ARCH"
+    [ -n "${TARFS_BEFORE:-}" ] && echo "tarfs before|$TARFS_BEFORE index --output IDX ARCH"
     [ -n "$RAWWALK" ] && echo "raw mmap walk (C)|$RAWWALK ARCH"
     echo "GNU tar -tf|tar -tf ARCH"
     command -v bsdtar >/dev/null && echo "bsdtar -tf|bsdtar -tf ARCH"
@@ -127,6 +132,7 @@ for shape in $SHAPES; do
                 prep="rm -f $idx; cat $arch > /dev/null"
             else
                 prep="rm -f $idx; python3 $DROP $arch"
+                [ -w /proc/sys/vm/drop_caches ] && prep="rm -f $idx; sync; echo 1 > /proc/sys/vm/drop_caches"
             fi
             slug=$(echo "$name" | tr -c 'a-zA-Z0-9\n' '_')
             echo "== $shape, $cache: $name" >&2
