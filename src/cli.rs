@@ -446,9 +446,15 @@ pub struct EmbedArgs {
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// Refuse to grow an archive by more than SIZE bytes (suffixes K, M, G, T: powers of 1024).
-    /// The archive grows by the size of the leading members the index displaces.
+    /// The archive grows by the size of the leading members the index displaces, or, where it is
+    /// shifted, by the index member's size.
     #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = parse_size)]
     pub max_growth: u64,
+    /// Where moving the leading members to the end would change what tar extracts (a hard link
+    /// to one of them, a name that occurs twice, ...), refuse instead of shifting the whole
+    /// archive forward by the index's length.
+    #[arg(long)]
+    pub no_shift: bool,
     /// Where an archive cannot be embedded (compressed, read-only, members that must not move,
     /// ...), write a sidecar instead, as `tarfs index` does, and count it done (default: the
     /// config file's `or-sidecar`). --index-dir then says where sidecars go.

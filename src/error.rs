@@ -137,6 +137,15 @@ pub enum Error {
         /// Why the rollback failed.
         also: Box<Error>,
     },
+    /// An in-place shift of the archive ([`crate::ops::shift`]) failed part way: it cannot be
+    /// undone, and its journal is kept for `tarfs recover`, which finishes it.
+    #[error("{cause}; the archive was part way through being shifted, which cannot be undone: `tarfs recover {}` finishes the shift from its journal", path.display())]
+    ShiftInterrupted {
+        /// The archive.
+        path: PathBuf,
+        /// What failed.
+        cause: Box<Error>,
+    },
     /// An in-place change failed before it wrote anything to the archive.
     #[error("{cause}; the archive was not changed")]
     Unchanged {
@@ -523,6 +532,7 @@ impl Error {
             | Error::Busy { .. }
             | Error::RolledBack { .. }
             | Error::NeedsRecover { .. }
+            | Error::ShiftInterrupted { .. }
             | Error::Recovery { .. }
             | Error::Unchanged { .. }
             | Error::JournalLeft { .. }) => e,
@@ -536,7 +546,7 @@ impl Error {
             Error::Scan { source, .. } => Some(source.offset),
             Error::Mismatch { offset, .. } | Error::Data { offset, .. } => Some(*offset),
             Error::AfterRecompress { cause, .. } | Error::NotRecovered { cause, .. } => cause.offset(),
-            Error::RolledBack { cause, .. } | Error::NeedsRecover { cause, .. } | Error::Unchanged { cause } | Error::JournalLeft { cause, .. } => cause.offset(),
+            Error::RolledBack { cause, .. } | Error::NeedsRecover { cause, .. } | Error::ShiftInterrupted { cause, .. } | Error::Unchanged { cause } | Error::JournalLeft { cause, .. } => cause.offset(),
             _ => None,
         }
     }
@@ -552,7 +562,7 @@ impl Error {
             Error::NotFound { .. } => libc::ENOENT,
             Error::Busy { .. } => libc::EBUSY,
             Error::Usage { .. } | Error::Refused { .. } | Error::NotAReport { .. } => libc::EINVAL,
-            Error::RolledBack { cause, .. } | Error::NeedsRecover { cause, .. } | Error::Unchanged { cause } | Error::JournalLeft { cause, .. } | Error::AfterRecompress { cause, .. } | Error::NotRecovered { cause, .. } => cause.errno(),
+            Error::RolledBack { cause, .. } | Error::NeedsRecover { cause, .. } | Error::ShiftInterrupted { cause, .. } | Error::Unchanged { cause } | Error::JournalLeft { cause, .. } | Error::AfterRecompress { cause, .. } | Error::NotRecovered { cause, .. } => cause.errno(),
             Error::Scan { .. }
             | Error::Index { .. }
             | Error::Stale { .. }

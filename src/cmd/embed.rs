@@ -18,7 +18,7 @@ use crate::config::{one_archive, Config};
 use crate::{warn, Status};
 
 pub fn run(cfg: &Config<'_>, a: &EmbedArgs) -> Result<Status> {
-    let opts = EmbedOptions { scan: cfg.scan, force: a.force, dry_run: a.dry_run, max_growth: a.max_growth };
+    let opts = EmbedOptions { scan: cfg.scan, force: a.force, dry_run: a.dry_run, max_growth: a.max_growth, no_shift: a.no_shift };
     if let Some(out) = &a.output {
         let input = one_archive(&a.walk, "--output")?;
         let r = embed_to(input, out, opts)?;
@@ -61,7 +61,12 @@ fn embedded(r: &EmbedReport, f: &Found, dry_run: bool) -> Done {
         },
         EmbedAction::Embedded => {
             let full = r.in_full.as_ref().map(|why| format!("in full: {why}; ")).unwrap_or_default();
-            (done, format!("{full}{} displaced to the end; {} bytes {written}, the archive {grew} by {} bytes", batch::count(r.displaced, "member", "members"), r.bytes_written, r.growth))
+            let members = batch::count(r.displaced, "member", "members");
+            (done, format!("{full}displaced {} bytes ({members} to the end); {} bytes {written}, the archive {grew} by {} bytes", r.moved, r.bytes_written, r.growth))
+        }
+        EmbedAction::Shifted => {
+            let full = r.in_full.as_ref().map(|why| format!("in full: {why}; ")).unwrap_or_default();
+            (done, format!("{full}shifted the archive, {} bytes moved; {} bytes {written}, the archive {grew} by {} bytes", r.moved, r.bytes_written, r.growth))
         }
     };
     Done { action, reason: Some(reason), members: Some(r.members), index_path: Some(f.path.clone()), warning: None }

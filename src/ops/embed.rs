@@ -22,8 +22,10 @@
 //! must be one that all readers read alike ([`HeaderView::disagreement`]), no member may hide
 //! behind zero blocks, and the order model ([`crate::ops::order`]) must find that extracting the
 //! moved sequence gives the same tree (hard links, names that occur twice). Otherwise `embed`
-//! refuses and points to `--output`, which keeps the order. It also refuses to grow an archive
-//! by more than `--max-growth` bytes.
+//! shifts the whole archive forward by the index member's length ([`crate::ops::shift`]), so
+//! that no member changes its place in the order; with `--no-shift` (`no_shift`) it refuses
+//! instead and points to `--output`, which keeps the order. Either way it refuses to grow an
+//! archive by more than `--max-growth` bytes.
 //!
 //! Crash safety (DESIGN §5) is [`crate::ops::in_place`]'s: under the lock on the archive, a
 //! journal; the space reserved; then, each followed by an fsync, the displaced members (but for
@@ -46,6 +48,7 @@ use crate::ops::atomic::write_atomic;
 use crate::ops::in_place::{check_end, link_last, Change, Phase, Surveyed, Target};
 use crate::ops::order::{self, Item};
 use crate::ops::grown;
+use crate::ops::shift::{self, Shift};
 use crate::ops::read::{ext_entry, Located, Reader};
 use crate::scan::{Entry, ScanOptions, Scanner, Warning};
 use crate::stream::ColdWindow;
@@ -64,13 +67,16 @@ pub struct EmbedOptions {
     /// Work out what would be done, and write nothing (no lock, no journal).
     pub dry_run: bool,
     /// Refuse when the archive would grow by more than this many bytes (the displaced members
-    /// are copied to the end).
+    /// are copied to the end; a shift grows it by the index member).
     pub max_growth: u64,
+    /// Where displacing members would change the archive's meaning, refuse instead of shifting
+    /// the whole archive ([`crate::ops::shift`]).
+    pub no_shift: bool,
 }
 
 impl Default for EmbedOptions {
     fn default() -> Self {
-        EmbedOptions { scan: ScanOptions::default(), force: false, dry_run: false, max_growth: DEFAULT_MAX_GROWTH }
+        EmbedOptions { scan: ScanOptions::default(), force: false, dry_run: false, max_growth: DEFAULT_MAX_GROWTH, no_shift: false }
     }
 }
 
@@ -81,6 +87,9 @@ pub struct EmbedReport {
     pub members: u64,
     /// Members copied to the end.
     pub displaced: u64,
+    /// Bytes of members moved: copied to the end ([`EmbedAction::Embedded`]), or shifted
+    /// forward ([`EmbedAction::Shifted`]).
+    pub moved: u64,
     /// Blocks of the `.tarfs` member beyond its index and zero block (old bytes left in place).
     pub gap_blocks: u64,
     /// Bytes written to the archive (or to the output file).
@@ -101,6 +110,8 @@ pub struct EmbedReport {
 pub enum EmbedAction {
     /// The index was embedded, displacing members.
     Embedded,
+    /// The index was embedded by shifting the whole archive forward: nothing changed order.
+    Shifted,
     /// An existing embedded index was replaced in its own space.
     Reindexed,
     /// The embedded index was already up to date.
@@ -148,6 +159,9 @@ struct Survey<'a> {
     end_offset: u64,
     /// How the scan ended.
     end: crate::scan::ScanEnd,
+    /// Why moving members to the end would change what some reader extracts, found by the
+    /// survey (headers readers read differently, members behind zero blocks), if anything is.
+    keep_order: Option<String>,
 }
 
 /// The first header of the chain from `from` up to the main header at `main` that some readers
@@ -186,6 +200,7 @@ fn survey<'a>(path: &Path, archive: &'a Archive, opts: ScanOptions, in_place: Op
     });
     let mut members = Vec::new();
     let mut items = Vec::new();
+    let mut keep_order = None;
     let mut scanner = Scanner::new(bytes, opts);
     let walk = (|| {
         for e in scanner.by_ref() {
@@ -198,7 +213,11 @@ fn survey<'a>(path: &Path, archive: &'a Archive, opts: ScanOptions, in_place: Op
                 continue;
             }
             if in_place.is_some() {
-                items.push(check_member(path, bytes, &e)?);
+                let (item, why) = check_member(path, &e, bytes)?;
+                items.push(item);
+                if keep_order.is_none() {
+                    keep_order = why;
+                }
             }
             members.push(Member::of(path, &e)?);
         }
@@ -210,17 +229,18 @@ fn survey<'a>(path: &Path, archive: &'a Archive, opts: ScanOptions, in_place: Op
     }
     walk?;
     let end = scanner.end().expect("scan finished");
-    check_tail(path, in_place, bytes, &end)?;
-    Ok(Survey { members, items, start, end_offset: end.end_offset, end })
+    let keep_order = keep_order.or(check_tail(path, in_place, bytes, &end)?);
+    Ok(Survey { members, items, start, end_offset: end.end_offset, end, keep_order })
 }
 
-/// The checks of one member that an in-place change needs (see [`survey`]); its order item.
-fn check_member(path: &Path, bytes: &[u8], e: &Entry<'_>) -> Result<Item> {
-    if let Some((at, why)) = chain_disagreement(bytes, e.position, e.header_offset) {
-        return Err(Error::refused(path, format!("the member at byte {at} is one that tar readers read differently ({why}), so moving members would change what some of them extract; use `--output` (which keeps the order) or `tarfs index` for a sidecar")));
-    }
+/// The checks of one member that an in-place change needs (see [`survey`]): its order item,
+/// and why moving members would change what some reader extracts, if its headers say so.
+fn check_member(path: &Path, e: &Entry<'_>, bytes: &[u8]) -> Result<(Item, Option<String>)> {
+    let why = chain_disagreement(bytes, e.position, e.header_offset).map(|(at, why)| {
+        format!("the member at byte {at} is one that tar readers read differently ({why}), so moving members would change what some of them extract; use `--output` (which keeps the order) or `tarfs index` for a sidecar")
+    });
     check_name(path, e)?;
-    Ok(Item::new(&e.path(), e.typeflag, e.link()))
+    Ok((Item::new(&e.path(), e.typeflag, e.link()), why))
 }
 
 /// Refuses a member whose name the index member would clash with.
@@ -232,19 +252,21 @@ fn check_name(path: &Path, e: &Entry<'_>) -> Result<()> {
     Ok(())
 }
 
-/// The checks of how the scan ended: for an in-place change (`in_place`), the tail and no
-/// members hidden behind zero blocks; always, no pax global attributes.
-fn check_tail(path: &Path, in_place: Option<&std::fs::File>, bytes: &[u8], end: &crate::scan::ScanEnd) -> Result<()> {
-    if let Some(file) = in_place {
-        check_end(path, file, bytes, end)?;
-        if let Some(Warning::SkippedZeroBlocks { offset, .. } | Warning::TrailingData { zeros: offset, .. }) = end.warning {
-            return Err(Error::refused(path, format!("it has zero blocks at byte {offset} with members after them (--lenient), which plain tar readers stop at: moving members to the end would hide them from those readers; use `--output` or `tarfs index` for a sidecar")));
-        }
-    }
+/// The checks of how the scan ended: for an in-place change (`in_place`), the tail; always, no
+/// pax global attributes. Returns why moving members would change what readers extract, if
+/// members hide behind zero blocks.
+fn check_tail(path: &Path, in_place: Option<&std::fs::File>, bytes: &[u8], end: &crate::scan::ScanEnd) -> Result<Option<String>> {
     if end.global_attributes {
         return Err(Error::refused(path, "it has pax global headers that set member attributes, which moving members would change; use `tarfs index` for a sidecar"));
     }
-    Ok(())
+    let Some(file) = in_place else { return Ok(None) };
+    check_end(path, file, bytes, end)?;
+    Ok(match end.warning {
+        Some(Warning::SkippedZeroBlocks { offset, .. } | Warning::TrailingData { zeros: offset, .. }) => Some(format!(
+            "it has zero blocks at byte {offset} with members after them (--lenient), which plain tar readers stop at: moving members to the end would hide them from those readers; use `--output` or `tarfs index` for a sidecar"
+        )),
+        _ => None,
+    })
 }
 
 /// The survey of an archive whose embedded index `old` describes all but members appended
@@ -273,14 +295,15 @@ fn survey_grown<'a>(path: &Path, archive: &'a Archive, old: &'a Located, opts: S
     for e in scanner.by_ref() {
         let e = e.map_err(|source| Error::Scan { path: path.to_path_buf(), source })?;
         crate::watch::at(e.position);
-        check_member(path, bytes, &e)?;
+        // Nothing moves in a re-index: what would keep the order does not matter.
+        check_member(path, &e, bytes)?;
         members.push(Member::of(path, &e)?);
     }
     let mut end = scanner.end().expect("scan finished");
     end.members += part.entries as u64;
     check_tail(path, Some(file), bytes, &end)?;
     let grew = Grew { kept: part.entries as u64, read: part.read + (archive.len() - part.end) };
-    Ok(Ok((Survey { members, items: Vec::new(), start: old.base, end_offset: end.end_offset, end }, grew)))
+    Ok(Ok((Survey { members, items: Vec::new(), start: old.base, end_offset: end.end_offset, end, keep_order: None }, grew)))
 }
 
 /// Encodes the index of `order` (each member with its position relative to the base): the header
@@ -402,6 +425,10 @@ fn embed_in_place(path: &Path, opts: EmbedOptions) -> Result<EmbedReport> {
     match plan {
         Plan::Report(report) => Ok(report),
         Plan::Write(w) => apply(path, &target, &archive, *w, opts.scan),
+        Plan::Shift(w) => {
+            shift::apply(&target, &w.shift, &w.surveyed, || read_back(path, opts.scan, w.base, &w.positions))?;
+            Ok(w.report)
+        }
     }
 }
 
@@ -447,6 +474,18 @@ enum Plan {
     Report(EmbedReport),
     /// Writes to make, then the report.
     Write(Box<Writes>),
+    /// The whole archive to shift forward, then the report.
+    Shift(Box<Shifting>),
+}
+
+/// A shift to make ([`crate::ops::shift`]), and what to check after it.
+struct Shifting {
+    report: EmbedReport,
+    shift: Shift,
+    surveyed: Surveyed,
+    /// Where the members start after the shift, and their positions then, for the read-back.
+    base: u64,
+    positions: Vec<u64>,
 }
 
 /// The writes of an in-place embed, and what to check before and after them.
@@ -489,7 +528,7 @@ fn plan_reindex(archive: &Archive, old: &crate::archive::Embedded, b: Basis<'_>,
     let current = &archive.bytes()[old.data.clone()];
     let fresh = same_index(current, &index, n)
         && tarfs::decode_header(current[..BLOCK].try_into().expect("one block")).ok().and_then(|h| h.info).is_some_and(|i| i.entries == n && i.end_offset == info.end_offset);
-    let report = |gap_blocks, bytes_written, action| EmbedReport { members: n, displaced: 0, gap_blocks, bytes_written, growth: 0, action, grew: b.grew, in_full: b.in_full.clone() };
+    let report = |gap_blocks, bytes_written, action| EmbedReport { members: n, displaced: 0, moved: 0, gap_blocks, bytes_written, growth: 0, action, grew: b.grew, in_full: b.in_full.clone() };
     if fresh && !opts.force {
         return Ok(Plan::Report(report(0, 0, EmbedAction::UpToDate)));
     }
@@ -504,9 +543,12 @@ fn plan_reindex(archive: &Archive, old: &crate::archive::Embedded, b: Basis<'_>,
 }
 
 /// The smallest number of leading members that, moved with the old `.tarfs` space, make room
-/// for an index member of `need` bytes; refused if moving them to the end would change what a
-/// reader extracts.
-fn displaced_count(path: &Path, s: &Survey<'_>, need: u64) -> Result<usize> {
+/// for an index member of `need` bytes; or, where moving them to the end would change what a
+/// reader extracts, why (the words of a refusal).
+fn displaced_count(s: &Survey<'_>, need: u64) -> std::result::Result<usize, String> {
+    if let Some(why) = &s.keep_order {
+        return Err(why.clone());
+    }
     let mut k = s.members.iter().position(|m| m.end >= need).map_or(s.members.len(), |i| i + 1);
     // Solaris `A` (ACL) and `E` (extended attribute) headers are members to Python and Go, but
     // libarchive attaches them to the member that follows: never separate the two.
@@ -517,10 +559,7 @@ fn displaced_count(path: &Path, s: &Survey<'_>, need: u64) -> Result<usize> {
     let count = s.items.len();
     if let Err(u) = order::same_meaning(&s.items, (k..count).chain(0..k)) {
         let at = s.members.get(u.member).map_or(0, |m| m.position);
-        return Err(Error::refused(
-            path,
-            format!("the member at byte {at} cannot be moved to the end: {}; use `tarfs embed --output NEW.tar` (which keeps the order) or `tarfs index` for a sidecar", u.why),
-        ));
+        return Err(format!("the member at byte {at} cannot be moved to the end: {}; use `tarfs embed --output NEW.tar` (which keeps the order) or `tarfs index` for a sidecar", u.why));
     }
     Ok(k)
 }
@@ -532,7 +571,11 @@ fn plan_displace(path: &Path, archive: &Archive, b: Basis<'_>, opts: &EmbedOptio
     let (s, len, index_blocks) = (&b.s, archive.len(), 1 + b.blocks);
     let n = s.members.len() as u64;
     let need = index_blocks * BLOCK_U64;
-    let k = displaced_count(path, s, need)?;
+    let k = match displaced_count(s, need) {
+        Ok(k) => k,
+        Err(why) if opts.no_shift => return Err(Error::refused(path, format!("{why} (without --no-shift, embed shifts the whole archive instead)"))),
+        Err(_) => return plan_shift(path, archive, b, opts),
+    };
     let region = s.start..s.members[..k].last().map_or(s.start, |m| m.end);
     let tarfs_end = region.end.max(need); // the first block after the new .tarfs member: the base
     let copy_at = s.end_offset.max(tarfs_end);
@@ -553,7 +596,7 @@ fn plan_displace(path: &Path, archive: &Archive, b: Basis<'_>, opts: &EmbedOptio
     let tail_len = region_len + 2 * BLOCK_U64;
     let growth = (copy_at + tail_len).saturating_sub(len);
     let bytes_written = tail_len + (BLOCK + body.len()) as u64;
-    let report = EmbedReport { members: n, displaced: k as u64, gap_blocks, bytes_written, growth, action: EmbedAction::Embedded, grew: None, in_full: b.in_full.clone() };
+    let report = EmbedReport { members: n, displaced: k as u64, moved: region_len, gap_blocks, bytes_written, growth, action: EmbedAction::Embedded, grew: None, in_full: b.in_full.clone() };
     if growth > opts.max_growth {
         return Err(Error::refused(
             path,
@@ -569,6 +612,42 @@ fn plan_displace(path: &Path, archive: &Archive, b: Basis<'_>, opts: &EmbedOptio
     let positions: Vec<u64> = order.iter().map(|(p, _)| base + p).collect();
     let surveyed = Surveyed { stamp: archive.stamp(), end: s.end_offset };
     Ok(Plan::Write(Box::new(Writes { report, prefix: "embed", header, body, moved: Some((region, copy_at)), surveyed, base, positions })))
+}
+
+/// Plans a shift of the whole archive forward by the index member's length, where displacing
+/// members would change its meaning: every member keeps its place in the order, and the index
+/// gives the positions they will have.
+fn plan_shift(path: &Path, archive: &Archive, b: Basis<'_>, opts: &EmbedOptions) -> Result<Plan> {
+    assert!(b.grew.is_none(), "a grown survey reached a shift");
+    let (s, len) = (&b.s, archive.len());
+    let n = s.members.len() as u64;
+    // The `.tarfs` member (its header and the index) ends where the members will start.
+    let base = (1 + b.blocks) * BLOCK_U64;
+    let distance = base - s.start;
+    let final_len = Shift::final_len(len, s.end_offset, distance);
+    let order: Vec<(u64, &Member)> = s.members.iter().map(|m| (m.position - s.start, m)).collect();
+    let info = IndexInfo { entries: n, archive_len: final_len, end_offset: s.end_offset - s.start, flags: 0, filter: None, generation: generation(), source_len: 0, ext_len: 0, seek_len: 0, ..IndexInfo::default() };
+    let index = encode_index(archive, &order, &info, &s.end)?;
+    let (header, body, _) = head(index, base, 1 + b.blocks, b.ends_with_zero);
+    let mut bytes = header.to_vec();
+    bytes.extend_from_slice(&body);
+    debug_assert_eq!(bytes.len() as u64, base);
+    let mut shift = Shift::plan(len, s.start, s.end_offset, bytes);
+    let growth = final_len - len;
+    let report = EmbedReport { members: n, displaced: 0, moved: shift.moved(), gap_blocks: 0, bytes_written: shift.bytes_written(), growth, action: EmbedAction::Shifted, grew: None, in_full: b.in_full.clone() };
+    if growth > opts.max_growth {
+        return Err(Error::refused(
+            path,
+            format!("embedding would shift the whole archive ({} bytes moved) and grow it by {growth} bytes, over the limit of {} (--max-growth); use `tarfs index` for a sidecar, or `tarfs embed --output NEW.tar`", shift.moved(), opts.max_growth),
+        ));
+    }
+    if opts.dry_run {
+        return Ok(Plan::Report(report));
+    }
+    shift.hash_bands(archive.bytes());
+    let positions: Vec<u64> = s.members.iter().map(|m| m.position + distance).collect();
+    let surveyed = Surveyed { stamp: archive.stamp(), end: s.end_offset };
+    Ok(Plan::Shift(Box::new(Shifting { report, shift, surveyed, base, positions })))
 }
 
 /// Makes the writes of a plan, journaled, and reads the archive back before it reports.
@@ -628,6 +707,7 @@ pub fn embed_to(input: &Path, out: &Path, opts: EmbedOptions) -> Result<EmbedRep
     Ok(EmbedReport {
         members: n,
         displaced: 0,
+        moved: 0,
         gap_blocks: 0,
         bytes_written: (BLOCK + index.len() + body.len() + 2 * BLOCK) as u64,
         growth: 0,

@@ -174,7 +174,7 @@ impl Target {
         self.unchanged_since(&change.surveyed, self.len, true)?;
         let j = self.journal(original, change);
         let jp = &self.journal;
-        self.write_journal(&j)?;
+        self.write_journal(&j.encode())?;
         let prefix = change.prefix;
         crash::point(&format!("{prefix}-journal-written"));
         // The journal's extended attribute changed the ctime: the rest of the stamp still holds.
@@ -182,14 +182,7 @@ impl Target {
             return Err(self.take_back(e));
         }
         if let Err(e) = self.reserve(j.final_len) {
-            let full = |code: Option<i32>| code == Some(rustix::io::Errno::NOSPC.raw_os_error()) || code == Some(rustix::io::Errno::DQUOT.raw_os_error());
-            let e = match e {
-                Error::Io { source, .. } if full(source.raw_os_error()) => {
-                    Error::refused_for_now(path, format!("there is no room for the {} bytes the archive would grow by", j.final_len - self.len))
-                }
-                e => e,
-            };
-            return Err(self.undo(jp, e));
+            return Err(self.undo(jp, self.no_room(e, j.final_len)));
         }
         let result = self.write_phases(change).and_then(|written| check().map(|()| written));
         let written = match result {
@@ -200,11 +193,11 @@ impl Target {
         Ok(written)
     }
 
-    /// Writes the journal `j`, refusing (with the journal taken back) a file of several names
-    /// that cannot be marked with the journal's place.
-    fn write_journal(&self, j: &Journal) -> Result<()> {
+    /// Writes the journal `data` (encoded), refusing (with the journal taken back) a file of
+    /// several names that cannot be marked with the journal's place.
+    pub(crate) fn write_journal(&self, data: &[u8]) -> Result<()> {
         let (path, jp) = (&self.path, &self.journal);
-        let marked = match j.write(jp, &self.file) {
+        let marked = match journal::write_bytes(data, jp, &self.file) {
             Ok(m) => m,
             Err(e) => {
                 // The journal is tarfs's file, beside the archive: name the archive, and the
@@ -233,7 +226,7 @@ impl Target {
 
     /// Removes the journal of a change stopped by `cause` before it wrote anything to the
     /// archive; returns `cause`, or the error that says the journal could not be removed.
-    fn take_back(&self, cause: Error) -> Error {
+    pub(crate) fn take_back(&self, cause: Error) -> Error {
         let jp = &self.journal;
         match journal::remove(jp, &self.file) {
             Ok(()) => cause,
@@ -283,7 +276,7 @@ impl Target {
     /// Refuses the change when the archive is no longer what its survey read: another length,
     /// inode or mtime (and ctime, with `ctime`) than `surveyed.stamp`, or a byte that is not
     /// zero after the end of its members. `len` is the length the survey read.
-    fn unchanged_since(&self, surveyed: &Surveyed, len: u64, ctime: bool) -> Result<()> {
+    pub(crate) fn unchanged_since(&self, surveyed: &Surveyed, len: u64, ctime: bool) -> Result<()> {
         let meta = self.file.metadata().at(&self.path)?;
         let (now, then) = (Stamp::of(&meta), surveyed.stamp);
         let why = if meta.len() != len {
@@ -336,9 +329,31 @@ impl Target {
         }
     }
 
+    /// The error of a failed [`Target::reserve`] for a file to be `final_len` bytes long: a full
+    /// disk or quota is a refusal for the moment, in words.
+    pub(crate) fn no_room(&self, e: Error, final_len: u64) -> Error {
+        let full = |code: Option<i32>| code == Some(rustix::io::Errno::NOSPC.raw_os_error()) || code == Some(rustix::io::Errno::DQUOT.raw_os_error());
+        match e {
+            Error::Io { source, .. } if full(source.raw_os_error()) => {
+                Error::refused_for_now(&self.path, format!("there is no room for the {} bytes the archive would grow by", final_len.saturating_sub(self.len)))
+            }
+            e => e,
+        }
+    }
+
+    /// The file's identity: device and inode.
+    pub(crate) fn identity(&self) -> (u64, u64) {
+        (self.dev, self.ino)
+    }
+
+    /// Where the journal of a change of this file goes.
+    pub(crate) fn journal_path(&self) -> &Path {
+        &self.journal
+    }
+
     /// Allocates the blocks the file will grow into, keeping its length, so that running out of
     /// space happens now. Where the file system cannot, checks the free space instead.
-    fn reserve(&self, final_len: u64) -> Result<()> {
+    pub(crate) fn reserve(&self, final_len: u64) -> Result<()> {
         let grow = final_len.saturating_sub(self.len);
         if grow == 0 {
             return Ok(());

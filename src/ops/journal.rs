@@ -270,18 +270,23 @@ impl Journal {
     /// With one name, the journal's own name ([`journal_path`]) finds it, and that is durable
     /// already.
     pub fn write(&self, jp: &Path, file: &File) -> Result<bool> {
-        let data = self.encode();
-        write_atomic_private(jp, |w| std::io::Write::write_all(w, &data).at(jp))?;
-        let abs = std::path::absolute(jp).unwrap_or_else(|_| jp.to_path_buf());
-        if rustix::fs::fsetxattr(file, XATTR, abs.as_os_str().as_encoded_bytes(), rustix::fs::XattrFlags::empty()).is_err() {
-            return Ok(false);
-        }
-        // The link count now, not when the archive was opened: a name may have been added since.
-        if file.metadata().at(jp)?.nlink() > 1 {
-            file.sync_all().at(jp)?;
-        }
-        Ok(true)
+        write_bytes(&self.encode(), jp, file)
     }
+}
+
+/// Writes the encoded journal `data` as [`Journal::write`] does (a shift's journal too,
+/// [`crate::ops::shift`]).
+pub fn write_bytes(data: &[u8], jp: &Path, file: &File) -> Result<bool> {
+    write_atomic_private(jp, |w| std::io::Write::write_all(w, data).at(jp))?;
+    let abs = std::path::absolute(jp).unwrap_or_else(|_| jp.to_path_buf());
+    if rustix::fs::fsetxattr(file, XATTR, abs.as_os_str().as_encoded_bytes(), rustix::fs::XattrFlags::empty()).is_err() {
+        return Ok(false);
+    }
+    // The link count now, not when the archive was opened: a name may have been added since.
+    if file.metadata().at(jp)?.nlink() > 1 {
+        file.sync_all().at(jp)?;
+    }
+    Ok(true)
 }
 
 /// Removes the journal `jp` of the archive open as `file`, and fsyncs the journal's directory.
@@ -307,7 +312,7 @@ pub fn hash_range(file: &File, path: &Path, at: u64, len: u64) -> Result<u64> {
 }
 
 /// Copies `len` bytes within `file` from `from` to `to` (non-overlapping), in chunks.
-fn copy_range(file: &File, path: &Path, from: u64, to: u64, len: u64) -> Result<()> {
+pub(crate) fn copy_range(file: &File, path: &Path, from: u64, to: u64, len: u64) -> Result<()> {
     let mut buf = vec![0u8; CHUNK.min(usize::try_from(len).unwrap_or(CHUNK)).max(1)];
     let mut done = 0u64;
     while done < len {
@@ -355,6 +360,10 @@ fn foreign(j: &Journal, file: &File, path: &Path) -> Result<Option<String>> {
 pub fn recover_with(jp: &Path, path: &Path, file: &File, finish: bool) -> Result<Recovery> {
     let keep = |why: String| Error::Recovery { path: path.to_path_buf(), journal: jp.to_path_buf(), msg: why };
     let data = std::fs::read(jp).at(jp)?;
+    if crate::ops::shift::is_shift_journal(&data) {
+        // A shift can only be finished: see [`crate::ops::shift`].
+        return crate::ops::shift::recover(jp, path, file, &data);
+    }
     let j = Journal::decode(&data).ok_or_else(|| keep("the journal is damaged or from another version of tarfs; the archive was not touched".into()))?;
     if let Some(why) = foreign(&j, file, path)? {
         return Err(keep(format!(

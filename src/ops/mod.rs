@@ -21,6 +21,7 @@ pub mod plan;
 pub mod read;
 pub mod recompress;
 pub mod select;
+pub mod shift;
 pub mod verify;
 mod verify_v2;
 
