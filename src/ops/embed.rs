@@ -161,7 +161,7 @@ struct Survey<'a> {
     end: crate::scan::ScanEnd,
     /// Why moving members to the end would change what some reader extracts, found by the
     /// survey (headers readers read differently, members behind zero blocks), if anything is.
-    keep_order: Option<String>,
+    keep_order: Option<Unmovable>,
 }
 
 /// The first header of the chain from `from` up to the main header at `main` that some readers
@@ -233,12 +233,32 @@ fn survey<'a>(path: &Path, archive: &'a Archive, opts: ScanOptions, in_place: Op
     Ok(Survey { members, items, start, end_offset: end.end_offset, end, keep_order })
 }
 
+/// Why moving leading members to the end would change what some reader extracts: `embed`
+/// shifts the archive instead, or with `--no-shift` refuses in these words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Unmovable {
+    /// A header at this offset that tar readers read differently.
+    ReadDifferently { at: u64, why: &'static str },
+    /// Zero blocks at this offset with members after them (`--lenient`).
+    BehindZeros { offset: u64 },
+    /// The member at this offset cannot move behind the others (the order model's reason).
+    Order { at: u64, why: String },
+}
+
+impl std::fmt::Display for Unmovable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unmovable::ReadDifferently { at, why } => write!(f, "the member at byte {at} is one that tar readers read differently ({why}), so moving members would change what some of them extract; use `--output` (which keeps the order) or `tarfs index` for a sidecar"),
+            Unmovable::BehindZeros { offset } => write!(f, "it has zero blocks at byte {offset} with members after them (--lenient), which plain tar readers stop at: moving members to the end would hide them from those readers; use `--output` or `tarfs index` for a sidecar"),
+            Unmovable::Order { at, why } => write!(f, "the member at byte {at} cannot be moved to the end: {why}; use `tarfs embed --output NEW.tar` (which keeps the order) or `tarfs index` for a sidecar"),
+        }
+    }
+}
+
 /// The checks of one member that an in-place change needs (see [`survey`]): its order item,
 /// and why moving members would change what some reader extracts, if its headers say so.
-fn check_member(path: &Path, e: &Entry<'_>, bytes: &[u8]) -> Result<(Item, Option<String>)> {
-    let why = chain_disagreement(bytes, e.position, e.header_offset).map(|(at, why)| {
-        format!("the member at byte {at} is one that tar readers read differently ({why}), so moving members would change what some of them extract; use `--output` (which keeps the order) or `tarfs index` for a sidecar")
-    });
+fn check_member(path: &Path, e: &Entry<'_>, bytes: &[u8]) -> Result<(Item, Option<Unmovable>)> {
+    let why = chain_disagreement(bytes, e.position, e.header_offset).map(|(at, why)| Unmovable::ReadDifferently { at, why });
     check_name(path, e)?;
     Ok((Item::new(&e.path(), e.typeflag, e.link()), why))
 }
@@ -255,16 +275,14 @@ fn check_name(path: &Path, e: &Entry<'_>) -> Result<()> {
 /// The checks of how the scan ended: for an in-place change (`in_place`), the tail; always, no
 /// pax global attributes. Returns why moving members would change what readers extract, if
 /// members hide behind zero blocks.
-fn check_tail(path: &Path, in_place: Option<&std::fs::File>, bytes: &[u8], end: &crate::scan::ScanEnd) -> Result<Option<String>> {
+fn check_tail(path: &Path, in_place: Option<&std::fs::File>, bytes: &[u8], end: &crate::scan::ScanEnd) -> Result<Option<Unmovable>> {
     if end.global_attributes {
         return Err(Error::refused(path, "it has pax global headers that set member attributes, which moving members would change; use `tarfs index` for a sidecar"));
     }
     let Some(file) = in_place else { return Ok(None) };
     check_end(path, file, bytes, end)?;
     Ok(match end.warning {
-        Some(Warning::SkippedZeroBlocks { offset, .. } | Warning::TrailingData { zeros: offset, .. }) => Some(format!(
-            "it has zero blocks at byte {offset} with members after them (--lenient), which plain tar readers stop at: moving members to the end would hide them from those readers; use `--output` or `tarfs index` for a sidecar"
-        )),
+        Some(Warning::SkippedZeroBlocks { offset, .. } | Warning::TrailingData { zeros: offset, .. }) => Some(Unmovable::BehindZeros { offset }),
         _ => None,
     })
 }
@@ -545,7 +563,7 @@ fn plan_reindex(archive: &Archive, old: &crate::archive::Embedded, b: Basis<'_>,
 /// The smallest number of leading members that, moved with the old `.tarfs` space, make room
 /// for an index member of `need` bytes; or, where moving them to the end would change what a
 /// reader extracts, why (the words of a refusal).
-fn displaced_count(s: &Survey<'_>, need: u64) -> std::result::Result<usize, String> {
+fn displaced_count(s: &Survey<'_>, need: u64) -> std::result::Result<usize, Unmovable> {
     if let Some(why) = &s.keep_order {
         return Err(why.clone());
     }
@@ -559,7 +577,7 @@ fn displaced_count(s: &Survey<'_>, need: u64) -> std::result::Result<usize, Stri
     let count = s.items.len();
     if let Err(u) = order::same_meaning(&s.items, (k..count).chain(0..k)) {
         let at = s.members.get(u.member).map_or(0, |m| m.position);
-        return Err(format!("the member at byte {at} cannot be moved to the end: {}; use `tarfs embed --output NEW.tar` (which keeps the order) or `tarfs index` for a sidecar", u.why));
+        return Err(Unmovable::Order { at, why: u.why.to_string() });
     }
     Ok(k)
 }

@@ -218,6 +218,24 @@ struct Progress {
     from_stage: bool,
 }
 
+/// Why a shift's journal is not the file's: a band of the original that is found nowhere.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Foreign {
+    /// The first band not at its destination is not at its source, nor staged.
+    Nowhere(Range<u64>),
+    /// A band the shift had not reached is not at its source.
+    NotReached(Range<u64>),
+}
+
+impl std::fmt::Display for Foreign {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Foreign::Nowhere(r) => write!(f, "the bytes {}..{} are neither where they were nor where the shift moves them", r.start, r.end),
+            Foreign::NotReached(r) => write!(f, "the bytes {}..{}, which the shift had not reached, are not the ones it was planned for", r.start, r.end),
+        }
+    }
+}
+
 /// xxh3-64 of `len` bytes of `file` at `at`, or `None` where they are not all in the file
 /// (`file_len` long).
 fn hash_at(file: &File, path: &Path, at: u64, len: u64, file_len: u64) -> Result<Option<u64>> {
@@ -230,7 +248,7 @@ fn hash_at(file: &File, path: &Path, at: u64, len: u64, file_len: u64) -> Result
 /// Where the shift `s` of `file` (now `len` bytes long) stands, read only: `Err(why)` when a
 /// band is found neither at its destination, nor at its source, nor staged, or a band after the
 /// first one not done is no longer at its source (the journal is not this file's).
-fn progress(s: &Shift, file: &File, path: &Path, len: u64) -> Result<std::result::Result<Progress, String>> {
+fn progress(s: &Shift, file: &File, path: &Path, len: u64) -> Result<std::result::Result<Progress, Foreign>> {
     let bands: Vec<Range<u64>> = s.bands().collect();
     let mut next = bands.len();
     for (j, r) in bands.iter().enumerate() {
@@ -246,11 +264,11 @@ fn progress(s: &Shift, file: &File, path: &Path, len: u64) -> Result<std::result
         None => false,
     };
     if !from_stage && hash_at(file, path, r.start, n, len)? != Some(s.hashes[next]) {
-        return Ok(Err(format!("the bytes {}..{} are neither where they were nor where the shift moves them", r.start, r.end)));
+        return Ok(Err(Foreign::Nowhere(r.clone())));
     }
     for (j, r) in bands.iter().enumerate().skip(next + 1) {
         if hash_at(file, path, r.start, r.end - r.start, len)? != Some(s.hashes[j]) {
-            return Ok(Err(format!("the bytes {}..{}, which the shift had not reached, are not the ones it was planned for", r.start, r.end)));
+            return Ok(Err(Foreign::NotReached(r.clone())));
         }
     }
     Ok(Ok(Progress { next, from_stage }))
@@ -343,7 +361,7 @@ pub fn recover(jp: &Path, path: &Path, file: &File, data: &[u8]) -> Result<Recov
     } else if len < s.original_len || len > s.peak_len() {
         Some(format!("it was written for a file of {} bytes (growing to {}), and the file is {len} bytes", s.original_len, s.peak_len()))
     } else {
-        progress(&s, file, path, len)?.err()
+        progress(&s, file, path, len)?.err().map(|f| f.to_string())
     };
     if let Some(why) = why {
         return Err(keep(format!("the journal does not belong to this file: {why}. The archive was not touched; if it was replaced (a backup restored over it), delete the journal")));
@@ -401,7 +419,7 @@ pub fn apply(target: &Target, s: &Shift, surveyed: &Surveyed, check: impl Fn() -
 fn finish_keeping(jp: &Path, path: &Path, file: &File, s: &Shift) -> Result<()> {
     let keep = |why: String| Error::Recovery { path: path.to_path_buf(), journal: jp.to_path_buf(), msg: why };
     let len = file.metadata().at(path)?.len();
-    let p = progress(s, file, path, len)?.map_err(keep)?;
+    let p = progress(s, file, path, len)?.map_err(|f| keep(f.to_string()))?;
     run(file, path, s, p)?;
     if complete(s, file, path)? {
         Ok(())
