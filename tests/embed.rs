@@ -1,5 +1,6 @@
-//! `tarfs embed`: the index in place as the first member, displaced members at the end, and
-//! nothing lost at any crash.
+//! `tarfs embed`: the index in place as the first member, displaced members at the end (or the
+//! whole archive shifted forward where moving members would change its meaning), and nothing
+//! lost at any crash.
 
 mod common;
 
@@ -459,4 +460,201 @@ fn a_crash_inside_the_copy_leaves_the_original_members_for_gnu_tar() {
     ok(tarfs().arg("embed").arg(&a));
     ok(tarfs().arg("verify").arg(&a));
     assert_eq!(contents(&a).get("./m000").map(|v| v.len()), Some(1));
+}
+
+// Issue #32 part 2: where displacing members would change what readers extract, embed shifts
+// the whole archive forward instead.
+
+/// GNU tar, bsdtar and Python's tarfile extract the same tree from `orig` and `changed`
+/// (`tests/trees.py`; the `.tarfs` member aside).
+fn same_trees(orig: &Path, changed: &Path) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/trees.py");
+    let out = Command::new("python3").arg(script).arg(orig).arg(changed).output().unwrap();
+    assert!(out.status.success(), "{:?} and {:?} extract differently: {}{}", orig, changed, String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+}
+
+/// A GNU tar archive of a tree in which `d/perl` (50 KB, first) has a hard link, `d/perl5`,
+/// which comes last: displacing `d/perl` would put it after its link.
+fn gnu_hard_link_first(tmp: &Path) -> std::path::PathBuf {
+    let src = tmp.join("hl-src");
+    fs::create_dir_all(src.join("d")).unwrap();
+    write_pattern(&src.join("d/perl"), 50_000, 1);
+    let mut names = vec!["d/perl".to_string()];
+    for i in 0..60 {
+        write_pattern(&src.join(format!("d/f{i:03}")), 100 + i * 97, i as u64 + 2);
+        names.push(format!("d/f{i:03}"));
+    }
+    fs::hard_link(src.join("d/perl"), src.join("d/perl5")).unwrap();
+    names.push("d/perl5".into());
+    let a = tmp.join("hl.tar");
+    ok(Command::new("tar").arg("--format=gnu").arg("-cf").arg(&a).arg("-C").arg(&src).arg("--no-recursion").args(&names));
+    a
+}
+
+/// A GNU tar archive updated with `tar -rf`: a newer `f0000` at the end (a name twice).
+fn gnu_duplicate_name(tmp: &Path) -> std::path::PathBuf {
+    let src = tmp.join("dup-src");
+    tree(&src, &[30_000, 100, 200, 300, 400, 500, 600, 700, 800, 900]);
+    let a = tmp.join("dup.tar");
+    ok(Command::new("tar").arg("--format=gnu").arg("--sort=name").arg("-C").arg(&src).arg("-cf").arg(&a).arg("."));
+    write_pattern(&src.join("m000"), 500, 99);
+    ok(Command::new("tar").arg("--format=gnu").arg("-rf").arg(&a).arg("-C").arg(&src).arg("./m000"));
+    a
+}
+
+/// A pax archive written by Python's tarfile: a 40 KB first member with a hard link to it
+/// last, and a name that occurs twice.
+fn python_hard_link_first(tmp: &Path) -> std::path::PathBuf {
+    let a = tmp.join("py.tar");
+    let script = r#"
+import io, sys, tarfile
+with tarfile.open(sys.argv[1], "w", format=tarfile.PAX_FORMAT) as t:
+    def add(name, data=b"", typ=tarfile.REGTYPE, link=""):
+        ti = tarfile.TarInfo(name)
+        ti.type, ti.linkname, ti.mtime, ti.mode = typ, link, 1700000000, 0o644
+        ti.size = len(data) if typ == tarfile.REGTYPE else 0
+        t.addfile(ti, io.BytesIO(data) if typ == tarfile.REGTYPE else None)
+    add("p/first", bytes(range(256)) * 160)
+    for i in range(50):
+        add("p/f%03d" % i, bytes([i]) * (100 + i * 37))
+    add("p/link", typ=tarfile.LNKTYPE, link="p/first")
+    add("p/f001", b"newer")
+"#;
+    ok(Command::new("python3").arg("-c").arg(script).arg(&a));
+    a
+}
+
+/// Each member's header position, as `tarfs ls --json` gives it through the index.
+fn index_positions(a: &Path) -> Vec<u64> {
+    let out = ok(tarfs().args(["ls", "--json"]).arg(a)).stdout;
+    String::from_utf8(out).unwrap().lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["header_offset"].as_u64().unwrap()).collect()
+}
+
+#[test]
+fn archives_whose_members_must_not_move_are_shifted() {
+    let tmp = TempDir::new().unwrap();
+    let archives = [gnu_hard_link_first(tmp.path()), gnu_duplicate_name(tmp.path()), python_hard_link_first(tmp.path())];
+    for a in &archives {
+        let before = fs::read(a).unwrap();
+        let orig = a.with_extension("orig");
+        fs::write(&orig, &before).unwrap();
+        // --no-shift keeps the refusal, and changes nothing.
+        let out = tarfs().arg("embed").arg("--no-shift").arg(a).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{a:?}: {err}");
+        assert!(err.contains("--output") && err.contains("--no-shift") && err.contains("not changed"), "{a:?}: {err}");
+        assert_eq!(fs::read(a).unwrap(), before);
+        // --dry-run says the way, and the bytes it would move, and writes nothing.
+        let out = ok(tarfs().arg("embed").arg("--dry-run").arg("-v").arg(a));
+        let err = String::from_utf8_lossy(&out.stderr);
+        let moved = python_members(a).last().map(|m| m["offset_data"].as_u64().unwrap() + m["size"].as_u64().unwrap().div_ceil(512) * 512).unwrap();
+        assert!(err.contains(&format!("would embed (shifted the archive, {moved} bytes moved; ")), "{a:?}: {err}");
+        assert_eq!(fs::read(a).unwrap(), before);
+        // The shift.
+        let out = ok(tarfs().arg("embed").arg("-v").arg(a));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(&format!("embedded (shifted the archive, {moved} bytes moved; ")), "{a:?}: {err}");
+        ok(tarfs().arg("verify").arg(a));
+        let py = python_members(a);
+        assert_eq!(py[0]["name"], ".tarfs");
+        // Every member moved by the index member's length, and nothing else changed.
+        let distance = py[1]["offset"].as_u64().unwrap();
+        let now = fs::read(a).unwrap();
+        assert!(now[distance as usize..distance as usize + moved as usize] == before[..moved as usize], "{a:?}: the members are not the original bytes, shifted");
+        assert!(now[(distance + moved) as usize..].iter().all(|&b| b == 0), "{a:?}: the end is not zeros");
+        assert!(now.len() as u64 >= distance + moved + 1024);
+        // The index gives the shifted positions, which Python reads the headers at.
+        let want: Vec<u64> = py[1..].iter().map(|m| m["offset"].as_u64().unwrap()).collect();
+        assert_eq!(index_positions(a), want, "{a:?}");
+        // GNU tar, bsdtar and Python extract the same tree as before (hard links, the newer
+        // of two names).
+        same_trees(&orig, a);
+        // Up to date now.
+        let out = ok(tarfs().arg("embed").arg("-v").arg(a));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("up to date"), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+#[test]
+fn a_shift_over_the_growth_limit_is_refused() {
+    let tmp = TempDir::new().unwrap();
+    let a = gnu_hard_link_first(tmp.path());
+    let before = fs::read(&a).unwrap();
+    let out = tarfs().arg("embed").arg("--max-growth").arg("1K").arg(&a).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("shift the whole archive") && err.contains("--max-growth") && err.contains("not changed"), "{err}");
+    assert_eq!(fs::read(&a).unwrap(), before);
+}
+
+/// Stops a shift of `orig` after `step`, checks that nothing reads the half-shifted archive,
+/// recovers (which finishes the shift), and checks the result against an uninterrupted run's
+/// `done`: the same bytes but for the `.tarfs` header's mtime and the index's write generation.
+fn shift_crash_case(tmp: &Path, orig: &Path, done: &[u8], step: &str) {
+    let a = tmp.join(format!("{}-{step}.tar", orig.file_stem().unwrap().to_string_lossy()));
+    fs::copy(orig, &a).unwrap();
+    let out = tarfs().arg("embed").arg(&a).env("TARFS_CRASH_AFTER", step).output().unwrap();
+    assert_eq!(out.status.code(), Some(86), "{step}: {}", String::from_utf8_lossy(&out.stderr));
+    let (code, err) = common::run(tarfs().arg("ls").arg(&a));
+    assert!(code == Some(1) && err.contains("tarfs recover"), "{step}: a reader of the half-shifted archive: {err}");
+    let said = String::from_utf8_lossy(&ok(tarfs().arg("-v").arg("recover").arg(&a)).stdout).to_string();
+    assert!(said.contains("finished"), "{step}: {said}");
+    let now = fs::read(&a).unwrap();
+    assert_eq!(now.len(), done.len(), "{step}");
+    // The same members at the same places, and the same index entries; the `.tarfs` header
+    // (its mtime) and the index's and its extension's header blocks (the write generation) aside.
+    let py = python_members(&a);
+    let base = py[1]["offset"].as_u64().unwrap() as usize;
+    let entries = 1024 + 512 * (py.len() - 1);
+    assert!(now[base..] == done[base..] && now[1024..entries] == done[1024..entries], "{step}: not the uninterrupted run's result");
+    ok(tarfs().arg("verify").arg(&a));
+    same_trees(orig, &a);
+}
+
+#[test]
+fn a_crash_at_every_step_of_a_shift_is_finished_by_recover() {
+    let tmp = TempDir::new().unwrap();
+    // Direct bands: 50 KB first member and 60 small ones (a few bands of the index's length).
+    let direct = gnu_hard_link_first(tmp.path());
+    // Staged: a 3 MB member and its hard link, so the index is a few KiB before 3 MB.
+    let src = tmp.path().join("st-src");
+    fs::create_dir_all(&src).unwrap();
+    write_pattern(&src.join("big"), 3_000_000, 7);
+    write_pattern(&src.join("small"), 100, 8);
+    fs::hard_link(src.join("big"), src.join("zlink")).unwrap();
+    let staged = tmp.path().join("st.tar");
+    ok(Command::new("tar").arg("--format=gnu").arg("-cf").arg(&staged).arg("-C").arg(&src).args(["big", "small", "zlink"]));
+    let direct_steps = ["shift-journal-written", "shift-grown", "shift-band-written", "shift-band-synced", "shift-band-2-synced", "shift-head-written", "shift-head-synced"];
+    let staged_steps = ["shift-journal-written", "shift-grown", "shift-staged-written", "shift-staged-synced", "shift-band-written", "shift-band-synced", "shift-head-written", "shift-head-synced", "shift-trimmed"];
+    for (orig, steps, staging) in [(&direct, &direct_steps[..], false), (&staged, &staged_steps[..], true)] {
+        let probe = tmp.path().join("probe.tar");
+        fs::copy(orig, &probe).unwrap();
+        let err = String::from_utf8_lossy(&ok(tarfs().arg("embed").arg("-v").arg(&probe)).stderr).to_string();
+        let moved: u64 = err.split("shifted the archive, ").nth(1).and_then(|r| r.split(' ').next()).and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("{err}"));
+        let written: u64 = err.split("bytes moved; ").nth(1).and_then(|r| r.split(' ').next()).and_then(|n| n.parse().ok()).unwrap();
+        // A staged shift writes each moved byte twice.
+        assert_eq!(written > 2 * moved, staging, "{err}");
+        let done = fs::read(&probe).unwrap();
+        for step in steps {
+            shift_crash_case(tmp.path(), orig, &done, step);
+        }
+    }
+}
+
+#[test]
+fn recover_refuses_a_shift_journal_that_is_not_the_files() {
+    let tmp = TempDir::new().unwrap();
+    let orig = gnu_hard_link_first(tmp.path());
+    let a = tmp.path().join("a.tar");
+    fs::copy(&orig, &a).unwrap();
+    let out = tarfs().arg("embed").arg(&a).env("TARFS_CRASH_AFTER", "shift-band-0-synced").output().unwrap();
+    assert_eq!(out.status.code(), Some(86));
+    // A byte the shift had not reached is no longer the original's.
+    let mut bytes = fs::read(&a).unwrap();
+    bytes[600] ^= 1;
+    fs::write(&a, &bytes).unwrap();
+    let (code, err) = common::run(tarfs().arg("recover").arg(&a));
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("does not belong to this file") && err.contains("not touched"), "{err}");
+    assert!(fs::read(&a).unwrap() == bytes, "recover wrote to a file whose journal is not its own");
 }

@@ -1,4 +1,5 @@
-//! Fault injection over every write path: `embed`, `embed --force` (re-indexing in place), `csv`,
+//! Fault injection over every write path: `embed`, `embed --force` (re-indexing in place), `embed`
+//! that shifts the whole archive (direct bands, and staged), `csv`,
 //! `index` (of a plain, a gzip and a bzip2 archive), `recover` and `recompress --seekable` (of a
 //! zstd and an xz archive), on small archives.
 //!
@@ -43,6 +44,22 @@ fn archive(dir: &Path, name: &str, first: usize, n: usize) -> PathBuf {
     for i in 0..n {
         write_pattern(&src.join(format!("f{i:03}")), 100 + i * 37, i as u64 + 2);
     }
+    let a = dir.join(format!("{name}.tar"));
+    ok(Command::new("tar").args(["--format=gnu", "--sort=name", "-cf"]).arg(&a).arg("-C").arg(&src).arg("."));
+    fs::remove_dir_all(&src).unwrap();
+    a
+}
+
+/// As [`archive`], with a hard link to the first member last (`z-link`): displacing the first
+/// member would put it after its link, so `embed` shifts the whole archive instead.
+fn linked_archive(dir: &Path, name: &str, first: usize, n: usize) -> PathBuf {
+    let src = dir.join(format!("{name}-src"));
+    fs::create_dir_all(&src).unwrap();
+    write_pattern(&src.join("a-first"), first, 1);
+    for i in 0..n {
+        write_pattern(&src.join(format!("f{i:03}")), 100 + i * 37, i as u64 + 2);
+    }
+    fs::hard_link(src.join("a-first"), src.join("z-link")).unwrap();
     let a = dir.join(format!("{name}.tar"));
     ok(Command::new("tar").args(["--format=gnu", "--sort=name", "-cf"]).arg(&a).arg("-C").arg(&src).arg("."));
     fs::remove_dir_all(&src).unwrap();
@@ -154,8 +171,12 @@ fn bzipped_in(orig: &Path, dir: &Path) -> PathBuf {
     dir.join("a.tar.bz2")
 }
 
-const CASES: [Case; 10] = [
+const CASES: [Case; 12] = [
     Case { name: "embed", args: &["embed"], in_place: true, replaces: false, setup: copy_in, baseline: original },
+    // A hard link to the first member: the whole archive shifted forward, in bands of the
+    // index's length (`shift`), or through a staging area (`shift-staged`: a 2 MB first member).
+    Case { name: "shift", args: &["embed"], in_place: true, replaces: false, setup: copy_in, baseline: original },
+    Case { name: "shift-staged", args: &["embed"], in_place: true, replaces: false, setup: copy_in, baseline: original },
     Case { name: "reindex", args: &["embed", "--force"], in_place: true, replaces: false, setup: embedded_in, baseline: original },
     // Grown by `tar -rf`: the old index answers for the old part, the appended part is scanned.
     Case { name: "reindex-grown", args: &["embed"], in_place: true, replaces: false, setup: grown_in, baseline: grown_baseline },
@@ -379,6 +400,8 @@ fn every_write_path_survives_kills_and_io_errors_at_every_syscall() {
     let small_first = archive(tmp.path(), "orig", 24_000, 40);
     // A first member that, displaced, leaves room in the `.tarfs` member for appended entries.
     let large_first = archive(tmp.path(), "orig-room", 64_000, 40);
+    let linked = linked_archive(tmp.path(), "orig-linked", 24_000, 40);
+    let linked_big = linked_archive(tmp.path(), "orig-linked-big", 2_000_000, 3);
     let keep = tmp.path().join("results");
     fs::create_dir_all(&keep).unwrap();
     let mut report = Vec::new();
@@ -386,8 +409,26 @@ fn every_write_path_survives_kills_and_io_errors_at_every_syscall() {
     // TARFS_FAULT_CASES=a,b runs only those cases (for working on one write path).
     let only = std::env::var("TARFS_FAULT_CASES").ok();
     for case in CASES.iter().filter(|c| only.as_deref().is_none_or(|o| o.split(',').any(|n| n == c.name))) {
-        let orig = if case.name == "reindex-grown" { &large_first } else { &small_first };
+        let orig = match case.name {
+            "reindex-grown" => &large_first,
+            "shift" => &linked,
+            "shift-staged" => &linked_big,
+            _ => &small_first,
+        };
         let original = fs::read(orig).unwrap();
+        if case.name.starts_with("shift") {
+            // The case is the path it names: a shift, staged or not.
+            let dir = tmp.path().join(format!("probe-{}", case.name));
+            let a = copy_in(orig, &{
+                fs::create_dir_all(&dir).unwrap();
+                dir.clone()
+            });
+            let out = ok(tarfs().arg("embed").arg("-v").arg(&a));
+            let err = String::from_utf8_lossy(&out.stderr);
+            let moved: u64 = err.split("shifted the archive, ").nth(1).and_then(|r| r.split(' ').next()).and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("{} does not shift: {err}", case.name));
+            let written: u64 = err.split("bytes moved; ").nth(1).and_then(|r| r.split(' ').next()).and_then(|n| n.parse().ok()).unwrap();
+            assert_eq!(written > 2 * moved, case.name == "shift-staged", "{}: {err}", case.name);
+        }
         if case.name == "reindex-grown" {
             // The case is the path it names: the re-index from the old end, not a full one.
             let dir = tmp.path().join("probe-grown");

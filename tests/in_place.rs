@@ -278,7 +278,18 @@ fn a_full_disk_changes_nothing() {
     same_trees(&orig, &a);
 }
 
-// Case 7: embed refuses where moving members would change what readers extract.
+// Case 7: where moving members would change what readers extract, embed refuses with
+// --no-shift, and otherwise shifts the whole archive (which every reader extracts as before).
+
+/// `embed` of (a copy of) `a`, which must shift it: every reader extracts the same tree.
+fn shifts(a: &Path) {
+    let b = a.with_extension("shifted");
+    fs::copy(a, &b).unwrap();
+    let out = ok(tarfs().arg("-v").arg("embed").arg(&b));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("shifted the archive"), "{}", String::from_utf8_lossy(&out.stderr));
+    ok(tarfs().arg("verify").arg(&b));
+    same_trees(a, &b);
+}
 
 #[test]
 fn embed_refuses_when_a_displaced_member_is_a_hard_link_target() {
@@ -297,7 +308,8 @@ fn embed_refuses_when_a_displaced_member_is_a_hard_link_target() {
     names.push("./usr/bin/perl5.36.0".into());
     ok(Command::new("tar").arg("-cf").arg(&a).arg("-C").arg(&src).arg("--no-recursion").args(&names));
     let before = fs::read(&a).unwrap();
-    refused(tarfs().arg("embed").arg(&a), &a, &before, "--output");
+    refused(tarfs().arg("embed").arg("--no-shift").arg(&a), &a, &before, "--output");
+    shifts(&a);
     // --output keeps the order, and every reader extracts the same tree.
     let out = tmp.path().join("out.tar");
     ok(tarfs().arg("embed").arg(&a).arg("--output").arg(&out));
@@ -321,7 +333,8 @@ fn embed_refuses_when_a_name_occurs_twice() {
     write_pattern(&tmp.path().join("a-src/f0000"), 500, 99);
     ok(Command::new("tar").arg("-rf").arg(&a).arg("-C").arg(tmp.path().join("a-src")).arg("./f0000"));
     let before = fs::read(&a).unwrap();
-    let err = refused(tarfs().arg("embed").arg(&a), &a, &before, "same name");
+    let err = refused(tarfs().arg("embed").arg("--no-shift").arg(&a), &a, &before, "same name");
+    shifts(&a);
     assert!(err.contains("at byte 1024") || err.contains("at byte"), "{err}");
 }
 
@@ -334,7 +347,13 @@ fn embed_refuses_members_hidden_behind_zero_blocks() {
     let mut bytes = fs::read(&a).unwrap();
     bytes.extend(fs::read(&b).unwrap());
     fs::write(&c, &bytes).unwrap();
-    refused(tarfs().arg("embed").arg("--lenient").arg(&c), &c, &bytes, "zero blocks");
+    refused(tarfs().arg("embed").arg("--no-shift").arg("--lenient").arg(&c), &c, &bytes, "zero blocks");
+    // Shifted, the members behind the zero blocks stay behind them, and GNU tar still stops there.
+    let d = tmp.path().join("d.tar");
+    fs::copy(&c, &d).unwrap();
+    let out = ok(tarfs().arg("-v").arg("embed").arg("--lenient").arg(&d));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("shifted the archive"), "{}", String::from_utf8_lossy(&out.stderr));
+    same_trees(&c, &d);
 }
 
 fn archive_of(blocks: &[Vec<u8>]) -> Vec<u8> {
@@ -360,7 +379,21 @@ fn embed_refuses_headers_that_readers_read_differently() {
         blocks.extend(files.iter().cloned());
         let bytes = archive_of(&blocks);
         fs::write(&a, &bytes).unwrap();
-        refused(tarfs().arg("embed").arg(&a), &a, &bytes, "read differently");
+        refused(tarfs().arg("embed").arg("--no-shift").arg(&a), &a, &bytes, "read differently");
+        // Nor shifted: the first header is what libarchive judges the archive by (with the
+        // device fields, bsdtar extracts nothing), and a shift would put the index before it.
+        refused(tarfs().arg("embed").arg(&a), &a, &bytes, if name == "dev" { "first header" } else { "read differently" });
+        // Second, it may be shifted: every reader extracts what it did.
+        if name == "dev" {
+            let b = tmp.path().join("dev2.tar");
+            let mut blocks = files[..2].to_vec();
+            blocks.push(dev.to_vec());
+            blocks.extend(files[2..].iter().cloned());
+            let bytes = archive_of(&blocks);
+            fs::write(&b, &bytes).unwrap();
+            refused(tarfs().arg("embed").arg("--no-shift").arg(&b), &b, &bytes, "read differently");
+            shifts(&b);
+        }
     }
 }
 
@@ -378,21 +411,22 @@ fn embed_keeps_the_meaning_of_debians_perl_base() {
     let a = tmp.path().join("data.tar");
     fs::copy(perl_base(), &a).unwrap();
     let before = fs::read(&a).unwrap();
-    let (code, err) = run(tarfs().arg("embed").arg(&a));
-    if code == Some(0) {
-        let orig = tmp.path().join("orig.tar");
-        fs::write(&orig, &before).unwrap();
-        same_trees(&orig, &a);
-    } else {
-        assert_eq!(code, Some(1), "{err}");
-        assert!(err.contains("hard link") && err.contains("--output"), "{err}");
-        assert_eq!(fs::read(&a).unwrap(), before);
-    }
+    let (code, err) = run(tarfs().arg("embed").arg("--no-shift").arg(&a));
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("hard link") && err.contains("--output"), "{err}");
+    assert_eq!(fs::read(&a).unwrap(), before);
+    // Shifted: every reader extracts what it did.
+    let (code, err) = run(tarfs().arg("-v").arg("embed").arg(&a));
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("shifted the archive"), "{err}");
+    let orig = tmp.path().join("orig.tar");
+    fs::write(&orig, &before).unwrap();
+    same_trees(&orig, &a);
     // The sidecar and --output ways work.
     ok(tarfs().arg("index").arg(&a));
     let out = tmp.path().join("out.tar");
     ok(tarfs().arg("embed").arg(&a).arg("--output").arg(&out));
-    same_trees(&a, &out);
+    same_trees(&orig, &out);
     // csv appends at the end, which moves nothing.
     let c = tmp.path().join("c.tar");
     fs::copy(&a, &c).unwrap();

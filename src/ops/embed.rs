@@ -227,7 +227,11 @@ fn survey<'a>(path: &Path, archive: &'a Archive, opts: ScanOptions, in_place: Op
         // What follows (copying members, the read-back) reads runs of bytes.
         archive.advise(memmap2::Advice::Normal);
     }
-    walk?;
+    // A header that readers read differently is the likelier story of a scan that then fails.
+    walk.map_err(|e| match &keep_order {
+        Some(u @ Unmovable::ReadDifferently { .. }) => Error::refused(path, u.to_string()),
+        _ => e,
+    })?;
     let end = scanner.end().expect("scan finished");
     let keep_order = keep_order.or(check_tail(path, in_place, bytes, &end)?);
     Ok(Survey { members, items, start, end_offset: end.end_offset, end, keep_order })
@@ -591,6 +595,11 @@ fn plan_displace(path: &Path, archive: &Archive, b: Basis<'_>, opts: &EmbedOptio
     let need = index_blocks * BLOCK_U64;
     let k = match displaced_count(s, need) {
         Ok(k) => k,
+        // libarchive judges whether a file is a tar by its first header: one that readers read
+        // differently must stay first, which neither displacement nor a shift keeps.
+        Err(why @ Unmovable::ReadDifferently { at, .. }) if at == s.start => {
+            return Err(Error::refused(path, format!("{why}; it is the first header, which some readers (libarchive) judge the whole archive by, so no member may go before it")));
+        }
         Err(why) if opts.no_shift => return Err(Error::refused(path, format!("{why} (without --no-shift, embed shifts the whole archive instead)"))),
         Err(_) => return plan_shift(path, archive, b, opts),
     };

@@ -1,0 +1,96 @@
+#!/usr/bin/env python3
+"""Power-loss scenarios for `embed` that shifts the whole archive (issue #32, part 2).
+
+The shared power-loss campaign (`/work/shared/tools/powerloss/`, read-only, README.md there)
+defines its workloads in a fixed list in `powerloss.py`, and none of its fixtures makes `embed`
+shift: their hard links come after their targets. This script imports that campaign unchanged,
+adds fixtures whose leading members must not move and workloads that embed them (so shift), and
+runs it exactly as `run.sh` does, with its models, checker and report:
+
+    python3 scripts/powerloss-shift.py target/release/tarfs
+    # last line: powerloss: STATES states, LOST lost, WRONG wrong (N detected); exit 0 iff 0 and 0
+
+Workloads (each also nested: a power loss during the `tarfs recover` of some of its states):
+
+- `embed-shift-gnu`: a GNU tar archive of 320 members whose 1.5 MiB first member has a hard link
+  last; the shift moves it in direct bands of the index's length (one fdatasync each);
+- `embed-shift-staged`: a GNU tar archive whose 1.5 MiB first member, among a few small ones,
+  has a hard link last; the index is a few KiB, so the shift goes through a staging area;
+- `embed-shift-py`: a pax archive written by Python's tarfile whose first 40 members are updated
+  at its end (names that occur twice);
+- `embed-shift-eio`: `embed-shift-gnu` whose fifth fdatasync fails (EIO injected): the shift
+  stops part way, keeps its journal, and exits 1; power losses of that run are then recovered.
+
+Environment: as the shared campaign (POWERLOSS_WORK, default /tmp/tarfs-powerloss-shift here;
+POWERLOSS_ONLY, POWERLOSS_SEED, POWERLOSS_SCALE, POWERLOSS_JOBS, POWERLOSS_STATE).
+"""
+import os
+import subprocess
+import sys
+
+TOOL = os.environ.get("POWERLOSS_TOOL", "/work/shared/tools/powerloss")
+os.environ.setdefault("POWERLOSS_WORK", "/tmp/tarfs-powerloss-shift")
+sys.dont_write_bytecode = True
+sys.path.insert(0, TOOL)
+import plfix  # noqa: E402
+import powerloss  # noqa: E402
+
+SHIFT = [
+    dict(name="embed-shift-gnu", kind="inplace", change="embed", files=["s1.tar"], archives=["s1.tar"],
+         cmd=["embed", "s1.tar"], nested=True, points=60, states=420,
+         title="`tarfs embed A` that shifts: GNU tar archive, 320 members, a hard link to its 1.5 MiB first member last (direct bands)"),
+    dict(name="embed-shift-staged", kind="inplace", change="embed", files=["s2.tar"], archives=["s2.tar"],
+         cmd=["embed", "s2.tar"], nested=True, points=60, states=380,
+         title="`tarfs embed A` that shifts through a staging area: a 1.5 MiB first member among 12, its hard link last"),
+    dict(name="embed-shift-py", kind="inplace", change="embed", files=["s3.tar"], archives=["s3.tar"],
+         cmd=["embed", "s3.tar"], nested=True, points=60, states=380,
+         title="`tarfs embed A` that shifts: Python (pax) archive whose first 40 members occur again at its end"),
+    dict(name="embed-shift-eio", kind="inplace", change="embed", files=["s1.tar"], archives=["s1.tar"],
+         cmd=["embed", "s1.tar"], inject=["fdatasync:error=EIO:when=5"], expect_rc=1, semantic=True, points=60, states=320,
+         title="`tarfs embed A` that shifts, its fifth fdatasync failing (EIO): stopped part way with its journal, then cut by a power loss"),
+]
+
+
+def linked_gnu(out, src, seed, big, dirs, per_dir):
+    """As plfix.gnu_archive (big first member, then directories of small files), with a hard
+    link to the first member last."""
+    plfix.gnu_archive(out, src, seed, big=big, dirs=dirs, per_dir=per_dir, extras=False)
+    os.link(os.path.join(src, "big1.bin"), os.path.join(src, "zz-biglink"))
+    names = subprocess.run(["tar", "-tf", out], check=True, capture_output=True, text=True).stdout.split()
+    lst = out + ".list"
+    with open(lst, "w") as f:
+        f.write("\n".join(names + ["zz-biglink"]) + "\n")
+    subprocess.run(["tar", "--format=gnu", "--owner=0", "--group=0", "--numeric-owner", "--mtime=@%d" % plfix.MTIME,
+                    "--no-recursion", "-cf", out, "-C", src, "-T", lst], check=True)
+    os.unlink(lst)
+    return out
+
+
+def updated_py(out, seed):
+    """A pax archive by Python's tarfile (plfix.py_archive), then its first 40 files again with
+    new contents (Python appends, as `tar -rf` would)."""
+    import io
+    import tarfile
+    plfix.py_archive(out, seed, head=40, big=300 * 1024, tail_dirs=4, per_dir=50)
+    with tarfile.open(out, "a", format=tarfile.PAX_FORMAT) as tf:
+        for i in range(40):
+            data = b"updated %d\n" % i * (i + 1)
+            ti = tarfile.TarInfo("top/h%03d.txt" % i)
+            ti.size, ti.mtime, ti.mode, ti.uid, ti.gid, ti.uname, ti.gname = len(data), plfix.MTIME + 1, 0o644, 0, 0, "root", "root"
+            tf.addfile(ti, io.BytesIO(data))
+    return out
+
+
+def build_all(fx, seed, _shared=plfix.build_all):
+    f = _shared(fx, seed)
+    src = os.path.join(fx, "src")
+    f["s1.tar"] = linked_gnu(os.path.join(fx, "s1.tar"), src + "-s1", seed + 301, 1536 * 1024 + 123, 10, 30)
+    f["s2.tar"] = linked_gnu(os.path.join(fx, "s2.tar"), src + "-s2", seed + 302, 1536 * 1024 + 77, 1, 10)
+    f["s3.tar"] = updated_py(os.path.join(fx, "s3.tar"), seed + 303)
+    return f
+
+
+plfix.build_all = build_all
+powerloss.WORKLOADS[:] = SHIFT
+if __name__ == "__main__":
+    sys.exit(powerloss.main())
