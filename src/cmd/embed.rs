@@ -1,6 +1,8 @@
 //! `tarfs embed`: a `.tarfs` index as the first member of each archive, in place (or, with
-//! `--output`, in a new archive). With `--or-sidecar`, an archive that cannot be embedded (for
-//! what it is: compressed, read-only, members that must not move) gets a sidecar instead,
+//! `--output`, in a new archive). Where moving members would change what tar extracts, the
+//! whole archive is shifted (`--no-shift` refuses instead). With `--or-sidecar`, an archive that
+//! cannot be embedded (for what it is: compressed, read-only, members that must not move with
+//! `--no-shift`) gets a sidecar instead,
 //! written as `tarfs index` writes it.
 
 use std::sync::atomic::AtomicBool;
