@@ -10,7 +10,8 @@ runs it exactly as `run.sh` does, with its models, checker and report:
     python3 scripts/powerloss-shift.py target/release/tarfs
     # last line: powerloss: STATES states, LOST lost, WRONG wrong (N detected); exit 0 iff 0 and 0
 
-Workloads (each also nested: a power loss during the `tarfs recover` of some of its states):
+Workloads (each also nested: a power loss during the `tarfs recover` of three of its states
+that crashed part way through the shift; see `pick_nested`):
 
 - `embed-shift-gnu`: a GNU tar archive of 320 members whose 1.5 MiB first member has a hard link
   last; the shift moves it in direct bands of the index's length (one fdatasync each);
@@ -90,7 +91,44 @@ def build_all(fx, seed, _shared=plfix.build_all):
     return f
 
 
+def pick_nested(ctx, log_, results, rng, _shared=powerloss.pick_nested):
+    """The shared campaign nests power losses into the recoveries that rolled back; a shift's
+    recovery never does (it finishes the shift). For the shift workloads, nest them into
+    recoveries that finished a shift part way: the state with the most blocks already changed
+    (a late crash), the one with the fewest (an early crash), and one at random."""
+    picks = _shared(ctx, log_, results, rng)
+    if picks or not ctx.w["name"].startswith("embed-shift"):
+        return picks
+    import plcheck
+    import plmodel
+    cands = []
+    for e in results:
+        if e["results"]["recover"]["cls"] != "OK-changed":
+            continue
+        files = plmodel.build(log_, e["spec"]).files()
+        diff = 0
+        for a in ctx.w["archives"]:
+            orig, cur, t = ctx.truth[a]["orig"], files[a][1], ctx.truth[a]
+            if plcheck.sha(cur) in (t["orig_sha"], t["final_sha"]):
+                continue
+            diff += sum(1 for i in range(0, max(len(orig), len(cur)), 512) if orig[i:i + 512] != cur[i:i + 512])
+        if diff:
+            cands.append((diff, e))
+    if not cands:
+        return []
+    cands.sort(key=lambda x: x[0])
+    chosen = [("the shift furthest on, %d blocks changed: %s" % (cands[-1][0], powerloss.where(log_, cands[-1][1])), cands[-1][1])]
+    if len(cands) > 1:
+        chosen.append(("the shift least far on, %d blocks changed: %s" % (cands[0][0], powerloss.where(log_, cands[0][1])), cands[0][1]))
+    rest = cands[1:-1]
+    if rest:
+        x = rng.choice(rest)
+        chosen.append(("a random part-way shift, %d blocks changed: %s" % (x[0], powerloss.where(log_, x[1])), x[1]))
+    return chosen
+
+
 plfix.build_all = build_all
+powerloss.pick_nested = pick_nested
 powerloss.WORKLOADS[:] = SHIFT
 if __name__ == "__main__":
     sys.exit(powerloss.main())

@@ -658,3 +658,32 @@ fn recover_refuses_a_shift_journal_that_is_not_the_files() {
     assert!(err.contains("does not belong to this file") && err.contains("not touched"), "{err}");
     assert!(fs::read(&a).unwrap() == bytes, "recover wrote to a file whose journal is not its own");
 }
+
+#[test]
+fn a_reindex_that_does_not_fit_and_may_not_displace_shifts_from_the_old_index() {
+    let tmp = TempDir::new().unwrap();
+    let a = tar_of(tmp.path(), "ro", &[100; 10], "ustar");
+    ok(tarfs().arg("embed").arg(&a));
+    // Appended: many members (the index no longer fits the old `.tarfs` member), then a newer
+    // copy of the first member after the old index (moving it to the end would make the old
+    // copy win).
+    let first = listing("tar", &a)[1].clone();
+    let src = tmp.path().join("ro-more");
+    tree(&src, &[200; 60]);
+    write_pattern(&tmp.path().join("ro-src").join(&first), 777, 42);
+    ok(Command::new("tar").arg("-rf").arg(&a).arg("-C").arg(&src).arg("."));
+    ok(Command::new("tar").arg("-rf").arg(&a).arg("-C").arg(tmp.path().join("ro-src")).arg(&first));
+    let before = tmp.path().join("ro.before");
+    fs::copy(&a, &before).unwrap();
+    let out = ok(tarfs().arg("-v").arg("embed").arg(&a));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("shifted the archive"), "{err}");
+    ok(tarfs().arg("verify").arg(&a));
+    let names = listing("tar", &a);
+    assert_eq!(names.iter().filter(|n| *n == ".tarfs").count(), 1);
+    assert_eq!(names[1..], listing("tar", &before)[1..], "the order changed");
+    assert_eq!(contents(&a), contents(&before));
+    // The newer copy is the one extracted.
+    let x = ok(Command::new("tar").arg("-xOf").arg(&a).arg(&first)).stdout;
+    assert!(x.ends_with(&fs::read(tmp.path().join("ro-src").join(&first)).unwrap()));
+}
