@@ -324,7 +324,8 @@ fn refusals_leave_the_file_untouched() {
     fs::set_permissions(&rodir, fs::Permissions::from_mode(0o555)).unwrap();
     for (f, msg) in [(&ro, "read-only"), (&in_ro, "is not writable"), (&gz, "gzip-compressed"), (&trail, "after the end-of-archive marker"), (&glob, "global headers")] {
         let before = fs::read(f).unwrap();
-        let out = tarfs().arg("embed").arg(f).output().unwrap();
+        // Data after the end marker is refused only without a shift (below).
+        let out = tarfs().arg("embed").args((f == &trail).then_some("--no-shift")).arg(f).output().unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{err}");
         assert!(err.contains(msg) && err.contains("not changed"), "{err}");
@@ -333,9 +334,17 @@ fn refusals_leave_the_file_untouched() {
     assert!(fs::read_dir(&rodir).unwrap().count() == 1, "nothing was created in the read-only directory");
     fs::set_permissions(&rodir, fs::Permissions::from_mode(0o755)).unwrap();
     let before = fs::read(&trail).unwrap();
-    let out = tarfs().arg("embed").arg("--lenient").arg(&trail).output().unwrap();
+    let out = tarfs().arg("embed").arg("--lenient").arg("--no-shift").arg(&trail).output().unwrap();
     assert_eq!(out.status.code(), Some(1), "data after the end marker is never overwritten");
     assert_eq!(fs::read(&trail).unwrap(), before);
+    // Shifted, the whole file moves, the data after the end marker with it.
+    let out = ok(tarfs().arg("-v").arg("embed").arg(&trail));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("shifted the archive"), "{}", String::from_utf8_lossy(&out.stderr));
+    ok(tarfs().arg("verify").arg(&trail));
+    let now = fs::read(&trail).unwrap();
+    let distance = python_members(&trail)[1]["offset"].as_u64().unwrap() as usize;
+    assert_eq!(now.len(), distance + before.len());
+    assert!(now[distance..] == before[..], "the original bytes, shifted, to the last");
 }
 
 #[test]

@@ -45,7 +45,7 @@ use crate::format::header::{round_up, HeaderView, UstarFields, BLOCK, BLOCK_U64}
 use crate::format::ext::{self, ExtSink};
 use crate::format::tarfs::{self, IndexInfo};
 use crate::ops::atomic::write_atomic;
-use crate::ops::in_place::{check_end, link_last, Change, Phase, Surveyed, Target};
+use crate::ops::in_place::{check_end, first_nonzero, link_last, Change, Phase, Surveyed, Target};
 use crate::ops::order::{self, Item};
 use crate::ops::grown;
 use crate::ops::shift::{self, Shift};
@@ -162,6 +162,9 @@ struct Survey<'a> {
     /// Why moving members to the end would change what some reader extracts, found by the
     /// survey (headers readers read differently, members behind zero blocks), if anything is.
     keep_order: Option<Unmovable>,
+    /// Bytes after the end of the members that a change from their end would overwrite (an
+    /// in-place survey only): displacement and a re-index are refused, a shift moves them too.
+    trailing: Option<Unmovable>,
 }
 
 /// The first header of the chain from `from` up to the main header at `main` that some readers
@@ -233,8 +236,9 @@ fn survey<'a>(path: &Path, archive: &'a Archive, opts: ScanOptions, in_place: Op
         _ => e,
     })?;
     let end = scanner.end().expect("scan finished");
-    let keep_order = keep_order.or(check_tail(path, in_place, bytes, &end)?);
-    Ok(Survey { members, items, start, end_offset: end.end_offset, end, keep_order })
+    let (behind, trailing) = check_tail(path, in_place, bytes, &end)?;
+    let keep_order = keep_order.or(behind);
+    Ok(Survey { members, items, start, end_offset: end.end_offset, end, keep_order, trailing })
 }
 
 /// Why moving leading members to the end would change what some reader extracts: `embed`
@@ -247,6 +251,11 @@ enum Unmovable {
     BehindZeros { offset: u64 },
     /// The member at this offset cannot move behind the others (the order model's reason).
     Order { at: u64, why: String },
+    /// Data after the end-of-archive marker, from this offset, which a copy to the end would
+    /// overwrite.
+    AfterEnd { at: u64 },
+    /// Data after a lone zero block at this offset, which a copy to the end would overwrite.
+    AfterLoneZero { offset: u64 },
 }
 
 impl std::fmt::Display for Unmovable {
@@ -255,6 +264,8 @@ impl std::fmt::Display for Unmovable {
             Unmovable::ReadDifferently { at, why } => write!(f, "the member at byte {at} is one that tar readers read differently ({why}), so moving members would change what some of them extract; use `--output` (which keeps the order) or `tarfs index` for a sidecar"),
             Unmovable::BehindZeros { offset } => write!(f, "it has zero blocks at byte {offset} with members after them (--lenient), which plain tar readers stop at: moving members to the end would hide them from those readers; use `--output` or `tarfs index` for a sidecar"),
             Unmovable::Order { at, why } => write!(f, "the member at byte {at} cannot be moved to the end: {why}; use `tarfs embed --output NEW.tar` (which keeps the order) or `tarfs index` for a sidecar"),
+            Unmovable::AfterEnd { at } => write!(f, "there is data after the end-of-archive marker (at byte {at}) that would be overwritten"),
+            Unmovable::AfterLoneZero { offset } => write!(f, "data follows a lone zero block at byte {offset}; it would be overwritten"),
         }
     }
 }
@@ -278,17 +289,29 @@ fn check_name(path: &Path, e: &Entry<'_>) -> Result<()> {
 
 /// The checks of how the scan ended: for an in-place change (`in_place`), the tail; always, no
 /// pax global attributes. Returns why moving members would change what readers extract, if
-/// members hide behind zero blocks.
-fn check_tail(path: &Path, in_place: Option<&std::fs::File>, bytes: &[u8], end: &crate::scan::ScanEnd) -> Result<Option<Unmovable>> {
+/// members hide behind zero blocks, and the data after the end of the members, if there is any
+/// (after the end marker, or after a lone zero block).
+fn check_tail(path: &Path, in_place: Option<&std::fs::File>, bytes: &[u8], end: &crate::scan::ScanEnd) -> Result<(Option<Unmovable>, Option<Unmovable>)> {
     if end.global_attributes {
         return Err(Error::refused(path, "it has pax global headers that set member attributes, which moving members would change; use `tarfs index` for a sidecar"));
     }
-    let Some(file) = in_place else { return Ok(None) };
-    check_end(path, file, bytes, end)?;
-    Ok(match end.warning {
+    let Some(file) = in_place else { return Ok((None, None)) };
+    let len = bytes.len() as u64;
+    // Cut short inside the last member's padding: refused below, whatever follows.
+    let whole = end.end_offset.is_multiple_of(BLOCK_U64) && end.end_offset <= len;
+    let trailing = match end.warning {
+        _ if !whole => None,
+        Some(Warning::LoneZeroBlock { offset }) => Some(Unmovable::AfterLoneZero { offset }),
+        _ => first_nonzero(file, end.end_offset, len).at(path)?.map(|at| Unmovable::AfterEnd { at }),
+    };
+    if trailing.is_none() {
+        check_end(path, file, bytes, end)?;
+    }
+    let behind = match end.warning {
         Some(Warning::SkippedZeroBlocks { offset, .. } | Warning::TrailingData { zeros: offset, .. }) => Some(Unmovable::BehindZeros { offset }),
         _ => None,
-    })
+    };
+    Ok((behind, trailing))
 }
 
 /// The survey of an archive whose embedded index `old` describes all but members appended
@@ -323,9 +346,11 @@ fn survey_grown<'a>(path: &Path, archive: &'a Archive, old: &'a Located, opts: S
     }
     let mut end = scanner.end().expect("scan finished");
     end.members += part.entries as u64;
-    check_tail(path, Some(file), bytes, &end)?;
+    if let (_, Some(t)) = check_tail(path, Some(file), bytes, &end)? {
+        return Err(Error::refused(path, t.to_string()));
+    }
     let grew = Grew { kept: part.entries as u64, read: part.read + (archive.len() - part.end) };
-    Ok(Ok((Survey { members, items: Vec::new(), start: old.base, end_offset: end.end_offset, end, keep_order: None }, grew)))
+    Ok(Ok((Survey { members, items: Vec::new(), start: old.base, end_offset: end.end_offset, end, keep_order: None, trailing: None }, grew)))
 }
 
 /// Encodes the index of `order` (each member with its position relative to the base): the header
@@ -542,6 +567,9 @@ fn head(index: Vec<u8>, base: u64, index_blocks: u64, ends_with_zero: bool) -> (
 /// index: nothing moves.
 fn plan_reindex(archive: &Archive, old: &crate::archive::Embedded, b: Basis<'_>, opts: &EmbedOptions) -> Result<Plan> {
     let s = &b.s;
+    if let Some(t) = &s.trailing {
+        return Err(Error::refused(archive.path(), t.to_string()));
+    }
     let n = s.members.len() as u64;
     let base = s.start;
     let order: Vec<(u64, &Member)> = s.members.iter().map(|m| (m.position - base, m)).collect();
@@ -568,7 +596,7 @@ fn plan_reindex(archive: &Archive, old: &crate::archive::Embedded, b: Basis<'_>,
 /// for an index member of `need` bytes; or, where moving them to the end would change what a
 /// reader extracts, why (the words of a refusal).
 fn displaced_count(s: &Survey<'_>, need: u64) -> std::result::Result<usize, Unmovable> {
-    if let Some(why) = &s.keep_order {
+    if let Some(why) = s.trailing.as_ref().or(s.keep_order.as_ref()) {
         return Err(why.clone());
     }
     let mut k = s.members.iter().position(|m| m.end >= need).map_or(s.members.len(), |i| i + 1);
@@ -651,7 +679,9 @@ fn plan_shift(path: &Path, archive: &Archive, b: Basis<'_>, opts: &EmbedOptions)
     // The `.tarfs` member (its header and the index) ends where the members will start.
     let base = (1 + b.blocks) * BLOCK_U64;
     let distance = base - s.start;
-    let final_len = Shift::final_len(len, s.end_offset, distance);
+    // Data after the members (after the end marker, or a lone zero block) moves with them.
+    let end = if s.trailing.is_some() { len } else { s.end_offset };
+    let final_len = Shift::final_len(len, end, distance);
     let order: Vec<(u64, &Member)> = s.members.iter().map(|m| (m.position - s.start, m)).collect();
     let info = IndexInfo { entries: n, archive_len: final_len, end_offset: s.end_offset - s.start, flags: 0, filter: None, generation: generation(), source_len: 0, ext_len: 0, seek_len: 0, ..IndexInfo::default() };
     let index = encode_index(archive, &order, &info, &s.end)?;
@@ -659,7 +689,7 @@ fn plan_shift(path: &Path, archive: &Archive, b: Basis<'_>, opts: &EmbedOptions)
     let mut bytes = header.to_vec();
     bytes.extend_from_slice(&body);
     debug_assert_eq!(bytes.len() as u64, base);
-    let mut shift = Shift::plan(len, s.start, s.end_offset, bytes);
+    let mut shift = Shift::plan(len, s.start, end, bytes);
     let growth = final_len - len;
     let report = EmbedReport { members: n, displaced: 0, moved: shift.moved(), gap_blocks: 0, bytes_written: shift.bytes_written(), growth, action: EmbedAction::Shifted, grew: None, in_full: b.in_full.clone() };
     if growth > opts.max_growth {
@@ -673,7 +703,7 @@ fn plan_shift(path: &Path, archive: &Archive, b: Basis<'_>, opts: &EmbedOptions)
     }
     shift.hash_bands(archive.bytes());
     let positions: Vec<u64> = s.members.iter().map(|m| m.position + distance).collect();
-    let surveyed = Surveyed { stamp: archive.stamp(), end: s.end_offset };
+    let surveyed = Surveyed { stamp: archive.stamp(), end };
     Ok(Plan::Shift(Box::new(Shifting { report, shift, surveyed, base, positions })))
 }
 

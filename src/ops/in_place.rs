@@ -524,7 +524,7 @@ pub fn check_end(path: &Path, file: &File, bytes: &[u8], end: &ScanEnd) -> Resul
 /// The offset of the first non-zero byte of `file` in `from..len`, reading only the regions the
 /// file system says hold data (`SEEK_DATA`), with `pread`: the file may have changed since it
 /// was mapped.
-fn first_nonzero(file: &File, from: u64, len: u64) -> std::io::Result<Option<u64>> {
+pub(crate) fn first_nonzero(file: &File, from: u64, len: u64) -> std::io::Result<Option<u64>> {
     use rustix::fs::{seek, SeekFrom};
     let mut buf = vec![0u8; 1 << 16];
     let mut at = from;

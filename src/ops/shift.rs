@@ -83,7 +83,8 @@ pub struct Shift {
     pub final_len: u64,
     /// Where the moved region starts: 0, or the end of an old `.tarfs` member.
     pub from: u64,
-    /// Where it ends: the end of the last member.
+    /// Where it ends: the end of the last member, or the end of the file where data follows
+    /// the members.
     pub end: u64,
     /// How far it moves.
     pub distance: u64,
@@ -98,8 +99,8 @@ pub struct Shift {
 }
 
 impl Shift {
-    /// Plans moving `from..end` of an archive `original_len` bytes long (`end` block-aligned,
-    /// zeros after it) forward so that `head` (a whole number of blocks, longer than `from`)
+    /// Plans moving `from..end` of an archive `original_len` bytes long (`end` block-aligned with
+    /// zeros after it, or the file's end) forward so that `head` (a whole number of blocks, longer than `from`)
     /// fits before it. The bands' hashes are left to [`Shift::hash_bands`].
     pub fn plan(original_len: u64, from: u64, end: u64, head: Vec<u8>) -> Shift {
         let distance = head.len() as u64 - from;
@@ -111,10 +112,15 @@ impl Shift {
         Shift { original_len, final_len, from, end, distance, band, stage, hashes: Vec::new(), head }
     }
 
-    /// The length of an archive `original_len` bytes long whose members, ending at `end`, move
-    /// `distance` bytes on: long enough for an end marker after them.
+    /// The length of an archive `original_len` bytes long whose bytes up to `end` move
+    /// `distance` bytes on: long enough for an end marker after them, or, when the whole file
+    /// moves (data after its end marker), its length and the distance.
     pub fn final_len(original_len: u64, end: u64, distance: u64) -> u64 {
-        original_len.max(end + distance + 2 * BLOCK_U64)
+        if end >= original_len {
+            original_len + distance
+        } else {
+            original_len.max(end + distance + 2 * BLOCK_U64)
+        }
     }
 
     /// Records the hash of each band's bytes in `original`, the archive planned from.
@@ -198,7 +204,7 @@ impl Shift {
             && distance > 0
             && band > 0
             && from.checked_add(distance) == Some(head_len as u64)
-            && end.checked_add(distance).and_then(|e| e.checked_add(2 * BLOCK_U64)).is_some_and(|e| e <= final_len)
+            && end.checked_add(distance).is_some_and(|e| e <= final_len)
             && (end - from).div_ceil(band) == n as u64
             && s.stage.is_none_or(|at| at >= final_len && at.checked_add(band).is_some());
         sane.then_some((dev, ino, s))
