@@ -19,6 +19,8 @@ that crashed part way through the shift; see `pick_nested`):
   has a hard link last; the index is a few KiB, so the shift goes through a staging area;
 - `embed-shift-py`: a pax archive written by Python's tarfile whose first 40 members are updated
   at its end (names that occur twice);
+- `embed-shift-trail`: a GNU tar archive with data after its end marker, which displacement
+  would overwrite: the whole file moves;
 - `embed-shift-eio`: `embed-shift-gnu` whose fifth fdatasync fails (EIO injected): the shift
   stops part way, keeps its journal, and exits 1; power losses of that run are then recovered.
 
@@ -46,6 +48,9 @@ SHIFT = [
     dict(name="embed-shift-py", kind="inplace", change="embed", files=["s3.tar"], archives=["s3.tar"],
          cmd=["embed", "s3.tar"], nested=True, points=60, states=380,
          title="`tarfs embed A` that shifts: Python (pax) archive whose first 40 members occur again at its end"),
+    dict(name="embed-shift-trail", kind="inplace", change="embed", files=["s4.tar"], archives=["s4.tar"],
+         cmd=["embed", "s4.tar"], nested=True, points=60, states=300,
+         title="`tarfs embed A` that shifts the whole file: a GNU tar archive (1.1 MiB first member) with 700 bytes of data after its end marker"),
     dict(name="embed-shift-eio", kind="inplace", change="embed", files=["s1.tar"], archives=["s1.tar"],
          cmd=["embed", "s1.tar"], inject=["fdatasync:error=EIO:when=5"], expect_rc=1, semantic=True, points=60, states=320,
          title="`tarfs embed A` that shifts, its fifth fdatasync failing (EIO): stopped part way with its journal, then cut by a power loss"),
@@ -88,6 +93,9 @@ def build_all(fx, seed, _shared=plfix.build_all):
     f["s1.tar"] = linked_gnu(os.path.join(fx, "s1.tar"), src + "-s1", seed + 301, 1536 * 1024 + 123, 10, 30)
     f["s2.tar"] = linked_gnu(os.path.join(fx, "s2.tar"), src + "-s2", seed + 302, 1536 * 1024 + 77, 1, 10)
     f["s3.tar"] = updated_py(os.path.join(fx, "s3.tar"), seed + 303)
+    f["s4.tar"] = plfix.gnu_archive(os.path.join(fx, "s4.tar"), src + "-s4", seed + 304, big=1100 * 1024 + 9, dirs=3, per_dir=20)
+    with open(f["s4.tar"], "ab") as fh:
+        fh.write(plfix.text(plfix.random.Random(seed + 305), "trailing", 700))
     return f
 
 

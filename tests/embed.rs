@@ -345,6 +345,14 @@ fn refusals_leave_the_file_untouched() {
     let distance = python_members(&trail)[1]["offset"].as_u64().unwrap() as usize;
     assert_eq!(now.len(), distance + before.len());
     assert!(now[distance..] == before[..], "the original bytes, shifted, to the last");
+    // The next run finds it up to date, and --force re-indexes it in place, the data after the
+    // end marker left as it is.
+    let out = ok(tarfs().arg("-v").arg("embed").arg(&trail));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("up to date"), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = ok(tarfs().arg("-v").arg("embed").arg("--force").arg(&trail));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("re-indexed in place"), "{}", String::from_utf8_lossy(&out.stderr));
+    ok(tarfs().arg("verify").arg(&trail));
+    assert!(fs::read(&trail).unwrap()[distance..] == before[..]);
 }
 
 #[test]

@@ -1,5 +1,5 @@
 //! Fault injection over every write path: `embed`, `embed --force` (re-indexing in place), `embed`
-//! that shifts the whole archive (direct bands, and staged), `csv`,
+//! that shifts the whole archive (direct bands, staged, and with data after its end marker), `csv`,
 //! `index` (of a plain, a gzip and a bzip2 archive), `recover` and `recompress --seekable` (of a
 //! zstd and an xz archive), on small archives.
 //!
@@ -171,12 +171,14 @@ fn bzipped_in(orig: &Path, dir: &Path) -> PathBuf {
     dir.join("a.tar.bz2")
 }
 
-const CASES: [Case; 12] = [
+const CASES: [Case; 13] = [
     Case { name: "embed", args: &["embed"], in_place: true, replaces: false, setup: copy_in, baseline: original },
     // A hard link to the first member: the whole archive shifted forward, in bands of the
     // index's length (`shift`), or through a staging area (`shift-staged`: a 2 MB first member).
     Case { name: "shift", args: &["embed"], in_place: true, replaces: false, setup: copy_in, baseline: original },
     Case { name: "shift-staged", args: &["embed"], in_place: true, replaces: false, setup: copy_in, baseline: original },
+    // Data after the end marker, which displacement would overwrite: the whole file shifted.
+    Case { name: "shift-trail", args: &["embed"], in_place: true, replaces: false, setup: copy_in, baseline: original },
     Case { name: "reindex", args: &["embed", "--force"], in_place: true, replaces: false, setup: embedded_in, baseline: original },
     // Grown by `tar -rf`: the old index answers for the old part, the appended part is scanned.
     Case { name: "reindex-grown", args: &["embed"], in_place: true, replaces: false, setup: grown_in, baseline: grown_baseline },
@@ -402,6 +404,10 @@ fn every_write_path_survives_kills_and_io_errors_at_every_syscall() {
     let large_first = archive(tmp.path(), "orig-room", 64_000, 40);
     let linked = linked_archive(tmp.path(), "orig-linked", 24_000, 40);
     let linked_big = linked_archive(tmp.path(), "orig-linked-big", 2_000_000, 3);
+    let trailing = archive(tmp.path(), "orig-trailing", 24_000, 40);
+    let mut bytes = fs::read(&trailing).unwrap();
+    bytes.extend_from_slice(b"data after the end marker\n");
+    fs::write(&trailing, &bytes).unwrap();
     let keep = tmp.path().join("results");
     fs::create_dir_all(&keep).unwrap();
     let mut report = Vec::new();
@@ -413,6 +419,7 @@ fn every_write_path_survives_kills_and_io_errors_at_every_syscall() {
             "reindex-grown" => &large_first,
             "shift" => &linked,
             "shift-staged" => &linked_big,
+            "shift-trail" => &trailing,
             _ => &small_first,
         };
         let original = fs::read(orig).unwrap();

@@ -163,7 +163,8 @@ struct Survey<'a> {
     /// survey (headers readers read differently, members behind zero blocks), if anything is.
     keep_order: Option<Unmovable>,
     /// Bytes after the end of the members that a change from their end would overwrite (an
-    /// in-place survey only): displacement and a re-index are refused, a shift moves them too.
+    /// in-place survey only): displacement is refused, a shift moves them too, a re-index in
+    /// the old `.tarfs` member leaves them.
     trailing: Option<Unmovable>,
 }
 
@@ -346,11 +347,9 @@ fn survey_grown<'a>(path: &Path, archive: &'a Archive, old: &'a Located, opts: S
     }
     let mut end = scanner.end().expect("scan finished");
     end.members += part.entries as u64;
-    if let (_, Some(t)) = check_tail(path, Some(file), bytes, &end)? {
-        return Err(Error::refused(path, t.to_string()));
-    }
+    let (_, trailing) = check_tail(path, Some(file), bytes, &end)?;
     let grew = Grew { kept: part.entries as u64, read: part.read + (archive.len() - part.end) };
-    Ok(Ok((Survey { members, items: Vec::new(), start: old.base, end_offset: end.end_offset, end, keep_order: None, trailing: None }, grew)))
+    Ok(Ok((Survey { members, items: Vec::new(), start: old.base, end_offset: end.end_offset, end, keep_order: None, trailing }, grew)))
 }
 
 /// Encodes the index of `order` (each member with its position relative to the base): the header
@@ -567,9 +566,6 @@ fn head(index: Vec<u8>, base: u64, index_blocks: u64, ends_with_zero: bool) -> (
 /// index: nothing moves.
 fn plan_reindex(archive: &Archive, old: &crate::archive::Embedded, b: Basis<'_>, opts: &EmbedOptions) -> Result<Plan> {
     let s = &b.s;
-    if let Some(t) = &s.trailing {
-        return Err(Error::refused(archive.path(), t.to_string()));
-    }
     let n = s.members.len() as u64;
     let base = s.start;
     let order: Vec<(u64, &Member)> = s.members.iter().map(|m| (m.position - base, m)).collect();
@@ -588,7 +584,10 @@ fn plan_reindex(archive: &Archive, old: &crate::archive::Embedded, b: Basis<'_>,
         return Ok(Plan::Report(report));
     }
     let positions: Vec<u64> = s.members.iter().map(|m| m.position).collect();
-    let surveyed = Surveyed { stamp: archive.stamp(), end: s.end_offset };
+    // A re-index writes only in the old `.tarfs` member: data after the members (which a shift
+    // moved with them) stays as it is, and must still be there.
+    let end = if s.trailing.is_some() { archive.len() } else { s.end_offset };
+    let surveyed = Surveyed { stamp: archive.stamp(), end };
     Ok(Plan::Write(Box::new(Writes { report, prefix: "reindex", header, body, moved: None, surveyed, base, positions })))
 }
 
