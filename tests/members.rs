@@ -109,8 +109,8 @@ fn every_form_of_index_gives_the_members_tarfile_reads() {
     assert_eq!(index.len(), want.len());
     assert_eq!(answers(index.as_ref()), (looked.clone(), kids.clone()), "a sidecar");
 
-    // Embedded, into a new archive that keeps the order (in place, the leading members would
-    // move behind the hard link to them, which embed refuses).
+    // Embedded, into a new archive that keeps the order (in place, the leading members may not
+    // move behind the hard link to them, so embed would shift the whole archive).
     let emb = tmp.path().join("emb.tar");
     ok(tarfs().arg("embed").arg("--output").arg(&emb).arg(&plain));
     let (listed, index) = through_index(&emb);
