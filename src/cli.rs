@@ -13,6 +13,10 @@ pub struct Cli {
     /// Say which index each command used, and report each archive.
     #[arg(short, long, global = true)]
     pub verbose: bool,
+    /// The S3 endpoint for `s3://BUCKET/KEY` archives (over `AWS_ENDPOINT_URL`), such as
+    /// `http://127.0.0.1:8333`.
+    #[arg(long, global = true, value_name = "URL")]
+    pub s3_endpoint: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }

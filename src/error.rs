@@ -230,6 +230,9 @@ pub enum Error {
     /// `From` impl would leave `?` on closures' errors without a type to infer.
     #[error(transparent)]
     Plan(crate::ops::plan::PlanError),
+    /// An object in S3-compatible storage cannot be read or written.
+    #[error(transparent)]
+    S3(crate::archive::s3::S3Error),
     /// An archive that cannot have an EROFS image, or an image the kernel cannot mount.
     #[error("{}: {problem}", path.display())]
     Erofs {
@@ -575,6 +578,7 @@ impl Error {
             | Error::Bug { .. }
             | Error::ReadBack { .. } => libc::EIO,
             Error::Plan(_) => libc::EINVAL,
+            Error::S3(e) => kind_errno(e.kind()),
             Error::Erofs { .. } => libc::EOPNOTSUPP,
         }
     }

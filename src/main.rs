@@ -29,7 +29,14 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // An archive truncated while it is mapped fails alone instead of killing the process.
     tarfs::sigbus::install();
+    if let Some(e) = &cli.s3_endpoint {
+        tarfs::archive::s3::set_endpoint(e);
+    }
     let result = config::lower(&cli).and_then(|cfg| dispatch(&cfg));
+    let (requests, bytes) = tarfs::archive::s3::totals();
+    if cli.verbose && requests > 0 {
+        warn(format!("object storage: {requests} requests, {bytes} bytes fetched"));
+    }
     match result {
         Ok(Status::Ok) => ExitCode::SUCCESS,
         Ok(Status::Failed) => ExitCode::from(1),

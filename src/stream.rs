@@ -121,6 +121,23 @@ pub fn scan_file(file: &File, path: &Path, opts: ScanOptions, cold: bool, mut f:
     Ok(end.expect("never stopped"))
 }
 
+/// [`scan_file`] of an archive read at offsets ([`ArchiveFile::read_at`]), such as an object
+/// in S3-compatible storage: headers are read, member data is skipped, never fetched.
+pub fn scan_unlent(file: &dyn crate::archive::ArchiveFile, opts: ScanOptions, mut f: impl FnMut(&Entry<'_>) -> Result<()>) -> Result<StreamEnd> {
+    let (len, path) = (file.len(), file.path());
+    let pos = AtomicU64::new(0);
+    let mut reader = crate::archive::RawStream::at(file, &pos);
+    let seek = |from: u64, n: u64| -> io::Result<bool> {
+        if from.saturating_add(n) > len {
+            return Ok(false);
+        }
+        pos.store(pos.load(Ordering::Relaxed).saturating_add(n), Ordering::Relaxed);
+        Ok(true)
+    };
+    let end = scan_reads(&mut reader, Some(&seek), path, opts, SEEKING_READ, |e| f(e).map(|()| Visit::Skip), |_| Ok(()))?;
+    Ok(end.expect("never stopped"))
+}
+
 /// Reads a file from a position kept outside it, so that a skip is just an addition (an atomic
 /// only so that the reader can be sent to a decoder's thread; one thread moves it).
 pub(crate) struct PositionedReader<'f> {

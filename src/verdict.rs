@@ -16,7 +16,8 @@
 //! - A sidecar that records the archive's stamp: where the stamp still holds, the first, the
 //!   last and a fixed sample of [`SAMPLE`] entries between must match the headers at their
 //!   positions; where it differs (an in-place edit changes the ctime, which `touch -r` cannot
-//!   restore), every entry must. An embedded index, or a sidecar of an older tarfs, cannot
+//!   restore), every entry must. Where the stamp names the content itself (an object's ETag,
+//!   [`ArchiveFile::stamp_is_content`]) and holds, nothing is sampled. An embedded index, or a sidecar of an older tarfs, cannot
 //!   carry a stamp that holds: the sample is the fallback.
 
 use std::fmt;
@@ -332,6 +333,11 @@ fn freshness<'e, E: Recorded, F: Fn(usize) -> Option<E>>(ix: &Judged<'e, E, F>, 
     }
     if ix.sidecar && info.archive_len != archive.len() {
         return Err(Verdict::Stale(Why::Length { recorded: info.archive_len, now: archive.len() }));
+    }
+    if ix.sidecar && archive.stamp_is_content() && info.stamp == Some(archive.stamp()) {
+        // The stamp is the content's own name (an object's ETag): the same bytes, nothing to
+        // sample (each read is a request).
+        return Ok(0);
     }
     let end = ix.base + info.end_offset;
     let tail = archive.read_at(end, crate::format::header::BLOCK).map_err(|e| Verdict::Stale(Why::Unread { at: end, kind: e.kind() }))?;

@@ -49,9 +49,31 @@ pub trait ArchiveFile: Send + Sync + fmt::Debug {
     fn check_intact(&self) -> Result<()> {
         Ok(())
     }
+    /// Whether the stamp names the content itself (an object's ETag), not only the file that
+    /// holds it: where it still holds, the verdict reads no sample of headers.
+    fn stamp_is_content(&self) -> bool {
+        false
+    }
+    /// Where the archive keeps its own sidecar when that is not a local file beside it (an
+    /// object store keeps it as another object); `None`: beside it, as
+    /// [`super::sidecar_candidates`] says.
+    fn index_store(&self) -> Option<&dyn IndexStore> {
+        None
+    }
     /// The same bytes again, for a decoding thread that reads them itself; an error when the
     /// name now leads to other bytes.
     fn reopen(&self) -> std::result::Result<Box<dyn Reopened>, SeekPointsError>;
+}
+
+/// A sidecar kept by the archive's own storage (an object beside an object).
+pub trait IndexStore: fmt::Debug {
+    /// Its name, in messages.
+    fn name(&self) -> std::path::PathBuf;
+    /// Its bytes, in one read; `None` when there is none.
+    fn load(&self) -> io::Result<Option<Vec<u8>>>;
+    /// Writes `bytes` as the sidecar, unless another writer's got there first since it was
+    /// loaded (then `false`, and theirs is kept).
+    fn store(&self, bytes: Vec<u8>) -> io::Result<bool>;
 }
 
 /// An archive's bytes, owned by a thread that reads them at offsets.
@@ -69,6 +91,9 @@ pub trait Reopened: Send + Sync {
 /// The one table of kinds of archive: what a name on the command line opens. A new kind (an
 /// object store's URL, say) is one arm here.
 pub fn open_any(path: &Path) -> Result<Box<dyn ArchiveFile>> {
+    if super::s3::is_url(path) {
+        return Ok(Box::new(super::s3::S3Object::open(&path.to_string_lossy()).map_err(crate::Error::S3)?));
+    }
     Ok(Box::new(Archive::open(path)?))
 }
 
@@ -197,22 +222,42 @@ pub fn embedded_of(file: &dyn ArchiveFile) -> Option<Embedded> {
 /// `file` read front to back from `offset`, in pieces of at most 1 MiB.
 pub struct RawStream<'a> {
     file: &'a dyn ArchiveFile,
-    at: u64,
+    at: At<'a>,
+}
+
+/// Where a [`RawStream`] reads next: its own offset, or one kept outside it (which a header
+/// walk moves over member data, [`crate::stream::scan_unlent`]).
+enum At<'a> {
+    Own(u64),
+    Shared(&'a std::sync::atomic::AtomicU64),
 }
 
 impl<'a> RawStream<'a> {
     /// The bytes of `file` from `offset` on.
     pub fn new(file: &'a dyn ArchiveFile, offset: u64) -> RawStream<'a> {
-        RawStream { file, at: offset }
+        RawStream { file, at: At::Own(offset) }
+    }
+
+    /// The bytes of `file` from the offset `at` holds, which the caller may move.
+    pub fn at(file: &'a dyn ArchiveFile, at: &'a std::sync::atomic::AtomicU64) -> RawStream<'a> {
+        RawStream { file, at: At::Shared(at) }
     }
 }
 
 impl Read for RawStream<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        use std::sync::atomic::Ordering::Relaxed;
         let want = buf.len().min(1 << 20);
-        let piece = self.file.read_at(self.at, want)?;
+        let at = match &self.at {
+            At::Own(at) => *at,
+            At::Shared(a) => a.load(Relaxed),
+        };
+        let piece = self.file.read_at(at, want)?;
         buf[..piece.len()].copy_from_slice(&piece);
-        self.at += piece.len() as u64;
+        match &mut self.at {
+            At::Own(at) => *at += piece.len() as u64,
+            At::Shared(a) => a.store(at + piece.len() as u64, Relaxed),
+        }
         Ok(piece.len())
     }
 }

@@ -82,8 +82,12 @@ fn mirrored(dir: &Path, archive: &Path) -> PathBuf {
 }
 
 /// The archive's absolute path with symbolic links, `.` and `..` resolved. An archive that does
-/// not exist (yet) keys by its absolute path as given.
+/// not exist (yet) keys by its absolute path as given; an object by `/s3/BUCKET/KEY`.
 fn canonical_key(archive: &Path) -> PathBuf {
+    if let Some(object) = archive.to_str().and_then(|s| s.strip_prefix("s3://")) {
+        // An object (`s3://BUCKET/KEY`) keys as `/s3/BUCKET/KEY`, wherever it is named from.
+        return Path::new("/s3").join(object);
+    }
     std::fs::canonicalize(archive).or_else(|_| std::path::absolute(archive)).unwrap_or_else(|_| archive.to_path_buf())
 }
 

@@ -108,6 +108,14 @@ pub fn apply(plan: Plan, opts: &IndexOptions, progress: &dyn Progress) -> tarfs:
             Err(not) => full(&archive, dest, format!("rebuilt: the old index is stale: {stale}; in full: {not}"), opts),
         },
         Plan::Full { archive, dest, why } => full(&archive, dest, why.to_string(), opts),
+        Plan::Remote { archive, local, why } => {
+            let r = tarfs::ops::remote::write_remote_sidecar(&*archive, local.as_deref(), opts)?;
+            if !r.stored {
+                let reason = "another writer's index was written first (a conditional put); it is kept".to_string();
+                return Ok(done(Action::Skipped, reason, None, r.report.index_path, None));
+            }
+            Ok(indexed(format!("{why}{}", ext_note(&r.report)), &r.report, r.report.index_path.clone()))
+        }
     }
 }
 
@@ -122,6 +130,10 @@ fn full(archive: &Archive, dest: PathBuf, why: String, opts: &IndexOptions) -> t
 fn dry_run(plan: Plan, opts: &IndexOptions) -> tarfs::Result<Done> {
     let (archive, dest, why) = match plan {
         Plan::Compressed { dest, why, .. } => return Ok(done(Action::WouldIndex, why.to_string(), None, dest, None)),
+        Plan::Remote { archive, local, why } => {
+            let dest = local.or_else(|| archive.index_store().map(|s| s.name())).unwrap_or_default();
+            return Ok(done(Action::WouldIndex, why.to_string(), None, dest, None));
+        }
         Plan::Grown { archive, dest, stale } => (archive, dest, tarfs::ops::plan::Why::Stale(stale)),
         Plan::Full { archive, dest, why } => (archive, dest, why),
         other => {

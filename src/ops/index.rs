@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use memmap2::Advice;
 
-use crate::archive::Archive;
+use crate::archive::{Archive, ArchiveFile};
 use crate::error::{Error, IoContext, Result};
 use crate::format::compression::Compression;
 use crate::stream::{scan_stream, StreamEnd};
@@ -147,6 +147,17 @@ impl Binding {
     /// and digest ([`crate::verdict`]).
     pub fn of_stream(digest: u64) -> Binding {
         Binding { stamp: None, source_digest: Some(digest) }
+    }
+
+    /// This binding, with the stamp of the file the stream was read from, if any.
+    pub fn stamped(self, stamp: Option<tarfs::Stamp>) -> Binding {
+        Binding { stamp: stamp.or(self.stamp), ..self }
+    }
+
+    /// The binding of an archive not lent whole (an object): its stamp, and for a compressed
+    /// one `digest`, the xxh3-64 of its bytes read as they were decoded.
+    pub fn of_unlent(archive: &dyn ArchiveFile, digest: Option<u64>) -> Binding {
+        Binding { stamp: Some(archive.stamp()), source_digest: digest }
     }
 
     /// The binding of `archive` as it was opened: its stamp, and for a compressed file the
@@ -535,15 +546,19 @@ pub fn sidecar_freshness(archive: &Archive, dest: &Path, filter: Option<&Filter>
         Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => return Freshness::Missing,
         Err(e) => return Freshness::Corrupt(Corruption::Unreadable(e.to_string())),
     };
-    judge_sidecar(archive, &map, dest, filter)
+    // A few headers of the archive, each read alone (see `Archive::advise_sampling`).
+    archive.advise_sampling(std::iter::empty());
+    let f = judge_sidecar(archive, map.bytes(), dest, filter);
+    archive.advise(Advice::Normal);
+    f
 }
 
-/// The keep-or-rebuild of the sidecar mapped as `map`.
-fn judge_sidecar(archive: &Archive, map: &Archive, dest: &Path, filter: Option<&Filter>) -> Freshness {
-    if tarfs::version_of(map.bytes()).is_ok_and(|v| v.0 == 2) {
-        return judge_v2(archive, map, dest, filter);
+/// The keep-or-rebuild of the sidecar `dest`, whose bytes are `bytes`.
+pub fn judge_sidecar(archive: &dyn ArchiveFile, bytes: &[u8], dest: &Path, filter: Option<&Filter>) -> Freshness {
+    if tarfs::version_of(bytes).is_ok_and(|v| v.0 == 2) {
+        return judge_v2(archive, bytes, dest, filter);
     }
-    let index = match decode_index(map.bytes()) {
+    let index = match decode_index(bytes) {
         Ok(i) => i,
         Err(e) => return Freshness::Corrupt(Corruption::Decode(e)),
     };
@@ -557,15 +572,11 @@ fn judge_sidecar(archive: &Archive, map: &Archive, dest: &Path, filter: Option<&
     if info.record < 2 {
         return Freshness::Stale(Why::OldRecord);
     }
-    if let Err(e) = crate::ops::read::intact_extension(map.bytes(), info) {
+    if let Err(e) = crate::ops::read::intact_extension(bytes, info) {
         return Freshness::Corrupt(Corruption::Extension(e));
     }
     let located = Located { source: Source::Sidecar(dest.to_path_buf()), bytes: IndexBytes::Owned(Vec::new()), base: 0 };
-    // A few headers of the archive, each read alone (see `Archive::advise_sampling`).
-    archive.advise_sampling(std::iter::empty());
-    let v = crate::verdict::keep_sidecar(&judged(info, index.entries.len(), |i| Some(index.entries[i]), &located), archive);
-    archive.advise(Advice::Normal);
-    match v {
+    match crate::verdict::keep_sidecar(&judged(info, index.entries.len(), |i| Some(index.entries[i]), &located), archive) {
         Verdict::Fresh { .. } => Freshness::Fresh { entries: info.entries },
         Verdict::Stale(why) => Freshness::Stale(why),
         Verdict::Corrupt(c) => Freshness::Corrupt(c),
@@ -576,8 +587,8 @@ fn judge_sidecar(archive: &Archive, map: &Archive, dest: &Path, filter: Option<&
 
 /// [`judge_sidecar`] of a v2 sidecar: the same filter, every chunk intact, and the verdict's
 /// keep-or-rebuild.
-fn judge_v2(archive: &Archive, map: &Archive, dest: &Path, filter: Option<&Filter>) -> Freshness {
-    let located = Located { source: Source::Sidecar(dest.to_path_buf()), bytes: IndexBytes::Owned(map.bytes().to_vec()), base: 0 };
+fn judge_v2(archive: &dyn ArchiveFile, bytes: &[u8], dest: &Path, filter: Option<&Filter>) -> Freshness {
+    let located = Located { source: Source::Sidecar(dest.to_path_buf()), bytes: IndexBytes::Owned(bytes.to_vec()), base: 0 };
     let (info, v) = match crate::ops::read::keep_v2(archive, &located) {
         Ok(judged) => judged,
         Err(c) => return Freshness::Corrupt(c),

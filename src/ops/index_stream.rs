@@ -41,6 +41,12 @@ impl Read for Tee<'_> {
 /// reads: plain, as it passes; compressed, decoded, and bound to the compressed bytes (see the
 /// module's documentation).
 pub fn write_any_stream_sidecar(path: &Path, raw: &mut (dyn Read + Send), chunk: usize, dest: &Path, opts: &IndexOptions) -> Result<IndexReport> {
+    write_any_stream_sidecar_stamped(path, raw, chunk, dest, opts, None)
+}
+
+/// [`write_any_stream_sidecar`] of the bytes of a file with `stamp`, which the index records
+/// beside the digest of a compressed one (an object read once as a stream).
+pub fn write_any_stream_sidecar_stamped(path: &Path, raw: &mut (dyn Read + Send), chunk: usize, dest: &Path, opts: &IndexOptions, stamp: Option<crate::format::tarfs::Stamp>) -> Result<IndexReport> {
     let seen = Mutex::new(Seen { len: 0, hash: xxhash_rust::xxh3::Xxh3::new() });
     let mut input = BufReader::with_capacity(1 << 20, Tee { inner: raw, seen: &seen });
     let Some(c) = peek_compression(&mut input, path)? else {
@@ -55,7 +61,7 @@ pub fn write_any_stream_sidecar(path: &Path, raw: &mut (dyn Read + Send), chunk:
         // a tape adds) is the file's too. (What the buffer holds was counted as it was read.)
         std::io::copy(input.get_mut(), &mut std::io::sink()).at(path)?;
         let s = seen.lock().expect("unpoisoned");
-        let info = sink.bind(Binding::of_stream(s.hash.digest())).finish(end.total_len, s.len, &end.end, None)?;
+        let info = sink.bind(Binding::of_stream(s.hash.digest()).stamped(stamp)).finish(end.total_len, s.len, &end.end, None)?;
         Ok((info, end))
     }, |t| &t.0)?;
     Ok(IndexReport::of_stream(dest, &info, end, ext))

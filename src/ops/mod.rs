@@ -20,6 +20,7 @@ pub mod owned;
 pub mod plan;
 pub mod read;
 pub mod recompress;
+pub mod remote;
 pub mod select;
 pub mod shift;
 pub mod verify;

@@ -103,6 +103,9 @@ pub enum Plan {
     Grown { archive: Archive, dest: PathBuf, stale: crate::verdict::Why },
     /// Index the archive in full.
     Full { archive: Archive, dest: PathBuf, why: Why },
+    /// Index an archive that is not a local file (an object) into `local`, or where no local
+    /// file is named, into its own store ([`crate::ops::remote`]).
+    Remote { archive: Box<dyn crate::archive::ArchiveFile>, local: Option<PathBuf>, why: Why },
     /// A dry run: this is what would be done (a [`Plan::Stream`], [`Plan::Compressed`],
     /// [`Plan::Grown`] or [`Plan::Full`]); nothing is written.
     DryRun(Box<Plan>),
@@ -113,6 +116,7 @@ impl Plan {
     pub fn dest(&self) -> Option<&Path> {
         match self {
             Plan::Present | Plan::Embedded { .. } => None,
+            Plan::Remote { local, .. } => local.as_deref(),
             Plan::Fresh { dest, .. } | Plan::Stream { dest, .. } | Plan::Compressed { dest, .. } | Plan::Grown { dest, .. } | Plan::Full { dest, .. } => Some(dest),
             Plan::DryRun(p) => p.dest(),
         }
@@ -144,6 +148,9 @@ pub fn plan(input: &Path, opts: &PlanOptions<'_>) -> Result<Plan> {
             return stream_plan(input, kind, record, opts);
         }
     }
+    if crate::archive::s3::is_url(input) {
+        return remote_plan(input, opts);
+    }
     let archive = Archive::open(input)?;
     crate::ops::journal::refuse_pending(&archive)?;
     let dest = opts.output.map_or_else(|| sidecar_path(input, opts.index_dir), Path::to_path_buf);
@@ -159,6 +166,24 @@ pub fn plan(input: &Path, opts: &PlanOptions<'_>) -> Result<Plan> {
         },
         None => plan_at(archive, dest, why, opts),
     }
+}
+
+/// The plan for an object (`s3://BUCKET/KEY`): its index goes to `--output` or under
+/// `--index-dir` where named, else beside it in its store; the one there is kept when fresh.
+fn remote_plan(input: &Path, opts: &PlanOptions<'_>) -> Result<Plan> {
+    let archive = crate::archive::open_any(input)?;
+    let local = opts.output.map(Path::to_path_buf).or_else(|| opts.index_dir.and_then(|d| d.in_dir(input)));
+    let why = match opts.when {
+        When::Always => Why::Forced,
+        _ => match crate::ops::remote::remote_freshness(&*archive, local.as_deref(), opts.index) {
+            (dest, Freshness::Fresh { entries }) => return Ok(Plan::Fresh { dest, entries, subset: opts.index.filter.is_some() }),
+            (_, Freshness::Missing) => Why::New,
+            (_, Freshness::Stale(why)) => Why::Stale(why),
+            (_, Freshness::Corrupt(why)) => Why::Corrupt(why),
+        },
+    };
+    let plan = Plan::Remote { archive, local, why };
+    Ok(if opts.dry_run { Plan::DryRun(Box::new(plan)) } else { plan })
 }
 
 /// The place in the user's cache for `input`'s sidecar: where no index dir is set and no

@@ -17,7 +17,6 @@ use crate::ops::read::{intact_extension, locate_csv, verdict, Located, Source};
 use crate::scan::Warning;
 use crate::format::compression::Compression;
 use crate::source::compression_of;
-use crate::error::IoContext;
 use crate::scan::{Entry, ScanEnd, ScanOptions, Scanner};
 use std::path::{Path, PathBuf};
 
@@ -267,20 +266,15 @@ fn verify_csv(archive: &dyn ArchiveFile, located: &crate::ops::read::Located, op
 /// Verifies the sidecar of a compressed archive by one pass over its decoded stream: the first
 /// of its sidecars that passes (see [`verify`]).
 fn verify_compressed(archive: &dyn ArchiveFile, c: Compression, index_dir: Option<&IndexDir>, opts: ScanOptions) -> Result<VerifyReport> {
-    let candidates = crate::archive::sidecar_candidates(archive.path(), index_dir);
-    let mut found = Vec::new();
-    for side in &candidates {
-        match std::fs::read(side) {
-            Ok(b) => found.push(Ok((side, b))),
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory) => {}
-            Err(e) => found.push(Err(e).at(side)),
-        }
-    }
+    let found = crate::ops::read::Located::sidecars(archive, index_dir);
     if found.is_empty() {
-        let side = candidates.first().map(|p| p.display().to_string()).unwrap_or_default();
+        let side = match archive.index_store() {
+            Some(store) => store.name().display().to_string(),
+            None => crate::archive::sidecar_candidates(archive.path(), index_dir).first().map(|p| p.display().to_string()).unwrap_or_default(),
+        };
         return Err(Error::Stale { path: archive.path().to_path_buf(), msg: format!("no index (no sidecar {side})") });
     }
-    first_passing(found.into_iter().map(|f| f.and_then(|(side, bytes)| verify_compressed_at(archive, c, side, &bytes, opts))))
+    first_passing(found.into_iter().map(|f| f.map_err(|(_, e)| e).and_then(|l| verify_compressed_at(archive, c, &l.path(archive), l.slice(archive), opts))))
 }
 
 /// Verifies the sidecar `side` (its content `bytes`) of a compressed archive.

@@ -70,17 +70,32 @@ impl Located {
 
     /// The sidecars of `archive`, mapped, in the order readers try them: under the index dir,
     /// beside it, in the user's cache ([`crate::archive::sidecar_candidates`]). Those that do
-    /// not exist are left out; one that cannot be read is its path and error.
+    /// not exist are left out; one that cannot be read is its path and error. An archive that
+    /// keeps its own sidecar ([`ArchiveFile::index_store`], an object's) has it read there,
+    /// after the one under the index dir.
     pub fn sidecars(archive: &dyn ArchiveFile, index_dir: Option<&IndexDir>) -> Vec<std::result::Result<Located, (PathBuf, Error)>> {
         if archive.path().as_os_str() == "-" {
             return Vec::new(); // standard input has no sidecar
         }
-        let open = |side: PathBuf| match Archive::open(&side) {
+        if let Some(store) = archive.index_store() {
+            let local = index_dir.and_then(|d| d.in_dir(archive.path())).and_then(|side| Located::sidecar_file(side));
+            let stored = match store.load() {
+                Ok(None) => None,
+                Ok(Some(bytes)) => Some(Ok(Located { source: Source::Sidecar(store.name()), bytes: IndexBytes::Owned(bytes), base: 0 })),
+                Err(source) => Some(Err((store.name(), Error::Io { path: store.name(), source }))),
+            };
+            return local.into_iter().chain(stored).collect();
+        }
+        sidecar_candidates(archive.path(), index_dir).into_iter().filter_map(Located::sidecar_file).collect()
+    }
+
+    /// The sidecar file `side`, mapped; `None` where there is none.
+    fn sidecar_file(side: PathBuf) -> Option<std::result::Result<Located, (PathBuf, Error)>> {
+        match Archive::open(&side) {
             Ok(map) => Some(Ok(Located { source: Source::Sidecar(side), bytes: IndexBytes::Mapped(std::sync::Arc::new(map)), base: 0 })),
             Err(Error::Io { source, .. }) if matches!(source.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory) => None,
             Err(e) => Some(Err((side, e))),
-        };
-        sidecar_candidates(archive.path(), index_dir).into_iter().filter_map(open).collect()
+        }
     }
 
     /// The index bytes.

@@ -1,0 +1,497 @@
+//! [`ArchiveFile`] over an object in S3-compatible storage (`s3://BUCKET/KEY`), read with range
+//! requests through the `object_store` crate (issue #34).
+//!
+//! - **Opening** is one GET of the object's first [`FIRST_FETCH`] bytes: its answer gives the
+//!   length and the ETag, which is pinned. Every later range GET carries `If-Match: ETAG`, so an
+//!   object replaced during a read is [`S3Error::Changed`], never a mix of old and new bytes.
+//! - **The stamp** of an object is its ETag (hashed into [`Stamp::ino`]) and its last-modified
+//!   time ([`Stamp::mtime`]); `ctime` is zero. The ETag names the content itself, so where it
+//!   holds the verdict reads no sample ([`ArchiveFile::stamp_is_content`]); an object replaced by
+//!   another of the same length has another ETag, and its index is judged entry by entry.
+//! - **Reads** go through a small cache of fetched ranges with read-ahead: a short read fetches
+//!   at least [`MIN_FETCH`] bytes; reads that follow one another double the window up to
+//!   [`MAX_FETCH`]. A header walk over large members thus fetches a little around each header
+//!   and skips the data; a sequential read streams in large ranges.
+//! - **Retries** are `object_store`'s: 5xx, timeouts and connection failures are retried with
+//!   exponential backoff, [`RETRIES`] times within [`RETRY_TIMEOUT`]. What still fails is a
+//!   typed [`S3Error`] naming the object and, where the server answered, the HTTP status.
+//! - **The sidecar** is the object `KEY.tarfs` ([`ArchiveFile::index_store`]), read in one GET
+//!   and kept in the user's cache (`$XDG_CACHE_HOME/tarfs/s3`) under the object's ETag, and
+//!   written with a conditional put (create, or update of the ETag it replaces).
+//! - **Configuration**: the `AWS_*` environment ([`AmazonS3Builder::from_env`]: credentials,
+//!   `AWS_REGION`, `AWS_ENDPOINT_URL`), or `--s3-endpoint` ([`set_endpoint`]). Without an access
+//!   key in the environment, requests are unsigned (public buckets). Plain HTTP is allowed where
+//!   the endpoint says `http://`.
+//! - **Counting**: every HTTP request and the bytes of every answer are counted process-wide
+//!   ([`totals`]); `-v` prints them.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::client::{HttpClient, HttpConnector, HttpError, HttpRequest, HttpResponse, HttpService, ReqwestConnector};
+use object_store::path::Path as Key;
+use object_store::{BackoffConfig, ClientOptions, GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, RetryConfig, UpdateVersion};
+
+use super::file::{ArchiveFile, IndexStore, Reopened};
+use crate::format::compression::Compression;
+use crate::format::tarfs::Stamp;
+use crate::seekpoints::SeekPointsError;
+
+/// The bytes fetched when an object is opened: its first range, which also gives its length and
+/// ETag, and serves the compression's magic and an embedded index's header.
+pub const FIRST_FETCH: u64 = 64 << 10;
+/// The least a read fetches: a header and what follows it, without the data of a large member.
+pub const MIN_FETCH: u64 = 8 << 10;
+/// The most one read-ahead fetches.
+pub const MAX_FETCH: u64 = 8 << 20;
+/// The fetched bytes kept.
+const CACHE_BYTES: u64 = 32 << 20;
+/// Retries of a failed request.
+pub const RETRIES: usize = 4;
+/// How long a request is retried.
+pub const RETRY_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Why an object cannot be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum S3Error {
+    /// The name is not `s3://BUCKET/KEY`.
+    #[error("{0}: not an s3://BUCKET/KEY name")]
+    BadUrl(String),
+    /// The store cannot be set up (a bad endpoint, region or credentials setting).
+    #[error("{url}: cannot set up the S3 client: {source}")]
+    Setup {
+        /// The object.
+        url: String,
+        /// Why.
+        source: object_store::Error,
+    },
+    /// The server answered with an error status (after retries, where it is transient).
+    #[error("{url}: {op} failed: HTTP status {status}")]
+    Status {
+        /// The object.
+        url: String,
+        /// What was asked.
+        op: &'static str,
+        /// The HTTP status of the last answer.
+        status: u16,
+    },
+    /// No answer from the server (after retries).
+    #[error("{url}: {op} failed, no answer from the server: {source}")]
+    Unreachable {
+        /// The object.
+        url: String,
+        /// What was asked.
+        op: &'static str,
+        /// Why.
+        source: object_store::Error,
+    },
+    /// The object was replaced since it was opened (its ETag no longer matches).
+    #[error("{url}: the object changed while it was read (it was opened with ETag {etag})")]
+    Changed {
+        /// The object.
+        url: String,
+        /// The ETag it had when opened.
+        etag: String,
+    },
+    /// The object has no ETag, which pins what is read.
+    #[error("{0}: the server gave the object no ETag")]
+    NoEtag(String),
+}
+
+impl S3Error {
+    /// The I/O error kind readers see it as.
+    pub fn kind(&self) -> io::ErrorKind {
+        match self {
+            S3Error::Status { status: 404, .. } => io::ErrorKind::NotFound,
+            S3Error::Status { status: 401 | 403, .. } => io::ErrorKind::PermissionDenied,
+            S3Error::Unreachable { .. } => io::ErrorKind::TimedOut,
+            S3Error::BadUrl(_) | S3Error::Setup { .. } => io::ErrorKind::InvalidInput,
+            _ => io::ErrorKind::Other,
+        }
+    }
+}
+
+impl From<S3Error> for io::Error {
+    fn from(e: S3Error) -> io::Error {
+        io::Error::new(e.kind(), e)
+    }
+}
+
+/// The endpoint `--s3-endpoint` named, set once at startup.
+static ENDPOINT: OnceLock<String> = OnceLock::new();
+
+/// Uses `url` as the S3 endpoint (`--s3-endpoint`), over `AWS_ENDPOINT_URL`.
+pub fn set_endpoint(url: &str) {
+    let _ = ENDPOINT.set(url.to_string());
+}
+
+/// Requests made and bytes answered, by every object of this process.
+static REQUESTS: AtomicU64 = AtomicU64::new(0);
+static FETCHED: AtomicU64 = AtomicU64::new(0);
+
+/// The HTTP requests this process made to object stores, and the bytes of their answers.
+pub fn totals() -> (u64, u64) {
+    (REQUESTS.load(Ordering::Relaxed), FETCHED.load(Ordering::Relaxed))
+}
+
+/// Whether `path` names an object (`s3://...`).
+pub fn is_url(path: &Path) -> bool {
+    path.as_os_str().as_encoded_bytes().starts_with(b"s3://")
+}
+
+/// `s3://BUCKET/KEY` split.
+fn split(url: &str) -> Result<(&str, &str), S3Error> {
+    let rest = url.strip_prefix("s3://").ok_or_else(|| S3Error::BadUrl(url.into()))?;
+    match rest.split_once('/') {
+        Some((bucket, key)) if !bucket.is_empty() && !key.is_empty() => Ok((bucket, key)),
+        _ => Err(S3Error::BadUrl(url.into())),
+    }
+}
+
+/// The HTTP client under `object_store`'s, which counts every request (retries too) and keeps
+/// the status of the last answer, so that an error can name it.
+#[derive(Debug)]
+struct Counting {
+    inner: HttpClient,
+    last_status: Arc<AtomicU16>,
+}
+
+#[async_trait::async_trait]
+impl HttpService for Counting {
+    async fn call(&self, req: HttpRequest) -> Result<HttpResponse, HttpError> {
+        REQUESTS.fetch_add(1, Ordering::Relaxed);
+        self.last_status.store(0, Ordering::Relaxed);
+        let resp = self.inner.execute(req).await?;
+        self.last_status.store(resp.status().as_u16(), Ordering::Relaxed);
+        let len = resp.headers().get("content-length").and_then(|v| v.to_str().ok()?.parse::<u64>().ok()).unwrap_or(0);
+        FETCHED.fetch_add(len, Ordering::Relaxed);
+        Ok(resp)
+    }
+}
+
+/// Connects [`Counting`] clients.
+#[derive(Debug)]
+struct CountingConnector(Arc<AtomicU16>);
+
+impl HttpConnector for CountingConnector {
+    fn connect(&self, options: &ClientOptions) -> object_store::Result<HttpClient> {
+        let inner = ReqwestConnector::default().connect(options)?;
+        Ok(HttpClient::new(Counting { inner, last_status: self.0.clone() }))
+    }
+}
+
+/// The store for `bucket`, configured the AWS way.
+fn store(url: &str, bucket: &str, last_status: Arc<AtomicU16>) -> Result<AmazonS3, S3Error> {
+    let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket);
+    if let Some(e) = ENDPOINT.get() {
+        b = b.with_endpoint(e);
+    }
+    if b.get_config_value(&AmazonS3ConfigKey::Region).is_none() {
+        b = b.with_region("us-east-1");
+    }
+    let http = b.get_config_value(&AmazonS3ConfigKey::Endpoint).is_some_and(|e| e.starts_with("http://"));
+    let signed = std::env::var_os("AWS_ACCESS_KEY_ID").is_some() || std::env::var_os("AWS_WEB_IDENTITY_TOKEN_FILE").is_some() || std::env::var_os("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI").is_some();
+    let backoff = BackoffConfig { init_backoff: Duration::from_millis(100), max_backoff: Duration::from_secs(2), base: 2.0 };
+    let retry = RetryConfig { backoff, max_retries: RETRIES, retry_timeout: RETRY_TIMEOUT };
+    let client = ClientOptions::new().with_connect_timeout(Duration::from_secs(5)).with_timeout(Duration::from_secs(60)).with_allow_http(http);
+    b.with_client_options(client)
+        .with_retry(retry)
+        .with_skip_signature(!signed)
+        .with_http_connector(CountingConnector(last_status))
+        .build()
+        .map_err(|source| S3Error::Setup { url: url.into(), source })
+}
+
+/// The part of an object shared with decoding threads ([`ArchiveFile::reopen`]).
+struct Remote {
+    url: String,
+    key: Key,
+    store: AmazonS3,
+    runtime: tokio::runtime::Runtime,
+    last_status: Arc<AtomicU16>,
+    etag: String,
+    len: u64,
+    cache: Mutex<Fetched>,
+}
+
+impl fmt::Debug for Remote {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Remote").field("url", &self.url).field("etag", &self.etag).field("len", &self.len).finish()
+    }
+}
+
+/// Ranges fetched, newest last, and where the last read ended (for read-ahead).
+#[derive(Default)]
+struct Fetched {
+    ranges: Vec<(u64, Arc<[u8]>)>,
+    next: u64,
+    window: u64,
+}
+
+impl Fetched {
+    /// `len` bytes at `offset` if a fetched range holds them all.
+    fn find(&mut self, offset: u64, len: u64) -> Option<Vec<u8>> {
+        let i = self.ranges.iter().rposition(|(at, b)| *at <= offset && offset + len <= at + b.len() as u64)?;
+        let (at, bytes) = self.ranges.remove(i);
+        let s = (offset - at) as usize;
+        let out = bytes[s..s + len as usize].to_vec();
+        self.ranges.push((at, bytes));
+        Some(out)
+    }
+
+    /// Keeps `bytes` fetched at `at`, dropping the oldest beyond [`CACHE_BYTES`].
+    fn keep(&mut self, at: u64, bytes: Arc<[u8]>) {
+        self.ranges.push((at, bytes));
+        while self.ranges.iter().map(|(_, b)| b.len() as u64).sum::<u64>() > CACHE_BYTES && self.ranges.len() > 1 {
+            self.ranges.remove(0);
+        }
+    }
+
+    /// How much to fetch for a read of `len` at `offset`: at least [`MIN_FETCH`]; where the
+    /// read follows the last one, twice the last window, up to [`MAX_FETCH`].
+    fn window(&mut self, offset: u64, len: u64) -> u64 {
+        self.window = if offset == self.next && self.window > 0 { (self.window * 2).min(MAX_FETCH) } else { MIN_FETCH };
+        self.window.max(len)
+    }
+}
+
+impl Remote {
+    /// The typed error of a failed `op` on `key`.
+    fn error(&self, op: &'static str, key_url: &str, e: object_store::Error) -> S3Error {
+        let status = self.last_status.load(Ordering::Relaxed);
+        match e {
+            object_store::Error::Precondition { .. } => S3Error::Changed { url: key_url.into(), etag: self.etag.clone() },
+            object_store::Error::NotFound { .. } => S3Error::Status { url: key_url.into(), op, status: 404 },
+            _ if status >= 300 => S3Error::Status { url: key_url.into(), op, status },
+            source => S3Error::Unreachable { url: key_url.into(), op, source },
+        }
+    }
+
+    /// Bytes `range` of the object, as it was opened.
+    fn get(&self, range: std::ops::Range<u64>) -> Result<Vec<u8>, S3Error> {
+        let opts = GetOptions { if_match: Some(self.etag.clone()), range: Some(GetRange::Bounded(range)), ..Default::default() };
+        let got = self.runtime.block_on(async {
+            let r = self.store.get_opts(&self.key, opts).await?;
+            r.bytes().await
+        });
+        got.map(|b| b.to_vec()).map_err(|e| self.error("GET", &self.url, e))
+    }
+
+    /// `len` bytes at `offset` (fewer only at the end), from the fetched ranges or fetched now
+    /// with read-ahead.
+    fn read(&self, offset: u64, len: usize) -> Result<Vec<u8>, S3Error> {
+        let len = (len as u64).min(self.len.saturating_sub(offset));
+        if len == 0 {
+            return Ok(Vec::new());
+        }
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(hit) = cache.find(offset, len) {
+            cache.next = offset + len;
+            return Ok(hit);
+        }
+        let want = cache.window(offset, len).min(self.len - offset);
+        cache.next = offset + len;
+        drop(cache);
+        let bytes = self.get(offset..offset + want)?;
+        if (bytes.len() as u64) < len {
+            return Err(S3Error::Changed { url: self.url.clone(), etag: self.etag.clone() });
+        }
+        let out = bytes[..len as usize].to_vec();
+        self.cache.lock().unwrap_or_else(|p| p.into_inner()).keep(offset, bytes.into());
+        Ok(out)
+    }
+}
+
+impl Reopened for Arc<Remote> {
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn read_into(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+        let got = self.read(offset, buf.len())?;
+        buf[..got.len()].copy_from_slice(&got);
+        Ok(got.len())
+    }
+}
+
+/// An object in S3-compatible storage, read by range requests.
+#[derive(Debug)]
+pub struct S3Object {
+    path: PathBuf,
+    remote: Arc<Remote>,
+    stamp: Stamp,
+    compression: Option<Compression>,
+    sidecar: Sidecar,
+}
+
+impl S3Object {
+    /// Opens `s3://BUCKET/KEY`: one GET of its first bytes, which pins its ETag.
+    pub fn open(url: &str) -> Result<S3Object, S3Error> {
+        let (bucket, name) = split(url)?;
+        let last_status = Arc::new(AtomicU16::new(0));
+        let store = store(url, bucket, last_status.clone())?;
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().map_err(|e| S3Error::Setup { url: url.into(), source: object_store::Error::Generic { store: "S3", source: Box::new(e) } })?;
+        let key = Key::from(name);
+        let mut remote = Remote { url: url.into(), key, store, runtime, last_status, etag: String::new(), len: 0, cache: Mutex::default() };
+        let (meta, first) = first_range(&remote)?;
+        remote.etag = meta.e_tag.clone().ok_or_else(|| S3Error::NoEtag(url.into()))?;
+        remote.len = meta.size;
+        let stamp = Stamp { ino: xxhash_rust::xxh3::xxh3_64(remote.etag.as_bytes()), mtime: (meta.last_modified.timestamp(), meta.last_modified.timestamp_subsec_nanos()), ctime: (0, 0) };
+        let compression = Compression::detect(&first[..first.len().min(Compression::HEAD)]);
+        if !first.is_empty() {
+            remote.cache.get_mut().unwrap_or_else(|p| p.into_inner()).keep(0, first.into());
+        }
+        let remote = Arc::new(remote);
+        let sidecar = Sidecar { url: format!("{url}.tarfs"), key: Key::from(format!("{name}.tarfs")), remote: remote.clone(), seen: Mutex::new(None) };
+        Ok(S3Object { path: PathBuf::from(url), remote, stamp, compression, sidecar })
+    }
+
+    /// The ETag the object was opened with.
+    pub fn etag(&self) -> &str {
+        &self.remote.etag
+    }
+}
+
+/// The object's metadata and first [`FIRST_FETCH`] bytes, in one GET (an empty object, which
+/// has no first range, in a HEAD).
+fn first_range(r: &Remote) -> Result<(object_store::ObjectMeta, Vec<u8>), S3Error> {
+    let opts = GetOptions { range: Some(GetRange::Bounded(0..FIRST_FETCH)), ..Default::default() };
+    let got = r.runtime.block_on(async {
+        let g = r.store.get_opts(&r.key, opts).await?;
+        let meta = g.meta.clone();
+        Ok::<_, object_store::Error>((meta, g.bytes().await?.to_vec()))
+    });
+    match got {
+        Ok(x) => Ok(x),
+        // 416: the range is not satisfiable, the object is empty.
+        Err(_) if r.last_status.load(Ordering::Relaxed) == 416 => {
+            let meta = r.runtime.block_on(r.store.head(&r.key)).map_err(|e| r.error("HEAD", &r.url, e))?;
+            Ok((meta, Vec::new()))
+        }
+        Err(e) => Err(r.error("GET", &r.url, e)),
+    }
+}
+
+impl ArchiveFile for S3Object {
+    fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn len(&self) -> u64 {
+        self.remote.len
+    }
+
+    fn stamp(&self) -> Stamp {
+        self.stamp
+    }
+
+    fn identity(&self) -> (u64, u64) {
+        (0, self.stamp.ino)
+    }
+
+    fn compression(&self) -> Option<Compression> {
+        self.compression
+    }
+
+    fn read_at(&self, offset: u64, len: usize) -> io::Result<Cow<'_, [u8]>> {
+        Ok(Cow::Owned(self.remote.read(offset, len)?))
+    }
+
+    fn stamp_is_content(&self) -> bool {
+        true
+    }
+
+    fn index_store(&self) -> Option<&dyn IndexStore> {
+        Some(&self.sidecar)
+    }
+
+    fn reopen(&self) -> std::result::Result<Box<dyn Reopened>, SeekPointsError> {
+        Ok(Box::new(self.remote.clone()))
+    }
+}
+
+/// The sidecar object `KEY.tarfs`, and the user's cache of it under the archive's ETag.
+#[derive(Debug)]
+struct Sidecar {
+    url: String,
+    key: Key,
+    remote: Arc<Remote>,
+    /// The ETag of the sidecar object when it was loaded: a rewrite replaces only that one.
+    seen: Mutex<Option<String>>,
+}
+
+impl Sidecar {
+    /// The cached copy of the sidecar of the archive as it was opened.
+    fn cached(&self) -> Option<PathBuf> {
+        let base = match std::env::var_os("XDG_CACHE_HOME").map(PathBuf::from) {
+            Some(d) if d.is_absolute() => d,
+            _ => PathBuf::from(std::env::var_os("HOME")?).join(".cache"),
+        };
+        let dir = base.join("tarfs/s3");
+        let name = format!("{:016x}-{:016x}.tarfs", xxhash_rust::xxh3::xxh3_64(self.url.as_bytes()), xxhash_rust::xxh3::xxh3_64(self.remote.etag.as_bytes()));
+        Some(dir.join(name))
+    }
+
+    /// Keeps `bytes` in the cache; a cache that cannot be written is passed over (it only
+    /// saves a GET).
+    fn cache(&self, bytes: &[u8]) {
+        let Some(p) = self.cached() else { return };
+        let tmp = p.with_extension(format!("tarfs-tmp{}", std::process::id()));
+        if p.parent().is_some_and(|d| std::fs::create_dir_all(d).is_ok()) && std::fs::write(&tmp, bytes).is_ok() {
+            let _ = std::fs::rename(&tmp, &p);
+        }
+    }
+}
+
+impl IndexStore for Sidecar {
+    fn name(&self) -> PathBuf {
+        PathBuf::from(&self.url)
+    }
+
+    fn load(&self) -> io::Result<Option<Vec<u8>>> {
+        if let Some(bytes) = self.cached().and_then(|p| std::fs::read(p).ok()) {
+            return Ok(Some(bytes));
+        }
+        let r = &self.remote;
+        let got = r.runtime.block_on(async {
+            let g = r.store.get_opts(&self.key, GetOptions::default()).await?;
+            let etag = g.meta.e_tag.clone();
+            Ok::<_, object_store::Error>((etag, g.bytes().await?.to_vec()))
+        });
+        match got {
+            Ok((etag, bytes)) => {
+                *self.seen.lock().unwrap_or_else(|p| p.into_inner()) = etag;
+                self.cache(&bytes);
+                Ok(Some(bytes))
+            }
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(r.error("GET", &self.url, e).into()),
+        }
+    }
+
+    fn store(&self, bytes: Vec<u8>) -> io::Result<bool> {
+        let r = &self.remote;
+        let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let mode = match seen {
+            Some(e_tag) => PutMode::Update(UpdateVersion { e_tag: Some(e_tag), version: None }),
+            None => PutMode::Create,
+        };
+        let opts = PutOptions { mode, ..Default::default() };
+        let put = r.runtime.block_on(r.store.put_opts(&self.key, PutPayload::from(bytes.clone()), opts));
+        match put {
+            Ok(_) => {
+                self.cache(&bytes);
+                Ok(true)
+            }
+            // Another writer's index got there first: theirs is kept.
+            Err(object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. }) => Ok(false),
+            Err(e) => Err(r.error("PUT", &self.url, e).into()),
+        }
+    }
+}

@@ -1,0 +1,82 @@
+//! Indexing an archive that is not a local file: an object in S3-compatible storage (issue
+//! #34), read through [`ArchiveFile`] and never lent whole.
+//!
+//! - A plain tar is indexed by a header walk ([`crate::stream::scan_unlent`]): a little is
+//!   fetched around each header, member data is skipped.
+//! - A compressed one is read once, front to back, and decoded as a stream; its index is bound
+//!   to its stamp (the ETag) and the digest of its bytes. No seek points are recorded (their
+//!   passes read a mapped file): a member is read by decoding from the start.
+//! - The index goes to the local file `local` where one is named (`--output`, `--index-dir`),
+//!   else to the archive's own [`IndexStore`] (the object `KEY.tarfs`, written with a
+//!   conditional put).
+
+use std::path::{Path, PathBuf};
+
+use crate::archive::{ArchiveFile, IndexStore, RawStream};
+use crate::error::{Error, IoContext, Result};
+use crate::ops::index::{judge_sidecar, write_index_file, Binding, EntrySink, Freshness, IndexOptions, IndexReport};
+use crate::ops::index_stream::write_any_stream_sidecar_stamped;
+
+/// Where an index written for a remote archive went.
+#[derive(Debug)]
+pub struct RemoteIndexed {
+    /// What was written.
+    pub report: IndexReport,
+    /// `false` when another writer's sidecar got there first (the conditional put lost) and is
+    /// kept.
+    pub stored: bool,
+}
+
+/// The keep-or-rebuild of the sidecar of `archive`: the local file `local` where one is named,
+/// else the one its store keeps (the verdict of [`judge_sidecar`]); with its name.
+pub fn remote_freshness(archive: &dyn ArchiveFile, local: Option<&Path>, opts: &IndexOptions) -> (PathBuf, Freshness) {
+    let filter = opts.filter.as_ref();
+    if let Some(dest) = local {
+        return match std::fs::read(dest) {
+            Ok(bytes) => (dest.to_path_buf(), judge_sidecar(archive, &bytes, dest, filter)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (dest.to_path_buf(), Freshness::Missing),
+            Err(e) => (dest.to_path_buf(), Freshness::Corrupt(crate::verdict::Corruption::Unreadable(e.to_string()))),
+        };
+    }
+    let Some(store) = archive.index_store() else { return (PathBuf::new(), Freshness::Missing) };
+    let name = store.name();
+    let f = match store.load() {
+        Ok(Some(bytes)) => judge_sidecar(archive, &bytes, &name, filter),
+        Ok(None) => Freshness::Missing,
+        Err(e) => Freshness::Corrupt(crate::verdict::Corruption::Unreadable(e.to_string())),
+    };
+    (name, f)
+}
+
+/// Indexes `archive` into `local`, or into its store where no local file is named.
+pub fn write_remote_sidecar(archive: &dyn ArchiveFile, local: Option<&Path>, opts: &IndexOptions) -> Result<RemoteIndexed> {
+    if let Some(dest) = local {
+        return Ok(RemoteIndexed { report: index_into(archive, dest, opts)?, stored: true });
+    }
+    let store: &dyn IndexStore = archive.index_store().ok_or_else(|| Error::Io { path: archive.path().to_path_buf(), source: std::io::Error::other("no place for its index: name one with --index-dir or --output") })?;
+    let dir = tempfile::TempDir::new().at(Path::new("/tmp"))?;
+    let tmp = dir.path().join("index.tarfs");
+    let mut report = index_into(archive, &tmp, opts)?;
+    let bytes = std::fs::read(&tmp).at(&tmp)?;
+    let name = store.name();
+    let stored = store.store(bytes).at(&name)?;
+    report.index_path = name;
+    Ok(RemoteIndexed { report, stored })
+}
+
+/// Indexes `archive` into the local file `dest`, atomically.
+fn index_into(archive: &dyn ArchiveFile, dest: &Path, opts: &IndexOptions) -> Result<IndexReport> {
+    let path = archive.path();
+    let perm = crate::ops::atomic::Perm::Default;
+    if archive.compression().is_some() {
+        let mut raw = RawStream::new(archive, 0);
+        return write_any_stream_sidecar_stamped(path, &mut raw, 1 << 20, dest, opts, Some(archive.stamp()));
+    }
+    let ((info, end), (ext_len, ext_names)) = write_index_file(dest, None, perm, |w| {
+        let mut sink = EntrySink::new(path, w, opts.filter.as_ref())?.bind(Binding::of_unlent(archive, None));
+        let end = crate::stream::scan_unlent(archive, opts.scan, |e| sink.push(e))?;
+        let info = sink.finish(end.total_len, 0, &end.end, None)?;
+        Ok((info, end.end))
+    }, |t| &t.0)?;
+    Ok(IndexReport { index_path: dest.to_path_buf(), members: end.members, entries: info.entries, bytes: archive.len(), end, ext_len, ext_names, seek: None })
+}
