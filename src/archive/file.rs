@@ -69,8 +69,11 @@ pub trait ArchiveFile: Send + Sync + fmt::Debug {
 pub trait IndexStore: fmt::Debug {
     /// Its name, in messages.
     fn name(&self) -> std::path::PathBuf;
-    /// Its bytes, in one read; `None` when there is none.
+    /// Its bytes, in one read (or from a local copy); `None` when there is none.
     fn load(&self) -> io::Result<Option<Vec<u8>>>;
+    /// Its bytes as the store has them now, past any local copy (which a rewrite then
+    /// replaces only if nobody else has since).
+    fn refresh(&self) -> io::Result<Option<Vec<u8>>>;
     /// Writes `bytes` as the sidecar, unless another writer's got there first since it was
     /// loaded (then `false`, and theirs is kept).
     fn store(&self, bytes: Vec<u8>) -> io::Result<bool>;

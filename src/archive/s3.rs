@@ -4,8 +4,8 @@
 //! - **Opening** is one GET of the object's first [`FIRST_FETCH`] bytes: its answer gives the
 //!   length and the ETag, which is pinned. Every later range GET carries `If-Match: ETAG`, so an
 //!   object replaced during a read is [`S3Error::Changed`], never a mix of old and new bytes.
-//! - **The stamp** of an object is its ETag (hashed into [`Stamp::ino`]) and its last-modified
-//!   time ([`Stamp::mtime`]); `ctime` is zero. The ETag names the content itself, so where it
+//! - **The stamp** of an object is its ETag, hashed into [`Stamp::ino`]; `mtime` and `ctime`
+//!   are zero (the same bytes uploaded again have a new last-modified time, and the same ETag). The ETag names the content itself, so where it
 //!   holds the verdict reads no sample ([`ArchiveFile::stamp_is_content`]); an object replaced by
 //!   another of the same length has another ETag, and its index is judged entry by entry.
 //! - **Reads** go through a small cache of fetched ranges with read-ahead: a short read fetches
@@ -342,7 +342,8 @@ impl S3Object {
         let (meta, first) = first_range(&remote)?;
         remote.etag = meta.e_tag.clone().ok_or_else(|| S3Error::NoEtag(url.into()))?;
         remote.len = meta.size;
-        let stamp = Stamp { ino: xxhash_rust::xxh3::xxh3_64(remote.etag.as_bytes()), mtime: (meta.last_modified.timestamp(), meta.last_modified.timestamp_subsec_nanos()), ctime: (0, 0) };
+        // The ETag alone: the same bytes uploaded again (a new last-modified time) are the same.
+        let stamp = Stamp { ino: xxhash_rust::xxh3::xxh3_64(remote.etag.as_bytes()), mtime: (0, 0), ctime: (0, 0) };
         let compression = Compression::detect(&first[..first.len().min(Compression::HEAD)]);
         if !first.is_empty() {
             remote.cache.get_mut().unwrap_or_else(|p| p.into_inner()).keep(0, first.into());
@@ -455,9 +456,13 @@ impl IndexStore for Sidecar {
     }
 
     fn load(&self) -> io::Result<Option<Vec<u8>>> {
-        if let Some(bytes) = self.cached().and_then(|p| std::fs::read(p).ok()) {
-            return Ok(Some(bytes));
+        match self.cached().and_then(|p| std::fs::read(p).ok()) {
+            Some(bytes) => Ok(Some(bytes)),
+            None => self.refresh(),
         }
+    }
+
+    fn refresh(&self) -> io::Result<Option<Vec<u8>>> {
         let r = &self.remote;
         let got = r.runtime.block_on(async {
             let g = r.store.get_opts(&self.key, GetOptions::default()).await?;
@@ -485,7 +490,8 @@ impl IndexStore for Sidecar {
         let opts = PutOptions { mode, ..Default::default() };
         let put = r.runtime.block_on(r.store.put_opts(&self.key, PutPayload::from(bytes.clone()), opts));
         match put {
-            Ok(_) => {
+            Ok(put) => {
+                *self.seen.lock().unwrap_or_else(|p| p.into_inner()) = put.e_tag;
                 self.cache(&bytes);
                 Ok(true)
             }

@@ -40,10 +40,15 @@ pub fn remote_freshness(archive: &dyn ArchiveFile, local: Option<&Path>, opts: &
     }
     let Some(store) = archive.index_store() else { return (PathBuf::new(), Freshness::Missing) };
     let name = store.name();
-    let f = match store.load() {
+    let judge = |got: std::io::Result<Option<Vec<u8>>>| match got {
         Ok(Some(bytes)) => judge_sidecar(archive, &bytes, &name, filter),
         Ok(None) => Freshness::Missing,
         Err(e) => Freshness::Corrupt(crate::verdict::Corruption::Unreadable(e.to_string())),
+    };
+    // A local copy that will not do: the store's own, which a rewrite then replaces.
+    let f = match judge(store.load()) {
+        Freshness::Fresh { entries } => Freshness::Fresh { entries },
+        _ => judge(store.refresh()),
     };
     (name, f)
 }

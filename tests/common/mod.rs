@@ -241,6 +241,7 @@ impl Drop for ReadOnlyDir {
     }
 }
 pub mod synthetic;
+pub mod s3;
 
 /// A `git archive` tarball (a pax global header with the commit) of a small repository made in
 /// `dir`: a C file under `src/`, a README and a symbolic link. Returns `dir/git.tar`.

@@ -1,0 +1,258 @@
+//! Archives on object storage (issue #34), against a real S3 server: SeaweedFS on 127.0.0.1
+//! (tests/common/s3.rs), with a counting, fault-injecting proxy in front where requests are
+//! counted or 503s injected. Every command is the `tarfs` binary with `--s3-endpoint`.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStringExt;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::s3::{Proxy, S3Server};
+use common::{corpus_dir, tarfs, truth};
+use tarfs::archive::Archive;
+use tarfs::ops::read::Reader;
+use tarfs::ScanOptions;
+
+/// `tarfs --s3-endpoint ENDPOINT ARGS...`, with `cache` as the user's cache (`None`: none).
+fn remote(endpoint: &str, cache: Option<&Path>) -> Command {
+    let mut c = tarfs();
+    c.arg("--s3-endpoint").arg(endpoint).env_remove("AWS_ACCESS_KEY_ID").env_remove("AWS_ENDPOINT_URL").env("AWS_REGION", "us-east-1");
+    if let Some(cache) = cache {
+        c.env("XDG_CACHE_HOME", cache);
+    }
+    c
+}
+
+/// Status, stdout and stderr.
+fn said(out: &Output) -> (bool, String, String) {
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// The regular members of a local archive, by name (each once).
+fn regular_names(archive: &Path) -> Vec<Vec<u8>> {
+    let a = Archive::open(archive).unwrap();
+    let r = Reader::open(&a, None, ScanOptions::default()).unwrap();
+    let mut names = Vec::new();
+    let _ = r.for_each(|e| {
+        let name = e.path().into_owned();
+        if matches!(e.typeflag, b'0' | 0) && e.size <= 8 << 20 && !names.contains(&name) {
+            names.push(name);
+        }
+        Ok(())
+    });
+    names
+}
+
+/// The tree under `dir`: each path with its length and digest, or its link.
+fn tree(dir: &Path) -> BTreeMap<String, String> {
+    walkdir::WalkDir::new(dir).min_depth(1).into_iter().filter_map(Result::ok).map(|e| {
+        let meta = e.path().symlink_metadata().unwrap();
+        let what = if meta.file_type().is_symlink() {
+            format!("-> {}", std::fs::read_link(e.path()).unwrap().display())
+        } else if meta.is_file() {
+            // The length, and the first 4 MiB (a sparse member may be gigabytes of holes).
+            let mut head = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::Read::take(std::fs::File::open(e.path()).unwrap(), 4 << 20), &mut head).unwrap();
+            format!("{} {:x}", meta.len(), xxhash_rust::xxh3::xxh3_64(&head))
+        } else {
+            "dir".into()
+        };
+        (e.path().strip_prefix(dir).unwrap().display().to_string(), what)
+    }).collect()
+}
+
+/// The corpus archives Python and Go both read, plain and compressed.
+fn corpus() -> Vec<std::path::PathBuf> {
+    truth().iter().filter(|t| t["python_ok"] == true && t["go_ok"] == true).map(|t| corpus_dir().join(t["file"].as_str().unwrap())).collect()
+}
+
+/// What `tarfs` says of `archive`: `ls`, `cat` of every regular member, `verify`, and the tree
+/// `extract` leaves under `out`.
+fn answers(cmd: &dyn Fn() -> Command, archive: &std::ffi::OsStr, names: &[Vec<u8>], out: &Path) -> Vec<String> {
+    let ls = said(&cmd().arg("ls").arg(archive).output().unwrap());
+    let cat = cmd().arg("cat").arg(archive).args(names.iter().map(|n| OsString::from_vec(n.clone()))).output().unwrap();
+    let verify = said(&cmd().arg("verify").arg(archive).output().unwrap());
+    std::fs::create_dir_all(out).unwrap();
+    let x = said(&cmd().arg("extract").arg(archive).arg("-C").arg(out).output().unwrap());
+    let cat = format!("cat {} {} bytes {:x}", cat.status.success(), cat.stdout.len(), xxhash_rust::xxh3::xxh3_64(&cat.stdout));
+    vec![format!("ls {} {}", ls.0, ls.1), cat, format!("verify {}", verify.0), format!("extract {} {:?}", x.0, tree(out))]
+}
+
+#[test]
+fn the_corpus_on_s3_answers_as_the_local_files() {
+    let Some(server) = S3Server::start() else { return };
+    server.bucket("corpus");
+    let dir = tempfile::tempdir().unwrap();
+    let endpoint = server.endpoint();
+    let (mut compared, mut failures) = (0, Vec::new());
+    let archives = corpus();
+    assert!(archives.len() > 40, "{} corpus archives", archives.len());
+    for (k, local) in archives.iter().enumerate() {
+        let key = format!("c{k}.tar");
+        server.put("corpus", &key, &std::fs::read(local).unwrap());
+        let url = OsString::from(format!("s3://corpus/{key}"));
+        let names = regular_names(local);
+        let want = answers(&|| tarfs(), local.as_os_str(), &names, &dir.path().join(format!("{k}-local")));
+        let scanned = answers(&|| remote(&endpoint, None), &url, &names, &dir.path().join(format!("{k}-scan")));
+        let index = said(&remote(&endpoint, None).arg("index").arg(&url).output().unwrap());
+        let indexed = answers(&|| remote(&endpoint, None), &url, &names, &dir.path().join(format!("{k}-indexed")));
+        let label = local.strip_prefix(corpus_dir()).unwrap().display().to_string();
+        for (how, got) in [("scanned", scanned), ("indexed", indexed)] {
+            // verify of an archive without an index fails alike; once indexed, the remote one passes.
+            let fair = |v: &[String]| v.iter().filter(|l| !l.starts_with("verify")).cloned().collect::<Vec<_>>();
+            if fair(&got) != fair(&want) {
+                failures.push(format!("{label} ({how}): local {want:?}\n  s3 {got:?}"));
+            }
+        }
+        if !index.0 {
+            failures.push(format!("{label}: index failed: {}", index.2));
+        } else if !said(&remote(&endpoint, None).arg("verify").arg(&url).output().unwrap()).0 {
+            failures.push(format!("{label}: verify of the indexed object failed"));
+        }
+        compared += 1;
+    }
+    assert!(failures.is_empty(), "{} of {compared} differ:\n{}", failures.len(), failures.join("\n"));
+    eprintln!("{compared} corpus archives compared on S3");
+}
+
+/// A plain tar of `n` members of `size` bytes each (`fill` their byte), named m0000, m0001...
+fn plain_tar(n: usize, size: usize, fill: u8) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for i in 0..n {
+        let mut h = tar::Header::new_ustar();
+        h.set_size(size as u64);
+        h.set_mode(0o644);
+        h.set_mtime(1_700_000_000);
+        h.set_cksum();
+        b.append_data(&mut h, format!("m{i:04}"), &vec![fill.wrapping_add(i as u8); size][..]).unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+#[test]
+fn an_object_replaced_by_another_of_the_same_length_answers_anew() {
+    let Some(server) = S3Server::start() else { return };
+    server.bucket("bkt");
+    let cache = tempfile::tempdir().unwrap();
+    let old = plain_tar(3, 1000, b'a');
+    let new = plain_tar(3, 1000, b'x');
+    assert_eq!(old.len(), new.len());
+    server.put("bkt", "r.tar", &old);
+    let endpoint = server.endpoint();
+    let cmd = || remote(&endpoint, Some(cache.path()));
+    assert!(said(&cmd().args(["index", "s3://bkt/r.tar"]).output().unwrap()).0);
+    let cat = cmd().args(["cat", "s3://bkt/r.tar", "m0001"]).output().unwrap();
+    assert_eq!(cat.stdout, vec![b'b'; 1000]);
+    server.put("bkt", "r.tar", &new);
+    let cat = cmd().args(["cat", "s3://bkt/r.tar", "m0001"]).output().unwrap();
+    assert_eq!(cat.stdout, vec![b'y'; 1000], "the new object's bytes, not the old: {}", String::from_utf8_lossy(&cat.stderr));
+    // index sees the old sidecar stale (another ETag) and writes a new one over it.
+    let (ok, _, err) = said(&cmd().args(["-v", "index", "s3://bkt/r.tar"]).output().unwrap());
+    assert!(ok && err.contains("r.tar: indexed (rebuilt: the old index is stale"), "{err}");
+    let (ok, _, err) = said(&cmd().args(["-v", "index", "s3://bkt/r.tar"]).output().unwrap());
+    assert!(ok && err.contains("r.tar: skipped (fresh)"), "{err}");
+    // The same bytes uploaded again (a new last-modified time, the same ETag): still fresh.
+    server.put("bkt", "r.tar", &new);
+    let (ok, _, err) = said(&cmd().args(["-v", "index", "s3://bkt/r.tar"]).output().unwrap());
+    assert!(ok && err.contains("r.tar: skipped (fresh)"), "{err}");
+}
+
+/// The library, in this process (the only test here that is not the binary): two writers of
+/// one sidecar, and an object replaced between two reads.
+#[test]
+fn conditional_puts_and_a_pinned_etag() {
+    use tarfs::archive::s3::{S3Error, S3Object};
+    use tarfs::archive::ArchiveFile;
+    let Some(server) = S3Server::start() else { return };
+    server.bucket("bkt");
+    let cache = tempfile::tempdir().unwrap();
+    std::env::set_var("AWS_ENDPOINT_URL", server.endpoint());
+    std::env::set_var("XDG_CACHE_HOME", cache.path());
+    std::env::remove_var("AWS_ACCESS_KEY_ID");
+    let tar = plain_tar(40, 8192, b'a');
+    server.put("bkt", "w.tar", &tar);
+    let (a, b) = (S3Object::open("s3://bkt/w.tar").unwrap(), S3Object::open("s3://bkt/w.tar").unwrap());
+    let (sa, sb) = (a.index_store().unwrap(), b.index_store().unwrap());
+    assert_eq!((sa.load().unwrap(), sb.load().unwrap()), (None, None));
+    assert!(sa.store(b"one".to_vec()).unwrap(), "the first create wins");
+    assert!(!sb.store(b"two".to_vec()).unwrap(), "the second create loses");
+    assert_eq!(sb.refresh().unwrap().as_deref(), Some(&b"one"[..]));
+    assert!(sb.store(b"three".to_vec()).unwrap(), "an update of the sidecar it read wins");
+    assert!(!sa.store(b"four".to_vec()).unwrap(), "an update of a sidecar replaced since loses");
+    assert_eq!(sa.refresh().unwrap().as_deref(), Some(&b"three"[..]));
+    // The object replaced after opening: a read of bytes not fetched yet is an error, not new bytes.
+    assert_eq!(&*a.read_at(100, 10).unwrap(), &tar[100..110]);
+    server.put("bkt", "w.tar", &plain_tar(40, 8192, b'z'));
+    let e = a.read_at(300_000, 10).unwrap_err();
+    let inner = e.get_ref().and_then(|e| e.downcast_ref::<S3Error>());
+    assert!(matches!(inner, Some(S3Error::Changed { .. })), "{e:?}");
+    assert!(e.to_string().contains("s3://bkt/w.tar"), "{e}");
+}
+
+/// The GET requests of `lines` ("METHOD PATH RANGE STATUS BYTES"), and the bytes they fetched.
+fn gets(lines: &[String]) -> (usize, u64) {
+    let g: Vec<_> = lines.iter().filter(|l| l.starts_with("GET ")).collect();
+    (g.len(), g.iter().map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap()).sum())
+}
+
+#[test]
+fn requests_are_counted_and_few() {
+    let Some(server) = S3Server::start() else { return };
+    server.bucket("bkt");
+    let big = plain_tar(40, 1 << 20, 0);
+    server.put("bkt", "big.tar", &big);
+    let proxy = Proxy::start(server.port, 0);
+    let endpoint = proxy.endpoint();
+    let cache = tempfile::tempdir().unwrap();
+    let cmd = || remote(&endpoint, Some(cache.path()));
+    let (ok, _, err) = said(&cmd().args(["-v", "index", "s3://bkt/big.tar"]).output().unwrap());
+    assert!(ok, "{err}");
+    let seen = proxy.requests();
+    let (n, bytes) = gets(&seen);
+    let share = bytes as f64 / big.len() as f64;
+    eprintln!("index of 40 members of 1 MiB: {} requests, {n} GETs, {bytes} bytes fetched ({:.2}% of {}); tarfs -v: {}", seen.len(), share * 100.0, big.len(), err.trim());
+    assert!(share <= 0.02, "indexing fetched {:.2}% of the object", share * 100.0);
+    // cat of one member, the index cached: the opening GET (which pins the ETag) and one range GET.
+    let before = proxy.requests().len();
+    let cat = cmd().args(["cat", "s3://bkt/big.tar", "m0020"]).output().unwrap();
+    assert_eq!(cat.stdout, vec![20u8; 1 << 20]);
+    let cat_requests = proxy.requests()[before..].to_vec();
+    eprintln!("cat, index cached: {cat_requests:?}");
+    assert_eq!(cat_requests.len(), 2, "{cat_requests:?}");
+    assert!(cat_requests.iter().all(|l| l.starts_with("GET /bkt/big.tar bytes=")));
+    // Nothing cached: the index is fetched in one GET more.
+    let empty = tempfile::tempdir().unwrap();
+    let before = proxy.requests().len();
+    let cat = remote(&endpoint, Some(empty.path())).args(["cat", "s3://bkt/big.tar", "m0030"]).output().unwrap();
+    assert_eq!(cat.stdout, vec![30u8; 1 << 20]);
+    let uncached = proxy.requests()[before..].to_vec();
+    eprintln!("cat, nothing cached: {uncached:?}");
+    assert!(uncached.len() <= 3, "{uncached:?}");
+}
+
+#[test]
+fn transient_errors_are_retried_and_lasting_ones_name_the_object() {
+    let Some(mut server) = S3Server::start() else { return };
+    server.bucket("bkt");
+    server.put("bkt", "t.tar", &plain_tar(5, 100, b'a'));
+    // The proxy answers its first three requests with 503: retried, then answered.
+    let proxy = Proxy::start(server.port, 3);
+    let (ok, out, err) = said(&remote(&proxy.endpoint(), None).args(["ls", "s3://bkt/t.tar"]).output().unwrap());
+    assert!(ok, "{err}");
+    assert_eq!(out.lines().count(), 5);
+    let seen = proxy.requests();
+    assert_eq!(seen.iter().filter(|l| l.contains(" 503 ")).count(), 3, "{seen:?}");
+    // A missing object: its name and the status.
+    let (ok, _, err) = said(&remote(&server.endpoint(), None).args(["ls", "s3://bkt/missing.tar"]).output().unwrap());
+    assert!(!ok && err.contains("s3://bkt/missing.tar") && err.contains("404"), "{err}");
+    // The server gone: a clear error naming the object, after the bounded retries.
+    let endpoint = server.endpoint();
+    server.stop();
+    let start = std::time::Instant::now();
+    let (ok, _, err) = said(&remote(&endpoint, None).args(["cat", "s3://bkt/t.tar", "m0001"]).output().unwrap());
+    assert!(!ok && err.contains("s3://bkt/t.tar") && err.contains("no answer"), "{err}");
+    assert!(start.elapsed().as_secs() < 30, "retries are bounded");
+}
