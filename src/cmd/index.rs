@@ -108,14 +108,7 @@ pub fn apply(plan: Plan, opts: &IndexOptions, progress: &dyn Progress) -> tarfs:
             Err(not) => full(&archive, dest, format!("rebuilt: the old index is stale: {stale}; in full: {not}"), opts),
         },
         Plan::Full { archive, dest, why } => full(&archive, dest, why.to_string(), opts),
-        Plan::Remote { archive, local, why } => {
-            let r = tarfs::ops::remote::write_remote_sidecar(&*archive, local.as_deref(), opts)?;
-            if !r.stored {
-                let reason = "another writer's index was written first (a conditional put); it is kept".to_string();
-                return Ok(done(Action::Skipped, reason, None, r.report.index_path, None));
-            }
-            Ok(indexed(format!("{why}{}", ext_note(&r.report)), &r.report, r.report.index_path.clone()))
-        }
+        Plan::Remote { archive, local, why } => super::index_remote::apply(&*archive, local.as_deref(), why, opts),
     }
 }
 
@@ -130,10 +123,7 @@ fn full(archive: &Archive, dest: PathBuf, why: String, opts: &IndexOptions) -> t
 fn dry_run(plan: Plan, opts: &IndexOptions) -> tarfs::Result<Done> {
     let (archive, dest, why) = match plan {
         Plan::Compressed { dest, why, .. } => return Ok(done(Action::WouldIndex, why.to_string(), None, dest, None)),
-        Plan::Remote { archive, local, why } => {
-            let dest = local.or_else(|| archive.index_store().map(|s| s.name())).unwrap_or_default();
-            return Ok(done(Action::WouldIndex, why.to_string(), None, dest, None));
-        }
+        Plan::Remote { archive, local, why } => return Ok(super::index_remote::dry_run(&*archive, local, why)),
         Plan::Grown { archive, dest, stale } => (archive, dest, tarfs::ops::plan::Why::Stale(stale)),
         Plan::Full { archive, dest, why } => (archive, dest, why),
         other => {
@@ -151,10 +141,10 @@ fn dry_run(plan: Plan, opts: &IndexOptions) -> tarfs::Result<Done> {
     Ok(done(Action::WouldIndex, why.to_string(), Some(members), dest, warning))
 }
 
-fn indexed(reason: String, r: &IndexReport, dest: PathBuf) -> Done {
+pub(super) fn indexed(reason: String, r: &IndexReport, dest: PathBuf) -> Done {
     done(Action::Indexed, reason, Some(r.members), dest, warning(r))
 }
 
-fn done(action: Action, reason: String, members: Option<u64>, dest: PathBuf, warning: Option<String>) -> Done {
+pub(super) fn done(action: Action, reason: String, members: Option<u64>, dest: PathBuf, warning: Option<String>) -> Done {
     Done { action, reason: Some(reason), members, index_path: Some(dest), warning }
 }

@@ -11,6 +11,7 @@ pub mod embed;
 pub mod erofs;
 pub mod extract;
 pub mod index;
+pub mod index_remote;
 pub mod ls;
 pub mod merge;
 pub mod mount;

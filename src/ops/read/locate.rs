@@ -78,7 +78,7 @@ impl Located {
             return Vec::new(); // standard input has no sidecar
         }
         if let Some(store) = archive.index_store() {
-            let local = index_dir.and_then(|d| d.in_dir(archive.path())).and_then(|side| Located::sidecar_file(side));
+            let local = index_dir.and_then(|d| d.in_dir(archive.path())).and_then(Located::sidecar_file);
             let stored = match store.load() {
                 Ok(None) => None,
                 Ok(Some(bytes)) => Some(Ok(Located { source: Source::Sidecar(store.name()), bytes: IndexBytes::Owned(bytes), base: 0 })),
