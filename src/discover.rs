@@ -1,5 +1,6 @@
 //! Finding archives: each path argument is a file (taken as it is) or a directory (walked
-//! recursively, in sorted order, without following symbolic links unless asked). Our own `.tarfs`
+//! recursively, in sorted order, without following symbolic links unless asked), or a prefix of
+//! objects, `s3://BUCKET/PREFIX/` (listed, in order). Our own `.tarfs`
 //! sidecars and temporary files are never taken as archives.
 
 use std::path::{Path, PathBuf};
@@ -47,12 +48,27 @@ impl Discover {
         Ok(Discover { glob, follow_links: false })
     }
 
+    /// Whether the file (or object) `path` is an archive to take: its name matches, and it is
+    /// not one of our sidecars or temporary files.
+    fn takes(&self, path: &Path) -> bool {
+        let name = path.file_name().unwrap_or_default();
+        let ours = name.to_string_lossy().ends_with(".tarfs") || name.to_string_lossy().ends_with(".tarfs-tmp");
+        !ours && self.glob.is_match(name)
+    }
+
     /// Expands path arguments into archives. Walk errors (unreadable directories) are returned
     /// beside the archives found, so that one bad directory does not stop the run.
     pub fn find(&self, args: &[PathBuf]) -> (Vec<Found>, Vec<Error>) {
         let mut found = Vec::new();
         let mut errors = Vec::new();
         for arg in args {
+            if crate::archive::s3::is_url(arg) && arg.as_os_str().as_encoded_bytes().ends_with(b"/") {
+                match crate::archive::s3::list(&arg.to_string_lossy()) {
+                    Ok(objects) => found.extend(objects.into_iter().filter(|o| self.takes(o)).map(|path| Found { path })),
+                    Err(e) => errors.push(Error::S3(e)),
+                }
+                continue;
+            }
             if !arg.is_dir() {
                 found.push(Found { path: arg.clone() });
                 continue;
@@ -61,9 +77,7 @@ impl Discover {
             for entry in walk {
                 match entry {
                     Ok(e) if e.file_type().is_file() || (self.follow_links && e.path().is_file()) => {
-                        let name = e.file_name();
-                        let ours = name.to_string_lossy().ends_with(".tarfs") || name.to_string_lossy().ends_with(".tarfs-tmp");
-                        if !ours && self.glob.is_match(name) {
+                        if self.takes(e.path()) {
                             found.push(Found { path: e.into_path() });
                         }
                     }

@@ -256,3 +256,69 @@ fn transient_errors_are_retried_and_lasting_ones_name_the_object() {
     assert!(!ok && err.contains("s3://bkt/t.tar") && err.contains("no answer"), "{err}");
     assert!(start.elapsed().as_secs() < 30, "retries are bounded");
 }
+
+#[test]
+fn a_batch_over_a_prefix_of_200_objects_survives_the_server_stopping() {
+    let Some(mut server) = S3Server::start() else { return };
+    server.bucket("bkt");
+    for i in 0..200 {
+        server.put("bkt", &format!("many/{:02}/a{i:03}.tar", i % 7), &plain_tar(2 + i % 3, 600 + i, b'a'));
+    }
+    server.put("bkt", "many/not-an-archive.txt", b"x");
+    let endpoint = server.endpoint();
+    let cmd = || remote(&endpoint, None);
+    // Stopped in the middle of the batch: errors name objects; what was written is sound.
+    let mut child = cmd().args(["index", "-j", "2", "--json", "s3://bkt/many/"]).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    server.stop();
+    let out = child.wait_with_output().unwrap();
+    let (ok, stdout, err) = said(&out);
+    assert!(!ok, "the batch cannot succeed without its server: {stdout}");
+    let failed: Vec<_> = archives(&stdout).into_iter().filter(|r| r["action"] == "failed").collect();
+    assert!(!failed.is_empty() && failed.iter().all(|r| r["path"].as_str().unwrap().starts_with("s3://bkt/many/")), "{stdout}{err}");
+    assert!(err.contains("s3://bkt/many/"), "{err}");
+    server.restart();
+    let (ok, stdout, err) = said(&cmd().args(["index", "-j", "2", "--json", "s3://bkt/many/"]).output().unwrap());
+    assert!(ok, "the rerun completes: {err}");
+    let done = archives(&stdout);
+    assert_eq!(done.len(), 200, "{stdout}");
+    assert!(done.iter().all(|r| r["action"] == "indexed" || r["action"] == "skipped"), "{stdout}");
+    // Every sidecar, those of the first run too, verifies; the .txt and the sidecars are not archives.
+    let (ok, stdout, err) = said(&cmd().args(["verify", "--json", "s3://bkt/many/"]).output().unwrap());
+    assert!(ok, "{err}");
+    let verified = archives(&stdout);
+    assert_eq!(verified.iter().filter(|r| r["action"] == "verified").count(), 200, "{stdout}");
+}
+
+/// The archive records of a batch's `--json` output.
+fn archives(stdout: &str) -> Vec<serde_json::Value> {
+    stdout.lines().filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()).filter(|r| r["type"] == "archive").collect()
+}
+
+#[test]
+fn an_object_mounts_through_fuse_as_its_local_copy_extracts() {
+    if !Path::new("/dev/fuse").exists() || Command::new("fusermount3").arg("-V").output().is_err() {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI must have /dev/fuse and fusermount3");
+        eprintln!("\n*** SKIPPED: no /dev/fuse or fusermount3 ***\n");
+        return;
+    }
+    let Some(server) = S3Server::start() else { return };
+    server.bucket("bkt");
+    let dir = tempfile::tempdir().unwrap();
+    let local = corpus().into_iter().find(|p| p.to_string_lossy().contains("gnu")).unwrap_or_else(|| corpus()[0].clone());
+    server.put("bkt", "m.tar", &std::fs::read(&local).unwrap());
+    let endpoint = server.endpoint();
+    assert!(said(&remote(&endpoint, None).args(["index", "s3://bkt/m.tar"]).output().unwrap()).0);
+    let want = dir.path().join("want");
+    std::fs::create_dir(&want).unwrap();
+    common::ok(tarfs().arg("extract").arg(&local).arg("-C").arg(&want));
+    let mp = dir.path().join("mnt");
+    std::fs::create_dir(&mp).unwrap();
+    let (ok, _, err) = said(&remote(&endpoint, None).args(["mount", "--fuse", "s3://bkt/m.tar"]).arg(&mp).output().unwrap());
+    assert!(ok, "{err}");
+    let got = tree(&mp);
+    let _ = Command::new("fusermount3").arg("-u").arg(&mp).output();
+    assert_eq!(got.keys().collect::<Vec<_>>(), tree(&want).keys().collect::<Vec<_>>(), "{}", local.display());
+    let files = |t: &BTreeMap<String, String>| t.iter().filter(|(_, v)| v.as_str() != "dir" && !v.starts_with("->")).map(|(k, v)| (k.clone(), v.clone())).collect::<Vec<_>>();
+    assert_eq!(files(&got), files(&tree(&want)));
+}

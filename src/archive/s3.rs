@@ -336,7 +336,7 @@ impl S3Object {
         let (bucket, name) = split(url)?;
         let last_status = Arc::new(AtomicU16::new(0));
         let store = store(url, bucket, last_status.clone())?;
-        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().map_err(|e| S3Error::Setup { url: url.into(), source: object_store::Error::Generic { store: "S3", source: Box::new(e) } })?;
+        let runtime = runtime(url)?;
         let key = Key::from(name);
         let mut remote = Remote { url: url.into(), key, store, runtime, last_status, etag: String::new(), len: 0, cache: Mutex::default() };
         let (meta, first) = first_range(&remote)?;
@@ -500,4 +500,33 @@ impl IndexStore for Sidecar {
             Err(e) => Err(r.error("PUT", &self.url, e).into()),
         }
     }
+}
+
+/// The objects under `s3://BUCKET/PREFIX/` (a name that ends with `/`), by name, in order: what
+/// a batch takes as its archives.
+pub fn list(url: &str) -> Result<Vec<PathBuf>, S3Error> {
+    let rest = url.strip_prefix("s3://").ok_or_else(|| S3Error::BadUrl(url.into()))?;
+    let (bucket, prefix) = rest.split_once('/').filter(|(b, _)| !b.is_empty()).ok_or_else(|| S3Error::BadUrl(url.into()))?;
+    let last_status = Arc::new(AtomicU16::new(0));
+    let store = store(url, bucket, last_status.clone())?;
+    let runtime = runtime(url)?;
+    let failed = |e: object_store::Error| match last_status.load(Ordering::Relaxed) {
+        status if status >= 300 => S3Error::Status { url: url.into(), op: "LIST", status },
+        _ => S3Error::Unreachable { url: url.into(), op: "LIST", source: e },
+    };
+    // Level by level (the listing with a delimiter), so that no stream adapter is needed.
+    let mut found = Vec::new();
+    let mut todo = vec![Key::from(prefix)];
+    while let Some(dir) = todo.pop() {
+        let level = runtime.block_on(store.list_with_delimiter(Some(&dir))).map_err(failed)?;
+        found.extend(level.objects.into_iter().map(|o| PathBuf::from(format!("s3://{bucket}/{}", o.location))));
+        todo.extend(level.common_prefixes);
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// The runtime an object's requests run on: one worker thread.
+fn runtime(url: &str) -> Result<tokio::runtime::Runtime, S3Error> {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().map_err(|e| S3Error::Setup { url: url.into(), source: object_store::Error::Generic { store: "S3", source: Box::new(e) } })
 }

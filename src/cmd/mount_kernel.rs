@@ -12,7 +12,8 @@ use crate::warn;
 /// Whether the kernel mounted `a.source` (false: FUSE is to).
 pub fn mounted(cfg: &Config<'_>, a: &MountArgs) -> Result<bool> {
     let fuse_only = a.uid.is_some() || a.gid.is_some() || a.readdirplus || a.allow_other || a.foreground || a.log.is_some();
-    if !a.kernel && (a.fuse || fuse_only || a.source.is_dir()) {
+    // An object (s3://) is not a file a loop device can hold: FUSE reads it by range.
+    if !a.kernel && (a.fuse || fuse_only || a.source.is_dir() || tarfs::archive::s3::is_url(&a.source)) {
         return Ok(false);
     }
     let started = std::time::Instant::now();

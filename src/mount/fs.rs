@@ -39,8 +39,9 @@ pub struct Loaded {
     /// The header position of each member the tree's files read, and its
     /// [`crate::ops::read::fingerprint`] as listed.
     positions: Vec<(u64, u64, bool)>,
-    file: File,
-    stamp: (u64, u64, Stamp),
+    /// The archive file, and its stamp when loaded; `None` for an object (`s3://`), whose
+    /// reads carry its pinned ETag and fail once it is replaced.
+    file: Option<(File, (u64, u64, Stamp))>,
     changed: AtomicBool,
     /// What reading it said (the index it used, or that it scanned).
     pub note: String,
@@ -52,12 +53,19 @@ fn stamp_of(m: &std::fs::Metadata) -> (u64, u64, Stamp) {
     (m.dev(), m.len(), Stamp::of(m))
 }
 
+/// The archive file at `path`, opened, and its stamp.
+fn local_file(path: &std::path::Path) -> crate::Result<(File, (u64, u64, Stamp))> {
+    let io = |source| crate::Error::Io { path: path.to_path_buf(), source };
+    let file = File::open(path).map_err(io)?;
+    let stamp = stamp_of(&file.metadata().map_err(io)?);
+    Ok((file, stamp))
+}
+
 impl Loaded {
     /// Loads the archive at `path` through the best index it has (or a scan).
     pub fn open(path: &std::path::Path, opts: &MountOptions) -> crate::Result<Loaded> {
         let archive = crate::archive::open_any(path)?;
-        let file = File::open(path).map_err(|source| crate::Error::Io { path: path.to_path_buf(), source })?;
-        let stamp = stamp_of(&file.metadata().map_err(|source| crate::Error::Io { path: path.to_path_buf(), source })?);
+        let file = if crate::archive::s3::is_url(path) { None } else { Some(local_file(path)?) };
         let opened = crate::members::open_best(archive, opts.index_dir.as_ref(), opts.scan)?;
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
         let b = TreeBuilder::new(rustix::process::getuid().as_raw(), rustix::process::getgid().as_raw(), now);
@@ -71,7 +79,7 @@ impl Loaded {
             crate::ops::read::Source::Scan => "no index: scanned the archive".to_string(),
             s => format!("through its {s}"),
         };
-        Ok(Loaded { reader: opened.reader, tree, positions, file, stamp, changed: AtomicBool::new(false), note })
+        Ok(Loaded { reader: opened.reader, tree, positions, file, changed: AtomicBool::new(false), note })
     }
 
     /// The tree.
@@ -88,7 +96,7 @@ impl Loaded {
     fn unchanged(&self) -> bool {
         // The open file, not the name: an archive renamed over is another file, and this one,
         // which the mapping reads, is still as it was.
-        let same = self.file.metadata().is_ok_and(|m| stamp_of(&m) == self.stamp);
+        let same = self.file.as_ref().is_none_or(|(file, stamp)| file.metadata().is_ok_and(|m| stamp_of(&m) == *stamp));
         if !same && !self.changed.swap(true, Ordering::Relaxed) {
             eprintln!("tarfs: {}: the archive changed while mounted: reads now fail (EIO); mount it again", self.reader.reader().archive().path().display());
         }

@@ -20,7 +20,22 @@ pub struct S3Server {
     child: Child,
     /// The S3 port.
     pub port: u16,
-    _dir: tempfile::TempDir,
+    ports: Vec<u16>,
+    dir: tempfile::TempDir,
+}
+
+/// `weed server` on `dir` and the ports `p`: S3, master, volume and filer, each with its gRPC port.
+fn spawn(dir: &Path, p: &[u16]) -> Child {
+    let flag = |name: &str, port: u16| format!("-{name}={port}");
+    Command::new("weed")
+        .args(["server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-s3", "-s3.port.iceberg=0", "-s3.port.lance=0", "-master.volumeSizeLimitMB=64", "-volume.max=0"])
+        .arg(format!("-dir={}", dir.display()))
+        .args([flag("s3.port", p[0]), flag("s3.port.grpc", p[1]), flag("master.port", p[2]), flag("master.port.grpc", p[3])])
+        .args([flag("volume.port", p[4]), flag("volume.port.grpc", p[5]), flag("filer.port", p[6]), flag("filer.port.grpc", p[7])])
+        .stdout(Stdio::null())
+        .stderr(std::fs::OpenOptions::new().create(true).append(true).open(dir.join("weed.log")).unwrap())
+        .spawn()
+        .unwrap()
 }
 
 /// Whether `weed` can be run.
@@ -37,20 +52,18 @@ impl S3Server {
             return None;
         }
         let dir = tempfile::tempdir().unwrap();
-        let p: Vec<u16> = (0..8).map(|_| free_port()).collect();
-        let flag = |name: &str, port: u16| format!("-{name}={port}");
-        let child = Command::new("weed")
-            .args(["server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-s3", "-s3.port.iceberg=0", "-s3.port.lance=0", "-master.volumeSizeLimitMB=64", "-volume.max=0"])
-            .arg(format!("-dir={}", dir.path().display()))
-            .args([flag("s3.port", p[0]), flag("s3.port.grpc", p[1]), flag("master.port", p[2]), flag("master.port.grpc", p[3])])
-            .args([flag("volume.port", p[4]), flag("volume.port.grpc", p[5]), flag("filer.port", p[6]), flag("filer.port.grpc", p[7])])
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.path().join("weed.log")).unwrap())
-            .spawn()
-            .unwrap();
-        let server = S3Server { child, port: p[0], _dir: dir };
+        let ports: Vec<u16> = (0..8).map(|_| free_port()).collect();
+        let child = spawn(dir.path(), &ports);
+        let server = S3Server { child, port: ports[0], ports, dir };
         server.wait_ready();
         Some(server)
+    }
+
+    /// Starts the stopped server again, on the same ports and data.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.child = spawn(self.dir.path(), &self.ports);
+        self.wait_ready();
     }
 
     /// Waits until a bucket can be created (the gateway, the filer and a volume are up).
