@@ -70,7 +70,8 @@ impl S3Server {
     fn wait_ready(&self) {
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(60) {
-            if matches!(http(self.port, "PUT", "/ready", &[]), Ok((200, _))) && matches!(http(self.port, "PUT", "/ready/probe", b"x"), Ok((200, _))) {
+            // The bucket exists already after a restart (409).
+            if matches!(http(self.port, "PUT", "/ready", &[]), Ok((200 | 409, _))) && matches!(http(self.port, "PUT", "/ready/probe", b"x"), Ok((200, _))) {
                 return;
             }
             std::thread::sleep(Duration::from_millis(200));
