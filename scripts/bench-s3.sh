@@ -27,7 +27,7 @@ import socket
 ss = [socket.socket() for _ in range(8)]
 for s in ss: s.bind(("127.0.0.1", 0))
 print(" ".join(str(s.getsockname()[1]) for s in ss))')"
-rm -rf "$DIR/weed" && mkdir -p "$DIR/weed"
+rm -rf "$DIR/weed" "$DIR/counts" "$DIR/ratar.index.sqlite" "$DIR/ratar.out" && mkdir -p "$DIR/weed"
 weed server -ip=127.0.0.1 -ip.bind=127.0.0.1 -dir="$DIR/weed" -s3 -s3.port.iceberg=0 -s3.port.lance=0 -volume.max=0 \
   -s3.port="${P[0]}" -s3.port.grpc="${P[1]}" -master.port="${P[2]}" -master.port.grpc="${P[3]}" \
   -volume.port="${P[4]}" -volume.port.grpc="${P[5]}" -filer.port="${P[6]}" -filer.port.grpc="${P[7]}" >"$DIR/weed.log" 2>&1 &
@@ -56,7 +56,7 @@ curl -sf -o /dev/null -X PUT --data-binary @"$DIR/a.tar" "http://127.0.0.1:${P[0
 LEN=$(stat -c %s "$DIR/a.tar")
 
 # The GETs and bytes the proxy saw since line $1 of its log.
-since() { sed -n "$(( $1 + 1 )),${2:-\$}p" "$DIR/counts" | awk '{ n++; b += $NF } END { printf "%d requests, %d bytes", n, b }'; }
+since() { awk -v a="$1" -v b="${2:-999999999}" 'NR > a && NR <= b { n++; s += $NF } END { printf "%d requests, %.0f bytes", n, s }' "$DIR/counts"; }
 lines() { wc -l < "$DIR/counts" 2>/dev/null || echo 0; }
 now() { date +%s.%N; }
 
@@ -72,7 +72,7 @@ tc=$(echo "$(now) - $t" | bc); bc_=$(since "$l")
 
 export FSSPEC_S3_ENDPOINT_URL=$END AWS_ACCESS_KEY_ID=any AWS_SECRET_ACCESS_KEY=any
 l=$(lines)
-out=$("$DIR/venv/bin/python" - "$DIR" <<'EOF'
+"$DIR/venv/bin/python" - "$DIR" >"$DIR/ratar.log" 2>&1 <<'EOF'
 import sys, time
 from ratarmountcore.mountsource.factory import open_mount_source
 d = sys.argv[1]
@@ -80,19 +80,19 @@ names = open(d + "/a.tar.names").read().split()
 t = time.time()
 ms = open_mount_source("s3://bench/a.tar", indexFilePath=d + "/ratar.index.sqlite", writeIndex=True)
 ti = time.time() - t
-print(f"{ti:.3f}", flush=True)
-print(len(open(d + "/counts").read().splitlines()), flush=True)
+mid = len(open(d + "/counts").read().splitlines())
 t = time.time()
 for n in names:
     info = ms.lookup("/" + n)
     with ms.open(info) as f:
         f.read()
-print(f"{time.time() - t:.3f}")
+with open(d + "/ratar.out", "w") as out:
+    print(f"{ti:.3f}\n{mid}\n{time.time() - t:.3f}", file=out)
 EOF
-)
+out=$(cat "$DIR/ratar.out")
 ri=$(echo "$out" | sed -n 1p); mid=$(echo "$out" | sed -n 2p); rc=$(echo "$out" | sed -n 3p)
 ri_b=$(since "$l" "$mid"); rc_b=$(since "$mid")
-echo "Archive: $MEMBERS members of $SIZE bytes ($LEN bytes), SeaweedFS $(weed version 2>&1 | awk '{print $2, $3}'), $(nproc) cores, $(date -u +%Y-%m-%d)."
+echo "Archive: $MEMBERS members of $SIZE bytes ($LEN bytes), SeaweedFS $(weed version 2>&1 | grep -o "[0-9]*\.[0-9][0-9]*" | head -1), $(nproc) cores, $(date -u +%Y-%m-%d)."
 echo "| | tarfs | ratarmount 1.3.0 |"
 echo "|---|---|---|"
 echo "| index: time (s) | $ti | $ri |"

@@ -9,9 +9,10 @@
 //!   holds the verdict reads no sample ([`ArchiveFile::stamp_is_content`]); an object replaced by
 //!   another of the same length has another ETag, and its index is judged entry by entry.
 //! - **Reads** go through a small cache of fetched ranges with read-ahead: a short read fetches
-//!   at least [`MIN_FETCH`] bytes; reads that follow one another double the window up to
-//!   [`MAX_FETCH`]. A header walk over large members thus fetches a little around each header
-//!   and skips the data; a sequential read streams in large ranges.
+//!   at least [`MIN_FETCH`] bytes; reads that follow one another (within [`READ_THROUGH`])
+//!   double the window up to [`MAX_FETCH`]. A header walk over large members thus fetches a
+//!   little around each header and skips the data; over small members, and a sequential read,
+//!   it streams in large ranges.
 //! - **Retries** are `object_store`'s: 5xx, timeouts and connection failures are retried with
 //!   exponential backoff, [`RETRIES`] times within [`RETRY_TIMEOUT`]. What still fails is a
 //!   typed [`S3Error`] naming the object and, where the server answered, the HTTP status.
@@ -48,6 +49,10 @@ use crate::seekpoints::SeekPointsError;
 pub const FIRST_FETCH: u64 = 64 << 10;
 /// The least a read fetches: a header and what follows it, without the data of a large member.
 pub const MIN_FETCH: u64 = 8 << 10;
+/// A read this close past the end of the last one reads on (its window grows) rather than
+/// skips: members this small are fetched whole, in large ranges, which costs fewer requests than
+/// a small fetch around each header (at 128 KiB a member, 2,000 requests against 40).
+pub const READ_THROUGH: u64 = 256 << 10;
 /// The most one read-ahead fetches.
 pub const MAX_FETCH: u64 = 8 << 20;
 /// The fetched bytes kept.
@@ -254,9 +259,11 @@ impl Fetched {
     }
 
     /// How much to fetch for a read of `len` at `offset`: at least [`MIN_FETCH`]; where the
-    /// read follows the last one, twice the last window, up to [`MAX_FETCH`].
+    /// read follows the last one (at most [`READ_THROUGH`] past its end), twice the last window,
+    /// up to [`MAX_FETCH`].
     fn window(&mut self, offset: u64, len: u64) -> u64 {
-        self.window = if offset == self.next && self.window > 0 { (self.window * 2).min(MAX_FETCH) } else { MIN_FETCH };
+        let follows = offset >= self.next && offset - self.next <= READ_THROUGH;
+        self.window = if follows && self.window > 0 { (self.window * 2).min(MAX_FETCH) } else { MIN_FETCH };
         self.window.max(len)
     }
 }
