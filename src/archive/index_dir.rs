@@ -146,4 +146,10 @@ mod tests {
         assert_eq!(both.candidates(a), [in_idx, beside.clone(), in_cache]);
         assert_eq!(sidecar_candidates(a, None), [beside]);
     }
+
+    #[test]
+    fn an_object_mirrors_under_s3() {
+        let d = IndexDir::new(Path::new("/idx"));
+        assert_eq!(d.in_dir(Path::new("s3://bkt/a/b.tar")), Some(PathBuf::from("/idx/s3/bkt/a/b.tar.tarfs")));
+    }
 }

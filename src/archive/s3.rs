@@ -537,3 +537,56 @@ pub fn list(url: &str) -> Result<Vec<PathBuf>, S3Error> {
 fn runtime(url: &str) -> Result<tokio::runtime::Runtime, S3Error> {
     tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().map_err(|e| S3Error::Setup { url: url.into(), source: object_store::Error::Generic { store: "S3", source: Box::new(e) } })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert_eq!(split("s3://b/k/x.tar").unwrap(), ("b", "k/x.tar"));
+        for bad in ["s3://b", "s3://b/", "s3:///k", "http://b/k"] {
+            assert!(matches!(split(bad), Err(S3Error::BadUrl(_))), "{bad}");
+        }
+        assert!(is_url(Path::new("s3://b/k")) && !is_url(Path::new("./s3://b")));
+    }
+
+    #[test]
+    fn read_ahead_skips_large_gaps_and_grows_on_small_ones() {
+        let mut f = Fetched::default();
+        assert_eq!(f.window(0, 512), MIN_FETCH);
+        f.next = 1024;
+        // A header 1 MiB on: a small fetch again.
+        assert_eq!(f.window(1 << 20, 512), MIN_FETCH);
+        f.next = (1 << 20) + 1024;
+        // The next read close behind: the window doubles, up to the most.
+        assert_eq!(f.window((1 << 20) + 1024 + 128 * 1024, 512), 2 * MIN_FETCH);
+        for _ in 0..20 {
+            let w = f.window(f.next, 512);
+            assert!(w <= MAX_FETCH);
+        }
+        assert_eq!(f.window(f.next, 512), MAX_FETCH);
+        // A read larger than the window is fetched whole.
+        assert_eq!(f.window(0, 20 << 20), 20 << 20);
+    }
+
+    #[test]
+    fn the_cache_answers_what_it_holds_and_drops_the_oldest() {
+        let mut f = Fetched::default();
+        f.keep(100, Arc::from(&[7u8; 50][..]));
+        assert_eq!(f.find(110, 10), Some(vec![7; 10]));
+        assert_eq!(f.find(140, 20), None, "past what was fetched");
+        f.keep(1000, Arc::from(vec![1u8; CACHE_BYTES as usize]));
+        assert_eq!(f.find(110, 10), None, "dropped beyond the cache's size");
+        assert_eq!(f.find(1000, 4), Some(vec![1; 4]));
+    }
+
+    #[test]
+    fn errors_say_what_readers_see() {
+        let e = S3Error::Status { url: "s3://b/k".into(), op: "GET", status: 404 };
+        assert_eq!(e.kind(), io::ErrorKind::NotFound);
+        assert_eq!(e.to_string(), "s3://b/k: GET failed: HTTP status 404");
+        let io: io::Error = S3Error::Changed { url: "s3://b/k".into(), etag: "\"e\"".into() }.into();
+        assert!(matches!(io.get_ref().and_then(|e| e.downcast_ref::<S3Error>()), Some(S3Error::Changed { .. })));
+    }
+}
