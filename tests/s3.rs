@@ -154,6 +154,9 @@ fn an_object_replaced_by_another_of_the_same_length_answers_anew() {
     assert!(ok && err.contains("r.tar: indexed (rebuilt: the old index is stale"), "{err}");
     let (ok, _, err) = said(&cmd().args(["-v", "index", "s3://bkt/r.tar"]).output().unwrap());
     assert!(ok && err.contains("r.tar: skipped (fresh)"), "{err}");
+    // --force replaces the sidecar object it finds (a conditional put of its ETag).
+    let (ok, _, err) = said(&cmd().args(["-v", "index", "--force", "s3://bkt/r.tar"]).output().unwrap());
+    assert!(ok && err.contains("r.tar: indexed (forced"), "{err}");
     // The same bytes uploaded again (a new last-modified time, the same ETag): still fresh.
     server.put("bkt", "r.tar", &new);
     let (ok, _, err) = said(&cmd().args(["-v", "index", "s3://bkt/r.tar"]).output().unwrap());

@@ -174,7 +174,13 @@ fn remote_plan(input: &Path, opts: &PlanOptions<'_>) -> Result<Plan> {
     let archive = crate::archive::open_any(input)?;
     let local = opts.output.map(Path::to_path_buf).or_else(|| opts.index_dir.and_then(|d| d.in_dir(input)));
     let why = match opts.when {
-        When::Always => Why::Forced,
+        When::Always => {
+            // What the store holds now, which the conditional put then replaces.
+            if let Some(store) = archive.index_store().filter(|_| local.is_none()) {
+                store.refresh().map_err(|source| Error::Io { path: store.name(), source })?;
+            }
+            Why::Forced
+        }
         _ => match crate::ops::remote::remote_freshness(&*archive, local.as_deref(), opts.index) {
             (dest, Freshness::Fresh { entries }) => return Ok(Plan::Fresh { dest, entries, subset: opts.index.filter.is_some() }),
             (_, Freshness::Missing) => Why::New,
