@@ -34,7 +34,8 @@ weed server -ip=127.0.0.1 -ip.bind=127.0.0.1 -dir="$DIR/weed" -s3 -s3.port.icebe
 WEED=$!
 python3 tests/s3_proxy.py "${P[0]}" "$DIR/counts" 0 >"$DIR/proxy.port" &
 PROXY=$!
-trap 'kill $WEED $PROXY 2>/dev/null || true' EXIT
+# weed does not stop on SIGTERM (its S3 gateway goes on answering 500): SIGKILL.
+trap 'kill -9 $WEED $PROXY 2>/dev/null || true' EXIT
 for _ in $(seq 1 150); do curl -s -o /dev/null -X PUT "http://127.0.0.1:${P[0]}/bench" && curl -sf -o /dev/null -X PUT --data-binary x "http://127.0.0.1:${P[0]}/bench/probe" && break; sleep 0.2; done
 sleep 0.5
 END="http://127.0.0.1:$(cat "$DIR/proxy.port")"
