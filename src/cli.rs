@@ -459,6 +459,10 @@ pub struct EmbedArgs {
     /// archive forward by the index's length.
     #[arg(long)]
     pub no_shift: bool,
+    /// The index version to embed: v1 (readable from the specification alone) or v2 (compact;
+    /// docs/FORMAT.md). A v1-only reader scans an archive whose embedded index is v2.
+    #[arg(long, value_enum, default_value_t, value_name = "VERSION")]
+    pub format: tarfs::ops::index::IndexFormat,
     /// Where an archive cannot be embedded (compressed, read-only, members that must not move,
     /// ...), write a sidecar instead, as `tarfs index` does, and count it done (default: the
     /// config file's `or-sidecar`). --index-dir then says where sidecars go.

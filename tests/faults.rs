@@ -171,8 +171,11 @@ fn bzipped_in(orig: &Path, dir: &Path) -> PathBuf {
     dir.join("a.tar.bz2")
 }
 
-const CASES: [Case; 13] = [
+const CASES: [Case; 15] = [
     Case { name: "embed", args: &["embed"], in_place: true, replaces: false, setup: copy_in, baseline: original },
+    // The compact index v2.0, embedded and as a sidecar: other bytes, the same write paths.
+    Case { name: "embed-v2", args: &["embed", "--format", "v2"], in_place: true, replaces: false, setup: copy_in, baseline: original },
+    Case { name: "index-v2", args: &["index", "--format", "v2"], in_place: false, replaces: false, setup: copy_in, baseline: original },
     // A hard link to the first member: the whole archive shifted forward, in bands of the
     // index's length (`shift`), or through a staging area (`shift-staged`: a 2 MB first member).
     Case { name: "shift", args: &["embed"], in_place: true, replaces: false, setup: copy_in, baseline: original },

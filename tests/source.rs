@@ -78,7 +78,7 @@ fn plain_archives() -> Vec<PathBuf> {
 }
 
 /// The index forms an archive copy can be given, and the command that gives it.
-const FORMS: [(&str, Option<&str>); 5] = [("scan", None), ("sidecar", Some("index")), ("sidecar-v2", Some("index --format v2")), ("embedded", Some("embed")), ("csv", Some("csv"))];
+const FORMS: [(&str, Option<&str>); 6] = [("scan", None), ("sidecar", Some("index")), ("sidecar-v2", Some("index --format v2")), ("embedded", Some("embed")), ("embedded-v2", Some("embed --format v2")), ("csv", Some("csv"))];
 
 #[test]
 fn a_plain_archive_not_mapped_answers_as_the_mapping_does() {
@@ -110,6 +110,7 @@ fn a_plain_archive_not_mapped_answers_as_the_mapping_does() {
                 "sidecar-v2" if !matches!(mapped.source(), Source::Sidecar(_)) => failures.push(format!("{label}: the v2 sidecar is not used: {:?}", mapped.note())),
                 "sidecar-v2" if Some(&want) != scanned.as_ref() => failures.push(format!("{label}: through the v2 sidecar:\n  {want:?}\n  scan {scanned:?}")),
                 "sidecar-v2" => v2 += 1,
+                "embedded-v2" if mapped.source() != Source::Embedded => failures.push(format!("{label}: the embedded v2 index is not used: {:?}", mapped.note())),
                 _ => {}
             }
             let unmapped = Unmapped::open(&copy).unwrap();

@@ -20,7 +20,7 @@ use crate::config::{one_archive, Config};
 use crate::{warn, Status};
 
 pub fn run(cfg: &Config<'_>, a: &EmbedArgs) -> Result<Status> {
-    let opts = EmbedOptions { scan: cfg.scan, force: a.force, dry_run: a.dry_run, max_growth: a.max_growth, no_shift: a.no_shift };
+    let opts = EmbedOptions { scan: cfg.scan, force: a.force, dry_run: a.dry_run, max_growth: a.max_growth, no_shift: a.no_shift, format: a.format };
     if let Some(out) = &a.output {
         let input = one_archive(&a.walk, "--output")?;
         let r = embed_to(input, out, opts)?;

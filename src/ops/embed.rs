@@ -48,6 +48,8 @@ use crate::ops::atomic::write_atomic;
 use crate::ops::in_place::{check_end, first_nonzero, link_last, Change, Phase, Surveyed, Target};
 use crate::ops::order::{self, Item};
 use crate::ops::grown;
+use crate::ops::index::{EntryRec, IndexFormat};
+use crate::ops::index_v2;
 use crate::ops::shift::{self, Shift};
 use crate::ops::read::{ext_entry, Located, Reader};
 use crate::scan::{Entry, ScanOptions, Scanner, Warning};
@@ -72,11 +74,13 @@ pub struct EmbedOptions {
     /// Where displacing members would change the archive's meaning, refuse instead of shifting
     /// the whole archive ([`crate::ops::shift`]).
     pub no_shift: bool,
+    /// The index version to embed.
+    pub format: IndexFormat,
 }
 
 impl Default for EmbedOptions {
     fn default() -> Self {
-        EmbedOptions { scan: ScanOptions::default(), force: false, dry_run: false, max_growth: DEFAULT_MAX_GROWTH, no_shift: false }
+        EmbedOptions { scan: ScanOptions::default(), force: false, dry_run: false, max_growth: DEFAULT_MAX_GROWTH, no_shift: false, format: IndexFormat::V1 }
     }
 }
 
@@ -133,6 +137,11 @@ struct Member<'a> {
 }
 
 impl<'a> Member<'a> {
+    /// What an index writer needs of this member at `position` (from the base).
+    fn rec(&self, position: u64) -> EntryRec<'a> {
+        EntryRec { header: self.header, header_sum: crate::format::header::unsigned_checksum(self.header), position, chain_blocks: self.chain_blocks, simple: self.simple, selected: true, meta: self.meta, key_hash: 0 }
+    }
+
     fn of(path: &Path, e: &Entry<'a>) -> Result<Self> {
         let end = round_up(e.stored_size).and_then(|n| e.data_offset.checked_add(n)).ok_or_else(|| Error::Data { path: path.to_path_buf(), offset: e.position, problem: crate::error::DataProblem::SizePastAnyFile })?;
         Ok(Member { typeflag: e.typeflag, position: e.position, chain_blocks: e.chain_blocks(), simple: e.is_simple(), end, meta: e.ext_meta(), header: e.header.as_bytes() })
@@ -354,7 +363,10 @@ fn survey_grown<'a>(path: &Path, archive: &'a Archive, old: &'a Located, opts: S
 
 /// Encodes the index of `order` (each member with its position relative to the base): the header
 /// block, the entries and, when it can be represented, the zero block and the extension data.
-fn encode_index(archive: &Archive, order: &[(u64, &Member<'_>)], info: &IndexInfo, end: &crate::scan::ScanEnd) -> Result<Vec<u8>> {
+fn encode_index(archive: &Archive, order: &[(u64, &Member<'_>)], info: &IndexInfo, end: &crate::scan::ScanEnd, format: IndexFormat) -> Result<Vec<u8>> {
+    if format == IndexFormat::V2 {
+        return index_v2::encode(order.iter().map(|(pos, m)| m.rec(*pos)), info.clone(), end, archive.path());
+    }
     let mut info = info.clone();
     let mut out = Vec::with_capacity((order.len() + 1) * BLOCK);
     out.extend_from_slice(&[0u8; BLOCK]);
@@ -375,7 +387,10 @@ fn encode_index(archive: &Archive, order: &[(u64, &Member<'_>)], info: &IndexInf
 
 /// Blocks the index of `members` takes, with its extension data (whose length does not depend
 /// on positions), and whether that ends with the zero block after the entries.
-fn index_blocks(members: &[Member<'_>]) -> (u64, bool) {
+fn index_blocks(members: &[Member<'_>], format: IndexFormat) -> (u64, bool) {
+    if format == IndexFormat::V2 {
+        return (1 + index_v2::body_len(members.iter().map(|m| m.rec(0))) / BLOCK_U64, false);
+    }
     let mut size = ext::Sizer::default();
     for m in members {
         size.add(m.meta.as_ref());
@@ -389,7 +404,10 @@ fn index_blocks(members: &[Member<'_>]) -> (u64, bool) {
 
 /// Whether the old index bytes `current` say what the new `index` says: equal but for the
 /// header block and the extension's header block (both carry the write generation).
-fn same_index(current: &[u8], index: &[u8], entries: u64) -> bool {
+fn same_index(current: &[u8], index: &[u8], entries: u64, format: IndexFormat) -> bool {
+    if format == IndexFormat::V2 {
+        return index_v2::same(current, index);
+    }
     let ext_at = (entries as usize + 2) * BLOCK;
     if current.len() < index.len() {
         return false;
@@ -496,10 +514,12 @@ struct Basis<'a> {
 /// whole archive otherwise.
 fn survey_in_place<'a>(path: &Path, target: &Target, archive: &'a Archive, old: Option<&'a Located>, opts: &EmbedOptions) -> Result<Basis<'a>> {
     let mut in_full = None;
-    if let Some(old) = old {
+    // The old part is taken from an old v1 index only into a new v1 one (a v2 record needs the
+    // member's own header checksum, which a v1 entry does not keep).
+    if let Some(old) = old.filter(|_| opts.format == IndexFormat::V1) {
         match survey_grown(path, archive, old, opts.scan, &target.file)? {
             Ok((s, g)) => {
-                let (blocks, ends_with_zero) = index_blocks(&s.members);
+                let (blocks, ends_with_zero) = index_blocks(&s.members, opts.format);
                 if s.start >= (1 + blocks) * BLOCK_U64 {
                     return Ok(Basis { s, grew: Some(g), blocks, ends_with_zero, in_full });
                 }
@@ -510,7 +530,7 @@ fn survey_in_place<'a>(path: &Path, target: &Target, archive: &'a Archive, old: 
     }
     archive.advise(memmap2::Advice::Normal);
     let s = survey(path, archive, opts.scan, Some(&target.file))?;
-    let (blocks, ends_with_zero) = index_blocks(&s.members);
+    let (blocks, ends_with_zero) = index_blocks(&s.members, opts.format);
     Ok(Basis { s, grew: None, blocks, ends_with_zero, in_full })
 }
 
@@ -570,10 +590,10 @@ fn plan_reindex(archive: &Archive, old: &crate::archive::Embedded, b: Basis<'_>,
     let base = s.start;
     let order: Vec<(u64, &Member)> = s.members.iter().map(|m| (m.position - base, m)).collect();
     let info = IndexInfo { entries: n, archive_len: archive.len(), end_offset: s.end_offset - base, flags: 0, filter: None, generation: generation(), source_len: 0, ext_len: 0, seek_len: 0, ..IndexInfo::default() };
-    let index = encode_index(archive, &order, &info, &s.end)?;
+    let index = encode_index(archive, &order, &info, &s.end, opts.format)?;
     let current = &archive.bytes()[old.data.clone()];
-    let fresh = same_index(current, &index, n)
-        && tarfs::decode_header(current[..BLOCK].try_into().expect("one block")).ok().and_then(|h| h.info).is_some_and(|i| i.entries == n && i.end_offset == info.end_offset);
+    let fresh = same_index(current, &index, n, opts.format)
+        && tarfs::decode_header_as(current[..BLOCK].try_into().expect("one block"), opts.format.major()).ok().and_then(|h| h.info).is_some_and(|i| i.entries == n && i.end_offset == info.end_offset);
     let report = |gap_blocks, bytes_written, action| EmbedReport { members: n, displaced: 0, moved: 0, gap_blocks, bytes_written, growth: 0, action, grew: b.grew, in_full: b.in_full.clone() };
     if fresh && !opts.force {
         return Ok(Plan::Report(report(0, 0, EmbedAction::UpToDate)));
@@ -643,7 +663,7 @@ fn plan_displace(path: &Path, archive: &Archive, b: Basis<'_>, opts: &EmbedOptio
         .collect();
     let archive_len = (new_end + 2 * BLOCK_U64).max(len);
     let info = IndexInfo { entries: n, archive_len, end_offset: new_end - base, flags: 0, filter: None, generation: generation(), source_len: 0, ext_len: 0, seek_len: 0, ..IndexInfo::default() };
-    let index = encode_index(archive, &order, &info, &s.end)?;
+    let index = encode_index(archive, &order, &info, &s.end, opts.format)?;
     let (header, body, gap_blocks) = head(index, base, index_blocks, b.ends_with_zero);
     // The displaced members are copied straight from the mapping: the copy lands at or after
     // the old end, never over the bytes it copies.
@@ -683,7 +703,7 @@ fn plan_shift(path: &Path, archive: &Archive, b: Basis<'_>, opts: &EmbedOptions)
     let final_len = Shift::final_len(len, end, distance);
     let order: Vec<(u64, &Member)> = s.members.iter().map(|m| (m.position - s.start, m)).collect();
     let info = IndexInfo { entries: n, archive_len: final_len, end_offset: s.end_offset - s.start, flags: 0, filter: None, generation: generation(), source_len: 0, ext_len: 0, seek_len: 0, ..IndexInfo::default() };
-    let index = encode_index(archive, &order, &info, &s.end)?;
+    let index = encode_index(archive, &order, &info, &s.end, opts.format)?;
     let (header, body, _) = head(index, base, 1 + b.blocks, b.ends_with_zero);
     let mut bytes = header.to_vec();
     bytes.extend_from_slice(&body);
@@ -747,7 +767,7 @@ pub fn embed_to(input: &Path, out: &Path, opts: EmbedOptions) -> Result<EmbedRep
     let order: Vec<(u64, &Member)> = s.members.iter().map(|m| (m.position - base, m)).collect();
     let body_len = s.end_offset - base;
     let info = IndexInfo { entries: n, archive_len: body_len + 2 * BLOCK_U64, end_offset: body_len, flags: 0, filter: None, generation: 0, source_len: 0, ext_len: 0, seek_len: 0, ..IndexInfo::default() };
-    let index = encode_index(&archive, &order, &info, &s.end)?;
+    let index = encode_index(&archive, &order, &info, &s.end, opts.format)?;
     let header = tarfs_header(index.len() as u64);
     let body = &archive.bytes()[base as usize..s.end_offset.min(archive.len()) as usize];
     // An archive cut inside its last member's padding gets the padding back.

@@ -62,6 +62,16 @@ pub enum IndexFormat {
     V2,
 }
 
+impl IndexFormat {
+    /// The major version it writes.
+    pub fn major(self) -> u32 {
+        match self {
+            IndexFormat::V1 => 1,
+            IndexFormat::V2 => 2,
+        }
+    }
+}
+
 impl IndexOptions {
     /// The worker threads a chunked scan uses.
     pub fn threads(&self) -> usize {

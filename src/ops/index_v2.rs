@@ -60,3 +60,41 @@ pub(crate) fn finish<W: Write + Seek>(mut b: Builder, mut info: IndexInfo, end: 
     out.seek(SeekFrom::Start(after)).at(path)?;
     Ok(info)
 }
+
+/// The whole v2 index (header block and body) of the members `recs` (positions from the
+/// index's base), recorded as `info` says, for an embedded index. Errors name `path`.
+pub(crate) fn encode<'a>(recs: impl Iterator<Item = EntryRec<'a>>, mut info: IndexInfo, end: &ScanEnd, path: &Path) -> Result<Vec<u8>> {
+    let mut b = Builder::default();
+    for r in recs {
+        push(&mut b, &r, path)?;
+    }
+    b.globals(end.has_globals, end.global_attributes);
+    info.ext_len = b.body_len();
+    let header = tarfs::encode_header_as(&info, b"v2.0");
+    let mut out = header.to_vec();
+    out.extend_from_slice(&b.finish(&header));
+    Ok(out)
+}
+
+/// The length of the v2 body of the members `recs`, which does not depend on their positions.
+pub(crate) fn body_len<'a>(recs: impl Iterator<Item = EntryRec<'a>>) -> u64 {
+    let mut b = Builder::default();
+    for r in recs {
+        // A member the body cannot hold makes `encode` fail later, with its error.
+        let _ = push(&mut b, &r, Path::new(""));
+    }
+    b.body_len()
+}
+
+/// Whether the old index bytes `current` say what the new v2 `index` says: equal but for the
+/// header block and the CRCs in the body's head that bind it (both change with the write
+/// generation).
+pub(crate) fn same(current: &[u8], index: &[u8]) -> bool {
+    const HEAD_AT: usize = crate::format::header::BLOCK;
+    let at = |o: usize| HEAD_AT + o;
+    current.len() >= index.len()
+        && index.len() >= at(v2::HEAD)
+        && current[at(0)..at(144)] == index[at(0)..at(144)]
+        && current[at(148)..at(252)] == index[at(148)..at(252)]
+        && current[at(v2::HEAD)..index.len()] == index[at(v2::HEAD)..]
+}
