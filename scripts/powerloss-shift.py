@@ -21,6 +21,8 @@ that crashed part way through the shift; see `pick_nested`):
   at its end (names that occur twice);
 - `embed-shift-trail`: a GNU tar archive with data after its end marker, which displacement
   would overwrite: the whole file moves;
+- `embed-v2-gnu`, `embed-shift-v2`: the shared GNU fixture and `embed-shift-gnu`'s archive,
+  embedded with the compact index v2.0 (`--format v2`): displaced, and shifted;
 - `embed-shift-eio`: `embed-shift-gnu` whose fifth fdatasync fails (EIO injected): the shift
   stops part way, keeps its journal, and exits 1; power losses of that run are then recovered.
 
@@ -54,6 +56,13 @@ SHIFT = [
     dict(name="embed-shift-eio", kind="inplace", change="embed", files=["s1.tar"], archives=["s1.tar"],
          cmd=["embed", "s1.tar"], inject=["fdatasync:error=EIO:when=5"], expect_rc=1, semantic=True, points=60, states=320,
          title="`tarfs embed A` that shifts, its fifth fdatasync failing (EIO): stopped part way with its journal, then cut by a power loss"),
+    # The compact index v2.0 embedded: other index bytes through the same write paths.
+    dict(name="embed-v2-gnu", kind="inplace", change="embed", files=["g1.tar"], archives=["g1.tar"],
+         cmd=["embed", "--format", "v2", "g1.tar"], nested=True, points=60, states=300,
+         title="`tarfs embed --format v2 A` that displaces: the shared GNU tar fixture"),
+    dict(name="embed-shift-v2", kind="inplace", change="embed", files=["s1.tar"], archives=["s1.tar"],
+         cmd=["embed", "--format", "v2", "s1.tar"], nested=True, points=60, states=300,
+         title="`tarfs embed --format v2 A` that shifts: `embed-shift-gnu`'s archive"),
 ]
 
 
