@@ -108,17 +108,21 @@ pub fn scan_file(file: &File, path: &Path, opts: ScanOptions, cold: bool, mut f:
     // Reads with pread at a position that skipping moves: one system call per header.
     let pos = AtomicU64::new(0);
     let mut reader = ReadAhead { inner: PositionedReader { file, pos: &pos }, window: cold.then(|| ColdWindow::new(len)) };
-    let seek = |from: u64, n: u64| -> io::Result<bool> {
-        // Past the end, read instead, so that the error is the reading scanner's.
+    let end = scan_reads(&mut reader, Some(&skipper(&pos, len)), path, opts, SEEKING_READ, |e| f(e).map(|()| Visit::Skip), |_| Ok(()))?;
+    Ok(end.expect("never stopped"))
+}
+
+/// Skips member data by moving `pos`, a reader's position in a file of `len` bytes, instead of
+/// reading it; past the end it declines, so that the error is the reading scanner's.
+fn skipper(pos: &AtomicU64, len: u64) -> impl Fn(u64, u64) -> io::Result<bool> + '_ {
+    move |from: u64, n: u64| {
         if from.saturating_add(n) > len {
             return Ok(false);
         }
         // Within the file's length, checked just above.
         pos.store(pos.load(Ordering::Relaxed).saturating_add(n), Ordering::Relaxed);
         Ok(true)
-    };
-    let end = scan_reads(&mut reader, Some(&seek), path, opts, SEEKING_READ, |e| f(e).map(|()| Visit::Skip), |_| Ok(()))?;
-    Ok(end.expect("never stopped"))
+    }
 }
 
 /// [`scan_file`] of an archive read at offsets ([`ArchiveFile::read_at`]), such as an object
@@ -127,14 +131,7 @@ pub fn scan_unlent(file: &dyn crate::archive::ArchiveFile, opts: ScanOptions, mu
     let (len, path) = (file.len(), file.path());
     let pos = AtomicU64::new(0);
     let mut reader = crate::archive::RawStream::at(file, &pos);
-    let seek = |from: u64, n: u64| -> io::Result<bool> {
-        if from.saturating_add(n) > len {
-            return Ok(false);
-        }
-        pos.store(pos.load(Ordering::Relaxed).saturating_add(n), Ordering::Relaxed);
-        Ok(true)
-    };
-    let end = scan_reads(&mut reader, Some(&seek), path, opts, SEEKING_READ, |e| f(e).map(|()| Visit::Skip), |_| Ok(()))?;
+    let end = scan_reads(&mut reader, Some(&skipper(&pos, len)), path, opts, SEEKING_READ, |e| f(e).map(|()| Visit::Skip), |_| Ok(()))?;
     Ok(end.expect("never stopped"))
 }
 
