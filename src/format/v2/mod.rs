@@ -164,6 +164,9 @@ pub struct Builder {
     owners: Vec<(u64, u64, Vec<u8>, Vec<u8>)>,
     owner_ids: std::collections::HashMap<(u64, u64, Vec<u8>, Vec<u8>), u32>,
     last_path: Vec<u8>,
+    /// The owner of the member before, and its number.
+    #[allow(clippy::type_complexity)]
+    last_owner: Option<(u32, (u64, u64, Vec<u8>, Vec<u8>))>,
     flags: u32,
 }
 
@@ -247,6 +250,18 @@ impl Builder {
     }
 
     fn owner_id(&mut self, o: &Owner<'_>) -> u32 {
+        // Members of one owner come in runs: the last one's, without building a key.
+        if let Some(&(id, ref k)) = self.last_owner.as_ref() {
+            if (k.0, k.1, &k.2[..], &k.3[..]) == (o.uid, o.gid, o.uname, o.gname) {
+                return id;
+            }
+        }
+        let id = self.owner_id_slow(o);
+        self.last_owner = Some((id, (o.uid, o.gid, o.uname.to_vec(), o.gname.to_vec())));
+        id
+    }
+
+    fn owner_id_slow(&mut self, o: &Owner<'_>) -> u32 {
         let key = (o.uid, o.gid, o.uname.to_vec(), o.gname.to_vec());
         if let Some(&id) = self.owner_ids.get(&key) {
             return id;
