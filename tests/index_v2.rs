@@ -153,3 +153,27 @@ fn members_through_a_v2_sidecar_are_the_scans() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert!(compared > 40, "only {compared} compared");
 }
+
+/// The specification's way to embed by hand: `tar -cf x.tar .tarfs; tar -Af x.tar files.tar`,
+/// where `.tarfs` is the index of `files.tar` (positions then count from just after the
+/// `.tarfs` member). Both versions give an archive whose embedded index answers and verifies.
+#[test]
+fn an_index_made_the_first_member_by_tar_answers_as_embedded() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = common::gnu_archive(dir.path(), "files", "gnu", 60, |i| (format!("f{i:03}"), i * 37, i as u64));
+    for format in ["v1", "v2"] {
+        let work = dir.path().join(format);
+        std::fs::create_dir_all(&work).unwrap();
+        ok(tarfs().args(["index", "--format", format, "--output"]).arg(work.join(".tarfs")).arg(&files));
+        let x = work.join("x.tar");
+        ok(Command::new("tar").arg("-cf").arg(&x).arg("-C").arg(&work).arg(".tarfs"));
+        ok(Command::new("tar").arg("-Af").arg(&x).arg(&files));
+        let out = ok(tarfs().arg("ls").arg("-v").arg(&x));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("using embedded .tarfs index"), "{format}: {}", String::from_utf8_lossy(&out.stderr));
+        let listed: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect();
+        assert_eq!(listed, listing("tar", &files), "{format}");
+        ok(tarfs().arg("verify").arg(&x));
+        let one = ok(tarfs().arg("cat").arg(&x).arg("./f059"));
+        assert_eq!(one.stdout, ok(Command::new("tar").arg("-xOf").arg(&files).arg("./f059")).stdout, "{format}");
+    }
+}
