@@ -120,7 +120,7 @@ fn a_v2_index_costs_under_64_bytes_a_member_with_20_byte_names() {
 /// directory's children.
 #[test]
 fn members_through_a_v2_sidecar_are_the_scans() {
-    use tarfs::members::{open_best, MemberIndex};
+    use tarfs::members::open_best;
     let dir = tempfile::tempdir().unwrap();
     let (mut compared, mut failures) = (0, Vec::new());
     for (k, original) in plain_archives().iter().enumerate() {
