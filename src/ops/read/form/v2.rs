@@ -34,10 +34,7 @@ pub(super) fn open(mut r: Reader<'_>, located: Located) -> std::result::Result<R
     let refuse = |verdict| Box::new(Refusal { source: located.source.clone(), verdict });
     let corrupt = |e: tarfs::IndexError| refuse(Verdict::Corrupt(Corruption::Decode(e)));
     let data = located.slice(r.archive);
-    let header: &[u8; BLOCK] = data.get(..BLOCK).and_then(|b| b.try_into().ok()).ok_or_else(|| corrupt(tarfs::IndexError::NoMagic))?;
-    let info = tarfs::decode_header_as(header, 2).map_err(corrupt)?.info.ok_or_else(|| corrupt(tarfs::IndexError::NoVersion))?;
-    let body = v2::body_of(data, &info).ok_or_else(|| corrupt(v2::V2Error::Part("body").into()))?;
-    let parts = Parts::open(body, header).map_err(|e| corrupt(e.into()))?;
+    let (info, parts, body) = opened(data).map_err(corrupt)?;
     let view = parts.on(body);
     if info.flags & FLAG_SUBSET != 0 {
         return Err(refuse(Verdict::Subset { entries: view.len() as u64 }));
@@ -52,6 +49,16 @@ pub(super) fn open(mut r: Reader<'_>, located: Located) -> std::result::Result<R
         r.seek_through(section).map_err(|why| refuse(Verdict::Corrupt(Corruption::Seek(std::sync::Arc::new(why)))))?;
     }
     Ok(r.answering(Box::new(V2 { located, parts, info, held: OnceLock::new() })))
+}
+
+/// The v2 index whose bytes are `data`, opened: its header's record, its body's parts, and
+/// its body.
+fn opened(data: &[u8]) -> std::result::Result<(tarfs::IndexInfo, Parts, &[u8]), tarfs::IndexError> {
+    let header: &[u8; BLOCK] = data.get(..BLOCK).and_then(|b| b.try_into().ok()).ok_or(tarfs::IndexError::NoMagic)?;
+    let info = tarfs::decode_header_as(header, 2)?.info.ok_or(tarfs::IndexError::NoVersion)?;
+    let body = v2::body_of(data, &info).ok_or(v2::V2Error::Part("body"))?;
+    let parts = Parts::open(body, header)?;
+    Ok((info, parts, body))
 }
 
 /// A record as the verdict judges it.
@@ -206,14 +213,9 @@ fn header_block(rec: &Record, out: &mut [u8; BLOCK]) {
 /// reader's verdict: the archive's stamp must still be the one recorded): its record and the
 /// verdict, or how it is corrupt.
 pub(crate) fn keep(archive: &dyn ArchiveFile, located: &Located) -> std::result::Result<(tarfs::IndexInfo, Verdict), Corruption> {
-    let data = located.slice(archive);
-    let corrupt = |e: tarfs::IndexError| Corruption::Decode(e);
-    let header: &[u8; BLOCK] = data.get(..BLOCK).and_then(|b| b.try_into().ok()).ok_or(corrupt(tarfs::IndexError::NoMagic))?;
-    let info = tarfs::decode_header_as(header, 2).map_err(corrupt)?.info.ok_or(corrupt(tarfs::IndexError::NoVersion))?;
-    let body = v2::body_of(data, &info).ok_or(corrupt(v2::V2Error::Part("body").into()))?;
-    let parts = Parts::open(body, header).map_err(|e| corrupt(e.into()))?;
+    let (info, parts, body) = opened(located.slice(archive)).map_err(Corruption::Decode)?;
     let view = parts.on(body);
-    view.check_all().map_err(|e| corrupt(e.into()))?;
+    view.check_all().map_err(|e| Corruption::Decode(e.into()))?;
     let entry = |i: usize| view.record(i).ok().map(|rec| Judge { rec, chain: chain_of(&view, i, &rec).ok() });
     let v = verdict::keep_sidecar(&judged(&info, view.len(), entry, located), archive);
     Ok((info, v))
