@@ -177,3 +177,42 @@ fn an_index_made_the_first_member_by_tar_answers_as_embedded() {
         assert_eq!(one.stdout, ok(Command::new("tar").arg("-xOf").arg(&files).arg("./f059")).stdout, "{format}");
     }
 }
+
+/// A compressed archive's v2 sidecar stores its body deflated (body flag 8): the Python reader
+/// inflates it from the specification, its listing is the archive's and its positions hold the
+/// headers of the decompressed stream; tarfs answers from it; and damage to the deflated bytes
+/// is found, the archive then decoded instead.
+#[test]
+fn a_compressed_archives_v2_sidecar_is_deflated_and_read_by_both_readers() {
+    let dir = tempfile::tempdir().unwrap();
+    let plain = common::gnu_archive(dir.path(), "pkg", "gnu", 800, |i| (format!("package-{:02}-module-{i:04}.js", i % 13), 200 + i % 700, i as u64));
+    let gz = dir.path().join("pkg.tar.gz");
+    ok(Command::new("sh").arg("-c").arg(format!("gzip -9 -c {} > {}", plain.display(), gz.display())));
+    ok(tarfs().args(["index", "--format", "v2"]).arg(&gz));
+    let index = dir.path().join("pkg.tar.gz.tarfs");
+    ok(tarfs().args(["index", "--format", "v2", "--output"]).arg(dir.path().join("plain.tarfs")).arg(&plain));
+    let (small, big) = (std::fs::metadata(&index).unwrap().len(), std::fs::metadata(dir.path().join("plain.tarfs")).unwrap().len());
+    let good = std::fs::read(&index).unwrap();
+    assert_eq!(u32::from_le_bytes(good[512 + 124..512 + 128].try_into().unwrap()) & 8, 8, "the body is not deflated");
+    eprintln!("v2 sidecar of 800 members: {big} bytes plain, {small} with a deflated body (and a seek section)");
+    assert!(small * 2 < big, "deflated {small} bytes, plain {big}");
+    let want = listing("tar", &plain);
+    assert_eq!(python_listing(&index, &plain).unwrap(), want);
+    let out = ok(tarfs().arg("ls").arg("-v").arg(&gz));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("using sidecar"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().collect::<Vec<_>>(), want);
+    let name = "./package-06-module-0500.js";
+    assert_eq!(ok(tarfs().arg("cat").arg(&gz).arg(name)).stdout, ok(Command::new("tar").arg("-xOf").arg(&plain).arg(name)).stdout);
+    ok(tarfs().arg("verify").arg(&gz));
+    let stored = u64::from_le_bytes(good[512 + 192..512 + 200].try_into().unwrap()) as usize;
+    for at in [512 + 256, 512 + 256 + stored / 3, 512 + 256 + stored - 1] {
+        let mut bad = good.clone();
+        bad[at] ^= 0x40;
+        std::fs::write(&index, &bad).unwrap();
+        assert!(python_listing(&index, &plain).is_err(), "byte {at}: the Python reader read a damaged body");
+        let out = ok(tarfs().arg("ls").arg("-v").arg(&gz));
+        assert!(!String::from_utf8_lossy(&out.stderr).contains("using sidecar"), "byte {at}: answered from a damaged index");
+        assert_eq!(String::from_utf8_lossy(&out.stdout).lines().collect::<Vec<_>>(), want, "byte {at}");
+        assert!(!tarfs().arg("verify").arg(&gz).output().unwrap().status.success(), "byte {at}: verify passed");
+    }
+}

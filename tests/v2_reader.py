@@ -60,6 +60,15 @@ def open_index(data):
         fail("bad head")
     if zlib.crc32(data[:BLOCK]) != u(head, 144, 4):
         fail("the body belongs to another header")
+    if u(head, 124, 4) & ~(1 | 2 | 4 | 8):
+        fail("unknown body flags")
+    if u(head, 124, 4) & 8:
+        stored = body[256:256 + u(head, 192, 8)]
+        if zlib.crc32(stored) != u(head, 200, 4):
+            fail("the deflated parts are damaged")
+        body = head + zlib.decompress(stored, -15)
+        if len(body) != u(head, 184, 8):
+            fail("the deflated parts inflate to another length")
     table, count = u(head, 128, 8), u(head, 136, 8)
     for k in range(count):
         start = 256 + 65536 * k

@@ -46,11 +46,16 @@ pub(crate) fn push(b: &mut Builder, r: &EntryRec<'_>, path: &Path) -> Result<()>
 /// Writes the index of `b` to `out`, whose first block (at `start`, a placeholder already
 /// written) waits for the header: the body, then the seek section `seek`, then the header block
 /// over the placeholder. Returns the header's record.
+///
+/// The body of a compressed archive's index (the one with a seek section) is deflated
+/// ([`v2::DEFLATED`]): beside a small compressed archive its size counts, and reading a member
+/// decodes a span of the archive anyway, next to which inflating the index is cheap.
 pub(crate) fn finish<W: Write + Seek>(mut b: Builder, mut info: IndexInfo, end: &ScanEnd, seek: Option<&[u8]>, out: &mut W, path: &Path, start: u64) -> Result<IndexInfo> {
     b.globals(end.has_globals, end.global_attributes);
-    info.ext_len = b.body_len();
+    let body = b.seal(seek.is_some());
+    info.ext_len = body.len();
     let header = tarfs::encode_header_as(&info, b"v2.0");
-    out.write_all(&b.finish(&header)).at(path)?;
+    out.write_all(&body.finish(&header)).at(path)?;
     if let Some(seek) = seek {
         out.write_all(seek).at(path)?;
     }
@@ -69,10 +74,12 @@ pub(crate) fn encode<'a>(recs: impl Iterator<Item = EntryRec<'a>>, mut info: Ind
         push(&mut b, &r, path)?;
     }
     b.globals(end.has_globals, end.global_attributes);
-    info.ext_len = b.body_len();
+    // Stored plain: an embedded index's length must not depend on the positions it records.
+    let body = b.seal(false);
+    info.ext_len = body.len();
     let header = tarfs::encode_header_as(&info, b"v2.0");
     let mut out = header.to_vec();
-    out.extend_from_slice(&b.finish(&header));
+    out.extend_from_slice(&body.finish(&header));
     Ok(out)
 }
 

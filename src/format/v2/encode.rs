@@ -79,7 +79,58 @@ fn hash_slots(hashes: &[u64], slots: usize) -> Vec<u32> {
     t
 }
 
-pub(super) fn body(b: Builder, header: &[u8; BLOCK]) -> Vec<u8> {
+/// A body whose parts are laid out and encoded, waiting only for the header block it is bound
+/// to ([`Sealed::finish`]); its length ([`Sealed::len`]) is known before that header is.
+pub struct Sealed {
+    /// The plain body: every part and the chunk table, the head left zero.
+    image: Vec<u8>,
+    /// With [`super::DEFLATED`]: the raw-deflate of `image[HEAD..]`, stored in its place.
+    deflated: Option<Vec<u8>>,
+    head: [u8; HEAD],
+}
+
+impl Sealed {
+    /// The body's length as stored (a multiple of 512).
+    pub fn len(&self) -> u64 {
+        self.stored_len() as u64
+    }
+
+    /// Whether the body is empty (it never is: the head alone is 256 bytes).
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    fn stored_len(&self) -> usize {
+        self.deflated.as_ref().map_or(self.image.len(), |d| HEAD.saturating_add(d.len()).next_multiple_of(BLOCK))
+    }
+
+    /// The body as stored, bound to the index's `header` block (whose record must give
+    /// [`Sealed::len`] as the body's length).
+    pub fn finish(self, header: &[u8; BLOCK]) -> Vec<u8> {
+        let total = self.stored_len();
+        let mut head = self.head;
+        head[160..168].copy_from_slice(&(total as u64).to_le_bytes());
+        head[144..148].copy_from_slice(&crc32(header).to_le_bytes());
+        let mut out = match self.deflated {
+            None => self.image,
+            Some(d) => {
+                head[184..192].copy_from_slice(&(self.image.len() as u64).to_le_bytes());
+                head[192..200].copy_from_slice(&(d.len() as u64).to_le_bytes());
+                head[200..204].copy_from_slice(&crc32(&d).to_le_bytes());
+                let mut out = vec![0u8; total];
+                out[HEAD..HEAD.saturating_add(d.len())].copy_from_slice(&d);
+                out
+            }
+        };
+        let own = crc32(&head[..252]);
+        head[252..].copy_from_slice(&own.to_le_bytes());
+        out[..HEAD].copy_from_slice(&head);
+        out
+    }
+}
+
+/// Lays out and encodes the body of `b`; with `deflate`, its parts are stored deflated.
+pub(super) fn seal(b: Builder, deflate: bool) -> Sealed {
     let l = layout(&b);
     let mut out = vec![0u8; l.total];
     let put = |out: &mut Vec<u8>, at: usize, bytes: &[u8]| out[at..at.saturating_add(bytes.len())].copy_from_slice(bytes);
@@ -93,17 +144,30 @@ pub(super) fn body(b: Builder, header: &[u8; BLOCK]) -> Vec<u8> {
     put(&mut out, l.owners, &owners_bytes(&b));
     let crcs: Vec<u8> = out[HEAD..l.chunks].chunks(CHUNK).flat_map(|c| crc32(c).to_le_bytes()).collect();
     put(&mut out, l.chunks, &crcs);
-    let head = head_bytes(&b, &l, header);
-    put(&mut out, 0, &head);
-    out
+    let mut head = head_bytes(&b, &l);
+    let deflated = deflate.then(|| {
+        head[124..128].copy_from_slice(&(b.flags | super::DEFLATED).to_le_bytes());
+        deflate_bytes(&out[HEAD..])
+    });
+    Sealed { image: out, deflated, head }
 }
 
-/// The head: tag, version, counts, where each part is, and its own CRC at `[252, 256)`.
-fn head_bytes(b: &Builder, l: &Layout, header: &[u8; BLOCK]) -> [u8; HEAD] {
+/// `bytes` as a raw deflate stream (RFC 1951), at the best compression: an index is written
+/// once and read many times.
+fn deflate_bytes(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
+    e.write_all(bytes).expect("writing to memory");
+    e.finish().expect("writing to memory")
+}
+
+/// The head: tag, version, counts and where each part is; [`Sealed::finish`] adds the length
+/// stored, the binding to the header and the head's own CRC.
+fn head_bytes(b: &Builder, l: &Layout) -> [u8; HEAD] {
     let mut h = [0u8; HEAD];
     h[..4].copy_from_slice(TAG);
     h[4..8].copy_from_slice(&BODY_VERSION.to_le_bytes());
-    let u64s: [(usize, usize); 16] = [
+    let u64s: [(usize, usize); 15] = [
         (8, b.len()),
         (24, l.records),
         (32, l.restarts),
@@ -119,7 +183,6 @@ fn head_bytes(b: &Builder, l: &Layout, header: &[u8; BLOCK]) -> [u8; HEAD] {
         (112, l.owners_len),
         (128, l.chunks),
         (136, l.chunk_count),
-        (160, l.total),
     ];
     for (at, v) in u64s {
         h[at..at.saturating_add(8)].copy_from_slice(&(v as u64).to_le_bytes());
@@ -128,8 +191,5 @@ fn head_bytes(b: &Builder, l: &Layout, header: &[u8; BLOCK]) -> [u8; HEAD] {
     h[20..24].copy_from_slice(&(RESTART as u32).to_le_bytes());
     h[120..124].copy_from_slice(&(CHUNK as u32).to_le_bytes());
     h[124..128].copy_from_slice(&b.flags.to_le_bytes());
-    h[144..148].copy_from_slice(&crc32(header).to_le_bytes());
-    let own = crc32(&h[..252]);
-    h[252..].copy_from_slice(&own.to_le_bytes());
     h
 }

@@ -48,6 +48,14 @@ pub const F_GLOBALS: u8 = 8;
 pub const HAS_GLOBALS: u32 = 1;
 /// Body flag: some of them set attributes that members take.
 pub const GLOBAL_ATTRIBUTES: u32 = 2;
+/// Body flag: everything after the head is stored as one raw deflate stream (RFC 1951) of the
+/// plain body's bytes from 256 on; the head's offsets are the plain body's. Written for the
+/// sidecars of compressed archives, whose size counts beside a small compressed archive.
+pub const DEFLATED: u32 = 8;
+/// Body flags a reader of this version knows (4 is the member digests' part); a body with any
+/// other is refused, and the archive scanned, as the specification asks of a newer minor version
+/// that needs more than it can read.
+pub const KNOWN_FLAGS: u32 = HAS_GLOBALS | GLOBAL_ATTRIBUTES | 4 | DEFLATED;
 
 const X_LINK: u8 = 1;
 const X_STORED: u8 = 2;
@@ -304,21 +312,24 @@ impl Builder {
         x
     }
 
-    /// The body, bound to the index's `header` block (whose record gives the body's length,
-    /// which the caller sets from [`Builder::body_len`] first).
-    pub fn finish(self, header: &[u8; BLOCK]) -> Vec<u8> {
-        encode::body(self, header)
+    /// The body laid out and encoded, its parts deflated with `deflate`; the caller sets the
+    /// header's body length from [`Sealed::len`], then binds the body with [`Sealed::finish`].
+    pub fn seal(self, deflate: bool) -> Sealed {
+        encode::seal(self, deflate)
     }
 
-    /// The length of the body [`Builder::finish`] will write.
+    /// The length of the plain (not deflated) body [`Builder::seal`] will lay out.
     pub fn body_len(&self) -> u64 {
         encode::layout(self).total as u64
     }
 }
 
 mod encode;
+mod inflate;
 mod view;
 
+pub use encode::Sealed;
+pub use inflate::image;
 pub use view::{Extras, Parts, Record, View};
 
 /// The byte range of the seek section of a v2 index whose data is `data` and header record

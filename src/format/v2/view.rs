@@ -132,6 +132,9 @@ impl Parts {
         if u32_at(head, 16) as usize != RECORD || u32_at(head, 20) as usize != RESTART || u32_at(head, 120) as usize != CHUNK {
             return Err(V2Error::Head("unknown record, group or chunk size"));
         }
+        if u32_at(head, 124) & !super::KNOWN_FLAGS != 0 {
+            return Err(V2Error::Head("it has flags this reader does not know"));
+        }
         let n = usize::try_from(u64_at(head, 8)).map_err(|_| V2Error::Part("records"))?;
         let part = |at: usize, len: u64, what| -> Result<Range<usize>, V2Error> {
             let start = usize::try_from(u64_at(head, at)).map_err(|_| V2Error::Part(what))?;

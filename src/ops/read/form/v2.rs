@@ -19,6 +19,8 @@ pub(crate) struct V2 {
     parts: Parts,
     /// The index header's record: the body's length.
     info: tarfs::IndexInfo,
+    /// The plain body, where the index stores it deflated ([`v2::DEFLATED`]).
+    image: Option<Vec<u8>>,
     /// Entries handed out one at a time ([`Form::entry`]), held for as long as the form.
     held: OnceLock<Vec<OnceLock<Box<Held>>>>,
 }
@@ -34,7 +36,8 @@ pub(super) fn open(mut r: Reader<'_>, located: Located) -> std::result::Result<R
     let refuse = |verdict| Box::new(Refusal { source: located.source.clone(), verdict });
     let corrupt = |e: tarfs::IndexError| refuse(Verdict::Corrupt(Corruption::Decode(e)));
     let data = located.slice(r.archive);
-    let (info, parts, body) = opened(data).map_err(corrupt)?;
+    let (info, parts, image) = opened(data).map_err(corrupt)?;
+    let body = image.as_deref().or_else(|| v2::body_of(data, &info)).expect("opened found the body");
     let view = parts.on(body);
     if info.flags & FLAG_SUBSET != 0 {
         return Err(refuse(Verdict::Subset { entries: view.len() as u64 }));
@@ -48,17 +51,18 @@ pub(super) fn open(mut r: Reader<'_>, located: Located) -> std::result::Result<R
     if let Some(section) = seek {
         r.seek_through(section).map_err(|why| refuse(Verdict::Corrupt(Corruption::Seek(std::sync::Arc::new(why)))))?;
     }
-    Ok(r.answering(Box::new(V2 { located, parts, info, held: OnceLock::new() })))
+    Ok(r.answering(Box::new(V2 { located, parts, info, image, held: OnceLock::new() })))
 }
 
 /// The v2 index whose bytes are `data`, opened: its header's record, its body's parts, and
-/// its body.
-fn opened(data: &[u8]) -> std::result::Result<(tarfs::IndexInfo, Parts, &[u8]), tarfs::IndexError> {
+/// its plain body where it stores it deflated (else the body is [`v2::body_of`] `data`).
+fn opened(data: &[u8]) -> std::result::Result<(tarfs::IndexInfo, Parts, Option<Vec<u8>>), tarfs::IndexError> {
     let header: &[u8; BLOCK] = data.get(..BLOCK).and_then(|b| b.try_into().ok()).ok_or(tarfs::IndexError::NoMagic)?;
     let info = tarfs::decode_header_as(header, 2)?.info.ok_or(tarfs::IndexError::NoVersion)?;
-    let body = v2::body_of(data, &info).ok_or(v2::V2Error::Part("body"))?;
-    let parts = Parts::open(body, header)?;
-    Ok((info, parts, body))
+    let stored = v2::body_of(data, &info).ok_or(v2::V2Error::Part("body"))?;
+    let image = v2::image(stored)?;
+    let parts = Parts::open(image.as_deref().unwrap_or(stored), header)?;
+    Ok((info, parts, image))
 }
 
 /// A record as the verdict judges it.
@@ -150,8 +154,8 @@ impl Form for V2 {
 impl V2 {
     /// The body, read through its parts.
     fn view<'s>(&'s self, r: &'s Reader<'_>) -> View<'s> {
-        let body = v2::body_of(self.located.slice(r.archive), &self.info).expect("the body was found where it opened");
-        self.parts.on(body)
+        let body = self.image.as_deref().or_else(|| v2::body_of(self.located.slice(r.archive), &self.info));
+        self.parts.on(body.expect("the body was found where it opened"))
     }
 
     fn error(&self, r: &Reader<'_>, e: v2::V2Error) -> Error {
@@ -213,7 +217,9 @@ fn header_block(rec: &Record, out: &mut [u8; BLOCK]) {
 /// reader's verdict: the archive's stamp must still be the one recorded): its record and the
 /// verdict, or how it is corrupt.
 pub(crate) fn keep(archive: &dyn ArchiveFile, located: &Located) -> std::result::Result<(tarfs::IndexInfo, Verdict), Corruption> {
-    let (info, parts, body) = opened(located.slice(archive)).map_err(Corruption::Decode)?;
+    let data = located.slice(archive);
+    let (info, parts, image) = opened(data).map_err(Corruption::Decode)?;
+    let body = image.as_deref().or_else(|| v2::body_of(data, &info)).expect("opened found the body");
     let view = parts.on(body);
     view.check_all().map_err(|e| Corruption::Decode(e.into()))?;
     let entry = |i: usize| view.record(i).ok().map(|rec| Judge { rec, chain: chain_of(&view, i, &rec).ok() });
