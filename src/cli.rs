@@ -359,8 +359,8 @@ pub struct IndexArgs {
     pub walk: WalkArgs,
     #[command(flatten)]
     pub batch: BatchArgs,
-    /// The index version to write: v1 (512 bytes a member, readable from the specification
-    /// alone) or v2 (about 45 bytes a member and its name; docs/FORMAT.md).
+    /// The index version to write: v2 (the default: about 45 bytes a member and its name;
+    /// docs/FORMAT.md) or v1 (512 bytes a member, readable by a reader of v1.0 alone).
     #[arg(long, value_enum, default_value_t, value_name = "VERSION")]
     pub format: tarfs::ops::index::IndexFormat,
     /// Rebuild indexes that are fresh.
@@ -459,8 +459,8 @@ pub struct EmbedArgs {
     /// archive forward by the index's length.
     #[arg(long)]
     pub no_shift: bool,
-    /// The index version to embed: v1 (readable from the specification alone) or v2 (compact;
-    /// docs/FORMAT.md). A v1-only reader scans an archive whose embedded index is v2.
+    /// The index version to embed: v2 (the default; compact, docs/FORMAT.md) or v1 (readable by
+    /// a reader of v1.0 alone). A v1-only reader scans an archive whose embedded index is v2.
     #[arg(long, value_enum, default_value_t, value_name = "VERSION")]
     pub format: tarfs::ops::index::IndexFormat,
     /// Where an archive cannot be embedded (compressed, read-only, members that must not move,

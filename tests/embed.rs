@@ -175,7 +175,8 @@ fn round_trip_corpus_archives() {
 fn crash_case(tmp: &Path, orig: &Path, step: &str, name: &str) {
     let a = tmp.join(format!("{name}-{step}.tar"));
     fs::copy(orig, &a).unwrap();
-    let out = tarfs().arg("embed").arg(&a).env("TARFS_CRASH_AFTER", step).output().unwrap();
+    // v1: the steps and the gaps these cases are built on are v1's (an entry a block).
+    let out = tarfs().args(["embed", "--format", "v1"]).arg(&a).env("TARFS_CRASH_AFTER", step).output().unwrap();
     assert_eq!(out.status.code(), Some(86), "{name} {step}: {}", String::from_utf8_lossy(&out.stderr));
     let original = fs::read(orig).unwrap();
     let want = contents(orig);
@@ -232,7 +233,7 @@ fn crash_at_every_step_gap_0_1_and_huge() {
         // The gap is what the case says it is.
         let probe = tmp.path().join(format!("{name}-probe.tar"));
         fs::copy(orig, &probe).unwrap();
-        ok(tarfs().arg("embed").arg(&probe));
+        ok(tarfs().args(["embed", "--format", "v1"]).arg(&probe));
         let first = &python_members(&probe)[0];
         let members = python_members(orig).len() as u64;
         let size_blocks = first["size"].as_u64().unwrap() / 512;
@@ -610,7 +611,8 @@ fn a_shift_over_the_growth_limit_is_refused() {
 fn shift_crash_case(tmp: &Path, orig: &Path, done: &[u8], step: &str) {
     let a = tmp.join(format!("{}-{step}.tar", orig.file_stem().unwrap().to_string_lossy()));
     fs::copy(orig, &a).unwrap();
-    let out = tarfs().arg("embed").arg(&a).env("TARFS_CRASH_AFTER", step).output().unwrap();
+    // v1: the comparison below takes the index's entries as whole blocks.
+    let out = tarfs().args(["embed", "--format", "v1"]).arg(&a).env("TARFS_CRASH_AFTER", step).output().unwrap();
     assert_eq!(out.status.code(), Some(86), "{step}: {}", String::from_utf8_lossy(&out.stderr));
     let (code, err) = common::run(tarfs().arg("ls").arg(&a));
     assert!(code == Some(1) && err.contains("tarfs recover"), "{step}: a reader of the half-shifted archive: {err}");
@@ -646,7 +648,7 @@ fn a_crash_at_every_step_of_a_shift_is_finished_by_recover() {
     for (orig, steps, staging) in [(&direct, &direct_steps[..], false), (&staged, &staged_steps[..], true)] {
         let probe = tmp.path().join("probe.tar");
         fs::copy(orig, &probe).unwrap();
-        let err = String::from_utf8_lossy(&ok(tarfs().arg("embed").arg("-v").arg(&probe)).stderr).to_string();
+        let err = String::from_utf8_lossy(&ok(tarfs().args(["embed", "--format", "v1", "-v"]).arg(&probe)).stderr).to_string();
         let moved: u64 = err.split("shifted the archive, ").nth(1).and_then(|r| r.split(' ').next()).and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("{err}"));
         let written: u64 = err.split("bytes moved; ").nth(1).and_then(|r| r.split(' ').next()).and_then(|n| n.parse().ok()).unwrap();
         // A staged shift writes each moved byte twice.
@@ -664,7 +666,7 @@ fn recover_refuses_a_shift_journal_that_is_not_the_files() {
     let orig = gnu_hard_link_first(tmp.path());
     let a = tmp.path().join("a.tar");
     fs::copy(&orig, &a).unwrap();
-    let out = tarfs().arg("embed").arg(&a).env("TARFS_CRASH_AFTER", "shift-band-0-synced").output().unwrap();
+    let out = tarfs().args(["embed", "--format", "v1"]).arg(&a).env("TARFS_CRASH_AFTER", "shift-band-0-synced").output().unwrap();
     assert_eq!(out.status.code(), Some(86));
     // A byte the shift had not reached is no longer the original's.
     let mut bytes = fs::read(&a).unwrap();

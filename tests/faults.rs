@@ -172,13 +172,14 @@ fn bzipped_in(orig: &Path, dir: &Path) -> PathBuf {
 }
 
 const CASES: [Case; 15] = [
-    Case { name: "embed", args: &["embed"], in_place: true, replaces: false, setup: copy_in, baseline: original },
-    // The compact index v2.0, embedded and as a sidecar: other bytes, the same write paths.
+    // The index v1.0, embedded and as a sidecar, and the compact v2.0 (the default): other
+    // bytes, the same write paths.
+    Case { name: "embed", args: &["embed", "--format", "v1"], in_place: true, replaces: false, setup: copy_in, baseline: original },
     Case { name: "embed-v2", args: &["embed", "--format", "v2"], in_place: true, replaces: false, setup: copy_in, baseline: original },
     Case { name: "index-v2", args: &["index", "--format", "v2"], in_place: false, replaces: false, setup: copy_in, baseline: original },
     // A hard link to the first member: the whole archive shifted forward, in bands of the
     // index's length (`shift`), or through a staging area (`shift-staged`: a 2 MB first member).
-    Case { name: "shift", args: &["embed"], in_place: true, replaces: false, setup: copy_in, baseline: original },
+    Case { name: "shift", args: &["embed", "--format", "v1"], in_place: true, replaces: false, setup: copy_in, baseline: original },
     Case { name: "shift-staged", args: &["embed"], in_place: true, replaces: false, setup: copy_in, baseline: original },
     // Data after the end marker, which displacement would overwrite: the whole file shifted.
     Case { name: "shift-trail", args: &["embed"], in_place: true, replaces: false, setup: copy_in, baseline: original },
@@ -186,7 +187,7 @@ const CASES: [Case; 15] = [
     // Grown by `tar -rf`: the old index answers for the old part, the appended part is scanned.
     Case { name: "reindex-grown", args: &["embed"], in_place: true, replaces: false, setup: grown_in, baseline: grown_baseline },
     Case { name: "csv", args: &["csv"], in_place: true, replaces: false, setup: copy_in, baseline: original },
-    Case { name: "index", args: &["index"], in_place: false, replaces: false, setup: copy_in, baseline: original },
+    Case { name: "index", args: &["index", "--format", "v1"], in_place: false, replaces: false, setup: copy_in, baseline: original },
     // The gzip sidecar, with its seek section, written while rapidgzip-core decodes on threads.
     Case { name: "index-gz", args: &["index"], in_place: false, replaces: false, setup: gzipped_in, baseline: original },
     // The bzip2 sidecar, with its blocks, decoded in parallel on rayon's threads.
@@ -433,7 +434,7 @@ fn every_write_path_survives_kills_and_io_errors_at_every_syscall() {
                 fs::create_dir_all(&dir).unwrap();
                 dir.clone()
             });
-            let out = ok(tarfs().arg("embed").arg("-v").arg(&a));
+            let out = ok(tarfs().args(case.args).arg("-v").arg(&a));
             let err = String::from_utf8_lossy(&out.stderr);
             let moved: u64 = err.split("shifted the archive, ").nth(1).and_then(|r| r.split(' ').next()).and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("{} does not shift: {err}", case.name));
             let written: u64 = err.split("bytes moved; ").nth(1).and_then(|r| r.split(' ').next()).and_then(|n| n.parse().ok()).unwrap();

@@ -646,7 +646,7 @@ fn created_files_honour_the_umask_and_the_archive() {
 fn an_early_writeback_error_fails_the_index() {
     let tmp = TempDir::new().unwrap();
     let a = tmp.path().join("many.tar");
-    // 60,000 empty members: an index of 30 MB, past the 8 MiB early-writeback step.
+    // 60,000 empty members: a v1 index of 30 MB, past the 8 MiB early-writeback step.
     ok(Command::new("python3")
         .arg("-c")
         .arg("import tarfile,sys\nwith tarfile.open(sys.argv[1],'w',format=tarfile.USTAR_FORMAT) as t:\n for i in range(60000):\n  t.addfile(tarfile.TarInfo('d/f%05d'%i))")
@@ -654,7 +654,7 @@ fn an_early_writeback_error_fails_the_index() {
     let trace = tmp.path().join("trace");
     let strace = |extra: &[&str]| {
         let mut c = Command::new("strace");
-        c.args(["-f", "-qq", "-e", "trace=fdatasync", "-o"]).arg(&trace).args(extra).arg(env!("CARGO_BIN_EXE_tarfs")).args(["index", "--force", "--scan", "sequential"]).arg(&a);
+        c.args(["-f", "-qq", "-e", "trace=fdatasync", "-o"]).arg(&trace).args(extra).arg(env!("CARGO_BIN_EXE_tarfs")).args(["index", "--format", "v1", "--force", "--scan", "sequential"]).arg(&a);
         run(isolated(&mut c))
     };
     // The helper flushes early under strace too (the test would prove nothing otherwise).

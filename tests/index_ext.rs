@@ -23,7 +23,7 @@ fn verbose(args: &[&std::ffi::OsStr]) -> (Vec<u8>, String) {
 /// `ls` and `cat` of `archive` through its sidecar: the index is used, the listing reads 0 bytes
 /// of the archive, and `cat` of `member` gives `want`. Returns the `ls --json` output.
 fn through_index(archive: &Path, member: &str, want: &[u8]) -> Vec<u8> {
-    ok(tarfs().arg("index").arg(archive));
+    ok(tarfs().args(["index", "--format", "v1"]).arg(archive));
     let (listing, err) = verbose(&["ls".as_ref(), "--json".as_ref(), archive.as_os_str()]);
     assert!(err.contains("using sidecar index"), "{}: {err}", archive.display());
     assert!(err.contains("read 0 bytes of the archive for the listing"), "{}: {err}", archive.display());
@@ -147,7 +147,7 @@ fn corpus_listings_through_the_index_equal_a_scan() {
         let copy = d.path().join(name.replace('/', "_"));
         std::fs::copy(&src, &copy).unwrap();
         let scan_json = tarfs().arg("ls").arg("--json").arg(&copy).output().unwrap();
-        if !scan_json.status.success() || !tarfs().arg("index").arg(&copy).output().unwrap().status.success() {
+        if !scan_json.status.success() || !tarfs().args(["index", "--format", "v1"]).arg(&copy).output().unwrap().status.success() {
             continue;
         }
         let scan_long = ok(tarfs().arg("ls").arg("-l").arg(&copy)).stdout;
@@ -209,7 +209,7 @@ fn a_plain_v1_reader_reads_every_index_tarfs_writes() {
         let name = t["file"].as_str().unwrap();
         let copy = d.path().join(name.replace('/', "_"));
         std::fs::copy(corpus_dir().join(name), &copy).unwrap();
-        if !tarfs().arg("index").arg(&copy).output().unwrap().status.success() {
+        if !tarfs().args(["index", "--format", "v1"]).arg(&copy).output().unwrap().status.success() {
             continue;
         }
         let side = PathBuf::from(format!("{}.tarfs", copy.display()));
@@ -217,7 +217,7 @@ fn a_plain_v1_reader_reads_every_index_tarfs_writes() {
         assert_eq!(v1_entries("sidecar", &side), want, "{name}: sidecar");
         // The embedded form of the same archive.
         let embedded = d.path().join(format!("{}.embedded.tar", name.replace('/', "_")));
-        if tarfs().arg("embed").arg("--output").arg(&embedded).arg(&copy).output().unwrap().status.success() {
+        if tarfs().args(["embed", "--format", "v1"]).arg("--output").arg(&embedded).arg(&copy).output().unwrap().status.success() {
             assert_eq!(v1_entries("embedded", &embedded), tarfs_positions(&embedded), "{name}: embedded");
         }
         checked += 1;
@@ -227,7 +227,7 @@ fn a_plain_v1_reader_reads_every_index_tarfs_writes() {
     let tar = d.path().join("inplace.tar");
     let script = "import io,sys,tarfile\nwith tarfile.open(sys.argv[1],'w',format=tarfile.PAX_FORMAT) as t:\n for i in range(40):\n  d=b'x'*(i*37)\n  ti=tarfile.TarInfo('p/'+'q'*(100+i)+str(i)); ti.size=len(d); t.addfile(ti,io.BytesIO(d))\n";
     ok(Command::new("python3").arg("-c").arg(script).arg(&tar));
-    ok(tarfs().arg("embed").arg(&tar));
+    ok(tarfs().args(["embed", "--format", "v1"]).arg(&tar));
     assert_eq!(v1_entries("embedded", &tar), tarfs_positions(&tar));
     let built = d.path().join("built.tar");
     let mut b = tarfs::builder::IndexFirstBuilder::new();
@@ -251,7 +251,7 @@ fn a_damaged_extension_is_an_error_not_an_answer() {
     let tar = d.path().join("a.tar");
     let script = "import io,sys,tarfile\nwith tarfile.open(sys.argv[1],'w',format=tarfile.PAX_FORMAT) as t:\n for i in range(20):\n  ti=tarfile.TarInfo('r/'+'s'*120+str(i)); ti.size=3; t.addfile(ti,io.BytesIO(b'abc'))\n";
     ok(Command::new("python3").arg("-c").arg(script).arg(&tar));
-    ok(tarfs().arg("index").arg(&tar));
+    ok(tarfs().args(["index", "--format", "v1"]).arg(&tar));
     let side = d.path().join("a.tar.tarfs");
     let good = std::fs::read(&side).unwrap();
     // The extension follows the 20 entries and a zero block: flip a byte of its records.
@@ -282,7 +282,7 @@ fn indexes_without_extension_data_still_work() {
     let script = "import io,sys,tarfile\nwith tarfile.open(sys.argv[1],'w',format=tarfile.PAX_FORMAT) as t:\n for i in range(30):\n  d=b'y'*i\n  ti=tarfile.TarInfo(('p/'+'w'*120 if i%2 else 'short')+str(i)); ti.size=len(d); t.addfile(ti,io.BytesIO(d))\n";
     ok(Command::new("python3").arg("-c").arg(script).arg(&tar));
     let scan = ok(tarfs().arg("ls").arg("--json").arg(&tar)).stdout;
-    ok(tarfs().arg("index").arg(&tar));
+    ok(tarfs().args(["index", "--format", "v1"]).arg(&tar));
     let side = d.path().join("a.tar.tarfs");
     let full = std::fs::read(&side).unwrap();
     let entries_end = (30 + 1) * 512;
@@ -305,7 +305,7 @@ fn indexes_without_extension_data_still_work() {
         assert_eq!(ok(tarfs().arg("cat").arg(&tar).arg(&name)).stdout, b"y".repeat(29), "{what}");
     }
     std::fs::write(&side, &older).unwrap();
-    let out = ok(tarfs().arg("-v").arg("index").arg(&tar));
+    let out = ok(tarfs().arg("-v").args(["index", "--format", "v1"]).arg(&tar));
     assert!(String::from_utf8_lossy(&out.stderr).contains("without extension data"), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(std::fs::read(&side).unwrap(), full, "rebuilt as tarfs writes it now");
 }
@@ -333,7 +333,7 @@ fn damaged_sidecars_never_answer_wrong() {
     let script = "import io,sys,tarfile\nwith tarfile.open(sys.argv[1],'w',format=tarfile.PAX_FORMAT) as t:\n for i in range(60):\n  d=bytes([65+i%26])*(i*13)\n  ti=tarfile.TarInfo(('q/'+'v'*(100+i) if i%3 else 'k/s')+str(i)); ti.size=len(d); ti.mtime=1600000000+i; ti.uname='o'*(i%40); t.addfile(ti,io.BytesIO(d))\n";
     ok(Command::new("python3").arg("-c").arg(script).arg(&tar));
     let scan = ok(tarfs().arg("ls").arg("--json").arg(&tar)).stdout;
-    ok(tarfs().arg("index").arg(&tar));
+    ok(tarfs().args(["index", "--format", "v1"]).arg(&tar));
     let side = d.path().join("m.tar.tarfs");
     let good = std::fs::read(&side).unwrap();
     let entries = 60usize;
@@ -403,7 +403,7 @@ fn a_cold_archive_is_sampled_page_by_page_and_indexed_as_warm() {
     ok(Command::new("tar").args(["--format=pax", "-cf"]).arg(&a).arg("-C").arg(&src).args(&names));
     let index = |out: &str| {
         let log = d.path().join(format!("{out}.trace"));
-        ok(Command::new("strace").args(["-f", "-qq", "-e", "trace=madvise", "-o"]).arg(&log).arg(env!("CARGO_BIN_EXE_tarfs")).arg("index").arg("--output").arg(d.path().join(out)).arg(&a));
+        ok(Command::new("strace").args(["-f", "-qq", "-e", "trace=madvise", "-o"]).arg(&log).arg(env!("CARGO_BIN_EXE_tarfs")).args(["index", "--format", "v1"]).arg("--output").arg(d.path().join(out)).arg(&a));
         (std::fs::read(d.path().join(out)).unwrap(), std::fs::read_to_string(&log).unwrap())
     };
     let (warm, trace) = index("warm.tarfs");

@@ -157,13 +157,19 @@ fn sigterm_stops_a_batch_like_sigint() {
     for i in 0..400 {
         fs::copy(&one, d.join(format!("a{i:03}.tar"))).unwrap();
     }
-    let child = tarfs().args(["index", "-j", "1"]).arg(&d).stderr(Stdio::piped()).spawn().unwrap();
+    // The batch stalls on one archive (for as long as its marker is there), so that the signal
+    // comes while it runs, however fast the machine.
+    let marker = d.join("a010.tar.stall");
+    fs::write(&marker, b"").unwrap();
+    let child = tarfs().args(["index", "-j", "1"]).arg(&d).env("TARFS_STALL_ON", "a010.tar").stderr(Stdio::piped()).spawn().unwrap();
     let pid = child.id();
     // Once the batch is under way, terminate it.
     while !fs::read_dir(&d).unwrap().any(|e| e.unwrap().file_name().to_string_lossy().ends_with(".tarfs")) {
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
     ok(Command::new("kill").arg("-TERM").arg(pid.to_string()));
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    fs::remove_file(&marker).unwrap();
     let out = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     let done = fs::read_dir(&d).unwrap().filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".tar.tarfs")).count();

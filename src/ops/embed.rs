@@ -80,7 +80,7 @@ pub struct EmbedOptions {
 
 impl Default for EmbedOptions {
     fn default() -> Self {
-        EmbedOptions { scan: ScanOptions::default(), force: false, dry_run: false, max_growth: DEFAULT_MAX_GROWTH, no_shift: false, format: IndexFormat::V1 }
+        EmbedOptions { scan: ScanOptions::default(), force: false, dry_run: false, max_growth: DEFAULT_MAX_GROWTH, no_shift: false, format: IndexFormat::V2 }
     }
 }
 
@@ -134,17 +134,20 @@ struct Member<'a> {
     /// The main header: in the archive, or its entry in an old index (whose entry encodes the
     /// same, see [`tarfs::patch_entry`]), so that a grown archive's old headers are not read.
     header: &'a [u8; BLOCK],
+    /// The main header's checksum as the scan verified it (a v2 record keeps it; an old v1
+    /// entry's own block sums to another).
+    header_sum: u32,
 }
 
 impl<'a> Member<'a> {
     /// What an index writer needs of this member at `position` (from the base).
     fn rec(&self, position: u64) -> EntryRec<'a> {
-        EntryRec { header: self.header, header_sum: crate::format::header::unsigned_checksum(self.header), position, chain_blocks: self.chain_blocks, simple: self.simple, selected: true, meta: self.meta, key_hash: 0 }
+        EntryRec { header: self.header, header_sum: self.header_sum, position, chain_blocks: self.chain_blocks, simple: self.simple, selected: true, meta: self.meta, key_hash: 0 }
     }
 
     fn of(path: &Path, e: &Entry<'a>) -> Result<Self> {
         let end = round_up(e.stored_size).and_then(|n| e.data_offset.checked_add(n)).ok_or_else(|| Error::Data { path: path.to_path_buf(), offset: e.position, problem: crate::error::DataProblem::SizePastAnyFile })?;
-        Ok(Member { typeflag: e.typeflag, position: e.position, chain_blocks: e.chain_blocks(), simple: e.is_simple(), end, meta: e.ext_meta(), header: e.header.as_bytes() })
+        Ok(Member { typeflag: e.typeflag, position: e.position, chain_blocks: e.chain_blocks(), simple: e.is_simple(), end, meta: e.ext_meta(), header: e.header.as_bytes(), header_sum: e.header_sum })
     }
 }
 
@@ -385,17 +388,18 @@ fn encode_index(archive: &Archive, order: &[(u64, &Member<'_>)], info: &IndexInf
     Ok(out)
 }
 
-/// Blocks the index of `members` takes, with its extension data (whose length does not depend
-/// on positions), and whether that ends with the zero block after the entries.
-fn index_blocks(members: &[Member<'_>], format: IndexFormat) -> (u64, bool) {
+/// Blocks the index of `members` (in the order the index lists them) takes, with its extension
+/// data (whose length does not depend on positions), and whether that ends with the zero block
+/// after the entries. A v2 index's length depends on the order (its paths are front-coded).
+fn index_blocks<'m, 'a: 'm>(members: impl Iterator<Item = &'m Member<'a>> + Clone, format: IndexFormat) -> (u64, bool) {
     if format == IndexFormat::V2 {
-        return (1 + index_v2::body_len(members.iter().map(|m| m.rec(0))) / BLOCK_U64, false);
+        return (1 + index_v2::body_len(members.map(|m| m.rec(0))) / BLOCK_U64, false);
     }
     let mut size = ext::Sizer::default();
-    for m in members {
+    for m in members.clone() {
         size.add(m.meta.as_ref());
     }
-    let n = members.len() as u64;
+    let n = members.count() as u64;
     match size.encoded_len() {
         None => (1 + n, false),
         Some(len) => (1 + n + 1 + len as u64 / BLOCK_U64, true),
@@ -519,7 +523,7 @@ fn survey_in_place<'a>(path: &Path, target: &Target, archive: &'a Archive, old: 
     if let Some(old) = old.filter(|_| opts.format == IndexFormat::V1) {
         match survey_grown(path, archive, old, opts.scan, &target.file)? {
             Ok((s, g)) => {
-                let (blocks, ends_with_zero) = index_blocks(&s.members, opts.format);
+                let (blocks, ends_with_zero) = index_blocks(s.members.iter(), opts.format);
                 if s.start >= (1 + blocks) * BLOCK_U64 {
                     return Ok(Basis { s, grew: Some(g), blocks, ends_with_zero, in_full });
                 }
@@ -530,7 +534,7 @@ fn survey_in_place<'a>(path: &Path, target: &Target, archive: &'a Archive, old: 
     }
     archive.advise(memmap2::Advice::Normal);
     let s = survey(path, archive, opts.scan, Some(&target.file))?;
-    let (blocks, ends_with_zero) = index_blocks(&s.members, opts.format);
+    let (blocks, ends_with_zero) = index_blocks(s.members.iter(), opts.format);
     Ok(Basis { s, grew: None, blocks, ends_with_zero, in_full })
 }
 
@@ -614,6 +618,21 @@ fn plan_reindex(archive: &Archive, old: &crate::archive::Embedded, b: Basis<'_>,
 /// The smallest number of leading members that, moved with the old `.tarfs` space, make room
 /// for an index member of `need` bytes; or, where moving them to the end would change what a
 /// reader extracts, why (the words of a refusal).
+/// How many leading members to displace, and the blocks of the `.tarfs` member (its header and
+/// the index) and whether the index ends with a zero block, for the index in the order the
+/// displacement gives, starting from `blocks` for the survey's order. Displacing more members can
+/// lengthen a v2 index (its paths are front-coded in the new order), which can ask for more.
+fn displacement(s: &Survey<'_>, mut blocks: u64, format: IndexFormat) -> std::result::Result<(usize, u64, bool), Unmovable> {
+    loop {
+        let k = displaced_count(s, blocks * BLOCK_U64)?;
+        let (now, ends_with_zero) = index_blocks(s.members[k..].iter().chain(&s.members[..k]), format);
+        if 1 + now <= blocks {
+            return Ok((k, blocks, ends_with_zero));
+        }
+        blocks = 1 + now;
+    }
+}
+
 fn displaced_count(s: &Survey<'_>, need: u64) -> std::result::Result<usize, Unmovable> {
     if let Some(why) = s.trailing.as_ref().or(s.keep_order.as_ref()) {
         return Err(why.clone());
@@ -637,11 +656,10 @@ fn displaced_count(s: &Survey<'_>, need: u64) -> std::result::Result<usize, Unmo
 fn plan_displace(path: &Path, archive: &Archive, b: Basis<'_>, opts: &EmbedOptions) -> Result<Plan> {
     // (A grown survey, which lacks what moving needs, was only taken where the index fits.)
     assert!(b.grew.is_none(), "a grown survey reached displacement");
-    let (s, len, index_blocks) = (&b.s, archive.len(), 1 + b.blocks);
+    let (s, len) = (&b.s, archive.len());
     let n = s.members.len() as u64;
-    let need = index_blocks * BLOCK_U64;
-    let k = match displaced_count(s, need) {
-        Ok(k) => k,
+    let (k, index_blocks, ends_with_zero) = match displacement(s, 1 + b.blocks, opts.format) {
+        Ok(planned) => planned,
         // libarchive judges whether a file is a tar by its first header: one that readers read
         // differently must stay first, which neither displacement nor a shift keeps.
         Err(why @ Unmovable::ReadDifferently { at, .. }) if at == s.start => {
@@ -651,7 +669,7 @@ fn plan_displace(path: &Path, archive: &Archive, b: Basis<'_>, opts: &EmbedOptio
         Err(_) => return plan_shift(path, archive, b, opts),
     };
     let region = s.start..s.members[..k].last().map_or(s.start, |m| m.end);
-    let tarfs_end = region.end.max(need); // the first block after the new .tarfs member: the base
+    let tarfs_end = region.end.max(index_blocks * BLOCK_U64); // the first block after the new .tarfs member: the base
     let copy_at = s.end_offset.max(tarfs_end);
     let base = tarfs_end;
     let region_len = region.end - region.start;
@@ -664,7 +682,7 @@ fn plan_displace(path: &Path, archive: &Archive, b: Basis<'_>, opts: &EmbedOptio
     let archive_len = (new_end + 2 * BLOCK_U64).max(len);
     let info = IndexInfo { entries: n, archive_len, end_offset: new_end - base, flags: 0, filter: None, generation: generation(), source_len: 0, ext_len: 0, seek_len: 0, ..IndexInfo::default() };
     let index = encode_index(archive, &order, &info, &s.end, opts.format)?;
-    let (header, body, gap_blocks) = head(index, base, index_blocks, b.ends_with_zero);
+    let (header, body, gap_blocks) = head(index, base, index_blocks, ends_with_zero);
     // The displaced members are copied straight from the mapping: the copy lands at or after
     // the old end, never over the bytes it copies.
     let tail_len = region_len + 2 * BLOCK_U64;

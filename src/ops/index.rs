@@ -55,10 +55,10 @@ pub struct IndexOptions {
 pub enum IndexFormat {
     /// v1.0 with its extension data: an entry of 512 bytes per member (a copy of its header),
     /// which a reader of the specification alone can read.
-    #[default]
     V1,
     /// v2.0 ([`crate::format::v2`]): fixed-width records, front-coded paths and a hash table,
-    /// about 45 bytes per member and its name.
+    /// about 45 bytes per member and its name. The default.
+    #[default]
     V2,
 }
 

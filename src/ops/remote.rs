@@ -78,7 +78,7 @@ fn index_into(archive: &dyn ArchiveFile, dest: &Path, opts: &IndexOptions) -> Re
         return write_any_stream_sidecar_stamped(path, &mut raw, 1 << 20, dest, opts, Some(archive.stamp()));
     }
     let ((info, end), (ext_len, ext_names)) = write_index_file(dest, None, perm, |w| {
-        let mut sink = EntrySink::new(path, w, opts.filter.as_ref())?.bind(Binding::of_unlent(archive, None));
+        let mut sink = EntrySink::new(path, w, opts.filter.as_ref())?.bind(Binding::of_unlent(archive, None)).format(opts.format);
         let end = crate::stream::scan_unlent(archive, opts.scan, |e| sink.push(e))?;
         let info = sink.finish(end.total_len, 0, &end.end, None)?;
         Ok((info, end.end))

@@ -63,6 +63,9 @@ pub struct Reader<'a> {
     gzidx: Option<bool>,
     /// Whether a scan reads through the checked seek points (see [`Reader::checked_scan`]).
     checked_stream: bool,
+    /// Whether an index that lists only some members may answer: only for `verify`, which
+    /// pairs its entries with the members its filter selects ([`Reader::with_subset_index`]).
+    subsets: bool,
 }
 
 
@@ -131,13 +134,21 @@ impl<'a> Reader<'a> {
 
     fn scanning(archive: &'a dyn ArchiveFile, opts: ScanOptions, note: Option<String>) -> Reader<'a> {
         let source = source_of(archive);
-        Reader { archive, source, compression: compression_of(archive), form: Box::new(form::Scan), opening_reads: 0, opts, note, refusals: Vec::new(), gzidx: None, checked_stream: false }
+        Reader { archive, source, compression: compression_of(archive), form: Box::new(form::Scan), opening_reads: 0, opts, note, refusals: Vec::new(), gzidx: None, checked_stream: false, subsets: false }
     }
 
     /// A reader through `located`, if the verdict on that index ([`crate::verdict`]) lets it
     /// answer; else the typed refusal. [`form::open`] picks the form of the index.
     pub fn with_index(archive: &'a dyn ArchiveFile, located: Located, opts: ScanOptions) -> std::result::Result<Reader<'a>, Box<Refusal>> {
         form::open(Reader::scanning(archive, opts, None), located)
+    }
+
+    /// [`Reader::with_index`], where a subset index (made with a filter) answers too, for the
+    /// members it lists: for `verify` of a v2 index, never for reading an archive.
+    pub(crate) fn with_subset_index(archive: &'a dyn ArchiveFile, located: Located, opts: ScanOptions) -> std::result::Result<Reader<'a>, Box<Refusal>> {
+        let mut r = Reader::scanning(archive, opts, None);
+        r.subsets = true;
+        form::open(r, located)
     }
 
     /// This reader, answering through `form`.

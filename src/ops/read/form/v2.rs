@@ -39,7 +39,7 @@ pub(super) fn open(mut r: Reader<'_>, located: Located) -> std::result::Result<R
     let (info, parts, image) = opened(data).map_err(corrupt)?;
     let body = image.as_deref().or_else(|| v2::body_of(data, &info)).expect("opened found the body");
     let view = parts.on(body);
-    if info.flags & FLAG_SUBSET != 0 {
+    if info.flags & FLAG_SUBSET != 0 && !r.subsets {
         return Err(refuse(Verdict::Subset { entries: view.len() as u64 }));
     }
     let seek = v2::seek_range(data, &info).map(|range| &data[range]);
