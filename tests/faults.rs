@@ -117,9 +117,11 @@ fn copy_in(orig: &Path, dir: &Path) -> PathBuf {
     a
 }
 
+/// Embedded as v1: `reindex` (v2 by default) then rewrites it in place, and `reindex-grown` (v1)
+/// takes its old part from it.
 fn embedded_in(orig: &Path, dir: &Path) -> PathBuf {
     let a = copy_in(orig, dir);
-    ok(tarfs().arg("embed").arg(&a));
+    ok(tarfs().args(["embed", "--format", "v1"]).arg(&a));
     a
 }
 
@@ -185,7 +187,7 @@ const CASES: [Case; 15] = [
     Case { name: "shift-trail", args: &["embed"], in_place: true, replaces: false, setup: copy_in, baseline: original },
     Case { name: "reindex", args: &["embed", "--force"], in_place: true, replaces: false, setup: embedded_in, baseline: original },
     // Grown by `tar -rf`: the old index answers for the old part, the appended part is scanned.
-    Case { name: "reindex-grown", args: &["embed"], in_place: true, replaces: false, setup: grown_in, baseline: grown_baseline },
+    Case { name: "reindex-grown", args: &["embed", "--format", "v1"], in_place: true, replaces: false, setup: grown_in, baseline: grown_baseline },
     Case { name: "csv", args: &["csv"], in_place: true, replaces: false, setup: copy_in, baseline: original },
     Case { name: "index", args: &["index", "--format", "v1"], in_place: false, replaces: false, setup: copy_in, baseline: original },
     // The gzip sidecar, with its seek section, written while rapidgzip-core decodes on threads.
@@ -438,14 +440,18 @@ fn every_write_path_survives_kills_and_io_errors_at_every_syscall() {
             let err = String::from_utf8_lossy(&out.stderr);
             let moved: u64 = err.split("shifted the archive, ").nth(1).and_then(|r| r.split(' ').next()).and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("{} does not shift: {err}", case.name));
             let written: u64 = err.split("bytes moved; ").nth(1).and_then(|r| r.split(' ').next()).and_then(|n| n.parse().ok()).unwrap();
-            assert_eq!(written > 2 * moved, case.name == "shift-staged", "{}: {err}", case.name);
+            // `shift` moves in direct bands, `shift-staged` through the staging area (each byte
+            // written twice); `shift-trail` (v2, a short distance) may take either.
+            if case.name != "shift-trail" {
+                assert_eq!(written > 2 * moved, case.name == "shift-staged", "{}: {err}", case.name);
+            }
         }
         if case.name == "reindex-grown" {
             // The case is the path it names: the re-index from the old end, not a full one.
             let dir = tmp.path().join("probe-grown");
             fs::create_dir_all(&dir).unwrap();
             let a = grown_in(orig, &dir);
-            let out = ok(tarfs().arg("embed").arg("-v").arg(&a));
+            let out = ok(tarfs().args(case.args).arg("-v").arg(&a));
             let err = String::from_utf8_lossy(&out.stderr);
             assert!(err.contains("from the old end"), "reindex-grown does not take the grown path: {err}");
         }

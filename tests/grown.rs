@@ -24,12 +24,17 @@ fn index_json(a: &Path, extra: &[&str]) -> Value {
 /// Indexes `a` (which grew since its sidecar was made), then checks the sidecar against a full
 /// re-index; returns the first run's reason.
 fn grown_equals_full(a: &Path) -> String {
-    let rec = index_json(a, &[]);
+    grown_equals_full_as(a, "v2")
+}
+
+/// [`grown_equals_full`], the index written as `version`.
+fn grown_equals_full_as(a: &Path, version: &str) -> String {
+    let rec = index_json(a, &["--format", version]);
     assert_eq!(rec["action"], "indexed", "{rec}");
     let side = format!("{}.tarfs", a.display());
     let incremental = fs::read(&side).unwrap();
     ok(tarfs().arg("verify").arg(a));
-    index_json(a, &["--force"]);
+    index_json(a, &["--force", "--format", version]);
     assert!(fs::read(&side).unwrap() == incremental, "{}: the re-index after growth differs from a full one ({rec})", a.display());
     rec["reason"].as_str().unwrap().to_string()
 }
@@ -69,7 +74,7 @@ fn forty_mib_grown_by_one(dir: &Path, src: &Path, indexer: &str) -> std::path::P
     write_pattern(&src.join("added"), 1 << 20, 99);
     let a = dir.join(format!("{indexer}.tar"));
     ok(Command::new("tar").arg("-cf").arg(&a).arg("-C").arg(src).args(&big));
-    ok(tarfs().arg(indexer).arg(&a));
+    ok(tarfs().arg(indexer).args(if indexer == "embed" { &["--format", "v1"][..] } else { &[] }).arg(&a));
     ok(Command::new("tar").arg("-rf").arg(&a).arg("-C").arg(src).arg("added"));
     a
 }
@@ -96,22 +101,30 @@ fn an_archive_that_grew_is_reindexed_from_its_old_end_as_a_full_reindex_would() 
     let second = files(&src, "second", 12);
     let third = files(&src, "third", 5);
     // GNU tar's gnu and pax formats (ustar cannot hold the long names these members have).
-    for format in ["gnu", "pax"] {
-        let a = tmp.path().join(format!("{format}.tar"));
+    // Both index versions: a v2 index takes the old members from its records, v1 from its entries.
+    for (format, version) in [("gnu", "v2"), ("pax", "v2"), ("gnu", "v1"), ("pax", "v1")] {
+        let a = tmp.path().join(format!("{format}-{version}.tar"));
         ok(Command::new("tar").arg(format!("--format={format}")).arg("-cf").arg(&a).arg("-C").arg(&src).args(&first));
-        ok(tarfs().arg("index").arg(&a));
+        ok(tarfs().args(["index", "--format", version]).arg(&a));
         ok(Command::new("tar").arg(format!("--format={format}")).arg("-rf").arg(&a).arg("-C").arg(&src).args(&second));
-        let reason = grown_equals_full(&a);
-        assert!(reason.starts_with("grew"), "{format}: not re-indexed from the old end: {reason}");
+        let reason = grown_equals_full_as(&a, version);
+        assert!(reason.starts_with("grew"), "{format} {version}: not re-indexed from the old end: {reason}");
         // Twice: the grown index is itself a base for the next append.
         ok(Command::new("tar").arg(format!("--format={format}")).arg("-rf").arg(&a).arg("-C").arg(&src).args(&third));
-        let reason = grown_equals_full(&a);
-        assert!(reason.starts_with("grew"), "{format}: second append: {reason}");
+        let reason = grown_equals_full_as(&a, version);
+        assert!(reason.starts_with("grew"), "{format} {version}: second append: {reason}");
         // An appended CSV index member (tarfs csv) is a member like another.
         ok(tarfs().arg("csv").arg(&a));
-        let reason = grown_equals_full(&a);
-        assert!(reason.starts_with("grew"), "{format}: after tarfs csv: {reason}");
+        let reason = grown_equals_full_as(&a, version);
+        assert!(reason.starts_with("grew"), "{format} {version}: after tarfs csv: {reason}");
     }
+    // An old index of the other version is not carried over: a full re-index.
+    let a = tmp.path().join("other.tar");
+    ok(Command::new("tar").arg("--format=gnu").arg("-cf").arg(&a).arg("-C").arg(&src).args(&first));
+    ok(tarfs().args(["index", "--format", "v1"]).arg(&a));
+    ok(Command::new("tar").arg("--format=gnu").arg("-rf").arg(&a).arg("-C").arg(&src).args(&second));
+    let reason = grown_equals_full(&a);
+    assert!(reason.contains("another version"), "a v1 index carried into v2: {reason}");
 
     // Python's append mode, with a pax archive.
     let py = tmp.path().join("python.tar");
@@ -154,7 +167,8 @@ fn a_grown_reindex_reads_the_appended_part_and_falls_back_when_the_old_part_chan
 
 /// `tarfs embed --json ARCHIVE`: its one record.
 fn embed_json(a: &Path, extra: &[&str]) -> Value {
-    let out = ok(tarfs().arg("embed").arg("--json").args(extra).arg(a));
+    // v1: a re-embed takes the old part from an old v1 index only (a v2 record holds no header).
+    let out = ok(tarfs().args(["embed", "--format", "v1"]).arg("--json").args(extra).arg(a));
     let line = String::from_utf8(out.stdout).unwrap();
     serde_json::from_str(line.lines().find(|l| l.contains("\"path\"")).expect("a record")).unwrap()
 }
@@ -257,7 +271,7 @@ fn a_grown_re_embed_reads_the_appended_part_and_surveys_in_full_when_it_cannot()
         write_pattern(&src.join(n), 600, 3);
     }
     ok(Command::new("tar").arg("-cf").arg(&small).arg("-C").arg(&src).args(&few));
-    ok(tarfs().arg("embed").arg(&small));
+    ok(tarfs().args(["embed", "--format", "v1"]).arg(&small));
     ok(Command::new("tar").arg("-rf").arg(&small).arg("-C").arg(&src).args(&many));
     let rec = embed_json(&small, &[]);
     assert!(rec["reason"].as_str().unwrap().contains("displaced"), "{rec}");

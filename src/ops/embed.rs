@@ -341,10 +341,12 @@ fn survey_grown<'a>(path: &Path, archive: &'a Archive, old: &'a Located, opts: S
         Ok(part) => part,
         Err(why) => return Ok(Err(why)),
     };
+    // Members are taken from an old v1 index only (a v2 record holds no header to copy).
+    let grown::OldIndex::V1(x) = &part.old else { return Ok(Err(grown::NotGrown::OtherVersion)) };
     let data = old.slice(archive);
     let mut members = Vec::with_capacity(part.entries);
     for i in 0..part.entries {
-        let e = ext_entry(old, archive, &part.ext, data, i)?;
+        let e = ext_entry(old, archive, x, data, i)?;
         check_name(path, &e)?;
         members.push(Member::of(path, &e)?);
     }

@@ -25,7 +25,7 @@ use crate::format::ext;
 use crate::format::header::BLOCK;
 use crate::format::tarfs::{self, IndexEntry, FLAG_GLOBALS, FLAG_SEEK, FLAG_SUBSET};
 use crate::ops::atomic::Perm;
-use crate::ops::index::{write_index_file, EntrySink, IndexOptions, IndexReport};
+use crate::ops::index::{write_index_file, EntrySink, IndexFormat, IndexOptions, IndexReport};
 use crate::ops::read::{ext_entry, judged, IndexBytes, Located, Source};
 use crate::verdict::{self, Corruption, Verdict, Why};
 use crate::scan::{ScanOptions, Scanner};
@@ -58,14 +58,15 @@ pub fn write_sidecar_grown(archive: &Archive, dest: &Path, opts: &IndexOptions) 
         Ok(p) => p,
         Err(why) => return Ok(Err(why)),
     };
-    let (n, x, at, mut read) = (part.entries, part.ext, part.end, part.read);
+    if part.old.format() != opts.format {
+        return Ok(Err(NotGrown::OtherVersion));
+    }
+    let (n, at, mut read) = (part.entries, part.end, part.read);
     let bytes = archive.bytes();
     let path = archive.path();
     let ((info, end), (ext_len, ext_names)) = write_index_file(dest, opts.dir_syncs.as_deref(), Perm::NoWiderThan(archive.mode()), |w| {
-        let mut sink = EntrySink::new(path, w, None)?.bind(crate::ops::index::Binding::of(archive));
-        for i in 0..n {
-            sink.push(&ext_entry(old, archive, &x, data, i)?)?;
-        }
+        let mut sink = EntrySink::new(path, w, None)?.bind(crate::ops::index::Binding::of(archive)).format(opts.format);
+        keep_old(&mut sink, &part.old, old, archive, data, n)?;
         let mut scanner = Scanner::at(bytes, at, opts.scan);
         for e in scanner.by_ref() {
             let e = e.map_err(|source| Error::Scan { path: path.to_path_buf(), source })?;
@@ -82,16 +83,53 @@ pub fn write_sidecar_grown(archive: &Archive, dest: &Path, opts: &IndexOptions) 
     Ok(Ok(Grown { report, kept: n as u64, read }))
 }
 
+/// Gives `sink` the `n` members of the old index `old` (located at `located`, its bytes `data`).
+fn keep_old<W: std::io::Write + std::io::Seek>(sink: &mut EntrySink<'_, W>, old: &OldIndex<'_>, located: &Located, archive: &Archive, data: &[u8], n: usize) -> Result<()> {
+    match old {
+        OldIndex::V1(x) => (0..n).try_for_each(|i| sink.push(&ext_entry(located, archive, x, data, i)?)),
+        OldIndex::V2(parts, image) => {
+            let info = tarfs::decode_header_as(data[..BLOCK].try_into().expect("one block"), 2).ok().and_then(|h| h.info).unwrap_or_default();
+            let body = image.as_deref().or_else(|| crate::format::v2::body_of(data, &info)).unwrap_or_default();
+            let view = parts.on(body);
+            let mut path = Vec::new();
+            for i in 0..n {
+                let bad = |source: crate::format::v2::V2Error| Error::Index { index: located.path(archive), source: source.into() };
+                view.path_into(i, &mut path).map_err(bad)?;
+                sink.keep_v2(&view.member(i, &path).map_err(bad)?)?;
+            }
+            Ok(())
+        }
+    }
+}
+
 /// The old part of an archive that grew, as its old index `old` describes it.
 pub(crate) struct OldPart<'i> {
     /// Entries in the old index.
     pub entries: usize,
-    /// The old index's extension.
-    pub ext: ext::Ext<'i>,
+    /// The old index, by its version.
+    pub old: OldIndex<'i>,
     /// Where the old part ends (absolute): the first appended member starts here.
     pub end: u64,
     /// Archive bytes read to check it.
     pub read: u64,
+}
+
+/// The old index of an archive that grew, by its version: what its members are read from.
+pub(crate) enum OldIndex<'i> {
+    /// v1.0: its extension (with its entries, the copies of the members' headers).
+    V1(ext::Ext<'i>),
+    /// v2.0: its body's parts, and its plain body where it stores it deflated.
+    V2(crate::format::v2::Parts, Option<Vec<u8>>),
+}
+
+impl OldIndex<'_> {
+    /// The index version that reads it.
+    pub(crate) fn format(&self) -> IndexFormat {
+        match self {
+            OldIndex::V1(_) => IndexFormat::V1,
+            OldIndex::V2(..) => IndexFormat::V2,
+        }
+    }
 }
 
 /// Why an old index cannot answer for the old part of an archive that grew.
@@ -101,6 +139,8 @@ pub enum NotGrown {
     Unreadable(Error),
     /// A subset index is asked for.
     SubsetAsked,
+    /// The new index is of another version than the old one.
+    OtherVersion,
     /// The verdict on the old index ([`crate::verdict::grown`]).
     Verdict(Verdict),
 }
@@ -110,6 +150,7 @@ impl std::fmt::Display for NotGrown {
         match self {
             NotGrown::Unreadable(e) => write!(f, "the old index cannot be read: {e}"),
             NotGrown::SubsetAsked => write!(f, "a subset index is asked for"),
+            NotGrown::OtherVersion => write!(f, "the old index is of another version than the one asked for"),
             NotGrown::Verdict(Verdict::Stale(why)) => write!(f, "{why}"),
             NotGrown::Verdict(v) => write!(f, "the old index {v}"),
         }
@@ -140,6 +181,13 @@ pub(crate) fn old_part<'i>(old: &'i Located, archive: &'i Archive, scan: ScanOpt
 fn sampled_old_part<'i>(old: &'i Located, archive: &'i Archive, scan: ScanOptions) -> std::result::Result<OldPart<'i>, NotGrown> {
     let data = old.slice(archive);
     let corrupt = |e| NotGrown::Verdict(Verdict::Corrupt(e));
+    if matches!(tarfs::version_of(data), Ok((2, _))) {
+        let mut read = 0;
+        return match crate::ops::read::grown_v2(archive, old, scan, &mut read).map_err(corrupt)? {
+            (Verdict::Grown { from }, n, parts, image) => Ok(OldPart { entries: n, old: OldIndex::V2(parts, image), end: from, read }),
+            (v, ..) => Err(NotGrown::Verdict(v)),
+        };
+    }
     let header = data.get(..BLOCK).and_then(|b| <&[u8; BLOCK]>::try_from(b).ok()).ok_or_else(|| corrupt(Corruption::Decode(tarfs::IndexError::NoMagic)))?;
     let info = tarfs::decode_header(header).map_err(|e| corrupt(Corruption::Decode(e)))?.info.ok_or(NotGrown::Verdict(Verdict::Stale(Why::NoRecord)))?;
     let x = crate::ops::read::opened_extension(data, header, &info).map_err(|e| corrupt(Corruption::Extension(e)))?;
@@ -152,7 +200,7 @@ fn sampled_old_part<'i>(old: &'i Located, archive: &'i Archive, scan: ScanOption
     };
     let mut read = 0;
     match verdict::grown(&judged(&info, n, block, old), alone, archive, scan, &mut read) {
-        Verdict::Grown { from } => Ok(OldPart { entries: n, ext: x.expect("alone"), end: from, read }),
+        Verdict::Grown { from } => Ok(OldPart { entries: n, old: OldIndex::V1(x.expect("alone")), end: from, read }),
         v => Err(NotGrown::Verdict(v)),
     }
 }

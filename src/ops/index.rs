@@ -252,6 +252,14 @@ impl<'w, W: Write + Seek> EntrySink<'w, W> {
         self.push_rec(EntryRec::of(e, self.filter))
     }
 
+    /// Adds a member of an old v2 index as it is (a sink writing v2, with no filter).
+    pub(crate) fn keep_v2(&mut self, m: &crate::format::v2::Member<'_>) -> Result<()> {
+        let b = self.v2.as_mut().ok_or_else(|| Error::Bug { path: self.path.to_path_buf(), what: "a v2 member kept by a v1 index".into() })?;
+        b.push(m).map_err(|e| Error::Index { index: self.path.to_path_buf(), source: e.into() })?;
+        self.entries += 1;
+        Ok(())
+    }
+
     fn push_rec(&mut self, r: EntryRec<'_>) -> Result<()> {
         if !r.selected {
             return Ok(());

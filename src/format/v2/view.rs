@@ -229,4 +229,5 @@ impl<'d> View<'d> {
     }
 }
 
+mod member;
 mod names;

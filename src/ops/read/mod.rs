@@ -25,7 +25,7 @@ use crate::format::ext;
 use crate::format::tarfs::{self, Index, IndexEntry, FLAG_EXT, FLAG_GLOBALS, FLAG_SUBSET};
 use crate::source::{compression_of, source_of, ByteSource, Decoded};
 use self::form::Form;
-pub(crate) use self::form::keep_v2;
+pub(crate) use self::form::{grown_v2, keep_v2};
 use crate::scan::{Entry, ScanEnd, ScanOptions, Scanner, Step};
 use crate::verdict::{self, Corruption, Judged, Verdict, Why};
 mod cat;

@@ -17,6 +17,7 @@ use super::*;
 
 pub(crate) use scan::Scan;
 pub(crate) use v2::keep as keep_v2;
+pub(crate) use v2::grown as grown_v2;
 
 /// A filter on members' paths.
 pub(crate) type Keep<'k> = &'k (dyn Fn(&[u8]) -> bool + Sync);

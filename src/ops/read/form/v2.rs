@@ -226,3 +226,21 @@ pub(crate) fn keep(archive: &dyn ArchiveFile, located: &Located) -> std::result:
     let v = verdict::keep_sidecar(&judged(&info, view.len(), entry, located), archive);
     Ok((info, v))
 }
+
+/// The verdict [`verdict::grown`] on the v2 index `located` of `archive`, which grew (every
+/// entry still matches its member, and a member starts at the old end): with the index's entry
+/// count, its parts and its plain body where it stores it deflated, so that a new index takes its
+/// members ([`v2::View::member`]). Archive bytes read are added to `read`.
+pub(crate) fn grown(archive: &dyn ArchiveFile, located: &Located, scan: ScanOptions, read: &mut u64) -> std::result::Result<(Verdict, usize, Parts, Option<Vec<u8>>), Corruption> {
+    let data = located.slice(archive);
+    let (info, parts, image) = opened(data).map_err(Corruption::Decode)?;
+    let body = image.as_deref().or_else(|| v2::body_of(data, &info)).expect("opened found the body");
+    let view = parts.on(body);
+    view.check_all().map_err(|e| Corruption::Decode(e.into()))?;
+    // Globals in the old part would have to carry over into the scan of the appended one.
+    let alone = info.flags & (FLAG_SUBSET | FLAG_GLOBALS | tarfs::FLAG_SEEK) == 0 && parts.flags() & (v2::HAS_GLOBALS | v2::GLOBAL_ATTRIBUTES) == 0;
+    let entry = |i: usize| view.record(i).ok().map(|rec| Judge { rec, chain: chain_of(&view, i, &rec).ok() });
+    let v = verdict::grown(&judged(&info, view.len(), entry, located), alone, archive, scan, read);
+    let n = view.len();
+    Ok((v, n, parts, image))
+}
