@@ -125,6 +125,8 @@ pub enum EmbedAction {
 /// One member of the archive being embedded, as the plan needs it.
 struct Member<'a> {
     typeflag: u8,
+    mode: u32,
+    device: (u64, u64),
     position: u64,
     chain_blocks: u64,
     simple: bool,
@@ -142,12 +144,12 @@ struct Member<'a> {
 impl<'a> Member<'a> {
     /// What an index writer needs of this member at `position` (from the base).
     fn rec(&self, position: u64) -> EntryRec<'a> {
-        EntryRec { header: self.header, header_sum: self.header_sum, position, chain_blocks: self.chain_blocks, simple: self.simple, selected: true, meta: self.meta, key_hash: 0 }
+        EntryRec { header: self.header, header_sum: self.header_sum, position, chain_blocks: self.chain_blocks, simple: self.simple, selected: true, meta: self.meta, key_hash: 0, mode: self.mode, typeflag: self.typeflag, device: self.device }
     }
 
     fn of(path: &Path, e: &Entry<'a>) -> Result<Self> {
         let end = round_up(e.stored_size).and_then(|n| e.data_offset.checked_add(n)).ok_or_else(|| Error::Data { path: path.to_path_buf(), offset: e.position, problem: crate::error::DataProblem::SizePastAnyFile })?;
-        Ok(Member { typeflag: e.typeflag, position: e.position, chain_blocks: e.chain_blocks(), simple: e.is_simple(), end, meta: e.ext_meta(), header: e.header.as_bytes(), header_sum: e.header_sum })
+        Ok(Member { typeflag: e.typeflag, mode: e.mode, device: e.device, position: e.position, chain_blocks: e.chain_blocks(), simple: e.is_simple(), end, meta: e.ext_meta(), header: e.header.as_bytes(), header_sum: e.header_sum })
     }
 }
 

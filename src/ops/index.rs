@@ -191,6 +191,11 @@ pub(crate) struct EntryRec<'a> {
     pub(crate) meta: Option<ext::Meta<'a>>,
     /// The hash of the member's lookup key, computed here (on the scanning thread).
     pub(crate) key_hash: u64,
+    /// The decoded mode, effective typeflag and device numbers, which a v2 record holds (taken
+    /// here, on the scanning thread, so that the writer does not decode the header again).
+    pub(crate) mode: u32,
+    pub(crate) typeflag: u8,
+    pub(crate) device: (u64, u64),
 }
 
 impl<'a> EntryRec<'a> {
@@ -205,6 +210,9 @@ impl<'a> EntryRec<'a> {
             selected: filter.is_none_or(|f| f.matches(&e.path())),
             key_hash: ext::member_key_hash(&e.header, meta.as_ref().and_then(|m| m.path)),
             meta,
+            mode: e.mode,
+            typeflag: e.typeflag,
+            device: e.device,
         }
     }
 }

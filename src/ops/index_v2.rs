@@ -9,36 +9,48 @@ use crate::format::header::HeaderView;
 use crate::format::tarfs::{self, IndexInfo};
 use crate::format::v2::{self, Builder};
 use crate::ops::index::EntryRec;
-use crate::scan::{Entry, ScanEnd};
+use crate::scan::ScanEnd;
 
 /// Adds the member of `r` (a record made on a scanning thread) to `b`. Errors name `path`.
+///
+/// Everything comes from the record as the scan decoded it: its extension record (sizes,
+/// times, owners, blocks and the strings the main header does not give), its mode, typeflag and
+/// devices, and the main header's own strings; the header is not decoded again here, on the
+/// one thread that builds the body.
 pub(crate) fn push(b: &mut Builder, r: &EntryRec<'_>, path: &Path) -> Result<()> {
     let index_error = |source: tarfs::IndexError| Error::Index { index: path.to_path_buf(), source };
     let meta = r.meta.as_ref().ok_or_else(|| index_error(v2::V2Error::Entry { entry: b.len() as u64, what: "its header chain is over 2 TiB" }.into()))?;
-    // The member as the index describes it: its main header, with what the header cannot hold.
-    let e = Entry::from_index(HeaderView::new(r.header), r.position, meta).map_err(|source| Error::Scan { path: path.to_path_buf(), source })?;
+    let h = HeaderView::new(r.header);
     let mut flags = 0;
     for (ext_flag, v2_flag) in [(crate::format::ext::SPARSE, v2::F_SPARSE), (crate::format::ext::XATTRS, v2::F_XATTRS), (crate::format::ext::GLOBALS, v2::F_GLOBALS)] {
         if meta.flags & ext_flag != 0 {
             flags |= v2_flag;
         }
     }
-    let member_path = e.path();
+    let joined;
+    let member_path: &[u8] = match meta.path {
+        Some(p) => p,
+        None if h.prefix().is_empty() => h.name(),
+        None => {
+            joined = [h.prefix(), b"/", h.name()].concat();
+            &joined
+        }
+    };
     let m = v2::Member {
-        path: &member_path,
-        link: e.link(),
-        position: e.position,
+        path: member_path,
+        link: meta.link.unwrap_or_else(|| h.linkname()),
+        position: r.position,
         main_blocks: u64::from(meta.main_blocks),
         chain_blocks: u64::from(meta.chain_blocks),
-        size: e.size,
-        stored_size: e.stored_size,
-        mtime: (e.mtime, meta.mtime_nsec),
-        mode: e.mode,
-        owner: v2::Owner { uid: e.uid, gid: e.gid, uname: e.uname(), gname: e.gname() },
+        size: meta.size,
+        stored_size: meta.stored_size,
+        mtime: (meta.mtime, meta.mtime_nsec),
+        mode: r.mode,
+        owner: v2::Owner { uid: meta.uid, gid: meta.gid, uname: meta.uname.unwrap_or_else(|| h.uname()), gname: meta.gname.unwrap_or_else(|| h.gname()) },
         header_sum: r.header_sum,
-        typeflag: e.typeflag,
+        typeflag: r.typeflag,
         flags,
-        device: e.device,
+        device: r.device,
     };
     b.push(&m).map_err(|e| index_error(e.into()))
 }
