@@ -218,22 +218,39 @@ fn requests_are_counted_and_few() {
     let share = bytes as f64 / big.len() as f64;
     eprintln!("index of 40 members of 1 MiB: {} requests, {n} GETs, {bytes} bytes fetched ({:.2}% of {}); tarfs -v: {}", seen.len(), share * 100.0, big.len(), err.trim());
     assert!(share <= 0.02, "indexing fetched {:.2}% of the object", share * 100.0);
-    // cat of one member, the index cached: the opening GET (which pins the ETag) and one range GET.
+    // cat of one member, the index cached: one range GET, whose If-Match confirms the ETag
+    // remembered with the index.
     let before = proxy.requests().len();
     let cat = cmd().args(["cat", "s3://bkt/big.tar", "m0020"]).output().unwrap();
-    assert_eq!(cat.stdout, vec![20u8; 1 << 20]);
+    assert!(cat.stdout == vec![20u8; 1 << 20]);
     let cat_requests = proxy.requests()[before..].to_vec();
     eprintln!("cat, index cached: {cat_requests:?}");
-    assert_eq!(cat_requests.len(), 2, "{cat_requests:?}");
-    assert!(cat_requests.iter().all(|l| l.starts_with("GET /bkt/big.tar bytes=")));
+    assert_eq!(cat_requests.len(), 1, "{cat_requests:?}");
+    assert!(cat_requests.iter().all(|l| l.starts_with("GET /bkt/big.tar bytes=") && l.contains(" 206 ")), "{cat_requests:?}");
+    // A member of the first bytes (remembered too) and a name not there: each confirmed by one HEAD.
+    let before = proxy.requests().len();
+    let cat = cmd().args(["cat", "s3://bkt/big.tar", "nothing"]).output().unwrap();
+    assert!(!cat.status.success() && cat.stdout.is_empty());
+    let seen = proxy.requests()[before..].to_vec();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert!(seen[0].starts_with("HEAD /bkt/big.tar"), "{seen:?}");
     // Nothing cached: the index is fetched in one GET more.
     let empty = tempfile::tempdir().unwrap();
     let before = proxy.requests().len();
     let cat = remote(&endpoint, Some(empty.path())).args(["cat", "s3://bkt/big.tar", "m0030"]).output().unwrap();
-    assert_eq!(cat.stdout, vec![30u8; 1 << 20]);
+    assert!(cat.stdout == vec![30u8; 1 << 20]);
     let uncached = proxy.requests()[before..].to_vec();
     eprintln!("cat, nothing cached: {uncached:?}");
     assert!(uncached.len() <= 3, "{uncached:?}");
+    // Replaced by another of the same length: the range GET's If-Match fails (412), and the
+    // object is opened afresh; the new bytes, never the old.
+    server.put("bkt", "big.tar", &plain_tar(40, 1 << 20, 1));
+    let before = proxy.requests().len();
+    let cat = cmd().args(["cat", "s3://bkt/big.tar", "m0020"]).output().unwrap();
+    assert!(cat.status.success(), "{}", String::from_utf8_lossy(&cat.stderr));
+    assert!(cat.stdout == vec![21u8; 1 << 20], "the new object's bytes");
+    let seen = proxy.requests()[before..].to_vec();
+    assert!(seen[0].starts_with("GET /bkt/big.tar bytes=") && seen[0].contains(" 412 "), "{seen:?}");
 }
 
 #[test]

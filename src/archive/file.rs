@@ -63,6 +63,12 @@ pub trait ArchiveFile: Send + Sync + fmt::Debug {
     /// The same bytes again, for a decoding thread that reads them itself; an error when the
     /// name now leads to other bytes.
     fn reopen(&self) -> std::result::Result<Box<dyn Reopened>, SeekPointsError>;
+    /// An error when the archive, opened from what was remembered of it without asking its
+    /// storage ([`open_any_remembered`]), is not that archive any more; `Ok` once anything read
+    /// of it has been answered for. Before what was read is given out, a caller confirms it.
+    fn confirm(&self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// A sidecar kept by the archive's own storage (an object beside an object).
@@ -98,6 +104,18 @@ pub fn open_any(path: &Path) -> Result<Box<dyn ArchiveFile>> {
         return Ok(Box::new(super::s3::S3Object::open(&path.to_string_lossy()).map_err(crate::Error::S3)?));
     }
     Ok(Box::new(Archive::open(path)?))
+}
+
+/// As [`open_any`], but an object whose identity was remembered with its cached index is
+/// opened as it was then, with no request ([`super::s3::S3Object::open_remembered`]): its first
+/// answer confirms it, or says it changed ([`super::s3::is_stale`]), and it is then opened again
+/// with [`open_any`]. What is read of it is given out only once confirmed
+/// ([`ArchiveFile::confirm`]).
+pub fn open_any_remembered(path: &Path) -> Result<Box<dyn ArchiveFile>> {
+    if super::s3::is_url(path) {
+        return Ok(Box::new(super::s3::S3Object::open_remembered(&path.to_string_lossy()).map_err(crate::Error::S3)?));
+    }
+    open_any(path)
 }
 
 /// A local file reopened for a decoding thread: `pread` on its own descriptor, never past the

@@ -4,6 +4,9 @@
 //! - **Opening** is one GET of the object's first [`FIRST_FETCH`] bytes: its answer gives the
 //!   length and the ETag, which is pinned. Every later range GET carries `If-Match: ETAG`, so an
 //!   object replaced during a read is [`S3Error::Changed`], never a mix of old and new bytes.
+//!   Where its index is cached, the object can be opened with no request, as it was remembered
+//!   then ([`S3Object::open_remembered`], `pin.rs`): the first answer confirms it, or fails
+//!   its `If-Match` ([`S3Error::Stale`]) and the caller opens it afresh.
 //! - **The stamp** of an object is its ETag, hashed into [`Stamp::ino`]; `mtime` and `ctime`
 //!   are zero (the same bytes uploaded again have a new last-modified time, and the same ETag). The ETag names the content itself, so where it
 //!   holds the verdict reads no sample ([`ArchiveFile::stamp_is_content`]); an object replaced by
@@ -30,7 +33,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -43,6 +46,8 @@ use super::file::{ArchiveFile, IndexStore, Reopened};
 use crate::format::compression::Compression;
 use crate::format::tarfs::Stamp;
 use crate::seekpoints::SeekPointsError;
+
+mod pin;
 
 /// The bytes fetched when an object is opened: its first range, which also gives its length and
 /// ETag, and serves the compression's magic and an embedded index's header.
@@ -107,6 +112,30 @@ pub enum S3Error {
     /// The object has no ETag, which pins what is read.
     #[error("{0}: the server gave the object no ETag")]
     NoEtag(String),
+    /// The object opened from its pin (its identity remembered with its cached index) is no
+    /// longer that object: nothing of it was read, and it is to be opened afresh.
+    #[error("{url}: the object changed since its index was cached (it had ETag {etag})")]
+    Stale {
+        /// The object.
+        url: String,
+        /// The ETag remembered.
+        etag: String,
+    },
+}
+
+/// Whether `e`, or an error under it, is [`S3Error::Stale`]: an object opened from its pin
+/// that has changed, which the caller opens again afresh (nothing was read of it).
+pub fn is_stale(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(e);
+    while let Some(e) = next {
+        // An `io::Error`'s `source` skips the error it carries: look inside it.
+        let inner = e.downcast_ref::<io::Error>().and_then(|io| io.get_ref()).map(|i| i as &(dyn std::error::Error + 'static));
+        if [Some(e), inner].into_iter().flatten().any(|e| matches!(e.downcast_ref::<S3Error>(), Some(S3Error::Stale { .. }))) {
+            return true;
+        }
+        next = inner.or_else(|| e.source());
+    }
+    false
 }
 
 impl S3Error {
@@ -222,6 +251,11 @@ struct Remote {
     last_status: Arc<AtomicU16>,
     etag: String,
     len: u64,
+    /// The first bytes (up to [`FIRST_FETCH`]): what a pin remembers.
+    head: Arc<[u8]>,
+    /// Whether the server has answered for `etag` and `len` since the object was opened (not
+    /// yet where it was opened from its pin).
+    confirmed: AtomicBool,
     cache: Mutex<Fetched>,
 }
 
@@ -273,6 +307,7 @@ impl Remote {
     fn error(&self, op: &'static str, key_url: &str, e: object_store::Error) -> S3Error {
         let status = self.last_status.load(Ordering::Relaxed);
         match e {
+            object_store::Error::Precondition { .. } if !self.confirmed.load(Ordering::Relaxed) => S3Error::Stale { url: key_url.into(), etag: self.etag.clone() },
             object_store::Error::Precondition { .. } => S3Error::Changed { url: key_url.into(), etag: self.etag.clone() },
             object_store::Error::NotFound { .. } => S3Error::Status { url: key_url.into(), op, status: 404 },
             _ if status >= 300 => S3Error::Status { url: key_url.into(), op, status },
@@ -285,9 +320,37 @@ impl Remote {
         let opts = GetOptions { if_match: Some(self.etag.clone()), range: Some(GetRange::Bounded(range)), ..Default::default() };
         let got = self.runtime.block_on(async {
             let r = self.store.get_opts(&self.key, opts).await?;
-            r.bytes().await
+            let meta = r.meta.clone();
+            Ok::<_, object_store::Error>((meta, r.bytes().await?))
         });
-        got.map(|b| b.to_vec()).map_err(|e| self.error("GET", &self.url, e))
+        let (meta, bytes) = got.map_err(|e| self.error("GET", &self.url, e))?;
+        self.answered(&meta)?;
+        Ok(bytes.to_vec())
+    }
+
+    /// Confirms the object from an answer's ETag and length (the total of its `Content-Range`),
+    /// where it was opened from its pin: another object (of the same ETag but another length,
+    /// or a server that ignored `If-Match`) is [`S3Error::Stale`].
+    fn answered(&self, meta: &object_store::ObjectMeta) -> Result<(), S3Error> {
+        if self.confirmed.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        if meta.e_tag.as_deref() != Some(self.etag.as_str()) || meta.size != self.len {
+            return Err(S3Error::Stale { url: self.url.clone(), etag: self.etag.clone() });
+        }
+        self.confirmed.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Confirms an object opened from its pin, where no answer has yet: one HEAD with
+    /// `If-Match`.
+    fn confirm(&self) -> Result<(), S3Error> {
+        if self.confirmed.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let opts = GetOptions { if_match: Some(self.etag.clone()), head: true, ..Default::default() };
+        let meta = self.runtime.block_on(async { Ok::<_, object_store::Error>(self.store.get_opts(&self.key, opts).await?.meta) });
+        self.answered(&meta.map_err(|e| self.error("HEAD", &self.url, e))?)
     }
 
     /// `len` bytes at `offset` (fewer only at the end), from the fetched ranges or fetched now
@@ -340,20 +403,45 @@ pub struct S3Object {
 impl S3Object {
     /// Opens `s3://BUCKET/KEY`: one GET of its first bytes, which pins its ETag.
     pub fn open(url: &str) -> Result<S3Object, S3Error> {
+        S3Object::open_as(url, false)
+    }
+
+    /// Opens `s3://BUCKET/KEY` as it was when its index was last cached, with no request, where
+    /// that is remembered (its pin, `pin.rs`); else as [`S3Object::open`] does. Such an object
+    /// is confirmed by its first answer, or by [`ArchiveFile::confirm`]; until then, what is
+    /// read of it (its index, its first bytes) may be of an object since replaced, and an
+    /// answer that says so is [`S3Error::Stale`] (see [`is_stale`]).
+    pub fn open_remembered(url: &str) -> Result<S3Object, S3Error> {
+        S3Object::open_as(url, true)
+    }
+
+    fn open_as(url: &str, remembered: bool) -> Result<S3Object, S3Error> {
         let (bucket, name) = split(url)?;
         let last_status = Arc::new(AtomicU16::new(0));
         let store = store(url, bucket, last_status.clone())?;
         let runtime = runtime(url)?;
         let key = Key::from(name);
-        let mut remote = Remote { url: url.into(), key, store, runtime, last_status, etag: String::new(), len: 0, cache: Mutex::default() };
-        let (meta, first) = first_range(&remote)?;
-        remote.etag = meta.e_tag.clone().ok_or_else(|| S3Error::NoEtag(url.into()))?;
-        remote.len = meta.size;
+        let pinned = if remembered { pin::recall(url) } else { None };
+        let confirmed = AtomicBool::new(pinned.is_none());
+        let mut remote = Remote { url: url.into(), key, store, runtime, last_status, etag: String::new(), len: 0, head: Arc::from(&[][..]), confirmed, cache: Mutex::default() };
+        let first = match pinned {
+            Some(p) => {
+                (remote.etag, remote.len) = (p.etag, p.len);
+                p.head
+            }
+            None => {
+                let (meta, first) = first_range(&remote)?;
+                remote.etag = meta.e_tag.clone().ok_or_else(|| S3Error::NoEtag(url.into()))?;
+                remote.len = meta.size;
+                first
+            }
+        };
         // The ETag alone: the same bytes uploaded again (a new last-modified time) are the same.
         let stamp = Stamp { ino: xxhash_rust::xxh3::xxh3_64(remote.etag.as_bytes()), mtime: (0, 0), ctime: (0, 0) };
         let compression = Compression::detect(&first[..first.len().min(Compression::HEAD)]);
-        if !first.is_empty() {
-            remote.cache.get_mut().unwrap_or_else(|p| p.into_inner()).keep(0, first.into());
+        remote.head = first.into();
+        if !remote.head.is_empty() {
+            remote.cache.get_mut().unwrap_or_else(|p| p.into_inner()).keep(0, remote.head.clone());
         }
         let remote = Arc::new(remote);
         let sidecar = Sidecar { url: format!("{url}.tarfs"), key: Key::from(format!("{name}.tarfs")), remote: remote.clone(), seen: Mutex::new(None) };
@@ -422,6 +510,10 @@ impl ArchiveFile for S3Object {
     fn reopen(&self) -> std::result::Result<Box<dyn Reopened>, SeekPointsError> {
         Ok(Box::new(self.remote.clone()))
     }
+
+    fn confirm(&self) -> io::Result<()> {
+        Ok(self.remote.confirm()?)
+    }
 }
 
 /// The sidecar object `KEY.tarfs`, and the user's cache of it under the archive's ETag.
@@ -437,22 +529,21 @@ struct Sidecar {
 impl Sidecar {
     /// The cached copy of the sidecar of the archive as it was opened.
     fn cached(&self) -> Option<PathBuf> {
-        let base = match std::env::var_os("XDG_CACHE_HOME").map(PathBuf::from) {
-            Some(d) if d.is_absolute() => d,
-            _ => PathBuf::from(std::env::var_os("HOME")?).join(".cache"),
-        };
-        let dir = base.join("tarfs/s3");
-        let name = format!("{:016x}-{:016x}.tarfs", xxhash_rust::xxh3::xxh3_64(self.url.as_bytes()), xxhash_rust::xxh3::xxh3_64(self.remote.etag.as_bytes()));
-        Some(dir.join(name))
+        pin::sidecar_path(&self.remote.url, &self.remote.etag)
     }
 
-    /// Keeps `bytes` in the cache; a cache that cannot be written is passed over (it only
-    /// saves a GET).
+    /// Keeps `bytes` in the cache, and the archive's pin beside it.
     fn cache(&self, bytes: &[u8]) {
-        let Some(p) = self.cached() else { return };
-        let tmp = p.with_extension(format!("tarfs-tmp{}", std::process::id()));
-        if p.parent().is_some_and(|d| std::fs::create_dir_all(d).is_ok()) && std::fs::write(&tmp, bytes).is_ok() {
-            let _ = std::fs::rename(&tmp, &p);
+        pin::write(self.cached(), bytes);
+        self.remember();
+    }
+
+    /// Remembers the archive's identity with its cached index (`pin.rs`), where the server
+    /// gave it (an object opened from its pin has one already).
+    fn remember(&self) {
+        let r = &self.remote;
+        if r.confirmed.load(Ordering::Relaxed) {
+            pin::remember(&r.url, &pin::Pin { etag: r.etag.clone(), len: r.len, head: r.head.to_vec() });
         }
     }
 }
@@ -464,7 +555,11 @@ impl IndexStore for Sidecar {
 
     fn load(&self) -> io::Result<Option<Vec<u8>>> {
         match self.cached().and_then(|p| std::fs::read(p).ok()) {
-            Some(bytes) => Ok(Some(bytes)),
+            Some(bytes) => {
+                // (Not for an object opened from its pin, which is not confirmed yet.)
+                self.remember();
+                Ok(Some(bytes))
+            }
             None => self.refresh(),
         }
     }
