@@ -10,8 +10,8 @@ use crate::scan::ScanError;
 /// A tarfs error.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// An I/O error on a file.
-    #[error("{}: {source}", path.display())]
+    /// An I/O error on a file (one of an object names it itself, once: [`io_message`]).
+    #[error("{}", io_message(path, source))]
     Io {
         /// The file.
         path: PathBuf,
@@ -649,6 +649,15 @@ pub(crate) trait IoContext<T> {
 impl<T> IoContext<T> for io::Result<T> {
     fn at(self, path: impl Into<PathBuf>) -> Result<T> {
         self.map_err(|source| Error::Io { path: path.into(), source })
+    }
+}
+
+/// The message of an I/O error on `path`: "PATH: ERROR", or the error alone where it is an
+/// object store's, which names the object itself.
+fn io_message(path: &std::path::Path, source: &io::Error) -> String {
+    match source.get_ref().and_then(|e| e.downcast_ref::<crate::archive::s3::S3Error>()) {
+        Some(s3) => s3.to_string(),
+        None => format!("{}: {source}", path.display()),
     }
 }
 

@@ -265,6 +265,18 @@ fn transient_errors_are_retried_and_lasting_ones_name_the_object() {
     assert_eq!(out.lines().count(), 5);
     let seen = proxy.requests();
     assert_eq!(seen.iter().filter(|l| l.contains(" 503 ")).count(), 3, "{seen:?}");
+    // A 5xx that lasts: the bounded retries (4), then an error naming the object (once) and the
+    // status; on opening, and on a read of an object opened (from its cached index).
+    server.put("bkt", "u.tar", &plain_tar(3, 50_000, b'a'));
+    let cache = tempfile::tempdir().unwrap();
+    assert!(said(&remote(&server.endpoint(), Some(cache.path())).args(["index", "s3://bkt/u.tar"]).output().unwrap()).0);
+    for cached in [None, Some(cache.path())] {
+        let proxy = Proxy::start(server.port, usize::MAX >> 1);
+        let (ok, _, err) = said(&remote(&proxy.endpoint(), cached).args(["cat", "s3://bkt/u.tar", "m0002"]).output().unwrap());
+        assert!(!ok && err.contains("s3://bkt/u.tar: GET failed: HTTP status 503"), "{err}");
+        assert_eq!(err.matches("s3://bkt/u.tar").count(), 1, "the object named once: {err}");
+        assert_eq!(proxy.requests().len(), 5, "{:?}", proxy.requests());
+    }
     // A missing object: its name and the status.
     let (ok, _, err) = said(&remote(&server.endpoint(), None).args(["ls", "s3://bkt/missing.tar"]).output().unwrap());
     assert!(!ok && err.contains("s3://bkt/missing.tar") && err.contains("404"), "{err}");

@@ -43,8 +43,11 @@ fn cat_once(cfg: &Config<'_>, a: &CatArgs, names: &[Vec<u8>], out: &mut dyn Writ
         reader.use_gzidx(tarfs::seekpoints::read_gzidx(g, &*archive)?)?;
     }
     let r = cat(&reader, names, &mut Confirmed { archive: &*archive, out, confirmed: false });
-    // What the index alone answered (a name not found) is said only of the archive as it is.
-    archive.confirm()?;
+    // What the index alone answered (a name not found) is said only of the archive as it is
+    // (an error of the store itself is said as it is).
+    if !matches!(&r, Err(e) if tarfs::archive::s3::find(e).is_some()) {
+        archive.confirm()?;
+    }
     if cfg.verbose {
         warn(format!("{}: read {} bytes of the archive{}", a.archive.display(), reader.bytes_read(), freshness_note(&reader)));
     }

@@ -126,16 +126,22 @@ pub enum S3Error {
 /// Whether `e`, or an error under it, is [`S3Error::Stale`]: an object opened from its pin
 /// that has changed, which the caller opens again afresh (nothing was read of it).
 pub fn is_stale(e: &(dyn std::error::Error + 'static)) -> bool {
+    matches!(find(e), Some(S3Error::Stale { .. }))
+}
+
+/// The [`S3Error`] that is `e` or under it (inside an `io::Error` too), if any: where an error
+/// came from the store.
+pub fn find<'e>(e: &'e (dyn std::error::Error + 'static)) -> Option<&'e S3Error> {
     let mut next = Some(e);
     while let Some(e) = next {
+        if let Some(s3) = e.downcast_ref::<S3Error>() {
+            return Some(s3);
+        }
         // An `io::Error`'s `source` skips the error it carries: look inside it.
         let inner = e.downcast_ref::<io::Error>().and_then(|io| io.get_ref()).map(|i| i as &(dyn std::error::Error + 'static));
-        if [Some(e), inner].into_iter().flatten().any(|e| matches!(e.downcast_ref::<S3Error>(), Some(S3Error::Stale { .. }))) {
-            return true;
-        }
         next = inner.or_else(|| e.source());
     }
-    false
+    None
 }
 
 impl S3Error {
