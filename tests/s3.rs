@@ -253,6 +253,57 @@ fn requests_are_counted_and_few() {
     assert!(seen[0].starts_with("GET /bkt/big.tar bytes=") && seen[0].contains(" 412 "), "{seen:?}");
 }
 
+/// A plain tar of `n` members of 1 MiB of random text (which gzip halves), named m0000...
+fn noisy_tar(n: usize) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    for i in 0..n {
+        let data: Vec<u8> = (0..1 << 20).map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            b"abcdefghij \n"[(x % 12) as usize]
+        }).collect();
+        let mut h = tar::Header::new_ustar();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, format!("m{i:04}"), &data[..]).unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+#[test]
+fn a_remote_tar_gz_is_read_from_its_seek_points() {
+    let Some(server) = S3Server::start() else { return };
+    server.bucket("bkt");
+    let tar = noisy_tar(40);
+    // (zlib-rs's fastest level writes a stream of few DEFLATE blocks, hence few checkpoints.)
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, &tar).unwrap();
+    let gz = gz.finish().unwrap();
+    server.put("bkt", "n.tar.gz", &gz);
+    let proxy = Proxy::start(server.port, 0);
+    let endpoint = proxy.endpoint();
+    let cache = tempfile::tempdir().unwrap();
+    let cmd = || remote(&endpoint, Some(cache.path()));
+    let (ok, _, err) = said(&cmd().args(["-v", "index", "s3://bkt/n.tar.gz"]).output().unwrap());
+    assert!(ok, "{err}");
+    let (n, bytes) = gets(&proxy.requests());
+    eprintln!("index of a .tar.gz of {} bytes: {n} GETs, {bytes} bytes; {}", gz.len(), err.trim());
+    assert!(bytes < gz.len() as u64 * 11 / 10, "read once: {bytes} of {}", gz.len());
+    // cat of a member near the end: from the checkpoint before it.
+    let want = &tar[38 * (512 + (1 << 20)) + 512..][..1 << 20];
+    let before = proxy.requests().len();
+    let cat = cmd().args(["cat", "s3://bkt/n.tar.gz", "m0038"]).output().unwrap();
+    assert!(cat.status.success(), "{}", String::from_utf8_lossy(&cat.stderr));
+    assert!(cat.stdout == want, "m0038's bytes");
+    let seen = proxy.requests()[before..].to_vec();
+    let (n, bytes) = gets(&seen);
+    eprintln!("cat of m0038 of 40: {n} GETs, {bytes} bytes of {}: {seen:?}", gz.len());
+    assert!(bytes < gz.len() as u64 / 4, "{bytes} bytes fetched of {}", gz.len());
+}
+
 #[test]
 fn transient_errors_are_retried_and_lasting_ones_name_the_object() {
     let Some(mut server) = S3Server::start() else { return };

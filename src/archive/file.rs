@@ -225,6 +225,11 @@ pub fn with_member_at<R>(file: &dyn ArchiveFile, position: u64, opts: ScanOption
 
 /// The embedded index of `file`, if its first member is the regular file `.tarfs`.
 pub fn embedded_of(file: &dyn ArchiveFile) -> Option<Embedded> {
+    // Compressed bytes hold no tar header: where they are not in memory, looking would read
+    // windows of growing size, up to 64 MiB (an object's requests).
+    if file.lend().is_none() && file.compression().is_some() {
+        return None;
+    }
     let found = with_member_at(file, 0, ScanOptions::default(), |found| {
         let (first, base) = found?;
         if first.path().as_ref() != tarfs::MEMBER_NAME.as_bytes() || first.typeflag != b'0' && first.typeflag != 0 {

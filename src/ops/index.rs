@@ -483,12 +483,19 @@ pub fn write_gzip_sidecar(path: &Path, dest: &Path, opts: &IndexOptions, bound: 
     let len = file.metadata().at(path)?.len();
     let binding = binding_of(&file, len).at(path)?;
     let pass = GzipPass::open(file, opts.span, opts.threads(), crate::watch::current()).at(path)?;
+    write_gzip_pass(path, pass, (len, binding), dest, opts, || bound)
+}
+
+/// [`write_gzip_sidecar`] from `pass`, over a compressed file of `len` bytes with seek-section
+/// binding `binding` (`of`); `bound` gives the index's binding once the pass has read it all.
+pub(crate) fn write_gzip_pass(path: &Path, pass: crate::seekpoints::GzipPass, of: (u64, u64), dest: &Path, opts: &IndexOptions, bound: impl FnOnce() -> Binding) -> Result<IndexReport> {
+    let (len, binding) = of;
     let ((info, end, index, section_len, total), (ext_len, ext_names)) = write_index_file(dest, opts.dir_syncs.as_deref(), perm_like(path), |w| {
         let mut pass = pass;
-        let mut sink = EntrySink::new(path, w, opts.filter.as_ref())?.bind(bound).format(opts.format);
+        let mut sink = EntrySink::new(path, w, opts.filter.as_ref())?.format(opts.format);
         let end = scan_stream(&mut pass, path, opts.scan, 1 << 20, |e| sink.push(e))?;
         let (section, index) = pass.finish(len, binding).at(path)?;
-        let info = sink.finish(end.total_len, len, &end.end, Some(&section))?;
+        let info = sink.bind(bound()).finish(end.total_len, len, &end.end, Some(&section))?;
         let total = crate::format::seek::Seek::parse(&section).map(|s| s.total_len).unwrap_or(end.total_len);
         Ok((info, end, index, section.len() as u64, total))
     }, |t| &t.0)?;

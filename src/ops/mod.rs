@@ -21,6 +21,7 @@ pub mod plan;
 pub mod read;
 pub mod recompress;
 pub mod remote;
+mod remote_gzip;
 pub mod select;
 pub mod shift;
 pub mod verify;

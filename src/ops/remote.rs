@@ -3,9 +3,12 @@
 //!
 //! - A plain tar is indexed by a header walk ([`crate::stream::scan_unlent`]): a little is
 //!   fetched around each header, member data is skipped.
-//! - A compressed one is read once, front to back, and decoded as a stream; its index is bound
-//!   to its stamp (the ETag) and the digest of its bytes. No seek points are recorded (their
-//!   passes read a mapped file): a member is read by decoding from the start.
+//! - A gzip-compressed one is read once, front to back, and decoded while its seek points are
+//!   recorded ([`super::remote_gzip`]): a member is then read by decoding from the checkpoint
+//!   before it. Where the pass cannot index it (what follows the last gzip member, which
+//!   rapidgzip-core refuses), and for the other compressions (whose passes read a mapped file),
+//!   it is decoded as a stream without seek points: a member is read by decoding from the
+//!   start. Either way its index is bound to its stamp (the ETag) and the digest of its bytes.
 //! - The index goes to the local file `local` where one is named (`--output`, `--index-dir`),
 //!   else to the archive's own [`IndexStore`] (the object `KEY.tarfs`, written with a
 //!   conditional put).
@@ -73,6 +76,14 @@ pub fn write_remote_sidecar(archive: &dyn ArchiveFile, local: Option<&Path>, opt
 fn index_into(archive: &dyn ArchiveFile, dest: &Path, opts: &IndexOptions) -> Result<IndexReport> {
     let path = archive.path();
     let perm = crate::ops::atomic::Perm::Default;
+    if archive.compression() == Some(crate::format::compression::Compression::Gzip) {
+        match super::remote_gzip::write_remote_gzip(archive, dest, opts) {
+            // The store failed: so would the stream.
+            Err(e) if crate::archive::s3::find(&e).is_some() => return Err(e),
+            Err(_) => {}
+            done => return done,
+        }
+    }
     if archive.compression().is_some() {
         let mut raw = RawStream::new(archive, 0);
         return write_any_stream_sidecar_stamped(path, &mut raw, 1 << 20, dest, opts, Some(archive.stamp()));

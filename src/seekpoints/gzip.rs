@@ -53,11 +53,16 @@ impl GzipPass {
     /// `span` bytes of output (0: [`DEFAULT_SPAN`]). `reached`, if given, follows how far into
     /// the file the decoder has read.
     pub fn open(file: File, span: u64, threads: usize, reached: Option<Arc<AtomicU64>>) -> io::Result<GzipPass> {
+        GzipPass::over(Watched { file, reached }, span, threads)
+    }
+
+    /// As [`GzipPass::open`], of what `source` reads (an archive that is not a local file).
+    pub fn over(source: impl ReadAt + 'static, span: u64, threads: usize) -> io::Result<GzipPass> {
         let threads = if threads == 0 { crate::chunked::cores() } else { threads };
         let decoder = Decoder::builder().decoder_threads(threads).build().map_err(io::Error::other)?;
         let spacing = std::num::NonZeroU64::new(if span == 0 { DEFAULT_SPAN } else { span }).expect("non-zero");
         let options = IndexOptions { checkpoint_spacing: spacing, window_storage: WindowStorage::Zlib };
-        let reader = decoder.reader_with_index(Watched { file, reached }, options).map_err(io::Error::other)?;
+        let reader = decoder.reader_with_index(source, options).map_err(io::Error::other)?;
         Ok(GzipPass { reader, hasher: PieceHasher::new(PIECE) })
     }
 

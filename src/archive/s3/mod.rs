@@ -336,11 +336,12 @@ impl Fetched {
     }
 
     /// How much to fetch for a read of `len` at `offset`: at least [`MIN_FETCH`]; where the
-    /// read follows the last one (at most [`READ_THROUGH`] past its end), twice the last window,
-    /// up to [`MAX_FETCH`].
+    /// read follows the last one (at most [`READ_THROUGH`] past its end), twice the last window
+    /// or twice the read, up to [`MAX_FETCH`] (a decoder's reads of 128 KiB thus fetch 256 KiB,
+    /// then 512 KiB...).
     fn window(&mut self, offset: u64, len: u64) -> u64 {
         let follows = offset >= self.next && offset - self.next <= READ_THROUGH;
-        self.window = if follows && self.window > 0 { (self.window * 2).min(MAX_FETCH) } else { MIN_FETCH };
+        self.window = if follows && self.window > 0 { (self.window.max(len) * 2).min(MAX_FETCH) } else { MIN_FETCH };
         self.window.max(len)
     }
 }
