@@ -8,12 +8,13 @@
 //!   then ([`S3Object::open_remembered`], `pin.rs`): the first answer confirms it, or fails
 //!   its `If-Match` ([`S3Error::Stale`]) and the caller opens it afresh.
 //! - **The stamp** of an object is its ETag, hashed into [`Stamp::ino`]; `mtime` and `ctime`
-//!   are zero (the same bytes uploaded again have a new last-modified time, and the same ETag). The ETag names the content itself, so where it
-//!   holds the verdict reads no sample ([`ArchiveFile::stamp_is_content`]); an object replaced by
-//!   another of the same length has another ETag, and its index is judged entry by entry.
+//!   are zero (the same bytes uploaded again have a new last-modified time, and the same
+//!   ETag). The ETag names the content itself, so where it holds the verdict reads no sample
+//!   ([`ArchiveFile::stamp_is_content`]); an object replaced by another of the same length has
+//!   another ETag, and its index is judged entry by entry.
 //! - **Reads** go through a small cache of fetched ranges with read-ahead: a short read fetches
 //!   at least [`MIN_FETCH`] bytes; reads that follow one another (within [`READ_THROUGH`])
-//!   double the window up to [`MAX_FETCH`]. A header walk over large members thus fetches a
+//!   double the window (or the read, if larger) up to [`MAX_FETCH`]. A header walk over large members thus fetches a
 //!   little around each header and skips the data; over small members, and a sequential read,
 //!   it streams in large ranges.
 //! - **Retries** are `object_store`'s: 5xx, timeouts and connection failures are retried with
@@ -25,8 +26,8 @@
 //! - **Configuration**: the `AWS_*` environment ([`AmazonS3Builder::from_env`]: credentials,
 //!   `AWS_REGION`, `AWS_ENDPOINT_URL`), or `--s3-endpoint` ([`set_endpoint`]). Without
 //!   credentials in the environment, the AWS profile (`profile.rs`: keys, region,
-//!   `endpoint_url`); without keys there either, requests are unsigned (public buckets). Plain HTTP is allowed where
-//!   the endpoint says `http://`.
+//!   `endpoint_url`); without keys there either, requests are unsigned (public buckets). Plain
+//!   HTTP is allowed where the endpoint says `http://` (and then no trust store is loaded).
 //! - **Counting**: every HTTP request and the bytes of every answer are counted process-wide
 //!   ([`totals`]); `-v` prints them.
 
