@@ -249,6 +249,9 @@ impl<'a> HeaderView<'a> {
         match self.format() {
             Format::Ustar => c_str(self.field(345, 155)),
             Format::Star => c_str(self.field(345, 131)),
+            // A NUL first byte is an empty prefix either way (GNU tar's usual zero atime): no
+            // need to parse the times.
+            Format::Gnu if self.raw[345] == 0 => &[],
             Format::Gnu if self.gnu_times_invalid() => {
                 // Go before 1.8 wrote a ustar prefix into GNU headers. Like Go and Python, read it
                 // as a prefix when the atime/ctime fields there do not parse and it is ASCII.
