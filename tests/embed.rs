@@ -722,3 +722,26 @@ fn a_shift_that_does_not_read_back_is_rewritten_from_its_journal() {
     ok(tarfs().arg("verify").arg(&a));
     same_trees(&orig, &a);
 }
+
+/// A first member whose typeflag not every reader knows (GNU `D` incremental dumpdir, GNU `V`
+/// volume label) cannot be displaced, but the whole archive is shifted: every reader extracts
+/// what it did before, the `.tarfs` member aside (`tests/trees.py`: GNU tar, bsdtar, Python).
+#[test]
+fn a_first_member_of_a_type_not_every_reader_knows_is_shifted() {
+    let tmp = TempDir::new().unwrap();
+    for file in ["go/gnu-incremental.tar", "libarchive/libarchive-test/test_read_format_tar_empty_with_gnulabel.tar"] {
+        let orig = tmp.path().join("orig.tar");
+        fs::copy(corpus_dir().join(file), &orig).unwrap();
+        fs::set_permissions(&orig, fs::Permissions::from_mode(0o644)).unwrap();
+        let a = tmp.path().join("a.tar");
+        fs::copy(&orig, &a).unwrap();
+        let out = ok(tarfs().arg("embed").arg("-v").arg(&a));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("shifted the archive"), "{file}: {}", String::from_utf8_lossy(&out.stderr));
+        ok(tarfs().arg("verify").arg(&a));
+        same_trees(&orig, &a);
+        // --no-shift keeps the refusal.
+        fs::copy(&orig, &a).unwrap();
+        let (code, err) = common::run(tarfs().arg("embed").arg("--no-shift").arg(&a));
+        assert!(code == Some(1) && err.contains("read differently"), "{file}: {err}");
+    }
+}

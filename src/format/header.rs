@@ -327,18 +327,18 @@ impl<'a> HeaderView<'a> {
     /// on), a link, directory, device or FIFO with a non-zero size (whether data follows it is
     /// read differently), or a typeflag outside POSIX, GNU and pax. Devices fields are checked in
     /// every header, as Python parses them in every header.
-    pub fn disagreement(&self) -> Option<&'static str> {
+    pub fn disagreement(&self) -> Option<Disagreement> {
         let numbers: [(usize, usize); 7] = [(100, 8), (108, 8), (116, 8), (124, 12), (136, 12), (329, 8), (337, 8)];
         if numbers.iter().any(|&(at, len)| parse_signed(self.field(at, len), "").is_err()) {
-            return Some("a numeric field of its header is not a number");
+            return Some(Disagreement::NotANumber);
         }
         let t = self.typeflag();
         if is_header_only(t) && self.size().is_ok_and(|s| s != 0) {
-            return Some("its header says it has data, which its type does not have");
+            return Some(Disagreement::DataOfNoType);
         }
         let known = matches!(t, 0 | b'0'..=b'7' | b'x' | b'g' | b'L' | b'K' | b'A' | b'E') || (t == b'S' && self.format() == Format::Gnu);
         if !known {
-            return Some("its typeflag is not one that every reader knows");
+            return Some(Disagreement::UnknownType);
         }
         None
     }
@@ -586,5 +586,29 @@ mod tests {
         assert!(is_zero_block(&b));
         b[511] = 1;
         assert!(!is_zero_block(&b));
+    }
+}
+
+/// Why tar readers read a header differently ([`HeaderView::disagreement`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disagreement {
+    /// A numeric field is not a number: some readers stop, others read around it (libarchive
+    /// judges a whole archive by its first header's).
+    NotANumber,
+    /// A type without data (a link, a directory, a device) says it has data: readers skip it or
+    /// not.
+    DataOfNoType,
+    /// A typeflag not every reader knows (GNU `D`, `V`, `M`, ...): each reads it its own way,
+    /// wherever it is; what a reader makes of it does not depend on what comes before it.
+    UnknownType,
+}
+
+impl std::fmt::Display for Disagreement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Disagreement::NotANumber => "a numeric field of its header is not a number",
+            Disagreement::DataOfNoType => "its header says it has data, which its type does not have",
+            Disagreement::UnknownType => "its typeflag is not one that every reader knows",
+        })
     }
 }

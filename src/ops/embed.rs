@@ -41,7 +41,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::archive::Archive;
 use crate::chunked::{self, ScanMode};
 use crate::error::{Error, IoContext, ReadBackIndex, ReadBackProblem, Result};
-use crate::format::header::{round_up, HeaderView, UstarFields, BLOCK, BLOCK_U64};
+use crate::format::header::{round_up, Disagreement, HeaderView, UstarFields, BLOCK, BLOCK_U64};
 use crate::format::ext::{self, ExtSink};
 use crate::format::tarfs::{self, IndexInfo};
 use crate::ops::atomic::write_atomic;
@@ -184,7 +184,7 @@ struct Survey<'a> {
 
 /// The first header of the chain from `from` up to the main header at `main` that some readers
 /// read differently, with why.
-fn chain_disagreement(bytes: &[u8], from: u64, main: u64) -> Option<(u64, &'static str)> {
+fn chain_disagreement(bytes: &[u8], from: u64, main: u64) -> Option<(u64, Disagreement)> {
     let mut at = from;
     loop {
         let h = HeaderView::from_slice(&bytes[at as usize..])?;
@@ -261,7 +261,7 @@ fn survey<'a>(path: &Path, archive: &'a Archive, opts: ScanOptions, in_place: Op
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Unmovable {
     /// A header at this offset that tar readers read differently.
-    ReadDifferently { at: u64, why: &'static str },
+    ReadDifferently { at: u64, why: Disagreement },
     /// Zero blocks at this offset with members after them (`--lenient`).
     BehindZeros { offset: u64 },
     /// The member at this offset cannot move behind the others (the order model's reason).
@@ -666,7 +666,10 @@ fn plan_displace(path: &Path, archive: &Archive, b: Basis<'_>, opts: &EmbedOptio
         Ok(planned) => planned,
         // libarchive judges whether a file is a tar by its first header: one that readers read
         // differently must stay first, which neither displacement nor a shift keeps.
-        Err(why @ Unmovable::ReadDifferently { at, .. }) if at == s.start => {
+        // A typeflag some readers do not know is read the same way after the index as first:
+        // a shift, which keeps the order, changes nothing any reader extracts (GNU tar, bsdtar
+        // and Python agree on GNU `D` and `V` first members after it, `tests/embed.rs`).
+        Err(why @ Unmovable::ReadDifferently { at, why: w }) if at == s.start && w != Disagreement::UnknownType => {
             return Err(Error::refused(path, format!("{why}; it is the first header, which some readers (libarchive) judge the whole archive by, so no member may go before it")));
         }
         Err(why) if opts.no_shift => return Err(Error::refused(path, format!("{why} (without --no-shift, embed shifts the whole archive instead)"))),
