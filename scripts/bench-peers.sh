@@ -12,7 +12,8 @@
 # cold runs drop the whole page cache first (`sync; echo 1 > /proc/sys/vm/drop_caches`, as
 # root; otherwise the archive's pages, posix_fadvise DONTNEED, which can leave some behind).
 # Every run of an indexer starts with no index, and writes it beside the archive (same disk,
-# fsync included). `tarfs v2` writes the compact index v2.0; TARFS_BEFORE=BINARY adds an
+# fsync included). `tarfs` writes the default, the compact index v2.0, and `tarfs v1` the index
+# v1.0 (512 bytes a member, the default before v2); TARFS_BEFORE=BINARY adds an
 # older tarfs binary as a peer, for before/after in one run. Environment: RUNS (default 5), COLD_RUNS (default 5), SHAPES (default
 # "small pax large"), SKIP_SLOW=1 to leave out Python and ratarmount. Last, it runs
 # scripts/bench-mount.sh (the kernel and FUSE mounts beside ratarmount's) unless SKIP_MOUNT=1 or
@@ -105,7 +106,7 @@ PYLIST='import sys, tarfile; n = len(tarfile.open(sys.argv[1]).getmembers())'
 # name|command, with ARCH for the archive and IDX for an index file to remove before each run.
 peers() {
     echo "tarfs|$TARFS index --output IDX ARCH"
-    echo "tarfs v2|$TARFS index --format v2 --output IDX ARCH"
+    echo "tarfs v1|$TARFS index --format v1 --output IDX ARCH"
     [ -n "${TARFS_BEFORE:-}" ] && echo "tarfs before|$TARFS_BEFORE index --output IDX ARCH"
     [ -n "$RAWWALK" ] && echo "raw mmap walk (C)|$RAWWALK ARCH"
     echo "GNU tar -tf|tar -tf ARCH"

@@ -15,7 +15,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::format::compression::Compression;
 use crate::stream::{scan_stream, StreamEnd};
 use crate::scan::Entry;
-use crate::format::header::BLOCK_U64;
+use crate::format::header::{BLOCK, BLOCK_U64};
 use crate::format::ext::{self, ExtSink};
 use crate::format::tarfs::{self, IndexInfo, FLAG_GLOBALS, FLAG_SUBSET};
 use crate::ops::read::{decode_index, judged, IndexBytes, Located, Source};
@@ -534,12 +534,22 @@ pub fn write_sidecar(archive: &Archive, dest: &Path, opts: &IndexOptions) -> Res
         let mode = if plan == Plan::Chunked { ScanMode::Parallel } else { ScanMode::Sequential };
         let opts = IndexOptions { mode, ..opts.clone() };
         crate::ops::crash::pause_point("index-planned");
-        write_index_file(dest, opts.dir_syncs.as_deref(), Perm::NoWiderThan(archive.mode()), |w| {
-            let written = write_index_bound(archive.path(), archive.bytes(), &opts, Binding::of(archive), w)?;
-            // An index of zeros read where the file shrank is never committed.
-            archive.check_intact()?;
-            Ok(written)
-        }, |t| &t.0)
+        let ahead = ReadAhead::new(archive, cold && plan == Plan::Mapped);
+        std::thread::scope(|s| {
+            if let Some(ahead) = &ahead {
+                s.spawn(|| ahead.run());
+            }
+            let written = write_index_file(dest, opts.dir_syncs.as_deref(), Perm::NoWiderThan(archive.mode()), |w| {
+                let written = write_index_bound(archive.path(), archive.bytes(), &opts, Binding::of(archive), w)?;
+                // An index of zeros read where the file shrank is never committed.
+                archive.check_intact()?;
+                Ok(written)
+            }, |t| &t.0);
+            if let Some(ahead) = &ahead {
+                ahead.stop();
+            }
+            written
+        })
     };
     let ((info, end), (ext_len, ext_names)) = written.map_err(|e| match e {
         // Name the archive as well as the file that could not be written.
@@ -550,6 +560,42 @@ pub fn write_sidecar(archive: &Archive, dest: &Path, opts: &IndexOptions) -> Res
         other => other,
     })?;
     Ok(IndexReport { index_path: dest.to_path_buf(), members: end.members, entries: info.entries, bytes: archive.len(), end, ext_len, ext_names, seek: None })
+}
+
+/// Walks a cold archive's header chain ahead of the one thread that scans its mapping.
+///
+/// The scan (a mapped archive of small members, where every page holds a header) waits on each
+/// page fault while it works on none, and works while the disk waits: the two in turn. This
+/// thread only reads each header's size and checksum and jumps over the data, as a bare C walk
+/// does, so it stays ahead and the page faults (and the readahead they start) are its: the scan
+/// behind it finds its pages cached, and disk and work overlap. It touches the pages the scan
+/// will touch, no others (a large member's data is jumped over), and stops at the first block
+/// that is not a header with a valid checksum (the end, or what a plain walk cannot follow:
+/// old GNU sparse extension blocks), leaving the rest to the scan.
+struct ReadAhead<'a> {
+    data: &'a [u8],
+    stop: std::sync::atomic::AtomicBool,
+}
+
+impl<'a> ReadAhead<'a> {
+    /// For `archive` when `wanted`.
+    fn new(archive: &'a Archive, wanted: bool) -> Option<ReadAhead<'a>> {
+        wanted.then(|| ReadAhead { data: archive.bytes(), stop: std::sync::atomic::AtomicBool::new(false) })
+    }
+
+    fn run(&self) {
+        let mut at = 0usize;
+        while !self.stop.load(std::sync::atomic::Ordering::Relaxed) {
+            let Some(h) = self.data.get(at..).and_then(crate::format::header::HeaderView::from_slice) else { return };
+            let Some(size) = h.verified_sum().and_then(|_| h.size().ok()).and_then(crate::format::header::round_up) else { return };
+            let Some(next) = usize::try_from(size).ok().and_then(|n| at.checked_add(BLOCK)?.checked_add(n)) else { return };
+            at = next;
+        }
+    }
+
+    fn stop(&self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// Whether an existing sidecar can be kept: `index`'s keep-or-rebuild, from the verdict
