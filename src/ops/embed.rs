@@ -630,7 +630,7 @@ fn displacement(s: &Survey<'_>, mut blocks: u64, format: IndexFormat) -> std::re
     loop {
         let k = displaced_count(s, blocks * BLOCK_U64)?;
         let (now, ends_with_zero) = index_blocks(s.members[k..].iter().chain(&s.members[..k]), format);
-        if 1 + now <= blocks {
+        if now < blocks {
             return Ok((k, blocks, ends_with_zero));
         }
         blocks = 1 + now;

@@ -183,9 +183,10 @@ fn sampled_old_part<'i>(old: &'i Located, archive: &'i Archive, scan: ScanOption
     let corrupt = |e| NotGrown::Verdict(Verdict::Corrupt(e));
     if matches!(tarfs::version_of(data), Ok((2, _))) {
         let mut read = 0;
-        return match crate::ops::read::grown_v2(archive, old, scan, &mut read).map_err(corrupt)? {
-            (Verdict::Grown { from }, n, parts, image) => Ok(OldPart { entries: n, old: OldIndex::V2(parts, image), end: from, read }),
-            (v, ..) => Err(NotGrown::Verdict(v)),
+        let g = crate::ops::read::grown_v2(archive, old, scan, &mut read).map_err(corrupt)?;
+        return match g.verdict {
+            Verdict::Grown { from } => Ok(OldPart { entries: g.entries, old: OldIndex::V2(g.parts, g.image), end: from, read }),
+            v => Err(NotGrown::Verdict(v)),
         };
     }
     let header = data.get(..BLOCK).and_then(|b| <&[u8; BLOCK]>::try_from(b).ok()).ok_or_else(|| corrupt(Corruption::Decode(tarfs::IndexError::NoMagic)))?;

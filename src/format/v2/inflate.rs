@@ -27,7 +27,7 @@ pub fn image(body: &[u8]) -> Result<Option<Vec<u8>>, V2Error> {
     let (plain, stored_len) = (u64_at(head, 184), u64_at(head, 192));
     let stored = usize::try_from(stored_len).ok().and_then(|d| body.get(HEAD..HEAD.checked_add(d)?)).ok_or(V2Error::Part("deflated parts"))?;
     if crc32(stored) != u32_at(head, 200) {
-        return Err(V2Error::Chunk { start: HEAD as u64, end: HEAD as u64 + stored_len });
+        return Err(V2Error::Chunk { start: HEAD as u64, end: (HEAD as u64).saturating_add(stored_len) });
     }
     let want = plain.checked_sub(HEAD as u64).filter(|&w| w <= stored_len.saturating_mul(MAX_RATIO).saturating_add(64)).ok_or(V2Error::Part("deflated parts"))?;
     let mut out = Vec::with_capacity(usize::try_from(plain).map_err(|_| V2Error::Part("deflated parts"))?);

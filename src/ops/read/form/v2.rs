@@ -231,7 +231,7 @@ pub(crate) fn keep(archive: &dyn ArchiveFile, located: &Located) -> std::result:
 /// entry still matches its member, and a member starts at the old end): with the index's entry
 /// count, its parts and its plain body where it stores it deflated, so that a new index takes its
 /// members ([`v2::View::member`]). Archive bytes read are added to `read`.
-pub(crate) fn grown(archive: &dyn ArchiveFile, located: &Located, scan: ScanOptions, read: &mut u64) -> std::result::Result<(Verdict, usize, Parts, Option<Vec<u8>>), Corruption> {
+pub(crate) fn grown(archive: &dyn ArchiveFile, located: &Located, scan: ScanOptions, read: &mut u64) -> std::result::Result<Grown, Corruption> {
     let data = located.slice(archive);
     let (info, parts, image) = opened(data).map_err(Corruption::Decode)?;
     let body = image.as_deref().or_else(|| v2::body_of(data, &info)).expect("opened found the body");
@@ -241,6 +241,18 @@ pub(crate) fn grown(archive: &dyn ArchiveFile, located: &Located, scan: ScanOpti
     let alone = info.flags & (FLAG_SUBSET | FLAG_GLOBALS | tarfs::FLAG_SEEK) == 0 && parts.flags() & (v2::HAS_GLOBALS | v2::GLOBAL_ATTRIBUTES) == 0;
     let entry = |i: usize| view.record(i).ok().map(|rec| Judge { rec, chain: chain_of(&view, i, &rec).ok() });
     let v = verdict::grown(&judged(&info, view.len(), entry, located), alone, archive, scan, read);
-    let n = view.len();
-    Ok((v, n, parts, image))
+    let entries = view.len();
+    Ok(Grown { verdict: v, entries, parts, image })
+}
+
+/// What [`grown`] found of an old v2 index.
+pub(crate) struct Grown {
+    /// The verdict on it.
+    pub verdict: Verdict,
+    /// Its entries.
+    pub entries: usize,
+    /// Its body's parts.
+    pub parts: Parts,
+    /// Its plain body, where it stores it deflated.
+    pub image: Option<Vec<u8>>,
 }
