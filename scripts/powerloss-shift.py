@@ -26,6 +26,9 @@ that crashed part way through the shift; see `pick_nested`):
 - `embed-shift-eio`: `embed-shift-gnu` whose fifth fdatasync fails (EIO injected): the shift
   stops part way, keeps its journal, and exits 1; power losses of that run are then recovered.
 
+The first five name `--format v1` (the bands and the fifth fdatasync were laid out for its
+index); the v2 workloads name `--format v2`; the shared campaign embeds with the default (v2).
+
 Environment: as the shared campaign (POWERLOSS_WORK, default /tmp/tarfs-powerloss-shift here;
 POWERLOSS_ONLY, POWERLOSS_SEED, POWERLOSS_SCALE, POWERLOSS_JOBS, POWERLOSS_STATE).
 """
@@ -42,19 +45,19 @@ import powerloss  # noqa: E402
 
 SHIFT = [
     dict(name="embed-shift-gnu", kind="inplace", change="embed", files=["s1.tar"], archives=["s1.tar"],
-         cmd=["embed", "s1.tar"], nested=True, points=60, states=420,
+         cmd=["embed", "--format", "v1", "s1.tar"], nested=True, points=60, states=420,
          title="`tarfs embed A` that shifts: GNU tar archive, 320 members, a hard link to its 1.5 MiB first member last (direct bands)"),
     dict(name="embed-shift-staged", kind="inplace", change="embed", files=["s2.tar"], archives=["s2.tar"],
-         cmd=["embed", "s2.tar"], nested=True, points=60, states=380,
+         cmd=["embed", "--format", "v1", "s2.tar"], nested=True, points=60, states=380,
          title="`tarfs embed A` that shifts through a staging area: a 1.5 MiB first member among 12, its hard link last"),
     dict(name="embed-shift-py", kind="inplace", change="embed", files=["s3.tar"], archives=["s3.tar"],
-         cmd=["embed", "s3.tar"], nested=True, points=60, states=380,
+         cmd=["embed", "--format", "v1", "s3.tar"], nested=True, points=60, states=380,
          title="`tarfs embed A` that shifts: Python (pax) archive whose first 40 members occur again at its end"),
     dict(name="embed-shift-trail", kind="inplace", change="embed", files=["s4.tar"], archives=["s4.tar"],
-         cmd=["embed", "s4.tar"], nested=True, points=60, states=300,
+         cmd=["embed", "--format", "v1", "s4.tar"], nested=True, points=60, states=300,
          title="`tarfs embed A` that shifts the whole file: a GNU tar archive (1.1 MiB first member) with 700 bytes of data after its end marker"),
     dict(name="embed-shift-eio", kind="inplace", change="embed", files=["s1.tar"], archives=["s1.tar"],
-         cmd=["embed", "s1.tar"], inject=["fdatasync:error=EIO:when=5"], expect_rc=1, semantic=True, points=60, states=320,
+         cmd=["embed", "--format", "v1", "s1.tar"], inject=["fdatasync:error=EIO:when=5"], expect_rc=1, semantic=True, points=60, states=320,
          title="`tarfs embed A` that shifts, its fifth fdatasync failing (EIO): stopped part way with its journal, then cut by a power loss"),
     # The compact index v2.0 embedded: other index bytes through the same write paths.
     dict(name="embed-v2-gnu", kind="inplace", change="embed", files=["g1.tar"], archives=["g1.tar"],

@@ -103,6 +103,14 @@ fn grown_in(orig: &Path, dir: &Path) -> PathBuf {
     a
 }
 
+/// [`grown_in`], the old index v2.
+fn grown_in_v2(orig: &Path, dir: &Path) -> PathBuf {
+    let a = copy_in(orig, dir);
+    ok(tarfs().arg("embed").arg(&a));
+    append_two(&a, dir);
+    a
+}
+
 fn grown_baseline(orig: &Path, dir: &Path) -> PathBuf {
     fs::create_dir_all(dir).unwrap();
     let a = dir.join("grown-baseline.tar");
@@ -173,7 +181,7 @@ fn bzipped_in(orig: &Path, dir: &Path) -> PathBuf {
     dir.join("a.tar.bz2")
 }
 
-const CASES: [Case; 15] = [
+const CASES: [Case; 16] = [
     // The index v1.0, embedded and as a sidecar, and the compact v2.0 (the default): other
     // bytes, the same write paths.
     Case { name: "embed", args: &["embed", "--format", "v1"], in_place: true, replaces: false, setup: copy_in, baseline: original },
@@ -188,6 +196,7 @@ const CASES: [Case; 15] = [
     Case { name: "reindex", args: &["embed", "--force"], in_place: true, replaces: false, setup: embedded_in, baseline: original },
     // Grown by `tar -rf`: the old index answers for the old part, the appended part is scanned.
     Case { name: "reindex-grown", args: &["embed", "--format", "v1"], in_place: true, replaces: false, setup: grown_in, baseline: grown_baseline },
+    Case { name: "reindex-grown-v2", args: &["embed"], in_place: true, replaces: false, setup: grown_in_v2, baseline: grown_baseline },
     Case { name: "csv", args: &["csv"], in_place: true, replaces: false, setup: copy_in, baseline: original },
     Case { name: "index", args: &["index", "--format", "v1"], in_place: false, replaces: false, setup: copy_in, baseline: original },
     // The gzip sidecar, with its seek section, written while rapidgzip-core decodes on threads.
@@ -422,7 +431,7 @@ fn every_write_path_survives_kills_and_io_errors_at_every_syscall() {
     let only = std::env::var("TARFS_FAULT_CASES").ok();
     for case in CASES.iter().filter(|c| only.as_deref().is_none_or(|o| o.split(',').any(|n| n == c.name))) {
         let orig = match case.name {
-            "reindex-grown" => &large_first,
+            "reindex-grown" | "reindex-grown-v2" => &large_first,
             "shift" => &linked,
             "shift-staged" => &linked_big,
             "shift-trail" => &trailing,
@@ -446,11 +455,11 @@ fn every_write_path_survives_kills_and_io_errors_at_every_syscall() {
                 assert_eq!(written > 2 * moved, case.name == "shift-staged", "{}: {err}", case.name);
             }
         }
-        if case.name == "reindex-grown" {
+        if case.name.starts_with("reindex-grown") {
             // The case is the path it names: the re-index from the old end, not a full one.
             let dir = tmp.path().join("probe-grown");
             fs::create_dir_all(&dir).unwrap();
-            let a = grown_in(orig, &dir);
+            let a = (case.setup)(orig, &dir);
             let out = ok(tarfs().args(case.args).arg("-v").arg(&a));
             let err = String::from_utf8_lossy(&out.stderr);
             assert!(err.contains("from the old end"), "reindex-grown does not take the grown path: {err}");

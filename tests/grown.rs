@@ -74,7 +74,7 @@ fn forty_mib_grown_by_one(dir: &Path, src: &Path, indexer: &str) -> std::path::P
     write_pattern(&src.join("added"), 1 << 20, 99);
     let a = dir.join(format!("{indexer}.tar"));
     ok(Command::new("tar").arg("-cf").arg(&a).arg("-C").arg(src).args(&big));
-    ok(tarfs().arg(indexer).args(if indexer == "embed" { &["--format", "v1"][..] } else { &[] }).arg(&a));
+    ok(tarfs().arg(indexer).arg(&a));
     ok(Command::new("tar").arg("-rf").arg(&a).arg("-C").arg(src).arg("added"));
     a
 }
@@ -167,8 +167,7 @@ fn a_grown_reindex_reads_the_appended_part_and_falls_back_when_the_old_part_chan
 
 /// `tarfs embed --json ARCHIVE`: its one record.
 fn embed_json(a: &Path, extra: &[&str]) -> Value {
-    // v1: a re-embed takes the old part from an old v1 index only (a v2 record holds no header).
-    let out = ok(tarfs().args(["embed", "--format", "v1"]).arg("--json").args(extra).arg(a));
+    let out = ok(tarfs().arg("embed").arg("--json").args(extra).arg(a));
     let line = String::from_utf8(out.stdout).unwrap();
     serde_json::from_str(line.lines().find(|l| l.contains("\"path\"")).expect("a record")).unwrap()
 }
@@ -177,19 +176,21 @@ fn embed_json(a: &Path, extra: &[&str]) -> Value {
 /// (`--force`); checks the two are the same bytes but for the blocks that carry the time of
 /// writing: the `.tarfs` header's mtime, and the generation in the index's header and in its
 /// extension's header. Returns the first run's reason.
-fn grown_embed_equals_full(a: &Path) -> String {
+fn grown_embed_equals_full(a: &Path, version: &str) -> String {
     let full = a.with_extension("full.tar");
     fs::copy(a, &full).unwrap();
-    let rec = embed_json(a, &[]);
+    let rec = embed_json(a, &["--format", version]);
     assert_eq!(rec["action"], "embedded", "{rec}");
-    let frec = embed_json(&full, &["--force"]);
+    let frec = embed_json(&full, &["--force", "--format", version]);
     let reason = rec["reason"].as_str().unwrap().to_string();
     assert!(!frec["reason"].as_str().unwrap().contains("old end"), "--force took the old index: {frec}");
     ok(tarfs().arg("verify").arg(a));
     let (x, y) = (fs::read(a).unwrap(), fs::read(&full).unwrap());
     assert_eq!(x.len(), y.len(), "{}: lengths differ ({reason})", a.display());
     let entries = rec["members"].as_u64().unwrap() as usize;
-    let stamped = [0, 1, entries + 3];
+    // v1: the extension's header after the entries; v2: the body's head (its CRCs bind it to the
+    // header block).
+    let stamped = if version == "v1" { [0, 1, entries + 3] } else { [0, 1, 2] };
     let differ: Vec<usize> = (0..x.len() / 512).filter(|&b| x[b * 512..][..512] != y[b * 512..][..512]).collect();
     assert!(differ.iter().all(|b| stamped.contains(b)), "{}: the re-embed after growth differs from a full one in blocks {differ:?} (only {stamped:?} may: {reason})", a.display());
     // What readers see is the same.
@@ -200,11 +201,11 @@ fn grown_embed_equals_full(a: &Path) -> String {
 
 /// A GNU tar archive in `format` of `first` (after a 256 KiB member, which the index displaces
 /// and so leaves room for growth) with its index embedded.
-fn embedded(dir: &Path, src: &Path, format: &str, first: &[String]) -> std::path::PathBuf {
+fn embedded(dir: &Path, src: &Path, format: &str, first: &[String], version: &str) -> std::path::PathBuf {
     write_pattern(&src.join("lead"), 256 << 10, 41);
-    let a = dir.join(format!("{format}-embedded.tar"));
+    let a = dir.join(format!("{format}-{version}-embedded.tar"));
     ok(Command::new("tar").arg(format!("--format={format}")).arg("-cf").arg(&a).arg("-C").arg(src).arg("lead").args(first));
-    let rec = embed_json(&a, &[]);
+    let rec = embed_json(&a, &["--format", version]);
     assert!(rec["reason"].as_str().unwrap().contains("displaced"), "{rec}");
     a
 }
@@ -217,24 +218,25 @@ fn an_embedded_index_of_an_archive_that_grew_is_rebuilt_from_its_old_end_as_a_fu
     let first = files(&src, "first", 30);
     let second = files(&src, "second", 12);
     let third = files(&src, "third", 5);
-    for format in ["gnu", "pax"] {
-        let a = embedded(tmp.path(), &src, format, &first);
+    // Both versions: v2 takes the old members from its records, v1 from its entries.
+    for (format, version) in [("gnu", "v2"), ("pax", "v2"), ("gnu", "v1"), ("pax", "v1")] {
+        let a = embedded(tmp.path(), &src, format, &first, version);
         ok(Command::new("tar").arg(format!("--format={format}")).arg("-rf").arg(&a).arg("-C").arg(&src).args(&second));
-        let reason = grown_embed_equals_full(&a);
-        assert!(reason.contains("from the old end"), "{format}: not re-indexed from the old end: {reason}");
+        let reason = grown_embed_equals_full(&a, version);
+        assert!(reason.contains("from the old end"), "{format} {version}: not re-indexed from the old end: {reason}");
         ok(Command::new("tar").arg(format!("--format={format}")).arg("-rf").arg(&a).arg("-C").arg(&src).args(&third));
-        let reason = grown_embed_equals_full(&a);
-        assert!(reason.contains("from the old end"), "{format}: second append: {reason}");
+        let reason = grown_embed_equals_full(&a, version);
+        assert!(reason.contains("from the old end"), "{format} {version}: second append: {reason}");
         ok(tarfs().arg("csv").arg(&a));
-        let reason = grown_embed_equals_full(&a);
-        assert!(reason.contains("from the old end"), "{format}: after tarfs csv: {reason}");
+        let reason = grown_embed_equals_full(&a, version);
+        assert!(reason.contains("from the old end"), "{format} {version}: after tarfs csv: {reason}");
     }
     // Python's append mode.
     let py = tmp.path().join("python.tar");
     ok(Command::new("python3").arg("-c").arg(PY_WRITE).arg(&py).arg(&src).arg("lead").args(&first));
     assert!(embed_json(&py, &[])["reason"].as_str().unwrap().contains("displaced"));
     ok(Command::new("python3").arg("-c").arg(PY_APPEND).arg(&py).arg(&src).args(&second));
-    let reason = grown_embed_equals_full(&py);
+    let reason = grown_embed_equals_full(&py, "v2");
     assert!(reason.contains("from the old end"), "python: {reason}");
 }
 
@@ -244,7 +246,7 @@ fn a_grown_re_embed_reads_the_appended_part_and_surveys_in_full_when_it_cannot()
     let src = tmp.path().join("src");
     fs::create_dir_all(&src).unwrap();
     let a = forty_mib_grown_by_one(tmp.path(), &src, "embed");
-    let reason = grown_embed_equals_full(&a);
+    let reason = grown_embed_equals_full(&a, "v2");
     let read = bytes_read(&reason);
     let len = fs::metadata(&a).unwrap().len();
     assert!(read < (1 << 20) + 200 * 1024, "re-embedding after a 1 MiB append read {read} of {len} bytes: {reason}");
@@ -256,7 +258,7 @@ fn a_grown_re_embed_reads_the_appended_part_and_surveys_in_full_when_it_cannot()
     rename_in_place(&a, 512 + tarfs_len.div_ceil(512) as usize * 512); // the first member after .tarfs
     write_pattern(&src.join("added2"), 5000, 5);
     ok(Command::new("tar").arg("-rf").arg(&a).arg("-C").arg(&src).arg("added2"));
-    let reason = grown_embed_equals_full(&a);
+    let reason = grown_embed_equals_full(&a, "v2");
     assert!(!reason.contains("old end"), "a changed old part was carried over: {reason}");
     assert!(reason.contains("(in full: ") && reason.contains("no longer matches the archive"), "the report does not say why the old index was not used: {reason}");
     let names: Vec<String> = common::python_members(&a).iter().map(|m| m["name"].as_str().unwrap().to_string()).collect();
@@ -271,7 +273,7 @@ fn a_grown_re_embed_reads_the_appended_part_and_surveys_in_full_when_it_cannot()
         write_pattern(&src.join(n), 600, 3);
     }
     ok(Command::new("tar").arg("-cf").arg(&small).arg("-C").arg(&src).args(&few));
-    ok(tarfs().args(["embed", "--format", "v1"]).arg(&small));
+    ok(tarfs().arg("embed").arg(&small));
     ok(Command::new("tar").arg("-rf").arg(&small).arg("-C").arg(&src).args(&many));
     let rec = embed_json(&small, &[]);
     assert!(rec["reason"].as_str().unwrap().contains("displaced"), "{rec}");

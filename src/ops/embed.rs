@@ -147,6 +147,42 @@ impl<'a> Member<'a> {
         EntryRec { header: self.header, header_sum: self.header_sum, position, chain_blocks: self.chain_blocks, simple: self.simple, selected: true, meta: self.meta, key_hash: 0, mode: self.mode, typeflag: self.typeflag, device: self.device }
     }
 
+    /// A member of an old v2 index (`m`, its position from `base`): its record as the
+    /// extension record a v2 writer takes, every string given, so no header is read. Its
+    /// header block is none (zeros): only a v1 index would need it, and members are taken from
+    /// a v2 index only into a v2 one.
+    fn of_v2(path: &Path, m: &crate::format::v2::Member<'a>, base: u64) -> Result<Self> {
+        use crate::format::v2;
+        static NO_HEADER: [u8; BLOCK] = [0; BLOCK];
+        let position = base.checked_add(m.position).ok_or_else(|| Error::Data { path: path.to_path_buf(), offset: m.position, problem: crate::error::DataProblem::SizePastAnyFile })?;
+        let blocks = |b: u64| u32::try_from(b).map_err(|_| Error::Data { path: path.to_path_buf(), offset: position, problem: crate::error::DataProblem::SizePastAnyFile });
+        let data_at = m.chain_blocks.checked_mul(BLOCK_U64).and_then(|c| position.checked_add(c));
+        let end = round_up(m.stored_size).and_then(|n| data_at?.checked_add(n)).ok_or_else(|| Error::Data { path: path.to_path_buf(), offset: position, problem: crate::error::DataProblem::SizePastAnyFile })?;
+        let mut flags = 0;
+        for (v2_flag, ext_flag) in [(v2::F_SPARSE, ext::SPARSE), (v2::F_XATTRS, ext::XATTRS), (v2::F_GLOBALS, ext::GLOBALS)] {
+            if m.flags & v2_flag != 0 {
+                flags |= ext_flag;
+            }
+        }
+        let meta = ext::Meta {
+            size: m.size,
+            stored_size: m.stored_size,
+            mtime: m.mtime.0,
+            mtime_nsec: m.mtime.1,
+            uid: m.owner.uid,
+            gid: m.owner.gid,
+            main_blocks: blocks(m.main_blocks)?,
+            chain_blocks: blocks(m.chain_blocks)?,
+            flags,
+            path: Some(m.path),
+            link: Some(m.link),
+            uname: Some(m.owner.uname),
+            gname: Some(m.owner.gname),
+        };
+        let simple = m.chain_blocks == 1 && m.flags == 0;
+        Ok(Member { typeflag: m.typeflag, mode: m.mode, device: m.device, position, chain_blocks: m.chain_blocks, simple, end, meta: Some(meta), header: &NO_HEADER, header_sum: m.header_sum })
+    }
+
     fn of(path: &Path, e: &Entry<'a>) -> Result<Self> {
         let end = round_up(e.stored_size).and_then(|n| e.data_offset.checked_add(n)).ok_or_else(|| Error::Data { path: path.to_path_buf(), offset: e.position, problem: crate::error::DataProblem::SizePastAnyFile })?;
         Ok(Member { typeflag: e.typeflag, mode: e.mode, device: e.device, position: e.position, chain_blocks: e.chain_blocks(), simple: e.is_simple(), end, meta: e.ext_meta(), header: e.header.as_bytes(), header_sum: e.header_sum })
@@ -338,19 +374,26 @@ fn check_tail(path: &Path, in_place: Option<&std::fs::File>, bytes: &[u8], end: 
 /// The survey has no order items for the old part, and its old members were not checked for
 /// headers that readers read differently: it serves only a re-index in the old `.tarfs`
 /// member's space, which moves no member.
-fn survey_grown<'a>(path: &Path, archive: &'a Archive, old: &'a Located, opts: ScanOptions, file: &std::fs::File) -> Result<std::result::Result<(Survey<'a>, Grew), grown::NotGrown>> {
+fn survey_grown<'a>(path: &Path, archive: &'a Archive, old: &'a Located, eopts: &EmbedOptions, paths: &'a OldPaths, file: &std::fs::File) -> Result<std::result::Result<(Survey<'a>, Grew), grown::NotGrown>> {
+    let opts = eopts.scan;
     let part = match grown::old_part(old, archive, opts) {
         Ok(part) => part,
         Err(why) => return Ok(Err(why)),
     };
-    // Members are taken from an old v1 index only (a v2 record holds no header to copy).
-    let grown::OldIndex::V1(x) = &part.old else { return Ok(Err(grown::NotGrown::OtherVersion)) };
+    if part.old.format() != eopts.format {
+        return Ok(Err(grown::NotGrown::OtherVersion));
+    }
     let data = old.slice(archive);
     let mut members = Vec::with_capacity(part.entries);
-    for i in 0..part.entries {
-        let e = ext_entry(old, archive, x, data, i)?;
-        check_name(path, &e)?;
-        members.push(Member::of(path, &e)?);
+    match part.old {
+        grown::OldIndex::V1(x) => {
+            for i in 0..part.entries {
+                let e = ext_entry(old, archive, &x, data, i)?;
+                check_name(path, &e)?;
+                members.push(Member::of(path, &e)?);
+            }
+        }
+        grown::OldIndex::V2(parts, _) => members = old_v2_members(path, old, data, parts, paths)?,
     }
     let bytes = archive.bytes();
     let mut scanner = Scanner::at(bytes, part.end, opts);
@@ -366,6 +409,39 @@ fn survey_grown<'a>(path: &Path, archive: &'a Archive, old: &'a Located, opts: S
     let (_, trailing) = check_tail(path, Some(file), bytes, &end)?;
     let grew = Grew { kept: part.entries as u64, read: part.read + (archive.len() - part.end) };
     Ok(Ok((Survey { members, items: Vec::new(), start: old.base, end_offset: end.end_offset, end, keep_order: None, trailing }, grew)))
+}
+
+/// An old v2 index's parts and its members' decoded paths (all, and where each ends), kept for
+/// as long as the survey that borrows them.
+type OldPaths = std::sync::OnceLock<(crate::format::v2::Parts, Vec<u8>, Vec<usize>)>;
+
+/// The members of the old (embedded, so plain) v2 index `old`, whose bytes are `data`, as the
+/// survey's members: from their records, their paths decoded into `paths`. Nothing of the
+/// archive is read.
+fn old_v2_members<'a>(path: &Path, old: &'a Located, data: &'a [u8], parts: crate::format::v2::Parts, paths: &'a OldPaths) -> Result<Vec<Member<'a>>> {
+    use crate::format::v2;
+    let bad = |e: v2::V2Error| Error::Index { index: path.to_path_buf(), source: e.into() };
+    let info = tarfs::decode_header_as(data[..BLOCK].try_into().expect("one block"), 2).ok().and_then(|h| h.info).unwrap_or_default();
+    let body = v2::body_of(data, &info).ok_or_else(|| bad(v2::V2Error::Part("body")))?;
+    let (mut one, mut all, mut ends) = (Vec::new(), Vec::new(), Vec::with_capacity(parts.len()));
+    let view = parts.on(body);
+    for i in 0..view.len() {
+        view.path_into(i, &mut one).map_err(bad)?;
+        all.extend_from_slice(&one);
+        ends.push(all.len());
+    }
+    let (parts, all, ends) = paths.get_or_init(|| (parts, all, ends));
+    let view = parts.on(body);
+    let mut members = Vec::with_capacity(ends.len());
+    for (i, &end) in ends.iter().enumerate() {
+        let name = &all[i.checked_sub(1).map_or(0, |k| ends[k])..end];
+        if order::normalize(name).is_some_and(|n| n == tarfs::MEMBER_NAME.as_bytes() || n.starts_with(b".tarfs/")) {
+            return Err(Error::refused(path, format!("it already has a member named {}, which the index member would clash with", crate::quote::diag(name))));
+        }
+        let m = view.member(i, name).map_err(bad)?;
+        members.push(Member::of_v2(path, &m, old.base)?);
+    }
+    Ok(members)
 }
 
 /// Encodes the index of `order` (each member with its position relative to the base): the header
@@ -488,7 +564,9 @@ fn embed_in_place(path: &Path, opts: EmbedOptions) -> Result<EmbedReport> {
     // An archive that only grew, whose new index still fits in the old `.tarfs` member: the
     // old index answers for the old part (not with --force, which surveys in full).
     let old = if opts.force { None } else { Located::embedded(&archive) };
-    let basis = survey_in_place(path, &target, &archive, old.as_ref(), &opts)?;
+    // The paths of an old v2 index's members, decoded (its records front-code them).
+    let paths = std::sync::OnceLock::new();
+    let basis = survey_in_place(path, &target, &archive, old.as_ref(), &paths, &opts)?;
     // Re-index in place when an old .tarfs member has room for the new index.
     let plan = match archive.embedded().filter(|_| basis.s.start >= (1 + basis.blocks) * BLOCK_U64) {
         Some(old) => plan_reindex(&archive, &old, basis, &opts)?,
@@ -520,12 +598,13 @@ struct Basis<'a> {
 /// Surveys the archive for an in-place embed: the old part from `old`, the archive's old
 /// embedded index, where it answers for it and the new index fits in its `.tarfs` member; the
 /// whole archive otherwise.
-fn survey_in_place<'a>(path: &Path, target: &Target, archive: &'a Archive, old: Option<&'a Located>, opts: &EmbedOptions) -> Result<Basis<'a>> {
+fn survey_in_place<'a>(path: &Path, target: &Target, archive: &'a Archive, old: Option<&'a Located>, paths: &'a OldPaths, opts: &EmbedOptions) -> Result<Basis<'a>> {
     let mut in_full = None;
-    // The old part is taken from an old v1 index only into a new v1 one (a v2 record needs the
-    // member's own header checksum, which a v1 entry does not keep).
-    if let Some(old) = old.filter(|_| opts.format == IndexFormat::V1) {
-        match survey_grown(path, archive, old, opts.scan, &target.file)? {
+    // The old part is taken from an old index of the version asked for (a v2 record needs the
+    // member's own header checksum, which a v1 entry does not keep; a v1 entry needs the
+    // header a v2 record does not keep).
+    if let Some(old) = old {
+        match survey_grown(path, archive, old, opts, paths, &target.file)? {
             Ok((s, g)) => {
                 let (blocks, ends_with_zero) = index_blocks(s.members.iter(), opts.format);
                 if s.start >= (1 + blocks) * BLOCK_U64 {
