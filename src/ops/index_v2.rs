@@ -28,17 +28,23 @@ pub(crate) fn push(b: &mut Builder, r: &EntryRec<'_>, path: &Path) -> Result<()>
         }
     }
     let joined;
-    let member_path: &[u8] = match meta.path {
-        Some(p) => p,
-        None if h.prefix().is_empty() => h.name(),
+    let [member_path, link, uname, gname] = match &r.strings {
+        Some(s) => s.parts(),
         None => {
-            joined = [h.prefix(), b"/", h.name()].concat();
-            &joined
+            let member_path: &[u8] = match meta.path {
+                Some(p) => p,
+                None if h.prefix().is_empty() => h.name(),
+                None => {
+                    joined = [h.prefix(), b"/", h.name()].concat();
+                    &joined
+                }
+            };
+            [member_path, meta.link.unwrap_or_else(|| h.linkname()), meta.uname.unwrap_or_else(|| h.uname()), meta.gname.unwrap_or_else(|| h.gname())]
         }
     };
     let m = v2::Member {
         path: member_path,
-        link: meta.link.unwrap_or_else(|| h.linkname()),
+        link,
         position: r.position,
         main_blocks: u64::from(meta.main_blocks),
         chain_blocks: u64::from(meta.chain_blocks),
@@ -46,7 +52,7 @@ pub(crate) fn push(b: &mut Builder, r: &EntryRec<'_>, path: &Path) -> Result<()>
         stored_size: meta.stored_size,
         mtime: (meta.mtime, meta.mtime_nsec),
         mode: r.mode,
-        owner: v2::Owner { uid: meta.uid, gid: meta.gid, uname: meta.uname.unwrap_or_else(|| h.uname()), gname: meta.gname.unwrap_or_else(|| h.gname()) },
+        owner: v2::Owner { uid: meta.uid, gid: meta.gid, uname, gname },
         header_sum: r.header_sum,
         typeflag: r.typeflag,
         flags,
