@@ -366,6 +366,10 @@ pub struct IndexArgs {
     /// Rebuild indexes that are fresh.
     #[arg(long)]
     pub force: bool,
+    /// Record each member's SHA-256 (and one per 4 MiB chunk) in the index, reading every
+    /// member's data; compressed archives always get them. An index without them is rebuilt.
+    #[arg(long)]
+    pub digests: bool,
     /// Say what would be done; write nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -579,6 +583,10 @@ pub struct LsArgs {
     /// One JSON object per member, per line.
     #[arg(long, conflicts_with = "long")]
     pub json: bool,
+    /// Each regular file's SHA-256 from the index, as `sha256sum` prints it (`DIGEST  NAME`),
+    /// so that `sha256sum -c` checks what `tar -xf` extracts.
+    #[arg(long, conflicts_with_all = ["long", "json"])]
+    pub digest: bool,
     /// How names are printed, as GNU tar's --quoting-style: `escape` writes control characters
     /// as \n, \t, \033 ... (and bytes from 0x80 in octal, unless they are printable in a UTF-8
     /// locale); `literal` writes names as they are.

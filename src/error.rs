@@ -65,6 +65,17 @@ pub enum Error {
         /// What differs.
         msg: String,
     },
+    /// A member's content differs from the digest its index recorded (issue #36): damage in
+    /// the archive since it was indexed.
+    #[error("{}: {name}: damaged: bytes {}..{} of the member differ from the index's SHA-256", path.display(), range.start, range.end)]
+    Damaged {
+        /// The archive.
+        path: PathBuf,
+        /// The member's name.
+        name: String,
+        /// The logical bytes of the member whose digest did not hold.
+        range: std::ops::Range<u64>,
+    },
     /// No such member.
     #[error("{}: {name}: not found in archive", path.display())]
     NotFound {
@@ -571,6 +582,7 @@ impl Error {
             | Error::Stale { .. }
             | Error::IndexRefused { .. }
             | Error::Mismatch { .. }
+            | Error::Damaged { .. }
             | Error::Data { .. }
             | Error::SeekPoints { .. }
             | Error::Recovery { .. }

@@ -18,6 +18,7 @@ pub mod archive;
 pub mod batch;
 pub mod builder;
 pub mod chunked;
+pub mod digest;
 pub mod discover;
 pub mod error;
 pub mod format;

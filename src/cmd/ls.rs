@@ -16,6 +16,9 @@ use crate::warn;
 
 /// Whether every member operand named something.
 pub fn run(cfg: &Config<'_>, a: &LsArgs) -> Result<bool> {
+    if a.digest {
+        return super::ls_digest::run(cfg, a);
+    }
     let from_stdin = a.archive.as_os_str() == "-";
     let mut select = selection(&a.members, &a.select)?;
     let archive = if from_stdin { None } else { Some(open_any(&a.archive)?) };

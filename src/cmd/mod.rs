@@ -13,6 +13,7 @@ pub mod extract;
 pub mod index;
 pub mod index_remote;
 pub mod ls;
+pub mod ls_digest;
 pub mod merge;
 pub mod mount;
 pub mod mount_kernel;

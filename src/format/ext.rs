@@ -85,6 +85,9 @@ pub const GLOBALS: u8 = 64;
 pub const HAS_GLOBALS: u8 = 1;
 /// Header flag: some of them set member attributes.
 pub const GLOBAL_ATTRIBUTES: u8 = 2;
+/// Header flag: member digests ([`super::digests`]) follow the chunk table; offset from the
+/// extension's start `[136, 144)`, length `[144, 152)`, their xxh3-64 `[152, 160)`.
+pub const HAS_DIGESTS: u8 = 4;
 
 /// What is wrong with extension data.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -184,6 +187,11 @@ impl Sizer {
 
     /// The extension's length in bytes, or `None` when it cannot be represented.
     pub fn encoded_len(&self) -> Option<usize> {
+        self.table_end()?.div_ceil(BLOCK).checked_mul(BLOCK)
+    }
+
+    /// Where the chunk table ends (where member digests go, when there are any).
+    fn table_end(&self) -> Option<usize> {
         if self.overflow {
             return None;
         }
@@ -191,7 +199,7 @@ impl Sizer {
         let digests = self.members.div_ceil(ENTRY_GROUP).checked_mul(8)?;
         let table_at = (body.checked_add(7)? & !7).checked_add(digests)?;
         let chunks = table_at.saturating_sub(BLOCK).div_ceil(CHUNK);
-        table_at.checked_add(chunks.checked_mul(8)?)?.div_ceil(BLOCK).checked_mul(BLOCK)
+        table_at.checked_add(chunks.checked_mul(8)?)
     }
 }
 
@@ -210,6 +218,8 @@ pub struct Builder {
     /// The entry blocks of the group being hashed, and the digests of the groups done.
     group: Vec<u8>,
     entry_digests: Vec<u64>,
+    /// The member digests part ([`super::digests`]), written after the chunk table.
+    digests: Option<Vec<u8>>,
 }
 
 /// The length of `n` in LEB128.
@@ -231,7 +241,7 @@ fn leb128(out: &mut Vec<u8>, mut n: usize) {
 
 impl Default for Builder {
     fn default() -> Builder {
-        Builder { records: vec![0; BLOCK], strings: Vec::new(), hashes: Vec::new(), flags: 0, size: Sizer::default(), group: Vec::new(), entry_digests: Vec::new() }
+        Builder { records: vec![0; BLOCK], strings: Vec::new(), hashes: Vec::new(), flags: 0, size: Sizer::default(), group: Vec::new(), entry_digests: Vec::new(), digests: None }
     }
 }
 
@@ -308,7 +318,13 @@ impl Builder {
     /// The length [`Builder::finish`] will give, or `None` when a value did not fit: the index
     /// header records it, and the extension records the header's hash.
     pub fn encoded_len(&self) -> Option<usize> {
-        self.size.encoded_len()
+        let digests = self.digests.as_ref().map_or(0, Vec::len);
+        self.size.table_end()?.checked_add(digests)?.div_ceil(BLOCK).checked_mul(BLOCK)
+    }
+
+    /// Adds the member digests part `d` ([`super::digests`]).
+    pub fn digests(&mut self, d: Option<Vec<u8>>) {
+        self.digests = d;
     }
 
     /// The extension data for the index whose header block is `index_header`, or `None` when a
@@ -371,8 +387,7 @@ impl Builder {
             chunks.push(hasher.digest());
         }
         let table: Vec<u8> = chunks.iter().flat_map(|h| h.to_be_bytes()).collect();
-        let total = table_at.saturating_add(table.len()).div_ceil(BLOCK).saturating_mul(BLOCK);
-        debug_assert_eq!(total, expected);
+        let total = expected;
         let mut h = [0u8; BLOCK];
         h[0..4].copy_from_slice(TAG);
         h[4] = VERSION;
@@ -389,7 +404,15 @@ impl Builder {
         h[96..100].copy_from_slice(&(CHUNK as u32).to_be_bytes());
         h[100..104].copy_from_slice(&(RECORD as u32).to_be_bytes());
         put(&mut h, 104, xxh3_64(&table));
+        let table_end = table_at.saturating_add(table.len());
+        let member_digests = self.digests.unwrap_or_default();
         h[112] = self.flags;
+        if !member_digests.is_empty() {
+            h[112] |= HAS_DIGESTS;
+            put(&mut h, 136, table_end as u64);
+            put(&mut h, 144, member_digests.len() as u64);
+            put(&mut h, 152, xxh3_64(&member_digests));
+        }
         put(&mut h, 120, digests_at as u64);
         put(&mut h, 128, entry_digests.len() as u64);
         let hh = xxh3_64(&h[..504]);
@@ -399,7 +422,8 @@ impl Builder {
             write(sec)?;
         }
         write(&table)?;
-        write(&vec![0u8; total.saturating_sub(table_at.saturating_add(table.len()))])?;
+        write(&member_digests)?;
+        write(&vec![0u8; total.saturating_sub(table_end.saturating_add(member_digests.len()))])?;
         Ok(true)
     }
 }
@@ -442,6 +466,11 @@ impl ExtSink {
     /// Records what the scan found of pax global headers: any, and any that set attributes.
     pub fn globals(&mut self, seen: bool, attributes: bool) {
         self.builder.globals(seen, attributes);
+    }
+
+    /// Adds the member digests part `d` ([`super::digests`]).
+    pub fn digests(&mut self, d: Option<Vec<u8>>) {
+        self.builder.digests(d);
     }
 
     /// Sets the extension's place in `info` (flag and length), or leaves it out when it cannot
@@ -527,6 +556,9 @@ pub struct Ext<'a> {
     entry_digests: Option<usize>,
     /// Per group of entries: 0 not checked, 1 good, 2 bad.
     groups: Vec<AtomicU8>,
+    /// The member digests part and its xxh3-64, with whether it held when first checked.
+    member_digests: Option<(Range<usize>, u64)>,
+    digests_good: std::sync::OnceLock<bool>,
 }
 
 impl<'a> Ext<'a> {
@@ -581,7 +613,32 @@ impl<'a> Ext<'a> {
         let checked = (0..chunks).map(|_| AtomicU8::new(0)).collect();
         let entry_digests = (version >= 2).then_some(body_to);
         let groups = (0..if entry_digests.is_some() { groups } else { 0 }).map(|_| AtomicU8::new(0)).collect();
-        Ok(Ext { data, n, records, order, strings: strings_at..strings_at.saturating_add(strings_len), table, body_end: table_at, flags: h[112], checked, entry_digests, groups })
+        let member_digests = match h[112] & HAS_DIGESTS {
+            0 => None,
+            _ => {
+                let (at, len) = (size(136)?, size(144)?);
+                let end = at.checked_add(len).filter(|&e| e <= data.len() && at >= table_at.saturating_add(chunks.saturating_mul(8)));
+                Some((at..end.ok_or_else(|| bad("its member digests are out of place"))?, u(152)))
+            }
+        };
+        Ok(Ext { data, n, records, order, strings: strings_at..strings_at.saturating_add(strings_len), table, body_end: table_at, flags: h[112], checked, entry_digests, groups, member_digests, digests_good: std::sync::OnceLock::new() })
+    }
+
+    /// Where the member digests part lies in the extension data, if it has one (unchecked:
+    /// read it through [`Ext::member_digests`]).
+    pub fn member_digests_range(&self) -> Option<Range<usize>> {
+        self.member_digests.as_ref().map(|(r, _)| r.clone())
+    }
+
+    /// The member digests part ([`super::digests`]), if the extension has one, checked against
+    /// its xxh3-64 the first time it is asked for.
+    pub fn member_digests(&self) -> Option<Result<&'a [u8], ExtError>> {
+        let (range, hash) = self.member_digests.clone()?;
+        let bytes = &self.data[range];
+        match *self.digests_good.get_or_init(|| xxh3_64(bytes) == hash) {
+            true => Some(Ok(bytes)),
+            false => Some(Err(ExtError::Checksum("its member digests"))),
+        }
     }
 
     /// Entries described.

@@ -9,6 +9,7 @@
 pub mod bzip2;
 pub mod compression;
 pub mod csv;
+pub mod digests;
 pub mod erofs;
 pub mod ext;
 pub mod header;

@@ -95,6 +95,9 @@ pub enum IndexError {
     /// A v2.0 index's body is damaged (see [`super::v2`]).
     #[error("{0}")]
     V2(#[from] super::v2::V2Error),
+    /// Its member digests do not open (see [`super::digests`]).
+    #[error("{0}")]
+    Digests(#[from] super::digests::DigestsError),
     /// Not a whole number of blocks.
     #[error("index is {0} bytes, not a whole number of 512-byte blocks")]
     Ragged(usize),

@@ -144,7 +144,7 @@ struct Member<'a> {
 impl<'a> Member<'a> {
     /// What an index writer needs of this member at `position` (from the base).
     fn rec(&self, position: u64) -> EntryRec<'a> {
-        EntryRec { header: self.header, header_sum: self.header_sum, position, chain_blocks: self.chain_blocks, simple: self.simple, selected: true, meta: self.meta, key_hash: 0, mode: self.mode, typeflag: self.typeflag, device: self.device, strings: None }
+        EntryRec { header: self.header, header_sum: self.header_sum, position, chain_blocks: self.chain_blocks, simple: self.simple, selected: true, meta: self.meta, key_hash: 0, mode: self.mode, typeflag: self.typeflag, device: self.device, strings: None, place: None }
     }
 
     /// A member of an old v2 index (`m`, its position from `base`): its record as the

@@ -13,7 +13,8 @@ use memmap2::Advice;
 use crate::archive::{Archive, ArchiveFile};
 use crate::error::{Error, IoContext, Result};
 use crate::format::compression::Compression;
-use crate::stream::{scan_stream, StreamEnd};
+use crate::stream::{scan_stream, StreamEnd, Visit};
+use crate::ops::digests::{Collector, Place, Streaming};
 use crate::scan::Entry;
 use crate::format::header::{BLOCK, BLOCK_U64};
 use crate::format::ext::{self, ExtSink};
@@ -48,6 +49,9 @@ pub struct IndexOptions {
     pub gzidx: Option<PathBuf>,
     /// The index version a sidecar is written in.
     pub format: IndexFormat,
+    /// Member digests for a plain archive too (a compressed one always gets them): a read of
+    /// every member's data, not only of the headers.
+    pub digests: bool,
 }
 
 /// The version of a `.tarfs` index a writer writes.
@@ -201,6 +205,8 @@ pub(crate) struct EntryRec<'a> {
     /// read it, its cache lines are gone: a perf profile put that first touch at a seventh of a
     /// warm index).
     pub(crate) strings: Option<Strings>,
+    /// Where its content lies, when digests are wanted (`Some(None)`: its map does not decode).
+    pub(crate) place: Option<Option<Place>>,
 }
 
 /// A member's path, link target, user and group names, one after another.
@@ -232,10 +238,12 @@ impl Strings {
 }
 
 impl<'a> EntryRec<'a> {
-    /// What the index needs of `e`; with `strings` (a v2 index), its strings copied too.
-    fn of(e: &Entry<'a>, filter: Option<&Filter>, strings: bool) -> Self {
+    /// What the index needs of `e`; with `strings` (a v2 index), its strings copied too; with
+    /// `digests`, where its content lies.
+    fn of(e: &Entry<'a>, filter: Option<&Filter>, strings: bool, digests: Option<&ScanOptions>) -> Self {
         let meta = e.ext_meta();
         EntryRec {
+            place: digests.map(|o| Place::of(e, o)),
             header: e.header.as_bytes(),
             header_sum: e.header_sum,
             position: e.position,
@@ -269,6 +277,11 @@ pub(crate) struct EntrySink<'w, W: Write + Seek> {
     binding: Binding,
     /// The v2 body being built, when the index is written as v2.0.
     v2: Option<crate::format::v2::Builder>,
+    /// The member digests being collected, and whether from a stream as it passes.
+    digests: Option<Collector>,
+    streamed: bool,
+    /// The member of a stream whose data is passing.
+    streaming: Option<Streaming>,
 }
 
 impl<'w, W: Write + Seek> EntrySink<'w, W> {
@@ -276,7 +289,7 @@ impl<'w, W: Write + Seek> EntrySink<'w, W> {
         let start = out.stream_position().at(path)?;
         let mut buf = Vec::with_capacity(WRITE_BATCH);
         buf.extend_from_slice(&[0u8; 512]);
-        Ok(EntrySink { out, path, filter, start, entries: 0, buf, ext: ExtSink::default(), binding: Binding::default(), v2: None })
+        Ok(EntrySink { out, path, filter, start, entries: 0, buf, ext: ExtSink::default(), binding: Binding::default(), v2: None, digests: None, streamed: false, streaming: None })
     }
 
     /// Writes the index in `format`.
@@ -291,10 +304,6 @@ impl<'w, W: Write + Seek> EntrySink<'w, W> {
         self
     }
 
-    pub(crate) fn push(&mut self, e: &Entry<'_>) -> Result<()> {
-        self.push_rec(EntryRec::of(e, self.filter, self.v2.is_some()))
-    }
-
     /// Adds a member of an old v2 index as it is (a sink writing v2, with no filter).
     pub(crate) fn keep_v2(&mut self, m: &crate::format::v2::Member<'_>) -> Result<()> {
         let b = self.v2.as_mut().ok_or_else(|| Error::Bug { path: self.path.to_path_buf(), what: "a v2 member kept by a v1 index".into() })?;
@@ -303,9 +312,66 @@ impl<'w, W: Write + Seek> EntrySink<'w, W> {
         Ok(())
     }
 
-    fn push_rec(&mut self, r: EntryRec<'_>) -> Result<()> {
+    /// Collects member digests (see [`crate::ops::digests`]) with `scan`'s limits: from a
+    /// stream as it passes (`streamed`), else from the mapping after the scan
+    /// ([`EntrySink::hash_mapped`]). `None`: none.
+    pub(crate) fn digests(mut self, scan: Option<ScanOptions>, streamed: bool) -> Self {
+        self.digests = scan.map(|s| Collector::new(self.path, s));
+        self.streamed = streamed;
+        self
+    }
+
+    /// Starts from the digests `kept` of an older index's entries (a grown archive's).
+    pub(crate) fn keep_digests(&mut self, kept: crate::format::digests::Table) {
+        if let Some(c) = &mut self.digests {
+            c.keep(kept);
+        }
+    }
+
+    pub(crate) fn push(&mut self, e: &Entry<'_>) -> Result<()> {
+        let wanted = self.digests.as_ref().filter(|_| !self.streamed).map(|c| c.scan);
+        self.push_rec(EntryRec::of(e, self.filter, self.v2.is_some(), wanted.as_ref()))
+    }
+
+    /// [`EntrySink::push`] of a stream's member: whether its data is wanted (for its digests).
+    pub(crate) fn push_streamed(&mut self, e: &Entry<'_>) -> Result<Visit> {
+        self.end_streaming();
+        let before = self.entries;
+        self.push(e)?;
+        let Some(c) = self.digests.as_mut().filter(|_| self.entries > before) else { return Ok(Visit::Skip) };
+        let slot = c.waiting(e.position);
+        self.streaming = Some(Streaming::start(e, slot, &c.scan, self.path)?);
+        Ok(if e.stored_size > 0 { Visit::Data } else { Visit::Skip })
+    }
+
+    /// A piece of the passing member's data.
+    pub(crate) fn feed(&mut self, data: &[u8]) {
+        if let Some(s) = &mut self.streaming {
+            s.feed(data);
+        }
+    }
+
+    fn end_streaming(&mut self) {
+        if let (Some(s), Some(c)) = (self.streaming.take(), self.digests.as_mut()) {
+            let (slot, d) = s.finish();
+            c.fill(slot, d);
+        }
+    }
+
+    /// Computes the digests of members noted in a mapped archive, from its bytes `data`.
+    pub(crate) fn hash_mapped(&mut self, data: &[u8]) -> Result<()> {
+        match &mut self.digests {
+            Some(c) if !self.streamed => c.hash_mapped(data),
+            _ => Ok(()),
+        }
+    }
+
+    fn push_rec(&mut self, mut r: EntryRec<'_>) -> Result<()> {
         if !r.selected {
             return Ok(());
+        }
+        if let (Some(c), Some(place)) = (self.digests.as_mut(), r.place.take()) {
+            c.mapped(r.position, place);
         }
         if let Some(b) = &mut self.v2 {
             crate::ops::index_v2::push(b, &r, self.path)?;
@@ -332,6 +398,8 @@ impl<'w, W: Write + Seek> EntrySink<'w, W> {
     /// Writes the rest of the index, ending with the seek section `seek` if given.
     pub(crate) fn finish(mut self, archive_len: u64, source_len: u64, end: &ScanEnd, seek: Option<&[u8]>) -> Result<IndexInfo> {
         self.out.write_all(&self.buf).at(self.path)?;
+        self.end_streaming();
+        let digests = self.digests.take().map(Collector::finish).transpose()?;
         let mut flags = 0;
         if self.filter.is_some() {
             flags |= FLAG_SUBSET;
@@ -357,9 +425,11 @@ impl<'w, W: Write + Seek> EntrySink<'w, W> {
             info.flags |= tarfs::FLAG_SEEK;
             info.seek_len = seek.len() as u64;
         }
-        if let Some(b) = self.v2.take() {
+        if let Some(mut b) = self.v2.take() {
+            b.digests(digests);
             return crate::ops::index_v2::finish(b, info, end, seek, self.out, self.path, self.start);
         }
+        self.ext.digests(digests);
         self.ext.globals(end.has_globals, end.global_attributes);
         self.ext.plan(&mut info);
         let header = tarfs::encode_header(&info);
@@ -395,6 +465,20 @@ impl<'w, W: Write + Seek> EntrySink<'w, W> {
     }
 }
 
+/// Scans the stream `r` into `sink` (see [`scan_stream`]), handing members' data to the sink
+/// where it collects digests as the stream passes.
+pub(crate) fn scan_into<W: Write + Seek>(r: &mut dyn Read, path: &Path, opts: ScanOptions, chunk: usize, sink: &mut EntrySink<'_, W>) -> Result<StreamEnd> {
+    if sink.digests.is_none() || !sink.streamed {
+        return scan_stream(r, path, opts, chunk, |e| sink.push(e));
+    }
+    let cell = std::cell::RefCell::new(sink);
+    let end = crate::stream::scan_stream_with(r, path, opts, chunk, |e| cell.borrow_mut().push_streamed(e), |d| {
+        cell.borrow_mut().feed(d);
+        Ok(())
+    })?;
+    Ok(end.expect("never stopped"))
+}
+
 /// Writes the index of `data` (an archive whose positions count from its first byte) to `out`:
 /// a header block, then one entry per selected member. Errors name `path`.
 pub fn write_index<W: Write + Seek>(path: &Path, data: &[u8], opts: &IndexOptions, out: &mut W) -> Result<(IndexInfo, ScanEnd)> {
@@ -404,13 +488,15 @@ pub fn write_index<W: Write + Seek>(path: &Path, data: &[u8], opts: &IndexOption
 /// [`write_index`] of an archive file, bound to it by `binding`.
 fn write_index_bound<W: Write + Seek>(path: &Path, data: &[u8], opts: &IndexOptions, binding: Binding, out: &mut W) -> Result<(IndexInfo, ScanEnd)> {
     let filter = opts.filter.as_ref();
-    let mut sink = EntrySink::new(path, out, filter)?.bind(binding).format(opts.format);
+    let scan = opts.digests.then_some(opts.scan);
+    let mut sink = EntrySink::new(path, out, filter)?.bind(binding).format(opts.format).digests(scan, false);
     let scan_error = |source| Error::Scan { path: path.to_path_buf(), source };
     let v2 = opts.format == IndexFormat::V2;
-    let end = chunked::scan_map(data, opts.scan, opts.mode, opts.threads(), |e| EntryRec::of(e, filter, v2), |r| {
+    let end = chunked::scan_map(data, opts.scan, opts.mode, opts.threads(), |e| EntryRec::of(e, filter, v2, scan.as_ref()), |r| {
         crate::watch::at(r.position);
         sink.push_rec(r)
     }, scan_error)?;
+    sink.hash_mapped(data)?;
     let info = sink.finish(data.len() as u64, 0, &end, None)?;
     Ok((info, end))
 }
@@ -424,8 +510,10 @@ pub fn write_stream_index<W: Write + Seek>(path: &Path, r: &mut dyn Read, chunk:
 
 /// [`write_stream_index`], bound to the compressed file the stream decodes by `binding`.
 fn write_stream_index_bound<W: Write + Seek>(path: &Path, r: &mut dyn Read, chunk: usize, source_len: u64, opts: &IndexOptions, binding: Binding, out: &mut W) -> Result<(IndexInfo, StreamEnd)> {
-    let mut sink = EntrySink::new(path, out, opts.filter.as_ref())?.bind(binding).format(opts.format);
-    let end = scan_stream(r, path, opts.scan, chunk, |e| sink.push(e))?;
+    // A compressed file's stream (bound to its digest) is decoded anyway: digests always.
+    let scan = (opts.digests || binding.source_digest.is_some()).then_some(opts.scan);
+    let mut sink = EntrySink::new(path, out, opts.filter.as_ref())?.bind(binding).format(opts.format).digests(scan, true);
+    let end = scan_into(r, path, opts.scan, chunk, &mut sink)?;
     let info = sink.finish(end.total_len, source_len, &end.end, None)?;
     Ok((info, end))
 }
@@ -485,8 +573,8 @@ fn write_pass_sidecar(archive: &Archive, pass: impl crate::seekpoints::SeekPass,
     let mut why = None;
     let ((info, end, points), (ext_len, ext_names)) = write_index_file(dest, opts.dir_syncs.as_deref(), perm_like(path), |w| {
         let mut pass = pass;
-        let mut sink = EntrySink::new(path, w, opts.filter.as_ref())?.bind(Binding::of(archive)).format(opts.format);
-        let end = scan_stream(&mut pass, path, opts.scan, 1 << 20, |e| sink.push(e))?;
+        let mut sink = EntrySink::new(path, w, opts.filter.as_ref())?.bind(Binding::of(archive)).format(opts.format).digests(Some(opts.scan), true);
+        let end = scan_into(&mut pass, path, opts.scan, 1 << 20, &mut sink)?;
         let (section, points) = pass.finish().at(path)?;
         let section = section.map_err(|e| why = Some(e)).ok();
         let info = sink.finish(end.total_len, archive.len(), &end.end, section.as_deref())?;
@@ -528,8 +616,8 @@ pub(crate) fn write_gzip_pass(path: &Path, pass: crate::seekpoints::GzipPass, of
     let (len, binding) = of;
     let ((info, end, index, section_len, total), (ext_len, ext_names)) = write_index_file(dest, opts.dir_syncs.as_deref(), perm_like(path), |w| {
         let mut pass = pass;
-        let mut sink = EntrySink::new(path, w, opts.filter.as_ref())?.format(opts.format);
-        let end = scan_stream(&mut pass, path, opts.scan, 1 << 20, |e| sink.push(e))?;
+        let mut sink = EntrySink::new(path, w, opts.filter.as_ref())?.format(opts.format).digests(Some(opts.scan), true);
+        let end = scan_into(&mut pass, path, opts.scan, 1 << 20, &mut sink)?;
         let (section, index) = pass.finish(len, binding).at(path)?;
         let info = sink.bind(bound()).finish(end.total_len, len, &end.end, Some(&section))?;
         let total = crate::format::seek::Seek::parse(&section).map(|s| s.total_len).unwrap_or(end.total_len);
@@ -556,11 +644,14 @@ pub fn write_sidecar(archive: &Archive, dest: &Path, opts: &IndexOptions) -> Res
         // Large members: read the headers and seek over the data; the mapping stays untouched.
         let file = File::open(archive.path()).at(archive.path())?;
         write_index_file(dest, opts.dir_syncs.as_deref(), Perm::NoWiderThan(archive.mode()), |w| {
-            let mut sink = EntrySink::new(archive.path(), w, opts.filter.as_ref())?.bind(Binding::of(archive)).format(opts.format);
+            let scan = opts.digests.then_some(opts.scan);
+            let mut sink = EntrySink::new(archive.path(), w, opts.filter.as_ref())?.bind(Binding::of(archive)).format(opts.format).digests(scan, false);
             let end = crate::stream::scan_file(&file, archive.path(), opts.scan, cold, |e| {
                 crate::watch::at(e.position);
                 sink.push(e)
             })?;
+            sink.hash_mapped(archive.bytes())?;
+            archive.check_intact()?;
             let info = sink.finish(end.total_len, 0, &end.end, None)?;
             Ok((info, end.end))
         }, |t| &t.0)

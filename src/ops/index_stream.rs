@@ -13,7 +13,7 @@ use std::sync::Mutex;
 
 use crate::error::{IoContext, Result};
 use crate::ops::index::{perm_like, write_index_file, write_stream_sidecar, Binding, EntrySink, IndexOptions, IndexReport};
-use crate::stream::{decoder, peek_compression, scan_stream};
+use crate::stream::{decoder, peek_compression};
 
 /// The raw bytes read so far: how many, and their running digest.
 struct Seen {
@@ -53,9 +53,9 @@ pub fn write_any_stream_sidecar_stamped(path: &Path, raw: &mut (dyn Read + Send)
         return write_stream_sidecar(path, &mut input, chunk, 0, dest, opts);
     };
     let ((info, end), ext) = write_index_file(dest, opts.dir_syncs.as_deref(), perm_like(path), |w| {
-        let mut sink = EntrySink::new(path, w, opts.filter.as_ref())?.format(opts.format);
+        let mut sink = EntrySink::new(path, w, opts.filter.as_ref())?.format(opts.format).digests(Some(opts.scan), true);
         let mut decoded = decoder(&mut input, Some(c), path)?;
-        let end = scan_stream(&mut decoded, path, opts.scan, chunk, |e| sink.push(e))?;
+        let end = crate::ops::index::scan_into(&mut decoded, path, opts.scan, chunk, &mut sink)?;
         drop(decoded);
         // What follows the archive in the compressed input (the rest of its last frame, padding
         // a tape adds) is the file's too. (What the buffer holds was counted as it was read.)

@@ -25,6 +25,7 @@ mod remote_gzip;
 pub mod select;
 pub mod shift;
 pub mod verify;
+pub mod digests;
 mod verify_v2;
 
 pub mod atomic;

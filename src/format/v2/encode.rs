@@ -14,6 +14,7 @@ pub(super) struct Layout {
     extras: usize,
     owners: usize,
     owners_len: usize,
+    digests: usize,
     chunks: usize,
     chunk_count: usize,
     pub(super) total: usize,
@@ -60,10 +61,11 @@ pub(super) fn layout(b: &Builder) -> Layout {
     let extras = align8(extras_index.saturating_add(b.extras_index.len()));
     let owners = align8(extras.saturating_add(b.extras.len()));
     let owners_len = owners_bytes(b).len();
-    let chunks = align8(owners.saturating_add(owners_len));
+    let digests = align8(owners.saturating_add(owners_len));
+    let chunks = align8(digests.saturating_add(b.digests.as_ref().map_or(0, Vec::len)));
     let chunk_count = chunks.saturating_sub(HEAD).div_ceil(CHUNK);
     let total = chunks.saturating_add(chunk_count.saturating_mul(4)).next_multiple_of(BLOCK);
-    Layout { records, restarts, paths, hash, slots, extras_index, extras, owners, owners_len, chunks, chunk_count, total }
+    Layout { records, restarts, paths, hash, slots, extras_index, extras, owners, owners_len, digests, chunks, chunk_count, total }
 }
 
 /// The hash part: entry number + 1 at each path's slot, by linear probing.
@@ -142,6 +144,9 @@ pub(super) fn seal(b: Builder, deflate: bool) -> Sealed {
     put(&mut out, l.extras_index, &b.extras_index);
     put(&mut out, l.extras, &b.extras);
     put(&mut out, l.owners, &owners_bytes(&b));
+    if let Some(d) = &b.digests {
+        put(&mut out, l.digests, d);
+    }
     let crcs: Vec<u8> = out[HEAD..l.chunks].chunks(CHUNK).flat_map(|c| crc32(c).to_le_bytes()).collect();
     put(&mut out, l.chunks, &crcs);
     let mut head = head_bytes(&b, &l);
@@ -167,7 +172,8 @@ fn head_bytes(b: &Builder, l: &Layout) -> [u8; HEAD] {
     let mut h = [0u8; HEAD];
     h[..4].copy_from_slice(TAG);
     h[4..8].copy_from_slice(&BODY_VERSION.to_le_bytes());
-    let u64s: [(usize, usize); 15] = [
+    let (digests, digests_len) = b.digests.as_ref().map_or((0, 0), |d| (l.digests, d.len()));
+    let u64s: [(usize, usize); 17] = [
         (8, b.len()),
         (24, l.records),
         (32, l.restarts),
@@ -183,6 +189,8 @@ fn head_bytes(b: &Builder, l: &Layout) -> [u8; HEAD] {
         (112, l.owners_len),
         (128, l.chunks),
         (136, l.chunk_count),
+        (168, digests),
+        (176, digests_len),
     ];
     for (at, v) in u64s {
         h[at..at.saturating_add(8)].copy_from_slice(&(v as u64).to_le_bytes());

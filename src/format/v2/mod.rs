@@ -18,6 +18,7 @@
 //! | extras index | `(entry u32, offset u32)` for each member with extras, by entry |
 //! | extras | per member: `(tag u8, LEB128 length, value)` fields, tag 0 ends |
 //! | owners | `u32` count, `u32` offsets, then `(uid u64, gid u64, uname, gname)` with LEB128 lengths |
+//! | digests | with body flag [`HAS_DIGESTS`]: the member digests part ([`super::digests`]) |
 //! | chunk table | a CRC-32 of each [`CHUNK`] bytes of the body from byte 256 up to the table |
 //!
 //! Bytes per member, names, extras and owners aside: [`RECORD`] + 4 × 5/4 (hash) + 4/16
@@ -48,14 +49,17 @@ pub const F_GLOBALS: u8 = 8;
 pub const HAS_GLOBALS: u32 = 1;
 /// Body flag: some of them set attributes that members take.
 pub const GLOBAL_ATTRIBUTES: u32 = 2;
+/// Body flag: the body has a member digests part ([`super::digests`]), its offset and length
+/// at head bytes `[168, 176)` and `[176, 184)`.
+pub const HAS_DIGESTS: u32 = 4;
 /// Body flag: everything after the head is stored as one raw deflate stream (RFC 1951) of the
 /// plain body's bytes from 256 on; the head's offsets are the plain body's. Written for the
 /// sidecars of compressed archives, whose size counts beside a small compressed archive.
 pub const DEFLATED: u32 = 8;
-/// Body flags a reader of this version knows (4 is the member digests' part); a body with any
+/// Body flags a reader of this version knows ; a body with any
 /// other is refused, and the archive scanned, as the specification asks of a newer minor version
 /// that needs more than it can read.
-pub const KNOWN_FLAGS: u32 = HAS_GLOBALS | GLOBAL_ATTRIBUTES | 4 | DEFLATED;
+pub const KNOWN_FLAGS: u32 = HAS_GLOBALS | GLOBAL_ATTRIBUTES | HAS_DIGESTS | DEFLATED;
 
 const X_LINK: u8 = 1;
 const X_STORED: u8 = 2;
@@ -176,6 +180,8 @@ pub struct Builder {
     #[allow(clippy::type_complexity)]
     last_owner: Option<(u32, (u64, u64, Vec<u8>, Vec<u8>))>,
     flags: u32,
+    /// The member digests part ([`super::digests`]), when there is one.
+    digests: Option<Vec<u8>>,
 }
 
 impl Builder {
@@ -240,6 +246,15 @@ impl Builder {
         if attributes {
             self.flags |= GLOBAL_ATTRIBUTES;
         }
+    }
+
+    /// Adds the member digests part `d` ([`super::digests`]), or none.
+    pub fn digests(&mut self, d: Option<Vec<u8>>) {
+        match &d {
+            Some(_) => self.flags |= HAS_DIGESTS,
+            None => self.flags &= !HAS_DIGESTS,
+        }
+        self.digests = d;
     }
 
     fn push_path(&mut self, i: usize, path: &[u8]) {

@@ -27,6 +27,8 @@ pub struct Parts {
     crcs: Range<usize>,
     checked: Vec<AtomicU8>,
     flags: u32,
+    /// The member digests part, with body flag [`super::HAS_DIGESTS`].
+    digests: Option<Range<usize>>,
 }
 
 /// A v2 body read through its [`Parts`].
@@ -110,6 +112,12 @@ impl Parts {
         self.flags
     }
 
+    /// Where the member digests part lies in the body, if it has one (unchecked: read it
+    /// through [`View::digests`]).
+    pub fn digests_range(&self) -> Option<Range<usize>> {
+        self.digests.clone()
+    }
+
     /// The body `body` read through these parts (the body they were opened on).
     pub fn on<'d>(&'d self, body: &'d [u8]) -> View<'d> {
         View { p: self, body }
@@ -160,7 +168,11 @@ impl Parts {
             return Err(V2Error::Part("chunk table"));
         }
         let checked = (0..count).map(|_| AtomicU8::new(UNCHECKED)).collect();
-        let mut p = Parts { n, records, restarts, paths, hash, extras_index, extras, owners: Vec::new(), chunks_end, crcs: crc_range, checked, flags: u32_at(head, 124) };
+        let digests = match u32_at(head, 124) & super::HAS_DIGESTS {
+            0 => None,
+            _ => Some(part(168, u64_at(head, 176), "member digests").and_then(|r| if r.end <= chunks_end { Ok(r) } else { Err(V2Error::Part("member digests")) })?),
+        };
+        let mut p = Parts { n, records, restarts, paths, hash, extras_index, extras, owners: Vec::new(), chunks_end, crcs: crc_range, checked, flags: u32_at(head, 124), digests };
         p.owners = p.on(body).decode_owners(owners_part)?;
         Ok(p)
     }
@@ -198,6 +210,12 @@ impl<'d> View<'d> {
         }
         self.checked[c].store(GOOD, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// The member digests part ([`crate::format::digests`]), its chunks checked, if the body
+    /// has one.
+    pub fn digests(&self) -> Option<Result<&'d [u8], V2Error>> {
+        self.p.digests.clone().map(|r| self.bytes(r))
     }
 
     /// Checks every chunk (for `verify`, and a listing that reads all anyway).

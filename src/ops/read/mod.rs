@@ -29,6 +29,7 @@ pub(crate) use self::form::{grown_v2, keep_v2};
 use crate::scan::{Entry, ScanEnd, ScanOptions, Scanner, Step};
 use crate::verdict::{self, Corruption, Judged, Verdict, Why};
 mod cat;
+mod digests;
 mod expand;
 mod form;
 mod layout;
@@ -66,6 +67,10 @@ pub struct Reader<'a> {
     /// Whether an index that lists only some members may answer: only for `verify`, which
     /// pairs its entries with the members its filter selects ([`Reader::with_subset_index`]).
     subsets: bool,
+    /// Whether members' content is checked against the index's digests (`--no-verify`: not).
+    verify: bool,
+    /// Where the index's member digests part lies in its bytes, found on first use.
+    digests_at: std::sync::OnceLock<std::result::Result<Option<std::ops::Range<usize>>, crate::format::tarfs::IndexError>>,
 }
 
 
@@ -134,7 +139,7 @@ impl<'a> Reader<'a> {
 
     fn scanning(archive: &'a dyn ArchiveFile, opts: ScanOptions, note: Option<String>) -> Reader<'a> {
         let source = source_of(archive);
-        Reader { archive, source, compression: compression_of(archive), form: Box::new(form::Scan), opening_reads: 0, opts, note, refusals: Vec::new(), gzidx: None, checked_stream: false, subsets: false }
+        Reader { archive, source, compression: compression_of(archive), form: Box::new(form::Scan), opening_reads: 0, opts, note, refusals: Vec::new(), gzidx: None, checked_stream: false, subsets: false, verify: true, digests_at: std::sync::OnceLock::new() }
     }
 
     /// A reader through `located`, if the verdict on that index ([`crate::verdict`]) lets it

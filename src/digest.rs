@@ -1,0 +1,171 @@
+//! Member digests (issue #36): SHA-256 of a member's logical content and of each 4 MiB chunk of
+//! it ([`crate::format::digests`] is the codec). [`Hasher`] computes them from the content as it
+//! is written to it; [`Checker`] passes content on only once the digest of what it passes holds.
+//!
+//! `sha2` picks its SHA-NI (or AVX2) code at run time (`cpufeatures`). A large member's whole
+//! digest and its chunk digests are two hashes of the same bytes: they run side by side
+//! (`rayon::join`), so that on two cores they cost the time of one.
+
+use std::io::{self, Write};
+use std::ops::Range;
+
+use sha2::{Digest, Sha256};
+
+use crate::format::digests::{chunks_for, Found, MemberDigest, CHUNK};
+
+/// Below this many bytes a piece is hashed twice in turn rather than side by side.
+const JOIN_MIN: usize = 256 << 10;
+
+/// Computes a member's [`MemberDigest`] from its logical content, written in order.
+#[derive(Clone, Default)]
+pub struct Hasher {
+    whole: Sha256,
+    chunk: Sha256,
+    in_chunk: u64,
+    total: u64,
+    chunks: Vec<[u8; 32]>,
+}
+
+impl Hasher {
+    /// A hasher for a member of logical size `size` (only to reserve room).
+    pub fn new(size: u64) -> Hasher {
+        Hasher { chunks: Vec::with_capacity(chunks_for(size) as usize), ..Hasher::default() }
+    }
+
+    fn update(&mut self, mut data: &[u8]) {
+        while !data.is_empty() {
+            let room = CHUNK - self.in_chunk;
+            let k = usize::try_from(room).unwrap_or(usize::MAX).min(data.len());
+            let (piece, rest) = data.split_at(k);
+            let (whole, chunk) = (&mut self.whole, &mut self.chunk);
+            if piece.len() >= JOIN_MIN {
+                rayon::join(|| whole.update(piece), || chunk.update(piece));
+            } else {
+                whole.update(piece);
+                chunk.update(piece);
+            }
+            self.in_chunk += k as u64;
+            self.total += k as u64;
+            if self.in_chunk == CHUNK {
+                self.chunks.push(std::mem::take(&mut self.chunk).finalize().into());
+                self.in_chunk = 0;
+            }
+            data = rest;
+        }
+    }
+
+    /// The digests of what was written.
+    pub fn finish(mut self) -> MemberDigest {
+        if self.total <= CHUNK {
+            self.chunks.clear();
+        } else if self.in_chunk > 0 {
+            self.chunks.push(self.chunk.finalize().into());
+        }
+        MemberDigest { whole: self.whole.finalize().into(), chunks: self.chunks }
+    }
+}
+
+impl Write for Hasher {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// SHA-256 of `data`, as hex.
+pub fn hex(d: &[u8]) -> String {
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// SHA-256 of `data`.
+pub fn sha256(data: &[u8]) -> [u8; 32] {
+    Sha256::digest(data).into()
+}
+
+/// Content whose digest did not hold: the logical byte range of the member that differs.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("bytes {}..{} of the member differ from the index's digest", range.start, range.end)]
+pub struct Mismatch {
+    /// The logical bytes whose digest did not hold.
+    pub range: Range<u64>,
+}
+
+impl Mismatch {
+    /// The mismatch carried by an I/O error from a [`Checker`], if it is one.
+    pub fn of_io(e: &io::Error) -> Option<Mismatch> {
+        e.get_ref().and_then(|inner| inner.downcast_ref::<Mismatch>()).cloned()
+    }
+}
+
+/// Writes a member's logical content to `out` once its digest holds: a member of at most
+/// [`CHUNK`] bytes whole, a larger one chunk by chunk. A mismatch is an I/O error carrying a
+/// [`Mismatch`] ([`Mismatch::of_io`]), and the bytes it covers are never written.
+pub struct Checker<'a, 'o> {
+    expected: Found<'a>,
+    size: u64,
+    out: &'o mut dyn Write,
+    buf: Vec<u8>,
+    at: u64,
+}
+
+impl<'a, 'o> Checker<'a, 'o> {
+    /// A checker of a member of logical size `size` whose digests are `expected`.
+    pub fn new(expected: Found<'a>, size: u64, out: &'o mut dyn Write) -> Checker<'a, 'o> {
+        let cap = usize::try_from(size.min(CHUNK)).unwrap_or(0);
+        Checker { expected, size, out, buf: Vec::with_capacity(cap), at: 0 }
+    }
+
+    /// Checks and writes what is held (a whole chunk, or the member's last bytes).
+    fn release(&mut self) -> io::Result<()> {
+        let start = self.at;
+        let end = start + self.buf.len() as u64;
+        let good = match chunks_for(self.size) {
+            0 => sha256(&self.buf)[..] == *self.expected.whole,
+            _ => self.expected.chunk(start / CHUNK).is_some_and(|c| sha256(&self.buf)[..] == *c),
+        };
+        if !good {
+            return Err(io::Error::other(Mismatch { range: start..end }));
+        }
+        self.out.write_all(&self.buf)?;
+        self.buf.clear();
+        self.at = end;
+        Ok(())
+    }
+
+    /// Checks and writes the rest; an error if the content was not `size` bytes long.
+    pub fn finish(mut self) -> io::Result<()> {
+        let got = self.at + self.buf.len() as u64;
+        if got != self.size || self.expected.chunk_count() != chunks_for(self.size) {
+            return Err(io::Error::other(Mismatch { range: got.min(self.size)..got.max(self.size) }));
+        }
+        if !self.buf.is_empty() || self.size == 0 {
+            self.release()?;
+        }
+        Ok(())
+    }
+}
+
+impl Write for Checker<'_, '_> {
+    fn write(&mut self, mut data: &[u8]) -> io::Result<usize> {
+        let n = data.len();
+        let piece = if chunks_for(self.size) == 0 { u64::MAX } else { CHUNK };
+        while !data.is_empty() {
+            let room = usize::try_from(piece - self.buf.len() as u64).unwrap_or(usize::MAX);
+            let k = room.min(data.len());
+            self.buf.extend_from_slice(&data[..k]);
+            data = &data[k..];
+            if self.buf.len() as u64 == piece {
+                self.release()?;
+            }
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}

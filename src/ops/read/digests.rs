@@ -1,0 +1,47 @@
+//! The index's member digests (issue #36), as the reader finds and checks them: `cat`,
+//! `extract`, the mount and `scrub` compare what they read with them.
+
+use super::*;
+use crate::digest::Mismatch;
+use crate::format::digests::{Found, View};
+
+impl<'a> Reader<'a> {
+    /// Checks members' content against the index's digests (`true`, the default) or not.
+    pub fn set_verify(&mut self, on: bool) {
+        self.verify = on;
+    }
+
+    /// The member digests of the index in use, if it has them. Errors name the index.
+    pub fn digests(&self) -> Result<Option<View<'_>>> {
+        let Some(bytes) = self.index_bytes() else { return Ok(None) };
+        let at = self.digests_at.get_or_init(|| crate::format::digests::of_index(bytes));
+        let range = match at {
+            Ok(Some(r)) => r.clone(),
+            Ok(None) => return Ok(None),
+            Err(e) => return Err(self.index_error(e.clone())),
+        };
+        View::open(&bytes[range], self.form.entries() as u64).map(Some).map_err(|e| self.index_error(e.into()))
+    }
+
+    fn index_error(&self, source: crate::format::tarfs::IndexError) -> Error {
+        let index = self.form.located().map(|l| l.path(self.archive)).unwrap_or_else(|| self.archive.path().to_path_buf());
+        Error::Index { index, source }
+    }
+
+    /// The digests recorded for member `e`, where the reader checks content and the index has
+    /// them.
+    pub fn expected<'s>(&'s self, view: Option<&View<'s>>, e: &Entry<'_>) -> Option<Found<'s>> {
+        self.digest_of(view.filter(|_| self.verify)?, e)
+    }
+
+    /// The digests `view` (the index's) records for member `e`.
+    pub fn digest_of<'s>(&self, view: &View<'s>, e: &Entry<'_>) -> Option<Found<'s>> {
+        let base = self.form.located().map_or(0, |l| l.base);
+        view.find(e.position.checked_sub(base)?)
+    }
+
+    /// The error for member `e`, whose content differs from its digests as `m` says.
+    pub fn damaged(&self, e: &Entry<'_>, m: &Mismatch) -> Error {
+        Error::Damaged { path: self.archive.path().to_path_buf(), name: crate::quote::diag(&e.path()), range: m.range.clone() }
+    }
+}
