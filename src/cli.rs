@@ -88,6 +88,10 @@ pub struct ReadArgs {
     /// node-tar's excessively-deep.tar; memory is bounded by --max-metadata anyway).
     #[arg(long, value_name = "BYTES", default_value_t = 1 << 20)]
     pub max_path: usize,
+    /// Do not check members' content against the SHA-256 digests their index records (`cat`,
+    /// `extract`, `mount`).
+    #[arg(long)]
+    pub no_verify: bool,
 }
 
 impl ReadArgs {

@@ -27,6 +27,8 @@ pub struct Config<'a> {
     pub verbose: bool,
     /// The reading limits (`--lenient`, `--max-*`); the defaults for commands without them.
     pub scan: ScanOptions,
+    /// Whether members' content is checked against the index's digests (not `--no-verify`).
+    pub verify: bool,
     /// Where sidecars are written and looked for (`--index-dir`, `TARFS_INDEX_DIR`, the config
     /// file's `index-dir`, and the user's cache), for every command that honours it.
     pub index_dir: Option<IndexDir>,
@@ -83,7 +85,8 @@ pub fn lower(cli: &Cli) -> Result<Config<'_>> {
     let index_dir = (sidecars && (dir.is_some() || settings.cache.is_some())).then(|| IndexDir { dir, cache: settings.cache.clone() });
     let scan = read_args(command).map(ReadArgs::options).unwrap_or_default();
     let batch = batch(command, &settings).map(sharded).transpose()?;
-    Ok(Config { verbose: cli.verbose, scan, index_dir, or_sidecar, batch, command })
+    let verify = !read_args(command).is_some_and(|r| r.no_verify);
+    Ok(Config { verbose: cli.verbose, scan, verify, index_dir, or_sidecar, batch, command })
 }
 
 /// A batch with its `--shard` lowered (`slurm` read from the environment): a usage error (exit

@@ -101,31 +101,34 @@ impl Mismatch {
     }
 }
 
-/// Writes a member's logical content to `out` once its digest holds: a member of at most
-/// [`CHUNK`] bytes whole, a larger one chunk by chunk. A mismatch is an I/O error carrying a
-/// [`Mismatch`] ([`Mismatch::of_io`]), and the bytes it covers are never written.
+/// Writes a member's logical content to `out` once its digest holds: a member with no chunk
+/// digests (at most [`CHUNK`] bytes) whole, a larger one chunk by chunk. A mismatch is an I/O
+/// error carrying a [`Mismatch`] ([`Mismatch::of_io`]), and the bytes it covers are never
+/// written.
 pub struct Checker<'a, 'o> {
     expected: Found<'a>,
-    size: u64,
     out: &'o mut dyn Write,
     buf: Vec<u8>,
     at: u64,
 }
 
 impl<'a, 'o> Checker<'a, 'o> {
-    /// A checker of a member of logical size `size` whose digests are `expected`.
-    pub fn new(expected: Found<'a>, size: u64, out: &'o mut dyn Write) -> Checker<'a, 'o> {
-        let cap = usize::try_from(size.min(CHUNK)).unwrap_or(0);
-        Checker { expected, size, out, buf: Vec::with_capacity(cap), at: 0 }
+    /// A checker of a member whose digests are `expected`, writing to `out`.
+    pub fn new(expected: Found<'a>, out: &'o mut dyn Write) -> Checker<'a, 'o> {
+        Checker { expected, out, buf: Vec::new(), at: 0 }
+    }
+
+    fn chunked(&self) -> bool {
+        self.expected.chunk_count() > 0
     }
 
     /// Checks and writes what is held (a whole chunk, or the member's last bytes).
     fn release(&mut self) -> io::Result<()> {
         let start = self.at;
         let end = start + self.buf.len() as u64;
-        let good = match chunks_for(self.size) {
-            0 => sha256(&self.buf)[..] == *self.expected.whole,
-            _ => self.expected.chunk(start / CHUNK).is_some_and(|c| sha256(&self.buf)[..] == *c),
+        let good = match self.chunked() {
+            false => sha256(&self.buf)[..] == *self.expected.whole,
+            true => self.expected.chunk(start / CHUNK).is_some_and(|c| sha256(&self.buf)[..] == *c),
         };
         if !good {
             return Err(io::Error::other(Mismatch { range: start..end }));
@@ -136,13 +139,14 @@ impl<'a, 'o> Checker<'a, 'o> {
         Ok(())
     }
 
-    /// Checks and writes the rest; an error if the content was not `size` bytes long.
+    /// Checks and writes the rest; a mismatch too if the content had another length than the
+    /// digests describe.
     pub fn finish(mut self) -> io::Result<()> {
         let got = self.at + self.buf.len() as u64;
-        if got != self.size || self.expected.chunk_count() != chunks_for(self.size) {
-            return Err(io::Error::other(Mismatch { range: got.min(self.size)..got.max(self.size) }));
+        if chunks_for(got) != self.expected.chunk_count() {
+            return Err(io::Error::other(Mismatch { range: self.at..got }));
         }
-        if !self.buf.is_empty() || self.size == 0 {
+        if !self.buf.is_empty() || got == 0 {
             self.release()?;
         }
         Ok(())
@@ -152,13 +156,14 @@ impl<'a, 'o> Checker<'a, 'o> {
 impl Write for Checker<'_, '_> {
     fn write(&mut self, mut data: &[u8]) -> io::Result<usize> {
         let n = data.len();
-        let piece = if chunks_for(self.size) == 0 { u64::MAX } else { CHUNK };
         while !data.is_empty() {
-            let room = usize::try_from(piece - self.buf.len() as u64).unwrap_or(usize::MAX);
-            let k = room.min(data.len());
+            let k = match self.chunked() {
+                true => usize::try_from(CHUNK - self.buf.len() as u64).unwrap_or(usize::MAX).min(data.len()),
+                false => data.len(),
+            };
             self.buf.extend_from_slice(&data[..k]);
             data = &data[k..];
-            if self.buf.len() as u64 == piece {
+            if self.chunked() && self.buf.len() as u64 == CHUNK {
                 self.release()?;
             }
         }
@@ -167,5 +172,28 @@ impl Write for Checker<'_, '_> {
 
     fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
+    }
+}
+
+/// Checks the file `f`, just written, against `expected`: `Ok(Err(_))` names the bytes that
+/// differ.
+pub fn check_file(f: &std::fs::File, expected: Found<'_>) -> io::Result<Result<(), Mismatch>> {
+    use std::os::unix::fs::FileExt;
+    let len = f.metadata()?.len();
+    let mut sink = io::sink();
+    let mut c = Checker::new(expected, &mut sink);
+    let mut buf = vec![0u8; usize::try_from(CHUNK.min(len)).unwrap_or(0)];
+    let mut at = 0u64;
+    while at < len {
+        let n = usize::try_from((len - at).min(CHUNK)).unwrap_or(0);
+        f.read_exact_at(&mut buf[..n], at)?;
+        if let Err(e) = c.write_all(&buf[..n]) {
+            return Mismatch::of_io(&e).map(Err).ok_or(e);
+        }
+        at += n as u64;
+    }
+    match c.finish() {
+        Ok(()) => Ok(Ok(())),
+        Err(e) => Mismatch::of_io(&e).map(Err).ok_or(e),
     }
 }

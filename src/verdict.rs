@@ -129,6 +129,8 @@ pub enum Why {
     NoRecord,
     /// Made by an older tarfs, without extension data.
     NoExtension,
+    /// Member digests are asked for, and it has none.
+    NoDigests,
     /// Made by an older tarfs, without the archive's stamp and the index's digests.
     OldRecord,
     /// It cannot carry the archive's pax global headers.
@@ -169,6 +171,7 @@ impl fmt::Display for Why {
             Why::Filter => write!(f, "made with another member filter"),
             Why::NoRecord => write!(f, "made by another tool (no tarfs record to check freshness against)"),
             Why::NoExtension => write!(f, "made by an older tarfs, without extension data (listings through it read the archive)"),
+            Why::NoDigests => write!(f, "it has no member digests, which --digests asks for"),
             Why::OldRecord => write!(f, "made by an older tarfs, without the archive's stamp and the index's digests"),
             Why::Globals => write!(f, "it cannot carry the archive's pax global headers"),
             Why::SeekBinding => write!(f, "its seek points were made for another file (its length or its first and last 64 KiB differ)"),

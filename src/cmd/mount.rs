@@ -38,7 +38,7 @@ pub fn run(cfg: &Config<'_>, a: &MountArgs) -> Result<bool> {
     if !a.foreground && !daemon {
         return start_daemon();
     }
-    let opts = MountOptions { index_dir: cfg.index_dir.clone(), scan: cfg.scan, uid: a.uid, gid: a.gid, allow_other: a.allow_other, verbose: cfg.verbose, threads: 0, readdirplus: a.readdirplus };
+    let opts = MountOptions { index_dir: cfg.index_dir.clone(), scan: cfg.scan, uid: a.uid, gid: a.gid, allow_other: a.allow_other, verbose: cfg.verbose, threads: 0, readdirplus: a.readdirplus, verify: cfg.verify };
     let fs = if a.source.is_dir() { tree(cfg, a, &opts)? } else { single(cfg, a, &opts)? };
     let verbose = cfg.verbose;
     let (source, mp, log) = (a.source.clone(), a.mountpoint.clone(), a.log.clone());

@@ -16,6 +16,14 @@ pub fn mounted(cfg: &Config<'_>, a: &MountArgs) -> Result<bool> {
     if !a.kernel && (a.fuse || fuse_only || a.source.is_dir() || tarfs::archive::s3::is_url(&a.source)) {
         return Ok(false);
     }
+    // The kernel does not check member digests: an archive whose index has them goes through
+    // FUSE, which does (unless --kernel, or --no-verify).
+    if !a.kernel && cfg.verify && has_digests(cfg, a) {
+        if cfg.verbose {
+            warn(format!("{}: its index has member digests, which FUSE checks: mounting through FUSE", a.source.display()));
+        }
+        return Ok(false);
+    }
     let started = std::time::Instant::now();
     match mount(&a.source, &a.mountpoint, cfg.index_dir.as_ref(), cfg.scan) {
         Ok(m) => {
@@ -40,4 +48,11 @@ pub fn mounted(cfg: &Config<'_>, a: &MountArgs) -> Result<bool> {
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// Whether the index that reads `a.source` has member digests.
+fn has_digests(cfg: &Config<'_>, a: &MountArgs) -> bool {
+    let Ok(archive) = tarfs::archive::open_any(&a.source) else { return false };
+    let Ok(reader) = tarfs::ops::read::Reader::open(&*archive, cfg.index_dir.as_ref(), cfg.scan) else { return false };
+    matches!(reader.digests(), Ok(Some(_)))
 }

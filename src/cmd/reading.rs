@@ -16,10 +16,11 @@ use crate::warn;
 /// Opens `archive` through its best index; says why an index was passed over, and (`-v`) which
 /// one is used.
 pub fn open_reader<'a>(cfg: &Config<'_>, archive: &'a dyn ArchiveFile, index: Option<&Path>) -> Result<Reader<'a>> {
-    let reader = match index {
+    let mut reader = match index {
         Some(index) => Reader::through(archive, index, cfg.scan)?,
         None => Reader::open(archive, cfg.index_dir.as_ref(), cfg.scan)?,
     };
+    reader.set_verify(cfg.verify);
     if let Some(note) = reader.note() {
         warn(format!("{}: {note}", archive.path().display()));
     }

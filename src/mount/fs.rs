@@ -27,6 +27,7 @@ use super::tree::{Data, Kind, MemberInfo, Tree, TreeBuilder, ROOT};
 use super::MountOptions;
 use crate::format::tarfs::Stamp;
 use crate::ops::owned::OwnedReader;
+use crate::mount::verify::{Bad, CheckError, Expected};
 use crate::ops::read::Layout;
 
 /// How long the kernel may keep attributes and entries: the archive is read-only.
@@ -116,7 +117,7 @@ enum Slot {
 }
 
 /// Open files: each handle's archive, and where its member's contents are.
-type OpenFiles = Mutex<HashMap<u64, (Arc<Loaded>, Arc<Layout>)>>;
+type OpenFiles = Mutex<HashMap<u64, (Arc<Loaded>, Arc<Layout>, Option<Arc<Expected>>)>>;
 
 /// The mounted file system.
 pub struct TarFs {
@@ -385,13 +386,27 @@ impl TarFs {
         // 0.30 s -> 0.14 s, against 0.10 s for cat from the page cache). A compressed one keeps
         // the page cache, which spares decoding it again.
         let direct = self.direct && l.reader.reader().compression().is_none();
-        self.files.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(fh, (l, Arc::new(layout)));
+        let expected = self.expected(&l, pos)?;
+        self.files.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(fh, (l, Arc::new(layout), expected));
         Ok((fh, direct))
+    }
+
+    /// The digests of the member at `pos` of `l`, where they are checked and its index has them.
+    fn expected(&self, l: &Loaded, pos: u64) -> Answer<Option<Arc<Expected>>> {
+        let reader = l.reader.reader();
+        match reader.digests() {
+            Ok(Some(view)) if self.opts.verify => Ok(reader.digest_at(&view, pos).map(|f| Arc::new(Expected::new(f)))),
+            Ok(_) => Ok(None),
+            Err(e) => {
+                eprintln!("tarfs: {e}");
+                Err(Errno::EIO)
+            }
+        }
     }
 
     /// Answers a read of `size` bytes at `offset` of open file `fh` with `reply`.
     fn do_read(&self, fh: u64, offset: u64, size: u32, reply: impl FnOnce(&[u8])) -> Answer<()> {
-        let (l, layout) = self.files.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&fh).cloned().ok_or(Errno::EBADF)?;
+        let (l, layout, expected) = self.files.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&fh).cloned().ok_or(Errno::EBADF)?;
         if !l.unchanged() {
             return Err(Errno::EIO);
         }
@@ -400,6 +415,14 @@ impl TarFs {
             Errno::EIO
         };
         let end = offset.saturating_add(u64::from(size)).min(layout.size);
+        match expected.map(|x| x.check(l.reader.reader(), &layout, offset, end)) {
+            Some(Err(CheckError::Io(e))) => return Err(fail(e)),
+            Some(Err(CheckError::Bad(Bad(r)))) => {
+                eprintln!("tarfs: {}: {}: damaged: bytes {}..{} of the member differ from the index's SHA-256; reads of them fail (EIO)", l.reader.reader().archive().path().display(), crate::quote::diag(&layout.path), r.start, r.end);
+                return Err(Errno::EIO);
+            }
+            _ => {}
+        }
         // Inside one region of data (every read of a member that is not sparse): the bytes as
         // the source has them, borrowed from the mapping where it can, with no copy here.
         if let Some(&(logical, _, at)) = layout.regions.iter().find(|r| r.0 <= offset && end <= r.0 + r.1) {

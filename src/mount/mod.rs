@@ -13,6 +13,7 @@
 pub mod fs;
 pub mod kernel;
 pub mod tree;
+pub mod verify;
 
 use std::path::Path;
 
@@ -39,6 +40,8 @@ pub struct MountOptions {
     /// List directories with every entry's attributes (FUSE readdirplus): faster `du` and
     /// `ls -lR`, slower `find`.
     pub readdirplus: bool,
+    /// Check what is read against the index's member digests, where it has them.
+    pub verify: bool,
 }
 
 /// Mounts `fs` at `mountpoint`, calls `ready` once the mount is in place, and serves it until

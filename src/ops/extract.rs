@@ -117,6 +117,7 @@ pub fn extract(reader: &Reader<'_>, opts: &ExtractOptions) -> Result<ExtractRepo
     let mut dirs = DeferredDirs::new(&root)?;
     let archive = reader.archive().path().to_path_buf();
     let mut owners = Owners { root: rustix::process::geteuid().is_root(), numeric: opts.numeric_owner, users: Default::default(), groups: Default::default() };
+    let digests = reader.digests()?;
     reader.for_each(|e| {
         let path = e.path();
         if !select.take(&path) {
@@ -125,7 +126,8 @@ pub fn extract(reader: &Reader<'_>, opts: &ExtractOptions) -> Result<ExtractRepo
         // Read through a source that does not lend its bytes (a compressed archive), a member
         // is checked as its data is read (`Reader::layout_of`).
         let e = if reader.lent().is_none() { *e } else { reader.checked(e)? };
-        match extract_one(reader, &e, &root, &mut dirs, &mut owners, opts.strip_components) {
+        let to = Dest { root: &root, strip_n: opts.strip_components, expected: reader.expected(digests.as_ref(), &e) };
+        match extract_one(reader, &e, &to, &mut dirs, &mut owners) {
             Ok(true) => report.extracted += 1,
             Ok(false) => {}
             Err(msg) => report.failures.push(format!("{}: {}: {msg}", archive.display(), crate::quote::diag(&path))),
@@ -303,6 +305,9 @@ pub enum ExtractError {
     /// Reading the member's data failed.
     #[error("{0}")]
     Read(#[from] crate::Error),
+    /// What was written differs from the index's digests (the file is removed).
+    #[error("damaged: bytes {}..{} of the member differ from the index's SHA-256 (not extracted)", .0.start, .0.end)]
+    Damaged(std::ops::Range<u64>),
 }
 
 /// What extraction was doing with a path when it failed ([`ExtractError::Path`]).
@@ -431,7 +436,16 @@ struct Place<'p> {
 
 /// Extracts one member; `Ok(false)` for one that is not written (a name that
 /// `--strip-components` removes, a volume label, a multi-volume continuation).
-fn extract_one(reader: &Reader<'_>, e: &Entry<'_>, root: &Path, dirs: &mut DeferredDirs, owners: &mut Owners, strip_n: usize) -> Outcome<bool> {
+/// Where a member goes, and what its content must be.
+struct Dest<'a> {
+    root: &'a Path,
+    strip_n: usize,
+    /// Its digests, where the index has them and they are checked.
+    expected: Option<crate::format::digests::Found<'a>>,
+}
+
+fn extract_one(reader: &Reader<'_>, e: &Entry<'_>, to: &Dest<'_>, dirs: &mut DeferredDirs, owners: &mut Owners) -> Outcome<bool> {
+    let (root, strip_n) = (to.root, to.strip_n);
     let path = e.path();
     let Some(name) = strip(&path, strip_n) else { return Ok(false) };
     let rel = safe_relative(name)?;
@@ -455,7 +469,7 @@ fn extract_one(reader: &Reader<'_>, e: &Entry<'_>, root: &Path, dirs: &mut Defer
         b'3' | b'4' | b'6' => extract_node(&place, e)?,
         b'V' | b'M' | b'N' => return Ok(false),
         // Regular files, contiguous files, sparse files and unknown types (as tar does).
-        _ => extract_file(reader, &place, e)?,
+        _ => extract_file(reader, &place, e, to.expected)?,
     }
     Ok(true)
 }
@@ -524,21 +538,32 @@ fn set_own_mtime(target: &Path, mtime: i64) -> io::Result<()> {
 }
 
 /// A file's data written to a new file, which then gets its owner, mode and time.
-fn extract_file(reader: &Reader<'_>, place: &Place<'_>, e: &Entry<'_>) -> Outcome<()> {
+/// Where the index has digests, the file written is checked against them before it gets its
+/// mode and time, and removed where it differs.
+fn extract_file(reader: &Reader<'_>, place: &Place<'_>, e: &Entry<'_>, expected: Option<crate::format::digests::Found<'_>>) -> Outcome<()> {
     let target = &place.target;
     clear(target)?;
-    let f = OpenOptions::new().write(true).create_new(true).mode(0o600).open(target)?;
-    // A sparse member, or any member read through a source that does not lend its bytes (the
-    // checkpoints, the decoder moving forward, `pread`), whose entry may be the index's (which
-    // does not say whether it is sparse): region by region, holes left unwritten.
-    let Some(bytes) = reader.lent().filter(|_| e.sparse.is_none()) else {
-        write_regions(reader, e, &f)?;
-        return finish_file(&f, place, e);
-    };
-    let mut w = BufWriter::with_capacity(1 << 20, &f);
-    write_data(bytes, reader.archive().path(), e, &reader.scan_options(), &mut w)?;
-    std::io::Write::flush(&mut w)?;
+    let f = OpenOptions::new().read(true).write(true).create_new(true).mode(0o600).open(target)?;
+    write_file(reader, e, &f)?;
+    if let Some(found) = expected {
+        if let Err(m) = crate::digest::check_file(&f, found)? {
+            let _ = fs::remove_file(target);
+            return Err(ExtractError::Damaged(m.range));
+        }
+    }
     finish_file(&f, place, e)
+}
+
+/// A file's content: a sparse member, or any member read through a source that does not lend
+/// its bytes (the checkpoints, the decoder moving forward, `pread`), whose entry may be the
+/// index's (which does not say whether it is sparse): region by region, holes left unwritten.
+fn write_file(reader: &Reader<'_>, e: &Entry<'_>, f: &fs::File) -> Outcome<()> {
+    let Some(bytes) = reader.lent().filter(|_| e.sparse.is_none()) else {
+        return write_regions(reader, e, f);
+    };
+    let mut w = BufWriter::with_capacity(1 << 20, f);
+    write_data(bytes, reader.archive().path(), e, &reader.scan_options(), &mut w)?;
+    Ok(std::io::Write::flush(&mut w)?)
 }
 
 /// A written file's owner, mode and time.

@@ -61,12 +61,25 @@ pub fn write_sidecar_grown(archive: &Archive, dest: &Path, opts: &IndexOptions) 
     if part.old.format() != opts.format {
         return Ok(Err(NotGrown::OtherVersion));
     }
+    // A v2 index gives its old members without their data: digests it lacks cannot be added.
+    if opts.digests && matches!(part.old, OldIndex::V2(..)) && kept_digests(data, part.entries).is_none() {
+        return Ok(Err(NotGrown::DigestsAsked));
+    }
     let (n, at, mut read) = (part.entries, part.end, part.read);
     let bytes = archive.bytes();
     let path = archive.path();
     let ((info, end), (ext_len, ext_names)) = write_index_file(dest, opts.dir_syncs.as_deref(), Perm::NoWiderThan(archive.mode()), |w| {
-        let mut sink = EntrySink::new(path, w, None)?.bind(crate::ops::index::Binding::of(archive)).format(opts.format);
-        keep_old(&mut sink, &part.old, old, archive, data, n)?;
+        // The old members' digests are kept; the appended ones' computed (and all of them where
+        // the old index has none but digests are asked for: a v1 index's old members are read
+        // again for them; a v2 index without them was not taken, above).
+        let kept = kept_digests(data, n);
+        let wanted = (opts.digests || kept.is_some()).then_some(opts.scan);
+        let mut sink = EntrySink::new(path, w, None)?.bind(crate::ops::index::Binding::of(archive)).format(opts.format).digests(wanted, false);
+        let keeping = kept.is_some();
+        if let Some(t) = kept {
+            sink.keep_digests(t);
+        }
+        keep_old(&mut sink, &part.old, old, archive, data, n, keeping)?;
         let mut scanner = Scanner::at(bytes, at, opts.scan);
         for e in scanner.by_ref() {
             let e = e.map_err(|source| Error::Scan { path: path.to_path_buf(), source })?;
@@ -75,6 +88,7 @@ pub fn write_sidecar_grown(archive: &Archive, dest: &Path, opts: &IndexOptions) 
         }
         let mut end = scanner.end().ok_or_else(|| Error::Bug { path: path.to_path_buf(), what: "the scan of the appended members did not end".into() })?;
         end.members += n as u64;
+        sink.hash_mapped(bytes)?;
         let info = sink.finish(bytes.len() as u64, 0, &end, None)?;
         Ok((info, end))
     }, |t| &t.0)?;
@@ -84,9 +98,13 @@ pub fn write_sidecar_grown(archive: &Archive, dest: &Path, opts: &IndexOptions) 
 }
 
 /// Gives `sink` the `n` members of the old index `old` (located at `located`, its bytes `data`).
-fn keep_old<W: std::io::Write + std::io::Seek>(sink: &mut EntrySink<'_, W>, old: &OldIndex<'_>, located: &Located, archive: &Archive, data: &[u8], n: usize) -> Result<()> {
+/// With `keeping`, their digests were kept ([`EntrySink::keep_digests`]).
+fn keep_old<W: std::io::Write + std::io::Seek>(sink: &mut EntrySink<'_, W>, old: &OldIndex<'_>, located: &Located, archive: &Archive, data: &[u8], n: usize, keeping: bool) -> Result<()> {
     match old {
-        OldIndex::V1(x) => (0..n).try_for_each(|i| sink.push(&ext_entry(located, archive, x, data, i)?)),
+        OldIndex::V1(x) => (0..n).try_for_each(|i| {
+            let e = ext_entry(located, archive, x, data, i)?;
+            if keeping { sink.push_kept(&e) } else { sink.push(&e) }
+        }),
         OldIndex::V2(parts, image) => {
             let info = tarfs::decode_header_as(data[..BLOCK].try_into().expect("one block"), 2).ok().and_then(|h| h.info).unwrap_or_default();
             let body = image.as_deref().or_else(|| crate::format::v2::body_of(data, &info)).unwrap_or_default();
@@ -100,6 +118,13 @@ fn keep_old<W: std::io::Write + std::io::Seek>(sink: &mut EntrySink<'_, W>, old:
             Ok(())
         }
     }
+}
+
+/// The member digests of the old index `data` of `n` entries, if it has them (and they open).
+fn kept_digests(data: &[u8], n: usize) -> Option<crate::format::digests::Table> {
+    let range = crate::format::digests::of_index(data).ok()??;
+    let view = crate::format::digests::View::open(data.get(range)?, n as u64).ok()?;
+    Some(crate::format::digests::Table::from_view(&view))
 }
 
 /// The old part of an archive that grew, as its old index `old` describes it.
@@ -141,6 +166,8 @@ pub enum NotGrown {
     SubsetAsked,
     /// The new index is of another version than the old one.
     OtherVersion,
+    /// Member digests are asked for, and the old v2 index has none.
+    DigestsAsked,
     /// The verdict on the old index ([`crate::verdict::grown`]).
     Verdict(Verdict),
 }
@@ -151,6 +178,7 @@ impl std::fmt::Display for NotGrown {
             NotGrown::Unreadable(e) => write!(f, "the old index cannot be read: {e}"),
             NotGrown::SubsetAsked => write!(f, "a subset index is asked for"),
             NotGrown::OtherVersion => write!(f, "the old index is of another version than the one asked for"),
+            NotGrown::DigestsAsked => write!(f, "member digests are asked for, and the old index has none"),
             NotGrown::Verdict(Verdict::Stale(why)) => write!(f, "{why}"),
             NotGrown::Verdict(v) => write!(f, "the old index {v}"),
         }

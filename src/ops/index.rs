@@ -333,6 +333,11 @@ impl<'w, W: Write + Seek> EntrySink<'w, W> {
         self.push_rec(EntryRec::of(e, self.filter, self.v2.is_some(), wanted.as_ref()))
     }
 
+    /// [`EntrySink::push`] of a member whose digests were kept ([`EntrySink::keep_digests`]).
+    pub(crate) fn push_kept(&mut self, e: &Entry<'_>) -> Result<()> {
+        self.push_rec(EntryRec::of(e, self.filter, self.v2.is_some(), None))
+    }
+
     /// [`EntrySink::push`] of a stream's member: whether its data is wanted (for its digests).
     pub(crate) fn push_streamed(&mut self, e: &Entry<'_>) -> Result<Visit> {
         self.end_streaming();

@@ -272,12 +272,18 @@ fn freshness(archive: &Archive, dest: &Path, opts: &PlanOptions<'_>) -> Result<s
         When::Verified | When::Stale => sidecar_freshness(archive, dest, filter),
     };
     Ok(match fresh {
+        Freshness::Fresh { .. } if opts.index.digests && !has_digests(dest) => Err(Why::Stale(crate::verdict::Why::NoDigests)),
         Freshness::Fresh { entries } => Ok(Plan::Fresh { dest: dest.to_path_buf(), entries, subset: filter.is_some() }),
         Freshness::Missing if opts.output.is_none() && filter.is_none() => fresh_embedded(archive, opts).ok_or(Why::New),
         Freshness::Missing => Err(Why::New),
         Freshness::Stale(why) => Err(Why::Stale(why)),
         Freshness::Corrupt(why) => Err(Why::Corrupt(why)),
     })
+}
+
+/// Whether the index at `dest` has member digests that open.
+fn has_digests(dest: &Path) -> bool {
+    Archive::open(dest).is_ok_and(|m| matches!(crate::format::digests::of_index(m.bytes()), Ok(Some(_))))
 }
 
 /// Inputs read as streams: standard input, FIFOs, and character devices (tape drives).

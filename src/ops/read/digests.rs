@@ -2,7 +2,7 @@
 //! `extract`, the mount and `scrub` compare what they read with them.
 
 use super::*;
-use crate::digest::Mismatch;
+use crate::digest::{Checker, Mismatch};
 use crate::format::digests::{Found, View};
 
 impl<'a> Reader<'a> {
@@ -36,12 +36,36 @@ impl<'a> Reader<'a> {
 
     /// The digests `view` (the index's) records for member `e`.
     pub fn digest_of<'s>(&self, view: &View<'s>, e: &Entry<'_>) -> Option<Found<'s>> {
+        self.digest_at(view, e.position)
+    }
+
+    /// The digests `view` records for the member whose header chain is at `position`.
+    pub fn digest_at<'s>(&self, view: &View<'s>, position: u64) -> Option<Found<'s>> {
         let base = self.form.located().map_or(0, |l| l.base);
-        view.find(e.position.checked_sub(base)?)
+        view.find(position.checked_sub(base)?)
     }
 
     /// The error for member `e`, whose content differs from its digests as `m` says.
     pub fn damaged(&self, e: &Entry<'_>, m: &Mismatch) -> Error {
         Error::Damaged { path: self.archive.path().to_path_buf(), name: crate::quote::diag(&e.path()), range: m.range.clone() }
+    }
+}
+
+impl Reader<'_> {
+    /// Writes member `e`'s logical content to `out` (see [`Reader::write_unchecked`]); where the
+    /// index has digests and the reader checks them, only content whose digest holds (a large
+    /// member chunk by chunk), else [`Error::Damaged`].
+    pub fn write_member(&self, e: &Entry<'_>, out: &mut dyn Write) -> Result<()> {
+        let view = self.digests()?;
+        let Some(found) = self.expected(view.as_ref(), e) else { return self.write_unchecked(e, out) };
+        let mut c = Checker::new(found, out);
+        let written = self.write_unchecked(e, &mut c).and_then(|()| c.finish().map_err(|source| Error::Io { path: PathBuf::from("-"), source }));
+        match written {
+            Err(Error::Io { path, source }) => match Mismatch::of_io(&source) {
+                Some(m) => Err(self.damaged(e, &m)),
+                None => Err(Error::Io { path, source }),
+            },
+            other => other,
+        }
     }
 }
