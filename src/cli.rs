@@ -131,6 +131,11 @@ pub enum Command {
     Extract(ExtractArgs),
     /// Check that each archive's index is present, intact and up to date.
     Verify(VerifyArgs),
+    /// Read every member of each archive and compare it with the SHA-256 digests its index
+    /// records (`index --digests`; compressed archives always have them), for cron: names every
+    /// damaged member and its bytes, and exits 1 if any. An archive whose index has none is
+    /// skipped, and said so.
+    Scrub(ScrubArgs),
     /// Rewrite zstd and xz archives so that they can be read from the middle, then index them.
     ///
     /// A .tar.zst of one frame becomes the zstd seekable format, a .tar.xz of one block becomes
@@ -663,6 +668,20 @@ pub struct VerifyArgs {
     pub walk: WalkArgs,
     #[command(flatten)]
     pub batch: BatchArgs,
+    #[command(flatten)]
+    pub read: ReadArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ScrubArgs {
+    #[command(flatten)]
+    pub walk: WalkArgs,
+    #[command(flatten)]
+    pub batch: BatchArgs,
+    /// Read at most RATE bytes a second, all archives together (suffixes K, M, G), so that a
+    /// nightly scrub does not starve the machine.
+    #[arg(long, value_name = "RATE", value_parser = parse_size)]
+    pub max_rate: Option<u64>,
     #[command(flatten)]
     pub read: ReadArgs,
 }

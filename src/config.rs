@@ -127,6 +127,7 @@ fn index_dir_arg(command: &Command) -> Option<&IndexDirArg> {
         Command::Csv(a) => Some(&a.walk.index_dir),
         Command::Recover(a) => Some(&a.walk.index_dir),
         Command::Verify(a) => Some(&a.walk.index_dir),
+        Command::Scrub(a) => Some(&a.walk.index_dir),
         Command::Recompress(a) => Some(&a.walk.index_dir),
         Command::Ls(a) => Some(&a.index_dir),
         Command::Cat(a) => Some(&a.index_dir),
@@ -143,6 +144,7 @@ fn read_args(command: &Command) -> Option<&ReadArgs> {
         Command::Embed(a) => Some(&a.read),
         Command::Csv(a) => Some(&a.read),
         Command::Verify(a) => Some(&a.read),
+        Command::Scrub(a) => Some(&a.read),
         Command::Recompress(a) => Some(&a.read),
         Command::Ls(a) => Some(&a.read),
         Command::Cat(a) => Some(&a.read),
@@ -162,6 +164,7 @@ fn batch<'a>(command: &'a Command, settings: &Settings) -> Option<Batch<'a>> {
         Command::Csv(a) => ("csv", a.dry_run, &ARCHIVE_GLOBS, &a.walk, &a.batch),
         Command::Recover(a) => ("recover", false, &ARCHIVE_GLOBS, &a.walk, &a.batch),
         Command::Verify(a) => ("verify", false, &ARCHIVE_GLOBS, &a.walk, &a.batch),
+        Command::Scrub(a) => ("scrub", false, &ARCHIVE_GLOBS, &a.walk, &a.batch),
         Command::Recompress(a) => ("recompress", a.dry_run, &RECOMPRESS_GLOBS, &a.walk, &a.batch),
         _ => return None,
     };

@@ -76,6 +76,14 @@ pub enum Error {
         /// The logical bytes of the member whose digest did not hold.
         range: std::ops::Range<u64>,
     },
+    /// Members whose content differs from their digests (`scrub`): each with its bytes.
+    #[error("{}: {}", path.display(), damaged_list(members))]
+    DamagedMembers {
+        /// The archive.
+        path: PathBuf,
+        /// Each damaged member's name and the logical bytes that differ.
+        members: Vec<(String, std::ops::Range<u64>)>,
+    },
     /// No such member.
     #[error("{}: {name}: not found in archive", path.display())]
     NotFound {
@@ -583,6 +591,7 @@ impl Error {
             | Error::IndexRefused { .. }
             | Error::Mismatch { .. }
             | Error::Damaged { .. }
+            | Error::DamagedMembers { .. }
             | Error::Data { .. }
             | Error::SeekPoints { .. }
             | Error::Recovery { .. }
@@ -721,4 +730,11 @@ mod tests {
         assert_eq!(m(None), "a.tar: m: the index does not match the archive at byte 0: differs");
         assert_eq!(m(Some(3)), "a.tar: index entry 3: m: the index does not match the archive at byte 0: differs");
     }
+}
+
+/// The words of [`Error::DamagedMembers`]: how many, then each with its bytes.
+fn damaged_list(members: &[(String, std::ops::Range<u64>)]) -> String {
+    let each: Vec<String> = members.iter().map(|(name, r)| format!("{name} (bytes {}..{})", r.start, r.end)).collect();
+    let n = if members.len() == 1 { "1 damaged member".to_string() } else { format!("{} damaged members", members.len()) };
+    format!("{n} (their content differs from the index's SHA-256): {}", each.join(", "))
 }

@@ -57,6 +57,7 @@ fn dispatch(cfg: &config::Config<'_>) -> anyhow::Result<Status> {
         Command::Cat(a) => cmd::cat::run(cfg, a).map(status),
         Command::Extract(a) => cmd::extract::run(cfg, a).map(status),
         Command::Verify(_) => cmd::verify::run(cfg),
+        Command::Scrub(a) => cmd::scrub::run(cfg, a),
         Command::Recompress(a) => cmd::recompress::run(cfg, a),
         Command::Mount(a) => cmd::mount::run(cfg, a).map(status),
         Command::Report(a) => cmd::merge::run(a),

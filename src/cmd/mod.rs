@@ -22,5 +22,6 @@ pub mod reading;
 pub mod recompress;
 pub mod recover;
 pub mod report;
+pub mod scrub;
 pub mod umount;
 pub mod verify;

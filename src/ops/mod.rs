@@ -26,6 +26,7 @@ pub mod select;
 pub mod shift;
 pub mod verify;
 pub mod digests;
+pub mod scrub;
 mod verify_v2;
 
 pub mod atomic;

@@ -61,7 +61,7 @@ impl<'a> Reader<'a> {
     /// mapping's reads borrow its pages): the header chain and the first of the data in one
     /// window, then the data in pieces. Only a member after pax global headers is checked by
     /// following the archive from its start ([`Reader::checked`]), in a plain archive.
-    pub(super) fn write_unchecked(&self, e: &Entry<'_>, out: &mut dyn Write) -> Result<()> {
+    pub fn write_unchecked(&self, e: &Entry<'_>, out: &mut dyn Write) -> Result<()> {
         if let Some(bytes) = self.lent().filter(|_| e.has_globals) {
             let found = self.checked(e)?;
             write_data(bytes, self.archive.path(), &found, &self.opts, out)?;
