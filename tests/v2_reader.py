@@ -5,15 +5,19 @@ version 2.0") alone, with Python's standard library.
 Usage: v2_reader.py INDEX [ARCHIVE]
 
 Checks the head's and every chunk's CRC-32, then prints one JSON object per member: its path,
-its position in bytes and its size. With ARCHIVE, it also checks that each position holds a
-tar header whose checksum is the record's, and that looking each path up through the hash table
-finds its entry. Exits 1 on any mismatch.
+its position in bytes and its size, and where the body has member digests (head flag 4), its
+SHA-256 and its number of chunk digests. With ARCHIVE, it also checks that each position holds a
+tar header whose checksum is the record's, that looking each path up through the hash table
+finds its entry, and that each member's digests (whole and per 4 MiB chunk) are those of its
+data (sparse members, whose map is in their header chain, aside). Exits 1 on any mismatch.
 """
+import hashlib
 import json
 import sys
 import zlib
 
 BLOCK = 512
+CHUNK = 4 << 20
 
 
 def u(b, at, size):
@@ -87,8 +91,49 @@ def members(body, head):
         prev = prev[:shared] + body[at:at + rest]
         at += rest
         out.append({"path": prev, "position": u(body, r, 6) * BLOCK, "size": u(body, r + 8, 8),
-                    "sum": u(body, r + 32, 4), "tag": u(body, r + 38, 2)})
+                    "sum": u(body, r + 32, 4), "tag": u(body, r + 38, 2),
+                    "type": body[r + 36:r + 37], "flags": body[r + 37]})
     return out
+
+
+def digests(body, head, entries):
+    """The member digests part (head flag 4; offset and length at head [168, 184)): adds to
+    each entry its SHA-256 and chunk digests, and checks the part's shape."""
+    if u(head, 124, 4) & 4 == 0:
+        return False
+    at, length = u(head, 168, 8), u(head, 176, 8)
+    part = body[at:at + length]
+    if part[:4] != b"TFSD" or u(part, 4, 4) != 1 or u(part, 16, 8) != CHUNK:
+        fail("bad digests head")
+    n, c = u(part, 8, 8), u(part, 24, 8)
+    if n != len(entries) or length != 32 + 48 * n + 32 * c:
+        fail("the digests part is out of shape")
+    chunks_at = 32 + 48 * n
+    firsts = [u(part, 32 + 48 * i + 40, 8) for i in range(n)] + [c]
+    for i, e in enumerate(entries):
+        r = 32 + 48 * i
+        if u(part, r + 32, 8) != e["position"]:
+            fail("entry %d: its digests record another position" % i)
+        count = firsts[i + 1] - firsts[i]
+        if count != (-(-e["size"] // CHUNK) if e["size"] > CHUNK else 0):
+            fail("entry %d: %d chunk digests for %d bytes" % (i, count, e["size"]))
+        e["sha256"] = part[r:r + 32]
+        e["chunks"] = [part[chunks_at + 32 * k:chunks_at + 32 * (k + 1)] for k in range(firsts[i], firsts[i + 1])]
+    return True
+
+
+def check_digests(archive, entries):
+    """Each member that is not sparse: its data's SHA-256, whole and per chunk."""
+    for i, e in enumerate(entries):
+        if "sha256" not in e or e["flags"] & 2 or e["type"] not in b"0\x007":
+            continue
+        start = e["position"] + e["chain"] * BLOCK
+        data = archive[start:start + e["size"]]
+        if hashlib.sha256(data).digest() != e["sha256"]:
+            fail("entry %d (%r): its data's SHA-256 is not the index's" % (i, e["path"]))
+        for k, want in enumerate(e["chunks"]):
+            if hashlib.sha256(data[k * CHUNK:(k + 1) * CHUNK]).digest() != want:
+                fail("entry %d (%r): chunk %d's SHA-256 is not the index's" % (i, e["path"], k))
 
 
 def lookup(body, head, entries, name):
@@ -114,14 +159,19 @@ def main():
     data = open(sys.argv[1], "rb").read()
     body, head = open_index(data)
     entries = members(body, head)
+    digested = digests(body, head, entries)
     archive = open(sys.argv[2], "rb").read() if len(sys.argv) > 2 else None
     for i, e in enumerate(entries):
         if archive is not None:
             if i not in lookup(body, head, entries, e["path"]):
                 fail("entry %d (%r) is not found by its path" % (i, e["path"]))
-        print(json.dumps({"path": e["path"].hex(), "position": e["position"], "size": e["size"]}))
+        out = {"path": e["path"].hex(), "position": e["position"], "size": e["size"]}
+        if digested:
+            out["sha256"], out["chunks"] = e["sha256"].hex(), len(e["chunks"])
+        print(json.dumps(out))
     if archive is not None:
         check_positions(archive, body, head, entries)
+        check_digests(archive, entries)
 
 
 def check_positions(archive, body, head, entries):
@@ -146,6 +196,7 @@ def check_positions(archive, body, head, entries):
                 chain = u(body, at, 8)
             at += length
         main = chain - 1 if main is None else main
+        e["chain"] = chain
         block = archive[e["position"] + main * BLOCK:e["position"] + (main + 1) * BLOCK]
         if len(block) != BLOCK or header_sum(block) != e["sum"]:
             fail("entry %d (%r): no header with its checksum at byte %d" % (i, e["path"], e["position"]))
