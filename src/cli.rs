@@ -379,6 +379,10 @@ pub struct IndexArgs {
     /// member's data; compressed archives always get them. An index without them is rebuilt.
     #[arg(long)]
     pub digests: bool,
+    /// No member digests, not even for compressed archives (they cost little there: the data
+    /// is decoded anyway).
+    #[arg(long, conflicts_with = "digests")]
+    pub no_digests: bool,
     /// Say what would be done; write nothing.
     #[arg(long)]
     pub dry_run: bool,

@@ -32,7 +32,7 @@ pub fn run(cfg: &Config<'_>, a: &IndexArgs) -> Result<Status> {
         ScanArg::Sequential => ScanMode::Sequential,
         ScanArg::Parallel => ScanMode::Parallel,
     };
-    let opts = IndexOptions { scan: cfg.scan, filter, dir_syncs: Some(syncs.clone()), mode, threads: 0, span: a.span, gzidx: a.gzidx.clone(), format: a.format, digests: a.digests };
+    let opts = IndexOptions { scan: cfg.scan, filter, dir_syncs: Some(syncs.clone()), mode, threads: 0, span: a.span, gzidx: a.gzidx.clone(), format: a.format, digests: a.digests, no_digests: a.no_digests };
     if a.output.is_some() {
         one_archive(&a.walk, "--output")?;
     }

@@ -52,6 +52,16 @@ pub struct IndexOptions {
     /// Member digests for a plain archive too (a compressed one always gets them): a read of
     /// every member's data, not only of the headers.
     pub digests: bool,
+    /// No member digests, not even for a compressed archive (to time what they cost).
+    pub no_digests: bool,
+}
+
+impl IndexOptions {
+    /// The scan options digests of a compressed archive (or a stream, `always`) are collected
+    /// with, unless [`IndexOptions::no_digests`].
+    pub(crate) fn stream_digests(&self, always: bool) -> Option<ScanOptions> {
+        ((always || self.digests) && !self.no_digests).then_some(self.scan)
+    }
 }
 
 /// The version of a `.tarfs` index a writer writes.
@@ -516,7 +526,7 @@ pub fn write_stream_index<W: Write + Seek>(path: &Path, r: &mut dyn Read, chunk:
 /// [`write_stream_index`], bound to the compressed file the stream decodes by `binding`.
 fn write_stream_index_bound<W: Write + Seek>(path: &Path, r: &mut dyn Read, chunk: usize, source_len: u64, opts: &IndexOptions, binding: Binding, out: &mut W) -> Result<(IndexInfo, StreamEnd)> {
     // A compressed file's stream (bound to its digest) is decoded anyway: digests always.
-    let scan = (opts.digests || binding.source_digest.is_some()).then_some(opts.scan);
+    let scan = opts.stream_digests(binding.source_digest.is_some());
     let mut sink = EntrySink::new(path, out, opts.filter.as_ref())?.bind(binding).format(opts.format).digests(scan, true);
     let end = scan_into(r, path, opts.scan, chunk, &mut sink)?;
     let info = sink.finish(end.total_len, source_len, &end.end, None)?;
@@ -578,7 +588,7 @@ fn write_pass_sidecar(archive: &Archive, pass: impl crate::seekpoints::SeekPass,
     let mut why = None;
     let ((info, end, points), (ext_len, ext_names)) = write_index_file(dest, opts.dir_syncs.as_deref(), perm_like(path), |w| {
         let mut pass = pass;
-        let mut sink = EntrySink::new(path, w, opts.filter.as_ref())?.bind(Binding::of(archive)).format(opts.format).digests(Some(opts.scan), true);
+        let mut sink = EntrySink::new(path, w, opts.filter.as_ref())?.bind(Binding::of(archive)).format(opts.format).digests(opts.stream_digests(true), true);
         let end = scan_into(&mut pass, path, opts.scan, 1 << 20, &mut sink)?;
         let (section, points) = pass.finish().at(path)?;
         let section = section.map_err(|e| why = Some(e)).ok();
@@ -621,7 +631,7 @@ pub(crate) fn write_gzip_pass(path: &Path, pass: crate::seekpoints::GzipPass, of
     let (len, binding) = of;
     let ((info, end, index, section_len, total), (ext_len, ext_names)) = write_index_file(dest, opts.dir_syncs.as_deref(), perm_like(path), |w| {
         let mut pass = pass;
-        let mut sink = EntrySink::new(path, w, opts.filter.as_ref())?.format(opts.format).digests(Some(opts.scan), true);
+        let mut sink = EntrySink::new(path, w, opts.filter.as_ref())?.format(opts.format).digests(opts.stream_digests(true), true);
         let end = scan_into(&mut pass, path, opts.scan, 1 << 20, &mut sink)?;
         let (section, index) = pass.finish(len, binding).at(path)?;
         let info = sink.bind(bound()).finish(end.total_len, len, &end.end, Some(&section))?;

@@ -53,7 +53,7 @@ pub fn write_any_stream_sidecar_stamped(path: &Path, raw: &mut (dyn Read + Send)
         return write_stream_sidecar(path, &mut input, chunk, 0, dest, opts);
     };
     let ((info, end), ext) = write_index_file(dest, opts.dir_syncs.as_deref(), perm_like(path), |w| {
-        let mut sink = EntrySink::new(path, w, opts.filter.as_ref())?.format(opts.format).digests(Some(opts.scan), true);
+        let mut sink = EntrySink::new(path, w, opts.filter.as_ref())?.format(opts.format).digests(opts.stream_digests(true), true);
         let mut decoded = decoder(&mut input, Some(c), path)?;
         let end = crate::ops::index::scan_into(&mut decoded, path, opts.scan, chunk, &mut sink)?;
         drop(decoded);
