@@ -18,6 +18,7 @@ pub mod merge;
 pub mod mount;
 pub mod mount_kernel;
 pub mod notes;
+pub mod pinned;
 pub mod reading;
 pub mod recompress;
 pub mod recover;

@@ -58,24 +58,6 @@ pub struct Record<'a, T: serde::Serialize> {
     pub body: &'a T,
 }
 
-/// An archive's record: its outcome and, where it names an index, the SHA-256 of the index's
-/// bytes as they are now (in place: outcomes are reported once sidecars are), so that a
-/// catalogue can pin the index.
-#[derive(serde::Serialize)]
-struct ArchiveRecord<'a> {
-    #[serde(flatten)]
-    outcome: &'a batch::Outcome,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    index_sha256: Option<String>,
-}
-
-impl<'a> ArchiveRecord<'a> {
-    fn of(outcome: &'a batch::Outcome) -> ArchiveRecord<'a> {
-        let index_sha256 = outcome.index_path.as_ref().and_then(|p| std::fs::read(p).ok()).map(|b| tarfs::digest::hex(&tarfs::digest::sha256(&b)));
-        ArchiveRecord { outcome, index_sha256 }
-    }
-}
-
 /// The totals record.
 #[derive(serde::Serialize)]
 pub struct SummaryRecord<'a> {
@@ -142,7 +124,7 @@ impl Progress for Reporter<'_> {
         let said = || format!("{}: {}", o.path.display(), o.reason.as_deref().or(o.error.as_ref().map(|e| e.message.as_str())).unwrap_or_default());
         if self.json {
             self.print(&said(), |out| {
-                serde_json::to_writer(&mut *out, &Record { kind: "archive", body: &ArchiveRecord::of(o) })?;
+                serde_json::to_writer(&mut *out, &Record { kind: "archive", body: &super::pinned::ArchiveRecord::of(o) })?;
                 writeln!(out)
             });
         } else if let Some(line) = self.line.filter(|_| o.error.is_none() && (self.every_line || !matches!(o.action, batch::Action::Skipped | batch::Action::Verified))) {

@@ -404,15 +404,9 @@ impl Builder {
         h[96..100].copy_from_slice(&(CHUNK as u32).to_be_bytes());
         h[100..104].copy_from_slice(&(RECORD as u32).to_be_bytes());
         put(&mut h, 104, xxh3_64(&table));
-        let table_end = table_at.saturating_add(table.len());
-        let member_digests = self.digests.unwrap_or_default();
+        let (table_end, member_digests) = (table_at.saturating_add(table.len()), self.digests.unwrap_or_default());
         h[112] = self.flags;
-        if !member_digests.is_empty() {
-            h[112] |= HAS_DIGESTS;
-            put(&mut h, 136, table_end as u64);
-            put(&mut h, 144, member_digests.len() as u64);
-            put(&mut h, 152, xxh3_64(&member_digests));
-        }
+        place_member_digests(&mut h, table_end, &member_digests);
         put(&mut h, 120, digests_at as u64);
         put(&mut h, 128, entry_digests.len() as u64);
         let hh = xxh3_64(&h[..504]);
@@ -426,6 +420,18 @@ impl Builder {
         write(&vec![0u8; total.saturating_sub(table_end.saturating_add(member_digests.len()))])?;
         Ok(true)
     }
+}
+
+/// Records in the extension header `h` where the member digests part `d` lies (`at`, after the
+/// chunk table), its length and its xxh3-64, and sets [`HAS_DIGESTS`]; nothing for no part.
+fn place_member_digests(h: &mut [u8; BLOCK], at: usize, d: &[u8]) {
+    if d.is_empty() {
+        return;
+    }
+    h[112] |= HAS_DIGESTS;
+    h[136..144].copy_from_slice(&(at as u64).to_be_bytes());
+    h[144..152].copy_from_slice(&(d.len() as u64).to_be_bytes());
+    h[152..160].copy_from_slice(&xxh3_64(d).to_be_bytes());
 }
 
 /// Strips trailing slashes, and a leading `./`, so that `dir`, `dir/` and `./dir` name the same

@@ -59,7 +59,7 @@ impl Place {
 
 /// Writes `n` zero bytes to `h` (a sparse member's hole).
 fn zeros(h: &mut Hasher, mut n: u64) {
-    const Z: [u8; 1 << 16] = [0; 1 << 16];
+    static Z: [u8; 1 << 16] = [0; 1 << 16];
     while n > 0 {
         let k = n.min(Z.len() as u64) as usize;
         h.write_all(&Z[..k]).expect("a hasher never fails");
