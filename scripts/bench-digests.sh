@@ -29,17 +29,17 @@ export TARFS A
 OUT="$DIR/digests.md"
 
 hyperfine --style basic -r "$RUNS" --export-markdown "$DIR/plain.md" \
-    --prepare "warm $A; rm -f $A.tarfs" -n "sha256sum" "sha256sum $A" \
+    --prepare "cat $A > /dev/null; rm -f $A.tarfs" -n "sha256sum" "sha256sum $A" \
     -n "tarfs index --digests" "$TARFS index -q --digests $A" \
     -n "tarfs index (headers only)" "$TARFS index -q --force $A" 2>&1 | tail -n 20 >&2 || true
 hyperfine --style basic -r "$RUNS" --export-markdown "$DIR/gz.md" \
-    --prepare "warm $A.gz; rm -f $A.gz.tarfs" -n "tarfs index .tar.gz (with digests)" "$TARFS index -q $A.gz" \
+    --prepare "cat $A.gz > /dev/null; rm -f $A.gz.tarfs" -n "tarfs index .tar.gz (with digests)" "$TARFS index -q $A.gz" \
     -n "tarfs index --no-digests .tar.gz" "$TARFS index -q --no-digests $A.gz" 2>&1 | tail -n 20 >&2 || true
 "$TARFS" index -q --force --digests "$A"
 RATAR=""
 [ -x "$DIR/venv/bin/ratarmount" ] && RATAR="$DIR/venv/bin/ratarmount"
 hyperfine --style basic -r "$RUNS" --export-markdown "$DIR/scrub.md" \
-    --prepare "warm $A" -n "tarfs scrub" "$TARFS scrub -q $A" \
+    --prepare "cat $A > /dev/null" -n "tarfs scrub" "$TARFS scrub -q $A" \
     -n "tar -xOf | sha256sum" "tar -xOf $A | sha256sum" \
     ${RATAR:+-n "ratarmount --hashes (index)" "rm -f $A.index.sqlite; $RATAR --hashes --recreate-index --index-file $DIR/r.sqlite $A $DIR/rmnt && fusermount3 -u $DIR/rmnt"} 2>&1 | tail -n 20 >&2 || true
 cat "$DIR/plain.md" "$DIR/gz.md" "$DIR/scrub.md" | tee "$OUT"

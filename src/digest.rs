@@ -24,15 +24,29 @@ pub struct Hasher {
     in_chunk: u64,
     total: u64,
     chunks: Vec<[u8; 32]>,
+    /// Known to be at most [`CHUNK`] bytes: it gets no chunk digests, so none are computed.
+    small: bool,
 }
 
 impl Hasher {
     /// A hasher for a member of logical size `size` (only to reserve room).
     pub fn new(size: u64) -> Hasher {
-        Hasher { chunks: Vec::with_capacity(chunks_for(size) as usize), ..Hasher::default() }
+        Hasher { chunks: Vec::with_capacity(chunks_for(size) as usize), small: size <= CHUNK, ..Hasher::default() }
     }
 
     fn update(&mut self, mut data: &[u8]) {
+        if self.small && self.total + data.len() as u64 <= CHUNK {
+            self.whole.update(data);
+            self.total += data.len() as u64;
+            return;
+        }
+        if self.small {
+            // Longer than its size said: a large member from here on. Its first chunk so far is
+            // all it had: the same bytes as the whole.
+            self.small = false;
+            self.chunk = self.whole.clone();
+            self.in_chunk = self.total;
+        }
         while !data.is_empty() {
             let room = CHUNK - self.in_chunk;
             let k = usize::try_from(room).unwrap_or(usize::MAX).min(data.len());

@@ -141,28 +141,73 @@ fn unreadable(path: &Path, offset: u64) -> Error {
     Error::Data { path: path.to_path_buf(), offset, problem: crate::error::DataProblem::EndsInData }
 }
 
-/// The member whose data is passing in a stream, hashed as it passes.
-pub(crate) struct Streaming {
-    slot: usize,
-    expander: Expander,
-    hasher: Hasher,
+/// What the scanning thread sends the hashing thread.
+enum Msg {
+    /// A member starts: its slot and its expander.
+    Start(usize, Expander),
+    /// A piece of its stored data.
+    Data(Vec<u8>),
 }
 
-impl Streaming {
+/// Members of a stream hashed as their data passes, on a thread of their own, so that hashing
+/// overlaps decoding and scanning (a compressed archive's one pass costs little more with
+/// digests than without).
+pub(crate) struct StreamHasher {
+    tx: std::sync::mpsc::SyncSender<Msg>,
+    worker: std::thread::JoinHandle<Vec<(usize, MemberDigest)>>,
+}
+
+impl StreamHasher {
+    /// Starts the hashing thread.
+    pub(crate) fn new() -> StreamHasher {
+        // About 64 pieces (of at most a read, 1 MiB) in flight.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Msg>(64);
+        let worker = std::thread::spawn(move || {
+            let (mut done, mut current): (Vec<(usize, MemberDigest)>, Option<(usize, Expander, Hasher)>) = (Vec::new(), None);
+            for m in rx {
+                match m {
+                    Msg::Start(slot, x) => {
+                        done.extend(current.take().map(finish));
+                        let h = Hasher::new(x.size());
+                        current = Some((slot, x, h));
+                    }
+                    Msg::Data(d) => {
+                        if let Some((_, x, h)) = current.as_mut() {
+                            x.feed(&d, h).expect("a hasher never fails");
+                        }
+                    }
+                }
+            }
+            done.extend(current.take().map(finish));
+            done
+        });
+        StreamHasher { tx, worker }
+    }
+
     /// Starts hashing `e`'s content, for slot `slot`.
-    pub(crate) fn start(e: &Entry<'_>, slot: usize, opts: &ScanOptions, path: &Path) -> Result<Streaming> {
-        let expander = Expander::new(e, opts, path)?;
-        Ok(Streaming { slot, hasher: Hasher::new(expander.size()), expander })
+    pub(crate) fn start(&self, e: &Entry<'_>, slot: usize, opts: &ScanOptions, path: &Path) -> Result<()> {
+        let x = Expander::new(e, opts, path)?;
+        self.send(Msg::Start(slot, x), path)
     }
 
-    /// A piece of its stored data, in order.
-    pub(crate) fn feed(&mut self, data: &[u8]) {
-        self.expander.feed(data, &mut self.hasher).expect("a hasher never fails");
+    /// A piece of the passing member's stored data, in order.
+    pub(crate) fn feed(&self, data: &[u8], path: &Path) -> Result<()> {
+        self.send(Msg::Data(data.to_vec()), path)
     }
 
-    /// Its slot and digests, once all its data passed.
-    pub(crate) fn finish(mut self) -> (usize, MemberDigest) {
-        self.expander.finish(&mut self.hasher).expect("a hasher never fails");
-        (self.slot, self.hasher.finish())
+    fn send(&self, m: Msg, path: &Path) -> Result<()> {
+        self.tx.send(m).map_err(|_| Error::Bug { path: path.to_path_buf(), what: "the hashing thread ended early".into() })
     }
+
+    /// Each member's slot and digests, once the thread has hashed all.
+    pub(crate) fn finish(self, path: &Path) -> Result<Vec<(usize, MemberDigest)>> {
+        drop(self.tx);
+        self.worker.join().map_err(|_| Error::Bug { path: path.to_path_buf(), what: "the hashing thread panicked".into() })
+    }
+}
+
+/// A member's slot and digests, its data all fed.
+fn finish((slot, mut x, mut h): (usize, Expander, Hasher)) -> (usize, MemberDigest) {
+    x.finish(&mut h).expect("a hasher never fails");
+    (slot, h.finish())
 }

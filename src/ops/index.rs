@@ -14,7 +14,7 @@ use crate::archive::{Archive, ArchiveFile};
 use crate::error::{Error, IoContext, Result};
 use crate::format::compression::Compression;
 use crate::stream::{scan_stream, StreamEnd, Visit};
-use crate::ops::digests::{Collector, Place, Streaming};
+use crate::ops::digests::{Collector, Place, StreamHasher};
 use crate::scan::Entry;
 use crate::format::header::{BLOCK, BLOCK_U64};
 use crate::format::ext::{self, ExtSink};
@@ -291,7 +291,7 @@ pub(crate) struct EntrySink<'w, W: Write + Seek> {
     digests: Option<Collector>,
     streamed: bool,
     /// The member of a stream whose data is passing.
-    streaming: Option<Streaming>,
+    streaming: Option<StreamHasher>,
 }
 
 impl<'w, W: Write + Seek> EntrySink<'w, W> {
@@ -350,27 +350,29 @@ impl<'w, W: Write + Seek> EntrySink<'w, W> {
 
     /// [`EntrySink::push`] of a stream's member: whether its data is wanted (for its digests).
     pub(crate) fn push_streamed(&mut self, e: &Entry<'_>) -> Result<Visit> {
-        self.end_streaming();
         let before = self.entries;
         self.push(e)?;
         let Some(c) = self.digests.as_mut().filter(|_| self.entries > before) else { return Ok(Visit::Skip) };
         let slot = c.waiting(e.position);
-        self.streaming = Some(Streaming::start(e, slot, &c.scan, self.path)?);
+        self.streaming.get_or_insert_with(StreamHasher::new).start(e, slot, &c.scan, self.path)?;
         Ok(if e.stored_size > 0 { Visit::Data } else { Visit::Skip })
     }
 
     /// A piece of the passing member's data.
-    pub(crate) fn feed(&mut self, data: &[u8]) {
-        if let Some(s) = &mut self.streaming {
-            s.feed(data);
+    pub(crate) fn feed(&mut self, data: &[u8]) -> Result<()> {
+        match &self.streaming {
+            Some(s) => s.feed(data, self.path),
+            None => Ok(()),
         }
     }
 
-    fn end_streaming(&mut self) {
+    fn end_streaming(&mut self) -> Result<()> {
         if let (Some(s), Some(c)) = (self.streaming.take(), self.digests.as_mut()) {
-            let (slot, d) = s.finish();
-            c.fill(slot, d);
+            for (slot, d) in s.finish(self.path)? {
+                c.fill(slot, d);
+            }
         }
+        Ok(())
     }
 
     /// Computes the digests of members noted in a mapped archive, from its bytes `data`.
@@ -413,7 +415,7 @@ impl<'w, W: Write + Seek> EntrySink<'w, W> {
     /// Writes the rest of the index, ending with the seek section `seek` if given.
     pub(crate) fn finish(mut self, archive_len: u64, source_len: u64, end: &ScanEnd, seek: Option<&[u8]>) -> Result<IndexInfo> {
         self.out.write_all(&self.buf).at(self.path)?;
-        self.end_streaming();
+        self.end_streaming()?;
         let digests = self.digests.take().map(Collector::finish).transpose()?;
         let mut flags = 0;
         if self.filter.is_some() {
@@ -487,10 +489,7 @@ pub(crate) fn scan_into<W: Write + Seek>(r: &mut dyn Read, path: &Path, opts: Sc
         return scan_stream(r, path, opts, chunk, |e| sink.push(e));
     }
     let cell = std::cell::RefCell::new(sink);
-    let end = crate::stream::scan_stream_with(r, path, opts, chunk, |e| cell.borrow_mut().push_streamed(e), |d| {
-        cell.borrow_mut().feed(d);
-        Ok(())
-    })?;
+    let end = crate::stream::scan_stream_with(r, path, opts, chunk, |e| cell.borrow_mut().push_streamed(e), |d| cell.borrow_mut().feed(d))?;
     Ok(end.expect("never stopped"))
 }
 
