@@ -163,7 +163,8 @@ impl StreamHasher {
         // About 64 pieces (of at most a read, 1 MiB) in flight.
         let (tx, rx) = std::sync::mpsc::sync_channel::<Msg>(64);
         let worker = std::thread::spawn(move || {
-            let (mut done, mut current): (Vec<(usize, MemberDigest)>, Option<(usize, Expander, Hasher)>) = (Vec::new(), None);
+            let mut done: Vec<(usize, MemberDigest)> = Vec::new();
+            let mut current: Option<Passing> = None;
             for m in rx {
                 match m {
                     Msg::Start(slot, x) => {
@@ -206,8 +207,11 @@ impl StreamHasher {
     }
 }
 
+/// The member being hashed: its slot, its expander and its hasher.
+type Passing = (usize, Expander, Hasher);
+
 /// A member's slot and digests, its data all fed.
-fn finish((slot, mut x, mut h): (usize, Expander, Hasher)) -> (usize, MemberDigest) {
+fn finish((slot, mut x, mut h): Passing) -> (usize, MemberDigest) {
     x.finish(&mut h).expect("a hasher never fails");
     (slot, h.finish())
 }
