@@ -558,7 +558,7 @@ pub fn write_any_sidecar<'s>(archive: &Archive, dest: &Path, opts: &IndexOptions
 /// formats decoded as a plain stream (xz, whose blocks come from its own index, and those with
 /// no seek points). Returns the report and, when there are no seek points, why.
 pub fn write_compressed_sidecar<'s>(archive: &Archive, c: Compression, dest: &Path, opts: &IndexOptions, stream: impl FnOnce() -> Result<Box<dyn Read + Send + 's>>) -> Result<(IndexReport, Option<NoSeekPoints>)> {
-    use crate::seekpoints::{Bzip2Pass, XzPass, ZstdPass, DEFAULT_SPAN, PIECE};
+    use crate::seekpoints::{Bzip2Pass, XzPass, ZstdPass};
     let path = archive.path();
     match c {
         Compression::Gzip => match write_gzip_sidecar(path, dest, opts, Binding::of(archive)) {
@@ -570,28 +570,40 @@ pub fn write_compressed_sidecar<'s>(archive: &Archive, c: Compression, dest: &Pa
             r => Ok((r?, None)),
         },
         Compression::Bzip2 => write_pass_sidecar(archive, Bzip2Pass::new(archive.bytes(), opts.threads()).at(path)?, dest, opts),
-        Compression::Xz => write_pass_sidecar(archive, XzPass::new(archive.bytes(), stream()?), dest, opts),
+        Compression::Xz => write_pass_sidecar(archive, XzPass::new(archive, stream()?), dest, opts),
         Compression::Zstd => {
-            // A point costs 16 bytes, so frames are noted densely: a span apart, or a piece.
-            let span = if opts.span == 0 { DEFAULT_SPAN } else { opts.span };
-            write_pass_sidecar(archive, ZstdPass::new(archive.bytes(), span.min(PIECE)).at(path)?, dest, opts)
+            write_pass_sidecar(archive, ZstdPass::new(archive, Box::new(archive.bytes()), zstd_gap(opts)).at(path)?, dest, opts)
         }
         _ => Ok((stream_sidecar_bound(path, &mut *stream()?, 1 << 20, archive.len(), dest, opts, Binding::of(archive))?, Some(NoSeekPoints::NotRecorded(c)))),
     }
 }
 
+/// The least distance, in decompressed bytes, between the zstd frame starts noted as seek
+/// points: a point costs 16 bytes, so frames are noted densely (a span apart, or a piece).
+pub(crate) fn zstd_gap(opts: &IndexOptions) -> u64 {
+    use crate::seekpoints::{DEFAULT_SPAN, PIECE};
+    let span = if opts.span == 0 { DEFAULT_SPAN } else { opts.span };
+    span.min(PIECE)
+}
+
 /// Indexes `archive` into the sidecar `dest` from `pass`, which decodes it and records its
 /// seek points; returns the report and, when there are no seek points, why.
 fn write_pass_sidecar(archive: &Archive, pass: impl crate::seekpoints::SeekPass, dest: &Path, opts: &IndexOptions) -> Result<(IndexReport, Option<NoSeekPoints>)> {
+    write_pass_bound(archive, pass, dest, opts, || Ok(Binding::of(archive)))
+}
+
+/// [`write_pass_sidecar`] of any [`ArchiveFile`] (an object read once as a stream, issue #34):
+/// `bound` gives the index's binding once the pass has read it all.
+pub(crate) fn write_pass_bound(archive: &dyn ArchiveFile, pass: impl crate::seekpoints::SeekPass, dest: &Path, opts: &IndexOptions, bound: impl FnOnce() -> Result<Binding>) -> Result<(IndexReport, Option<NoSeekPoints>)> {
     let path = archive.path();
     let mut why = None;
     let ((info, end, points), (ext_len, ext_names)) = write_index_file(dest, opts.dir_syncs.as_deref(), perm_like(path), |w| {
         let mut pass = pass;
-        let mut sink = EntrySink::new(path, w, opts.filter.as_ref())?.bind(Binding::of(archive)).format(opts.format).digests(opts.stream_digests(true), true);
+        let mut sink = EntrySink::new(path, w, opts.filter.as_ref())?.format(opts.format).digests(opts.stream_digests(true), true);
         let end = scan_into(&mut pass, path, opts.scan, 1 << 20, &mut sink)?;
         let (section, points) = pass.finish().at(path)?;
         let section = section.map_err(|e| why = Some(e)).ok();
-        let info = sink.finish(end.total_len, archive.len(), &end.end, section.as_deref())?;
+        let info = sink.bind(bound()?).finish(end.total_len, archive.len(), &end.end, section.as_deref())?;
         Ok((info, end, section.map(|_| points)))
     }, |t| &t.0)?;
     let seek = points.map(|checkpoints| SeekReport { checkpoints, bytes: info.seek_len, decompressed: end.total_len });

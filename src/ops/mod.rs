@@ -22,6 +22,7 @@ pub mod read;
 pub mod recompress;
 pub mod remote;
 mod remote_gzip;
+mod remote_pass;
 pub mod select;
 pub mod shift;
 pub mod verify;

@@ -5,10 +5,12 @@
 //!   fetched around each header, member data is skipped.
 //! - A gzip-compressed one is read once, front to back, and decoded while its seek points are
 //!   recorded ([`super::remote_gzip`]): a member is then read by decoding from the checkpoint
-//!   before it. Where the pass cannot index it (what follows the last gzip member, which
-//!   rapidgzip-core refuses), and for the other compressions (whose passes read a mapped file),
-//!   it is decoded as a stream without seek points: a member is read by decoding from the
-//!   start. Either way its index is bound to its stamp (the ETag) and the digest of its bytes.
+//!   before it. An xz- or zstd-compressed one is read once too, and its blocks or frames are
+//!   its seek points ([`super::remote_pass`]). Where the gzip pass cannot index it (what
+//!   follows the last gzip member, which rapidgzip-core refuses), and for bzip2 (whose pass
+//!   finds blocks in a mapped file), it is decoded as a stream without seek points: a member is
+//!   read by decoding from the start. Either way its index is bound to its stamp (the ETag)
+//!   and the digest of its bytes.
 //! - The index goes to the local file `local` where one is named (`--output`, `--index-dir`),
 //!   else to the archive's own [`IndexStore`] (the object `KEY.tarfs`, written with a
 //!   conditional put).
@@ -84,7 +86,10 @@ fn index_into(archive: &dyn ArchiveFile, dest: &Path, opts: &IndexOptions) -> Re
             done => return done,
         }
     }
-    if archive.compression().is_some() {
+    if let Some(c) = archive.compression() {
+        if let Some((report, _why)) = super::remote_pass::write_remote_pass(archive, c, dest, opts)? {
+            return Ok(report);
+        }
         let mut raw = RawStream::new(archive, 0);
         return write_any_stream_sidecar_stamped(path, &mut raw, 1 << 20, dest, opts, Some(archive.stamp()));
     }

@@ -1,23 +1,25 @@
 //! xz seek points: the blocks of a multi-block file, found from its own index
-//! ([`crate::format::xz`]); each decodes on its own, after its stream's header.
+//! ([`crate::format::xz`]); each decodes on its own, after its stream's header. The index is
+//! at the file's end: of a file not in memory (an object), it is read by a few reads at
+//! offsets, after the pass has decoded the stream ([`XzPass`] does not need the file's bytes).
 
 use std::io::{self, Read};
 
-use super::{binding_of_bytes, Fetch, Hashing, NoSeekPoints, SeekPointsError, PIECE};
+use super::{binding_of_archive, Fetch, Hashing, NoSeekPoints, SeekPointsError, PIECE};
 use crate::format::seek;
 use crate::format::xz;
 use crate::archive::{buffered_from, ArchiveFile};
 
 /// One pass over an xz file: its decoded stream, digested; the blocks come from its index.
 pub struct XzPass<'a, R> {
-    bytes: &'a [u8],
+    file: &'a dyn ArchiveFile,
     hashing: Hashing<R>,
 }
 
 impl<'a, R: Read> XzPass<'a, R> {
-    /// The mapped xz file `bytes`, whose decoded stream `r` gives.
-    pub fn new(bytes: &'a [u8], r: R) -> XzPass<'a, R> {
-        XzPass { bytes, hashing: Hashing::new(r) }
+    /// The xz file `file`, whose decoded stream `r` gives.
+    pub fn new(file: &'a dyn ArchiveFile, r: R) -> XzPass<'a, R> {
+        XzPass { file, hashing: Hashing::new(r) }
     }
 }
 
@@ -30,7 +32,7 @@ impl<R: Read> Read for XzPass<'_, R> {
 impl<R: Read> super::SeekPass for XzPass<'_, R> {
     fn finish(self) -> io::Result<(std::result::Result<Vec<u8>, NoSeekPoints>, u64)> {
         let (digests, total) = self.hashing.finish()?;
-        Ok(match section(self.bytes, &digests, total) {
+        Ok(match section(self.file, &digests, total)? {
             Ok((s, n)) => (Ok(s), n),
             Err(why) => (Err(why), 0),
         })
@@ -40,17 +42,37 @@ impl<R: Read> super::SeekPass for XzPass<'_, R> {
 /// The seek section of a multi-block xz file whose decompressed stream had `digests` and
 /// `total` bytes, and its number of blocks; the reason there is none when the file has one
 /// block (no block to start from but the first) or its blocks cannot be read.
-fn section(bytes: &[u8], digests: &[u64], total: u64) -> std::result::Result<(Vec<u8>, u64), NoSeekPoints> {
-    let blocks = xz::blocks(bytes).map_err(NoSeekPoints::XzStructure)?;
+/// (An error reading the file is an error, not a reason.)
+fn section(file: &dyn ArchiveFile, digests: &[u64], total: u64) -> io::Result<std::result::Result<(Vec<u8>, u64), NoSeekPoints>> {
+    let blocks = match blocks_of(file) {
+        Err(xz::XzError::Read(kind)) => return Err(io::Error::new(kind, "reading the xz index")),
+        Err(e) => return Ok(Err(NoSeekPoints::XzStructure(e))),
+        Ok(b) => b,
+    };
     if blocks.len() < 2 {
-        return Err(NoSeekPoints::XzSingleBlock);
+        return Ok(Err(NoSeekPoints::XzSingleBlock));
     }
     let sum: u64 = blocks.iter().map(|b| b.decompressed_len).sum();
     if sum != total {
-        return Err(NoSeekPoints::XzLength { index: sum, stream: total });
+        return Ok(Err(NoSeekPoints::XzLength { index: sum, stream: total }));
     }
     let payload = seek::encode_words(&[blocks.len() as u64, total]);
-    Ok((seek::encode(seek::KIND_XZ, bytes.len() as u64, binding_of_bytes(bytes), total, PIECE, digests, &payload), blocks.len() as u64))
+    Ok(Ok((seek::encode(seek::KIND_XZ, file.len(), binding_of_archive(file)?, total, PIECE, digests, &payload), blocks.len() as u64)))
+}
+
+/// The blocks of the xz file `file`: from its bytes where it lends them, else from its indexes,
+/// footers and stream headers read at their offsets.
+fn blocks_of(file: &dyn ArchiveFile) -> std::result::Result<Vec<xz::Block>, xz::XzError> {
+    match file.lend() {
+        Some(bytes) => xz::blocks(bytes),
+        None => xz::blocks_with(usize::try_from(file.len()).unwrap_or(usize::MAX), &|start, end| {
+            let got = file.read_at(start as u64, end - start).map_err(|e| xz::XzError::Read(e.kind()))?;
+            if got.len() != end - start {
+                return Err(xz::XzError::Structure("cut short"));
+            }
+            Ok(got)
+        }),
+    }
 }
 
 /// Decoding from the blocks of an xz file, going on with the decoder last used when a read
@@ -75,17 +97,7 @@ impl<'a> Blocks<'a> {
     /// The blocks of the xz file `file`, if they are the ones the section `payload` (of a
     /// stream of `total` bytes) was made for.
     pub fn open(file: &'a dyn ArchiveFile, payload: &[u8], total: u64) -> std::result::Result<Blocks<'a>, SeekPointsError> {
-        let blocks = match file.lend() {
-            Some(bytes) => xz::blocks(bytes),
-            None => xz::blocks_with(usize::try_from(file.len()).unwrap_or(usize::MAX), &|start, end| {
-                let got = file.read_at(start as u64, end - start).map_err(|e| xz::XzError::Read(e.kind()))?;
-                if got.len() != end - start {
-                    return Err(xz::XzError::Structure("cut short"));
-                }
-                Ok(got)
-            }),
-        }
-        .map_err(SeekPointsError::XzStructure)?;
+        let blocks = blocks_of(file).map_err(SeekPointsError::XzStructure)?;
         let sum: u64 = blocks.iter().map(|b| b.decompressed_len).sum();
         if seek::words(payload).as_deref() != Some(&[blocks.len() as u64, sum][..]) || sum != total {
             return Err(SeekPointsError::XzBlocks);

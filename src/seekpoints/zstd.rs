@@ -3,24 +3,26 @@
 //! from the frame that holds a member. The seekable format's seek table is a skippable frame,
 //! so its frames are found like any others; a file of one frame (what `zstd` writes) has none.
 //!
-//! [`ZstdPass`] decodes the mapped file with one streaming decoder and notes where each frame
-//! ends (the decoder says so: it returns 0 exactly at a frame's end, with its input consumed up
-//! to there). Frames closer than the span to the last point noted are not noted, so a file of
+//! [`ZstdPass`] decodes the file with one streaming decoder and notes where each frame ends (the
+//! decoder says so: it returns 0 exactly at a frame's end, with its input consumed up to
+//! there). It reads the compressed bytes as a stream: the mapped bytes of a local file, or an
+//! object read once, front to back (issue #34). Frames closer than the span to the last point noted are not noted, so a file of
 //! many tiny frames does not get a huge section.
 
-use std::io::{self, Read};
+use std::io::{self, BufRead, Read};
 
 use zstd::stream::raw::{Decoder as RawDecoder, InBuffer, Operation, OutBuffer};
 
-use super::{binding_of_bytes, Fetch, PIECE};
+use super::{binding_of_archive, Fetch, PIECE};
 use crate::format::seek::{self, PieceHasher};
 use crate::archive::{buffered_from, ArchiveFile};
 
 /// One pass over a zstd file, noting frame starts.
 pub struct ZstdPass<'a> {
-    bytes: &'a [u8],
+    file: &'a dyn ArchiveFile,
+    input: Box<dyn BufRead + Send + 'a>,
     decoder: RawDecoder<'static>,
-    consumed: usize,
+    consumed: u64,
     produced: u64,
     in_frame: bool,
     frames: u64,
@@ -31,10 +33,10 @@ pub struct ZstdPass<'a> {
 }
 
 impl<'a> ZstdPass<'a> {
-    /// Decodes the mapped zstd file `bytes`, noting frame starts at least `gap` decompressed
-    /// bytes apart.
-    pub fn new(bytes: &'a [u8], gap: u64) -> io::Result<ZstdPass<'a>> {
-        Ok(ZstdPass { bytes, decoder: RawDecoder::new()?, consumed: 0, produced: 0, in_frame: false, frames: 0, gap, points: vec![(0, 0)], hasher: PieceHasher::new(PIECE) })
+    /// Decodes the zstd file `file`, whose bytes `input` gives from the start, noting frame
+    /// starts at least `gap` decompressed bytes apart.
+    pub fn new(file: &'a dyn ArchiveFile, input: Box<dyn BufRead + Send + 'a>, gap: u64) -> io::Result<ZstdPass<'a>> {
+        Ok(ZstdPass { file, input, decoder: RawDecoder::new()?, consumed: 0, produced: 0, in_frame: false, frames: 0, gap, points: vec![(0, 0)], hasher: PieceHasher::new(PIECE) })
     }
 
 }
@@ -42,7 +44,7 @@ impl<'a> ZstdPass<'a> {
 impl super::SeekPass for ZstdPass<'_> {
     fn finish(mut self) -> io::Result<(std::result::Result<Vec<u8>, super::NoSeekPoints>, u64)> {
         io::copy(&mut self, &mut io::sink())?;
-        let ZstdPass { bytes, frames, mut points, hasher, gap, .. } = self;
+        let ZstdPass { file, frames, mut points, hasher, gap, .. } = self;
         let (digests, total) = hasher.finish();
         // A frame start after the last byte of output (before a seekable file's seek table, a
         // skippable frame) is no place to start reading.
@@ -55,7 +57,7 @@ impl super::SeekPass for ZstdPass<'_> {
         }
         let mut words = vec![points.len() as u64, frames];
         words.extend(points.iter().flat_map(|&(c, d)| [c, d]));
-        let section = seek::encode(seek::KIND_ZSTD, bytes.len() as u64, binding_of_bytes(bytes), total, PIECE, &digests, &seek::encode_words(&words));
+        let section = seek::encode(seek::KIND_ZSTD, file.len(), binding_of_archive(file)?, total, PIECE, &digests, &seek::encode_words(&words));
         Ok((Ok(section), points.len() as u64))
     }
 }
@@ -67,7 +69,7 @@ impl Read for ZstdPass<'_> {
         }
         let mut idle = 0;
         loop {
-            let rest = &self.bytes[self.consumed..];
+            let rest = self.input.fill_buf()?;
             if rest.is_empty() {
                 if self.in_frame {
                     return Err(io::Error::new(io::ErrorKind::UnexpectedEof, format!("byte {} of the zstd file: it ends inside a frame", self.consumed)));
@@ -79,19 +81,20 @@ impl Read for ZstdPass<'_> {
             let at = self.consumed;
             let hint = self.decoder.run(&mut input, &mut output).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("byte {at} of the zstd file: {e}")))?;
             let (used, made) = (input.pos(), output.pos());
-            self.consumed += used;
+            self.input.consume(used);
+            self.consumed += used as u64;
             self.produced += made as u64;
             self.in_frame = hint != 0;
             if hint == 0 {
                 self.frames += 1;
                 let last = self.points.last().map_or(0, |p| p.1);
-                if self.consumed < self.bytes.len() && self.produced - last >= self.gap {
-                    self.points.push((self.consumed as u64, self.produced));
+                if self.consumed < self.file.len() && self.produced - last >= self.gap {
+                    self.points.push((self.consumed, self.produced));
                 }
             }
             if made > 0 {
                 self.hasher.update(&buf[..made]);
-                crate::watch::at(self.consumed as u64);
+                crate::watch::at(self.consumed);
                 return Ok(made);
             }
             idle = if used == 0 { idle + 1 } else { 0 };
