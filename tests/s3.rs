@@ -273,6 +273,39 @@ fn noisy_tar(n: usize) -> Vec<u8> {
     b.into_inner().unwrap()
 }
 
+/// Indexes the object `key` (`compressed`, of the plain tar `tar` of [`noisy_tar`]`(40)`) through
+/// a counting proxy, then `cat`s m0038 from it: indexing reads it about once, the `cat` fetches
+/// well under a quarter of it, and gives what `tar -xOf` gives of the local file. Returns the
+/// GETs and bytes of each.
+fn read_from_seek_points(server: &S3Server, key: &str, compressed: &[u8], tar: &[u8]) -> [(usize, u64); 2] {
+    server.put("bkt", key, compressed);
+    let url = format!("s3://bkt/{key}");
+    let proxy = Proxy::start(server.port, 0);
+    let endpoint = proxy.endpoint();
+    let cache = tempfile::tempdir().unwrap();
+    let cmd = || remote(&endpoint, Some(cache.path()));
+    let (ok, _, err) = said(&cmd().args(["-v", "index", &url]).output().unwrap());
+    assert!(ok, "{err}");
+    let index = gets(&proxy.requests());
+    eprintln!("index of {key} of {} bytes: {} GETs, {} bytes; {}", compressed.len(), index.0, index.1, err.trim());
+    assert!(index.1 < compressed.len() as u64 * 11 / 10, "read once: {} of {}", index.1, compressed.len());
+    // cat of a member near the end: from the seek point before it.
+    let want = &tar[38 * (512 + (1 << 20)) + 512..][..1 << 20];
+    let local = cache.path().join(key);
+    std::fs::write(&local, compressed).unwrap();
+    let by_tar = Command::new("tar").arg("-xOf").arg(&local).arg("m0038").output().unwrap();
+    assert!(by_tar.status.success() && by_tar.stdout == want, "tar -xOf {key} m0038");
+    let before = proxy.requests().len();
+    let cat = cmd().args(["cat", &url, "m0038"]).output().unwrap();
+    assert!(cat.status.success(), "{}", String::from_utf8_lossy(&cat.stderr));
+    assert!(cat.stdout == by_tar.stdout, "m0038's bytes, as tar -xOf gives them");
+    let seen = proxy.requests()[before..].to_vec();
+    let got = gets(&seen);
+    eprintln!("cat of m0038 of 40 from {key}: {} GETs, {} bytes of {}: {seen:?}", got.0, got.1, compressed.len());
+    assert!(got.1 < compressed.len() as u64 / 4, "{} bytes fetched of {}", got.1, compressed.len());
+    [index, got]
+}
+
 #[test]
 fn a_remote_tar_gz_is_read_from_its_seek_points() {
     let Some(server) = S3Server::start() else { return };
@@ -282,26 +315,26 @@ fn a_remote_tar_gz_is_read_from_its_seek_points() {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     std::io::Write::write_all(&mut gz, &tar).unwrap();
     let gz = gz.finish().unwrap();
-    server.put("bkt", "n.tar.gz", &gz);
-    let proxy = Proxy::start(server.port, 0);
-    let endpoint = proxy.endpoint();
-    let cache = tempfile::tempdir().unwrap();
-    let cmd = || remote(&endpoint, Some(cache.path()));
-    let (ok, _, err) = said(&cmd().args(["-v", "index", "s3://bkt/n.tar.gz"]).output().unwrap());
-    assert!(ok, "{err}");
-    let (n, bytes) = gets(&proxy.requests());
-    eprintln!("index of a .tar.gz of {} bytes: {n} GETs, {bytes} bytes; {}", gz.len(), err.trim());
-    assert!(bytes < gz.len() as u64 * 11 / 10, "read once: {bytes} of {}", gz.len());
-    // cat of a member near the end: from the checkpoint before it.
-    let want = &tar[38 * (512 + (1 << 20)) + 512..][..1 << 20];
-    let before = proxy.requests().len();
-    let cat = cmd().args(["cat", "s3://bkt/n.tar.gz", "m0038"]).output().unwrap();
-    assert!(cat.status.success(), "{}", String::from_utf8_lossy(&cat.stderr));
-    assert!(cat.stdout == want, "m0038's bytes");
-    let seen = proxy.requests()[before..].to_vec();
-    let (n, bytes) = gets(&seen);
-    eprintln!("cat of m0038 of 40: {n} GETs, {bytes} bytes of {}: {seen:?}", gz.len());
-    assert!(bytes < gz.len() as u64 / 4, "{bytes} bytes fetched of {}", gz.len());
+    read_from_seek_points(&server, "n.tar.gz", &gz, &tar);
+}
+
+/// A remote multi-frame `.tar.zst` (frames of 2 MiB of input, as `pzstd` writes them) and a
+/// multi-block `.tar.xz` (`xz -T2 --block-size=2MiB`) are indexed in one read of the object,
+/// with their frames or blocks as seek points, and a member near the end is read from the one
+/// before it.
+#[test]
+fn remote_tar_zst_and_tar_xz_are_read_from_their_frames_and_blocks() {
+    let Some(server) = S3Server::start() else { return };
+    server.bucket("bkt");
+    let tar = noisy_tar(40);
+    let zst: Vec<u8> = tar.chunks(2 << 20).flat_map(|c| zstd::encode_all(c, 3).unwrap()).collect();
+    read_from_seek_points(&server, "n.tar.zst", &zst, &tar);
+    let dir = tempfile::tempdir().unwrap();
+    let plain = dir.path().join("n.tar");
+    std::fs::write(&plain, &tar).unwrap();
+    let xz = Command::new("xz").args(["-T2", "-1", "--block-size=2MiB", "-c"]).arg(&plain).output().unwrap();
+    assert!(xz.status.success());
+    read_from_seek_points(&server, "n.tar.xz", &xz.stdout, &tar);
 }
 
 #[test]
