@@ -318,12 +318,12 @@ fn a_remote_tar_gz_is_read_from_its_seek_points() {
     read_from_seek_points(&server, "n.tar.gz", &gz, &tar);
 }
 
-/// A remote multi-frame `.tar.zst` (frames of 2 MiB of input, as `pzstd` writes them) and a
-/// multi-block `.tar.xz` (`xz -T2 --block-size=2MiB`) are indexed in one read of the object,
-/// with their frames or blocks as seek points, and a member near the end is read from the one
-/// before it.
+/// A remote multi-frame `.tar.zst` (frames of 2 MiB of input, as `pzstd` writes them), a
+/// multi-block `.tar.xz` (`xz -T2 --block-size=2MiB`) and a `.tar.bz2` (blocks of 900 kB) are
+/// indexed in one read of the object, with their frames or blocks as seek points, and a member
+/// near the end is read from the one before it.
 #[test]
-fn remote_tar_zst_and_tar_xz_are_read_from_their_frames_and_blocks() {
+fn remote_tar_zst_xz_and_bz2_are_read_from_their_frames_and_blocks() {
     let Some(server) = S3Server::start() else { return };
     server.bucket("bkt");
     let tar = noisy_tar(40);
@@ -335,6 +335,9 @@ fn remote_tar_zst_and_tar_xz_are_read_from_their_frames_and_blocks() {
     let xz = Command::new("xz").args(["-T2", "-1", "--block-size=2MiB", "-c"]).arg(&plain).output().unwrap();
     assert!(xz.status.success());
     read_from_seek_points(&server, "n.tar.xz", &xz.stdout, &tar);
+    let bz2 = Command::new("bzip2").args(["-c"]).arg(&plain).output().unwrap();
+    assert!(bz2.status.success());
+    read_from_seek_points(&server, "n.tar.bz2", &bz2.stdout, &tar);
 }
 
 #[test]

@@ -569,7 +569,7 @@ pub fn write_compressed_sidecar<'s>(archive: &Archive, c: Compression, dest: &Pa
             }
             r => Ok((r?, None)),
         },
-        Compression::Bzip2 => write_pass_sidecar(archive, Bzip2Pass::new(archive.bytes(), opts.threads()).at(path)?, dest, opts),
+        Compression::Bzip2 => write_pass_sidecar(archive, Bzip2Pass::new(archive, None, opts.threads()).at(path)?, dest, opts),
         Compression::Xz => write_pass_sidecar(archive, XzPass::new(archive, stream()?), dest, opts),
         Compression::Zstd => {
             write_pass_sidecar(archive, ZstdPass::new(archive, Box::new(archive.bytes()), zstd_gap(opts)).at(path)?, dest, opts)

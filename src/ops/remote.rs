@@ -5,11 +5,10 @@
 //!   fetched around each header, member data is skipped.
 //! - A gzip-compressed one is read once, front to back, and decoded while its seek points are
 //!   recorded ([`super::remote_gzip`]): a member is then read by decoding from the checkpoint
-//!   before it. An xz- or zstd-compressed one is read once too, and its blocks or frames are
-//!   its seek points ([`super::remote_pass`]). Where the gzip pass cannot index it (what
-//!   follows the last gzip member, which rapidgzip-core refuses), and for bzip2 (whose pass
-//!   finds blocks in a mapped file), it is decoded as a stream without seek points: a member is
-//!   read by decoding from the start. Either way its index is bound to its stamp (the ETag)
+//!   before it. An xz-, zstd- or bzip2-compressed one is read once too, and its blocks or
+//!   frames are its seek points ([`super::remote_pass`]). Where the gzip pass cannot index it
+//!   (what follows the last gzip member, which rapidgzip-core refuses), it is decoded as a
+//!   stream without seek points: a member is read by decoding from the start. Either way its index is bound to its stamp (the ETag)
 //!   and the digest of its bytes.
 //! - The index goes to the local file `local` where one is named (`--output`, `--index-dir`),
 //!   else to the archive's own [`IndexStore`] (the object `KEY.tarfs`, written with a

@@ -1,4 +1,4 @@
-//! Indexing an xz- or zstd-compressed object (issue #34) with seek points, as a local file is
+//! Indexing an xz-, zstd- or bzip2-compressed object (issue #34) with seek points, as a local file is
 //! indexed ([`crate::ops::index::write_compressed_sidecar`]), in one streaming read of the
 //! object: [`RawStream`] reads it front to back (range GETs that grow while they follow one
 //! another), the pass decodes it for the scanner and notes its seek points, and the bytes are
@@ -8,6 +8,8 @@
 //!   seekable format, whose seek table is one more, skippable, frame).
 //! - xz: the stream is decoded; [`XzPass`] then reads the blocks from the file's own index, at
 //!   its end, by a few reads at offsets (the last bytes read are still in the object's cache).
+//! - bzip2: [`Bzip2Pass`] finds the blocks to the bit in a window sliding over the stream,
+//!   decoding a few ahead of the scanner in parallel.
 //!
 //! The index is bound to the object's stamp (its ETag) and to the xxh3 of all its bytes. `cat`
 //! then decodes from the frame or block before a member ([`crate::seekpoints::Checkpointed`]).
@@ -20,7 +22,7 @@ use crate::archive::{ArchiveFile, RawStream};
 use crate::error::{IoContext, Result};
 use crate::format::compression::Compression;
 use crate::ops::index::{write_pass_bound, zstd_gap, Binding, IndexOptions, IndexReport};
-use crate::seekpoints::{NoSeekPoints, XzPass, ZstdPass};
+use crate::seekpoints::{Bzip2Pass, NoSeekPoints, XzPass, ZstdPass};
 
 /// The bytes read so far, in order: how many, and their digest.
 struct Seen {
@@ -44,7 +46,7 @@ impl Read for Tee<'_> {
     }
 }
 
-/// Indexes `archive`, compressed with `c` (xz or zstd), into the local file `dest`, with seek
+/// Indexes `archive`, compressed with `c` (xz, zstd or bzip2), into the local file `dest`, with seek
 /// points where it has them; returns the report and, when there are none, why. `None` for
 /// another compression.
 pub fn write_remote_pass(archive: &dyn ArchiveFile, c: Compression, dest: &Path, opts: &IndexOptions) -> Result<Option<(IndexReport, Option<NoSeekPoints>)>> {
@@ -57,6 +59,7 @@ pub fn write_remote_pass(archive: &dyn ArchiveFile, c: Compression, dest: &Path,
     let bound = || bound_to(archive, &seen);
     Ok(Some(match c {
         Compression::Zstd => write_pass_bound(archive, ZstdPass::new(archive, Box::new(input), zstd_gap(opts)).at(path)?, dest, opts, bound)?,
+        Compression::Bzip2 => write_pass_bound(archive, Bzip2Pass::new(archive, Some(Box::new(input)), opts.threads()).at(path)?, dest, opts, bound)?,
         Compression::Xz => {
             let decoded = crate::stream::decoder(input, Some(c), path)?;
             write_pass_bound(archive, XzPass::new(archive, decoded), dest, opts, bound)?

@@ -6,14 +6,18 @@
 //! ahead of the scanner in parallel (each one alone, checked against its CRC, and each stream
 //! against its combined CRC), and notes each block's bits and where its output starts. A marker
 //! found where none is (the magics can occur by chance inside a block) makes a block that does
-//! not decode: it is merged with the next one and decoded again.
+//! not decode: it is merged with the next one and decoded again. It looks at the compressed
+//! bytes through a [`Window`]: a mapped file's, or an object's read once as a stream (issue
+//! #34), held from the block being decoded to as far ahead as the blocks decoded together and
+//! their merges can reach.
 
 use std::collections::VecDeque;
 use std::io::{self, Read};
 
 use rayon::prelude::*;
 
-use super::{binding_of_bytes, Fetch};
+use super::window::Window;
+use super::{binding_of_archive, Fetch};
 use crate::format::bzip2::{self as shape, Marker, BLOCK_MAGIC, END_MAGIC, MARKER_BITS};
 use crate::format::seek::{self, PieceHasher};
 use crate::archive::ArchiveFile;
@@ -28,6 +32,12 @@ const MAX_MERGES: usize = 64;
 /// small member decodes the one block it is in, not every block a 1 MiB piece overlaps (a
 /// bzip2 block holds at most 900 kB; decoding one takes about 50 ms).
 pub const PIECE_BZIP2: u64 = 64 << 10;
+
+/// The bytes a window must hold from a block's start for a pass decoding `ahead` blocks
+/// together: theirs, and as far as the last one's merges reach.
+fn reach(ahead: usize) -> usize {
+    (ahead + 2).saturating_mul((MAX_BLOCK_BITS / 8) as usize)
+}
 
 /// The block whose bits are `[start, end)` of `bytes`, decoded.
 fn decode(bytes: &[u8], start: u64, end: u64) -> io::Result<Vec<u8>> {
@@ -65,9 +75,14 @@ pub struct Block {
     pub offset: u64,
 }
 
+/// Blocks decoded together, at most, in a pass over a stream (its window holds that many
+/// blocks' bits, and one more).
+const STREAMED_AHEAD: usize = 8;
+
 /// One pass over a bzip2 file, block by block.
 pub struct Bzip2Pass<'a> {
-    bytes: &'a [u8],
+    file: &'a dyn ArchiveFile,
+    win: Window<'a>,
     ahead: usize,
     /// The bit where the next marker is expected.
     at: u64,
@@ -83,26 +98,38 @@ pub struct Bzip2Pass<'a> {
 }
 
 impl<'a> Bzip2Pass<'a> {
-    /// Decodes the mapped bzip2 file `bytes`, `threads` blocks at a time (0: one per core); an
-    /// error if it does not start with a bzip2 header.
-    pub fn new(bytes: &'a [u8], threads: usize) -> io::Result<Bzip2Pass<'a>> {
-        if shape::stream_header(bytes, 0).is_none() {
+    /// Decodes the bzip2 file `file`, `threads` blocks at a time (0: one per core): its lent
+    /// bytes, else those `input` gives from its start; an error if it does not start with a
+    /// bzip2 header.
+    pub fn new(file: &'a dyn ArchiveFile, input: Option<Box<dyn Read + Send + 'a>>, threads: usize) -> io::Result<Bzip2Pass<'a>> {
+        let threads = if threads == 0 { rayon::current_num_threads() } else { threads };
+        let mut ahead = threads.max(1) * 4;
+        let mut win = match (file.lend(), input) {
+            (Some(bytes), _) => Window::lent(bytes),
+            (None, Some(input)) => {
+                ahead = ahead.min(STREAMED_AHEAD);
+                Window::streamed(input)
+            }
+            (None, None) => return Err(io::Error::other("a bzip2 file neither lent nor streamed")),
+        };
+        win.hold(0, reach(ahead))?;
+        if shape::stream_header(win.bytes(), 0).is_none() {
             return Err(io::Error::new(io::ErrorKind::InvalidData, "byte 0 of the file: not a bzip2 stream header"));
         }
-        let threads = if threads == 0 { rayon::current_num_threads() } else { threads };
-        Ok(Bzip2Pass { bytes, ahead: threads.max(1) * 4, at: 32, crc: 0, done: false, ready: VecDeque::new(), out: Vec::new(), pos: 0, blocks: Vec::new(), produced: 0, hasher: PieceHasher::new(PIECE_BZIP2) })
+        Ok(Bzip2Pass { file, win, ahead, at: 32, crc: 0, done: false, ready: VecDeque::new(), out: Vec::new(), pos: 0, blocks: Vec::new(), produced: 0, hasher: PieceHasher::new(PIECE_BZIP2) })
     }
 
 
     /// Decodes the block at `start`, which did not decode when cut at `end` (`first` said why),
     /// by extending it to later markers.
     fn merge(&self, start: u64, mut end: u64, first: io::Error) -> io::Result<(u64, Vec<u8>)> {
+        let (b, o) = (self.win.bytes(), self.win.base_bits());
         for _ in 0..MAX_MERGES {
-            let Some((next, _)) = shape::next_marker(self.bytes, end + 1) else { break };
+            let Some((next, _)) = shape::next_marker(b, end + 1 - o).map(|(n, k)| (n + o, k)) else { break };
             if next - start > MAX_BLOCK_BITS {
                 break;
             }
-            if let Ok(data) = decode(self.bytes, start, next) {
+            if let Ok(data) = decode(b, start - o, next - o) {
                 return Ok((next, data));
             }
             end = next;
@@ -117,16 +144,18 @@ impl<'a> Bzip2Pass<'a> {
                 return Ok(false);
             }
             let at = self.at;
-            match shape::bits(self.bytes, at, 48) {
+            self.win.hold(at / 8, reach(self.ahead))?;
+            let (b, o) = (self.win.bytes(), self.win.base_bits());
+            match shape::bits(b, at - o, 48) {
                 END_MAGIC => {
-                    let stored = shape::crc_after(self.bytes, at);
+                    let stored = shape::crc_after(b, at - o);
                     if stored != self.crc {
                         return Err(io::Error::new(io::ErrorKind::InvalidData, format!("byte {} of the bzip2 file: the stream's CRC {stored:08x} is not that of its blocks ({:08x})", at / 8, self.crc)));
                     }
-                    let next = usize::try_from((at + MARKER_BITS).div_ceil(8)).map_err(io::Error::other)?;
-                    if shape::stream_header(self.bytes, next).is_some() {
+                    let next = (at + MARKER_BITS).div_ceil(8);
+                    if shape::stream_header(b, usize::try_from(next - o / 8).map_err(io::Error::other)?).is_some() {
                         // Another stream follows (pbzip2, or files concatenated).
-                        self.at = (next as u64 + 4) * 8;
+                        self.at = (next + 4) * 8;
                         self.crc = 0;
                     } else {
                         // What follows the last stream is ignored, as bzip2 -d does.
@@ -141,7 +170,7 @@ impl<'a> Bzip2Pass<'a> {
             let mut cands = Vec::new();
             let mut s = at;
             while cands.len() < self.ahead {
-                let Some((e, kind)) = shape::next_marker(self.bytes, s + MARKER_BITS) else { break };
+                let Some((e, kind)) = shape::next_marker(b, s - o + MARKER_BITS).map(|(e, k)| (e + o, k)) else { break };
                 cands.push((s, e));
                 if kind == Marker::End {
                     break;
@@ -151,8 +180,7 @@ impl<'a> Bzip2Pass<'a> {
             if cands.is_empty() {
                 return Err(io::Error::new(io::ErrorKind::UnexpectedEof, format!("byte {} of the bzip2 file: it ends inside a block", at / 8)));
             }
-            let bytes = self.bytes;
-            let decoded: Vec<io::Result<Vec<u8>>> = cands.par_iter().map(|&(s, e)| decode(bytes, s, e)).collect();
+            let decoded: Vec<io::Result<Vec<u8>>> = cands.par_iter().map(|&(s, e)| decode(b, s - o, e - o)).collect();
             for (&(s, e), r) in cands.iter().zip(decoded) {
                 let (end, data, merged) = match r {
                     Ok(data) => (e, data, false),
@@ -162,7 +190,7 @@ impl<'a> Bzip2Pass<'a> {
                     }
                 };
                 self.blocks.push(Block { start: s, end, offset: self.produced });
-                self.crc = shape::combine(self.crc, shape::crc_after(self.bytes, s));
+                self.crc = shape::combine(self.crc, shape::crc_after(b, s - o));
                 self.produced += data.len() as u64;
                 self.ready.push_back(data);
                 self.at = end;
@@ -180,14 +208,14 @@ impl<'a> Bzip2Pass<'a> {
 impl super::SeekPass for Bzip2Pass<'_> {
     fn finish(mut self) -> io::Result<(std::result::Result<Vec<u8>, super::NoSeekPoints>, u64)> {
         io::copy(&mut self, &mut io::sink())?;
-        let Bzip2Pass { bytes, blocks, hasher, .. } = self;
+        let Bzip2Pass { file, blocks, hasher, .. } = self;
         let (digests, total) = hasher.finish();
         if blocks.len() < 2 {
             return Ok((Err(super::NoSeekPoints::Bzip2SingleBlock), 0));
         }
         let mut words = vec![blocks.len() as u64];
         words.extend(blocks.iter().flat_map(|b| [b.start, b.end, b.offset]));
-        let section = seek::encode(seek::KIND_BZIP2, bytes.len() as u64, binding_of_bytes(bytes), total, PIECE_BZIP2, &digests, &seek::encode_words(&words));
+        let section = seek::encode(seek::KIND_BZIP2, file.len(), binding_of_archive(file)?, total, PIECE_BZIP2, &digests, &seek::encode_words(&words));
         Ok((Ok(section), blocks.len() as u64))
     }
 }

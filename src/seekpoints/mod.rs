@@ -17,6 +17,7 @@
 //! bytes.
 
 pub mod bzip2;
+pub mod window;
 pub mod gzip;
 pub mod xz;
 pub mod zstd;
