@@ -329,6 +329,11 @@ fn remote_tar_zst_xz_and_bz2_are_read_from_their_frames_and_blocks() {
     let tar = noisy_tar(40);
     let zst: Vec<u8> = tar.chunks(2 << 20).flat_map(|c| zstd::encode_all(c, 3).unwrap()).collect();
     read_from_seek_points(&server, "n.tar.zst", &zst, &tar);
+    // One frame: indexed in the same read, without seek points, and `index -v` says why.
+    server.put("bkt", "one.tar.zst", &zstd::encode_all(&plain_tar(3, 1 << 10, 7)[..], 3).unwrap());
+    let cache = tempfile::tempdir().unwrap();
+    let (ok, _, err) = said(&remote(&server.endpoint(), Some(cache.path())).args(["-v", "index", "s3://bkt/one.tar.zst"]).output().unwrap());
+    assert!(ok && err.contains("single frame"), "{err}");
     let dir = tempfile::tempdir().unwrap();
     let plain = dir.path().join("n.tar");
     std::fs::write(&plain, &tar).unwrap();

@@ -9,7 +9,7 @@ use tarfs::ops::index::IndexOptions;
 use tarfs::ops::plan::Why;
 
 use super::index::{done, indexed};
-use super::notes::ext_note;
+use super::notes::{ext_note, no_seek_note};
 
 /// Indexes `archive` into `local`, or its own store.
 pub fn apply(archive: &dyn ArchiveFile, local: Option<&Path>, why: Why, opts: &IndexOptions) -> tarfs::Result<Done> {
@@ -18,7 +18,7 @@ pub fn apply(archive: &dyn ArchiveFile, local: Option<&Path>, why: Why, opts: &I
         let reason = "another writer's index was written first (a conditional put); it is kept".to_string();
         return Ok(done(Action::Skipped, reason, None, r.report.index_path, None));
     }
-    Ok(indexed(format!("{why}{}", ext_note(&r.report)), &r.report, r.report.index_path.clone()))
+    Ok(indexed(format!("{why}{}{}", ext_note(&r.report), no_seek_note(r.no_seek.as_ref())), &r.report, r.report.index_path.clone()))
 }
 
 /// What a dry run says: where the index would go, and why.

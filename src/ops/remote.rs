@@ -20,6 +20,7 @@ use crate::archive::{ArchiveFile, IndexStore, RawStream};
 use crate::error::{Error, IoContext, Result};
 use crate::ops::index::{judge_sidecar, write_index_file, Binding, EntrySink, Freshness, IndexOptions, IndexReport};
 use crate::ops::index_stream::write_any_stream_sidecar_stamped;
+use crate::seekpoints::NoSeekPoints;
 
 /// Where an index written for a remote archive went.
 #[derive(Debug)]
@@ -29,6 +30,8 @@ pub struct RemoteIndexed {
     /// `false` when another writer's sidecar got there first (the conditional put lost) and is
     /// kept.
     pub stored: bool,
+    /// For a compressed archive indexed without seek points, why (where the pass says).
+    pub no_seek: Option<NoSeekPoints>,
 }
 
 /// The keep-or-rebuild of the sidecar of `archive`: the local file `local` where one is named,
@@ -60,21 +63,23 @@ pub fn remote_freshness(archive: &dyn ArchiveFile, local: Option<&Path>, opts: &
 /// Indexes `archive` into `local`, or into its store where no local file is named.
 pub fn write_remote_sidecar(archive: &dyn ArchiveFile, local: Option<&Path>, opts: &IndexOptions) -> Result<RemoteIndexed> {
     if let Some(dest) = local {
-        return Ok(RemoteIndexed { report: index_into(archive, dest, opts)?, stored: true });
+        let (report, no_seek) = index_into(archive, dest, opts)?;
+        return Ok(RemoteIndexed { report, stored: true, no_seek });
     }
     let store: &dyn IndexStore = archive.index_store().ok_or_else(|| Error::Io { path: archive.path().to_path_buf(), source: std::io::Error::other("no place for its index: name one with --index-dir or --output") })?;
     let dir = tempfile::TempDir::new().at(Path::new("/tmp"))?;
     let tmp = dir.path().join("index.tarfs");
-    let mut report = index_into(archive, &tmp, opts)?;
+    let (mut report, no_seek) = index_into(archive, &tmp, opts)?;
     let bytes = std::fs::read(&tmp).at(&tmp)?;
     let name = store.name();
     let stored = store.store(bytes).at(&name)?;
     report.index_path = name;
-    Ok(RemoteIndexed { report, stored })
+    Ok(RemoteIndexed { report, stored, no_seek })
 }
 
-/// Indexes `archive` into the local file `dest`, atomically.
-fn index_into(archive: &dyn ArchiveFile, dest: &Path, opts: &IndexOptions) -> Result<IndexReport> {
+/// Indexes `archive` into the local file `dest`, atomically; for a compressed one without seek
+/// points, why where the pass says.
+fn index_into(archive: &dyn ArchiveFile, dest: &Path, opts: &IndexOptions) -> Result<(IndexReport, Option<NoSeekPoints>)> {
     let path = archive.path();
     let perm = crate::ops::atomic::Perm::Default;
     if archive.compression() == Some(crate::format::compression::Compression::Gzip) {
@@ -82,15 +87,15 @@ fn index_into(archive: &dyn ArchiveFile, dest: &Path, opts: &IndexOptions) -> Re
             // The store failed: so would the stream.
             Err(e) if crate::archive::s3::find(&e).is_some() => return Err(e),
             Err(_) => {}
-            done => return done,
+            done => return done.map(|r| (r, None)),
         }
     }
     if let Some(c) = archive.compression() {
-        if let Some((report, _why)) = super::remote_pass::write_remote_pass(archive, c, dest, opts)? {
-            return Ok(report);
+        if let Some(done) = super::remote_pass::write_remote_pass(archive, c, dest, opts)? {
+            return Ok(done);
         }
         let mut raw = RawStream::new(archive, 0);
-        return write_any_stream_sidecar_stamped(path, &mut raw, 1 << 20, dest, opts, Some(archive.stamp()));
+        return write_any_stream_sidecar_stamped(path, &mut raw, 1 << 20, dest, opts, Some(archive.stamp())).map(|r| (r, None));
     }
     let ((info, end), (ext_len, ext_names)) = write_index_file(dest, None, perm, |w| {
         let mut sink = EntrySink::new(path, w, opts.filter.as_ref())?.bind(Binding::of_unlent(archive, None)).format(opts.format);
@@ -98,5 +103,5 @@ fn index_into(archive: &dyn ArchiveFile, dest: &Path, opts: &IndexOptions) -> Re
         let info = sink.finish(end.total_len, 0, &end.end, None)?;
         Ok((info, end.end))
     }, |t| &t.0)?;
-    Ok(IndexReport { index_path: dest.to_path_buf(), members: end.members, entries: info.entries, bytes: archive.len(), end, ext_len, ext_names, seek: None })
+    Ok((IndexReport { index_path: dest.to_path_buf(), members: end.members, entries: info.entries, bytes: archive.len(), end, ext_len, ext_names, seek: None }, None))
 }
