@@ -47,17 +47,23 @@ pub enum DigestsError {
 /// Where the member digests part of the index whose data (header block first) is `data` lies
 /// in it, if it has one (checked: the chunks that hold it, or its own digest): in the extension
 /// data of a v1.0 index, in the body of a v2.0 one.
-pub fn of_index(data: &[u8]) -> Result<Option<std::ops::Range<usize>>, super::tarfs::IndexError> {
+pub fn of_index(data: &[u8]) -> Result<Option<Where>, super::tarfs::IndexError> {
     use super::header::BLOCK;
     let major = super::tarfs::version_of(data)?.0;
     let header: &[u8; BLOCK] = data.get(..BLOCK).and_then(|h| h.try_into().ok()).ok_or(super::tarfs::IndexError::NoMagic)?;
     let Some(info) = super::tarfs::decode_header_as(header, major)?.info else { return Ok(None) };
     if major == 2 {
-        let body = super::v2::body_of(data, &info).ok_or(super::v2::V2Error::Part("body"))?;
-        let parts = super::v2::Parts::open(body, header)?;
+        let stored = super::v2::body_of(data, &info).ok_or(super::v2::V2Error::Part("body"))?;
+        // A deflated body's part is in the plain body, made in memory.
+        if let Some(image) = super::v2::image(stored)? {
+            let parts = super::v2::Parts::open(&image, header)?;
+            parts.on(&image).digests().transpose()?;
+            return Ok(parts.digests_range().and_then(|r| image.get(r)).map(|b| Where::Inflated(b.to_vec())));
+        }
+        let parts = super::v2::Parts::open(stored, header)?;
         // Their chunks checked through the view; the bytes borrowed from the body.
-        parts.on(body).digests().transpose()?;
-        return Ok(parts.digests_range().and_then(|r| Some(r.start.checked_add(BLOCK)?..r.end.checked_add(BLOCK)?)));
+        parts.on(stored).digests().transpose()?;
+        return Ok(parts.digests_range().and_then(|r| Some(r.start.checked_add(BLOCK)?..r.end.checked_add(BLOCK)?)).map(Where::At));
     }
     if info.flags & super::tarfs::FLAG_EXT == 0 {
         return Ok(None);
@@ -68,7 +74,27 @@ pub fn of_index(data: &[u8]) -> Result<Option<std::ops::Range<usize>>, super::ta
     let ext = super::ext::Ext::open(ext_data, header, info.entries).map_err(DigestsError::from)?;
     ext.member_digests().transpose().map_err(DigestsError::from)?;
     let at = at.unwrap_or(0);
-    Ok(ext.member_digests_range().and_then(|r| Some(r.start.checked_add(at)?..r.end.checked_add(at)?)))
+    Ok(ext.member_digests_range().and_then(|r| Some(r.start.checked_add(at)?..r.end.checked_add(at)?)).map(Where::At))
+}
+
+/// Where an index's member digests part is: a range of its bytes, or (a deflated v2 body's)
+/// inflated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Where {
+    /// These bytes of the index.
+    At(std::ops::Range<usize>),
+    /// The part, out of a deflated body.
+    Inflated(Vec<u8>),
+}
+
+impl Where {
+    /// The part's bytes, given the index's bytes `data`.
+    pub fn bytes<'d>(&'d self, data: &'d [u8]) -> Option<&'d [u8]> {
+        match self {
+            Where::At(r) => data.get(r.clone()),
+            Where::Inflated(b) => Some(b),
+        }
+    }
 }
 
 /// The digests of one member, as computed.

@@ -122,8 +122,8 @@ fn keep_old<W: std::io::Write + std::io::Seek>(sink: &mut EntrySink<'_, W>, old:
 
 /// The member digests of the old index `data` of `n` entries, if it has them (and they open).
 fn kept_digests(data: &[u8], n: usize) -> Option<crate::format::digests::Table> {
-    let range = crate::format::digests::of_index(data).ok()??;
-    let view = crate::format::digests::View::open(data.get(range)?, n as u64).ok()?;
+    let part = crate::format::digests::of_index(data).ok()??;
+    let view = crate::format::digests::View::open(part.bytes(data)?, n as u64).ok()?;
     Some(crate::format::digests::Table::from_view(&view))
 }
 

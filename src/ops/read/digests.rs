@@ -15,12 +15,12 @@ impl<'a> Reader<'a> {
     pub fn digests(&self) -> Result<Option<View<'_>>> {
         let Some(bytes) = self.index_bytes() else { return Ok(None) };
         let at = self.digests_at.get_or_init(|| crate::format::digests::of_index(bytes));
-        let range = match at {
-            Ok(Some(r)) => r.clone(),
+        let part = match at {
+            Ok(Some(w)) => w.bytes(bytes).unwrap_or_default(),
             Ok(None) => return Ok(None),
             Err(e) => return Err(self.index_error(e.clone())),
         };
-        View::open(&bytes[range], self.form.entries() as u64).map(Some).map_err(|e| self.index_error(e.into()))
+        View::open(part, self.form.entries() as u64).map(Some).map_err(|e| self.index_error(e.into()))
     }
 
     fn index_error(&self, source: crate::format::tarfs::IndexError) -> Error {

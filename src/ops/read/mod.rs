@@ -70,7 +70,7 @@ pub struct Reader<'a> {
     /// Whether members' content is checked against the index's digests (`--no-verify`: not).
     verify: bool,
     /// Where the index's member digests part lies in its bytes, found on first use.
-    digests_at: std::sync::OnceLock<std::result::Result<Option<std::ops::Range<usize>>, crate::format::tarfs::IndexError>>,
+    digests_at: std::sync::OnceLock<std::result::Result<Option<crate::format::digests::Where>, crate::format::tarfs::IndexError>>,
 }
 
 
@@ -244,8 +244,10 @@ impl<'a> Reader<'a> {
     fn seek_digests(&self) -> Option<crate::seekpoints::Digests> {
         let data = self.index_bytes()?;
         let header: &[u8; BLOCK] = data.get(..BLOCK)?.try_into().ok()?;
-        let info = tarfs::decode_header(header).ok()?.info?;
-        let range = tarfs::seek_range(data, &info)?;
+        // The seek section follows v1's extension, or v2's body.
+        let major = tarfs::version_of(data).ok()?.0;
+        let info = tarfs::decode_header_as(header, major).ok()?.info?;
+        let range = if major == 2 { crate::format::v2::seek_range(data, &info)? } else { tarfs::seek_range(data, &info)? };
         crate::seekpoints::Digests::of(self.archive, &data[range]).ok()
     }
 
