@@ -13,6 +13,10 @@ impl<'a> Reader<'a> {
 
     /// The member digests of the index in use, if it has them. Errors name the index.
     pub fn digests(&self) -> Result<Option<View<'_>>> {
+        // A CSV index member records no digests; only a `.tarfs` index can.
+        if matches!(self.form.source(), Source::Csv(..)) {
+            return Ok(None);
+        }
         let Some(bytes) = self.index_bytes() else { return Ok(None) };
         let at = self.digests_at.get_or_init(|| crate::format::digests::of_index(bytes));
         let part = match at {
