@@ -29,9 +29,10 @@ pub struct Hasher {
 }
 
 impl Hasher {
-    /// A hasher for a member of logical size `size` (only to reserve room).
+    /// A hasher for a member of logical size `size` (only to reserve room, and no more than
+    /// 1,024 chunks' worth: the size is what a header says, which a damaged one can make 2^64).
     pub fn new(size: u64) -> Hasher {
-        Hasher { chunks: Vec::with_capacity(chunks_for(size) as usize), small: size <= CHUNK, ..Hasher::default() }
+        Hasher { chunks: Vec::with_capacity(chunks_for(size).min(1024) as usize), small: size <= CHUNK, ..Hasher::default() }
     }
 
     fn update(&mut self, mut data: &[u8]) {

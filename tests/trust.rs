@@ -224,8 +224,10 @@ fn an_embedded_index_of_an_archive_that_grew_after_an_in_place_rename_is_rebuilt
     assert!(out.contains("from the old end"), "{out}");
 }
 
-/// The sidecar of `a`, with `damage` applied to its bytes.
+/// A fresh v1 sidecar of `a` (the damage is placed by its entry blocks), with `damage` applied
+/// to its bytes.
 fn damage_sidecar(a: &Path, damage: impl FnOnce(&mut Vec<u8>)) {
+    ok(tarfs().args(["index", "--force", "--format", "v1"]).arg(a));
     let side = PathBuf::from(format!("{}.tarfs", a.display()));
     let mut bytes = fs::read(&side).unwrap();
     damage(&mut bytes);
@@ -250,7 +252,8 @@ fn damaged_index_is_never_an_answer(a: &Path, what: &str) {
 fn a_damaged_sidecar_never_answers() {
     let tmp = TempDir::new().unwrap();
     let a = gnu_archive(tmp.path(), 200, 100);
-    ok(tarfs().arg("index").arg(&a));
+    // v1: the damage below is placed by its entry blocks.
+    ok(tarfs().args(["index", "--format", "v1"]).arg(&a));
     // Bit 3 of byte 79: the entry count, 200 -> 192.
     damage_sidecar(&a, |b| b[79] ^= 8);
     damaged_index_is_never_an_answer(&a, "entry count");
