@@ -152,14 +152,13 @@ impl<'a> Member<'a> {
     /// header block is none (zeros): only a v1 index would need it, and members are taken from
     /// a v2 index only into a v2 one.
     fn of_v2(path: &Path, m: &crate::format::v2::Member<'a>, base: u64) -> Result<Self> {
-        use crate::format::v2;
         static NO_HEADER: [u8; BLOCK] = [0; BLOCK];
         let position = base.checked_add(m.position).ok_or_else(|| Error::Data { path: path.to_path_buf(), offset: m.position, problem: crate::error::DataProblem::SizePastAnyFile })?;
         let blocks = |b: u64| u32::try_from(b).map_err(|_| Error::Data { path: path.to_path_buf(), offset: position, problem: crate::error::DataProblem::SizePastAnyFile });
         let data_at = m.chain_blocks.checked_mul(BLOCK_U64).and_then(|c| position.checked_add(c));
         let end = round_up(m.stored_size).and_then(|n| data_at?.checked_add(n)).ok_or_else(|| Error::Data { path: path.to_path_buf(), offset: position, problem: crate::error::DataProblem::SizePastAnyFile })?;
         let mut flags = 0;
-        for (v2_flag, ext_flag) in [(v2::F_SPARSE, ext::SPARSE), (v2::F_XATTRS, ext::XATTRS), (v2::F_GLOBALS, ext::GLOBALS)] {
+        for (ext_flag, v2_flag) in index_v2::FLAGS {
             if m.flags & v2_flag != 0 {
                 flags |= ext_flag;
             }

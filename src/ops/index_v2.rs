@@ -11,6 +11,9 @@ use crate::format::v2::{self, Builder};
 use crate::ops::index::EntryRec;
 use crate::scan::ScanEnd;
 
+/// The extension record's member flags and the v2 record's that say the same, pair by pair.
+pub(crate) const FLAGS: [(u8, u8); 3] = [(crate::format::ext::SPARSE, v2::F_SPARSE), (crate::format::ext::XATTRS, v2::F_XATTRS), (crate::format::ext::GLOBALS, v2::F_GLOBALS)];
+
 /// Adds the member of `r` (a record made on a scanning thread) to `b`. Errors name `path`.
 ///
 /// Everything comes from the record as the scan decoded it: its extension record (sizes,
@@ -22,7 +25,7 @@ pub(crate) fn push(b: &mut Builder, r: &EntryRec<'_>, path: &Path) -> Result<()>
     let meta = r.meta.as_ref().ok_or_else(|| index_error(v2::V2Error::Entry { entry: b.len() as u64, what: "its header chain is over 2 TiB" }.into()))?;
     let h = HeaderView::new(r.header);
     let mut flags = 0;
-    for (ext_flag, v2_flag) in [(crate::format::ext::SPARSE, v2::F_SPARSE), (crate::format::ext::XATTRS, v2::F_XATTRS), (crate::format::ext::GLOBALS, v2::F_GLOBALS)] {
+    for (ext_flag, v2_flag) in FLAGS {
         if meta.flags & ext_flag != 0 {
             flags |= v2_flag;
         }
