@@ -332,8 +332,8 @@ pub enum ErofsProblem {
         /// The compression's name.
         compression: &'static str,
     },
-    /// Member data beyond what 32-bit addresses of 512-byte blocks reach.
-    #[error("the member at byte {offset} has data past 2 TiB, beyond what an image's 32-bit block addresses reach")]
+    /// Member data beyond what 48-bit addresses of 512-byte blocks reach (128 PiB).
+    #[error("the member at byte {offset} has data past 128 PiB, beyond what an image's 48-bit block addresses reach")]
     TooLarge {
         /// The member's header.
         offset: u64,
@@ -373,6 +373,10 @@ pub enum KernelRefusal {
     /// The process may not mount (neither root nor `CAP_SYS_ADMIN`, or `EPERM`).
     #[error("mounting needs root or CAP_SYS_ADMIN")]
     NotPermitted,
+    /// An archive past 2 TiB, whose image has 48-bit block addresses, refused (`EINVAL`): a
+    /// kernel before 6.15.
+    #[error("its erofs does not mount an image with 48-bit block addresses, which an archive past 2 TiB needs (Linux 6.15 and later)")]
+    No48Bit,
 }
 
 /// A request that cannot be carried out as asked.

@@ -5,7 +5,8 @@
 //! Python, duplicate names), through a scan and through a sidecar, a `git archive` tarball, and
 //! every corpus archive GNU tar extracts. Also: an image that no longer matches its archive is
 //! written again, never mounted; `tarfs erofs` writes an image that plain `mount` mounts; what
-//! the kernel cannot mount goes to FUSE, or fails with `--kernel`.
+//! the kernel cannot mount goes to FUSE, or fails with `--kernel`; an archive past 2 TiB mounts
+//! through 48-bit block addresses.
 //!
 //! Needs root and a kernel with erofs that mounts files (Linux 6.12+), as CI has; where the
 //! kernel has no erofs at all the tests say so loudly and pass.
@@ -266,4 +267,42 @@ fn names_too_long_for_a_directory_are_left_out_and_said() {
     drop(m);
     let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(!mounts.contains(&format!(" {} ", mp.display())), "still mounted: {}", mp.display());
+}
+
+/// An archive past 2 TiB (a sparse file: a member of 2 TiB and 3 MiB of holes, with 4 bytes
+/// written past 2 TiB, then a small member) mounts by the kernel through an image with 48-bit
+/// block addresses: the small member and the bytes past 2 TiB read back, the holes as zeros.
+#[test]
+fn an_archive_past_2_tib_mounts_by_the_kernel_with_48_bit_addresses() {
+    if !kernel_has_erofs() {
+        return;
+    }
+    let tmp = TempDir::new().unwrap();
+    let a = tmp.path().join("big.tar");
+    let script = r#"
+import sys, tarfile
+big = (2 << 40) + (3 << 20)
+with open(sys.argv[1], 'wb') as f:
+    ti = tarfile.TarInfo('big.bin'); ti.size = big
+    f.write(ti.tobuf(format=tarfile.GNU_FORMAT))
+    f.seek(512 + (2 << 40) + (1 << 20)); f.write(b'mark')
+    f.seek(512 + big); data = b'past 2 TiB\n'
+    ti = tarfile.TarInfo('after.txt'); ti.size = len(data)
+    f.write(ti.tobuf(format=tarfile.GNU_FORMAT)); f.write(data.ljust(512, b'\0') + bytes(1024))
+"#;
+    ok(Command::new("python3").arg("-c").arg(script).arg(&a));
+    assert!(fs::metadata(&a).unwrap().len() > 2 << 40);
+    let (m, _) = kernel_mount(&a, tmp.path());
+    assert_eq!(fs::read(m.0.join("after.txt")).unwrap(), b"past 2 TiB\n");
+    use std::os::unix::fs::FileExt;
+    let big = fs::File::open(m.0.join("big.bin")).unwrap();
+    assert_eq!(big.metadata().unwrap().len(), (2 << 40) + (3 << 20));
+    let mut buf = [1u8; 8];
+    big.read_exact_at(&mut buf, (2 << 40) + (1 << 20)).unwrap();
+    assert_eq!(&buf, b"mark\0\0\0\0");
+    big.read_exact_at(&mut buf, 1 << 40).unwrap();
+    assert_eq!(buf, [0; 8]);
+    let image = fs::read(tmp.path().join("big.tar.erofs")).unwrap();
+    let incompat = u32::from_le_bytes(image[1024 + 80..1024 + 84].try_into().unwrap());
+    assert_ne!(incompat & 0x80, 0, "the image has 48-bit addresses");
 }

@@ -7,7 +7,8 @@
 //! extended (64 bytes: 32-bit owners, 64-bit times and sizes on every kernel), regular files
 //! chunk-based with 8-byte chunk indexes that name their device (1: the tar archive), and
 //! directories and symbolic links flat, their last partial block inline after the inode where
-//! it fits. Nothing here is compressed, and there are no extended attributes.
+//! it fits. Nothing here is compressed, and there are no extended attributes. Block addresses
+//! are 32 bits up to 2 TiB of tar, and 48 bits beyond ([`wide_for`]; Linux 6.15 and later).
 //!
 //! The first 1024 bytes of an image are not EROFS's (the boot sector); tarfs keeps there what
 //! binds the image to its archive ([`Binding`]).
@@ -32,15 +33,30 @@ pub const DIRENT_SIZE: usize = 12;
 pub const DEVICE_SLOT_SIZE: usize = 128;
 /// The largest chunk, in bits (the chunk format's 5 bits of block bits, over 512-byte blocks).
 pub const MAX_CHUNKBITS: u8 = BLKSZBITS + 31;
-/// A chunk index's block address for a hole.
+/// A chunk index's block address for a hole (all ones, in 32 or 48 bits).
 pub const NULL_ADDR: u32 = u32::MAX;
+/// The last block a 32-bit chunk index reaches (the next is [`NULL_ADDR`]): 2 TiB of tar.
+pub const LAST_BLOCK_32: u64 = u32::MAX as u64 - 1;
+/// The last block a 48-bit chunk index reaches: 128 PiB of tar.
+pub const LAST_BLOCK_48: u64 = (1 << 48) - 2;
 
 /// Incompatible features: chunk-based files.
 pub const FEATURE_INCOMPAT_CHUNKED_FILE: u32 = 0x0004;
 /// Incompatible features: a device table.
 pub const FEATURE_INCOMPAT_DEVICE_TABLE: u32 = 0x0008;
+/// Incompatible features: 48-bit block addresses (Linux 6.15 and later).
+pub const FEATURE_INCOMPAT_48BIT: u32 = 0x0080;
 /// Chunk format: 8-byte chunk indexes (with a device id), not 4-byte block addresses.
 const CHUNK_FORMAT_INDEXES: u16 = 0x0020;
+/// Chunk format: the chunk indexes' block addresses are 48 bits (`startblk_hi` is theirs).
+const CHUNK_FORMAT_48BIT: u16 = 0x0040;
+
+/// Whether an image of an archive of `len` bytes needs 48-bit block addresses: where its
+/// blocks reach past [`LAST_BLOCK_32`]. Only then, so that an image of a smaller archive still
+/// mounts on kernels before 6.15.
+pub fn wide_for(len: u64) -> bool {
+    len.div_ceil(BLOCK) > LAST_BLOCK_32 + 1
+}
 
 /// How an inode's data is laid out (`i_format` bits 1..3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +103,8 @@ pub struct SuperBlock {
     pub devt_slotoff: u16,
     /// Seconds since the epoch: the build time.
     pub build_time: u64,
+    /// 48-bit block addresses ([`wide_for`]).
+    pub wide: bool,
 }
 
 impl SuperBlock {
@@ -96,14 +114,20 @@ impl SuperBlock {
         b[0..4].copy_from_slice(&MAGIC.to_le_bytes());
         // checksum (4..8) and feature_compat (8..12): none.
         b[12] = BLKSZBITS;
-        b[14..16].copy_from_slice(&self.root_nid.to_le_bytes());
+        // With 48-bit addresses, [14, 16) is the image's block count's high bits (zero: an
+        // image is far smaller than 2 TiB) and the root's nid is at [112, 120), where a zero
+        // sends the kernel back to [14, 16): both say the same for a root at nid 0.
+        match self.wide {
+            false => b[14..16].copy_from_slice(&self.root_nid.to_le_bytes()),
+            true => b[112..120].copy_from_slice(&u64::from(self.root_nid).to_le_bytes()),
+        }
         b[16..24].copy_from_slice(&self.inos.to_le_bytes());
         b[24..32].copy_from_slice(&self.build_time.to_le_bytes());
         b[36..40].copy_from_slice(&self.blocks.to_le_bytes());
         b[40..44].copy_from_slice(&self.meta_blkaddr.to_le_bytes());
         // xattr_blkaddr (44..48), uuid (48..64): none.
         b[64..69].copy_from_slice(b"tarfs");
-        let incompat = FEATURE_INCOMPAT_CHUNKED_FILE | if self.extra_devices > 0 { FEATURE_INCOMPAT_DEVICE_TABLE } else { 0 };
+        let incompat = FEATURE_INCOMPAT_CHUNKED_FILE | if self.extra_devices > 0 { FEATURE_INCOMPAT_DEVICE_TABLE } else { 0 } | if self.wide { FEATURE_INCOMPAT_48BIT } else { 0 };
         b[80..84].copy_from_slice(&incompat.to_le_bytes());
         b[86..88].copy_from_slice(&self.extra_devices.to_le_bytes());
         b[88..90].copy_from_slice(&self.devt_slotoff.to_le_bytes());
@@ -121,16 +145,23 @@ impl SuperBlock {
         if u32_at(0)? != MAGIC || b[12] != BLKSZBITS {
             return None;
         }
-        Some(SuperBlock { root_nid: u16_at(14)?, inos: u64_at(16)?, blocks: u32_at(36)?, meta_blkaddr: u32_at(40)?, extra_devices: u16_at(86)?, devt_slotoff: u16_at(88)?, build_time: u64_at(24)? })
+        let wide = u32_at(80)? & FEATURE_INCOMPAT_48BIT != 0;
+        let root_nid = match wide {
+            false => u16_at(14)?,
+            true => u16::try_from(u64_at(112)?).ok()?,
+        };
+        Some(SuperBlock { root_nid, wide, inos: u64_at(16)?, blocks: u32_at(36)?, meta_blkaddr: u32_at(40)?, extra_devices: u16_at(86)?, devt_slotoff: u16_at(88)?, build_time: u64_at(24)? })
     }
 }
 
 /// A device slot: an extra device of `blocks` blocks, in its own address space (no tag: a mount
 /// must name the device with `-o device=`, and one that does not fails rather than reading the
-/// image's own blocks for it).
-pub fn device_slot(blocks: u32) -> [u8; DEVICE_SLOT_SIZE] {
+/// image's own blocks for it). The count's high bits are read only from an image with 48-bit
+/// addresses.
+pub fn device_slot(blocks: u64) -> [u8; DEVICE_SLOT_SIZE] {
     let mut b = [0u8; DEVICE_SLOT_SIZE];
-    b[64..68].copy_from_slice(&blocks.to_le_bytes());
+    b[64..68].copy_from_slice(&(blocks as u32).to_le_bytes());
+    b[72..76].copy_from_slice(&((blocks >> 32) as u32).to_le_bytes());
     b
 }
 
@@ -178,16 +209,26 @@ impl Inode {
 }
 
 /// The `i_u` of a chunk-based inode with chunks of `1 << chunkbits` bytes, indexed by 8-byte
-/// chunk indexes. `chunkbits` is from [`BLKSZBITS`] to [`MAX_CHUNKBITS`].
-pub fn chunk_format(chunkbits: u8) -> u32 {
-    u32::from(CHUNK_FORMAT_INDEXES | u16::from(chunkbits.saturating_sub(BLKSZBITS) & 0x1f))
+/// chunk indexes, with 48-bit block addresses if `wide`. `chunkbits` is from [`BLKSZBITS`] to
+/// [`MAX_CHUNKBITS`].
+pub fn chunk_format(chunkbits: u8, wide: bool) -> u32 {
+    let wide = if wide { CHUNK_FORMAT_48BIT } else { 0 };
+    u32::from(CHUNK_FORMAT_INDEXES | wide | u16::from(chunkbits.saturating_sub(BLKSZBITS) & 0x1f))
 }
 
 /// A chunk index: the chunk is at block `block` of device `device` (0: the image), or a hole.
-pub fn chunk_index(device: u16, block: Option<u32>) -> [u8; CHUNK_INDEX_SIZE as usize] {
+/// A block past [`LAST_BLOCK_32`] has its high 16 bits in `startblk_hi` (an image with 48-bit
+/// addresses: [`wide_for`]); a hole is all ones in 48 bits if `wide`, in 32 otherwise.
+pub fn chunk_index(device: u16, block: Option<u64>, wide: bool) -> [u8; CHUNK_INDEX_SIZE as usize] {
     let mut b = [0u8; CHUNK_INDEX_SIZE as usize];
+    let addr = match (block, wide) {
+        (Some(block), _) => block,
+        (None, true) => LAST_BLOCK_48 + 1,
+        (None, false) => u64::from(NULL_ADDR),
+    };
+    b[0..2].copy_from_slice(&((addr >> 32) as u16).to_le_bytes());
     b[2..4].copy_from_slice(&device.to_le_bytes());
-    b[4..8].copy_from_slice(&block.unwrap_or(NULL_ADDR).to_le_bytes());
+    b[4..8].copy_from_slice(&(addr as u32).to_le_bytes());
     b
 }
 
@@ -302,10 +343,19 @@ mod tests {
         assert_eq!(&out[20..22], &25u16.to_le_bytes());
         let b = Binding { len: 10240, stamp: Stamp { ino: 9, mtime: (-5, 7), ctime: (1, 2) } };
         assert_eq!(Binding::decode(&b.encode()), Some(b));
-        let sb = SuperBlock { root_nid: 0, inos: 3, blocks: 9, meta_blkaddr: 3, extra_devices: 1, devt_slotoff: 9, build_time: 1 };
-        let mut img = vec![0u8; 2048];
-        img[SUPER_OFFSET..SUPER_OFFSET + 128].copy_from_slice(&sb.encode());
-        assert_eq!(SuperBlock::decode(&img), Some(sb));
+        for (root_nid, wide) in [(0, false), (7, false), (0, true), (7, true)] {
+            let sb = SuperBlock { root_nid, inos: 3, blocks: 9, meta_blkaddr: 3, extra_devices: 1, devt_slotoff: 9, build_time: 1, wide };
+            let mut img = vec![0u8; 2048];
+            img[SUPER_OFFSET..SUPER_OFFSET + 128].copy_from_slice(&sb.encode());
+            assert_eq!(SuperBlock::decode(&img), Some(sb));
+        }
+        // From 2 TiB less a block, addresses take 48 bits (the last 32-bit one means a hole);
+        // holes are all ones in either.
+        assert!(!wide_for((1 << 41) - 512) && wide_for((1 << 41) - 511));
+        assert_eq!(chunk_index(1, Some((1 << 32) + 5), true), [1, 0, 1, 0, 5, 0, 0, 0]);
+        assert_eq!(chunk_index(1, None, true), [0xff, 0xff, 1, 0, 0xff, 0xff, 0xff, 0xff]);
+        assert_eq!(chunk_index(1, None, false), [0, 0, 1, 0, 0xff, 0xff, 0xff, 0xff]);
+        assert_eq!(chunk_format(12, true), 0x20 | 0x40 | 3);
         assert_eq!(encode_dev(8, 0x1234), 0x34 | (8 << 8) | (0x1200 << 12));
     }
 }

@@ -75,6 +75,7 @@ pub fn mount(archive: &Path, mountpoint: &Path, index_dir: Option<&IndexDir>, sc
         Err(rustix::io::Errno::NODEV) => Err(refused(ErofsProblem::Kernel(KernelRefusal::NoErofs))),
         Err(rustix::io::Errno::NOTBLK) => Err(refused(ErofsProblem::Kernel(KernelRefusal::NoFileBackedMounts))),
         Err(rustix::io::Errno::PERM) => Err(refused(ErofsProblem::Kernel(KernelRefusal::NotPermitted))),
+        Err(rustix::io::Errno::INVAL) if crate::format::erofs::wide_for(want.len) => Err(refused(ErofsProblem::Kernel(KernelRefusal::No48Bit))),
         Err(e) => Err(Error::Io { path: mountpoint.to_path_buf(), source: e.into() }),
     }
 }

@@ -75,9 +75,9 @@ enum Mapping {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Chunks {
     /// `n` chunks of `1 << bits` bytes, contiguous in the archive from block `start`.
-    InPlace { bits: u8, start: u32, n: u64 },
+    InPlace { bits: u8, start: u64, n: u64 },
     /// Each chunk's block in the archive, or a hole.
-    Sparse { bits: u8, blocks: Vec<Option<u32>> },
+    Sparse { bits: u8, blocks: Vec<Option<u64>> },
 }
 
 /// An inode's contents, and where they go.
@@ -126,9 +126,10 @@ pub fn write_image(opened: &Opened, dest: &Path, uid: u32, gid: u32, now: i64) -
         let sparse = m.typeflag == b'S' || (m.size != m.stored_size && m.typeflag != b'1');
         places.push(Place { position: m.position, data_offset: m.data_offset, size: m.size, sparse });
     })?;
+    let last_block = if fmt::wide_for(archive.len()) { fmt::LAST_BLOCK_48 } else { fmt::LAST_BLOCK_32 };
     let mapping = |p: &Place| -> Result<Mapping> {
         let regions = if p.sparse { reader.layout_at(p.position)?.regions } else { vec![(0, p.size, p.data_offset)] };
-        mapping_of(p.size, regions).map_err(|problem| Error::Erofs { path: path.to_path_buf(), problem: problem.at(p.position) })
+        mapping_of(p.size, regions, last_block).map_err(|problem| Error::Erofs { path: path.to_path_buf(), problem: problem.at(p.position) })
     };
     let image = Image::build(&tree, &places, archive, mapping, now)?;
     let mut skipped = tree.skipped.clone();
@@ -140,7 +141,7 @@ pub fn write_image(opened: &Opened, dest: &Path, uid: u32, gid: u32, now: i64) -
 /// Why a member's data cannot be mapped at all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Unmappable {
-    /// Past 2 TiB.
+    /// Past the last block an image's addresses reach.
     TooFar,
     /// A sparse member of this many chunks.
     TooMany(u64),
@@ -157,8 +158,9 @@ impl Unmappable {
 }
 
 /// Where the data of a file of `size` bytes is, from its data regions `(logical offset,
-/// length, offset in the archive)`, in order.
-fn mapping_of(size: u64, regions: Vec<(u64, u64, u64)>) -> std::result::Result<Mapping, Unmappable> {
+/// length, offset in the archive)`, in order, in an image whose addresses reach block
+/// `last_block`.
+fn mapping_of(size: u64, regions: Vec<(u64, u64, u64)>, last_block: u64) -> std::result::Result<Mapping, Unmappable> {
     if size == 0 {
         return Ok(Mapping::Empty);
     }
@@ -180,7 +182,7 @@ fn mapping_of(size: u64, regions: Vec<(u64, u64, u64)>) -> std::result::Result<M
     let whole = (64 - (size - 1).leading_zeros()) as u8;
     let bits = aligned.min(fmt::MAX_CHUNKBITS).min(whole.max(fmt::BLKSZBITS));
     let n = size.div_ceil(1 << bits);
-    let block = |at: u64| u32::try_from(at / BLOCK).map_err(|_| Unmappable::TooFar);
+    let block = |at: u64| Some(at / BLOCK).filter(|&b| b <= last_block).ok_or(Unmappable::TooFar);
     if let [(0, len, at)] = merged[..] {
         if len == size {
             block(at + size.div_ceil(BLOCK) * BLOCK - BLOCK)?;
@@ -210,6 +212,7 @@ impl Image {
     /// The image of `tree`, whose files' data `places` and `chunks` locate in `archive`.
     fn build(tree: &Tree, places: &[Place], archive: &dyn ArchiveFile, mapping: impl Fn(&Place) -> Result<Mapping>, now: i64) -> Result<Image> {
         let order = breadth_first(tree);
+        let wide = fmt::wide_for(archive.len());
         let mut nids: Vec<Option<u64>> = vec![None; tree.len() + 1];
         let mut copies: Vec<Vec<u8>> = Vec::new();
         let meta_start = u64::from(META_BLKADDR) * BLOCK;
@@ -253,12 +256,12 @@ impl Image {
                 Body::Flat { .. } => copies.next().unwrap_or_default(),
                 _ => Vec::new(),
             };
-            write_slot(&mut bytes, tree, s, u32::try_from(i + 1).unwrap_or(u32::MAX), data_start, &content);
+            write_slot(&mut bytes, tree, s, u32::try_from(i + 1).unwrap_or(u32::MAX), data_start, &content, wide);
         }
-        let sb = SuperBlock { root_nid: 0, inos: order.len() as u64, blocks: u32::try_from(blocks).unwrap_or(u32::MAX), meta_blkaddr: META_BLKADDR, extra_devices: 1, devt_slotoff: DEVT_SLOTOFF, build_time: u64::try_from(now).unwrap_or(0) };
+        let sb = SuperBlock { root_nid: 0, inos: order.len() as u64, blocks: u32::try_from(blocks).unwrap_or(u32::MAX), meta_blkaddr: META_BLKADDR, extra_devices: 1, devt_slotoff: DEVT_SLOTOFF, build_time: u64::try_from(now).unwrap_or(0), wide };
         bytes[fmt::SUPER_OFFSET..fmt::SUPER_OFFSET + 128].copy_from_slice(&sb.encode());
         let slot_at = usize::from(DEVT_SLOTOFF) * fmt::DEVICE_SLOT_SIZE;
-        let archive_blocks = u32::try_from(archive.len().div_ceil(BLOCK)).unwrap_or(u32::MAX);
+        let archive_blocks = archive.len().div_ceil(BLOCK);
         bytes[slot_at..slot_at + fmt::DEVICE_SLOT_SIZE].copy_from_slice(&fmt::device_slot(archive_blocks));
         let binding = Binding { len: archive.len(), stamp: archive.stamp() };
         bytes[..64].copy_from_slice(&binding.encode());
@@ -377,7 +380,7 @@ fn file_type(tree: &Tree, ino: u32) -> FileType {
 
 /// Writes inode `s` (numbered `number`) at its place in `bytes`, with its chunk indexes, or
 /// its `content`'s whole blocks in the data area from `data_start` and its tail inline.
-fn write_slot(bytes: &mut [u8], tree: &Tree, s: &Slot, number: u32, data_start: u64, content: &[u8]) {
+fn write_slot(bytes: &mut [u8], tree: &Tree, s: &Slot, number: u32, data_start: u64, content: &[u8], wide: bool) {
     let inode = tree.inode(s.ino).expect("slots are of inodes");
     let (kind_bits, size) = match inode.attr.kind {
         Kind::Dir => (0o040000, content.len() as u64),
@@ -389,7 +392,7 @@ fn write_slot(bytes: &mut [u8], tree: &Tree, s: &Slot, number: u32, data_start: 
     };
     let (layout, u) = match (&s.body, inode.data) {
         (Body::Flat { blk, inline, .. }, _) => (if *inline { DataLayout::FlatInline } else { DataLayout::FlatPlain }, u32::try_from(data_start + blk).unwrap_or(u32::MAX)),
-        (Body::Chunked(Chunks::InPlace { bits, .. } | Chunks::Sparse { bits, .. }), _) => (DataLayout::ChunkBased, fmt::chunk_format(*bits)),
+        (Body::Chunked(Chunks::InPlace { bits, .. } | Chunks::Sparse { bits, .. }), _) => (DataLayout::ChunkBased, fmt::chunk_format(*bits, wide)),
         (Body::None, Data::Device(major, minor)) => (DataLayout::FlatPlain, fmt::encode_dev(major, minor)),
         (Body::None, _) => (DataLayout::FlatPlain, 0),
     };
@@ -409,15 +412,15 @@ fn write_slot(bytes: &mut [u8], tree: &Tree, s: &Slot, number: u32, data_start: 
         }
         Body::Chunked(Chunks::InPlace { bits, start, n }) => {
             for c in 0..*n {
-                let block = u32::try_from(u64::from(*start) + (c << bits) / BLOCK).ok();
+                let block = start + (c << bits) / BLOCK;
                 let at = after + c as usize * fmt::CHUNK_INDEX_SIZE as usize;
-                bytes[at..at + fmt::CHUNK_INDEX_SIZE as usize].copy_from_slice(&fmt::chunk_index(1, block));
+                bytes[at..at + fmt::CHUNK_INDEX_SIZE as usize].copy_from_slice(&fmt::chunk_index(1, Some(block), wide));
             }
         }
         Body::Chunked(Chunks::Sparse { blocks, .. }) => {
             for (c, block) in blocks.iter().enumerate() {
                 let at = after + c * fmt::CHUNK_INDEX_SIZE as usize;
-                bytes[at..at + fmt::CHUNK_INDEX_SIZE as usize].copy_from_slice(&fmt::chunk_index(1, *block));
+                bytes[at..at + fmt::CHUNK_INDEX_SIZE as usize].copy_from_slice(&fmt::chunk_index(1, *block, wide));
             }
         }
         Body::None => {}
@@ -443,21 +446,25 @@ fn expanded(archive: &dyn ArchiveFile, place: &Place, regions: &[(u64, u64, u64)
 mod tests {
     use super::*;
 
+    const L32: u64 = fmt::LAST_BLOCK_32;
+
     #[test]
     fn data_maps_to_chunks_of_the_archive_holes_and_copies() {
         // A plain member: one chunk of the next power of two, from its data's block.
-        assert_eq!(mapping_of(1000, vec![(0, 1000, 1536)]), Ok(Mapping::Chunks(Chunks::InPlace { bits: 10, start: 3, n: 1 })));
-        assert_eq!(mapping_of(0, vec![]), Ok(Mapping::Empty));
+        assert_eq!(mapping_of(1000, vec![(0, 1000, 1536)], L32), Ok(Mapping::Chunks(Chunks::InPlace { bits: 10, start: 3, n: 1 })));
+        assert_eq!(mapping_of(0, vec![], L32), Ok(Mapping::Empty));
         // Sparse: 4 KiB of data, a hole, 4 KiB and a short tail: 4 KiB chunks, the hole none.
-        let m = mapping_of(16384 + 100, vec![(0, 4096, 512), (12288, 4196, 4608)]).unwrap();
+        let m = mapping_of(16384 + 100, vec![(0, 4096, 512), (12288, 4196, 4608)], L32).unwrap();
         let want = vec![Some(1), None, None, Some(9), Some(17)];
         assert_eq!(m, Mapping::Chunks(Chunks::Sparse { bits: 12, blocks: want }));
         // Regions that follow each other in the file and the archive are one.
-        assert_eq!(mapping_of(8192, vec![(0, 4096, 512), (4096, 4096, 4608)]), Ok(Mapping::Chunks(Chunks::InPlace { bits: 13, start: 1, n: 1 })));
+        assert_eq!(mapping_of(8192, vec![(0, 4096, 512), (4096, 4096, 4608)], L32), Ok(Mapping::Chunks(Chunks::InPlace { bits: 13, start: 1, n: 1 })));
         // A region not on a block of the archive: copied.
-        assert!(matches!(mapping_of(8192, vec![(0, 100, 512), (4096, 100, 612)]), Ok(Mapping::Copy(_))));
-        // Beyond 2 TiB: an error.
-        assert_eq!(mapping_of(512, vec![(0, 512, 1 << 41)]), Err(Unmappable::TooFar));
-        assert!(matches!(mapping_of(1 << 40, vec![(0, 512, 512), ((1 << 40) - 512, 512, 1024)]), Err(Unmappable::TooMany(_))));
+        assert!(matches!(mapping_of(8192, vec![(0, 100, 512), (4096, 100, 612)], L32), Ok(Mapping::Copy(_))));
+        // Beyond 2 TiB: 48-bit addresses, and an error beyond what they reach.
+        assert_eq!(mapping_of(512, vec![(0, 512, 1 << 41)], L32), Err(Unmappable::TooFar));
+        assert_eq!(mapping_of(512, vec![(0, 512, 1 << 41)], fmt::LAST_BLOCK_48), Ok(Mapping::Chunks(Chunks::InPlace { bits: 9, start: 1 << 32, n: 1 })));
+        assert_eq!(mapping_of(512, vec![(0, 512, 1 << 57)], fmt::LAST_BLOCK_48), Err(Unmappable::TooFar));
+        assert!(matches!(mapping_of(1 << 40, vec![(0, 512, 512), ((1 << 40) - 512, 512, 1024)], L32), Err(Unmappable::TooMany(_))));
     }
 }
