@@ -268,7 +268,9 @@ fn index_dir_help(help: &'static str) -> impl FnMut(clap::Arg) -> clap::Arg {
 #[command(mut_args(index_dir_help("Read and write sidecars under DIR (as `tarfs index --index-dir`)")))]
 pub struct MountArgs {
     /// The archive, or a directory: each archive under it appears as a directory named by its
-    /// path, loaded the first time someone looks inside.
+    /// path; a plain tar is mounted there by the kernel where it can be, and the others are
+    /// loaded the first time someone looks inside. Unmount it with `tarfs umount`, which
+    /// unmounts the archives' kernel mounts first (or `umount -R`).
     pub source: PathBuf,
     /// An existing directory to mount on.
     pub mountpoint: PathBuf,

@@ -306,3 +306,39 @@ with open(sys.argv[1], 'wb') as f:
     let incompat = u32::from_le_bytes(image[1024 + 80..1024 + 84].try_into().unwrap());
     assert_ne!(incompat & 0x80, 0, "the image has 48-bit addresses");
 }
+
+/// A directory of archives: FUSE shows the tree, and each plain archive (one in a
+/// subdirectory too) is covered by a kernel mount that shows what `tar -xf` extracts; the
+/// compressed one stays with FUSE. `tarfs umount` unmounts them all.
+#[test]
+fn a_directory_mounts_its_plain_archives_by_the_kernel_and_the_rest_through_fuse() {
+    if !kernel_has_erofs() {
+        return;
+    }
+    let tmp = TempDir::new().unwrap();
+    make_tree(tmp.path());
+    let archives = writer_matrix(tmp.path());
+    let dir = tmp.path().join("archives");
+    fs::create_dir_all(dir.join("sub")).unwrap();
+    fs::copy(&archives[0], dir.join("a.tar")).unwrap();
+    fs::copy(&archives[4], dir.join("sub/b.tar")).unwrap();
+    ok(Command::new("sh").arg("-c").arg(format!("gzip -c {} > {}", archives[0].display(), dir.join("c.tar.gz").display())));
+    let mp = tempfile::Builder::new().prefix("mnt").tempdir_in(tmp.path()).unwrap().keep();
+    let out = ok(tarfs().arg("mount").arg("-v").arg(&dir).arg(&mp));
+    let m = Mounted(mp.clone());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("2 of 3 archives mounted by the kernel"), "{said}");
+    let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let fstype = |at: &Path| mounts.lines().find(|l| l.split(' ').nth(4) == Some(&at.display().to_string())).and_then(|l| l.split(" - ").nth(1)).and_then(|t| t.split(' ').next()).map(str::to_string);
+    assert_eq!(fstype(&mp.join("a.tar")).as_deref(), Some("erofs"));
+    assert_eq!(fstype(&mp.join("sub/b.tar")).as_deref(), Some("erofs"));
+    assert_eq!(fstype(&mp.join("c.tar.gz")), None);
+    for (archive, under) in [(&archives[0], "a.tar"), (&archives[4], "sub/b.tar"), (&archives[0], "c.tar.gz")] {
+        let theirs = extracted(archive, tmp.path());
+        let diffs = compare(under, "mount", &snapshot(&mp.join(under)), &snapshot(theirs.path()));
+        assert!(diffs.is_empty(), "{}", diffs.join("\n"));
+    }
+    drop(m);
+    let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(&format!(" {}", mp.display())), "left mounted:\n{mounts}");
+}

@@ -7,6 +7,7 @@ pub mod batch;
 pub mod cat;
 pub mod create;
 pub mod csv;
+pub mod daemon;
 pub mod embed;
 pub mod erofs;
 pub mod extract;

@@ -2,13 +2,13 @@
 //! a daemon (its own process group, stdin closed) and returns once it says the mount is ready,
 //! or with its failure.
 
-use std::io::{self, BufRead, Write};
 use std::path::PathBuf;
 
 use anyhow::Result;
 use tarfs::batch::{Action, Silent};
 use tarfs::discover::{Discover, ARCHIVE_GLOBS};
 use tarfs::mount::fs::{Loaded, TarFs};
+use tarfs::mount::submounts::Archives;
 use tarfs::mount::MountOptions;
 use tarfs::ops::index::IndexOptions;
 use tarfs::ops::plan::{carry_out, PlanOptions, When};
@@ -18,8 +18,6 @@ use crate::cli::MountArgs;
 use crate::config::Config;
 use crate::warn;
 
-/// Set in the daemon's environment.
-const CHILD: &str = "TARFS_MOUNT_DAEMON";
 
 pub fn run(cfg: &Config<'_>, a: &MountArgs) -> Result<bool> {
     match std::fs::metadata(&a.mountpoint) {
@@ -28,7 +26,7 @@ pub fn run(cfg: &Config<'_>, a: &MountArgs) -> Result<bool> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => anyhow::bail!("{}: cannot mount there: it does not exist", a.mountpoint.display()),
         Err(e) => anyhow::bail!("{}: cannot mount there: {e}", a.mountpoint.display()),
     }
-    let daemon = std::env::var_os(CHILD).is_some();
+    let daemon = super::daemon::is_daemon();
     if a.write_index && !a.source.is_dir() && !daemon {
         write_index(cfg, a)?;
     }
@@ -36,60 +34,38 @@ pub fn run(cfg: &Config<'_>, a: &MountArgs) -> Result<bool> {
         return Ok(true);
     }
     if !a.foreground && !daemon {
-        return start_daemon();
+        return super::daemon::start();
     }
     let opts = MountOptions { index_dir: cfg.index_dir.clone(), scan: cfg.scan, uid: a.uid, gid: a.gid, allow_other: a.allow_other, verbose: cfg.verbose, threads: 0, readdirplus: a.readdirplus, verify: cfg.verify };
-    let fs = if a.source.is_dir() { tree(cfg, a, &opts)? } else { single(cfg, a, &opts)? };
+    let (fs, archives) = if a.source.is_dir() { tree(cfg, a, &opts)? } else { (single(cfg, a, &opts)?, Vec::new()) };
+    // A directory's plain archives, mounted by the kernel over their FUSE directories once the
+    // FUSE mount serves (not in the foreground: a FUSE-only flag).
+    let kernel = super::mount_kernel::for_tree(cfg, a, daemon, archives);
     let verbose = cfg.verbose;
     let (source, mp, log) = (a.source.clone(), a.mountpoint.clone(), a.log.clone());
     tarfs::mount::mount(fs, &a.source, &a.mountpoint, &opts, move || {
         if verbose {
             warn(format!("mounted {} at {} through FUSE", source.display(), mp.display()));
         }
-        if daemon {
-            detach(log.as_ref());
+        let ready = move || {
+            if daemon {
+                super::daemon::detach(log.as_ref());
+            }
+        };
+        match kernel {
+            Some(k) => drop(std::thread::spawn(move || {
+                k.run();
+                ready();
+            })),
+            None => ready(),
         }
     })?;
     Ok(true)
 }
 
-/// Starts this command again as the daemon and waits for its "ready" (true), or its end.
-fn start_daemon() -> Result<bool> {
-    use std::os::unix::process::CommandExt;
-    let mut child = std::process::Command::new(std::env::current_exe()?)
-        .args(std::env::args_os().skip(1))
-        .env(CHILD, "1")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .process_group(0)
-        .spawn()?;
-    let mut line = String::new();
-    let mut out = io::BufReader::new(child.stdout.take().expect("piped"));
-    out.read_line(&mut line)?;
-    if line.trim() == "ready" {
-        return Ok(true);
-    }
-    Ok(child.wait()?.success())
-}
-
-/// Detaches the daemon from the caller's output, which it may be waiting on (`$(tarfs mount
-/// ...)`, cron): later messages go to the log, or nowhere. Then the parent is told, and returns.
-fn detach(log: Option<&PathBuf>) {
-    let log = log.and_then(|l| std::fs::OpenOptions::new().create(true).append(true).open(l).ok());
-    let null = std::fs::OpenOptions::new().write(true).open("/dev/null");
-    if let Some(f) = log.as_ref().or(null.as_ref().ok()) {
-        let _ = rustix::stdio::dup2_stderr(f);
-    }
-    let mut out = io::stdout();
-    let _ = writeln!(out, "ready");
-    let _ = out.flush();
-    if let Ok(n) = &null {
-        let _ = rustix::stdio::dup2_stdout(n);
-    }
-}
-
-/// A directory of archives: each loaded when first looked into.
-fn tree(cfg: &Config<'_>, a: &MountArgs, opts: &MountOptions) -> Result<TarFs> {
+/// A directory of archives: each loaded when first looked into; and the archives (each path,
+/// and its path under the directory).
+fn tree(cfg: &Config<'_>, a: &MountArgs, opts: &MountOptions) -> Result<(TarFs, Archives)> {
     let globs: Vec<&str> = if a.glob.is_empty() { ARCHIVE_GLOBS.to_vec() } else { a.glob.iter().map(String::as_str).collect() };
     let (found, errors) = Discover::with_globs(&globs)?.find(std::slice::from_ref(&a.source));
     for e in &errors {
@@ -108,7 +84,7 @@ fn tree(cfg: &Config<'_>, a: &MountArgs, opts: &MountOptions) -> Result<TarFs> {
         warn(format!("{}: {} archives; each is loaded when first looked into", a.source.display(), archives.len()));
     }
     let mtime = std::fs::metadata(&a.source).map(|m| std::os::unix::fs::MetadataExt::mtime(&m)).unwrap_or(0);
-    Ok(TarFs::tree(archives, opts.clone(), mtime))
+    Ok((TarFs::tree(archives.clone(), opts.clone(), mtime), archives))
 }
 
 /// `--write-index`: what a scan finds, written as a sidecar where the archive has no index at

@@ -9,9 +9,12 @@
 //!   byte source, so that a compressed archive is read through its seek points.
 //! - [`mount`] mounts and serves until the file system is unmounted (`fusermount3 -u`, or a
 //!   SIGTERM or SIGINT, which unmount it).
+//! - [`kernel`] mounts a plain tar by the kernel instead, and [`submounts`] each plain archive
+//!   of a directory mounted through FUSE.
 
 pub mod fs;
 pub mod kernel;
+pub mod submounts;
 pub mod tree;
 pub mod verify;
 
@@ -67,6 +70,10 @@ pub fn mount(fs: fs::TarFs, name: &Path, mountpoint: &Path, opts: &MountOptions,
     // SIGINT and SIGTERM unmount, which ends the session below.
     let mp = mountpoint.to_path_buf();
     let _ = ctrlc::set_handler(move || {
+        // A directory's plain archives, mounted by the kernel on it, first.
+        if let Err(e) = submounts::unmount_below(&mp) {
+            eprintln!("tarfs: {e}");
+        }
         if let Err(e) = unmounter.unmount() {
             eprintln!("tarfs: {}: cannot unmount: {e}", mp.display());
         }
