@@ -48,10 +48,10 @@
 
 use std::io::{self, Read, Seek, SeekFrom, Write};
 
+pub use crate::index_first::IndexFirstBuilder;
+
 use crate::format::csv::{self, Row};
 use crate::format::header::{round_up, UstarFields, BLOCK, BLOCK_U64};
-use crate::format::tarfs::{self, IndexInfo};
-use crate::format::ext::ExtSink;
 use crate::format::pax::push_record;
 
 /// Header fields of one member beyond its name and data.
@@ -101,9 +101,9 @@ pub struct Builder<W: Write> {
     offset: u64,
     placed: Vec<Placed>,
     indexes: u32,
-    last_header: [u8; BLOCK],
+    pub(crate) last_header: [u8; BLOCK],
     /// Which fields of the last member went into a pax header.
-    last_over: Option<crate::format::header::Overflow>,
+    pub(crate) last_over: Option<crate::format::header::Overflow>,
 }
 
 impl<W: Write> Builder<W> {
@@ -244,12 +244,12 @@ pub struct Spool {
 }
 
 impl Spool {
-    fn new(threshold: usize) -> Spool {
+    pub(crate) fn new(threshold: usize) -> Spool {
         Spool { memory: Vec::new(), file: None, threshold }
     }
 
     /// Copies the spooled bytes to `out`.
-    fn copy_to(&mut self, out: &mut dyn Write) -> io::Result<()> {
+    pub(crate) fn copy_to(&mut self, out: &mut dyn Write) -> io::Result<()> {
         match &mut self.file {
             None => out.write_all(&self.memory),
             Some(f) => {
@@ -276,130 +276,6 @@ impl Write for Spool {
 
     fn flush(&mut self) -> io::Result<()> {
         self.file.as_mut().map_or(Ok(()), Write::flush)
-    }
-}
-
-/// Builds a `.tarfs` archive: the index as the first member, then every member in the order
-/// added. Members are spooled (in memory up to a threshold, then to a temporary file) until
-/// [`IndexFirstBuilder::finish`] knows the index. GNU tar, bsdtar and Python read the result as
-/// an ordinary archive whose first member is `.tarfs`.
-///
-/// ```
-/// use tarfs::builder::IndexFirstBuilder;
-///
-/// let mut b = IndexFirstBuilder::new();
-/// b.add("a.txt", b"alpha").unwrap();
-/// b.add("b.txt", b"beta").unwrap();
-/// let mut tar = Vec::new();
-/// b.finish(&mut tar).unwrap();
-/// assert_eq!(&tar[..6], b".tarfs");
-/// ```
-pub struct IndexFirstBuilder {
-    body: Builder<Spool>,
-    entries: Vec<u8>,
-    ext: ExtSink,
-}
-
-impl Default for IndexFirstBuilder {
-    fn default() -> Self {
-        IndexFirstBuilder::new()
-    }
-}
-
-impl IndexFirstBuilder {
-    /// A builder that keeps up to 64 MiB of members in memory before spooling to a temporary file.
-    pub fn new() -> Self {
-        IndexFirstBuilder::with_threshold(64 << 20)
-    }
-
-    /// A builder with another spooling threshold, in bytes.
-    pub fn with_threshold(threshold: usize) -> Self {
-        IndexFirstBuilder { body: Builder::new(Spool::new(threshold)), entries: Vec::new(), ext: ExtSink::default() }
-    }
-
-    /// Adds a regular file.
-    pub fn add(&mut self, name: impl AsRef<[u8]>, data: &[u8]) -> io::Result<()> {
-        self.add_with(name, data, &MemberOptions::default())
-    }
-
-    /// Adds a member with header options.
-    pub fn add_with(&mut self, name: impl AsRef<[u8]>, data: &[u8], opts: &MemberOptions) -> io::Result<()> {
-        let mut reader = data;
-        self.add_stream(name, data.len() as u64, &mut reader, opts)
-    }
-
-    /// Adds a member whose data is streamed from `data`.
-    pub fn add_stream(&mut self, name: impl AsRef<[u8]>, size: u64, data: &mut dyn Read, opts: &MemberOptions) -> io::Result<()> {
-        self.body.add_stream(name, size, data, opts)?;
-        self.index_last(opts)
-    }
-
-    /// Adds a file that may be changing, as [`Builder::add_file`] does: `size` bytes, the rest
-    /// zeros if `data` ends early. Returns the bytes read from `data`.
-    pub fn add_file(&mut self, name: impl AsRef<[u8]>, size: u64, data: &mut dyn Read, opts: &MemberOptions) -> io::Result<u64> {
-        let read = self.body.add_file(name, size, data, opts)?;
-        self.index_last(opts)?;
-        Ok(read)
-    }
-
-    /// Records the member just written (with the header options `opts`) in the index.
-    fn index_last(&mut self, opts: &MemberOptions) -> io::Result<()> {
-        let p = self.body.placed.last().expect("a member was just written").clone();
-        let chain = (p.data_offset - p.position) / BLOCK_U64;
-        let simple = chain == 1;
-        let entry = tarfs::encode_entry(&self.body.last_header, p.position / BLOCK_U64, chain, simple)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        // What the scanner would find of the member (the pax header holds what overflowed).
-        let over = self.body.last_over.unwrap_or_default();
-        let blocks = |n: u64| u32::try_from(n / BLOCK_U64).ok();
-        let meta = blocks(p.data_offset - p.position).map(|chain_blocks| crate::format::ext::Meta {
-            size: p.size,
-            stored_size: p.size,
-            mtime: opts.mtime,
-            mtime_nsec: 0,
-            uid: opts.uid,
-            gid: opts.gid,
-            main_blocks: chain_blocks.saturating_sub(1),
-            chain_blocks,
-            flags: 0,
-            path: over.path.then_some(p.name.as_slice()),
-            link: over.link.then_some(opts.link.as_slice()),
-            uname: over.uname.then_some(opts.uname.as_bytes()),
-            gname: over.gname.then_some(opts.gname.as_bytes()),
-        });
-        self.ext.push(&entry, meta.as_ref());
-        self.entries.extend_from_slice(&entry);
-        Ok(())
-    }
-
-    /// Writes the archive to `out`: the `.tarfs` member, then the members, then the end marker.
-    pub fn finish(self, out: &mut dyn Write) -> io::Result<()> {
-        let end_offset = self.body.offset();
-        let entries = self.entries;
-        let mut spool = self.body.finish()?;
-        let mut info = IndexInfo {
-            entries: (entries.len() / BLOCK) as u64,
-            archive_len: end_offset + 2 * BLOCK_U64,
-            end_offset,
-            flags: 0,
-            filter: None,
-            generation: 0,
-            source_len: 0,
-            ext_len: 0,
-            seek_len: 0,
-            ..IndexInfo::default()
-        };
-        self.ext.plan(&mut info);
-        let index_header = tarfs::encode_header(&info);
-        let ext = self.ext.finish(&index_header);
-        let index_len = (BLOCK + entries.len() + ext.len()) as u64;
-        let header = UstarFields { path: tarfs::MEMBER_NAME.as_bytes(), mode: 0o644, size: index_len, typeflag: b'0', ..Default::default() }.encode();
-        out.write_all(&header)?;
-        out.write_all(&index_header)?;
-        out.write_all(&entries)?;
-        out.write_all(&ext)?;
-        spool.copy_to(out)?;
-        out.flush()
     }
 }
 

@@ -569,6 +569,13 @@ pub struct CreateArgs {
     /// Files and directories to archive.
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
+    /// The index version to write: v2 (the default; compact, docs/FORMAT.md) or v1 (readable
+    /// by a reader of v1.0 alone).
+    #[arg(long, value_enum, default_value_t, value_name = "VERSION")]
+    pub format: tarfs::ops::index::IndexFormat,
+    /// No member digests (they cost only the hashing: every file is read anyway).
+    #[arg(long)]
+    pub no_digests: bool,
 }
 
 /// Member operands and patterns, as `tar -t` and `tar -x` take them.

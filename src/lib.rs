@@ -22,6 +22,7 @@ pub mod digest;
 pub mod discover;
 pub mod error;
 pub mod format;
+pub mod index_first;
 pub mod members;
 pub mod mount;
 pub mod ops;

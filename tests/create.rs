@@ -50,6 +50,22 @@ fn create_is_index_first_and_reads_everywhere() {
     assert!(diff.status.success(), "{}", String::from_utf8_lossy(&diff.stdout));
     assert_eq!(fs::metadata(x.join("tree/a/f1")).unwrap().permissions().mode() & 0o7777, 0o751);
     assert_eq!(fs::read_link(x.join("tree/a/sym")).unwrap().to_str(), Some("f2"));
+
+    // Its index is v2.0 with member digests: `sha256sum -c` takes `ls --digest` of it for
+    // what tar extracted, and `--no-digests` or `--format v1` give what they say.
+    assert_eq!(&fs::read(&out).unwrap()[512 + 11..512 + 15], b"v2.0");
+    let sums = tmp.path().join("SUMS");
+    fs::write(&sums, ok(tarfs().args(["ls", "--digest"]).arg(&out)).stdout).unwrap();
+    assert_eq!(fs::read_to_string(&sums).unwrap().lines().count(), 6, "every regular file has its digest (the hard link is a link member)");
+    ok(Command::new("sha256sum").arg("-c").arg("--quiet").arg(&sums).current_dir(&x));
+    for (flag, version, digests) in [("--no-digests", "v2.0", false), ("--format=v1", "v1.0", true)] {
+        let other = tmp.path().join(format!("other{flag}.tar"));
+        ok(tarfs().arg("create").arg(flag).arg("-f").arg(&other).arg("-C").arg(tmp.path().join("src")).arg("tree"));
+        assert_eq!(&fs::read(&other).unwrap()[512 + 11..512 + 15], version.as_bytes(), "{flag}");
+        let listed = tarfs().args(["ls", "--digest"]).arg(&other).output().unwrap();
+        assert_eq!(listed.status.success(), digests, "{flag}: {}", String::from_utf8_lossy(&listed.stderr));
+        ok(tarfs().arg("verify").arg(&other));
+    }
 }
 
 #[test]
@@ -113,6 +129,8 @@ fn create_warns_and_fails_when_a_file_changes_as_it_is_read() {
             _ => assert!(a.iter().all(|&b| b == 9), "{what}: not the bytes read"),
         }
         assert_eq!(ok(Command::new("tar").arg("-xOf").arg(&out).arg("tree/b")).stdout, fs::read(t.join("b")).unwrap());
+        // Its digests are those of what was stored (the zeros too), not of the file.
+        ok(tarfs().arg("scrub").arg(&out));
     }
 }
 

@@ -230,7 +230,7 @@ fn a_plain_v1_reader_reads_every_index_tarfs_writes() {
     ok(tarfs().args(["embed", "--format", "v1"]).arg(&tar));
     assert_eq!(v1_entries("embedded", &tar), tarfs_positions(&tar));
     let built = d.path().join("built.tar");
-    let mut b = tarfs::builder::IndexFirstBuilder::new();
+    let mut b = tarfs::builder::IndexFirstBuilder::new().format(tarfs::ops::index::IndexFormat::V1);
     for i in 0..30 {
         b.add(format!("long/{}/{i}", "z".repeat(120 + i)), &vec![i as u8; i * 100]).unwrap();
     }

@@ -78,10 +78,25 @@ impl Names {
     }
 }
 
+/// How `create` indexes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CreateOptions {
+    /// The index version.
+    pub format: crate::ops::index::IndexFormat,
+    /// Member digests (computed as the files are read).
+    pub digests: bool,
+}
+
+impl Default for CreateOptions {
+    fn default() -> Self {
+        CreateOptions { format: crate::ops::index::IndexFormat::default(), digests: true }
+    }
+}
+
 /// Creates `out` from `paths`, taken relative to `base`. `out` of `-` is standard output.
-pub fn create(out: &Path, base: &Path, paths: &[PathBuf]) -> Result<CreateReport> {
+pub fn create(out: &Path, base: &Path, paths: &[PathBuf], opts: CreateOptions) -> Result<CreateReport> {
     use std::os::unix::fs::FileTypeExt;
-    let mut b = IndexFirstBuilder::new();
+    let mut b = IndexFirstBuilder::new().format(opts.format).digests(opts.digests);
     let mut names = Names::default();
     let mut skipped = Vec::new();
     let mut changed = Vec::new();
