@@ -22,6 +22,9 @@ use std::os::unix::ffi::OsStrExt;
 
 use xxhash_rust::xxh3::xxh3_64;
 
+mod layers;
+pub use layers::Layer;
+
 /// What an inode is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -164,6 +167,8 @@ pub struct TreeBuilder {
     lookup: HashMap<(u32, u64), u32, BuildHasherDefault<KeyHasher>>,
     /// Attributes of directories that no member names.
     implied: Attr,
+    /// Where the archive being added goes, and what it may replace (see [`layers`]).
+    layer: layers::Layer,
 }
 
 /// The tree: inodes (numbered from 1; 1 is the root) and the name arena.
@@ -184,7 +189,7 @@ impl TreeBuilder {
         let implied = Attr { kind: Kind::Dir, mode: 0o755, uid, gid, mtime: now, size: 0 };
         let root = Inode { attr: implied, nlink: 2, data: Data::Dir(0) };
         let tree = Tree { inodes: vec![root], dirs: vec![Dir { start: 0, len: 0, parent: ROOT }], entries: Vec::new(), names: Vec::new(), skipped: Vec::new() };
-        TreeBuilder { tree, children: vec![Vec::new()], lookup: HashMap::default(), implied }
+        TreeBuilder { tree, children: vec![Vec::new()], lookup: HashMap::default(), implied, layer: layers::Layer::default() }
     }
 
     fn push_name(&mut self, name: &[u8]) -> (u32, u32) {
@@ -264,12 +269,12 @@ impl TreeBuilder {
     /// The directory `components` name, made where missing; `None` if a component is not a
     /// directory.
     fn dir_of(&mut self, components: &[&[u8]]) -> Option<u32> {
-        let mut at = ROOT;
+        let mut at = self.layer.base;
         for c in components {
             at = match self.find(at, c).map(|f| f.1) {
                 Some(ino) if self.tree.inode(ino)?.attr.kind == Kind::Dir => ino,
-                Some(_) => return None,
-                None => {
+                Some(ino) if !self.layer.replaces(ino) => return None,
+                _ => {
                     let ino = self.new_inode(self.implied, Data::None, at);
                     self.link(at, c, ino);
                     ino
@@ -279,9 +284,10 @@ impl TreeBuilder {
         Some(at)
     }
 
-    /// The inode `components` name now, following no symbolic link.
+    /// The inode `components` name now (from the current archive's directory), following no
+    /// symbolic link.
     fn resolve(&self, components: &[&[u8]]) -> Option<u32> {
-        let mut at = ROOT;
+        let mut at = self.layer.base;
         for c in components {
             if self.tree.inode(at)?.attr.kind != Kind::Dir {
                 return None;
@@ -319,8 +325,9 @@ impl TreeBuilder {
             size: if kind == Kind::File { m.size } else if kind == Kind::Symlink { m.link.len() as u64 } else { 0 },
         };
         let Some((last, parents)) = parts.split_last() else {
-            // `./` or `/`: the root's own attributes.
-            if kind == Kind::Dir {
+            // `./` or `/`: the root's own attributes (a grafted archive's directory keeps its
+            // member's).
+            if kind == Kind::Dir && self.layer.base == ROOT {
                 self.tree.inode_mut(ROOT).attr = attr;
             }
             return;
@@ -341,13 +348,14 @@ impl TreeBuilder {
             }
             return;
         }
-        if existing_kind == Some(Kind::Dir) {
+        if existing_kind == Some(Kind::Dir) && !existing.is_some_and(|i| self.layer.replaces(i)) {
             self.tree.skipped.push((m.path.to_vec(), "a directory of its name is in the way"));
             return;
         }
         if m.typeflag == b'1' {
             let target = components(m.link).and_then(|t| self.resolve(&t));
-            match target.filter(|&t| self.tree.inode(t).is_some_and(|i| i.attr.kind != Kind::Dir)) {
+            // Only to an inode of this archive's (in a union, never one an earlier archive made).
+            match target.filter(|&t| self.layer.owns(t) && self.tree.inode(t).is_some_and(|i| i.attr.kind != Kind::Dir)) {
                 Some(t) if Some(t) == existing => {}
                 Some(t) => self.link(dir, last, t),
                 None => self.tree.skipped.push((m.path.to_vec(), "its hard link target is not there")),
@@ -367,14 +375,27 @@ impl TreeBuilder {
     /// Adds every member `index` lists, in archive order, and finishes the tree: member `i`
     /// (numbered from 0, as [`Data::Member`] names it) is handed to `each` as it is added.
     pub fn add_all(mut self, index: &dyn crate::members::MemberIndex, each: &mut dyn FnMut(&crate::members::Member)) -> crate::Result<Tree> {
-        let mut n = 0u32;
+        self.add_index(0, index, each)?;
+        Ok(self.finish())
+    }
+
+    /// Adds every member `index` lists, in archive order, numbered from `first` (the archives
+    /// of a union, and those grafted into it, number their members one after the other):
+    /// member `first + i` is handed to `each` as it is added. The count added.
+    pub fn add_index(&mut self, first: u32, index: &dyn crate::members::MemberIndex, each: &mut dyn FnMut(&crate::members::Member)) -> crate::Result<u32> {
+        let mut n = first;
         index.for_each(&mut |_, m| {
             each(m);
             self.add(n, &MemberInfo { path: &m.path, typeflag: m.typeflag, link: &m.link, mode: m.mode, uid: m.uid, gid: m.gid, mtime: m.mtime, size: m.size, device: m.device });
             n = n.saturating_add(1);
             Ok(())
         })?;
-        Ok(self.finish())
+        Ok(n - first)
+    }
+
+    /// The members left out so far, and why.
+    pub fn skipped(&self) -> &[(Vec<u8>, &'static str)] {
+        &self.tree.skipped
     }
 
     /// The finished tree: each directory's entries sorted by name.
