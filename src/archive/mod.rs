@@ -10,11 +10,13 @@ use std::path::{Path, PathBuf};
 mod file;
 mod index_dir;
 pub mod s3;
+mod slice;
 mod unmapped;
 
 pub use file::{buffered_from, digest_of, embedded_of, open_any, open_any_remembered, with_member_at, ArchiveFile, IndexStore, RawStream, Reopened};
 pub(crate) use file::read_full;
 pub use index_dir::{sidecar_candidates, sidecar_path, IndexDir};
+pub use slice::{HoldsArchive, Slice};
 pub use unmapped::Unmapped;
 
 use memmap2::{Advice, Mmap};

@@ -35,3 +35,9 @@ impl std::fmt::Debug for OwnedReader {
         f.debug_struct("OwnedReader").field("archive", &self.borrow_owner().path()).finish()
     }
 }
+
+impl crate::archive::HoldsArchive for OwnedReader {
+    fn archive(&self) -> &dyn ArchiveFile {
+        &**self.borrow_owner()
+    }
+}
