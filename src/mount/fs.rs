@@ -12,98 +12,26 @@
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
-use std::fs::File;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use fuser::{Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, KernelConfig, OpenFlags, ReplyAttr, ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEntry, ReplyOpen, ReplyStatfs, Request};
 
+use super::loaded::Part;
 use super::tree::{Data, Kind, MemberInfo, Tree, TreeBuilder, ROOT};
 use super::MountOptions;
-use crate::format::tarfs::Stamp;
-use crate::ops::owned::OwnedReader;
 use crate::mount::verify::{Bad, CheckError, Expected};
 use crate::ops::read::Layout;
 
 /// How long the kernel may keep attributes and entries: the archive is read-only.
 const TTL: Duration = Duration::from_secs(3600);
 
-/// One archive, loaded: its reader, its tree, and where each file's member is.
-pub struct Loaded {
-    reader: std::sync::Arc<OwnedReader>,
-    tree: Tree,
-    /// The header position of each member the tree's files read, and its
-    /// [`crate::ops::read::fingerprint`] as listed.
-    positions: Vec<(u64, u64, bool)>,
-    /// The archive file, and its stamp when loaded; `None` for an object (`s3://`), whose
-    /// reads carry its pinned ETag and fail once it is replaced.
-    file: Option<(File, (u64, u64, Stamp))>,
-    changed: AtomicBool,
-    /// What reading it said (the index it used, or that it scanned).
-    pub note: String,
-}
-
-/// What says the archive file is unchanged: device and length, and its [`Stamp`] (inode, mtime
-/// and ctime: a rewrite of the same length whose mtime `touch -r` restored has a new ctime).
-fn stamp_of(m: &std::fs::Metadata) -> (u64, u64, Stamp) {
-    (m.dev(), m.len(), Stamp::of(m))
-}
-
-/// The archive file at `path`, opened, and its stamp.
-fn local_file(path: &std::path::Path) -> crate::Result<(File, (u64, u64, Stamp))> {
-    let io = |source| crate::Error::Io { path: path.to_path_buf(), source };
-    let file = File::open(path).map_err(io)?;
-    let stamp = stamp_of(&file.metadata().map_err(io)?);
-    Ok((file, stamp))
-}
-
-impl Loaded {
-    /// Loads the archive at `path` through the best index it has (or a scan).
-    pub fn open(path: &std::path::Path, opts: &MountOptions) -> crate::Result<Loaded> {
-        let archive = crate::archive::open_any(path)?;
-        let file = if crate::archive::s3::is_url(path) { None } else { Some(local_file(path)?) };
-        let opened = crate::members::open_best(archive, opts.index_dir.as_ref(), opts.scan)?;
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
-        let b = TreeBuilder::new(rustix::process::getuid().as_raw(), rustix::process::getgid().as_raw(), now);
-        let mut positions = Vec::new();
-        let tree = b.add_all(&*opened.index, &mut |m| positions.push((m.position, m.fingerprint, m.has_globals)))?;
-        positions.shrink_to_fit();
-        for (name, why) in &tree.skipped {
-            eprintln!("tarfs: {}: {}: not shown: {why}", path.display(), crate::quote::diag(name));
-        }
-        let note = match opened.index.source() {
-            crate::ops::read::Source::Scan => "no index: scanned the archive".to_string(),
-            s => format!("through its {s}"),
-        };
-        Ok(Loaded { reader: opened.reader, tree, positions, file, changed: AtomicBool::new(false), note })
-    }
-
-    /// The tree.
-    pub fn tree(&self) -> &Tree {
-        &self.tree
-    }
-
-    /// The index it was loaded through ([`crate::ops::read::Source::Scan`]: none, scanned).
-    pub fn source(&self) -> crate::ops::read::Source {
-        self.reader.reader().source()
-    }
-
-    /// Whether the archive is still the file it was; logs the first change.
-    fn unchanged(&self) -> bool {
-        // The open file, not the name: an archive renamed over is another file, and this one,
-        // which the mapping reads, is still as it was.
-        let same = self.file.as_ref().is_none_or(|(file, stamp)| file.metadata().is_ok_and(|m| stamp_of(&m) == *stamp));
-        if !same && !self.changed.swap(true, Ordering::Relaxed) {
-            eprintln!("tarfs: {}: the archive changed while mounted: reads now fail (EIO); mount it again", self.reader.reader().archive().path().display());
-        }
-        same
-    }
-}
+pub use super::loaded::Loaded;
 
 /// A slot: the archive of a one-archive mount, the directory of a tree, or one of its archives.
 enum Slot {
@@ -117,7 +45,7 @@ enum Slot {
 }
 
 /// Open files: each handle's archive, and where its member's contents are.
-type OpenFiles = Mutex<HashMap<u64, (Arc<Loaded>, Arc<Layout>, Option<Arc<Expected>>)>>;
+type OpenFiles = Mutex<HashMap<u64, (Arc<Part>, Arc<Layout>, Option<Arc<Expected>>)>>;
 
 /// The mounted file system.
 pub struct TarFs {
@@ -201,7 +129,7 @@ impl TarFs {
                 let r = loaded.get_or_init(|| match Loaded::open(path, &self.opts) {
                     Ok(l) => {
                         if self.opts.verbose {
-                            eprintln!("tarfs: {}: loaded {}", path.display(), l.note);
+                            eprintln!("tarfs: {}: loaded {}", path.display(), l.note());
                         }
                         Ok(Arc::new(l))
                     }
@@ -364,15 +292,17 @@ impl TarFs {
         let Found::InArchive(l, _, local) = self.find(i)? else { return Err(Errno::EISDIR) };
         let node = l.tree.inode(local).ok_or(Errno::ENOENT)?;
         let Data::Member(m) = node.data else { return Err(if node.attr.kind == Kind::Dir { Errno::EISDIR } else { Errno::EINVAL }) };
-        if !l.unchanged() {
+        let (part, m) = l.member(m).ok_or(Errno::EIO)?;
+        let part = part.clone();
+        if !part.unchanged() {
             return Err(Errno::EIO);
         }
-        let (pos, listed, globals) = *l.positions.get(m as usize).ok_or(Errno::EIO)?;
-        let layout = match l.reader.reader().layout_at(pos) {
+        let (pos, listed, globals) = *part.positions.get(m).ok_or(Errno::EIO)?;
+        let layout = match part.reader.reader().layout_at(pos) {
             Ok(layout) if layout.size == node.attr.size && listed == if globals { layout.chain } else { layout.fingerprint } => layout,
             Ok(layout) => {
                 let p = crate::quote::diag(&layout.path);
-                eprintln!("tarfs: {}: the member at byte {pos} ({p}, {} bytes) is not the one listed there; reads fail (EIO)", l.reader.reader().archive().path().display(), layout.size);
+                eprintln!("tarfs: {}: the member at byte {pos} ({p}, {} bytes) is not the one listed there; reads fail (EIO)", part.reader.reader().archive().path().display(), layout.size);
                 return Err(Errno::EIO);
             }
             Err(e) => {
@@ -385,14 +315,14 @@ impl TarFs {
         // reader, and is not cached a second time as the mounted file's pages (a 1 GiB member:
         // 0.30 s -> 0.14 s, against 0.10 s for cat from the page cache). A compressed one keeps
         // the page cache, which spares decoding it again.
-        let direct = self.direct && l.reader.reader().compression().is_none();
-        let expected = self.expected(&l, pos)?;
-        self.files.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(fh, (l, Arc::new(layout), expected));
+        let direct = self.direct && part.reader.reader().compression().is_none();
+        let expected = self.expected(&part, pos)?;
+        self.files.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(fh, (part, Arc::new(layout), expected));
         Ok((fh, direct))
     }
 
     /// The digests of the member at `pos` of `l`, where they are checked and its index has them.
-    fn expected(&self, l: &Loaded, pos: u64) -> Answer<Option<Arc<Expected>>> {
+    fn expected(&self, l: &Part, pos: u64) -> Answer<Option<Arc<Expected>>> {
         let reader = l.reader.reader();
         match reader.digests() {
             Ok(Some(view)) if self.opts.verify => Ok(reader.digest_at(&view, pos).map(|f| Arc::new(Expected::new(f)))),
@@ -558,7 +488,7 @@ impl Filesystem for TarFs {
             if let Slot::Archive { loaded, .. } = s {
                 if let Some(Ok(l)) = loaded.get() {
                     files += l.tree.len() as u64;
-                    bytes += l.reader.reader().archive().len();
+                    bytes += l.bytes();
                 }
             }
         }

@@ -14,6 +14,8 @@
 
 pub mod fs;
 pub mod kernel;
+pub mod loaded;
+pub mod nested;
 pub mod submounts;
 pub mod tree;
 pub mod verify;
@@ -45,6 +47,8 @@ pub struct MountOptions {
     pub readdirplus: bool,
     /// Check what is read against the index's member digests, where it has them.
     pub verify: bool,
+    /// Show archives inside archives as directories ([`nested`]).
+    pub recursive: bool,
 }
 
 /// Mounts `fs` at `mountpoint`, calls `ready` once the mount is in place, and serves it until
