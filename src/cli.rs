@@ -53,6 +53,8 @@ pub const EXAMPLES: &str = "Examples:
       Browse an archive as a read-only file system (tarfs umount to end).
   tarfs mount big.tar /mnt/big
       As root, the kernel mounts a plain tar (EROFS), reading it in place.
+  tarfs mount base.tar patch.tar.gz /mnt/merged
+      The union of two archives: patch.tar.gz's entries win.
   tarfs erofs big.tar -o big.erofs
       Write the image alone, for mount -t erofs -o device=big.tar big.erofs.
   tarfs recompress --seekable big.tar.zst
@@ -153,6 +155,11 @@ pub enum Command {
     /// for a compressed archive (read through its seek points) or a directory, through FUSE.
     /// Unmount with `tarfs umount MOUNTPOINT`, `umount` or `fusermount3 -u`; SIGTERM and SIGINT
     /// unmount a FUSE mount too.
+    ///
+    /// Several archives before MOUNTPOINT mount as their union (through FUSE), as ratarmount's
+    /// does: the rightmost archive's entry wins where a path is in several (a file replaces a
+    /// directory and a directory a file; two directories merge). --recursive shows archives
+    /// inside archives as directories.
     Mount(MountArgs),
     /// Merge the reports of a sharded batch (--report FILE of each shard) into one summary.
     ///
@@ -270,10 +277,20 @@ pub struct MountArgs {
     /// The archive, or a directory: each archive under it appears as a directory named by its
     /// path; a plain tar is mounted there by the kernel where it can be, and the others are
     /// loaded the first time someone looks inside. Unmount it with `tarfs umount`, which
-    /// unmounts the archives' kernel mounts first (or `umount -R`).
-    pub source: PathBuf,
+    /// unmounts the archives' kernel mounts first (or `umount -R`). Several archives (not
+    /// directories) mount as their union, always through FUSE: where a path is in several, the
+    /// rightmost archive's entry is shown (two directories merge); hard links stay within their
+    /// archive.
+    #[arg(required = true, num_args = 1.., value_name = "SOURCE")]
+    pub sources: Vec<PathBuf>,
     /// An existing directory to mount on.
     pub mountpoint: PathBuf,
+    /// Show archives inside the archives (members named as --glob's default names archives:
+    /// x.tar, x.tar.gz, ...) as directories of their names holding their trees, down to 8
+    /// levels. They are read when their outer archive is loaded; those that are in a
+    /// compressed archive, or sparse, are read into memory (up to 256 MiB each).
+    #[arg(long)]
+    pub recursive: bool,
     /// Stay in the foreground (else tarfs returns once the mount is ready, and serves it in
     /// the background).
     #[arg(short, long)]
@@ -308,13 +325,25 @@ pub struct MountArgs {
     /// sidecar goes, as ARCHIVE.erofs, and rebuilt when the archive changes) with the archive as
     /// its device. Needs a plain tar, root or CAP_SYS_ADMIN, and Linux 6.12 or later. Without
     /// --kernel or --fuse, tarfs mounts a plain tar so where it can, and through FUSE otherwise.
-    #[arg(long, conflicts_with_all = ["fuse", "uid", "gid", "readdirplus", "allow_other", "foreground", "log"])]
+    #[arg(long, conflicts_with_all = ["fuse", "uid", "gid", "readdirplus", "allow_other", "foreground", "log", "recursive"])]
     pub kernel: bool,
     /// Mount through FUSE, even where the kernel could.
     #[arg(long)]
     pub fuse: bool,
     #[command(flatten)]
     pub read: ReadArgs,
+}
+
+impl MountArgs {
+    /// The first (or only) archive or directory.
+    pub fn source(&self) -> &std::path::Path {
+        &self.sources[0]
+    }
+
+    /// Whether several archives are to be mounted as their union.
+    pub fn is_union(&self) -> bool {
+        self.sources.len() > 1
+    }
 }
 
 #[derive(Debug, Args)]

@@ -18,6 +18,7 @@ pub mod ls_digest;
 pub mod merge;
 pub mod mount;
 pub mod mount_kernel;
+pub mod mount_union;
 pub mod notes;
 pub mod pinned;
 pub mod reading;

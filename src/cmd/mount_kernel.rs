@@ -16,27 +16,27 @@ use crate::warn;
 pub fn mounted(cfg: &Config<'_>, a: &MountArgs) -> Result<bool> {
     // An object (s3://) is not a file a loop device can hold: FUSE reads it by range.
     // A directory: FUSE shows it, and the kernel covers its plain archives ([`for_tree`]).
-    if a.source.is_dir() || (!a.kernel && (a.fuse || fuse_only(a) || tarfs::archive::s3::is_url(&a.source))) {
+    if a.source().is_dir() || (!a.kernel && (a.fuse || fuse_only(a) || tarfs::archive::s3::is_url(a.source()))) {
         return Ok(false);
     }
     // The kernel does not check member digests: an archive whose index has them goes through
     // FUSE, which does (unless --kernel, or --no-verify).
-    if !a.kernel && cfg.verify && has_digests(cfg, &a.source) {
+    if !a.kernel && cfg.verify && has_digests(cfg, a.source()) {
         if cfg.verbose {
-            warn(format!("{}: its index has member digests, which FUSE checks: mounting through FUSE", a.source.display()));
+            warn(format!("{}: its index has member digests, which FUSE checks: mounting through FUSE", a.source().display()));
         }
         return Ok(false);
     }
     let started = std::time::Instant::now();
-    match mount(&a.source, &a.mountpoint, cfg.index_dir.as_ref(), cfg.scan) {
+    match mount(a.source(), &a.mountpoint, cfg.index_dir.as_ref(), cfg.scan) {
         Ok(m) => {
             if cfg.verbose {
                 let how = if m.written.is_some() { "written" } else { "fresh, reused" };
-                warn(format!("mounted {} at {} by the kernel (EROFS image {}, {how}) in {:.2} s", a.source.display(), a.mountpoint.display(), m.image.display(), started.elapsed().as_secs_f64()));
+                warn(format!("mounted {} at {} by the kernel (EROFS image {}, {how}) in {:.2} s", a.source().display(), a.mountpoint.display(), m.image.display(), started.elapsed().as_secs_f64()));
             }
             if let Some(w) = m.written {
                 for (name, why) in &w.skipped {
-                    warn(format!("{}: {}: not shown: {why}", a.source.display(), tarfs::quote::diag(name)));
+                    warn(format!("{}: {}: not shown: {why}", a.source().display(), tarfs::quote::diag(name)));
                 }
             }
             Ok(true)
@@ -55,7 +55,7 @@ pub fn mounted(cfg: &Config<'_>, a: &MountArgs) -> Result<bool> {
 
 /// Whether a flag asks for what only the FUSE mount does.
 fn fuse_only(a: &MountArgs) -> bool {
-    a.uid.is_some() || a.gid.is_some() || a.readdirplus || a.allow_other || a.foreground || a.log.is_some()
+    a.uid.is_some() || a.gid.is_some() || a.readdirplus || a.recursive || a.allow_other || a.foreground || a.log.is_some()
 }
 
 /// The kernel mounts of a directory's plain archives, to make once its FUSE mount serves.
