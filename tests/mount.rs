@@ -1,13 +1,14 @@
 //! `tarfs mount` (issue #16) against `tar -xf` of the same archive: every path's type, mode,
 //! owner, size, contents, link target and mtime, and which paths share an inode (hard links),
 //! for archives from GNU tar (five formats, and sparse), bsdtar and Python, with duplicate
-//! names, compressed, a `git archive` tarball, the corpus archives that GNU tar extracts, and a
-//! tree of archives. Needs /dev/fuse and fusermount3 (`.ci/run` installs fuse3).
+//! names, compressed, a `git archive` tarball, the corpus archives that GNU tar extracts, a
+//! tree of archives, the union of archives (against `tar -xf` of each in turn) and archives
+//! inside archives (`--recursive`). Needs /dev/fuse and fusermount3 (`.ci/run` installs fuse3).
 
 mod common;
 
 use std::fs;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -35,9 +36,15 @@ impl Drop for Mounted {
 
 /// Mounts `source` at a new directory under `tmp`, with `extra` flags.
 fn mount(source: &Path, tmp: &Path, extra: &[&str]) -> Mounted {
+    mount_all(&[source], tmp, extra).0
+}
+
+/// Mounts `sources` (their union, where there are several) at a new directory under `tmp`, with
+/// `extra` flags; what the mount said before it was ready.
+fn mount_all(sources: &[&Path], tmp: &Path, extra: &[&str]) -> (Mounted, String) {
     let mp = tempfile::Builder::new().prefix("mnt").tempdir_in(tmp).unwrap().keep();
-    ok(tarfs().arg("mount").arg("--fuse").args(extra).arg(source).arg(&mp));
-    Mounted(mp)
+    let out = ok(tarfs().arg("mount").arg("--fuse").args(extra).args(sources).arg(&mp));
+    (Mounted(mp), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
 /// The differences between the mount of `archive` and `tar -xf` of it (by `tar_archive`, the
@@ -315,4 +322,106 @@ fn a_tree_of_archives_owners_signals_and_changes() {
     let status = child.wait().unwrap();
     assert!(status.success(), "{status:?}");
     assert!(!mp.join("tree").exists(), "still mounted after SIGTERM");
+}
+
+/// Writes `files` (path, contents; a path ending in `/` is a directory; empty contents leave a
+/// file that is there as it is) under `root`, and archives them, in that order, as `archive`
+/// (`tar -c` with `flags`).
+fn archive_of(root: &Path, archive: &Path, flags: &str, files: &[(&str, &str)]) {
+    for (path, contents) in files {
+        let at = root.join(path);
+        match path.strip_suffix('/') {
+            Some(_) => fs::create_dir_all(&at).unwrap(),
+            None if contents.is_empty() && at.exists() => {}
+            None => {
+                fs::create_dir_all(at.parent().unwrap()).unwrap();
+                fs::write(&at, contents).unwrap();
+            }
+        }
+    }
+    fs::create_dir_all(archive.parent().unwrap()).unwrap();
+    let names: Vec<&str> = files.iter().map(|f| f.0).collect();
+    ok(Command::new("tar").arg("-C").arg(root).arg(format!("-c{flags}f")).arg(archive).arg("--no-recursion").args(&names));
+}
+
+/// Issue #33: `tarfs mount A B C MNT` is the union of the three, the rightmost archive's entry
+/// winning: what `tar -xf` of A, then B, then C into one directory leaves (file over file,
+/// directory over file, directories merged with the later one's mode, a hard link within C),
+/// except where tar refuses to put a file over a directory that is not empty, which the union
+/// does (ratarmount's rule): there the expectation is B's file, extracted again. `-v` names each
+/// archive loaded; `--kernel` with several archives, and a directory among them, are refused.
+#[test]
+fn a_union_of_archives_is_tar_xf_of_each_in_turn() {
+    let tmp = TempDir::new().unwrap();
+    let t = tmp.path();
+    let (a, b, c) = (t.join("a.tar"), t.join("b.tar"), t.join("c.tar.gz"));
+    archive_of(&t.join("sa"), &a, "", &[("d/", ""), ("d/x", "A's d/x"), ("e/", ""), ("e/g", "A's e/g"), ("f", "A's f"), ("top", "A's top"), ("s", "")]);
+    archive_of(&t.join("sb"), &b, "", &[("d", "B's file d"), ("f/", ""), ("f/in", "B's f/in"), ("e/h", "B's e/h"), ("top", "B's top, longer")]);
+    fs::create_dir_all(t.join("sc/e")).unwrap();
+    fs::set_permissions(t.join("sc/e"), fs::Permissions::from_mode(0o750)).unwrap();
+    fs::write(t.join("sc/h1"), "C's h1").unwrap();
+    fs::hard_link(t.join("sc/h1"), t.join("sc/h2")).unwrap();
+    archive_of(&t.join("sc"), &c, "z", &[("e/", ""), ("e/k", "C's e/k"), ("top", "C's top"), ("h1", "C's h1"), ("h2", "C's h1")]);
+
+    let theirs = tempfile::Builder::new().prefix("tar").tempdir_in(t).unwrap();
+    for x in [&a, &b, &c] {
+        // B's file d over A's directory d: tar refuses (and goes on), checked below.
+        Command::new("tar").arg("--numeric-owner").arg("-xpf").arg(x).arg("-C").arg(theirs.path()).output().unwrap();
+    }
+    assert!(theirs.path().join("d/x").exists(), "tar put a file over a directory: the expectation below is wrong");
+    fs::remove_dir_all(theirs.path().join("d")).unwrap();
+    ok(Command::new("tar").arg("--numeric-owner").arg("-xpf").arg(&b).arg("-C").arg(theirs.path()).arg("d"));
+
+    let (m, said) = mount_all(&[&a, &b, &c], t, &["-v"]);
+    let diffs = common::trees::compare("union", "mount", &snapshot(&m.0), &snapshot(theirs.path()));
+    assert!(diffs.is_empty(), "{} differences:\n{}", diffs.len(), diffs.join("\n"));
+    assert_eq!(fs::read_to_string(m.0.join("d")).unwrap(), "B's file d");
+    assert_eq!(fs::read_to_string(m.0.join("top")).unwrap(), "C's top");
+    assert_eq!(fs::metadata(m.0.join("e")).unwrap().mode() & 0o7777, 0o750);
+    assert_eq!(fs::metadata(m.0.join("h2")).unwrap().nlink(), 2);
+    for x in [&a, &b, &c] {
+        assert!(said.contains(&format!("{}: loaded", x.display())), "-v does not name {}:\n{said}", x.display());
+    }
+    drop(m);
+
+    let mp = t.join("refused");
+    fs::create_dir_all(&mp).unwrap();
+    let kernel = tarfs().arg("mount").arg("--kernel").arg(&a).arg(&b).arg(&mp).output().unwrap();
+    let dir = tarfs().arg("mount").arg(&a).arg(t.join("sa")).arg(&mp).output().unwrap();
+    for (out, says) in [(kernel, "the union of 2 archives is mounted through FUSE"), (dir, "a directory cannot be part of a union")] {
+        assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains(says), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+/// `--recursive`: an archive inside an archive is a directory of its name holding its tree,
+/// read from the outer archive's bytes: a plain tar, and a gzipped one, in a plain tar (a range
+/// of it) and in a gzipped tar (read into memory), and a tar inside the inner tar (nested
+/// twice). Without `--recursive` the member is the file it is.
+#[test]
+fn recursive_shows_archives_inside_archives_as_directories() {
+    let tmp = TempDir::new().unwrap();
+    let t = tmp.path();
+    archive_of(&t.join("deep"), &t.join("in/deeper.tar"), "", &[("d.txt", "two levels down")]);
+    archive_of(&t.join("in"), &t.join("outer/inner.tar"), "", &[("a/", ""), ("a/b.txt", "inside inner.tar\n"), ("deeper.tar", "")]);
+    archive_of(&t.join("in2"), &t.join("outer/inner2.tar.gz"), "z", &[("x/", ""), ("x/y.txt", "inside inner2.tar.gz")]);
+    fs::set_permissions(t.join("outer/inner.tar"), fs::Permissions::from_mode(0o640)).unwrap();
+    let outer = t.join("outer.tar");
+    archive_of(&t.join("outer"), &outer, "", &[("inner.tar", ""), ("inner2.tar.gz", ""), ("plain.txt", "not an archive")]);
+    ok(Command::new("sh").arg("-c").arg(format!("gzip -c {} > {}.gz", outer.display(), outer.display())));
+    let theirs = extracted(&t.join("outer/inner2.tar.gz"), t);
+
+    for o in [outer.clone(), t.join("outer.tar.gz")] {
+        let (m, _) = mount_all(&[&o], t, &["--recursive"]);
+        let b = m.0.join("inner.tar/a/b.txt");
+        assert_eq!(fs::read(&b).unwrap(), b"inside inner.tar\n", "{}", o.display());
+        assert_eq!((fs::metadata(&b).unwrap().len(), fs::metadata(&b).unwrap().mode() & 0o7777), (17, fs::metadata(t.join("in/a/b.txt")).unwrap().mode() & 0o7777));
+        let dir = fs::metadata(m.0.join("inner.tar")).unwrap();
+        assert!(dir.is_dir() && dir.mode() & 0o7777 == 0o750, "inner.tar: {:o}", dir.mode());
+        assert_eq!(fs::read_to_string(m.0.join("inner.tar/deeper.tar/d.txt")).unwrap(), "two levels down");
+        let diffs = common::trees::compare(&o.display().to_string(), "mount", &snapshot(&m.0.join("inner2.tar.gz")), &snapshot(theirs.path()));
+        assert!(diffs.is_empty(), "{}", diffs.join("\n"));
+        assert_eq!(fs::read_to_string(m.0.join("plain.txt")).unwrap(), "not an archive");
+    }
+    let m = mount(&outer, t, &[]);
+    assert_eq!(fs::read(m.0.join("inner.tar")).unwrap(), fs::read(t.join("outer/inner.tar")).unwrap());
 }

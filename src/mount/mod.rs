@@ -1,4 +1,4 @@
-//! `tarfs mount`: an archive, or a directory of archives, as a read-only file system (FUSE,
+//! `tarfs mount`: an archive, several as their union, or a directory of archives, as a read-only file system (FUSE,
 //! through the `fuser` crate; see `docs/ARCHITECTURE.md` for the choice).
 //!
 //! - [`tree`] builds the file tree that extracting the archive would leave, from its members
@@ -7,6 +7,9 @@
 //! - [`fs`] answers the kernel: lookups and directory listings from the tree alone; reads of a
 //!   member through [`Reader::layout_at`](crate::ops::read::Reader::layout_at) and the reader's
 //!   byte source, so that a compressed archive is read through its seek points.
+//! - [`loaded`] holds what a FUSE mount reads: one tree over one archive, or over several (a
+//!   union, `tarfs mount A B C MNT`: the rightmost archive's entries win, see
+//!   [`tree::Layer`]), and with `--recursive` over the archives inside them ([`nested`]).
 //! - [`mount`] mounts and serves until the file system is unmounted (`fusermount3 -u`, or a
 //!   SIGTERM or SIGINT, which unmount it).
 //! - [`kernel`] mounts a plain tar by the kernel instead, and [`submounts`] each plain archive

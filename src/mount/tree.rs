@@ -12,6 +12,9 @@
 //!   follow) is left out, as extraction fails for it; so is a volume label (`V`) and the other
 //!   GNU types tar does not extract (`M`, `N`).
 //!
+//! Several archives in one tree (a union, an archive grafted inside another) are layers of it:
+//! see [`layers`].
+//!
 //! Memory is about 64 bytes per inode and 12 per name, plus the names: names live in one
 //! arena, and each directory's entries are a sorted run of one vector, searched by binary
 //! search.
