@@ -1,9 +1,10 @@
 //! The FUSE file system (on `fuser`): an archive's [`Tree`], or a directory of archives, each
 //! loaded the first time someone looks inside it.
 //!
-//! Inode numbers are `slot << 32 | inode`: slot 0 is the archive of a one-archive mount, or the
-//! directory of a tree of archives, whose archives are slots 1, 2, …; an archive's directory in
-//! that tree is its root, inode `slot << 32 | 1`.
+//! Inode numbers are `slot << 32 | inode`: slot 0 is the archive of a one-archive mount (or the
+//! one tree of a union, and of archives inside archives: [`Loaded`]), or the directory of a tree
+//! of archives, whose archives are slots 1, 2, …; an archive's directory in that tree is its
+//! root, inode `slot << 32 | 1`.
 //!
 //! Every request runs inside `catch_unwind`: whatever an archive does to a request, the daemon
 //! answers EIO for it and goes on. Before every read the archive is checked to be the file it

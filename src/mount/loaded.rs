@@ -201,8 +201,8 @@ impl Loaded {
         Some((self.parts.get(k)?, (m - self.firsts[k]) as usize))
     }
 
-    /// The bytes of its archives.
+    /// The bytes of its archives (not counting again those inside others).
     pub(super) fn bytes(&self) -> u64 {
-        self.parts.iter().map(|p| p.reader.reader().archive().len()).sum()
+        self.parts.iter().filter(|p| p.outer.is_none()).map(|p| p.reader.reader().archive().len()).sum()
     }
 }
