@@ -519,6 +519,12 @@ pub struct EmbedArgs {
     /// Refuse such archives, whatever the config file says.
     #[arg(long, overrides_with = "or_sidecar")]
     pub no_or_sidecar: bool,
+    /// Put an EROFS image of the archive in its .tarfs member too, 4 KiB-aligned: a
+    /// self-mounting archive, which `mount -t erofs -o fsoffset=N,device=ARCHIVE ARCHIVE MNT`
+    /// mounts (-v says N) and `tarfs mount` mounts with no ARCHIVE.erofs. Without it, an index
+    /// that is written again drops an old image.
+    #[arg(long, conflicts_with = "output")]
+    pub erofs: bool,
     #[command(flatten)]
     pub read: ReadArgs,
 }

@@ -20,7 +20,7 @@ use crate::config::{one_archive, Config};
 use crate::{warn, Status};
 
 pub fn run(cfg: &Config<'_>, a: &EmbedArgs) -> Result<Status> {
-    let opts = EmbedOptions { scan: cfg.scan, force: a.force, dry_run: a.dry_run, max_growth: a.max_growth, no_shift: a.no_shift, format: a.format };
+    let opts = EmbedOptions { scan: cfg.scan, force: a.force, dry_run: a.dry_run, max_growth: a.max_growth, no_shift: a.no_shift, format: a.format, erofs: a.erofs };
     if let Some(out) = &a.output {
         let input = one_archive(&a.walk, "--output")?;
         let r = embed_to(input, out, opts)?;
@@ -70,6 +70,10 @@ fn embedded(r: &EmbedReport, f: &Found, dry_run: bool) -> Done {
             let full = r.in_full.as_ref().map(|why| format!("in full: {why}; ")).unwrap_or_default();
             (done, format!("{full}shifted the archive, {} bytes moved; {} bytes {written}, the archive {grew} by {} bytes", r.moved, r.bytes_written, r.growth))
         }
+    };
+    let reason = match r.erofs {
+        Some((at, len)) => format!("{reason}; EROFS image of {len} bytes at byte {at} (mount -t erofs -o fsoffset={at},device=ARCHIVE ARCHIVE MNT)"),
+        None => reason,
     };
     Done { action, reason: Some(reason), members: Some(r.members), index_path: Some(f.path.clone()), warning: None }
 }

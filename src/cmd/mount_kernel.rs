@@ -30,7 +30,12 @@ pub fn mounted(cfg: &Config<'_>, a: &MountArgs) -> Result<bool> {
     let started = std::time::Instant::now();
     match mount(a.source(), &a.mountpoint, cfg.index_dir.as_ref(), cfg.scan) {
         Ok(m) => {
-            if cfg.verbose {
+            if let Some(why) = m.stale_embedded.filter(|_| cfg.verbose) {
+                warn(format!("{}: its embedded EROFS image is stale ({why}): not mounted; a sidecar image instead", a.source().display()));
+            }
+            if let Some(at) = m.embedded.filter(|_| cfg.verbose) {
+                warn(format!("mounted {} at {} by the kernel (its embedded EROFS image, at byte {at}) in {:.2} s", a.source().display(), a.mountpoint.display(), started.elapsed().as_secs_f64()));
+            } else if cfg.verbose {
                 let how = if m.written.is_some() { "written" } else { "fresh, reused" };
                 warn(format!("mounted {} at {} by the kernel (EROFS image {}, {how}) in {:.2} s", a.source().display(), a.mountpoint.display(), m.image.display(), started.elapsed().as_secs_f64()));
             }

@@ -326,6 +326,46 @@ impl Binding {
     }
 }
 
+/// What binds an image embedded in its archive's `.tarfs` member (a self-mounting archive) to
+/// that archive: the archive's length and modification time as `embed` left them, and the write
+/// generation of the index written with it. The inode and ctime, which [`Binding`] has, are not
+/// known before the write that embeds the image, and a copy that keeps the mtime (`cp -p`,
+/// `rsync -t`) is the same archive still.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SelfBinding {
+    /// The archive's length.
+    pub len: u64,
+    /// The archive's modification time, in whole seconds (`embed` sets it so after the write).
+    pub mtime: i64,
+    /// The generation of the embedded index written with the image.
+    pub generation: u64,
+}
+
+/// A [`SelfBinding`]'s magic: another than [`Binding`]'s, so neither is taken for the other.
+const SELF_BINDING_MAGIC: &[u8; 16] = b"tarfs erofs in1\0";
+
+impl SelfBinding {
+    /// Its bytes (at the image's start).
+    pub fn encode(&self) -> [u8; 64] {
+        let mut b = [0u8; 64];
+        b[0..16].copy_from_slice(SELF_BINDING_MAGIC);
+        b[16..24].copy_from_slice(&self.len.to_le_bytes());
+        b[24..32].copy_from_slice(&self.mtime.to_le_bytes());
+        b[32..40].copy_from_slice(&self.generation.to_le_bytes());
+        b
+    }
+
+    /// The binding at the start of `image`, if it has one of this version.
+    pub fn decode(image: &[u8]) -> Option<SelfBinding> {
+        let b = image.get(..64)?;
+        if &b[..16] != SELF_BINDING_MAGIC {
+            return None;
+        }
+        let eight = |r: std::ops::Range<usize>| <[u8; 8]>::try_from(&b[r]).unwrap_or_default();
+        Some(SelfBinding { len: u64::from_le_bytes(eight(16..24)), mtime: i64::from_le_bytes(eight(24..32)), generation: u64::from_le_bytes(eight(32..40)) })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -343,6 +383,10 @@ mod tests {
         assert_eq!(&out[20..22], &25u16.to_le_bytes());
         let b = Binding { len: 10240, stamp: Stamp { ino: 9, mtime: (-5, 7), ctime: (1, 2) } };
         assert_eq!(Binding::decode(&b.encode()), Some(b));
+        let s = SelfBinding { len: 20480, mtime: 1_800_000_000, generation: 42 };
+        assert_eq!(SelfBinding::decode(&s.encode()), Some(s));
+        assert_eq!(Binding::decode(&s.encode()), None);
+        assert_eq!(SelfBinding::decode(&b.encode()), None);
         for (root_nid, wide) in [(0, false), (7, false), (0, true), (7, true)] {
             let sb = SuperBlock { root_nid, inos: 3, blocks: 9, meta_blkaddr: 3, extra_devices: 1, devt_slotoff: 9, build_time: 1, wide };
             let mut img = vec![0u8; 2048];

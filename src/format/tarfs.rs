@@ -28,7 +28,8 @@
 //!   extension data when [`FLAG_EXT`] is set (see [`super::ext`]: it follows the entries and one
 //!   zero block), all big-endian `u64`. Record version 2 (written since 2026-12) adds the
 //!   archive's [`Stamp`] at `[128, 160)`, the xxh3-64 of a compressed source file at
-//!   `[160, 168)`, which of the two are present at 168 ([`HAS_STAMP`], [`HAS_SOURCE_DIGEST`]),
+//!   `[160, 168)`, which of them are present at 168 ([`HAS_STAMP`], [`HAS_SOURCE_DIGEST`],
+//!   [`HAS_EROFS`]), an embedded EROFS image's archive offset and length at `[176, 192)`,
 //!   the member filter as text (`+GLOB` / `-GLOB` lines, NUL-padded) at `[192, 504)` when
 //!   [`FLAG_FILTER`] is set, and at `[504, 512)` the xxh3-64 of `[0, 504)`, so that no bit of
 //!   the header changes unseen. Version 1 had the filter at `[128, 512)` and no digest; it is
@@ -69,6 +70,9 @@ pub const ENTRY_SIMPLE: u8 = 1;
 pub const HAS_STAMP: u8 = 1;
 /// Record (version 2) flag: the xxh3-64 of the compressed source file is recorded.
 pub const HAS_SOURCE_DIGEST: u8 = 2;
+/// Record (version 2) flag: an EROFS image lies in the embedded `.tarfs` member (issue #33's
+/// self-mounting archive): its archive offset and length are at `[176, 192)`.
+pub const HAS_EROFS: u8 = 4;
 
 const EXT_TAG: &[u8; 4] = b"TFSX";
 const ENTRY_TAG: &[u8; 3] = b"TFS";
@@ -199,6 +203,9 @@ pub struct IndexInfo {
     pub ext_len: u64,
     /// With [`FLAG_SEEK`]: the length in bytes of the seek section that ends the data.
     pub seek_len: u64,
+    /// An embedded index's EROFS image in its `.tarfs` member (record version 2, with
+    /// [`HAS_EROFS`]): its byte offset in the archive (4096-aligned) and its length.
+    pub erofs: Option<(u64, u64)>,
 }
 
 /// What `stat` says of a file, as far as it identifies its content: an index records it of its
@@ -275,6 +282,11 @@ pub fn encode_header_as(info: &IndexInfo, version: &[u8; 4]) -> [u8; BLOCK] {
         b[160..168].copy_from_slice(&d.to_be_bytes());
         present |= HAS_SOURCE_DIGEST;
     }
+    if let Some((at, len)) = info.erofs {
+        b[176..184].copy_from_slice(&at.to_be_bytes());
+        b[184..192].copy_from_slice(&len.to_be_bytes());
+        present |= HAS_EROFS;
+    }
     b[168] = present;
     let digest = xxhash_rust::xxh3::xxh3_64(&b[..DIGEST_AT]);
     b[DIGEST_AT..].copy_from_slice(&digest.to_be_bytes());
@@ -326,6 +338,7 @@ pub fn decode_header_as(b: &[u8; BLOCK], major: u32) -> Result<IndexHeader, Inde
     let u32_at = |at: usize| u32::from_be_bytes(b[at..at.saturating_add(4)].try_into().expect("4 bytes"));
     let stamp = (present & HAS_STAMP != 0).then(|| Stamp { ino: u(128..136), mtime: (u(136..144) as i64, u32_at(144)), ctime: (u(148..156) as i64, u32_at(156)) });
     let source_digest = (present & HAS_SOURCE_DIGEST != 0).then(|| u(160..168));
+    let erofs = (present & HAS_EROFS != 0).then(|| (u(176..184), u(184..192)));
     let info = IndexInfo {
         entries: u(72..80),
         record,
@@ -339,6 +352,7 @@ pub fn decode_header_as(b: &[u8; BLOCK], major: u32) -> Result<IndexHeader, Inde
         source_len: u(104..112),
         ext_len: u(112..120),
         seek_len: u(120..128),
+        erofs,
     };
     Ok(IndexHeader { version, info: Some(info) })
 }

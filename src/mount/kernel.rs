@@ -17,6 +17,11 @@
 //! What the kernel cannot guard against is the archive being rewritten in place while mounted
 //! (the FUSE mount checks the archive before every read and answers EIO then); archives are
 //! replaced by rename, which leaves the mount reading the old file, whole.
+//!
+//! A self-mounting archive ([`crate::ops::embed_erofs`]) carries its own image: where that image
+//! is fresh, the archive is mounted as its own image at `fsoffset` and its own device, and no
+//! file is written. A stale one is never mounted: the sidecar image is used (or written) as for
+//! any archive, and [`KernelMount::stale_embedded`] says why.
 
 use std::fs::File;
 use std::io::Read;
@@ -27,6 +32,7 @@ use crate::archive::{Archive, IndexDir};
 use crate::error::{Error, ErofsProblem, KernelRefusal, Result};
 use crate::format::erofs::{Binding, SuperBlock};
 use crate::format::tarfs::Stamp;
+use crate::ops::embed_erofs::{self as self_image, Found, Stale};
 use crate::ops::erofs::{image_candidates, image_path, write_image, Written};
 use crate::scan::ScanOptions;
 
@@ -37,6 +43,10 @@ pub struct KernelMount {
     pub image: PathBuf,
     /// What writing it wrote; `None` where a fresh image was there already.
     pub written: Option<Written>,
+    /// Where the image mounted is the archive's own (a self-mounting archive): its offset.
+    pub embedded: Option<u64>,
+    /// Why the archive's own image was not mounted, where it has a stale one.
+    pub stale_embedded: Option<Stale>,
 }
 
 /// Mounts the plain tar at `archive` on `mountpoint` through the kernel's EROFS, with a fresh
@@ -52,6 +62,12 @@ pub fn mount(archive: &Path, mountpoint: &Path, index_dir: Option<&IndexDir>, sc
     let tar = File::open(archive).map_err(io)?;
     let meta = tar.metadata().map_err(io)?;
     let want = Binding { len: meta.len(), stamp: Stamp::of(&meta) };
+    let own = Archive::open(archive).ok().filter(|a| a.stamp() == want.stamp && a.len() == want.len).map_or(Found::None, |a| self_image::find(&a, want.len, want.stamp.mtime));
+    let stale_embedded = match own {
+        Found::Fresh { at, .. } => return mount_at(&tar, &tar, Some(at), mountpoint, archive).map(|()| KernelMount { image: archive.to_path_buf(), written: None, embedded: Some(at), stale_embedded: None }),
+        Found::Stale(why) => Some(why),
+        Found::None => None,
+    };
     let found = image_candidates(archive, index_dir).into_iter().find_map(|p| bound(&p, &want).map(|f| (p, f)));
     let (image, file, written) = match found {
         Some((p, f)) => (p, f, None),
@@ -66,16 +82,25 @@ pub fn mount(archive: &Path, mountpoint: &Path, index_dir: Option<&IndexDir>, sc
             (p, f, Some(w))
         }
     };
-    let source = format!("/proc/self/fd/{}", file.as_raw_fd());
-    let data = std::ffi::CString::new(format!("device=/proc/self/fd/{}", tar.as_raw_fd())).map_err(|e| io(std::io::Error::other(e)))?;
+    mount_at(&file, &tar, None, mountpoint, archive)?;
+    Ok(KernelMount { image, written, embedded: None, stale_embedded })
+}
+
+/// Mounts the image in `image` (from `fsoffset`, where given) with `tar` as its device.
+fn mount_at(image: &File, tar: &File, fsoffset: Option<u64>, mountpoint: &Path, archive: &Path) -> Result<()> {
+    let refused = |problem| Error::Erofs { path: archive.to_path_buf(), problem };
+    let io = |source| Error::Io { path: archive.to_path_buf(), source };
+    let source = format!("/proc/self/fd/{}", image.as_raw_fd());
+    let offset = fsoffset.map(|n| format!("fsoffset={n},")).unwrap_or_default();
+    let data = std::ffi::CString::new(format!("{offset}device=/proc/self/fd/{}", tar.as_raw_fd())).map_err(|e| io(std::io::Error::other(e)))?;
     use rustix::mount::MountFlags;
     let flags = MountFlags::RDONLY | MountFlags::NODEV | MountFlags::NOSUID;
     match rustix::mount::mount(source.as_str(), mountpoint, "erofs", flags, data.as_c_str()) {
-        Ok(()) => Ok(KernelMount { image, written }),
+        Ok(()) => Ok(()),
         Err(rustix::io::Errno::NODEV) => Err(refused(ErofsProblem::Kernel(KernelRefusal::NoErofs))),
         Err(rustix::io::Errno::NOTBLK) => Err(refused(ErofsProblem::Kernel(KernelRefusal::NoFileBackedMounts))),
         Err(rustix::io::Errno::PERM) => Err(refused(ErofsProblem::Kernel(KernelRefusal::NotPermitted))),
-        Err(rustix::io::Errno::INVAL) if crate::format::erofs::wide_for(want.len) => Err(refused(ErofsProblem::Kernel(KernelRefusal::No48Bit))),
+        Err(rustix::io::Errno::INVAL) if tar.metadata().is_ok_and(|m| crate::format::erofs::wide_for(m.len())) => Err(refused(ErofsProblem::Kernel(KernelRefusal::No48Bit))),
         Err(e) => Err(Error::Io { path: mountpoint.to_path_buf(), source: e.into() }),
     }
 }

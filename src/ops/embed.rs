@@ -45,6 +45,7 @@ use crate::format::header::{round_up, Disagreement, HeaderView, UstarFields, BLO
 use crate::format::ext::{self, ExtSink};
 use crate::format::tarfs::{self, IndexInfo};
 use crate::ops::atomic::write_atomic;
+use crate::ops::embed_erofs::{self as self_image, Imager};
 use crate::ops::in_place::{check_end, first_nonzero, link_last, Change, Phase, Surveyed, Target};
 use crate::ops::order::{self, Item};
 use crate::ops::grown;
@@ -76,11 +77,14 @@ pub struct EmbedOptions {
     pub no_shift: bool,
     /// The index version to embed.
     pub format: IndexFormat,
+    /// Put an EROFS image of the archive in the `.tarfs` member too (a self-mounting archive,
+    /// [`crate::ops::embed_erofs`]). Without it, a rewritten index drops an old image.
+    pub erofs: bool,
 }
 
 impl Default for EmbedOptions {
     fn default() -> Self {
-        EmbedOptions { scan: ScanOptions::default(), force: false, dry_run: false, max_growth: DEFAULT_MAX_GROWTH, no_shift: false, format: IndexFormat::V2 }
+        EmbedOptions { scan: ScanOptions::default(), force: false, dry_run: false, max_growth: DEFAULT_MAX_GROWTH, no_shift: false, format: IndexFormat::V2, erofs: false }
     }
 }
 
@@ -107,6 +111,9 @@ pub struct EmbedReport {
     /// Set when an embedded index was there but could not answer for the old part (and not
     /// `--force`): why the archive was surveyed in full.
     pub in_full: Option<String>,
+    /// The embedded EROFS image written (or, for a dry run, to be written): its byte offset in
+    /// the archive, which `mount -o fsoffset=` takes, and its length.
+    pub erofs: Option<(u64, u64)>,
 }
 
 /// What [`embed`] did.
@@ -565,17 +572,20 @@ fn embed_in_place(path: &Path, opts: EmbedOptions) -> Result<EmbedReport> {
     let old = if opts.force { None } else { Located::embedded(&archive) };
     // The paths of an old v2 index's members, decoded (its records front-code them).
     let paths = std::sync::OnceLock::new();
-    let basis = survey_in_place(path, &target, &archive, old.as_ref(), &paths, &opts)?;
-    // Re-index in place when an old .tarfs member has room for the new index.
-    let plan = match archive.embedded().filter(|_| basis.s.start >= (1 + basis.blocks) * BLOCK_U64) {
-        Some(old) => plan_reindex(&archive, &old, basis, &opts)?,
-        None => plan_displace(path, &archive, basis, &opts)?,
+    // The image's length is asked for first: the `.tarfs` member must have room for it.
+    let im = if opts.erofs { Some(Imager::open(path, opts.scan)?) } else { None };
+    let need = need_blocks(im.as_ref());
+    let basis = survey_in_place(path, &target, &archive, old.as_ref(), &paths, &opts, &need)?;
+    // Re-index in place when an old .tarfs member has room for the new index (and image).
+    let plan = match archive.embedded().filter(|_| basis.s.start >= need(1 + basis.blocks) * BLOCK_U64) {
+        Some(old) => plan_reindex(&archive, &old, basis, &opts, im.as_ref())?,
+        None => plan_displace(path, &archive, basis, &opts, im.as_ref())?,
     };
     match plan {
         Plan::Report(report) => Ok(report),
         Plan::Write(w) => apply(path, &target, &archive, *w, opts.scan),
         Plan::Shift(w) => {
-            shift::apply(&target, &w.shift, &w.surveyed, || read_back(path, opts.scan, w.base, &w.positions))?;
+            shift::apply(&target, &w.shift, &w.surveyed, || read_back(path, opts.scan, w.base, &w.positions).and_then(|()| bind(&target, w.mtime)))?;
             Ok(w.report)
         }
     }
@@ -597,7 +607,7 @@ struct Basis<'a> {
 /// Surveys the archive for an in-place embed: the old part from `old`, the archive's old
 /// embedded index, where it answers for it and the new index fits in its `.tarfs` member; the
 /// whole archive otherwise.
-fn survey_in_place<'a>(path: &Path, target: &Target, archive: &'a Archive, old: Option<&'a Located>, paths: &'a OldPaths, opts: &EmbedOptions) -> Result<Basis<'a>> {
+fn survey_in_place<'a>(path: &Path, target: &Target, archive: &'a Archive, old: Option<&'a Located>, paths: &'a OldPaths, opts: &EmbedOptions, need: &dyn Fn(u64) -> u64) -> Result<Basis<'a>> {
     let mut in_full = None;
     // The old part is taken from an old index of the version asked for (a v2 record needs the
     // member's own header checksum, which a v1 entry does not keep; a v1 entry needs the
@@ -606,7 +616,7 @@ fn survey_in_place<'a>(path: &Path, target: &Target, archive: &'a Archive, old: 
         match survey_grown(path, archive, old, opts, paths, &target.file)? {
             Ok((s, g)) => {
                 let (blocks, ends_with_zero) = index_blocks(s.members.iter(), opts.format);
-                if s.start >= (1 + blocks) * BLOCK_U64 {
+                if s.start >= need(1 + blocks) * BLOCK_U64 {
                     return Ok(Basis { s, grew: Some(g), blocks, ends_with_zero, in_full });
                 }
                 in_full = Some("the new index does not fit in the old .tarfs member".to_string());
@@ -638,6 +648,8 @@ struct Shifting {
     /// Where the members start after the shift, and their positions then, for the read-back.
     base: u64,
     positions: Vec<u64>,
+    /// With an embedded image: the modification time its binding gives the archive.
+    mtime: Option<i64>,
 }
 
 /// The writes of an in-place embed, and what to check before and after them.
@@ -654,6 +666,21 @@ struct Writes {
     /// Where the members start after the change, and their positions then, for the read-back.
     base: u64,
     positions: Vec<u64>,
+    /// With an embedded image: the modification time its binding gives the archive.
+    mtime: Option<i64>,
+}
+
+/// The blocks a `.tarfs` member needs for a header and index of `blocks`, with `im`'s image
+/// after them if there is one.
+fn need_blocks(im: Option<&Imager>) -> impl Fn(u64) -> u64 + '_ {
+    move |blocks| im.map_or(blocks, |im| self_image::blocks_with_image(blocks, im.len()))
+}
+
+/// Gives the archive the modification time its new embedded image is bound to, if it has one:
+/// the last step before the journal goes (a crash before it leaves an image that is stale, which
+/// is never mounted).
+fn bind(target: &Target, mtime: Option<i64>) -> Result<()> {
+    mtime.map_or(Ok(()), |t| self_image::set_mtime(&target.file, &target.path, t))
 }
 
 /// The `.tarfs` header of an index member that ends at `base`, its body (`index`, with a zero
@@ -670,22 +697,36 @@ fn head(index: Vec<u8>, base: u64, index_blocks: u64, ends_with_zero: bool) -> (
 
 /// Plans a re-index in the space of the old `.tarfs` member `old`, which has room for the new
 /// index: nothing moves.
-fn plan_reindex(archive: &Archive, old: &crate::archive::Embedded, b: Basis<'_>, opts: &EmbedOptions) -> Result<Plan> {
+fn plan_reindex(archive: &Archive, old: &crate::archive::Embedded, b: Basis<'_>, opts: &EmbedOptions, im: Option<&Imager>) -> Result<Plan> {
     let s = &b.s;
     let n = s.members.len() as u64;
     let base = s.start;
     let order: Vec<(u64, &Member)> = s.members.iter().map(|m| (m.position - base, m)).collect();
-    let info = IndexInfo { entries: n, archive_len: archive.len(), end_offset: s.end_offset - base, flags: 0, filter: None, generation: generation(), source_len: 0, ext_len: 0, seek_len: 0, ..IndexInfo::default() };
+    let mut info = IndexInfo { entries: n, archive_len: archive.len(), end_offset: s.end_offset - base, flags: 0, filter: None, generation: generation(), source_len: 0, ext_len: 0, seek_len: 0, ..IndexInfo::default() };
+    // Nothing moves: the image's chunks are where the data is now.
+    let image = im.map(|im| im.build(&|p| p, archive.len(), info.generation)).transpose()?;
+    info.erofs = image.as_ref().map(|i| (self_image::image_at(1 + b.blocks), i.len() as u64));
     let index = encode_index(archive, &order, &info, &s.end, opts.format)?;
     let current = &archive.bytes()[old.data.clone()];
-    let fresh = same_index(current, &index, n, opts.format)
-        && tarfs::decode_header_as(current[..BLOCK].try_into().expect("one block"), opts.format.major()).ok().and_then(|h| h.info).is_some_and(|i| i.entries == n && i.end_offset == info.end_offset);
-    let report = |gap_blocks, bytes_written, action| EmbedReport { members: n, displaced: 0, moved: 0, gap_blocks, bytes_written, growth: 0, action, grew: b.grew, in_full: b.in_full.clone() };
-    if fresh && !opts.force {
-        return Ok(Plan::Report(report(0, 0, EmbedAction::UpToDate)));
+    let current_info = tarfs::decode_header_as(current[..BLOCK].try_into().expect("one block"), opts.format.major()).ok().and_then(|h| h.info);
+    let fresh = same_index(current, &index, n, opts.format) && current_info.as_ref().is_some_and(|i| i.entries == n && i.end_offset == info.end_offset);
+    // Asked for an image, an index is up to date only with a fresh one; without, it keeps one
+    // while nothing is written.
+    let found = self_image::find(archive, archive.len(), archive.stamp().mtime);
+    let image_fresh = matches!(found, self_image::Found::Fresh { .. });
+    let report = |gap_blocks, bytes_written, action, erofs| EmbedReport { members: n, displaced: 0, moved: 0, gap_blocks, bytes_written, growth: 0, action, grew: b.grew, in_full: b.in_full.clone(), erofs };
+    if fresh && !opts.force && (im.is_none() || image_fresh) {
+        let kept = match found {
+            self_image::Found::Fresh { at, len } => Some((at, len)),
+            _ => None,
+        };
+        return Ok(Plan::Report(report(0, 0, EmbedAction::UpToDate, kept)));
     }
-    let (header, body, gap_blocks) = head(index, base, 1 + b.blocks, b.ends_with_zero);
-    let report = report(gap_blocks, (BLOCK + body.len()) as u64, EmbedAction::Reindexed);
+    let (header, mut body, gap_blocks) = head(index, base, 1 + b.blocks, b.ends_with_zero);
+    if let Some(i) = &image {
+        self_image::place(&mut body, 1 + b.blocks, i);
+    }
+    let report = report(gap_blocks, (BLOCK + body.len()) as u64, EmbedAction::Reindexed, info.erofs);
     if opts.dry_run {
         return Ok(Plan::Report(report));
     }
@@ -694,7 +735,7 @@ fn plan_reindex(archive: &Archive, old: &crate::archive::Embedded, b: Basis<'_>,
     // moved with them) stays as it is, and must still be there.
     let end = if s.trailing.is_some() { archive.len() } else { s.end_offset };
     let surveyed = Surveyed { stamp: archive.stamp(), end };
-    Ok(Plan::Write(Box::new(Writes { report, prefix: "reindex", header, body, moved: None, surveyed, base, positions })))
+    Ok(Plan::Write(Box::new(Writes { report, prefix: "reindex", header, body, moved: None, surveyed, base, positions, mtime: im.map(Imager::mtime) })))
 }
 
 /// The smallest number of leading members that, moved with the old `.tarfs` space, make room
@@ -704,9 +745,9 @@ fn plan_reindex(archive: &Archive, old: &crate::archive::Embedded, b: Basis<'_>,
 /// the index) and whether the index ends with a zero block, for the index in the order the
 /// displacement gives, starting from `blocks` for the survey's order. Displacing more members can
 /// lengthen a v2 index (its paths are front-coded in the new order), which can ask for more.
-fn displacement(s: &Survey<'_>, mut blocks: u64, format: IndexFormat) -> std::result::Result<(usize, u64, bool), Unmovable> {
+fn displacement(s: &Survey<'_>, mut blocks: u64, format: IndexFormat, need: &dyn Fn(u64) -> u64) -> std::result::Result<(usize, u64, bool), Unmovable> {
     loop {
-        let k = displaced_count(s, blocks * BLOCK_U64)?;
+        let k = displaced_count(s, need(blocks) * BLOCK_U64)?;
         let (now, ends_with_zero) = index_blocks(s.members[k..].iter().chain(&s.members[..k]), format);
         if now < blocks {
             return Ok((k, blocks, ends_with_zero));
@@ -735,12 +776,13 @@ fn displaced_count(s: &Survey<'_>, need: u64) -> std::result::Result<usize, Unmo
 }
 
 /// Plans displacement: the leading members that make room for the index are copied to the end.
-fn plan_displace(path: &Path, archive: &Archive, b: Basis<'_>, opts: &EmbedOptions) -> Result<Plan> {
+fn plan_displace(path: &Path, archive: &Archive, b: Basis<'_>, opts: &EmbedOptions, im: Option<&Imager>) -> Result<Plan> {
     // (A grown survey, which lacks what moving needs, was only taken where the index fits.)
     assert!(b.grew.is_none(), "a grown survey reached displacement");
     let (s, len) = (&b.s, archive.len());
     let n = s.members.len() as u64;
-    let (k, index_blocks, ends_with_zero) = match displacement(s, 1 + b.blocks, opts.format) {
+    let need = need_blocks(im);
+    let (k, index_blocks, ends_with_zero) = match displacement(s, 1 + b.blocks, opts.format, &need) {
         Ok(planned) => planned,
         // libarchive judges whether a file is a tar by its first header: one that readers read
         // differently must stay first, which neither displacement nor a shift keeps.
@@ -751,10 +793,10 @@ fn plan_displace(path: &Path, archive: &Archive, b: Basis<'_>, opts: &EmbedOptio
             return Err(Error::refused(path, format!("{why}; it is the first header, which some readers (libarchive) judge the whole archive by, so no member may go before it")));
         }
         Err(why) if opts.no_shift => return Err(Error::refused(path, format!("{why} (without --no-shift, embed shifts the whole archive instead)"))),
-        Err(_) => return plan_shift(path, archive, b, opts),
+        Err(_) => return plan_shift(path, archive, b, opts, im),
     };
     let region = s.start..s.members[..k].last().map_or(s.start, |m| m.end);
-    let tarfs_end = region.end.max(index_blocks * BLOCK_U64); // the first block after the new .tarfs member: the base
+    let tarfs_end = region.end.max(need(index_blocks) * BLOCK_U64); // the first block after the new .tarfs member: the base
     let copy_at = s.end_offset.max(tarfs_end);
     let base = tarfs_end;
     let region_len = region.end - region.start;
@@ -765,15 +807,22 @@ fn plan_displace(path: &Path, archive: &Archive, b: Basis<'_>, opts: &EmbedOptio
         .chain(s.members[..k].iter().map(|m| (copy_at + (m.position - region.start) - base, m)))
         .collect();
     let archive_len = (new_end + 2 * BLOCK_U64).max(len);
-    let info = IndexInfo { entries: n, archive_len, end_offset: new_end - base, flags: 0, filter: None, generation: generation(), source_len: 0, ext_len: 0, seek_len: 0, ..IndexInfo::default() };
+    let mut info = IndexInfo { entries: n, archive_len, end_offset: new_end - base, flags: 0, filter: None, generation: generation(), source_len: 0, ext_len: 0, seek_len: 0, ..IndexInfo::default() };
+    // The displaced members' data is read where their copies will be.
+    let relocate = |p: u64| if region.contains(&p) { copy_at + (p - region.start) } else { p };
+    let image = im.map(|im| im.build(&relocate, archive_len, info.generation)).transpose()?;
+    info.erofs = image.as_ref().map(|i| (self_image::image_at(index_blocks), i.len() as u64));
     let index = encode_index(archive, &order, &info, &s.end, opts.format)?;
-    let (header, body, gap_blocks) = head(index, base, index_blocks, ends_with_zero);
+    let (header, mut body, gap_blocks) = head(index, base, index_blocks, ends_with_zero);
+    if let Some(i) = &image {
+        self_image::place(&mut body, index_blocks, i);
+    }
     // The displaced members are copied straight from the mapping: the copy lands at or after
     // the old end, never over the bytes it copies.
     let tail_len = region_len + 2 * BLOCK_U64;
     let growth = (copy_at + tail_len).saturating_sub(len);
     let bytes_written = tail_len + (BLOCK + body.len()) as u64;
-    let report = EmbedReport { members: n, displaced: k as u64, moved: region_len, gap_blocks, bytes_written, growth, action: EmbedAction::Embedded, grew: None, in_full: b.in_full.clone() };
+    let report = EmbedReport { members: n, displaced: k as u64, moved: region_len, gap_blocks, bytes_written, growth, action: EmbedAction::Embedded, grew: None, in_full: b.in_full.clone(), erofs: info.erofs };
     if growth > opts.max_growth {
         return Err(Error::refused(
             path,
@@ -788,32 +837,39 @@ fn plan_displace(path: &Path, archive: &Archive, b: Basis<'_>, opts: &EmbedOptio
     }
     let positions: Vec<u64> = order.iter().map(|(p, _)| base + p).collect();
     let surveyed = Surveyed { stamp: archive.stamp(), end: s.end_offset };
-    Ok(Plan::Write(Box::new(Writes { report, prefix: "embed", header, body, moved: Some((region, copy_at)), surveyed, base, positions })))
+    Ok(Plan::Write(Box::new(Writes { report, prefix: "embed", header, body, moved: Some((region, copy_at)), surveyed, base, positions, mtime: im.map(Imager::mtime) })))
 }
 
 /// Plans a shift of the whole archive forward by the index member's length, where displacing
 /// members would change its meaning: every member keeps its place in the order, and the index
 /// gives the positions they will have.
-fn plan_shift(path: &Path, archive: &Archive, b: Basis<'_>, opts: &EmbedOptions) -> Result<Plan> {
+fn plan_shift(path: &Path, archive: &Archive, b: Basis<'_>, opts: &EmbedOptions, im: Option<&Imager>) -> Result<Plan> {
     assert!(b.grew.is_none(), "a grown survey reached a shift");
     let (s, len) = (&b.s, archive.len());
     let n = s.members.len() as u64;
     // The `.tarfs` member (its header and the index) ends where the members will start.
-    let base = (1 + b.blocks) * BLOCK_U64;
+    let base = need_blocks(im)(1 + b.blocks) * BLOCK_U64;
     let distance = base - s.start;
     // Data after the members (after the end marker, or a lone zero block) moves with them.
     let end = if s.trailing.is_some() { len } else { s.end_offset };
     let final_len = Shift::final_len(len, end, distance);
     let order: Vec<(u64, &Member)> = s.members.iter().map(|m| (m.position - s.start, m)).collect();
-    let info = IndexInfo { entries: n, archive_len: final_len, end_offset: s.end_offset - s.start, flags: 0, filter: None, generation: generation(), source_len: 0, ext_len: 0, seek_len: 0, ..IndexInfo::default() };
+    let mut info = IndexInfo { entries: n, archive_len: final_len, end_offset: s.end_offset - s.start, flags: 0, filter: None, generation: generation(), source_len: 0, ext_len: 0, seek_len: 0, ..IndexInfo::default() };
+    let image = im.map(|im| im.build(&|p| p + distance, final_len, info.generation)).transpose()?;
+    info.erofs = image.as_ref().map(|i| (self_image::image_at(1 + b.blocks), i.len() as u64));
     let index = encode_index(archive, &order, &info, &s.end, opts.format)?;
-    let (header, body, _) = head(index, base, 1 + b.blocks, b.ends_with_zero);
+    let (header, mut body, _) = head(index, base, 1 + b.blocks, b.ends_with_zero);
+    if let Some(i) = &image {
+        self_image::place(&mut body, 1 + b.blocks, i);
+        // The member ends on a block, where the members start.
+        body.resize(body.len().next_multiple_of(BLOCK), 0);
+    }
     let mut bytes = header.to_vec();
     bytes.extend_from_slice(&body);
     debug_assert_eq!(bytes.len() as u64, base);
     let mut shift = Shift::plan(len, s.start, end, bytes);
     let growth = final_len - len;
-    let report = EmbedReport { members: n, displaced: 0, moved: shift.moved(), gap_blocks: 0, bytes_written: shift.bytes_written(), growth, action: EmbedAction::Shifted, grew: None, in_full: b.in_full.clone() };
+    let report = EmbedReport { members: n, displaced: 0, moved: shift.moved(), gap_blocks: 0, bytes_written: shift.bytes_written(), growth, action: EmbedAction::Shifted, grew: None, in_full: b.in_full.clone(), erofs: info.erofs };
     if growth > opts.max_growth {
         return Err(Error::refused(
             path,
@@ -826,7 +882,7 @@ fn plan_shift(path: &Path, archive: &Archive, b: Basis<'_>, opts: &EmbedOptions)
     shift.hash_bands(archive.bytes());
     let positions: Vec<u64> = s.members.iter().map(|m| m.position + distance).collect();
     let surveyed = Surveyed { stamp: archive.stamp(), end };
-    Ok(Plan::Shift(Box::new(Shifting { report, shift, surveyed, base, positions })))
+    Ok(Plan::Shift(Box::new(Shifting { report, shift, surveyed, base, positions, mtime: im.map(Imager::mtime) })))
 }
 
 /// Makes the writes of a plan, journaled, and reads the archive back before it reports.
@@ -838,7 +894,7 @@ fn apply(path: &Path, target: &Target, archive: &Archive, w: Writes, scan: ScanO
         let copy = link_last("copy", "copy-head", vec![(*copy_at, displaced), (copy_at + displaced.len() as u64, &ZEROS)]);
         change.phases.splice(0..0, copy);
     }
-    target.apply(archive.bytes(), &change, || read_back(path, scan, w.base, &w.positions))?;
+    target.apply(archive.bytes(), &change, || read_back(path, scan, w.base, &w.positions).and_then(|()| bind(target, w.mtime)))?;
     Ok(w.report)
 }
 
@@ -893,5 +949,6 @@ pub fn embed_to(input: &Path, out: &Path, opts: EmbedOptions) -> Result<EmbedRep
         action: EmbedAction::Embedded,
         grew: None,
         in_full: None,
+        erofs: None,
     })
 }

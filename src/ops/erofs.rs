@@ -114,6 +114,18 @@ pub fn image_candidates(archive: &Path, index_dir: Option<&IndexDir>) -> Vec<std
 /// Writes the image of `opened` (an archive and the index that answered for it) to `dest`,
 /// atomically. `uid`, `gid` and `now` are the attributes of directories no member names.
 pub fn write_image(opened: &Opened, dest: &Path, uid: u32, gid: u32, now: i64) -> Result<Written> {
+    let archive = opened.reader.reader().archive();
+    let binding = Binding { len: archive.len(), stamp: archive.stamp() }.encode();
+    let (bytes, written) = image_of(opened, &|p| p, archive.len(), binding, uid, gid, now)?;
+    crate::ops::atomic::write_atomic(dest, |w| w.write_all(&bytes).map_err(|source| Error::Io { path: dest.to_path_buf(), source }))?;
+    Ok(written)
+}
+
+/// The image of `opened`, in memory, for the archive as it will be once each member's header
+/// chain has moved from its position now to `relocate(position)` (by whole blocks; the identity
+/// where nothing moves): chunk indexes point at the data's new place, in an archive (device 1)
+/// of `device_len` bytes. `binding` is the image's first 64 bytes.
+pub(crate) fn image_of(opened: &Opened, relocate: &dyn Fn(u64) -> u64, device_len: u64, binding: [u8; 64], uid: u32, gid: u32, now: i64) -> Result<(Vec<u8>, Written)> {
     let reader = opened.reader.reader();
     let archive = reader.archive();
     let path = archive.path();
@@ -126,16 +138,33 @@ pub fn write_image(opened: &Opened, dest: &Path, uid: u32, gid: u32, now: i64) -
         let sparse = m.typeflag == b'S' || (m.size != m.stored_size && m.typeflag != b'1');
         places.push(Place { position: m.position, data_offset: m.data_offset, size: m.size, sparse });
     })?;
-    let last_block = if fmt::wide_for(archive.len()) { fmt::LAST_BLOCK_48 } else { fmt::LAST_BLOCK_32 };
+    let last_block = if fmt::wide_for(device_len) { fmt::LAST_BLOCK_48 } else { fmt::LAST_BLOCK_32 };
     let mapping = |p: &Place| -> Result<Mapping> {
         let regions = if p.sparse { reader.layout_at(p.position)?.regions } else { vec![(0, p.size, p.data_offset)] };
-        mapping_of(p.size, regions, last_block).map_err(|problem| Error::Erofs { path: path.to_path_buf(), problem: problem.at(p.position) })
+        let by = i128::from(relocate(p.position)) - i128::from(p.position);
+        mapping_of(p.size, regions, last_block).and_then(|m| moved(m, by, last_block)).map_err(|problem| Error::Erofs { path: path.to_path_buf(), problem: problem.at(p.position) })
     };
-    let image = Image::build(&tree, &places, archive, mapping, now)?;
+    let image = Image::build(&tree, &places, archive, mapping, (device_len, binding), now)?;
     let mut skipped = tree.skipped.clone();
     skipped.extend((1..=tree.len() as u32).flat_map(|d| tree.children(d)).filter(|c| !fits(&tree, c)).map(|c| (tree.name(c).to_vec(), "a name of over 255 bytes")));
-    crate::ops::atomic::write_atomic(dest, |w| w.write_all(&image.bytes).map_err(|source| Error::Io { path: dest.to_path_buf(), source }))?;
-    Ok(Written { inodes: image.inodes, bytes: image.bytes.len() as u64, copied: image.copied, skipped })
+    let written = Written { inodes: image.inodes, bytes: image.bytes.len() as u64, copied: image.copied, skipped };
+    Ok((image.bytes, written))
+}
+
+/// `m` with its chunks `by` bytes (whole blocks) further on in the archive, up to block
+/// `last_block`. Copied data is read from where it is now, so it stays as it is.
+fn moved(m: Mapping, by: i128, last_block: u64) -> std::result::Result<Mapping, Unmappable> {
+    let blocks = by / i128::from(BLOCK);
+    let block = |b: u64| u64::try_from(i128::from(b) + blocks).ok().filter(|&b| b <= last_block).ok_or(Unmappable::TooFar);
+    Ok(match m {
+        Mapping::Chunks(Chunks::InPlace { bits, start, n }) => {
+            // The last block of the last chunk must be addressable too.
+            block(start + ((n << bits) / BLOCK).saturating_sub(1))?;
+            Mapping::Chunks(Chunks::InPlace { bits, start: block(start)?, n })
+        }
+        Mapping::Chunks(Chunks::Sparse { bits, blocks: bs }) => Mapping::Chunks(Chunks::Sparse { bits, blocks: bs.into_iter().map(|b| b.map(block).transpose()).collect::<std::result::Result<_, _>>()? }),
+        other => other,
+    })
 }
 
 /// Why a member's data cannot be mapped at all.
@@ -209,10 +238,11 @@ struct Image {
 }
 
 impl Image {
-    /// The image of `tree`, whose files' data `places` and `chunks` locate in `archive`.
-    fn build(tree: &Tree, places: &[Place], archive: &dyn ArchiveFile, mapping: impl Fn(&Place) -> Result<Mapping>, now: i64) -> Result<Image> {
+    /// The image of `tree`, whose files' data `places` and `mapping` locate in `archive` (copied
+    /// data is read from it), for a device of `device_len` bytes, with `binding` first.
+    fn build(tree: &Tree, places: &[Place], archive: &dyn ArchiveFile, mapping: impl Fn(&Place) -> Result<Mapping>, (device_len, binding): (u64, [u8; 64]), now: i64) -> Result<Image> {
         let order = breadth_first(tree);
-        let wide = fmt::wide_for(archive.len());
+        let wide = fmt::wide_for(device_len);
         let mut nids: Vec<Option<u64>> = vec![None; tree.len() + 1];
         let mut copies: Vec<Vec<u8>> = Vec::new();
         let meta_start = u64::from(META_BLKADDR) * BLOCK;
@@ -261,10 +291,9 @@ impl Image {
         let sb = SuperBlock { root_nid: 0, inos: order.len() as u64, blocks: u32::try_from(blocks).unwrap_or(u32::MAX), meta_blkaddr: META_BLKADDR, extra_devices: 1, devt_slotoff: DEVT_SLOTOFF, build_time: u64::try_from(now).unwrap_or(0), wide };
         bytes[fmt::SUPER_OFFSET..fmt::SUPER_OFFSET + 128].copy_from_slice(&sb.encode());
         let slot_at = usize::from(DEVT_SLOTOFF) * fmt::DEVICE_SLOT_SIZE;
-        let archive_blocks = archive.len().div_ceil(BLOCK);
+        let archive_blocks = device_len.div_ceil(BLOCK);
         bytes[slot_at..slot_at + fmt::DEVICE_SLOT_SIZE].copy_from_slice(&fmt::device_slot(archive_blocks));
-        let binding = Binding { len: archive.len(), stamp: archive.stamp() };
-        bytes[..64].copy_from_slice(&binding.encode());
+        bytes[..64].copy_from_slice(&binding);
         Ok(Image { bytes, inodes: order.len(), copied })
     }
 }
