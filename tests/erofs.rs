@@ -312,6 +312,76 @@ with open(sys.argv[1], 'wb') as f:
 /// compressed one stays with FUSE. `tarfs umount` unmounts them all.
 #[test]
 fn a_directory_mounts_its_plain_archives_by_the_kernel_and_the_rest_through_fuse() {
+
+// Self-mounting archives (issue #33): `tarfs embed --erofs` puts the image in the archive.
+
+/// `tarfs embed -v --erofs` of `a` (with `--dry-run` first, which says the image's size and
+/// writes nothing): the image's offset, from what `-v` says, and what it says.
+fn embed_erofs(a: &Path) -> (u64, String) {
+    let before = fs::read(a).unwrap();
+    let dry = ok(tarfs().arg("embed").arg("-v").arg("--dry-run").arg("--erofs").arg(a));
+    assert!(String::from_utf8_lossy(&dry.stderr).contains("EROFS image of"), "{}", String::from_utf8_lossy(&dry.stderr));
+    assert!(fs::read(a).unwrap() == before, "a dry run changed {}", a.display());
+    let out = ok(tarfs().arg("embed").arg("-v").arg("--erofs").arg(a));
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    let at = said.split("fsoffset=").nth(1).unwrap_or_else(|| panic!("{}: {said}", a.display()));
+    let n: u64 = at[..at.find(',').unwrap()].parse().unwrap();
+    assert_eq!(n % 4096, 0, "{said}");
+    (n, said)
+}
+
+/// `tar -xf` of `a`, without the `.tarfs` member (which mounts do not show).
+fn extracted_without_index(a: &Path, tmp: &Path) -> TempDir {
+    let t = extracted(a, tmp);
+    fs::remove_file(t.path().join(".tarfs")).unwrap();
+    t
+}
+
+/// Loop devices, detached when dropped.
+struct Loops(Vec<String>);
+
+impl Drop for Loops {
+    fn drop(&mut self) {
+        for l in &self.0 {
+            let _ = Command::new("losetup").arg("-d").arg(l).output();
+        }
+    }
+}
+
+/// Whether this util-linux's `mount` puts a loop device under a regular file it mounts (before
+/// 2.41 it always does, for a type blkid knows; then `device=` must be a block device too).
+fn mount_makes_loops() -> bool {
+    let v = String::from_utf8(ok(Command::new("mount").arg("--version")).stdout).unwrap();
+    let ver = v.split("util-linux ").nth(1).and_then(|r| r.split_whitespace().next()).unwrap_or("0").to_string();
+    let mut parts = ver.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    (parts.next().unwrap_or(0), parts.next().unwrap_or(0)) < (2, 41)
+}
+
+/// Mounts the self-mounting archive `a` on `mp` with the plain `mount` command, as issue #33
+/// writes it: `mount -t erofs -o fsoffset=N,device=ARCHIVE ARCHIVE MNT`. A `mount` that makes
+/// loop devices of files cannot pass a file as `device=` to a mount of a loop device: there,
+/// after the literal command fails, the same command with both as loop devices of the archive.
+fn plain_mount(a: &Path, n: u64, mp: &Path) -> Loops {
+    let literal = Command::new("mount").args(["-t", "erofs", "-o", &format!("fsoffset={n},device={}", a.display())]).arg(a).arg(mp).output().unwrap();
+    if literal.status.success() {
+        return Loops(Vec::new());
+    }
+    assert!(mount_makes_loops(), "mount -t erofs -o fsoffset={n},device=A A MNT: {}", String::from_utf8_lossy(&literal.stderr));
+    eprintln!("\n*** this util-linux (before 2.41) mounts files through loop devices: the literal command cannot pass a file as device=; mounting with two loop devices of the archive ***\n");
+    let lo = || String::from_utf8(ok(Command::new("losetup").args(["--find", "--show", "--read-only"]).arg(a)).stdout).unwrap().trim().to_string();
+    let loops = Loops(vec![lo(), lo()]);
+    ok(Command::new("mount").args(["-t", "erofs", "-o", &format!("ro,fsoffset={n},device={}", loops.0[1])]).arg(&loops.0[0]).arg(mp));
+    loops
+}
+
+/// An archive with an image embedded: every tar reader lists its members plus `.tarfs` and
+/// extracts the same tree as before (`tests/trees.py`); `mount` mounts it at the offset `-v`
+/// said, and `tarfs mount` mounts it with no image file, both as `tar -xf` extracts it. GNU
+/// tar with sparse files (the tree has hard links, a symbolic link, long names, files over 4
+/// KiB), Python's pax, GNU tar with a name twice, and a hard link to the first member (which
+/// `embed` shifts the archive for: displacing it would put it after its link).
+#[test]
+fn a_self_mounting_archive_mounts_with_mount_as_tar_extracts() {
     if !kernel_has_erofs() {
         return;
     }
@@ -341,4 +411,110 @@ fn a_directory_mounts_its_plain_archives_by_the_kernel_and_the_rest_through_fuse
     drop(m);
     let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(!mounts.contains(&format!(" {}", mp.display())), "left mounted:\n{mounts}");
+
+    let (mut diffs, mut how) = (Vec::new(), Vec::new());
+    let mut archives: Vec<PathBuf> = writer_matrix(tmp.path()).into_iter().filter(|a| ["gnu-sparse.tar", "python.tar", "dups.tar"].iter().any(|n| a.ends_with(n))).collect();
+    archives.push(hard_link_to_the_first(tmp.path()));
+    for a in archives {
+        let orig = a.with_extension("orig");
+        fs::copy(&a, &orig).unwrap();
+        let (n, said) = embed_erofs(&a);
+        how.push(said);
+        ok(tarfs().arg("verify").arg(&a));
+        for tool in ["tar", "bsdtar"] {
+            let (mut before, mut after) = (common::listing(tool, &orig), common::listing(tool, &a));
+            assert_eq!(after.remove(0), ".tarfs", "{tool} {}", a.display());
+            before.sort();
+            after.sort();
+            assert_eq!(after, before, "{tool} {}", a.display());
+        }
+        assert_eq!(common::python_members(&a).len(), common::python_members(&orig).len() + 1);
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/trees.py");
+        let trees = Command::new("python3").arg(script).arg(&orig).arg(&a).output().unwrap();
+        assert!(trees.status.success(), "{}", String::from_utf8_lossy(&trees.stdout));
+
+        let theirs = snapshot(extracted_without_index(&a, tmp.path()).path());
+        let mp = tempfile::Builder::new().prefix("plain").tempdir_in(tmp.path()).unwrap().keep();
+        let loops = plain_mount(&a, n, &mp);
+        let m = Mounted(mp);
+        diffs.extend(compare(&a.display().to_string(), "mount -o fsoffset", &snapshot(&m.0), &theirs));
+        drop(m);
+        drop(loops);
+        let (m, said) = kernel_mount(&a, tmp.path());
+        assert!(said.contains(&format!("its embedded EROFS image, at byte {n}")), "{said}");
+        diffs.extend(compare(&a.display().to_string(), "tarfs mount", &snapshot(&m.0), &theirs));
+        assert!(!Path::new(&format!("{}.erofs", a.display())).exists(), "an image file was written for {}", a.display());
+    }
+    assert!(diffs.is_empty(), "{} differences:\n{}", diffs.len(), diffs.join("\n"));
+    // Both ways of making room: members displaced to the end, and the whole archive shifted.
+    assert!(how.iter().any(|s| s.contains("displaced")) && how.iter().any(|s| s.contains("shifted")), "{how:?}");
+}
+
+/// A GNU tar archive whose first member, of 50 KB, has a hard link last.
+fn hard_link_to_the_first(tmp: &Path) -> PathBuf {
+    let src = tmp.join("hl");
+    fs::create_dir_all(src.join("d")).unwrap();
+    fs::write(src.join("d/perl"), (0..50_000u32).map(|i| (i * 7) as u8).collect::<Vec<u8>>()).unwrap();
+    fs::write(src.join("d/small"), "small\n").unwrap();
+    fs::hard_link(src.join("d/perl"), src.join("d/perl5")).unwrap();
+    let a = tmp.join("hl.tar");
+    ok(Command::new("tar").arg("--format=gnu").arg("-cf").arg(&a).arg("-C").arg(&src).arg("--no-recursion").args(["d/perl", "d/small", "d", "d/perl5"]));
+    a
+}
+
+/// A self-mounting archive changed after `embed` (a member's data rewritten in place, the same
+/// length; a member appended) is never mounted by its stale image: `tarfs mount` says so and
+/// mounts a sidecar image of the archive as it is. `embed --erofs` makes the image fresh again;
+/// `embed` without it drops the image.
+#[test]
+fn a_stale_embedded_image_is_never_mounted() {
+    if !kernel_has_erofs() {
+        return;
+    }
+    let tmp = TempDir::new().unwrap();
+    let src = tmp.path().join("src");
+    fs::create_dir_all(src.join("d")).unwrap();
+    fs::write(src.join("d/f"), "first\n").unwrap();
+    fs::write(src.join("big"), vec![7u8; 9000]).unwrap();
+    let a = tmp.path().join("a.tar");
+    ok(Command::new("tar").arg("-cf").arg(&a).arg("-C").arg(&src).arg("d").arg("big"));
+    let (n, _) = embed_erofs(&a);
+    let sidecar = PathBuf::from(format!("{}.erofs", a.display()));
+    let read = |m: &Mounted, p: &str| fs::read_to_string(m.0.join(p)).unwrap();
+
+    // The data of d/f rewritten in place, the same length.
+    let mut bytes = fs::read(&a).unwrap();
+    let at = bytes.windows(6).position(|w| w == b"first\n").unwrap();
+    bytes[at..at + 6].copy_from_slice(b"third\n");
+    fs::write(&a, &bytes).unwrap();
+    let (m, said) = kernel_mount(&a, tmp.path());
+    assert!(said.contains("embedded EROFS image is stale (the archive was modified") && said.contains("written"), "{said}");
+    assert_eq!(read(&m, "d/f"), "third\n");
+    assert!(sidecar.exists());
+    drop(m);
+    fs::remove_file(&sidecar).unwrap();
+
+    // `embed --erofs` again: the index is up to date, the image is not, and is written again.
+    let (again, said) = embed_erofs(&a);
+    assert!(again == n && said.contains("re-indexed"), "{said}");
+    let (m, said) = kernel_mount(&a, tmp.path());
+    assert!(said.contains("its embedded EROFS image"), "{said}");
+    assert_eq!(read(&m, "d/f"), "third\n");
+    drop(m);
+
+    // A member appended: the length is not the one the image was made for.
+    fs::write(src.join("new"), "appended\n").unwrap();
+    ok(Command::new("tar").arg("-rf").arg(&a).arg("-C").arg(&src).arg("new"));
+    let (m, said) = kernel_mount(&a, tmp.path());
+    assert!(said.contains("embedded EROFS image is stale (the archive is "), "{said}");
+    assert_eq!(read(&m, "new"), "appended\n");
+    drop(m);
+    fs::remove_file(&sidecar).unwrap();
+
+    // `embed` without --erofs writes the index again and drops the image.
+    ok(tarfs().arg("embed").arg(&a));
+    let (m, said) = kernel_mount(&a, tmp.path());
+    assert!(!said.contains("embedded EROFS image"), "{said}");
+    assert!(said.contains("written"), "{said}");
+    assert_eq!(read(&m, "new"), "appended\n");
 }
