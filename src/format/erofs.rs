@@ -165,6 +165,16 @@ pub fn device_slot(blocks: u64) -> [u8; DEVICE_SLOT_SIZE] {
     b
 }
 
+/// Where a device slot keeps its unified address (`uniaddr_lo`): the block at which a mount
+/// that names no device (Linux's "flat" mode) reads the device's blocks in the primary one.
+pub const UNIADDR_AT: usize = 68;
+
+/// The unified address an embedded image's device slot has: near 2 TiB, past the end of any
+/// archive an image can map. A self-mounting archive mounted without `device=` reads its device
+/// at `fsoffset` + this in itself (Linux 6.18 mounts it in flat mode), which then fails with EIO
+/// instead of reading other bytes of the archive as the files' data.
+pub const FAR_UNIADDR: u32 = u32::MAX - (1 << 16);
+
 /// An extended inode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Inode {

@@ -15,6 +15,10 @@
 //! header's record gives its offset and length ([`crate::format::tarfs::HAS_EROFS`]). Tar
 //! readers see one more regular file's data, as with any gap.
 //!
+//! Its device slot's unified address is far ([`FAR_UNIADDR`]): a mount that names no device
+//! (`mount -o fsoffset=N ARCHIVE MNT`) would read the device's blocks at `fsoffset` plus that
+//! address in the archive, and gets EIO there instead of other members' bytes.
+//!
 //! It is bound to its archive by a [`SelfBinding`] in its first bytes: the archive's length and
 //! modification time, which `embed` sets to a whole second after writing, and the generation of
 //! the index written with it. [`find`] says whether the image is fresh; a stale one is never
@@ -24,11 +28,11 @@ use std::path::Path;
 
 use crate::archive::Archive;
 use crate::error::{Error, Result};
-use crate::format::erofs::{SelfBinding, SuperBlock};
+use crate::format::erofs::{SelfBinding, SuperBlock, DEVICE_SLOT_SIZE, FAR_UNIADDR, UNIADDR_AT};
 use crate::format::header::BLOCK_U64;
 use crate::format::tarfs;
 use crate::members::Opened;
-use crate::ops::erofs::image_of;
+use crate::ops::erofs::{image_of, DEVT_SLOTOFF};
 use crate::scan::ScanOptions;
 
 /// Where an embedded image starts, relative to a 4096-byte boundary of the archive: the page
@@ -98,7 +102,10 @@ impl Imager {
     /// `generation`.
     pub fn build(&self, relocate: &dyn Fn(u64) -> u64, final_len: u64, generation: u64) -> Result<Vec<u8>> {
         let binding = SelfBinding { len: final_len, mtime: self.mtime, generation }.encode();
-        let (bytes, _) = image_of(&self.opened, relocate, final_len, binding, self.uid, self.gid, self.mtime)?;
+        let (mut bytes, _) = image_of(&self.opened, relocate, final_len, binding, self.uid, self.gid, self.mtime)?;
+        // Mounted without `device=`, its files fail rather than read other bytes of the archive.
+        let at = usize::from(DEVT_SLOTOFF) * DEVICE_SLOT_SIZE + UNIADDR_AT;
+        bytes[at..at + 4].copy_from_slice(&FAR_UNIADDR.to_le_bytes());
         if bytes.len() as u64 != self.len {
             return Err(Error::refused_for_now(self.opened.reader.reader().archive().path(), "the archive changed while its EROFS image was planned"));
         }

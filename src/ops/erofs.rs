@@ -31,7 +31,7 @@ use crate::mount::tree::{Data, Kind, Tree, TreeBuilder, ROOT};
 /// Where nids count from: block 3, after the binding, the superblock and the device slot.
 const META_BLKADDR: u32 = 3;
 /// The device table's place, in 128-byte slots: right after the superblock.
-const DEVT_SLOTOFF: u16 = 9;
+pub(crate) const DEVT_SLOTOFF: u16 = 9;
 /// The largest sparse member whose data is copied into the image (its holes too).
 const MAX_COPY: u64 = 64 << 20;
 /// The most chunk indexes one sparse member may have (32 MiB of them).
@@ -495,5 +495,19 @@ mod tests {
         assert_eq!(mapping_of(512, vec![(0, 512, 1 << 41)], fmt::LAST_BLOCK_48), Ok(Mapping::Chunks(Chunks::InPlace { bits: 9, start: 1 << 32, n: 1 })));
         assert_eq!(mapping_of(512, vec![(0, 512, 1 << 57)], fmt::LAST_BLOCK_48), Err(Unmappable::TooFar));
         assert!(matches!(mapping_of(1 << 40, vec![(0, 512, 512), ((1 << 40) - 512, 512, 1024)], L32), Err(Unmappable::TooMany(_))));
+    }
+
+    #[test]
+    fn moved_chunks_follow_their_member_and_holes_stay_holes() {
+        let plain = Mapping::Chunks(Chunks::InPlace { bits: 10, start: 3, n: 1 });
+        assert_eq!(moved(plain.clone(), 4096), Ok(Mapping::Chunks(Chunks::InPlace { bits: 10, start: 11, n: 1 })));
+        assert_eq!(moved(plain.clone(), -1536), Ok(Mapping::Chunks(Chunks::InPlace { bits: 10, start: 0, n: 1 })));
+        assert_eq!(moved(plain, -2048), Err(Unmappable::TooFar));
+        let sparse = Mapping::Chunks(Chunks::Sparse { bits: 12, blocks: vec![Some(1), None, Some(9)] });
+        assert_eq!(moved(sparse, 512), Ok(Mapping::Chunks(Chunks::Sparse { bits: 12, blocks: vec![Some(2), None, Some(10)] })));
+        // Past 2 TiB, where the last block of the chunk would be.
+        assert_eq!(moved(Mapping::Chunks(Chunks::InPlace { bits: 20, start: u32::MAX - 1000, n: 1 }), 0), Err(Unmappable::TooFar));
+        let copy = Mapping::Copy(vec![(0, 100, 612)]);
+        assert_eq!(moved(copy.clone(), 512), Ok(copy));
     }
 }
