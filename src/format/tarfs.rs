@@ -613,7 +613,13 @@ mod tests {
         assert!(b[25..64].iter().all(|&c| c == 0));
         let h = decode_header(&b).unwrap();
         assert_eq!(h.version, (1, 0));
-        assert_eq!(h.info.unwrap().entries, 3);
+        assert_eq!(h.info.unwrap().erofs, None);
+        // An embedded EROFS image: its offset and length at [176, 192), flag 4 at 168.
+        let b = encode_header(&IndexInfo { entries: 3, erofs: Some((8192, 4096)), ..Default::default() });
+        assert_eq!(b[168], HAS_EROFS);
+        assert_eq!(&b[176..184], &8192u64.to_be_bytes());
+        let info = decode_header(&b).unwrap().info.unwrap();
+        assert_eq!((info.entries, info.erofs), (3, Some((8192, 4096))));
     }
 
     #[test]
