@@ -22,7 +22,7 @@ proptest! {
         end_offset in any::<u64>(),
         flags in 0u8..4,
     ) {
-        let info = IndexInfo { ext_len: 0, seek_len: 0, entries: headers.len() as u64, archive_len, end_offset, flags, filter: Some("+a*\n-b\n".into()), generation: archive_len ^ end_offset, source_len: archive_len.rotate_left(7), record: 2, stamp: Some(tarfs::format::tarfs::Stamp { ino: end_offset, mtime: (archive_len as i64, 7), ctime: (-(end_offset as i64), 999_999_999) }), source_digest: (flags & 1 != 0).then_some(archive_len ^ 0x5a) };
+        let info = IndexInfo { ext_len: 0, seek_len: 0, entries: headers.len() as u64, archive_len, end_offset, flags, filter: Some("+a*\n-b\n".into()), generation: archive_len ^ end_offset, source_len: archive_len.rotate_left(7), record: 2, stamp: Some(tarfs::format::tarfs::Stamp { ino: end_offset, mtime: (archive_len as i64, 7), ctime: (-(end_offset as i64), 999_999_999) }), source_digest: (flags & 1 != 0).then_some(archive_len ^ 0x5a), erofs: (flags & 2 != 0).then_some((end_offset & !4095, archive_len >> 3)) };
         let mut data = encode_header(&info).to_vec();
         for (h, pos, chain, simple) in &headers {
             data.extend_from_slice(&encode_entry(h, *pos, *chain, *simple).unwrap());

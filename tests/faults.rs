@@ -1,5 +1,6 @@
-//! Fault injection over every write path: `embed`, `embed --erofs`, `embed --force` (re-indexing in place), `embed`
-//! that shifts the whole archive (direct bands, staged, and with data after its end marker), `csv`,
+//! Fault injection over every write path: `embed`, `embed --erofs` (the image in the head),
+//! `embed --force` (re-indexing in place), `embed` that shifts the whole archive (direct bands,
+//! staged, and with data after its end marker), `csv`,
 //! `index` (of a plain, a gzip and a bzip2 archive), `recover` and `recompress --seekable` (of a
 //! zstd and an xz archive), on small archives.
 //!
@@ -16,8 +17,7 @@
 //!   file; a failed fsync, fdatasync or rename always fails the run.
 //!
 //! CI runs a fixed sample: every invocation of the syscalls that write or sync, and every third
-//! invocation of the others, of every case but those in `SAMPLED_OUT`. `TARFS_FAULTS=all` runs
-//! every one of every case.
+//! invocation of the others. `TARFS_FAULTS=all` runs every one.
 
 mod common;
 
@@ -182,16 +182,12 @@ fn bzipped_in(orig: &Path, dir: &Path) -> PathBuf {
     dir.join("a.tar.bz2")
 }
 
-/// Cases left out of CI's sample (the time it has), run with `TARFS_FAULTS=all` or by name.
-const SAMPLED_OUT: [&str; 1] = ["embed-erofs"];
-
 const CASES: [Case; 17] = [
     // The index v1.0, embedded and as a sidecar, and the compact v2.0 (the default): other
     // bytes, the same write paths.
     Case { name: "embed", args: &["embed", "--format", "v1"], in_place: true, replaces: false, setup: copy_in, baseline: original },
     Case { name: "embed-v2", args: &["embed", "--format", "v2"], in_place: true, replaces: false, setup: copy_in, baseline: original },
     // A self-mounting archive: the EROFS image is more bytes of the head, and the mtime last.
-    // Its write phases are embed's: run with TARFS_FAULTS=all or by name, not in CI's sample.
     Case { name: "embed-erofs", args: &["embed", "--erofs"], in_place: true, replaces: false, setup: copy_in, baseline: original },
     Case { name: "index-v2", args: &["index", "--format", "v2"], in_place: false, replaces: false, setup: copy_in, baseline: original },
     // A hard link to the first member: the whole archive shifted forward, in bands of the
@@ -436,8 +432,7 @@ fn every_write_path_survives_kills_and_io_errors_at_every_syscall() {
     let mut total_failures = Vec::new();
     // TARFS_FAULT_CASES=a,b runs only those cases (for working on one write path).
     let only = std::env::var("TARFS_FAULT_CASES").ok();
-    let chosen = |c: &&Case| only.as_deref().map_or(all || !SAMPLED_OUT.contains(&c.name), |o| o.split(',').any(|n| n == c.name));
-    for case in CASES.iter().filter(chosen) {
+    for case in CASES.iter().filter(|c| only.as_deref().is_none_or(|o| o.split(',').any(|n| n == c.name))) {
         let orig = match case.name {
             "reindex-grown" | "reindex-grown-v2" => &large_first,
             "shift" => &linked,
