@@ -472,8 +472,9 @@ fn hard_link_to_the_first(tmp: &Path) -> PathBuf {
 
 /// A self-mounting archive changed after `embed` (a member's data rewritten in place, the same
 /// length; a member appended) is never mounted by its stale image: `tarfs mount` says so and
-/// mounts a sidecar image of the archive as it is. `embed --erofs` makes the image fresh again;
-/// `embed` without it drops the image.
+/// mounts a sidecar image of the archive as it is. `embed --erofs` makes the image fresh again
+/// (re-indexed in place, or with the appended member); `embed` without it that writes the index
+/// drops the image.
 #[test]
 fn a_stale_embedded_image_is_never_mounted() {
     if !kernel_has_erofs() {
@@ -519,8 +520,15 @@ fn a_stale_embedded_image_is_never_mounted() {
     drop(m);
     fs::remove_file(&sidecar).unwrap();
 
-    // `embed` without --erofs writes the index again and drops the image.
-    ok(tarfs().arg("embed").arg(&a));
+    // `embed --erofs` of the grown archive: a new image, with the appended member.
+    embed_erofs(&a);
+    let (m, said) = kernel_mount(&a, tmp.path());
+    assert!(said.contains("its embedded EROFS image"), "{said}");
+    assert_eq!(read(&m, "new"), "appended\n");
+    drop(m);
+
+    // `embed` without --erofs, writing the index again (`--force`), drops the image.
+    ok(tarfs().arg("embed").arg("--force").arg(&a));
     let (m, said) = kernel_mount(&a, tmp.path());
     assert!(!said.contains("embedded EROFS image"), "{said}");
     assert!(said.contains("written"), "{said}");
