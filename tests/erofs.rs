@@ -245,7 +245,7 @@ fn tarfs_erofs_images_mount_with_mount_and_compressed_archives_go_to_fuse() {
 
 /// A name of over 255 bytes cannot be a directory entry (the kernel refuses the directory
 /// block, as extraction fails for it): it is left out, and said; the rest of its directory is
-/// there. `tarfs umount` unmounts.
+/// there. `tarfs umount` unmounts. An embedded image leaves it out, and `embed --erofs` says so.
 #[test]
 fn names_too_long_for_a_directory_are_left_out_and_said() {
     if !kernel_has_erofs() {
@@ -267,6 +267,14 @@ fn names_too_long_for_a_directory_are_left_out_and_said() {
     drop(m);
     let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(!mounts.contains(&format!(" {} ", mp.display())), "still mounted: {}", mp.display());
+    // An embedded image leaves it out too, and `embed` says so.
+    let out = ok(tarfs().arg("embed").arg("--erofs").arg(&a));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("not in the EROFS image") && said.contains("a name of over 255 bytes"), "{said}");
+    let (m, said) = kernel_mount(&a, tmp.path());
+    assert!(said.contains("its embedded EROFS image"), "{said}");
+    let names: Vec<String> = fs::read_dir(m.0.join("d")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert_eq!(names, ["short"]);
 }
 
 /// An archive past 2 TiB (a sparse file: a member of 2 TiB and 3 MiB of holes, with 4 bytes

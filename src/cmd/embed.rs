@@ -75,7 +75,10 @@ fn embedded(r: &EmbedReport, f: &Found, dry_run: bool) -> Done {
         Some((at, len)) => format!("{reason}; EROFS image of {len} bytes at byte {at} (mount -t erofs -o fsoffset={at},device=ARCHIVE ARCHIVE MNT)"),
         None => reason,
     };
-    Done { action, reason: Some(reason), members: Some(r.members), index_path: Some(f.path.clone()), warning: None }
+    // What the image leaves out, the mount does not show either (`tarfs mount` says so too).
+    let left_out: Vec<String> = r.erofs_left_out.iter().map(|(name, why)| format!("{}: {why}", tarfs::quote::diag(name))).collect();
+    let warning = (!left_out.is_empty()).then(|| format!("not in the EROFS image: {}", left_out.join("; ")));
+    Done { action, reason: Some(reason), members: Some(r.members), index_path: Some(f.path.clone()), warning }
 }
 
 /// Why `embed` surveyed the whole archive though it had an embedded index, for the report.

@@ -114,6 +114,8 @@ pub struct EmbedReport {
     /// The embedded EROFS image written (or, for a dry run, to be written): its byte offset in
     /// the archive, which `mount -o fsoffset=` takes, and its length.
     pub erofs: Option<(u64, u64)>,
+    /// Members the image leaves out, as the mount does, and why (a name of over 255 bytes).
+    pub erofs_left_out: Vec<(Vec<u8>, &'static str)>,
 }
 
 /// What [`embed`] did.
@@ -581,14 +583,18 @@ fn embed_in_place(path: &Path, opts: EmbedOptions) -> Result<EmbedReport> {
         Some(old) => plan_reindex(&archive, &old, basis, &opts, im.as_ref())?,
         None => plan_displace(path, &archive, basis, &opts, im.as_ref())?,
     };
-    match plan {
-        Plan::Report(report) => Ok(report),
-        Plan::Write(w) => apply(path, &target, &archive, *w, opts.scan),
+    let mut report = match plan {
+        Plan::Report(report) => report,
+        Plan::Write(w) => apply(path, &target, &archive, *w, opts.scan)?,
         Plan::Shift(w) => {
             shift::apply(&target, &w.shift, &w.surveyed, || read_back(path, opts.scan, w.base, &w.positions).and_then(|()| bind(&target, w.mtime)))?;
-            Ok(w.report)
+            w.report
         }
+    };
+    if let Some(im) = im.as_ref().filter(|_| report.erofs.is_some()) {
+        report.erofs_left_out = im.left_out().to_vec();
     }
+    Ok(report)
 }
 
 /// What an in-place embed is planned on: the survey, and the size of the index it needs.
@@ -714,7 +720,7 @@ fn plan_reindex(archive: &Archive, old: &crate::archive::Embedded, b: Basis<'_>,
     // while nothing is written.
     let found = self_image::find(archive, archive.len(), archive.stamp().mtime);
     let image_fresh = matches!(found, self_image::Found::Fresh { .. });
-    let report = |gap_blocks, bytes_written, action, erofs| EmbedReport { members: n, displaced: 0, moved: 0, gap_blocks, bytes_written, growth: 0, action, grew: b.grew, in_full: b.in_full.clone(), erofs };
+    let report = |gap_blocks, bytes_written, action, erofs| EmbedReport { members: n, displaced: 0, moved: 0, gap_blocks, bytes_written, growth: 0, action, grew: b.grew, in_full: b.in_full.clone(), erofs, erofs_left_out: Vec::new() };
     if fresh && !opts.force && (im.is_none() || image_fresh) {
         let kept = match found {
             self_image::Found::Fresh { at, len } => Some((at, len)),
@@ -822,7 +828,7 @@ fn plan_displace(path: &Path, archive: &Archive, b: Basis<'_>, opts: &EmbedOptio
     let tail_len = region_len + 2 * BLOCK_U64;
     let growth = (copy_at + tail_len).saturating_sub(len);
     let bytes_written = tail_len + (BLOCK + body.len()) as u64;
-    let report = EmbedReport { members: n, displaced: k as u64, moved: region_len, gap_blocks, bytes_written, growth, action: EmbedAction::Embedded, grew: None, in_full: b.in_full.clone(), erofs: info.erofs };
+    let report = EmbedReport { members: n, displaced: k as u64, moved: region_len, gap_blocks, bytes_written, growth, action: EmbedAction::Embedded, grew: None, in_full: b.in_full.clone(), erofs: info.erofs, erofs_left_out: Vec::new() };
     if growth > opts.max_growth {
         return Err(Error::refused(
             path,
@@ -869,7 +875,7 @@ fn plan_shift(path: &Path, archive: &Archive, b: Basis<'_>, opts: &EmbedOptions,
     debug_assert_eq!(bytes.len() as u64, base);
     let mut shift = Shift::plan(len, s.start, end, bytes);
     let growth = final_len - len;
-    let report = EmbedReport { members: n, displaced: 0, moved: shift.moved(), gap_blocks: 0, bytes_written: shift.bytes_written(), growth, action: EmbedAction::Shifted, grew: None, in_full: b.in_full.clone(), erofs: info.erofs };
+    let report = EmbedReport { members: n, displaced: 0, moved: shift.moved(), gap_blocks: 0, bytes_written: shift.bytes_written(), growth, action: EmbedAction::Shifted, grew: None, in_full: b.in_full.clone(), erofs: info.erofs, erofs_left_out: Vec::new() };
     if growth > opts.max_growth {
         return Err(Error::refused(
             path,
@@ -950,5 +956,6 @@ pub fn embed_to(input: &Path, out: &Path, opts: EmbedOptions) -> Result<EmbedRep
         grew: None,
         in_full: None,
         erofs: None,
+        erofs_left_out: Vec::new(),
     })
 }

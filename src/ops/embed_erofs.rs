@@ -68,6 +68,7 @@ pub struct Imager {
     gid: u32,
     mtime: i64,
     len: u64,
+    left_out: Vec<(Vec<u8>, &'static str)>,
 }
 
 impl Imager {
@@ -78,8 +79,8 @@ impl Imager {
         let opened = crate::members::open_best(Box::new(archive), None, scan)?;
         let mtime = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
         let (uid, gid) = (rustix::process::getuid().as_raw(), rustix::process::getgid().as_raw());
-        let (bytes, _) = image_of(&opened, &|p| p, 0, [0; 64], uid, gid, mtime)?;
-        Ok(Imager { opened, uid, gid, mtime, len: bytes.len() as u64 })
+        let (bytes, written) = image_of(&opened, &|p| p, 0, [0; 64], uid, gid, mtime)?;
+        Ok(Imager { opened, uid, gid, mtime, len: bytes.len() as u64, left_out: written.skipped })
     }
 
     /// The image's length.
@@ -90,6 +91,11 @@ impl Imager {
     /// Whether the image is empty (it never is: it has a superblock).
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// The members the image leaves out, as the mount does, and why.
+    pub fn left_out(&self) -> &[(Vec<u8>, &'static str)] {
+        &self.left_out
     }
 
     /// The modification time the archive is to have after the embed, in seconds.
