@@ -277,50 +277,6 @@ fn names_too_long_for_a_directory_are_left_out_and_said() {
     assert_eq!(names, ["short"]);
 }
 
-/// An archive past 2 TiB (a sparse file: a member of 2 TiB and 3 MiB of holes, with 4 bytes
-/// written past 2 TiB, then a small member) mounts by the kernel through an image with 48-bit
-/// block addresses: the small member and the bytes past 2 TiB read back, the holes as zeros.
-#[test]
-fn an_archive_past_2_tib_mounts_by_the_kernel_with_48_bit_addresses() {
-    if !kernel_has_erofs() {
-        return;
-    }
-    let tmp = TempDir::new().unwrap();
-    let a = tmp.path().join("big.tar");
-    let script = r#"
-import sys, tarfile
-big = (2 << 40) + (3 << 20)
-with open(sys.argv[1], 'wb') as f:
-    ti = tarfile.TarInfo('big.bin'); ti.size = big
-    f.write(ti.tobuf(format=tarfile.GNU_FORMAT))
-    f.seek(512 + (2 << 40) + (1 << 20)); f.write(b'mark')
-    f.seek(512 + big); data = b'past 2 TiB\n'
-    ti = tarfile.TarInfo('after.txt'); ti.size = len(data)
-    f.write(ti.tobuf(format=tarfile.GNU_FORMAT)); f.write(data.ljust(512, b'\0') + bytes(1024))
-"#;
-    ok(Command::new("python3").arg("-c").arg(script).arg(&a));
-    assert!(fs::metadata(&a).unwrap().len() > 2 << 40);
-    let (m, _) = kernel_mount(&a, tmp.path());
-    assert_eq!(fs::read(m.0.join("after.txt")).unwrap(), b"past 2 TiB\n");
-    use std::os::unix::fs::FileExt;
-    let big = fs::File::open(m.0.join("big.bin")).unwrap();
-    assert_eq!(big.metadata().unwrap().len(), (2 << 40) + (3 << 20));
-    let mut buf = [1u8; 8];
-    big.read_exact_at(&mut buf, (2 << 40) + (1 << 20)).unwrap();
-    assert_eq!(&buf, b"mark\0\0\0\0");
-    big.read_exact_at(&mut buf, 1 << 40).unwrap();
-    assert_eq!(buf, [0; 8]);
-    let image = fs::read(tmp.path().join("big.tar.erofs")).unwrap();
-    let incompat = u32::from_le_bytes(image[1024 + 80..1024 + 84].try_into().unwrap());
-    assert_ne!(incompat & 0x80, 0, "the image has 48-bit addresses");
-}
-
-/// A directory of archives: FUSE shows the tree, and each plain archive (one in a
-/// subdirectory too) is covered by a kernel mount that shows what `tar -xf` extracts; the
-/// compressed one stays with FUSE. `tarfs umount` unmounts them all.
-#[test]
-fn a_directory_mounts_its_plain_archives_by_the_kernel_and_the_rest_through_fuse() {
-
 // Self-mounting archives (issue #33): `tarfs embed --erofs` puts the image in the archive.
 
 /// `tarfs embed -v --erofs` of `a` (with `--dry-run` first, which says the image's size and
@@ -395,31 +351,6 @@ fn a_self_mounting_archive_mounts_with_mount_as_tar_extracts() {
     }
     let tmp = TempDir::new().unwrap();
     make_tree(tmp.path());
-    let archives = writer_matrix(tmp.path());
-    let dir = tmp.path().join("archives");
-    fs::create_dir_all(dir.join("sub")).unwrap();
-    fs::copy(&archives[0], dir.join("a.tar")).unwrap();
-    fs::copy(&archives[4], dir.join("sub/b.tar")).unwrap();
-    ok(Command::new("sh").arg("-c").arg(format!("gzip -c {} > {}", archives[0].display(), dir.join("c.tar.gz").display())));
-    let mp = tempfile::Builder::new().prefix("mnt").tempdir_in(tmp.path()).unwrap().keep();
-    let out = ok(tarfs().arg("mount").arg("-v").arg(&dir).arg(&mp));
-    let m = Mounted(mp.clone());
-    let said = String::from_utf8_lossy(&out.stderr);
-    assert!(said.contains("2 of 3 archives mounted by the kernel"), "{said}");
-    let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap();
-    let fstype = |at: &Path| mounts.lines().find(|l| l.split(' ').nth(4) == Some(&at.display().to_string())).and_then(|l| l.split(" - ").nth(1)).and_then(|t| t.split(' ').next()).map(str::to_string);
-    assert_eq!(fstype(&mp.join("a.tar")).as_deref(), Some("erofs"));
-    assert_eq!(fstype(&mp.join("sub/b.tar")).as_deref(), Some("erofs"));
-    assert_eq!(fstype(&mp.join("c.tar.gz")), None);
-    for (archive, under) in [(&archives[0], "a.tar"), (&archives[4], "sub/b.tar"), (&archives[0], "c.tar.gz")] {
-        let theirs = extracted(archive, tmp.path());
-        let diffs = compare(under, "mount", &snapshot(&mp.join(under)), &snapshot(theirs.path()));
-        assert!(diffs.is_empty(), "{}", diffs.join("\n"));
-    }
-    drop(m);
-    let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap();
-    assert!(!mounts.contains(&format!(" {}", mp.display())), "left mounted:\n{mounts}");
-
     let (mut diffs, mut how) = (Vec::new(), Vec::new());
     let mut archives: Vec<PathBuf> = writer_matrix(tmp.path()).into_iter().filter(|a| ["gnu-sparse.tar", "python.tar", "dups.tar"].iter().any(|n| a.ends_with(n))).collect();
     archives.push(hard_link_to_the_first(tmp.path()));
@@ -541,4 +472,78 @@ fn a_stale_embedded_image_is_never_mounted() {
     assert!(!said.contains("embedded EROFS image"), "{said}");
     assert!(said.contains("written"), "{said}");
     assert_eq!(read(&m, "new"), "appended\n");
+}
+
+/// An archive past 2 TiB (a sparse file: a member of 2 TiB and 3 MiB of holes, with 4 bytes
+/// written past 2 TiB, then a small member) mounts by the kernel through an image with 48-bit
+/// block addresses: the small member and the bytes past 2 TiB read back, the holes as zeros.
+#[test]
+fn an_archive_past_2_tib_mounts_by_the_kernel_with_48_bit_addresses() {
+    if !kernel_has_erofs() {
+        return;
+    }
+    let tmp = TempDir::new().unwrap();
+    let a = tmp.path().join("big.tar");
+    let script = r#"
+import sys, tarfile
+big = (2 << 40) + (3 << 20)
+with open(sys.argv[1], 'wb') as f:
+    ti = tarfile.TarInfo('big.bin'); ti.size = big
+    f.write(ti.tobuf(format=tarfile.GNU_FORMAT))
+    f.seek(512 + (2 << 40) + (1 << 20)); f.write(b'mark')
+    f.seek(512 + big); data = b'past 2 TiB\n'
+    ti = tarfile.TarInfo('after.txt'); ti.size = len(data)
+    f.write(ti.tobuf(format=tarfile.GNU_FORMAT)); f.write(data.ljust(512, b'\0') + bytes(1024))
+"#;
+    ok(Command::new("python3").arg("-c").arg(script).arg(&a));
+    assert!(fs::metadata(&a).unwrap().len() > 2 << 40);
+    let (m, _) = kernel_mount(&a, tmp.path());
+    assert_eq!(fs::read(m.0.join("after.txt")).unwrap(), b"past 2 TiB\n");
+    use std::os::unix::fs::FileExt;
+    let big = fs::File::open(m.0.join("big.bin")).unwrap();
+    assert_eq!(big.metadata().unwrap().len(), (2 << 40) + (3 << 20));
+    let mut buf = [1u8; 8];
+    big.read_exact_at(&mut buf, (2 << 40) + (1 << 20)).unwrap();
+    assert_eq!(&buf, b"mark\0\0\0\0");
+    big.read_exact_at(&mut buf, 1 << 40).unwrap();
+    assert_eq!(buf, [0; 8]);
+    let image = fs::read(tmp.path().join("big.tar.erofs")).unwrap();
+    let incompat = u32::from_le_bytes(image[1024 + 80..1024 + 84].try_into().unwrap());
+    assert_ne!(incompat & 0x80, 0, "the image has 48-bit addresses");
+}
+
+/// A directory of archives: FUSE shows the tree, and each plain archive (one in a
+/// subdirectory too) is covered by a kernel mount that shows what `tar -xf` extracts; the
+/// compressed one stays with FUSE. `tarfs umount` unmounts them all.
+#[test]
+fn a_directory_mounts_its_plain_archives_by_the_kernel_and_the_rest_through_fuse() {
+    if !kernel_has_erofs() {
+        return;
+    }
+    let tmp = TempDir::new().unwrap();
+    make_tree(tmp.path());
+    let archives = writer_matrix(tmp.path());
+    let dir = tmp.path().join("archives");
+    fs::create_dir_all(dir.join("sub")).unwrap();
+    fs::copy(&archives[0], dir.join("a.tar")).unwrap();
+    fs::copy(&archives[4], dir.join("sub/b.tar")).unwrap();
+    ok(Command::new("sh").arg("-c").arg(format!("gzip -c {} > {}", archives[0].display(), dir.join("c.tar.gz").display())));
+    let mp = tempfile::Builder::new().prefix("mnt").tempdir_in(tmp.path()).unwrap().keep();
+    let out = ok(tarfs().arg("mount").arg("-v").arg(&dir).arg(&mp));
+    let m = Mounted(mp.clone());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("2 of 3 archives mounted by the kernel"), "{said}");
+    let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let fstype = |at: &Path| mounts.lines().find(|l| l.split(' ').nth(4) == Some(&at.display().to_string())).and_then(|l| l.split(" - ").nth(1)).and_then(|t| t.split(' ').next()).map(str::to_string);
+    assert_eq!(fstype(&mp.join("a.tar")).as_deref(), Some("erofs"));
+    assert_eq!(fstype(&mp.join("sub/b.tar")).as_deref(), Some("erofs"));
+    assert_eq!(fstype(&mp.join("c.tar.gz")), None);
+    for (archive, under) in [(&archives[0], "a.tar"), (&archives[4], "sub/b.tar"), (&archives[0], "c.tar.gz")] {
+        let theirs = extracted(archive, tmp.path());
+        let diffs = compare(under, "mount", &snapshot(&mp.join(under)), &snapshot(theirs.path()));
+        assert!(diffs.is_empty(), "{}", diffs.join("\n"));
+    }
+    drop(m);
+    let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(&format!(" {}", mp.display())), "left mounted:\n{mounts}");
 }

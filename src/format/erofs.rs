@@ -170,7 +170,8 @@ pub fn device_slot(blocks: u64) -> [u8; DEVICE_SLOT_SIZE] {
 pub const UNIADDR_AT: usize = 68;
 
 /// The unified address an embedded image's device slot has: near 2 TiB, past the end of any
-/// archive an image can map. A self-mounting archive mounted without `device=` reads its device
+/// archive an image with 32-bit addresses can map (one with 48-bit addresses also gets
+/// `uniaddr_hi`, 8 bytes on, all ones: near 128 PiB). A self-mounting archive mounted without `device=` reads its device
 /// at `fsoffset` + this in itself (Linux 6.18 mounts it in flat mode), which then fails with EIO
 /// instead of reading other bytes of the archive as the files' data.
 pub const FAR_UNIADDR: u32 = u32::MAX - (1 << 16);

@@ -112,6 +112,8 @@ impl Imager {
         // Mounted without `device=`, its files fail rather than read other bytes of the archive.
         let at = usize::from(DEVT_SLOTOFF) * DEVICE_SLOT_SIZE + UNIADDR_AT;
         bytes[at..at + 4].copy_from_slice(&FAR_UNIADDR.to_le_bytes());
+        // And its high bits, which an image with 48-bit addresses (past 2 TiB) reads too.
+        bytes[at + 8..at + 10].copy_from_slice(&u16::MAX.to_le_bytes());
         if bytes.len() as u64 != self.len {
             return Err(Error::refused_for_now(self.opened.reader.reader().archive().path(), "the archive changed while its EROFS image was planned"));
         }
