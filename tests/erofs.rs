@@ -61,11 +61,20 @@ fn kernel_mount(archive: &Path, tmp: &Path) -> (Mounted, String) {
     (Mounted(mp), said)
 }
 
-/// The differences between the kernel mount of `archive` and `tar -xf` of it.
+/// The differences between the kernel mount of `archive` and `tar -xf` of it; and that every
+/// directory lists `.` and `..` (`readdir(3)` skips an entry of inode 0, which the root's
+/// nid once was).
 fn differences(archive: &Path, tmp: &Path) -> Vec<String> {
     let theirs = extracted(archive, tmp);
     let (m, _) = kernel_mount(archive, tmp);
-    compare(&archive.display().to_string(), "kernel mount", &snapshot(&m.0), &snapshot(theirs.path()))
+    let mut diffs = compare(&archive.display().to_string(), "kernel mount", &snapshot(&m.0), &snapshot(theirs.path()));
+    for dir in walkdir::WalkDir::new(&m.0).into_iter().map(|e| e.unwrap()).filter(|e| e.file_type().is_dir()) {
+        let listed = String::from_utf8(ok(Command::new("ls").arg("-fa").arg(dir.path())).stdout).unwrap();
+        if !(listed.lines().any(|l| l == ".") && listed.lines().any(|l| l == "..")) {
+            diffs.push(format!("{}: {} lists no . or ..: {listed:?}", archive.display(), dir.path().display()));
+        }
+    }
+    diffs
 }
 
 #[test]

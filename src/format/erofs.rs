@@ -308,7 +308,7 @@ pub struct Binding {
 
 /// The binding's magic, and the version of the images tarfs writes (a new version makes old
 /// images stale).
-const BINDING_MAGIC: &[u8; 16] = b"tarfs erofs v1\0\0";
+const BINDING_MAGIC: &[u8; 16] = b"tarfs erofs v2\0\0";
 
 impl Binding {
     /// Its bytes (at the image's start).
@@ -353,7 +353,7 @@ pub struct SelfBinding {
 }
 
 /// A [`SelfBinding`]'s magic: another than [`Binding`]'s, so neither is taken for the other.
-const SELF_BINDING_MAGIC: &[u8; 16] = b"tarfs erofs in1\0";
+const SELF_BINDING_MAGIC: &[u8; 16] = b"tarfs erofs in2\0";
 
 impl SelfBinding {
     /// Its bytes (at the image's start).

@@ -246,7 +246,9 @@ impl Image {
         let mut nids: Vec<Option<u64>> = vec![None; tree.len() + 1];
         let mut copies: Vec<Vec<u8>> = Vec::new();
         let meta_start = u64::from(META_BLKADDR) * BLOCK;
-        let (mut at, mut data_blocks) = (meta_start, 0u64);
+        // Nid 0 is left empty: a directory entry of inode 0 is one `readdir(3)` skips as
+        // deleted, which would hide the root's `.` and every `..` that names it.
+        let (mut at, mut data_blocks) = (meta_start + INODE_SIZE, 0u64);
         let mut slots = Vec::with_capacity(order.len());
         for &ino in &order {
             let inode = tree.inode(ino).expect("ordered inodes exist");
@@ -288,7 +290,8 @@ impl Image {
             };
             write_slot(&mut bytes, tree, s, u32::try_from(i + 1).unwrap_or(u32::MAX), data_start, &content, wide);
         }
-        let sb = SuperBlock { root_nid: 0, inos: order.len() as u64, blocks: u32::try_from(blocks).unwrap_or(u32::MAX), meta_blkaddr: META_BLKADDR, extra_devices: 1, devt_slotoff: DEVT_SLOTOFF, build_time: u64::try_from(now).unwrap_or(0), wide };
+        let root_nid = order.first().and_then(|&r| nids[r as usize]).and_then(|n| u16::try_from(n).ok()).unwrap_or(0);
+        let sb = SuperBlock { root_nid, inos: order.len() as u64, blocks: u32::try_from(blocks).unwrap_or(u32::MAX), meta_blkaddr: META_BLKADDR, extra_devices: 1, devt_slotoff: DEVT_SLOTOFF, build_time: u64::try_from(now).unwrap_or(0), wide };
         bytes[fmt::SUPER_OFFSET..fmt::SUPER_OFFSET + 128].copy_from_slice(&sb.encode());
         let slot_at = usize::from(DEVT_SLOTOFF) * fmt::DEVICE_SLOT_SIZE;
         let archive_blocks = device_len.div_ceil(BLOCK);
