@@ -503,14 +503,14 @@ mod tests {
     #[test]
     fn moved_chunks_follow_their_member_and_holes_stay_holes() {
         let plain = Mapping::Chunks(Chunks::InPlace { bits: 10, start: 3, n: 1 });
-        assert_eq!(moved(plain.clone(), 4096), Ok(Mapping::Chunks(Chunks::InPlace { bits: 10, start: 11, n: 1 })));
-        assert_eq!(moved(plain.clone(), -1536), Ok(Mapping::Chunks(Chunks::InPlace { bits: 10, start: 0, n: 1 })));
-        assert_eq!(moved(plain, -2048), Err(Unmappable::TooFar));
+        assert_eq!(moved(plain.clone(), 4096, L32), Ok(Mapping::Chunks(Chunks::InPlace { bits: 10, start: 11, n: 1 })));
+        assert_eq!(moved(plain.clone(), -1536, L32), Ok(Mapping::Chunks(Chunks::InPlace { bits: 10, start: 0, n: 1 })));
+        assert_eq!(moved(plain, -2048, L32), Err(Unmappable::TooFar));
         let sparse = Mapping::Chunks(Chunks::Sparse { bits: 12, blocks: vec![Some(1), None, Some(9)] });
-        assert_eq!(moved(sparse, 512), Ok(Mapping::Chunks(Chunks::Sparse { bits: 12, blocks: vec![Some(2), None, Some(10)] })));
+        assert_eq!(moved(sparse, 512, L32), Ok(Mapping::Chunks(Chunks::Sparse { bits: 12, blocks: vec![Some(2), None, Some(10)] })));
         // Past 2 TiB, where the last block of the chunk would be.
-        assert_eq!(moved(Mapping::Chunks(Chunks::InPlace { bits: 20, start: u32::MAX - 1000, n: 1 }), 0), Err(Unmappable::TooFar));
+        assert_eq!(moved(Mapping::Chunks(Chunks::InPlace { bits: 20, start: L32 - 1000, n: 1 }), 0, L32), Err(Unmappable::TooFar));
         let copy = Mapping::Copy(vec![(0, 100, 612)]);
-        assert_eq!(moved(copy.clone(), 512), Ok(copy));
+        assert_eq!(moved(copy.clone(), 512, L32), Ok(copy));
     }
 }
