@@ -525,6 +525,11 @@ pub struct EmbedArgs {
     /// that is written again drops an old image.
     #[arg(long, conflicts_with = "output")]
     pub erofs: bool,
+    /// Record each member's SHA-256 (and one per 4 MiB chunk) in the index, for `scrub` and for
+    /// `cat`, `extract` and `mount` to check: every member's data is read. An index written
+    /// again without it has none.
+    #[arg(long)]
+    pub digests: bool,
     #[command(flatten)]
     pub read: ReadArgs,
 }

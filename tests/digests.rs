@@ -258,3 +258,51 @@ fn index_json_pins_the_index_by_its_sha256() {
     let bytes = fs::read(format!("{}.tarfs", a.display())).unwrap();
     assert_eq!(first["index_sha256"].as_str().unwrap(), tarfs::digest::hex(&tarfs::digest::sha256(&bytes)));
 }
+
+/// `embed --digests` records them in the embedded index, in both versions, whichever way the
+/// index goes in: by displacement (the chunky archive, whose members over 4 MiB have chunk
+/// digests and whose sparse member is hashed as it extracts), into a new file (`--output`),
+/// and by a shift (GNU tar's archive with a hard link to its first member); `sha256sum -c`
+/// holds for what `tar -xf` extracts, and a byte flipped afterwards is found by `scrub`.
+#[test]
+fn embed_records_digests_in_the_embedded_index() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A hard link to the first member: displacing it would put it after its link.
+    let linked = tmp.path().join("linked.tar");
+    let script = "import io, sys, tarfile\nwith tarfile.open(sys.argv[1], 'w', format=tarfile.GNU_FORMAT) as t:\n    for n, d in [('first', b'x' * 3000), ('tree/dir/f1', b'y' * 700)]:\n        ti = tarfile.TarInfo(n); ti.size = len(d); t.addfile(ti, io.BytesIO(d))\n    ti = tarfile.TarInfo('hard'); ti.type = tarfile.LNKTYPE; ti.linkname = 'first'; t.addfile(ti)\n";
+    ok(Command::new("python3").arg("-c").arg(script).arg(&linked));
+    for format in ["v1", "v2"] {
+        for (name, how) in [("chunky", "in place"), ("chunky", "output"), ("linked", "in place")] {
+            let src = if name == "chunky" { chunky_archive(tmp.path()) } else { linked.clone() };
+            let a = tmp.path().join(format!("{name}-{format}-{}.tar", how.replace(' ', "-")));
+            let mut embed = tarfs();
+            embed.args(["embed", "-v", "--digests", "--format", format]);
+            let said = match how {
+                "output" => String::from_utf8_lossy(&ok(embed.arg("--output").arg(&a).arg(&src)).stderr).into_owned(),
+                _ => {
+                    fs::copy(&src, &a).unwrap();
+                    String::from_utf8_lossy(&ok(embed.arg(&a)).stderr).into_owned()
+                }
+            };
+            let label = format!("{} ({format}, {how}): {said}", a.display());
+            let way = match (name, how) {
+                (_, "output") => "index first",
+                ("linked", _) => "shifted",
+                _ => "displaced",
+            };
+            assert!(said.contains(way), "{label}");
+            let sums = ok(tarfs().args(["ls", "--digest"]).arg(&a)).stdout;
+            let x = tempfile::tempdir_in(tmp.path()).unwrap();
+            ok(Command::new("tar").arg("-xf").arg(&a).arg("-C").arg(x.path()));
+            let list = tmp.path().join("SUMS");
+            fs::write(&list, &sums).unwrap();
+            ok(Command::new("sha256sum").arg("-c").arg("--quiet").arg(&list).current_dir(x.path()));
+            assert!(sums.split(|&b| b == b'\n').filter(|l| !l.is_empty()).count() >= 2, "{label}");
+            assert_eq!(run(&["scrub"], &a).0, 0, "{label}");
+            let member = if name == "chunky" { "small" } else { "tree/dir/f1" };
+            flip(&a, data_offset(&a, member));
+            let (code, _, err) = run(&["scrub"], &a);
+            assert!(code == 1 && err.contains(member), "{label}: scrub after a flip: {err}");
+        }
+    }
+}

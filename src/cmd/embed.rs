@@ -20,7 +20,7 @@ use crate::config::{one_archive, Config};
 use crate::{warn, Status};
 
 pub fn run(cfg: &Config<'_>, a: &EmbedArgs) -> Result<Status> {
-    let opts = EmbedOptions { scan: cfg.scan, force: a.force, dry_run: a.dry_run, max_growth: a.max_growth, no_shift: a.no_shift, format: a.format, erofs: a.erofs };
+    let opts = EmbedOptions { scan: cfg.scan, force: a.force, dry_run: a.dry_run, max_growth: a.max_growth, no_shift: a.no_shift, format: a.format, erofs: a.erofs, digests: a.digests };
     if let Some(out) = &a.output {
         let input = one_archive(&a.walk, "--output")?;
         let r = embed_to(input, out, opts)?;
@@ -29,7 +29,7 @@ pub fn run(cfg: &Config<'_>, a: &EmbedArgs) -> Result<Status> {
         }
         return Ok(Status::Ok);
     }
-    let index = IndexOptions { scan: cfg.scan, ..IndexOptions::default() };
+    let index = IndexOptions { scan: cfg.scan, digests: a.digests, ..IndexOptions::default() };
     let how = PlanOptions { index: &index, index_dir: cfg.index_dir.as_ref(), output: None, when: When::Stale, dry_run: a.dry_run, record_size: None };
     let told = AtomicBool::new(false);
     let job = |f: &Found, progress: &dyn Progress| -> tarfs::Result<Done> {

@@ -187,7 +187,13 @@ impl Sizer {
 
     /// The extension's length in bytes, or `None` when it cannot be represented.
     pub fn encoded_len(&self) -> Option<usize> {
-        self.table_end()?.div_ceil(BLOCK).checked_mul(BLOCK)
+        self.encoded_len_with(0)
+    }
+
+    /// The extension's length in bytes with a member digests part of `digests` bytes after its
+    /// chunk table, or `None` when it cannot be represented.
+    pub fn encoded_len_with(&self, digests: usize) -> Option<usize> {
+        self.table_end()?.checked_add(digests)?.div_ceil(BLOCK).checked_mul(BLOCK)
     }
 
     /// Where the chunk table ends (where member digests go, when there are any).

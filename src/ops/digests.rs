@@ -57,6 +57,12 @@ impl Place {
     }
 }
 
+/// The digests of `e`'s content, from `data`, the mapped archive it is in; `None` where its
+/// sparse map does not decode or its data is not all there.
+pub(crate) fn of_mapped(e: &Entry<'_>, opts: &ScanOptions, data: &[u8]) -> Option<MemberDigest> {
+    Place::of(e, opts)?.hash(data)
+}
+
 /// Writes `n` zero bytes to `h` (a sparse member's hole).
 fn zeros(h: &mut Hasher, mut n: u64) {
     static Z: [u8; 1 << 16] = [0; 1 << 16];

@@ -54,6 +54,7 @@ use crate::ops::index_v2;
 use crate::ops::shift::{self, Shift};
 use crate::ops::read::{ext_entry, Located, Reader};
 use crate::scan::{Entry, ScanOptions, Scanner, Warning};
+use crate::ops::embed_digests::Digests;
 use crate::stream::ColdWindow;
 
 /// The default of [`EmbedOptions::max_growth`]: 1 GiB.
@@ -80,11 +81,13 @@ pub struct EmbedOptions {
     /// Put an EROFS image of the archive in the `.tarfs` member too (a self-mounting archive,
     /// [`crate::ops::embed_erofs`]). Without it, a rewritten index drops an old image.
     pub erofs: bool,
+    /// Record member digests in the index (issue #36): every member's data is read and hashed.
+    pub digests: bool,
 }
 
 impl Default for EmbedOptions {
     fn default() -> Self {
-        EmbedOptions { scan: ScanOptions::default(), force: false, dry_run: false, max_growth: DEFAULT_MAX_GROWTH, no_shift: false, format: IndexFormat::V2, erofs: false }
+        EmbedOptions { scan: ScanOptions::default(), force: false, dry_run: false, max_growth: DEFAULT_MAX_GROWTH, no_shift: false, format: IndexFormat::V2, erofs: false, digests: false }
     }
 }
 
@@ -224,6 +227,19 @@ struct Survey<'a> {
     /// in-place survey only): displacement is refused, a shift moves them too, a re-index in
     /// the old `.tarfs` member leaves them.
     trailing: Option<Unmovable>,
+    /// The members' digests, when the index is to have them ([`EmbedOptions::digests`]).
+    digests: Option<Digests>,
+}
+
+impl Survey<'_> {
+    /// Computes the members' digests where the index is to have them.
+    fn hash(&mut self, path: &Path, archive: &Archive, opts: &EmbedOptions) -> Result<()> {
+        if opts.digests {
+            let positions: Vec<u64> = self.members.iter().map(|m| m.position).collect();
+            self.digests = Some(Digests::of(path, archive.bytes(), &positions, opts.scan)?);
+        }
+        Ok(())
+    }
 }
 
 /// The first header of the chain from `from` up to the main header at `main` that some readers
@@ -297,7 +313,7 @@ fn survey<'a>(path: &Path, archive: &'a Archive, opts: ScanOptions, in_place: Op
     let end = scanner.end().expect("scan finished");
     let (behind, trailing) = check_tail(path, in_place, bytes, &end)?;
     let keep_order = keep_order.or(behind);
-    Ok(Survey { members, items, start, end_offset: end.end_offset, end, keep_order, trailing })
+    Ok(Survey { members, items, start, end_offset: end.end_offset, end, keep_order, trailing, digests: None })
 }
 
 /// Why moving leading members to the end would change what some reader extracts: `embed`
@@ -416,7 +432,7 @@ fn survey_grown<'a>(path: &Path, archive: &'a Archive, old: &'a Located, eopts: 
     end.members += part.entries as u64;
     let (_, trailing) = check_tail(path, Some(file), bytes, &end)?;
     let grew = Grew { kept: part.entries as u64, read: part.read + (archive.len() - part.end) };
-    Ok(Ok((Survey { members, items: Vec::new(), start: old.base, end_offset: end.end_offset, end, keep_order: None, trailing }, grew)))
+    Ok(Ok((Survey { members, items: Vec::new(), start: old.base, end_offset: end.end_offset, end, keep_order: None, trailing, digests: None }, grew)))
 }
 
 /// An old v2 index's parts and its members' decoded paths (all, and where each ends), kept for
@@ -454,15 +470,17 @@ fn old_v2_members<'a>(path: &Path, old: &'a Located, data: &'a [u8], parts: crat
 
 /// Encodes the index of `order` (each member with its position relative to the base): the header
 /// block, the entries and, when it can be represented, the zero block and the extension data.
-fn encode_index(archive: &Archive, order: &[(u64, &Member<'_>)], info: &IndexInfo, end: &crate::scan::ScanEnd, format: IndexFormat) -> Result<Vec<u8>> {
+fn encode_index(archive: &Archive, order: &[(u64, &Member<'_>)], info: &IndexInfo, s: &Survey<'_>, format: IndexFormat) -> Result<Vec<u8>> {
+    let (end, digests) = (&s.end, s.digests.as_ref().map(|d| d.part(order.iter().map(|(pos, m)| (*pos, m.position)))));
     if format == IndexFormat::V2 {
-        return index_v2::encode(order.iter().map(|(pos, m)| m.rec(*pos)), info.clone(), end, archive.path());
+        return index_v2::encode(order.iter().map(|(pos, m)| m.rec(*pos)), info.clone(), end, digests, archive.path());
     }
     let mut info = info.clone();
     let mut out = Vec::with_capacity((order.len() + 1) * BLOCK);
     out.extend_from_slice(&[0u8; BLOCK]);
     let mut ext = ExtSink::default();
     ext.globals(end.has_globals, end.global_attributes);
+    ext.digests(digests);
     for (pos, m) in order {
         let entry = tarfs::encode_entry(m.header, pos / BLOCK_U64, m.chain_blocks, m.simple)
             .map_err(|source| Error::Index { index: archive.path().to_path_buf(), source })?;
@@ -479,16 +497,17 @@ fn encode_index(archive: &Archive, order: &[(u64, &Member<'_>)], info: &IndexInf
 /// Blocks the index of `members` (in the order the index lists them) takes, with its extension
 /// data (whose length does not depend on positions), and whether that ends with the zero block
 /// after the entries. A v2 index's length depends on the order (its paths are front-coded).
-fn index_blocks<'m, 'a: 'm>(members: impl Iterator<Item = &'m Member<'a>> + Clone, format: IndexFormat) -> (u64, bool) {
+fn index_blocks<'m, 'a: 'm>(members: impl Iterator<Item = &'m Member<'a>> + Clone, format: IndexFormat, digests: Option<&Digests>) -> (u64, bool) {
+    let digests_len = digests.map_or(0, Digests::part_len);
     if format == IndexFormat::V2 {
-        return (1 + index_v2::body_len(members.map(|m| m.rec(0))) / BLOCK_U64, false);
+        return (1 + index_v2::body_len(members.map(|m| m.rec(0)), digests_len) / BLOCK_U64, false);
     }
     let mut size = ext::Sizer::default();
     for m in members.clone() {
         size.add(m.meta.as_ref());
     }
     let n = members.count() as u64;
-    match size.encoded_len() {
+    match size.encoded_len_with(digests_len) {
         None => (1 + n, false),
         Some(len) => (1 + n + 1 + len as u64 / BLOCK_U64, true),
     }
@@ -620,8 +639,9 @@ fn survey_in_place<'a>(path: &Path, target: &Target, archive: &'a Archive, old: 
     // header a v2 record does not keep).
     if let Some(old) = old {
         match survey_grown(path, archive, old, opts, paths, &target.file)? {
-            Ok((s, g)) => {
-                let (blocks, ends_with_zero) = index_blocks(s.members.iter(), opts.format);
+            Ok((mut s, g)) => {
+                s.hash(path, archive, opts)?;
+                let (blocks, ends_with_zero) = index_blocks(s.members.iter(), opts.format, s.digests.as_ref());
                 if s.start >= need(1 + blocks) * BLOCK_U64 {
                     return Ok(Basis { s, grew: Some(g), blocks, ends_with_zero, in_full });
                 }
@@ -631,8 +651,9 @@ fn survey_in_place<'a>(path: &Path, target: &Target, archive: &'a Archive, old: 
         }
     }
     archive.advise(memmap2::Advice::Normal);
-    let s = survey(path, archive, opts.scan, Some(&target.file))?;
-    let (blocks, ends_with_zero) = index_blocks(s.members.iter(), opts.format);
+    let mut s = survey(path, archive, opts.scan, Some(&target.file))?;
+    s.hash(path, archive, opts)?;
+    let (blocks, ends_with_zero) = index_blocks(s.members.iter(), opts.format, s.digests.as_ref());
     Ok(Basis { s, grew: None, blocks, ends_with_zero, in_full })
 }
 
@@ -712,7 +733,7 @@ fn plan_reindex(archive: &Archive, old: &crate::archive::Embedded, b: Basis<'_>,
     // Nothing moves: the image's chunks are where the data is now.
     let image = im.map(|im| im.build(&|p| p, archive.len(), info.generation)).transpose()?;
     info.erofs = image.as_ref().map(|i| (self_image::image_at(1 + b.blocks), i.len() as u64));
-    let index = encode_index(archive, &order, &info, &s.end, opts.format)?;
+    let index = encode_index(archive, &order, &info, &s, opts.format)?;
     let current = &archive.bytes()[old.data.clone()];
     let current_info = tarfs::decode_header_as(current[..BLOCK].try_into().expect("one block"), opts.format.major()).ok().and_then(|h| h.info);
     let fresh = same_index(current, &index, n, opts.format) && current_info.as_ref().is_some_and(|i| i.entries == n && i.end_offset == info.end_offset);
@@ -754,7 +775,7 @@ fn plan_reindex(archive: &Archive, old: &crate::archive::Embedded, b: Basis<'_>,
 fn displacement(s: &Survey<'_>, mut blocks: u64, format: IndexFormat, need: &dyn Fn(u64) -> u64) -> std::result::Result<(usize, u64, bool), Unmovable> {
     loop {
         let k = displaced_count(s, need(blocks) * BLOCK_U64)?;
-        let (now, ends_with_zero) = index_blocks(s.members[k..].iter().chain(&s.members[..k]), format);
+        let (now, ends_with_zero) = index_blocks(s.members[k..].iter().chain(&s.members[..k]), format, s.digests.as_ref());
         if now < blocks {
             return Ok((k, blocks, ends_with_zero));
         }
@@ -818,7 +839,7 @@ fn plan_displace(path: &Path, archive: &Archive, b: Basis<'_>, opts: &EmbedOptio
     let relocate = |p: u64| if region.contains(&p) { copy_at + (p - region.start) } else { p };
     let image = im.map(|im| im.build(&relocate, archive_len, info.generation)).transpose()?;
     info.erofs = image.as_ref().map(|i| (self_image::image_at(index_blocks), i.len() as u64));
-    let index = encode_index(archive, &order, &info, &s.end, opts.format)?;
+    let index = encode_index(archive, &order, &info, &s, opts.format)?;
     let (header, mut body, gap_blocks) = head(index, base, index_blocks, ends_with_zero);
     if let Some(i) = &image {
         self_image::place(&mut body, index_blocks, i);
@@ -863,7 +884,7 @@ fn plan_shift(path: &Path, archive: &Archive, b: Basis<'_>, opts: &EmbedOptions,
     let mut info = IndexInfo { entries: n, archive_len: final_len, end_offset: s.end_offset - s.start, flags: 0, filter: None, generation: generation(), source_len: 0, ext_len: 0, seek_len: 0, ..IndexInfo::default() };
     let image = im.map(|im| im.build(&|p| p + distance, final_len, info.generation)).transpose()?;
     info.erofs = image.as_ref().map(|i| (self_image::image_at(1 + b.blocks), i.len() as u64));
-    let index = encode_index(archive, &order, &info, &s.end, opts.format)?;
+    let index = encode_index(archive, &order, &info, &s, opts.format)?;
     let (header, mut body, _) = head(index, base, 1 + b.blocks, b.ends_with_zero);
     if let Some(i) = &image {
         self_image::place(&mut body, 1 + b.blocks, i);
@@ -926,13 +947,14 @@ pub fn embed_to(input: &Path, out: &Path, opts: EmbedOptions) -> Result<EmbedRep
     if let Some(c) = crate::source::compression_of(&archive) {
         return Err(Error::refused(input, format!("it is {}-compressed, and embed needs an uncompressed tar; decompress it first, or use `tarfs index` to write a sidecar index", c.name())));
     }
-    let s = survey(input, &archive, opts.scan, None)?;
+    let mut s = survey(input, &archive, opts.scan, None)?;
+    s.hash(input, &archive, &opts)?;
     let n = s.members.len() as u64;
     let base = s.start;
     let order: Vec<(u64, &Member)> = s.members.iter().map(|m| (m.position - base, m)).collect();
     let body_len = s.end_offset - base;
     let info = IndexInfo { entries: n, archive_len: body_len + 2 * BLOCK_U64, end_offset: body_len, flags: 0, filter: None, generation: 0, source_len: 0, ext_len: 0, seek_len: 0, ..IndexInfo::default() };
-    let index = encode_index(&archive, &order, &info, &s.end, opts.format)?;
+    let index = encode_index(&archive, &order, &info, &s, opts.format)?;
     let header = tarfs_header(index.len() as u64);
     let body = &archive.bytes()[base as usize..s.end_offset.min(archive.len()) as usize];
     // An archive cut inside its last member's padding gets the padding back.

@@ -89,12 +89,13 @@ pub(crate) fn finish<W: Write + Seek>(mut b: Builder, mut info: IndexInfo, end: 
 
 /// The whole v2 index (header block and body) of the members `recs` (positions from the
 /// index's base), recorded as `info` says, for an embedded index. Errors name `path`.
-pub(crate) fn encode<'a>(recs: impl Iterator<Item = EntryRec<'a>>, mut info: IndexInfo, end: &ScanEnd, path: &Path) -> Result<Vec<u8>> {
+pub(crate) fn encode<'a>(recs: impl Iterator<Item = EntryRec<'a>>, mut info: IndexInfo, end: &ScanEnd, digests: Option<Vec<u8>>, path: &Path) -> Result<Vec<u8>> {
     let mut b = Builder::default();
     for r in recs {
         push(&mut b, &r, path)?;
     }
     b.globals(end.has_globals, end.global_attributes);
+    b.digests(digests);
     // Stored plain: an embedded index's length must not depend on the positions it records.
     let body = b.seal(false);
     info.ext_len = body.len();
@@ -104,13 +105,15 @@ pub(crate) fn encode<'a>(recs: impl Iterator<Item = EntryRec<'a>>, mut info: Ind
     Ok(out)
 }
 
-/// The length of the v2 body of the members `recs`, which does not depend on their positions.
-pub(crate) fn body_len<'a>(recs: impl Iterator<Item = EntryRec<'a>>) -> u64 {
+/// The length of the v2 body of the members `recs`, with a member digests part of
+/// `digests_len` bytes (0: none), which does not depend on their positions.
+pub(crate) fn body_len<'a>(recs: impl Iterator<Item = EntryRec<'a>>, digests_len: usize) -> u64 {
     let mut b = Builder::default();
     for r in recs {
         // A member the body cannot hold makes `encode` fail later, with its error.
         let _ = push(&mut b, &r, Path::new(""));
     }
+    b.digests((digests_len > 0).then(|| vec![0; digests_len]));
     b.body_len()
 }
 

@@ -6,6 +6,7 @@
 pub mod append_csv;
 pub mod create;
 pub mod embed;
+pub(crate) mod embed_digests;
 pub mod embed_erofs;
 pub mod erofs;
 pub mod extract;
