@@ -733,7 +733,7 @@ fn plan_reindex(archive: &Archive, old: &crate::archive::Embedded, b: Basis<'_>,
     // Nothing moves: the image's chunks are where the data is now.
     let image = im.map(|im| im.build(&|p| p, archive.len(), info.generation)).transpose()?;
     info.erofs = image.as_ref().map(|i| (self_image::image_at(1 + b.blocks), i.len() as u64));
-    let index = encode_index(archive, &order, &info, &s, opts.format)?;
+    let index = encode_index(archive, &order, &info, s, opts.format)?;
     let current = &archive.bytes()[old.data.clone()];
     let current_info = tarfs::decode_header_as(current[..BLOCK].try_into().expect("one block"), opts.format.major()).ok().and_then(|h| h.info);
     let fresh = same_index(current, &index, n, opts.format) && current_info.as_ref().is_some_and(|i| i.entries == n && i.end_offset == info.end_offset);
@@ -839,7 +839,7 @@ fn plan_displace(path: &Path, archive: &Archive, b: Basis<'_>, opts: &EmbedOptio
     let relocate = |p: u64| if region.contains(&p) { copy_at + (p - region.start) } else { p };
     let image = im.map(|im| im.build(&relocate, archive_len, info.generation)).transpose()?;
     info.erofs = image.as_ref().map(|i| (self_image::image_at(index_blocks), i.len() as u64));
-    let index = encode_index(archive, &order, &info, &s, opts.format)?;
+    let index = encode_index(archive, &order, &info, s, opts.format)?;
     let (header, mut body, gap_blocks) = head(index, base, index_blocks, ends_with_zero);
     if let Some(i) = &image {
         self_image::place(&mut body, index_blocks, i);
@@ -884,7 +884,7 @@ fn plan_shift(path: &Path, archive: &Archive, b: Basis<'_>, opts: &EmbedOptions,
     let mut info = IndexInfo { entries: n, archive_len: final_len, end_offset: s.end_offset - s.start, flags: 0, filter: None, generation: generation(), source_len: 0, ext_len: 0, seek_len: 0, ..IndexInfo::default() };
     let image = im.map(|im| im.build(&|p| p + distance, final_len, info.generation)).transpose()?;
     info.erofs = image.as_ref().map(|i| (self_image::image_at(1 + b.blocks), i.len() as u64));
-    let index = encode_index(archive, &order, &info, &s, opts.format)?;
+    let index = encode_index(archive, &order, &info, s, opts.format)?;
     let (header, mut body, _) = head(index, base, 1 + b.blocks, b.ends_with_zero);
     if let Some(i) = &image {
         self_image::place(&mut body, 1 + b.blocks, i);
