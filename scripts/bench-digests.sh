@@ -41,5 +41,5 @@ RATAR=""
 hyperfine --style basic -r "$RUNS" --export-markdown "$DIR/scrub.md" \
     --prepare "cat $A > /dev/null" -n "tarfs scrub" "$TARFS scrub -q $A" \
     -n "tar -xOf | sha256sum" "tar -xOf $A | sha256sum" \
-    ${RATAR:+-n "ratarmount --hashes (index)" "rm -f $A.index.sqlite; $RATAR --hashes --recreate-index --index-file $DIR/r.sqlite $A $DIR/rmnt && fusermount3 -u $DIR/rmnt"} 2>&1 | tail -n 20 >&2 || true
+    ${RATAR:+-n "ratarmount --hashes (index)" "rm -f $A.index.sqlite; mkdir -p $DIR/rmnt; $RATAR --hashes sha256 --recreate-index --index-file $DIR/r.sqlite $A $DIR/rmnt && fusermount3 -u $DIR/rmnt"} 2>&1 | tail -n 20 >&2 || true
 cat "$DIR/plain.md" "$DIR/gz.md" "$DIR/scrub.md" | tee "$OUT"

@@ -254,6 +254,9 @@ struct Reads<'a> {
     globals: Globals,
     members: u64,
     global_attributes: bool,
+    /// Where skipped data is read to: one buffer for the whole scan (a new zeroed one for each
+    /// member cost a memset of a read's size per member).
+    scratch: Vec<u8>,
 }
 
 /// What one step of the scan over reads found.
@@ -290,7 +293,7 @@ impl<'a> Reads<'a> {
     fn new(r: &'a mut dyn Read, seek: Option<&'a dyn Fn(u64, u64) -> io::Result<bool>>, path: &'a Path, opts: ScanOptions, chunk: usize) -> Self {
         let chunk = chunk.max(BLOCK);
         let buf = Vec::with_capacity(chunk * 2);
-        Reads { r, seek, path, opts, chunk, buf, cursor: 0, start: 0, eof: false, globals: Globals::default(), members: 0, global_attributes: false }
+        Reads { r, seek, path, opts, chunk, buf, cursor: 0, start: 0, eof: false, globals: Globals::default(), members: 0, global_attributes: false, scratch: Vec::new() }
     }
 
     fn scan_err(&self, source: ScanError, base: u64) -> Error {
@@ -402,8 +405,18 @@ impl<'a> Reads<'a> {
 
     /// Skips `skip` bytes of the member `m` by reading them (handing its data to `data` if
     /// wanted).
-    fn skip(&mut self, mut skip: u64, m: &Span, data: &mut impl FnMut(&[u8]) -> Result<()>) -> Result<()> {
-        let mut sink = if skip > 0 { vec![0u8; self.chunk.max(64 << 10)] } else { Vec::new() };
+    fn skip(&mut self, skip: u64, m: &Span, data: &mut impl FnMut(&[u8]) -> Result<()>) -> Result<()> {
+        if skip > 0 && self.scratch.is_empty() {
+            self.scratch = vec![0u8; self.chunk.max(64 << 10)];
+        }
+        let mut sink = std::mem::take(&mut self.scratch);
+        let skipped = self.skip_into(&mut sink, skip, m, data);
+        self.scratch = sink;
+        skipped
+    }
+
+    /// [`Reads::skip`], reading into `sink`.
+    fn skip_into(&mut self, sink: &mut [u8], mut skip: u64, m: &Span, data: &mut impl FnMut(&[u8]) -> Result<()>) -> Result<()> {
         while skip > 0 {
             let len = skip.min(sink.len() as u64) as usize;
             let n = match self.r.read(&mut sink[..len]) {

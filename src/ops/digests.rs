@@ -161,13 +161,20 @@ enum Msg {
 pub(crate) struct StreamHasher {
     tx: std::sync::mpsc::SyncSender<Msg>,
     worker: std::thread::JoinHandle<Vec<(usize, MemberDigest)>>,
+    /// The passing member's data not sent yet: pieces are sent in batches of [`BATCH`] bytes,
+    /// since a decoder's reads are small (tens of KiB) and a message each costs the hashing
+    /// thread a wake-up each.
+    pending: Vec<u8>,
 }
+
+/// Bytes of a member's data sent to the hashing thread at once.
+const BATCH: usize = 4 << 20;
 
 impl StreamHasher {
     /// Starts the hashing thread.
     pub(crate) fn new() -> StreamHasher {
-        // About 64 pieces (of at most a read, 1 MiB) in flight.
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Msg>(64);
+        // Up to 16 batches (of 4 MiB, see `BATCH`) in flight.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Msg>(16);
         let worker = std::thread::spawn(move || {
             let mut done: Vec<(usize, MemberDigest)> = Vec::new();
             let mut current: Option<Passing> = None;
@@ -188,18 +195,32 @@ impl StreamHasher {
             done.extend(current.take().map(finish));
             done
         });
-        StreamHasher { tx, worker }
+        StreamHasher { tx, worker, pending: Vec::new() }
     }
 
     /// Starts hashing `e`'s content, for slot `slot`.
-    pub(crate) fn start(&self, e: &Entry<'_>, slot: usize, opts: &ScanOptions, path: &Path) -> Result<()> {
+    pub(crate) fn start(&mut self, e: &Entry<'_>, slot: usize, opts: &ScanOptions, path: &Path) -> Result<()> {
         let x = Expander::new(e, opts, path)?;
+        self.flush(path)?;
         self.send(Msg::Start(slot, x), path)
     }
 
     /// A piece of the passing member's stored data, in order.
-    pub(crate) fn feed(&self, data: &[u8], path: &Path) -> Result<()> {
-        self.send(Msg::Data(data.to_vec()), path)
+    pub(crate) fn feed(&mut self, data: &[u8], path: &Path) -> Result<()> {
+        self.pending.extend_from_slice(data);
+        if self.pending.len() >= BATCH {
+            self.flush(path)?;
+        }
+        Ok(())
+    }
+
+    /// Sends what is pending.
+    fn flush(&mut self, path: &Path) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::replace(&mut self.pending, Vec::with_capacity(BATCH));
+        self.send(Msg::Data(batch), path)
     }
 
     fn send(&self, m: Msg, path: &Path) -> Result<()> {
@@ -207,7 +228,8 @@ impl StreamHasher {
     }
 
     /// Each member's slot and digests, once the thread has hashed all.
-    pub(crate) fn finish(self, path: &Path) -> Result<Vec<(usize, MemberDigest)>> {
+    pub(crate) fn finish(mut self, path: &Path) -> Result<Vec<(usize, MemberDigest)>> {
+        self.flush(path)?;
         drop(self.tx);
         self.worker.join().map_err(|_| Error::Bug { path: path.to_path_buf(), what: "the hashing thread panicked".into() })
     }

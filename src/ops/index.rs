@@ -360,7 +360,7 @@ impl<'w, W: Write + Seek> EntrySink<'w, W> {
 
     /// A piece of the passing member's data.
     pub(crate) fn feed(&mut self, data: &[u8]) -> Result<()> {
-        match &self.streaming {
+        match &mut self.streaming {
             Some(s) => s.feed(data, self.path),
             None => Ok(()),
         }
