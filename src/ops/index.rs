@@ -16,7 +16,7 @@ use crate::format::compression::Compression;
 use crate::stream::{scan_stream, StreamEnd, Visit};
 use crate::ops::digests::{Collector, Place, StreamHasher};
 use crate::scan::Entry;
-use crate::format::header::{BLOCK, BLOCK_U64};
+use crate::format::header::BLOCK_U64;
 use crate::format::ext::{self, ExtSink};
 use crate::format::tarfs::{self, IndexInfo, FLAG_GLOBALS, FLAG_SUBSET};
 use crate::ops::read::{decode_index, judged, IndexBytes, Located, Source};
@@ -715,34 +715,45 @@ pub fn write_sidecar(archive: &Archive, dest: &Path, opts: &IndexOptions) -> Res
     Ok(IndexReport { index_path: dest.to_path_buf(), members: end.members, entries: info.entries, bytes: archive.len(), end, ext_len, ext_names, seek: None })
 }
 
-/// Walks a cold archive's header chain ahead of the one thread that scans its mapping.
+/// Reads a cold archive ahead of the one thread that scans its mapping, front to back, in
+/// reads of [`READ_AHEAD`] bytes (as `cat` does), so that the page cache fills at the disk's
+/// speed while the scan works.
 ///
-/// The scan (a mapped archive of small members, where every page holds a header) waits on each
-/// page fault while it works on none, and works while the disk waits: the two in turn. This
-/// thread only reads each header's size and checksum and jumps over the data, as a bare C walk
-/// does, so it stays ahead and the page faults (and the readahead they start) are its: the scan
-/// behind it finds its pages cached, and disk and work overlap. It touches the pages the scan
-/// will touch, no others (a large member's data is jumped over), and stops at the first block
-/// that is not a header with a valid checksum (the end, or what a plain walk cannot follow:
-/// old GNU sparse extension blocks), leaving the rest to the scan.
+/// Only for the mapped plan, whose archive has a header on nearly every page, so that all of it
+/// is read anyway. Through the mapping alone, the scan waited on each page fault while it worked
+/// on none, and worked while the disk waited; a second thread walking the header chain ahead
+/// through the mapping (the way before) still took the disk a readahead window per fault, and
+/// left cold `index` of 150,000 small members at 0.46-0.54 s against 0.19 s for `cat` of it;
+/// reads of 8 MiB bring it to 0.29-0.31 s (GNU `tar -tf`: 0.25-0.26 s). The file is reopened
+/// by its path, and read only if it is still the one mapped (device and inode).
 struct ReadAhead<'a> {
-    data: &'a [u8],
+    archive: &'a Archive,
     stop: std::sync::atomic::AtomicBool,
 }
+
+/// The size of each of [`ReadAhead`]'s reads.
+const READ_AHEAD: usize = 8 << 20;
 
 impl<'a> ReadAhead<'a> {
     /// For `archive` when `wanted`.
     fn new(archive: &'a Archive, wanted: bool) -> Option<ReadAhead<'a>> {
-        wanted.then(|| ReadAhead { data: archive.bytes(), stop: std::sync::atomic::AtomicBool::new(false) })
+        wanted.then(|| ReadAhead { archive, stop: std::sync::atomic::AtomicBool::new(false) })
     }
 
     fn run(&self) {
-        let mut at = 0usize;
+        use std::os::unix::fs::{FileExt, MetadataExt};
+        // The archive itself (the file at its path may have been replaced since it was mapped).
+        let Ok(f) = File::open(self.archive.path()) else { return };
+        if f.metadata().map(|m| (m.dev(), m.ino())).ok() != Some(self.archive.identity()) {
+            return;
+        }
+        let mut buf = vec![0u8; READ_AHEAD];
+        let mut at = 0u64;
         while !self.stop.load(std::sync::atomic::Ordering::Relaxed) {
-            let Some(h) = self.data.get(at..).and_then(crate::format::header::HeaderView::from_slice) else { return };
-            let Some(size) = h.verified_sum().and_then(|_| h.size().ok()).and_then(crate::format::header::round_up) else { return };
-            let Some(next) = usize::try_from(size).ok().and_then(|n| at.checked_add(BLOCK)?.checked_add(n)) else { return };
-            at = next;
+            match f.read_at(&mut buf, at) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => at += n as u64,
+            }
         }
     }
 
