@@ -24,7 +24,10 @@ that crashed part way through the shift; see `pick_nested`):
 - `embed-v2-gnu`, `embed-shift-v2`: the shared GNU fixture and `embed-shift-gnu`'s archive,
   embedded with the compact index v2.0 (`--format v2`): displaced, and shifted;
 - `embed-shift-eio`: `embed-shift-gnu` whose fifth fdatasync fails (EIO injected): the shift
-  stops part way, keeps its journal, and exits 1; power losses of that run are then recovered.
+  stops part way, keeps its journal, and exits 1; power losses of that run are then recovered;
+- `embed-erofs-gnu`, `embed-erofs-shift`: the shared GNU fixture and `embed-shift-gnu`'s
+  archive embedded with `--erofs` (a self-mounting archive: the image in the `.tarfs` member);
+- `embed-digests-gnu`: the shared GNU fixture embedded with `--digests`.
 
 The first five name `--format v1` (the bands and the fifth fdatasync were laid out for its
 index); the v2 workloads name `--format v2`; the shared campaign embeds with the default (v2).
@@ -66,6 +69,17 @@ SHIFT = [
     dict(name="embed-shift-v2", kind="inplace", change="embed", files=["s1.tar"], archives=["s1.tar"],
          cmd=["embed", "--format", "v2", "s1.tar"], nested=True, points=60, states=300,
          title="`tarfs embed --format v2 A` that shifts: `embed-shift-gnu`'s archive"),
+    # A self-mounting archive (issue #33): the EROFS image is more bytes of the head, and its
+    # binding's mtime is set last; member digests (issue #36) make the index longer.
+    dict(name="embed-erofs-gnu", kind="inplace", change="embed", files=["g1.tar"], archives=["g1.tar"],
+         cmd=["embed", "--erofs", "g1.tar"], nested=True, points=60, states=300,
+         title="`tarfs embed --erofs A` that displaces: the shared GNU tar fixture, with an EROFS image in its .tarfs member"),
+    dict(name="embed-erofs-shift", kind="inplace", change="embed", files=["s1.tar"], archives=["s1.tar"],
+         cmd=["embed", "--erofs", "s1.tar"], nested=True, points=60, states=300,
+         title="`tarfs embed --erofs A` that shifts: `embed-shift-gnu`'s archive, with an EROFS image"),
+    dict(name="embed-digests-gnu", kind="inplace", change="embed", files=["g1.tar"], archives=["g1.tar"],
+         cmd=["embed", "--digests", "g1.tar"], nested=True, points=60, states=300,
+         title="`tarfs embed --digests A` that displaces: the shared GNU tar fixture, with member digests"),
 ]
 
 
