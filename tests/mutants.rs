@@ -10,7 +10,8 @@
 //!
 //! Pass: no panic, no run killed by the time or the memory limit (or any signal), exit status 0
 //! or 1, and every input byte-identical after a failed run (and after every read-only one).
-//! `TARFS_MUTANTS=N` changes the number of mutants (default 2,000).
+//! `TARFS_MUTANTS=N` changes the number of mutants (default 1,600, CI's sample; the campaign
+//! before an issue closes runs more).
 
 mod common;
 
@@ -232,7 +233,7 @@ fn check_one(dir: &Path, bytes: &[u8], label: &str, failures: &Mutex<Vec<String>
 
 #[test]
 fn every_command_survives_thousands_of_damaged_archives() {
-    let n: usize = std::env::var("TARFS_MUTANTS").ok().and_then(|v| v.parse().ok()).unwrap_or(2000);
+    let n: usize = std::env::var("TARFS_MUTANTS").ok().and_then(|v| v.parse().ok()).unwrap_or(1600);
     let tmp = TempDir::new().unwrap();
     let srcs = sources(tmp.path());
     let mut rng = Rng(0x7a72_f5_2026_1201);
