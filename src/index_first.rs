@@ -104,7 +104,7 @@ impl IndexFirstBuilder {
         let mut hasher = tee.hasher;
         if let Some(h) = hasher.as_mut() {
             // The zeros written where the file ended early.
-            io::copy(&mut io::repeat(0).take(size.saturating_sub(read)), h)?;
+            crate::ops::digests::zeros(h, size.saturating_sub(read));
         }
         self.index_last(opts, hasher)?;
         Ok(read)

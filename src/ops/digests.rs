@@ -64,7 +64,7 @@ pub(crate) fn of_mapped(e: &Entry<'_>, opts: &ScanOptions, data: &[u8]) -> Optio
 }
 
 /// Writes `n` zero bytes to `h` (a sparse member's hole).
-fn zeros(h: &mut Hasher, mut n: u64) {
+pub(crate) fn zeros(h: &mut Hasher, mut n: u64) {
     static Z: [u8; 1 << 16] = [0; 1 << 16];
     while n > 0 {
         let k = n.min(Z.len() as u64) as usize;
@@ -219,7 +219,7 @@ impl StreamHasher {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let batch = std::mem::replace(&mut self.pending, Vec::with_capacity(BATCH));
+        let batch = std::mem::take(&mut self.pending);
         self.send(Msg::Data(batch), path)
     }
 

@@ -12,7 +12,7 @@ use std::path::Path;
 use rayon::prelude::*;
 
 use crate::error::{DataProblem, Error, Result};
-use crate::format::digests::{MemberDigest, Table};
+use crate::format::digests::{MemberDigest, Table, HEAD, RECORD};
 use crate::scan::{ScanOptions, Scanner};
 
 /// Each member's digests, by the position of its header chain in the archive now.
@@ -37,11 +37,10 @@ impl Digests {
                 Ok((at, d))
             })
             .collect::<Result<_>>()?;
-        let mut sizing = Table::default();
-        for d in by_position.values() {
-            sizing.push(0, d);
-        }
-        Ok(Digests { by_position, len: sizing.encode().len() })
+        // A record a member, and 32 bytes a chunk digest, after the part's head.
+        let chunks: usize = by_position.values().map(|d| d.chunks.len()).sum();
+        let len = HEAD + RECORD * by_position.len() + 32 * chunks;
+        Ok(Digests { by_position, len })
     }
 
     /// The encoded part's length, wherever the members go.
