@@ -3,8 +3,9 @@
 //! is written to it; [`Checker`] passes content on only once the digest of what it passes holds.
 //!
 //! `sha2` picks its SHA-NI (or AVX2) code at run time (`cpufeatures`). A large member's whole
-//! digest and its chunk digests are two hashes of the same bytes: they run side by side
-//! (`rayon::join`), so that on two cores they cost the time of one.
+//! digest and its chunk digests (after the first) are two hashes of the same bytes: they run
+//! side by side (`rayon::join`), so that on two cores they cost the time of one; or, split into
+//! [`Part`]s, on two threads that a pipeline keeps busy without waiting for each other.
 
 use std::io::{self, Write};
 use std::ops::Range;
@@ -16,7 +17,25 @@ use crate::format::digests::{chunks_for, Found, MemberDigest, CHUNK};
 /// Below this many bytes a piece is hashed twice in turn rather than side by side.
 const JOIN_MIN: usize = 256 << 10;
 
+/// Which of a member's digests a [`Hasher`] computes. A member's whole digest and its chunk
+/// digests may be computed by two hashers of the same content, each on its own thread
+/// ([`Hasher::part`]), and put together with [`MemberDigest::join_parts`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Part {
+    /// All of them.
+    #[default]
+    All,
+    /// The whole digest, and the first chunk's (which costs nothing more: see [`Hasher`]).
+    Whole,
+    /// The chunk digests after the first.
+    Rest,
+}
+
 /// Computes a member's [`MemberDigest`] from its logical content, written in order.
+///
+/// The first chunk's digest is the whole digest's state after [`CHUNK`] bytes, finished: both
+/// start from SHA-256's initial state and take the same first bytes. So the first chunk is
+/// hashed once, and a member's content is hashed twice only from its second chunk on.
 #[derive(Clone, Default)]
 pub struct Hasher {
     whole: Sha256,
@@ -24,59 +43,86 @@ pub struct Hasher {
     in_chunk: u64,
     total: u64,
     chunks: Vec<[u8; 32]>,
-    /// Known to be at most [`CHUNK`] bytes: it gets no chunk digests, so none are computed.
-    small: bool,
+    part: Part,
 }
 
 impl Hasher {
     /// A hasher for a member of logical size `size` (only to reserve room, and no more than
     /// 1,024 chunks' worth: the size is what a header says, which a damaged one can make 2^64).
     pub fn new(size: u64) -> Hasher {
-        Hasher { chunks: Vec::with_capacity(chunks_for(size).min(1024) as usize), small: size <= CHUNK, ..Hasher::default() }
+        Hasher { chunks: Vec::with_capacity(chunks_for(size).min(1024) as usize), ..Hasher::default() }
+    }
+
+    /// A hasher of `part` of a member's digests, of logical size `size`.
+    pub fn part(size: u64, part: Part) -> Hasher {
+        Hasher { part, ..Hasher::new(size) }
     }
 
     fn update(&mut self, mut data: &[u8]) {
-        if self.small && self.total + data.len() as u64 <= CHUNK {
-            self.whole.update(data);
-            self.total += data.len() as u64;
-            return;
-        }
-        if self.small {
-            // Longer than its size said: a large member from here on. Its first chunk so far is
-            // all it had: the same bytes as the whole.
-            self.small = false;
-            self.chunk = self.whole.clone();
-            self.in_chunk = self.total;
-        }
         while !data.is_empty() {
             let room = CHUNK - self.in_chunk;
             let k = usize::try_from(room).unwrap_or(usize::MAX).min(data.len());
             let (piece, rest) = data.split_at(k);
-            let (whole, chunk) = (&mut self.whole, &mut self.chunk);
-            if piece.len() >= JOIN_MIN {
-                rayon::join(|| whole.update(piece), || chunk.update(piece));
-            } else {
-                whole.update(piece);
-                chunk.update(piece);
-            }
+            self.hash_piece(piece);
             self.in_chunk += k as u64;
             self.total += k as u64;
             if self.in_chunk == CHUNK {
-                self.chunks.push(std::mem::take(&mut self.chunk).finalize().into());
-                self.in_chunk = 0;
+                self.end_chunk();
             }
             data = rest;
         }
     }
 
-    /// The digests of what was written.
+    /// Hashes `piece`, which lies within one chunk, into what this hasher computes.
+    fn hash_piece(&mut self, piece: &[u8]) {
+        let first = self.total < CHUNK;
+        let whole = self.part != Part::Rest;
+        let chunk = !first && self.part != Part::Whole;
+        let (w, c) = (&mut self.whole, &mut self.chunk);
+        match (whole, chunk) {
+            (true, true) if piece.len() >= JOIN_MIN => {
+                rayon::join(|| w.update(piece), || c.update(piece));
+            }
+            (true, true) => {
+                w.update(piece);
+                c.update(piece);
+            }
+            (true, false) => w.update(piece),
+            (false, true) => c.update(piece),
+            (false, false) => {}
+        }
+    }
+
+    /// A chunk's last byte was hashed: its digest is kept.
+    fn end_chunk(&mut self) {
+        if self.total == CHUNK {
+            if self.part != Part::Rest {
+                self.chunks.push(self.whole.clone().finalize().into());
+            }
+        } else if self.part != Part::Whole {
+            self.chunks.push(std::mem::take(&mut self.chunk).finalize().into());
+        }
+        self.in_chunk = 0;
+    }
+
+    /// The digests of what was written (of a [`Part::Rest`] hasher, the whole digest is not
+    /// one: see [`MemberDigest::join_parts`]).
     pub fn finish(mut self) -> MemberDigest {
         if self.total <= CHUNK {
             self.chunks.clear();
-        } else if self.in_chunk > 0 {
+        } else if self.in_chunk > 0 && self.part != Part::Whole {
             self.chunks.push(self.chunk.finalize().into());
         }
         MemberDigest { whole: self.whole.finalize().into(), chunks: self.chunks }
+    }
+}
+
+impl MemberDigest {
+    /// A member's digests from the digests of its [`Part::Whole`] and its [`Part::Rest`].
+    pub fn join_parts(whole: MemberDigest, rest: MemberDigest) -> MemberDigest {
+        let mut chunks = whole.chunks;
+        chunks.extend(rest.chunks);
+        MemberDigest { whole: whole.whole, chunks }
     }
 }
 
@@ -210,5 +256,39 @@ pub fn check_file(f: &std::fs::File, expected: Found<'_>) -> io::Result<Result<(
     match c.finish() {
         Ok(()) => Ok(Ok(())),
         Err(e) => Mismatch::of_io(&e).map(Err).ok_or(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The digests by definition: SHA-256 of the whole, and of each chunk when over one chunk.
+    fn reference(data: &[u8]) -> MemberDigest {
+        let chunks = if data.len() as u64 > CHUNK { data.chunks(CHUNK as usize).map(sha256).collect() } else { Vec::new() };
+        MemberDigest { whole: sha256(data), chunks }
+    }
+
+    fn fed(data: &[u8], part: Part, piece: usize) -> MemberDigest {
+        let mut h = Hasher::part(data.len() as u64, part);
+        for p in data.chunks(piece) {
+            h.write_all(p).unwrap();
+        }
+        h.finish()
+    }
+
+    #[test]
+    fn parts_and_all_equal_the_definition_at_every_boundary() {
+        let c = CHUNK as usize;
+        let bytes: Vec<u8> = (0..3 * c + 5).map(|i| (i * 31 % 251) as u8).collect();
+        for len in [0, 1, c - 1, c, c + 1, 2 * c, 2 * c + 7, 3 * c + 5] {
+            let data = &bytes[..len];
+            let want = reference(data);
+            for piece in [1 << 20, 300_001, c + 3] {
+                assert_eq!(fed(data, Part::All, piece), want, "all, {len} bytes in pieces of {piece}");
+                let joined = MemberDigest::join_parts(fed(data, Part::Whole, piece), fed(data, Part::Rest, piece));
+                assert_eq!(joined, want, "parts, {len} bytes in pieces of {piece}");
+            }
+        }
     }
 }
