@@ -18,6 +18,7 @@ pub fn write_data(bytes: &[u8], path: &Path, e: &Entry<'_>, opts: &ScanOptions, 
 
 /// Writes a member's logical contents as its stored data arrives: a sparse member's holes as
 /// zeros, in order.
+#[derive(Clone)]
 pub(crate) struct Expander {
     map: Vec<Region>,
     region: usize,
