@@ -21,6 +21,17 @@ use crate::archive::{ArchiveFile, Reopened};
 use crate::error::{Error, IoContext, Result};
 use crate::format::seek::{self, PieceHasher};
 
+/// Decoded chunks that may wait for the scanner, and their most bytes (together at most 64 MiB).
+///
+/// While it records checkpoints, rapidgzip-core hands over one deflate block at a time, 64 KiB
+/// or less where the data does not compress. Its default queue (threads + 2 chunks) then held a
+/// quarter of a MiB: whenever the scanner fell behind for a moment (hashing digests beside it),
+/// the decoder found it full and slept in 1 ms polls, and both cores idled a third of the
+/// time. 3.1 GB of incompressible members, gzipped, with digests: 6.3 s with the default, 5.6 s
+/// with 16 chunks, 4.3 s with 256.
+const IN_FLIGHT: usize = 256;
+const IN_FLIGHT_CHUNK: usize = 256 << 10;
+
 /// A file read for rapidgzip-core, noting how far into it the reads have got (for progress).
 struct Watched {
     file: File,
@@ -59,7 +70,7 @@ impl GzipPass {
     /// As [`GzipPass::open`], of what `source` reads (an archive that is not a local file).
     pub fn over(source: impl ReadAt + 'static, span: u64, threads: usize) -> io::Result<GzipPass> {
         let threads = if threads == 0 { crate::chunked::cores() } else { threads };
-        let decoder = Decoder::builder().decoder_threads(threads).build().map_err(io::Error::other)?;
+        let decoder = Decoder::builder().decoder_threads(threads).in_flight_chunks(IN_FLIGHT).decoded_chunk_size(IN_FLIGHT_CHUNK).build().map_err(io::Error::other)?;
         let spacing = std::num::NonZeroU64::new(if span == 0 { DEFAULT_SPAN } else { span }).expect("non-zero");
         let options = IndexOptions { checkpoint_spacing: spacing, window_storage: WindowStorage::Zlib };
         let reader = decoder.reader_with_index(source, options).map_err(io::Error::other)?;
