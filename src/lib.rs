@@ -27,6 +27,7 @@ pub mod members;
 pub mod mount;
 pub mod ops;
 pub mod quote;
+mod read_window;
 pub mod scan;
 pub mod seekpoints;
 pub mod sigbus;

@@ -15,6 +15,7 @@ use std::path::Path;
 
 use crate::archive::Archive;
 use crate::format::pax::Globals;
+use crate::read_window::ReadWindow;
 use crate::error::{Error, IoContext, Result};
 use crate::format::compression::Compression;
 use crate::format::header::{round_up, BLOCK};
@@ -38,22 +39,15 @@ fn window_limit(opts: &ScanOptions) -> usize {
 ///
 /// Bounded: `buf` grows by at most `chunk` past `want`, both sizes of buffers in memory, and `at`
 /// plus a buffer offset is a count of bytes read from the stream.
-#[allow(clippy::arithmetic_side_effects)]
-fn fill(r: &mut dyn Read, buf: &mut Vec<u8>, want: usize, chunk: usize, at: u64, path: &Path) -> Result<bool> {
+fn fill(r: &mut dyn Read, buf: &mut ReadWindow, want: usize, chunk: usize, at: u64, path: &Path) -> Result<bool> {
     while buf.len() < want {
-        let old = buf.len();
-        buf.resize(old + chunk, 0);
         let n = loop {
-            match r.read(&mut buf[old..]) {
+            match buf.read_from(r, chunk) {
                 Ok(n) => break n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    buf.truncate(old);
-                    return Err(stream_error(path, at + old as u64, e));
-                }
+                Err(e) => return Err(stream_error(path, at.saturating_add(buf.len() as u64), e)),
             }
         };
-        buf.truncate(old + n);
         if n == 0 {
             return Ok(true);
         }
@@ -243,7 +237,7 @@ struct Reads<'a> {
     opts: ScanOptions,
     /// The read size.
     chunk: usize,
-    buf: Vec<u8>,
+    buf: ReadWindow,
     /// Where the window starts in `buf`.
     cursor: usize,
     /// The stream offset of `buf[cursor]`.
@@ -292,7 +286,7 @@ struct Span {
 impl<'a> Reads<'a> {
     fn new(r: &'a mut dyn Read, seek: Option<&'a dyn Fn(u64, u64) -> io::Result<bool>>, path: &'a Path, opts: ScanOptions, chunk: usize) -> Self {
         let chunk = chunk.max(BLOCK);
-        let buf = Vec::with_capacity(chunk * 2);
+        let buf = ReadWindow::with_capacity(chunk * 2);
         Reads { r, seek, path, opts, chunk, buf, cursor: 0, start: 0, eof: false, globals: Globals::default(), members: 0, global_attributes: false, scratch: Vec::new() }
     }
 
@@ -305,7 +299,7 @@ impl<'a> Reads<'a> {
     fn top_up(&mut self) -> Result<()> {
         if !self.eof && self.buf.len() - self.cursor < 2 * BLOCK {
             if self.cursor > 0 {
-                self.buf.drain(..self.cursor);
+                self.buf.drain_front(self.cursor);
                 self.cursor = 0;
             }
             self.eof = fill(self.r, &mut self.buf, 2 * BLOCK, self.chunk, self.start, self.path)?;
@@ -366,7 +360,7 @@ impl<'a> Reads<'a> {
             return Err(self.scan_err(ScanError { offset: 0, kind: ScanErrorKind::ChainTooLong(self.opts.limits.max_chain) }, self.start));
         }
         if self.cursor > 0 {
-            self.buf.drain(..self.cursor);
+            self.buf.drain_front(self.cursor);
             self.cursor = 0;
         }
         let want = usize::try_from(min_bytes).unwrap_or(usize::MAX).max(have + have.max(self.chunk));
