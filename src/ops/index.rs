@@ -184,6 +184,11 @@ impl Binding {
         Binding { stamp: Some(archive.stamp()), source_digest: digest }
     }
 
+    /// The binding of the compressed file `archive` whose bytes have the xxh3-64 `digest`.
+    pub fn of_digest(archive: &Archive, digest: u64) -> Binding {
+        Binding { stamp: Some(archive.stamp()), source_digest: Some(digest) }
+    }
+
     /// The binding of `archive` as it was opened: its stamp, and for a compressed file the
     /// xxh3-64 of all its bytes (hashing is far cheaper than the decompression it guards).
     pub fn of(archive: &Archive) -> Binding {
@@ -561,7 +566,7 @@ pub fn write_compressed_sidecar<'s>(archive: &Archive, c: Compression, dest: &Pa
     use crate::seekpoints::{Bzip2Pass, XzPass, ZstdPass};
     let path = archive.path();
     match c {
-        Compression::Gzip => match write_gzip_sidecar(path, dest, opts, Binding::of(archive)) {
+        Compression::Gzip => match write_gzip_sidecar(archive, dest, opts) {
             // rapidgzip-core refuses what follows the last gzip member, which gzip and tarfs's
             // stream decoder pass over (with a warning): index such a file without seek points.
             Err(e) if e.to_string().contains("trailing non-gzip data") => {
@@ -622,18 +627,32 @@ fn stream_sidecar_bound(path: &Path, r: &mut dyn Read, chunk: usize, source_len:
     Ok(IndexReport::of_stream(dest, &info, end, ext))
 }
 
-/// Indexes the gzip-compressed archive file at `path` into the sidecar `dest`, atomically, in
-/// one pass that also records its seek points (see [`crate::seekpoints`]): rapidgzip-core decodes
-/// it (in parallel where the stream allows), the scanner reads the decoded stream, and the
-/// checkpoints and digests go into the sidecar's seek section. With `opts.gzidx`, the
-/// checkpoints are also written as an indexed_gzip GZIDX file.
-pub fn write_gzip_sidecar(path: &Path, dest: &Path, opts: &IndexOptions, bound: Binding) -> Result<IndexReport> {
+/// Indexes the gzip-compressed archive file `archive` into the sidecar `dest`, atomically, in
+/// one pass that also records its seek points (see [`crate::seekpoints`]): rapidgzip-core
+/// decodes it (in parallel where the stream allows), the scanner reads the decoded stream, and
+/// the checkpoints and digests go into the sidecar's seek section. With `opts.gzidx`, the
+/// checkpoints are also written as an indexed_gzip GZIDX file. The index is bound to the digest
+/// of the compressed bytes as the decoder read them, or, where it read them out of order, to
+/// the digest of the file hashed afterwards ([`crate::seekpoints::ReadDigest`]).
+pub fn write_gzip_sidecar(archive: &Archive, dest: &Path, opts: &IndexOptions) -> Result<IndexReport> {
     use crate::seekpoints::{binding_of, GzipPass};
+    let path = archive.path();
     let file = File::open(path).at(path)?;
-    let len = file.metadata().at(path)?.len();
+    let meta = file.metadata().at(path)?;
+    use std::os::unix::fs::MetadataExt;
+    // The pass reads this file, and the index is bound to what it read: it must be the one
+    // opened as `archive` (whose stamp the binding records).
+    if (meta.dev(), meta.ino()) != archive.identity() || meta.len() != archive.len() {
+        return Err(Error::SeekPoints { path: path.to_path_buf(), source: crate::seekpoints::SeekPointsError::Replaced });
+    }
+    let len = meta.len();
     let binding = binding_of(&file, len).at(path)?;
     let pass = GzipPass::open(file, opts.span, opts.threads(), crate::watch::current()).at(path)?;
-    write_gzip_pass(path, pass, (len, binding), dest, opts, || bound)
+    let read = pass.read_digest();
+    write_gzip_pass(path, pass, (len, binding), dest, opts, || match read.of(archive.len()) {
+        Some(digest) => Binding::of_digest(archive, digest),
+        None => Binding::of(archive),
+    })
 }
 
 /// [`write_gzip_sidecar`] from `pass`, over a compressed file of `len` bytes with seek-section

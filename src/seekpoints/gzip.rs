@@ -16,6 +16,7 @@ use std::sync::{mpsc, Arc};
 
 use rapidgzip_core::{Decoder, DeflateIndex, IndexOptions, IndexedReader, IndexingDecoderReader, ReadAt, WindowStorage};
 
+use super::read_digest::{Digesting, ReadDigest};
 use super::{Fetch, SeekPointsError, DEFAULT_SPAN, PIECE};
 use crate::archive::{ArchiveFile, Reopened};
 use crate::error::{Error, IoContext, Result};
@@ -57,6 +58,7 @@ impl ReadAt for Watched {
 pub struct GzipPass {
     reader: IndexingDecoderReader,
     hasher: PieceHasher,
+    read: ReadDigest,
 }
 
 impl GzipPass {
@@ -73,8 +75,15 @@ impl GzipPass {
         let decoder = Decoder::builder().decoder_threads(threads).in_flight_chunks(IN_FLIGHT).decoded_chunk_size(IN_FLIGHT_CHUNK).build().map_err(io::Error::other)?;
         let spacing = std::num::NonZeroU64::new(if span == 0 { DEFAULT_SPAN } else { span }).expect("non-zero");
         let options = IndexOptions { checkpoint_spacing: spacing, window_storage: WindowStorage::Zlib };
+        let (source, read) = Digesting::new(source);
         let reader = decoder.reader_with_index(source, options).map_err(io::Error::other)?;
-        Ok(GzipPass { reader, hasher: PieceHasher::new(PIECE) })
+        Ok(GzipPass { reader, hasher: PieceHasher::new(PIECE), read })
+    }
+
+    /// The digest of the compressed bytes as the decoder reads them ([`ReadDigest::of`] once
+    /// the pass is finished).
+    pub fn read_digest(&self) -> ReadDigest {
+        self.read.clone()
     }
 
     /// Reads what the scanner left (the end marker's padding), checks the whole stream (every
@@ -82,7 +91,7 @@ impl GzipPass {
     /// bytes with binding `binding`, and the checkpoints.
     pub fn finish(mut self, compressed_len: u64, binding: u64) -> io::Result<(Vec<u8>, DeflateIndex)> {
         io::copy(&mut self, &mut io::sink())?;
-        let GzipPass { reader, hasher } = self;
+        let GzipPass { reader, hasher, .. } = self;
         let report = reader.finish().map_err(io::Error::other)?;
         let (digests, total) = hasher.finish();
         let mut payload = Vec::new();
@@ -114,7 +123,7 @@ pub fn read_gzidx(path: &Path, archive: &dyn ArchiveFile) -> Result<DeflateIndex
 }
 
 /// An archive reopened for the decoding thread, as rapidgzip-core reads it.
-struct Reread(Box<dyn Reopened>);
+pub(crate) struct Reread(pub(crate) Box<dyn Reopened>);
 
 impl ReadAt for Reread {
     fn len(&self) -> io::Result<u64> {

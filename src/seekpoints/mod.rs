@@ -19,10 +19,12 @@
 pub mod bzip2;
 pub mod window;
 pub mod gzip;
+pub mod read_digest;
 pub mod xz;
 pub mod zstd;
 
 pub use gzip::{read_gzidx, write_gzidx, GzipPass};
+pub use read_digest::ReadDigest;
 pub use bzip2::Bzip2Pass;
 pub use xz::XzPass;
 pub use zstd::ZstdPass;
