@@ -208,7 +208,9 @@ pub(crate) struct EntryRec<'a> {
     pub(crate) selected: bool,
     /// The extension record; `None` when it does not fit.
     pub(crate) meta: Option<ext::Meta<'a>>,
-    /// The hash of the member's lookup key, computed here (on the scanning thread).
+    /// The hash of the member's lookup key, computed here (on the scanning thread): the v1
+    /// extension's ([`ext::key_hash`]), or with `strings` (a v2 index) v2's
+    /// ([`crate::format::v2::key_hash`]), which the writer's thread then does not compute.
     pub(crate) key_hash: u64,
     /// The decoded mode, effective typeflag and device numbers, which a v2 record holds (taken
     /// here, on the scanning thread, so that the writer does not decode the header again).
@@ -257,6 +259,11 @@ impl<'a> EntryRec<'a> {
     /// `digests`, where its content lies.
     fn of(e: &Entry<'a>, filter: Option<&Filter>, strings: bool, digests: Option<&ScanOptions>) -> Self {
         let meta = e.ext_meta();
+        let strings = strings.then(|| Strings::of(e));
+        let key_hash = match &strings {
+            Some(s) => crate::format::v2::key_hash(ext::normalize_name(s.parts()[0])),
+            None => ext::member_key_hash(&e.header, meta.as_ref().and_then(|m| m.path)),
+        };
         EntryRec {
             place: digests.map(|o| Place::of(e, o)),
             header: e.header.as_bytes(),
@@ -265,12 +272,12 @@ impl<'a> EntryRec<'a> {
             chain_blocks: e.chain_blocks(),
             simple: e.is_simple(),
             selected: filter.is_none_or(|f| f.matches(&e.path())),
-            key_hash: ext::member_key_hash(&e.header, meta.as_ref().and_then(|m| m.path)),
+            key_hash,
             meta,
             mode: e.mode,
             typeflag: e.typeflag,
             device: e.device,
-            strings: strings.then(|| Strings::of(e)),
+            strings,
         }
     }
 }

@@ -61,7 +61,12 @@ pub(crate) fn push(b: &mut Builder, r: &EntryRec<'_>, path: &Path) -> Result<()>
         flags,
         device: r.device,
     };
-    b.push(&m).map_err(|e| index_error(e.into()))
+    // With its strings, the record carries v2's key hash (see `EntryRec::key_hash`).
+    let pushed = match r.strings {
+        Some(_) => b.push_hashed(&m, r.key_hash),
+        None => b.push(&m),
+    };
+    pushed.map_err(|e| index_error(e.into()))
 }
 
 /// Writes the index of `b` to `out`, whose first block (at `start`, a placeholder already

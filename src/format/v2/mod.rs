@@ -202,6 +202,13 @@ impl Builder {
 
     /// Adds member `m`.
     pub fn push(&mut self, m: &Member<'_>) -> Result<(), V2Error> {
+        self.push_hashed(m, key_hash(super::ext::normalize_name(m.path)))
+    }
+
+    /// Adds member `m`, whose path's [`key_hash`] (of its normalized form) is `h`, computed
+    /// where the path was at hand (a scanning thread).
+    pub fn push_hashed(&mut self, m: &Member<'_>, h: u64) -> Result<(), V2Error> {
+        debug_assert_eq!(h, key_hash(super::ext::normalize_name(m.path)), "the key hash of {:?}", String::from_utf8_lossy(m.path));
         let i = self.hashes.len();
         let too_big = V2Error::Entry { entry: i as u64, what: "its position or entry number does not fit" };
         let entry = u32::try_from(i).map_err(|_| too_big.clone())?;
@@ -209,7 +216,6 @@ impl Builder {
         if blocks >= 1 << 48 || !m.position.is_multiple_of(BLOCK as u64) {
             return Err(too_big);
         }
-        let h = key_hash(super::ext::normalize_name(m.path));
         let extras = self.extras_of(m);
         let mut flags = m.flags & (F_SPARSE | F_XATTRS | F_GLOBALS);
         if !extras.is_empty() {
