@@ -518,7 +518,10 @@ impl<'a> Scanner<'a> {
                 Block::End => return Ok(None),
             };
             let h = HeaderView::new(raw);
-            if let Some(next) = h.size().ok().and_then(round_up).and_then(|span| at.checked_add(BLOCK_U64)?.checked_add(span)) {
+            // Parsed before the checksum is checked, to prefetch the next header; a bad size
+            // is still reported after a bad checksum.
+            let size = h.size();
+            if let Some(next) = size.as_ref().ok().and_then(|&s| round_up(s)).and_then(|span| at.checked_add(BLOCK_U64)?.checked_add(span)) {
                 prefetch_block(self.data, next);
             }
             let Some(header_sum) = h.verified_sum() else {
@@ -530,7 +533,7 @@ impl<'a> Scanner<'a> {
                 return Err(Stall::Bad(ScanError { offset: at, kind: ScanErrorKind::BadChecksum }));
             };
             self.skipped_zeros_at = None;
-            let size = h.size().map_err(|e| ScanError { offset: at, kind: ScanErrorKind::Field(e) })?;
+            let size = size.map_err(|e| ScanError { offset: at, kind: ScanErrorKind::Field(e) })?;
             match h.typeflag() {
                 b'x' | b'X' | b'L' | b'K' => self.extension(at, h, size, &mut pending)?,
                 b'g' => self.global(at, size)?,
