@@ -40,8 +40,9 @@ impl ReadWindow {
         if self.bytes.len() < end {
             self.bytes.resize(end, 0);
         }
-        let n = r.read(&mut self.bytes[self.len..end])?;
-        self.len += n.min(chunk);
+        // A reader that claims more than it was given room for held no more than that room.
+        let n = r.read(&mut self.bytes[self.len..end])?.min(chunk);
+        self.len += n;
         Ok(n)
     }
 }

@@ -225,7 +225,9 @@ impl Lane {
                         }
                     }
                 }
-                if let Ok(batch) = Arc::try_unwrap(job.data) {
+                // The last lane done with the batch gives it back (`into_inner` hands it to
+                // exactly one of them, where `try_unwrap` could fail for both).
+                if let Some(batch) = Arc::into_inner(job.data) {
                     let _ = spare.send(batch);
                 }
             }
@@ -312,10 +314,14 @@ impl StreamHasher {
 
     /// Sends the batch to the lanes that have anything to do with it.
     fn flush(&mut self, path: &Path) -> Result<()> {
-        let data = Arc::new(std::mem::take(&mut self.pending));
-        for lane in self.lanes.iter_mut().filter(|l| !l.items.is_empty()) {
+        let mut data = Some(Arc::new(std::mem::take(&mut self.pending)));
+        let busy = self.lanes.iter().filter(|l| !l.items.is_empty()).count();
+        for (k, lane) in self.lanes.iter_mut().filter(|l| !l.items.is_empty()).enumerate() {
             let items = std::mem::take(&mut lane.items);
-            send(&lane.tx, Job { data: data.clone(), items }, path)?;
+            // The last send moves the batch, so that no reference stays here to keep a lane
+            // from giving it back.
+            let data = if k + 1 == busy { data.take() } else { data.clone() }.expect("a batch for each busy lane");
+            send(&lane.tx, Job { data, items }, path)?;
         }
         Ok(())
     }
@@ -345,7 +351,11 @@ fn join_parts(mut parts: Vec<(usize, Part, MemberDigest)>) -> Vec<(usize, Member
     for (slot, part, d) in parts {
         match (part, out.last_mut()) {
             (Part::Rest, Some((last, whole))) if *last == slot => *whole = MemberDigest::join_parts(std::mem::take(whole), d),
-            _ => out.push((slot, d)),
+            _ => {
+                // Both parts of a member go out in the same batch, so a rest never comes alone.
+                debug_assert!(part != Part::Rest, "the chunk digests of slot {slot} without its whole digest");
+                out.push((slot, d));
+            }
         }
     }
     out
