@@ -14,11 +14,11 @@ use std::io::{self, BufReader, Read};
 use std::path::Path;
 
 use crate::archive::Archive;
-use crate::format::pax::Globals;
-use crate::read_window::ReadWindow;
 use crate::error::{Error, IoContext, Result};
+use crate::format::pax::Globals;
 use crate::format::compression::Compression;
 use crate::format::header::{round_up, BLOCK};
+use crate::read_window::ReadWindow;
 use crate::scan::{Entry, ScanEnd, ScanError, ScanErrorKind, ScanOptions, Scanner, Step, Stop, Warning};
 
 /// How a stream scan ended.

@@ -191,13 +191,22 @@ impl ArchiveFile for Archive {
     }
 
     fn reopen(&self) -> std::result::Result<Box<dyn Reopened>, SeekPointsError> {
+        let file = self.reopen_file()?;
+        Ok(Box::new(LocalFile { file, len: Archive::len(self) }))
+    }
+}
+
+impl Archive {
+    /// The file at the archive's path, opened again, if it is still the one mapped: the same
+    /// device, inode and length (a file replaced or grown since is refused).
+    pub(crate) fn reopen_file(&self) -> std::result::Result<std::fs::File, SeekPointsError> {
         use std::os::unix::fs::MetadataExt;
         let file = std::fs::File::open(Archive::path(self)).map_err(SeekPointsError::Reopen)?;
         let meta = file.metadata().map_err(SeekPointsError::Inspect)?;
         if (meta.dev(), meta.ino()) != Archive::identity(self) || meta.len() != Archive::len(self) {
             return Err(SeekPointsError::Replaced);
         }
-        Ok(Box::new(LocalFile { file, len: meta.len() }))
+        Ok(file)
     }
 }
 

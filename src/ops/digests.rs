@@ -10,11 +10,10 @@
 use std::io::Write;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-
-use rayon::prelude::*;
-
 use std::sync::mpsc::{Receiver, Sender, SyncSender};
 use std::sync::Arc;
+
+use rayon::prelude::*;
 
 use crate::digest::{Hasher, Part};
 use crate::error::{Error, Result};

@@ -184,16 +184,19 @@ impl Binding {
         Binding { stamp: Some(archive.stamp()), source_digest: digest }
     }
 
-    /// The binding of the compressed file `archive` whose bytes have the xxh3-64 `digest`.
-    pub fn of_digest(archive: &Archive, digest: u64) -> Binding {
-        Binding { stamp: Some(archive.stamp()), source_digest: Some(digest) }
-    }
-
     /// The binding of `archive` as it was opened: its stamp, and for a compressed file the
     /// xxh3-64 of all its bytes (hashing is far cheaper than the decompression it guards).
     pub fn of(archive: &Archive) -> Binding {
+        Binding::of_read(archive, None)
+    }
+
+    /// [`Binding::of`], where `read` is the xxh3-64 of the compressed file's bytes if a pass
+    /// that read them all has it already ([`crate::seekpoints::ReadDigest`]); else they are
+    /// hashed here.
+    pub fn of_read(archive: &Archive, read: Option<u64>) -> Binding {
         let compressed = archive.compression().is_some() && archive.compressed_len().is_none();
-        Binding { stamp: Some(archive.stamp()), source_digest: compressed.then(|| xxhash_rust::xxh3::xxh3_64(archive.bytes())) }
+        let digest = || read.unwrap_or_else(|| xxhash_rust::xxh3::xxh3_64(archive.bytes()));
+        Binding { stamp: Some(archive.stamp()), source_digest: compressed.then(digest) }
     }
 }
 
@@ -644,22 +647,14 @@ fn stream_sidecar_bound(path: &Path, r: &mut dyn Read, chunk: usize, source_len:
 pub fn write_gzip_sidecar(archive: &Archive, dest: &Path, opts: &IndexOptions) -> Result<IndexReport> {
     use crate::seekpoints::{binding_of, GzipPass};
     let path = archive.path();
-    let file = File::open(path).at(path)?;
-    let meta = file.metadata().at(path)?;
-    use std::os::unix::fs::MetadataExt;
     // The pass reads this file, and the index is bound to what it read: it must be the one
     // opened as `archive` (whose stamp the binding records).
-    if (meta.dev(), meta.ino()) != archive.identity() || meta.len() != archive.len() {
-        return Err(Error::SeekPoints { path: path.to_path_buf(), source: crate::seekpoints::SeekPointsError::Replaced });
-    }
-    let len = meta.len();
+    let file = archive.reopen_file().map_err(|source| Error::SeekPoints { path: path.to_path_buf(), source })?;
+    let len = archive.len();
     let binding = binding_of(&file, len).at(path)?;
     let pass = GzipPass::open(file, opts.span, opts.threads(), crate::watch::current()).at(path)?;
     let read = pass.read_digest();
-    write_gzip_pass(path, pass, (len, binding), dest, opts, || match read.of(archive.len()) {
-        Some(digest) => Binding::of_digest(archive, digest),
-        None => Binding::of(archive),
-    })
+    write_gzip_pass(path, pass, (len, binding), dest, opts, || Binding::of_read(archive, read.of(len)))
 }
 
 /// [`write_gzip_sidecar`] from `pass`, over a compressed file of `len` bytes with seek-section
