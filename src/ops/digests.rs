@@ -15,9 +15,9 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
-use crate::digest::{Hasher, Part};
+use crate::digest::Hasher;
 use crate::error::{Error, Result};
-use crate::format::digests::{MemberDigest, Table, CHUNK};
+use crate::format::digests::{MemberDigest, Table};
 use crate::format::sparse::Region;
 use crate::ops::read::Expander;
 use crate::scan::{Entry, ScanOptions};
@@ -153,8 +153,8 @@ fn unreadable(path: &Path, offset: u64) -> Error {
 /// What a lane does with a batch: members start, and ranges of the batch's bytes are their
 /// stored data, in order.
 enum Item {
-    /// A member starts: its slot, its expander and the part of its digests this lane computes.
-    Start(usize, Expander, Part),
+    /// A member starts: its slot and its expander.
+    Start(usize, Expander),
     /// A range of the batch: the passing member's stored data.
     Data(Range<usize>),
 }
@@ -170,7 +170,7 @@ struct Job {
 /// A hashing thread, its queue, and the items of the batch being filled for it.
 struct Lane {
     tx: SyncSender<Job>,
-    worker: std::thread::JoinHandle<Vec<(usize, Part, MemberDigest)>>,
+    worker: std::thread::JoinHandle<Vec<(usize, MemberDigest)>>,
     items: Vec<Item>,
     /// Bytes of content given to it so far (to give the next member to the less busy lane).
     load: u64,
@@ -212,13 +212,13 @@ impl Lane {
             for job in rx {
                 for item in job.items {
                     match item {
-                        Item::Start(slot, x, part) => {
+                        Item::Start(slot, x) => {
                             done.extend(current.take().map(finish));
-                            let h = Hasher::part(x.size(), part);
-                            current = Some((slot, part, x, h));
+                            let h = Hasher::new(x.size());
+                            current = Some((slot, x, h));
                         }
                         Item::Data(r) => {
-                            if let Some((_, _, x, h)) = current.as_mut() {
+                            if let Some((_, x, h)) = current.as_mut() {
                                 x.feed(&job.data[r], h).expect("a hasher never fails");
                             }
                         }
@@ -239,9 +239,9 @@ impl Lane {
 
 /// Members of a stream hashed as their data passes, on two threads of their own ("lanes"), so
 /// that hashing overlaps decoding and scanning: a compressed archive's one pass costs little
-/// more with digests than without. A member of at most [`CHUNK`] bytes is hashed on the less
-/// busy lane; a larger one on both, its whole digest on one and its chunk digests on the other
-/// ([`Part`]). Each lane goes at its own pace: neither waits for the other's batch.
+/// more with digests than without. Each member is hashed on the less busy lane (its whole and
+/// chunk digests together: see [`Hasher`]). Each lane goes at its own pace: neither waits for
+/// the other's batch.
 pub(crate) struct StreamHasher {
     lanes: [Lane; 2],
     /// The batch being filled: stored data of the members passing since the last one was sent.
@@ -267,24 +267,14 @@ impl StreamHasher {
     pub(crate) fn start(&mut self, e: &Entry<'_>, slot: usize, opts: &ScanOptions, path: &Path) -> Result<()> {
         let x = Expander::new(e, opts, path)?;
         let size = x.size();
-        let (first, second) = if self.lanes[0].load <= self.lanes[1].load { (0, 1) } else { (1, 0) };
-        for lane in &mut self.lanes {
-            lane.busy = false;
+        let less_busy = usize::from(self.lanes[1].load < self.lanes[0].load);
+        for (k, lane) in self.lanes.iter_mut().enumerate() {
+            lane.busy = k == less_busy;
         }
-        if size <= CHUNK {
-            self.begin(first, Item::Start(slot, x, Part::All), size);
-        } else {
-            self.begin(first, Item::Start(slot, x.clone(), Part::Whole), size);
-            self.begin(second, Item::Start(slot, x, Part::Rest), size - CHUNK);
-        }
+        let lane = &mut self.lanes[less_busy];
+        lane.load = lane.load.saturating_add(size);
+        lane.items.push(Item::Start(slot, x));
         Ok(())
-    }
-
-    fn begin(&mut self, lane: usize, start: Item, load: u64) {
-        let l = &mut self.lanes[lane];
-        l.busy = true;
-        l.load = l.load.saturating_add(load);
-        l.items.push(start);
     }
 
     /// A piece of the passing member's stored data, in order.
@@ -328,12 +318,12 @@ impl StreamHasher {
     /// Each member's slot and digests, once the lanes have hashed all.
     pub(crate) fn finish(mut self, path: &Path) -> Result<Vec<(usize, MemberDigest)>> {
         self.flush(path)?;
-        let mut parts = Vec::new();
+        let mut digests = Vec::new();
         for Lane { tx, worker, .. } in self.lanes {
             drop(tx);
-            parts.extend(worker.join().map_err(|_| Error::Bug { path: path.to_path_buf(), what: "a hashing thread panicked".into() })?);
+            digests.extend(worker.join().map_err(|_| Error::Bug { path: path.to_path_buf(), what: "a hashing thread panicked".into() })?);
         }
-        Ok(join_parts(parts))
+        Ok(digests)
     }
 }
 
@@ -341,31 +331,11 @@ fn send(tx: &SyncSender<Job>, m: Job, path: &Path) -> Result<()> {
     tx.send(m).map_err(|_| Error::Bug { path: path.to_path_buf(), what: "a hashing thread ended early".into() })
 }
 
-/// Each slot's digests, from the lanes' parts: a member hashed whole on one lane, or in two
-/// parts on two.
-fn join_parts(mut parts: Vec<(usize, Part, MemberDigest)>) -> Vec<(usize, MemberDigest)> {
-    // By slot, its whole part before its rest.
-    parts.sort_by_key(|(slot, part, _)| (*slot, *part == Part::Rest));
-    let mut out: Vec<(usize, MemberDigest)> = Vec::with_capacity(parts.len());
-    for (slot, part, d) in parts {
-        match (part, out.last_mut()) {
-            (Part::Rest, Some((last, whole))) if *last == slot => *whole = MemberDigest::join_parts(std::mem::take(whole), d),
-            _ => {
-                // Both parts of a member go out in the same batch, so a rest never comes alone.
-                debug_assert!(part != Part::Rest, "the chunk digests of slot {slot} without its whole digest");
-                out.push((slot, d));
-            }
-        }
-    }
-    out
-}
+/// The member being hashed on a lane: its slot, its expander and its hasher.
+type Passing = (usize, Expander, Hasher);
 
-/// The member being hashed on a lane: its slot, the part of its digests, its expander and its
-/// hasher.
-type Passing = (usize, Part, Expander, Hasher);
-
-/// A member's slot, part and digests, its data all fed.
-fn finish((slot, part, mut x, mut h): Passing) -> (usize, Part, MemberDigest) {
+/// A member's slot and digests, its data all fed.
+fn finish((slot, mut x, mut h): Passing) -> (usize, MemberDigest) {
     x.finish(&mut h).expect("a hasher never fails");
-    (slot, part, h.finish())
+    (slot, h.finish())
 }
