@@ -152,18 +152,10 @@ pub(super) fn seal(b: Builder, deflate: bool) -> Sealed {
     let mut head = head_bytes(&b, &l);
     let deflated = deflate.then(|| {
         head[124..128].copy_from_slice(&(b.flags | super::DEFLATED).to_le_bytes());
-        deflate_bytes(&out[HEAD..])
+        let digests = l.digests.saturating_sub(HEAD)..l.chunks.saturating_sub(HEAD);
+        super::deflate::deflate(&out[HEAD..], digests)
     });
     Sealed { image: out, deflated, head }
-}
-
-/// `bytes` as a raw deflate stream (RFC 1951), at the best compression: an index is written
-/// once and read many times.
-fn deflate_bytes(bytes: &[u8]) -> Vec<u8> {
-    use std::io::Write;
-    let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
-    e.write_all(bytes).expect("writing to memory");
-    e.finish().expect("writing to memory")
 }
 
 /// The head: tag, version, counts and where each part is; [`Sealed::finish`] adds the length

@@ -345,6 +345,7 @@ impl Builder {
     }
 }
 
+mod deflate;
 mod encode;
 mod inflate;
 mod view;
