@@ -55,9 +55,21 @@ fn fill(r: &mut dyn Read, buf: &mut ReadWindow, want: usize, chunk: usize, at: u
     Ok(false)
 }
 
-/// An I/O or decompression error, naming the offset in the (decompressed) stream.
+/// An I/O or decompression error, naming the offset in the (decompressed) stream; the error
+/// itself stays the source, so that a caller can tell what it was by its type
+/// (`seekpoints::is_trailing_data`).
 fn stream_error(path: &Path, at: u64, e: io::Error) -> Error {
-    Error::Io { path: path.to_path_buf(), source: io::Error::new(e.kind(), format!("at byte {at} of the stream: {e}")) }
+    Error::Io { path: path.to_path_buf(), source: io::Error::new(e.kind(), AtStreamByte { at, source: e }) }
+}
+
+/// An error met at byte `at` of a (decompressed) stream.
+#[derive(Debug, thiserror::Error)]
+#[error("at byte {at} of the stream: {source}")]
+pub struct AtStreamByte {
+    /// The offset in the stream.
+    pub at: u64,
+    /// What went wrong there.
+    pub source: io::Error,
 }
 
 /// What to do with a member met in a stream.

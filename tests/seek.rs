@@ -627,6 +627,30 @@ fn compressed_corpus_archives_read_as_tar_does() {
     assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
 }
 
+/// A `.tar.gz` followed by bytes that are not gzip (which `gzip -d` ignores with a warning) is
+/// indexed without seek points, saying why, and reads as the archive without them; the same
+/// archive without the trailing bytes gets its seek points. rapidgzip-core refuses such bytes,
+/// and the fallback is decided by the error's type, not its words.
+#[test]
+fn a_gzip_followed_by_other_data_is_indexed_without_seek_points() {
+    let tmp = TempDir::new().unwrap();
+    let plain = mixed(tmp.path(), 12, 31);
+    let z = gzip(&plain, "gzip");
+    let clean = ok(tarfs().arg("-v").arg("index").arg(&z));
+    assert!(!String::from_utf8_lossy(&clean.stderr).contains("no seek points"), "{}", String::from_utf8_lossy(&clean.stderr));
+    let mut bytes = fs::read(&z).unwrap();
+    bytes.extend_from_slice(b"this is not gzip, and gzip -d says so and goes on\n");
+    let trailing = tmp.path().join("trailing.tar.gz");
+    fs::write(&trailing, &bytes).unwrap();
+    let out = ok(tarfs().arg("-v").arg("index").arg(&trailing));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no seek points: data that is not gzip follows the last gzip member"), "{err}");
+    for name in members(&plain).iter().step_by(3) {
+        let want = ok(Command::new("tar").arg("-xOf").arg(&plain).arg(name)).stdout;
+        assert!(ok(tarfs().arg("cat").arg(&trailing).arg(name)).stdout == want, "{name}");
+    }
+}
+
 /// `recompress --seekable`: a single-frame .tar.zst and a single-block .tar.xz become seekable
 /// (the zstd seekable format, xz in blocks), decompress to the same bytes with the reference
 /// tools, keep their mode and times, and get a sidecar with seek points. It is idempotent,

@@ -579,7 +579,7 @@ pub fn write_compressed_sidecar<'s>(archive: &Archive, c: Compression, dest: &Pa
         Compression::Gzip => match write_gzip_sidecar(archive, dest, opts) {
             // rapidgzip-core refuses what follows the last gzip member, which gzip and tarfs's
             // stream decoder pass over (with a warning): index such a file without seek points.
-            Err(e) if e.to_string().contains("trailing non-gzip data") => {
+            Err(e) if crate::seekpoints::is_trailing_data(&e) => {
                 Ok((stream_sidecar_bound(path, &mut *stream()?, 1 << 20, archive.len(), dest, opts, Binding::of(archive))?, Some(NoSeekPoints::GzipTrailing)))
             }
             r => Ok((r?, None)),

@@ -23,7 +23,7 @@ pub mod read_digest;
 pub mod xz;
 pub mod zstd;
 
-pub use gzip::{read_gzidx, write_gzidx, GzipPass};
+pub use gzip::{is_trailing_data, read_gzidx, write_gzidx, GzipPass};
 pub use read_digest::ReadDigest;
 pub use bzip2::Bzip2Pass;
 pub use xz::XzPass;
