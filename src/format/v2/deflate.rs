@@ -33,7 +33,7 @@ const FAST_LEVEL: u32 = 2;
 /// `bytes` as a raw deflate stream, deflated in pieces, those within `fast` at a faster level.
 pub(super) fn deflate(bytes: &[u8], fast: Range<usize>) -> Vec<u8> {
     let pieces = pieces(bytes.len(), fast);
-    let last = pieces.len() - 1;
+    let last = pieces.len().saturating_sub(1);
     let out: Vec<Vec<u8>> = pieces.into_par_iter().enumerate().map(|(k, (r, level))| piece(&bytes[r], level, k == last)).collect();
     out.concat()
 }
@@ -63,7 +63,7 @@ fn pieces(len: usize, fast: Range<usize>) -> Vec<(Range<usize>, u32)> {
 fn piece(bytes: &[u8], level: u32, last: bool) -> Vec<u8> {
     let mut c = Compress::new(Compression::new(level), false);
     let flush = if last { FlushCompress::Finish } else { FlushCompress::Sync };
-    let mut out = Vec::with_capacity(bytes.len() / 2 + 64);
+    let mut out = Vec::with_capacity((bytes.len() / 2).saturating_add(64));
     loop {
         let fed = usize::try_from(c.total_in()).unwrap_or(bytes.len()).min(bytes.len());
         let status = c.compress_vec(&bytes[fed..], &mut out, flush).expect("deflating in memory");
