@@ -316,6 +316,26 @@ fn a_remote_tar_gz_is_read_from_its_seek_points() {
     std::io::Write::write_all(&mut gz, &tar).unwrap();
     let gz = gz.finish().unwrap();
     read_from_seek_points(&server, "n.tar.gz", &gz, &tar);
+    // Followed by bytes that are not gzip: indexed as a plain stream, and `index -v` says why.
+    let small = plain_tar(3, 1 << 10, 9);
+    let mut trailing = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut trailing, &small).unwrap();
+    let mut trailing = trailing.finish().unwrap();
+    trailing.extend_from_slice(b"not gzip at all");
+    server.put("bkt", "trailing.tar.gz", &trailing);
+    let cache = tempfile::tempdir().unwrap();
+    let (ok, _, err) = said(&remote(&server.endpoint(), Some(cache.path())).args(["-v", "index", "s3://bkt/trailing.tar.gz"]).output().unwrap());
+    assert!(ok && err.contains("data that is not gzip follows the last gzip member"), "{err}");
+    let (ok, out, err) = said(&remote(&server.endpoint(), Some(cache.path())).args(["cat", "s3://bkt/trailing.tar.gz", "m0001"]).output().unwrap());
+    assert!(ok && out == "\n".repeat(1 << 10), "{err}");
+    // LZMA alone has no seek points at all: read as a plain stream too.
+    let mut xz = Command::new("xz").args(["--format=lzma", "-c"]).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    std::io::Write::write_all(xz.stdin.as_mut().unwrap(), &small).unwrap();
+    server.put("bkt", "a.tar.lzma", &xz.wait_with_output().unwrap().stdout);
+    let (ok, _, err) = said(&remote(&server.endpoint(), Some(cache.path())).args(["index", "s3://bkt/a.tar.lzma"]).output().unwrap());
+    assert!(ok, "{err}");
+    let (ok, out, err) = said(&remote(&server.endpoint(), Some(cache.path())).args(["cat", "s3://bkt/a.tar.lzma", "m0002"]).output().unwrap());
+    assert!(ok && out == "\u{b}".repeat(1 << 10), "{err}");
 }
 
 /// A remote multi-frame `.tar.zst` (frames of 2 MiB of input, as `pzstd` writes them), a

@@ -81,12 +81,17 @@ pub fn write_remote_sidecar(archive: &dyn ArchiveFile, local: Option<&Path>, opt
 /// points, why where the pass says.
 fn index_into(archive: &dyn ArchiveFile, dest: &Path, opts: &IndexOptions) -> Result<(IndexReport, Option<NoSeekPoints>)> {
     let path = archive.path();
+    // `dest` is a file of a temporary directory, which is gone by the time a batch's deferred
+    // directory sync would come: each way below writes it without one.
+    let opts = &IndexOptions { dir_syncs: None, ..opts.clone() };
     let perm = crate::ops::atomic::Perm::Default;
+    // Why a gzip object is read as a plain stream, where the pass says.
+    let mut why = None;
     if archive.compression() == Some(crate::format::compression::Compression::Gzip) {
         match super::remote_gzip::write_remote_gzip(archive, dest, opts) {
             // The store failed: so would the stream.
             Err(e) if crate::archive::s3::find(&e).is_some() => return Err(e),
-            Err(_) => {}
+            Err(e) => why = crate::seekpoints::is_trailing_data(&e).then_some(NoSeekPoints::GzipTrailing),
             done => return done.map(|r| (r, None)),
         }
     }
@@ -95,9 +100,9 @@ fn index_into(archive: &dyn ArchiveFile, dest: &Path, opts: &IndexOptions) -> Re
             return Ok(done);
         }
         let mut raw = RawStream::new(archive, 0);
-        return write_any_stream_sidecar_stamped(path, &mut raw, 1 << 20, dest, opts, Some(archive.stamp())).map(|r| (r, None));
+        return write_any_stream_sidecar_stamped(path, &mut raw, 1 << 20, dest, opts, Some(archive.stamp())).map(|r| (r, why));
     }
-    let ((info, end), (ext_len, ext_names)) = write_index_file(dest, None, perm, |w| {
+    let ((info, end), (ext_len, ext_names)) = write_index_file(dest, opts.dir_syncs.as_deref(), perm, |w| {
         let mut sink = EntrySink::new(path, w, opts.filter.as_ref())?.bind(Binding::of_unlent(archive, None)).format(opts.format);
         let end = crate::stream::scan_unlent(archive, opts.scan, |e| sink.push(e))?;
         let info = sink.finish(end.total_len, 0, &end.end, None)?;

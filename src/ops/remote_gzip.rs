@@ -28,8 +28,5 @@ pub fn write_remote_gzip(archive: &dyn ArchiveFile, dest: &Path, opts: &IndexOpt
     // decoders would read it at several places, each fetching ahead).
     let pass = GzipPass::over(Reread(file), opts.span, 1).at(path)?;
     let read = pass.read_digest();
-    // `dest` is a file of a temporary directory, which is gone by the time a deferred
-    // directory sync would come.
-    let opts = &IndexOptions { dir_syncs: None, ..opts.clone() };
     write_gzip_pass(path, pass, (len, binding), dest, opts, || Binding::of_unlent(archive, read.of(len)))
 }

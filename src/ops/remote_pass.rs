@@ -53,9 +53,6 @@ pub fn write_remote_pass(archive: &dyn ArchiveFile, c: Compression, dest: &Path,
     let path = archive.path();
     let seen = Arc::new(Mutex::new(Seen { len: 0, hash: xxhash_rust::xxh3::Xxh3::new() }));
     let input = BufReader::with_capacity(1 << 20, Tee { inner: RawStream::new(archive, 0), seen: seen.clone() });
-    // `dest` is a file of a temporary directory, which is gone by the time a deferred
-    // directory sync would come.
-    let opts = &IndexOptions { dir_syncs: None, ..opts.clone() };
     let bound = || bound_to(archive, &seen);
     Ok(Some(match c {
         Compression::Zstd => write_pass_bound(archive, ZstdPass::new(archive, Box::new(input), zstd_gap(opts)).at(path)?, dest, opts, bound)?,
