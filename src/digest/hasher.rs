@@ -5,6 +5,10 @@ use std::io::{self, Write};
 use super::states::{self, BLOCK, IV};
 use crate::format::digests::{chunks_for, MemberDigest, CHUNK};
 
+// Both states take the same blocks, and no block is held at a chunk's end, only because a
+// chunk is whole blocks.
+const _: () = assert!(CHUNK % BLOCK as u64 == 0);
+
 /// Computes a member's [`MemberDigest`] from its logical content, written in order.
 ///
 /// Two SHA-256 states take the content: the whole digest's, and the current chunk's. Chunks

@@ -69,7 +69,9 @@ pub fn write_remote_sidecar(archive: &dyn ArchiveFile, local: Option<&Path>, opt
     let store: &dyn IndexStore = archive.index_store().ok_or_else(|| Error::Io { path: archive.path().to_path_buf(), source: std::io::Error::other("no place for its index: name one with --index-dir or --output") })?;
     let dir = tempfile::TempDir::new().at(Path::new("/tmp"))?;
     let tmp = dir.path().join("index.tarfs");
-    let (mut report, no_seek) = index_into(archive, &tmp, opts)?;
+    // The directory is gone by the time a batch's deferred directory sync would come: every
+    // way `index_into` takes writes it without one.
+    let (mut report, no_seek) = index_into(archive, &tmp, &IndexOptions { dir_syncs: None, ..opts.clone() })?;
     let bytes = std::fs::read(&tmp).at(&tmp)?;
     let name = store.name();
     let stored = store.store(bytes).at(&name)?;
@@ -81,9 +83,6 @@ pub fn write_remote_sidecar(archive: &dyn ArchiveFile, local: Option<&Path>, opt
 /// points, why where the pass says.
 fn index_into(archive: &dyn ArchiveFile, dest: &Path, opts: &IndexOptions) -> Result<(IndexReport, Option<NoSeekPoints>)> {
     let path = archive.path();
-    // `dest` is a file of a temporary directory, which is gone by the time a batch's deferred
-    // directory sync would come: each way below writes it without one.
-    let opts = &IndexOptions { dir_syncs: None, ..opts.clone() };
     let perm = crate::ops::atomic::Perm::Default;
     // Why a gzip object is read as a plain stream, where the pass says.
     let mut why = None;
