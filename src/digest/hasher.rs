@@ -7,7 +7,7 @@ use crate::format::digests::{chunks_for, MemberDigest, CHUNK};
 
 // Both states take the same blocks, and no block is held at a chunk's end, only because a
 // chunk is whole blocks.
-const _: () = assert!(CHUNK % BLOCK as u64 == 0);
+const _: () = assert!(CHUNK.is_multiple_of(BLOCK as u64));
 
 /// Computes a member's [`MemberDigest`] from its logical content, written in order.
 ///
