@@ -677,6 +677,21 @@ impl<T> IoContext<T> for io::Result<T> {
     }
 }
 
+/// The error of type `T` that is `e` or one of its causes, if any. The chain is followed
+/// through `source`, and into each `io::Error` for the error it carries (its own `source`
+/// skips that error).
+pub fn find_cause<'e, T: std::error::Error + 'static>(e: &'e (dyn std::error::Error + 'static)) -> Option<&'e T> {
+    let mut next = Some(e);
+    while let Some(e) = next {
+        if let Some(t) = e.downcast_ref::<T>() {
+            return Some(t);
+        }
+        let inner = e.downcast_ref::<io::Error>().and_then(|io| io.get_ref()).map(|i| i as &(dyn std::error::Error + 'static));
+        next = inner.or_else(|| e.source());
+    }
+    None
+}
+
 /// The message of an I/O error on `path`: "PATH: ERROR", or the error alone where it is an
 /// object store's, which names the object itself.
 fn io_message(path: &std::path::Path, source: &io::Error) -> String {

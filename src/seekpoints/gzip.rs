@@ -14,7 +14,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 
-use rapidgzip_core::{DecodeError, Decoder, DeflateIndex, GzipErrorKind, IndexOptions, IndexedReader, IndexingDecoderReader, IndexingError, ReadAt, WindowStorage};
+use rapidgzip_core::{DecodeError, Decoder, DeflateIndex, GzipErrorKind, IndexOptions, IndexedReader, IndexingDecoderReader, ReadAt, WindowStorage};
 
 use super::read_digest::{Digesting, ReadDigest};
 use super::{Fetch, SeekPointsError, DEFAULT_SPAN, PIECE};
@@ -112,24 +112,9 @@ impl Read for GzipPass {
 }
 
 /// Whether `e` is, or was caused by, rapidgzip-core's refusal of what follows the last gzip
-/// member (gzip and tarfs's stream decoder pass over such bytes, with a warning). It follows
-/// the chain of sources, looking inside each I/O error for the error it carries.
+/// member (gzip and tarfs's stream decoder pass over such bytes, with a warning).
 pub fn is_trailing_data(e: &(dyn std::error::Error + 'static)) -> bool {
-    let trailing = |d: &DecodeError| matches!(d, DecodeError::InvalidGzip { reason: GzipErrorKind::TrailingGarbage, .. });
-    let mut next = Some(e);
-    while let Some(err) = next {
-        if let Some(d) = err.downcast_ref::<DecodeError>() {
-            return trailing(d);
-        }
-        if let Some(IndexingError::Decode(d)) = err.downcast_ref::<IndexingError>() {
-            return trailing(d);
-        }
-        next = match err.downcast_ref::<io::Error>() {
-            Some(io) => io.get_ref().map(|inner| inner as &(dyn std::error::Error + 'static)),
-            None => err.source(),
-        };
-    }
-    false
+    matches!(crate::error::find_cause::<DecodeError>(e), Some(DecodeError::InvalidGzip { reason: GzipErrorKind::TrailingGarbage, .. }))
 }
 
 /// Writes `index` as an indexed_gzip GZIDX (version 1) file at `dest`, atomically.

@@ -143,16 +143,7 @@ pub fn is_stale(e: &(dyn std::error::Error + 'static)) -> bool {
 /// The [`S3Error`] that is `e` or under it (inside an `io::Error` too), if any: where an error
 /// came from the store.
 pub fn find<'e>(e: &'e (dyn std::error::Error + 'static)) -> Option<&'e S3Error> {
-    let mut next = Some(e);
-    while let Some(e) = next {
-        if let Some(s3) = e.downcast_ref::<S3Error>() {
-            return Some(s3);
-        }
-        // An `io::Error`'s `source` skips the error it carries: look inside it.
-        let inner = e.downcast_ref::<io::Error>().and_then(|io| io.get_ref()).map(|i| i as &(dyn std::error::Error + 'static));
-        next = inner.or_else(|| e.source());
-    }
-    None
+    crate::error::find_cause::<S3Error>(e)
 }
 
 impl S3Error {
