@@ -174,8 +174,6 @@ struct Lane {
     items: Vec<Item>,
     /// Bytes of content given to it so far (to give the next member to the less busy lane).
     load: u64,
-    /// Whether it hashes the passing member.
-    busy: bool,
 }
 
 /// How much lower a lane's priority is than the scanner's and the decoder's (a nice value).
@@ -233,7 +231,7 @@ impl Lane {
             done.extend(current.take().map(finish));
             done
         });
-        Lane { tx, worker, items: Vec::new(), load: 0, busy: false }
+        Lane { tx, worker, items: Vec::new(), load: 0 }
     }
 }
 
@@ -244,6 +242,8 @@ impl Lane {
 /// the other's batch.
 pub(crate) struct StreamHasher {
     lanes: [Lane; 2],
+    /// The lane hashing the passing member (none before the first).
+    passing: Option<usize>,
     /// The batch being filled: stored data of the members passing since the last one was sent.
     /// A decoder's reads are small (tens of KiB), and a message each would cost a lane a
     /// wake-up each.
@@ -260,7 +260,7 @@ impl StreamHasher {
     /// Starts the lanes.
     pub(crate) fn new() -> StreamHasher {
         let (back, spare) = std::sync::mpsc::channel();
-        StreamHasher { lanes: [Lane::spawn(back.clone()), Lane::spawn(back)], pending: Vec::new(), spare }
+        StreamHasher { lanes: [Lane::spawn(back.clone()), Lane::spawn(back)], passing: None, pending: Vec::new(), spare }
     }
 
     /// Starts hashing `e`'s content, for slot `slot`.
@@ -268,9 +268,7 @@ impl StreamHasher {
         let x = Expander::new(e, opts, path)?;
         let size = x.size();
         let less_busy = usize::from(self.lanes[1].load < self.lanes[0].load);
-        for (k, lane) in self.lanes.iter_mut().enumerate() {
-            lane.busy = k == less_busy;
-        }
+        self.passing = Some(less_busy);
         let lane = &mut self.lanes[less_busy];
         lane.load = lane.load.saturating_add(size);
         lane.items.push(Item::Start(slot, x));
@@ -287,7 +285,7 @@ impl StreamHasher {
             let at = self.pending.len();
             let k = (BATCH - at.min(BATCH)).min(data.len());
             self.pending.extend_from_slice(&data[..k]);
-            for lane in self.lanes.iter_mut().filter(|l| l.busy) {
+            if let Some(lane) = self.passing.map(|k| &mut self.lanes[k]) {
                 match lane.items.last_mut() {
                     Some(Item::Data(r)) if r.end == at => r.end += k,
                     _ => lane.items.push(Item::Data(at..at + k)),
